@@ -1,0 +1,38 @@
+"""The exceptions lrkit raises: one root, a few meaningful kinds.
+
+Every error says which parameter was wrong, what was expected and what was received, so that a
+user can fix the call without reading lrkit's source.
+"""
+
+from __future__ import annotations
+
+
+class LrkitError(Exception):
+    """Root of every error lrkit raises on purpose."""
+
+
+class ConfigError(LrkitError, ValueError):
+    """An argument or setting is invalid (wrong value, type or combination).
+
+    Subclasses ``ValueError`` so that code written for torch's own argument checks still catches it.
+    """
+
+
+class SpecError(ConfigError):
+    """A schedule spec string or config dict cannot be parsed."""
+
+
+class UnknownNameError(SpecError, KeyError):
+    """A name (schedule, task, rule, ...) is not registered; the message lists the valid names."""
+
+    def __str__(self) -> str:  # KeyError would otherwise wrap the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class TaskError(LrkitError):
+    """A task cannot be loaded or does not provide what the protocol requires."""
+
+
+def bad_value(name: str, expected: str, got: object) -> ConfigError:
+    """Builds the standard message: ``<name> must be <expected>, got <got!r>.``"""
+    return ConfigError(f"{name} must be {expected}, got {got!r}.")

@@ -1,0 +1,62 @@
+"""Learning-rate schedules: exact torch drop-ins, and native schedules as pure functions.
+
+Native schedules map a step to an LR with no hidden counter, compose (``>`` in sequence, ``*``
+multiplied), round-trip through one-line specs and JSON-able dicts, trace a million steps in a few
+milliseconds, and bind to any torch optimizer as a real ``LRScheduler``.
+
+Example:
+    >>> from lrkit.schedules import parse
+    >>> s = parse("warmup:500 > cosine:10k,min_lr=1e-5")
+    >>> lrs = s.trace(11_000, base_lr=0.1)  # one vectorised evaluation
+    >>> float(lrs[500]), float(lrs[10_500])
+    (0.1, 1e-05)
+"""
+
+from __future__ import annotations
+
+from lrkit.schedules.base import Schedule
+from lrkit.schedules.bound import ScheduledLR, bind
+from lrkit.schedules.compose import Product, Sequence
+from lrkit.schedules.constant import Constant
+from lrkit.schedules.cosine import Cosine, CosineRestarts
+from lrkit.schedules.cyclic import Cyclic, OneCycle
+from lrkit.schedules.inverse_sqrt import InverseSqrt
+from lrkit.schedules.linear import Linear, Polynomial
+from lrkit.schedules.plateau import Plateau, PlateauTracker, simulate
+from lrkit.schedules.registry import schedule_class, schedule_names
+from lrkit.schedules.sklearn_rules import InvScaling, Optimal
+from lrkit.schedules.spec import format_spec, from_dict, parse
+from lrkit.schedules.step import Exponential, MultiStep, Step
+from lrkit.schedules.warmup import Warmup
+from lrkit.schedules.wsd import WSD
+
+__all__ = [
+    "WSD",
+    "Constant",
+    "Cosine",
+    "CosineRestarts",
+    "Cyclic",
+    "Exponential",
+    "InvScaling",
+    "InverseSqrt",
+    "Linear",
+    "MultiStep",
+    "OneCycle",
+    "Optimal",
+    "Plateau",
+    "PlateauTracker",
+    "Polynomial",
+    "Product",
+    "Schedule",
+    "ScheduledLR",
+    "Sequence",
+    "Step",
+    "Warmup",
+    "bind",
+    "format_spec",
+    "from_dict",
+    "parse",
+    "schedule_class",
+    "schedule_names",
+    "simulate",
+]

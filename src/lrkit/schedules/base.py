@@ -1,0 +1,170 @@
+"""The schedule abstraction: a pure function of the step.
+
+A native lrkit schedule maps a step ``t`` (an optimizer step or an epoch, whichever unit it is
+bound with) and a base learning rate to a learning rate. It holds no counter: the same schedule
+object gives the same value for the same step, whenever it is asked, which is what makes tracing,
+plotting and resuming exact.
+
+Each concrete schedule is a frozen dataclass that defines ``_lr(t, base)`` once, vectorised over a
+NumPy array of steps, so the scalar path (``schedule(t, base)``) and the traced path
+(``schedule.trace(n)``) share a single formula and cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from lrkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lrkit.schedules.plateau import Plateau
+
+Array = np.ndarray
+
+
+class Schedule(ABC):
+    """Base class of every native schedule.
+
+    Subclasses are frozen dataclasses; they set ``name`` (the registry name) and implement
+    ``_lr``. Lengths and milestones are counted in the schedule's unit, which is chosen when the
+    schedule is bound to an optimizer (see :func:`lrkit.schedules.bind`).
+
+    Example:
+        >>> from lrkit.schedules import Cosine
+        >>> s = Cosine(steps=100, min_lr=0.001)
+        >>> [round(s(t, base_lr=0.1), 6) for t in (0, 100, 500)]
+        [0.1, 0.001, 0.001]
+    """
+
+    name: ClassVar[str] = ""
+
+    @abstractmethod
+    def _lr(self, t: Array, base: float, reductions: Array) -> Array:
+        """The learning rate at float steps ``t`` (an array) for base LR ``base``.
+
+        ``reductions`` (same shape as ``t``) counts the plateau reductions made so far; only
+        schedules with a plateau phase use it.
+        """
+
+    @property
+    def length(self) -> float | None:
+        """Steps this schedule lasts when used as a phase of a sequence; ``None`` if unbounded."""
+        return None
+
+    def plateau_at(self, t: float) -> Plateau | None:
+        """The plateau phase active at step ``t``, if any (it decides when metrics count)."""
+        return None
+
+    def __call__(self, step: float, base_lr: float = 1.0, *, reductions: int = 0) -> float:
+        """The learning rate at one step."""
+        t = np.asarray(float(step), dtype=np.float64)
+        red = np.asarray(float(reductions), dtype=np.float64)
+        return float(self._lr(t, float(base_lr), red))
+
+    def trace(
+        self,
+        n_steps: int,
+        base_lr: float = 1.0,
+        *,
+        reductions: Array | None = None,
+    ) -> Array:
+        """The learning rate at steps ``0 .. n_steps - 1`` as one vectorised NumPy evaluation.
+
+        Example:
+            >>> from lrkit.schedules import Step
+            >>> Step(step_size=2, gamma=0.5).trace(5, base_lr=1.0).tolist()
+            [1.0, 1.0, 0.5, 0.5, 0.25]
+        """
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+            raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}.")
+        t = np.arange(n_steps, dtype=np.float64)
+        red = np.zeros_like(t) if reductions is None else np.asarray(reductions, np.float64)
+        return np.broadcast_to(self._lr(t, float(base_lr), red), t.shape).astype(np.float64)
+
+    # -- composition ---------------------------------------------------------------------------
+
+    def then(self, *others: Schedule) -> Schedule:
+        """This schedule for its length, then each of ``others`` in turn (see ``Sequence``)."""
+        from lrkit.schedules.compose import Sequence
+
+        return Sequence((self, *others))
+
+    def __rshift__(self, other: Schedule) -> Schedule:
+        return self.then(other)
+
+    def __mul__(self, other: Schedule) -> Schedule:
+        from lrkit.schedules.compose import Product
+
+        return Product((self, other))
+
+    # -- configs and specs ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict that :func:`lrkit.schedules.from_dict` turns back into this schedule.
+
+        Only parameters that differ from their defaults are written, so configs stay short.
+        """
+        out: dict[str, Any] = {"name": self.name}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.default is not dataclasses.MISSING and value == f.default:
+                continue
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def to_spec(self) -> str:
+        """The one-line spec string that :func:`lrkit.schedules.parse` turns back into this."""
+        from lrkit.schedules.spec import format_spec
+
+        return format_spec(self.to_dict())
+
+    def __str__(self) -> str:
+        return self.to_spec()
+
+
+# -- argument checks shared by the schedules ---------------------------------------------------
+
+
+def check_positive(name: str, value: float, *, integer: bool = False) -> None:
+    """Raises ConfigError unless ``value`` is a finite number > 0 (an integer if asked)."""
+    kind = "a positive integer" if integer else "a positive finite number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be {kind}, got {value!r}.")
+    if not math.isfinite(value) or value <= 0 or (integer and value != int(value)):
+        raise ConfigError(f"{name} must be {kind}, got {value!r}.")
+
+
+def check_range(
+    name: str, value: float, low: float, high: float, *, open_low: bool = False
+) -> None:
+    """Raises ConfigError unless ``low <= value <= high`` (``low < value`` if ``open_low``)."""
+    bad = isinstance(value, bool) or not isinstance(value, (int, float))
+    if not bad:
+        bad = not math.isfinite(value) or value > high or value < low or (open_low and value == low)
+    if bad:
+        left = "(" if open_low else "["
+        raise ConfigError(f"{name} must be a number in {left}{low}, {high}], got {value!r}.")
+
+
+def check_non_negative(name: str, value: float) -> None:
+    """Raises ConfigError unless ``value`` is a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}.")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}.")
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raises ConfigError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}.")
+
+
+def progress(t: Array, steps: float) -> Array:
+    """Fraction of ``steps`` done at ``t``, clipped to [0, 1] (schedules hold their end value)."""
+    return np.clip(t / steps, 0.0, 1.0)

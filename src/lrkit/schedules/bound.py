@@ -1,0 +1,216 @@
+"""Binding a native schedule to a torch optimizer, as a real torch ``LRScheduler``.
+
+The bound scheduler keeps one counter (``last_epoch``: how many times ``step()`` was called) and
+the plateau counts; every LR is recomputed from the pure schedule, so a resumed run gets exactly
+the LRs of an uninterrupted one, whatever state the optimizer was restored to.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import torch
+from torch.optim.lr_scheduler import LRScheduler
+
+from lrkit.errors import ConfigError
+from lrkit.schedules.base import Schedule
+from lrkit.schedules.plateau import PlateauTracker
+from lrkit.schedules.spec import parse
+
+Unit = Literal["step", "epoch"]
+
+
+class ScheduledLR(LRScheduler):
+    """A native schedule driving an optimizer; works wherever torch schedulers work.
+
+    Each param group follows the schedule from its own base LR (its ``initial_lr``), so the
+    ratios between groups are kept. Call ``step()`` once per unit: after each optimizer step
+    (``unit="step"``), or once per epoch (``unit="epoch"``). With ``unit="epoch"`` and
+    ``steps_per_epoch=N``, call ``step()`` after every optimizer step and the schedule moves by
+    ``1 / N`` epoch each time (lengths stay in epochs, the LR changes smoothly). Plateau phases
+    take a metric through ``report(value)`` or ``step(value)``.
+
+    Unlike torch's schedulers it never warns "lr_scheduler.step() before optimizer.step()":
+    that warning is false when a GradScaler skipped a step because of inf gradients.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = bind(opt, "warmup:2 > cosine:4", unit="step")
+        >>> lrs = []
+        >>> for _ in range(6):
+        ...     lrs.append(round(sched.get_last_lr()[0], 4))
+        ...     opt.step()
+        ...     sched.step()
+        >>> lrs
+        [0.0333, 0.0667, 0.1, 0.0854, 0.05, 0.0146]
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        schedule: Schedule | str,
+        *,
+        unit: Unit = "step",
+        steps_per_epoch: int | None = None,
+        verbose: bool = True,
+    ) -> None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}."
+            )
+        if unit not in ("step", "epoch"):
+            raise ConfigError(f"unit must be 'step' or 'epoch', got {unit!r}.")
+        if steps_per_epoch is not None:
+            if unit != "epoch":
+                raise ConfigError(
+                    f"steps_per_epoch only applies with unit='epoch', got unit={unit!r} and "
+                    f"steps_per_epoch={steps_per_epoch!r}."
+                )
+            if (
+                isinstance(steps_per_epoch, bool)
+                or not isinstance(steps_per_epoch, int)
+                or steps_per_epoch < 1
+            ):
+                raise ConfigError(
+                    f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}."
+                )
+        self.optimizer = optimizer
+        self.schedule = parse(schedule) if isinstance(schedule, str) else schedule
+        if not isinstance(self.schedule, Schedule):
+            raise TypeError(
+                "schedule must be an lrkit Schedule or a spec string, "
+                f"got {type(schedule).__name__}."
+            )
+        self.unit: Unit = unit
+        self.steps_per_epoch = steps_per_epoch
+        self.verbose = verbose
+        self.plateau = PlateauTracker()
+        self.base_lrs: list[float | torch.Tensor] = []
+        self.last_epoch = 0
+        self._step_count = 1
+        self._apply()
+
+    @property
+    def position(self) -> float:
+        """Where the schedule stands, in its own unit (fractional with ``steps_per_epoch``)."""
+        if self.steps_per_epoch:
+            return self.last_epoch / self.steps_per_epoch
+        return float(self.last_epoch)
+
+    def get_lr(self) -> list[float | torch.Tensor]:
+        """The LRs for the current position, one per param group."""
+        for group in self.optimizer.param_groups[len(self.base_lrs) :]:
+            # Groups added after binding (transformers #20029) join from their own LR.
+            group.setdefault("initial_lr", group["lr"])
+            self.base_lrs.append(float(group["initial_lr"]))
+        t, red = self.position, self.plateau.reductions
+        return [self.schedule(t, float(base), reductions=red) for base in self.base_lrs]
+
+    def step(self, metrics: Any = None, epoch: None = None) -> None:  # type: ignore[override]
+        """Advances one unit; a given metric is reported first (as ReduceLROnPlateau does)."""
+        if epoch is not None:
+            raise ConfigError("epoch must not be given: lrkit schedules count their own steps.")
+        if metrics is not None:
+            self.report(metrics)
+        self.last_epoch += 1
+        self._step_count += 1
+        self._apply()
+
+    def report(self, metric: Any) -> bool:
+        """Feeds one metric value to the active plateau phase; returns True if the LR dropped.
+
+        Reports made while no plateau phase is active (during a warmup, say) are ignored.
+
+        Raises:
+            ConfigError: the metric is NaN or infinite.
+        """
+        value = float(metric.item() if isinstance(metric, torch.Tensor) else metric)
+        plateau = self.schedule.plateau_at(self.position)
+        if plateau is None:
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ConfigError(f"metrics must be a finite number, got {value!r}.")
+            return False
+        before = list(self._last_lr)
+        if not self.plateau.update(value, plateau):
+            return False
+        self._apply()
+        if self.verbose:
+            for i, (old, new) in enumerate(zip(before, self._last_lr)):
+                if float(old) - float(new) > 1e-12 * max(abs(float(old)), 1e-300):
+                    print(
+                        f"Epoch {self.last_epoch:05d}: reducing learning rate"
+                        f" of group {i} to {float(new):.4e}."
+                    )
+        return True
+
+    def _apply(self) -> None:
+        values = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, values):
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
+        self._last_lr = [float(v) for v in values]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data: the schedule's config, the counter, base LRs and plateau counts."""
+        return {
+            "schedule": self.schedule.to_dict(),
+            "unit": self.unit,
+            "steps_per_epoch": self.steps_per_epoch,
+            "last_epoch": self.last_epoch,
+            "base_lrs": [float(b) for b in self.base_lrs],
+            "plateau": self.plateau.state_dict(),
+            "_step_count": self._step_count,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the position and writes the matching LRs into the optimizer right away."""
+        saved = state_dict.get("schedule")
+        if saved is not None and saved != self.schedule.to_dict():
+            warnings.warn(
+                f"Resuming a different schedule: the checkpoint holds {saved!r}, this scheduler "
+                f"runs {self.schedule.to_dict()!r}. Its LRs follow the new schedule.",
+                UserWarning,
+                stacklevel=2,
+            )
+        if (
+            state_dict.get("unit", self.unit) != self.unit
+            or state_dict.get("steps_per_epoch", self.steps_per_epoch) != self.steps_per_epoch
+        ):
+            raise ConfigError(
+                f"unit/steps_per_epoch must match the checkpoint's "
+                f"({state_dict.get('unit')!r}, {state_dict.get('steps_per_epoch')!r}), got "
+                f"({self.unit!r}, {self.steps_per_epoch!r})."
+            )
+        self.last_epoch = int(state_dict["last_epoch"])
+        self._step_count = int(state_dict.get("_step_count", self.last_epoch + 1))
+        self.base_lrs = [float(b) for b in state_dict["base_lrs"]]
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["initial_lr"] = base
+        self.plateau.load_state_dict(state_dict.get("plateau", {}))
+        self._apply()
+
+
+def bind(
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule | str,
+    *,
+    unit: Unit = "step",
+    steps_per_epoch: int | None = None,
+    verbose: bool = True,
+) -> ScheduledLR:
+    """Attaches a native schedule (or a spec string) to an optimizer. See :class:`ScheduledLR`.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> sched = bind(opt, "step:30,gamma=0.1", unit="epoch")
+        >>> sched.get_last_lr()
+        [0.1]
+    """
+    return ScheduledLR(
+        optimizer, schedule, unit=unit, steps_per_epoch=steps_per_epoch, verbose=verbose
+    )

@@ -1,0 +1,135 @@
+"""Composition: phases in sequence, and schedules multiplied together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lrkit.errors import ConfigError
+from lrkit.schedules.base import Array, Schedule
+from lrkit.schedules.plateau import Plateau
+from lrkit.schedules.warmup import Warmup
+
+
+@dataclass(frozen=True)
+class Sequence(Schedule):
+    """Each phase for its own length, then the next; the last phase may be unbounded.
+
+    Each phase sees its own step count from 0. A ``Warmup`` phase ramps to the next phase's
+    first value.
+
+    Example:
+        >>> from lrkit.schedules import Cosine, Warmup
+        >>> s = Sequence((Warmup(steps=4), Cosine(steps=10, min_lr=0.0)))  # or Warmup(4) >> ...
+        >>> [round(s(t, base_lr=1.0), 6) for t in (0, 3, 4, 9, 14, 99)]
+        [0.2, 0.8, 1.0, 0.5, 0.0, 0.0]
+    """
+
+    name = "sequence"
+    phases: tuple[Schedule, ...]
+
+    def __post_init__(self) -> None:
+        phases = tuple(self.phases)
+        # Flatten nested sequences so that specs and configs have one canonical form.
+        flat: list[Schedule] = []
+        for p in phases:
+            if not isinstance(p, Schedule):
+                raise ConfigError(f"phases must be lrkit schedules, got {p!r}.")
+            flat.extend(p.phases if isinstance(p, Sequence) else (p,))
+        if not flat:
+            raise ConfigError("phases must hold at least one schedule, got none.")
+        for i, p in enumerate(flat[:-1]):
+            if p.length is None:
+                raise ConfigError(
+                    f"phase {i + 1} ({p.to_spec()}) must have a length (steps=...) because "
+                    "another phase follows it; only the last phase may run forever."
+                )
+        object.__setattr__(self, "phases", tuple(flat))
+
+    @property
+    def length(self) -> float | None:
+        last = self.phases[-1].length
+        if last is None:
+            return None
+        return float(sum(p.length or 0.0 for p in self.phases))
+
+    def _bounds(self) -> list[tuple[float, float]]:
+        bounds, start = [], 0.0
+        for i, p in enumerate(self.phases):
+            end = np.inf if i == len(self.phases) - 1 else start + float(p.length or 0.0)
+            bounds.append((start, end))
+            start = end
+        return bounds
+
+    def plateau_at(self, t: float) -> Plateau | None:
+        for p, (start, end) in zip(self.phases, self._bounds()):
+            if t < end:
+                return p.plateau_at(t - start)
+        return None
+
+    def _lr(self, t: Array, base: float, reductions: Array) -> Array:
+        t1 = np.atleast_1d(t)
+        red = np.broadcast_to(reductions, t1.shape)
+        out = np.empty_like(t1)
+        for i, (p, (start, end)) in enumerate(zip(self.phases, self._bounds())):
+            mask = t1 < end if i == 0 else (t1 >= start) & (t1 < end)
+            if not mask.any():
+                continue
+            target = base
+            if isinstance(p, Warmup) and i + 1 < len(self.phases):
+                target = self.phases[i + 1](0, base)
+            out[mask] = p._lr(t1[mask] - start, target, red[mask])
+        return out.reshape(np.shape(t))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "phases": [p.to_dict() for p in self.phases]}
+
+
+@dataclass(frozen=True)
+class Product(Schedule):
+    """The product of schedules, as factors of the base LR: ``base * prod(f_i(t) / base)``.
+
+    Example:
+        >>> from lrkit.schedules import CosineRestarts, Exponential
+        >>> s = Product((CosineRestarts(period=10), Exponential(gamma=0.9)))  # decaying restarts
+        >>> round(s(10, base_lr=1.0), 6)
+        0.348678
+    """
+
+    name = "product"
+    factors: tuple[Schedule, ...]
+
+    def __post_init__(self) -> None:
+        flat: list[Schedule] = []
+        for f in tuple(self.factors):
+            if not isinstance(f, Schedule):
+                raise ConfigError(f"factors must be lrkit schedules, got {f!r}.")
+            flat.extend(f.factors if isinstance(f, Product) else (f,))
+        if len(flat) < 2:
+            raise ConfigError(f"factors must hold at least two schedules, got {len(flat)}.")
+        if sum(1 for f in flat if isinstance(f, Plateau)) > 1:
+            raise ConfigError("factors may hold at most one plateau schedule.")
+        object.__setattr__(self, "factors", tuple(flat))
+
+    @property
+    def length(self) -> float | None:
+        lengths = [f.length for f in self.factors if f.length is not None]
+        return max(lengths) if lengths else None
+
+    def plateau_at(self, t: float) -> Plateau | None:
+        for f in self.factors:
+            p = f.plateau_at(t)
+            if p is not None:
+                return p
+        return None
+
+    def _lr(self, t: Array, base: float, reductions: Array) -> Array:
+        out = np.full(np.shape(t), base, dtype=np.float64)
+        for f in self.factors:
+            out = out * (f._lr(t, base, reductions) / base)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "factors": [f.to_dict() for f in self.factors]}

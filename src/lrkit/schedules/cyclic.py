@@ -1,0 +1,121 @@
+"""Cyclical learning rates (Smith 2015) and the one-cycle policy (Smith & Topin 2017)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lrkit.errors import ConfigError
+from lrkit.schedules.base import (
+    Array,
+    Schedule,
+    check_choice,
+    check_positive,
+    check_range,
+)
+from lrkit.schedules.cosine import _half_cosine
+from lrkit.schedules.registry import register
+
+
+@register("CyclicLR", "clr", "triangular")
+@dataclass(frozen=True)
+class Cyclic(Schedule):
+    """Triangle waves between ``base_lr`` and ``max_factor * base_lr``.
+
+    ``up`` steps rising, ``down`` steps (default: ``up``) falling. ``mode`` shapes the amplitude:
+    ``"triangular"`` keeps it, ``"triangular2"`` halves it each cycle, ``"exp_range"`` scales it
+    by ``gamma ** t``. Leslie Smith's rule of thumb sets ``max_factor`` between 3 and 4.
+
+    Example:
+        >>> s = Cyclic(up=10, max_factor=4.0)
+        >>> [round(s(t, base_lr=0.01), 6) for t in (0, 5, 10, 15, 20)]
+        [0.01, 0.025, 0.04, 0.025, 0.01]
+    """
+
+    name = "cyclic"
+    up: float
+    down: float | None = None
+    max_factor: float = 4.0
+    mode: str = "triangular"
+    gamma: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_positive("up", self.up)
+        if self.down is not None:
+            check_positive("down", self.down)
+        check_range("max_factor", self.max_factor, 1.0, 1e9)
+        check_choice("mode", self.mode, ("triangular", "triangular2", "exp_range"))
+        check_range("gamma", self.gamma, 0.0, 1.0, open_low=True)
+
+    def _lr(self, t: Array, base: float, reductions: Array) -> Array:
+        t = np.maximum(t, 0.0)
+        up = float(self.up)
+        period = up + float(self.down if self.down is not None else up)
+        cycle = np.floor(t / period)
+        x = t - cycle * period
+        height = np.where(x <= up, x / up, (period - x) / (period - up))
+        if self.mode == "triangular2":
+            height = height / 2.0**cycle
+        elif self.mode == "exp_range":
+            height = height * self.gamma**t
+        return base + (self.max_factor - 1.0) * base * height
+
+
+@register("OneCycleLR", "one_cycle", "1cycle")
+@dataclass(frozen=True)
+class OneCycle(Schedule):
+    """One cycle over ``steps``: warm up to ``base_lr`` (the peak), then anneal far below it.
+
+    Starts at ``base_lr / div_factor``, reaches ``base_lr`` after ``pct_start * steps``, and
+    ends at ``base_lr / (div_factor * final_div_factor)``. ``three_phase`` returns to the start
+    value first (fastai's original), then anneals to the end value. ``anneal`` is ``"cos"`` or
+    ``"linear"``.
+
+    Example:
+        >>> s = OneCycle(steps=100, pct_start=0.25, div_factor=10, final_div_factor=100)
+        >>> [round(s(t, base_lr=1.0), 6) for t in (0, 25, 100)]
+        [0.1, 1.0, 0.001]
+    """
+
+    name = "onecycle"
+    steps: float
+    pct_start: float = 0.3
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    anneal: str = "cos"
+    three_phase: bool = False
+
+    def __post_init__(self) -> None:
+        check_positive("steps", self.steps)
+        check_range("pct_start", self.pct_start, 0.0, 1.0, open_low=True)
+        if self.three_phase and self.pct_start >= 0.5:
+            raise ConfigError(
+                f"pct_start must be < 0.5 with three_phase=True (up and down take "
+                f"2 * pct_start of the cycle), got {self.pct_start!r}."
+            )
+        check_positive("div_factor", self.div_factor)
+        check_positive("final_div_factor", self.final_div_factor)
+        check_choice("anneal", self.anneal, ("cos", "linear"))
+
+    @property
+    def length(self) -> float:
+        return float(self.steps)
+
+    def _lr(self, t: Array, base: float, reductions: Array) -> Array:
+        start = base / self.div_factor
+        end = start / self.final_div_factor
+        up_end = self.pct_start * self.steps
+        # (end step, value at the phase's start, value at its end) for each phase, in order
+        if self.three_phase:
+            phases = [(up_end, start, base), (2 * up_end, base, start), (self.steps, start, end)]
+        else:
+            phases = [(up_end, start, base), (self.steps, base, end)]
+        out = np.full_like(t, end)
+        begin = 0.0
+        for stop, v0, v1 in phases:
+            p = np.clip((t - begin) / (stop - begin), 0.0, 1.0)
+            shape = 1.0 - _half_cosine(p) if self.anneal == "cos" else p
+            out = np.where((t >= begin) & (t < stop), v0 + (v1 - v0) * shape, out)
+            begin = stop
+        return out

@@ -1,0 +1,149 @@
+"""Reduce on plateau: a phase whose LR drops by ``factor`` when a metric stops improving.
+
+The phase itself is a pure function of the step and of how many reductions have happened; the
+counting lives in :class:`PlateauTracker`, whose state is plain data that resumes exactly. Because
+it is a phase, it can follow a warmup (``warmup:5 > plateau:patience=3``), which torch refuses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from lrkit.errors import ConfigError
+from lrkit.schedules.base import (
+    Array,
+    Schedule,
+    check_choice,
+    check_non_negative,
+    check_range,
+)
+from lrkit.schedules.registry import register
+
+
+@register(
+    "ReduceLROnPlateau", "reduce_on_plateau", "reduce_lr_on_plateau", "hf:reduce_lr_on_plateau"
+)
+@dataclass(frozen=True)
+class Plateau(Schedule):
+    """``lr = max(base_lr * factor ** reductions, min_lr)``; reductions follow ReduceLROnPlateau.
+
+    A reduction happens when the metric has not improved (by ``threshold``, relative or absolute)
+    for more than ``patience`` reports, then ``cooldown`` reports are ignored.
+
+    Example:
+        >>> p = Plateau(factor=0.5, patience=1)
+        >>> p.trace(5, base_lr=1.0, reductions=simulate(p, [1.0, 1.0, 1.0, 1.0, 1.0])).tolist()
+        [1.0, 1.0, 1.0, 0.5, 0.5]
+    """
+
+    name = "plateau"
+    factor: float = 0.1
+    patience: int = 10
+    threshold: float = 1e-4
+    threshold_mode: str = "rel"
+    mode: str = "min"
+    cooldown: int = 0
+    min_lr: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_range("factor", self.factor, 0.0, 1.0, open_low=True)
+        if self.factor == 1.0:
+            raise ConfigError("factor must be < 1 so that a reduction reduces, got 1.0.")
+        for name in ("patience", "cooldown"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be an integer >= 0, got {value!r}.")
+        check_non_negative("threshold", self.threshold)
+        check_choice("threshold_mode", self.threshold_mode, ("rel", "abs"))
+        check_choice("mode", self.mode, ("min", "max"))
+        check_non_negative("min_lr", self.min_lr)
+
+    def plateau_at(self, t: float) -> Plateau:
+        return self
+
+    def _lr(self, t: Array, base: float, reductions: Array) -> Array:
+        reduced = np.maximum(base * self.factor**reductions, self.min_lr)
+        return np.broadcast_to(np.where(reductions > 0, reduced, base), np.shape(t)).copy()
+
+    def improves(self, metric: float, best: float) -> bool:
+        """Whether ``metric`` counts as better than ``best`` under mode and threshold."""
+        sign = 1.0 if self.mode == "min" else -1.0
+        margin = self.threshold * abs(best) if self.threshold_mode == "rel" else self.threshold
+        return sign * (best - metric) > margin
+
+
+@dataclass
+class PlateauTracker:
+    """The counting half of reduce-on-plateau: plain data, saved and restored exactly."""
+
+    best: float | None = None
+    num_bad_epochs: int = 0
+    cooldown_counter: int = 0
+    reductions: int = 0
+
+    def update(self, metric: float, plateau: Plateau) -> bool:
+        """Counts one report of ``metric``; returns True when it triggers a reduction.
+
+        Raises:
+            ConfigError: the metric is not a finite number (a NaN would otherwise silently count
+                as "no improvement" and decay the LR).
+        """
+        value = _finite_metric(metric)
+        if self.best is None or plateau.improves(value, self.best):
+            self.best = value
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > plateau.patience:
+            self.reductions += 1
+            self.cooldown_counter = plateau.cooldown
+            self.num_bad_epochs = 0
+            return True
+        return False
+
+    def state_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict[str, float | int | None]) -> None:
+        best = state.get("best")
+        self.best = None if best is None else float(best)
+        self.num_bad_epochs = int(state.get("num_bad_epochs") or 0)
+        self.cooldown_counter = int(state.get("cooldown_counter") or 0)
+        self.reductions = int(state.get("reductions") or 0)
+
+
+def _finite_metric(metric: object) -> float:
+    try:
+        value = float(metric)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"metrics must be a finite number, got {metric!r}.") from None
+    if not math.isfinite(value):
+        raise ConfigError(
+            f"metrics must be a finite number, got {value!r}: check the validation loss for "
+            "divergence before passing it to a plateau schedule."
+        )
+    return value
+
+
+def simulate(schedule: Schedule, metrics: Iterable[float]) -> Array:
+    """Reductions in force at steps ``0 .. len(metrics) - 1`` when metric ``i`` ends step ``i``.
+
+    Only reports made while a plateau phase is active count (a warmup's losses are not compared).
+    Use it to trace or plot a plateau schedule against a recorded metric series.
+    """
+    tracker = PlateauTracker()
+    values = list(metrics)
+    out = np.zeros(len(values), dtype=np.float64)
+    for i, metric in enumerate(values):
+        out[i] = tracker.reductions
+        plateau = schedule.plateau_at(i)
+        if plateau is not None:
+            tracker.update(metric, plateau)
+    return out

@@ -1,0 +1,68 @@
+"""Schedules by name: the canonical names, and aliases for torch's, timm's and Hugging Face's.
+
+Names are matched case-insensitively and without ``_`` or ``-``, so ``"OneCycleLR"``,
+``"one_cycle"`` and ``"onecycle"`` are one name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from lrkit.errors import UnknownNameError
+from lrkit.schedules.base import Schedule
+
+S = TypeVar("S", bound=type[Schedule])
+
+_CLASSES: dict[str, type[Schedule]] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def normalize(name: str) -> str:
+    """The lookup key of a name: lower case, no ``_``, ``-`` or spaces."""
+    return name.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+def register(*aliases: str) -> Callable[[S], S]:
+    """Class decorator: registers a schedule under its ``name`` and the given aliases."""
+
+    def add(cls: S) -> S:
+        _CLASSES[cls.name] = cls
+        for alias in (cls.name, *aliases):
+            _ALIASES[normalize(alias)] = cls.name
+        return cls
+
+    return add
+
+
+def schedule_class(name: str) -> type[Schedule]:
+    """The schedule class registered under ``name`` or one of its aliases.
+
+    Raises:
+        UnknownNameError: the name is not registered; the message lists the valid names.
+    """
+    _load_builtins()
+    canonical = _ALIASES.get(normalize(name))
+    if canonical is None:
+        raise UnknownNameError(
+            f"Unknown schedule name {name!r}. Valid names: {', '.join(schedule_names())} "
+            f"(aliases: {', '.join(sorted(alias_names()))})."
+        )
+    return _CLASSES[canonical]
+
+
+def schedule_names() -> list[str]:
+    """The canonical names of every registered schedule, sorted."""
+    _load_builtins()
+    return sorted(_CLASSES)
+
+
+def alias_names() -> list[str]:
+    """Every accepted alias key (normalised), canonical names excluded."""
+    _load_builtins()
+    return [a for a, c in _ALIASES.items() if a != normalize(c)]
+
+
+def _load_builtins() -> None:
+    # Importing the package registers every built-in schedule (each module decorates its classes).
+    import lrkit.schedules  # noqa: F401

@@ -1,0 +1,272 @@
+"""One-line specs and JSON-able configs for schedules.
+
+A spec is what you type on a command line::
+
+    warmup:500 > cosine:10k,min_lr=1e-5          # 500 warmup steps, then cosine over 10 000
+    multistep:milestones=[30,60],gamma=0.1
+    cosine_restarts:period=10,mult=2 * exponential:0.99   # product: decaying restarts
+    linear:steps=1000,warmup=100                 # Hugging Face style: warmup inside the 1000
+
+Grammar: phases are joined by ``>`` (in sequence) and factors by ``*`` (multiplied; binds tighter),
+with parentheses for grouping. A schedule is ``name`` or ``name:args``; args are ``key=value`` or
+bare values filling the parameters in order. Values are numbers (``1e-5``, ``10k``, ``2M``),
+lists (``[30,60]``), ``true``/``false`` or words (``1-sqrt``). ``warmup=N`` on any schedule puts
+an N-step warmup in front; where the schedule has ``steps``, the warmup is counted inside them,
+as Hugging Face's ``num_training_steps`` is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from lrkit.errors import ConfigError, SpecError
+from lrkit.schedules.base import Schedule
+from lrkit.schedules.registry import schedule_class
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?([kKM]?)$")
+_WORD_CHARS = re.compile(r"[A-Za-z0-9_.+\-]")
+_SUFFIX = {"": 1, "k": 1_000, "K": 1_000, "M": 1_000_000}
+
+
+def parse(spec: str) -> Schedule:
+    """Turns a one-line spec into a schedule.
+
+    Example:
+        >>> parse("warmup:500 > cosine:10k,min_lr=1e-5").to_dict()["phases"][1]
+        {'name': 'cosine', 'steps': 10000, 'min_lr': 1e-05}
+
+    Raises:
+        SpecError: the string is malformed (the message points at the place).
+        UnknownNameError: a schedule name is not registered (the message lists the valid names).
+        ConfigError: a parameter value is invalid.
+    """
+    if isinstance(spec, Schedule):
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise SpecError(f"spec must be a non-empty string such as 'cosine:1000', got {spec!r}.")
+    return _Parser(spec).parse()
+
+
+def from_dict(config: Mapping[str, Any]) -> Schedule:
+    """Builds a schedule from a config dict such as ``{"name": "cosine", "steps": 1000}``."""
+    if not isinstance(config, Mapping) or "name" not in config:
+        raise SpecError(
+            f"config must be a dict with a 'name' key, such as {{'name': 'cosine', 'steps': "
+            f"1000}}, got {config!r}."
+        )
+    from lrkit.schedules.compose import Product, Sequence
+
+    name = config["name"]
+    rest = {k: v for k, v in config.items() if k != "name"}
+    if name in ("sequence", "product"):
+        key = "phases" if name == "sequence" else "factors"
+        parts = rest.get(key)
+        if not isinstance(parts, (list, tuple)) or set(rest) != {key}:
+            raise SpecError(
+                f"a {name!r} config must hold only {key!r}: a list of configs, got {rest!r}."
+            )
+        children = tuple(from_dict(p) for p in parts)
+        return Sequence(children) if name == "sequence" else Product(children)
+    return build(str(name), [], rest)
+
+
+def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedule:
+    """Instantiates schedule ``name`` from positional and keyword values, as a spec gives them."""
+    cls = schedule_class(name)
+    fields = [f for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+    names = [f.name for f in fields]
+    kwargs = dict(keywords)
+    warmup = kwargs.pop("warmup", None) if cls.name != "warmup" else None
+    if len(positional) > len(names):
+        raise SpecError(
+            f"{cls.name} takes at most {len(names)} positional values ({', '.join(names)}), "
+            f"got {len(positional)}: {positional!r}."
+        )
+    for key, value in zip(names, positional):
+        if key in kwargs:
+            raise SpecError(f"{cls.name}: {key} is given twice (by position and as {key}=).")
+        kwargs[key] = value
+    unknown = sorted(set(kwargs) - set(names))
+    if unknown:
+        raise SpecError(
+            f"{cls.name} has no parameter {unknown[0]!r}; its parameters are: "
+            f"{', '.join([*names, 'warmup'])}."
+        )
+    missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.name not in kwargs]
+    if missing:
+        raise SpecError(
+            f"{cls.name} needs {', '.join(missing)}: e.g. '{cls.name}:{missing[0]}=1000'."
+        )
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    if warmup is None:
+        return cls(**kwargs)
+    return _with_warmup(cls, kwargs, warmup)
+
+
+def _with_warmup(cls: type[Schedule], kwargs: dict[str, Any], warmup: Any) -> Schedule:
+    from lrkit.schedules.warmup import Warmup
+
+    ramp = Warmup(steps=warmup)
+    steps = kwargs.get("steps")
+    if steps is not None:
+        if not isinstance(steps, (int, float)) or isinstance(steps, bool) or steps <= warmup:
+            raise ConfigError(
+                f"warmup must be shorter than the total steps ({steps!r}) it is counted in, "
+                f"got warmup={warmup!r}."
+            )
+        kwargs["steps"] = steps - warmup
+    return ramp.then(cls(**kwargs))
+
+
+def format_spec(config: Mapping[str, Any]) -> str:
+    """The one-line spec of a config dict (the inverse of ``parse`` on ``to_dict``)."""
+    name = config["name"]
+    if name == "sequence":
+        return " > ".join(_grouped(p, "product") for p in config["phases"])
+    if name == "product":
+        return " * ".join(_grouped(f, "sequence") for f in config["factors"])
+    args = ",".join(f"{k}={_format_value(v)}" for k, v in config.items() if k != "name")
+    return f"{name}:{args}" if args else str(name)
+
+
+def _grouped(config: Mapping[str, Any], composite: str) -> str:
+    text = format_spec(config)
+    return f"({text})" if config["name"] in (composite, "sequence") and " " in text else text
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_format_value(v) for v in value) + "]"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+class _Parser:
+    """A small recursive-descent parser over the spec grammar in this module's docstring."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def parse(self) -> Schedule:
+        result = self._sequence()
+        self._skip()
+        if self.pos < len(self.text):
+            self._fail(f"unexpected {self.text[self.pos]!r}")
+        return result
+
+    def _fail(self, what: str) -> None:
+        pointer = " " * self.pos + "^"
+        raise SpecError(
+            f"Malformed schedule spec: {what} at position {self.pos}.\n  {self.text}\n  {pointer}\n"
+            "Expected e.g. 'warmup:500 > cosine:10000,min_lr=1e-5'."
+        )
+
+    def _skip(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def _peek(self) -> str:
+        self._skip()
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def _sequence(self) -> Schedule:
+        phases = [self._product()]
+        while self._peek() == ">":
+            self.pos += 1
+            phases.append(self._product())
+        return phases[0] if len(phases) == 1 else phases[0].then(*phases[1:])
+
+    def _product(self) -> Schedule:
+        result = self._atom()
+        while self._peek() == "*":
+            self.pos += 1
+            result = result * self._atom()
+        return result
+
+    def _atom(self) -> Schedule:
+        if self._peek() == "(":
+            self.pos += 1
+            inner = self._sequence()
+            if self._peek() != ")":
+                self._fail("missing ')'")
+            self.pos += 1
+            return inner
+        name = self._word()
+        if not name:
+            self._fail("expected a schedule name")
+        positional: list[Any] = []
+        keywords: dict[str, Any] = {}
+        if self._peek() == ":":
+            self.pos += 1
+            while True:
+                self._argument(positional, keywords)
+                if self._peek() != ",":
+                    break
+                self.pos += 1
+        return build(name, positional, keywords)
+
+    def _argument(self, positional: list[Any], keywords: dict[str, Any]) -> None:
+        start = self.pos
+        word = self._word() if self._peek() != "[" else ""
+        if word and self._peek() == "=":
+            self.pos += 1
+            if word in keywords:
+                self._fail(f"{word!r} given twice")
+            keywords[word] = self._value()
+            return
+        if keywords:
+            self._fail("a bare value after key=value arguments")
+        self.pos = start
+        positional.append(self._value())
+
+    def _value(self) -> Any:
+        if self._peek() == "[":
+            self.pos += 1
+            items: list[Any] = []
+            if self._peek() == "]":
+                self.pos += 1
+                return items
+            while True:
+                items.append(self._value())
+                nxt = self._peek()
+                self.pos += 1
+                if nxt == "]":
+                    return items
+                if nxt != ",":
+                    self.pos -= 1
+                    self._fail("expected ',' or ']' in a list")
+        word = self._word()
+        if not word:
+            self._fail("expected a value")
+        return _convert(word)
+
+    def _word(self) -> str:
+        self._skip()
+        start = self.pos
+        while self.pos < len(self.text) and _WORD_CHARS.match(self.text[self.pos]):
+            self.pos += 1
+        return self.text[start : self.pos]
+
+
+def _convert(word: str) -> Any:
+    lowered = word.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    match = _NUMBER.match(word)
+    if not match:
+        return word
+    number, exponent, suffix = match.group(1), match.group(2), match.group(3)
+    scale = _SUFFIX[suffix]
+    if exponent is None and "." not in number:
+        return int(word[: len(word) - len(suffix)]) * scale
+    value = float(word[: len(word) - len(suffix)]) * scale
+    return int(value) if suffix and value.is_integer() else value

@@ -1,0 +1,348 @@
+"""The task protocol: everything lrkit needs to train one model at one learning rate.
+
+A :class:`Task` bundles a model builder, a loss, an optimizer builder, three data splits, an epoch
+budget and the name of the metric to report. Every lrkit command (``find``, ``search``,
+``compare``, ``tune``) takes a task, so a user writes one small file and gets all of them.
+
+Metrics are always *higher is better*, so that every command can rank runs the same way:
+
+- ``"accuracy"``: the fraction of correct predictions (classification).
+- ``"r2"``: the coefficient of determination, 1 - SSE/SST over the whole split, all outputs pooled
+  (regression). 1 is perfect, 0 is no better than predicting the mean.
+- ``"neg_loss"``: minus the mean validation loss, for tasks where neither fits.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from lrkit.errors import TaskError, UnknownNameError, bad_value
+
+METRICS: tuple[str, ...] = ("accuracy", "r2", "neg_loss")
+"""The metric names a task may report; all are higher-is-better."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A model, its loss, its optimizer and its data: one unit of training.
+
+    Args:
+        name: Short name shown in logs and reports, e.g. ``"digits"``.
+        model: Builds a fresh, untrained ``nn.Module``; called with no arguments. lrkit seeds the
+            global torch RNG around the call, so use torch's default initialisation freely.
+        train_data: Map-style dataset of ``(inputs, targets)`` pairs used for training.
+        val_data: Dataset used to pick learning rates and schedules (never trained on).
+        test_data: Optional dataset evaluated once, after training.
+        criterion: Loss ``criterion(output, targets) -> scalar tensor`` with mean reduction.
+        optimizer: Builds the optimizer, called as ``optimizer(params, lr)``; any
+            ``torch.optim`` class fits, e.g. ``partial(torch.optim.Adam, weight_decay=1e-4)``.
+        metric: One of ``"accuracy"``, ``"r2"`` or ``"neg_loss"`` (see the module docstring).
+        epochs: Default epoch budget for one training run.
+        batch_size: Batch size of every loader (training and evaluation).
+        lr: A learning rate known to train well, used when a command is given none; ``None`` if
+            the task has no such default.
+        description: One line shown by ``lrkit`` when listing tasks.
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import TensorDataset
+        >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+        >>> task = Task(name="toy", model=lambda: torch.nn.Linear(4, 3),
+        ...             train_data=data, val_data=data, epochs=2, batch_size=8, lr=0.1)
+        >>> len(task.train_loader(seed=0))
+        4
+        >>> type(task.make_optimizer(task.make_model(seed=0), 0.1)).__name__
+        'SGD'
+    """
+
+    name: str
+    model: Callable[[], nn.Module]
+    train_data: Dataset[Any]
+    val_data: Dataset[Any]
+    test_data: Dataset[Any] | None = None
+    criterion: Callable[[Tensor, Tensor], Tensor] = field(default_factory=nn.CrossEntropyLoss)
+    # SGD with momentum is the default because its good LR range is narrow, so the LR matters.
+    optimizer: Callable[..., torch.optim.Optimizer] = partial(torch.optim.SGD, momentum=0.9)
+    metric: str = "accuracy"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise bad_value("Task.name", "a non-empty string", self.name)
+        for attr in ("model", "criterion", "optimizer"):
+            if not callable(getattr(self, attr)):
+                raise bad_value(f"Task.{attr}", "callable", getattr(self, attr))
+        for attr in ("train_data", "val_data", "test_data"):
+            data = getattr(self, attr)
+            if data is None and attr == "test_data":
+                continue
+            if not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
+                raise bad_value(
+                    f"Task.{attr}", "a map-style dataset (with __getitem__ and __len__)", data
+                )
+        if self.metric not in METRICS:
+            raise UnknownNameError(
+                f"Unknown metric {self.metric!r}; valid metrics: {', '.join(METRICS)}."
+            )
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise bad_value("Task.epochs", "a positive integer", self.epochs)
+        bs = self.batch_size
+        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+            raise bad_value("Task.batch_size", "a positive integer", bs)
+        if self.lr is not None and not (
+            isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0
+        ):
+            raise bad_value("Task.lr", "a positive finite number or None", self.lr)
+
+    def make_model(self, seed: int = 0) -> nn.Module:
+        """Builds a fresh model whose initial weights depend only on ``seed``.
+
+        The global torch RNG is restored afterwards, so building a model never shifts the random
+        stream of the caller.
+
+        Raises:
+            TaskError: The builder did not return an ``nn.Module``.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = self.model()
+        if not isinstance(model, nn.Module):
+            raise TaskError(
+                f"Task {self.name!r}: model() must return a torch.nn.Module, "
+                f"got {type(model).__name__}."
+            )
+        return model
+
+    def make_optimizer(
+        self, model_or_params: nn.Module | Iterable[Any], lr: float
+    ) -> torch.optim.Optimizer:
+        """Builds the task's optimizer at learning rate ``lr``.
+
+        Args:
+            model_or_params: A model (all its parameters are optimised) or anything
+                ``torch.optim`` accepts: an iterable of tensors or of param-group dicts.
+            lr: The learning rate of every param group without an ``"lr"`` of its own.
+
+        Raises:
+            TaskError: The builder did not return a ``torch.optim.Optimizer``.
+        """
+        if isinstance(model_or_params, nn.Module):
+            params: Iterable[Any] = model_or_params.parameters()
+        else:
+            params = model_or_params
+        optimizer = self.optimizer(params, lr)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TaskError(
+                f"Task {self.name!r}: optimizer(params, lr) must return a torch.optim.Optimizer, "
+                f"got {type(optimizer).__name__}."
+            )
+        return optimizer
+
+    def train_loader(self, seed: int = 0) -> DataLoader[Any]:
+        """A shuffling loader; each pass over it draws a new order, the same for the same seed."""
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(
+            self.train_data, batch_size=self.batch_size, shuffle=True, generator=generator
+        )
+
+    def val_loader(self) -> DataLoader[Any]:
+        """The validation split in its stored order."""
+        return DataLoader(self.val_data, batch_size=self.batch_size, shuffle=False)
+
+    def test_loader(self) -> DataLoader[Any] | None:
+        """The test split in its stored order, or ``None`` when the task has no test data."""
+        if self.test_data is None:
+            return None
+        return DataLoader(self.test_data, batch_size=self.batch_size, shuffle=False)
+
+
+class MetricTally:
+    """Accumulates a task metric over batches exactly (not as a mean of per-batch values).
+
+    Example:
+        >>> tally = MetricTally("accuracy")
+        >>> tally.update(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]))
+        >>> tally.compute(mean_loss=0.7)
+        0.5
+    """
+
+    def __init__(self, name: str) -> None:
+        if name not in METRICS:
+            raise UnknownNameError(f"Unknown metric {name!r}; valid metrics: {', '.join(METRICS)}.")
+        self.name = name
+        self._count = 0
+        self._correct = 0
+        self._sse = 0.0
+        self._sum = 0.0
+        self._sum_sq = 0.0
+
+    def update(self, output: Tensor, target: Tensor) -> None:
+        """Adds one batch.
+
+        Raises:
+            TaskError: The output and target shapes do not fit the metric.
+        """
+        output, target = output.detach(), target.detach()
+        if self.name == "accuracy":
+            if output.dim() == target.dim() + 1:  # class scores along dim 1, as CrossEntropyLoss
+                predicted = output.argmax(dim=1)
+                truth = target
+            elif output.shape == target.shape:  # one logit per target, as BCEWithLogitsLoss
+                predicted, truth = output > 0, target > 0.5
+            else:
+                raise TaskError(
+                    "Metric 'accuracy' needs class scores of shape (N, C, ...) with class-index "
+                    "targets (N, ...), or one logit per 0/1 target; got output of shape "
+                    f"{tuple(output.shape)} and targets of shape {tuple(target.shape)}."
+                )
+            self._correct += int((predicted == truth).sum().item())
+            self._count += truth.numel()
+        elif self.name == "r2":
+            if output.shape != target.shape:
+                raise TaskError(
+                    "Metric 'r2' needs outputs shaped like the targets; got output of shape "
+                    f"{tuple(output.shape)} and targets of shape {tuple(target.shape)}."
+                )
+            out64, tgt64 = output.double(), target.double()
+            self._sse += float(((out64 - tgt64) ** 2).sum())
+            self._sum += float(tgt64.sum())
+            self._sum_sq += float((tgt64**2).sum())
+            self._count += target.numel()
+
+    def compute(self, mean_loss: float) -> float:
+        """The metric over every batch added; ``mean_loss`` is used only by ``"neg_loss"``."""
+        if self.name == "neg_loss":
+            return -mean_loss
+        if self._count == 0:
+            return math.nan
+        if self.name == "accuracy":
+            return self._correct / self._count
+        sst = self._sum_sq - self._sum**2 / self._count
+        return 1.0 - self._sse / sst if sst > 0 else math.nan
+
+
+def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
+    """Checks cheaply that a task can train: one forward pass and one loss on one batch.
+
+    Catches the usual mistakes with a message that names them: empty splits, batches that are
+    not ``(inputs, targets)`` pairs, a model that fails on the inputs, a model output that does
+    not fit the loss or the metric, and a loss that is not a differentiable scalar. The global
+    RNG is left as it was.
+
+    Raises:
+        TaskError: Something in the task does not fit; the message says what.
+
+    Example:
+        >>> from torch.utils.data import TensorDataset
+        >>> data = TensorDataset(torch.randn(8, 4), torch.randint(0, 3, (8,)))
+        >>> bad = Task(name="bad", model=lambda: torch.nn.Linear(4, 1),
+        ...            train_data=data, val_data=data, criterion=torch.nn.MSELoss())
+        >>> check_task(bad)
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.TaskError: Task 'bad': the model output does not fit the loss MSELoss: ...
+    """
+    where = f"Task {task.name!r}"
+    for split in ("train_data", "val_data", "test_data"):
+        data = getattr(task, split)
+        if data is not None and len(data) == 0:
+            raise TaskError(f"{where}: {split} is empty.")
+    with torch.random.fork_rng(devices=[]):
+        model = task.make_model(seed=0).to(device)
+        task.make_optimizer(model, task.lr or 1e-3)
+        batch = next(iter(task.train_loader(seed=0)))
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise TaskError(
+                f"{where}: each training batch must be an (inputs, targets) pair, got a "
+                f"{type(batch).__name__}; make the dataset return (inputs, targets) per item."
+            )
+        inputs, targets = (t.to(device) if isinstance(t, Tensor) else t for t in batch)
+        try:
+            output = model(inputs)
+        except Exception as exc:
+            raise TaskError(
+                f"{where}: the model failed on a training batch with inputs of shape "
+                f"{_shape(inputs)}: {type(exc).__name__}: {exc}"
+            ) from exc
+        _check_loss(task, output, targets)
+        MetricTally(task.metric).update(output, targets)
+
+
+def _check_loss(task: Task, output: Any, targets: Any) -> None:
+    name = type(task.criterion).__name__
+    misfit = (
+        f"Task {task.name!r}: the model output does not fit the loss {name}: output of shape "
+        f"{_shape(output)}, targets of shape {_shape(targets)} ({_dtype(targets)})"
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            loss = task.criterion(output, targets)
+        except Exception as exc:
+            raise TaskError(f"{misfit}: {type(exc).__name__}: {exc}") from exc
+    # MSELoss and friends only *warn* when they broadcast (N, 1) against (N,): a silent bug.
+    for warning in caught:
+        if "size" in str(warning.message):
+            raise TaskError(f"{misfit}: {warning.message}")
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        raise TaskError(
+            f"Task {task.name!r}: the loss must return a scalar tensor (use mean reduction), "
+            f"got {type(loss).__name__} of shape {_shape(loss)}."
+        )
+    if not loss.requires_grad:
+        raise TaskError(
+            f"Task {task.name!r}: the loss does not depend on any trainable parameter; "
+            "does the model detach its output or freeze every weight?"
+        )
+
+
+def _shape(value: Any) -> str:
+    return str(tuple(value.shape)) if isinstance(value, Tensor) else type(value).__name__
+
+
+def _dtype(value: Any) -> str:
+    return str(value.dtype).replace("torch.", "") if isinstance(value, Tensor) else "not a tensor"
+
+
+def split_indices(
+    labels: np.ndarray, fractions: tuple[float, float, float], *, seed: int, stratify: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Splits ``range(len(labels))`` into train/validation/test index arrays, reproducibly.
+
+    Used by the built-in tasks so that every run sees the same split. scikit-learn is imported
+    here, not at module level, to keep ``import lrkit`` light.
+
+    Example:
+        >>> tr, va, te = split_indices(np.arange(10) % 2, (0.6, 0.2, 0.2), seed=0, stratify=True)
+        >>> len(tr), len(va), len(te)
+        (6, 2, 2)
+    """
+    from sklearn.model_selection import train_test_split
+
+    if len(fractions) != 3 or not math.isclose(sum(fractions), 1.0) or min(fractions) <= 0:
+        raise bad_value("fractions", "three positive numbers summing to 1", fractions)
+    index = np.arange(len(labels))
+    held_out = fractions[1] + fractions[2]
+    train, rest = train_test_split(
+        index, test_size=held_out, random_state=seed, stratify=labels if stratify else None
+    )
+    val, test = train_test_split(
+        rest,
+        test_size=fractions[2] / held_out,
+        random_state=seed,
+        stratify=labels[rest] if stratify else None,
+    )
+    return np.sort(train), np.sort(val), np.sort(test)
