@@ -14,8 +14,10 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from lrkit.schedules.base import Schedule
-from lrkit.schedules.bound import ScheduledLR, bind
 from lrkit.schedules.compose import Product, Sequence
 from lrkit.schedules.constant import Constant
 from lrkit.schedules.cosine import Cosine, CosineRestarts
@@ -30,27 +32,97 @@ from lrkit.schedules.step import Exponential, MultiStep, Step
 from lrkit.schedules.warmup import Warmup
 from lrkit.schedules.wsd import WSD
 
+if TYPE_CHECKING:
+    from lrkit.schedules.bound import ScheduledLR, bind
+    from lrkit.schedules.dropin import (
+        ChainedScheduler,
+        ConstantLR,
+        CosineAnnealingLR,
+        CosineAnnealingWarmRestarts,
+        CyclicLR,
+        ExponentialLR,
+        LambdaLR,
+        LinearLR,
+        MultiplicativeLR,
+        MultiStepLR,
+        OneCycleLR,
+        PolynomialLR,
+        ReduceLROnPlateau,
+        SequentialLR,
+        StepLR,
+    )
+
+# Everything that needs torch loads on first use, so that specs, traces and plots (and the CLI's
+# `schedule` commands) start without importing torch.
+_LAZY = {
+    "ScheduledLR": "lrkit.schedules.bound",
+    "bind": "lrkit.schedules.bound",
+    **{
+        name: "lrkit.schedules.dropin"
+        for name in (
+            "ChainedScheduler",
+            "ConstantLR",
+            "CosineAnnealingLR",
+            "CosineAnnealingWarmRestarts",
+            "CyclicLR",
+            "ExponentialLR",
+            "LambdaLR",
+            "LinearLR",
+            "MultiStepLR",
+            "MultiplicativeLR",
+            "OneCycleLR",
+            "PolynomialLR",
+            "ReduceLROnPlateau",
+            "SequentialLR",
+            "StepLR",
+        )
+    },
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lrkit.schedules' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
     "WSD",
+    "ChainedScheduler",
     "Constant",
+    "ConstantLR",
     "Cosine",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
     "CosineRestarts",
     "Cyclic",
+    "CyclicLR",
     "Exponential",
+    "ExponentialLR",
     "InvScaling",
     "InverseSqrt",
+    "LambdaLR",
     "Linear",
+    "LinearLR",
     "MultiStep",
+    "MultiStepLR",
+    "MultiplicativeLR",
     "OneCycle",
+    "OneCycleLR",
     "Optimal",
     "Plateau",
     "PlateauTracker",
     "Polynomial",
+    "PolynomialLR",
     "Product",
+    "ReduceLROnPlateau",
     "Schedule",
     "ScheduledLR",
     "Sequence",
+    "SequentialLR",
     "Step",
+    "StepLR",
     "Warmup",
     "bind",
     "format_spec",

@@ -62,6 +62,7 @@ class Schedule(ABC):
 
     def __call__(self, step: float, base_lr: float = 1.0, *, reductions: int = 0) -> float:
         """The learning rate at one step."""
+        check_positive("base_lr", base_lr)
         t = np.asarray(float(step), dtype=np.float64)
         red = np.asarray(float(reductions), dtype=np.float64)
         return float(self._lr(t, float(base_lr), red))
@@ -82,6 +83,7 @@ class Schedule(ABC):
         """
         if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
             raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}.")
+        check_positive("base_lr", base_lr)
         t = np.arange(n_steps, dtype=np.float64)
         red = np.zeros_like(t) if reductions is None else np.asarray(reductions, np.float64)
         return np.broadcast_to(self._lr(t, float(base_lr), red), t.shape).astype(np.float64)

@@ -106,7 +106,11 @@ class ScheduledLR(LRScheduler):
             group.setdefault("initial_lr", group["lr"])
             self.base_lrs.append(float(group["initial_lr"]))
         t, red = self.position, self.plateau.reductions
-        return [self.schedule(t, float(base), reductions=red) for base in self.base_lrs]
+        # A group at LR 0 is frozen on purpose: keep it there.
+        return [
+            self.schedule(t, float(base), reductions=red) if float(base) > 0 else 0.0
+            for base in self.base_lrs
+        ]
 
     def step(self, metrics: Any = None, epoch: None = None) -> None:  # type: ignore[override]
         """Advances one unit; a given metric is reported first (as ReduceLROnPlateau does)."""

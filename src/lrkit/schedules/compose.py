@@ -43,8 +43,8 @@ class Sequence(Schedule):
         for i, p in enumerate(flat[:-1]):
             if p.length is None:
                 raise ConfigError(
-                    f"phase {i + 1} ({p.to_spec()}) must have a length (steps=...) because "
-                    "another phase follows it; only the last phase may run forever."
+                    f"phase {i + 1} must have a length (steps=...) because another phase follows "
+                    f"it (only the last phase may run forever), got {p.to_spec()!r}."
                 )
         object.__setattr__(self, "phases", tuple(flat))
 
@@ -126,9 +126,11 @@ class Product(Schedule):
         return None
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
-        out = np.full(np.shape(t), base, dtype=np.float64)
-        for f in self.factors:
-            out = out * (f._lr(t, base, reductions) / base)
+        first, *rest = self.factors
+        out = np.array(np.broadcast_to(first._lr(t, base, reductions), np.shape(t)), np.float64)
+        for f in rest:  # in place: a million-step trace should not allocate per factor
+            out *= f._lr(t, base, reductions)
+            out /= base
         return out
 
     def to_dict(self) -> dict[str, Any]:

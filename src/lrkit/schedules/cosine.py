@@ -23,7 +23,7 @@ def _half_cosine(p: Array) -> Array:
     return 0.5 * (1.0 + np.cos(math.pi * p))
 
 
-@register("CosineAnnealingLR", "cos", "cosine_annealing", "cosine_with_min_lr", "timm:cosine")
+@register("CosineAnnealingLR", "cos", "cosine_annealing", "cosine_with_min_lr")
 @dataclass(frozen=True)
 class Cosine(Schedule):
     """Cosine from ``base_lr`` down to ``min_lr`` over ``steps``, then held at ``min_lr``.
@@ -52,9 +52,7 @@ class Cosine(Schedule):
         return self.min_lr + (base - self.min_lr) * _half_cosine(progress(t, self.steps))
 
 
-@register(
-    "CosineAnnealingWarmRestarts", "cosine_with_restarts", "sgdr", "restarts", "hf:cosine_restarts"
-)
+@register("CosineAnnealingWarmRestarts", "cosine_with_restarts", "sgdr", "restarts")
 @dataclass(frozen=True)
 class CosineRestarts(Schedule):
     """Cosine cycles (SGDR): the first lasts ``period`` steps, each next one ``mult`` times longer.
@@ -84,17 +82,18 @@ class CosineRestarts(Schedule):
         if self.mult == 1.0:
             cycle = np.floor(t / self.period)
             start = cycle * self.period
-            length = np.full_like(t, self.period)
+            phase = (t - start) / self.period
+            peak = base * self.decay**cycle if self.decay != 1.0 else base
         else:
-            # Cycle k starts at period * (mult**k - 1) / (mult - 1): invert that for k.
-            cycle = np.floor(
-                np.log(t * (self.mult - 1.0) / self.period + 1.0) / math.log(self.mult)
-            )
-            start = self.period * (self.mult**cycle - 1.0) / (self.mult - 1.0)
-            # Float rounding can put t a hair before its cycle's start: step back one cycle then.
-            early = start > t
-            cycle = np.where(early, cycle - 1.0, cycle)
-            start = self.period * (self.mult**cycle - 1.0) / (self.mult - 1.0)
-            length = self.period * self.mult**cycle
-        peak = base * self.decay**cycle
-        return self.min_lr + (peak - self.min_lr) * _half_cosine((t - start) / length)
+            # Cycles grow geometrically, so there are few of them: tabulate each cycle's start,
+            # length and peak once and look every step up, instead of per-step logs and powers.
+            starts, lengths = [0.0], [float(self.period)]
+            horizon = float(np.max(t)) if t.size else 0.0
+            while starts[-1] + lengths[-1] <= horizon:
+                starts.append(starts[-1] + lengths[-1])
+                lengths.append(lengths[-1] * self.mult)
+            index = np.searchsorted(np.asarray(starts), t, side="right") - 1
+            phase = (t - np.asarray(starts)[index]) / np.asarray(lengths)[index]
+            peaks = base * self.decay ** np.arange(len(starts), dtype=np.float64)
+            peak = peaks[index]
+        return self.min_lr + (peak - self.min_lr) * _half_cosine(phase)

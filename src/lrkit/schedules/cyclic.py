@@ -111,11 +111,13 @@ class OneCycle(Schedule):
             phases = [(up_end, start, base), (2 * up_end, base, start), (self.steps, start, end)]
         else:
             phases = [(up_end, start, base), (self.steps, base, end)]
-        out = np.full_like(t, end)
+        t1 = np.atleast_1d(t)
+        out = np.full_like(t1, end)
         begin = 0.0
         for stop, v0, v1 in phases:
-            p = np.clip((t - begin) / (stop - begin), 0.0, 1.0)
+            mask = (t1 >= begin) & (t1 < stop) if begin > 0 else t1 < stop
+            p = np.clip((t1[mask] - begin) / (stop - begin), 0.0, 1.0)
             shape = 1.0 - _half_cosine(p) if self.anneal == "cos" else p
-            out = np.where((t >= begin) & (t < stop), v0 + (v1 - v0) * shape, out)
+            out[mask] = v0 + (v1 - v0) * shape
             begin = stop
-        return out
+        return out.reshape(np.shape(t))

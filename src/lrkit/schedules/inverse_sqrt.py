@@ -10,7 +10,7 @@ from lrkit.schedules.base import Array, Schedule, check_positive
 from lrkit.schedules.registry import register
 
 
-@register("rsqrt", "inverse_square_root", "hf:inverse_sqrt", "noam")
+@register("rsqrt", "inverse_square_root", "noam")
 @dataclass(frozen=True)
 class InverseSqrt(Schedule):
     """``lr = base_lr / sqrt((t + timescale) / timescale)``: ``base_lr`` at t = 0, then ~1/sqrt(t).

@@ -15,7 +15,7 @@ from lrkit.schedules.base import (
 from lrkit.schedules.registry import register
 
 
-@register("LinearLR", "linear_decay", "LinearDecayLR", "hf:linear")
+@register("LinearLR", "linear_decay", "LinearDecayLR")
 @dataclass(frozen=True)
 class Linear(Schedule):
     """Linear change from ``start_factor * base_lr`` to ``end_factor * base_lr`` over ``steps``.
@@ -48,7 +48,7 @@ class Linear(Schedule):
         return base * (self.start_factor + (self.end_factor - self.start_factor) * p)
 
 
-@register("PolynomialLR", "polynomial", "polynomial_decay", "hf:polynomial")
+@register("PolynomialLR", "polynomial", "polynomial_decay")
 @dataclass(frozen=True)
 class Polynomial(Schedule):
     """``lr = (base_lr - end_lr) * (1 - t / steps) ** power + end_lr``, held at ``end_lr`` after.

@@ -24,9 +24,7 @@ from lrkit.schedules.base import (
 from lrkit.schedules.registry import register
 
 
-@register(
-    "ReduceLROnPlateau", "reduce_on_plateau", "reduce_lr_on_plateau", "hf:reduce_lr_on_plateau"
-)
+@register("ReduceLROnPlateau", "reduce_on_plateau", "reduce_lr_on_plateau")
 @dataclass(frozen=True)
 class Plateau(Schedule):
     """``lr = max(base_lr * factor ** reductions, min_lr)``; reductions follow ReduceLROnPlateau.

@@ -31,8 +31,8 @@ _WORD_CHARS = re.compile(r"[A-Za-z0-9_.+\-]")
 _SUFFIX = {"": 1, "k": 1_000, "K": 1_000, "M": 1_000_000}
 
 
-def parse(spec: str) -> Schedule:
-    """Turns a one-line spec into a schedule.
+def parse(spec: str | Schedule) -> Schedule:
+    """Turns a one-line spec into a schedule (a schedule is returned as it is).
 
     Example:
         >>> parse("warmup:500 > cosine:10k,min_lr=1e-5").to_dict()["phases"][1]
@@ -98,7 +98,8 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
     missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.name not in kwargs]
     if missing:
         raise SpecError(
-            f"{cls.name} needs {', '.join(missing)}: e.g. '{cls.name}:{missing[0]}=1000'."
+            f"{cls.name} needs {', '.join(missing)} (e.g. '{cls.name}:{missing[0]}=1000'), "
+            f"got {kwargs or 'no parameters'}."
         )
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     if warmup is None:
@@ -162,10 +163,11 @@ class _Parser:
         return result
 
     def _fail(self, what: str) -> None:
-        pointer = " " * self.pos + "^"
+        # One line, so that the CLI can print it as its one-line error.
+        marked = f"{self.text[: self.pos]}<HERE>{self.text[self.pos :]}"
         raise SpecError(
-            f"Malformed schedule spec: {what} at position {self.pos}.\n  {self.text}\n  {pointer}\n"
-            "Expected e.g. 'warmup:500 > cosine:10000,min_lr=1e-5'."
+            f"spec is malformed: {what} at position {self.pos} in {marked!r}; expected e.g. "
+            "'warmup:500 > cosine:10000,min_lr=1e-5'."
         )
 
     def _skip(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,4 +88,5 @@ class Exponential(Schedule):
         check_range("gamma", self.gamma, 0.0, float("inf"), open_low=True)
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
-        return base * self.gamma ** np.maximum(t, 0.0)
+        # exp(t log gamma) is the same number as gamma**t and several times faster on arrays.
+        return base * np.exp(np.maximum(t, 0.0) * math.log(self.gamma))

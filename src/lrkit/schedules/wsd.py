@@ -20,7 +20,7 @@ from lrkit.schedules.registry import register
 COOLDOWNS = ("linear", "cosine", "1-sqrt")
 
 
-@register("warmup_stable_decay", "trapezoid", "stable_decay", "hf:warmup_stable_decay")
+@register("warmup_stable_decay", "trapezoid", "stable_decay")
 @dataclass(frozen=True)
 class WSD(Schedule):
     """Hold ``base_lr``, then cool down to ``min_lr`` over the last ``decay`` fraction of ``steps``.

@@ -18,7 +18,6 @@ import math
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,14 @@ from lrkit.errors import TaskError, UnknownNameError, bad_value
 
 METRICS: tuple[str, ...] = ("accuracy", "r2", "neg_loss")
 """The metric names a task may report; all are higher-is-better."""
+
+
+def sgd_momentum(params: Iterable[Any], lr: float) -> torch.optim.SGD:
+    """The default optimizer: SGD with momentum 0.9.
+
+    Chosen as the default because its good LR range is narrow, so the learning rate matters.
+    """
+    return torch.optim.SGD(params, lr=lr, momentum=0.9)
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,7 @@ class Task:
     val_data: Dataset[Any]
     test_data: Dataset[Any] | None = None
     criterion: Callable[[Tensor, Tensor], Tensor] = field(default_factory=nn.CrossEntropyLoss)
-    # SGD with momentum is the default because its good LR range is narrow, so the LR matters.
-    optimizer: Callable[..., torch.optim.Optimizer] = partial(torch.optim.SGD, momentum=0.9)
+    optimizer: Callable[..., torch.optim.Optimizer] = field(default=sgd_momentum)
     metric: str = "accuracy"
     epochs: int = 10
     batch_size: int = 64
@@ -262,7 +268,14 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
             raise TaskError(f"{where}: {split} is empty.")
     with torch.random.fork_rng(devices=[]):
         model = task.make_model(seed=0).to(device)
-        task.make_optimizer(model, task.lr or 1e-3)
+        try:
+            task.make_optimizer(model, task.lr or 1e-3)
+        except TaskError:
+            raise
+        except Exception as exc:  # e.g. torch's "optimizer got an empty parameter list"
+            raise TaskError(
+                f"{where}: building the optimizer failed: {type(exc).__name__}: {exc}"
+            ) from exc
         batch = next(iter(task.train_loader(seed=0)))
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
             raise TaskError(

@@ -1,0 +1,53 @@
+"""The ``lrkit`` command line: a thin layer over the library, one module per subcommand.
+
+Each subcommand module exposes ``add_parser(subparsers)``, which registers its parser and sets
+``run`` as its handler (``parser.set_defaults(run=run)``), and ``run(args) -> int``, the exit
+status. :mod:`lrkit.cli.main` wires them together and turns errors into one line on stderr.
+
+This module holds what the subcommands share: argument types and :class:`UsageError`. It must
+not import :mod:`lrkit.cli.main` (``python -m lrkit.cli.main`` runs that module as
+``__main__``, and a second copy would hold a second ``UsageError`` class).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+class UsageError(Exception):
+    """A command line that argparse or a command rejects; printed as one line, exit status 2."""
+
+
+def positive_int(text: str) -> int:
+    """Argument type: an integer >= 1 (``1000``, ``10k`` and ``1e4`` are all accepted).
+
+    Example:
+        >>> positive_int("10k"), positive_int("1e4")
+        (10000, 10000)
+    """
+    scale = {"k": 1_000, "K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
+    body = text[:-1] if scale != 1 else text
+    try:
+        value = float(body) * scale
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(value)
+
+
+def positive_float(text: str) -> float:
+    """Argument type: a finite number > 0.
+
+    Example:
+        >>> positive_float("3e-4")
+        0.0003
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value

@@ -1,0 +1,116 @@
+"""The ``lrkit`` entry point: subcommands wired from a list of modules, errors as one line.
+
+Every subcommand lives in its own module under ``lrkit.cli`` with ``add_parser(subparsers)`` and
+``run(args) -> int``. To add one, write the module and name it in ``COMMANDS``; a module named
+there but not written yet is skipped, so the list can run ahead of the code.
+
+Exit statuses: 0 success, 1 a failure while running (a file that cannot be written), 2 a usage
+error or an invalid value (any :class:`~lrkit.errors.LrkitError`), 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import NoReturn
+
+from lrkit import __version__
+from lrkit.cli import UsageError
+from lrkit.errors import LrkitError
+
+COMMANDS: tuple[str, ...] = ("schedule", "train", "find", "search", "compare", "tune")
+"""Subcommand modules under ``lrkit.cli``, in the order ``lrkit --help`` lists them."""
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors raise, so that ``main`` prints them as one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lrkit`` parser with every available subcommand."""
+    parser = Parser(
+        prog="lrkit",
+        description="What learning rate, and what schedule? Answered for a real model.",
+    )
+    parser.add_argument("--version", action="version", version=f"lrkit {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _command_modules():
+        module.add_parser(subparsers)
+    return parser
+
+
+def _command_modules() -> list[ModuleType]:
+    modules = []
+    for name in COMMANDS:
+        qualified = f"lrkit.cli.{name}"
+        try:
+            modules.append(importlib.import_module(qualified))
+        except ModuleNotFoundError as exc:
+            if exc.name != qualified:  # the module exists but one of its imports is missing
+                raise
+    return modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs ``lrkit`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+
+    Example:
+        >>> main(["schedule", "show", "step:30,gamma=0.1", "--steps", "40"])  # doctest: +SKIP
+        0
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args))
+    except (UsageError, LrkitError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):  # `lrkit schedule list | head`: not an error
+            _silence_stdout()
+            return EXIT_FAILURE
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return _fail(f"{where}{exc.strerror or exc}", EXIT_FAILURE)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"lrkit: error: {one_line(message)}", file=sys.stderr)
+    return status
+
+
+def one_line(message: str) -> str:
+    """Folds a multi-line error message onto one line.
+
+    Caret lines (``"    ^"``) are dropped; other indented lines (an echoed spec) are quoted.
+
+    Example:
+        >>> one_line("Malformed spec: unexpected '?' at position 6.\\n  cosine?\\n        ^")
+        "Malformed spec: unexpected '?' at position 6. 'cosine?'"
+    """
+    lines = message.strip().splitlines() or [""]
+    parts = [lines[0].strip()]
+    for line in lines[1:]:
+        text = line.strip()
+        if not text or set(text) <= {"^", "~"}:
+            continue
+        parts.append(f"'{text}'" if line[:1].isspace() else text)
+    return " ".join(parts)
+
+
+def _silence_stdout() -> None:
+    # Python would report the broken pipe again when it flushes stdout at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""``lrkit schedule``: plot, show and list native schedules.
+
+Usage::
+
+    lrkit schedule plot SPEC [SPEC ...] -o FILE.png [--steps N] [--lr BASE] [--linear]
+                        [--metrics FILE_OR_COMMA_LIST] [--title TEXT]
+    lrkit schedule show SPEC [--steps N] [--lr BASE] [--metrics FILE_OR_COMMA_LIST]
+    lrkit schedule list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from lrkit.cli import UsageError, positive_float, positive_int
+
+DEFAULT_LR = 1.0  # as Schedule.trace: the y axis then reads as a multiple of the base LR
+
+
+def add_parser(subparsers: Any) -> None:
+    """Registers ``lrkit schedule`` and its actions."""
+    parser = subparsers.add_parser(
+        "schedule",
+        help="plot, show and list learning-rate schedules",
+        description="Plot, tabulate and list native lrkit schedules given as one-line specs "
+        "such as 'warmup:500 > cosine:10k,min_lr=1e-5'.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    plot = actions.add_parser(
+        "plot",
+        help="draw one or more schedules into an image file",
+        description="Draw schedules on one chart (log y axis by default).",
+    )
+    plot.add_argument("specs", nargs="+", metavar="SPEC", help="schedule spec, e.g. 'cosine:100'")
+    plot.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="image to write (.png, .svg, .pdf)"
+    )
+    _add_horizon_args(plot)
+    plot.add_argument("--linear", action="store_true", help="linear y axis instead of log")
+    plot.add_argument("--title", help="chart title")
+
+    show = actions.add_parser(
+        "show",
+        help="print the LR at key steps of a schedule",
+        description="Print the canonical spec and the LR at key steps: the start, phase ends, "
+        "milestones, the quarters of the horizon and the last step.",
+    )
+    show.add_argument("spec", metavar="SPEC", help="schedule spec, e.g. 'warmup:10 > cosine:90'")
+    _add_horizon_args(show)
+
+    actions.add_parser(
+        "list",
+        help="list the schedule names and their aliases",
+        description="List the registered schedule names, their aliases and what they do.",
+    )
+    parser.set_defaults(run=run)
+
+
+def _add_horizon_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        metavar="N",
+        help="steps to trace (default: the longest schedule length x 1.1, or 100)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=positive_float,
+        default=DEFAULT_LR,
+        metavar="BASE",
+        help=f"base learning rate (default: {DEFAULT_LR:g})",
+    )
+    parser.add_argument(
+        "--metrics",
+        type=read_metrics,
+        metavar="FILE_OR_COMMA_LIST",
+        help="metric per step driving plateau phases: '1.0,0.9,0.9' or a file (one number per "
+        "line, or a JSON list)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the chosen action; returns the exit status."""
+    actions = {"plot": run_plot, "show": run_show, "list": run_list}
+    return actions[args.action](args)
+
+
+# -- plot --------------------------------------------------------------------------------------
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    """``lrkit schedule plot``: traces the specs and writes the chart."""
+    output = Path(args.output)
+    try:
+        _check_output(output)  # before tracing: a typo in -o should not cost a long trace
+        from lrkit.schedules.plot import plot_schedules, schedule_curves
+
+        steps = args.steps or _default_steps(args.specs)
+        curves = schedule_curves(args.specs, steps, args.lr, args.metrics)
+        fig = plot_schedules(curves, log=not args.linear, title=args.title)
+    except ImportError as exc:  # matplotlib missing: the message says how to install it
+        raise UsageError(str(exc)) from None
+    fig.savefig(output, dpi=150)
+    noun = "schedule" if len(curves) == 1 else "schedules"
+    print(f"Wrote {output} ({len(curves)} {noun} over {steps} steps, base lr {args.lr:g}).")
+    return 0
+
+
+def _default_steps(specs: list[str]) -> int:
+    from lrkit.schedules import parse
+    from lrkit.schedules.plot import default_steps
+
+    return default_steps([parse(s) for s in specs])
+
+
+def _check_output(output: Path) -> None:
+    if not output.parent.is_dir():
+        raise UsageError(
+            f"argument -o/--output: folder {str(output.parent)!r} does not exist; create it "
+            f"first, got {str(output)!r}"
+        )
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    suffix = output.suffix.lower().lstrip(".")
+    if suffix not in kinds:
+        common = ", ".join(f".{k}" for k in ("png", "svg", "pdf") if k in kinds)
+        raise UsageError(
+            f"argument -o/--output must end in an image suffix such as {common}, "
+            f"got {str(output)!r}"
+        )
+
+
+def read_metrics(text: str) -> list[float]:
+    """Argument type: a metric series from a comma-separated list or a file.
+
+    A file holds one number per line (a CSV column, with or without a header; ``#`` starts a
+    comment) or a JSON list. Every value must be a finite number.
+
+    Example:
+        >>> read_metrics("1.0, 0.9,0.9")
+        [1.0, 0.9, 0.9]
+    """
+    path = Path(text)
+    if path.is_file():
+        try:
+            values = _metrics_from_file(path)
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(f"cannot read {text!r}: {exc.strerror}") from None
+    elif "," not in text and not _is_number(text):
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of numbers or an existing file, got {text!r} "
+            "(no such file)"
+        )
+    else:
+        values = _numbers([p.strip() for p in text.split(",")], text, header=False)
+    if not values:
+        raise argparse.ArgumentTypeError(f"needs at least one number, got {text!r}")
+    for i, value in enumerate(values):
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f"values must be finite numbers, got {value!r} at position {i}"
+            )
+    return values
+
+
+def _metrics_from_file(path: Path) -> list[float]:
+    content = path.read_text()
+    if content.lstrip().startswith("["):
+        try:
+            data = json.loads(content)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"{str(path)!r} is not valid JSON: {exc}") from None
+        if not isinstance(data, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in data
+        ):
+            raise argparse.ArgumentTypeError(
+                f"{str(path)!r} must hold a JSON list of numbers, such as [1.0, 0.9]"
+            )
+        return [float(v) for v in data]
+    lines = [line.split("#", 1)[0].strip() for line in content.splitlines()]
+    return _numbers([line for line in lines if line], str(path), header=True)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _numbers(items: list[str], source: str, *, header: bool) -> list[float]:
+    values: list[float] = []
+    for i, item in enumerate(items):
+        try:
+            values.append(float(item))
+        except ValueError:
+            if header and i == 0:
+                continue  # a CSV column's header
+            what = "line" if header else "item"
+            raise argparse.ArgumentTypeError(
+                f"expected one number per {what} in {source!r} (a comma-separated list or a "
+                f"file), got {item!r}"
+            ) from None
+    return values
+
+
+# -- show --------------------------------------------------------------------------------------
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """``lrkit schedule show``: the canonical spec and the LR at key steps."""
+    from lrkit.schedules import parse
+    from lrkit.schedules.plot import FLAT_PLATEAU_NOTE, key_steps, schedule_curves
+
+    schedule = parse(args.spec)
+    steps = args.steps or _default_steps([args.spec])
+    [curve] = schedule_curves([schedule], steps, args.lr, args.metrics)
+    rows = [
+        [str(k.step), f"{curve.lrs[k.step]:.6g}", f"{curve.lrs[k.step] / args.lr:.4g}", k.note]
+        for k in key_steps(schedule, steps)
+    ]
+    caption = f"base lr {args.lr:g}, {steps} steps"
+    if FLAT_PLATEAU_NOTE in curve.label:
+        caption += f" ({FLAT_PLATEAU_NOTE}: pass --metrics)"
+    print(f"spec: {schedule.to_spec()}")
+    _print_table(["step", "lr", "x base", "note"], rows, caption=caption, right=(0, 1, 2))
+    return 0
+
+
+# -- list --------------------------------------------------------------------------------------
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """``lrkit schedule list``: names, aliases and one-line descriptions."""
+    from lrkit.schedules.registry import alias_names, schedule_class, schedule_names
+
+    aliases: dict[str, list[str]] = {name: [] for name in schedule_names()}
+    for alias in alias_names():
+        aliases[schedule_class(alias).name].append(alias)
+    rows = [
+        [name, ", ".join(aliases[name]), _summary(schedule_class(name).__doc__)]
+        for name in schedule_names()
+    ]
+    caption = "Names match without regard to case, '_' or '-'. Use them in specs: 'cosine:1000'."
+    if _is_terminal():
+        _print_table(["name", "aliases", "description"], rows, caption=caption)
+        return 0
+    # Plain text: a two-line entry per schedule reads better than a very wide table.
+    width = max(len(name) for name, _, _ in rows) + 2
+    for name, names, summary in rows:
+        print(f"{name:<{width}}{summary}")
+        if names:
+            print(f"{'':<{width}}aliases: {names}")
+    print(f"\n{caption}")
+    return 0
+
+
+def _summary(doc: str | None) -> str:
+    first = (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
+    return first.replace("``", "")
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def _is_terminal() -> bool:
+    from rich.console import Console
+
+    return bool(Console().is_terminal)
+
+
+def _print_table(
+    headers: list[str],
+    rows: list[list[str]],
+    *,
+    caption: str = "",
+    right: tuple[int, ...] = (),
+) -> None:
+    """A rich table on a terminal; aligned plain text otherwise (pipes, files, tests)."""
+    if _is_terminal():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(caption=caption or None, caption_justify="left")
+        for i, header in enumerate(headers):
+            table.add_column(header, justify="right" if i in right else "left")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ]
+        return "  ".join(padded).rstrip()
+
+    print(line(headers))
+    for row in rows:
+        print(line(row))
+    if caption:
+        print(caption)

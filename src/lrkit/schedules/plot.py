@@ -1,0 +1,389 @@
+"""Schedule curves: the data a plot shows, computed apart from the drawing.
+
+:func:`schedule_curves` turns specs (or schedules) into :class:`Curve` objects, plain arrays that
+tests and other tools can use without a display; :func:`plot_schedules` draws them with
+matplotlib, which is imported only there so that ``import lrkit.schedules`` stays light.
+
+Example:
+    >>> curves = schedule_curves(["step:30,gamma=0.1", "cosine:100"], steps=100, base_lr=0.1)
+    >>> [c.label for c in curves]
+    ['step:30,gamma=0.1', 'cosine:100']
+    >>> round(float(curves[0].lrs[30]), 6), round(float(curves[1].lrs[50]), 6)
+    (0.01, 0.05)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence as SequenceOf
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lrkit.errors import ConfigError
+from lrkit.schedules.base import Array, Schedule
+from lrkit.schedules.compose import Product, Sequence
+from lrkit.schedules.plateau import Plateau, simulate
+from lrkit.schedules.spec import parse
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+FLAT_PLATEAU_NOTE = "plateau flat: no metrics"
+"""Appended to a curve's label when a plateau phase had no metric series to drive it."""
+
+DEFAULT_STEPS = 100
+"""Horizon used when no schedule has a finite length."""
+
+
+@dataclass(frozen=True, eq=False)
+class Curve:
+    """One schedule traced over a horizon: what one line of a plot shows.
+
+    Attributes:
+        label: The spec as given (a schedule object is labelled by its canonical spec), with a
+            note in parentheses when a plateau phase was left flat for lack of metrics.
+        steps: The steps ``0 .. n - 1`` (integers).
+        lrs: The learning rate at each step.
+    """
+
+    label: str
+    steps: Array
+    lrs: Array
+
+
+def has_plateau(schedule: Schedule) -> bool:
+    """Whether a reduce-on-plateau phase appears anywhere in ``schedule``.
+
+    Example:
+        >>> has_plateau(parse("warmup:5 > plateau:patience=3")), has_plateau(parse("cosine:10"))
+        (True, False)
+    """
+    if isinstance(schedule, Plateau):
+        return True
+    if isinstance(schedule, Sequence):
+        return any(has_plateau(p) for p in schedule.phases)
+    if isinstance(schedule, Product):
+        return any(has_plateau(f) for f in schedule.factors)
+    return False
+
+
+def default_steps(schedules: SequenceOf[Schedule]) -> int:
+    """A horizon that shows every schedule end: the longest finite length times 1.1.
+
+    Falls back to ``DEFAULT_STEPS`` (100) when no schedule has a finite length.
+
+    Example:
+        >>> default_steps([parse("cosine:1000"), parse("warmup:100 > cosine:900")])
+        1100
+        >>> default_steps([parse("exponential:0.99")])
+        100
+    """
+    lengths = [s.length for s in schedules if s.length is not None and math.isfinite(s.length)]
+    if not lengths:
+        return DEFAULT_STEPS
+    return max(1, math.ceil(round(max(lengths) * 1.1, 6)))
+
+
+def schedule_curves(
+    specs_or_schedules: SequenceOf[str | Schedule] | str | Schedule,
+    steps: int,
+    base_lr: float = 1.0,
+    metrics: SequenceOf[float] | None = None,
+) -> list[Curve]:
+    """Traces each schedule over steps ``0 .. steps - 1``.
+
+    Args:
+        specs_or_schedules: Spec strings such as ``"warmup:10 > cosine:90"``, schedule objects,
+            or one of either.
+        steps: How many steps to trace (a positive integer).
+        base_lr: The base learning rate every schedule scales.
+        metrics: One metric value per step (metric ``i`` ends step ``i``) that drives plateau
+            phases, as :func:`lrkit.schedules.simulate` does. A shorter series holds the LR after
+            it ends; a longer one is cut. Without it a plateau phase never reduces, and its curve's
+            label says so.
+
+    Returns:
+        One :class:`Curve` per schedule, in order.
+
+    Raises:
+        ConfigError: ``steps``, ``base_lr`` or a metric value is invalid.
+        SpecError: a spec string is malformed or names an unknown schedule.
+
+    Example:
+        >>> [c] = schedule_curves("plateau:factor=0.5,patience=1", 5, metrics=[1, 1, 1, 1, 1])
+        >>> c.lrs.tolist()
+        [1.0, 1.0, 1.0, 0.5, 0.5]
+    """
+    items = (
+        [specs_or_schedules]
+        if isinstance(specs_or_schedules, (str, Schedule))
+        else list(specs_or_schedules)
+    )
+    if not items:
+        raise ConfigError("specs_or_schedules must hold at least one schedule, got none.")
+    _check_steps(steps)
+    _check_base_lr(base_lr)
+    series = None if metrics is None else _check_metrics(metrics)
+    return [_curve(item, steps, float(base_lr), series) for item in items]
+
+
+def _curve(item: str | Schedule, steps: int, base_lr: float, metrics: list[float] | None) -> Curve:
+    schedule = parse(item)
+    label = item.strip() if isinstance(item, str) else schedule.to_spec()
+    reductions = None
+    if has_plateau(schedule):
+        if metrics:
+            reductions = _reductions(schedule, metrics, steps)
+        else:
+            label = f"{label} ({FLAT_PLATEAU_NOTE})"
+    lrs = schedule.trace(steps, base_lr, reductions=reductions)
+    return Curve(label=label, steps=np.arange(steps), lrs=lrs)
+
+
+def _reductions(schedule: Schedule, metrics: list[float], steps: int) -> Array:
+    used = metrics[:steps]
+    # One extra report of the last value: simulate records the count in force *before* each
+    # report, so its last entry is the count after every real metric (the extra one never acts).
+    counts = simulate(schedule, [*used, used[-1]])
+    out = np.full(steps, counts[-1], dtype=np.float64)
+    out[: len(used)] = counts[: len(used)]
+    return out
+
+
+def _check_steps(steps: int) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ConfigError(f"steps must be a positive integer, got {steps!r}.")
+
+
+def _check_base_lr(base_lr: float) -> None:
+    ok = isinstance(base_lr, (int, float)) and not isinstance(base_lr, bool)
+    if not ok or not math.isfinite(base_lr) or base_lr <= 0:
+        raise ConfigError(f"base_lr must be a positive finite number, got {base_lr!r}.")
+
+
+def _check_metrics(metrics: SequenceOf[float]) -> list[float]:
+    values: list[float] = []
+    for i, m in enumerate(metrics):
+        try:
+            value = float(m)
+        except (TypeError, ValueError):
+            raise ConfigError(f"metrics must be numbers, got {m!r} at position {i}.") from None
+        if not math.isfinite(value):
+            raise ConfigError(
+                f"metrics must be finite numbers, got {value!r} at position {i}: a NaN or inf "
+                "would silently count as 'no improvement' and decay the LR."
+            )
+        values.append(value)
+    return values
+
+
+def log_limits(curves: SequenceOf[Curve], decades: float = 5.0) -> tuple[float, float] | None:
+    """Y limits for a log axis: the curves' positive range, at most ``decades`` deep.
+
+    A schedule that ends at exactly 0 (``cosine:100``) would otherwise stretch the axis down
+    without bound; its line leaves the bottom of the plot instead. The bottom is rounded down to
+    a whole decade, the top left a little above the highest LR. ``None`` if nothing is > 0.
+
+    Example:
+        >>> log_limits(schedule_curves(["cosine:100", "constant"], 101, base_lr=0.1))
+        (1e-05, 0.15)
+    """
+    positive = [c.lrs[c.lrs > 0] for c in curves]
+    values = np.concatenate([p for p in positive if p.size] or [np.empty(0)])
+    if values.size == 0:
+        return None
+    top = float(values.max())
+    bottom = max(float(values.min()), top * 10.0**-decades)
+    low = float(f"{10.0 ** math.floor(math.log10(bottom) + 1e-9):.0e}")
+    if low >= top:  # one flat line exactly on a decade
+        low /= 10.0
+    return low, round(top * 1.5, 12)
+
+
+@dataclass(frozen=True)
+class KeyStep:
+    """A step worth looking at in a schedule, and why (``"milestone"``, ``"warmup ends"``...)."""
+
+    step: int
+    note: str
+
+
+_MAX_REPEATS = 6  # periodic landmarks (step decays, restarts) listed at most this many times
+
+
+def key_steps(schedule: Schedule | str, n_steps: int) -> list[KeyStep]:
+    """The steps a table of the schedule should show, in order, each with a short note.
+
+    Steps 0 and 1; where the schedule's shape changes (phase ends, milestones, peaks, the start
+    of a decay) when that is known from its parameters; the quarters of the horizon; and the
+    last step, ``n_steps - 1``. Notes of one step are joined with ``"; "``.
+
+    Example:
+        >>> keys = key_steps("warmup:10 > cosine:90", 110)
+        >>> [k.step for k in keys]
+        [0, 1, 10, 28, 55, 82, 100, 109]
+        >>> [k.note for k in keys][2:]
+        ['warmup ends', '25%', '50%', '75%', 'cosine ends', 'last step']
+    """
+    _check_steps(n_steps)
+    notes: dict[int, list[str]] = {0: ["start"], n_steps - 1: ["last step"]}
+    notes.setdefault(1, [])
+    for fraction, label in ((0.25, "25%"), (0.5, "50%"), (0.75, "75%")):
+        notes.setdefault(round(n_steps * fraction), []).append(label)
+    for t, note in _landmarks(parse(schedule), float(n_steps)):
+        step = math.ceil(round(t, 9))  # the first whole step at or after the change
+        if 0 <= step < n_steps and note not in notes.setdefault(step, []):
+            notes[step].append(note)
+    return [KeyStep(step, "; ".join(notes[step])) for step in sorted(notes) if step < n_steps]
+
+
+def _landmarks(s: Schedule, horizon: float) -> list[tuple[float, str]]:
+    """Where ``s`` changes shape, from its parameters: (step, note) pairs, maybe unsorted."""
+    from lrkit.schedules.cosine import CosineRestarts
+    from lrkit.schedules.cyclic import Cyclic, OneCycle
+    from lrkit.schedules.step import MultiStep, Step
+    from lrkit.schedules.wsd import WSD
+
+    out: list[tuple[float, str]] = []
+    if isinstance(s, Sequence):
+        start = 0.0
+        for p in s.phases:
+            length = p.length
+            end = horizon if length is None else min(float(length), horizon - start)
+            out += [(start + t, n) for t, n in _landmarks(p, horizon - start) if t <= end]
+            if length is None:
+                break
+            start += float(length)
+        return out
+    if isinstance(s, Product):
+        return [m for f in s.factors for m in _landmarks(f, horizon)]
+    if isinstance(s, MultiStep):
+        out = [(float(m), "milestone") for m in s.milestones]
+    elif isinstance(s, Step):
+        count = min(_MAX_REPEATS, int(horizon // s.step_size))
+        out = [(k * float(s.step_size), "step decay") for k in range(1, count + 1)]
+    elif isinstance(s, OneCycle):
+        out = [(s.pct_start * s.steps, "onecycle peak")]
+        if s.three_phase:
+            out.append((2 * s.pct_start * s.steps, "onecycle back to start"))
+    elif isinstance(s, WSD):
+        out = [(s.steps * (1.0 - s.decay), "wsd decay starts")]
+    elif isinstance(s, Cyclic):
+        period = float(s.up) + float(s.down if s.down is not None else s.up)
+        out = [(float(s.up), "cyclic peak"), (period, "cyclic trough")]
+    elif isinstance(s, CosineRestarts):
+        start, length = 0.0, float(s.period)
+        for _ in range(_MAX_REPEATS):
+            start += length
+            length *= s.mult
+            if start >= horizon:
+                break
+            out.append((start, "restart"))
+    if s.length is not None:
+        out.append((float(s.length), f"{s.name} ends"))
+    return out
+
+
+# -- drawing -----------------------------------------------------------------------------------
+
+
+def plot_schedules(
+    curves_or_specs: SequenceOf[Curve | str | Schedule] | str | Schedule,
+    *,
+    steps: int | None = None,
+    base_lr: float = 1.0,
+    metrics: SequenceOf[float] | None = None,
+    log: bool = True,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Draws schedules on one axes, one line each, with a legend below the plot.
+
+    No window is opened and nothing blocks: with ``ax=None`` a new figure is created without
+    pyplot (it renders with Agg when saved), so it works on a headless server.
+
+    Args:
+        curves_or_specs: Curves from :func:`schedule_curves`, or specs / schedules to trace.
+        steps: Horizon for specs; default: the longest finite length times 1.1 (see
+            :func:`default_steps`). Ignored for curves, which carry their own steps.
+        base_lr: Base learning rate for specs.
+        metrics: Metric series driving plateau phases of specs (see :func:`schedule_curves`).
+        log: Log-scale y axis (the default: decays span decades); ``False`` for linear.
+        ax: Axes to draw on; ``None`` creates a new figure.
+        title: Axes title.
+
+    Returns:
+        The figure holding the axes.
+
+    Raises:
+        ImportError: matplotlib is not installed (the message says how to install it).
+
+    Example:
+        >>> fig = plot_schedules(["warmup:10 > cosine:90", "onecycle:100"], base_lr=0.1)
+        >>> len(fig.axes[0].get_lines())
+        2
+        >>> fig.savefig("schedules.png")  # doctest: +SKIP
+    """
+    curves = _as_curves(curves_or_specs, steps, base_lr, metrics)
+    _require_matplotlib()
+    from matplotlib.figure import Figure
+
+    if ax is None:
+        fig = Figure(figsize=(8.0, 5.0), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        parent = ax.figure
+        fig = parent if isinstance(parent, Figure) else parent.figure  # a SubFigure's root
+    for curve in curves:
+        ax.plot(curve.steps, curve.lrs, label=curve.label, linewidth=1.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_xlim(0, max(int(c.steps[-1]) for c in curves))
+    if log:
+        ax.set_yscale("log")
+        limits = log_limits(curves)
+        if limits is not None:
+            ax.set_ylim(*limits)
+    else:
+        ax.set_ylim(bottom=0.0)
+    ax.grid(True, which="major", alpha=0.35)
+    if log:
+        ax.grid(True, which="minor", alpha=0.12)
+    if title:
+        ax.set_title(title)
+    # Below the axes, never over the lines; two columns keep long specs from widening it.
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.13),
+        ncol=1 if len(curves) < 3 else 2,
+        frameon=False,
+        fontsize="small",
+    )
+    return fig
+
+
+def _as_curves(
+    items: Any, steps: int | None, base_lr: float, metrics: SequenceOf[float] | None
+) -> list[Curve]:
+    items = [items] if isinstance(items, (str, Schedule, Curve)) else list(items)
+    if not items:
+        raise ConfigError("curves_or_specs must hold at least one curve or spec, got none.")
+    to_trace = [i for i in items if not isinstance(i, Curve)]
+    if not to_trace:
+        return items
+    horizon = steps if steps is not None else default_steps([parse(i) for i in to_trace])
+    traced = iter(schedule_curves(to_trace, horizon, base_lr, metrics))
+    return [i if isinstance(i, Curve) else next(traced) for i in items]
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "Plotting schedules needs matplotlib, which is not installed. Install it by running "
+            "`pip install -U matplotlib`."
+        ) from exc

@@ -1,0 +1,144 @@
+"""Finding a task: a built-in name (``digits``) or a user's Python file (``path/to/task.py``).
+
+A task file is ordinary Python that defines, at module level, either ``task = Task(...)`` or a
+function ``def task() -> Task`` (called with no arguments; use it to load data lazily). Another
+attribute can be picked with ``path/to/file.py:name``. The file's own folder is on ``sys.path``
+while it runs, so it can import its neighbours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from lrkit.errors import TaskError, UnknownNameError
+from lrkit.tasks.base import Task
+from lrkit.tasks.digits import digits_task
+from lrkit.tasks.friedman import friedman_task
+
+BUILTIN_TASKS: dict[str, Callable[[], Task]] = {
+    "digits": digits_task,
+    "friedman": friedman_task,
+}
+"""Built-in task builders by name; each loads its data only when called."""
+
+ALIASES: dict[str, str] = {"default": "digits", "friedman1": "friedman"}
+"""Other names accepted for the built-in tasks."""
+
+DEFAULT_TASK = "digits"
+
+
+def task_names() -> tuple[str, ...]:
+    """The names of the built-in tasks, sorted.
+
+    Example:
+        >>> task_names()
+        ('digits', 'friedman')
+    """
+    return tuple(sorted(BUILTIN_TASKS))
+
+
+def load_task(source: str | os.PathLike[str] | Task) -> Task:
+    """Returns the task named by ``source``: a built-in name, a ``.py`` path, or a Task as is.
+
+    Anything ending in ``.py`` (optionally followed by ``:attribute``) or containing a path
+    separator is read as a file; anything else as a built-in name or alias.
+
+    Raises:
+        UnknownNameError: ``source`` is not a path and names no built-in task.
+        TaskError: The file does not exist, fails to run, or defines no usable task.
+
+    Example:
+        >>> load_task("digits").name
+        'digits'
+        >>> load_task("mnist")
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.UnknownNameError: Unknown task 'mnist'; built-in tasks: digits, friedman ...
+    """
+    if isinstance(source, Task):
+        return source
+    text = os.fspath(source)
+    path, _, attr = text.rpartition(":")
+    if path.endswith(".py") and attr.isidentifier():
+        return load_task_file(path, attr=attr)
+    if text.endswith(".py") or "/" in text or os.sep in text:
+        return load_task_file(text)
+    name = ALIASES.get(text.lower(), text.lower())
+    if name not in BUILTIN_TASKS:
+        raise UnknownNameError(
+            f"Unknown task {text!r}; built-in tasks: {', '.join(task_names())} "
+            f"(aliases: {', '.join(sorted(ALIASES))}). "
+            "Or give the path of a .py file that defines `task`."
+        )
+    return BUILTIN_TASKS[name]()
+
+
+def load_task_file(path: str | os.PathLike[str], *, attr: str = "task") -> Task:
+    """Runs a user's task file and returns the task it defines as ``attr``.
+
+    Raises:
+        TaskError: The file does not exist, raises while running, defines no ``attr``, or
+            defines something that is neither a Task nor a function returning one.
+    """
+    file = Path(path)
+    if not file.is_file():
+        problem = "is a directory, not a file" if file.is_dir() else "does not exist"
+        raise TaskError(f"Task file {str(file)!r} {problem}.")
+    module = _run_file(file)
+    found = getattr(module, attr, None)
+    must = (
+        f"it must define a module-level `{attr} = Task(...)` or a function "
+        f"`def {attr}() -> Task` (from lrkit.tasks import Task)"
+    )
+    if found is None:
+        raise TaskError(f"Task file {str(file)!r} defines no `{attr}`: {must}.")
+    if isinstance(found, Task):
+        return found
+    if not callable(found):
+        raise TaskError(
+            f"`{attr}` in task file {str(file)!r} is a {type(found).__name__}, "
+            f"expected a lrkit.tasks.Task; {must}."
+        )
+    try:
+        made = found()
+    except Exception as exc:
+        raise TaskError(
+            f"`{attr}()` in task file {str(file)!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(made, Task):
+        raise TaskError(
+            f"`{attr}()` in task file {str(file)!r} returned a {type(made).__name__}, "
+            "expected a lrkit.tasks.Task."
+        )
+    return made
+
+
+def _run_file(file: Path) -> object:
+    """Executes ``file`` as a fresh module, registered in ``sys.modules`` so pickling works."""
+    resolved = file.resolve()
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:10]
+    module_name = f"lrkit_task_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, resolved)
+    if spec is None or spec.loader is None:
+        raise TaskError(f"Task file {str(file)!r} cannot be loaded as Python.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    folder = str(resolved.parent)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise TaskError(
+            f"Task file {str(file)!r} raised {type(exc).__name__} while loading: {exc}"
+        ) from exc
+    finally:
+        # Remove only our own entry: the file may have edited sys.path itself.
+        if folder in sys.path:
+            sys.path.remove(folder)
+    return module

@@ -1,0 +1,176 @@
+"""``lrkit schedule`` through a real subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lrkit.schedules import parse
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def lrkit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lrkit.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_plot_writes_a_png(tmp_path: Path) -> None:
+    out = tmp_path / "schedules.png"
+    specs = ["step:30,gamma=0.1", "warmup:10 > cosine:90", "onecycle:100"]
+    result = lrkit("schedule", "plot", *specs, "-o", str(out), "--steps", "100", "--lr", "0.1")
+    assert result.returncode == 0, result.stderr
+    assert str(out) in result.stdout
+    data = out.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 1000
+    import matplotlib.image
+
+    image = matplotlib.image.imread(str(out))
+    height, width = image.shape[:2]
+    assert width > 400 and height > 300 and image.shape[2] in (3, 4)
+
+
+def test_plot_with_metrics_file_drives_a_plateau(tmp_path: Path) -> None:
+    metrics = tmp_path / "val_loss.json"
+    metrics.write_text(json.dumps([1.0] * 30))
+    out = tmp_path / "plateau.svg"
+    result = lrkit(
+        "schedule", "plot", "warmup:5 > plateau:patience=2", "-o", str(out), "--metrics",
+        str(metrics), "--steps", "30", "--linear",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert out.read_text().lstrip().startswith("<?xml")
+
+
+def test_show_prints_the_lrs_of_the_schedule() -> None:
+    spec, base = "warmup:10 > cosine:90,min_lr=1e-4", 0.1
+    result = lrkit("schedule", "show", spec, "--lr", str(base), "--steps", "120")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    schedule = parse(spec)
+    assert f"spec: {schedule.to_spec()}" in lines
+    rows = {}
+    for line in lines:
+        cells = line.split()
+        if cells and cells[0].isdigit():
+            rows[int(cells[0])] = float(cells[1])
+    assert {0, 1, 10, 30, 60, 90, 100, 119} <= set(rows)
+    for step, lr in rows.items():
+        assert lr == pytest.approx(schedule(step, base), rel=1e-5, abs=1e-12), step
+
+
+def test_list_names_every_schedule_and_its_aliases() -> None:
+    result = lrkit("schedule", "list")
+    assert result.returncode == 0, result.stderr
+    for name in ("cosine", "onecycle", "wsd", "plateau", "warmup"):
+        assert any(line.startswith(name) for line in result.stdout.splitlines()), name
+    assert "cosineannealinglr" in result.stdout  # torch's name, as an alias
+    assert "Cosine from base_lr down to min_lr" in result.stdout
+
+
+def test_version() -> None:
+    result = lrkit("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("lrkit ")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        pytest.param(["show", "cosine:10??"], "spec", id="malformed-spec"),
+        pytest.param(["show", "cosine_annealing_lr_typo:10"], "Unknown schedule", id="unknown"),
+        pytest.param(["show", "cosine:10", "--lr", "0"], "--lr", id="zero-lr"),
+        pytest.param(["show", "cosine:10", "--lr=-0.1"], "--lr", id="negative-lr"),
+        pytest.param(["show", "cosine:10", "--steps", "0"], "--steps", id="zero-steps"),
+        pytest.param(
+            ["plot", "plateau", "-o", "x.png", "--metrics", "1,nan,2"], "finite", id="nan-metric"
+        ),
+        pytest.param(["plot", "cosine:10", "-o", "x.notanimage"], "suffix", id="bad-suffix"),
+        pytest.param(["plot", "cosine:10"], "-o/--output", id="missing-output"),
+        pytest.param(["explode"], "invalid choice", id="unknown-action"),
+        pytest.param(["show", "warmup:0"], "steps", id="invalid-parameter"),
+    ],
+)
+def test_errors_are_one_line_with_status_2(args: list[str], needle: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lrkit.cli.main", "schedule", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("lrkit: error: ")
+    assert needle in lines[0]
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_output_into_a_missing_folder_is_one_line_with_status_2(tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "x.png"
+    result = lrkit("schedule", "plot", "cosine:10", "-o", str(out))
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- in-process: the helpers and the rich (terminal) rendering ---------------------------------
+
+
+def test_read_metrics_from_a_list_and_from_files(tmp_path: Path) -> None:
+    import argparse
+
+    from lrkit.cli.schedule import read_metrics
+
+    assert read_metrics("1, 0.5,2e-1") == [1.0, 0.5, 0.2]
+    text = tmp_path / "m.txt"
+    text.write_text("1.0\n0.9  # a comment\n\n0.8\n")
+    assert read_metrics(str(text)) == [1.0, 0.9, 0.8]
+    csv = tmp_path / "m.csv"
+    csv.write_text("val_loss\n1.0\n0.5\n")
+    assert read_metrics(str(csv)) == [1.0, 0.5]
+    js = tmp_path / "m.json"
+    js.write_text("[1, 0.5]")
+    assert read_metrics(str(js)) == [1.0, 0.5]
+    for bad in ("", "1,,2", "a,b", "1,inf", str(tmp_path / "nope.txt")):
+        with pytest.raises(argparse.ArgumentTypeError):
+            read_metrics(bad)
+
+
+def test_show_on_a_terminal_renders_a_rich_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli import schedule as schedule_cli
+    from lrkit.cli.main import main
+
+    monkeypatch.setattr(schedule_cli, "_is_terminal", lambda: True)
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["schedule", "show", "step:30,gamma=0.1", "--lr", "0.1", "--steps", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "┃" in out or "│" in out  # a rich box
+    assert "0.01" in out and "step decay" in out
+
+
+def test_interrupt_exits_130_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli import schedule as schedule_cli
+    from lrkit.cli.main import main
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(schedule_cli, "run_list", interrupted)
+    assert main(["schedule", "list"]) == 130
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""

@@ -1,0 +1,185 @@
+"""Native schedules bound to torch optimizers: groups, units, plateau, resume, warnings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from lrkit.errors import ConfigError
+from lrkit.schedules import ScheduledLR, bind, parse
+from tests.schedules.native_resume_child import make, run
+
+CHILD = Path(__file__).with_name("native_resume_child.py")
+
+RESUME_SPECS = {
+    "warmup>cosine": ("warmup:5 > cosine:30,min_lr=1e-4", "step", None, 4),
+    "multistep across milestone": ("multistep:[0,10,10,20],gamma=0.5", "step", None, 9),
+    "restarts*exp": ("cosine_restarts:period=4,mult=2 * exponential:0.97", "step", None, 13),
+    "onecycle per step in epochs": ("onecycle:6,three_phase=true", "epoch", 5, 12),
+    "warmup>plateau (state)": (
+        "warmup:3 > plateau:patience=2,factor=0.5,cooldown=1",
+        "epoch",
+        None,
+        16,
+    ),
+    "wsd 1-sqrt": ("wsd:40,decay=0.5,cooldown=1-sqrt", "step", None, 25),
+    "cyclic": ("cyclic:up=3,down=2,mode=triangular2", "step", None, 7),
+}
+MODES = ["optimizer_not_restored", "scheduler_before_optimizer", "scheduler_after_optimizer"]
+
+
+def test_resume_in_a_fresh_process_is_exact(tmp_path: Path) -> None:
+    lrs, m = [0.1, 0.003], 30
+    cases, expected = [], []
+    for name, (spec, unit, spe, n) in RESUME_SPECS.items():
+        opt = make(lrs)
+        sched = bind(opt, spec, unit=unit, steps_per_epoch=spe, verbose=False)
+        head = run(opt, sched, 0, n)
+        file = tmp_path / f"{len(cases)}.pt"
+        torch.save({"scheduler": sched.state_dict(), "optimizer": opt.state_dict()}, file)
+        tail = run(opt, sched, n, m)
+        if "plateau" in name:
+            assert sched.plateau.reductions >= 2 and head[-1] != tail[-1]
+        for mode in MODES:
+            cases.append(
+                {
+                    "spec": spec,
+                    "unit": unit,
+                    "steps_per_epoch": spe,
+                    "n": n,
+                    "m": m,
+                    "mode": mode,
+                    "lrs": lrs,
+                    "file": str(file),
+                    "name": name,
+                }
+            )
+            expected.append(tail)
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    subprocess.run(
+        [sys.executable, str(CHILD), str(tmp_path / "cases.json"), str(tmp_path / "out.json")],
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    got = json.loads((tmp_path / "out.json").read_text())
+    for case, want, have in zip(cases, expected, got):
+        assert have == want, f"{case['name']} / {case['mode']}"
+
+
+def test_each_group_follows_its_own_base_lr() -> None:
+    opt = make([0.1, 0.01])
+    sched = bind(opt, "warmup:2 > cosine:10,min_lr=0.0")
+    ratios = []
+    for _ in range(12):
+        a, b = sched.get_last_lr()
+        ratios.append(a / b)
+        opt.step()
+        sched.step()
+    assert ratios == pytest.approx([10.0] * 12)
+
+
+def test_groups_added_later_join_from_their_own_lr() -> None:
+    opt = make([0.1])
+    sched = bind(opt, "exponential:0.5")
+    opt.step()
+    sched.step()
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "lr": 1.0})
+    opt.step()
+    sched.step()
+    assert sched.get_last_lr() == pytest.approx([0.025, 0.25])
+
+
+def test_epoch_unit_with_steps_per_epoch_moves_by_fractions() -> None:
+    opt = make([1.0])
+    sched = bind(opt, "linear:2", unit="epoch", steps_per_epoch=4)
+    seen = []
+    for _ in range(8):
+        seen.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert seen == pytest.approx([1 - k / 8 for k in range(8)])
+
+
+def test_plateau_after_warmup_prints_torch_style_messages(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    opt = make([0.1, 0.01])
+    sched = bind(opt, "warmup:2 > plateau:patience=1,factor=0.5", unit="epoch")
+    for loss in [9.0, 9.0, 1.0, 1.0, 1.0, 1.0]:
+        opt.step()
+        sched.step(loss)
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "Epoch 00004: reducing learning rate of group 0 to 5.0000e-02.",
+        "Epoch 00004: reducing learning rate of group 1 to 5.0000e-03.",
+    ]
+    assert sched.get_last_lr() == pytest.approx([0.05, 0.005])
+
+
+def test_non_finite_metric_is_rejected() -> None:
+    opt = make([0.1])
+    sched = bind(opt, "plateau", unit="epoch")
+    with pytest.raises(ConfigError, match="metrics must be a finite number, got nan"):
+        sched.step(float("nan"))
+
+
+def test_no_false_warning_when_grad_scaler_skips_the_first_step() -> None:
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    sched = bind(opt, "cosine:10")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loss = model(torch.full((2, 3), float("inf"))).sum()  # inf grads: the scaler skips
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+    assert scaler.get_scale() < 2.0**16  # the step really was skipped
+    assert not [w for w in caught if "lr_scheduler.step()" in str(w.message)]
+    # torch's own scheduler warns falsely in the same situation (so this test can fail)
+    opt2 = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch_sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt2, 10)
+    with pytest.warns(UserWarning, match="before `optimizer.step\\(\\)`"):
+        torch_sched.step()
+
+
+def test_is_a_real_torch_lr_scheduler() -> None:
+    opt = make([0.1])
+    sched = bind(opt, parse("step:2"), unit="epoch")
+    assert isinstance(sched, torch.optim.lr_scheduler.LRScheduler)
+    assert isinstance(sched, ScheduledLR)
+    assert sched.state_dict()["schedule"] == {"name": "step", "step_size": 2}
+    json.dumps(sched.state_dict())  # plain data
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"unit": "batch"}, "unit"),
+        ({"unit": "step", "steps_per_epoch": 10}, "steps_per_epoch"),
+        ({"unit": "epoch", "steps_per_epoch": 0}, "steps_per_epoch"),
+    ],
+)
+def test_bad_binding_arguments(kwargs: dict, param: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError, match=param):
+        bind(make([0.1]), "cosine:10", **kwargs)
+
+
+def test_not_an_optimizer() -> None:
+    with pytest.raises(TypeError, match=r"optimizer must be a torch\.optim\.Optimizer, got list"):
+        bind([], "cosine:10")  # type: ignore[arg-type]
+
+
+def test_resuming_into_a_different_unit_is_an_error() -> None:
+    opt = make([0.1])
+    state = bind(opt, "cosine:10", unit="step").state_dict()
+    other = bind(make([0.1]), "cosine:10", unit="epoch")
+    with pytest.raises(ConfigError, match="unit/steps_per_epoch must match"):
+        other.load_state_dict(state)

@@ -1,0 +1,246 @@
+"""Contract and reference tests for every native schedule."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lrkit.errors import ConfigError
+from lrkit.schedules import (
+    WSD,
+    Cosine,
+    CosineRestarts,
+    Cyclic,
+    Exponential,
+    InvScaling,
+    Linear,
+    MultiStep,
+    OneCycle,
+    Optimal,
+    Plateau,
+    Polynomial,
+    Step,
+    Warmup,
+    from_dict,
+    parse,
+    schedule_names,
+    simulate,
+)
+
+# One example per registered schedule; the contract below runs over all of them.
+EXAMPLES = {
+    "constant": "constant:0.5",
+    "step": "step:30,gamma=0.5",
+    "multistep": "multistep:milestones=[0,30,30,80],gamma=0.5",
+    "exponential": "exponential:0.99",
+    "linear": "linear:100",
+    "poly": "poly:100,power=2,end_lr=1e-4",
+    "cosine": "cosine:100,min_lr=1e-4",
+    "cosine_restarts": "cosine_restarts:period=10,mult=2,min_lr=1e-4,decay=0.8",
+    "cyclic": "cyclic:up=10,down=5,max_factor=4,mode=exp_range,gamma=0.999",
+    "onecycle": "onecycle:100,three_phase=true,anneal=linear",
+    "inverse_sqrt": "inverse_sqrt:timescale=50",
+    "wsd": "wsd:100,decay=0.3,cooldown=1-sqrt,min_lr=1e-4",
+    "invscaling": "invscaling:power_t=0.25",
+    "optimal": "optimal:alpha=0.01",
+    "warmup": "warmup:10,start_factor=0.1",
+    "plateau": "plateau:factor=0.5,patience=2",
+}
+COMPOSITIONS = {
+    "warmup>cosine": "warmup:500 > cosine:10k,min_lr=1e-5",
+    "warmup>plateau": "warmup:5 > plateau:patience=3,factor=0.5",
+    "three phases": "warmup:10 > constant:steps=40 > exponential:0.9",
+    "product": "cosine_restarts:period=10,mult=2 * exponential:0.99",
+    "grouped": "(warmup:10 > cosine:90) * step:200,gamma=0.5",
+    "hf warmup": "linear:steps=1000,warmup=100",
+}
+ALL = {**EXAMPLES, **COMPOSITIONS}
+
+
+def test_every_registered_schedule_has_an_example() -> None:
+    assert sorted(EXAMPLES) == schedule_names()
+
+
+@pytest.mark.parametrize("spec", [pytest.param(s, id=n) for n, s in ALL.items()])
+def test_trace_equals_scalar_calls(spec: str) -> None:
+    s = parse(spec)
+    lrs = s.trace(400, base_lr=0.1)
+    assert lrs.shape == (400,)
+    assert np.all(np.isfinite(lrs)) and np.all(lrs >= 0)
+    for t in (0, 1, 9, 10, 11, 57, 99, 100, 101, 399):
+        assert lrs[t] == pytest.approx(s(t, base_lr=0.1), rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("spec", [pytest.param(s, id=n) for n, s in ALL.items()])
+def test_round_trips_through_spec_and_json_dict(spec: str) -> None:
+    s = parse(spec)
+    config = json.loads(json.dumps(s.to_dict()))
+    assert from_dict(config) == s
+    assert parse(s.to_spec()) == s
+    assert parse(str(s)).to_spec() == s.to_spec()
+
+
+def test_linear_is_seed_003_linear_decay_held_at_its_end() -> None:
+    # Seed 003's LinearDecayLR: lr = initial_lr * (1 - epoch / total_epochs)
+    s = Linear(steps=100)
+    for epoch in range(100):
+        assert s(epoch, base_lr=0.1) == pytest.approx(0.1 * (1 - epoch / 100), abs=1e-15)
+    assert s(150, base_lr=0.1) == 0.0  # seed's formula would go negative
+
+
+def test_cosine_holds_min_lr_instead_of_rising_again() -> None:
+    lrs = Cosine(steps=50, min_lr=1e-3).trace(200, base_lr=0.1)
+    torch_lrs = _torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 50, 1e-3), 51)
+    np.testing.assert_allclose(lrs[:51], torch_lrs, rtol=1e-12)
+    assert np.all(lrs[50:] == pytest.approx(1e-3))
+    assert np.all(np.diff(lrs) <= 1e-18)
+
+
+@pytest.mark.parametrize(
+    ("native", "factory"),
+    [
+        pytest.param(Step(7, 0.5), lambda o: torch.optim.lr_scheduler.StepLR(o, 7, 0.5), id="step"),
+        pytest.param(
+            MultiStep((0, 5, 5, 20), 0.5),
+            lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [0, 5, 5, 20], 0.5),
+            id="multistep",
+        ),
+        pytest.param(
+            Exponential(0.97),
+            lambda o: torch.optim.lr_scheduler.ExponentialLR(o, 0.97),
+            id="exponential",
+        ),
+        pytest.param(
+            Polynomial(40, power=2.0),
+            lambda o: torch.optim.lr_scheduler.PolynomialLR(o, 40, 2.0),
+            id="poly",
+        ),
+        pytest.param(
+            CosineRestarts(5, mult=2, min_lr=1e-3),
+            lambda o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, 5, 2, 1e-3),
+            id="cosine_restarts",
+        ),
+        pytest.param(
+            Cyclic(up=6, down=4, max_factor=5.0, mode="triangular2"),
+            lambda o: torch.optim.lr_scheduler.CyclicLR(
+                o, 0.1, 0.5, 6, 4, mode="triangular2", cycle_momentum=False
+            ),
+            id="cyclic-triangular2",
+        ),
+        pytest.param(
+            Cyclic(up=6, max_factor=5.0, mode="exp_range", gamma=0.99),
+            lambda o: torch.optim.lr_scheduler.CyclicLR(
+                o, 0.1, 0.5, 6, mode="exp_range", gamma=0.99, cycle_momentum=False
+            ),
+            id="cyclic-exp_range",
+        ),
+    ],
+)
+def test_matches_torch_closed_forms(native, factory) -> None:  # type: ignore[no-untyped-def]
+    np.testing.assert_allclose(native.trace(300, base_lr=0.1), _torch_lrs(factory, 300), rtol=1e-10)
+
+
+def test_onecycle_shape() -> None:
+    s = OneCycle(steps=100, pct_start=0.3, div_factor=25, final_div_factor=1e4)
+    lrs = s.trace(150, base_lr=1.0)
+    assert lrs[0] == pytest.approx(1 / 25)
+    assert lrs.argmax() == 30 and lrs.max() == pytest.approx(1.0)
+    assert lrs[100:] == pytest.approx(np.full(50, 1 / 25 / 1e4))
+    three = OneCycle(steps=100, pct_start=0.25, three_phase=True).trace(101, base_lr=1.0)
+    assert three[50] == pytest.approx(1 / 25) and three[25] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("cooldown", ["linear", "cosine", "1-sqrt"])
+def test_wsd_cooldowns(cooldown: str) -> None:
+    lrs = WSD(steps=100, decay=0.2, cooldown=cooldown, min_lr=0.01).trace(120, base_lr=1.0)
+    assert np.all(lrs[:81] == 1.0)
+    assert lrs[100] == pytest.approx(0.01) and np.all(lrs[100:] == lrs[100])
+    assert np.all(np.diff(lrs[80:101]) < 0)
+    if cooldown == "1-sqrt":  # 1 - sqrt(p): at a quarter of the cooldown, half the way down
+        assert lrs[85] == pytest.approx(0.01 + 0.99 * 0.5)
+
+
+def test_sklearn_rules_match_sklearn_formulas() -> None:
+    # scikit-learn: invscaling eta = eta0 / pow(t, power_t) with t counted from 1;
+    # optimal eta = 1 / (alpha * (t + t0)).
+    eta0, power_t, alpha = 0.05, 0.3, 1e-3
+    for t in range(1, 200, 17):
+        assert InvScaling(power_t)(t - 1, base_lr=eta0) == pytest.approx(eta0 / t**power_t)
+        t0 = 1 / (alpha * eta0)
+        assert Optimal(alpha)(t, base_lr=eta0) == pytest.approx(1 / (alpha * (t + t0)))
+
+
+def test_warmup_ramps_to_the_next_phase_start() -> None:
+    s = Warmup(4) >> OneCycle(steps=20, div_factor=10)
+    lrs = s.trace(5, base_lr=1.0)
+    assert lrs[:4] == pytest.approx([0.02, 0.04, 0.06, 0.08])  # ramp to one-cycle's start 0.1
+    assert lrs[4] == pytest.approx(0.1)
+
+
+def test_plateau_after_warmup_ignores_warmup_metrics() -> None:
+    s = parse("warmup:3 > plateau:patience=1,factor=0.5")
+    metrics = [5.0, 4.0, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    lrs = s.trace(len(metrics), base_lr=1.0, reductions=simulate(s, metrics))
+    assert lrs[:3] == pytest.approx([0.25, 0.5, 0.75])
+    # best=1.0 at t=3; bad at 4, 5 -> reduction takes effect at t=6; cooldown 0, again at t=8
+    assert lrs[3:].tolist() == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.5, 0.25])
+
+
+def test_plateau_respects_min_lr_and_mode_max() -> None:
+    p = Plateau(factor=0.1, patience=0, mode="max", min_lr=0.005)
+    lrs = p.trace(5, base_lr=0.1, reductions=simulate(p, [0.5, 0.4, 0.3, 0.2, 0.1]))
+    assert lrs.tolist() == pytest.approx([0.1, 0.1, 0.01, 0.005, 0.005])
+
+
+@pytest.mark.parametrize(
+    ("make", "param"),
+    [
+        pytest.param(lambda: Cosine(steps=0), "steps", id="zero steps"),
+        pytest.param(lambda: Cosine(steps=-5), "steps", id="negative steps"),
+        pytest.param(lambda: Cosine(steps=10, min_lr=-1e-3), "min_lr", id="negative min_lr"),
+        pytest.param(lambda: Step(step_size=math.nan), "step_size", id="nan step"),
+        pytest.param(lambda: MultiStep((30, 10)), "milestones", id="unsorted milestones"),
+        pytest.param(lambda: Exponential(gamma=0), "gamma", id="zero gamma"),
+        pytest.param(lambda: Plateau(factor=1.5), "factor", id="plateau factor"),
+        pytest.param(lambda: Plateau(patience=-1), "patience", id="plateau patience"),
+        pytest.param(lambda: WSD(steps=10, cooldown="sqrt"), "cooldown", id="wsd cooldown"),
+        pytest.param(lambda: OneCycle(10, pct_start=0.6, three_phase=True), "pct_start", id="3ph"),
+        pytest.param(lambda: Cosine(steps=10).trace(0), "n_steps", id="empty trace"),
+        pytest.param(lambda: Cosine(steps=10)(3, base_lr=0.0), "base_lr", id="zero lr"),
+        pytest.param(lambda: Cosine(steps=10)(3, base_lr=-0.1), "base_lr", id="negative lr"),
+        pytest.param(lambda: parse("linear:steps=100,warmup=200"), "warmup", id="long warmup"),
+        pytest.param(lambda: parse("exponential:0.9 > constant"), "phase 1", id="unbounded"),
+        pytest.param(lambda: parse("cosine"), "steps", id="missing steps"),
+    ],
+)
+def test_bad_arguments_name_the_parameter(make, param: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError) as info:
+        make()
+    message = str(info.value)
+    assert param in message and "got" in message
+
+
+def test_plateau_rejects_non_finite_metrics() -> None:
+    s = parse("warmup:2 > plateau")
+    with pytest.raises(ConfigError, match="metrics must be a finite number, got nan"):
+        simulate(s, [1.0, 1.0, math.nan])
+
+
+def test_million_step_trace_is_vectorised() -> None:
+    lrs = parse("warmup:1000 > cosine:999000,min_lr=1e-5").trace(10**6, base_lr=0.1)
+    assert lrs.shape == (10**6,) and lrs[1000] == pytest.approx(0.1) and lrs[-1] > 1e-5
+
+
+def _torch_lrs(factory, n: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = factory(opt)
+    out = []
+    for _ in range(n):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return np.array(out)

@@ -1,0 +1,166 @@
+"""Schedule curves (the data) and their drawing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lrkit.errors import ConfigError, SpecError
+from lrkit.schedules import parse
+from lrkit.schedules.plot import (
+    FLAT_PLATEAU_NOTE,
+    Curve,
+    default_steps,
+    has_plateau,
+    key_steps,
+    log_limits,
+    plot_schedules,
+    schedule_curves,
+)
+
+SPECS = [
+    "step:30,gamma=0.1",
+    "cosine:100,min_lr=1e-4",
+    "warmup:10 > cosine:90",
+    "onecycle:100",
+    "wsd:100,decay=0.2,cooldown=1-sqrt",
+    "cyclic:up=10,max_factor=4 * exponential:0.98",
+]
+
+
+# -- data --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_curve_equals_trace(spec: str) -> None:
+    [curve] = schedule_curves([spec], 120, base_lr=0.1)
+    assert curve.label == spec
+    assert curve.steps.tolist() == list(range(120))
+    np.testing.assert_array_equal(curve.lrs, parse(spec).trace(120, 0.1))
+
+
+def test_schedule_objects_are_labelled_by_their_canonical_spec() -> None:
+    schedule = parse("warmup:5 > cosine:20")
+    [curve] = schedule_curves(schedule, 30)
+    assert curve.label == schedule.to_spec()
+
+
+def test_plateau_without_metrics_is_flat_and_says_so() -> None:
+    [curve] = schedule_curves(["warmup:2 > plateau:patience=1"], 10, base_lr=0.1)
+    assert FLAT_PLATEAU_NOTE in curve.label
+    assert curve.lrs[2:].tolist() == [0.1] * 8
+
+
+def test_plateau_with_metrics_drops_the_lr() -> None:
+    spec = "warmup:2 > plateau:factor=0.5,patience=1"
+    metrics = [3.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    [curve] = schedule_curves([spec], 10, base_lr=0.1, metrics=metrics)
+    assert FLAT_PLATEAU_NOTE not in curve.label
+    assert curve.lrs[2] == pytest.approx(0.1)
+    assert curve.lrs[-1] < 0.1
+    assert np.all(np.diff(curve.lrs[2:]) <= 0)  # a plateau only ever reduces
+    # The steps past the metric series hold the LR reached with its last value.
+    assert curve.lrs[8] == curve.lrs[9]
+
+
+def test_metrics_drive_the_same_lrs_as_simulate() -> None:
+    from lrkit.schedules import simulate
+
+    schedule = parse("plateau:factor=0.5,patience=0")
+    metrics = [1.0, 1.0, 0.5, 0.5, 0.5]
+    [curve] = schedule_curves(schedule, 5, metrics=metrics)
+    expected = schedule.trace(5, reductions=simulate(schedule, metrics))
+    np.testing.assert_array_equal(curve.lrs, expected)
+
+
+@pytest.mark.parametrize("bad", [[1.0, float("nan")], [float("inf")], ["x"]])
+def test_non_finite_metrics_are_refused(bad: list[object]) -> None:
+    with pytest.raises(ConfigError, match="metrics"):
+        schedule_curves("plateau", 5, metrics=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"steps": 0}, ConfigError),
+        ({"steps": 10, "base_lr": 0.0}, ConfigError),
+        ({"steps": 10, "base_lr": float("nan")}, ConfigError),
+    ],
+)
+def test_invalid_arguments(kwargs: dict[str, float], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        schedule_curves("cosine:10", **kwargs)  # type: ignore[arg-type]
+
+
+def test_malformed_spec_raises_spec_error() -> None:
+    with pytest.raises(SpecError):
+        schedule_curves(["cosine:10??"], 10)
+
+
+def test_default_steps_and_has_plateau() -> None:
+    assert default_steps([parse("cosine:1000"), parse("step:30")]) == 1100
+    assert default_steps([parse("exponential:0.9")]) == 100
+    assert has_plateau(parse("cosine:10 * plateau"))
+    assert not has_plateau(parse("warmup:5 > cosine:10"))
+
+
+def test_key_steps_include_boundaries_quarters_and_the_end() -> None:
+    steps = {k.step: k.note for k in key_steps("warmup:10 > multistep:[30,60]", 100)}
+    assert {0, 1, 10, 25, 50, 75, 99} <= set(steps)
+    assert steps[10] == "warmup ends"
+    assert steps[40] == "milestone" and steps[70] == "milestone"  # offset by the warmup
+    assert steps[99] == "last step"
+
+
+def test_log_limits_ignore_zeros_and_stay_a_few_decades_deep() -> None:
+    curves = schedule_curves(["cosine:100", "constant"], 101, base_lr=0.1)
+    low, high = log_limits(curves) or (0.0, 0.0)
+    assert 1e-7 <= low < 1e-4 and high > 0.1
+
+
+# -- drawing -----------------------------------------------------------------------------------
+
+
+def test_plot_returns_a_figure_with_one_line_per_schedule() -> None:
+    from matplotlib.figure import Figure
+
+    fig = plot_schedules(SPECS, steps=100, base_lr=0.1, title="six")
+    assert isinstance(fig, Figure)
+    [ax] = fig.axes
+    assert len(ax.get_lines()) == len(SPECS)
+    assert ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "step" and ax.get_ylabel() == "learning rate"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == SPECS
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), parse(SPECS[0]).trace(100, 0.1))
+
+
+def test_plot_draws_on_a_given_axes_and_accepts_curves() -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    curves = schedule_curves(["cosine:50", "linear:50"], 60)
+    assert plot_schedules(curves, ax=ax, log=False) is fig
+    assert len(ax.get_lines()) == 2
+    assert ax.get_yscale() == "linear"
+
+
+def test_plot_default_horizon_shows_the_longest_schedule() -> None:
+    fig = plot_schedules(["cosine:200", "warmup:10 > cosine:90"])
+    assert len(fig.axes[0].get_lines()[0].get_xdata()) == 220
+
+
+def test_curve_is_frozen() -> None:
+    curve = Curve("x", np.arange(2), np.ones(2))
+    with pytest.raises(AttributeError):
+        curve.label = "y"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("module", ["lrkit.schedules.plot", "lrkit.cli.main"])
+def test_importing_does_not_import_matplotlib(module: str) -> None:
+    code = f"import sys, {module}; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,144 @@
+"""One-line specs, config dicts and names."""
+
+from __future__ import annotations
+
+import pytest
+
+from lrkit.errors import ConfigError, SpecError, UnknownNameError
+from lrkit.schedules import (
+    Constant,
+    Cosine,
+    CosineRestarts,
+    Exponential,
+    MultiStep,
+    OneCycle,
+    Plateau,
+    Product,
+    Sequence,
+    Warmup,
+    from_dict,
+    parse,
+    schedule_names,
+)
+
+
+def test_warmup_then_cosine_from_the_issue() -> None:
+    s = parse("warmup:500 > cosine:10k,min_lr=1e-5")
+    assert s == Sequence((Warmup(500), Cosine(10_000, min_lr=1e-5)))
+    assert s.length == 10_500
+    assert s.to_spec() == "warmup:steps=500 > cosine:steps=10000,min_lr=1e-05"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("multistep:milestones=[30,60],gamma=0.1", MultiStep((30, 60), 0.1)),
+        ("multistep:[30, 60]", MultiStep((30, 60))),
+        ("  exponential : 0.99 ", Exponential(0.99)),
+        (
+            "onecycle:2M,three_phase=true,anneal=linear",
+            OneCycle(2e6, three_phase=True, anneal="linear"),
+        ),
+        ("cosine:1.5k", Cosine(1500)),
+        (
+            "cosine_restarts:10,2 * exponential:0.9",
+            Product((CosineRestarts(10, 2), Exponential(0.9))),
+        ),
+        (
+            "(warmup:5 > cosine:10) * exponential:0.9",
+            Product((Sequence((Warmup(5), Cosine(10))), Exponential(0.9))),
+        ),
+        ("linear:steps=1000,warmup=100", Warmup(100) >> parse("linear:900")),
+        ("constant_with_warmup:warmup=100", Sequence((Warmup(100), Constant()))),
+        ("warmup:5 > plateau:patience=3", Sequence((Warmup(5), Plateau(patience=3)))),
+    ],
+)
+def test_parse(spec: str, expected: object) -> None:
+    assert parse(spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("alias", "canonical"),
+    [
+        ("StepLR:30", "step"),
+        ("CosineAnnealingLR:100", "cosine"),
+        ("CosineAnnealingWarmRestarts:10", "cosine_restarts"),
+        ("cosine_with_restarts:10", "cosine_restarts"),
+        ("cosine_with_min_lr:100,min_lr=1e-5", "cosine"),
+        ("OneCycleLR:100", "onecycle"),
+        ("one-cycle:100", "onecycle"),
+        ("ReduceLROnPlateau", "plateau"),
+        ("reduce_lr_on_plateau", "plateau"),
+        ("warmup_stable_decay:100", "wsd"),
+        ("polynomial:100", "poly"),
+        ("inverse_sqrt", "inverse_sqrt"),
+        ("LinearDecayLR:100", "linear"),
+        ("ExponentialLR:0.9", "exponential"),
+        ("MultiStepLR:[1,2]", "multistep"),
+        ("CyclicLR:up=5", "cyclic"),
+    ],
+)
+def test_aliases_of_torch_timm_and_hugging_face(alias: str, canonical: str) -> None:
+    assert parse(alias).name == canonical
+
+
+def test_unknown_name_lists_the_valid_names() -> None:
+    with pytest.raises(UnknownNameError) as info:
+        parse("cosinus:100")
+    message = str(info.value)
+    assert "'cosinus'" in message
+    for name in schedule_names():
+        assert name in message
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("cosine:100,", "expected a value"),
+        ("cosine:steps=", "expected a value"),
+        ("warmup:5 >", "expected a schedule name"),
+        ("(warmup:5 > cosine:10", "missing ')'"),
+        ("cosine:100 cosine:100", "unexpected 'c'"),
+        ("multistep:[30,60", "expected ',' or ']'"),
+        ("cosine:steps=100,0.1", "bare value after"),
+        ("cosine:steps=1,steps=2", "given twice"),
+        ("", "non-empty string"),
+    ],
+)
+def test_malformed_specs_point_at_the_problem(spec: str, fragment: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse(spec)
+    assert fragment in str(info.value)
+
+
+def test_unknown_parameter_lists_the_parameters() -> None:
+    with pytest.raises(
+        SpecError, match="cosine has no parameter 'eta_min'; its parameters are: steps, min_lr"
+    ):
+        parse("cosine:100,eta_min=0.1")
+
+
+def test_too_many_positional_values() -> None:
+    with pytest.raises(SpecError, match="at most 2 positional"):
+        parse("cosine:1,2,3")
+
+
+def test_bad_values_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="steps must be a positive"):
+        parse("cosine:-100")
+    with pytest.raises(ConfigError, match="milestones must be sorted"):
+        parse("multistep:[60,30]")
+
+
+def test_from_dict_errors() -> None:
+    with pytest.raises(SpecError, match="'name' key"):
+        from_dict({"steps": 100})
+    with pytest.raises(SpecError, match="'phases'"):
+        from_dict({"name": "sequence", "phase": []})
+    with pytest.raises(UnknownNameError):
+        from_dict({"name": "nope"})
+
+
+def test_defaults_are_left_out_of_configs() -> None:
+    assert Cosine(100).to_dict() == {"name": "cosine", "steps": 100}
+    assert parse("plateau").to_spec() == "plateau"

@@ -1,0 +1,220 @@
+"""The Task protocol: validation, seeded builders, loaders, metrics and check_task."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+
+from lrkit.errors import ConfigError, TaskError, UnknownNameError
+from lrkit.tasks import MetricTally, Task, check_task, split_indices
+
+
+def _data(n: int = 24, classes: int = 3) -> TensorDataset:
+    generator = torch.Generator().manual_seed(0)
+    return TensorDataset(torch.randn(n, 4, generator=generator), torch.arange(n) % classes)
+
+
+def _task(**overrides: Any) -> Task:
+    fields: dict[str, Any] = {
+        "name": "toy",
+        "model": lambda: nn.Linear(4, 3),
+        "train_data": _data(),
+        "val_data": _data(),
+        "batch_size": 8,
+        "lr": 0.1,
+    }
+    fields.update(overrides)
+    return Task(**fields)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        pytest.param({"name": ""}, "Task.name", id="empty-name"),
+        pytest.param({"model": "linear"}, "Task.model", id="model"),
+        pytest.param({"train_data": 3}, "Task.train_data", id="train-data"),
+        pytest.param({"epochs": 0}, "Task.epochs", id="epochs"),
+        pytest.param({"epochs": 2.5}, "Task.epochs", id="epochs-float"),
+        pytest.param({"batch_size": -1}, "Task.batch_size", id="batch-size"),
+        pytest.param({"lr": -0.1}, "Task.lr", id="lr"),
+        pytest.param({"lr": math.nan}, "Task.lr", id="lr-nan"),
+    ],
+)
+def test_invalid_fields_raise_config_error_naming_the_field(
+    overrides: dict[str, Any], needle: str
+) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        _task(**overrides)
+
+
+def test_unknown_metric_lists_the_valid_ones() -> None:
+    with pytest.raises(UnknownNameError, match="accuracy, r2, neg_loss"):
+        _task(metric="f1")
+
+
+def test_make_model_depends_only_on_seed_and_leaves_the_global_rng_alone() -> None:
+    task = _task()
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    a, b, c = task.make_model(seed=1), task.make_model(seed=1), task.make_model(seed=2)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    weights = [next(model.parameters()) for model in (a, b, c)]
+    assert torch.equal(weights[0], weights[1])
+    assert not torch.equal(weights[0], weights[2])
+
+
+def test_make_model_rejects_a_builder_that_returns_no_module() -> None:
+    with pytest.raises(TaskError, match=r"model\(\) must return a torch.nn.Module, got int"):
+        _task(model=lambda: 3).make_model()
+
+
+def test_make_optimizer_accepts_a_model_or_param_groups() -> None:
+    task = _task(optimizer=torch.optim.Adam)
+    model = task.make_model()
+    assert isinstance(task.make_optimizer(model, 0.01), torch.optim.Adam)
+    groups = [{"params": [model.weight]}, {"params": [model.bias], "lr": 0.5}]
+    optimizer = task.make_optimizer(groups, 0.01)
+    assert [g["lr"] for g in optimizer.param_groups] == [0.01, 0.5]
+
+
+def test_default_optimizer_is_sgd_with_momentum() -> None:
+    task = _task()
+    optimizer = task.make_optimizer(task.make_model(), 0.05)
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert optimizer.param_groups[0]["momentum"] == 0.9
+
+
+def test_make_optimizer_rejects_a_builder_that_returns_no_optimizer() -> None:
+    task = _task(optimizer=lambda params, lr: "sgd")
+    with pytest.raises(TaskError, match=r"must return a torch.optim.Optimizer, got str"):
+        task.make_optimizer(task.make_model(), 0.1)
+
+
+def test_train_loader_order_is_fixed_by_seed_and_changes_between_epochs() -> None:
+    task = _task()
+
+    def orders(seed: int) -> list[list[int]]:
+        loader = task.train_loader(seed)
+        return [torch.cat([y for _, y in loader]).tolist() for _ in range(2)]
+
+    first, again, other = orders(0), orders(0), orders(1)
+    assert first == again
+    assert first != other
+    assert first[0] != first[1]
+
+
+def test_val_and_test_loaders_keep_order() -> None:
+    task = _task(test_data=_data(10))
+    assert torch.cat([y for _, y in task.val_loader()]).tolist() == (torch.arange(24) % 3).tolist()
+    test_loader = task.test_loader()
+    assert test_loader is not None and len(test_loader) == 2
+    assert _task().test_loader() is None
+
+
+def test_accuracy_from_class_scores_and_from_binary_logits() -> None:
+    tally = MetricTally("accuracy")
+    tally.update(torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]]), torch.tensor([0, 0, 0]))
+    assert tally.compute(mean_loss=0.0) == pytest.approx(2 / 3)
+    binary = MetricTally("accuracy")
+    binary.update(torch.tensor([1.5, -0.5, 0.2, -2.0]), torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    assert binary.compute(mean_loss=0.0) == 0.5
+
+
+def test_r2_over_batches_equals_r2_over_the_whole_split() -> None:
+    target = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    output = torch.tensor([[1.5], [2.0], [2.5], [4.0]])
+    tally = MetricTally("r2")
+    tally.update(output[:1], target[:1])
+    tally.update(output[1:], target[1:])
+    # SSE = 0.5, SST = 5.0
+    assert tally.compute(mean_loss=0.0) == pytest.approx(0.9)
+
+
+def test_neg_loss_is_minus_the_mean_loss() -> None:
+    assert MetricTally("neg_loss").compute(mean_loss=0.25) == -0.25
+
+
+def test_metric_shape_misfit_is_a_task_error() -> None:
+    with pytest.raises(TaskError, match=r"'r2' needs outputs shaped like the targets"):
+        MetricTally("r2").update(torch.zeros(4, 1), torch.zeros(4))
+    with pytest.raises(TaskError, match=r"'accuracy' needs class scores"):
+        MetricTally("accuracy").update(torch.zeros(4, 3, 2, 2), torch.zeros(4))
+
+
+def test_check_task_passes_a_good_task() -> None:
+    check_task(_task())
+
+
+def test_check_task_catches_output_that_does_not_fit_the_loss() -> None:
+    # One output unit but three classes: CrossEntropyLoss sees targets out of range.
+    task = _task(model=lambda: nn.Linear(4, 1))
+    with pytest.raises(TaskError, match=r"output does not fit the loss CrossEntropyLoss") as info:
+        check_task(task)
+    assert "(8, 1)" in str(info.value) and "(8,)" in str(info.value)
+
+
+def test_check_task_catches_silent_broadcasting_in_mse() -> None:
+    # (N, 1) predictions against (N,) targets: MSELoss only warns, and trains on garbage.
+    data = TensorDataset(torch.randn(16, 4), torch.randn(16))
+    task = _task(
+        model=lambda: nn.Linear(4, 1),
+        train_data=data,
+        val_data=data,
+        criterion=nn.MSELoss(),
+        metric="r2",
+    )
+    with pytest.raises(TaskError, match="does not fit the loss MSELoss"):
+        check_task(task)
+
+
+def test_check_task_reports_a_model_that_fails_on_the_inputs() -> None:
+    with pytest.raises(TaskError, match=r"model failed on a training batch .* \(8, 4\)"):
+        check_task(_task(model=lambda: nn.Linear(5, 3)))
+
+
+def test_check_task_requires_input_target_pairs() -> None:
+    class Triples(Dataset[Any]):
+        def __len__(self) -> int:
+            return 8
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+            return torch.zeros(4), torch.tensor(0), torch.tensor(1)
+
+    with pytest.raises(TaskError, match=r"\(inputs, targets\) pair"):
+        check_task(_task(train_data=Triples()))
+
+
+def test_check_task_rejects_empty_splits_and_detached_outputs() -> None:
+    with pytest.raises(TaskError, match="val_data is empty"):
+        check_task(_task(val_data=TensorDataset(torch.zeros(0, 4), torch.zeros(0))))
+
+    class Detached(nn.Linear):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return super().forward(x).detach()
+
+    with pytest.raises(TaskError, match="does not depend on any trainable parameter"):
+        check_task(_task(model=lambda: Detached(4, 3)))
+
+    class Empty(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(len(x), 3)
+
+    with pytest.raises(TaskError, match=r"building the optimizer failed: .* empty parameter list"):
+        check_task(_task(model=Empty))
+
+
+def test_split_indices_is_reproducible_disjoint_and_stratified() -> None:
+    labels = torch.arange(100).numpy() % 4
+    train, val, test = split_indices(labels, (0.6, 0.2, 0.2), seed=0, stratify=True)
+    again = split_indices(labels, (0.6, 0.2, 0.2), seed=0, stratify=True)
+    assert all((a == b).all() for a, b in zip((train, val, test), again))
+    assert len(set(train) | set(val) | set(test)) == 100
+    assert (len(train), len(val), len(test)) == (60, 20, 20)
+    assert sorted((labels[val] == k).sum() for k in range(4)) == [5, 5, 5, 5]
+    with pytest.raises(ConfigError, match="fractions"):
+        split_indices(labels, (0.5, 0.2, 0.2), seed=0, stratify=False)

@@ -1,0 +1,130 @@
+"""Loading tasks by built-in name and from a user's task file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lrkit.errors import TaskError, UnknownNameError
+from lrkit.tasks import Task, check_task, load_task, task_names
+
+TINY = """
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+
+_x = torch.randn(40, 4, generator=torch.Generator().manual_seed(0))
+_data = TensorDataset(_x, (_x[:, 0] > 0).long())
+"""
+
+MODULE_TASK = (
+    TINY
+    + """
+task = Task(name="tiny", model=lambda: torch.nn.Linear(4, 2), train_data=_data,
+            val_data=_data, epochs=2, batch_size=8, lr=0.1)
+"""
+)
+
+FUNCTION_TASK = (
+    TINY
+    + """
+def task() -> Task:
+    return Task(name="tiny-fn", model=lambda: torch.nn.Linear(4, 2), train_data=_data,
+                val_data=_data, epochs=2, batch_size=8, lr=0.1)
+
+other = Task(name="other", model=lambda: torch.nn.Linear(4, 2), train_data=_data,
+             val_data=_data)
+"""
+)
+
+
+def _write(tmp_path: Path, text: str, name: str = "my_task.py") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_task_names_lists_the_builtins() -> None:
+    assert task_names() == ("digits", "friedman")
+
+
+@pytest.mark.parametrize("name", ["digits", "DIGITS", "default"])
+def test_load_builtin_by_name_or_alias(name: str) -> None:
+    task = load_task(name)
+    assert isinstance(task, Task) and task.name == "digits"
+
+
+def test_unknown_name_lists_the_builtin_names() -> None:
+    with pytest.raises(UnknownNameError) as info:
+        load_task("mnist")
+    message = str(info.value)
+    assert "'mnist'" in message and "digits" in message and "friedman" in message
+    assert isinstance(info.value, KeyError)  # still catchable as a lookup failure
+
+
+def test_load_task_passes_a_task_through() -> None:
+    task = load_task("friedman")
+    assert load_task(task) is task
+
+
+def test_load_module_level_task_from_file(tmp_path: Path) -> None:
+    task = load_task(str(_write(tmp_path, MODULE_TASK)))
+    assert task.name == "tiny"
+    check_task(task)
+
+
+def test_load_function_task_from_path_object(tmp_path: Path) -> None:
+    assert load_task(_write(tmp_path, FUNCTION_TASK)).name == "tiny-fn"
+
+
+def test_pick_another_attribute_with_a_colon(tmp_path: Path) -> None:
+    path = _write(tmp_path, FUNCTION_TASK)
+    assert load_task(f"{path}:other").name == "other"
+
+
+def test_task_file_can_import_its_neighbours(tmp_path: Path) -> None:
+    (tmp_path / "my_model_for_lrkit.py").write_text(
+        "import torch\ndef build():\n    return torch.nn.Linear(4, 2)\n"
+    )
+    text = MODULE_TASK.replace("model=lambda: torch.nn.Linear(4, 2)", "model=build")
+    text = "from my_model_for_lrkit import build\n" + text
+    assert load_task(str(_write(tmp_path, text))).make_model().out_features == 2
+
+
+def test_missing_file_says_it_does_not_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.py"
+    with pytest.raises(TaskError, match="does not exist") as info:
+        load_task(str(missing))
+    assert "nope.py" in str(info.value)
+
+
+def test_file_without_task_says_what_to_define(tmp_path: Path) -> None:
+    path = _write(tmp_path, TINY)
+    with pytest.raises(TaskError, match="defines no `task`") as info:
+        load_task(str(path))
+    assert "task = Task(...)" in str(info.value) and "def task() -> Task" in str(info.value)
+
+
+def test_task_of_the_wrong_type(tmp_path: Path) -> None:
+    with pytest.raises(TaskError, match=r"`task` in task file .* is a int, expected"):
+        load_task(str(_write(tmp_path, "task = 3\n")))
+
+
+def test_task_function_returning_the_wrong_type(tmp_path: Path) -> None:
+    path = _write(tmp_path, "def task():\n    return 'digits'\n")
+    with pytest.raises(TaskError, match=r"`task\(\)` in task file .* returned a str"):
+        load_task(str(path))
+
+
+def test_errors_while_running_the_file_are_wrapped(tmp_path: Path) -> None:
+    path = _write(tmp_path, "raise RuntimeError('no data here')\n")
+    with pytest.raises(TaskError, match="raised RuntimeError while loading: no data here") as info:
+        load_task(str(path))
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_invalid_task_fields_in_a_file_are_wrapped(tmp_path: Path) -> None:
+    path = _write(tmp_path, MODULE_TASK.replace("epochs=2", "epochs=0"))
+    with pytest.raises(TaskError, match=r"Task.epochs must be a positive integer, got 0"):
+        load_task(str(path))

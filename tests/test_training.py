@@ -1,0 +1,208 @@
+"""The shared training loop: schedules, determinism, divergence and the typed history."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau, StepLR
+from torch.utils.data import TensorDataset
+
+from lrkit.errors import ConfigError, TaskError
+from lrkit.tasks import Task, load_task
+from lrkit.training import EpochRecord, History, evaluate, train
+
+QUIET: dict[str, Any] = {"progress": False, "verbose": False}
+
+
+
+def _tiny(**overrides: Any) -> Task:
+    """Linearly separable 2-class data and a linear model: trains in milliseconds."""
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    data = TensorDataset(x, (x[:, 0] + x[:, 1] > 0).long())
+    fields: dict[str, Any] = {
+        "name": "tiny",
+        "model": lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
+        "train_data": data,
+        "val_data": data,
+        "test_data": data,
+        "epochs": 6,
+        "batch_size": 16,
+        "lr": 0.1,
+    }
+    fields.update(overrides)
+    return Task(**fields)
+
+
+def test_digits_reaches_90_percent_in_its_default_budget() -> None:
+    task = load_task("digits")
+    history = train(task, **QUIET)
+    assert history.epochs_run == task.epochs
+    assert history.best_val_metric >= 0.90
+    assert history.test_metric is not None and history.test_metric >= 0.90
+    assert history.lrs == (task.lr,) * task.epochs
+
+
+def test_history_records_every_epoch() -> None:
+    history = train(_tiny(), **QUIET)
+    assert isinstance(history, History) and history.epochs_run == 6
+    assert all(isinstance(r, EpochRecord) for r in history.records)
+    assert [r.epoch for r in history.records] == [1, 2, 3, 4, 5, 6]
+    assert len(history.step_lrs) == 6 * 4
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.best_val_metric == max(history.val_metric)
+    assert history.best_epoch is not None
+    assert history.val_metric[history.best_epoch - 1] == history.best_val_metric
+    assert history.final_val_metric == history.val_metric[-1]
+    assert history.schedule == "constant" and history.unit == "epoch"
+    assert not history.diverged and not history.stopped_early
+    assert history.wall_time > 0
+
+
+def test_steplr_callable_changes_the_lr_at_the_right_epochs() -> None:
+    history = train(_tiny(), 0.1, lambda opt: StepLR(opt, step_size=2, gamma=0.1), **QUIET)
+    assert [round(lr, 8) for lr in history.lrs] == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    assert history.schedule == "StepLR"
+    # Within an epoch the LR is constant when the scheduler steps per epoch.
+    assert history.step_lrs[:4] == (0.1,) * 4
+
+
+def test_steplr_per_step_moves_within_an_epoch() -> None:
+    def schedule(opt: torch.optim.Optimizer) -> StepLR:
+        return StepLR(opt, step_size=4, gamma=0.5)
+
+    history = train(_tiny(), 0.1, schedule, unit="step", epochs=2, **QUIET)
+    assert [round(lr, 8) for lr in history.step_lrs] == [0.1] * 4 + [0.05] * 4
+    assert history.lrs == (0.1, 0.05)
+
+
+def test_reduce_on_plateau_gets_the_validation_loss() -> None:
+    seen: list[float] = []
+
+    class Spy(ReduceLROnPlateau):
+        def step(self, metrics: Any, epoch: Any = None) -> None:  # type: ignore[override]
+            seen.append(float(metrics))
+            super().step(metrics)
+
+    history = train(_tiny(), 0.1, lambda opt: Spy(opt, patience=0, factor=0.5), **QUIET)
+    assert seen == pytest.approx(list(history.val_loss))
+
+
+def test_native_spec_string_per_epoch_and_per_step() -> None:
+    by_epoch = train(_tiny(), 0.1, "step:2,gamma=0.1", **QUIET)
+    assert [round(lr, 8) for lr in by_epoch.lrs] == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    by_step = train(_tiny(), 0.1, "cosine:24", unit="step", **QUIET)
+    assert by_step.step_lrs[0] == pytest.approx(0.1)
+    assert by_step.step_lrs[12] == pytest.approx(0.05)
+    assert list(by_step.step_lrs) == sorted(by_step.step_lrs, reverse=True)
+
+
+def test_same_seed_same_history_other_seed_other_history() -> None:
+    task = _tiny()
+    first = train(task, seed=3, **QUIET)
+    again = train(task, seed=3, **QUIET)
+    other = train(task, seed=4, **QUIET)
+    assert first == again
+    assert first.train_loss != other.train_loss
+
+
+def test_training_leaves_the_callers_rng_alone() -> None:
+    torch.manual_seed(7)
+    before = torch.random.get_rng_state()
+    train(_tiny(), epochs=1, **QUIET)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_divergence_is_recorded_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    history = train(load_task("digits"), 1e4, epochs=3, progress=False)
+    assert history.diverged
+    assert history.epochs_run == 1
+    assert not math.isfinite(history.records[-1].train_loss)
+    assert math.isnan(history.final_val_metric)
+    assert history.best_val_metric == -math.inf and history.best_epoch is None
+    assert history.test_loss is None and history.test_metric is None
+    assert "diverged at step" in capsys.readouterr().out
+
+
+def test_verbose_prints_the_lr_each_epoch(capsys: pytest.CaptureFixture[str]) -> None:
+    train(_tiny(), 0.05, epochs=2, progress=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("Epoch 1/2  lr=0.05  train_loss=")
+    assert "val_loss=" in lines[1] and "val_acc=" in lines[1]
+
+
+def test_quiet_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    train(_tiny(), epochs=1, **QUIET)
+    assert capsys.readouterr().out == ""
+
+
+def test_on_epoch_end_can_stop_the_run() -> None:
+    history = train(_tiny(), on_epoch_end=lambda record: record.epoch == 2, **QUIET)
+    assert history.epochs_run == 2 and history.stopped_early
+    assert history.test_metric is not None
+
+
+def test_default_lr_and_epochs_come_from_the_task() -> None:
+    history = train(_tiny(lr=0.02, epochs=2), **QUIET)
+    assert history.lr == 0.02 and history.epochs == 2 and history.epochs_run == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        pytest.param({"lr": 0.0}, "lr must be", id="lr-zero"),
+        pytest.param({"lr": math.inf}, "lr must be", id="lr-inf"),
+        pytest.param({"epochs": 0}, "epochs must be", id="epochs"),
+        pytest.param({"unit": "batch"}, "unit must be", id="unit"),
+        pytest.param({"schedule": 3}, "schedule must be", id="schedule"),
+        pytest.param({"schedule": lambda opt: 3}, "schedule", id="schedule-result"),
+    ],
+)
+def test_invalid_arguments_raise_config_error(kwargs: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        train(_tiny(), **{**QUIET, **kwargs})
+
+
+def test_missing_lr_without_task_default_says_so() -> None:
+    with pytest.raises(ConfigError, match="task 'tiny' has no default learning rate"):
+        train(_tiny(lr=None), **QUIET)
+
+
+def test_broken_task_fails_before_training_with_a_task_error() -> None:
+    with pytest.raises(TaskError, match="does not fit the loss"):
+        train(_tiny(model=lambda: nn.Linear(4, 1), criterion=nn.NLLLoss()), **QUIET)
+
+
+def test_regression_reports_r2() -> None:
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    y = (x @ torch.tensor([[1.0], [-2.0], [0.5]])) + 0.1
+    data = TensorDataset(x, y)
+    task = _tiny(
+        model=lambda: nn.Linear(3, 1),
+        train_data=data,
+        val_data=data,
+        test_data=None,
+        criterion=nn.MSELoss(),
+        metric="r2",
+        lr=0.05,
+        epochs=10,
+    )
+    history = train(task, **QUIET)
+    assert history.best_val_metric > 0.9
+    assert history.test_metric is None
+
+
+def test_evaluate_weights_the_loss_by_batch_size() -> None:
+    data = TensorDataset(torch.zeros(5, 1), torch.arange(5, dtype=torch.float32).unsqueeze(1))
+    loader = torch.utils.data.DataLoader(data, batch_size=4)
+    model = nn.Linear(1, 1)
+    nn.init.zeros_(model.weight)
+    nn.init.zeros_(model.bias)
+    result = evaluate(model, loader, nn.MSELoss(), "r2")
+    # Predicting 0 for targets 0..4: MSE = (0+1+4+9+16)/5 = 6; SST = 10, so R^2 = 1 - 30/10.
+    assert result.loss == pytest.approx(6.0)
+    assert result.metric == pytest.approx(-2.0)
