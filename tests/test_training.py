@@ -18,7 +18,6 @@ from lrkit.training import EpochRecord, History, evaluate, train
 QUIET: dict[str, Any] = {"progress": False, "verbose": False}
 
 
-
 def _tiny(**overrides: Any) -> Task:
     """Linearly separable 2-class data and a linear model: trains in milliseconds."""
     x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))

@@ -72,7 +72,7 @@ def test_list_names_every_schedule_and_its_aliases() -> None:
     assert result.returncode == 0, result.stderr
     for name in ("cosine", "onecycle", "wsd", "plateau", "warmup"):
         assert any(line.startswith(name) for line in result.stdout.splitlines()), name
-    assert "cosineannealinglr" in result.stdout  # torch's name, as an alias
+    assert "CosineAnnealingLR" in result.stdout  # torch's name, as an alias
     assert "Cosine from base_lr down to min_lr" in result.stdout
 
 
@@ -116,11 +116,18 @@ def test_errors_are_one_line_with_status_2(args: list[str], needle: str, tmp_pat
     assert not list(tmp_path.iterdir())  # nothing written
 
 
-def test_output_into_a_missing_folder_is_one_line_with_status_2(tmp_path: Path) -> None:
-    out = tmp_path / "missing" / "x.png"
+def test_output_folder_is_created(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "x.png"
     result = lrkit("schedule", "plot", "cosine:10", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_output_folder_that_cannot_be_made_is_one_line_with_status_2(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    result = lrkit("schedule", "plot", "cosine:10", "-o", str(tmp_path / "file" / "x.png"))
     assert result.returncode == 2
-    assert len(result.stderr.splitlines()) == 1 and "does not exist" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "cannot create folder" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -116,8 +116,8 @@ def test_plateau_after_warmup_prints_torch_style_messages(
         sched.step(loss)
     out = capsys.readouterr().out.splitlines()
     assert out == [
-        "Epoch 00004: reducing learning rate of group 0 to 5.0000e-02.",
-        "Epoch 00004: reducing learning rate of group 1 to 5.0000e-03.",
+        "Epoch 00005: reducing learning rate of group 0 to 5.0000e-02.",
+        "Epoch 00005: reducing learning rate of group 1 to 5.0000e-03.",
     ]
     assert sched.get_last_lr() == pytest.approx([0.05, 0.005])
 

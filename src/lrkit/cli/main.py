@@ -64,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``lrkit`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
 
     Example:
-        >>> main(["schedule", "show", "step:30,gamma=0.1", "--steps", "40"])  # doctest: +SKIP
-        0
+        >>> main(["schedule", "show", "cosinus:100"])  # one line on stderr, status 2
+        2
     """
     try:
         args = build_parser().parse_args(argv)

@@ -119,11 +119,13 @@ def _default_steps(specs: list[str]) -> int:
 
 
 def _check_output(output: Path) -> None:
-    if not output.parent.is_dir():
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
         raise UsageError(
-            f"argument -o/--output: folder {str(output.parent)!r} does not exist; create it "
-            f"first, got {str(output)!r}"
-        )
+            f"argument -o/--output: cannot create folder {str(output.parent)!r} "
+            f"({error.strerror}), got {str(output)!r}"
+        ) from None
     from matplotlib.backend_bases import FigureCanvasBase
 
     kinds = FigureCanvasBase.get_supported_filetypes()

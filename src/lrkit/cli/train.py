@@ -36,7 +36,9 @@ def add_parser(subparsers: Any) -> None:
         metavar="TASK",
         help="built-in task name or path/to/task.py (default: digits)",
     )
-    parser.add_argument("--lr", required=True, type=positive_float, help="base learning rate")
+    parser.add_argument(
+        "--lr", type=positive_float, help="base learning rate (default: the task's)"
+    )
     parser.add_argument(
         "--schedule", metavar="SPEC", help="schedule spec, e.g. 'warmup:2 > cosine:10'"
     )

@@ -144,7 +144,8 @@ class ScheduledLR(LRScheduler):
             for i, (old, new) in enumerate(zip(before, self._last_lr)):
                 if float(old) - float(new) > 1e-12 * max(abs(float(old)), 1e-300):
                     print(
-                        f"Epoch {self.last_epoch:05d}: reducing learning rate"
+                        # numbered as torch's message: the 1-based count of this step() call
+                        f"Epoch {self.last_epoch + 1:05d}: reducing learning rate"
                         f" of group {i} to {float(new):.4e}."
                     )
         return True

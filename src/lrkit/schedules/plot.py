@@ -325,7 +325,6 @@ def plot_schedules(
         >>> fig = plot_schedules(["warmup:10 > cosine:90", "onecycle:100"], base_lr=0.1)
         >>> len(fig.axes[0].get_lines())
         2
-        >>> fig.savefig("schedules.png")  # doctest: +SKIP
     """
     curves = _as_curves(curves_or_specs, steps, base_lr, metrics)
     _require_matplotlib()

@@ -16,6 +16,7 @@ S = TypeVar("S", bound=type[Schedule])
 
 _CLASSES: dict[str, type[Schedule]] = {}
 _ALIASES: dict[str, str] = {}
+_SPELLINGS: dict[str, str] = {}  # normalised alias -> the spelling it was registered with
 
 
 def normalize(name: str) -> str:
@@ -30,6 +31,7 @@ def register(*aliases: str) -> Callable[[S], S]:
         _CLASSES[cls.name] = cls
         for alias in (cls.name, *aliases):
             _ALIASES[normalize(alias)] = cls.name
+            _SPELLINGS[normalize(alias)] = alias
         return cls
 
     return add
@@ -58,9 +60,9 @@ def schedule_names() -> list[str]:
 
 
 def alias_names() -> list[str]:
-    """Every accepted alias key (normalised), canonical names excluded."""
+    """Every alias as registered (torch, timm and Hugging Face names), canonical ones excluded."""
     _load_builtins()
-    return [a for a, c in _ALIASES.items() if a != normalize(c)]
+    return [_SPELLINGS[a] for a, c in _ALIASES.items() if a != normalize(c)]
 
 
 def _load_builtins() -> None:
