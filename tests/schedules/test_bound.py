@@ -14,6 +14,7 @@ import torch
 from lrkit.errors import ConfigError
 from lrkit.schedules import ScheduledLR, bind, parse
 from tests.schedules.native_resume_child import make, run
+from tests.schedules.test_native import ALL
 
 CHILD = Path(__file__).with_name("native_resume_child.py")
 
@@ -30,6 +31,8 @@ RESUME_SPECS = {
     ),
     "wsd 1-sqrt": ("wsd:40,decay=0.5,cooldown=1-sqrt", "step", None, 25),
     "cyclic": ("cyclic:up=3,down=2,mode=triangular2", "step", None, 7),
+    # and every registered schedule and composition of the contract tests, stepped per epoch
+    **{f"{name} (contract)": (spec, "epoch", None, 11) for name, spec in ALL.items()},
 }
 MODES = ["optimizer_not_restored", "scheduler_before_optimizer", "scheduler_after_optimizer"]
 
@@ -44,7 +47,7 @@ def test_resume_in_a_fresh_process_is_exact(tmp_path: Path) -> None:
         file = tmp_path / f"{len(cases)}.pt"
         torch.save({"scheduler": sched.state_dict(), "optimizer": opt.state_dict()}, file)
         tail = run(opt, sched, n, m)
-        if "plateau" in name:
+        if name == "warmup>plateau (state)":
             assert sched.plateau.reductions >= 2 and head[-1] != tail[-1]
         for mode in MODES:
             cases.append(

@@ -300,3 +300,52 @@ def test_seed_002_five_schedulers_on_digits(
     assert lrs[-1] < 0.05  # every one of the five lowered the LR on this run
     assert losses[-1] < 0.1 * losses[0]
     assert accuracy(model, x_val, y_val) > 0.9
+
+
+def test_seed_003_example_3_linear_decay_with_lrkit_linear(
+    diabetes: Tensors, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seed 003's hand-written LinearDecayLR, then the same loop on lrkit's native ``linear``."""
+    x_train, y_train, _, _ = diabetes
+
+    def fit(
+        make_scheduler: Callable[[Optimizer], Any], step: Callable[[Any, int], None]
+    ) -> list[float]:
+        torch.manual_seed(0)
+        model = nn.Linear(10, 1)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+        scheduler = make_scheduler(optimizer)
+        losses = []
+        for epoch in range(100):
+            optimizer.zero_grad()
+            loss = nn.functional.mse_loss(model(x_train), y_train)
+            loss.backward()
+            losses.append(loss.item())
+            optimizer.step()
+            step(scheduler, epoch)
+            print(f"Epoch: {epoch + 1}, Learning Rate: {optimizer.param_groups[0]['lr']}")
+        assert losses[-1] < 0.8 * losses[0]
+        return printed_lrs(capsys.readouterr().out)
+
+    # The seed's class, verbatim.
+    # fmt: off
+    class LinearDecayLR(object):  # noqa: UP004  (verbatim)
+        def __init__(self, optimizer, total_epochs):
+            self.optimizer = optimizer
+            self.total_epochs = total_epochs
+            self.initial_lr = self.optimizer.param_groups[0]['lr']
+
+        def step(self, epoch):
+            lr = self.initial_lr * (1 - epoch / self.total_epochs)
+            for param_group in self.optimizer.param_groups:
+                param_group['lr'] = lr
+    # fmt: on
+
+    from lrkit.schedules import Linear, bind
+
+    seed = fit(lambda o: LinearDecayLR(o, total_epochs=100), lambda s, epoch: s.step(epoch))
+    ours = fit(lambda o: bind(o, Linear(steps=100), unit="epoch"), lambda s, epoch: s.step())
+    # The seed's first step(0) re-sets the initial LR, so its sequence lags lrkit's by one epoch;
+    # beyond that the formula is the same, and lrkit holds 0 at the end instead of going negative.
+    assert ours[:-1] == pytest.approx(seed[1:], rel=1e-12)
+    assert ours[-1] == 0.0

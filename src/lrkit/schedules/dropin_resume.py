@@ -13,6 +13,7 @@ an uninterrupted run has there, so the recursion continues bit for bit.
 
 from __future__ import annotations
 
+import inspect
 import re
 import warnings
 from collections.abc import Sequence
@@ -84,6 +85,39 @@ class ExactResume(LRScheduler):
         >>> fresh.param_groups[0]["lr"]  # torch's own StepLR leaves 0.1 here
         0.025
     """
+
+    def __init__(self, optimizer: Optimizer, *args: Any, **kwargs: Any) -> None:
+        """torch's constructor; ``last_epoch=N`` resumes exactly instead of failing or drifting.
+
+        torch raises ``KeyError: 'initial_lr'`` for ``last_epoch >= 0`` on an optimizer whose
+        state was not restored (pytorch #65342), and its recursive formulas (and SequentialLR,
+        #162591) continue from whatever LR the optimizer holds (#60265). Here the scheduler is
+        built at epoch 0 from each group's ``initial_lr`` (or its ``lr`` when there is none) and
+        stepped ``N + 1`` times: the state of an uninterrupted run whose ``last_epoch`` is
+        ``N + 1``, as torch's constructor defines it.
+        """
+        parent = next(
+            c
+            for c in type(self).__mro__
+            if c.__module__ == LRScheduler.__module__ and c is not LRScheduler
+        )
+        bound = inspect.signature(parent.__init__).bind(self, optimizer, *args, **kwargs)
+        last_epoch = bound.arguments.get("last_epoch", -1)
+        if last_epoch == -1:
+            super().__init__(optimizer, *args, **kwargs)
+            return
+        if isinstance(last_epoch, bool) or not isinstance(last_epoch, int) or last_epoch < -1:
+            raise ConfigError(f"last_epoch must be an integer >= -1, got {last_epoch!r}.")
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            restore = group["initial_lr"]
+            group["lr"] = restore.clone() if isinstance(restore, Tensor) else restore
+        bound.arguments["last_epoch"] = -1
+        super().__init__(*bound.args[1:], **bound.kwargs)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_ORDER_WARNING, category=UserWarning)
+            for _ in range(last_epoch + 1):
+                self.step()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Loads the scheduler's state, then writes its last LRs into the optimizer.
