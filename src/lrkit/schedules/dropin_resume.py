@@ -86,7 +86,7 @@ class ExactResume(LRScheduler):
         0.025
     """
 
-    def __init__(self, optimizer: Optimizer, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         """torch's constructor; ``last_epoch=N`` resumes exactly instead of failing or drifting.
 
         torch raises ``KeyError: 'initial_lr'`` for ``last_epoch >= 0`` on an optimizer whose
@@ -101,19 +101,19 @@ class ExactResume(LRScheduler):
             for c in type(self).__mro__
             if c.__module__ == LRScheduler.__module__ and c is not LRScheduler
         )
-        bound = inspect.signature(parent.__init__).bind(self, optimizer, *args, **kwargs)
+        bound = inspect.signature(parent).bind(*args, **kwargs)
         last_epoch = bound.arguments.get("last_epoch", -1)
         if last_epoch == -1:
-            super().__init__(optimizer, *args, **kwargs)
+            super().__init__(*args, **kwargs)
             return
         if isinstance(last_epoch, bool) or not isinstance(last_epoch, int) or last_epoch < -1:
             raise ConfigError(f"last_epoch must be an integer >= -1, got {last_epoch!r}.")
-        for group in optimizer.param_groups:
+        for group in bound.arguments["optimizer"].param_groups:
             group.setdefault("initial_lr", group["lr"])
             restore = group["initial_lr"]
             group["lr"] = restore.clone() if isinstance(restore, Tensor) else restore
         bound.arguments["last_epoch"] = -1
-        super().__init__(*bound.args[1:], **bound.kwargs)
+        super().__init__(*bound.args, **bound.kwargs)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_ORDER_WARNING, category=UserWarning)
             for _ in range(last_epoch + 1):
