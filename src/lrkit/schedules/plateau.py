@@ -90,7 +90,7 @@ class PlateauTracker:
             ConfigError: the metric is not a finite number (a NaN would otherwise silently count
                 as "no improvement" and decay the LR).
         """
-        value = _finite_metric(metric)
+        value = finite_metric(metric)
         if self.best is None or plateau.improves(value, self.best):
             self.best = value
             self.num_bad_epochs = 0
@@ -117,15 +117,20 @@ class PlateauTracker:
         self.reductions = int(state.get("reductions") or 0)
 
 
-def _finite_metric(metric: object) -> float:
+def finite_metric(metric: object, position: int | None = None) -> float:
+    """``metric`` as a float; ConfigError unless it is a finite number.
+
+    A NaN would otherwise silently count as "no improvement" and decay the LR.
+    """
+    where = "" if position is None else f" at position {position}"
     try:
         value = float(metric)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ConfigError(f"metrics must be a finite number, got {metric!r}.") from None
+        raise ConfigError(f"metrics must be a finite number, got {metric!r}{where}.") from None
     if not math.isfinite(value):
         raise ConfigError(
-            f"metrics must be a finite number, got {value!r}: check the validation loss for "
-            "divergence before passing it to a plateau schedule."
+            f"metrics must be a finite number, got {value!r}{where}: check the validation loss "
+            "for divergence before passing it to a plateau schedule."
         )
     return value
 

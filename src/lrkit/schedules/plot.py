@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lrkit.errors import ConfigError
-from lrkit.schedules.base import Array, Schedule
+from lrkit.schedules.base import Array, Schedule, check_positive
 from lrkit.schedules.compose import Product, Sequence
-from lrkit.schedules.plateau import Plateau, simulate
+from lrkit.schedules.plateau import Plateau, finite_metric, simulate
 from lrkit.schedules.spec import parse
 
 if TYPE_CHECKING:
@@ -125,8 +125,8 @@ def schedule_curves(
     if not items:
         raise ConfigError("specs_or_schedules must hold at least one schedule, got none.")
     _check_steps(steps)
-    _check_base_lr(base_lr)
-    series = None if metrics is None else _check_metrics(metrics)
+    check_positive("base_lr", base_lr)
+    series = None if metrics is None else [finite_metric(m, i) for i, m in enumerate(metrics)]
     return [_curve(item, steps, float(base_lr), series) for item in items]
 
 
@@ -156,28 +156,6 @@ def _reductions(schedule: Schedule, metrics: list[float], steps: int) -> Array:
 def _check_steps(steps: int) -> None:
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ConfigError(f"steps must be a positive integer, got {steps!r}.")
-
-
-def _check_base_lr(base_lr: float) -> None:
-    ok = isinstance(base_lr, (int, float)) and not isinstance(base_lr, bool)
-    if not ok or not math.isfinite(base_lr) or base_lr <= 0:
-        raise ConfigError(f"base_lr must be a positive finite number, got {base_lr!r}.")
-
-
-def _check_metrics(metrics: SequenceOf[float]) -> list[float]:
-    values: list[float] = []
-    for i, m in enumerate(metrics):
-        try:
-            value = float(m)
-        except (TypeError, ValueError):
-            raise ConfigError(f"metrics must be numbers, got {m!r} at position {i}.") from None
-        if not math.isfinite(value):
-            raise ConfigError(
-                f"metrics must be finite numbers, got {value!r} at position {i}: a NaN or inf "
-                "would silently count as 'no improvement' and decay the LR."
-            )
-        values.append(value)
-    return values
 
 
 def log_limits(curves: SequenceOf[Curve], decades: float = 5.0) -> tuple[float, float] | None:
