@@ -205,3 +205,19 @@ def test_evaluate_weights_the_loss_by_batch_size() -> None:
     # Predicting 0 for targets 0..4: MSE = (0+1+4+9+16)/5 = 6; SST = 10, so R^2 = 1 - 30/10.
     assert result.loss == pytest.approx(6.0)
     assert result.metric == pytest.approx(-2.0)
+
+
+def test_unit_defaults_to_what_the_schedule_declares() -> None:
+    from torch.optim.lr_scheduler import OneCycleLR
+
+    from lrkit.schedules import bind
+
+    # torch's OneCycleLR is per iteration by definition: 4 steps/epoch x 2 epochs = 8 steps.
+    one_cycle = train(_tiny(), 0.1, lambda o: OneCycleLR(o, 0.1, total_steps=8), epochs=2, **QUIET)
+    assert one_cycle.unit == "step" and len(set(one_cycle.step_lrs[:4])) == 4
+    # a bound lrkit schedule declares its own unit
+    bound = train(_tiny(), 0.1, lambda o: bind(o, "linear:8", unit="step"), epochs=2, **QUIET)
+    assert bound.unit == "step"
+    assert bound.step_lrs == pytest.approx([0.1 * (1 - k / 8) for k in range(8)])
+    # everything else steps per epoch, like the seeds' loops
+    assert train(_tiny(), 0.1, "step:1", epochs=2, **QUIET).unit == "epoch"

@@ -74,7 +74,7 @@ def train(
     *,
     epochs: int | None = None,
     seed: int = 0,
-    unit: Unit = "epoch",
+    unit: Unit | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
     verbose: bool = True,
@@ -94,7 +94,9 @@ def train(
         seed: Seeds the model's initial weights, the batch order and torch's RNG during the run
             (the caller's RNG state is restored afterwards).
         unit: ``"epoch"``: the scheduler steps once after each epoch; ``"step"``: after each
-            optimizer step (schedule lengths are then counted in steps).
+            optimizer step (schedule lengths are then counted in steps). ``None`` (default):
+            as the schedule declares: a bound lrkit schedule's own ``unit``, per step for
+            torch's per-iteration schedulers (``OneCycleLR``, ``CyclicLR``), else per epoch.
         device: Where to train, e.g. ``"cuda"``.
         progress: Show a transient progress bar (only on a terminal).
         verbose: Print one line per epoch with its learning rate and losses.
@@ -126,6 +128,7 @@ def train(
         optimizer = task.make_optimizer(model, base_lr)
         loader = task.train_loader(seed)
         scheduler, schedule_name = _make_scheduler(schedule, optimizer, unit, verbose)
+        unit = _declared_unit(scheduler) if unit is None else unit
         run = _Run(task, model, optimizer, scheduler, unit, device, verbose)
         with _progress_bar(progress, n_epochs * len(loader)) as bar:
             for epoch in range(1, n_epochs + 1):
@@ -269,7 +272,7 @@ class _Run:
 
 
 def _check_args(
-    task: Task, lr: float | None, epochs: int | None, seed: int, unit: str
+    task: Task, lr: float | None, epochs: int | None, seed: int, unit: str | None
 ) -> tuple[float, int]:
     if not isinstance(task, Task):
         raise bad_value("task", "a lrkit.tasks.Task (see lrkit.tasks.load_task)", task)
@@ -288,13 +291,26 @@ def _check_args(
         raise bad_value("epochs", "a positive integer or None", epochs)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise bad_value("seed", "an integer", seed)
-    if unit not in ("epoch", "step"):
-        raise bad_value("unit", "'epoch' or 'step'", unit)
+    if unit not in ("epoch", "step", None):
+        raise bad_value("unit", "'epoch', 'step' or None (as the schedule declares)", unit)
     return float(lr), n_epochs
 
 
+def _declared_unit(scheduler: Any) -> Unit:
+    """How often ``scheduler`` expects ``step()``: what it declares, else what its kind implies."""
+    declared = getattr(scheduler, "unit", None)
+    if declared in ("epoch", "step"):
+        return declared
+    # torch's cyclic schedulers are defined per iteration (their docs step them per batch).
+    if isinstance(
+        scheduler, (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
+    ):
+        return "step"
+    return "epoch"
+
+
 def _make_scheduler(
-    schedule: object, optimizer: torch.optim.Optimizer, unit: Unit, verbose: bool
+    schedule: object, optimizer: torch.optim.Optimizer, unit: Unit | None, verbose: bool
 ) -> tuple[Any, str]:
     """Turns the ``schedule`` argument into a stepping object and a name for the history."""
     if schedule is None:
@@ -304,7 +320,7 @@ def _make_scheduler(
 
     # A native Schedule is itself callable (step -> lr), so test for it before callables.
     if isinstance(schedule, (str, Schedule)):
-        bound = bind(optimizer, schedule, unit=unit, verbose=verbose)
+        bound = bind(optimizer, schedule, unit=unit or "epoch", verbose=verbose)
         return bound, bound.schedule.to_spec()
     if callable(schedule):
         scheduler = schedule(optimizer)
