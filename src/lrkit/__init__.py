@@ -6,13 +6,33 @@ functions that draw, search or load data.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from lrkit.errors import ConfigError, LrkitError, SpecError, TaskError, UnknownNameError
+
+if TYPE_CHECKING:
+    from lrkit.finder import LRFinder, RangeTestResult
 
 __version__ = "0.1.0"
 
+# Loaded on first use, so that `import lrkit` does not import torch.
+_LAZY = {"LRFinder": "lrkit.finder", "RangeTestResult": "lrkit.finder"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lrkit' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
     "ConfigError",
+    "LRFinder",
     "LrkitError",
+    "RangeTestResult",
     "SpecError",
     "TaskError",
     "UnknownNameError",

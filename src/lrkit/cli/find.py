@@ -1,0 +1,197 @@
+"""``lrkit find``: the learning-rate range test on a task.
+
+Usage::
+
+    lrkit find [TASK] [--start-lr LR] [--end-lr LR] [--num-iter N] [--step-mode exp|linear]
+               [--balance undersample|sampler] [--seed S] [--device DEVICE] [--out DIR]
+
+TASK is a built-in task name (default ``digits``) or a ``.py`` file defining ``task``. Prints a
+short table (suggestion, range, where the loss diverged, why the sweep stopped) and writes
+``range_test.png`` (loss against LR, log axis, suggestion and range marked) and
+``range_test.json`` (the whole result) to DIR (default ``lrkit-out/find``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lrkit.cli import positive_float, positive_int
+
+if TYPE_CHECKING:
+    from lrkit.finder import RangeTestResult
+
+DEFAULT_OUT = Path("lrkit-out") / "find"
+DEFAULT_START_LR = 1e-7  # fastai's start: low enough that the first steps barely train
+
+
+def add_parser(subparsers: Any) -> None:
+    """Registers ``lrkit find``."""
+    parser = subparsers.add_parser(
+        "find",
+        help="run the learning-rate range test on a task",
+        description="Train TASK's fresh model for a few steps at learning rates rising from "
+        "--start-lr to --end-lr, and report the suggested LR, the LR range and where the loss "
+        "diverged. The model is restored afterwards; nothing is trained for good.",
+    )
+    parser.add_argument(
+        "task",
+        nargs="?",
+        default="digits",
+        metavar="TASK",
+        help="built-in task name or path/to/task.py (default: digits)",
+    )
+    parser.add_argument(
+        "--start-lr",
+        type=positive_float,
+        default=DEFAULT_START_LR,
+        metavar="LR",
+        help=f"first learning rate (default: {DEFAULT_START_LR:g})",
+    )
+    parser.add_argument(
+        "--end-lr", type=positive_float, default=10.0, metavar="LR", help="last LR (default: 10)"
+    )
+    parser.add_argument(
+        "--num-iter",
+        type=positive_int,
+        default=100,
+        metavar="N",
+        help="optimizer steps in the sweep, at least 10 (default: 100)",
+    )
+    parser.add_argument(
+        "--step-mode",
+        choices=("exp", "linear"),
+        default="exp",
+        help="how the LR rises (default: exp)",
+    )
+    parser.add_argument(
+        "--balance",
+        choices=("undersample", "sampler"),
+        help="show the sweep class-balanced batches of imbalanced data",
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"folder for range_test.png and range_test.json (default: {DEFAULT_OUT})",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the range test, prints the table, writes the plot and the JSON result."""
+    from lrkit.errors import ConfigError
+    from lrkit.finder import FinderWarning, LRFinder
+    from lrkit.tasks import load_task
+
+    task = load_task(args.task)
+    if len(task.train_data) == 0:  # type: ignore[arg-type]  # the Task checked it has a len
+        # a shuffling DataLoader would refuse it with a less helpful message
+        raise ConfigError(
+            f"Task {task.name!r}: train_loader must yield at least one batch, got an empty "
+            "train_data."
+        )
+    model = task.make_model(args.seed)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError(
+            f"Task {task.name!r}: the optimizer must have parameters to train, got a model "
+            "with no trainable parameters."
+        )
+    optimizer = task.make_optimizer(model, args.start_lr)
+    finder = LRFinder(model, optimizer, task.criterion, device=args.device)
+    with warnings.catch_warnings(record=True) as caught, _Progress(args.num_iter) as advance:
+        warnings.simplefilter("always", FinderWarning)
+        result = finder.range_test(
+            task.train_loader(args.seed),
+            start_lr=args.start_lr,
+            end_lr=args.end_lr,
+            num_iter=args.num_iter,
+            step_mode=args.step_mode,
+            balance=args.balance,
+            seed=args.seed,
+            on_step=advance,
+        )
+    for warning in caught:  # anything else caught here is shown as Python would show it
+        if not issubclass(warning.category, FinderWarning):
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    print(table(task.name, result))
+    if result.warning:
+        print(f"warning: {result.warning}", file=sys.stderr)
+    args.out.mkdir(parents=True, exist_ok=True)
+    png, data = args.out / "range_test.png", args.out / "range_test.json"
+    result.plot(title=f"{task.name}: range test").savefig(png, dpi=120)
+    data.write_text(
+        json.dumps({"task": task.name, "seed": args.seed, **result.to_dict()}, indent=2) + "\n"
+    )
+    print(f"Wrote {png} and {data}.")
+    return 0
+
+
+def table(task: str, result: RangeTestResult) -> str:
+    """The short table printed after the sweep.
+
+    Example:
+        >>> from lrkit.finder import RangeTestResult
+        >>> r = RangeTestResult(lrs=(1e-3, 1.0), losses=(2.0, 9.0), smoothed=(2.0, 9.0),
+        ...                     group_lrs=((1e-3, 1.0),), suggestion=0.0123, range=(0.004, 0.04),
+        ...                     stop_reason="diverged", diverged_lr=1.0, seconds=0.5)
+        >>> print(table("digits", r))
+        range test: digits (2 steps, 0.5 s)
+          suggestion   0.0123
+          range        0.004 - 0.04
+          diverged at  1
+          stopped      diverged
+    """
+    span = "none" if result.range is None else f"{_lr(result.range[0])} - {_lr(result.range[1])}"
+    rows = [
+        ("suggestion", _lr(result.suggestion)),
+        ("range", span),
+        ("diverged at", _lr(result.diverged_lr)),
+        ("stopped", result.stop_reason),
+    ]
+    head = f"range test: {task} ({result.steps} steps, {result.seconds:.1f} s)"
+    return "\n".join([head, *(f"  {name:<12} {value}" for name, value in rows)])
+
+
+def _lr(value: float | None) -> str:
+    return "none" if value is None else f"{value:.3g}"
+
+
+class _Progress:
+    """A transient rich progress bar over the sweep's steps; silent off a terminal."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        console = Console(stderr=True)
+        self._bar = Progress(
+            TextColumn("range test"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self._total = total
+
+    def __enter__(self) -> Any:
+        self._bar.__enter__()
+        task_id = self._bar.add_task("", total=self._total)
+
+        def advance(done: int) -> None:
+            self._bar.update(task_id, completed=done)
+
+        return advance
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bar.__exit__(*exc)

@@ -1,0 +1,148 @@
+"""From a batch to a loss: ``(inputs, labels)`` pairs, dict batches, Hugging Face models, or a
+user's ``step_fn``; and moving batches to the model's device.
+
+What a batch means, in order:
+
+1. With ``step_fn(model, batch) -> loss``, whatever it returns (the batch is on the device first).
+2. A tuple or list ``(inputs, labels)``: ``criterion(model(inputs), labels)``.
+3. A dict with an input key (``"input"``, ``"inputs"``, ``"x"``) and a label key (``"label"``,
+   ``"labels"``, ``"target"``, ``"targets"``, ``"y"``): ``criterion(model(input), label)``.
+4. Any other dict (a Hugging Face batch of ``input_ids``, ``attention_mask``, ``labels``...):
+   ``model(**batch)``, whose output's ``.loss`` (or ``["loss"]``) is the loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lrkit.errors import ConfigError
+
+StepFn = Callable[[nn.Module, Any], Tensor]
+Criterion = Callable[[Any, Any], Tensor]
+
+INPUT_KEYS: tuple[str, ...] = ("input", "inputs", "x")
+LABEL_KEYS: tuple[str, ...] = ("label", "labels", "target", "targets", "y")
+
+
+def to_device(batch: Any, device: torch.device, non_blocking: bool = True) -> Any:
+    """``batch`` with every tensor in it (through tuples, lists and dicts) on ``device``.
+
+    Example:
+        >>> b = to_device({"x": torch.ones(2), "meta": [torch.zeros(1), "id"]}, torch.device("cpu"))
+        >>> sorted(b), b["meta"][1]
+        (['meta', 'x'], 'id')
+    """
+    if isinstance(batch, Tensor):
+        return batch if batch.device == device else batch.to(device, non_blocking=non_blocking)
+    if isinstance(batch, (tuple, list)):
+        # The common case, every step: all there already, nothing to rebuild. `is_cpu` is a
+        # much cheaper test than building and comparing a torch.device.
+        cpu = device.type == "cpu"
+        for item in batch:
+            if not isinstance(item, Tensor) or not (item.is_cpu if cpu else item.device == device):
+                break
+        else:
+            return batch
+        moved = [to_device(item, device, non_blocking) for item in batch]
+        if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a namedtuple
+            return type(batch)(*moved)
+        return type(batch)(moved) if isinstance(batch, tuple) else moved
+    if isinstance(batch, Mapping):
+        items = {k: to_device(v, device, non_blocking) for k, v in batch.items()}
+        kind: Any = type(batch)
+        try:
+            return kind(items)  # keeps a transformers BatchEncoding a BatchEncoding
+        except Exception:
+            return items
+    return batch
+
+
+def batch_loss(
+    model: nn.Module, criterion: Criterion | None, step_fn: StepFn | None, batch: Any
+) -> Tensor:
+    """The loss of one batch (see the module docstring for how a batch is read).
+
+    Raises:
+        TypeError: The batch cannot be read, or the model returned no loss; the message says
+            what to pass instead.
+
+    Example:
+        >>> model = torch.nn.Linear(3, 2)
+        >>> batch = {"input": torch.ones(4, 3), "label": torch.tensor([0, 1, 0, 1])}
+        >>> batch_loss(model, torch.nn.CrossEntropyLoss(), None, batch).shape
+        torch.Size([])
+    """
+    if step_fn is not None:
+        return step_fn(model, batch)
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return _criterion(criterion)(model(batch[0]), batch[1])
+    if isinstance(batch, Mapping):
+        inputs = next((k for k in INPUT_KEYS if k in batch), None)
+        labels = next((k for k in LABEL_KEYS if k in batch), None)
+        if inputs is not None and labels is not None:
+            return _criterion(criterion)(model(batch[inputs]), batch[labels])
+        return _output_loss(model(**batch))
+    raise TypeError(
+        "train_loader must yield (inputs, labels) pairs or dicts, got a batch of type "
+        f"{type(batch).__name__}; for anything else pass step_fn=lambda model, batch: loss."
+    )
+
+
+def batch_size(batch: Any) -> int:
+    """How many samples a batch holds: the first dimension of its labels or first tensor.
+
+    Example:
+        >>> batch_size((torch.zeros(5, 3), torch.zeros(5))), batch_size({"ids": torch.zeros(2, 7)})
+        (5, 2)
+    """
+    if isinstance(batch, (tuple, list)) and batch:
+        return batch_size(batch[-1]) if len(batch) == 2 else batch_size(batch[0])
+    if isinstance(batch, Mapping):
+        for key in LABEL_KEYS:
+            if key in batch:
+                return batch_size(batch[key])
+        for value in batch.values():
+            if isinstance(value, Tensor):
+                return batch_size(value)
+    if isinstance(batch, Tensor):
+        return int(batch.shape[0]) if batch.dim() else 1
+    return 1
+
+
+def check_loss(loss: object, source: str) -> Tensor:
+    """The loss if it is a one-element tensor that carries a gradient, else a clear TypeError."""
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+        raise TypeError(f"{source} must return a scalar loss tensor, got {shape}.")
+    if not loss.requires_grad:
+        raise TypeError(
+            f"{source} must return a loss that depends on the model's parameters (requires_grad), "
+            "got one without a gradient: was it computed under torch.no_grad() or detached?"
+        )
+    return loss
+
+
+def _criterion(criterion: Criterion | None) -> Criterion:
+    if criterion is None:
+        raise ConfigError(
+            "criterion must be given for (inputs, labels) batches, got None; pass a loss such as "
+            "torch.nn.CrossEntropyLoss(), or step_fn=lambda model, batch: loss."
+        )
+    return criterion
+
+
+def _output_loss(output: Any) -> Tensor:
+    loss = getattr(output, "loss", None)
+    if loss is None and isinstance(output, Mapping):
+        loss = output.get("loss")
+    if loss is None:
+        raise TypeError(
+            "a dict batch without 'input' and 'label' keys is passed as model(**batch), whose "
+            f"output must carry a .loss (Hugging Face models do when the batch has 'labels'), got "
+            f"{type(output).__name__} without one; add 'labels' to the batch or pass step_fn."
+        )
+    return loss

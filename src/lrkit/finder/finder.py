@@ -1,0 +1,335 @@
+"""The learning-rate range test ("LR finder"): train briefly at rising LRs, read the loss curve.
+
+:class:`LRFinder` keeps torch-lr-finder's names (``LRFinder(model, optimizer, criterion,
+device)``, ``range_test(train_loader, val_loader, start_lr, end_lr, num_iter, step_mode,
+smooth_f, diverge_th, accumulation_steps)``, ``plot()``, ``reset()``, ``history``) so existing
+code runs with only its import changed, and fixes what the anchors get wrong:
+
+- Nothing is left changed: model (parameters, gradients, buffers, train/eval modes), optimizer
+  (state and every param-group key), GradScaler and RNGs are restored bit for bit when the test
+  returns, raises, or is interrupted with Ctrl-C; the copy is kept on the CPU.
+- The LR advances once per optimizer step that happens: with ``accumulation_steps`` once per
+  that many micro-batches, and not at all on a step a GradScaler skipped.
+- Param groups keep the ratios of their LRs.
+- NaN and infinite losses end the sweep and never reach the curve; divergence is measured against
+  the curve's own scale, so negative losses and losses near zero work (see
+  :mod:`lrkit.finder.curve`); a curve without descent gives a warning, not a made-up LR.
+- On a GPU the host never waits for a step: losses stay on the device and are read back every
+  ``check_every`` steps.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from lrkit.errors import ConfigError, bad_value
+from lrkit.finder.batch import Criterion, StepFn
+from lrkit.finder.plan import Plan, check_optimizer, check_options, make_plan
+from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
+from lrkit.finder.snapshot import Snapshot
+from lrkit.finder.sweep import Outcome, Sweep, allow_sync
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+class LRFinder:
+    """The learning-rate range test on a user's model, optimizer and loss.
+
+    Args:
+        model: The model to test; left exactly as it was after every test.
+        optimizer: Its optimizer, built on (some of) its parameters; any ``torch.optim`` class.
+        criterion: ``criterion(output, labels) -> loss``; may be ``None`` when the batches are
+            Hugging Face style dicts (the model returns ``.loss``) or a ``step_fn`` is given.
+        device: Where to run the test: the model is moved there for the test and back after it.
+            ``None``: where the model is.
+
+    Raises:
+        TypeError: ``model``, ``optimizer`` or ``criterion`` has the wrong type.
+        ConfigError: The optimizer holds no trainable parameter of the model, or ``device`` is
+            not a device.
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> _ = torch.manual_seed(0)
+        >>> x = torch.randn(256, 8); y = (x[:, 0] > 0).long()
+        >>> model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(),
+        ...                             torch.nn.Linear(32, 2))
+        >>> optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+        >>> finder = LRFinder(model, optimizer, torch.nn.CrossEntropyLoss())
+        >>> result = finder.range_test(DataLoader(TensorDataset(x, y), batch_size=32),
+        ...                            end_lr=100, num_iter=100)
+        >>> result.stop_reason, f"{result.diverged_lr:.3g}", result.steps
+        ('diverged', '4.64', 78)
+        >>> optimizer.param_groups[0]["lr"], len(optimizer.state)  # as they were
+        (0.0001, 0)
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        criterion: Criterion | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}."
+            )
+        if criterion is not None and not callable(criterion):
+            raise TypeError(
+                f"criterion must be callable (output, labels) -> loss, or None, "
+                f"got {type(criterion).__name__}."
+            )
+        check_optimizer(model, optimizer)
+        self.model, self.optimizer, self.criterion = model, optimizer, criterion
+        try:
+            self.device = None if device is None else torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise bad_value("device", "a torch device such as 'cpu' or 'cuda'", device) from exc
+        self._result: RangeTestResult | None = None
+
+    @property
+    def result(self) -> RangeTestResult | None:
+        """The last range test's result, or ``None`` before the first one (or after reset)."""
+        return self._result
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """torch-lr-finder's ``history``: ``{"lr": [...], "loss": [...]}`` (smoothed losses)."""
+        if self._result is None:
+            return {"lr": [], "loss": []}
+        return self._result.history
+
+    def reset(self) -> None:
+        """Forgets the last result.
+
+        The model and optimizer need no reset: every range test restores them itself. This
+        method exists so that torch-lr-finder code, which must call it, runs unchanged.
+        """
+        self._result = None
+
+    def plot(self, ax: Axes | None = None, **options: Any) -> Figure:
+        """Draws the last result (see :meth:`RangeTestResult.plot`); never blocks.
+
+        Raises:
+            ConfigError: No range test has run yet.
+        """
+        if self._result is None:
+            raise ConfigError("plot needs a range test first: call range_test(...), got none.")
+        return self._result.plot(ax, **options)
+
+    def range_test(
+        self,
+        train_loader: Iterable[Any],
+        val_loader: Iterable[Any] | None = None,
+        start_lr: float | None = None,
+        end_lr: float = 10,
+        num_iter: int = 100,
+        step_mode: str = "exp",
+        smooth_f: float = 0.05,
+        diverge_th: float = 5,
+        accumulation_steps: int = 1,
+        non_blocking_transfer: bool = True,
+        *,
+        step_fn: StepFn | None = None,
+        scaler: Any = None,
+        amp_dtype: torch.dtype | None = None,
+        balance: str | None = None,
+        seed: int | None = None,
+        rule: str = "lrkit",
+        check_every: int = 10,
+        on_step: Callable[[int], None] | None = None,
+    ) -> RangeTestResult:
+        """Trains at LRs rising from ``start_lr`` to ``end_lr`` and reads the loss curve.
+
+        Args:
+            train_loader: Batches to train on (any iterable; re-iterated when it runs out).
+            val_loader: If given, the loss of each step is the mean loss over this loader after
+                the step (torch-lr-finder's validation mode: more faithful, much slower).
+            start_lr: The first LR of the first param group whose LR is not 0; ``None``: its
+                current LR. Other groups keep their ratio to it.
+            end_lr: That group's LR at the last step; must be > ``start_lr``.
+            num_iter: Optimizer steps (>= 10).
+            step_mode: ``"exp"`` (geometric steps) or ``"linear"``.
+            smooth_f: Weight of each new loss in the smoothed curve, in ``[0, 1)``; 0: none.
+            diverge_th: Stop when the smoothed loss rises above its best by ``diverge_th - 1``
+                times the curve's scale (``diverge_th`` times the best loss for a positive
+                loss); > 1.
+            accumulation_steps: Micro-batches per optimizer step (>= 1); the LR advances once
+                per optimizer step and the step's loss is the mean over its micro-batches.
+            non_blocking_transfer: Copy batches to the device asynchronously.
+            step_fn: ``step_fn(model, batch) -> loss`` for batches that are not ``(inputs,
+                labels)`` or dicts (see :mod:`lrkit.finder.batch`); the finder still calls
+                ``backward`` and steps the optimizer.
+            scaler: A ``torch.amp.GradScaler`` for mixed precision; a step it skips does not
+                advance the sweep.
+            amp_dtype: Autocast dtype for the forward pass; default ``torch.float16`` when a
+                scaler is given, no autocast otherwise.
+            balance: ``"undersample"`` or ``"sampler"`` to show the sweep class-balanced
+                batches of an imbalanced ``train_loader`` (see :mod:`lrkit.finder.balance`).
+            seed: Seeds torch's, NumPy's and Python's RNGs (and the balancing) for the test.
+            rule: The suggestion rule (see :mod:`lrkit.finder.suggest`).
+            check_every: Read the losses back and check for divergence every this many steps
+                (1 with a validation loader); larger means fewer host syncs, a later stop.
+            on_step: Called with the number of steps done after each step (a progress bar).
+
+        Returns:
+            The :class:`RangeTestResult`.
+
+        Raises:
+            ConfigError: An argument is invalid, a loader is empty, or the first loss is
+                already NaN; the message names the argument.
+            TypeError: A batch cannot be read or the loss is not a scalar tensor.
+        """
+        started = time.perf_counter()
+        plan = make_plan(
+            self.optimizer,
+            start_lr,
+            end_lr,
+            num_iter,
+            step_mode,
+            smooth_f,
+            diverge_th,
+            accumulation_steps,
+            check_every,
+        )
+        if val_loader is not None:  # each step costs a validation pass: stop at once
+            plan = replace(plan, check_every=1)
+        check_options(train_loader, val_loader, step_fn, scaler, balance, seed, on_step, rule)
+        device = _normalize(self.device or _model_device(self.model))
+        default_amp = torch.float16 if scaler is not None else None
+        autocast = amp_dtype if amp_dtype is not None else default_amp
+        generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
+        with allow_sync(device):
+            snapshot = Snapshot(self.model, self.optimizer, scaler, generators)
+        home = _normalize(_model_device(self.model))
+        try:
+            if seed is not None:
+                _seed_everything(seed)
+            loader = train_loader
+            if balance is not None:
+                from lrkit.finder.balance import balanced_loader
+
+                loader = balanced_loader(train_loader, balance, seed=seed)  # type: ignore[arg-type]
+            if device != home:
+                _move(self.model, self.optimizer, device)
+            sweep = Sweep(
+                self.model,
+                self.optimizer,
+                self.criterion,
+                plan,
+                loader,
+                val_loader,
+                step_fn,
+                scaler,
+                autocast,
+                device,
+            )
+            outcome = sweep.run(non_blocking_transfer, on_step)
+        finally:
+            with allow_sync(device):
+                if device != home:
+                    self.model.to(home)
+                snapshot.restore()
+            del snapshot
+        self._result = _result(plan, outcome, rule, time.perf_counter() - started)
+        if self._result.warning is not None:
+            warnings.warn(f"Range test: {self._result.warning}", FinderWarning, stacklevel=2)
+        return self._result
+
+
+# -- devices and RNGs --------------------------------------------------------------------------
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _normalize(device: torch.device) -> torch.device:
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def _move(model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    """Moves the model and its optimizer state to ``device`` (restored from the snapshot after)."""
+    model.to(device)
+    for values in optimizer.state.values():
+        for key, value in values.items():
+            # Adam keeps its step count on the CPU on purpose; only per-parameter tensors move.
+            if isinstance(value, Tensor) and value.dim() > 0:
+                values[key] = value.to(device)
+
+
+def _loader_generators(loader: Any) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects a DataLoader draws its order from (restored after)."""
+    found = []
+    for owner in (
+        loader,
+        getattr(loader, "sampler", None),
+        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
+    ):
+        generator = getattr(owner, "generator", None)
+        if isinstance(generator, torch.Generator):
+            found.append(generator)
+    return found
+
+
+def _seed_everything(seed: int) -> None:
+    # Not torch.manual_seed: on a machine where CUDA is not initialised yet it would queue a
+    # seed for CUDA's first use, after the test, where the snapshot cannot undo it.
+    torch.default_generator.manual_seed(seed)
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def _result(plan: Plan, outcome: Outcome, rule: str, seconds: float) -> RangeTestResult:
+    from lrkit.finder.suggest import suggest
+
+    curve, n = outcome.curve, len(outcome.curve)
+    ref = plan.reference
+    lrs = tuple(plan.table[i][ref] for i in range(n))
+    stop_reason: StopReason = "completed" if outcome.stop is None else outcome.stop[1]
+    diverged_lr = None if outcome.stop is None else plan.table[outcome.stop[0]][ref]
+    s = suggest(lrs, curve.raw, rule=rule)
+    return RangeTestResult(
+        lrs=lrs,
+        losses=tuple(curve.raw),
+        smoothed=tuple(curve.smoothed),
+        group_lrs=tuple(
+            tuple(plan.table[i][g] for i in range(n)) for g in range(len(plan.table[0]))
+        ),
+        suggestion=s.lr,
+        range=s.range,
+        rule=s.rule,
+        stop_reason=stop_reason,
+        diverged_lr=diverged_lr,
+        warning=s.warning,
+        loss_kind="val" if outcome.loss_kind == "val" else "train",
+        skipped_steps=outcome.skipped,
+        start_lr=plan.start_lr,
+        end_lr=plan.end_lr,
+        num_iter=plan.num_iter,
+        step_mode=plan.step_mode,
+        smooth_f=plan.smooth_f,
+        diverge_th=plan.diverge_th,
+        accumulation_steps=plan.accumulation_steps,
+        seconds=seconds,
+    )

@@ -1,0 +1,187 @@
+"""The settings of one range test, checked before anything runs, and its table of LRs.
+
+Every check raises a :class:`~lrkit.errors.ConfigError` (or ``TypeError``) that names the
+argument, says what was expected and what was received, so that a bad call fails at once and
+never half-way through a sweep.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from lrkit.errors import ConfigError, UnknownNameError, bad_value
+
+STEP_MODES: tuple[str, ...] = ("exp", "linear")
+"""How the LR rises: geometrically (``"exp"``) or linearly."""
+
+MIN_ITER = 10
+"""The fewest optimizer steps a sweep may plan: fewer points do not make a curve."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The validated settings of one sweep and its LR table."""
+
+    table: list[tuple[float, ...]]  # table[i][g]: the LR of group g at step i
+    reference: int
+    start_lr: float
+    end_lr: float
+    num_iter: int
+    step_mode: str
+    smooth_f: float
+    diverge_th: float
+    accumulation_steps: int
+    check_every: int
+
+
+def make_plan(
+    optimizer: torch.optim.Optimizer,
+    start_lr: float | None,
+    end_lr: float,
+    num_iter: int,
+    step_mode: str,
+    smooth_f: float,
+    diverge_th: float,
+    accumulation_steps: int,
+    check_every: int,
+) -> Plan:
+    """Checks the sweep's settings and tabulates the LR of every param group at every step.
+
+    The reference group (the first whose LR is not 0) runs from ``start_lr`` to ``end_lr``;
+    every other group keeps its ratio to it, so a group at 0 stays at 0.
+
+    Raises:
+        ConfigError: A setting is invalid; the message names it.
+
+    Example:
+        >>> opt = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": 0.1},
+        ...                        {"params": [torch.zeros(1, requires_grad=True)], "lr": 1.0}])
+        >>> plan = make_plan(opt, 1e-3, 1.0, 10, "exp", 0.05, 5, 1, 10)
+        >>> plan.table[0], plan.table[-1]
+        ((0.001, 0.01), (1.0, 10.0))
+    """
+    current = [float(group["lr"]) for group in optimizer.param_groups]
+    reference = next((g for g, lr in enumerate(current) if lr > 0), 0)
+    if start_lr is None:
+        if current[reference] <= 0:
+            raise bad_value(
+                "start_lr", "given when the optimizer's LR is 0 in every param group", None
+            )
+        start = current[reference]
+    else:
+        start = _positive("start_lr", start_lr)
+    end = _positive("end_lr", end_lr)
+    if end <= start:
+        raise ConfigError(
+            f"end_lr must be greater than start_lr ({start:g}), got {end_lr!r}: the sweep "
+            "raises the LR from start_lr to end_lr."
+        )
+    _integer("num_iter", num_iter, MIN_ITER, "a curve needs points to read")
+    if step_mode not in STEP_MODES:
+        raise bad_value("step_mode", f"one of {', '.join(map(repr, STEP_MODES))}", step_mode)
+    if not _is_number(smooth_f) or not 0 <= smooth_f < 1:
+        raise bad_value("smooth_f", "a number in [0, 1) (0: no smoothing)", smooth_f)
+    if not _is_number(diverge_th) or not diverge_th > 1 or not math.isfinite(diverge_th):
+        raise bad_value("diverge_th", "a finite number > 1", diverge_th)
+    _integer("accumulation_steps", accumulation_steps, 1, "micro-batches per optimizer step")
+    _integer("check_every", check_every, 1, "steps between divergence checks")
+    if current[reference] > 0:
+        ratios = [lr / current[reference] for lr in current]
+    else:  # every group at 0 and start_lr given: sweep them all alike
+        ratios = [1.0] * len(current)
+    table = []
+    for i in range(num_iter):
+        r = i / (num_iter - 1)
+        lr = start * (end / start) ** r if step_mode == "exp" else start + (end - start) * r
+        table.append(tuple(lr * ratio for ratio in ratios))
+    return Plan(
+        table=table,
+        reference=reference,
+        start_lr=start,
+        end_lr=end,
+        num_iter=num_iter,
+        step_mode=step_mode,
+        smooth_f=float(smooth_f),
+        diverge_th=float(diverge_th),
+        accumulation_steps=accumulation_steps,
+        check_every=check_every,
+    )
+
+
+def check_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    trainable = [p for p in params if p.requires_grad]
+    if not trainable:
+        raise ConfigError(
+            "optimizer must hold at least one parameter that requires grad, got an optimizer "
+            f"with {len(params)} parameters, none trainable; build it from model.parameters()."
+        )
+    owned = {id(p) for p in model.parameters()}
+    if not any(id(p) in owned for p in trainable):
+        raise ConfigError(
+            "optimizer must hold parameters of the model, got one whose parameters all belong "
+            "to another model; build it from model.parameters()."
+        )
+
+
+def check_options(
+    train_loader: Any,
+    val_loader: Any,
+    step_fn: Any,
+    scaler: Any,
+    balance: Any,
+    seed: Any,
+    on_step: Any,
+    rule: Any,
+) -> None:
+    from lrkit.finder.suggest import rule_names
+
+    if rule not in rule_names():  # before the sweep, not after it
+        raise UnknownNameError(
+            f"Unknown suggestion rule {rule!r}; valid rules: {', '.join(rule_names())}."
+        )
+    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+        if loader is None and name == "val_loader":
+            continue
+        if not hasattr(loader, "__iter__"):
+            raise TypeError(f"{name} must be an iterable of batches, got {type(loader).__name__}.")
+        if hasattr(loader, "__len__") and len(loader) == 0:
+            raise ConfigError(f"{name} must yield at least one batch, got an empty loader.")
+    if step_fn is not None and not callable(step_fn):
+        raise TypeError(f"step_fn must be callable (model, batch) -> loss, got {step_fn!r}.")
+    if on_step is not None and not callable(on_step):
+        raise TypeError(f"on_step must be callable (steps_done) -> None, got {on_step!r}.")
+    if scaler is not None and not all(
+        callable(getattr(scaler, m, None)) for m in ("scale", "step", "update", "get_scale")
+    ):
+        raise TypeError(f"scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}.")
+    if balance is not None:
+        from lrkit.finder.balance import BALANCE_MODES
+
+        if balance not in BALANCE_MODES:
+            choices = ", ".join(map(repr, BALANCE_MODES))
+            raise bad_value("balance", f"one of {choices} or None", balance)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise bad_value("seed", "an integer or None", seed)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad_value(name, "a positive finite learning rate", value)
+    if not math.isfinite(value) or value <= 0:
+        raise bad_value(name, "a positive finite learning rate", value)
+    return float(value)
+
+
+def _integer(name: str, value: object, least: int, why: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise bad_value(name, f"an integer >= {least} ({why})", value)

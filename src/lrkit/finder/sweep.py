@@ -1,0 +1,298 @@
+"""The sweep: the per-step loop of a range test.
+
+Kept free of host syncs (on a GPU the losses stay there and are read back every
+``check_every`` steps) and of per-step Python work (on a small model each microsecond per step
+is a visible part of the test's cost).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from lrkit.errors import ConfigError
+from lrkit.finder.batch import Criterion, StepFn, batch_loss, batch_size, check_loss, to_device
+from lrkit.finder.curve import LossCurve, Stop
+from lrkit.finder.result import StopReason
+
+if TYPE_CHECKING:
+    from lrkit.finder.plan import Plan
+
+MAX_SKIPS_IN_A_ROW = 40
+"""GradScaler-skipped steps in a row after which the sweep stops (``"non_finite_grads"``).
+
+A scaler halves its scale at each skip; 40 halvings take the default 65536 below 1e-7, so a
+gradient that is still not finite is not an overflow of float16.
+"""
+
+
+@contextlib.contextmanager
+def allow_sync(device: torch.device) -> Iterator[None]:
+    """Lets the host wait for the GPU here, even under ``torch.cuda.set_sync_debug_mode``.
+
+    The finder syncs on purpose only where it must (saving and restoring, the first loss, reading
+    losses back every ``check_every`` steps); everywhere else a sync is a bug, and a test that
+    runs the sweep with the debug mode set to ``"error"`` proves there is none.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    mode = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode(0)
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode(mode)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a sweep leaves: its curve, why it stopped (``None``: it completed), and how many
+    steps a GradScaler skipped."""
+
+    curve: LossCurve
+    stop: tuple[int, StopReason] | None
+    skipped: int
+    loss_kind: str
+
+
+def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
+    """Endless batches from a loader, starting it again whenever it runs out.
+
+    A generator, not a class with ``__next__``: resuming one is the cheapest call Python has,
+    and this runs once per step.
+    """
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ConfigError(f"{name} must yield at least one batch, got an empty loader.")
+
+
+class Sweep:
+    """One sweep: the per-step loop, kept free of host syncs and of per-step Python work."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        criterion: Criterion | None,
+        plan: Plan,
+        loader: Iterable[Any],
+        val_loader: Iterable[Any] | None,
+        step_fn: StepFn | None,
+        scaler: Any,
+        autocast: torch.dtype | None,
+        device: torch.device,
+    ) -> None:
+        self.model, self.optimizer = model, optimizer
+        self.criterion, self.plan, self.step_fn = criterion, plan, step_fn
+        self.val_loader, self.scaler = val_loader, scaler
+        self.autocast, self.device = autocast, device
+        self.non_blocking = True
+        self.batches = _cycle(loader, "train_loader")
+        self.curve = LossCurve(plan.smooth_f, plan.diverge_th)
+        # Losses of the steps since the last read. On a GPU they stay there as tensors until the
+        # next read; on the CPU nothing waits, and a float per step is cheaper than a tensor.
+        self._on_cpu = device.type == "cpu"
+        self._pending: list[Tensor] = []
+        self._values: list[float] = []
+        self._first = True  # the first loss is checked on the host once, then never again
+        self._scale = scaler.get_scale() if scaler is not None else 0.0
+        self.skipped, self.in_a_row = 0, 0  # steps a GradScaler skipped: in all, and in a row
+
+    def run(self, non_blocking: bool, on_step: Callable[[int], None] | None) -> Outcome:
+        self.non_blocking = non_blocking
+        groups = self.optimizer.param_groups
+        tensor_lrs = any(isinstance(g["lr"], Tensor) for g in groups)
+        plain = (
+            self.scaler is None
+            and self.autocast is None
+            and self.plan.accumulation_steps == 1
+            and self.val_loader is None
+            and not tensor_lrs
+        )
+        self.model.train()
+        # The first step always goes the general way: it checks the loss on the host.
+        stop = self._run_general(0, 1 if plain else self.plan.num_iter, tensor_lrs, on_step)
+        if stop is None and plain:
+            stop = self._run_plain(1, on_step)
+        kind = "train" if self.val_loader is None else "val"
+        return Outcome(self.curve, stop, self.skipped, kind)
+
+    def _run_general(
+        self, step: int, end: int, tensor_lrs: bool, on_step: Callable[[int], None] | None
+    ) -> tuple[int, StopReason] | None:
+        """Steps ``step .. end - 1`` with any settings; why the sweep stopped, if it did."""
+        plan, groups = self.plan, self.optimizer.param_groups
+        while step < end:
+            if tensor_lrs:
+                _set_tensor_lrs(groups, plan.table[step])
+            else:
+                for group, lr in zip(groups, plan.table[step]):
+                    group["lr"] = lr
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self._step()
+            if loss is None:  # a GradScaler skipped the step: run it again at the same LR
+                if self.in_a_row >= MAX_SKIPS_IN_A_ROW:
+                    return self._flush() or (step, "non_finite_grads")
+                continue
+            if self.val_loader is not None:
+                loss = self._val_loss(self.val_loader, first=step == 0)
+            if self._on_cpu:
+                self._values.append(loss.item())
+            else:
+                self._pending.append(loss)
+            step += 1
+            if on_step is not None:
+                on_step(step)
+            if step % plan.check_every == 0 or step == plan.num_iter:
+                stop = self._flush()
+                if stop is not None:
+                    return stop
+        return None
+
+    def _run_plain(
+        self, step: int, on_step: Callable[[int], None] | None
+    ) -> tuple[int, StopReason] | None:
+        """Steps ``step ..`` to the end in the default case: one batch per step, float LRs, no
+        scaler, autocast or validation loader.
+
+        The same work as :meth:`_run_general` with every lookup hoisted out of the loop: on a
+        small model each microsecond of Python per step is a visible part of the test's cost.
+        """
+        plan, optimizer = self.plan, self.optimizer
+        groups, table, n, every = (
+            optimizer.param_groups,
+            plan.table,
+            plan.num_iter,
+            plan.check_every,
+        )
+        zero_grad, optimizer_step = optimizer.zero_grad, optimizer.step
+        model, criterion, step_fn, batches = (
+            self.model,
+            self.criterion,
+            self.step_fn,
+            self.batches,
+        )
+        device, non_blocking, on_cpu = self.device, self.non_blocking, self._on_cpu
+        values, pending = self._values, self._pending
+        while step < n:
+            for group, lr in zip(groups, table[step]):
+                group["lr"] = lr
+            zero_grad(set_to_none=True)
+            loss = batch_loss(
+                model, criterion, step_fn, to_device(next(batches), device, non_blocking)
+            )
+            loss.backward()
+            optimizer_step()
+            if on_cpu:
+                values.append(loss.detach().item())
+            else:
+                pending.append(loss.detach())
+            step += 1
+            if on_step is not None:
+                on_step(step)
+            if step % every == 0 or step == n:
+                stop = self._flush()
+                if stop is not None:
+                    return stop
+        return None
+
+    def _step(self) -> Tensor | None:
+        """One optimizer step, any settings; its mean loss, or ``None`` if a scaler skipped it.
+
+        The first step also checks on the host that the loss is a finite scalar.
+        """
+        micro, scaler = self.plan.accumulation_steps, self.scaler
+        total = self._micro_step(micro)
+        for _ in range(micro - 1):
+            total = total + self._micro_step(micro)
+        loss = total / micro if micro > 1 else total
+        if self._first:
+            self._check_first(loss, "train_loader")
+            self._first = False
+        if scaler is None:
+            self.optimizer.step()
+            return loss
+        scaler.step(self.optimizer)
+        scaler.update()
+        scale = scaler.get_scale()  # a sync, but GradScaler.step has made one already
+        skipped = scale < self._scale  # the scaler backed off: inf or NaN gradients
+        self._scale = scale
+        self.skipped += skipped
+        self.in_a_row = self.in_a_row + 1 if skipped else 0
+        return None if skipped else loss
+
+    def _micro_step(self, micro: int) -> Tensor:
+        batch = to_device(next(self.batches), self.device, self.non_blocking)
+        loss = self._loss(batch)
+        if self._first:
+            loss = check_loss(
+                loss, "step_fn" if self.step_fn else "criterion (or the model's .loss)"
+            )
+        scaled = loss / micro if micro > 1 else loss
+        (scaled if self.scaler is None else self.scaler.scale(scaled)).backward()
+        return loss.detach()
+
+    def _loss(self, batch: Any) -> Tensor:
+        if self.autocast is None:
+            return batch_loss(self.model, self.criterion, self.step_fn, batch)
+        with torch.autocast(self.device.type, dtype=self.autocast):
+            return batch_loss(self.model, self.criterion, self.step_fn, batch)
+
+    def _val_loss(self, val_loader: Iterable[Any], first: bool) -> Tensor:
+        """Mean validation loss over ``val_loader`` (weighted by batch size), on the device."""
+        self.model.eval()
+        total: Tensor | None = None
+        count = 0
+        with torch.no_grad():
+            for raw in val_loader:
+                batch = to_device(raw, self.device, self.non_blocking)
+                n = batch_size(batch)
+                part = self._loss(batch).detach().float() * n
+                total = part if total is None else total + part
+                count += n
+        self.model.train()
+        if total is None:
+            raise ConfigError("val_loader must yield at least one batch, got an empty loader.")
+        if first:
+            self._check_first(total, "val_loader")
+        return total / count
+
+    def _check_first(self, loss: Tensor, source: str) -> None:
+        with allow_sync(self.device):
+            value = float(loss)
+        if not math.isfinite(value):
+            raise ConfigError(
+                f"{source} must give a finite loss at the start of the test, got {value}: the "
+                "model, its weights or the data already produce NaN or inf before any step at a "
+                "test LR (check the inputs for NaN, the initial weights and the loss function)."
+            )
+
+    def _flush(self) -> tuple[int, StopReason] | None:
+        """Reads the pending losses back to the host (one sync) and feeds them to the curve."""
+        if self._pending:
+            with allow_sync(self.device):
+                # One stack and one copy for the whole chunk; float64 keeps float64 losses exact.
+                self._values.extend(torch.stack(self._pending).double().tolist())
+            self._pending.clear()
+        stop: tuple[int, Stop] | None = self.curve.extend(self._values)
+        self._values.clear()  # in place: the plain loop holds on to this list
+        return stop
+
+
+def _set_tensor_lrs(groups: list[dict[str, Any]], lrs: tuple[float, ...]) -> None:
+    for group, lr in zip(groups, lrs):
+        if isinstance(group["lr"], Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr

@@ -1,0 +1,205 @@
+"""Schedules from a range test (seed 001, example 2): peak and floor taken from its range.
+
+A range test gives Leslie Smith's range ``(low, high)``: ``high`` is the largest LR that still
+trains well, ``low`` a safe LR well below it. Each schedule here runs between the two:
+
+- ``"onecycle"``: from ``low`` up to ``high`` over ``pct_start`` of the steps, then down to
+  ``low / final_div_factor`` (``final_div_factor=1``: back to ``low``; torch's ``OneCycleLR``
+  anneals to ``1e-4`` of that, pass ``final_div_factor=1e4`` for the same).
+- ``"warmup_cosine"``: a linear warmup from ``low`` to ``high`` over ``warmup`` steps (default:
+  5% of them), then a cosine down to ``low``.
+- ``"step"``: ``high`` until the first milestone (default: half and three quarters of the
+  steps), then divided by the same factor at each milestone so that the last phase is ``low``.
+
+**How the base LR fits.** A native schedule is a pure function ``lr = schedule(step, base_lr)``
+(see :mod:`lrkit.schedules`); bound to an optimizer, it scales each param group's own LR. Every
+schedule here is built for ``base_lr = high``, so the optimizer's LR must be ``high`` when it is
+bound. :class:`RangeSchedule` carries the schedule and that base LR together, and its
+:meth:`~RangeSchedule.bind` sets the optimizer's LR before binding (param groups keep their
+ratios; only ``"warmup_cosine"``'s floor is the same ``low`` for every group, because a native
+cosine's ``min_lr`` is an LR, not a fraction). ``steps`` counts whatever unit the schedule is
+bound with, optimizer steps by default; as torch's ``T_max``, the schedule reaches its last value
+at step ``steps``, after the last of ``steps`` steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from lrkit.errors import ConfigError, UnknownNameError, bad_value
+from lrkit.schedules import Cosine, MultiStep, OneCycle, Schedule, Warmup
+from lrkit.schedules.compose import Sequence as PhaseSequence
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from lrkit.schedules.bound import ScheduledLR, Unit
+
+SCHEDULE_KINDS: tuple[str, ...] = ("onecycle", "warmup_cosine", "step")
+"""The kinds :func:`schedule_from_range` builds."""
+
+_ALIASES = {
+    "one_cycle": "onecycle",
+    "1cycle": "onecycle",
+    "warmup-cosine": "warmup_cosine",
+    "cosine": "warmup_cosine",
+    "multistep": "step",
+}
+
+
+@dataclass(frozen=True)
+class RangeSchedule:
+    """A native schedule built from a range, and the base LR it must be bound with.
+
+    Attributes:
+        schedule: The lrkit schedule (a pure function of the step; its spec is
+            ``schedule.to_spec()``).
+        base_lr: The LR the schedule scales: the range's ``high``, its peak.
+        floor: The range's ``low``.
+        kind: ``"onecycle"``, ``"warmup_cosine"`` or ``"step"``.
+        steps: The schedule's length, in the unit it is bound with.
+
+    Example:
+        >>> s = schedule_from_range(0.01, 0.1, "warmup_cosine", steps=100, warmup=10)
+        >>> s.schedule.to_spec(), s.base_lr
+        ('warmup:steps=10,start_factor=0.1 > cosine:steps=90,min_lr=0.01', 0.1)
+        >>> [round(s.lr(t), 4) for t in (0, 10, 55, 99)]
+        [0.0182, 0.1, 0.055, 0.01]
+    """
+
+    schedule: Schedule
+    base_lr: float
+    floor: float
+    kind: str
+    steps: int
+
+    def lr(self, step: float) -> float:
+        """The learning rate at ``step``."""
+        return self.schedule(step, self.base_lr)
+
+    def trace(self, n_steps: int | None = None) -> np.ndarray:
+        """The LR at steps ``0 .. n_steps - 1`` (default: the whole schedule)."""
+        return self.schedule.trace(self.steps if n_steps is None else n_steps, self.base_lr)
+
+    def bind(self, optimizer: torch.optim.Optimizer, *, unit: Unit = "step") -> ScheduledLR:
+        """Sets the optimizer's LR to ``base_lr`` and binds the schedule to it.
+
+        The first param group whose LR is not 0 gets ``base_lr``; the others keep their ratio to
+        it (a group at 0 stays at 0). Call ``step()`` on the returned scheduler after each
+        optimizer step (``unit="step"``) or epoch (``unit="epoch"``).
+
+        Example:
+            >>> model = torch.nn.Linear(2, 1)
+            >>> opt = torch.optim.SGD(model.parameters(), lr=1.0)
+            >>> sched = schedule_from_range(0.01, 0.1, "onecycle", steps=10).bind(opt)
+            >>> round(opt.param_groups[0]["lr"], 6)
+            0.01
+        """
+        from lrkit.schedules import bind
+
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}."
+            )
+        current = [float(group["lr"]) for group in optimizer.param_groups]
+        reference = next((lr for lr in current if lr > 0), None)
+        for group, lr in zip(optimizer.param_groups, current):
+            new = self.base_lr if reference is None else self.base_lr * lr / reference
+            group["lr"] = new
+            group["initial_lr"] = new  # what a bound schedule scales (set by any earlier one)
+        return bind(optimizer, self.schedule, unit=unit)
+
+
+def schedule_from_range(
+    low: float,
+    high: float,
+    kind: str,
+    steps: int,
+    *,
+    pct_start: float = 0.3,
+    final_div_factor: float = 1.0,
+    warmup: int | None = None,
+    milestones: Sequence[float] = (0.5, 0.75),
+) -> RangeSchedule:
+    """A schedule between ``low`` and ``high`` (see the module docstring for the kinds).
+
+    Args:
+        low: The floor, ``0 < low <= high``.
+        high: The peak; the schedule's base LR.
+        kind: ``"onecycle"``, ``"warmup_cosine"`` or ``"step"`` (aliases: ``"1cycle"``,
+            ``"one_cycle"``, ``"cosine"``, ``"multistep"``).
+        steps: Length of the schedule (>= 2).
+        pct_start: ``"onecycle"``: the fraction of the steps spent rising.
+        final_div_factor: ``"onecycle"``: it ends at ``low / final_div_factor``.
+        warmup: ``"warmup_cosine"``: warmup steps, ``0 <= warmup < steps``; default 5% of them.
+        milestones: ``"step"``: where the LR drops, as fractions of ``steps`` in ``(0, 1)``.
+
+    Raises:
+        ConfigError: An argument is invalid.
+        UnknownNameError: ``kind`` is not one of the kinds.
+
+    Example:
+        >>> s = schedule_from_range(0.001, 0.1, "step", steps=100)
+        >>> [round(s.lr(t), 6) for t in (0, 49, 50, 75, 99)]
+        [0.1, 0.1, 0.01, 0.001, 0.001]
+        >>> s = schedule_from_range(0.001, 0.1, "onecycle", steps=100)
+        >>> [round(s.lr(t), 6) for t in (0, 30, 65, 100)]
+        [0.001, 0.1, 0.0505, 0.001]
+    """
+    name = _ALIASES.get(kind, kind) if isinstance(kind, str) else kind
+    if name not in SCHEDULE_KINDS:
+        raise UnknownNameError(
+            f"Unknown schedule kind {kind!r}; valid kinds: {', '.join(SCHEDULE_KINDS)}."
+        )
+    _check_lr("low", low)
+    _check_lr("high", high)
+    if low > high:
+        raise ConfigError(f"low must be <= high ({high!r}), got {low!r}.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise bad_value("steps", "an integer >= 2", steps)
+    low, high = float(low), float(high)
+    schedule: Schedule
+    if name == "onecycle":
+        schedule = OneCycle(
+            steps=steps,
+            pct_start=pct_start,
+            div_factor=high / low,
+            final_div_factor=final_div_factor,
+        )
+    elif name == "warmup_cosine":
+        n_warm = max(1, round(0.05 * steps)) if warmup is None else warmup
+        if isinstance(n_warm, bool) or not isinstance(n_warm, int) or not 0 <= n_warm < steps:
+            raise bad_value("warmup", f"an integer in [0, {steps - 1}]", warmup)
+        cosine = Cosine(steps=steps - n_warm, min_lr=low)
+        schedule = (
+            cosine
+            if n_warm == 0
+            # 12 digits: the spec reads start_factor=0.1, not 0.09999999999999999
+            else PhaseSequence(
+                (Warmup(steps=n_warm, start_factor=float(f"{low / high:.12g}")), cosine)
+            )
+        )
+    else:
+        fractions = [float(m) for m in milestones]
+        if not fractions or any(not 0 < m < 1 for m in fractions) or fractions != sorted(fractions):
+            raise bad_value("milestones", "increasing fractions of the steps in (0, 1)", milestones)
+        schedule = MultiStep(
+            milestones=tuple(round(m * steps) for m in fractions),
+            gamma=(low / high) ** (1.0 / len(fractions)),
+        )
+    return RangeSchedule(schedule=schedule, base_lr=high, floor=low, kind=name, steps=steps)
+
+
+def _check_lr(name: str, value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise bad_value(name, "a positive finite learning rate", value)

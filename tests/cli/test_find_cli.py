@@ -1,0 +1,95 @@
+"""``lrkit find`` through a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
+
+TASK_FILE = """
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+g = torch.Generator().manual_seed(0)
+x = torch.randn(400, 5, generator=g)
+y = (x[:, 0] - x[:, 1] > 0).long()
+{change}
+task = Task(name='mine', model=lambda: {model}, train_data=TensorDataset(x[:n], y[:n]),
+            val_data=TensorDataset(x[300:], y[300:]), batch_size=32, lr=0.1)
+"""
+
+
+# One torch thread, as tests/conftest.py sets in-process: on a busy 2-core machine two threads
+# fighting over a tiny CNN make a 0.2 s sweep take 15 s.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LRKIT, *args], capture_output=True, text=True, cwd=cwd, timeout=300, env=ENV
+    )
+
+
+def task_file(tmp_path: Path, change: str = "n = 300", model: str = "") -> str:
+    path = tmp_path / "mytask.py"
+    model = (
+        model
+        or "torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))"
+    )
+    path.write_text(TASK_FILE.format(change=change, model=model))
+    return str(path)
+
+
+def test_find_on_digits_prints_the_table_and_writes_the_plot_and_json(tmp_path: Path) -> None:
+    result = run("find", "--num-iter", "60", "--end-lr", "10", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("range test: digits (")
+    labels = [line.split()[0] for line in lines[1:5]]
+    assert labels == ["suggestion", "range", "diverged", "stopped"]
+    data = json.loads((tmp_path / "out" / "range_test.json").read_text())
+    assert data["task"] == "digits" and data["start_lr"] == 1e-7 and data["end_lr"] == 10
+    assert len(data["lrs"]) == len(data["losses"]) <= 60
+    png = tmp_path / "out" / "range_test.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"Wrote {png}" in lines[-1]
+
+
+def test_find_a_task_file_with_balancing_and_the_default_out_dir(tmp_path: Path) -> None:
+    path = task_file(tmp_path, change="n = 300; y[:300] = (torch.arange(300) % 20 == 0).long()")
+    result = run("find", path, "--balance", "sampler", "--num-iter", "20", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "lrkit-out" / "find" / "range_test.json").read_text())
+    assert data["task"] == "mine" and data["seed"] == 0
+
+
+BAD = {
+    "end_not_above_start": (["--start-lr", "1", "--end-lr", "0.1"], "end_lr must be greater"),
+    "too_few_iterations": (["--num-iter", "5"], "num_iter must be an integer >= 10"),
+    "empty_loader": (["@n = 0"], "train_loader must yield at least one batch"),
+    "first_loss_nan": (["@n = 300; x[:] = float('nan')"], "must give a finite loss at the start"),
+    "no_parameters": (["@model=torch.nn.ReLU()"], "no trainable parameters"),
+    "unknown_balance": (["--balance", "oversample"], "invalid choice: 'oversample'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_input_is_one_line_on_stderr_and_exit_2(case: str, tmp_path: Path) -> None:
+    args, message = BAD[case]
+    extra = [a for a in args if not a.startswith("@")]
+    edits = [a[1:] for a in args if a.startswith("@")]
+    if edits and edits[0].startswith("model="):
+        path = task_file(tmp_path, model=edits[0].removeprefix("model="))
+    else:
+        path = task_file(tmp_path, *(edits or ["n = 300"]))
+    result = run("find", path, *extra, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("lrkit: error:") and message in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,341 @@
+"""The range test's behaviour: the LRs it uses, the batches it reads, how it stops."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import re
+import warnings
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import lrkit
+from lrkit import LRFinder
+from lrkit.finder import FinderWarning, RangeTestResult
+from tests.finder.helpers import loader, mlp
+
+CE = nn.CrossEntropyLoss()
+
+# Short sweeps on easy data often show no descent; that warning is tested on its own below.
+pytestmark = pytest.mark.filterwarnings("ignore::lrkit.finder.FinderWarning")
+
+
+def _finder(lr: float = 1e-4, **opt: Any) -> tuple[LRFinder, nn.Module, torch.optim.Optimizer]:
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, **opt)
+    return LRFinder(model, optimizer, CE), model, optimizer
+
+
+def _record_lrs(optimizer: torch.optim.Optimizer) -> tuple[list[list[float]], Any]:
+    """The LRs of every param group at each optimizer.step() that really runs."""
+    seen: list[list[float]] = []
+    handle = optimizer.register_step_pre_hook(
+        lambda opt, args, kwargs: seen.append([float(g["lr"]) for g in opt.param_groups])
+    )
+    return seen, handle
+
+
+def test_lrkit_exports_the_finder_lazily_and_the_result_is_typed_and_frozen() -> None:
+    assert lrkit.LRFinder is LRFinder
+    finder, _, _ = _finder()
+    result = finder.range_test(loader(), end_lr=1, num_iter=20)
+    assert isinstance(result, RangeTestResult) and finder.result is result
+    assert result.steps == 20 and result.stop_reason == "completed" and result.diverged_lr is None
+    assert len(result.losses) == len(result.smoothed) == len(result.group_lrs[0]) == 20
+    assert all(math.isfinite(v) for v in result.losses)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.suggestion = 1.0  # type: ignore[misc]
+    history = finder.history
+    assert history == {"lr": list(result.lrs), "loss": list(result.smoothed)}
+    history["lr"].clear()  # a copy
+    assert finder.history["lr"]
+    finder.reset()
+    assert finder.result is None and finder.history == {"lr": [], "loss": []}
+
+
+def test_exp_and_linear_sweeps_start_at_the_optimizer_lr_and_end_at_end_lr() -> None:
+    finder, _, optimizer = _finder(lr=1e-4)
+    seen, handle = _record_lrs(optimizer)
+    exp = finder.range_test(loader(), end_lr=1e-1, num_iter=31)
+    handle.remove()
+    assert [s[0] for s in seen] == list(exp.lrs)  # the LRs the optimizer really stepped with
+    assert exp.lrs[0] == exp.start_lr == 1e-4 and math.isclose(exp.lrs[-1], 1e-1)
+    ratios = [b / a for a, b in zip(exp.lrs, exp.lrs[1:])]
+    assert max(ratios) - min(ratios) < 1e-9  # geometric
+    linear = finder.range_test(loader(), start_lr=0.01, end_lr=0.1, num_iter=10, step_mode="linear")
+    assert [round(lr, 6) for lr in linear.lrs] == [0.01 * k for k in range(1, 11)]
+
+
+def test_param_groups_keep_their_lr_ratios() -> None:
+    model = mlp()
+    optimizer = torch.optim.SGD(
+        [
+            {"params": model[0].parameters(), "lr": 1e-4},  # type: ignore[index]
+            {"params": model[2].parameters(), "lr": 1e-3},  # type: ignore[index]
+            {"params": [], "lr": 0.0},  # frozen on purpose: stays at 0
+        ],
+        lr=1.0,
+    )
+    seen, handle = _record_lrs(optimizer)
+    result = LRFinder(model, optimizer, CE).range_test(loader(), start_lr=1e-5, num_iter=20)
+    handle.remove()
+    for lrs in seen:
+        assert math.isclose(lrs[1] / lrs[0], 10.0) and lrs[2] == 0.0
+    assert [s[1] for s in seen[: result.steps]] == list(result.group_lrs[1])
+    assert result.lrs == result.group_lrs[0] and result.lrs[0] == 1e-5
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-4, 1e-3, 0.0]
+
+
+def test_gradient_accumulation_steps_the_lr_once_per_optimizer_step() -> None:
+    finder, _, optimizer = _finder()
+    micro: list[float] = []
+
+    def step_fn(model: nn.Module, batch: Any) -> torch.Tensor:
+        loss = CE(model(batch[0]), batch[1])
+        micro.append(loss.item())
+        return loss
+
+    seen, handle = _record_lrs(optimizer)
+    result = finder.range_test(
+        loader(batch_size=16), end_lr=1, num_iter=12, accumulation_steps=3, step_fn=step_fn
+    )
+    handle.remove()
+    assert len(seen) == 12 and len(micro) == 36  # 3 micro-batches per optimizer step
+    means = [sum(micro[i : i + 3]) / 3 for i in range(0, 36, 3)]
+    assert all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(result.losses, means))
+
+
+class _InfGrad(torch.autograd.Function):
+    """Identity forward, infinite gradient backward: the overflow a GradScaler must skip."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad * math.inf
+
+
+def test_steps_a_grad_scaler_skips_do_not_advance_the_sweep() -> None:
+    finder, _, optimizer = _finder()
+    scaler = torch.amp.GradScaler("cpu", init_scale=256.0)
+    calls = 0
+
+    def step_fn(model: nn.Module, batch: Any) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        out = model(batch[0])
+        return CE(_InfGrad.apply(out) if calls in (3, 7, 8) else out, batch[1])
+
+    seen, handle = _record_lrs(optimizer)
+    result = finder.range_test(loader(), end_lr=1, num_iter=15, step_fn=step_fn, scaler=scaler)
+    handle.remove()
+    assert calls == 18 and result.skipped_steps == 3
+    assert [s[0] for s in seen] == list(result.lrs)  # every planned LR stepped once, in order
+    assert result.steps == 15 and math.isclose(result.lrs[-1], 1.0)
+    assert scaler.get_scale() == 256.0  # restored
+
+
+def test_a_short_loader_is_cycled() -> None:
+    finder, _, _ = _finder()
+    short = loader(n=64, batch_size=32)  # two batches
+    assert finder.range_test(short, end_lr=0.1, num_iter=25).steps == 25
+
+
+def test_validation_mode_records_the_loss_after_each_step() -> None:
+    finder, model, optimizer = _finder(lr=0.05)
+    train, val = loader(batch_size=32), loader(n=96, batch_size=40, seed=1)
+    twin, twin_opt = copy.deepcopy(model), copy.deepcopy(optimizer)
+    result = finder.range_test(train, val_loader=val, end_lr=1, num_iter=10)
+    assert result.loss_kind == "val" and result.steps == 10
+    # the first point by hand: one step at the start LR, then the size-weighted mean val loss
+    twin_opt = torch.optim.SGD(twin.parameters(), lr=0.05)
+    x, y = next(iter(train))
+    CE(twin(x), y).backward()
+    twin_opt.step()
+    with torch.no_grad():
+        total = sum(CE(twin(vx), vy).item() * len(vy) for vx, vy in val)
+    assert math.isclose(result.losses[0], total / 96, rel_tol=1e-5)
+
+
+class _Dicts:
+    def __init__(self, keys: tuple[str, str], **extra: Any) -> None:
+        self.keys, self.extra = keys, extra
+
+    def __iter__(self) -> Any:
+        for x, y in loader():
+            yield {self.keys[0]: x, self.keys[1]: y, **self.extra}
+
+
+class _HFStyle(nn.Module):
+    """Takes **batch and returns an object with .loss, as Hugging Face models do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = mlp()
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> Any:
+        logits = self.net(input_ids)
+        return SimpleNamespace(loss=CE(logits, labels), logits=logits)
+
+
+def test_dict_batches_hugging_face_models_and_step_fn() -> None:
+    for keys in (("input", "label"), ("x", "targets")):
+        finder, _, _ = _finder()
+        assert finder.range_test(_Dicts(keys, meta="id"), end_lr=1, num_iter=10).steps == 10
+    hf = _HFStyle()
+    finder = LRFinder(hf, torch.optim.Adam(hf.parameters(), lr=1e-5))  # no criterion needed
+    assert finder.range_test(_Dicts(("input_ids", "labels")), end_lr=1, num_iter=10).steps == 10
+    model = mlp()
+    custom = LRFinder(model, torch.optim.SGD(model.parameters(), lr=1e-4))
+    batches = [(x, y, torch.ones(len(y))) for x, y in loader()]  # a list is a loader too
+
+    def weighted(model: nn.Module, batch: Any) -> torch.Tensor:
+        x, y, w = batch
+        return (nn.functional.cross_entropy(model(x), y, reduction="none") * w).mean()
+
+    assert custom.range_test(batches, end_lr=1, num_iter=10, step_fn=weighted).steps == 10
+
+
+def test_negative_losses_do_not_stop_the_sweep_early() -> None:
+    finder, _, _ = _finder(lr=1e-3, momentum=0.9)
+    result = finder.range_test(loader(), end_lr=0.5, num_iter=40, step_fn=_shifted(-10.0))
+    assert result.stop_reason == "completed" and max(result.losses) < 0
+    assert result.suggestion is not None
+
+
+def _shifted(offset: float) -> Any:
+    return lambda model, batch: CE(model(batch[0]), batch[1]) + offset
+
+
+def test_a_nan_loss_ends_the_sweep_and_never_reaches_the_curve() -> None:
+    finder, _, optimizer = _finder(lr=1e-4, momentum=0.9)
+
+    def step_fn(model: nn.Module, batch: Any) -> torch.Tensor:
+        loss = CE(model(batch[0]), batch[1])
+        return loss * math.nan if optimizer.param_groups[0]["lr"] > 0.2 else loss
+
+    result = finder.range_test(loader(), end_lr=10, num_iter=50, step_fn=step_fn)
+    assert result.stop_reason == "non_finite_loss"
+    assert result.diverged_lr is not None and result.diverged_lr > 0.2 >= result.lrs[-1]
+    assert all(math.isfinite(v) for v in result.losses + result.smoothed)
+    assert result.suggestion is None or result.suggestion <= 0.2
+
+
+def test_a_curve_without_descent_warns_and_suggests_nothing() -> None:
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, maximize=True)  # climbs the loss
+    with pytest.warns(FinderWarning, match="Range test"):
+        result = LRFinder(model, optimizer, CE).range_test(loader(), end_lr=1, num_iter=20)
+    assert result.suggestion is None and result.range is None and result.warning
+
+
+def test_a_diverging_sweep_stops_and_says_where() -> None:
+    finder, _, _ = _finder(lr=1e-4, momentum=0.9)
+    result = finder.range_test(loader(), end_lr=1e3, num_iter=60)
+    assert result.stop_reason in ("diverged", "non_finite_loss")
+    assert result.steps < 60 and result.diverged_lr is not None
+    assert result.diverged_lr >= result.lrs[-1]
+
+
+def _empty() -> DataLoader[Any]:
+    return DataLoader(TensorDataset(torch.zeros(0, 8), torch.zeros(0, dtype=torch.long)))
+
+
+BAD_CALLS: dict[str, tuple[dict[str, Any], str]] = {
+    "end_below_start": ({"start_lr": 0.1, "end_lr": 0.01}, "end_lr must be greater than start_lr"),
+    "end_equals_start": ({"start_lr": 0.1, "end_lr": 0.1}, "end_lr"),
+    "too_few_iterations": ({"num_iter": 5}, "num_iter must be an integer >= 10"),
+    "step_mode": ({"step_mode": "cosine"}, "step_mode must be one of 'exp', 'linear'"),
+    "accumulation": ({"accumulation_steps": 0}, "accumulation_steps must be an integer >= 1"),
+    "smooth_f_one": ({"smooth_f": 1.0}, "smooth_f must be a number in [0, 1)"),
+    "smooth_f_negative": ({"smooth_f": -0.1}, "smooth_f"),
+    "diverge_th": ({"diverge_th": 1}, "diverge_th must be a finite number > 1"),
+    "start_lr_negative": ({"start_lr": -1.0}, "start_lr must be a positive finite"),
+    "end_lr_nan": ({"end_lr": math.nan}, "end_lr must be a positive finite"),
+    "balance": ({"balance": "oversample"}, "balance must be one of 'undersample', 'sampler'"),
+    "seed": ({"seed": "7"}, "seed must be an integer"),
+    "empty_loader": ({"train_loader": "empty"}, "train_loader must yield at least one batch"),
+    "empty_val_loader": ({"val_loader": "empty"}, "val_loader must yield at least one batch"),
+    "first_loss_nan": ({"step_fn": "nan"}, "train_loader must give a finite loss at the start"),
+    "first_val_loss_nan": ({"val_loader": "nan"}, "val_loader must give a finite loss at the"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CALLS), ids=list(BAD_CALLS))
+def test_bad_input_is_a_config_error_naming_the_parameter(case: str) -> None:
+    kwargs, message = BAD_CALLS[case]
+    kwargs = dict(kwargs)
+    finder, model, optimizer = _finder()
+    before = copy.deepcopy(model.state_dict())
+    train = _empty() if kwargs.pop("train_loader", None) else loader()
+    if kwargs.get("val_loader") == "empty":
+        kwargs["val_loader"] = _empty()
+    if kwargs.get("val_loader") == "nan":
+        kwargs["val_loader"] = [(torch.full((4, 8), math.nan), torch.zeros(4, dtype=torch.long))]
+    if kwargs.get("step_fn") == "nan":
+        kwargs["step_fn"] = lambda m, b: CE(m(b[0]), b[1]) * math.nan
+    with pytest.raises(lrkit.ConfigError, match=re.escape(message)):
+        finder.range_test(train, **kwargs)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert optimizer.param_groups[0]["lr"] == 1e-4
+
+
+def test_an_unknown_rule_fails_before_the_sweep() -> None:
+    finder, _, optimizer = _finder()
+    seen, handle = _record_lrs(optimizer)
+    with pytest.raises(lrkit.UnknownNameError, match="Unknown suggestion rule 'best'; valid rules"):
+        finder.range_test(loader(), rule="best")
+    handle.remove()
+    assert seen == []
+
+
+def test_check_every_sets_how_far_past_divergence_the_sweep_may_run() -> None:
+    steps: list[int] = []
+    for every in (1, 25):
+        finder, _, _ = _finder(lr=1e-4, momentum=0.9)
+        done: list[int] = []
+        result = finder.range_test(
+            loader(), end_lr=1e4, num_iter=100, check_every=every, on_step=done.append
+        )
+        assert result.stop_reason in ("diverged", "non_finite_loss")
+        steps.append(done[-1] - result.steps)  # steps run after the one that ended it
+    assert steps[0] <= 1 and 0 <= steps[1] < 25
+
+
+def test_bad_construction_is_a_clear_error() -> None:
+    model = mlp()
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module, got str"):
+        LRFinder("model", torch.optim.SGD(model.parameters(), lr=0.1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"optimizer must be a torch\.optim\.Optimizer, got list"):
+        LRFinder(model, [])  # type: ignore[arg-type]
+    frozen = torch.optim.SGD([nn.Parameter(torch.zeros(2), requires_grad=False)], lr=0.1)
+    with pytest.raises(lrkit.ConfigError, match="optimizer must hold at least one parameter"):
+        LRFinder(model, frozen)
+    other = torch.optim.SGD(mlp().parameters(), lr=0.1)
+    with pytest.raises(lrkit.ConfigError, match="optimizer must hold parameters of the model"):
+        LRFinder(model, other)
+    with pytest.raises(lrkit.ConfigError, match="plot needs a range test first"):
+        LRFinder(model, torch.optim.SGD(model.parameters(), lr=0.1)).plot()
+    with pytest.raises(lrkit.ConfigError, match="device must be a torch device"):
+        LRFinder(model, torch.optim.SGD(model.parameters(), lr=0.1), device="gpu0")
+
+
+def test_batches_it_cannot_read_are_a_type_error() -> None:
+    finder, _, _ = _finder()
+    with pytest.raises(TypeError, match=r"train_loader must yield .* pairs or dicts"):
+        finder.range_test([torch.zeros(4, 8)] * 3, num_iter=10)
+    with pytest.raises(TypeError, match="step_fn must return a scalar loss tensor"):
+        finder.range_test(loader(), num_iter=10, step_fn=lambda m, b: m(b[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing else is raised along the way
+        with pytest.raises(lrkit.ConfigError, match="criterion must be given"):
+            LRFinder(finder.model, finder.optimizer).range_test(loader(), num_iter=10)

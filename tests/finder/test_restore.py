@@ -1,0 +1,165 @@
+"""A range test leaves no trace: model, optimizer, GradScaler and RNGs come back bit for bit."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lrkit import LRFinder
+from lrkit.finder.snapshot import Snapshot
+from tests.finder.helpers import blobs, mlp, train_steps
+
+pytestmark = pytest.mark.filterwarnings("ignore::lrkit.finder.FinderWarning")
+
+OPTIMIZERS: dict[str, Callable[[Any], torch.optim.Optimizer]] = {
+    "sgd_momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, nesterov=True),
+    "adam": lambda p: torch.optim.Adam(p, lr=1e-3),
+    "adamw": lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.1, amsgrad=True),
+}
+
+
+def _setup(make_opt: Callable[[Any], torch.optim.Optimizer]) -> tuple[Any, ...]:
+    model = mlp(norm=True)  # BatchNorm buffers and Dropout's draws from the global RNG
+    optimizer = make_opt(model.parameters())
+    data = DataLoader(blobs(), batch_size=32, shuffle=True, generator=torch.Generator())
+    data.generator.manual_seed(1)  # type: ignore[union-attr]
+    return model, optimizer, data
+
+
+def _state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    return {
+        "model": {k: v.clone() for k, v in model.state_dict().items()},
+        "grads": {
+            k: None if p.grad is None else p.grad.clone() for k, p in model.named_parameters()
+        },
+        "optimizer": optimizer.state_dict(),
+        "modes": [m.training for m in model.modules()],
+    }
+
+
+def _assert_equal(a: Any, b: Any, where: str = "") -> None:
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.device == b.device, where
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), (where, a.keys(), b.keys())
+        for key in a:
+            _assert_equal(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_equal(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, (where, a, b)
+
+
+def _rng() -> tuple[Any, ...]:
+    return torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS), ids=list(OPTIMIZERS))
+def test_k_steps_after_a_range_test_equal_k_steps_without(name: str) -> None:
+    runs = []
+    for with_test in (False, True):
+        torch.manual_seed(123)
+        np.random.seed(123)
+        model, optimizer, data = _setup(OPTIMIZERS[name])
+        train_steps(model, optimizer, data, 5)  # mid-training: momentum / Adam moments exist
+        if with_test:
+            finder = LRFinder(model, optimizer, nn.CrossEntropyLoss())
+            result = finder.range_test(data, end_lr=1e3, num_iter=40, seed=7)  # diverges
+            assert result.stop_reason in ("diverged", "non_finite_loss")
+        losses = train_steps(model, optimizer, data, 12)
+        runs.append((losses, _state(model, optimizer), _rng()))
+    (losses_a, state_a, rng_a), (losses_b, state_b, rng_b) = runs
+    assert losses_a == losses_b
+    _assert_equal(state_a, state_b)
+    assert torch.equal(rng_a[0], rng_b[0]) and np.array_equal(rng_a[1], rng_b[1])
+    assert rng_a[2] == rng_b[2]
+
+
+class _Boom(Exception):
+    pass
+
+
+@pytest.mark.parametrize("error", [_Boom, KeyboardInterrupt], ids=["exception", "ctrl_c"])
+def test_restored_when_the_sweep_raises(error: type[BaseException]) -> None:
+    model, optimizer, data = _setup(OPTIMIZERS["adam"])
+    train_steps(model, optimizer, data, 3)
+    model.eval()  # a mode the sweep changes
+    model[0].weight.grad = torch.full_like(model[0].weight, 0.5)  # type: ignore[index]
+    before, rng, order = _state(model, optimizer), _rng(), data.generator.get_state()  # type: ignore[union-attr]
+    group = optimizer.param_groups[0]
+    moment = optimizer.state[model[0].weight]["exp_avg"]  # type: ignore[index]
+
+    def interrupt(done: int) -> None:
+        if done == 7:
+            raise error
+
+    finder = LRFinder(model, optimizer, nn.CrossEntropyLoss())
+    with pytest.raises(error):
+        finder.range_test(data, end_lr=10, num_iter=20, on_step=interrupt)
+    _assert_equal(before, _state(model, optimizer))
+    assert torch.equal(rng[0], torch.get_rng_state()) and rng[2] == random.getstate()
+    assert torch.equal(order, data.generator.get_state())  # type: ignore[union-attr]
+    # restored in place: whatever holds on to them stays valid
+    assert optimizer.param_groups[0] is group
+    assert optimizer.state[model[0].weight]["exp_avg"] is moment  # type: ignore[index]
+    assert finder.result is None
+
+
+def test_a_fresh_optimizer_stays_fresh_and_lazy_scaler_stays_lazy() -> None:
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    scaler = torch.amp.GradScaler("cpu")
+    scaler_before = dict(vars(scaler))
+    finder = LRFinder(model, optimizer, nn.CrossEntropyLoss())
+    finder.range_test(DataLoader(blobs(), batch_size=32), end_lr=1, num_iter=10, scaler=scaler)
+    assert len(optimizer.state) == 0  # no momentum buffer left behind
+    assert all(p.grad is None for p in model.parameters())
+    assert scaler._scale is None and vars(scaler).keys() == scaler_before.keys()
+
+
+def test_a_used_scaler_is_restored() -> None:
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=3)
+    data = DataLoader(blobs(), batch_size=32)
+    train_steps(model, optimizer, data, 4, scaler=scaler)  # grows the scale once, tracker at 1
+    before = scaler.state_dict()
+    LRFinder(model, optimizer, nn.CrossEntropyLoss()).range_test(
+        data, end_lr=1, num_iter=12, scaler=scaler
+    )
+    assert scaler.state_dict() == before
+
+
+def test_snapshot_restores_a_replaced_buffer_and_removed_group_keys() -> None:
+    model = mlp(norm=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    snap = Snapshot(model, optimizer)
+    norm = model[1]
+    saved_mean = norm.running_mean.clone()  # type: ignore[union-attr]
+    norm.running_mean = torch.ones(16, dtype=torch.float64)  # replaced by another kind of tensor
+    optimizer.param_groups[0]["extra"] = 1
+    del optimizer.param_groups[0]["momentum"]
+    snap.restore()
+    assert torch.equal(norm.running_mean, saved_mean)  # type: ignore[arg-type]
+    assert "extra" not in optimizer.param_groups[0]
+    assert optimizer.param_groups[0]["momentum"] == 0
+
+
+def test_snapshot_is_kept_on_the_cpu() -> None:
+    model = mlp()
+    optimizer = torch.optim.Adam(model.parameters())
+    train_steps(model, optimizer, DataLoader(blobs(), batch_size=32), 1)
+    snap = Snapshot(model, optimizer)
+    saved = [value for value, _ in snap._params.values()]
+    saved += [v for values in snap._state.values() for v in values.values()]
+    assert saved and all(s.value.device.type == "cpu" for s in saved)

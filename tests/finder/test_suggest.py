@@ -1,0 +1,195 @@
+"""The suggestion rules on synthetic curves whose answer is known."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import FrozenInstanceError
+
+import numpy as np
+import pytest
+
+from lrkit.errors import ConfigError, UnknownNameError
+from lrkit.finder.suggest import (
+    ALIASES,
+    FRACTION,
+    MIN_POINTS,
+    Suggestion,
+    read_curve,
+    rule_names,
+    suggest,
+)
+
+RULES = [pytest.param(name, id=name) for name in rule_names()]
+LRS = np.logspace(-7, 1, 100)  # the standard sweep: 100 steps from 1e-7 to 10
+
+
+def valley(lrs: np.ndarray, center: float = 1e-3, edge: float = 1.0) -> np.ndarray:
+    """A clean range-test shape: a plateau at 2, an S-shaped descent to 0.5 around ``center``,
+    then a blow-up past ``edge``."""
+    x = np.log10(lrs)
+    descent = 1.5 / (1 + np.exp(-(x - math.log10(center)) / 0.25))
+    return 2.0 - descent + np.exp((x - math.log10(edge)) / 0.15)
+
+
+def true_minimum(lrs: np.ndarray, losses: np.ndarray) -> float:
+    return float(lrs[int(np.argmin(losses))])
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_clean_valley_suggests_an_lr_in_the_descent_below_the_minimum(rule: str) -> None:
+    losses = valley(LRS)
+    s = suggest(LRS, losses, rule=rule)
+    assert s.lr is not None and s.warning is None and s.rule == rule
+    assert s.lr < true_minimum(LRS, losses)
+    at = np.interp(math.log10(s.lr), np.log10(LRS), losses)
+    assert losses.min() < at < 2.0 - 1e-3  # on the way down, not on the plateau
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_noisy_valley_still_suggests_an_lr_in_the_descent(rule: str) -> None:
+    noise = np.random.default_rng(0).normal(0.0, 0.05, len(LRS))
+    s = suggest(LRS, valley(LRS) + noise, rule=rule)
+    assert s.lr is not None
+    assert 1e-5 < s.lr < true_minimum(LRS, valley(LRS))
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize(
+    "curve",
+    [
+        pytest.param(np.full(100, 1.0), id="flat"),
+        pytest.param(1.0 + np.random.default_rng(1).normal(0.0, 0.1, 100), id="flat-noisy"),
+        pytest.param(np.linspace(1.0, 3.0, 100), id="rising"),
+        pytest.param(1.0 + np.exp(np.linspace(-5, 5, 100)), id="blowing-up"),
+    ],
+)
+def test_a_curve_without_descent_gives_no_suggestion_and_says_why(
+    rule: str, curve: np.ndarray
+) -> None:
+    s = suggest(LRS, curve, rule=rule)
+    assert s.lr is None and s.range is None
+    assert s.warning is not None and "never decreased" in s.warning
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_short_curves_give_no_suggestion(rule: str) -> None:
+    s = suggest(LRS[: MIN_POINTS - 1], valley(LRS)[: MIN_POINTS - 1], rule=rule)
+    assert s.lr is None and s.warning is not None and "at least 10" in s.warning
+    assert suggest([], [], rule=rule).lr is None
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_loss_ends_the_curve(rule: str, bad: float) -> None:
+    losses = valley(LRS)
+    cut = 80
+    spoiled = losses.copy()
+    spoiled[cut] = bad
+    spoiled[cut + 1 :] = 1.0  # whatever follows a NaN is never read
+    assert suggest(LRS, spoiled, rule=rule) == suggest(LRS[:cut], losses[:cut], rule=rule)
+
+
+def test_a_nan_at_the_start_leaves_too_few_points() -> None:
+    losses = valley(LRS)
+    losses[3] = math.nan
+    s = suggest(LRS, losses)
+    assert s.lr is None and s.warning is not None and "only 3 finite points" in s.warning
+
+
+def test_lrkit_reads_shifted_and_scaled_losses_the_same() -> None:
+    """No ratio-to-best logic: negative losses (an ELBO, a reward) and units do not matter."""
+    losses = valley(LRS) + np.random.default_rng(2).normal(0.0, 0.03, len(LRS))
+    base = suggest(LRS, losses)
+    for other in (losses - 10.0, 3.0 * losses - 7.0):
+        s = suggest(LRS, other)
+        assert s.lr == pytest.approx(base.lr, rel=1e-9)
+        assert s.range == pytest.approx(base.range, rel=1e-9)
+
+
+def test_lrkit_range_brackets_the_suggestion() -> None:
+    losses = valley(LRS)
+    s = suggest(LRS, losses)
+    assert s.range is not None and s.lr is not None
+    low, high = s.range
+    assert low < s.lr <= high
+    # low: the middle of the descent; high: where the loss stops improving
+    assert abs(math.log10(low / 1e-3)) < 0.1
+    assert abs(math.log10(high / true_minimum(LRS, losses))) < 0.25  # smoothing: a little lower
+    # the suggestion: 15% of the way from low to high, in log space
+    assert math.log10(s.lr) == pytest.approx(
+        (1 - FRACTION) * math.log10(low) + FRACTION * math.log10(high), abs=1e-9
+    )
+
+
+def _simulated_sweep(num_iter: int, start: float = 1e-7, end: float = 10.0) -> tuple:
+    """A toy model of a real sweep: progress depends on the LR *accumulated* so far (so a slower
+    sweep descends at lower LRs), and the loss blows up past an LR of 0.3."""
+    lrs = start * (end / start) ** (np.arange(num_iter) / (num_iter - 1))
+    accumulated = np.cumsum(lrs)
+    losses = 0.5 + 1.5 * np.exp(-accumulated / 1e-2) + np.exp((np.log10(lrs) + 0.5) / 0.1)
+    return lrs, losses
+
+
+def test_lrkit_suggestion_does_not_depend_on_the_sweep_length_or_range() -> None:
+    base = suggest(*_simulated_sweep(100))
+    assert base.lr is not None
+    for other in (_simulated_sweep(200), _simulated_sweep(400), _simulated_sweep(100, 1e-8, 1.0)):
+        s = suggest(*other)
+        assert s.lr is not None
+        assert abs(math.log10(s.lr / base.lr)) < 0.1  # within a quarter of a grid step
+
+
+def test_lrkit_warns_when_the_loss_was_still_falling_at_the_end() -> None:
+    losses = valley(LRS, center=1e-2, edge=1e3)  # never blows up within the sweep
+    s = suggest(LRS, losses)
+    assert s.lr is not None and s.warning is not None and "end_lr" in s.warning
+
+
+def test_read_curve_marks_the_divergence() -> None:
+    r = read_curve(LRS, valley(LRS))
+    assert r.descends and r.diverged_at is not None
+    assert 1.0 < r.diverged_at < 10.0
+    assert len(r.smoothed) == len(r.lrs) < len(LRS)
+
+
+@pytest.mark.parametrize(
+    ("lrs", "losses", "match"),
+    [
+        ([1e-3, 1e-2], [1.0], "same length"),
+        ([1e-3, -1e-2, 1e-1], [1.0, 1.0, 1.0], "positive"),
+        ([1e-3, math.nan, 1e-1], [1.0, 1.0, 1.0], "finite"),
+        ([1e-3, 1e-3, 1e-1], [1.0, 1.0, 1.0], "increase strictly"),
+    ],
+)
+def test_bad_lrs_are_config_errors(lrs: list, losses: list, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        suggest(lrs, losses)
+
+
+def test_unknown_rule_lists_the_valid_names() -> None:
+    with pytest.raises(UnknownNameError) as err:
+        suggest(LRS, valley(LRS), rule="slide")
+    for name in rule_names():
+        assert repr(name) in str(err.value)
+
+
+@pytest.mark.parametrize(("alias", "name"), sorted(ALIASES.items()))
+def test_aliases_name_the_same_rule(alias: str, name: str) -> None:
+    assert suggest(LRS, valley(LRS), rule=alias) == suggest(LRS, valley(LRS), rule=name)
+
+
+def test_suggestion_is_frozen() -> None:
+    s = Suggestion(1e-3, (1e-4, 1e-2), "lrkit")
+    with pytest.raises(FrozenInstanceError):
+        s.lr = 1.0  # type: ignore[misc]
+
+
+def test_anchor_rules_give_a_point_only() -> None:
+    for name in rule_names():
+        s = suggest(LRS, valley(LRS), rule=name)
+        assert (s.range is None) == (name != "lrkit")
+
+
+def test_read_curve_needs_enough_points() -> None:
+    with pytest.raises(ConfigError, match="at least 10"):
+        read_curve(LRS[:5], valley(LRS)[:5])
