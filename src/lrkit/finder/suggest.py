@@ -133,7 +133,13 @@ def _running_median(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarr
     hi = np.searchsorted(x, x + half_width, side="right")
     idx = np.arange(len(x))
     lo, hi = np.minimum(lo, np.maximum(idx - 2, 0)), np.maximum(hi, idx + 3)
-    return np.array([np.median(y[a:b]) for a, b in zip(lo, hi)])
+    hi = np.minimum(hi, len(y))
+    # One vectorised nanmedian over NaN-padded windows: a per-point np.median loop cost ~1.7 ms
+    # per call, a visible share of a small model's range test.
+    offsets = np.arange(int((hi - lo).max()))
+    cols = lo[:, None] + offsets[None, :]
+    windows = np.where(cols < hi[:, None], y[np.minimum(cols, len(y) - 1)], np.nan)
+    return np.nanmedian(windows, axis=1)
 
 
 def _smooth(x: np.ndarray, y: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
