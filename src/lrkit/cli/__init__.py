@@ -51,3 +51,16 @@ def positive_float(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
     return value
+
+
+def add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every command that runs a task takes: TASK, ``--seed`` and ``--device``."""
+    parser.add_argument(
+        "task",
+        nargs="?",
+        default="digits",
+        metavar="TASK",
+        help="built-in task name or path/to/task.py (default: digits)",
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")

@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrkit.cli import positive_float, positive_int
+from lrkit.cli import add_task_arguments, positive_float, positive_int
 
 if TYPE_CHECKING:
     from lrkit.finder import RangeTestResult
@@ -38,13 +38,7 @@ def add_parser(subparsers: Any) -> None:
         "--start-lr to --end-lr, and report the suggested LR, the LR range and where the loss "
         "diverged. The model is restored afterwards; nothing is trained for good.",
     )
-    parser.add_argument(
-        "task",
-        nargs="?",
-        default="digits",
-        metavar="TASK",
-        help="built-in task name or path/to/task.py (default: digits)",
-    )
+    add_task_arguments(parser)
     parser.add_argument(
         "--start-lr",
         type=positive_float,
@@ -73,8 +67,6 @@ def add_parser(subparsers: Any) -> None:
         choices=("undersample", "sampler"),
         help="show the sweep class-balanced batches of imbalanced data",
     )
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument(
         "--out",
         type=Path,

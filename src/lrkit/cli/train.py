@@ -15,7 +15,7 @@ import argparse
 import math
 from typing import TYPE_CHECKING, Any
 
-from lrkit.cli import positive_float, positive_int
+from lrkit.cli import add_task_arguments, positive_float, positive_int
 
 if TYPE_CHECKING:
     from lrkit.training import History
@@ -29,13 +29,7 @@ def add_parser(subparsers: Any) -> None:
         description="Train a fresh model of TASK at base learning rate LR, optionally under a "
         "schedule, and report its validation and test metrics.",
     )
-    parser.add_argument(
-        "task",
-        nargs="?",
-        default="digits",
-        metavar="TASK",
-        help="built-in task name or path/to/task.py (default: digits)",
-    )
+    add_task_arguments(parser)
     parser.add_argument(
         "--lr", type=positive_float, help="base learning rate (default: the task's)"
     )
@@ -51,8 +45,6 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--epochs", type=positive_int, metavar="N", help="epoch budget (default: the task's)"
     )
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument(
         "--quiet", action="store_true", help="print only the summary line, no per-epoch lines"
     )
