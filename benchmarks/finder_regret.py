@@ -179,8 +179,9 @@ def main() -> None:
 
     # 1) the oracle
     scores.ensure((n, lr, s) for n in names for lr in GRID for s in SEEDS)
-    grid_mean = {n: np.array([np.mean([scores.get(n, lr, s) for s in SEEDS]) for lr in GRID])
-                 for n in names}
+    grid_mean = {
+        n: np.array([np.mean([scores.get(n, lr, s) for s in SEEDS]) for lr in GRID]) for n in names
+    }
     oracle = {n: float(grid_mean[n].max()) for n in names}
 
     # 2) the curves: default sweep for 5 finder seeds, variants for 3
@@ -198,8 +199,13 @@ def main() -> None:
     sugg: dict[tuple[str, str, int, Sweep], float | None] = {
         (r, n, s, sw): suggestion(curves[(n, s, sw)], r) for r in RULES for (n, s, sw) in specs
     }
-    scores.ensure((n, lr, s) for r in RULES for n in names for s in SEEDS
-                  if (lr := sugg[(r, n, s, DEFAULT)]) is not None)
+    scores.ensure(
+        (n, lr, s)
+        for r in RULES
+        for n in names
+        for s in SEEDS
+        if (lr := sugg[(r, n, s, DEFAULT)]) is not None
+    )
 
     def regret(rule: str, n: str) -> float:
         got = []
@@ -209,23 +215,32 @@ def main() -> None:
         return oracle[n] - float(np.mean(got))
 
     # 4) tables
-    print(f"\nrange test: {recorder_name}, sweep {DEFAULT[0]:g} -> {DEFAULT[1]:g} in {DEFAULT[2]} "
-          f"steps; oracle: {len(GRID)}-point grid 1e-5..10, seeds {SEEDS}\n")
-    print(f"{'task':15s} {'metric':>9s} {'best LR':>8s} {'oracle':>6s}   " + " ".join(
-        f"{r:>10s}" for r in RULES))
+    print(
+        f"\nrange test: {recorder_name}, sweep {DEFAULT[0]:g} -> {DEFAULT[1]:g} in {DEFAULT[2]} "
+        f"steps; oracle: {len(GRID)}-point grid 1e-5..10, seeds {SEEDS}\n"
+    )
+    print(
+        f"{'task':15s} {'metric':>9s} {'best LR':>8s} {'oracle':>6s}   "
+        + " ".join(f"{r:>10s}" for r in RULES)
+    )
     table = {r: [regret(r, n) for n in names] for r in RULES}
     for i, n in enumerate(names):
         t = rt.TASKS[n]
         metric = {"accuracy": "acc", "balanced accuracy": "bal.acc", "R2": "R²"}[t.metric]
         best = GRID[int(np.argmax(grid_mean[n]))]
-        print(f"{n:15s} {metric:>9s} {best:8.2g} {oracle[n]:6.1f}   "
-              + " ".join(f"{_fmt(table[r][i]):>10s}" for r in RULES))
-    print(f"{'mean regret':42s}" + " ".join(f"{_fmt(float(np.mean(table[r]))):>10s}"
-                                             for r in RULES))
-    print(f"{'worst regret':42s}" + " ".join(f"{_fmt(float(np.max(table[r]))):>10s}"
-                                              for r in RULES))
-    missing = {r: sum(sugg[(r, n, s, DEFAULT)] is None for n in names for s in SEEDS)
-               for r in RULES}
+        print(
+            f"{n:15s} {metric:>9s} {best:8.2g} {oracle[n]:6.1f}   "
+            + " ".join(f"{_fmt(table[r][i]):>10s}" for r in RULES)
+        )
+    print(
+        f"{'mean regret':42s}" + " ".join(f"{_fmt(float(np.mean(table[r]))):>10s}" for r in RULES)
+    )
+    print(
+        f"{'worst regret':42s}" + " ".join(f"{_fmt(float(np.max(table[r]))):>10s}" for r in RULES)
+    )
+    missing = {
+        r: sum(sugg[(r, n, s, DEFAULT)] is None for n in names for s in SEEDS) for r in RULES
+    }
     label = f"no suggestion (of {len(names) * len(SEEDS)} curves)"
     print(f"{label:42s}" + " ".join(f"{missing[r]:>10d}" for r in RULES))
 
@@ -262,8 +277,10 @@ def main() -> None:
     if args.evidence:
         _evidence(names, grid_mean, curves)
     total = time.perf_counter() - t0
-    print(f"\n{len(specs)} range tests in {t_curves:.1f} s; total wall time {total:.0f} s "
-          f"({os.cpu_count()} CPUs, {args.workers} workers)")
+    print(
+        f"\n{len(specs)} range tests in {t_curves:.1f} s; total wall time {total:.0f} s "
+        f"({os.cpu_count()} CPUs, {args.workers} workers)"
+    )
 
 
 def _median_log(sugg: dict, rule: str, name: str, sweep: Sweep) -> float:
@@ -285,10 +302,14 @@ def _evidence(names: list[str], grid_mean: dict[str, np.ndarray], curves: dict) 
     from lrkit.finder.suggest import FRACTION, read_curve
 
     logs = np.log10(GRID)
-    print("\nevidence (log10 LR; landmarks: median over 5 finder seeds; good = grid LRs within "
-          "1 point of the best)")
-    print(f"{'task':15s} {'good':>12s} {'best':>6s}   {'low':>6s} {'min':>6s} {'diverge':>8s}"
-          f"   {'best-low':>8s} {'(best-low)/(min-low)':>21s}")
+    print(
+        "\nevidence (log10 LR; landmarks: median over 5 finder seeds; good = grid LRs within "
+        "1 point of the best)"
+    )
+    print(
+        f"{'task':15s} {'good':>12s} {'best':>6s}   {'low':>6s} {'min':>6s} {'diverge':>8s}"
+        f"   {'best-low':>8s} {'(best-low)/(min-low)':>21s}"
+    )
     lows: dict[str, list[float]] = {}
     highs: dict[str, list[float]] = {}
     shifts: dict[str, list[float]] = {}
@@ -298,8 +319,12 @@ def _evidence(names: list[str], grid_mean: dict[str, np.ndarray], curves: dict) 
         g = grid_mean[n]
         good = logs[g >= g.max() - 1.0]
         best = float(logs[int(np.argmax(g))])
-        readings = [read_curve(np.asarray(curves[(n, s, DEFAULT)][0]),
-                               np.asarray(curves[(n, s, DEFAULT)][1])) for s in FINDER_SEEDS]
+        readings = [
+            read_curve(
+                np.asarray(curves[(n, s, DEFAULT)][0]), np.asarray(curves[(n, s, DEFAULT)][1])
+            )
+            for s in FINDER_SEEDS
+        ]
         lows[n] = [math.log10(r.low) for r in readings]
         highs[n] = [math.log10(r.minimum) for r in readings]
         shifts[n] = [r.speed_shift for r in readings]
@@ -309,20 +334,26 @@ def _evidence(names: list[str], grid_mean: dict[str, np.ndarray], curves: dict) 
         to_low.append(best - lo)
         to_min.append(best - hi)
         fractions.append((best - lo) / (hi - lo))
-        print(f"{n:15s} {good.min():5.2f}..{good.max():5.2f} {best:6.2f}   {lo:6.2f} {hi:6.2f} "
-              f"{(np.median(div) if div else float('nan')):8.2f}   {best - lo:8.2f} "
-              f"{fractions[-1]:21.2f}")
-    print(f"best - low: mean {np.mean(to_low):+.2f}, std {np.std(to_low):.2f} decades; "
-          f"best - min: mean {np.mean(to_min):+.2f}, std {np.std(to_min):.2f}; best above min "
-          f"on {sum(v > 0 for v in to_min)} of {len(names)} tasks")
+        print(
+            f"{n:15s} {good.min():5.2f}..{good.max():5.2f} {best:6.2f}   {lo:6.2f} {hi:6.2f} "
+            f"{(np.median(div) if div else float('nan')):8.2f}   {best - lo:8.2f} "
+            f"{fractions[-1]:21.2f}"
+        )
+    print(
+        f"best - low: mean {np.mean(to_low):+.2f}, std {np.std(to_low):.2f} decades; "
+        f"best - min: mean {np.mean(to_min):+.2f}, std {np.std(to_min):.2f}; best above min "
+        f"on {sum(v > 0 for v in to_min)} of {len(names)} tasks"
+    )
 
     # regret of "f of the way from low to high", interpolated on the oracle grid (no training)
     fs = np.round(np.arange(0.0, 0.51, 0.05), 2)
 
     def interp_regret(f: float, n: str) -> float:
         g = grid_mean[n]
-        got = [np.interp(lo + f * (hi - lo) + sh, logs, g)
-               for lo, hi, sh in zip(lows[n], highs[n], shifts[n])]
+        got = [
+            np.interp(lo + f * (hi - lo) + sh, logs, g)
+            for lo, hi, sh in zip(lows[n], highs[n], shifts[n])
+        ]
         return float(g.max() - np.mean(got))
 
     def interp_at(n: str, xs: list[float]) -> float:
@@ -335,9 +366,11 @@ def _evidence(names: list[str], grid_mean: dict[str, np.ndarray], curves: dict) 
         "steepest point": lambda n: [x + sh for x, sh in zip(steeps[n], shifts[n])],
         "low (middle of the descent)": lambda n: [lo + sh for lo, sh in zip(lows[n], shifts[n])],
         "15% from low to minimum": lambda n: [
-            lo + 0.15 * (h - lo) + sh for lo, h, sh in zip(lows[n], highs[n], shifts[n])],
+            lo + 0.15 * (h - lo) + sh for lo, h, sh in zip(lows[n], highs[n], shifts[n])
+        ],
         "halfway (geometric mean)": lambda n: [
-            (lo + h) / 2 + sh for lo, h, sh in zip(lows[n], highs[n], shifts[n])],
+            (lo + h) / 2 + sh for lo, h, sh in zip(lows[n], highs[n], shifts[n])
+        ],
     }
     print("\ncandidate rules on the same zero-lag reading: interpolated regret (5 finder seeds)")
     for label, xs_of in candidates.items():
@@ -357,8 +390,10 @@ def _evidence(names: list[str], grid_mean: dict[str, np.ndarray], curves: dict) 
     print("leave-one-task-out: f picked without the task, and its regret on the task")
     for n, f, r in picks:
         print(f"  {n:15s} f={f:.2f} regret {r:5.2f}")
-    print(f"  LOO mean {np.mean([r for *_, r in picks]):.2f}, worst "
-          f"{np.max([r for *_, r in picks]):.2f}; lrkit uses f={FRACTION}")
+    print(
+        f"  LOO mean {np.mean([r for *_, r in picks]):.2f}, worst "
+        f"{np.max([r for *_, r in picks]):.2f}; lrkit uses f={FRACTION}"
+    )
 
 
 def _steepest(r: CurveReading) -> float:

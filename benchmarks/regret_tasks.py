@@ -136,8 +136,15 @@ def _imbalanced() -> Data:
     from sklearn.datasets import make_classification
 
     x, y = make_classification(
-        n_samples=6000, n_features=20, n_informative=6, n_redundant=4, n_clusters_per_class=2,
-        weights=[40 / 41], flip_y=0.0, class_sep=0.8, random_state=0,
+        n_samples=6000,
+        n_features=20,
+        n_informative=6,
+        n_redundant=4,
+        n_clusters_per_class=2,
+        weights=[40 / 41],
+        flip_y=0.0,
+        class_sep=0.8,
+        random_state=0,
     )
     return _split(x, y, 0.4, 0, False)
 
@@ -172,27 +179,42 @@ def _mlp(n_in: int, hidden: int, n_out: int, depth: int = 2) -> Callable[[], nn.
 
 def _digits_cnn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 4 * 4, 10),
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 4 * 4, 10),
     )
 
 
 def _mnist1d_cnn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv1d(1, 16, 5, padding=2), nn.ReLU(),
-        nn.Conv1d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv1d(32, 32, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(32 * 10, 10),
+        nn.Conv1d(1, 16, 5, padding=2),
+        nn.ReLU(),
+        nn.Conv1d(16, 32, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv1d(32, 32, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(32 * 10, 10),
     )
 
 
 def _mnist1d_bncnn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv1d(1, 16, 5, padding=2, bias=False), nn.BatchNorm1d(16), nn.ReLU(),
-        nn.Conv1d(16, 32, 3, stride=2, padding=1, bias=False), nn.BatchNorm1d(32), nn.ReLU(),
-        nn.Conv1d(32, 32, 3, stride=2, padding=1, bias=False), nn.BatchNorm1d(32), nn.ReLU(),
-        nn.Flatten(), nn.Linear(32 * 10, 10),
+        nn.Conv1d(1, 16, 5, padding=2, bias=False),
+        nn.BatchNorm1d(16),
+        nn.ReLU(),
+        nn.Conv1d(16, 32, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm1d(32),
+        nn.ReLU(),
+        nn.Conv1d(32, 32, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm1d(32),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(32 * 10, 10),
     )
 
 
@@ -218,27 +240,106 @@ def _adamw(wd: float = 0.01) -> Opt:
 TASKS: dict[str, RegretTask] = {
     t.name: t
     for t in [
-        RegretTask("digits-cnn", "digits 8x8, 2-conv CNN, SGD momentum 0.9", "accuracy",
-                   _digits, _digits_cnn, _sgd(0.9), epochs=6, batch_size=32),
-        RegretTask("mnist1d-cnn", "MNIST-1D, 3-conv 1D CNN, AdamW wd 0.01", "accuracy",
-                   _mnist1d, _mnist1d_cnn, _adamw(), epochs=6, batch_size=64),
-        RegretTask("mnist1d-bncnn", "MNIST-1D, 1D CNN + BatchNorm, SGD mom. 0.9 wd 5e-4",
-                   "accuracy", _mnist1d, _mnist1d_bncnn, _sgd(0.9, 5e-4), epochs=5, batch_size=64),
-        RegretTask("mnist1d-mlp", "MNIST-1D, MLP 40-128-128-10, plain SGD", "accuracy",
-                   _mnist1d_flat, _mlp(40, 128, 10), _sgd(), epochs=12, batch_size=32),
-        RegretTask("wine-mlp", "wine, MLP 13-32-32-3, plain SGD", "accuracy",
-                   _wine, _mlp(13, 32, 3), _sgd(), epochs=20, batch_size=16),
-        RegretTask("spirals-mlp", "two spirals (synthetic), MLP 2-64-64-2, Adam", "accuracy",
-                   _spirals, _mlp(2, 64, 2), _adam(), epochs=25, batch_size=32),
-        RegretTask("imbalanced-mlp", "40:1 synthetic, MLP 20-64-64-2, Adam", "balanced accuracy",
-                   _imbalanced, _mlp(20, 64, 2), _adam(), epochs=5, batch_size=64),
-        RegretTask("diabetes-mlp", "diabetes regression, MLP 10-32-1, AdamW wd 0.1", "R2",
-                   _diabetes, _mlp(10, 32, 1, depth=1), _adamw(0.1), epochs=10, batch_size=16),
-        RegretTask("friedman-mlp", "Friedman #1 (synthetic), MLP 10-64-64-1, SGD mom. 0.9", "R2",
-                   _friedman, _mlp(10, 64, 1), _sgd(0.9), epochs=15, batch_size=32),
-        RegretTask("cancer-mlp", "breast cancer, MLP 30-16-2, SGD nesterov 0.9", "accuracy",
-                   _cancer, _mlp(30, 16, 2, depth=1), _sgd(0.9, nesterov=True), epochs=10,
-                   batch_size=16),
+        RegretTask(
+            "digits-cnn",
+            "digits 8x8, 2-conv CNN, SGD momentum 0.9",
+            "accuracy",
+            _digits,
+            _digits_cnn,
+            _sgd(0.9),
+            epochs=6,
+            batch_size=32,
+        ),
+        RegretTask(
+            "mnist1d-cnn",
+            "MNIST-1D, 3-conv 1D CNN, AdamW wd 0.01",
+            "accuracy",
+            _mnist1d,
+            _mnist1d_cnn,
+            _adamw(),
+            epochs=6,
+            batch_size=64,
+        ),
+        RegretTask(
+            "mnist1d-bncnn",
+            "MNIST-1D, 1D CNN + BatchNorm, SGD mom. 0.9 wd 5e-4",
+            "accuracy",
+            _mnist1d,
+            _mnist1d_bncnn,
+            _sgd(0.9, 5e-4),
+            epochs=5,
+            batch_size=64,
+        ),
+        RegretTask(
+            "mnist1d-mlp",
+            "MNIST-1D, MLP 40-128-128-10, plain SGD",
+            "accuracy",
+            _mnist1d_flat,
+            _mlp(40, 128, 10),
+            _sgd(),
+            epochs=12,
+            batch_size=32,
+        ),
+        RegretTask(
+            "wine-mlp",
+            "wine, MLP 13-32-32-3, plain SGD",
+            "accuracy",
+            _wine,
+            _mlp(13, 32, 3),
+            _sgd(),
+            epochs=20,
+            batch_size=16,
+        ),
+        RegretTask(
+            "spirals-mlp",
+            "two spirals (synthetic), MLP 2-64-64-2, Adam",
+            "accuracy",
+            _spirals,
+            _mlp(2, 64, 2),
+            _adam(),
+            epochs=25,
+            batch_size=32,
+        ),
+        RegretTask(
+            "imbalanced-mlp",
+            "40:1 synthetic, MLP 20-64-64-2, Adam",
+            "balanced accuracy",
+            _imbalanced,
+            _mlp(20, 64, 2),
+            _adam(),
+            epochs=5,
+            batch_size=64,
+        ),
+        RegretTask(
+            "diabetes-mlp",
+            "diabetes regression, MLP 10-32-1, AdamW wd 0.1",
+            "R2",
+            _diabetes,
+            _mlp(10, 32, 1, depth=1),
+            _adamw(0.1),
+            epochs=10,
+            batch_size=16,
+        ),
+        RegretTask(
+            "friedman-mlp",
+            "Friedman #1 (synthetic), MLP 10-64-64-1, SGD mom. 0.9",
+            "R2",
+            _friedman,
+            _mlp(10, 64, 1),
+            _sgd(0.9),
+            epochs=15,
+            batch_size=32,
+        ),
+        RegretTask(
+            "cancer-mlp",
+            "breast cancer, MLP 30-16-2, SGD nesterov 0.9",
+            "accuracy",
+            _cancer,
+            _mlp(30, 16, 2, depth=1),
+            _sgd(0.9, nesterov=True),
+            epochs=10,
+            batch_size=16,
+        ),
     ]
 }
 

@@ -15,7 +15,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.errors import ConfigError
 from lrkit.schedules.base import Schedule
-from lrkit.schedules.plateau import PlateauTracker
+from lrkit.schedules.plateau import PlateauTracker, finite_metric
 from lrkit.schedules.spec import parse
 
 Unit = Literal["step", "epoch"]
@@ -130,11 +130,9 @@ class ScheduledLR(LRScheduler):
         Raises:
             ConfigError: the metric is NaN or infinite.
         """
-        value = float(metric.item() if isinstance(metric, torch.Tensor) else metric)
+        value = finite_metric(metric.item() if isinstance(metric, torch.Tensor) else metric)
         plateau = self.schedule.plateau_at(self.position)
         if plateau is None:
-            if value != value or value in (float("inf"), float("-inf")):
-                raise ConfigError(f"metrics must be a finite number, got {value!r}.")
             return False
         before = list(self._last_lr)
         if not self.plateau.update(value, plateau):

@@ -9,7 +9,14 @@ Example:
 
 from __future__ import annotations
 
-from lrkit.tasks.base import METRICS, MetricTally, Task, check_task, split_indices
+from lrkit.tasks.base import (
+    METRICS,
+    MetricTally,
+    Task,
+    check_task,
+    split_datasets,
+    split_indices,
+)
 from lrkit.tasks.digits import digits_task
 from lrkit.tasks.friedman import friedman_task
 from lrkit.tasks.registry import (
@@ -33,6 +40,7 @@ __all__ = [
     "friedman_task",
     "load_task",
     "load_task_file",
+    "split_datasets",
     "split_indices",
     "task_names",
 ]

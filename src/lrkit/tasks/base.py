@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lrkit.errors import TaskError, UnknownNameError, bad_value
 
@@ -359,3 +359,20 @@ def split_indices(
         stratify=labels[rest] if stratify else None,
     )
     return np.sort(train), np.sort(val), np.sort(test)
+
+
+def split_datasets(
+    inputs: Tensor, targets: Tensor, splits: tuple[np.ndarray, ...]
+) -> tuple[TensorDataset, ...]:
+    """One ``TensorDataset`` per index array of ``splits`` (e.g. from :func:`split_indices`).
+
+    Example:
+        >>> x, y = torch.arange(10.0)[:, None], torch.arange(10)
+        >>> [len(d) for d in split_datasets(x, y, (np.arange(6), np.arange(6, 10)))]
+        [6, 4]
+    """
+    parts = []
+    for index in splits:
+        rows = torch.from_numpy(np.asarray(index))
+        parts.append(TensorDataset(inputs[rows], targets[rows]))
+    return tuple(parts)

@@ -17,9 +17,8 @@ from functools import partial
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
 
-from lrkit.tasks.base import Task, split_indices
+from lrkit.tasks.base import Task, split_datasets, split_indices
 
 SPLIT_SEED = 0
 """The seed of the train/validation/test split; fixed so that every run sees the same split."""
@@ -61,16 +60,14 @@ def digits_task() -> Task:
     targets = torch.tensor(labels, dtype=torch.long)
     train, val, test = split_indices(labels, (0.6, 0.2, 0.2), seed=SPLIT_SEED, stratify=True)
 
-    def subset(index: np.ndarray) -> TensorDataset:
-        rows = torch.from_numpy(index)
-        return TensorDataset(images[rows], targets[rows])
+    train_data, val_data, test_data = split_datasets(images, targets, (train, val, test))
 
     return Task(
         name="digits",
         model=digits_cnn,
-        train_data=subset(train),
-        val_data=subset(val),
-        test_data=subset(test),
+        train_data=train_data,
+        val_data=val_data,
+        test_data=test_data,
         criterion=nn.CrossEntropyLoss(),
         optimizer=partial(torch.optim.SGD, momentum=0.9),
         metric="accuracy",

@@ -13,12 +13,10 @@ whose good range is far from SGD's, to keep LR tools honest.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
 
-from lrkit.tasks.base import Task, split_indices
+from lrkit.tasks.base import Task, split_datasets, split_indices
 
 SPLIT_SEED = 0
 """Seeds both the generated data and its split, so every run sees the same samples."""
@@ -61,16 +59,14 @@ def friedman_task() -> Task:
     inputs = torch.tensor(features, dtype=torch.float32)
     targets = torch.tensor((values - mean) / std, dtype=torch.float32).unsqueeze(1)
 
-    def subset(index: np.ndarray) -> TensorDataset:
-        rows = torch.from_numpy(index)
-        return TensorDataset(inputs[rows], targets[rows])
+    train_data, val_data, test_data = split_datasets(inputs, targets, (train, val, test))
 
     return Task(
         name="friedman",
         model=friedman_mlp,
-        train_data=subset(train),
-        val_data=subset(val),
-        test_data=subset(test),
+        train_data=train_data,
+        val_data=val_data,
+        test_data=test_data,
         criterion=nn.MSELoss(),
         optimizer=torch.optim.Adam,
         metric="r2",
