@@ -12,14 +12,23 @@ from lrkit.errors import ConfigError, LrkitError, SpecError, TaskError, UnknownN
 
 if TYPE_CHECKING:
     from lrkit.finder import LRFinder, RangeTestResult
+    from lrkit.search import SearchResult
 
 __version__ = "0.1.0"
 
 # Loaded on first use, so that `import lrkit` does not import torch.
-_LAZY = {"LRFinder": "lrkit.finder", "RangeTestResult": "lrkit.finder"}
+_LAZY = {
+    "LRFinder": "lrkit.finder",
+    "RangeTestResult": "lrkit.finder",
+    "SearchResult": "lrkit.search",
+}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "search":  # the package, callable as the function lrkit.search.search
+        import importlib
+
+        return importlib.import_module("lrkit.search")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'lrkit' has no attribute {name!r}")
@@ -33,6 +42,7 @@ __all__ = [
     "LRFinder",
     "LrkitError",
     "RangeTestResult",
+    "SearchResult",
     "SpecError",
     "TaskError",
     "UnknownNameError",

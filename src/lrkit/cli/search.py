@@ -1,0 +1,189 @@
+"""``lrkit search [TASK]``: log-uniform learning-rate search over fresh training runs.
+
+Trains TASK's fresh model once per trial at LRs drawn evenly across orders of magnitude (with
+early stopping and narrowing rounds if asked), keeps every trial in an Optuna study, and writes
+``search.png`` (value against LR, log axis), ``search.json`` and ``search.csv`` to DIR. The study
+lives in DIR's ``study.journal`` unless ``--storage`` names a database; workers on other
+machines started with the same ``--storage`` and ``--study`` join it. An interrupted search
+continues with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from lrkit.cli import add_task_arguments, positive_int
+
+DEFAULT_OUT = Path("lrkit-out/search")
+
+
+def lr_or_auto(text: str) -> float | str:
+    """Argument type: a positive learning rate, or ``auto`` (bracketed by a range test).
+
+    Example:
+        >>> lr_or_auto("auto"), lr_or_auto("1e-3")
+        ('auto', 0.001)
+    """
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive learning rate or 'auto', got {text!r}"
+        ) from None
+    return value  # the range itself (positive, low < high) is checked by the library
+
+
+def add_parser(subparsers: Any) -> None:
+    """Registers ``lrkit search``."""
+    parser = subparsers.add_parser(
+        "search",
+        help="search the learning rate log-uniformly, one fresh training run per trial",
+        description="Train TASK once per trial at learning rates spread evenly over orders of "
+        "magnitude between --low and --high, keep the best by validation loss. Trials are kept "
+        "in an Optuna study (DIR/study.journal, or --storage), so an interrupted search resumes "
+        "with --resume and workers on other machines can join with the same --storage/--study.",
+    )
+    add_task_arguments(parser)
+    parser.add_argument(
+        "--trials", type=positive_int, default=20, metavar="N", help="trials in all (default: 20)"
+    )
+    parser.add_argument(
+        "--low",
+        type=lr_or_auto,
+        default=1e-5,
+        metavar="LR",
+        help="lowest LR, or 'auto' from a range test (default: 1e-5)",
+    )
+    parser.add_argument(
+        "--high",
+        type=lr_or_auto,
+        default=1.0,
+        metavar="LR",
+        help="highest LR, or 'auto' from a range test (default: 1)",
+    )
+    parser.add_argument(
+        "--sampler",
+        default="stratified",
+        metavar="NAME",
+        help="stratified, random, random-torch or tpe (default: stratified)",
+    )
+    parser.add_argument(
+        "--pruner",
+        default="none",
+        metavar="NAME",
+        help="none, halving, hyperband or median (default: none)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="narrowing rounds: each searches a range 4x narrower around the "
+        "best so far (default: 1)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        metavar="E",
+        help="epoch budget per trial (default: the task's)",
+    )
+    parser.add_argument(
+        "--schedule",
+        default=None,
+        metavar="SPEC",
+        help="schedule inside each trial, over the full budget, e.g. 'cosine:12'",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="W",
+        help="trials at once on this machine, each in a fresh process (default: 1)",
+    )
+    parser.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="postgresql://user:pw@host/db to share a study between machines, "
+        "sqlite:///file.db, or a journal file path (default: DIR/study.journal)",
+    )
+    parser.add_argument(
+        "--study",
+        default="lrkit-search",
+        metavar="NAME",
+        help="study name in the storage (default: lrkit-search)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted search of the same settings"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"folder for the study and the results (default: {DEFAULT_OUT})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the search, prints the top trials and writes the plot, JSON and CSV."""
+    from lrkit.search import search
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    quiet = args.quiet or args.json
+    try:
+        result = search(
+            args.task,
+            args.low,
+            args.high,
+            args.trials,
+            seed=args.seed,
+            sampler=args.sampler,
+            pruner=args.pruner,
+            rounds=args.rounds,
+            storage=args.storage,
+            study_name=args.study,
+            out=args.out,
+            resume=args.resume,
+            n_workers=args.workers,
+            schedule=args.schedule,
+            epochs=args.epochs,
+            device=args.device,
+            progress=not quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            "lrkit: interrupted; finished trials are kept. Run the same command with --resume "
+            "to continue.",
+            file=sys.stderr,
+        )
+        raise
+    png, data, table = args.out / "search.png", args.out / "search.json", args.out / "search.csv"
+    result.plot(title=f"{Path(str(args.task)).stem}: search").savefig(png, dpi=120)
+    result.to_json(data)
+    result.to_csv(table)
+    if args.json:
+        print(result.to_json())
+        return 0
+    if not args.quiet:
+        print(result.table(top=10))
+        counts = ", ".join(f"{result.count(s)} {s}" for s in ("complete", "pruned", "failed"))
+        best = result.best_trial
+        if best is None:
+            print(f"No trial completed ({counts}).")
+        else:
+            print(
+                f"Best lr {best.lr:.4g} (trial {best.number}, value {best.value:.4g}); "
+                f"{counts}; {result.total_epochs} epochs in all."
+            )
+        print(f"Wrote {png}, {data} and {table}.")
+    return 0 if result.best_trial is not None else 1

@@ -1,0 +1,65 @@
+"""Log-uniform learning-rate search on Optuna: samplers, pruners, storages, workers, results.
+
+``lrkit.search`` is this package and also a function: ``lrkit.search(objective, 1e-5, 1.0)`` is
+:func:`lrkit.search.search`.
+
+Example:
+    >>> import math
+    >>> import lrkit
+    >>> result = lrkit.search(lambda lr: (math.log10(lr) + 3) ** 2, 1e-5, 1.0, n_trials=6,
+    ...                       storage=":memory:", progress=False)
+    >>> len(result.trials), result.best_lr < 1e-2
+    (6, True)
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from lrkit.search.engine import bracket, collect, search
+from lrkit.search.objective import TaskObjective
+from lrkit.search.pruners import PRUNERS, make_pruner
+from lrkit.search.result import SearchResult, TrialRecord
+from lrkit.search.samplers import (
+    SAMPLERS,
+    LogUniformSampler,
+    StratifiedSampler,
+    largest_gap,
+    make_sampler,
+    stratified_positions,
+)
+from lrkit.search.space import LogRange
+from lrkit.search.storage import StorageSpec
+from lrkit.search.study import trial_seed
+
+__all__ = [
+    "PRUNERS",
+    "SAMPLERS",
+    "LogRange",
+    "LogUniformSampler",
+    "SearchResult",
+    "StorageSpec",
+    "StratifiedSampler",
+    "TaskObjective",
+    "TrialRecord",
+    "bracket",
+    "collect",
+    "largest_gap",
+    "make_pruner",
+    "make_sampler",
+    "search",
+    "stratified_positions",
+    "trial_seed",
+]
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``lrkit.search(...)`` call :func:`search` while ``lrkit.search`` stays a package."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SearchResult:
+        return search(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,416 @@
+"""``search()``: log-uniform learning-rate search on an Optuna study, from a laptop to a cluster."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import optuna
+from optuna.trial import TrialState
+
+from lrkit.errors import ConfigError, bad_value
+from lrkit.search.objective import TaskObjective
+from lrkit.search.pruners import make_pruner
+from lrkit.search.result import SearchResult, TrialRecord
+from lrkit.search.runner import Workers
+from lrkit.search.samplers import make_sampler
+from lrkit.search.space import LogRange
+from lrkit.search.storage import StorageSpec, default_storage
+from lrkit.search.study import (
+    CONFIG_ATTR,
+    SearchConfig,
+    open_study,
+    queue_round,
+    recover,
+    round_open,
+    set_state,
+    study_state,
+)
+
+if TYPE_CHECKING:
+    from lrkit.finder import RangeTestResult
+    from lrkit.tasks import Task
+
+DEFAULT_OUT = Path("lrkit-out/search")
+DEFAULT_STUDY = "lrkit-search"
+# The best constant LR for a full training run sits at the low end of the range test's range
+# (lrkit's own suggestion is read there), often a little below it: the sweep sees each LR for one
+# step, a run for thousands. A finder-bracketed search starts half a decade under the range.
+BRACKET_MARGIN_DECADES = 0.5
+TOP_K = 1  # narrowing centres on the best trial so far (seed 000: "around the best")
+
+
+def search(
+    objective: Callable[..., Any] | str | Path | Task,
+    low: float | Literal["auto"] = 1e-5,
+    high: float | Literal["auto"] = 1.0,
+    n_trials: int = 20,
+    *,
+    seed: int = 0,
+    sampler: str | optuna.samplers.BaseSampler = "stratified",
+    pruner: str | optuna.pruners.BasePruner | None = "none",
+    rounds: int = 1,
+    narrow: float = 4.0,
+    direction: Literal["minimize", "maximize"] | None = None,
+    storage: str | Path | None = None,
+    study_name: str | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    n_workers: int = 1,
+    schedule: Any = None,
+    epochs: int | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    join_timeout: float = 30.0,
+) -> SearchResult:
+    """Searches the learning rate log-uniformly and returns every trial and the best.
+
+    Args:
+        objective: ``objective(lr, trial)`` (or ``objective(lr)``) that trains a fresh model at
+            ``lr`` and returns the value to minimize (validation loss); it may call
+            ``trial.report(value, epoch)`` and ``trial.should_prune()`` for early stopping. Or a
+            task (a :class:`~lrkit.tasks.Task`, a built-in name such as ``"digits"``, a task
+            file path), trained with ``schedule`` for ``epochs`` in each trial.
+        low, high: The range of LRs. ``"auto"`` (task form only) runs the range test first and
+            searches its range, from half a decade under its low end to its high end.
+        n_trials: Trials in all (over all rounds); exact, however many workers run them.
+        seed: Seeds the LR draws and each trial's training seed (a function of the seed and the
+            trial's place, so the same for any number of workers).
+        sampler: ``"stratified"`` (Latin hypercube in log-LR: even coverage), ``"random"``
+            (seed 000's ``10 ** U(a, b)`` with NumPy), ``"random-torch"`` (the same with
+            ``torch.distributions``), ``"tpe"``, or any Optuna sampler.
+        pruner: ``"none"``, ``"halving"`` (successive halving), ``"hyperband"``, ``"median"``,
+            or any Optuna pruner.
+        rounds: Progressive narrowing: after each round the range shrinks ``narrow`` times
+            around the best trials so far.
+        narrow: How much narrower each round's range is than the last.
+        direction: ``"minimize"`` (default) or ``"maximize"``; a task form that returns its
+            validation metric sets it.
+        storage: ``None``: a journal file in ``out`` (safe with several processes); a journal
+            file path; ``"sqlite:///x.db"``; ``"postgresql://user:pw@host/db"`` for many
+            machines; ``":memory:"`` (one process, nothing kept).
+        study_name: The study's name in the storage (default ``"lrkit-search"``). Processes on
+            other machines started with the same storage and name join the search.
+        out: Run directory for the default storage (default ``lrkit-out/search``).
+        resume: Continue an existing study of the same settings: trials left RUNNING by a dead
+            worker are failed as interrupted and queued again; finished ones are kept.
+        n_workers: Trials run at once on this machine, each in a fresh process (one GPU each
+            when there are GPUs); ``1`` runs them here, one after another.
+        schedule, epochs, device: For the task form: the schedule inside each trial (a spec
+            such as ``"cosine:12"``, defined over the full budget), the epoch budget, where to
+            train.
+        progress: A live line of trials done, running, pruned, failed and the best so far (on
+            a terminal).
+        join_timeout: A joining worker leaves after this many seconds with nothing to run.
+
+    Returns:
+        A :class:`SearchResult` of every trial in the study.
+
+    Raises:
+        ConfigError: An argument is invalid, the storage cannot be reached, or the study exists
+            with different settings (nothing stored is touched).
+
+    Example:
+        >>> result = search(lambda lr: (math.log10(lr) + 2) ** 2, 1e-4, 1.0, n_trials=8,
+        ...                 storage=":memory:", progress=False)
+        >>> result.count("complete"), round(math.log10(result.best_lr))
+        (8, -2)
+    """
+    _check_args(n_trials, rounds, narrow, n_workers, seed, join_timeout)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # lrkit shows its own progress
+    try:
+        return _search(
+            objective,
+            low,
+            high,
+            n_trials,
+            seed,
+            sampler,
+            pruner,
+            rounds,
+            narrow,
+            direction,
+            storage,
+            study_name,
+            out,
+            resume,
+            n_workers,
+            schedule,
+            epochs,
+            device,
+            progress,
+            join_timeout,
+        )
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _search(
+    objective: Any,
+    low: Any,
+    high: Any,
+    n_trials: int,
+    seed: int,
+    sampler: Any,
+    pruner: Any,
+    rounds: int,
+    narrow: float,
+    direction: Any,
+    storage: Any,
+    study_name: str | None,
+    out: Any,
+    resume: bool,
+    n_workers: int,
+    schedule: Any,
+    epochs: int | None,
+    device: str,
+    progress: bool,
+    join_timeout: float,
+) -> SearchResult:
+    task_form = isinstance(objective, (str, Path)) or _is_task(objective)
+    if task_form:
+        objective = TaskObjective(objective, schedule, epochs=epochs, device=device)
+    elif not callable(objective):
+        raise bad_value("objective", "a callable objective(lr, trial), or a task", objective)
+    if direction is None:
+        direction = objective.direction if isinstance(objective, TaskObjective) else "minimize"
+    if direction not in ("minimize", "maximize"):
+        raise bad_value("direction", "'minimize' or 'maximize'", direction)
+    spec = (
+        StorageSpec.parse(storage) if storage is not None else default_storage(out or DEFAULT_OUT)
+    )
+    opened = spec.open()
+    name = study_name or DEFAULT_STUDY
+    if low == "auto" or high == "auto":
+        low, high = _auto_range(objective, low, high, opened, name, seed, device)
+    lr_range = LogRange(low, high)
+    sampler_obj = make_sampler(sampler, seed)
+    epochs_budget = objective.budget if isinstance(objective, TaskObjective) else None
+    pruner_obj = make_pruner(pruner, max_resource=epochs_budget)
+    config = SearchConfig(
+        low=lr_range.low,
+        high=lr_range.high,
+        n_trials=n_trials,
+        rounds=rounds,
+        seed=seed,
+        sampler=sampler if isinstance(sampler, str) else type(sampler).__name__,
+        direction=direction,
+        narrow=float(narrow),
+    )
+    study, role = open_study(spec, opened, name, config, sampler_obj, pruner_obj, resume=resume)
+    with _Display(study, n_trials, enabled=progress) as display:
+        workers = Workers(
+            spec,
+            study,
+            objective,
+            n_workers,
+            (lr_range.low, lr_range.high),
+            on_change=display.update,
+        )
+        if role == "coordinator":
+            if resume:
+                recover(study, spec)
+            _coordinate(study, spec, config, workers)
+        else:
+            _join(study, spec, workers, join_timeout)
+    return collect(study, spec)
+
+
+def _coordinate(
+    study: optuna.Study, spec: StorageSpec, config: SearchConfig, workers: Workers
+) -> None:
+    state = study_state(study)
+    ranges = [tuple(r) for r in state.get("ranges", [[config.low, config.high]])]
+    for round_ in range(len(ranges) - 1, config.rounds):
+        current = LogRange(*ranges[round_])
+        queue_round(study, config, round_, current)
+        while True:
+            workers.run()
+            if round_open(study, round_) == (0, 0):
+                break
+            time.sleep(1.0)  # trials of this round still run on other machines
+            if spec.has_heartbeat:
+                recover(study, spec)
+        if round_ + 1 < config.rounds:
+            best = _best_lrs(study, config.direction, TOP_K)
+            following = current.narrowed(best, config.narrow)
+            ranges.append((following.low, following.high))
+            set_state(study, ranges=[list(r) for r in ranges])
+    set_state(study, done=True)
+
+
+def _join(study: optuna.Study, spec: StorageSpec, workers: Workers, timeout: float) -> None:
+    idle_since: float | None = None
+    while True:
+        workers.run()
+        if study_state(study).get("done"):
+            return
+        open_trials = study.get_trials(
+            deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)
+        )
+        if open_trials:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > timeout:
+            return
+        if spec.has_heartbeat:
+            recover(study, spec)
+        time.sleep(0.5)
+
+
+def _best_lrs(study: optuna.Study, direction: str, k: int) -> list[float]:
+    done = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None and math.isfinite(t.value) and "lr" in t.params
+    ]
+    sign = 1.0 if direction == "minimize" else -1.0
+    done.sort(key=lambda t: sign * float(t.value or 0.0))
+    return [float(t.params["lr"]) for t in done[:k]]
+
+
+def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
+    """The :class:`SearchResult` of a study as it is stored now."""
+    config = study.user_attrs.get(CONFIG_ATTR, {})
+    state = study_state(study)
+    trials = tuple(
+        TrialRecord.from_frozen(t) for t in sorted(study.get_trials(), key=lambda t: t.number)
+    )
+    return SearchResult(
+        study_name=study.study_name,
+        storage=spec.describe(),
+        direction=_direction(study),
+        low=float(config.get("low", math.nan)),
+        high=float(config.get("high", math.nan)),
+        trials=trials,
+        rounds=tuple((float(a), float(b)) for a, b in state.get("ranges", [])),
+    )
+
+
+def _auto_range(
+    objective: Any,
+    low: Any,
+    high: Any,
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    seed: int,
+    device: str,
+) -> tuple[float, float]:
+    """``"auto"`` ends from the range test, or from the stored study when resuming one."""
+    if not isinstance(objective, TaskObjective):
+        raise ConfigError(
+            "low/high='auto' runs the range test on the task, so the objective must be a task "
+            f"(a Task, a built-in name or a task file), got {objective!r}; give numbers instead."
+        )
+    try:
+        stored = optuna.load_study(study_name=name, storage=storage).user_attrs.get(CONFIG_ATTR)
+    except KeyError:
+        stored = None
+    if stored is not None:
+        found = (stored["low"], stored["high"])
+    else:
+        from lrkit.finder.task import range_test_task
+
+        found = bracket(range_test_task(objective.task, seed=seed, device=device))
+    return (found[0] if low == "auto" else low), (found[1] if high == "auto" else high)
+
+
+def bracket(result: RangeTestResult) -> tuple[float, float]:
+    """The search range a range test brackets: its range, from half a decade under its low end.
+
+    Raises:
+        ConfigError: The range test found no range (its curve never descended).
+    """
+    if result.range is None:
+        raise ConfigError(
+            "low/high='auto': the range test found no LR range (the loss never descended: "
+            f"{result.warning or result.stop_reason}); give low and high as numbers."
+        )
+    low, high = result.range
+    return float(f"{low / 10**BRACKET_MARGIN_DECADES:.6g}"), float(f"{high:.6g}")
+
+
+def _is_task(value: Any) -> bool:
+    from lrkit.tasks import Task
+
+    return isinstance(value, Task)
+
+
+def _check_args(
+    n_trials: Any, rounds: Any, narrow: Any, n_workers: Any, seed: Any, join_timeout: Any
+) -> None:
+    for name, value in (("n_trials", n_trials), ("rounds", rounds), ("n_workers", n_workers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise bad_value(name, "a positive integer", value)
+    if rounds > n_trials:
+        raise ConfigError(
+            f"rounds must be at most n_trials (each round needs a trial), got rounds={rounds} "
+            f"and n_trials={n_trials}."
+        )
+    if isinstance(narrow, bool) or not isinstance(narrow, (int, float)) or not narrow > 1:
+        raise bad_value("narrow", "a number > 1 (how many times narrower each round is)", narrow)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise bad_value("seed", "an integer", seed)
+    if not isinstance(join_timeout, (int, float)) or join_timeout < 0:
+        raise bad_value("join_timeout", "a number of seconds >= 0", join_timeout)
+
+
+class _Display:
+    """A live line on a terminal: done/total, running, pruned, failed, best so far."""
+
+    def __init__(self, study: optuna.Study, total: int, *, enabled: bool) -> None:
+        self.study, self.total = study, total
+        self.enabled = enabled and sys.stderr.isatty()
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Display:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._progress = Progress(
+                TextColumn("search"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("", total=self.total)
+            self.update()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self.update()
+            self._progress.stop()
+
+    def update(self) -> None:
+        if self._progress is None:
+            return
+        trials = self.study.get_trials(deepcopy=False)
+        counts = {state: 0 for state in TrialState}
+        for t in trials:
+            counts[t.state] += 1
+        done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] + counts[TrialState.FAIL]
+        best = _best_lrs(self.study, _direction(self.study), 1)
+        best_text = ""
+        if best:
+            value = self.study.best_value
+            best_text = f" · best {value:.4g} at lr={best[0]:.3g}"
+        self._progress.update(
+            self._task,
+            completed=min(done, self.total),
+            description=f"{counts[TrialState.RUNNING]} running · {counts[TrialState.PRUNED]} "
+            f"pruned · {counts[TrialState.FAIL]} failed{best_text}",
+        )
+
+
+def _direction(study: optuna.Study) -> Literal["minimize", "maximize"]:
+    return "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"

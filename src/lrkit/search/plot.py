@@ -1,0 +1,114 @@
+"""The search's picture: each trial's value against its LR, on a log axis (optuna #4850)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lrkit.search.result import SearchResult
+
+
+@dataclass(frozen=True)
+class SearchPlotData:
+    """What the plot shows, computed apart from drawing.
+
+    ``complete`` and ``pruned`` are ``(lr, value)`` points (a pruned trial at the last value it
+    reported), ``failed`` the LRs of failed trials, ``best`` the best completed point.
+    """
+
+    complete: tuple[tuple[float, float], ...]
+    pruned: tuple[tuple[float, float], ...]
+    failed: tuple[float, ...]
+    best: tuple[float, float] | None
+    rounds: tuple[tuple[float, float], ...]
+
+
+def search_plot_data(result: SearchResult) -> SearchPlotData:
+    complete, pruned, failed = [], [], []
+    for t in result.trials:
+        if not math.isfinite(t.lr):
+            continue
+        if t.state == "complete" and t.value is not None and math.isfinite(t.value):
+            complete.append((t.lr, t.value))
+        elif t.state == "pruned" and t.intermediate and math.isfinite(t.intermediate[-1][1]):
+            pruned.append((t.lr, t.intermediate[-1][1]))
+        elif t.state in ("failed", "complete"):
+            failed.append(t.lr)
+    best = result.best_trial
+    return SearchPlotData(
+        complete=tuple(complete),
+        pruned=tuple(pruned),
+        failed=tuple(failed),
+        best=None if best is None or best.value is None else (best.lr, best.value),
+        rounds=result.rounds[1:],
+    )
+
+
+def plot_search(result: SearchResult, ax: Any = None, *, title: str | None = None) -> Any:
+    """Draws :func:`search_plot_data`; a new figure is made without pyplot, so nothing blocks."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:  # pragma: no cover - matplotlib is a dependency
+        raise ImportError(
+            "Plotting a search needs matplotlib, which is not installed. Install it by running "
+            "`pip install -U matplotlib`."
+        ) from error
+    if ax is None:
+        fig = Figure(figsize=(7.0, 4.2), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        parent = ax.figure
+        fig = parent if isinstance(parent, Figure) else parent.figure
+    data = search_plot_data(result)
+    if data.complete:
+        xs, ys = zip(*data.complete)
+        ax.scatter(xs, ys, s=36, color="tab:blue", zorder=3, label=f"complete ({len(xs)})")
+    if data.pruned:
+        xs, ys = zip(*data.pruned)
+        ax.scatter(
+            xs,
+            ys,
+            s=36,
+            facecolors="none",
+            edgecolors="tab:gray",
+            zorder=2,
+            label=f"pruned ({len(xs)}, last value)",
+        )
+    values = [v for _, v in data.complete + data.pruned]
+    if data.failed:
+        top = max(values) if values else 1.0
+        ax.scatter(
+            data.failed,
+            [top] * len(data.failed),
+            marker="x",
+            color="tab:red",
+            zorder=3,
+            label=f"failed/diverged ({len(data.failed)})",
+        )
+    if data.best is not None:
+        ax.scatter(
+            [data.best[0]],
+            [data.best[1]],
+            s=140,
+            marker="*",
+            color="tab:orange",
+            zorder=4,
+            label=f"best lr={data.best[0]:.3g}",
+        )
+    for low, high in data.rounds:
+        ax.axvspan(low, high, color="tab:green", alpha=0.07)
+    ax.set_xscale("log")
+    ax.set_xlim(result.low / 1.3, result.high * 1.3)
+    if values:
+        ordered = sorted(values)
+        lo, hi = ordered[0], ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+        pad = 0.08 * (hi - lo or abs(hi) or 1.0)
+        ax.set_ylim(lo - pad, hi + 3 * pad)
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel(f"objective ({result.direction})")
+    ax.set_title(title or f"search '{result.study_name}': {len(result.trials)} trials")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(loc="best", fontsize=8)
+    return fig

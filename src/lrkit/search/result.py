@@ -1,0 +1,231 @@
+"""What a search returns: every trial, the best one, a plot and table exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import optuna
+
+State = Literal["complete", "pruned", "failed", "running", "waiting"]
+
+_STATES: dict[optuna.trial.TrialState, State] = {
+    optuna.trial.TrialState.COMPLETE: "complete",
+    optuna.trial.TrialState.PRUNED: "pruned",
+    optuna.trial.TrialState.FAIL: "failed",
+    optuna.trial.TrialState.RUNNING: "running",
+    optuna.trial.TrialState.WAITING: "waiting",
+}
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial: the LR it trained at and what came of it.
+
+    Attributes:
+        number: Optuna's trial number (fixed when the trial was queued, whatever ran it).
+        lr: The learning rate; ``nan`` for a trial that never started.
+        value: The objective's final value; ``None`` unless the trial completed.
+        state: ``"complete"``, ``"pruned"``, ``"failed"``, ``"running"`` or ``"waiting"``.
+        duration: Seconds from start to finish (``None`` while it runs).
+        intermediate: ``(step, value)`` pairs the trial reported (one per epoch for tasks).
+        error: Why a failed trial failed (the exception, or "interrupted").
+        seed: The seed the trial trained with.
+        round: The narrowing round it belongs to (0 for the first).
+        attrs: Everything else the trial recorded (e.g. ``test_metric``, ``epochs_run``).
+    """
+
+    number: int
+    lr: float
+    value: float | None
+    state: State
+    duration: float | None
+    intermediate: tuple[tuple[int, float], ...] = ()
+    error: str | None = None
+    seed: int | None = None
+    round: int = 0
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs the trial trained (its reported steps when it did not say)."""
+        if "epochs_run" in self.attrs:
+            return int(self.attrs["epochs_run"])
+        return len(self.intermediate)
+
+    @staticmethod
+    def from_frozen(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+        attrs = dict(trial.user_attrs)
+        duration = trial.duration.total_seconds() if trial.duration is not None else None
+        return TrialRecord(
+            number=trial.number,
+            lr=float(trial.params.get("lr", math.nan)),
+            value=trial.value if trial.state == optuna.trial.TrialState.COMPLETE else None,
+            state=_STATES[trial.state],
+            duration=duration,
+            intermediate=tuple(
+                sorted((int(k), float(v)) for k, v in trial.intermediate_values.items())
+            ),
+            error=attrs.pop("error", None),
+            seed=attrs.pop("lrkit_seed", None),
+            round=int(attrs.pop("lrkit_round", 0)),
+            attrs={k: v for k, v in attrs.items() if not k.startswith("lrkit_")},
+        )
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The outcome of :func:`lrkit.search.search`.
+
+    Attributes:
+        study_name: The Optuna study's name.
+        storage: Where the study lives (a journal path, a database URL without password).
+        direction: ``"minimize"`` or ``"maximize"``.
+        low, high: The range searched in the first round.
+        trials: Every trial, by number.
+        rounds: The ``(low, high)`` range of each narrowing round.
+    """
+
+    study_name: str
+    storage: str
+    direction: Literal["minimize", "maximize"]
+    low: float
+    high: float
+    trials: tuple[TrialRecord, ...]
+    rounds: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def completed(self) -> tuple[TrialRecord, ...]:
+        return tuple(t for t in self.trials if t.state == "complete")
+
+    @property
+    def best_trial(self) -> TrialRecord | None:
+        """The completed trial with the best value; ``None`` when no trial completed."""
+        done = [t for t in self.completed if t.value is not None and math.isfinite(t.value)]
+        if not done:
+            return None
+        sign = 1.0 if self.direction == "minimize" else -1.0
+        return min(done, key=lambda t: (sign * float(t.value or 0.0), t.number))
+
+    @property
+    def best_lr(self) -> float | None:
+        best = self.best_trial
+        return None if best is None else best.lr
+
+    @property
+    def best_value(self) -> float | None:
+        best = self.best_trial
+        return None if best is None else best.value
+
+    def count(self, state: State) -> int:
+        return sum(t.state == state for t in self.trials)
+
+    @property
+    def total_epochs(self) -> int:
+        """Training epochs summed over all trials: the compute the search spent."""
+        return sum(t.epochs_run for t in self.trials)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat dict per trial, for tables, CSV and JSON."""
+        rows = []
+        for t in self.trials:
+            row = {
+                "number": t.number,
+                "lr": t.lr,
+                "value": t.value,
+                "state": t.state,
+                "duration_s": None if t.duration is None else round(t.duration, 3),
+                "epochs_run": t.epochs_run,
+                "round": t.round,
+                "seed": t.seed,
+                "error": t.error,
+            }
+            row.update({k: v for k, v in t.attrs.items() if _scalar(v)})
+            rows.append(row)
+        return rows
+
+    def to_csv(self, path: str | Path | None = None) -> str:
+        """The trials as CSV text; also written to ``path`` when given."""
+        rows = self.rows()
+        columns: list[str] = []
+        for row in rows:
+            columns += [k for k in row if k not in columns]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns or ["number"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buffer.getvalue()
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["trials"] = self.rows()
+        data["best_lr"] = self.best_lr
+        data["best_value"] = self.best_value
+        data["best_trial"] = None if self.best_trial is None else self.best_trial.number
+        data["total_epochs"] = self.total_epochs
+        data["counts"] = {s: self.count(s) for s in ("complete", "pruned", "failed")}
+        return data
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The result as JSON text (NaN written as null); also written to ``path`` when given."""
+        text = json.dumps(_clean(self.to_dict()), indent=2)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    def table(self, top: int | None = 10) -> str:
+        """A plain-text table of the best trials (completed first, by value), for terminals."""
+        sign = 1.0 if self.direction == "minimize" else -1.0
+        order = {"complete": 0, "pruned": 1, "running": 2, "waiting": 3, "failed": 4}
+
+        def key(t: TrialRecord) -> tuple[int, float, int]:
+            last = (
+                t.value
+                if t.value is not None
+                else (t.intermediate[-1][1] if t.intermediate else math.inf)
+            )
+            return order[t.state], sign * last if math.isfinite(last) else math.inf, t.number
+
+        chosen = sorted(self.trials, key=key)[: top if top is not None else None]
+        lines = [
+            f"{'trial':>5}  {'lr':>10}  {'value':>10}  {'state':<8}  {'epochs':>6}  {'time s':>7}"
+        ]
+        for t in chosen:
+            value = "" if t.value is None else f"{t.value:.4g}"
+            duration = "" if t.duration is None else f"{t.duration:.1f}"
+            lines.append(
+                f"{t.number:>5}  {t.lr:>10.3g}  {value:>10}  {t.state:<8}  "
+                f"{t.epochs_run:>6}  {duration:>7}"
+            )
+        return "\n".join(lines)
+
+    def plot(self, ax: Any = None, *, title: str | None = None) -> Any:
+        """Value against LR on a log axis; pruned trials hollow, failed ones marked at the top.
+
+        Returns the matplotlib figure; never blocks on a headless machine.
+        """
+        from lrkit.search.plot import plot_search
+
+        return plot_search(self, ax=ax, title=title)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (int, float, str, bool)) or value is None
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value

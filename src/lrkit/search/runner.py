@@ -1,0 +1,314 @@
+"""Running trials: one at a time in this process, or each in a fresh worker process.
+
+A trial runs the same way wherever it runs (:func:`run_trial`): it takes its LR from the sampler
+(or the retry it is), seeds every RNG with its own seed, calls the objective, and tells the study
+how it ended. An exception is recorded as a failed trial with its error text and the search goes
+on; a NaN or infinite result is a failure too, never a best; Ctrl-C fails the trial as
+interrupted and queues it again, so a resumed search redoes only what was in flight.
+
+With ``n_workers > 1`` every trial gets a fresh process (spawned, not forked), so GPU memory and
+leaks never pile up across trials (optuna #1224, #3050), and each worker slot gets one GPU
+through ``CUDA_VISIBLE_DEVICES`` when GPUs are present (optuna #1365).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import multiprocessing
+import os
+import pickle
+import random
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.trial import TrialState
+
+from lrkit.errors import ConfigError
+from lrkit.search.storage import StorageSpec
+from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
+
+Objective = Callable[..., Any]
+
+
+def run_trial(
+    study: optuna.Study, trial_id: int, objective: Objective, lr_range: tuple[float, float]
+) -> TrialState:
+    """Runs the objective for one claimed (RUNNING) trial and tells the study how it ended."""
+    trial = optuna.Trial(study, trial_id)
+    attrs = trial.user_attrs
+    low, high = attrs.get(LOW_ATTR, lr_range[0]), attrs.get(HIGH_ATTR, lr_range[1])
+    lr = trial.suggest_float("lr", low, high, log=True)
+    seed = int(attrs.get(SEED_ATTR, trial.number))
+    with _heartbeat(study, trial_id), _seeded(seed):
+        try:
+            value = _call(objective, lr, trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            return TrialState.PRUNED
+        except KeyboardInterrupt:
+            fail_interrupted(study, trial_id)
+            raise
+        except Exception as error:
+            _fail(study, trial, f"{type(error).__name__}: {error}", traceback.format_exc())
+            return TrialState.FAIL
+    number = _finite(value)
+    if number is None:
+        _fail(
+            study,
+            trial,
+            f"the objective returned {value!r}; a NaN or infinite result is a failure, not a best",
+        )
+        return TrialState.FAIL
+    study.tell(trial, number)
+    return TrialState.COMPLETE
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, error: str, tb: str | None = None) -> None:
+    trial.set_user_attr("error", error.strip().splitlines()[0][:500] if error.strip() else error)
+    if tb:
+        trial.set_user_attr("traceback", tb[-4000:])
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
+    """``objective(lr, trial)``, or ``objective(lr)`` for an objective with one parameter."""
+    try:
+        params = inspect.signature(objective).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature: pass both
+        return objective(lr, trial)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) == 1 and not any(p.kind == p.VAR_POSITIONAL for p in params):
+        return objective(lr)
+    return objective(lr, trial)
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seeds Python's, NumPy's and torch's global RNGs for the trial; restores them after."""
+    import torch
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+@contextlib.contextmanager
+def _heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
+    """Records the trial's heartbeat while it runs, on storages that have one."""
+    storage = study._storage
+    interval = storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
+    if not interval or not isinstance(storage, BaseHeartbeat):
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):  # a missed beat only risks a late retry
+                storage.record_heartbeat(trial_id)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=beat, name=f"lrkit-heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """Everything a fresh process needs to run one trial (picklable)."""
+
+    spec: StorageSpec
+    study_name: str
+    trial_id: int
+    objective: Objective
+    sampler: Any
+    pruner: Any
+    lr_range: tuple[float, float]
+    gpu: str | None
+    threads: int
+
+
+def _child_main(job: TrialJob, parent: int) -> None:
+    if job.gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = job.gpu  # before anything touches CUDA
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        # each worker's share of the cores: n workers with all cores each thrash the machine
+        torch.set_num_threads(job.threads)
+    _exit_with_parent(parent)
+    study = optuna.load_study(
+        study_name=job.study_name, storage=job.spec.open(), sampler=job.sampler, pruner=job.pruner
+    )
+    try:
+        run_trial(study, job.trial_id, job.objective, job.lr_range)
+    except KeyboardInterrupt:
+        os._exit(130)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Ends this worker when its parent dies (kill -9), leaving its trial RUNNING for recovery."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lrkit-parent-watch", daemon=True).start()
+
+
+class Workers:
+    """Pops WAITING trials of a study and runs them until none is left.
+
+    Args:
+        spec: The study's storage (reopened by each worker process).
+        study: The study, opened in this process.
+        objective: ``objective(lr, trial)`` or ``objective(lr)``.
+        n_workers: ``1``: trials run here, one after another; more: each in a fresh process,
+            ``n_workers`` at a time.
+        lr_range: Fallback range for trials queued without one.
+        on_change: Called after a trial starts or ends (for progress displays).
+    """
+
+    def __init__(
+        self,
+        spec: StorageSpec,
+        study: optuna.Study,
+        objective: Objective,
+        n_workers: int,
+        lr_range: tuple[float, float],
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.spec, self.study, self.objective = spec, study, objective
+        self.n_workers, self.lr_range = n_workers, lr_range
+        self.on_change = on_change or (lambda: None)
+        if n_workers > 1:
+            if spec.kind == "memory":
+                raise ConfigError(
+                    "n_workers > 1 runs each trial in a fresh process, which cannot see an "
+                    "in-memory storage; use the default journal file or a database URL."
+                )
+            try:
+                pickle.dumps(objective)
+            except Exception as error:
+                raise ConfigError(
+                    "n_workers > 1 runs each trial in a fresh process, so the objective must be "
+                    "picklable (a module-level function or class instance, or a task by name or "
+                    f"path), got {objective!r} ({type(error).__name__}: {error})."
+                ) from None
+        self._gpus = _gpu_ids()
+
+    def run(self) -> None:
+        if self.n_workers == 1:
+            while (trial_id := pop_waiting(self.study)) is not None:
+                self.on_change()
+                run_trial(self.study, trial_id, self.objective, self.lr_range)
+                self.on_change()
+            return
+        self._run_processes()
+
+    def _run_processes(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        active: dict[int, tuple[Any, int]] = {}  # worker slot -> (process, trial id)
+        try:
+            while True:
+                for slot in range(self.n_workers):
+                    if slot in active:
+                        continue
+                    trial_id = pop_waiting(self.study)
+                    if trial_id is None:
+                        break
+                    gpu = self._gpus[slot % len(self._gpus)] if self._gpus else None
+                    job = TrialJob(
+                        self.spec,
+                        self.study.study_name,
+                        trial_id,
+                        self.objective,
+                        self.study.sampler,
+                        self.study.pruner,
+                        self.lr_range,
+                        gpu,
+                        max(1, (os.cpu_count() or 1) // self.n_workers),
+                    )
+                    process = context.Process(
+                        target=_child_main, args=(job, os.getpid()), name=f"lrkit-trial-{slot}"
+                    )
+                    process.start()
+                    active[slot] = (process, trial_id)
+                    self.on_change()
+                if not active:
+                    return
+                wait([p.sentinel for p, _ in active.values()], timeout=1.0)
+                for slot, (process, trial_id) in list(active.items()):
+                    if process.exitcode is None:
+                        continue
+                    process.join()
+                    del active[slot]
+                    self._check_ended(trial_id, process.exitcode)
+                    self.on_change()
+        except KeyboardInterrupt:
+            self._stop(active)
+            raise
+
+    def _check_ended(self, trial_id: int, exitcode: int) -> None:
+        """A worker that died without telling (a crash, the OOM killer) fails its trial."""
+        storage = self.study._storage
+        if storage.get_trial(trial_id).state != TrialState.RUNNING:
+            return
+        how = f"signal {-exitcode}" if exitcode < 0 else f"exit code {exitcode}"
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            storage.set_trial_user_attr(trial_id, "error", f"the worker process died ({how})")
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+
+    def _stop(self, active: dict[int, tuple[Any, int]]) -> None:
+        """After Ctrl-C: give workers a moment to record their trials, then fail what is left."""
+        deadline = time.monotonic() + 10.0
+        for process, _ in active.values():
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+        for process, trial_id in active.values():
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+            if self.study._storage.get_trial(trial_id).state == TrialState.RUNNING:
+                fail_interrupted(self.study, trial_id)
+
+
+def _gpu_ids() -> list[str]:
+    """The GPUs to hand out, one per worker slot: ``CUDA_VISIBLE_DEVICES`` or all present."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    return [str(i) for i in range(torch.cuda.device_count())]

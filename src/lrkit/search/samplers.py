@@ -1,0 +1,198 @@
+"""Where each trial's learning rate comes from: Optuna samplers, chosen by name.
+
+``random`` and ``stratified`` draw each trial's LR from the study seed and the trial's slot alone
+(its index in its round), never from a shared random stream, so the LRs of a search are the same
+whatever the number of workers or machines and whatever order trials finish in (optuna #4412,
+#6062). ``tpe`` is Optuna's own adaptive sampler; it learns from finished trials, so its draws
+depend on timing when trials run in parallel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any, Literal
+
+import numpy as np
+import optuna
+
+from lrkit.errors import UnknownNameError, bad_value
+
+SAMPLERS = ("random", "random-torch", "stratified", "tpe")
+
+SLOT_ATTR = "lrkit_slot"  # the trial's index within its round
+ROUND_ATTR = "lrkit_round"
+ROUND_SIZE_ATTR = "lrkit_round_size"
+
+
+_DRAW, _SHIFT = 0, 1  # separate streams for the in-stratum draws and the design's shift
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    """A generator that depends only on ``seed`` and ``key`` (negative seeds allowed)."""
+    return np.random.default_rng([seed % 2**64, *key])
+
+
+def _unit_draw(seed: int, round_: int, slot: int) -> float:
+    """A uniform draw in [0, 1) that depends only on (seed, round, slot)."""
+    return float(_rng(seed, round_, _DRAW, slot).random())
+
+
+def stratified_positions(n: int, seed: int, round_: int = 0) -> list[float]:
+    """``n`` positions in [0, 1): one in each of ``n`` equal strata, visited in an even order.
+
+    Latin-hypercube sampling in one dimension: every stratum of width ``1/n`` holds exactly one
+    point (the largest gap is below ``2/n``, against about ``ln(n)/n`` for independent draws).
+    The strata are visited in the order of a randomly shifted van der Corput sequence, so any
+    prefix of the design is spread evenly too: when successive halving stops a search early, or
+    a search is interrupted, the trials that ran still cover the whole range.
+
+    Example:
+        >>> xs = stratified_positions(8, seed=0)
+        >>> sorted(int(x * 8) for x in xs)
+        [0, 1, 2, 3, 4, 5, 6, 7]
+    """
+    if n < 1:
+        return []
+    shift = float(_rng(seed, round_, _SHIFT).random())
+    order: list[int] = []
+    seen: set[int] = set()
+    k = 0
+    while len(order) < n:
+        stratum = int(((_van_der_corput(k) + shift) % 1.0) * n)
+        k += 1
+        if stratum not in seen:
+            seen.add(stratum)
+            order.append(stratum)
+    return [(s + _unit_draw(seed, round_, i)) / n for i, s in enumerate(order)]
+
+
+def _van_der_corput(k: int) -> float:
+    """The k-th point of the base-2 van der Corput sequence: k's bits mirrored after the point."""
+    x, denom = 0.0, 1.0
+    while k:
+        denom *= 2.0
+        x += (k & 1) / denom
+        k >>= 1
+    return x
+
+
+def _slot(trial: optuna.trial.FrozenTrial) -> tuple[int, int, int | None]:
+    attrs = trial.user_attrs
+    return (
+        int(attrs.get(SLOT_ATTR, trial.number)),
+        int(attrs.get(ROUND_ATTR, 0)),
+        attrs.get(ROUND_SIZE_ATTR),
+    )
+
+
+def _log_bounds(distribution: Any) -> tuple[float, float, bool]:
+    low, high = float(distribution.low), float(distribution.high)
+    return low, high, bool(getattr(distribution, "log", False))
+
+
+class _SlotSampler(optuna.samplers.BaseSampler):
+    """Shared plumbing: independent sampling of each parameter from the trial's slot."""
+
+    def __init__(self, seed: int = 0) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise bad_value("seed", "an integer", seed)
+        self.seed = seed
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(
+        self, study: Any, trial: Any, param_name: str, param_distribution: Any
+    ) -> Any:
+        low, high, log = _log_bounds(param_distribution)
+        u = self._position(trial)
+        if log:
+            return float(math.exp(math.log(low) + u * (math.log(high) - math.log(low))))
+        return float(low + u * (high - low))
+
+    def _position(self, trial: optuna.trial.FrozenTrial) -> float:
+        raise NotImplementedError
+
+
+class LogUniformSampler(_SlotSampler):
+    """Seed 000's draws: ``lr = 10 ** U(log10 low, log10 high)``, one independent draw per trial.
+
+    Args:
+        seed: The search seed; a trial's draw depends only on it and the trial's slot.
+        backend: ``"numpy"`` draws as seed 000's ``np.random.uniform`` example,
+            ``"torch"`` as its ``torch.distributions.Uniform(...).sample()`` example.
+
+    Example:
+        >>> LogUniformSampler(seed=3).seed
+        3
+    """
+
+    def __init__(self, seed: int = 0, backend: Literal["numpy", "torch"] = "numpy") -> None:
+        super().__init__(seed)
+        if backend not in ("numpy", "torch"):
+            raise bad_value("backend", "'numpy' or 'torch'", backend)
+        self.backend = backend
+
+    def _position(self, trial: optuna.trial.FrozenTrial) -> float:
+        slot, round_, _ = _slot(trial)
+        if self.backend == "numpy":
+            return float(_rng(self.seed, round_, _DRAW, slot).uniform(0.0, 1.0))
+        import torch
+        import torch.distributions as dist
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(_rng(self.seed, round_, _DRAW, slot).integers(2**63)))
+            return float(dist.Uniform(0.0, 1.0).sample())
+
+
+class StratifiedSampler(_SlotSampler):
+    """Latin-hypercube draws in log-LR: one trial in each of ``n`` equal slices of the range.
+
+    ``n`` is the round's number of trials (set by :func:`lrkit.search.search`), or ``size`` when
+    the sampler is used on its own. Trials past ``n`` start a fresh design.
+    """
+
+    def __init__(self, seed: int = 0, size: int | None = None) -> None:
+        super().__init__(seed)
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise bad_value("size", "a positive integer or None", size)
+        self.size = size
+        self._cache: dict[tuple[int, int], list[float]] = {}
+
+    def _position(self, trial: optuna.trial.FrozenTrial) -> float:
+        slot, round_, round_size = _slot(trial)
+        n = int(round_size or self.size or 16)
+        block, index = divmod(slot, n)
+        key = (n, round_ * 100_003 + block)
+        if key not in self._cache:
+            self._cache[key] = stratified_positions(n, self.seed, key[1])
+        return self._cache[key][index]
+
+
+def make_sampler(name: str | Any, seed: int) -> Any:
+    """An Optuna sampler from a name in :data:`SAMPLERS`, or an Optuna sampler passed through."""
+    if isinstance(name, optuna.samplers.BaseSampler):
+        return name
+    if not isinstance(name, str):
+        raise bad_value("sampler", f"one of {', '.join(SAMPLERS)} or an Optuna sampler", name)
+    key = name.strip().lower()
+    if key == "random":
+        return LogUniformSampler(seed)
+    if key == "random-torch":
+        return LogUniformSampler(seed, backend="torch")
+    if key in ("stratified", "lhs", "latin"):
+        return StratifiedSampler(seed)
+    if key == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=4)
+    raise UnknownNameError(f"Unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}.")
+
+
+def largest_gap(lrs: Sequence[float], low: float, high: float) -> float:
+    """The largest gap, in decades, between sorted ``log10`` LRs and the range's ends."""
+    logs = sorted([math.log10(low), *(math.log10(lr) for lr in lrs), math.log10(high)])
+    return max(b - a for a, b in pairwise(logs))

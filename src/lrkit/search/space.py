@@ -1,0 +1,81 @@
+"""The searched interval of learning rates, in log space, and how it narrows between rounds."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lrkit.errors import ConfigError, bad_value
+
+
+@dataclass(frozen=True)
+class LogRange:
+    """A closed interval ``[low, high]`` of learning rates, searched evenly in ``log10``.
+
+    Example:
+        >>> r = LogRange(1e-4, 1e-1)
+        >>> r.decades
+        3.0
+        >>> round(r.lr_at(0.5), 6)
+        0.003162
+    """
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        for name in ("low", "high"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise bad_value(name, "a positive number", value)
+            if not (math.isfinite(value) and value > 0):
+                raise bad_value(name, "a positive finite learning rate", value)
+        if self.low >= self.high:
+            raise ConfigError(
+                f"low must be below high, got low={self.low!r} >= high={self.high!r}; "
+                "swap them or widen the range."
+            )
+
+    @property
+    def log_low(self) -> float:
+        return math.log10(self.low)
+
+    @property
+    def log_high(self) -> float:
+        return math.log10(self.high)
+
+    @property
+    def decades(self) -> float:
+        """The width of the interval in orders of magnitude."""
+        return round(self.log_high - self.log_low, 12)
+
+    def lr_at(self, u: float) -> float:
+        """The learning rate a fraction ``u`` in [0, 1] of the way along the log interval."""
+        return float(10.0 ** (self.log_low + u * (self.log_high - self.log_low)))
+
+    def narrowed(self, best_lrs: Sequence[float], factor: float) -> LogRange:
+        """The interval for the next round: ``factor`` times narrower, around the best LRs.
+
+        The new window is centred on the geometric mean of ``best_lrs`` (the best few trials of
+        the round), widened to cover all of them, and shifted back inside this interval when it
+        would stick out: narrowing never searches where the first round was told not to.
+
+        Example:
+            >>> LogRange(1e-5, 1.0).narrowed([1e-2], factor=5.0)
+            LogRange(low=0.001, high=0.1)
+        """
+        if not best_lrs:
+            return self
+        logs = [math.log10(lr) for lr in best_lrs]
+        centre = sum(logs) / len(logs)
+        width = max((self.log_high - self.log_low) / factor, max(logs) - min(logs))
+        lo = min(max(centre - width / 2, self.log_low), self.log_high - width)
+        lo = max(lo, self.log_low)
+        hi = min(lo + width, self.log_high)
+        return LogRange(_round_lr(10.0**lo), _round_lr(10.0**hi))
+
+
+def _round_lr(lr: float) -> float:
+    """Rounds away float noise (1e-3 rather than 0.0010000000000000002), 12 significant digits."""
+    return float(f"{lr:.12g}")

@@ -1,0 +1,162 @@
+"""Where a study lives: a journal file (the local default), SQLite, or a shared database.
+
+A storage is described by a :class:`StorageSpec`, plain data that a fresh worker process can
+reopen. The local default is Optuna's journal file: it is safe with several processes on one
+host, where SQLite is not ("database is locked", optuna #820 #4994). Many machines share one
+PostgreSQL (or MySQL) database, Optuna's documented multi-node mode; those storages record a
+heartbeat per running trial, so a trial whose worker died is found and failed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import optuna
+from optuna.storages.journal import JournalFileBackend
+
+from lrkit.errors import ConfigError, bad_value
+
+# A running trial's heartbeat every HEARTBEAT_S seconds; one silent for GRACE_S is failed and
+# queued again. LRKIT_HEARTBEAT_S / LRKIT_GRACE_S override them (every worker must agree; the
+# tests use seconds, not tens of seconds, to kill a worker and watch its trial come back).
+HEARTBEAT_S = 10
+GRACE_S = 40
+
+SCHEMA_RETRIES = 8  # opens on a fresh database, racing other workers to create the tables
+
+Kind = Literal["journal", "rdb", "memory"]
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    """A storage's kind and location: ``journal`` (a file path), ``rdb`` (a URL) or ``memory``.
+
+    Example:
+        >>> StorageSpec.parse("runs/study.journal")
+        StorageSpec(kind='journal', location='runs/study.journal')
+        >>> StorageSpec.parse("postgresql://lrkit@db:5432/lrkit").kind
+        'rdb'
+    """
+
+    kind: Kind
+    location: str = ""
+
+    @staticmethod
+    def parse(value: str | Path) -> StorageSpec:
+        text = str(value).strip()
+        if not text:
+            raise bad_value("storage", "a database URL or a journal file path", value)
+        if text == ":memory:":
+            return StorageSpec("memory")
+        if "://" in text:
+            scheme = text.split("://", 1)[0].split("+", 1)[0].lower()
+            if scheme not in ("sqlite", "postgresql", "postgres", "mysql"):
+                raise bad_value(
+                    "storage",
+                    "a sqlite://, postgresql:// or mysql:// URL, or a journal file path",
+                    text,
+                )
+            if scheme == "postgres":  # SQLAlchemy only knows the long name
+                text = "postgresql" + text[len("postgres") :]
+            return StorageSpec("rdb", text)
+        return StorageSpec("journal", text)
+
+    @property
+    def shared(self) -> bool:
+        """True for a database server that workers on other machines can join."""
+        return self.kind == "rdb" and not self.location.startswith("sqlite")
+
+    @property
+    def has_heartbeat(self) -> bool:
+        return self.kind == "rdb"
+
+    def describe(self) -> str:
+        """The location without a password, for messages and reports."""
+        if self.kind == "memory":
+            return ":memory:"
+        if self.kind == "rdb" and "@" in self.location:
+            scheme, rest = self.location.split("://", 1)
+            credentials, host = rest.rsplit("@", 1)
+            user = credentials.split(":", 1)[0]
+            return f"{scheme}://{user}@{host}"
+        return self.location
+
+    def open(self) -> optuna.storages.BaseStorage:
+        """Opens the storage; a database that cannot be reached is a :class:`ConfigError`."""
+        if self.kind == "memory":
+            return optuna.storages.InMemoryStorage()
+        if self.kind == "journal":
+            path = Path(self.location)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                backend = JournalFileBackend(str(path))
+            except OSError as error:
+                raise ConfigError(
+                    f"storage: cannot write the journal file {str(path)!r}: {error.strerror}."
+                ) from None
+            return optuna.storages.JournalStorage(backend)
+        kwargs: dict[str, Any] = {}
+        if self.shared:
+            from lrkit.search.study import requeue
+
+            kwargs = {
+                "heartbeat_interval": _seconds("LRKIT_HEARTBEAT_S", HEARTBEAT_S),
+                "grace_period": _seconds("LRKIT_GRACE_S", GRACE_S),
+                "heartbeat_stale_trial_callback": requeue,
+            }
+            engine = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+        else:
+            engine = {"connect_args": {"timeout": 60}}
+        try:
+            return _rdb_storage(self.location, engine, kwargs)
+        except ImportError as error:
+            raise ConfigError(
+                f"storage: the database driver for {self.describe()!r} is missing ({error}); "
+                "for PostgreSQL run `pip install 'psycopg[binary]'` (or lrkit[postgres])."
+            ) from None
+        except Exception as error:  # SQLAlchemy's OperationalError and friends
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise ConfigError(f"storage: cannot connect to {self.describe()!r}: {reason}") from None
+
+
+def _rdb_storage(
+    url: str, engine: dict[str, Any], kwargs: dict[str, Any]
+) -> optuna.storages.RDBStorage:
+    """Opens a database storage; workers that meet on a fresh database take turns creating it.
+
+    Optuna creates its tables on first use with ``CREATE TABLE IF NOT EXISTS``, which is not
+    safe to run at once from several connections on PostgreSQL: all but one fail with
+    ``duplicate key value violates unique constraint "pg_type_typname_nsp_index"``. A cluster's
+    workers start together, so the losers wait a moment and open again, finding the tables made.
+    """
+    import sqlalchemy.exc
+
+    with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        for attempt in range(1, SCHEMA_RETRIES):
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+                time.sleep(0.2 * attempt * (1.0 + random.random()))  # jitter: not in step
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
+
+
+def _seconds(variable: str, default: int) -> int:
+    """A whole number of seconds from the environment variable ``variable``, else ``default``."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{variable} must be a whole number of seconds >= 1, got {text!r}.")
+    return int(text)
+
+
+def default_storage(out: str | Path) -> StorageSpec:
+    """The local default: a journal file ``study.journal`` in the run directory ``out``."""
+    return StorageSpec("journal", str(Path(out) / "study.journal"))

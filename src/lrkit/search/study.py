@@ -1,0 +1,244 @@
+"""A search's Optuna study: created once, joined by any number of workers, resumed after a crash.
+
+The whole design of a round is queued up front as WAITING trials (Optuna's ``enqueue_trial``),
+each tagged with its round, its slot in the round and its training seed. Workers only ever pop
+WAITING trials, an atomic step in every Optuna storage, so the trial count is exact however many
+processes and machines run, no trial runs twice, and trial numbers (hence LRs and seeds) do not
+depend on who ran what.
+
+The process that creates the study coordinates it: it queues each round, narrows the range
+between rounds and marks the study done. Others started on the same storage and study name join
+and run trials. ``resume=True`` makes a process take over a study whose coordinator died.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from lrkit.errors import ConfigError
+from lrkit.search.samplers import ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR
+from lrkit.search.space import LogRange
+from lrkit.search.storage import StorageSpec
+
+CONFIG_ATTR = "lrkit_config"
+STATE_ATTR = "lrkit_state"
+SEED_ATTR = "lrkit_seed"
+LOW_ATTR, HIGH_ATTR = "lrkit_low", "lrkit_high"
+RETRY_ATTR = "lrkit_retry_of"
+INTERRUPTED = "interrupted: its worker stopped before the trial finished; queued again"
+
+Role = Literal["coordinator", "joiner"]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """What defines a search; a study that exists must match it to be joined or resumed."""
+
+    low: float
+    high: float
+    n_trials: int
+    rounds: int
+    seed: int
+    sampler: str
+    direction: str
+    narrow: float
+
+    def round_sizes(self) -> list[int]:
+        base, extra = divmod(self.n_trials, self.rounds)
+        return [base + (1 if r < extra else 0) for r in range(self.rounds)]
+
+    def mismatch(self, stored: dict[str, Any]) -> str | None:
+        """A sentence on how ``stored`` differs from this config, or ``None`` if it matches."""
+        mine = asdict(self)
+        diffs = [
+            f"{key}={stored.get(key)!r} (this search: {value!r})"
+            for key, value in mine.items()
+            if stored.get(key) != value
+        ]
+        return "; ".join(diffs) or None
+
+
+def trial_seed(seed: int, round_: int, slot: int) -> int:
+    """The training seed of a trial: a function of the search seed and the trial's place alone."""
+    return int(
+        np.random.SeedSequence([seed % 2**64, round_, 2, slot]).generate_state(1)[0] % (2**31 - 1)
+    )
+
+
+def open_study(
+    spec: StorageSpec,
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    config: SearchConfig,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    *,
+    resume: bool,
+) -> tuple[optuna.Study, Role]:
+    """Creates the study (this process coordinates it) or loads it (joins, or resumes).
+
+    Raises:
+        ConfigError: The study exists with a different configuration, or exists in a local
+            storage and ``resume`` was not asked for.
+    """
+    direction: Literal["minimize", "maximize"] = (
+        "maximize" if config.direction == "maximize" else "minimize"
+    )
+    try:  # looking first: a failed create would still append to a journal file
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        try:
+            study = optuna.create_study(
+                study_name=name,
+                direction=direction,
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+            )
+        except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
+            study = optuna.load_study(
+                study_name=name, storage=storage, sampler=sampler, pruner=pruner
+            )
+        else:
+            study.set_user_attr(CONFIG_ATTR, asdict(config))
+            study.set_user_attr(STATE_ATTR, {"ranges": [[config.low, config.high]], "done": False})
+            return study, "coordinator"
+    stored = _wait_for_config(study)
+    where = f"study {name!r} in {spec.describe()}"
+    if stored is None:
+        raise ConfigError(
+            f"{where} exists but was not made by lrkit's search; pick another study name."
+        )
+    differs = config.mismatch(stored)
+    if differs is not None:
+        raise ConfigError(
+            f"{where} already exists with different settings: {differs}. Use the same settings "
+            "to join or resume it, or another study name for a new search."
+        )
+    if resume:
+        return study, "coordinator"
+    if not spec.shared and not study_state(study).get("done"):
+        raise ConfigError(
+            f"{where} already exists and is unfinished; resume it (resume=True, `--resume`) or "
+            "use another study name."
+        )
+    return study, "joiner"
+
+
+def _wait_for_config(study: optuna.Study, timeout: float = 30.0) -> dict[str, Any] | None:
+    """The stored config; a study created a moment ago by another worker gets time to write it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = study.user_attrs.get(CONFIG_ATTR)
+        if stored is not None or time.monotonic() > deadline:
+            return stored
+        if study.trials:  # trials but no config: not an lrkit study
+            return None
+        time.sleep(0.2)
+
+
+def study_state(study: optuna.Study) -> dict[str, Any]:
+    """The coordinator's record: ``ranges`` (one per round queued so far) and ``done``."""
+    return dict(study.user_attrs.get(STATE_ATTR, {}))
+
+
+def set_state(study: optuna.Study, **changes: Any) -> dict[str, Any]:
+    state = study_state(study)
+    state.update(changes)
+    study.set_user_attr(STATE_ATTR, state)
+    return state
+
+
+def queue_round(study: optuna.Study, config: SearchConfig, round_: int, lr_range: LogRange) -> None:
+    """Queues the round's trials that are not in the study yet (all of them, the first time)."""
+    size = config.round_sizes()[round_]
+    present = {
+        t.user_attrs.get(SLOT_ATTR)
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get(ROUND_ATTR) == round_
+    }
+    for slot in range(size):
+        if slot in present:
+            continue
+        study.enqueue_trial(
+            {},
+            user_attrs={
+                SLOT_ATTR: slot,
+                ROUND_ATTR: round_,
+                ROUND_SIZE_ATTR: size,
+                SEED_ATTR: trial_seed(config.seed, round_, slot),
+                LOW_ATTR: lr_range.low,
+                HIGH_ATTR: lr_range.high,
+            },
+        )
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queues a trial again, same LR (if it had one) and seed: the retry of an interrupted one."""
+    attrs = {k: v for k, v in trial.user_attrs.items() if k.startswith("lrkit_")}
+    attrs[RETRY_ATTR] = trial.number
+    params = {"lr": trial.params["lr"]} if "lr" in trial.params else {}
+    study.enqueue_trial(params, user_attrs=attrs)
+
+
+def fail_interrupted(study: optuna.Study, trial_id: int) -> bool:
+    """Fails a RUNNING trial as interrupted and queues it again; False if it had already ended."""
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial_id, "error", INTERRUPTED)
+        if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    requeue(study, storage.get_trial(trial_id))
+    return True
+
+
+def recover(study: optuna.Study, spec: StorageSpec) -> int:
+    """Fails and re-queues the trials left RUNNING by workers that died; returns how many.
+
+    With a heartbeat (database storages), only trials whose heartbeat stopped; with a journal
+    file, every RUNNING trial: resuming a local study says its earlier workers are gone.
+    """
+    if spec.has_heartbeat:
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+        with warnings.catch_warnings():  # "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # re-queues through the storage's callback
+        after = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        return len([t for t in after if t.number not in before])
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return sum(fail_interrupted(study, t._trial_id) for t in running)
+
+
+def pop_waiting(study: optuna.Study) -> int | None:
+    """Claims one WAITING trial (atomically: at most one worker gets it); its id, or None."""
+    storage = study._storage
+    for trial in storage.get_all_trials(
+        study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+    ):
+        try:
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                return trial._trial_id
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def round_open(study: optuna.Study, round_: int) -> tuple[int, int]:
+    """(waiting, running) trials of round ``round_``."""
+    waiting = running = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)):
+        if t.user_attrs.get(ROUND_ATTR, 0) == round_:
+            if t.state == TrialState.WAITING:
+                waiting += 1
+            else:
+                running += 1
+    return waiting, running

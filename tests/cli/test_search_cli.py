@@ -1,0 +1,152 @@
+"""``lrkit search`` through a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see test_find_cli.py
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LRKIT, "search", *args], capture_output=True, text=True, timeout=300, env=ENV
+    )
+
+
+def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = run(
+        "digits",
+        "--trials",
+        "5",
+        "--epochs",
+        "3",
+        "--pruner",
+        "halving",
+        "--low",
+        "1e-3",
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads((out / "search.json").read_text())
+    assert len(data["trials"]) == 5
+    best = data["best_lr"]
+    assert f"Best lr {best:.4g}" in done.stdout
+    assert done.stdout.splitlines()[0].split() == [
+        "trial",
+        "lr",
+        "value",
+        "state",
+        "epochs",
+        "time",
+        "s",
+    ]
+    assert (out / "search.png").stat().st_size > 10_000
+    csv = (out / "search.csv").read_text().splitlines()
+    assert len(csv) == 6 and "test_metric" in csv[0]
+    assert (out / "study.journal").exists()
+
+    again = run(
+        "digits",
+        "--trials",
+        "5",
+        "--epochs",
+        "3",
+        "--pruner",
+        "halving",
+        "--low",
+        "1e-3",
+        "--out",
+        str(out),
+        "--json",
+    )  # finished: read back
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["trials"] == data["trials"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--low", "1", "--high", "0.1"], "low must be below high, got low=1.0 >= high=0.1"),
+        (["--low", "0"], "low must be a positive finite learning rate, got 0.0"),
+        (["--low=-1e-3"], "low must be a positive finite learning rate"),
+        (["--low", "tiny"], "must be a positive learning rate or 'auto', got 'tiny'"),
+        (["--sampler", "grid"], "Unknown sampler 'grid'; valid samplers"),
+        (["--pruner", "asap"], "Unknown pruner 'asap'; valid pruners"),
+        (["--trials", "0"], "must be a positive integer, got '0'"),
+        (["--storage", "postgresql://u:pw@127.0.0.1:1/db"], "storage: cannot connect to"),
+        (["--storage", "redis://127.0.0.1"], "storage must be a sqlite://, postgresql://"),
+        (["no_such_task"], "no_such_task"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    done = run(*args, "--out", str(tmp_path / "o"))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lrkit: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in done.stderr
+    assert "u:pw" not in done.stderr  # the password is never echoed
+
+
+def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = run("digits", "--trials", "2", "--epochs", "1", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    journal = (out / "study.journal").read_bytes()
+    other = run("digits", "--trials", "2", "--epochs", "1", "--low", "1e-3", "--out", str(out))
+    assert other.returncode == 2
+    assert "already exists with different settings: low=1e-05 (this search: 0.001)" in other.stderr
+    assert (out / "study.journal").read_bytes() == journal  # nothing stored was touched
+
+
+def test_ctrl_c_then_resume(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["digits", "--trials", "6", "--epochs", "4", "--out", str(out)]
+    process = subprocess.Popen(
+        [*LRKIT, "search", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    journal = out / "study.journal"
+    deadline = time.monotonic() + 120
+    while _completed(journal) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted; finished trials are kept" in err and "--resume" in err
+    refused = run(*args)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    resumed = run(*args, "--resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    counts = json.loads(resumed.stdout)["counts"]
+    assert counts["complete"] == 6
+    assert counts["failed"] <= 1  # the interrupted trial, queued again and finished
+
+
+def _completed(journal: Path) -> int:
+    if not journal.exists():
+        return 0
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    try:
+        study = optuna.load_study(study_name="lrkit-search", storage=storage)
+    except KeyError:
+        return 0
+    return len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))

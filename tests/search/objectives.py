@@ -1,0 +1,75 @@
+"""Module-level objectives for the search tests (worker processes import them by name)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import optuna
+
+
+def quadratic(lr: float) -> float:
+    """Minimum at lr = 1e-2: a smooth bowl in log-LR."""
+    return (math.log10(lr) + 2.0) ** 2
+
+
+def curve(lr: float, trial: optuna.Trial) -> float:
+    """Five 'epochs' of a curve whose level is the bowl; reports each and obeys the pruner."""
+    level = quadratic(lr)
+    value = level
+    for epoch in range(1, 6):
+        value = level + 1.0 / epoch
+        trial.report(value, epoch)
+        trial.set_user_attr("epochs_run", epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return value
+
+
+def flaky(lr: float, trial: optuna.Trial) -> float:
+    """Raises above lr = 0.1, returns NaN below 1e-4, else the bowl."""
+    if lr > 0.1:
+        raise ValueError(f"exploded at lr={lr:.3g}")
+    if lr < 1e-4:
+        return math.nan
+    return quadratic(lr)
+
+
+def with_seed(lr: float, trial: optuna.Trial) -> float:
+    """Records the pid and the global torch draw its trial seed produces."""
+    import torch
+
+    trial.set_user_attr("pid", os.getpid())
+    trial.set_user_attr("draw", float(torch.rand(())))
+    return quadratic(lr)
+
+
+class Logged:
+    """The bowl, slowly, appending ``number`` to a log file when a trial finishes."""
+
+    def __init__(self, log: str | Path, seconds: float = 0.4) -> None:
+        self.log, self.seconds = str(log), seconds
+
+    def __call__(self, lr: float, trial: optuna.Trial) -> float:
+        time.sleep(self.seconds)
+        with open(self.log, "a") as handle:
+            handle.write(f"{trial.number}\n")
+        return quadratic(lr)
+
+
+class InterruptAt:
+    """Raises KeyboardInterrupt (as Ctrl-C would) in the trial with slot ``slot``, once."""
+
+    def __init__(self, slot: int, log: str | Path) -> None:
+        self.slot, self.log = slot, Path(log)
+
+    def __call__(self, lr: float, trial: optuna.Trial) -> float:
+        marker = self.log.with_suffix(".interrupted")
+        if trial.user_attrs["lrkit_slot"] == self.slot and not marker.exists():
+            marker.write_text("1")
+            raise KeyboardInterrupt
+        with open(self.log, "a") as handle:
+            handle.write(f"{trial.number}\n")
+        return quadratic(lr)

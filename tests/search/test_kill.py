@@ -1,0 +1,139 @@
+"""A real ``kill -9`` in the middle of a search, then ``resume``: nothing finished is redone,
+nothing is left RUNNING, the trial count is exact."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+
+from lrkit.search import search
+from tests.search.objectives import Logged
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _lines(path: Path) -> list[int]:
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def _study(journal: Path, name: str = "lrkit-search") -> optuna.Study:
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_kill_9_then_resume(tmp_path: Path) -> None:
+    log, journal = tmp_path / "ran.log", tmp_path / "study.journal"
+    script = (
+        "from lrkit.search import search\n"
+        "from tests.search.objectives import Logged\n"
+        f"search(Logged({str(log)!r}), 1e-5, 1.0, 8, storage={str(journal)!r}, progress=False)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    try:
+        _wait_for(lambda: len(_lines(log)) >= 3)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    before = {t.number: t for t in _study(journal).trials}
+    done_before = {n for n, t in before.items() if t.state == optuna.trial.TrialState.COMPLETE}
+    assert len(done_before) >= 3
+    assert any(t.state == optuna.trial.TrialState.WAITING for t in before.values())
+
+    result = search(
+        Logged(log, 0.0), 1e-5, 1.0, 8, storage=str(journal), progress=False, resume=True
+    )
+    after = _study(journal).trials
+    assert not [t for t in after if t.state.name in ("RUNNING", "WAITING")]
+    complete = [t for t in result.trials if t.state == "complete"]
+    assert len(complete) == 8
+    assert len({(t.round, t.seed) for t in complete}) == 8  # every slot once
+    for number in done_before:  # finished before the kill: kept as they were, not redone
+        assert after[number].datetime_complete == before[number].datetime_complete
+        assert _lines(log).count(number) == 1
+    failed = [t for t in result.trials if t.state == "failed"]
+    assert all(t.error and t.error.startswith("interrupted") for t in failed)
+    assert len(failed) <= 1  # at most the trial in flight was lost
+
+
+def test_kill_9_of_the_cli_with_workers_ends_its_workers_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "lrkit.cli.main",
+        "search",
+        "digits",
+        "--trials",
+        "6",
+        "--epochs",
+        "2",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT)
+    journal = out / "study.journal"
+    children: list[int] = []
+
+    def two_running() -> bool:
+        if not journal.exists():
+            return False
+        running = [t for t in _study(journal).trials if t.state.name == "RUNNING"]
+        return len(running) >= 1 and len(_children(process.pid)) >= 1
+
+    try:
+        _wait_for(two_running, timeout=120)
+        children = _children(process.pid)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    _wait_for(lambda: not any(_alive(pid) for pid in children), timeout=15)
+
+    resumed = subprocess.run(
+        [*command, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    trials = _study(journal).trials
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    finished = [
+        t
+        for t in trials
+        if t.state.name == "COMPLETE"
+        or (
+            t.state.name == "FAIL"
+            and not str(t.user_attrs.get("error", "")).startswith("interrupted")
+        )
+    ]
+    assert len(finished) == 6
+    assert (out / "search.json").exists() and (out / "search.png").exists()
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(x) for x in found.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"

@@ -1,0 +1,221 @@
+"""lrkit.search: the API, failures, pruning, narrowing, workers, storages, resuming."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import optuna
+import pytest
+
+import lrkit
+from lrkit.errors import ConfigError
+from lrkit.search import SearchResult, search
+from tests.search import objectives
+
+
+def run(objective, n=8, **kwargs) -> SearchResult:  # type: ignore[no-untyped-def]
+    kwargs.setdefault("storage", ":memory:")
+    kwargs.setdefault("progress", False)
+    return search(objective, kwargs.pop("low", 1e-5), kwargs.pop("high", 1.0), n, **kwargs)
+
+
+def test_lrkit_search_is_callable_and_finds_the_bowls_minimum() -> None:
+    result = lrkit.search(
+        objectives.quadratic, 1e-5, 1.0, n_trials=10, storage=":memory:", progress=False
+    )
+    assert isinstance(result, SearchResult)
+    assert [t.number for t in result.trials] == list(range(10))
+    assert result.count("complete") == 10
+    best = min(result.trials, key=lambda t: t.value or math.inf)
+    assert result.best_trial == best
+    assert result.best_lr == best.lr and result.best_value == best.value
+    assert abs(math.log10(result.best_lr) + 2) < 0.5  # 10 stratified trials: within a slice
+
+
+def test_direction_maximize_picks_the_largest() -> None:
+    result = run(lambda lr: -objectives.quadratic(lr), 8, direction="maximize")
+    assert result.best_value == max(t.value for t in result.trials if t.value is not None)
+
+
+def test_failures_are_recorded_and_the_search_goes_on() -> None:
+    result = run(objectives.flaky, 12)
+    failed = [t for t in result.trials if t.state == "failed"]
+    raised = [t for t in failed if t.lr > 0.1]
+    nan = [t for t in failed if t.lr < 1e-4]
+    assert raised and nan and len(failed) == len(raised) + len(nan)
+    assert all(t.error is not None and "ValueError: exploded at lr=" in t.error for t in raised)
+    assert all(t.error is not None and "nan" in t.error.lower() for t in nan)
+    assert result.count("complete") == 12 - len(failed)
+    assert result.best_lr is not None and 1e-4 <= result.best_lr <= 0.1  # NaN is never best
+
+
+def test_halving_prunes_and_saves_compute() -> None:
+    full = run(objectives.curve, 18)
+    halved = run(objectives.curve, 18, pruner="halving")
+    assert halved.count("pruned") >= 9
+    assert halved.total_epochs < 0.6 * full.total_epochs
+    pruned = [t for t in halved.trials if t.state == "pruned"]
+    assert all(t.intermediate and t.value is None for t in pruned)
+    # both keep the same best: pruning drops only trials already behind at an early rung
+    assert halved.best_lr == full.best_lr
+
+
+@pytest.mark.parametrize("pruner", ["hyperband", "median"])
+def test_other_pruners_run(pruner: str) -> None:
+    result = run(objectives.curve, 12, pruner=pruner)
+    assert result.count("complete") + result.count("pruned") == 12
+    assert result.count("complete") >= 1
+
+
+def test_rounds_narrow_around_the_best() -> None:
+    result = run(objectives.quadratic, 15, rounds=3, narrow=4.0)
+    assert len(result.rounds) == 3
+    widths = [math.log10(b / a) for a, b in result.rounds]
+    assert widths[0] == pytest.approx(5.0)
+    assert widths[1] == pytest.approx(5.0 / 4, rel=1e-6)
+    assert widths[2] == pytest.approx(5.0 / 16, rel=1e-6)
+    for r, (a, b) in enumerate(result.rounds):
+        in_round = [t for t in result.trials if t.round == r]
+        assert len(in_round) == 5
+        assert all(a <= t.lr <= b for t in in_round)
+    earlier = [t for t in result.trials if t.round < 2]
+    best_before = min(earlier, key=lambda t: t.value or math.inf)
+    assert result.rounds[2][0] <= best_before.lr <= result.rounds[2][1]
+    assert abs(math.log10(result.best_lr or 1) + 2) < 0.1
+
+
+def test_workers_give_the_same_lrs_seeds_and_values(tmp_path: Path) -> None:
+    one = run(objectives.with_seed, 4, storage=str(tmp_path / "one.journal"))
+    two = run(objectives.with_seed, 4, storage=str(tmp_path / "two.journal"), n_workers=2)
+    assert [(t.lr, t.seed, t.value, t.attrs["draw"]) for t in one.trials] == [
+        (t.lr, t.seed, t.value, t.attrs["draw"]) for t in two.trials
+    ]
+    assert len({t.attrs["pid"] for t in two.trials}) == 4  # a fresh process per trial
+
+
+def test_workers_refuse_an_unpicklable_objective(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="objective must be picklable"):
+        run(lambda lr: lr, 2, storage=str(tmp_path / "s.journal"), n_workers=2)
+
+
+def test_ctrl_c_keeps_finished_trials_and_resume_redoes_only_the_interrupted(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "ran.log"
+    storage = str(tmp_path / "study.journal")
+    with pytest.raises(KeyboardInterrupt):
+        run(objectives.InterruptAt(3, log), 6, storage=storage)
+    before = {
+        t.number: t
+        for t in optuna.load_study(study_name="lrkit-search", storage=_journal(storage)).trials
+    }
+    states = sorted(t.state.name for t in before.values())
+    assert states.count("COMPLETE") == 3 and states.count("FAIL") == 1
+    assert "RUNNING" not in states
+    with pytest.raises(ConfigError, match="resume"):
+        run(objectives.InterruptAt(3, log), 6, storage=storage)  # unfinished, no resume
+    result = run(objectives.InterruptAt(3, log), 6, storage=storage, resume=True)
+    finished = [t for t in result.trials if t.state == "complete"]
+    assert len(finished) == 6
+    interrupted = [t for t in result.trials if t.state == "failed"]
+    assert len(interrupted) == 1 and interrupted[0].error is not None
+    assert interrupted[0].error.startswith("interrupted")
+    retry = next(t for t in finished if t.lr == interrupted[0].lr)
+    assert retry.seed == interrupted[0].seed
+    ran = [int(x) for x in log.read_text().split()]
+    assert len(ran) == len(set(ran)) == 6  # no finished trial ran twice
+    for number, trial in before.items():  # finished trials untouched
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert result.trials[number].value == trial.value
+
+
+def test_a_study_with_other_settings_is_refused_and_left_intact(tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.journal")
+    first = run(objectives.quadratic, 4, storage=storage)
+    with pytest.raises(ConfigError, match=r"low=1e-05 \(this search: 0.001\)"):
+        run(objectives.quadratic, 4, storage=storage, low=1e-3)
+    again = run(objectives.quadratic, 4, storage=storage)  # finished: read back, not rerun
+    assert [(t.lr, t.value, t.duration) for t in again.trials] == [
+        (t.lr, t.value, t.duration) for t in first.trials
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"low": 0.0}, "low must be a positive finite learning rate, got 0.0"),
+        ({"low": 1.0, "high": 0.1}, "low must be below high"),
+        ({"n_trials": 0}, "n_trials must be a positive integer, got 0"),
+        ({"rounds": 9}, "rounds must be at most n_trials"),
+        ({"narrow": 1.0}, "narrow must be a number > 1"),
+        ({"n_workers": 0}, "n_workers must be a positive integer"),
+        ({"pruner": "sometimes"}, "valid pruners: none, halving, hyperband, median"),
+        ({"direction": "up"}, "direction must be 'minimize' or 'maximize'"),
+        ({"storage": "redis://x"}, "storage must be a sqlite://, postgresql://"),
+        ({"low": "auto"}, "the objective must be a task"),
+    ],
+)
+def test_bad_arguments_name_the_parameter(kwargs: dict, match: str) -> None:
+    n = kwargs.pop("n_trials", 4)
+    with pytest.raises(ConfigError, match=match):
+        run(objectives.quadratic, n, **kwargs)
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(
+        ConfigError, match=re.escape("storage: cannot connect to 'postgresql://x@127.0.0.1:1/nope'")
+    ):
+        run(objectives.quadratic, 2, storage="postgresql://x:secret@127.0.0.1:1/nope")
+
+
+def test_sqlite_storage_works(tmp_path: Path) -> None:
+    result = run(objectives.quadratic, 3, storage=f"sqlite:///{tmp_path / 's.db'}")
+    assert result.count("complete") == 3 and result.storage.endswith("s.db")
+
+
+def test_exports_and_plot(tmp_path: Path) -> None:
+    result = run(objectives.curve, 12, pruner="halving")
+    data = json.loads(result.to_json(tmp_path / "r.json"))
+    assert data["best_lr"] == result.best_lr
+    assert [row["number"] for row in data["trials"]] == list(range(12))
+    csv_lines = result.to_csv(tmp_path / "r.csv").splitlines()
+    assert csv_lines[0].startswith("number,lr,value,state") and len(csv_lines) == 13
+    fig = result.plot()
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(label.startswith("pruned (") for label in labels)
+    assert any(label.startswith("best lr=") for label in labels)
+    fig.savefig(tmp_path / "r.png")
+    assert (tmp_path / "r.png").stat().st_size > 10_000
+    table = result.table(top=3).splitlines()
+    assert len(table) == 4 and f"{result.best_trial.number:>5}" in table[1]
+
+
+def test_task_form_trains_with_a_schedule_and_records_scores() -> None:
+    result = search(
+        "digits", 1e-3, 1.0, 3, epochs=2, schedule="cosine:2", storage=":memory:", progress=False
+    )
+    assert result.count("complete") + result.count("failed") == 3
+    best = result.best_trial
+    assert best is not None
+    assert best.epochs_run == 2 and 0.0 <= best.attrs["test_metric"] <= 1.0
+    assert best.value == pytest.approx(best.attrs["val_loss"])
+
+
+def test_auto_range_brackets_the_range_test() -> None:
+    from lrkit.finder.task import range_test_task
+    from lrkit.search import bracket
+    from lrkit.tasks import load_task
+
+    expected = bracket(range_test_task(load_task("digits"), seed=0))
+    result = search("digits", "auto", "auto", 2, epochs=1, storage=":memory:", progress=False)
+    assert (result.low, result.high) == expected
+    assert expected[0] < expected[1]
+
+
+def _journal(path: str) -> optuna.storages.BaseStorage:
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
