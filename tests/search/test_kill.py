@@ -95,7 +95,11 @@ def test_kill_9_of_the_cli_with_workers_ends_its_workers_and_resumes(tmp_path: P
     def two_running() -> bool:
         if not journal.exists():
             return False
-        running = [t for t in _study(journal).trials if t.state.name == "RUNNING"]
+        try:
+            trials = _study(journal).trials
+        except KeyError:  # the file exists, the study is not written into it yet
+            return False
+        running = [t for t in trials if t.state.name == "RUNNING"]
         return len(running) >= 1 and len(_children(process.pid)) >= 1
 
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 
 class UsageError(Exception):
@@ -64,3 +65,25 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+
+
+def command_line() -> str:
+    """This process's command line as a user would type it (``lrkit find digits ...``)."""
+    import shlex
+    import sys
+
+    return " ".join(["lrkit", *(shlex.quote(a) for a in sys.argv[1:])])
+
+
+def write_report_part(out: Any, sections: list[Any], *, title: str, subtitle: str) -> Any:
+    """Writes a command's sections into ``out/report.html`` (keeping the other commands' parts),
+    with the command line under "how to reproduce"; returns the file's path."""
+    from lrkit.report import reproduce_section, write_report
+
+    return write_report(
+        out,
+        [*sections, reproduce_section([command_line()])],
+        title=title,
+        subtitle=subtitle,
+        merge=True,
+    )

@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrkit.cli import add_task_arguments, positive_float, positive_int
+from lrkit.cli import add_task_arguments, positive_float, positive_int, write_report_part
 
 if TYPE_CHECKING:
     from lrkit.finder import RangeTestResult
@@ -124,7 +124,15 @@ def run(args: argparse.Namespace) -> int:
     data.write_text(
         json.dumps({"task": task.name, "seed": args.seed, **result.to_dict()}, indent=2) + "\n"
     )
-    print(f"Wrote {png} and {data}.")
+    from lrkit.report import range_test_section
+
+    report = write_report_part(
+        args.out,
+        [range_test_section(result, task=task.name)],
+        title=f"{task.name}: range test",
+        subtitle="lrkit find",
+    )
+    print(f"Wrote {png}, {data} and {report}.")
     return 0
 
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli import add_task_arguments, positive_int
+from lrkit.cli import add_task_arguments, positive_int, write_report_part
 
 DEFAULT_OUT = Path("lrkit-out/search")
 
@@ -171,6 +171,14 @@ def run(args: argparse.Namespace) -> int:
     result.plot(title=f"{Path(str(args.task)).stem}: search").savefig(png, dpi=120)
     result.to_json(data)
     result.to_csv(table)
+    from lrkit.report import search_section
+
+    report = write_report_part(
+        args.out,
+        [search_section(result)],
+        title=f"{Path(str(args.task)).stem}: learning-rate search",
+        subtitle="lrkit search",
+    )
     if args.json:
         print(result.to_json())
         return 0
@@ -185,5 +193,5 @@ def run(args: argparse.Namespace) -> int:
                 f"Best lr {best.lr:.4g} (trial {best.number}, value {best.value:.4g}); "
                 f"{counts}; {result.total_epochs} epochs in all."
             )
-        print(f"Wrote {png}, {data} and {table}.")
+        print(f"Wrote {png}, {data}, {table} and {report}.")
     return 0 if result.best_trial is not None else 1

@@ -18,6 +18,8 @@ import sys
 import types
 from typing import Any
 
+from optuna import TrialPruned
+
 from lrkit.search.engine import bracket, collect, search
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import PRUNERS, make_pruner
@@ -43,6 +45,7 @@ __all__ = [
     "StorageSpec",
     "StratifiedSampler",
     "TaskObjective",
+    "TrialPruned",
     "TrialRecord",
     "bracket",
     "collect",

@@ -201,6 +201,8 @@ def _search(
         sampler=sampler if isinstance(sampler, str) else type(sampler).__name__,
         direction=direction,
         narrow=float(narrow),
+        pruner=pruner if isinstance(pruner, str) else type(pruner_obj).__name__,
+        objective=_describe(objective),
     )
     study, role = open_study(spec, opened, name, config, sampler_obj, pruner_obj, resume=resume)
     with _Display(study, n_trials, enabled=progress) as display:
@@ -334,6 +336,22 @@ def bracket(result: RangeTestResult) -> tuple[float, float]:
         )
     low, high = result.range
     return float(f"{low / 10**BRACKET_MARGIN_DECADES:.6g}"), float(f"{high:.6g}")
+
+
+def _describe(objective: Any) -> str:
+    """What a trial trains, as stored with the study: joining with another objective is refused."""
+    if isinstance(objective, TaskObjective):
+        task = objective.task_ref if objective.task_ref is not None else objective.task.name
+        schedule = (
+            objective.schedule
+            if isinstance(objective.schedule, str)
+            else (
+                type(objective.schedule).__name__ if objective.schedule is not None else "constant"
+            )
+        )
+        return f"task {task}, schedule {schedule}, {objective.budget} epochs, {objective.value}"
+    name = getattr(objective, "__qualname__", None) or type(objective).__qualname__
+    return f"{getattr(objective, '__module__', '?')}.{name}"
 
 
 def _is_task(value: Any) -> bool:

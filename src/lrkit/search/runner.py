@@ -169,6 +169,9 @@ def _child_main(job: TrialJob, parent: int) -> None:
     study = optuna.load_study(
         study_name=job.study_name, storage=job.spec.open(), sampler=job.sampler, pruner=job.pruner
     )
+    # Optuna caches a database storage per process and only knows trials it has read: without
+    # this read, the parent's claimed trial is a KeyError at its first suggest_float
+    study.get_trials(deepcopy=False)
     try:
         run_trial(study, job.trial_id, job.objective, job.lr_range)
     except KeyboardInterrupt:

@@ -9,10 +9,14 @@ heartbeat per running trial, so a trial whose worker died is found and failed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import signal
+import threading
 import time
 import warnings
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -74,7 +78,8 @@ class StorageSpec:
 
     @property
     def has_heartbeat(self) -> bool:
-        return self.kind == "rdb"
+        """True where running trials beat (database servers); SQLite is local, like a journal."""
+        return self.shared
 
     def describe(self) -> str:
         """The location without a password, for messages and reports."""
@@ -95,26 +100,23 @@ class StorageSpec:
             path = Path(self.location)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                backend = JournalFileBackend(str(path))
+                backend = ShieldedJournalFileBackend(str(path))
             except OSError as error:
                 raise ConfigError(
                     f"storage: cannot write the journal file {str(path)!r}: {error.strerror}."
                 ) from None
             return optuna.storages.JournalStorage(backend)
         kwargs: dict[str, Any] = {}
-        if self.shared:
-            from lrkit.search.study import requeue
-
+        if self.shared:  # stale trials are failed and queued again by study.recover()
             kwargs = {
                 "heartbeat_interval": _seconds("LRKIT_HEARTBEAT_S", HEARTBEAT_S),
                 "grace_period": _seconds("LRKIT_GRACE_S", GRACE_S),
-                "heartbeat_stale_trial_callback": requeue,
             }
             engine = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
         else:
             engine = {"connect_args": {"timeout": 60}}
         try:
-            return _rdb_storage(self.location, engine, kwargs)
+            return _rdb_storage(_with_driver(self.location), engine, kwargs)
         except ImportError as error:
             raise ConfigError(
                 f"storage: the database driver for {self.describe()!r} is missing ({error}); "
@@ -147,6 +149,19 @@ def _rdb_storage(
         return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
 
 
+def _with_driver(url: str) -> str:
+    """Names the PostgreSQL driver that is installed: a bare ``postgresql://`` means psycopg 3
+    to SQLAlchemy 2.1 but psycopg2 to 2.0, so pick the one present (lrkit[postgres] brings 3)."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    for module, dialect in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return dialect + url[len("postgresql") :]
+    return url
+
+
 def _seconds(variable: str, default: int) -> int:
     """A whole number of seconds from the environment variable ``variable``, else ``default``."""
     text = os.environ.get(variable, "").strip()
@@ -155,6 +170,42 @@ def _seconds(variable: str, default: int) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ConfigError(f"{variable} must be a whole number of seconds >= 1, got {text!r}.")
     return int(text)
+
+
+@contextlib.contextmanager
+def no_interrupt() -> Iterator[None]:
+    """Holds back Ctrl-C until the block ends (in the main thread; elsewhere it does nothing).
+
+    A KeyboardInterrupt raised inside the journal file's lock handling leaves the lock half
+    released and turns into an OSError; deferring it to the end of the write keeps the journal
+    and its lock whole, and the interrupt still arrives a moment later.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending and callable(previous):
+            previous(signal.SIGINT, None)
+        elif pending:
+            raise KeyboardInterrupt
+
+
+class ShieldedJournalFileBackend(JournalFileBackend):
+    """Optuna's journal file, whose reads and writes finish even when Ctrl-C comes mid-way."""
+
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        with no_interrupt():  # Optuna's reader is lazy: read it all while shielded
+            logs = list(super().read_logs(log_number_from))
+        yield from logs
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        with no_interrupt():
+            super().append_logs(logs)
 
 
 def default_storage(out: str | Path) -> StorageSpec:

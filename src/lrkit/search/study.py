@@ -14,12 +14,12 @@ and run trials. ``resume=True`` makes a process take over a study whose coordina
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
 import optuna
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError
@@ -49,6 +49,8 @@ class SearchConfig:
     sampler: str
     direction: str
     narrow: float
+    pruner: str = "none"
+    objective: str = ""  # what each trial trains: a task with its schedule and budget, a function
 
     def round_sizes(self) -> list[int]:
         base, extra = divmod(self.n_trials, self.rounds)
@@ -208,12 +210,13 @@ def recover(study: optuna.Study, spec: StorageSpec) -> int:
     file, every RUNNING trial: resuming a local study says its earlier workers are gone.
     """
     if spec.has_heartbeat:
-        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
-        with warnings.catch_warnings():  # "experimental" since Optuna 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # re-queues through the storage's callback
-        after = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        return len([t for t in after if t.number not in before])
+        # Optuna's own test of the heartbeats finds them; failing them here rather than through
+        # optuna.storages.fail_stale_trials records why first: a finished trial takes no attrs.
+        storage = study._storage
+        if not isinstance(storage, BaseHeartbeat) or not storage.get_heartbeat_interval():
+            return 0
+        stale = storage._get_stale_trial_ids(study._study_id)
+        return sum(fail_interrupted(study, trial_id) for trial_id in stale)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     return sum(fail_interrupted(study, t._trial_id) for t in running)
 
@@ -226,6 +229,11 @@ def pop_waiting(study: optuna.Study) -> int | None:
     ):
         try:
             if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                # beat at once: a trial with no heartbeat yet is never found stale, so a worker
+                # dying before its trial's first beat (a fresh process still importing torch)
+                # would leave the trial RUNNING for ever and the round never closing
+                if isinstance(storage, BaseHeartbeat) and storage.get_heartbeat_interval():
+                    storage.record_heartbeat(trial._trial_id)
                 return trial._trial_id
         except optuna.exceptions.UpdateFinishedTrialError:
             continue

@@ -1,0 +1,89 @@
+"""``lrkit tune [TASK]``: the whole answer: range test, search, schedule comparison, final run.
+
+Writes ``summary.json`` and ``report.html`` (self-contained: open it in any browser, offline)
+to DIR, with every stage's own files beside them. Finished stages are kept in DIR and reused
+when the same command runs again, after an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from lrkit.cli import add_task_arguments, positive_int
+
+DEFAULT_OUT = Path("lrkit-out/tune")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Registers ``lrkit tune``."""
+    parser = subparsers.add_parser(
+        "tune",
+        help="find the learning rate and the schedule for a task, with an HTML report",
+        description="Range test -> log-uniform search inside its range with successive "
+        "halving -> comparison of schedules at the chosen LR -> final training of the winner "
+        "-> summary.json and report.html in DIR.",
+    )
+    add_task_arguments(parser)
+    parser.add_argument(
+        "--budget",
+        type=positive_int,
+        default=None,
+        metavar="EPOCHS",
+        help="training epochs for the whole pipeline (default: as the plan needs, about 14 "
+        "runs' worth)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"folder for the report, the summary and every stage's files (default: {DEFAULT_OUT})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--json", action="store_true", help="print summary.json to stdout")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the pipeline and prints where the report is."""
+    from lrkit.tune import tune
+
+    quiet = args.quiet or args.json
+    command = "lrkit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
+    try:
+        result = tune(
+            args.task,
+            budget=args.budget,
+            seed=args.seed,
+            device=args.device,
+            out=args.out,
+            command=command,
+            say=(lambda text: None) if quiet else None,
+            progress=not quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"lrkit: interrupted; finished stages are kept in {args.out} and reused when you "
+            "run the same command again.",
+            file=sys.stderr,
+        )
+        raise
+    summary = result.summary
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    if not args.quiet:
+        metric = summary["metric"]
+        score = summary["test_metric"]
+        shown = f"{score:.2%}" if metric == "accuracy" else f"{score:.4g}"
+        print(
+            f"\nlr {summary['best_lr']:.4g} with {summary['schedule']}: test {metric} {shown}, "
+            f"test loss {summary['test_loss']:.4g} ({summary['seconds']:.0f} s)."
+        )
+        print(f"Wrote {result.out / 'report.html'} and {result.out / 'summary.json'}.")
+    return 0

@@ -1,0 +1,280 @@
+"""The report's sections, one function per kind, each from lrkit's own results.
+
+Each function returns a :class:`~lrkit.report.html.Section` whose figures are already embedded;
+:func:`~lrkit.report.document.write_report` puts sections together into ``report.html``.
+
+Example:
+    >>> s = summary_section({"best LR": 0.012345, "range": (0.003, 0.05), "schedule": "cosine"})
+    >>> s.key, "0.0123" in s.html, "0.003 – 0.05" in s.html
+    ('summary', True, True)
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lrkit.errors import bad_value
+from lrkit.report.html import (
+    Section,
+    escape,
+    facts_html,
+    figure_html,
+    format_value,
+    paragraphs_html,
+    table_html,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from lrkit.finder.result import RangeTestResult
+    from lrkit.history import History
+    from lrkit.search.result import SearchResult, TrialRecord
+
+_SUMMARY_ITEM = re.compile(
+    r'<div class="kv" data-label="([^"]*)"><dt>.*?</dt><dd>(.*?)</dd></div>', re.DOTALL
+)
+
+
+def section(
+    key: str,
+    title: str,
+    *,
+    text: str | None = None,
+    figures: Sequence[Figure] = (),
+    table: Sequence[Mapping[str, Any]] | None = None,
+    columns: Sequence[str] | None = None,
+    floatfmt: str | Mapping[str, str] = ".4g",
+) -> Section:
+    """A section of text, figures and a table: for any command without a section of its own.
+
+    Args:
+        key: The section's key (``"compare"`` for ``lrkit compare``).
+        title: Its heading.
+        text: Plain text (escaped here); blank lines separate paragraphs.
+        figures: matplotlib figures, embedded as PNGs in this order; each one's alt text is its
+            axes' titles (or the section's title).
+        table: Rows of a table shown after the figures (see
+            :func:`~lrkit.report.html.table_html`).
+        columns: The table's columns in order (default: every key, first seen first).
+        floatfmt: The format of float cells, or one per column.
+
+    Example:
+        >>> s = section("compare", "Schedules", text="cosine won.", table=[{"schedule": "cosine"}])
+        >>> s.key, s.html.startswith("<p>cosine won.</p>")
+        ('compare', True)
+    """
+    parts = [paragraphs_html(text)] if text else []
+    parts += [_figure(fig, _alt(fig, title)) for fig in figures]
+    if table is not None:
+        parts.append(table_html(table, columns, floatfmt=floatfmt))
+    return Section(key, title, "\n".join(parts))
+
+
+def summary_section(summary: Mapping[str, Any], *, title: str = "Summary") -> Section:
+    """The key numbers as a grid of labelled values (best LR, range, schedule, test accuracy...).
+
+    Floats show 3 significant digits, a pair of numbers shows as ``low – high``, ``None`` as
+    ``none``; strings show as given. Writing a report with ``merge=True`` keeps the items of an
+    earlier summary whose labels the new one does not have.
+
+    Example:
+        >>> "<dt>test accuracy</dt><dd>0.961</dd>" in summary_section(
+        ...     {"test accuracy": 0.96123}).html
+        True
+    """
+    if not isinstance(summary, Mapping):
+        raise bad_value("summary", "a mapping of label to value", type(summary).__name__)
+    items = "\n".join(
+        f'<div class="kv" data-label="{escape(label)}"><dt>{escape(label)}</dt>'
+        f"<dd>{escape(_summary_value(value))}</dd></div>"
+        for label, value in summary.items()
+    )
+    return Section("summary", title, f'<dl class="summary">\n{items}\n</dl>')
+
+
+def summary_items(section: Section) -> dict[str, str]:
+    """The labels and shown values of a :func:`summary_section`, e.g. as read back from a file.
+
+    Example:
+        >>> summary_items(summary_section({"best LR": 0.0123, "task": "a<b"}))
+        {'best LR': '0.0123', 'task': 'a<b'}
+    """
+    return {
+        html.unescape(label): html.unescape(value)
+        for label, value in _SUMMARY_ITEM.findall(section.html)
+    }
+
+
+def range_test_section(result: RangeTestResult, *, task: str, title: str = "Range test") -> Section:
+    """The range-test curve with its suggestion and range, and the numbers beside it.
+
+    Example:
+        >>> from lrkit.finder import RangeTestResult
+        >>> r = RangeTestResult(lrs=(1e-3, 1e-2, 1e-1), losses=(2.0, 1.0, 3.0),
+        ...                     smoothed=(2.0, 1.2, 2.0), group_lrs=((1e-3, 1e-2, 1e-1),),
+        ...                     suggestion=3e-3, range=(1e-3, 1e-2))
+        >>> s = range_test_section(r, task="<digits>")
+        >>> "data:image/png;base64," in s.html, "&lt;digits&gt;" in s.html
+        (True, True)
+    """
+    facts = {
+        "task": task,
+        "suggestion": _lr(result.suggestion),
+        "range": "none"
+        if result.range is None
+        else f"{_lr(result.range[0])} – {_lr(result.range[1])}",
+        "diverged at": _lr(result.diverged_lr),
+        "stopped": result.stop_reason.replace("_", " "),
+        "sweep": f"{_lr(result.start_lr)} → {_lr(result.end_lr)}, {result.steps} of "
+        f"{result.num_iter} steps ({result.step_mode})",
+        "loss": "validation" if result.loss_kind == "val" else "training",
+        "rule": result.rule,
+        "time": _seconds(result.seconds),
+    }
+    fig = result.plot(title=f"{task}: range test")
+    alt = (
+        f"Range test on {task}: {facts['loss']} loss against learning rate (log axis); "
+        f"suggestion {facts['suggestion']}, range {facts['range']}."
+    )
+    note = f'<p class="note">{escape(result.warning)}</p>\n' if result.warning else ""
+    body = f'{note}<div class="split">\n{_figure(fig, alt)}\n{facts_html(facts)}\n</div>'
+    return Section("range_test", title, body)
+
+
+def search_section(
+    result: SearchResult, *, top: int | None = 15, title: str = "Learning-rate search"
+) -> Section:
+    """The search's value against LR (log axis, pruned trials hollow) and its best trials.
+
+    Args:
+        result: The search's result.
+        top: Trials in the table (completed first, best first); ``None`` lists every trial.
+        title: The section's heading.
+    """
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise bad_value("top", "a positive integer or None", top)
+    best = result.best_trial
+    counts = ", ".join(
+        f"{result.count(state)} {state}"
+        for state in ("complete", "pruned", "failed")
+        if state == "complete" or result.count(state)
+    )
+    text = (
+        f"{len(result.trials)} trials log-uniform between {_lr(result.low)} and "
+        f"{_lr(result.high)} ({counts}; {result.total_epochs} epochs of training in all). "
+        + (
+            f"Best: trial {best.number} at lr {_lr(best.lr)}, value {format_value(best.value)} "
+            f"({result.direction})."
+            if best is not None
+            else "No trial completed."
+        )
+    )
+    ranked = sorted(result.trials, key=lambda t: _rank(t, result.direction))
+    shown = ranked if top is None else ranked[:top]
+    numbers = {t.number for t in shown}
+    rows = [row for row in result.rows() if row["number"] in numbers]
+    rows.sort(key=lambda row: [t.number for t in shown].index(row["number"]))
+    columns = ["number", "lr", "value", "state", "epochs_run", "round", "duration_s"]
+    if len(result.rounds) <= 1:  # one round: the column would be all zeros
+        columns.remove("round")
+    hidden = ("seed", "error", "round")
+    extra = [k for row in rows for k in row if k not in columns and k not in hidden]
+    columns += list(dict.fromkeys(extra))
+    if any(row.get("error") for row in rows):
+        columns.append("error")
+    more = "" if len(shown) == len(ranked) else f" (best {len(shown)} of {len(ranked)} shown)"
+    table = table_html(
+        rows,
+        columns,
+        floatfmt={"lr": ".3g", "duration_s": ".1f"},
+        headers={"number": "trial", "epochs_run": "epochs", "duration_s": "time (s)"},
+    )
+    alt = f"Search objective against learning rate, log axis, {counts}."
+    body = (
+        f"{paragraphs_html(text)}\n{_figure(result.plot(), alt)}\n"
+        f'<p class="caption">Trials{escape(more)}</p>\n{table}'
+    )
+    return Section("search", title, body)
+
+
+def training_section(
+    history: History, *, title: str = "Final training", key: str = "training"
+) -> Section:
+    """Loss, metric and LR by epoch in a row of three plots, and the run's final numbers."""
+    from lrkit.report.figures import plot_training
+
+    best = history.best_epoch
+    facts = {
+        "task": history.task,
+        "schedule": history.schedule,
+        "base lr": _lr(history.lr),
+        "epochs": f"{history.epochs_run} of {history.epochs}"
+        + (" (diverged)" if history.diverged else "")
+        + (" (stopped early)" if history.stopped_early else ""),
+        "final train loss": format_value(_last(history.train_loss)),
+        "final val loss": format_value(history.final_val_loss),
+        f"final val {history.metric}": format_value(history.final_val_metric),
+        f"best val {history.metric}": "none"
+        if best is None
+        else f"{format_value(history.best_val_metric)} (epoch {best})",
+        "test loss": format_value(history.test_loss) or "none",
+        f"test {history.metric}": format_value(history.test_metric) or "none",
+        "time": _seconds(history.wall_time),
+    }
+    alt = (
+        f"Training {history.task} with {history.schedule} at lr {_lr(history.lr)}: loss, "
+        f"validation {history.metric} and learning rate against epoch."
+    )
+    fig = plot_training(history)
+    return Section(key, title, f"{_figure(fig, alt)}\n{facts_html(facts)}")
+
+
+def _figure(fig: Figure, alt: str) -> str:
+    return f"<figure>{figure_html(fig, alt)}</figure>"
+
+
+def _alt(fig: Figure, fallback: str) -> str:
+    titles = [ax.get_title() for ax in fig.get_axes() if ax.get_title()]
+    return "; ".join(titles) or fallback
+
+
+def _summary_value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return _lr(value)
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        return f"{_lr(float(value[0]))} – {_lr(float(value[1]))}"
+    return format_value(value)
+
+
+def _lr(value: float | None) -> str:
+    return "none" if value is None else f"{value:.3g}"
+
+
+def _seconds(value: float) -> str:
+    return "" if not math.isfinite(value) else f"{value:.1f} s"
+
+
+def _last(values: Sequence[float]) -> float | None:
+    return values[-1] if values else None
+
+
+def _rank(trial: TrialRecord, direction: str) -> tuple[int, float, int]:
+    """Completed trials first, best first; then pruned ones by their last reported value."""
+    order = {"complete": 0, "pruned": 1, "running": 2, "waiting": 3, "failed": 4}
+    sign = 1.0 if direction == "minimize" else -1.0
+    if trial.value is not None:
+        last = trial.value
+    else:
+        last = trial.intermediate[-1][1] if trial.intermediate else math.inf
+    return order[trial.state], sign * last if math.isfinite(last) else math.inf, trial.number

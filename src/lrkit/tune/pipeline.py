@@ -1,0 +1,371 @@
+"""``tune()``: the whole answer for one task: which LR, which schedule, with the evidence.
+
+1. Range test: a few hundred steps at rising LRs give the range where the loss falls.
+2. Search: log-uniform (stratified) trials inside that range, with successive halving, each
+   trained under a cosine schedule over the full budget.
+3. Comparison: the schedules of :func:`~lrkit.tune.plan.compare_schedules` at the chosen LR.
+4. Final run: the winner (picked on validation data, never on test data), trained once more
+   with a fresh seed; its test score is the pipeline's answer.
+5. Report: ``summary.json`` and a self-contained ``report.html``.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lrkit import __version__
+from lrkit.errors import ConfigError
+from lrkit.tune import stages
+from lrkit.tune.plan import TunePlan, plan_budget
+
+if TYPE_CHECKING:
+    from lrkit.compare import CompareResult
+    from lrkit.finder import RangeTestResult
+    from lrkit.history import History
+    from lrkit.search import SearchResult
+    from lrkit.tasks import Task
+
+DEFAULT_OUT = Path("lrkit-out/tune")
+FINAL_SEED_OFFSET = 1000  # the final run's seed differs from every search and comparison seed
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """Everything ``tune`` found; ``summary`` is what ``summary.json`` holds."""
+
+    task: str
+    plan: TunePlan
+    range_test: RangeTestResult
+    search: SearchResult
+    best_lr: float
+    comparison: CompareResult
+    schedule: str
+    final: History
+    summary: dict[str, Any]
+    out: Path
+
+
+def tune(
+    task: str | Path = "digits",
+    *,
+    budget: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    out: str | Path = DEFAULT_OUT,
+    command: str | None = None,
+    say: Callable[[str], None] | None = None,
+    progress: bool = True,
+) -> TuneResult:
+    """Runs range test -> search -> comparison -> final training -> report on ``task``.
+
+    Args:
+        task: A built-in task name or a task file path.
+        budget: Training epochs for the whole pipeline (``None``: the default plan, see
+            :func:`~lrkit.tune.plan.plan_budget`); too small a budget is a ConfigError.
+        seed: Seeds every stage.
+        device: Where to train.
+        out: Run folder: ``summary.json``, ``report.html``, the stages' files; finished stages
+            in it are reused by a rerun with the same settings.
+        command: The command line to show under "how to reproduce".
+        say: Where stage headers go (default: print); ``None`` output with ``progress=False``
+            makes the pipeline silent.
+        progress: Progress bars on a terminal.
+
+    Raises:
+        ConfigError: Bad settings, a folder that cannot be written, a budget too small.
+        TaskError: The task cannot be loaded or does not fit its loss.
+    """
+    from lrkit.tasks import check_task, load_task
+
+    started = time.perf_counter()
+    say = say or (lambda text: print(text, flush=True))
+    folder = stages.check_writable(Path(out))
+    loaded = load_task(task)
+    plan = plan_budget(loaded.epochs, budget)  # before any work: a budget too small fails fast
+    check_task(loaded, device=device)
+    base = {"task": str(task), "seed": seed, "epochs": plan.epochs}
+
+    say(f"[1/4] range test on {loaded.name}")
+    found = _range_test(loaded, folder, base, device)
+    low, high = _search_range(found)
+    say(f"      range {found.range[0]:.3g} .. {found.range[1]:.3g}" if found.range else "")
+
+    say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}], successive halving")
+    searched = _search(task, loaded, plan, folder, seed, device, low, high, progress)
+    best = searched.best_trial
+    if best is None:
+        raise ConfigError(
+            f"the search found no learning rate that trains {loaded.name!r}: every trial failed "
+            f"or diverged (see {folder / 'search.csv'})."
+        )
+    best_lr = best.lr
+    say(f"      best lr {best_lr:.4g} (validation loss {best.value:.4g})")
+
+    say(f"[3/4] comparing {len(plan.schedules)} schedules at lr {best_lr:.4g}")
+    compared = _compare(loaded, plan, folder, base, best_lr, device, progress)
+    winner = compared.best
+    if winner is None:
+        raise ConfigError(
+            f"every schedule diverged at lr {best_lr:.4g} on {loaded.name!r}; see "
+            f"{folder / 'compare.json'}."
+        )
+    say(f"      winner: {winner.label} (by validation {loaded.metric})")
+
+    say(f"[4/4] final training with {winner.label}")
+    final = _final(loaded, best_lr, winner.spec, winner.unit, plan, seed, device, progress)
+    summary = _summary(
+        loaded,
+        plan,
+        found,
+        (low, high),
+        searched,
+        best_lr,
+        compared,
+        winner.label,
+        final,
+        task_ref=str(task),
+        seed=seed,
+        device=device,
+        budget=budget,
+        command=command,
+        seconds=time.perf_counter() - started,
+    )
+    result = TuneResult(
+        task=loaded.name,
+        plan=plan,
+        range_test=found,
+        search=searched,
+        best_lr=best_lr,
+        comparison=compared,
+        schedule=winner.label,
+        final=final,
+        summary=summary,
+        out=folder,
+    )
+    write_outputs(result)
+    return result
+
+
+def _range_test(task: Task, folder: Path, base: dict[str, Any], device: str) -> RangeTestResult:
+    from lrkit.finder.task import range_test_task
+
+    settings = {**base, "stage": "range_test"}
+    found = stages.load(folder, "range_test", settings)
+    if found is None:
+        found = range_test_task(task, seed=base["seed"], device=device)
+        stages.save(folder, "range_test", settings, found)
+    (folder / "range_test.json").write_text(_json(found.to_dict()))
+    found.plot(title=f"{task.name}: range test").savefig(folder / "range_test.png", dpi=110)
+    return found
+
+
+def _search_range(found: RangeTestResult) -> tuple[float, float]:
+    from lrkit.search import bracket
+
+    return bracket(found)
+
+
+def _search(
+    task_ref: str | Path,
+    task: Task,
+    plan: TunePlan,
+    folder: Path,
+    seed: int,
+    device: str,
+    low: float,
+    high: float,
+    progress: bool,
+) -> SearchResult:
+    from lrkit.search import search
+
+    searched = search(
+        str(task_ref),
+        low,
+        high,
+        plan.trials,
+        seed=seed,
+        sampler="stratified",
+        pruner="halving",
+        schedule=f"cosine:{plan.epochs}",
+        epochs=plan.epochs,
+        out=folder,
+        study_name="tune-search",
+        resume=True,
+        device=device,
+        progress=progress,
+    )
+    searched.to_json(folder / "search.json")
+    searched.to_csv(folder / "search.csv")
+    searched.plot(title=f"{task.name}: search").savefig(folder / "search.png", dpi=110)
+    return searched
+
+
+def _compare(
+    task: Task,
+    plan: TunePlan,
+    folder: Path,
+    base: dict[str, Any],
+    lr: float,
+    device: str,
+    progress: bool,
+) -> CompareResult:
+    from lrkit.compare import compare
+
+    settings = {
+        **base,
+        "stage": "compare",
+        "lr": lr,
+        "schedules": list(plan.schedules),
+        "seeds": plan.seeds,
+    }
+    compared = stages.load(folder, "compare", settings)
+    if compared is None:
+        compared = compare(
+            task,
+            lr,
+            list(plan.schedules),
+            seeds=plan.seeds,
+            epochs=plan.epochs,
+            device=device,
+            progress=progress,
+        )
+        stages.save(folder, "compare", settings, compared)
+    (folder / "compare.json").write_text(compared.to_json())
+    compared.plot().savefig(folder / "compare.png", dpi=110)
+    return compared
+
+
+def _final(
+    task: Task,
+    lr: float,
+    spec: str,
+    unit: Any,
+    plan: TunePlan,
+    seed: int,
+    device: str,
+    progress: bool,
+) -> History:
+    from lrkit.training import train
+
+    return train(
+        task,
+        lr,
+        spec,
+        epochs=plan.epochs,
+        seed=seed + FINAL_SEED_OFFSET,
+        unit=unit,
+        device=device,
+        progress=progress,
+        verbose=False,
+        check=False,
+        test_each_epoch=True,
+    )
+
+
+def _summary(
+    task: Task,
+    plan: TunePlan,
+    found: RangeTestResult,
+    searched_range: tuple[float, float],
+    searched: SearchResult,
+    best_lr: float,
+    compared: CompareResult,
+    spec: str,
+    final: History,
+    *,
+    task_ref: str,
+    seed: int,
+    device: str,
+    budget: int | None,
+    command: str | None,
+    seconds: float,
+) -> dict[str, Any]:
+    import numpy
+    import optuna
+    import torch
+
+    used = (
+        found_epochs(found, task) + searched.total_epochs + compared.total_epochs + final.epochs_run
+    )
+    return {
+        "task": task.name,
+        "metric": task.metric,
+        "best_lr": best_lr,
+        "lr_range": list(found.range) if found.range else None,
+        "suggested_lr": found.suggestion,
+        "searched_range": list(searched_range),
+        "schedule": spec,
+        "test_accuracy": final.test_metric if task.metric == "accuracy" else None,
+        "test_metric": final.test_metric,
+        "test_loss": final.test_loss,
+        "final_val_loss": final.final_val_loss,
+        "search": {
+            "trials": len(searched.trials),
+            "complete": searched.count("complete"),
+            "pruned": searched.count("pruned"),
+            "failed": searched.count("failed"),
+            "epochs": searched.total_epochs,
+        },
+        "comparison": compared.rows(),
+        "epochs_used": used,
+        "seconds": round(seconds, 1),
+        "settings": {
+            "task": task.name,
+            "task_ref": task_ref,
+            "budget": budget,
+            "plan": {
+                "epochs": plan.epochs,
+                "trials": plan.trials,
+                "schedules": list(plan.schedules),
+                "seeds": plan.seeds,
+                "estimated_epochs": plan.estimated,
+            },
+            "seed": seed,
+            "device": device,
+            "command": command,
+        },
+        "versions": {
+            "lrkit": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "optuna": optuna.__version__,
+            "numpy": numpy.__version__,
+            "platform": sys.platform,
+        },
+    }
+
+
+def found_epochs(found: RangeTestResult, task: Task) -> float:
+    """The range test's cost in epochs: its training steps over the steps in an epoch."""
+    per_epoch = max(1, math.ceil(len(task.train_data) / task.batch_size))  # type: ignore[arg-type]
+    return round(len(found.lrs) / per_epoch, 2)
+
+
+def write_outputs(result: TuneResult) -> None:
+    """``summary.json`` and ``report.html`` in the run folder."""
+    from lrkit.tune.report import tune_report
+
+    (result.out / "summary.json").write_text(_json(result.summary))
+    tune_report(result)
+
+
+def _json(data: Any) -> str:
+    import json
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(data), indent=2) + "\n"

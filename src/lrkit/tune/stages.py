@@ -1,0 +1,59 @@
+"""What ``lrkit tune`` keeps between runs: each finished stage, keyed by the settings it ran with.
+
+A stage's result is stored in the run folder as soon as the stage ends, with the settings that
+produced it. A rerun with the same settings reads it back instead of redoing it, so an error or
+a Ctrl-C late in the pipeline never costs the stages that had finished. (The search keeps its own
+trials in the folder's Optuna journal and resumes from there.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+from lrkit.errors import ConfigError
+
+CACHE_DIR = ".lrkit-stages"
+
+
+def check_writable(out: Path) -> Path:
+    """Creates ``out`` if needed and proves it writable, or raises a one-line ConfigError."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".lrkit-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigError(f"out must be a writable folder, got {str(out)!r}: {reason}.") from None
+    return out
+
+
+def load(out: Path, stage: str, settings: dict[str, Any]) -> Any | None:
+    """The stored result of ``stage`` if it ran with exactly ``settings``, else ``None``."""
+    path = out / CACHE_DIR / f"{stage}.pkl"
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as handle:
+            stored_settings, result = pickle.load(handle)
+    except Exception:  # an unreadable cache is only a cache: redo the stage
+        return None
+    return result if stored_settings == _canonical(settings) else None
+
+
+def save(out: Path, stage: str, settings: dict[str, Any], result: Any) -> None:
+    """Stores a stage's result atomically (a temp file, then a rename)."""
+    folder = out / CACHE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".{stage}.pkl.tmp"
+    with temp.open("wb") as handle:
+        pickle.dump((_canonical(settings), result), handle)
+    os.replace(temp, folder / f"{stage}.pkl")
+
+
+def _canonical(settings: dict[str, Any]) -> str:
+    return json.dumps(settings, sort_keys=True, default=str)

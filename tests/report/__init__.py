@@ -1,0 +1,1 @@
+"""Tests of lrkit.report: the HTML report, and how a real browser renders it."""

@@ -1,0 +1,347 @@
+"""Many machines on one PostgreSQL study: a real server, separate worker processes, exact counts.
+
+Each worker is its own OS process started as a cluster job would start it (same storage URL,
+study name and settings); all of them are released at the same instant, so they race to create
+the tables and the study. Whatever the race, the study must hold exactly the trials of the
+search, each (round, slot) once, with the LRs and the best of the same search run alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from lrkit.errors import ConfigError
+from lrkit.search import SearchResult, StorageSpec, collect, search
+from lrkit.search.study import pop_waiting, recover
+from tests.search.pg_worker import Sleepy
+
+ROOT = Path(__file__).resolve().parents[2]
+LOW, HIGH = 1e-5, 1.0
+
+
+@dataclass
+class Worker:
+    job: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        """What the worker printed, and the ConfigError it ended with, if any."""
+        text = ""
+        for path in (self.job.with_suffix(".log"), Path(f"{self.job}.error")):
+            text += path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        return text
+
+
+def start_workers(tmp_path: Path, jobs: list[dict[str, Any]], **env: str) -> list[Worker]:
+    """Starts one worker process per job and waits until each has imported everything."""
+    workers = []
+    for i, job in enumerate(jobs):
+        path = tmp_path / f"worker{i}.json"
+        path.write_text(json.dumps(job))
+        with path.with_suffix(".log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tests.search.pg_worker", str(path)],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **env},
+            )
+        workers.append(Worker(path, process))
+    wait_for(lambda: all(Path(f"{w.job}.ready").exists() for w in workers), 120, workers)
+    return workers
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, workers: list[Worker]) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            stop(workers)
+            logs = "\n".join(f"--- worker {w.pid}:\n{w.log()}" for w in workers)
+            raise AssertionError(f"timed out after {timeout} s\n{logs}")
+        time.sleep(0.05)
+
+
+def finish(workers: list[Worker], timeout: float = 120.0) -> None:
+    """Waits for every worker; each must have ended well."""
+    wait_for(lambda: all(w.process.poll() is not None for w in workers), timeout, workers)
+    for w in workers:
+        assert w.process.returncode == 0, (
+            f"worker {w.pid} exited {w.process.returncode}:\n{w.log()}"
+        )
+
+
+def stop(workers: list[Worker]) -> None:
+    for w in workers:
+        if w.process.poll() is None:
+            w.process.kill()
+            w.process.wait()
+
+
+def job(url: str, study: str, go: Path, n_trials: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "storage": url,
+        "study": study,
+        "go": str(go),
+        "n_trials": n_trials,
+        "low": LOW,
+        "high": HIGH,
+        "seed": 7,
+        **extra,
+    }
+
+
+def load(url: str, study: str) -> tuple[optuna.Study, SearchResult]:
+    """The study straight from the database, and lrkit's view of it."""
+    spec = StorageSpec.parse(url)
+    loaded = optuna.load_study(study_name=study, storage=optuna.storages.RDBStorage(url))
+    return loaded, collect(loaded, spec)
+
+
+def alone(n_trials: int, **kwargs: Any) -> SearchResult:
+    """The same search in one process, in memory: what every cluster run must reproduce."""
+    return search(
+        Sleepy(), LOW, HIGH, n_trials, seed=7, storage=":memory:", progress=False, **kwargs
+    )
+
+
+def slots(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[int, int]]:
+    return [(t.user_attrs["lrkit_round"], t.user_attrs["lrkit_slot"]) for t in trials]
+
+
+def assert_same_search(result: SearchResult, reference: SearchResult) -> None:
+    """Same LR and value in every (round, slot), the same best, the same rounds."""
+
+    mine = {(t.round, t.seed): (t.lr, t.value) for t in result.trials if t.state == "complete"}
+    theirs = {(t.round, t.seed): (t.lr, t.value) for t in reference.trials}
+    assert mine == theirs  # a trial's seed is a function of (seed, round, slot) alone
+    assert result.best_lr == reference.best_lr
+    assert result.best_value == reference.best_value
+    assert result.rounds == reference.rounds
+
+
+def test_three_machines_share_one_study_exactly(postgres_db: str, tmp_path: Path) -> None:
+    n, study = 12, "three-machines"
+    go, markers = tmp_path / "go", tmp_path / "markers"
+    markers.mkdir()
+    each = job(postgres_db, study, go, n, sleep=0.2, markers=str(markers), quorum=3)
+    workers = start_workers(tmp_path, [each] * 3)
+    go.touch()  # all at once: they race to create the tables and the study
+    finish(workers)
+
+    loaded, result = load(postgres_db, study)
+    trials = loaded.get_trials()
+    assert sorted(t.number for t in trials) == list(range(n))  # none lost, none duplicated
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * n  # none left RUNNING/WAITING
+    assert sorted(slots(trials)) == [(0, slot) for slot in range(n)]
+    assert {t.user_attrs["pid"] for t in trials} == {w.pid for w in workers}  # all three ran
+    assert loaded.user_attrs["lrkit_state"]["done"] is True
+
+    assert result.count("complete") == n and len(result.trials) == n
+    assert result.best_value == min(t.value for t in trials)  # the true best
+    assert result.best_trial is not None and result.best_trial.number == loaded.best_trial.number
+    reference = alone(n)
+    assert [t.lr for t in result.trials] == [t.lr for t in reference.trials]  # by trial number
+    assert result.best_trial.number == reference.best_trial.number  # type: ignore[union-attr]
+    assert_same_search(result, reference)
+    for w in workers:  # every worker, coordinator or joiner, reports the whole study
+        own = json.loads(Path(f"{w.job}.result.json").read_text())
+        assert own["counts"]["complete"] == n and own["best_lr"] == reference.best_lr
+
+
+def test_a_machine_with_several_workers_runs_each_trial_in_a_fresh_process(
+    postgres_url: str,
+) -> None:
+    # `--workers W` on a machine with W GPUs: each trial in a fresh process of its own, which
+    # opens the database itself and must find the trial its parent claimed for it
+    study = f"workers-{uuid.uuid4().hex[:8]}"
+    result = search(
+        Sleepy(),
+        LOW,
+        HIGH,
+        2,
+        seed=7,
+        storage=postgres_url,
+        study_name=study,
+        n_workers=2,
+        progress=False,
+    )
+    assert result.count("complete") == 2, [t.error for t in result.trials]
+    pids = {t.attrs["pid"] for t in result.trials}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert_same_search(result, alone(2))
+
+
+def test_a_joiner_with_other_settings_is_refused_and_stores_nothing(postgres_url: str) -> None:
+    study = f"settings-{uuid.uuid4().hex[:8]}"
+    first = search(Sleepy(), LOW, HIGH, 4, storage=postgres_url, study_name=study, progress=False)
+    assert first.count("complete") == 4
+    loaded, _ = load(postgres_url, study)
+    attrs_before = dict(loaded.user_attrs)
+
+    with pytest.raises(ConfigError, match=r"different settings: low=1e-05 \(this search: 0.0001\)"):
+        search(Sleepy(), 1e-4, HIGH, 4, storage=postgres_url, study_name=study, progress=False)
+    loaded, after = load(postgres_url, study)
+    assert len(loaded.get_trials()) == 4 and loaded.user_attrs == attrs_before
+
+    # the same settings join the finished study and report it as it is
+    again = search(Sleepy(), LOW, HIGH, 4, storage=postgres_url, study_name=study, progress=False)
+    assert again.trials == after.trials == first.trials
+
+
+def test_an_unreachable_database_is_a_config_error_quickly() -> None:
+    start = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        search(Sleepy(), LOW, HIGH, 4, storage="postgresql://x:y@127.0.0.1:1/nope", progress=False)
+    assert time.monotonic() - start < 15
+    message = str(info.value)
+    assert message.startswith("storage: cannot connect"), message
+    assert "postgresql://x@127.0.0.1:1/nope" in message and "x:y@" not in message
+
+
+def test_a_killed_worker_s_trial_is_failed_by_heartbeat_and_rerun(
+    postgres_db: str, tmp_path: Path
+) -> None:
+    n, study = 8, "killed"
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    first, others = tmp_path / "go-first", tmp_path / "go-others"
+    base = job(postgres_db, study, first, n, sleep=0.5, markers=str(markers), quorum=3)
+    jobs = [base, {**base, "go": str(others)}, {**base, "go": str(others), "hang": True}]
+    # a heartbeat a second, a trial silent for 3 s is stale (10 s / 40 s in production)
+    workers = start_workers(tmp_path, jobs, LRKIT_HEARTBEAT_S="1", LRKIT_GRACE_S="3")
+    coordinator, _, victim = workers
+
+    def started(worker: Worker) -> bool:
+        return any(p.name.startswith(f"{worker.pid}-") for p in markers.iterdir())
+
+    first.touch()  # the first creates the study and coordinates ...
+    wait_for(lambda: started(coordinator), 60, workers)
+    others.touch()  # ... the others join; the last hangs in its first trial
+    wait_for(lambda: started(victim), 60, workers)
+    victim.process.send_signal(signal.SIGKILL)
+    victim.process.wait()
+    finish(workers[:2])
+
+    loaded, result = load(postgres_db, study)
+    trials = loaded.get_trials()
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1 and failed[0].user_attrs["pid"] == victim.pid
+    retry = [t for t in trials if t.user_attrs.get("lrkit_retry_of") == failed[0].number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+    assert retry[0].user_attrs["pid"] != victim.pid  # another worker finished it
+    assert retry[0].params == failed[0].params and slots(retry) == slots(failed)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == n and len(trials) == n + 1  # exact, the retry included
+    assert sorted(slots(complete)) == [(0, slot) for slot in range(n)]
+    assert result.count("complete") == n and result.count("failed") == 1
+    lost = result.trials[failed[0].number]
+    assert lost.error is not None and lost.error.startswith("interrupted"), lost
+    assert_same_search(result, alone(n))
+    assert math.isfinite(result.best_value or math.nan)
+
+
+def test_a_trial_claimed_by_a_worker_that_died_before_running_it_comes_back(
+    postgres_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh trial process imports torch for seconds before its first beat; a machine dying
+    # then must not leave the trial RUNNING for ever (a trial that never beat is never stale).
+    monkeypatch.setenv("LRKIT_HEARTBEAT_S", "1")
+    monkeypatch.setenv("LRKIT_GRACE_S", "1")
+    spec = StorageSpec.parse(postgres_db)
+    study = optuna.create_study(study_name="claimed", storage=spec.open())
+    study.enqueue_trial({}, user_attrs={"lrkit_slot": 0, "lrkit_round": 0})
+    claimed = pop_waiting(study)  # ... and the claimer dies without another word
+    assert claimed is not None and recover(study, spec) == 0  # it is not stale yet
+    time.sleep(2.5)
+    assert recover(study, spec) == 1
+    lost, retry = study.get_trials()
+    assert lost.state == TrialState.FAIL and lost.user_attrs["error"].startswith("interrupted")
+    assert retry.state == TrialState.WAITING and retry.user_attrs["lrkit_retry_of"] == 0
+
+
+# A real, tiny training task; BLOBS_PAUSE slows each batch so trials overlap across machines
+# (sleeping changes no number: the in-process reference runs without it).
+TASK_FILE = """
+import os, time
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+PAUSE = float(os.environ.get("BLOBS_PAUSE", "0"))
+class Slow(torch.nn.Linear):
+    def forward(self, x):
+        time.sleep(PAUSE)
+        return super().forward(x)
+g = torch.Generator().manual_seed(0)
+x = torch.randn(256, 5, generator=g)
+y = (x[:, 0] - x[:, 1] > 0).long()
+task = Task(name="blobs", model=lambda: Slow(5, 2), epochs=2, batch_size=64,
+            train_data=TensorDataset(x[:192], y[:192]), val_data=TensorDataset(x[192:], y[192:]))
+"""
+
+
+def test_the_documented_command_with_narrowing_rounds_on_three_machines(
+    postgres_db: str, tmp_path: Path
+) -> None:
+    """``lrkit search TASK --storage URL --study NAME --rounds 2`` started on three machines."""
+    task = tmp_path / "blobs.py"
+    task.write_text(TASK_FILE)
+    n = 10
+    flags = f"--trials {n} --rounds 2 --seed 7 --study cli --quiet".split()
+    command = [sys.executable, "-m", "lrkit.cli.main", "search", str(task), *flags]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "BLOBS_PAUSE": "0.05"}
+    machines = [
+        subprocess.Popen(
+            [*command, "--storage", postgres_db, "--out", str(tmp_path / f"m{i}")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    try:
+        for machine in machines:
+            output, _ = machine.communicate(timeout=240)
+            assert machine.returncode == 0, output
+    finally:
+        for machine in machines:
+            machine.kill()  # a no-op on those that ended
+            machine.wait()
+
+    loaded, result = load(postgres_db, "cli")
+    trials = loaded.get_trials()
+    assert sorted(t.number for t in trials) == list(range(n))
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * n
+    assert sorted(slots(trials)) == [(r, slot) for r in (0, 1) for slot in range(5)]
+    assert result.best_value == min(t.value for t in trials)
+    reference = search(
+        str(task), LOW, HIGH, n, seed=7, rounds=2, storage=":memory:", progress=False
+    )
+    assert len(result.rounds) == 2 and result.rounds[1] != result.rounds[0]
+    assert [t.lr for t in result.trials] == [t.lr for t in reference.trials]
+    assert_same_search(result, reference)
+    for i in range(3):  # each machine wrote the whole study's result
+        data = json.loads((tmp_path / f"m{i}" / "search.json").read_text())
+        assert data["counts"]["complete"] == n and data["best_lr"] == result.best_lr
+        assert data["storage"] == StorageSpec.parse(postgres_db).describe()  # no password

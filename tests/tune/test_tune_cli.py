@@ -1,0 +1,125 @@
+"""``lrkit tune`` through a real subprocess: the pipeline, its files, reruns and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+LRKIT = [sys.executable, "-m", "lrkit.cli.main", "tune"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+BUDGET = ["--budget", "60"]  # the smallest pipelines: 4 trials, 3 schedules, 1 seed
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*LRKIT, *args], capture_output=True, text=True, timeout=600, env=ENV)
+
+
+def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = run("digits", *BUDGET, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    for key in (
+        "best_lr",
+        "lr_range",
+        "schedule",
+        "test_accuracy",
+        "test_loss",
+        "settings",
+        "versions",
+    ):
+        assert key in summary
+    low, high = summary["searched_range"]
+    assert low <= summary["best_lr"] <= high
+    assert summary["test_accuracy"] > 0.9
+    assert summary["settings"]["plan"]["trials"] == 4
+    assert summary["versions"]["torch"].startswith("2.")
+    assert f"test accuracy {summary['test_accuracy']:.2%}" in done.stdout
+    html = (out / "report.html").read_text()
+    for key in ("summary", "range_test", "search", "compare", "training", "reproduce"):
+        assert f'data-lrkit-section="{key}"' in html
+    assert "lrkit train digits --lr" in html
+
+    stage = out / ".lrkit-stages" / "range_test.pkl"
+    stamp = stage.stat().st_mtime_ns
+    trials = json.loads((out / "search.json").read_text())["trials"]
+    again = run("digits", *BUDGET, "--out", str(out), "--json")
+    assert again.returncode == 0, again.stderr
+    rerun = json.loads(again.stdout)
+    assert rerun["best_lr"] == summary["best_lr"]
+    assert stage.stat().st_mtime_ns == stamp  # the range test was read back, not redone
+    assert json.loads((out / "search.json").read_text())["trials"] == trials
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no/such/task.py"], "no/such/task.py"),
+        (["--budget", "20"], "budget must be at least 44 epochs"),
+        (["--budget", "0"], "must be a positive integer, got '0'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    done = run(*args, "--out", str(tmp_path / "o"))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lrkit: error: ") and message in lines[0]
+    assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_task_files_that_are_broken(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    done = run(str(empty), "--out", str(tmp_path / "o1"))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "task" in done.stderr.lower()
+    mismatch = tmp_path / "mismatch.py"
+    mismatch.write_text(
+        "import torch\nfrom torch.utils.data import TensorDataset\nfrom lrkit.tasks import Task\n"
+        "x = torch.randn(64, 4); y = torch.randint(0, 3, (64,))\n"
+        "task = Task(name='bad', model=lambda: torch.nn.Linear(4, 2),\n"
+        "            train_data=TensorDataset(x, y), val_data=TensorDataset(x, y))\n"
+    )
+    done = run(str(mismatch), "--out", str(tmp_path / "o2"))
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_an_unwritable_out_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    done = run("--out", str(blocker / "run"))
+    assert done.returncode == 2
+    assert "out must be a writable folder" in done.stderr
+
+
+def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [*LRKIT, "digits", *BUDGET, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    stage = out / ".lrkit-stages" / "range_test.pkl"
+    deadline = time.monotonic() + 300
+    while not (stage.exists() and (out / "study.journal").exists()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    stamp = stage.stat().st_mtime_ns
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "finished stages are kept" in err
+    done = run("digits", *BUDGET, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert stage.stat().st_mtime_ns == stamp
+    assert json.loads((out / "summary.json").read_text())["test_accuracy"] > 0.9
