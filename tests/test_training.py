@@ -221,3 +221,44 @@ def test_unit_defaults_to_what_the_schedule_declares() -> None:
     assert bound.step_lrs == pytest.approx([0.1 * (1 - k / 8) for k in range(8)])
     # everything else steps per epoch, like the seeds' loops
     assert train(_tiny(), 0.1, "step:1", epochs=2, **QUIET).unit == "epoch"
+
+
+def test_test_each_epoch_records_the_test_split_without_changing_training() -> None:
+    task = _tiny(test_data=TensorDataset(torch.randn(20, 4), torch.randint(0, 2, (20,))))
+    plain = train(task, **QUIET)
+    tested = train(task, test_each_epoch=True, **QUIET)
+    # same trajectory: the test evaluation draws no randomness and touches no weights
+    assert tested.val_loss == plain.val_loss and tested.step_lrs == plain.step_lrs
+    assert all(r.test_loss is None and r.test_metric is None for r in plain.records)
+    assert plain.best_test_metric is None and math.isnan(plain.epoch_test_loss[0])
+    assert all(r.test_loss is not None and math.isfinite(r.test_loss) for r in tested.records)
+    # the final test numbers are the last epoch's
+    assert tested.test_loss == tested.records[-1].test_loss == plain.test_loss
+    assert tested.test_metric == tested.epoch_test_metric[-1] == plain.test_metric
+    assert tested.best_test_metric == max(tested.epoch_test_metric)
+    assert tested.best_test_loss == min(tested.epoch_test_loss)
+
+
+def test_test_each_epoch_without_test_data_or_after_divergence() -> None:
+    no_test = train(_tiny(test_data=None), epochs=2, test_each_epoch=True, **QUIET)
+    assert no_test.test_loss is None and no_test.best_test_metric is None
+    assert all(r.test_metric is None for r in no_test.records)
+    # one good epoch, then an infinite LR: the diverged epoch's test values are NaN
+    diverged = train(
+        _tiny(),
+        0.1,
+        lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 if e == 0 else math.inf),
+        epochs=3,
+        test_each_epoch=True,
+        **QUIET,
+    )
+    assert diverged.diverged and diverged.epochs_run == 2 and diverged.test_metric is None
+    last = diverged.records[-1]
+    assert last.test_loss is not None and math.isnan(last.test_loss)
+    assert diverged.best_test_metric == diverged.records[0].test_metric
+
+
+def test_records_built_without_test_values_compare_as_before() -> None:
+    record = EpochRecord(1, 0.1, (0.1,), 1.0, 0.9, 0.5, 2.0)
+    assert record == EpochRecord(1, 0.1, (0.1,), 1.0, 0.9, 0.5)
+    assert record.test_loss is None and record.test_metric is None

@@ -25,10 +25,11 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    if name == "search":  # the package, callable as the function lrkit.search.search
+    if name in ("search", "compare", "tune", "report"):  # subpackages, loaded on first use
         import importlib
 
-        return importlib.import_module("lrkit.search")
+        # lrkit.search is also callable: lrkit.search(...) is lrkit.search.search(...)
+        return importlib.import_module(f"lrkit.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'lrkit' has no attribute {name!r}")

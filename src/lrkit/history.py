@@ -29,6 +29,9 @@ class EpochRecord:
         val_loss: Mean validation loss after the epoch (NaN if the epoch diverged).
         val_metric: Validation metric after the epoch (NaN if the epoch diverged).
         seconds: Wall time of the epoch, evaluation included; ignored by ``==``.
+        test_loss: Mean test loss after the epoch, when the run was asked to test every epoch
+            (``train(..., test_each_epoch=True)``); ``None`` otherwise, NaN if the epoch diverged.
+        test_metric: Test metric after the epoch, likewise.
     """
 
     epoch: int
@@ -38,6 +41,9 @@ class EpochRecord:
     val_loss: float
     val_metric: float
     seconds: float = field(default=0.0, compare=False)
+    # Last, with defaults, so that records built without them stay valid and equal as before.
+    test_loss: float | None = None
+    test_metric: float | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,31 @@ class History:
     def val_metric(self) -> tuple[float, ...]:
         """Validation metric per epoch."""
         return tuple(r.val_metric for r in self.records)
+
+    @property
+    def epoch_test_loss(self) -> tuple[float, ...]:
+        """Test loss after each epoch; NaN where none was measured (see ``test_each_epoch``)."""
+        return tuple(math.nan if r.test_loss is None else r.test_loss for r in self.records)
+
+    @property
+    def epoch_test_metric(self) -> tuple[float, ...]:
+        """Test metric after each epoch; NaN where none was measured (see ``test_each_epoch``)."""
+        return tuple(math.nan if r.test_metric is None else r.test_metric for r in self.records)
+
+    @property
+    def best_test_metric(self) -> float | None:
+        """Best finite per-epoch test metric; ``None`` if no epoch was tested.
+
+        For reporting only: choosing an epoch or a run by it would tune on the test data.
+        """
+        finite = [m for m in self.epoch_test_metric if math.isfinite(m)]
+        return max(finite) if finite else None
+
+    @property
+    def best_test_loss(self) -> float | None:
+        """Lowest finite per-epoch test loss; ``None`` if no epoch was tested (report only)."""
+        finite = [v for v in self.epoch_test_loss if math.isfinite(v)]
+        return min(finite) if finite else None
 
     @property
     def lrs(self) -> tuple[float, ...]:

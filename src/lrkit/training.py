@@ -1,9 +1,10 @@
 """The training loop every lrkit command shares, and the typed history it returns.
 
 One run trains a task's fresh model at one base learning rate, optionally under a schedule,
-evaluates on the validation split after every epoch and on the test split at the end. A run whose
-training loss turns NaN or infinite stops at once and is marked ``diverged``: searches train at
-learning rates that diverge, and that is a result, not an error.
+evaluates on the validation split after every epoch and on the test split at the end (or after
+every epoch too, on request, for reports that show a test curve). A run whose training loss turns
+NaN or infinite stops at once and is marked ``diverged``: searches train at learning rates that
+diverge, and that is a result, not an error.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def train(
     verbose: bool = True,
     check: bool = True,
     on_epoch_end: Callable[[EpochRecord], bool | None] | None = None,
+    test_each_epoch: bool = False,
 ) -> History:
     """Trains a fresh model of ``task`` and returns its :class:`History`.
 
@@ -102,6 +104,9 @@ def train(
         verbose: Print one line per epoch with its learning rate and losses.
         check: Run :func:`~lrkit.tasks.check_task` first, for a clear error on a broken task.
         on_epoch_end: Called with each epoch's record; return ``True`` to stop the run there.
+        test_each_epoch: Also evaluate the test split after every epoch, into each record's
+            ``test_loss`` and ``test_metric`` (for reports such as ``lrkit compare``; never use
+            them to choose anything). Costs one more evaluation pass per epoch.
 
     Raises:
         ConfigError: An argument is invalid.
@@ -129,7 +134,7 @@ def train(
         loader = task.train_loader(seed)
         scheduler, schedule_name = _make_scheduler(schedule, optimizer, unit, verbose)
         unit = _declared_unit(scheduler) if unit is None else unit
-        run = _Run(task, model, optimizer, scheduler, unit, device, verbose)
+        run = _Run(task, model, optimizer, scheduler, unit, device, verbose, test_each_epoch)
         with _progress_bar(progress, n_epochs * len(loader)) as bar:
             for epoch in range(1, n_epochs + 1):
                 bar.describe(f"epoch {epoch}/{n_epochs}")
@@ -140,9 +145,15 @@ def train(
                     run.stopped_early = True
                     break
         test = None
-        test_loader = task.test_loader()
-        if test_loader is not None and not run.diverged:
-            test = evaluate(model, test_loader, criterion, task.metric, device=device)
+        last = run.records[-1] if run.records else None
+        if run.diverged:
+            pass
+        elif last is not None and last.test_loss is not None and last.test_metric is not None:
+            test = Evaluation(loss=last.test_loss, metric=last.test_metric)  # tested already
+        else:
+            test_loader = task.test_loader()
+            if test_loader is not None:
+                test = evaluate(model, test_loader, criterion, task.metric, device=device)
     return History(
         task=task.name,
         metric=task.metric,
@@ -173,9 +184,11 @@ class _Run:
         unit: Unit,
         device: str | torch.device,
         verbose: bool,
+        test_each_epoch: bool = False,
     ) -> None:
         self.task, self.model, self.optimizer = task, model, optimizer
         self.scheduler, self.unit, self.device, self.verbose = scheduler, unit, device, verbose
+        self.test_loader = task.test_loader() if test_each_epoch else None
         self.records: list[EpochRecord] = []
         self.step_lrs: list[float] = []
         self.diverged = False
@@ -203,7 +216,7 @@ class _Run:
             value = loss.item()
             if not math.isfinite(value):
                 self.diverged = True
-                return self._finish(epoch, n_epochs, lrs, value, None, started)
+                return self._finish(epoch, n_epochs, lrs, value, None, None, started)
             loss.backward()
             self.optimizer.step()
             total += value * len(targets)
@@ -218,7 +231,16 @@ class _Run:
             self.task.metric,
             device=self.device,
         )
-        record = self._finish(epoch, n_epochs, lrs, total / max(count, 1), val, started)
+        test = None
+        if self.test_loader is not None:
+            test = evaluate(
+                self.model,
+                self.test_loader,
+                self.task.criterion,
+                self.task.metric,
+                device=self.device,
+            )
+        record = self._finish(epoch, n_epochs, lrs, total / max(count, 1), val, test, started)
         self._step_epoch_end(val.loss)
         return record
 
@@ -242,6 +264,7 @@ class _Run:
         lrs: tuple[float, ...],
         train_loss: float,
         val: Evaluation | None,
+        test: Evaluation | None,
         started: float,
     ) -> EpochRecord:
         record = EpochRecord(
@@ -252,6 +275,8 @@ class _Run:
             val_loss=math.nan if val is None else val.loss,
             val_metric=math.nan if val is None else val.metric,
             seconds=time.perf_counter() - started,
+            test_loss=_test_value(test, "loss", self.test_loader is not None),
+            test_metric=_test_value(test, "metric", self.test_loader is not None),
         )
         self.records.append(record)
         if self.verbose:
@@ -269,6 +294,13 @@ class _Run:
             f"{head}  train_loss={record.train_loss:.4f}  val_loss={record.val_loss:.4f}  "
             f"{label}={record.val_metric:.4f}"
         )
+
+
+def _test_value(test: Evaluation | None, name: str, tested: bool) -> float | None:
+    """A record's test value: None when the run is not tested every epoch, NaN if it diverged."""
+    if test is not None:
+        return float(getattr(test, name))
+    return math.nan if tested else None
 
 
 def _check_args(

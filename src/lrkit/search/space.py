@@ -62,7 +62,7 @@ class LogRange:
         would stick out: narrowing never searches where the first round was told not to.
 
         Example:
-            >>> LogRange(1e-5, 1.0).narrowed([1e-2], factor=5.0)
+            >>> LogRange(1e-5, 1.0).narrowed([1e-2], factor=2.5)
             LogRange(low=0.001, high=0.1)
         """
         if not best_lrs:

@@ -1,0 +1,170 @@
+"""``lrkit compare``: train a task under several schedules on the same seeds, and compare them.
+
+Usage::
+
+    lrkit compare [TASK] [--lr LR] [--schedules SPEC [SPEC ...]] [--seeds K] [--seed S]
+                  [--epochs E] [--sklearn] [--device DEVICE] [--out DIR] [--quiet] [--json]
+
+With no ``--schedules`` it compares seed 002's five torch schedulers (StepLR, MultiStepLR,
+ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau, scaled to the epoch budget) and a one-cycle
+built from a range test (``range-onecycle``, which can also be named among the specs). Prints
+the table (final and best test metric and loss, mean±std over seeds, wall time; the winner is
+chosen by validation) and writes ``compare.png`` (the curves), ``compare.json`` (everything),
+``compare.csv`` (the table's rows) and the ``compare`` section of ``report.html`` to DIR
+(default ``lrkit-out/compare``). ``--json`` prints the JSON instead of the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lrkit.cli import add_task_arguments, positive_float, positive_int
+
+if TYPE_CHECKING:
+    from lrkit.compare import CompareResult
+
+DEFAULT_OUT = Path("lrkit-out") / "compare"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Registers ``lrkit compare``."""
+    parser = subparsers.add_parser(
+        "compare",
+        help="train a task under several schedules and compare them",
+        description="Train TASK once per schedule and seed (each seed gives every schedule the "
+        "same initial weights and batch order), then print final and best test metric and loss "
+        "(mean±std over seeds) and write overlaid curves. Without --schedules: StepLR, "
+        "MultiStepLR, ExponentialLR, CosineAnnealingLR and ReduceLROnPlateau scaled to the "
+        "budget, and a one-cycle from a range test.",
+    )
+    add_task_arguments(parser)
+    parser.add_argument(
+        "--lr", type=positive_float, help="base learning rate of every schedule (default: the "
+        "task's; a range-test one-cycle peaks at its own)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--schedules",
+        nargs="+",
+        metavar="SPEC",
+        help="schedule specs, e.g. 'cosine:12' 'StepLR:step_size=4,gamma=0.1' range-onecycle "
+        "(default: seed 002's five and range-onecycle)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="seeds per schedule, from --seed on (default: 1)",
+    )
+    parser.add_argument(
+        "--epochs", type=positive_int, metavar="E", help="epoch budget (default: the task's)"
+    )
+    parser.add_argument(
+        "--sklearn",
+        action="store_true",
+        help="add scikit-learn MLPClassifier rows (learning_rate constant, invscaling, adaptive) "
+        "on the same split; classification tasks only",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"folder for compare.png/.json/.csv and report.html (default: {DEFAULT_OUT})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as JSON instead of the table"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the comparison, prints the table (or JSON) and writes the files."""
+    from lrkit.compare import RANGE_ONE_CYCLE, compare
+    from lrkit.schedules import parse
+
+    for spec in args.schedules or ():
+        if spec.strip().lower() != RANGE_ONE_CYCLE:
+            parse(spec)  # a malformed spec fails before the task's data is loaded
+    _check_out(args.out)
+    result = compare(
+        args.task,
+        args.lr,
+        args.schedules,
+        seeds=args.seeds,
+        seed=args.seed,
+        epochs=args.epochs,
+        device=args.device,
+        sklearn=args.sklearn,
+        progress=not args.quiet,
+    )
+    written = write_outputs(result, args.out)
+    if args.json:
+        print(result.to_json())
+    else:
+        print(result.table())
+    stream = sys.stderr if args.json else sys.stdout  # --json keeps stdout pure JSON
+    print(f"Wrote {', '.join(str(p) for p in written)}.", file=stream)
+    return 0
+
+
+def write_outputs(result: CompareResult, out: Path) -> list[Path]:
+    """Writes ``compare.png``, ``compare.json``, ``compare.csv`` and ``report.html`` to ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    png, data, table = out / "compare.png", out / "compare.json", out / "compare.csv"
+    result.plot().savefig(png, dpi=110)
+    data.write_text(result.to_json() + "\n")
+    rows = result.rows()
+    with table.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["schedule"])
+        writer.writeheader()
+        writer.writerows(rows)
+    written = [png, data, table]
+    report = _write_report(result, out)
+    if report is not None:
+        written.append(report)
+    return written
+
+
+def _write_report(result: CompareResult, out: Path) -> Path | None:
+    try:
+        from lrkit.report import write_report
+    except ImportError:  # lrkit.report not installed in this build: the other files suffice
+        return None
+    from lrkit.compare import compare_section
+
+    return write_report(
+        out,
+        [compare_section(result)],
+        title=f"{result.task}: schedules compared",
+        subtitle=f"lrkit compare, {result.epochs} epochs, {len(result.seeds)} seed(s)",
+        merge=True,
+    )
+
+
+def _check_out(out: Path) -> None:
+    """Fails before any training if ``out`` cannot be made or written (exit status 2).
+
+    Nothing is created here: the nearest existing folder on the way must be writable.
+    """
+    from lrkit.errors import ConfigError
+
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{os.fspath(existing)!r} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{os.fspath(existing)!r} is not writable"
+    if problem is not None:
+        raise ConfigError(
+            f"--out must be a folder that can be made and written, got {os.fspath(out)!r}: "
+            f"{problem}."
+        )

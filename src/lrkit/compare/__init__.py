@@ -1,0 +1,38 @@
+"""Compare schedules on one task: same seeds, same data order, test reported, chosen by validation.
+
+Example:
+    >>> from lrkit.compare import compare
+    >>> result = compare("digits", 0.05, ["cosine:2", "constant"], epochs=2, progress=False)
+    >>> print(result.table())  # doctest: +SKIP
+    compare: digits, 2 epochs, lr 0.05, seed 0
+      schedule    lr  val acc %  final test acc %  best test acc %  final test loss  ...
+    * cosine:2  0.05      82.73             84.44            84.44           1.1272  ...
+"""
+
+from __future__ import annotations
+
+from lrkit.compare.candidate import RANGE_ONE_CYCLE, Candidate
+from lrkit.compare.compare import compare
+from lrkit.compare.defaults import default_schedules, range_one_cycle
+from lrkit.compare.plot import CompareCurve, ComparePlotData, plot_compare, plot_data
+from lrkit.compare.result import CompareResult, ScheduleRun, Stat
+from lrkit.compare.section import compare_section
+from lrkit.compare.sklearn_rows import SKLEARN_OPTIONS, sklearn_runs
+
+__all__ = [
+    "RANGE_ONE_CYCLE",
+    "SKLEARN_OPTIONS",
+    "Candidate",
+    "CompareCurve",
+    "ComparePlotData",
+    "CompareResult",
+    "ScheduleRun",
+    "Stat",
+    "compare",
+    "compare_section",
+    "default_schedules",
+    "plot_compare",
+    "plot_data",
+    "range_one_cycle",
+    "sklearn_runs",
+]

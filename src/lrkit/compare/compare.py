@@ -1,0 +1,299 @@
+"""Train one task under several schedules, on the same seeds, and compare them.
+
+For each seed every schedule starts from the same initial weights and sees the same batches in
+the same order (:func:`lrkit.training.train` seeds both), so the differences between rows are
+the schedules', not the luck of the draw. The test split is evaluated after every epoch for the
+report; the winner is chosen by validation only (:attr:`CompareResult.best`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lrkit.compare.candidate import RANGE_ONE_CYCLE, Candidate
+from lrkit.compare.defaults import default_schedules, range_one_cycle
+from lrkit.compare.result import CompareResult, ScheduleRun
+from lrkit.errors import ConfigError, bad_value
+from lrkit.tasks.base import Task
+
+if TYPE_CHECKING:
+    from lrkit.finder.result import RangeTestResult
+
+
+def compare(
+    task: Task | str | os.PathLike[str],
+    lr: float | None = None,
+    schedules: Sequence[str | Candidate] | None = None,
+    *,
+    seeds: int = 1,
+    seed: int = 0,
+    epochs: int | None = None,
+    device: str = "cpu",
+    sklearn: bool = False,
+    progress: bool = True,
+    verbose: bool = False,
+) -> CompareResult:
+    """Trains ``task`` once per schedule and seed; returns the comparison.
+
+    Args:
+        task: A :class:`~lrkit.tasks.Task`, a built-in task name or a task file's path.
+        lr: Base LR of every schedule (a row built from a range test has its own peak);
+            ``None`` takes the task's ``lr``.
+        schedules: lrkit specs (``"cosine:12"``, ``"StepLR:step_size=4"``), :class:`Candidate`
+            objects, or ``"range-onecycle"`` for a one-cycle from a range test of the task.
+            ``None``: seed 002's five torch schedulers scaled to the budget, and the range-test
+            one-cycle (see :mod:`lrkit.compare.defaults`). The range test runs once, on the
+            first seed; if it finds no range, the default one-cycle is left out with a note.
+        seeds: How many seeds (``seed``, ``seed + 1``, ...); each trains every schedule.
+        seed: The first seed.
+        epochs: Epoch budget of every run; ``None`` takes the task's.
+        device: Where to train.
+        sklearn: Add scikit-learn ``MLPClassifier`` rows for its ``learning_rate`` options
+            (constant, invscaling, adaptive) on the same split; classification tasks only.
+        progress: Show a transient progress bar (only on a terminal).
+        verbose: Print each epoch's line, as :func:`~lrkit.training.train` does.
+
+    Returns:
+        A :class:`CompareResult`; its ``best`` is chosen by mean final validation metric.
+
+    Raises:
+        ConfigError: An argument is invalid, no LR is given for a task without one, or
+            ``sklearn=True`` for a task that is not classification. All are raised before
+            anything trains.
+        SpecError: A spec does not parse (an unknown name lists the valid names).
+
+    Example:
+        >>> from lrkit.tasks import load_task
+        >>> result = compare(load_task("digits"), 0.05, ["cosine:2", "StepLR:step_size=1"],
+        ...                  epochs=2, progress=False)
+        >>> [run.label for run in result.runs]
+        ['cosine:2', 'StepLR:step_size=1']
+        >>> result.best.label in ("cosine:2", "StepLR:step_size=1")
+        True
+    """
+    from lrkit.tasks import load_task
+
+    started = time.perf_counter()
+    wanted = _candidates(schedules)  # specs fail before the task's data is loaded
+    seed_list = _seeds(seeds, seed)
+    task = load_task(task)
+    base_lr = _base_lr(task, lr)
+    n_epochs = task.epochs if epochs is None else epochs
+    if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
+        raise bad_value("epochs", "a positive integer or None (the task's)", epochs)
+    if sklearn:
+        from lrkit.compare.sklearn_rows import check_sklearn_task
+
+        check_sklearn_task(task)
+    if schedules is None:
+        wanted = [*(Candidate(s) for s in default_schedules(n_epochs)), RANGE_ONE_CYCLE]
+    steps_per_epoch = len(task.train_loader(seed_list[0]))
+    n_rows = len(wanted) + (3 if sklearn else 0)
+    with _Progress(progress, n_rows * len(seed_list) * n_epochs) as bar:
+        bar.describe("range test" if RANGE_ONE_CYCLE in wanted else "")
+        range_test, candidates, notes = _resolve_range(
+            task, wanted, n_epochs * steps_per_epoch, seed_list[0], device, schedules is None
+        )
+        bar.grow((len(candidates) - len(wanted)) * len(seed_list) * n_epochs)  # one left out
+        runs = [
+            _train_all(task, c, base_lr, n_epochs, seed_list, device, verbose, steps_per_epoch, bar)
+            for c in candidates
+        ]
+        if sklearn:
+            from lrkit.compare.sklearn_rows import sklearn_runs
+
+            bar.describe("scikit-learn MLPClassifier")
+            runs += sklearn_runs(
+                task, base_lr, epochs=n_epochs, seeds=seed_list, on_epoch=bar.advance
+            )
+    return CompareResult(
+        task=task.name,
+        metric=task.metric,
+        lr=base_lr,
+        epochs=n_epochs,
+        seeds=seed_list,
+        runs=tuple(runs),
+        range_test=range_test,
+        notes=tuple(notes),
+        wall_time=time.perf_counter() - started,
+    )
+
+
+def _candidates(schedules: Sequence[str | Candidate] | None) -> list[Candidate | str]:
+    if schedules is None:
+        return []
+    if isinstance(schedules, (str, Candidate)) or not isinstance(schedules, Sequence):
+        raise bad_value(
+            "schedules", "a list of specs such as ['cosine:12', 'step:4'], or None", schedules
+        )
+    if not schedules:
+        raise ConfigError(
+            "schedules must name at least one schedule (or be None for the defaults), got []."
+        )
+    out: list[Candidate | str] = []
+    for item in schedules:
+        if isinstance(item, Candidate):
+            out.append(item)
+        elif isinstance(item, str) and item.strip().lower() == RANGE_ONE_CYCLE:
+            out.append(RANGE_ONE_CYCLE)
+        elif isinstance(item, str):
+            out.append(Candidate(item.strip()))
+        else:
+            raise bad_value("each schedule", "a spec string or a Candidate", item)
+    return out
+
+
+def _seeds(seeds: int, seed: int) -> tuple[int, ...]:
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise bad_value("seeds", "a positive integer (how many seeds)", seeds)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise bad_value("seed", "an integer", seed)
+    return tuple(range(seed, seed + seeds))
+
+
+def _base_lr(task: Task, lr: float | None) -> float:
+    if lr is None:
+        if task.lr is None:
+            raise ConfigError(
+                f"lr must be given: task {task.name!r} has no default learning rate; pass one "
+                "(--lr LR), e.g. the suggestion of `lrkit find`."
+            )
+        return float(task.lr)
+    if (
+        isinstance(lr, bool)
+        or not isinstance(lr, (int, float))
+        or not (math.isfinite(lr) and lr > 0)
+    ):
+        raise bad_value("lr", "a positive finite number", lr)
+    return float(lr)
+
+
+def _resolve_range(
+    task: Task,
+    wanted: list[Candidate | str],
+    steps: int,
+    seed: int,
+    device: str,
+    defaults: bool,
+) -> tuple[RangeTestResult | None, list[Candidate], list[str]]:
+    """Runs the range test if ``"range-onecycle"`` is wanted, and builds that one-cycle."""
+    if RANGE_ONE_CYCLE not in wanted:
+        return None, [c for c in wanted if isinstance(c, Candidate)], []
+    from lrkit.finder.task import range_test_task
+
+    result = range_test_task(task, seed=seed, device=device)
+    out, notes = [], []
+    for item in wanted:
+        if isinstance(item, Candidate):
+            out.append(item)
+            continue
+        try:
+            out.append(range_one_cycle(result, max(2, steps)))
+        except ConfigError as exc:
+            if not defaults:  # asked for by name: say why it cannot be built
+                raise
+            notes.append(f"{RANGE_ONE_CYCLE} left out: {exc}")
+    return result, out, notes
+
+
+def _train_all(
+    task: Task,
+    candidate: Candidate,
+    base_lr: float,
+    epochs: int,
+    seeds: tuple[int, ...],
+    device: str,
+    verbose: bool,
+    steps_per_epoch: int,
+    bar: _Progress,
+) -> ScheduleRun:
+    from lrkit.training import train
+
+    histories = []
+    for seed in seeds:
+        bar.describe(f"{candidate.spec}  seed {seed}")
+        done = bar.completed
+        history = train(
+            task,
+            candidate.lr or base_lr,
+            candidate.spec,
+            epochs=epochs,
+            seed=seed,
+            unit=candidate.unit,
+            device=device,
+            progress=False,
+            verbose=verbose,
+            check=not bar.checked,
+            on_epoch_end=lambda _record: bar.advance(),
+            test_each_epoch=True,
+        )
+        bar.checked = True
+        bar.skip(done + epochs - bar.completed)  # a diverged run ends early
+        histories.append(history)
+    return ScheduleRun(
+        label=candidate.spec,
+        spec=candidate.canonical,
+        lr=candidate.lr or base_lr,
+        unit=candidate.unit,
+        source="lrkit",
+        histories=tuple(histories),
+        steps_per_epoch=steps_per_epoch,
+        note=candidate.note,
+    )
+
+
+class _Progress:
+    """A transient rich progress bar over every epoch of the comparison; silent off a terminal."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        console = Console(stderr=True)
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("epochs"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not (enabled and console.is_terminal),
+        )
+        self._total = total
+        self._id: Any = None
+        self.completed = 0
+        self.checked = False  # the task is checked once, before its first run
+
+    def __enter__(self) -> _Progress:
+        self._bar.__enter__()
+        self._id = self._bar.add_task("", total=self._total)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bar.__exit__(*exc)
+
+    def describe(self, text: str) -> None:
+        self._bar.update(self._id, description=text)
+
+    def grow(self, n: int) -> None:
+        self._total += n
+        self._bar.update(self._id, total=self._total)
+
+    def advance(self) -> None:
+        self.skip(1)
+
+    def skip(self, n: int) -> None:
+        if n > 0:
+            self.completed += n
+            self._bar.update(self._id, completed=self.completed)

@@ -1,0 +1,95 @@
+"""The comparison as the fixed-width text table ``lrkit compare`` prints.
+
+Accuracies are shown in percent, other metrics and losses with four decimals; with more than one
+seed each cell is ``mean±std`` (sample standard deviation over seeds). The winner, chosen by
+validation only, is marked ``*``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lrkit.compare.result import METRIC_NAMES
+
+if TYPE_CHECKING:
+    from lrkit.compare.result import CompareResult, ScheduleRun, Stat
+
+
+def format_table(result: CompareResult) -> str:
+    """The table of ``result`` (see :meth:`CompareResult.table`).
+
+    Example:
+        >>> from lrkit.compare.result import CompareResult
+        >>> print(format_table(CompareResult("toy", "accuracy", 0.1, 3, (0,), ())))
+        compare: toy, 3 epochs, lr 0.1, seed 0
+          (no runs)
+    """
+    short = METRIC_NAMES.get(result.metric, result.metric)
+    if result.metric == "accuracy":
+        short += " %"
+    seeds = result.seeds
+    budget = f"{result.epochs} epoch{'s' if result.epochs != 1 else ''}"
+    head = f"compare: {result.task}, {budget}, lr {result.lr:g}, "
+    if len(seeds) == 1:
+        head += f"seed {seeds[0]}"
+    else:
+        head += f"seeds {', '.join(map(str, seeds))} (mean±std over {len(seeds)} seeds)"
+    if not result.runs:
+        return f"{head}\n  (no runs)"
+    headers = [
+        "schedule",
+        "lr",
+        f"val {short}",
+        f"final test {short}",
+        f"best test {short}",
+        "final test loss",
+        "best test loss",
+        "time s",
+    ]
+    best = result.best
+    body = [[*_cells(run, result.metric)] for run in result.runs]
+    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(headers)]
+
+    def line(mark: str, cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = "  ".join(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))
+        return f"{mark} {first}  {rest}".rstrip()
+
+    lines = [head, line(" ", headers)]
+    lines += [line("*" if run is best else " ", row) for run, row in zip(result.runs, body)]
+    if best is not None:
+        lines.append(
+            f"* best by mean final validation {result.metric}; the test columns are reported, "
+            "never used to choose."
+        )
+    notes = [f"{run.label}: {run.note}" for run in result.runs if run.note]
+    notes += [
+        f"{run.label}: diverged on {run.diverged} of {len(run.histories)} seeds"
+        for run in result.runs
+        if run.diverged
+    ]
+    notes += list(result.notes)
+    if notes:
+        lines.append("notes:")
+        lines += [f"  {note}" for note in notes]
+    return "\n".join(lines)
+
+
+def _cells(run: ScheduleRun, metric: str) -> list[str]:
+    return [
+        run.label,
+        f"{run.lr:.3g}",
+        metric_cell(run.final_val_metric, metric),
+        metric_cell(run.final_test_metric, metric),
+        metric_cell(run.best_test_metric, metric),
+        run.final_test_loss.format(".4f"),
+        run.best_test_loss.format(".4f"),
+        run.wall_time.format(".1f"),
+    ]
+
+
+def metric_cell(stat: Stat, metric: str) -> str:
+    """A metric's cell: accuracy in percent (``97.50±0.20``), other metrics as they are."""
+    if metric == "accuracy":  # in percent: 97.50 reads faster than 0.9750
+        return stat.format(".2f", scale=100.0)
+    return stat.format(".4f")

@@ -1,0 +1,105 @@
+"""``lrkit compare`` through a real subprocess."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
+
+# One torch thread, as tests/conftest.py sets in-process (see tests/cli/test_find_cli.py).
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+NO_LR_TASK = """
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+y = (x[:, 0] > 0).long()
+task = Task(name='nolr', model=lambda: torch.nn.Linear(4, 2),
+            train_data=TensorDataset(x[:48], y[:48]), val_data=TensorDataset(x[48:], y[48:]))
+"""
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LRKIT, *args], capture_output=True, text=True, cwd=cwd, timeout=300, env=ENV
+    )
+
+
+def test_compare_prints_the_table_and_writes_the_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run(
+        "compare", "--epochs", "2", "--seeds", "2", "--schedules", "cosine:2", "constant",
+        "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "compare: digits, 2 epochs, lr 0.05, seeds 0, 1 (mean±std over 2 seeds)"
+    header = lines[1].split()
+    assert header[:2] == ["schedule", "lr"] and "time" in header
+    rows = [line[2:].split()[0] for line in lines[2:4]]
+    assert rows == ["cosine:2", "constant"]
+    assert sum(line.startswith("* ") for line in lines[2:4]) == 1  # the winner, by validation
+    assert "never used to choose" in result.stdout
+    assert lines[-1].startswith(f"Wrote {out / 'compare.png'}")
+    assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((out / "compare.json").read_text())
+    assert data["task"] == "digits" and data["seeds"] == [0, 1] and data["epochs"] == 2
+    assert [r["label"] for r in data["runs"]] == ["cosine:2", "constant"]
+    with (out / "compare.csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["schedule"] for r in table] == ["cosine:2", "constant"]
+    assert float(table[0]["final_test_accuracy"]) > 0.5
+    if (out / "report.html").exists():  # written when lrkit.report is available
+        assert 'data-lrkit-section="compare"' in (out / "report.html").read_text()
+
+
+def test_json_with_sklearn_rows_into_the_default_out_dir(tmp_path: Path) -> None:
+    result = run(
+        "compare", "--epochs", "1", "--schedules", "constant", "--sklearn", "--json", "--quiet",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)  # stdout is only the JSON
+    assert [r["label"] for r in data["runs"]] == [
+        "constant", "sklearn:constant", "sklearn:invscaling", "sklearn:adaptive",
+    ]  # fmt: skip
+    assert data["best"] == "constant"
+    assert "Wrote" in result.stderr
+    assert (tmp_path / "lrkit-out" / "compare" / "compare.json").is_file()
+
+
+BAD = {
+    "bad_spec": (["--schedules", "cosinus:3"], "Unknown schedule name 'cosinus'. Valid names"),
+    "malformed_spec": (["--schedules", "cosine:3,"], "spec is malformed"),
+    "zero_lr": (["--lr", "0"], "argument --lr: must be a positive finite number"),
+    "zero_seeds": (["--seeds", "0"], "argument --seeds: must be a positive integer"),
+    "out_inside_a_file": (["--out", "@file/sub"], "--out must be a folder that can be made"),
+    "regression_sklearn": (["friedman", "--sklearn"], "sklearn rows need a classification task"),
+    "no_lr": (["@nolr"], "pass one (--lr LR)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_input_is_one_line_on_stderr_and_exit_2(case: str, tmp_path: Path) -> None:
+    args, message = BAD[case]
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "nolr.py").write_text(NO_LR_TASK)
+    args = [
+        str(tmp_path / "nolr.py") if a == "@nolr" else a.replace("@", f"{tmp_path}/") for a in args
+    ]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "out")]
+    result = run("compare", *args, "--epochs", "1")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("lrkit: error:") and message in result.stderr
+    assert result.stdout == ""
+    assert not (tmp_path / "out").exists()

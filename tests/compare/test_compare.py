@@ -1,0 +1,329 @@
+"""``lrkit.compare``: same seeds across schedules, the statistics, choosing by validation, plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from lrkit.compare import (
+    RANGE_ONE_CYCLE,
+    Candidate,
+    CompareResult,
+    ScheduleRun,
+    Stat,
+    compare,
+    default_schedules,
+    plot_data,
+    range_one_cycle,
+    sklearn_runs,
+)
+from lrkit.errors import ConfigError, SpecError, UnknownNameError
+from lrkit.finder.result import RangeTestResult
+from lrkit.history import EpochRecord, History
+from lrkit.schedules import parse
+from lrkit.tasks import Task, load_task
+
+QUIET: dict[str, Any] = {"progress": False}
+
+
+def _tiny(**overrides: Any) -> Task:
+    """Linearly separable 2-class data and a small MLP: trains in milliseconds."""
+    x = torch.randn(96, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    fields: dict[str, Any] = {
+        "name": "tiny",
+        "model": lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
+        "train_data": TensorDataset(x[:64], y[:64]),
+        "val_data": TensorDataset(x[64:80], y[64:80]),
+        "test_data": TensorDataset(x[80:], y[80:]),
+        "epochs": 3,
+        "batch_size": 16,
+        "lr": 0.1,
+    }
+    fields.update(overrides)
+    return Task(**fields)
+
+
+def _history(label: str, val: float, val_loss: float, test: float, seed: int = 0) -> History:
+    record = EpochRecord(1, 0.1, (0.1,), 0.5, val_loss, val, test_loss=0.3, test_metric=test)
+    return History(
+        "toy", "accuracy", 0.1, label, seed, "epoch", 1, (record,), (0.1,), 0.3, test, False, False
+    )
+
+
+def _run(label: str, *histories: History, source: str = "lrkit") -> ScheduleRun:
+    return ScheduleRun(label, label, 0.1, "epoch", source, histories)  # type: ignore[arg-type]
+
+
+def _result(*runs: ScheduleRun) -> CompareResult:
+    return CompareResult("toy", "accuracy", 0.1, 1, (0,), runs)
+
+
+def test_each_seed_gives_every_schedule_the_same_weights_and_batches() -> None:
+    # all three keep the base LR through epoch 1, so epoch 1 must be identical across them
+    result = compare(_tiny(), 0.1, ["constant", "cosine:3", "step:1,gamma=0.5"], seeds=2, **QUIET)
+    assert result.seeds == (0, 1)
+    for i in range(2):
+        firsts = {run.histories[i].records[0] for run in result.runs}
+        assert len(firsts) == 1, "same seed, same first epoch"
+        assert all(run.histories[i].seed == i for run in result.runs)
+    seed0, seed1 = result.runs[0].histories
+    assert seed0.records[0] != seed1.records[0], "another seed, another start"
+    # and the schedules do differ afterwards
+    assert len({run.histories[0].lrs for run in result.runs}) == 3
+
+
+def test_stat_mean_and_sample_spread() -> None:
+    s = Stat.of([0.90, 0.94, 0.98])
+    assert s.mean == pytest.approx(0.94) and s.std == pytest.approx(0.04)
+    assert Stat.of([0.5]).std == 0.0 and Stat.of([0.5]).format(".2f") == "0.50"
+    assert math.isnan(Stat.of([0.5, math.nan]).mean)  # a diverged seed is not averaged away
+    assert Stat.of([0.5, math.nan]).format() == "-"
+    assert s.format(".2f", scale=100) == "94.00±4.00"
+
+
+def test_run_statistics_are_over_the_seeds_histories() -> None:
+    result = compare(_tiny(), 0.1, ["cosine:3"], seeds=3, **QUIET)
+    run = result.runs[0]
+    finals = [h.test_metric for h in run.histories]
+    bests = [max(h.epoch_test_metric) for h in run.histories]
+    assert run.final_test_metric.values == tuple(finals)
+    assert run.final_test_metric.mean == pytest.approx(np.mean(finals))
+    assert run.final_test_metric.std == pytest.approx(np.std(finals, ddof=1))
+    assert run.best_test_metric.mean == pytest.approx(np.mean(bests))
+    assert run.best_test_loss.mean == pytest.approx(
+        np.mean([min(h.epoch_test_loss) for h in run.histories])
+    )
+    assert run.wall_time.mean > 0 and result.wall_time >= sum(h.wall_time for h in run.histories)
+    row = result.rows()[0]
+    assert row["final_test_accuracy"] == run.final_test_metric.mean
+    assert row["final_test_accuracy_std"] == run.final_test_metric.std
+    assert row["seeds"] == 3 and row["spec"] == "cosine:steps=3"
+
+
+def test_the_winner_is_chosen_by_validation_never_by_test() -> None:
+    good_test = _run("cosine", _history("cosine", val=0.90, val_loss=0.4, test=0.99))
+    good_val = _run("step", _history("step", val=0.95, val_loss=0.5, test=0.80))
+    assert _result(good_test, good_val).best is good_val
+    # a tie on the validation metric goes to the lower validation loss
+    tie = _run("tie", _history("tie", val=0.95, val_loss=0.3, test=0.5))
+    assert _result(good_val, tie).best is tie
+    # scikit-learn rows train another model: reported, never the winner
+    mlp = _run("sklearn:constant", _history("x", 0.99, 0.1, 0.99), source="sklearn")
+    assert _result(good_val, mlp).best is good_val
+    # a run with a diverged seed ranks last; with only such runs there is no winner
+    bad = _history("bad", math.nan, math.nan, math.nan)
+    assert _result(_run("bad", bad), good_test).ranked()[-1].label == "bad"
+    assert _result(_run("bad", bad)).best is None
+
+
+def test_table_json_and_rows() -> None:
+    result = compare(_tiny(), None, ["cosine:3", "constant"], epochs=2, seeds=2, **QUIET)
+    table = result.table()
+    lines = table.splitlines()
+    assert lines[0] == "compare: tiny, 2 epochs, lr 0.1, seeds 0, 1 (mean±std over 2 seeds)"
+    assert "final test acc %" in lines[1] and "best test acc %" in lines[1]
+    marked = [line for line in lines if line.startswith("* ") and ":" not in line[2:12]]
+    assert any(result.best.label in line for line in marked)  # type: ignore[union-attr]
+    assert "±" in lines[2]
+    data = json.loads(result.to_json())
+    assert data["best"] == result.best.label  # type: ignore[union-attr]
+    assert data["selected_by"].startswith("mean final validation accuracy")
+    assert [r["label"] for r in data["runs"]] == ["cosine:3", "constant"]
+    first = data["runs"][0]["histories"][0]
+    assert first["seed"] == 0 and len(first["epochs"]) == 2
+    assert first["epochs"][-1]["test_metric"] == result.runs[0].histories[0].test_metric
+
+
+def test_plot_data_and_figure() -> None:
+    result = compare(_tiny(), 0.1, ["cosine:3", "constant"], seeds=2, **QUIET)
+    data = plot_data(result)
+    assert data.seeds == 2 and data.metric == "accuracy" and len(data.curves) == 2
+    cosine = data.curves[0]
+    assert cosine.epochs.tolist() == [1.0, 2.0, 3.0]
+    vals = np.array([h.val_metric for h in result.runs[0].histories])
+    assert cosine.val_metric.mean == pytest.approx(vals.mean(axis=0))
+    assert cosine.val_metric.high - cosine.val_metric.mean == pytest.approx(vals.std(0, ddof=1))
+    # per-step LRs against fractional epochs, held to the end of the last epoch
+    assert len(cosine.lr_x) == 3 * 4 + 1 and cosine.lr_x[-1] == 3.0
+    assert cosine.lr.mean[0] == pytest.approx(0.1) and cosine.lr.mean[-1] < 0.1
+    constant = data.curves[1]
+    assert np.all(constant.lr.mean == 0.1) and np.all(constant.lr.low == constant.lr.high)
+    assert sum(c.best for c in data.curves) == 1
+    fig = result.plot()
+    assert type(fig).__name__ == "Figure" and len(fig.axes) == 4
+    assert {ax.get_ylabel() for ax in fig.axes} >= {"validation loss", "learning rate"}
+
+
+def test_one_seed_has_no_band() -> None:
+    data = plot_data(compare(_tiny(), 0.1, ["constant"], epochs=2, **QUIET))
+    band = data.curves[0].val_loss
+    assert np.array_equal(band.low, band.mean) and np.array_equal(band.high, band.mean)
+
+
+def test_sklearn_rows_on_digits() -> None:
+    result = compare("digits", 0.05, ["constant"], epochs=2, sklearn=True, **QUIET)
+    labels = [run.label for run in result.runs]
+    assert labels == ["constant", "sklearn:constant", "sklearn:invscaling", "sklearn:adaptive"]
+    mlp = result.runs[1]
+    assert mlp.source == "sklearn" and mlp.lr == 0.05 and mlp.unit == "epoch"
+    assert "MLPClassifier(hidden_layer_sizes=(132,)" in mlp.note and "not converged" in mlp.note
+    history = mlp.histories[0]
+    assert history.epochs_run == 2 and history.test_metric is not None
+    assert history.test_metric > 0.8 and history.test_metric == history.epoch_test_metric[-1]
+    # invscaling divides by sqrt(samples seen + 1) after each epoch
+    lrs = result.runs[2].histories[0].lrs
+    assert lrs[0] == 0.05 and lrs[1] == pytest.approx(0.05 / math.sqrt(1078 + 1))
+    assert result.best is result.runs[0]  # the task's own run, whatever the MLP scores
+    assert "sklearn:adaptive: MLPClassifier" in result.table()
+
+
+def test_sklearn_rows_are_reproducible_and_shuffle_each_epoch_anew() -> None:
+    task = load_task("digits")
+    first = sklearn_runs(task, 0.05, epochs=2, seeds=[3], options=["constant"])[0]
+    again = sklearn_runs(task, 0.05, epochs=2, seeds=[3], options=["constant"])[0]
+    assert first.histories == again.histories
+    other = sklearn_runs(task, 0.05, epochs=2, seeds=[4], options=["constant"])[0]
+    assert other.histories[0].train_loss != first.histories[0].train_loss
+
+
+def test_a_bad_spec_raises_the_spec_error_with_the_valid_names() -> None:
+    with pytest.raises(UnknownNameError, match="Valid names: constant, cosine") as info:
+        compare(_tiny(), 0.1, ["cosine:3", "cosinus:3"], **QUIET)
+    assert isinstance(info.value, SpecError)
+    with pytest.raises(SpecError, match="malformed"):
+        compare(_tiny(), 0.1, ["cosine:3,"], **QUIET)
+
+
+def test_sklearn_on_a_regression_task_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"classification task .* 'friedman' with metric 'r2'"):
+        compare("friedman", schedules=["constant"], epochs=1, sklearn=True, **QUIET)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"lr": None, "task": "no_lr"}, "lr must be given: .* pass one \\(--lr LR\\)"),
+        ({"lr": 0.0}, "lr must be a positive finite number"),
+        ({"seeds": 0}, "seeds must be a positive integer"),
+        ({"epochs": 0}, "epochs must be a positive integer"),
+        ({"schedules": []}, "at least one schedule"),
+        ({"schedules": "cosine:3"}, "schedules must be a list of specs"),
+    ],
+)
+def test_invalid_arguments_raise_config_error(kwargs: dict[str, Any], needle: str) -> None:
+    task = _tiny(lr=None) if kwargs.pop("task", None) == "no_lr" else _tiny()
+    args: dict[str, Any] = {"lr": 0.1, "schedules": ["constant"], **kwargs}
+    with pytest.raises(ConfigError, match=needle):
+        compare(task, args.pop("lr"), args.pop("schedules"), **args, **QUIET)
+
+
+def test_candidate_checks_its_values() -> None:
+    assert Candidate("StepLR:step_size=4,gamma=0.1").canonical == "step:step_size=4"
+    with pytest.raises(ConfigError, match="lr must be a positive finite number or None"):
+        Candidate("constant", lr=-1.0)
+    with pytest.raises(ConfigError, match="unit must be 'epoch' or 'step'"):
+        Candidate("constant", unit="batch")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3, 12, 90])
+def test_default_schedules_parse_and_scale_to_the_budget(epochs: int) -> None:
+    specs = default_schedules(epochs)
+    names = [type(parse(s)).__name__ for s in specs]
+    assert names == ["Step", "MultiStep", "Exponential", "Cosine", "Plateau"]
+    exponential = parse(specs[2])
+    assert exponential(epochs, base_lr=1.0) == pytest.approx(0.01, rel=0.01)  # 100x over E
+    assert parse(specs[3]).to_dict()["steps"] == epochs
+    milestones = parse(specs[1]).to_dict()["milestones"]
+    assert all(1 <= m <= max(1, epochs) for m in milestones)
+
+
+def test_range_one_cycle_peaks_at_the_suggestion_or_the_high_end() -> None:
+    found = RangeTestResult(
+        lrs=(1e-3, 1.0), losses=(2.0, 9.0), smoothed=(2.0, 9.0), group_lrs=((1e-3, 1.0),),
+        suggestion=0.25, range=(0.2, 1.0),
+    )  # fmt: skip
+    c = range_one_cycle(found, 100)
+    assert (c.spec, c.lr, c.unit) == ("onecycle:steps=100", 0.25, "step")
+    schedule = parse(c.spec)
+    assert schedule(30, base_lr=c.lr) == pytest.approx(0.25)  # the peak after 30%
+    assert schedule(0, base_lr=c.lr) == pytest.approx(0.01)  # torch's OneCycleLR start
+    assert range_one_cycle(found, 100, peak="high").lr == 1.0
+    nothing = RangeTestResult(
+        lrs=(1e-3, 1.0), losses=(2.0, 2.0), smoothed=(2.0, 2.0), group_lrs=((1e-3, 1.0),),
+        suggestion=None, range=None, warning="no descent",
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="no LR range \\(no descent\\)"):
+        range_one_cycle(nothing, 100)
+    with pytest.raises(ConfigError, match="peak must be"):
+        range_one_cycle(found, 100, peak="low")
+
+
+def test_defaults_on_digits_five_torch_schedulers_and_a_range_one_cycle() -> None:
+    result = compare("digits", epochs=2, **QUIET)
+    labels = [run.label for run in result.runs]
+    assert labels[:5] == list(default_schedules(2))
+    one_cycle = result.runs[5]
+    assert result.range_test is not None and result.range_test.suggestion is not None
+    assert one_cycle.unit == "step" and one_cycle.label == f"onecycle:steps={2 * 17}"
+    assert one_cycle.lr == pytest.approx(result.range_test.suggestion, rel=1e-3)
+    assert "range test's suggestion" in one_cycle.note
+    assert len(one_cycle.histories[0].step_lrs) == 34
+    assert max(one_cycle.histories[0].step_lrs) == pytest.approx(one_cycle.lr, rel=0.05)
+    assert all(run.histories[0].test_metric is not None for run in result.runs)
+    assert result.lr == 0.05 and all(run.lr == 0.05 for run in result.runs[:5])
+
+
+def _fake_range_test(result: RangeTestResult) -> Any:
+    def range_test_task(task: Task, **_kwargs: Any) -> RangeTestResult:
+        return result
+
+    return range_test_task
+
+
+FOUND = RangeTestResult(
+    lrs=(1e-3, 1.0), losses=(2.0, 9.0), smoothed=(2.0, 9.0), group_lrs=((1e-3, 1.0),),
+    suggestion=0.2, range=(0.1, 1.0),
+)  # fmt: skip
+
+
+def test_range_one_cycle_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lrkit.finder.task.range_test_task", _fake_range_test(FOUND))
+    result = compare(_tiny(), 0.1, ["constant", RANGE_ONE_CYCLE], epochs=2, **QUIET)
+    assert [run.label for run in result.runs] == ["constant", "onecycle:steps=8"]
+    assert result.runs[1].unit == "step" and result.runs[1].lr == 0.2
+    assert result.range_test is FOUND
+
+
+def test_a_range_test_without_a_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    nothing = RangeTestResult(
+        lrs=(1e-3, 1.0), losses=(2.0, 2.0), smoothed=(2.0, 2.0), group_lrs=((1e-3, 1.0),),
+        suggestion=None, range=None, warning="no descent",
+    )  # fmt: skip
+    monkeypatch.setattr("lrkit.finder.task.range_test_task", _fake_range_test(nothing))
+    # asked for by name: an error saying why
+    with pytest.raises(ConfigError, match="no LR range"):
+        compare(_tiny(), 0.1, [RANGE_ONE_CYCLE], epochs=1, **QUIET)
+    # among the defaults: left out, with a note under the table
+    result = compare(_tiny(), 0.1, epochs=1, **QUIET)
+    assert len(result.runs) == 5
+    assert result.notes[0].startswith("range-onecycle left out: The range test found no LR")
+    assert "range-onecycle left out" in result.table()
+
+
+def test_compare_section_for_the_report() -> None:
+    pytest.importorskip("lrkit.report")
+    from lrkit.compare import compare_section
+
+    result = compare(_tiny(), 0.1, ["constant"], epochs=1, **QUIET)
+    section = compare_section(result)
+    assert section.key == "compare"
+    assert "never used to choose" in section.html and "<table>" in section.html
+    assert "data:image/png;base64," in section.html
