@@ -55,6 +55,7 @@ def search(
     pruner: str | optuna.pruners.BasePruner | None = "none",
     rounds: int = 1,
     narrow: float = 4.0,
+    start_lr: float | None = None,
     direction: Literal["minimize", "maximize"] | None = None,
     storage: str | Path | None = None,
     study_name: str | None = None,
@@ -88,6 +89,9 @@ def search(
         rounds: Progressive narrowing: after each round the range shrinks ``narrow`` times
             around the best trials so far.
         narrow: How much narrower each round's range is than the last.
+        start_lr: The first trial's LR (the others are drawn as ``sampler`` says), e.g. a range
+            test's suggestion. With ``low``/``high="auto"`` it defaults to that suggestion: the
+            search then starts from the single best guess and explores around it.
         direction: ``"minimize"`` (default) or ``"maximize"``; a task form that returns its
             validation metric sets it.
         storage: ``None``: a journal file in ``out`` (safe with several processes); a journal
@@ -134,6 +138,7 @@ def search(
             pruner,
             rounds,
             narrow,
+            start_lr,
             direction,
             storage,
             study_name,
@@ -160,6 +165,7 @@ def _search(
     pruner: Any,
     rounds: int,
     narrow: float,
+    start_lr: float | None,
     direction: Any,
     storage: Any,
     study_name: str | None,
@@ -187,8 +193,15 @@ def _search(
     opened = spec.open()
     name = study_name or DEFAULT_STUDY
     if low == "auto" or high == "auto":
-        low, high = _auto_range(objective, low, high, opened, name, seed, device)
+        low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
+        start_lr = suggested if start_lr is None else start_lr
     lr_range = LogRange(low, high)
+    if start_lr is not None and not (
+        isinstance(start_lr, (int, float)) and lr_range.low <= start_lr <= lr_range.high
+    ):
+        raise bad_value(
+            "start_lr", f"an LR in [{lr_range.low:g}, {lr_range.high:g}] or None", start_lr
+        )
     sampler_obj = make_sampler(sampler, seed)
     epochs_budget = objective.budget if isinstance(objective, TaskObjective) else None
     pruner_obj = make_pruner(pruner, max_resource=epochs_budget)
@@ -203,6 +216,7 @@ def _search(
         narrow=float(narrow),
         pruner=pruner if isinstance(pruner, str) else type(pruner_obj).__name__,
         objective=_describe(objective),
+        start_lr=None if start_lr is None else float(start_lr),
     )
     study, role = open_study(spec, opened, name, config, sampler_obj, pruner_obj, resume=resume)
     with _Display(study, n_trials, enabled=progress) as display:
@@ -303,8 +317,9 @@ def _auto_range(
     name: str,
     seed: int,
     device: str,
-) -> tuple[float, float]:
-    """``"auto"`` ends from the range test, or from the stored study when resuming one."""
+) -> tuple[float, float, float | None]:
+    """``"auto"`` ends from the range test, or from the stored study when resuming one; and the
+    range test's suggestion, the search's first trial."""
     if not isinstance(objective, TaskObjective):
         raise ConfigError(
             "low/high='auto' runs the range test on the task, so the objective must be a task "
@@ -315,12 +330,17 @@ def _auto_range(
     except KeyError:
         stored = None
     if stored is not None:
-        found = (stored["low"], stored["high"])
+        found, suggestion = (stored["low"], stored["high"]), stored.get("start_lr")
     else:
         from lrkit.finder.task import range_test_task
 
-        found = bracket(range_test_task(objective.task, seed=seed, device=device))
-    return (found[0] if low == "auto" else low), (found[1] if high == "auto" else high)
+        result = range_test_task(objective.task, seed=seed, device=device)
+        found, suggestion = bracket(result), result.suggestion
+    low = found[0] if low == "auto" else low
+    high = found[1] if high == "auto" else high
+    if suggestion is not None and not low <= suggestion <= high:
+        suggestion = None
+    return low, high, suggestion
 
 
 def bracket(result: RangeTestResult) -> tuple[float, float]:

@@ -51,6 +51,7 @@ class SearchConfig:
     narrow: float
     pruner: str = "none"
     objective: str = ""  # what each trial trains: a task with its schedule and budget, a function
+    start_lr: float | None = None  # the first trial's LR, if not drawn
 
     def round_sizes(self) -> list[int]:
         base, extra = divmod(self.n_trials, self.rounds)
@@ -169,8 +170,9 @@ def queue_round(study: optuna.Study, config: SearchConfig, round_: int, lr_range
     for slot in range(size):
         if slot in present:
             continue
+        first = round_ == 0 and slot == 0 and config.start_lr is not None
         study.enqueue_trial(
-            {},
+            {"lr": config.start_lr} if first else {},
             user_attrs={
                 SLOT_ATTR: slot,
                 ROUND_ATTR: round_,

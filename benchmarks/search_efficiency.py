@@ -1,0 +1,538 @@
+"""How much training a learning-rate search spends to find an LR within 1% of the best one.
+
+The headline benchmark of ``lrkit.search``. Five search methods, each run through the real
+``lrkit.search(...)`` (its samplers, its pruners, an in-memory Optuna study), on four tasks
+(``TASKS``: the built-in ``digits`` and ``friedman``, two MNIST-1D CNNs):
+
+1. ``seed000 random``: seed 000's plain random search, 10 trials of ``10 ** U(-5, 0)`` at full
+   budget, the best by validation loss;
+2. ``stratified``: 10 trials of lrkit's Latin-hypercube sampler (van der Corput order);
+3. ``stratified+halving``: 20 stratified trials under successive halving (``pruner="halving"``:
+   from 1 epoch, reduction factor 3);
+4. ``finder+halving``: 12 such trials in the range test's bracket (``lrkit.search.bracket``); the
+   range test runs for real on the real task and its steps count as training compute; where it
+   finds no range (``low="auto"`` would stop with an error) the search falls back to seed 000's;
+5. ``tpe+median``: 20 trials of Optuna's TPE under the median pruner.
+
+**A tabular benchmark over real training curves.** Each task is first trained for real, at
+constant LR, at every point of a 37-point log grid (1e-5 .. 10, 6 per decade) from 5 seeds,
+recording every epoch's validation loss and the final held-out score (test accuracy, or test R²
+floored at 0; a diverged run scores as always guessing the commonest class, or R² 0). The runs
+are cached in ``benchmarks/.cache/search_efficiency_oracle.json``. A search trial then "trains"
+by replaying the recorded run of the grid LR nearest its LR (in log space), from oracle seed
+``trial seed % 5``: it reports each epoch's validation loss to the pruner and stops when told, so
+the pruners see real curves, and the epochs it replays are the compute it spends; a run that
+diverged fails after the epochs it ran. Why tabular: training every trial of 5 methods x 40
+search seeds x 4 tasks for real would take about an hour on 2 CPU cores for one table, and as
+long again for every setting compared; the grid takes 9 minutes, and every method reads the
+same runs.
+
+**Scoring.** The oracle best of a task is the best grid LR's mean held-out score over the 5
+seeds. After each trial, in trial order (completion order with one worker), the incumbent is the
+completed trial of lowest final validation loss, what the search would return; its score is the
+mean held-out score at its grid LR (what retraining at that LR gives, less noisy than one seed's
+run). *To target* is the epochs spent, summed over all trials (plus the range test's steps, in
+epochs, for ``finder+halving``), up to the first trial after which the incumbent scores at least
+99% of the oracle best; a search that never gets there is charged all it spent. The table gives
+its median over the search seeds and how many times less that is than ``seed000 random``'s; the
+*ERT* (COCO's expected running time: all epochs spent by the seeds, to the target or to the end,
+over the number of seeds that reached it), which a search cannot improve by simply stopping
+early; the seeds that reached the target; the mean final score (the incumbent at the end); and
+the mean epochs spent in all.
+
+Run: ``python benchmarks/search_efficiency.py [--seeds 40] [--tasks digits friedman ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import cache, partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import lrkit
+import regret_tasks as rt
+from lrkit.search import SearchResult, bracket
+from lrkit.tasks import Task, load_task
+
+GRID = [float(f"{v:.6g}") for v in np.logspace(-5, 1, 37)]  # 6 per decade
+ORACLE_SEEDS = (0, 1, 2, 3, 4)
+LOW, HIGH = 1e-5, 1.0  # seed 000's range: 10 ** U(-5, 0)
+TARGET = 0.99  # within 1% of the oracle best
+ORACLE_FILE = rt.CACHE / "search_efficiency_oracle.json"
+RANGES_FILE = rt.CACHE / "search_efficiency_ranges.json"
+VERSION = 2  # bump when a task or the recording changes: the cache is keyed by it
+
+
+@dataclass(frozen=True)
+class Method:
+    sampler: str
+    pruner: str
+    n_trials: int
+    bracketed: bool = False  # search the range test's bracket instead of seed 000's range
+
+
+METHODS = {
+    "seed000 random": Method("random", "none", 10),
+    "stratified": Method("stratified", "none", 10),
+    "stratified+halving": Method("stratified", "halving", 20),
+    "finder+halving": Method("stratified", "halving", 12, bracketed=True),
+    "tpe+median": Method("tpe", "median", 20),
+}
+BASELINE, RIVAL = "seed000 random", "tpe+median"
+
+
+# --- tasks -------------------------------------------------------------------------------------
+
+
+def _mnist1d_task(
+    name: str, model: Callable[[], nn.Module], optimizer: Any, epochs: int, about: str
+) -> Task:
+    """MNIST-1D (the ``mnist1d`` package): its 4000 training signals split 80/20 into train and
+    validation (stratified, fixed seed), its own 1000 test signals held out."""
+    from sklearn.model_selection import train_test_split
+    from torch.utils.data import TensorDataset
+
+    x, y, xt, yt = rt.TASKS["mnist1d-cnn"].load()
+    train, val = train_test_split(
+        np.arange(len(y)), test_size=0.2, random_state=0, stratify=y.numpy()
+    )
+    t, v = torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(val))
+    return Task(
+        name=name,
+        model=model,
+        train_data=TensorDataset(x[t], y[t]),
+        val_data=TensorDataset(x[v], y[v]),
+        test_data=TensorDataset(xt, yt),
+        criterion=nn.CrossEntropyLoss(),
+        optimizer=optimizer,
+        metric="accuracy",
+        epochs=epochs,
+        batch_size=64,
+        description=about,
+    )
+
+
+TASKS: dict[str, Callable[[], Task]] = {
+    "digits": partial(load_task, "digits"),  # CNN, SGD momentum 0.9, 12 epochs, accuracy
+    "friedman": partial(load_task, "friedman"),  # MLP, Adam, 30 epochs, R²
+    "mnist1d-cnn": partial(
+        _mnist1d_task,
+        "mnist1d-cnn",
+        rt._mnist1d_cnn,
+        partial(torch.optim.AdamW, weight_decay=0.01),
+        8,
+        "MNIST-1D, 3-conv 1D CNN, AdamW wd 0.01",
+    ),
+    "mnist1d-bncnn": partial(
+        _mnist1d_task,
+        "mnist1d-bncnn",
+        rt._mnist1d_bncnn,
+        partial(torch.optim.SGD, momentum=0.9, weight_decay=5e-4),
+        5,
+        "MNIST-1D, 1D CNN + BatchNorm, SGD momentum 0.9, wd 5e-4",
+    ),
+}
+
+
+@cache
+def task(name: str) -> Task:
+    return TASKS[name]()
+
+
+# --- the oracle: real training at every grid LR, and real range tests ---------------------------
+
+
+def _floor(t: Task) -> float:
+    """The score of a run that diverged: R² 0, or always guessing the commonest test class."""
+    if t.metric != "accuracy" or t.test_data is None:
+        return 0.0
+    labels = t.test_data.tensors[1]  # type: ignore[attr-defined]  # a TensorDataset, all tasks
+    return float(torch.bincount(labels).max()) / len(labels)
+
+
+def _train_job(job: tuple[str, float, int]) -> dict[str, Any]:
+    from lrkit.training import train
+
+    torch.set_num_threads(1)
+    name, lr, seed = job
+    t = task(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = train(t, lr, epochs=t.epochs, seed=seed, progress=False, verbose=False)
+    score = h.test_metric
+    if h.diverged or score is None or not math.isfinite(score):
+        score = _floor(t)
+    return {"val_loss": [float(v) for v in h.val_loss], "score": max(float(score), 0.0)}
+
+
+def _range_job(job: tuple[str, int]) -> dict[str, Any]:
+    from lrkit.finder.task import range_test_task
+
+    torch.set_num_threads(1)
+    name, seed = job
+    steps = 0
+
+    def count(done: int) -> None:
+        nonlocal steps
+        steps = max(steps, done)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = range_test_task(task(name), seed=seed, on_step=count)
+    try:
+        low, high = bracket(result)
+    except lrkit.ConfigError:  # no range: what low="auto" refuses
+        low = high = None
+    return {"steps": max(steps, len(result.lrs)), "low": low, "high": high}
+
+
+def _cached(
+    path: Path, key: str, jobs: Sequence[Any], fn: Callable[[Any], Any], workers: int
+) -> list[Any]:
+    """``fn`` of every job, computed in a process pool the first time and cached under ``key``."""
+    store = json.loads(path.read_text()) if path.exists() else {}
+    have = store.get(key, {})
+    todo = [j for j in jobs if json.dumps(j) not in have]
+    if todo:
+        print(f"  {key.split('|')[0]}: {len(todo)} runs on {workers} workers ...", flush=True)
+        if workers > 1:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+                results = list(pool.map(fn, todo, chunksize=2))
+        else:
+            results = [fn(j) for j in todo]
+        have.update({json.dumps(j): r for j, r in zip(todo, results)})
+        name = key.split("|")[0]  # drop this task's runs of older versions
+        store = {k: v for k, v in store.items() if k.split("|")[0] != name}
+        store[key] = have
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(store))
+    return [have[json.dumps(j)] for j in jobs]
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """A task's recorded runs: ``val_loss[i][s]`` per epoch and ``score[i, s]`` at ``GRID[i]``."""
+
+    name: str
+    epochs: int
+    steps_per_epoch: int
+    val_loss: list[list[list[float]]]
+    score: np.ndarray
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.score.mean(axis=1)
+
+    @property
+    def best(self) -> float:
+        return float(self.mean.max())
+
+    @property
+    def best_lr(self) -> float:
+        return GRID[int(self.mean.argmax())]
+
+    def index(self, lr: float) -> int:
+        """The grid point nearest ``lr`` in log space (clamped to the grid's ends)."""
+        step = (math.log10(GRID[-1]) - math.log10(GRID[0])) / (len(GRID) - 1)
+        i = round((math.log10(lr) - math.log10(GRID[0])) / step)
+        return min(max(i, 0), len(GRID) - 1)
+
+
+def build_oracle(name: str, workers: int) -> Oracle:
+    t = task(name)
+    key = f"{name}|v{VERSION}|{t.epochs}|{t.batch_size}|{t.description}"
+    jobs = [(name, lr, s) for lr in GRID for s in ORACLE_SEEDS]
+    runs = _cached(ORACLE_FILE, key, jobs, _train_job, workers)
+    k = len(ORACLE_SEEDS)
+    curves = [[runs[i * k + s]["val_loss"] for s in range(k)] for i in range(len(GRID))]
+    score = np.array([[runs[i * k + s]["score"] for s in range(k)] for i in range(len(GRID))])
+    return Oracle(name, t.epochs, len(t.train_loader()), curves, score)
+
+
+def range_tests(name: str, seeds: Sequence[int], workers: int) -> list[dict[str, Any]]:
+    """The range test of ``name`` from finder seed ``s`` for each search seed ``s``."""
+    t = task(name)
+    key = f"{name}|v{VERSION}|{t.batch_size}|{t.description}"
+    return _cached(RANGES_FILE, key, [(name, s) for s in seeds], _range_job, workers)
+
+
+# --- searching the recorded curves --------------------------------------------------------------
+
+
+class Replay:
+    """``objective(lr, trial)`` that replays the recorded run nearest ``lr``, epoch by epoch."""
+
+    def __init__(self, oracle: Oracle) -> None:
+        self.oracle = oracle
+
+    def __call__(self, lr: float, trial: optuna.Trial) -> float:
+        i = self.oracle.index(lr)
+        curve = self.oracle.val_loss[i][int(trial.user_attrs["lrkit_seed"]) % len(ORACLE_SEEDS)]
+        trial.set_user_attr("grid", i)
+        for epoch, value in enumerate(curve, start=1):
+            if not math.isfinite(value):
+                trial.set_user_attr("epochs_run", epoch)
+                raise FloatingPointError(f"diverged at lr={lr:.3g} in epoch {epoch}")
+            trial.report(value, epoch)
+            if trial.should_prune():
+                trial.set_user_attr("epochs_run", epoch)
+                raise optuna.TrialPruned()
+        trial.set_user_attr("epochs_run", len(curve))
+        return curve[-1]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    to_target: float  # epochs spent until the incumbent was within 1% (all it spent if never)
+    reached: bool
+    final: float  # the incumbent's score at the end
+    total: float  # epochs spent in all
+
+
+def score_search(result: SearchResult, oracle: Oracle, head_start: float = 0.0) -> Outcome:
+    """Walks the trials in order; the incumbent is the completed trial of lowest value."""
+    spent, best_value, incumbent = head_start, math.inf, None
+    to_target: float | None = None
+    for t in sorted(result.trials, key=lambda t: t.number):
+        spent += t.epochs_run
+        if t.state == "complete" and t.value is not None and t.value < best_value:
+            best_value, incumbent = t.value, float(oracle.mean[int(t.attrs["grid"])])
+        if to_target is None and incumbent is not None and incumbent >= TARGET * oracle.best:
+            to_target = spent
+    final = incumbent if incumbent is not None else float(oracle.mean.min())
+    return Outcome(spent if to_target is None else to_target, to_target is not None, final, spent)
+
+
+def run_method(method: Method, oracle: Oracle, seed: int, finder: dict[str, Any]) -> Outcome:
+    low, high, head_start = LOW, HIGH, 0.0
+    if method.bracketed:
+        head_start = finder["steps"] / oracle.steps_per_epoch
+        if finder["low"] is not None:
+            low, high = finder["low"], finder["high"]
+    result = lrkit.search(
+        Replay(oracle),
+        low,
+        high,
+        method.n_trials,
+        seed=seed,
+        sampler=method.sampler,
+        pruner=method.pruner,
+        storage=":memory:",
+        progress=False,
+    )
+    return score_search(result, oracle, head_start)
+
+
+def overhead(n_trials: int = 200) -> dict[str, float]:
+    """Milliseconds per trial that ``lrkit.search`` adds around an objective that does nothing."""
+    lrkit.search(lambda lr, trial: 0.0, LOW, HIGH, 5, storage=":memory:", progress=False)  # imports
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, storage in ((":memory:", ":memory:"), ("journal file (default)", None)):
+            started = time.perf_counter()
+            lrkit.search(
+                lambda lr, trial: 0.0,
+                LOW,
+                HIGH,
+                n_trials,
+                storage=storage,
+                out=Path(tmp) / "search",
+                progress=False,
+            )
+            times[label] = 1000 * (time.perf_counter() - started) / n_trials
+    return times
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    median: float
+    ert: float
+    reached: int
+    final: float
+    final_se: float
+    total: float
+
+    @staticmethod
+    def of(runs: Sequence[Outcome]) -> Row:
+        reached = sum(o.reached for o in runs)
+        spent = sum(o.to_target for o in runs)
+        finals = [o.final for o in runs]
+        return Row(
+            float(statistics.median(o.to_target for o in runs)),
+            spent / reached if reached else math.inf,
+            reached,
+            statistics.mean(finals),
+            statistics.stdev(finals) / math.sqrt(len(finals)) if len(finals) > 1 else 0.0,
+            statistics.mean(o.total for o in runs),
+        )
+
+    def not_worse(self, base: Row) -> bool:
+        """Final score equal or better: not below the baseline's by 2 standard errors or more."""
+        return self.final > base.final - 2 * math.hypot(self.final_se, base.final_se)
+
+
+def _times(x: float) -> str:
+    return f"{x:.1f}x" if math.isfinite(x) else "-"
+
+
+def _geo(xs: Sequence[float]) -> float:
+    return math.exp(statistics.mean(math.log(x) for x in xs)) if min(xs) > 0 else 0.0
+
+
+def report(
+    oracles: dict[str, Oracle],
+    finders: dict[str, list[dict[str, Any]]],
+    outcomes: dict[tuple[str, str], list[Outcome]],
+    n_seeds: int,
+) -> str:
+    widths = (13, 18, 9, 6, 5, 6, 7, 11, 8)
+    fmt = "| " + " | ".join(f"{{:{'<' if i < 2 else '>'}{w}}}" for i, w in enumerate(widths)) + " |"
+    lines = [
+        fmt.format(
+            "task",
+            "method",
+            "to target",
+            "x less",
+            "ERT",
+            "x less",
+            "reached",
+            "final score",
+            "spent",
+        ),
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    ratios: dict[str, list[float]] = {m: [] for m in METHODS}
+    ert_ratios: dict[str, list[float]] = {m: [] for m in METHODS}
+    not_worse = dict.fromkeys(METHODS, True)
+    notes: list[str] = []
+    bound: tuple[list[float], list[float]] = ([], [])
+    for name, oracle in oracles.items():
+        base = Row.of(outcomes[(name, BASELINE)])
+        for method in METHODS:
+            row = Row.of(outcomes[(name, method)])
+            ratios[method].append(base.median / row.median)
+            ert_ratios[method].append(base.ert / row.ert if row.reached else 0.0)
+            not_worse[method] &= row.not_worse(base)
+            lines.append(
+                fmt.format(
+                    name,
+                    method,
+                    f"{row.median:.1f}",
+                    _times(base.median / row.median),
+                    f"{row.ert:.0f}",
+                    _times(base.ert / row.ert),
+                    f"{row.reached}/{n_seeds}",
+                    f"{row.final:.4f}",
+                    f"{row.total:.1f}",
+                )
+            )
+        sd = float(oracle.score[int(oracle.mean.argmax())].std(ddof=1))
+        label = f"oracle lr {oracle.best_lr:.3g}"
+        lines.append(fmt.format(name, label, *[""] * 5, f"{oracle.best:.4f}", f"sd {sd:.3f}"))
+        steps = statistics.mean(f["steps"] for f in finders[name]) / oracle.steps_per_epoch
+        no_range = sum(f["low"] is None for f in finders[name])
+        bound[0].append(base.median / oracle.epochs)
+        bound[1].append(base.median / (oracle.epochs + steps))
+        notes.append(
+            f"  {name:<13} {oracle.epochs:>2} epochs a run, range test {steps:.1f}: "
+            f"{bound[0][-1]:4.1f}x ({bound[1][-1]:.1f}x); no range {no_range}/{len(finders[name])}"
+        )
+    lines += [
+        "",
+        f"the most 'x less' can be: {BASELINE}'s median over one full run (and the range test),",
+        "the least a search spends to have a result:",
+        *notes,
+        f"  geometric mean {_geo(bound[0]):.1f}x ({_geo(bound[1]):.1f}x)",
+        "",
+        f"geometric mean over tasks of 'x less' than {BASELINE} (median; ERT):",
+    ]
+    geo = {m: _geo(ratios[m]) for m in METHODS}
+    for m in METHODS:
+        lines.append(
+            f"  {m:<18} {geo[m]:5.2f}x; {_geo(ert_ratios[m]):5.2f}x   final score equal or "
+            f"better on every task: {'yes' if not_worse[m] else 'no'}"
+        )
+    candidates = [m for m in METHODS if m not in (BASELINE, RIVAL)]
+    met = [m for m in candidates if geo[m] >= 5 and not_worse[m] and geo[m] > geo[RIVAL]]
+    best = max(candidates, key=lambda m: geo[m])
+    ahead = "ahead of" if geo[best] > geo[RIVAL] else "not ahead of"
+    lines += [
+        f"target: >= 5x less than {BASELINE} at an equal or better final score, ahead of {RIVAL}",
+        f"  MET by {', '.join(met)}"
+        if met
+        else f"  NOT MET: best {best} at {geo[best]:.2f}x, {ahead} {RIVAL} ({geo[RIVAL]:.2f}x)",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=40, help="search seeds per method and task")
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--workers", type=int, default=2, help="processes for the training runs")
+    ap.add_argument("--no-overhead", action="store_true", help="skip timing the overhead")
+    args = ap.parse_args()
+    started = time.perf_counter()
+    torch.set_num_threads(1)
+    seeds = list(range(args.seeds))
+    print(
+        f"oracle: {len(GRID)} LRs {GRID[0]:g} .. {GRID[-1]:g} x {len(ORACLE_SEEDS)} seeds of "
+        f"real training per task; search range {LOW:g} .. {HIGH:g}; {args.seeds} search seeds"
+    )
+    oracles, finders = {}, {}
+    for name in args.tasks:
+        t = task(name)  # generates and caches the data before a pool spawns
+        oracles[name] = build_oracle(name, args.workers)
+        finders[name] = range_tests(name, seeds, args.workers)
+        print(
+            f"  {name}: {t.description}; {t.epochs} epochs x {len(t.train_loader())} steps, "
+            f"{t.metric}"
+        )
+    prepared = time.perf_counter()
+    outcomes = {
+        (name, m): [run_method(METHODS[m], oracles[name], s, finders[name][s]) for s in seeds]
+        for name in args.tasks
+        for m in METHODS
+    }
+    searched = time.perf_counter()
+    print(
+        f"\nepochs (summed over trials) to an LR scoring >= {TARGET:.0%} of the oracle best; "
+        f"median over {args.seeds} search seeds\n"
+    )
+    print(report(oracles, finders, outcomes, args.seeds))
+    if not args.no_overhead:
+        per_trial = overhead()
+        print("\nlrkit.search overhead per trial (200 trials of an objective that does nothing):")
+        print("  " + ", ".join(f"{k} {v:.1f} ms" for k, v in per_trial.items()))
+    print(
+        f"time: training runs and range tests {prepared - started:.0f} s, "
+        f"{len(outcomes) * args.seeds} searches {searched - prepared:.0f} s, "
+        f"total {time.perf_counter() - started:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
