@@ -7,10 +7,12 @@ batch 64) on the CPU, this times
 - ``LRFinder.range_test`` over the same 100 steps, same model, same batches: the snapshot, the
   sweep, reading the losses back, the suggestion, and restoring everything,
 
-in one process, alternating the two, and prints the best of each, the ratio of the bests and the
-median of the ratios of each pair of runs (robust to the machine slowing down in between). The
-target is a ratio <= 1.03 (torch-lr-finder measured 1.01 on a small CNN and 1.32 on a small MLP,
-where its per-step Python work shows).
+in one process, in turns (which one goes first alternates), and prints the best of each, the ratio
+of the bests and the median of the ratios of each pair of runs (robust to the machine slowing down
+in between). The machine may be shared: with other work running, only the best of many runs
+measures the loops themselves, hence at least 31 repeats and 6 s of runs per row by default
+(``runs`` says how many pairs that made). The target is a ratio <= 1.03 (torch-lr-finder measured
+1.01 on a small CNN and 1.32 on a small MLP, where its per-step Python work shows).
 
 Two data sources: ``tensors``, batches made in advance (the strict measure: nothing dilutes the
 finder's own work), and ``loader``, a shuffling DataLoader over a TensorDataset (what a training
@@ -18,8 +20,8 @@ loop usually reads). ``suggest ms`` is the suggestion rule's share of the test, 
 suggest`` the ratio without it: the finder's machinery alone. The sweep's LRs (1e-4 to 1e-2)
 never diverge, so both loops run exactly 100 steps.
 
-Run it with ``python benchmarks/finder_overhead.py [--repeats N] [--threads T]``; it exits 1 when
-a ratio of the bests misses the target.
+Run it with ``python benchmarks/finder_overhead.py [--repeats N] [--seconds S] [--threads T]``; it
+exits 1 when a ratio of the bests misses the target.
 """
 
 from __future__ import annotations
@@ -106,31 +108,44 @@ def suggest_ms(result: RangeTestResult, repeats: int) -> float:
 
 
 def measure(
-    build: Callable[[], nn.Module], data: Iterable[Any], repeats: int
+    build: Callable[[], nn.Module], data: Iterable[Any], repeats: int, seconds: float = 0.0
 ) -> tuple[list[float], list[float], float]:
+    """Times both loops in turns: ``repeats`` pairs at least, and for ``seconds`` at least."""
     torch.manual_seed(0)
     model = build()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     bare_loop(model, optimizer, data)  # warm up kernels and allocator, and give it momentum
     result = range_test(model, optimizer, data)
-    bare, finder = [], []
-    for _ in range(repeats):
-        # The bare loop trains its own copy; the finder restores the model itself.
+    bare: list[float] = []
+    finder: list[float] = []
+    started, i = time.perf_counter(), 0
+    while i < repeats or time.perf_counter() - started < seconds:
+        # The bare loop trains its own copy; the finder restores the model itself. The two run
+        # in turns, and which one goes first alternates, so that neither always runs on the
+        # caches (or the CPU clock) the other one left behind.
         twin = copy.deepcopy(model)
         twin_opt = torch.optim.SGD(twin.parameters(), lr=1e-3, momentum=0.9)
         twin_opt.load_state_dict(optimizer.state_dict())
-        start = time.perf_counter()
-        bare_loop(twin, twin_opt, data)
-        bare.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        range_test(model, optimizer, data)
-        finder.append(time.perf_counter() - start)
+        for which in (0, 1) if i % 2 == 0 else (1, 0):
+            start = time.perf_counter()
+            if which == 0:
+                bare_loop(twin, twin_opt, data)
+            else:
+                range_test(model, optimizer, data)
+            (bare if which == 0 else finder).append(time.perf_counter() - start)
+        i += 1
     return bare, finder, suggest_ms(result, repeats)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=21, help="timed repeats of each loop")
+    parser.add_argument("--repeats", type=int, default=31, help="timed repeats of each loop")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=6.0,
+        help="and go on repeating for at least this long per row (default: 6)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--target", type=float, default=1.03, help="target ratio of the bests")
     args = parser.parse_args(argv)
@@ -139,16 +154,17 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"range test of {STEPS} steps (restore included) over a bare loop of the same {STEPS} "
-        f"steps; CPU, {args.threads} thread(s), {args.repeats} repeats"
+        f"steps; CPU, {args.threads} thread(s), at least {args.repeats} repeats and "
+        f"{args.seconds:g} s per row"
     )
     print(
         f"{'model':<14} {'data':<8} {'bare ms':>8} {'test ms':>8} {'ratio':>6} {'paired':>7}  "
-        f"{'suggest ms':>10} {'w/o suggest':>11} {'target':>6}"
+        f"{'suggest ms':>10} {'w/o suggest':>11} {'target':>6} {'runs':>5}"
     )
     failed = False
     for name, (build, shape) in MODELS.items():
         for source, data in (("tensors", tensors(shape)), ("loader", loader(shape))):
-            bare, finder, rule_ms = measure(build, data, args.repeats)
+            bare, finder, rule_ms = measure(build, data, args.repeats, args.seconds)
             b_best, f_best = 1e3 * min(bare), 1e3 * min(finder)
             ratio = f_best / b_best
             paired = statistics.median(f / b for f, b in zip(finder, bare))
@@ -157,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             failed |= not ok
             print(
                 f"{name:<14} {source:<8} {b_best:>8.1f} {f_best:>8.1f} {ratio:>6.3f} "
-                f"{paired:>7.3f}  {rule_ms:>10.2f} {machinery:>11.3f} {args.target:>6g}  "
-                f"{'ok' if ok else 'FAIL'}"
+                f"{paired:>7.3f}  {rule_ms:>10.2f} {machinery:>11.3f} {args.target:>6g} "
+                f"{len(bare):>5}  {'ok' if ok else 'FAIL'}"
             )
     print(
         "ratio: best test / best bare loop; paired: median of test / bare over the pairs of "

@@ -6,7 +6,8 @@ balanced accuracy for the 40:1 set, R² for regression; all x100, "points"). The
 the oracle score. A rule's regret on a task is the oracle score minus the mean score of training
 at the rule's suggestion, where seed ``s`` trains at the suggestion read from the range test run
 with finder seed ``s`` (so finder noise counts). Every rule (lrkit's and the four anchors') reads
-the SAME recorded curves.
+the SAME recorded curves. One task, ``digits-find``, is ``lrkit find``'s default task run exactly
+as the CLI runs it (the built-in task's model, optimizer, DataLoader and split, the finder seeded).
 
 Stability: the spread (std) of log10(suggestion) over 5 finder seeds, and how far the suggestion
 moves (|Δ log10|, median over 3 seeds) when the sweep starts at 1e-6 or 1e-8 instead of 1e-7,
@@ -31,6 +32,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,12 +108,17 @@ def _lrkit_curve(name: str, seed: int, sweep: Sweep) -> Curve:
     """A range test by ``lrkit.LRFinder`` on the same fresh model, optimizer and batches."""
     import lrkit
 
-    model, opt, crit = rt.fresh(name, seed)
     start, end, n = sweep
+    if rt.TASKS[name].cli_task is not None:  # as `lrkit find TASK --seed seed` runs it
+        model, opt, crit, loader = rt.find_inputs(name, seed, start)
+        options: dict[str, Any] = {"seed": seed}
+    else:
+        model, opt, crit = rt.fresh(name, seed)
+        loader, options = rt.Batches(name, seed), {}
     finder = lrkit.LRFinder(model, opt, crit)  # type: ignore[attr-defined]
     with warnings.catch_warnings():  # its "no / doubtful suggestion" notes: the rules decide here
         warnings.simplefilter("ignore")
-        res = finder.range_test(rt.Batches(name, seed), start_lr=start, end_lr=end, num_iter=n)
+        res = finder.range_test(loader, start_lr=start, end_lr=end, num_iter=n, **options)
     lrs = np.asarray(res.lrs, dtype=float)
     if lrs.ndim == 2:  # one column per param group: all equal here
         lrs = lrs[:, 0]
@@ -304,11 +311,12 @@ def _evidence(names: list[str], grid_mean: dict[str, np.ndarray], curves: dict) 
     logs = np.log10(GRID)
     print(
         "\nevidence (log10 LR; landmarks: median over 5 finder seeds; good = grid LRs within "
-        "1 point of the best)"
+        "1 point of the best; cliff = first grid LR above the best that loses 5 points; jump = "
+        "first catapult, median over the seeds that had one (how many))"
     )
     print(
-        f"{'task':15s} {'good':>12s} {'best':>6s}   {'low':>6s} {'min':>6s} {'diverge':>8s}"
-        f"   {'best-low':>8s} {'(best-low)/(min-low)':>21s}"
+        f"{'task':15s} {'good':>12s} {'best':>6s} {'cliff':>6s}   {'low':>6s} {'min':>6s} "
+        f"{'jump':>10s} {'diverge':>8s}   {'best-low':>8s} {'(best-low)/(min-low)':>21s}"
     )
     lows: dict[str, list[float]] = {}
     highs: dict[str, list[float]] = {}
@@ -330,13 +338,18 @@ def _evidence(names: list[str], grid_mean: dict[str, np.ndarray], curves: dict) 
         shifts[n] = [r.speed_shift for r in readings]
         steeps[n] = [_steepest(r) for r in readings]
         div = [math.log10(r.diverged_at) for r in readings if r.diverged_at is not None]
+        jumps = [math.log10(r.catapult) for r in readings if r.catapult is not None]
+        jump = f"{np.median(jumps):5.2f} ({len(jumps)})" if jumps else "-"
+        worse = [x for x, v in zip(logs, g) if x > best and v < g.max() - 5.0]
+        cliff = worse[0] if worse else float("nan")
         lo, hi = float(np.median(lows[n])), float(np.median(highs[n]))
         to_low.append(best - lo)
         to_min.append(best - hi)
         fractions.append((best - lo) / (hi - lo))
         print(
-            f"{n:15s} {good.min():5.2f}..{good.max():5.2f} {best:6.2f}   {lo:6.2f} {hi:6.2f} "
-            f"{(np.median(div) if div else float('nan')):8.2f}   {best - lo:8.2f} "
+            f"{n:15s} {good.min():5.2f}..{good.max():5.2f} {best:6.2f} {cliff:6.2f}   {lo:6.2f} "
+            f"{hi:6.2f} {jump:>10s} {(np.median(div) if div else float('nan')):8.2f}   "
+            f"{best - lo:8.2f} "
             f"{fractions[-1]:21.2f}"
         )
     print(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ class RegretTask:
     optimizer: Callable[[list[nn.Parameter], float], torch.optim.Optimizer]
     epochs: int
     batch_size: int
+    cli_task: str | None = None  # range test as `lrkit find <cli_task>` runs it (see find_inputs)
 
     @property
     def regression(self) -> bool:
@@ -74,6 +76,17 @@ def _digits() -> Data:
     d = load_digits()
     x, y, xt, yt = _split(d.data / 16.0, d.target, 0.33, 0, False)
     return x.view(-1, 1, 8, 8), y, xt.view(-1, 1, 8, 8), yt
+
+
+@cache
+def _digits_cli() -> Data:
+    """The built-in ``digits`` task's own split (1078 train / 360 test), as ``lrkit`` uses it."""
+    from lrkit.tasks import load_task
+
+    task = load_task("digits")
+    x, y = task.train_data.tensors  # type: ignore[attr-defined]
+    xt, yt = task.test_data.tensors  # type: ignore[union-attr]
+    return x, y, xt, yt
 
 
 @cache
@@ -249,6 +262,17 @@ TASKS: dict[str, RegretTask] = {
             _sgd(0.9),
             epochs=6,
             batch_size=32,
+        ),
+        RegretTask(
+            "digits-find",
+            "lrkit find's default task: digits CNN, SGD mom. 0.9",
+            "accuracy",
+            _digits_cli,
+            _digits_cnn,
+            _sgd(0.9),
+            epochs=12,
+            batch_size=64,
+            cli_task="digits",
         ),
         RegretTask(
             "mnist1d-cnn",
@@ -428,6 +452,20 @@ class Batches:
         x, y, _, _ = self.task.load()
         for idx in _batches(len(x), self.task.batch_size, self.gen):
             yield x[idx], y[idx]
+
+
+def find_inputs(
+    name: str, seed: int, start_lr: float
+) -> tuple[nn.Module, torch.optim.Optimizer, Any, Any]:
+    """Model, optimizer, loss and loader of a range test as ``lrkit find`` builds them for the
+    task's ``cli_task`` with ``--seed seed`` (src/lrkit/cli/find.py): the built-in task's fresh
+    model, its optimizer at ``start_lr``, its shuffling DataLoader; the finder also gets
+    ``seed=seed``."""
+    from lrkit.tasks import load_task
+
+    task = load_task(TASKS[name].cli_task)  # type: ignore[arg-type]
+    model = task.make_model(seed)
+    return model, task.make_optimizer(model, start_lr), task.criterion, task.train_loader(seed)
 
 
 def _cycle(loader: Batches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

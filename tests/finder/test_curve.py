@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -60,3 +61,45 @@ def test_chunks_continue_one_curve() -> None:
     assert parts.extend([3.0, 2.0]) is None and parts.extend([1.0, 1.5, 2.0]) is None
     assert parts.smoothed == whole.smoothed and parts.best == whole.best
     assert parts.extend([99.0]) == (5, "diverged")  # positions count over the whole curve
+
+
+def _reference(losses: list[float], smooth_f: float, th: float) -> tuple[object, list, list]:
+    """The rule of the module docstring, one loss at a time, as plainly as it can be written."""
+    raw: list[float] = []
+    smoothed: list[float] = []
+    avg = total = 0.0
+    for value in losses:
+        if not math.isfinite(value):
+            return (len(raw), "non_finite_loss"), raw, smoothed
+        avg, total = (1 - smooth_f) * avg + smooth_f * value, (1 - smooth_f) * total + smooth_f
+        raw.append(value)
+        smoothed.append(avg / total if smooth_f else value)
+        first, best = smoothed[0], min(smoothed)
+        scale = max(abs(best), (first - best) / 4, 1e-12 * max(1.0, abs(first)))
+        if smoothed[-1] - best > (th - 1) * scale:
+            return (len(raw) - 1, "diverged"), raw, smoothed
+    return None, raw, smoothed
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_queued_losses_stop_exactly_where_checking_each_one_stops(seed: int) -> None:
+    """Losses that cannot end the sweep are only queued (smoothed later, in one pass); the
+    curve and where it stops must not depend on that, nor on how the losses are chunked."""
+    rng = random.Random(seed)
+    for _ in range(50):
+        n = rng.randint(1, 60)
+        base, noise = rng.choice([2.3, 0.01, -1.0, 0.0, 100.0]), rng.choice([1e-3, 0.1, 1.0])
+        losses = [
+            base + rng.gauss(0.0, noise) * (1 + (i > 0.7 * n) * rng.choice([0, 10, 1000]))
+            for i in range(n)
+        ]
+        if rng.random() < 0.1:
+            losses[rng.randrange(n)] = rng.choice([math.nan, math.inf, -math.inf])
+        smooth_f, diverge_th = rng.choice([0.0, 0.05, 0.3]), rng.choice([1.5, 5.0])
+        stop, raw, smoothed = _reference(losses, smooth_f, diverge_th)
+        curve, got, i = LossCurve(smooth_f, diverge_th), None, 0
+        while i < n and got is None:
+            k = rng.randint(1, 12)
+            got, i = curve.extend(losses[i : i + k]), i + k
+        assert got == stop
+        assert curve.raw == raw and curve.smoothed == pytest.approx(smoothed, rel=1e-12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -12,40 +13,112 @@ import pytest
 from lrkit import ConfigError
 from lrkit.finder import RangeTestResult
 from lrkit.finder.plot import plot_data, plot_result
+from lrkit.finder.suggest import read_curve, suggest
 
-LRS = tuple(float(v) for v in np.geomspace(1e-4, 1.0, 9))
-RESULT = RangeTestResult(
-    lrs=LRS,
-    losses=(2.3, 2.3, 2.2, 1.9, 1.2, 0.8, 0.9, 2.5, 40.0),
-    smoothed=(2.3, 2.3, 2.25, 2.1, 1.7, 1.3, 1.1, 1.6, 12.0),
-    group_lrs=(LRS,),
-    suggestion=LRS[4],
-    range=(LRS[3], LRS[6]),
-    stop_reason="diverged",
-    diverged_lr=1.0,
-)
+LRS = np.logspace(-7, 1, 100)  # the standard sweep
 
 
-def test_plot_data_marks_the_suggestion_on_the_smoothed_curve_and_zooms_on_the_descent() -> None:
+def _curve() -> np.ndarray:
+    """A plateau at 2.3, a descent around 1e-2 to 0.5 with noise, then an exploding tail."""
+    x = np.log10(LRS)
+    noise = np.random.default_rng(0).normal(0.0, 0.02, len(LRS))
+    descent = 1.8 / (1 + np.exp(-(x + 2) / 0.25))
+    return 2.3 - descent + noise + np.exp((x + 0.3) / 0.12)
+
+
+def _result(losses: np.ndarray) -> RangeTestResult:
+    lrs, raw = tuple(LRS[: len(losses)].tolist()), tuple(losses.tolist())
+    s = suggest(lrs, raw)
+    return RangeTestResult(
+        lrs=lrs,
+        losses=raw,
+        smoothed=raw,  # the sweep's EMA: not what the plot draws
+        group_lrs=(lrs,),
+        suggestion=s.lr,
+        range=s.range,
+        stop_reason="diverged",
+        diverged_lr=lrs[-1],
+    )
+
+
+RESULT = _result(_curve()[:95])
+
+
+def test_the_smoothed_curve_is_the_one_the_suggestion_is_read_from() -> None:
     data = plot_data(RESULT)
-    assert data.suggestion == (LRS[4], 1.7)
-    assert data.range == (LRS[3], LRS[6]) and data.diverged_lr == 1.0 and data.log_lr
-    low, high = data.ylim  # type: ignore[misc]
-    assert low < 1.1 and 2.3 < high < 12.0  # the diverging tail does not squash the plot
-    cut = plot_data(RESULT, skip_start=2, skip_end=1)
-    assert len(cut.lrs) == 6 and cut.lrs[0] == LRS[2]
-    with pytest.raises(ConfigError, match="skip_start \\+ skip_end must be less than the 9 steps"):
-        plot_data(RESULT, skip_start=5, skip_end=4)
+    reading = read_curve(RESULT.lrs, RESULT.losses)
+    assert data.smoothed.tolist() == list(reading.smoothed)
+    assert data.smoothed_lrs.tolist() == list(reading.lrs)
+    assert len(data.smoothed) < len(data.lrs) == RESULT.steps  # cut where the loss diverged
+    assert data.losses.tolist() == list(RESULT.losses)  # the raw curve, all of it
+    lr, loss = data.suggestion  # type: ignore[misc]
+    assert lr == RESULT.suggestion
+    on_curve = np.interp(math.log(lr), np.log(reading.lrs), reading.smoothed)
+    assert loss == pytest.approx(on_curve)
+
+
+def test_the_y_range_shows_the_whole_dip_and_clips_the_exploding_tail() -> None:
+    data = plot_data(RESULT)
+    bottom, top = data.ylim  # type: ignore[misc]
+    read = len(data.smoothed)
+    raw = np.asarray(RESULT.losses)
+    assert bottom < raw[:read].min()  # the dip of the raw losses, fully visible
+    assert top > np.median(raw[:10])  # the start of the curve, and some room above it
+    assert top < raw.max() / 10  # the diverging tail does not squash the plot
+    assert top - bottom < 1.5 * (np.median(raw[:10]) - raw[:read].min())
+
+
+def test_skipping_steps_cuts_what_is_drawn_not_what_is_read() -> None:
+    whole, part = plot_data(RESULT), plot_data(RESULT, skip_start=10, skip_end=30)
+    assert len(part.lrs) == RESULT.steps - 40 and part.lrs[0] == RESULT.lrs[10]
+    assert part.smoothed_lrs[0] == RESULT.lrs[10]
+    assert part.smoothed.tolist() == whole.smoothed[10 : 10 + len(part.smoothed)].tolist()
+    assert part.suggestion == whole.suggestion
+    with pytest.raises(ConfigError, match="skip_start \\+ skip_end must be less than the 95"):
+        plot_data(RESULT, skip_start=50, skip_end=45)
+
+
+def test_the_first_jump_is_marked_where_the_rule_found_it() -> None:
+    from tests.finder.test_suggest import _catapult_curve
+
+    losses, jump = _catapult_curve()
+    jumpy = _result(losses)
+    data = plot_data(jumpy)
+    assert data.first_jump == read_curve(jumpy.lrs, jumpy.losses).catapult == LRS[jump]
+    assert plot_data(RESULT).first_jump is None
+    labels = [t.get_text() for t in jumpy.plot().axes[0].get_legend().get_texts()]
+    assert f"first jump {LRS[jump]:.2g}" in labels
+
+
+def test_a_curve_too_short_to_read_is_drawn_raw() -> None:
+    lrs = (1e-3, 1e-2, 1e-1, 1.0)
+    short = RangeTestResult(
+        lrs=lrs,
+        losses=(2.0, 1.0, 0.5, 9.0),
+        smoothed=(2.0, 1.5, 1.0, 4.0),
+        group_lrs=(lrs,),
+        suggestion=None,
+        range=None,
+    )
+    data = plot_data(short)
+    assert len(data.smoothed) == 0 and data.suggestion is None
+    assert data.ylim == (0.5, 9.0)
 
 
 def test_the_figure_has_a_log_lr_axis_and_marks(tmp_path: Path) -> None:
     fig = RESULT.plot(title="t")
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_title() == "t"
+    assert ax.get_ylim() == pytest.approx(plot_data(RESULT).ylim)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any(s.startswith("suggestion") for s in labels)
     assert any(s.startswith("range") for s in labels)
     assert any("diverged" in s for s in labels)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    smoothed = lines["smoothed (read)"].get_ydata()
+    assert list(smoothed) == list(read_curve(RESULT.lrs, RESULT.losses).smoothed)
+    raw = lines["raw loss"]
+    assert raw.get_alpha() < 1 and raw.get_linewidth() < lines["smoothed (read)"].get_linewidth()
     fig.savefig(tmp_path / "lr.png")
     assert (tmp_path / "lr.png").stat().st_size > 1000
     from matplotlib.figure import Figure

@@ -160,6 +160,55 @@ def test_snapshot_is_kept_on_the_cpu() -> None:
     optimizer = torch.optim.Adam(model.parameters())
     train_steps(model, optimizer, DataLoader(blobs(), batch_size=32), 1)
     snap = Snapshot(model, optimizer)
-    saved = [value for value, _ in snap._params.values()]
-    saved += [v for values in snap._state.values() for v in values.values()]
-    assert saved and all(s.value.device.type == "cpu" for s in saved)
+    saved = snap.saved_tensors()
+    assert len(saved) == 4 + 4 + 3 * 4  # weights, their grads, Adam's step and moments of each
+    assert all(s.device.type == "cpu" for s in saved)
+
+
+@pytest.mark.parametrize("gauss_pending", [False, True], ids=["plain", "gauss_pending"])
+def test_numpy_rng_used_by_the_sweep_is_restored(gauss_pending: bool) -> None:
+    """The snapshot puts NumPy's RNG back only when it moved: it must see every way it moves,
+    a cached Gaussian drawn without touching the Mersenne Twister's key included."""
+    np.random.seed(5)
+    if gauss_pending:
+        np.random.standard_normal()  # leaves the second Gaussian of the pair cached
+    before = np.random.get_state()
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+
+    def step_fn(model: nn.Module, batch: Any) -> torch.Tensor:
+        np.random.standard_normal()  # the first draw may only consume the cached Gaussian
+        x, y = batch
+        return nn.functional.cross_entropy(model(x), y)
+
+    LRFinder(model, optimizer).range_test(
+        DataLoader(blobs(), batch_size=32), end_lr=1, num_iter=10, step_fn=step_fn
+    )
+    after = np.random.get_state()
+    assert after[0] == before[0] and np.array_equal(after[1], before[1])
+    assert after[2:] == before[2:]  # position and the cached Gaussian
+
+
+def test_numpy_rng_is_restored_when_only_a_cached_gaussian_was_drawn() -> None:
+    np.random.seed(6)
+    np.random.standard_normal()  # a second Gaussian is cached now
+    before = np.random.get_state()
+    model = mlp()
+    snap = Snapshot(model, torch.optim.SGD(model.parameters(), lr=0.1))
+    np.random.standard_normal()  # drawn from the cache: the key does not move
+    snap.restore()
+    after = np.random.get_state()
+    assert np.array_equal(after[1], before[1]) and after[2:] == before[2:]
+
+
+def test_a_replaced_parameter_is_put_back() -> None:
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    weight = model[0].weight  # type: ignore[index]
+    saved = weight.detach().clone()
+    snap = Snapshot(model, optimizer)
+    model[0].weight = nn.Parameter(torch.zeros_like(weight))  # type: ignore[index]
+    with torch.no_grad():
+        weight.add_(1.0)
+    snap.restore()
+    assert model[0].weight is weight and torch.equal(weight, saved)  # type: ignore[index]

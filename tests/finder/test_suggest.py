@@ -152,6 +152,36 @@ def test_read_curve_marks_the_divergence() -> None:
     assert len(r.smoothed) == len(r.lrs) < len(LRS)
 
 
+def _catapult_curve() -> tuple[np.ndarray, int]:
+    """A descent cut short by instability: the loss falls from 2.3 from 1e-2 on, is thrown back
+    above its start at 0.2 (a catapult), then jumps about, lower on average, until it diverges."""
+    x = np.log10(LRS)
+    losses = 2.3 - 1.5 / (1 + np.exp(-(x + 0.3) / 0.3))
+    losses += np.random.default_rng(3).normal(0.0, 0.005, len(LRS))
+    jump = int(np.searchsorted(LRS, 0.2))
+    chaos = np.random.default_rng(4).uniform(0.3, 1.9, len(LRS) - jump)
+    losses[jump:] = np.where(np.arange(len(LRS) - jump) % 3 == 0, 2.6, chaos)
+    losses[int(np.searchsorted(LRS, 3.0)) :] = 50.0
+    return losses, jump
+
+
+def test_low_is_read_on_the_stable_descent_before_the_first_catapult() -> None:
+    losses, jump = _catapult_curve()
+    r = read_curve(LRS, losses)
+    assert r.catapult == LRS[jump]
+    stable = read_curve(LRS[:jump], losses[:jump])  # the same curve, stopped at the jump
+    assert r.low == pytest.approx(stable.low, rel=0.05)
+    assert r.low < r.catapult < r.minimum  # the chaotic region still holds the minimum
+    s = suggest(LRS, losses)
+    assert s.lr is not None and s.lr < r.catapult
+
+
+def test_noise_alone_is_no_catapult() -> None:
+    noisy = valley(LRS) + np.random.default_rng(0).normal(0.0, 0.05, len(LRS))
+    assert read_curve(LRS, noisy).catapult is None
+    assert read_curve(LRS, valley(LRS)).catapult is None
+
+
 @pytest.mark.parametrize(
     ("lrs", "losses", "match"),
     [

@@ -60,12 +60,33 @@ class LossCurve:
     def __init__(self, smooth_f: float, diverge_th: float) -> None:
         self.smooth_f = float(smooth_f)
         self.diverge_th = float(diverge_th)
-        self.raw: list[float] = []
-        self.smoothed: list[float] = []
-        self.best = math.inf
+        self._raw: list[float] = []
+        self._smoothed: list[float] = []
+        self._best = math.inf
         self._first = math.nan
         self._avg = 0.0
         self._weight = 0.0  # 1 - (1 - smooth_f) ** n: the debiasing divisor after n losses
+        # Losses added but not smoothed yet, and the range of every raw loss added so far.
+        self._queue: list[float] = []
+        self._low, self._high = math.inf, -math.inf
+
+    @property
+    def raw(self) -> list[float]:
+        """The losses recorded, in order (a diverging one included, a non-finite one not)."""
+        self._drain()
+        return self._raw
+
+    @property
+    def smoothed(self) -> list[float]:
+        """The smoothed loss at each recorded step."""
+        self._drain()
+        return self._smoothed
+
+    @property
+    def best(self) -> float:
+        """The lowest smoothed loss so far."""
+        self._drain()
+        return self._best
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -73,16 +94,46 @@ class LossCurve:
     def extend(self, losses: Iterable[float]) -> tuple[int, Stop] | None:
         """Adds losses in order; stops at the first one that ends the sweep.
 
+        Losses that cannot end the sweep are only queued, and smoothed later in one pass (when
+        the curve is read, or when a later loss might end the sweep): this runs every few steps
+        of every sweep, where the work between two training steps is worth keeping small.
+
         Returns:
             ``None`` if every loss was added and the sweep may go on; else ``(index, reason)``:
             the position (counted over the whole curve) of the loss that ended it. A diverging
             loss is recorded (it is the last point of the curve); a non-finite one is not.
         """
-        raw, smoothed = self.raw, self.smoothed
+        chunk = list(losses)
+        if not chunk:
+            return None
+        self._queue += chunk
+        self._low, self._high = min(self._low, *chunk), max(self._high, *chunk)
+        if self._quiet(sum(chunk)):
+            return None
+        return self._drain()
+
+    def _quiet(self, total: float) -> bool:
+        """Whether no loss added so far can end the sweep: all are finite, and their whole range
+        is within the rise that ends it (every smoothed loss lies in that range, and the scale
+        a rise is measured against is at least the distance of the range from zero)."""
+        if not math.isfinite(total):  # a NaN or inf among the new losses (or an overflow)
+            return False
+        low, high = self._low, self._high
+        first = self._raw[0] if self._raw else self._queue[0]
+        floor = low if low > 0.0 else (-high if high < 0.0 else 0.0)
+        scale = max(floor, _TINY * max(1.0, abs(first)))
+        return high - low <= (self.diverge_th - 1.0) * scale
+
+    def _drain(self) -> tuple[int, Stop] | None:
+        """Smooths the queued losses and checks each one (see the module docstring)."""
+        if not self._queue:
+            return None
+        queue, self._queue = self._queue, []
+        raw, smoothed = self._raw, self._smoothed
         keep, weight, rise = 1.0 - self.smooth_f, self.smooth_f, self.diverge_th - 1.0
-        avg, total, best, first = self._avg, self._weight, self.best, self._first
+        avg, total, best, first = self._avg, self._weight, self._best, self._first
         stop: tuple[int, Stop] | None = None
-        for value in losses:  # plain locals: this runs for every step of every sweep
+        for value in queue:  # plain locals: this runs for every step of every sweep
             if value - value != 0.0:  # NaN or infinite, without a function call
                 stop = (len(raw), "non_finite_loss")
                 break
@@ -103,7 +154,7 @@ class LossCurve:
             if current - best > rise * max(scale, span, _TINY * max(1.0, abs(first))):
                 stop = (len(raw) - 1, "diverged")
                 break
-        self._avg, self._weight, self.best, self._first = avg, total, best, first
+        self._avg, self._weight, self._best, self._first = avg, total, best, first
         return stop
 
     @property
@@ -111,6 +162,5 @@ class LossCurve:
         """What a rise above the best loss is measured against: ``max(|best|, span / 4, tiny)``."""
         if not self.raw:
             return math.nan
-        return max(
-            abs(self.best), (self._first - self.best) / 4.0, _TINY * max(1.0, abs(self._first))
-        )
+        best = self._best
+        return max(abs(best), (self._first - best) / 4.0, _TINY * max(1.0, abs(self._first)))

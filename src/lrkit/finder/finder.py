@@ -210,13 +210,13 @@ class LRFinder:
         if val_loader is not None:  # each step costs a validation pass: stop at once
             plan = replace(plan, check_every=1)
         check_options(train_loader, val_loader, step_fn, scaler, balance, seed, on_step, rule)
-        device = _normalize(self.device or _model_device(self.model))
+        home = _normalize(_model_device(self.model))
+        device = home if self.device is None else _normalize(self.device)
         default_amp = torch.float16 if scaler is not None else None
         autocast = amp_dtype if amp_dtype is not None else default_amp
         generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
         with allow_sync(device):
             snapshot = Snapshot(self.model, self.optimizer, scaler, generators)
-        home = _normalize(_model_device(self.model))
         try:
             if seed is not None:
                 _seed_everything(seed)
@@ -304,18 +304,16 @@ def _result(plan: Plan, outcome: Outcome, rule: str, seconds: float) -> RangeTes
     from lrkit.finder.suggest import suggest
 
     curve, n = outcome.curve, len(outcome.curve)
-    ref = plan.reference
-    lrs = tuple(plan.table[i][ref] for i in range(n))
+    reference = plan.columns[plan.reference]
+    lrs = reference[:n]
     stop_reason: StopReason = "completed" if outcome.stop is None else outcome.stop[1]
-    diverged_lr = None if outcome.stop is None else plan.table[outcome.stop[0]][ref]
+    diverged_lr = None if outcome.stop is None else reference[outcome.stop[0]]
     s = suggest(lrs, curve.raw, rule=rule)
     return RangeTestResult(
         lrs=lrs,
         losses=tuple(curve.raw),
         smoothed=tuple(curve.smoothed),
-        group_lrs=tuple(
-            tuple(plan.table[i][g] for i in range(n)) for g in range(len(plan.table[0]))
-        ),
+        group_lrs=tuple(column[:n] for column in plan.columns),
         suggestion=s.lr,
         range=s.range,
         rule=s.rule,

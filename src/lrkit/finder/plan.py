@@ -27,7 +27,7 @@ MIN_ITER = 10
 class Plan:
     """The validated settings of one sweep and its LR table."""
 
-    table: list[tuple[float, ...]]  # table[i][g]: the LR of group g at step i
+    columns: tuple[tuple[float, ...], ...]  # columns[g][i]: the LR of group g at step i
     reference: int
     start_lr: float
     end_lr: float
@@ -50,7 +50,7 @@ def make_plan(
     accumulation_steps: int,
     check_every: int,
 ) -> Plan:
-    """Checks the sweep's settings and tabulates the LR of every param group at every step.
+    """Checks the sweep's settings and lists the LR of every param group at every step.
 
     The reference group (the first whose LR is not 0) runs from ``start_lr`` to ``end_lr``;
     every other group keeps its ratio to it, so a group at 0 stays at 0.
@@ -62,8 +62,8 @@ def make_plan(
         >>> opt = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": 0.1},
         ...                        {"params": [torch.zeros(1, requires_grad=True)], "lr": 1.0}])
         >>> plan = make_plan(opt, 1e-3, 1.0, 10, "exp", 0.05, 5, 1, 10)
-        >>> plan.table[0], plan.table[-1]
-        ((0.001, 0.01), (1.0, 10.0))
+        >>> [(column[0], column[-1]) for column in plan.columns]
+        [(0.001, 1.0), (0.01, 10.0)]
     """
     current = [float(group["lr"]) for group in optimizer.param_groups]
     reference = next((g for g, lr in enumerate(current) if lr > 0), 0)
@@ -94,13 +94,15 @@ def make_plan(
         ratios = [lr / current[reference] for lr in current]
     else:  # every group at 0 and start_lr given: sweep them all alike
         ratios = [1.0] * len(current)
-    table = []
-    for i in range(num_iter):
-        r = i / (num_iter - 1)
-        lr = start * (end / start) ** r if step_mode == "exp" else start + (end - start) * r
-        table.append(tuple(lr * ratio for ratio in ratios))
+    last = num_iter - 1
+    if step_mode == "exp":
+        lrs = [start * (end / start) ** (i / last) for i in range(num_iter)]
+    else:
+        lrs = [start + (end - start) * (i / last) for i in range(num_iter)]
     return Plan(
-        table=table,
+        columns=tuple(
+            tuple(lrs) if ratio == 1.0 else tuple([lr * ratio for lr in lrs]) for ratio in ratios
+        ),
         reference=reference,
         start_lr=start,
         end_lr=end,

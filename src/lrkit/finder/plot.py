@@ -6,31 +6,45 @@ with matplotlib, imported only there. No window is opened and nothing blocks: th
 without pyplot, so it works on a headless server; save it with ``fig.savefig("lr.png")``, or let
 a notebook display the returned figure.
 
+The smoothed curve drawn is the one the suggestion is read from (:func:`lrkit.finder.suggest.
+read_curve`: a zero-lag Gaussian smoothing in log-LR, up to where the loss diverged), not the
+lagging EMA the sweep uses to decide when to stop: the marks then sit where the rule saw them.
+
 Example:
+    >>> import numpy as np
     >>> from lrkit.finder.result import RangeTestResult
-    >>> r = RangeTestResult(lrs=(1e-3, 1e-2, 1e-1, 1.0), losses=(2.0, 1.0, 0.5, 9.0),
-    ...                     smoothed=(2.0, 1.2, 0.8, 3.0), group_lrs=((1e-3, 1e-2, 1e-1, 1.0),),
-    ...                     suggestion=1e-2, range=(3e-3, 3e-2), stop_reason="diverged",
-    ...                     diverged_lr=1.0)
+    >>> lrs = tuple(np.logspace(-5, 0, 30).tolist())
+    >>> losses = tuple((2.0 - 1.5 / (1 + (1e-2 / np.array(lrs)) ** 2) + np.array(lrs) ** 2 * 40
+    ...                 ).tolist())
+    >>> r = RangeTestResult(lrs=lrs, losses=losses, smoothed=losses, group_lrs=(lrs,),
+    ...                     suggestion=1e-2, range=(8e-3, 6e-2))
     >>> data = plot_data(r)
-    >>> data.suggestion, data.ylim
-    ((0.01, 1.2), (0.68, 2.48))
+    >>> len(data.smoothed) < len(data.lrs)  # the rule's reading stops where the loss diverged
+    True
+    >>> bottom, top = data.ylim
+    >>> bottom < min(losses) and top < max(losses)  # the dip is shown, the exploding tail is not
+    True
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lrkit.errors import bad_value
+from lrkit.finder.suggest import MIN_POINTS, read_curve
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from lrkit.finder.result import RangeTestResult
+
+HEADROOM = 0.3  # space above the start of the curve, as a share of its drop: the rise shows
+FOOTROOM = 0.06  # space below the lowest raw loss, as a share of the drop
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,20 +54,27 @@ class FinderPlotData:
     Attributes:
         lrs: The LR of each plotted step (after ``skip_start`` / ``skip_end``).
         losses: The raw losses at those steps.
-        smoothed: The smoothed losses at those steps.
+        smoothed_lrs: The LRs of the smoothed curve: those steps up to where the loss diverged.
+        smoothed: The suggestion rule's smoothed loss at ``smoothed_lrs`` (empty when the curve
+            is too short to read).
         suggestion: ``(lr, smoothed loss there)`` for the marker, or ``None``.
         range: The ``(low, high)`` band, or ``None``.
-        diverged_lr: Where the sweep diverged, or ``None``.
-        ylim: Y limits that show the descent (a diverging tail would squash it), or ``None``.
+        first_jump: Where the loss first jumped back by half of its improvement (the rule reads
+            ``low`` before it; see :class:`~lrkit.finder.suggest.CurveReading`), or ``None``.
+        diverged_lr: Where the sweep stopped on a diverging or non-finite loss, or ``None``.
+        ylim: Y limits that show the curve from its start to a bit past divergence, the whole dip
+            of the raw losses included and the exploding tail left out; ``None``: automatic.
         log_lr: Whether the LR axis is logarithmic.
         ylabel: ``"training loss"`` or ``"validation loss"``.
     """
 
     lrs: np.ndarray
     losses: np.ndarray
+    smoothed_lrs: np.ndarray
     smoothed: np.ndarray
     suggestion: tuple[float, float] | None
     range: tuple[float, float] | None
+    first_jump: float | None
     diverged_lr: float | None
     ylim: tuple[float, float] | None
     log_lr: bool
@@ -82,39 +103,56 @@ def plot_data(
         raise bad_value(
             "skip_start + skip_end", f"less than the {n} steps of the curve", skip_start + skip_end
         )
-    part = slice(skip_start, n - skip_end)
-    lrs = np.asarray(result.lrs, dtype=np.float64)[part]
-    smoothed = np.asarray(result.smoothed, dtype=np.float64)[part]
+    lrs = np.asarray(result.lrs, dtype=np.float64)
+    losses = np.asarray(result.losses, dtype=np.float64)
+    # The rule reads the whole curve; the steps left out are left out of what is drawn only.
+    finite = int(np.argmin(np.isfinite(losses))) if not np.isfinite(losses).all() else n
+    reading = read_curve(lrs.tolist(), losses.tolist()) if finite >= MIN_POINTS else None
+    read = len(reading.lrs) if reading is not None else 0
+    smoothed = np.asarray(reading.smoothed if reading is not None else (), dtype=np.float64)
+    end = n - skip_end
+    part, smooth_part = slice(skip_start, end), slice(skip_start, max(min(end, read), skip_start))
     suggestion = None
-    if result.suggestion is not None:
-        x = np.log(lrs) if log_lr else lrs
-        at = np.log(result.suggestion) if log_lr else result.suggestion
+    if result.suggestion is not None and read:
+        x = np.log(lrs[:read]) if log_lr else lrs[:read]
+        at = math.log(result.suggestion) if log_lr else result.suggestion
         suggestion = (result.suggestion, round(float(np.interp(at, x, smoothed)), 12))
     return FinderPlotData(
-        lrs=lrs,
-        losses=np.asarray(result.losses, dtype=np.float64)[part],
-        smoothed=smoothed,
+        lrs=lrs[part],
+        losses=losses[part],
+        smoothed_lrs=lrs[smooth_part],
+        smoothed=smoothed[smooth_part],
         suggestion=suggestion,
         range=result.range,
+        first_jump=None if reading is None else reading.catapult,
         diverged_lr=result.diverged_lr,
-        ylim=_ylim(smoothed),
+        ylim=_ylim(losses[part], smoothed[smooth_part], max(min(end, read) - skip_start, 0)),
         log_lr=log_lr,
         ylabel="validation loss" if result.loss_kind == "val" else "training loss",
     )
 
 
-def _ylim(smoothed: np.ndarray) -> tuple[float, float] | None:
-    """From below the lowest smoothed loss to above the highest one before it."""
-    if smoothed.size < 2:
+def _ylim(losses: np.ndarray, smoothed: np.ndarray, read: int) -> tuple[float, float] | None:
+    """From a little below the lowest raw loss the rule read (the whole dip) to a little above
+    the start of the curve and the top of the smoothed curve; what rises past that (the
+    diverging tail, the spikes of a chaotic end) is clipped.
+
+    Without a reading (too few points): the finite raw losses, all of them.
+    """
+    finite = losses[np.isfinite(losses)]
+    if finite.size < 2:
         return None
-    best = int(np.argmin(smoothed))
-    low, high = float(smoothed[best]), float(np.max(smoothed[: best + 1]))
-    if high <= low:  # no descent: show the whole curve
-        low, high = float(np.min(smoothed)), float(np.max(smoothed))
-        if high <= low:
-            return None
-    pad = high - low
-    return round(low - 0.1 * pad, 12), round(high + 0.4 * pad, 12)
+    if read < 2 or smoothed.size < 2:
+        low, high = float(finite.min()), float(finite.max())
+        return None if high <= low else (low, high)
+    head = losses[:read][np.isfinite(losses[:read])]
+    start = float(np.median(head[: max(5, read // 10)]))
+    low = float(head.min())
+    high = max(start, float(smoothed.max()))
+    span = high - low
+    if span <= 0:
+        return None
+    return round(low - FOOTROOM * span, 12), round(high + HEADROOM * span, 12)
 
 
 def plot_result(
@@ -135,7 +173,7 @@ def plot_result(
         skip_start: Steps left out at the start.
         skip_end: Steps left out at the end.
         log_lr: Logarithmic LR axis (the default).
-        show_raw: Draw the raw losses faintly behind the smoothed curve.
+        show_raw: Draw the raw losses, lighter, behind the smoothed curve.
         title: Axes title.
 
     Returns:
@@ -159,11 +197,22 @@ def plot_result(
         parent = ax.figure
         fig = parent if isinstance(parent, Figure) else parent.figure  # a SubFigure's root
     if show_raw:
-        ax.plot(data.lrs, data.losses, color="0.6", linewidth=0.8, alpha=0.6, label="raw loss")
-    ax.plot(data.lrs, data.smoothed, color="C0", linewidth=2.0, label="smoothed loss")
+        ax.plot(data.lrs, data.losses, color="0.55", linewidth=0.8, alpha=0.55, label="raw loss")
+    if len(data.smoothed):
+        ax.plot(
+            data.smoothed_lrs, data.smoothed, color="C0", linewidth=2.0, label="smoothed (read)"
+        )
     if data.range is not None:
         low, high = data.range
         ax.axvspan(low, high, color="C2", alpha=0.15, label=f"range {low:.2g} – {high:.2g}")
+    if data.first_jump is not None:
+        ax.axvline(
+            data.first_jump,
+            color="0.35",
+            linestyle="-.",
+            linewidth=1.0,
+            label=f"first jump {data.first_jump:.2g}",
+        )
     if data.suggestion is not None:
         lr, loss = data.suggestion
         ax.axvline(lr, color="C1", linestyle="--", linewidth=1.2)

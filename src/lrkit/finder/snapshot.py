@@ -10,7 +10,8 @@ puts them all back exactly.
 The copy lives on the CPU: a model on a GPU is not duplicated there (torch-lr-finder keeps a
 ``deepcopy`` on the device by default). Restoring copies the saved values *into* the existing
 tensors, so parameters, optimizer state tensors and param-group dicts keep their identity, and
-anything that holds on to them (a scheduler, an EMA of the weights, a hook) stays valid.
+anything that holds on to them (a scheduler, an EMA of the weights, a hook) stays valid; a
+parameter or buffer that the sweep replaced by another tensor is put back.
 Optimizer state created during the sweep (a momentum buffer the optimizer did not have yet) is
 removed again, so a fresh optimizer is fresh again afterwards.
 """
@@ -18,9 +19,9 @@ removed again, so a fresh optimizer is fresh again afterwards.
 from __future__ import annotations
 
 import copy
+import ctypes
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,22 +29,25 @@ import torch
 from torch import Tensor, nn
 
 _MISSING = object()
-
-
-@dataclass(frozen=True)
-class _Saved:
-    """A tensor saved on the CPU, and where it came from."""
-
-    value: Tensor
-    device: torch.device
-
-
+_CPU = torch.device("cpu")
 _IMMUTABLE = (bool, int, float, complex, str, bytes, type(None))
+
+
+class _Saved:
+    """A tensor saved on the CPU, and the device it came from."""
+
+    __slots__ = ("device", "value")
+
+    def __init__(self, tensor: Tensor) -> None:
+        self.device = tensor.device
+        detached = tensor.detach()
+        # clone() on the CPU: .to("cpu", copy=True) costs several times more per tensor
+        self.value = detached.clone() if tensor.is_cpu else detached.to(_CPU, copy=True)
 
 
 def _save(value: Any) -> Any:
     if isinstance(value, Tensor):
-        return _Saved(value.detach().to("cpu", copy=True), value.device)
+        return _Saved(value)
     return value if type(value) in _IMMUTABLE else copy.deepcopy(value)
 
 
@@ -58,8 +62,8 @@ def _load(saved: Any, current: Any = _MISSING) -> Any:
     if (
         isinstance(current, Tensor)
         and current.device == saved.device
-        and current.shape == value.shape
         and current.dtype == value.dtype
+        and current.shape == value.shape
     ):
         current.copy_(value)
         return current
@@ -94,16 +98,25 @@ class Snapshot:
         generators: Iterable[torch.Generator] = (),
     ) -> None:
         self._model, self._optimizer, self._scaler = model, optimizer, scaler
-        self._params = {
-            name: (_save(p), None if p.grad is None else _save(p.grad))
-            for name, p in model.named_parameters()
-        }
-        self._buffers = {name: _save(b) for name, b in model.named_buffers()}
-        self._modes = [m.training for m in model.modules()]
-        self._groups = [
-            {k: _save(v) for k, v in group.items() if k != "params"}
-            for group in optimizer.param_groups
-        ]
+        # Each module's own _parameters and _buffers, walked once: named_parameters() builds
+        # prefixed names through nested generators, a visible cost on a small model, and the
+        # saved (module, name, tensor) triples let restore() put back the very same objects.
+        self._modules = list(model.modules())
+        self._modes = [m.training for m in self._modules]
+        saved: dict[int, tuple[_Saved, _Saved | None]] = {}  # tied weights are saved once
+        self._params: list[tuple[nn.Module, str, Tensor, _Saved, _Saved | None]] = []
+        self._buffers: list[tuple[nn.Module, str, Tensor, _Saved]] = []
+        for module in self._modules:
+            for name, param in module._parameters.items():
+                if param is not None:
+                    if id(param) not in saved:
+                        grad = param.grad
+                        saved[id(param)] = (_Saved(param), None if grad is None else _Saved(grad))
+                    self._params.append((module, name, param, *saved[id(param)]))
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    self._buffers.append((module, name, buffer, _Saved(buffer)))
+        self._groups = [_save_group(group) for group in optimizer.param_groups]
         self._state = {
             key: {k: _save(v) for k, v in values.items()} for key, values in optimizer.state.items()
         }
@@ -114,12 +127,8 @@ class Snapshot:
         self._generators = [(g, g.get_state()) for g in _unique(generators)]
         self._torch_rng = torch.get_rng_state()
         # Reading CUDA's generators would initialise CUDA; if it is not up, nothing used them.
-        self._cuda_rng = (
-            torch.cuda.get_rng_state_all()
-            if torch.cuda.is_available() and torch.cuda.is_initialized()
-            else None
-        )
-        self._numpy_rng = np.random.get_state()
+        self._cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        self._numpy_rng = _NumpyRng()
         self._python_rng = random.getstate()
 
     def restore(self) -> None:
@@ -134,46 +143,108 @@ class Snapshot:
         torch.set_rng_state(self._torch_rng)
         if self._cuda_rng is not None:
             torch.cuda.set_rng_state_all(self._cuda_rng)
-        np.random.set_state(self._numpy_rng)
+        self._numpy_rng.restore()
         random.setstate(self._python_rng)
 
+    def saved_tensors(self) -> list[Tensor]:
+        """Every tensor the snapshot holds (for tests: they all live on the CPU)."""
+        out = [t.value for *_, v, g in self._params for t in (v, g) if t is not None]
+        out += [saved.value for *_, saved in self._buffers]
+        for values in self._state.values():
+            out += [v.value for v in values.values() if isinstance(v, _Saved)]
+        return out
+
     def _restore_model(self) -> None:
-        params = dict(self._model.named_parameters())
-        for name, (value, grad) in self._params.items():
-            param = params[name]
-            _load(value, param)
+        for module, name, param, value, grad in self._params:
+            if module._parameters.get(name) is not param:  # replaced: put the original back
+                module._parameters[name] = param  # type: ignore[assignment]
+            restored = _load(value, param)
+            if restored is not param:  # its .data was set to a tensor of another kind
+                param.data = restored
             param.grad = None if grad is None else _load(grad, param.grad)
-        buffers = dict(self._model.named_buffers())
-        for name, saved in self._buffers.items():
-            if _load(saved, buffers.get(name)) is not buffers.get(name):
-                # The buffer was replaced by a tensor of another kind: set the saved one back.
-                module_name, _, attr = name.rpartition(".")
-                module = self._model.get_submodule(module_name)
-                setattr(module, attr, _load(saved))
-        for module, mode in zip(self._model.modules(), self._modes):
+        for module, name, buffer, saved in self._buffers:
+            if module._buffers.get(name) is not buffer:
+                module._buffers[name] = buffer
+            restored = _load(saved, buffer)
+            if restored is not buffer:  # resized or recast through .data: set the saved one
+                module._buffers[name] = restored
+        for module, mode in zip(self._modules, self._modes):
             if module.training != mode:
                 module.training = mode
 
     def _restore_optimizer(self) -> None:
         optimizer = self._optimizer
-        for group, saved in zip(optimizer.param_groups, self._groups):
-            for key in [k for k in group if k != "params" and k not in saved]:
+        for group, (plain, other) in zip(optimizer.param_groups, self._groups):
+            for key in [k for k in group if k != "params" and k not in plain and k not in other]:
                 del group[key]
-            for key, value in saved.items():
+            group.update(plain)
+            for key, value in other.items():
                 group[key] = _load(value, group.get(key, _MISSING))
         state = optimizer.state
-        for param in [p for p in state if p not in self._state]:
-            del state[param]
+        if len(state) != len(self._state):
+            for param in [p for p in state if p not in self._state]:
+                del state[param]
         for param, saved_values in self._state.items():
             values = state[param]
-            for name in [n for n in values if n not in saved_values]:
-                del values[name]
+            if len(values) != len(saved_values):
+                for name in [n for n in values if n not in saved_values]:
+                    del values[name]
             for name, saved_value in saved_values.items():
                 values[name] = _load(saved_value, values.get(name, _MISSING))
         if self._opt_called is _MISSING:
             optimizer.__dict__.pop("_opt_called", None)
         else:
             optimizer.__dict__["_opt_called"] = self._opt_called
+
+
+def _save_group(group: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A param group's keys (but ``params``): immutable values, and the rest (tensors, lists)."""
+    plain, other = {}, {}
+    for key, value in group.items():
+        if key != "params":
+            if type(value) in _IMMUTABLE:
+                plain[key] = value
+            else:
+                other[key] = _save(value)
+    return plain, other
+
+
+class _MT19937State(ctypes.Structure):
+    """NumPy's MT19937 state struct (``mt19937_state``): the key and the position in it."""
+
+    _fields_ = (("key", ctypes.c_uint32 * 624), ("pos", ctypes.c_int))
+
+
+class _NumpyRng:
+    """NumPy's global RNG, saved exactly, and put back only if the sweep used it.
+
+    ``np.random.set_state`` copies the 624-word key one Python call at a time (~45 µs, a visible
+    share of a small model's range test), and most sweeps never touch NumPy's RNG. So the raw
+    key is also kept (a 2.5 kB copy through the bit generator's documented ``ctypes``
+    interface), and the state is set back only when the key moved, or when a cached Gaussian
+    could have been drawn without moving it.
+    """
+
+    def __init__(self) -> None:
+        self._state = np.random.get_state(legacy=False)
+        get_bit_generator = getattr(np.random, "get_bit_generator", None)  # NumPy >= 1.25
+        self._address: int | None = None
+        self._raw = b""
+        state = self._state
+        if (
+            get_bit_generator is not None
+            and state["bit_generator"] == "MT19937"
+            and not state["has_gauss"]
+        ):
+            address = get_bit_generator().ctypes.state_address
+            self._address, self._raw = address, ctypes.string_at(address, _MT_SIZE)
+
+    def restore(self) -> None:
+        if self._address is None or ctypes.string_at(self._address, _MT_SIZE) != self._raw:
+            np.random.set_state(self._state)
+
+
+_MT_SIZE = ctypes.sizeof(_MT19937State)
 
 
 def _restore_attrs(obj: Any, saved: dict[str, Any]) -> None:

@@ -5,23 +5,28 @@ noise-robust smoothing in log-LR space (a centred Gaussian kernel, no EMA: an EM
 an amount that depends on the sweep's length, which is what pushes the anchors' steepest points
 too high):
 
-1. ``low``, the middle of the descent: the LR where the smoothed loss has made half of its total
-   drop. The LR has become large enough to make fast progress there. For an S-shaped descent it is
-   the steepest point, but found by a level crossing rather than by differentiating noise.
-2. ``high``, the smoothed minimum: where the loss stops improving, the edge past which a constant
-   LR is no longer stable. Everything after the loss has given back half of its improvement is cut
-   first, so a noisy, chaotic tail cannot hold the minimum.
+1. ``low``, the middle of the *stable* descent: the LR where the smoothed loss has made half of its
+   drop, read on the curve up to its first *catapult*, the first step that throws the loss back by
+   half of the improvement made so far (by more than 5 standard deviations of its step-to-step
+   noise). Past a catapult the loss jumps up and down, and the low values it still reaches there
+   come from that chaos, not from stable training: counted into the drop, they moved the middle
+   of the descent up to the cliff (lrkit find's own ``digits`` task: 0.2 instead of 0.1).
+2. ``high``, the smoothed minimum of the whole curve up to divergence: where the loss stops
+   improving, the edge past which a constant LR is no longer stable. Everything after the
+   spike-filtered loss has given back half of its improvement is cut first, so a diverging tail
+   cannot hold the minimum; the catapult region before that stays in (a schedule may pass
+   through it, and with adaptive optimizers good constant LRs often lie there).
 
 The suggestion is 15% of the way from ``low`` to ``high`` in log space,
 ``low * (high / low) ** 0.15``; ``(low, high)`` is the range (Leslie Smith's base and max LR:
 where the loss is clearly falling, and where it stops falling).
 
 Why there: on the regret suite (``benchmarks/finder_regret.py``, docs/finder.md) the best
-constant LR of an exhaustive sweep lay within 0.8 decades of ``low`` on every task (0.24 above it
-on average) and below ``high`` on 9 tasks of 10, and held-out scores collapse within half a decade
-above ``high`` while they fall gently below ``low``. So the suggestion starts at ``low`` and leans
-a little towards ``high``. How far is the rule's one fitted number: leave-one-task-out picks 0.15
-on 9 folds of 10 (0.10 on the last), and regret is flat from 0.10 to 0.25.
+constant LR of an exhaustive sweep lay within 0.81 decades of ``low`` on every task (0.29 above it
+on average) and below ``high`` on 10 tasks of 11, and held-out scores collapse within half a
+decade above ``high`` while they fall gently below ``low``. So the suggestion starts at ``low``
+and leans a little towards ``high``. How far is the rule's one fitted number: leave-one-task-out
+picks 0.15 on 8 folds of 11, and regret is flat from 0.10 to 0.20.
 
 The reading is corrected for the sweep's speed: the loss at step ``t`` reflects the LR accumulated
 so far, ``sum(lrs[:t+1])``, which for an exponential sweep is ``lrs[t]`` times a factor that grows
@@ -44,9 +49,12 @@ Example:
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -95,15 +103,17 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class CurveReading:
-    """What lrkit's rule reads from a curve; ``smoothed`` is data for plots.
+    """What lrkit's rule reads from a curve; ``lrs`` and ``smoothed`` are data for plots.
 
     Attributes:
         lrs: The LRs of the points kept (up to the divergence cut).
         smoothed: The smoothed loss at each of those LRs.
         start_level: The loss before training bites: the median of the plateau before the
             descent (of the first tenth of the points when the curve falls from the start).
-        low: The LR where the smoothed loss has made half of its drop (uncorrected).
+        low: The LR where the smoothed loss has made half of its stable drop (uncorrected).
         minimum: The LR of the smoothed minimum (uncorrected).
+        catapult: The LR of the first step that threw the loss back by half of the improvement
+            made so far, or ``None``; ``low`` is read on the curve before it.
         diverged_at: The first LR where the loss had given back half of its improvement, or
             ``None`` when it never did within the sweep.
         drop: ``start_level`` minus the smoothed minimum.
@@ -116,6 +126,7 @@ class CurveReading:
     start_level: float
     low: float
     minimum: float
+    catapult: float | None
     diverged_at: float | None
     drop: float
     noise: float
@@ -127,38 +138,71 @@ class CurveReading:
         return self.minimum > self.lrs[0] and self.drop > DESCENT * self.noise
 
 
+def _median(values: list[float]) -> float:
+    """The median of a short list (np.median costs ~10x more on arrays this small)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
 def _running_median(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarray:
     """Median over a window of ``±half_width`` in x (and at least ±2 points): removes spikes."""
+    n = len(x)
+    idx = np.arange(n)
     lo = np.searchsorted(x, x - half_width, side="left")
     hi = np.searchsorted(x, x + half_width, side="right")
-    idx = np.arange(len(x))
-    lo, hi = np.minimum(lo, np.maximum(idx - 2, 0)), np.maximum(hi, idx + 3)
-    hi = np.minimum(hi, len(y))
-    # One vectorised nanmedian over NaN-padded windows: a per-point np.median loop cost ~1.7 ms
-    # per call, a visible share of a small model's range test.
-    offsets = np.arange(int((hi - lo).max()))
-    cols = lo[:, None] + offsets[None, :]
-    windows = np.where(cols < hi[:, None], y[np.minimum(cols, len(y) - 1)], np.nan)
-    return np.nanmedian(windows, axis=1)
+    np.maximum(np.minimum(lo, idx - 2, out=lo), 0, out=lo)
+    np.minimum(np.maximum(hi, idx + 3, out=hi), n, out=hi)
+    # All windows at once: padded with +inf, sorted, and read at each window's own middle
+    # (np.nanmedian over NaN-padded windows cost ~0.4 ms per call, a visible share of a
+    # small model's range test).
+    count = hi - lo
+    cols = lo[:, None] + idx[: int(count.max())]
+    windows = y[np.minimum(cols, n - 1)]
+    windows[cols >= hi[:, None]] = np.inf
+    windows.sort(axis=1)
+    return 0.5 * (windows[idx, (count - 1) // 2] + windows[idx, count // 2])
 
 
-def _smooth(x: np.ndarray, y: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian kernel average (centred, so no lag) and each point's effective sample size."""
-    out, n_eff = np.empty(len(x)), np.empty(len(x))
+def _smooth(
+    x: np.ndarray, y: np.ndarray, width: float, d2: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gaussian kernel average in ``x`` (centred, so no lag), and the kernel's weights when
+    ``d2``, the squared distances between the points of ``x`` (see :func:`_distances`), is given:
+    the weights give the effective number of points averaged (:func:`_samples`)."""
+    scale = -0.5 / width**2
+    if d2 is not None:
+        w = np.exp(d2 * scale)
+        return (w @ y) / w.sum(1), w
+    out = np.empty(len(x))
     for a in range(0, len(x), 512):  # in blocks: memory stays small for long sweeps
-        w = np.exp(-0.5 * ((x[a : a + 512, None] - x[None, :]) / width) ** 2)
-        total = w.sum(1)
-        out[a : a + 512] = (w @ y) / total
-        n_eff[a : a + 512] = total**2 / (w**2).sum(1)
-    return out, n_eff
+        w = np.exp(scale * (x[a : a + 512, None] - x[None, :]) ** 2)
+        out[a : a + 512] = (w @ y) / w.sum(1)
+    return out, None
 
 
-def _crossing(x: np.ndarray, s: np.ndarray, level: float) -> float:
+def _distances(x: np.ndarray) -> np.ndarray | None:
+    """Squared distances between the points, computed once for every bandwidth tried (up to
+    1024 points: 8 MiB); ``None`` for longer sweeps, smoothed in blocks instead."""
+    if len(x) > 1024:
+        return None
+    d = np.subtract.outer(x, x)
+    return np.multiply(d, d, out=d)
+
+
+def _samples(x: np.ndarray, i: int, width: float, w: np.ndarray | None) -> float:
+    """The effective number of points the Gaussian kernel averages at ``x[i]``."""
+    row = np.exp(-0.5 / width**2 * (x - x[i]) ** 2) if w is None else w[i]
+    return float(row.sum() ** 2 / (row @ row))
+
+
+def _crossing(x: list[float], s: list[float], level: float) -> float:
     """First x where the decreasing part of ``s`` reaches ``level``, interpolated linearly."""
-    i = int(np.argmax(s <= level))
+    i = next((i for i, v in enumerate(s) if v <= level), 0)
     if i == 0:
-        return float(x[0])
-    return float(x[i - 1] + (x[i] - x[i - 1]) * (s[i - 1] - level) / (s[i - 1] - s[i]))
+        return x[0]
+    a, b = s[i - 1], s[i]
+    return x[i - 1] + (x[i] - x[i - 1]) * (a - level) / (a - b)
 
 
 def read_curve(lrs: Sequence[float], losses: Sequence[float]) -> CurveReading:
@@ -174,8 +218,8 @@ def read_curve(lrs: Sequence[float], losses: Sequence[float]) -> CurveReading:
     Example:
         >>> lrs = np.logspace(-6, 1, 80)
         >>> r = read_curve(lrs, 2.0 - 1.5 / (1 + (1e-2 / lrs) ** 2) + (lrs / 2) ** 2)
-        >>> r.descends, round(r.low, 3), r.minimum > r.low
-        (True, 0.01, True)
+        >>> r.descends, round(r.low, 3), r.minimum > r.low, r.catapult
+        (True, 0.01, True, None)
     """
     x, y = _check(lrs, losses)
     if len(y) < MIN_POINTS:
@@ -183,56 +227,148 @@ def read_curve(lrs: Sequence[float], losses: Sequence[float]) -> CurveReading:
     return _read(x, y)
 
 
-def _read(lrs: np.ndarray, losses: np.ndarray) -> CurveReading:
-    x = np.log10(lrs)
-    n0 = max(5, len(losses) // 10)
-    start = float(np.median(losses[:n0]))
-    # 1) the divergence cut: first point past the (spike-filtered) minimum where the loss has
-    #    given back half of its improvement; what follows says nothing about good LRs
+def _divergence(x: np.ndarray, losses: np.ndarray, start: float) -> int:
+    """Where the curve is cut: the first point past the (spike-filtered) minimum where the loss
+    has given back half of its improvement; what follows says nothing about good LRs."""
     med = _running_median(x, losses, MEDIAN_HALF_WIDTH)
     i_min = int(np.argmin(med))
-    back = med[i_min] + GIVE_BACK * max(start - med[i_min], 0.0)
-    rising = np.nonzero(med[i_min:] >= back)[0] if start > med[i_min] else np.array([0])
-    cut = i_min + int(rising[0]) if len(rising) else len(losses)
-    cut = max(cut, 3)
-    # 2) smooth what is left; find the minimum and the middle of the descent. A noisy curve is
-    #    smoothed wider, until its drop stands clear of the noise (or the widest is reached)
-    xs, ys = x[:cut], losses[:cut]
-    sigma = 1.4826 * float(np.median(np.abs(np.diff(ys)))) / math.sqrt(2) if cut > 2 else 0.0
-    for width in BANDWIDTHS:
-        s, n_eff = _smooth(xs, ys, width)
+    if start <= med[i_min]:  # never below the start: no improvement to give back
+        return max(i_min, 3)
+    back = med[i_min] + GIVE_BACK * (start - med[i_min])
+    rising = np.flatnonzero(med[i_min:] >= back)
+    return max(i_min + int(rising[0]) if len(rising) else len(losses), 3)
+
+
+def _catapult(losses: list[float], start: float, sigma: float) -> int | None:
+    """The first step that threw the loss back by half of the improvement made so far (and by
+    more than CLEAR standard deviations of the step noise, once the improvement itself is that
+    clear), or ``None``. Raw losses: a median filter would hide a jump of a step or two."""
+    clear, best = CLEAR * sigma, losses[0]
+    for i, loss in enumerate(losses):
+        gained = start - best
+        if gained > clear and loss - best > max(GIVE_BACK * gained, clear):
+            return i
+        best = min(best, loss)
+    return None
+
+
+def _read(lrs: np.ndarray, losses: np.ndarray) -> CurveReading:
+    # Plain lists for the O(n) work (a few Python loops over 100 floats cost less than as many
+    # NumPy calls, most of all right after a sweep, when NumPy's code is out of the caches).
+    x = np.log10(lrs)
+    n0 = max(5, len(losses) // 10)
+    values = losses.tolist()
+    start = _median(values[:n0])
+    # 1) the divergence cut, and the step noise of what is left
+    cut = _divergence(x, losses, start)
+    xs, ys, values = x[:cut], losses[:cut], values[:cut]
+    steps = [abs(b - a) for a, b in itertools.pairwise(values)]
+    sigma = 1.4826 * _median(steps) / math.sqrt(2) if cut > 2 else 0.0
+    # 2) the stable part: up to the first catapult (if it leaves enough points to read)
+    jump = _catapult(values, start, sigma)
+    stable = jump if jump is not None and jump >= MIN_POINTS else cut
+    # 3) smooth; find the minimum and the middle of the stable descent
+    d2 = _distances(xs)
+    plateau = _Plateau(xs.tolist(), values, start, n0, sigma)
+
+    def at(width: float) -> _Smoothing:
+        s, w = _smooth(xs, ys, width, d2)
         i_m = int(np.argmin(s))
-        level, n_level = start, n0
-        for _ in range(2):  # the start level: the plateau before the descent, once it is known
-            drop = level - float(s[i_m])
-            low = _crossing(xs[: i_m + 1], s[: i_m + 1], level - drop / 2) if drop > 0 else xs[0]
-            # all of the plateau: more points, less noise. Unless the curve falls from its first
-            # steps (no plateau): its first points are then the best estimate, and lie higher
-            plateau = ys[xs < low - width]
-            falls = 2.5 * sigma * math.sqrt(1 / n0 + 1 / max(len(plateau), 1))
-            if len(plateau) > n0 and float(np.median(plateau)) > start - falls:
-                level, n_level = float(np.median(plateau)), len(plateau)
-        drop = level - float(s[i_m])
-        low = _crossing(xs[: i_m + 1], s[: i_m + 1], level - drop / 2) if drop > 0 else xs[0]
-        noise = sigma * math.sqrt(1.0 / n_eff[i_m] + (math.pi / 2) / n_level)
-        if i_m > 0 and drop > CLEAR * noise:
-            break
-    # 3) the sweep's speed at the middle of the descent, against the standard sweep's
-    k = int(np.searchsorted(xs, low))
-    k = min(k, len(xs) - 1)
+        if stable < cut:
+            part = None if d2 is None else d2[:stable, :stable]
+            s_stable = _smooth(xs[:stable], ys[:stable], width, part)[0]
+        low, level, n_level = plateau.middle(s if stable == cut else s_stable, width)
+        noise = sigma * math.sqrt(1.0 / _samples(xs, i_m, width, w) + (math.pi / 2) / n_level)
+        return _Smoothing(s, i_m, low, level, level - float(s[i_m]), noise)
+
+    r = _choose(at)
+    # 4) the sweep's speed at the middle of the descent, against the standard sweep's
+    k = min(bisect.bisect_left(plateau.x, r.low), cut - 1)
     accumulated = float(np.sum(lrs[: k + 1])) / float(lrs[k])
-    shift = float(np.clip(math.log10(accumulated / REFERENCE_STEPS), -1.0, 1.0))
+    shift = min(max(math.log10(accumulated / REFERENCE_STEPS), -1.0), 1.0)
     return CurveReading(
-        lrs=tuple(float(v) for v in lrs[:cut]),
-        smoothed=tuple(float(v) for v in s),
-        start_level=level,
-        low=10.0 ** float(low),
-        minimum=10.0 ** float(xs[i_m]),
+        lrs=tuple(lrs[:cut].tolist()),
+        smoothed=tuple(r.smoothed.tolist()),
+        start_level=r.level,
+        low=10.0**r.low,
+        minimum=10.0 ** float(xs[r.i_min]),
+        catapult=float(lrs[stable]) if stable < cut else None,
         diverged_at=float(lrs[cut]) if cut < len(lrs) else None,
-        drop=drop,
-        noise=noise,
+        drop=r.drop,
+        noise=r.noise,
         speed_shift=shift,
     )
+
+
+class _Smoothing(NamedTuple):
+    """The curve read at one smoothing width."""
+
+    smoothed: np.ndarray
+    i_min: int  # where the smoothed loss is lowest
+    low: float  # log10 LR of the middle of the stable descent
+    level: float  # the start level the drop is measured from
+    drop: float
+    noise: float  # standard error of the drop
+
+    @property
+    def clear(self) -> bool:
+        return self.i_min > 0 and self.drop > CLEAR * self.noise
+
+
+def _choose(at: Callable[[float], _Smoothing]) -> _Smoothing:
+    """The curve read at the narrowest smoothing width at which its drop stands CLEAR standard
+    errors clear of its noise, or at the widest.
+
+    The narrowest is tried first (most curves stand clear there), then the widest: a curve that
+    is not clear even there shows no descent, and is read there without the widths in between
+    (a flat curve costs two smoothings instead of four).
+    """
+    narrowest = at(BANDWIDTHS[0])
+    if narrowest.clear:
+        return narrowest
+    widest = at(BANDWIDTHS[-1])
+    if not widest.clear:
+        return widest
+    for width in BANDWIDTHS[1:-1]:
+        r = at(width)
+        if r.clear:
+            return r
+    return widest
+
+
+class _Plateau:
+    """The loss before training bites, and the middle of the descent measured from it."""
+
+    def __init__(self, x: list[float], y: list[float], start: float, n0: int, sigma: float) -> None:
+        self.x, self.y, self.start, self.n0, self.sigma = x, y, start, n0, sigma
+        self._medians: dict[int, float] = {}
+
+    def middle(self, s: np.ndarray, width: float) -> tuple[float, float, int]:
+        """``(low, level, n)``: the log-LR where the smoothed ``s`` has made half of its drop
+        from ``level``, the start level (the median of the ``n`` points of the plateau before
+        the descent, once the descent is known: twice refined), and ``n``."""
+        smoothed = s.tolist()
+        floor = min(smoothed)
+        head = smoothed[: smoothed.index(floor) + 1]
+
+        def halfway(level: float) -> float:
+            half = 0.5 * (level - floor)
+            return _crossing(self.x, head, level - half) if half > 0 else self.x[0]
+
+        level, n = self.start, self.n0
+        for _ in range(2):
+            # all of the plateau: more points, less noise. Unless the curve falls from its first
+            # steps (no plateau): its first points are then the best estimate, and lie higher
+            k = bisect.bisect_left(self.x, halfway(level) - width)  # the points below that
+            falls = 2.5 * self.sigma * math.sqrt(1 / self.n0 + 1 / max(k, 1))
+            if k > self.n0 and (median := self._median(k)) > self.start - falls:
+                level, n = median, k
+        return halfway(level), level, n
+
+    def _median(self, k: int) -> float:
+        if k not in self._medians:
+            self._medians[k] = _median(self.y[:k])
+        return self._medians[k]
 
 
 def _lrkit(lrs: np.ndarray, losses: np.ndarray, r: CurveReading) -> Suggestion:
@@ -287,21 +423,25 @@ def _check(lrs: Sequence[float], losses: Sequence[float]) -> tuple[np.ndarray, n
     y = np.asarray(losses, dtype=float).ravel()
     if len(x) != len(y):
         raise ConfigError(f"lrs and losses must have the same length, got {len(x)} and {len(y)}.")
-    if not (np.isfinite(x).all() and (x > 0).all()):
-        raise ConfigError(
-            "lrs must be finite and positive, got "
-            f"{x[~(np.isfinite(x) & (x > 0))][:3].tolist()} among them."
-        )
-    if len(x) > 1 and not (np.diff(x) > 0).all():
-        i = int(np.argmax(np.diff(x) <= 0))
+    # The usual case in a few calls (this runs at the end of every range test): increasing
+    # steps from a positive first LR to a finite last one leave no LR to reject.
+    steps = np.diff(x)
+    if len(x) and not (x[0] > 0 and math.isfinite(x[-1]) and (len(x) == 1 or steps.min() > 0)):
+        if not (np.isfinite(x).all() and (x > 0).all()):
+            raise ConfigError(
+                "lrs must be finite and positive, got "
+                f"{x[~(np.isfinite(x) & (x > 0))][:3].tolist()} among them."
+            )
+        i = int(np.argmax(steps <= 0))
         raise ConfigError(
             f"lrs must increase strictly along the sweep, got {x[i]!r} then "
             f"{x[i + 1]!r} at step {i + 1}."
         )
-    bad = ~np.isfinite(y)
-    if bad.any():  # NaN / inf ends the curve: the sweep diverged there
-        stop = int(np.argmax(bad))
-        x, y = x[:stop], y[:stop]
+    if not math.isfinite(y.sum()):  # NaN / inf ends the curve: the sweep diverged there
+        bad = ~np.isfinite(y)
+        if bad.any():  # (not just an overflowing sum)
+            stop = int(np.argmax(bad))
+            x, y = x[:stop], y[:stop]
     return x, y
 
 

@@ -31,6 +31,9 @@ A scaler halves its scale at each skip; 40 halvings take the default 65536 below
 gradient that is still not finite is not an overflow of float16.
 """
 
+_SEQUENCES = (list, tuple)
+"""The batch types read inline as ``(inputs, labels)`` (a DataLoader collates pairs to lists)."""
+
 
 @contextlib.contextmanager
 def allow_sync(device: torch.device) -> Iterator[None]:
@@ -101,7 +104,8 @@ class Sweep:
         self.batches = _cycle(loader, "train_loader")
         self.curve = LossCurve(plan.smooth_f, plan.diverge_th)
         # Losses of the steps since the last read. On a GPU they stay there as tensors until the
-        # next read; on the CPU nothing waits, and a float per step is cheaper than a tensor.
+        # next read; on the CPU nothing waits, and a float per step is cheaper than a tensor
+        # (measured: detaching each loss and stacking them per chunk was no cheaper).
         self._on_cpu = device.type == "cpu"
         self._pending: list[Tensor] = []
         self._values: list[float] = []
@@ -134,11 +138,11 @@ class Sweep:
         """Steps ``step .. end - 1`` with any settings; why the sweep stopped, if it did."""
         plan, groups = self.plan, self.optimizer.param_groups
         while step < end:
-            if tensor_lrs:
-                _set_tensor_lrs(groups, plan.table[step])
-            else:
-                for group, lr in zip(groups, plan.table[step]):
-                    group["lr"] = lr
+            for group, column in zip(groups, plan.columns):
+                if tensor_lrs and isinstance(group["lr"], Tensor):
+                    group["lr"].fill_(column[step])
+                else:
+                    group["lr"] = column[step]
             self.optimizer.zero_grad(set_to_none=True)
             loss = self._step()
             if loss is None:  # a GradScaler skipped the step: run it again at the same LR
@@ -166,16 +170,12 @@ class Sweep:
         """Steps ``step ..`` to the end in the default case: one batch per step, float LRs, no
         scaler, autocast or validation loader.
 
-        The same work as :meth:`_run_general` with every lookup hoisted out of the loop: on a
-        small model each microsecond of Python per step is a visible part of the test's cost.
+        The same work as :meth:`_run_general` with every lookup hoisted out of the loop and the
+        usual batch, an ``(inputs, labels)`` pair already on the device, read inline: on a small
+        model each microsecond of Python per step is a visible part of the test's cost.
         """
         plan, optimizer = self.plan, self.optimizer
-        groups, table, n, every = (
-            optimizer.param_groups,
-            plan.table,
-            plan.num_iter,
-            plan.check_every,
-        )
+        n, every = plan.num_iter, plan.check_every
         zero_grad, optimizer_step = optimizer.zero_grad, optimizer.step
         model, criterion, step_fn, batches = (
             self.model,
@@ -185,23 +185,41 @@ class Sweep:
         )
         device, non_blocking, on_cpu = self.device, self.non_blocking, self._on_cpu
         values, pending = self._values, self._pending
-        while step < n:
-            for group, lr in zip(groups, table[step]):
-                group["lr"] = lr
+        # The first param group is set directly (most optimizers have just the one).
+        first, lrs = optimizer.param_groups[0], plan.columns[0]
+        others = list(zip(optimizer.param_groups[1:], plan.columns[1:]))
+        # Pairs are read inline when there is a criterion and no step_fn.
+        inline = criterion is not None and step_fn is None
+        for done in range(step + 1, n + 1):
+            first["lr"] = lrs[done - 1]
+            if others:
+                for group, column in others:
+                    group["lr"] = column[done - 1]
             zero_grad(set_to_none=True)
-            loss = batch_loss(
-                model, criterion, step_fn, to_device(next(batches), device, non_blocking)
-            )
+            batch = next(batches)
+            try:  # the usual batch: an (inputs, labels) pair of tensors already on the device
+                inputs, labels = batch
+                here = (
+                    inputs.is_cpu and labels.is_cpu
+                    if on_cpu
+                    else inputs.device == device == labels.device
+                )
+            except (TypeError, ValueError, AttributeError):
+                here = False
+            if here and inline and type(batch) in _SEQUENCES:
+                loss = criterion(model(inputs), labels)  # type: ignore[misc]
+            else:
+                batch = to_device(batch, device, non_blocking)
+                loss = batch_loss(model, criterion, step_fn, batch)
             loss.backward()
             optimizer_step()
             if on_cpu:
-                values.append(loss.detach().item())
+                values.append(loss.item())
             else:
                 pending.append(loss.detach())
-            step += 1
             if on_step is not None:
-                on_step(step)
-            if step % every == 0 or step == n:
+                on_step(done)
+            if done % every == 0 or done == n:
                 stop = self._flush()
                 if stop is not None:
                     return stop
@@ -288,11 +306,3 @@ class Sweep:
         stop: tuple[int, Stop] | None = self.curve.extend(self._values)
         self._values.clear()  # in place: the plain loop holds on to this list
         return stop
-
-
-def _set_tensor_lrs(groups: list[dict[str, Any]], lrs: tuple[float, ...]) -> None:
-    for group, lr in zip(groups, lrs):
-        if isinstance(group["lr"], Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
