@@ -93,3 +93,14 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(case: str, tmp_path: Path) -
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("lrkit: error:") and message in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_json_and_quiet_for_scripts(tmp_path: Path) -> None:
+    done = run("find", "--json", "--out", str(tmp_path / "j"))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data == json.loads((tmp_path / "j" / "range_test.json").read_text())
+    assert data["range"][0] <= data["suggestion"] <= data["range"][1]
+    quiet = run("find", "--quiet", "--out", str(tmp_path / "q"))
+    assert quiet.returncode == 0 and quiet.stdout == ""
+    assert (tmp_path / "q" / "report.html").exists()

@@ -74,40 +74,33 @@ def add_parser(subparsers: Any) -> None:
         metavar="DIR",
         help=f"folder for range_test.png and range_test.json (default: {DEFAULT_OUT})",
     )
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs the range test, prints the table, writes the plot and the JSON result."""
-    from lrkit.errors import ConfigError
-    from lrkit.finder import FinderWarning, LRFinder
+    from lrkit.finder import FinderWarning
+    from lrkit.finder.task import range_test_task
     from lrkit.tasks import load_task
 
     task = load_task(args.task)
-    if len(task.train_data) == 0:  # type: ignore[arg-type]  # the Task checked it has a len
-        # a shuffling DataLoader would refuse it with a less helpful message
-        raise ConfigError(
-            f"Task {task.name!r}: train_loader must yield at least one batch, got an empty "
-            "train_data."
-        )
-    model = task.make_model(args.seed)
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ConfigError(
-            f"Task {task.name!r}: the optimizer must have parameters to train, got a model "
-            "with no trainable parameters."
-        )
-    optimizer = task.make_optimizer(model, args.start_lr)
-    finder = LRFinder(model, optimizer, task.criterion, device=args.device)
-    with warnings.catch_warnings(record=True) as caught, _Progress(args.num_iter) as advance:
+    quiet = args.quiet or args.json
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        _Progress(args.num_iter, enabled=not quiet) as advance,
+    ):
         warnings.simplefilter("always", FinderWarning)
-        result = finder.range_test(
-            task.train_loader(args.seed),
+        result = range_test_task(
+            task,
             start_lr=args.start_lr,
             end_lr=args.end_lr,
             num_iter=args.num_iter,
             step_mode=args.step_mode,
             balance=args.balance,
             seed=args.seed,
+            device=args.device,
             on_step=advance,
         )
     for warning in caught:  # anything else caught here is shown as Python would show it
@@ -115,15 +108,15 @@ def run(args: argparse.Namespace) -> int:
             warnings.showwarning(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
-    print(table(task.name, result))
+    if not quiet:
+        print(table(task.name, result))
     if result.warning:
         print(f"warning: {result.warning}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     png, data = args.out / "range_test.png", args.out / "range_test.json"
     result.plot(title=f"{task.name}: range test").savefig(png, dpi=120)
-    data.write_text(
-        json.dumps({"task": task.name, "seed": args.seed, **result.to_dict()}, indent=2) + "\n"
-    )
+    document = json.dumps({"task": task.name, "seed": args.seed, **result.to_dict()}, indent=2)
+    data.write_text(document + "\n")
     from lrkit.report import range_test_section
 
     report = write_report_part(
@@ -132,7 +125,10 @@ def run(args: argparse.Namespace) -> int:
         title=f"{task.name}: range test",
         subtitle="lrkit find",
     )
-    print(f"Wrote {png}, {data} and {report}.")
+    if args.json:
+        print(document)
+    elif not args.quiet:
+        print(f"Wrote {png}, {data} and {report}.")
     return 0
 
 
@@ -169,7 +165,7 @@ def _lr(value: float | None) -> str:
 class _Progress:
     """A transient rich progress bar over the sweep's steps; silent off a terminal."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, *, enabled: bool = True) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -180,7 +176,7 @@ class _Progress:
             MofNCompleteColumn(),
             console=console,
             transient=True,
-            disable=not console.is_terminal,
+            disable=not (enabled and console.is_terminal),
         )
         self._total = total
 
