@@ -9,9 +9,11 @@ The headline benchmark of ``lrkit.search``. Five search methods, each run throug
 2. ``stratified``: 10 trials of lrkit's Latin-hypercube sampler (van der Corput order);
 3. ``stratified+halving``: 20 stratified trials under successive halving (``pruner="halving"``:
    from 1 epoch, reduction factor 3);
-4. ``finder+halving``: 12 such trials in the range test's bracket (``lrkit.search.bracket``); the
-   range test runs for real on the real task and its steps count as training compute; where it
-   finds no range (``low="auto"`` would stop with an error) the search falls back to seed 000's;
+4. ``finder+halving``: 15 such trials in the range test's bracket (``lrkit.search.bracket``), the
+   first at the range test's suggestion where it lies in the bracket (``start_lr``, as
+   ``low="auto"`` does); the range test runs for real on the real task and its steps count as
+   training compute; where it finds no range (``low="auto"`` would stop with an error) the search
+   falls back to seed 000's range, with no first LR;
 5. ``tpe+median``: 20 trials of Optuna's TPE under the median pruner.
 
 **A tabular benchmark over real training curves.** Each task is first trained for real, at
@@ -79,6 +81,7 @@ TARGET = 0.99  # within 1% of the oracle best
 ORACLE_FILE = rt.CACHE / "search_efficiency_oracle.json"
 RANGES_FILE = rt.CACHE / "search_efficiency_ranges.json"
 VERSION = 2  # bump when a task or the recording changes: the cache is keyed by it
+RANGES_VERSION = 2  # bump when what a range test records changes (2: its suggestion)
 
 
 @dataclass(frozen=True)
@@ -86,14 +89,14 @@ class Method:
     sampler: str
     pruner: str
     n_trials: int
-    bracketed: bool = False  # search the range test's bracket instead of seed 000's range
+    bracketed: bool = False  # the range test's bracket, from its suggestion, not seed 000's range
 
 
 METHODS = {
     "seed000 random": Method("random", "none", 10),
     "stratified": Method("stratified", "none", 10),
     "stratified+halving": Method("stratified", "halving", 20),
-    "finder+halving": Method("stratified", "halving", 12, bracketed=True),
+    "finder+halving": Method("stratified", "halving", 15, bracketed=True),
     "tpe+median": Method("tpe", "median", 20),
 }
 BASELINE, RIVAL = "seed000 random", "tpe+median"
@@ -201,7 +204,15 @@ def _range_job(job: tuple[str, int]) -> dict[str, Any]:
         low, high = bracket(result)
     except lrkit.ConfigError:  # no range: what low="auto" refuses
         low = high = None
-    return {"steps": max(steps, len(result.lrs)), "low": low, "high": high}
+    suggestion = result.suggestion
+    if suggestion is not None and (low is None or not low <= suggestion <= high):
+        suggestion = None  # as low="auto" does: the first trial only inside the bracket
+    return {
+        "steps": max(steps, len(result.lrs)),
+        "low": low,
+        "high": high,
+        "suggestion": None if suggestion is None else float(suggestion),
+    }
 
 
 def _cached(
@@ -272,7 +283,7 @@ def build_oracle(name: str, workers: int) -> Oracle:
 def range_tests(name: str, seeds: Sequence[int], workers: int) -> list[dict[str, Any]]:
     """The range test of ``name`` from finder seed ``s`` for each search seed ``s``."""
     t = task(name)
-    key = f"{name}|v{VERSION}|{t.batch_size}|{t.description}"
+    key = f"{name}|v{VERSION}|r{RANGES_VERSION}|{t.batch_size}|{t.description}"
     return _cached(RANGES_FILE, key, [(name, s) for s in seeds], _range_job, workers)
 
 
@@ -324,17 +335,19 @@ def score_search(result: SearchResult, oracle: Oracle, head_start: float = 0.0) 
 
 
 def run_method(method: Method, oracle: Oracle, seed: int, finder: dict[str, Any]) -> Outcome:
-    low, high, head_start = LOW, HIGH, 0.0
+    low, high, start_lr, head_start = LOW, HIGH, None, 0.0
     if method.bracketed:
         head_start = finder["steps"] / oracle.steps_per_epoch
         if finder["low"] is not None:
             low, high = finder["low"], finder["high"]
+            start_lr = finder["suggestion"]  # low="auto": the first trial at the suggestion
     result = lrkit.search(
         Replay(oracle),
         low,
         high,
         method.n_trials,
         seed=seed,
+        start_lr=start_lr,
         sampler=method.sampler,
         pruner=method.pruner,
         storage=":memory:",
