@@ -20,6 +20,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lrkit.errors import ConfigError, bad_value
 from lrkit.history import EpochRecord, Evaluation, History, Unit
+from lrkit.progress import ProgressBar
 from lrkit.tasks.base import MetricTally, Task, check_task
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def train(
         scheduler, schedule_name = _make_scheduler(schedule, optimizer, unit, verbose)
         unit = _declared_unit(scheduler) if unit is None else unit
         run = _Run(task, model, optimizer, scheduler, unit, device, verbose, test_each_epoch)
-        with _progress_bar(progress, n_epochs * len(loader)) as bar:
+        with ProgressBar(n_epochs * len(loader), enabled=progress, stderr=False) as bar:
             for epoch in range(1, n_epochs + 1):
                 bar.describe(f"epoch {epoch}/{n_epochs}")
                 record = run.epoch(epoch, n_epochs, loader, bar)
@@ -364,52 +365,6 @@ def _make_scheduler(
         "None, a spec string, an lrkit Schedule or a callable optimizer -> scheduler",
         schedule,
     )
-
-
-def _progress_bar(enabled: bool, total: int) -> Any:
-    """A transient rich progress bar over optimizer steps; a no-op off a terminal."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console()
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not (enabled and console.is_terminal),
-    )
-    return _Bar(bar, total)
-
-
-class _Bar:
-    """Context manager pairing a rich Progress with its single task, so callers just advance."""
-
-    def __init__(self, progress: Any, total: int) -> None:
-        self._progress, self._total = progress, total
-        self._task_id: Any = None
-
-    def __enter__(self) -> _Bar:
-        self._progress.__enter__()
-        self._task_id = self._progress.add_task("", total=self._total)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(*exc)
-
-    def advance(self) -> None:
-        self._progress.advance(self._task_id)
-
-    def describe(self, text: str) -> None:
-        self._progress.update(self._task_id, description=text)
 
 
 def _to(value: Any, device: str | torch.device) -> Any:

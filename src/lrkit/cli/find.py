@@ -14,7 +14,6 @@ short table (suggestion, range, where the loss diverged, why the sweep stopped) 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -83,13 +82,15 @@ def run(args: argparse.Namespace) -> int:
     """Runs the range test, prints the table, writes the plot and the JSON result."""
     from lrkit.finder import FinderWarning
     from lrkit.finder.task import range_test_task
+    from lrkit.jsondata import dumps
+    from lrkit.progress import ProgressBar
     from lrkit.tasks import load_task
 
     task = load_task(args.task)
     quiet = args.quiet or args.json
     with (
         warnings.catch_warnings(record=True) as caught,
-        _Progress(args.num_iter, enabled=not quiet) as advance,
+        ProgressBar(args.num_iter, enabled=not quiet, label="range test", eta=False) as bar,
     ):
         warnings.simplefilter("always", FinderWarning)
         result = range_test_task(
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             balance=args.balance,
             seed=args.seed,
             device=args.device,
-            on_step=advance,
+            on_step=bar.update,
         )
     for warning in caught:  # anything else caught here is shown as Python would show it
         if not issubclass(warning.category, FinderWarning):
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     png, data = args.out / "range_test.png", args.out / "range_test.json"
     result.plot(title=f"{task.name}: range test").savefig(png, dpi=120)
-    document = json.dumps({"task": task.name, "seed": args.seed, **result.to_dict()}, indent=2)
+    document = dumps({"task": task.name, "seed": args.seed, **result.to_dict()})
     data.write_text(document + "\n")
     from lrkit.report import range_test_section
 
@@ -160,34 +161,3 @@ def table(task: str, result: RangeTestResult) -> str:
 
 def _lr(value: float | None) -> str:
     return "none" if value is None else f"{value:.3g}"
-
-
-class _Progress:
-    """A transient rich progress bar over the sweep's steps; silent off a terminal."""
-
-    def __init__(self, total: int, *, enabled: bool = True) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        console = Console(stderr=True)
-        self._bar = Progress(
-            TextColumn("range test"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            transient=True,
-            disable=not (enabled and console.is_terminal),
-        )
-        self._total = total
-
-    def __enter__(self) -> Any:
-        self._bar.__enter__()
-        task_id = self._bar.add_task("", total=self._total)
-
-        def advance(done: int) -> None:
-            self._bar.update(task_id, completed=done)
-
-        return advance
-
-    def __exit__(self, *exc: Any) -> None:
-        self._bar.__exit__(*exc)

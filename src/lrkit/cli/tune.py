@@ -8,7 +8,6 @@ when the same command runs again, after an error or Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -51,6 +50,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs the pipeline and prints where the report is."""
+    from lrkit.jsondata import dumps
     from lrkit.tune import tune
 
     quiet = args.quiet or args.json
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     summary = result.summary
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(dumps(summary))
         return 0
     if not args.quiet:
         metric = summary["metric"]

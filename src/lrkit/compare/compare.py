@@ -12,12 +12,14 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lrkit.compare.candidate import RANGE_ONE_CYCLE, Candidate
 from lrkit.compare.defaults import default_schedules, range_one_cycle
 from lrkit.compare.result import CompareResult, ScheduleRun
 from lrkit.errors import ConfigError, bad_value
+from lrkit.history import History
+from lrkit.progress import ProgressBar
 from lrkit.tasks.base import Task
 
 if TYPE_CHECKING:
@@ -93,15 +95,27 @@ def compare(
         wanted = [*(Candidate(s) for s in default_schedules(n_epochs)), RANGE_ONE_CYCLE]
     steps_per_epoch = len(task.train_loader(seed_list[0]))
     n_rows = len(wanted) + (3 if sklearn else 0)
-    with _Progress(progress, n_rows * len(seed_list) * n_epochs) as bar:
+    total = n_rows * len(seed_list) * n_epochs
+    with ProgressBar(total, enabled=progress, unit="epochs") as bar:
         bar.describe("range test" if RANGE_ONE_CYCLE in wanted else "")
         range_test, candidates, notes = _resolve_range(
             task, wanted, n_epochs * steps_per_epoch, seed_list[0], device, schedules is None
         )
         bar.grow((len(candidates) - len(wanted)) * len(seed_list) * n_epochs)  # one left out
         runs = [
-            _train_all(task, c, base_lr, n_epochs, seed_list, device, verbose, steps_per_epoch, bar)
-            for c in candidates
+            _train_all(
+                task,
+                c,
+                base_lr,
+                n_epochs,
+                seed_list,
+                device,
+                verbose,
+                steps_per_epoch,
+                bar,
+                check=i == 0,  # the task is checked once, before its first run
+            )
+            for i, c in enumerate(candidates)
         ]
         if sklearn:
             from lrkit.compare.sklearn_rows import sklearn_runs
@@ -209,11 +223,13 @@ def _train_all(
     device: str,
     verbose: bool,
     steps_per_epoch: int,
-    bar: _Progress,
+    bar: ProgressBar,
+    *,
+    check: bool,
 ) -> ScheduleRun:
     from lrkit.training import train
 
-    histories = []
+    histories: list[History] = []
     for seed in seeds:
         bar.describe(f"{candidate.spec}  seed {seed}")
         done = bar.completed
@@ -227,12 +243,11 @@ def _train_all(
             device=device,
             progress=False,
             verbose=verbose,
-            check=not bar.checked,
+            check=check and not histories,
             on_epoch_end=lambda _record: bar.advance(),
             test_each_epoch=True,
         )
-        bar.checked = True
-        bar.skip(done + epochs - bar.completed)  # a diverged run ends early
+        bar.update(done + epochs)  # a diverged run ends early
         histories.append(history)
     return ScheduleRun(
         label=candidate.spec,
@@ -244,56 +259,3 @@ def _train_all(
         steps_per_epoch=steps_per_epoch,
         note=candidate.note,
     )
-
-
-class _Progress:
-    """A transient rich progress bar over every epoch of the comparison; silent off a terminal."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        console = Console(stderr=True)
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("epochs"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            disable=not (enabled and console.is_terminal),
-        )
-        self._total = total
-        self._id: Any = None
-        self.completed = 0
-        self.checked = False  # the task is checked once, before its first run
-
-    def __enter__(self) -> _Progress:
-        self._bar.__enter__()
-        self._id = self._bar.add_task("", total=self._total)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._bar.__exit__(*exc)
-
-    def describe(self, text: str) -> None:
-        self._bar.update(self._id, description=text)
-
-    def grow(self, n: int) -> None:
-        self._total += n
-        self._bar.update(self._id, total=self._total)
-
-    def advance(self) -> None:
-        self.skip(1)
-
-    def skip(self, n: int) -> None:
-        if n > 0:
-            self.completed += n
-            self._bar.update(self._id, completed=self.completed)

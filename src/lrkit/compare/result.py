@@ -19,12 +19,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from lrkit.history import History, Unit
+from lrkit.jsondata import dumps, jsonable
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -277,12 +277,12 @@ class CompareResult:
             "rows": self.rows(),
             "runs": [_run_dict(run) for run in self.runs],
         }
-        clean: dict[str, Any] = _jsonable(data)
+        clean: dict[str, Any] = jsonable(data)
         return clean
 
     def to_json(self, indent: int | None = 2) -> str:
         """:meth:`to_dict` as strict JSON text."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        return dumps(self.to_dict(), indent=indent)
 
 
 def _stats(run: ScheduleRun, metric: str) -> list[tuple[str, Stat]]:
@@ -340,16 +340,6 @@ def _run_dict(run: ScheduleRun) -> dict[str, Any]:
             for h in run.histories
         ],
     }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 __all__ = ["METRIC_NAMES", "CompareResult", "ScheduleRun", "Source", "Stat"]

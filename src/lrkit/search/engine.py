@@ -253,8 +253,8 @@ def _coordinate(
             if spec.has_heartbeat:
                 recover(study, spec)
         if round_ + 1 < config.rounds:
-            best = _best_lrs(study, config.direction, TOP_K)
-            following = current.narrowed(best, config.narrow)
+            best = _best(study.get_trials(deepcopy=False), config.direction, TOP_K)
+            following = current.narrowed([float(t.params["lr"]) for t in best], config.narrow)
             ranges.append((following.low, following.high))
             set_state(study, ranges=[list(r) for r in ranges])
     set_state(study, done=True)
@@ -280,15 +280,21 @@ def _join(study: optuna.Study, spec: StorageSpec, workers: Workers, timeout: flo
         time.sleep(0.5)
 
 
-def _best_lrs(study: optuna.Study, direction: str, k: int) -> list[float]:
+def _best(
+    trials: list[optuna.trial.FrozenTrial], direction: str, k: int
+) -> list[optuna.trial.FrozenTrial]:
+    """The ``k`` best completed trials with a finite value and an LR, best first."""
     done = [
         t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None and math.isfinite(t.value) and "lr" in t.params
+        for t in trials
+        if t.state == TrialState.COMPLETE
+        and t.value is not None
+        and math.isfinite(t.value)
+        and "lr" in t.params
     ]
     sign = 1.0 if direction == "minimize" else -1.0
     done.sort(key=lambda t: sign * float(t.value or 0.0))
-    return [float(t.params["lr"]) for t in done[:k]]
+    return done[:k]
 
 
 def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
@@ -437,11 +443,10 @@ class _Display:
         for t in trials:
             counts[t.state] += 1
         done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] + counts[TrialState.FAIL]
-        best = _best_lrs(self.study, _direction(self.study), 1)
+        best = _best(trials, _direction(self.study), 1)  # from the trials read once
         best_text = ""
         if best:
-            value = self.study.best_value
-            best_text = f" · best {value:.4g} at lr={best[0]:.3g}"
+            best_text = f" · best {best[0].value:.4g} at lr={best[0].params['lr']:.3g}"
         self._progress.update(
             self._task,
             completed=min(done, self.total),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import optuna
+
+from lrkit.jsondata import dumps
 
 State = Literal["complete", "pruned", "failed", "running", "waiting"]
 
@@ -176,7 +177,7 @@ class SearchResult:
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The result as JSON text (NaN written as null); also written to ``path`` when given."""
-        text = json.dumps(_clean(self.to_dict()), indent=2)
+        text = dumps(self.to_dict())
         if path is not None:
             Path(path).write_text(text + "\n")
         return text
@@ -219,13 +220,3 @@ class SearchResult:
 
 def _scalar(value: Any) -> bool:
     return isinstance(value, (int, float, str, bool)) or value is None
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value

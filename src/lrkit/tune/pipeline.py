@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from lrkit import __version__
 from lrkit.errors import ConfigError
+from lrkit.jsondata import dumps
 from lrkit.tune import stages
 from lrkit.tune.plan import TunePlan, plan_budget
 
@@ -94,7 +95,9 @@ def tune(
 
     say(f"[1/4] range test on {loaded.name}")
     found = _range_test(loaded, folder, base, device)
-    low, high = _search_range(found)
+    from lrkit.search import bracket
+
+    low, high = bracket(found)
     say(f"      range {found.range[0]:.3g} .. {found.range[1]:.3g}" if found.range else "")
 
     say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}], successive halving")
@@ -164,12 +167,6 @@ def _range_test(task: Task, folder: Path, base: dict[str, Any], device: str) -> 
     (folder / "range_test.json").write_text(_json(found.to_dict()))
     found.plot(title=f"{task.name}: range test").savefig(folder / "range_test.png", dpi=110)
     return found
-
-
-def _search_range(found: RangeTestResult) -> tuple[float, float]:
-    from lrkit.search import bracket
-
-    return bracket(found)
 
 
 def _search(
@@ -357,15 +354,4 @@ def write_outputs(result: TuneResult) -> None:
 
 
 def _json(data: Any) -> str:
-    import json
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
-
-    return json.dumps(clean(data), indent=2) + "\n"
+    return dumps(data) + "\n"
