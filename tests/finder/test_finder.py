@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import lrkit
 from lrkit import LRFinder
 from lrkit.finder import FinderWarning, RangeTestResult
-from tests.finder.helpers import loader, mlp
+from tests.finder.helpers import blobs, loader, mlp
 
 CE = nn.CrossEntropyLoss()
 
@@ -339,3 +339,76 @@ def test_batches_it_cannot_read_are_a_type_error() -> None:
         warnings.simplefilter("error")  # nothing else is raised along the way
         with pytest.raises(lrkit.ConfigError, match="criterion must be given"):
             LRFinder(finder.model, finder.optimizer).range_test(loader(), num_iter=10)
+
+
+def _hand_loop(
+    model: nn.Module, optimizer: torch.optim.Optimizer, data: Any, lrs: Any
+) -> list[float]:
+    """What the sweep must do at each LR: zero_grad, forward, backward, step (cycling data)."""
+    losses: list[float] = []
+    batches = iter(())
+    for lr in lrs:
+        optimizer.param_groups[0]["lr"] = lr
+        batch = next(batches, None)
+        if batch is None:
+            batches = iter(data)
+            batch = next(batches)
+        optimizer.zero_grad(set_to_none=True)
+        loss = CE(model(batch[0]), batch[1])
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("batches", ["loader", "list"])
+@pytest.mark.parametrize("name", ["sgd", "adamw"])
+def test_each_step_is_the_step_a_hand_written_loop_takes(name: str, batches: str) -> None:
+    """The sweep clears gradients itself (zero_grad's work without its profiler range) and reads
+    pairs inline: its losses must be those of a plain loop at its LRs, bit for bit."""
+    data: Any = loader(batch_size=32)
+    if batches == "list":
+        data = list(data)
+    results = []
+    for run in ("finder", "hand"):
+        model = mlp()
+        optimizer: torch.optim.Optimizer = (
+            torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+            if name == "sgd"
+            else torch.optim.AdamW(model.parameters(), lr=1e-3)
+        )
+        if run == "finder":
+            result = LRFinder(model, optimizer, CE).range_test(data, end_lr=1.0, num_iter=30)
+            lrs = result.lrs
+            results.append(list(result.losses))
+        else:
+            results.append(_hand_loop(model, optimizer, data, lrs))
+    assert results[0] == results[1]
+
+
+def test_an_optimizer_with_its_own_zero_grad_has_it_called_every_step() -> None:
+    class Counting(torch.optim.SGD):
+        calls = 0
+
+        def zero_grad(self, set_to_none: bool = True) -> None:
+            type(self).calls += 1
+            super().zero_grad(set_to_none)
+
+    model = mlp()
+    optimizer = Counting(model.parameters(), lr=1e-3)
+    LRFinder(model, optimizer, CE).range_test(loader(), end_lr=1.0, num_iter=25)
+    assert Counting.calls == 25
+
+
+def test_gradients_left_over_from_training_do_not_leak_into_the_first_step() -> None:
+    """A model handed over with .grad set (mid-training, before zero_grad): the first sweep step
+    starts from cleared gradients, and the user's gradients are back afterwards."""
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    CE(model(blobs().tensors[0]), blobs().tensors[1]).backward()
+    grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    twin = copy.deepcopy(model)
+    twin_opt = torch.optim.SGD(twin.parameters(), lr=1e-3)
+    result = LRFinder(model, optimizer, CE).range_test(loader(), end_lr=1.0, num_iter=12)
+    assert result.losses == tuple(_hand_loop(twin, twin_opt, loader(), result.lrs))
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads))
