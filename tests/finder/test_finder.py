@@ -265,6 +265,7 @@ BAD_CALLS: dict[str, tuple[dict[str, Any], str]] = {
     "empty_loader": ({"train_loader": "empty"}, "train_loader must yield at least one batch"),
     "empty_val_loader": ({"val_loader": "empty"}, "val_loader must yield at least one batch"),
     "first_loss_nan": ({"step_fn": "nan"}, "train_loader must give a finite loss at the start"),
+    "nan_inputs": ({"train_loader": "nan"}, "train_loader must give a finite loss at the start"),
     "first_val_loss_nan": ({"val_loader": "nan"}, "val_loader must give a finite loss at the"),
 }
 
@@ -275,7 +276,9 @@ def test_bad_input_is_a_config_error_naming_the_parameter(case: str) -> None:
     kwargs = dict(kwargs)
     finder, model, optimizer = _finder()
     before = copy.deepcopy(model.state_dict())
-    train = _empty() if kwargs.pop("train_loader", None) else loader()
+    train: Any = {"empty": _empty(), None: loader()}.get(kwargs.get("train_loader"))
+    if kwargs.pop("train_loader", None) == "nan":  # read inline as (inputs, labels)
+        train = [(torch.full((4, 8), math.nan), torch.zeros(4, dtype=torch.long))]
     if kwargs.get("val_loader") == "empty":
         kwargs["val_loader"] = _empty()
     if kwargs.get("val_loader") == "nan":

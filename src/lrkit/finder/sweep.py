@@ -71,8 +71,8 @@ def _grad_clearer(optimizer: torch.optim.Optimizer) -> Callable[[], None] | list
     ``zero_grad`` when its class overrides torch's.
 
     ``Optimizer.zero_grad(set_to_none=True)`` sets each ``.grad`` that is not ``None`` to
-    ``None``, inside a profiler range that costs ~8 µs per call even when nobody profiles: on a
-    small model that alone is 3% of a training step. For an optimizer that keeps torch's method,
+    ``None``, inside a profiler range (and a dynamo guard) that costs 8-20 µs per call even when
+    nobody profiles: on a small model that alone is 3-7% of a training step. For an optimizer that keeps torch's method,
     the sweep does the same assignments itself (a list of tensors is returned for that);
     another ``zero_grad`` (a wrapper's, say) is called as it is.
     """
