@@ -402,6 +402,19 @@ def test_an_optimizer_with_its_own_zero_grad_has_it_called_every_step() -> None:
     LRFinder(model, optimizer, CE).range_test(loader(), end_lr=1.0, num_iter=25)
     assert Counting.calls == 25
 
+    # one patched onto the instance (as some libraries do) is called too
+    plain = torch.optim.SGD(model.parameters(), lr=1e-3)
+    calls: list[bool] = []
+    original = plain.zero_grad
+
+    def patched(set_to_none: bool = True) -> None:
+        calls.append(set_to_none)
+        original(set_to_none)
+
+    plain.zero_grad = patched  # type: ignore[method-assign]
+    LRFinder(model, plain, CE).range_test(loader(), end_lr=1.0, num_iter=15)
+    assert calls == [True] * 15
+
 
 def test_gradients_left_over_from_training_do_not_leak_into_the_first_step() -> None:
     """A model handed over with .grad set (mid-training, before zero_grad): the first sweep step

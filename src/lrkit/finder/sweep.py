@@ -72,11 +72,13 @@ def _grad_clearer(optimizer: torch.optim.Optimizer) -> Callable[[], None] | list
 
     ``Optimizer.zero_grad(set_to_none=True)`` sets each ``.grad`` that is not ``None`` to
     ``None``, inside a profiler range (and a dynamo guard) that costs 8-20 µs per call even when
-    nobody profiles: on a small model that alone is 3-7% of a training step. For an optimizer that keeps torch's method,
-    the sweep does the same assignments itself (a list of tensors is returned for that);
-    another ``zero_grad`` (a wrapper's, say) is called as it is.
+    nobody profiles: on a small model that alone is 3-7% of a training step. For an optimizer
+    that keeps torch's method, the sweep does the same assignments itself (a list of tensors is
+    returned for that); another ``zero_grad`` (a subclass's, or one set on the instance) is
+    called as it is.
     """
-    if getattr(type(optimizer), "zero_grad", None) is not torch.optim.Optimizer.zero_grad:
+    own = "zero_grad" in vars(optimizer)  # set on the instance (patched by a library, say)
+    if own or getattr(type(optimizer), "zero_grad", None) is not torch.optim.Optimizer.zero_grad:
         return functools.partial(optimizer.zero_grad, set_to_none=True)
     return [p for group in optimizer.param_groups for p in group["params"]]
 
