@@ -71,6 +71,11 @@ class ProgressBar:
     def __exit__(self, *exc: Any) -> None:
         self._bar.__exit__(*exc)
 
+    @property
+    def shown(self) -> bool:
+        """Whether it draws (enabled, on a terminal)."""
+        return not self._bar.disable
+
     def describe(self, text: str) -> None:
         self._bar.update(self._id, description=text)
 

@@ -24,19 +24,8 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    done = run(
-        "digits",
-        "--trials",
-        "5",
-        "--epochs",
-        "3",
-        "--pruner",
-        "halving",
-        "--low",
-        "1e-3",
-        "--out",
-        str(out),
-    )
+    args = ["digits", "--trials", "5", "--epochs", "3", "--pruner", "halving", "--low", "1e-3"]
+    done = run(*args, "--out", str(out))
     assert done.returncode == 0, done.stderr
     data = json.loads((out / "search.json").read_text())
     assert len(data["trials"]) == 5
@@ -56,20 +45,7 @@ def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
     assert len(csv) == 6 and "test_metric" in csv[0]
     assert (out / "study.journal").exists()
 
-    again = run(
-        "digits",
-        "--trials",
-        "5",
-        "--epochs",
-        "3",
-        "--pruner",
-        "halving",
-        "--low",
-        "1e-3",
-        "--out",
-        str(out),
-        "--json",
-    )  # finished: read back
+    again = run(*args, "--out", str(out), "--json")  # finished: read back
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["trials"] == data["trials"]
 

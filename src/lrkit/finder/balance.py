@@ -24,12 +24,11 @@ import torch
 from torch.utils.data import DataLoader, Subset, TensorDataset, WeightedRandomSampler
 
 from lrkit.errors import ConfigError, bad_value
+from lrkit.finder.batch import LABEL_KEYS
 
 Balance = Literal["undersample", "sampler"]
 BALANCE_MODES: tuple[str, ...] = ("undersample", "sampler")
 """The values of ``range_test(balance=...)`` besides ``None``."""
-
-_LABEL_KEYS = ("label", "labels", "target", "targets", "y")
 
 
 def balanced_loader(
@@ -153,7 +152,7 @@ def _as_array(value: Any) -> Any:
 
 def _label_of(sample: Any) -> Any:
     if isinstance(sample, Mapping):
-        for key in _LABEL_KEYS:
+        for key in LABEL_KEYS:
             if key in sample:
                 return _scalar(sample[key])
     elif isinstance(sample, Sequence) and not isinstance(sample, str) and len(sample) >= 2:

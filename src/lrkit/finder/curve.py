@@ -156,11 +156,3 @@ class LossCurve:
                 break
         self._avg, self._weight, self._best, self._first = avg, total, best, first
         return stop
-
-    @property
-    def scale(self) -> float:
-        """What a rise above the best loss is measured against: ``max(|best|, span / 4, tiny)``."""
-        if not self.raw:
-            return math.nan
-        best = self._best
-        return max(abs(best), (self._first - best) / 4.0, _TINY * max(1.0, abs(self._first)))

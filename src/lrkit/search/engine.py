@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, bad_value
+from lrkit.progress import ProgressBar
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import make_pruner
 from lrkit.search.result import SearchResult, TrialRecord
@@ -41,7 +41,6 @@ DEFAULT_STUDY = "lrkit-search"
 # (lrkit's own suggestion is read there), often a little below it: the sweep sees each LR for one
 # step, a run for thousands. A finder-bracketed search starts half a decade under the range.
 BRACKET_MARGIN_DECADES = 0.5
-TOP_K = 1  # narrowing centres on the best trial so far (seed 000: "around the best")
 
 
 def search(
@@ -253,8 +252,10 @@ def _coordinate(
             if spec.has_heartbeat:
                 recover(study, spec)
         if round_ + 1 < config.rounds:
-            best = _best(study.get_trials(deepcopy=False), config.direction, TOP_K)
-            following = current.narrowed([float(t.params["lr"]) for t in best], config.narrow)
+            # narrowing centres on the best trial so far (seed 000: "around the best")
+            best = _best(study.get_trials(deepcopy=False), config.direction)
+            centres = [] if best is None else [float(best.params["lr"])]
+            following = current.narrowed(centres, config.narrow)
             ranges.append((following.low, following.high))
             set_state(study, ranges=[list(r) for r in ranges])
     set_state(study, done=True)
@@ -281,9 +282,9 @@ def _join(study: optuna.Study, spec: StorageSpec, workers: Workers, timeout: flo
 
 
 def _best(
-    trials: list[optuna.trial.FrozenTrial], direction: str, k: int
-) -> list[optuna.trial.FrozenTrial]:
-    """The ``k`` best completed trials with a finite value and an LR, best first."""
+    trials: list[optuna.trial.FrozenTrial], direction: str
+) -> optuna.trial.FrozenTrial | None:
+    """The best completed trial with a finite value and an LR, or ``None``."""
     done = [
         t
         for t in trials
@@ -293,8 +294,7 @@ def _best(
         and "lr" in t.params
     ]
     sign = 1.0 if direction == "minimize" else -1.0
-    done.sort(key=lambda t: sign * float(t.value or 0.0))
-    return done[:k]
+    return min(done, key=lambda t: sign * float(t.value or 0.0), default=None)
 
 
 def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
@@ -406,53 +406,38 @@ def _check_args(
 
 
 class _Display:
-    """A live line on a terminal: done/total, running, pruned, failed, best so far."""
+    """A live line on a terminal (stderr): done/total, running, pruned, failed, best so far."""
 
     def __init__(self, study: optuna.Study, total: int, *, enabled: bool) -> None:
         self.study, self.total = study, total
-        self.enabled = enabled and sys.stderr.isatty()
-        self._progress: Any = None
-        self._task: Any = None
+        self._bar = ProgressBar(total, enabled=enabled, label="search", unit="{task.description}")
 
     def __enter__(self) -> _Display:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self._progress = Progress(
-                TextColumn("search"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.description}"),
-                transient=False,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("", total=self.total)
-            self.update()
+        self._bar.__enter__()
+        self.update()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self.update()
-            self._progress.stop()
+        self.update()
+        self._bar.__exit__(*exc)
 
     def update(self) -> None:
-        if self._progress is None:
+        if not self._bar.shown:  # nothing to draw: the storage is not read
             return
         trials = self.study.get_trials(deepcopy=False)
         counts = {state: 0 for state in TrialState}
         for t in trials:
             counts[t.state] += 1
         done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] + counts[TrialState.FAIL]
-        best = _best(trials, _direction(self.study), 1)  # from the trials read once
+        best = _best(trials, _direction(self.study))  # from the trials read once
         best_text = ""
-        if best:
-            best_text = f" · best {best[0].value:.4g} at lr={best[0].params['lr']:.3g}"
-        self._progress.update(
-            self._task,
-            completed=min(done, self.total),
-            description=f"{counts[TrialState.RUNNING]} running · {counts[TrialState.PRUNED]} "
-            f"pruned · {counts[TrialState.FAIL]} failed{best_text}",
+        if best is not None:
+            best_text = f" · best {best.value:.4g} at lr={best.params['lr']:.3g}"
+        self._bar.describe(
+            f"{counts[TrialState.RUNNING]} running · {counts[TrialState.PRUNED]} pruned · "
+            f"{counts[TrialState.FAIL]} failed{best_text}"
         )
+        self._bar.update(min(done, self.total))
 
 
 def _direction(study: optuna.Study) -> Literal["minimize", "maximize"]:
