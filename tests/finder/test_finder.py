@@ -301,6 +301,13 @@ def test_an_unknown_rule_fails_before_the_sweep() -> None:
     assert seen == []
 
 
+def test_the_anchor_tools_names_for_their_rules_are_accepted() -> None:
+    finder, _, _ = _finder()
+    for alias, rule in (("fastai", "valley"), ("torch-lr-finder", "steepest")):
+        result = finder.range_test(loader(), end_lr=1.0, num_iter=20, rule=alias)
+        assert result.rule == rule
+
+
 def test_check_every_sets_how_far_past_divergence_the_sweep_may_run() -> None:
     steps: list[int] = []
     for every in (1, 25):

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.errors import ConfigError, UnknownNameError, bad_value
+from lrkit.errors import ConfigError, bad_value
 
 STEP_MODES: tuple[str, ...] = ("exp", "linear")
 """How the LR rises: geometrically (``"exp"``) or linearly."""
@@ -141,12 +141,9 @@ def check_options(
     on_step: Any,
     rule: Any,
 ) -> None:
-    from lrkit.finder.suggest import rule_names
+    from lrkit.finder.suggest import resolve_rule
 
-    if rule not in rule_names():  # before the sweep, not after it
-        raise UnknownNameError(
-            f"Unknown suggestion rule {rule!r}; valid rules: {', '.join(rule_names())}."
-        )
+    resolve_rule(rule)  # before the sweep, not after it
     for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
         if loader is None and name == "val_loader":
             continue

@@ -68,6 +68,7 @@ __all__ = [
     "CurveReading",
     "Suggestion",
     "read_curve",
+    "resolve_rule",
     "rule_names",
     "suggest",
 ]
@@ -413,6 +414,19 @@ _RULES: dict[str, Rule] = {
 ALIASES = {"torch-lr-finder": "steepest", "fastai": "valley", "minimum": "minimum/10"}
 
 
+def resolve_rule(rule: str) -> str:
+    """The registered name of ``rule`` (an alias resolved).
+
+    Raises:
+        UnknownNameError: ``rule`` is neither a rule nor an alias (the message lists them).
+    """
+    name = ALIASES.get(rule, rule)
+    if name not in _RULES:
+        valid = ", ".join(repr(n) for n in rule_names() + sorted(ALIASES))
+        raise UnknownNameError(f"Unknown suggestion rule {rule!r}; valid rules: {valid}.")
+    return name
+
+
 def rule_names() -> list[str]:
     """The registered rule names (aliases not included), sorted."""
     return sorted(_RULES)
@@ -468,10 +482,7 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], *, rule: str = "lrkit
         >>> suggest([1e-3, 1e-2], [1.0, 0.5]).warning
         'only 2 finite points: at least 10 are needed; sweep with more steps (num_iter).'
     """
-    name = ALIASES.get(rule, rule)
-    if name not in _RULES:
-        valid = ", ".join(repr(n) for n in rule_names() + sorted(ALIASES))
-        raise UnknownNameError(f"Unknown suggestion rule {rule!r}; valid rules: {valid}.")
+    name = resolve_rule(rule)
     x, y = _check(lrs, losses)
     if len(y) < MIN_POINTS:
         return Suggestion(
