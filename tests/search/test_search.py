@@ -40,6 +40,19 @@ def test_direction_maximize_picks_the_largest() -> None:
     assert result.best_value == max(t.value for t in result.trials if t.value is not None)
 
 
+def test_an_objective_may_return_the_loss_tensor_itself() -> None:
+    import torch
+
+    def objective(lr: float) -> torch.Tensor:
+        w = torch.tensor(math.log10(lr) + 2.0, requires_grad=True)
+        return w * w  # a loss with a grad_fn: read without autograd's warning (an error here)
+
+    result = run(objective, 6)
+    assert result.count("complete") == 6
+    assert all(isinstance(t.value, float) for t in result.trials)
+    assert result.best_value == min(t.value for t in result.trials if t.value is not None)
+
+
 def test_failures_are_recorded_and_the_search_goes_on() -> None:
     result = run(objectives.flaky, 12)
     failed = [t for t in result.trials if t.state == "failed"]

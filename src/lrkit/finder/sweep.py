@@ -333,7 +333,7 @@ class Sweep:
 
     def _check_first(self, loss: Tensor, source: str) -> None:
         with allow_sync(self.device):
-            value = float(loss)
+            value = float(loss.detach())
         if not math.isfinite(value):
             raise ConfigError(
                 f"{source} must give a finite loss at the start of the test, got {value}: the "

@@ -93,8 +93,9 @@ def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
 
 
 def _finite(value: Any) -> float | None:
+    detach = getattr(value, "detach", None)  # a loss tensor: read without autograd's warning
     try:
-        number = float(value)
+        number = float(detach() if callable(detach) else value)
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
