@@ -6,6 +6,8 @@ user can fix the call without reading lrkit's source.
 
 from __future__ import annotations
 
+import math
+
 
 class LrkitError(Exception):
     """Root of every error lrkit raises on purpose."""
@@ -36,3 +38,19 @@ class TaskError(LrkitError):
 def bad_value(name: str, expected: str, got: object) -> ConfigError:
     """Builds the standard message: ``<name> must be <expected>, got <got!r>.``"""
     return ConfigError(f"{name} must be {expected}, got {got!r}.")
+
+
+def positive_lr(name: str, value: object) -> float:
+    """``value`` as a float when it is a positive finite number (a bool is not one).
+
+    Example:
+        >>> positive_lr("lr", 0)
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.ConfigError: lr must be a positive finite learning rate, got 0.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad_value(name, "a positive finite learning rate", value)
+    if not (math.isfinite(value) and value > 0):
+        raise bad_value(name, "a positive finite learning rate", value)
+    return float(value)

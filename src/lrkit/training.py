@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError, bad_value, positive_lr
 from lrkit.history import EpochRecord, Evaluation, History, Unit
 from lrkit.progress import ProgressBar
 from lrkit.tasks.base import MetricTally, Task, check_task
@@ -313,12 +313,7 @@ def _check_args(
         if task.lr is None:
             raise ConfigError(f"lr must be given: task {task.name!r} has no default learning rate.")
         lr = task.lr
-    if (
-        isinstance(lr, bool)
-        or not isinstance(lr, (int, float))
-        or not (math.isfinite(lr) and lr > 0)
-    ):
-        raise bad_value("lr", "a positive finite number", lr)
+    positive_lr("lr", lr)
     n_epochs = task.epochs if epochs is None else epochs
     if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
         raise bad_value("epochs", "a positive integer or None", epochs)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from lrkit.report import read_sections, section_commands
+
 LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
 
 # One torch thread, as tests/conftest.py sets in-process (see tests/cli/test_find_cli.py).
@@ -57,8 +59,11 @@ def test_compare_prints_the_table_and_writes_the_files(tmp_path: Path) -> None:
         table = list(csv.DictReader(handle))
     assert [r["schedule"] for r in table] == ["cosine:2", "constant"]
     assert float(table[0]["final_test_accuracy"]) > 0.5
-    if (out / "report.html").exists():  # written when lrkit.report is available
-        assert 'data-lrkit-section="compare"' in (out / "report.html").read_text()
+    sections = {s.key: s for s in read_sections(out / "report.html")}
+    assert "<td>cosine:2</td>" in sections["compare"].html
+    assert section_commands(sections["reproduce"]) == [
+        "lrkit compare --epochs 2 --seeds 2 --schedules cosine:2 constant --out " + str(out)
+    ]
 
 
 def test_json_with_sklearn_rows_into_the_default_out_dir(tmp_path: Path) -> None:

@@ -211,7 +211,7 @@ def test_sklearn_on_a_regression_task_is_a_config_error() -> None:
     ("kwargs", "needle"),
     [
         ({"lr": None, "task": "no_lr"}, "lr must be given: .* pass one \\(--lr LR\\)"),
-        ({"lr": 0.0}, "lr must be a positive finite number"),
+        ({"lr": 0.0}, "lr must be a positive finite learning rate"),
         ({"seeds": 0}, "seeds must be a positive integer"),
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"schedules": []}, "at least one schedule"),
@@ -319,11 +319,17 @@ def test_a_range_test_without_a_range(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_compare_section_for_the_report() -> None:
-    pytest.importorskip("lrkit.report")
+    import html
+
     from lrkit.compare import compare_section
 
-    result = compare(_tiny(), 0.1, ["constant"], epochs=1, **QUIET)
+    result = compare(_tiny(), 0.1, ["constant", "constant:factor=1e30"], epochs=1, **QUIET)
     section = compare_section(result)
     assert section.key == "compare"
     assert "never used to choose" in section.html and "<table>" in section.html
     assert "data:image/png;base64," in section.html
+    text = html.unescape(section.html)
+    for line in result.table().splitlines()[2:4]:  # the printed rows' cells are the section's
+        assert all(f">{cell}<" in text for cell in line.lstrip("* ").split())
+    assert "constant:factor=1e30: diverged on 1 of 1 seeds" in result.table()
+    assert "constant:factor=1e30: diverged on 1 of 1 seeds" in text

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrkit.cli import add_task_arguments, positive_float, positive_int
+from lrkit.cli import add_task_arguments, positive_float, positive_int, write_report_part
 
 if TYPE_CHECKING:
     from lrkit.compare import CompareResult
@@ -86,12 +86,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs the comparison, prints the table (or JSON) and writes the files."""
-    from lrkit.compare import RANGE_ONE_CYCLE, compare
-    from lrkit.schedules import parse
+    from lrkit.compare import compare
 
-    for spec in args.schedules or ():
-        if spec.strip().lower() != RANGE_ONE_CYCLE:
-            parse(spec)  # a malformed spec fails before the task's data is loaded
     _check_out(args.out)
     result = compare(
         args.task,
@@ -118,34 +114,23 @@ def write_outputs(result: CompareResult, out: Path) -> list[Path]:
     """Writes ``compare.png``, ``compare.json``, ``compare.csv`` and ``report.html`` to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     png, data, table = out / "compare.png", out / "compare.json", out / "compare.csv"
-    result.plot().savefig(png, dpi=110)
+    fig = result.plot()
+    fig.savefig(png, dpi=110)
     data.write_text(result.to_json() + "\n")
     rows = result.rows()
     with table.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["schedule"])
         writer.writeheader()
         writer.writerows(rows)
-    written = [png, data, table]
-    report = _write_report(result, out)
-    if report is not None:
-        written.append(report)
-    return written
-
-
-def _write_report(result: CompareResult, out: Path) -> Path | None:
-    try:
-        from lrkit.report import write_report
-    except ImportError:  # lrkit.report not installed in this build: the other files suffice
-        return None
     from lrkit.compare import compare_section
 
-    return write_report(
+    report = write_report_part(
         out,
-        [compare_section(result)],
+        [compare_section(result, fig=fig)],
         title=f"{result.task}: schedules compared",
         subtitle=f"lrkit compare, {result.epochs} epochs, {len(result.seeds)} seed(s)",
-        merge=True,
     )
+    return [png, data, table, report]
 
 
 def _check_out(out: Path) -> None:

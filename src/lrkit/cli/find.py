@@ -115,14 +115,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {result.warning}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     png, data = args.out / "range_test.png", args.out / "range_test.json"
-    result.plot(title=f"{task.name}: range test").savefig(png, dpi=120)
+    fig = result.plot(title=f"{task.name}: range test")
+    fig.savefig(png, dpi=120)
     document = dumps({"task": task.name, "seed": args.seed, **result.to_dict()})
     data.write_text(document + "\n")
     from lrkit.report import range_test_section
 
     report = write_report_part(
         args.out,
-        [range_test_section(result, task=task.name)],
+        [range_test_section(result, task=task.name, fig=fig)],
         title=f"{task.name}: range test",
         subtitle="lrkit find",
     )

@@ -96,15 +96,12 @@ def run(args: argparse.Namespace) -> int:
 def run_plot(args: argparse.Namespace) -> int:
     """``lrkit schedule plot``: traces the specs and writes the chart."""
     output = Path(args.output)
-    try:
-        _check_output(output)  # before tracing: a typo in -o should not cost a long trace
-        from lrkit.schedules.plot import plot_schedules, schedule_curves
+    _check_output(output)  # before tracing: a typo in -o should not cost a long trace
+    from lrkit.schedules.plot import plot_schedules, schedule_curves
 
-        steps = args.steps or _default_steps(args.specs)
-        curves = schedule_curves(args.specs, steps, args.lr, args.metrics)
-        fig = plot_schedules(curves, log=not args.linear, title=args.title)
-    except ImportError as exc:  # matplotlib missing: the message says how to install it
-        raise UsageError(str(exc)) from None
+    steps = args.steps or _default_steps(args.specs)
+    curves = schedule_curves(args.specs, steps, args.lr, args.metrics)
+    fig = plot_schedules(curves, log=not args.linear, title=args.title)
     fig.savefig(output, dpi=150)
     noun = "schedule" if len(curves) == 1 else "schedules"
     print(f"Wrote {output} ({len(curves)} {noun} over {steps} steps, base lr {args.lr:g}).")

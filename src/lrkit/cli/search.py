@@ -168,19 +168,20 @@ def run(args: argparse.Namespace) -> int:
         )
         raise
     png, data, table = args.out / "search.png", args.out / "search.json", args.out / "search.csv"
-    result.plot(title=f"{Path(str(args.task)).stem}: search").savefig(png, dpi=120)
-    result.to_json(data)
+    fig = result.plot(title=f"{Path(str(args.task)).stem}: search")
+    fig.savefig(png, dpi=120)
+    document = result.to_json(data)
     result.to_csv(table)
     from lrkit.report import search_section
 
     report = write_report_part(
         args.out,
-        [search_section(result)],
+        [search_section(result, fig=fig)],
         title=f"{Path(str(args.task)).stem}: learning-rate search",
         subtitle="lrkit search",
     )
     if args.json:
-        print(result.to_json())
+        print(document)
         return 0
     if not args.quiet:
         print(result.table(top=10))

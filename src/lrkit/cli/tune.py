@@ -8,12 +8,11 @@ when the same command runs again, after an error or Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli import add_task_arguments, positive_int
+from lrkit.cli import add_task_arguments, command_line, positive_int
 
 DEFAULT_OUT = Path("lrkit-out/tune")
 
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.tune import tune
 
     quiet = args.quiet or args.json
-    command = "lrkit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
+    command = command_line() if sys.argv[1:] else None
     try:
         result = tune(
             args.task,

@@ -8,7 +8,6 @@ report; the winner is chosen by validation only (:attr:`CompareResult.best`).
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 from lrkit.compare.candidate import RANGE_ONE_CYCLE, Candidate
 from lrkit.compare.defaults import default_schedules, range_one_cycle
 from lrkit.compare.result import CompareResult, ScheduleRun
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError, bad_value, positive_lr
 from lrkit.history import History
 from lrkit.progress import ProgressBar
 from lrkit.tasks.base import Task
@@ -177,13 +176,7 @@ def _base_lr(task: Task, lr: float | None) -> float:
                 "(--lr LR), e.g. the suggestion of `lrkit find`."
             )
         return float(task.lr)
-    if (
-        isinstance(lr, bool)
-        or not isinstance(lr, (int, float))
-        or not (math.isfinite(lr) and lr > 0)
-    ):
-        raise bad_value("lr", "a positive finite number", lr)
-    return float(lr)
+    return positive_lr("lr", lr)
 
 
 def _resolve_range(

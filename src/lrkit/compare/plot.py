@@ -188,18 +188,10 @@ def plot_compare(
 
     Returns:
         The figure.
-
-    Raises:
-        ImportError: matplotlib is not installed (the message says how to install it).
     """
-    try:
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import FuncFormatter, PercentFormatter
-    except ImportError as exc:  # pragma: no cover - matplotlib is a dependency
-        raise ImportError(
-            "Plotting a comparison needs matplotlib, which is not installed. Install it by "
-            "running `pip install -U matplotlib`."
-        ) from exc
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
+
     data = plot_data(result)
     if fig is None:
         fig = Figure(figsize=(12.0, 8.5), layout="constrained")

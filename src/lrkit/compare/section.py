@@ -11,15 +11,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lrkit.compare.table import metric_cell
+from lrkit.compare.table import cells, column_names, table_notes
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from lrkit.compare.result import CompareResult
     from lrkit.report import Section
 
 
-def compare_section(result: CompareResult, *, title: str = "Schedules compared") -> Section:
+def compare_section(
+    result: CompareResult, *, title: str = "Schedules compared", fig: Figure | None = None
+) -> Section:
     """A report section (key ``"compare"``): what was compared, the curves and the table.
+
+    ``fig`` is the curves when already drawn (``result.plot()``); by default they are drawn here.
 
     Write it with ``lrkit.report.write_report(folder, [section], title=..., merge=True)``;
     ``lrkit compare --out DIR`` writes ``DIR/report.html`` so.
@@ -40,27 +46,19 @@ def compare_section(result: CompareResult, *, title: str = "Schedules compared")
         )
         + "The test columns are reported, never used to choose.",
     ]
-    notes = [f"{run.label}: {run.note}" for run in result.runs if run.note] + list(result.notes)
+    notes = table_notes(result)
     if notes:
         lines.append("Notes: " + " | ".join(notes))
-    figures = [result.plot()] if result.runs else []
+    figures = [] if not result.runs else [result.plot() if fig is None else fig]
     return section("compare", title, text="\n\n".join(lines), figures=figures, table=_rows(result))
 
 
 def _rows(result: CompareResult) -> list[dict[str, Any]]:
-    metric, best = result.metric, result.best
-    name = "acc %" if metric == "accuracy" else metric
-    return [
-        {
-            "schedule": run.label,
-            "best": "*" if run is best else "",
-            "lr": f"{run.lr:.3g}",
-            f"val {name}": metric_cell(run.final_val_metric, metric),
-            f"final test {name}": metric_cell(run.final_test_metric, metric),
-            f"best test {name}": metric_cell(run.best_test_metric, metric),
-            "final test loss": run.final_test_loss.format(".4f"),
-            "best test loss": run.best_test_loss.format(".4f"),
-            "time s": run.wall_time.format(".1f"),
-        }
-        for run in result.runs
-    ]
+    """The printed table's columns, with the winner's mark second."""
+    names = column_names(result.metric)
+    best = result.best
+    rows = []
+    for run in result.runs:
+        row = dict(zip(names, cells(run, result.metric)))
+        rows.append({"schedule": row.pop("schedule"), "best": "*" if run is best else "", **row})
+    return rows

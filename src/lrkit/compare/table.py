@@ -24,9 +24,6 @@ def format_table(result: CompareResult) -> str:
         compare: toy, 3 epochs, lr 0.1, seed 0
           (no runs)
     """
-    short = METRIC_NAMES.get(result.metric, result.metric)
-    if result.metric == "accuracy":
-        short += " %"
     seeds = result.seeds
     budget = f"{result.epochs} epoch{'s' if result.epochs != 1 else ''}"
     head = f"compare: {result.task}, {budget}, lr {result.lr:g}, "
@@ -36,18 +33,9 @@ def format_table(result: CompareResult) -> str:
         head += f"seeds {', '.join(map(str, seeds))} (mean±std over {len(seeds)} seeds)"
     if not result.runs:
         return f"{head}\n  (no runs)"
-    headers = [
-        "schedule",
-        "lr",
-        f"val {short}",
-        f"final test {short}",
-        f"best test {short}",
-        "final test loss",
-        "best test loss",
-        "time s",
-    ]
+    headers = column_names(result.metric)
     best = result.best
-    body = [[*_cells(run, result.metric)] for run in result.runs]
+    body = [cells(run, result.metric) for run in result.runs]
     widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(headers)]
 
     def line(mark: str, cells: list[str]) -> str:
@@ -62,20 +50,30 @@ def format_table(result: CompareResult) -> str:
             f"* best by mean final validation {result.metric}; the test columns are reported, "
             "never used to choose."
         )
-    notes = [f"{run.label}: {run.note}" for run in result.runs if run.note]
-    notes += [
-        f"{run.label}: diverged on {run.diverged} of {len(run.histories)} seeds"
-        for run in result.runs
-        if run.diverged
-    ]
-    notes += list(result.notes)
+    notes = table_notes(result)
     if notes:
         lines.append("notes:")
         lines += [f"  {note}" for note in notes]
     return "\n".join(lines)
 
 
-def _cells(run: ScheduleRun, metric: str) -> list[str]:
+def column_names(metric: str) -> list[str]:
+    """The table's column names, one per :func:`cells` entry."""
+    short = METRIC_NAMES.get(metric, metric) + (" %" if metric == "accuracy" else "")
+    return [
+        "schedule",
+        "lr",
+        f"val {short}",
+        f"final test {short}",
+        f"best test {short}",
+        "final test loss",
+        "best test loss",
+        "time s",
+    ]
+
+
+def cells(run: ScheduleRun, metric: str) -> list[str]:
+    """One run's row as text, in :func:`column_names`'s order."""
     return [
         run.label,
         f"{run.lr:.3g}",
@@ -86,6 +84,17 @@ def _cells(run: ScheduleRun, metric: str) -> list[str]:
         run.best_test_loss.format(".4f"),
         run.wall_time.format(".1f"),
     ]
+
+
+def table_notes(result: CompareResult) -> list[str]:
+    """What goes under the table: each run's note, the seeds it diverged on, the result's notes."""
+    notes = [f"{run.label}: {run.note}" for run in result.runs if run.note]
+    notes += [
+        f"{run.label}: diverged on {run.diverged} of {len(run.histories)} seeds"
+        for run in result.runs
+        if run.diverged
+    ]
+    return notes + list(result.notes)
 
 
 def metric_cell(stat: Stat, metric: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError, bad_value, positive_lr
 
 STEP_MODES: tuple[str, ...] = ("exp", "linear")
 """How the LR rises: geometrically (``"exp"``) or linearly."""
@@ -74,8 +74,8 @@ def make_plan(
             )
         start = current[reference]
     else:
-        start = _positive("start_lr", start_lr)
-    end = _positive("end_lr", end_lr)
+        start = positive_lr("start_lr", start_lr)
+    end = positive_lr("end_lr", end_lr)
     if end <= start:
         raise ConfigError(
             f"end_lr must be greater than start_lr ({start:g}), got {end_lr!r}: the sweep "
@@ -171,14 +171,6 @@ def check_options(
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise bad_value(name, "a positive finite learning rate", value)
-    if not math.isfinite(value) or value <= 0:
-        raise bad_value(name, "a positive finite learning rate", value)
-    return float(value)
 
 
 def _integer(name: str, value: object, least: int, why: str) -> None:

@@ -178,18 +178,10 @@ def plot_result(
 
     Returns:
         The figure holding the axes.
-
-    Raises:
-        ImportError: matplotlib is not installed (the message says how to install it).
     """
     data = plot_data(result, skip_start=skip_start, skip_end=skip_end, log_lr=log_lr)
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError(
-            "Plotting a range test needs matplotlib, which is not installed. Install it by "
-            "running `pip install -U matplotlib`."
-        ) from exc
+    from matplotlib.figure import Figure
+
     if ax is None:
         fig = Figure(figsize=(7.0, 4.5), layout="constrained")
         ax = fig.add_subplot()

@@ -24,14 +24,13 @@ at step ``steps``, after the last of ``steps`` steps.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
-from lrkit.errors import ConfigError, UnknownNameError, bad_value
+from lrkit.errors import ConfigError, UnknownNameError, bad_value, positive_lr
 from lrkit.schedules import Cosine, MultiStep, OneCycle, Schedule, Warmup
 from lrkit.schedules.compose import Sequence as PhaseSequence
 
@@ -156,8 +155,8 @@ def schedule_from_range(
         raise UnknownNameError(
             f"Unknown schedule kind {kind!r}; valid kinds: {', '.join(SCHEDULE_KINDS)}."
         )
-    _check_lr("low", low)
-    _check_lr("high", high)
+    positive_lr("low", low)
+    positive_lr("high", high)
     if low > high:
         raise ConfigError(f"low must be <= high ({high!r}), got {low!r}.")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
@@ -193,13 +192,3 @@ def schedule_from_range(
             gamma=(low / high) ** (1.0 / len(fractions)),
         )
     return RangeSchedule(schedule=schedule, base_lr=high, floor=low, kind=name, steps=steps)
-
-
-def _check_lr(name: str, value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise bad_value(name, "a positive finite learning rate", value)

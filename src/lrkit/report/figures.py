@@ -77,18 +77,9 @@ def training_curves(history: History) -> TrainingCurves:
 
 
 def plot_training(history: History, *, title: str | None = None) -> Figure:
-    """Three axes in a row: loss (train and validation), the metric, and the LR, by epoch.
+    """Three axes in a row: loss (train and validation), the metric, and the LR, by epoch."""
+    from matplotlib.figure import Figure
 
-    Raises:
-        ImportError: matplotlib is not installed (the message says how to install it).
-    """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as error:  # pragma: no cover - matplotlib is a dependency
-        raise ImportError(
-            "Plotting a training run needs matplotlib, which is not installed. Install it by "
-            "running `pip install -U matplotlib`."
-        ) from error
     data = training_curves(history)
     fig = Figure(figsize=(9.6, 3.3), layout="constrained")
     loss_ax, metric_ax, lr_ax = fig.subplots(1, 3)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from lrkit.finder.result import RangeTestResult
     from lrkit.history import History
-    from lrkit.search.result import SearchResult, TrialRecord
+    from lrkit.search.result import SearchResult
 
 _SUMMARY_ITEM = re.compile(
     r'<div class="kv" data-label="([^"]*)"><dt>.*?</dt><dd>(.*?)</dd></div>', re.DOTALL
@@ -110,8 +110,13 @@ def summary_items(section: Section) -> dict[str, str]:
     }
 
 
-def range_test_section(result: RangeTestResult, *, task: str, title: str = "Range test") -> Section:
+def range_test_section(
+    result: RangeTestResult, *, task: str, title: str = "Range test", fig: Figure | None = None
+) -> Section:
     """The range-test curve with its suggestion and range, and the numbers beside it.
+
+    ``fig`` is the curve when already drawn (``result.plot(...)``, say for a PNG beside the
+    report); by default it is drawn here.
 
     Example:
         >>> from lrkit.finder import RangeTestResult
@@ -136,7 +141,8 @@ def range_test_section(result: RangeTestResult, *, task: str, title: str = "Rang
         "rule": result.rule,
         "time": _seconds(result.seconds),
     }
-    fig = result.plot(title=f"{task}: range test")
+    if fig is None:
+        fig = result.plot(title=f"{task}: range test")
     alt = (
         f"Range test on {task}: {facts['loss']} loss against learning rate (log axis); "
         f"suggestion {facts['suggestion']}, range {facts['range']}."
@@ -147,7 +153,11 @@ def range_test_section(result: RangeTestResult, *, task: str, title: str = "Rang
 
 
 def search_section(
-    result: SearchResult, *, top: int | None = 15, title: str = "Learning-rate search"
+    result: SearchResult,
+    *,
+    top: int | None = 15,
+    title: str = "Learning-rate search",
+    fig: Figure | None = None,
 ) -> Section:
     """The search's value against LR (log axis, pruned trials hollow) and its best trials.
 
@@ -155,6 +165,8 @@ def search_section(
         result: The search's result.
         top: Trials in the table (completed first, best first); ``None`` lists every trial.
         title: The section's heading.
+        fig: The plot of value against LR when already drawn (``result.plot()``); by default it
+            is drawn here.
     """
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise bad_value("top", "a positive integer or None", top)
@@ -174,7 +186,7 @@ def search_section(
             else "No trial completed."
         )
     )
-    ranked = sorted(result.trials, key=lambda t: _rank(t, result.direction))
+    ranked = result.ranked()
     shown = ranked if top is None else ranked[:top]
     numbers = {t.number for t in shown}
     rows = [row for row in result.rows() if row["number"] in numbers]
@@ -196,7 +208,7 @@ def search_section(
     )
     alt = f"Search objective against learning rate, log axis, {counts}."
     body = (
-        f"{paragraphs_html(text)}\n{_figure(result.plot(), alt)}\n"
+        f"{paragraphs_html(text)}\n{_figure(result.plot() if fig is None else fig, alt)}\n"
         f'<p class="caption">Trials{escape(more)}</p>\n{table}'
     )
     return Section("search", title, body)
@@ -267,14 +279,3 @@ def _seconds(value: float) -> str:
 
 def _last(values: Sequence[float]) -> float | None:
     return values[-1] if values else None
-
-
-def _rank(trial: TrialRecord, direction: str) -> tuple[int, float, int]:
-    """Completed trials first, best first; then pruned ones by their last reported value."""
-    order = {"complete": 0, "pruned": 1, "running": 2, "waiting": 3, "failed": 4}
-    sign = 1.0 if direction == "minimize" else -1.0
-    if trial.value is not None:
-        last = trial.value
-    else:
-        last = trial.intermediate[-1][1] if trial.intermediate else math.inf
-    return order[trial.state], sign * last if math.isfinite(last) else math.inf, trial.number

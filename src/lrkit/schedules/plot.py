@@ -296,16 +296,12 @@ def plot_schedules(
     Returns:
         The figure holding the axes.
 
-    Raises:
-        ImportError: matplotlib is not installed (the message says how to install it).
-
     Example:
         >>> fig = plot_schedules(["warmup:10 > cosine:90", "onecycle:100"], base_lr=0.1)
         >>> len(fig.axes[0].get_lines())
         2
     """
     curves = _as_curves(curves_or_specs, steps, base_lr, metrics)
-    _require_matplotlib()
     from matplotlib.figure import Figure
 
     if ax is None:
@@ -354,13 +350,3 @@ def _as_curves(
     horizon = steps if steps is not None else default_steps([parse(i) for i in to_trace])
     traced = iter(schedule_curves(to_trace, horizon, base_lr, metrics))
     return [i if isinstance(i, Curve) else next(traced) for i in items]
-
-
-def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            "Plotting schedules needs matplotlib, which is not installed. Install it by running "
-            "`pip install -U matplotlib`."
-        ) from exc

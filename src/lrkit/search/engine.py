@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import optuna
 from optuna.trial import TrialState
@@ -124,116 +125,75 @@ def search(
         (8, -2)
     """
     _check_args(n_trials, rounds, narrow, n_workers, seed, join_timeout)
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # lrkit shows its own progress
-    try:
-        return _search(
-            objective,
-            low,
-            high,
-            n_trials,
-            seed,
-            sampler,
-            pruner,
-            rounds,
-            narrow,
-            start_lr,
-            direction,
-            storage,
-            study_name,
-            out,
-            resume,
-            n_workers,
-            schedule,
-            epochs,
-            device,
-            progress,
-            join_timeout,
+    with _optuna_quiet():  # lrkit shows its own progress
+        if isinstance(objective, (str, Path)) or _is_task(objective):
+            objective = TaskObjective(objective, schedule, epochs=epochs, device=device)
+        elif not callable(objective):
+            raise bad_value("objective", "a callable objective(lr, trial), or a task", objective)
+        if direction is None:
+            direction = objective.direction if isinstance(objective, TaskObjective) else "minimize"
+        if direction not in ("minimize", "maximize"):
+            raise bad_value("direction", "'minimize' or 'maximize'", direction)
+        if storage is None:
+            spec = default_storage(out or DEFAULT_OUT)
+        else:
+            spec = StorageSpec.parse(storage)
+        opened = spec.open()
+        name = study_name or DEFAULT_STUDY
+        if low == "auto" or high == "auto":
+            low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
+            start_lr = suggested if start_lr is None else start_lr
+        lr_range = LogRange(low, high)
+        if start_lr is not None and not (
+            isinstance(start_lr, (int, float)) and lr_range.low <= start_lr <= lr_range.high
+        ):
+            raise bad_value(
+                "start_lr", f"an LR in [{lr_range.low:g}, {lr_range.high:g}] or None", start_lr
+            )
+        sampler_obj = make_sampler(sampler, seed)
+        epochs_budget = objective.budget if isinstance(objective, TaskObjective) else None
+        pruner_obj = make_pruner(pruner, max_resource=epochs_budget)
+        config = SearchConfig(
+            low=lr_range.low,
+            high=lr_range.high,
+            n_trials=n_trials,
+            rounds=rounds,
+            seed=seed,
+            sampler=sampler if isinstance(sampler, str) else type(sampler).__name__,
+            direction=direction,
+            narrow=float(narrow),
+            pruner=pruner if isinstance(pruner, str) else type(pruner_obj).__name__,
+            objective=_describe(objective),
+            start_lr=None if start_lr is None else float(start_lr),
         )
+        study, role = open_study(spec, opened, name, config, sampler_obj, pruner_obj, resume=resume)
+        with _Display(study, n_trials, enabled=progress) as display:
+            workers = Workers(
+                spec,
+                study,
+                objective,
+                n_workers,
+                (lr_range.low, lr_range.high),
+                on_change=display.update,
+            )
+            if role == "coordinator":
+                if resume:
+                    recover(study, spec)
+                _coordinate(study, spec, config, workers)
+            else:
+                _join(study, spec, workers, join_timeout)
+        return collect(study, spec)
+
+
+@contextlib.contextmanager
+def _optuna_quiet() -> Iterator[None]:
+    """Optuna's INFO lines off for the search, its verbosity as it was afterwards."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
     finally:
         optuna.logging.set_verbosity(verbosity)
-
-
-def _search(
-    objective: Any,
-    low: Any,
-    high: Any,
-    n_trials: int,
-    seed: int,
-    sampler: Any,
-    pruner: Any,
-    rounds: int,
-    narrow: float,
-    start_lr: float | None,
-    direction: Any,
-    storage: Any,
-    study_name: str | None,
-    out: Any,
-    resume: bool,
-    n_workers: int,
-    schedule: Any,
-    epochs: int | None,
-    device: str,
-    progress: bool,
-    join_timeout: float,
-) -> SearchResult:
-    task_form = isinstance(objective, (str, Path)) or _is_task(objective)
-    if task_form:
-        objective = TaskObjective(objective, schedule, epochs=epochs, device=device)
-    elif not callable(objective):
-        raise bad_value("objective", "a callable objective(lr, trial), or a task", objective)
-    if direction is None:
-        direction = objective.direction if isinstance(objective, TaskObjective) else "minimize"
-    if direction not in ("minimize", "maximize"):
-        raise bad_value("direction", "'minimize' or 'maximize'", direction)
-    spec = (
-        StorageSpec.parse(storage) if storage is not None else default_storage(out or DEFAULT_OUT)
-    )
-    opened = spec.open()
-    name = study_name or DEFAULT_STUDY
-    if low == "auto" or high == "auto":
-        low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
-        start_lr = suggested if start_lr is None else start_lr
-    lr_range = LogRange(low, high)
-    if start_lr is not None and not (
-        isinstance(start_lr, (int, float)) and lr_range.low <= start_lr <= lr_range.high
-    ):
-        raise bad_value(
-            "start_lr", f"an LR in [{lr_range.low:g}, {lr_range.high:g}] or None", start_lr
-        )
-    sampler_obj = make_sampler(sampler, seed)
-    epochs_budget = objective.budget if isinstance(objective, TaskObjective) else None
-    pruner_obj = make_pruner(pruner, max_resource=epochs_budget)
-    config = SearchConfig(
-        low=lr_range.low,
-        high=lr_range.high,
-        n_trials=n_trials,
-        rounds=rounds,
-        seed=seed,
-        sampler=sampler if isinstance(sampler, str) else type(sampler).__name__,
-        direction=direction,
-        narrow=float(narrow),
-        pruner=pruner if isinstance(pruner, str) else type(pruner_obj).__name__,
-        objective=_describe(objective),
-        start_lr=None if start_lr is None else float(start_lr),
-    )
-    study, role = open_study(spec, opened, name, config, sampler_obj, pruner_obj, resume=resume)
-    with _Display(study, n_trials, enabled=progress) as display:
-        workers = Workers(
-            spec,
-            study,
-            objective,
-            n_workers,
-            (lr_range.low, lr_range.high),
-            on_change=display.update,
-        )
-        if role == "coordinator":
-            if resume:
-                recover(study, spec)
-            _coordinate(study, spec, config, workers)
-        else:
-            _join(study, spec, workers, join_timeout)
-    return collect(study, spec)
 
 
 def _coordinate(
@@ -380,7 +340,7 @@ def _describe(objective: Any) -> str:
     return f"{getattr(objective, '__module__', '?')}.{name}"
 
 
-def _is_task(value: Any) -> bool:
+def _is_task(value: Any) -> TypeGuard[Task]:
     from lrkit.tasks import Task
 
     return isinstance(value, Task)

@@ -48,13 +48,8 @@ def search_plot_data(result: SearchResult) -> SearchPlotData:
 
 def plot_search(result: SearchResult, ax: Any = None, *, title: str | None = None) -> Any:
     """Draws :func:`search_plot_data`; a new figure is made without pyplot, so nothing blocks."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as error:  # pragma: no cover - matplotlib is a dependency
-        raise ImportError(
-            "Plotting a search needs matplotlib, which is not installed. Install it by running "
-            "`pip install -U matplotlib`."
-        ) from error
+    from matplotlib.figure import Figure
+
     if ax is None:
         fig = Figure(figsize=(7.0, 4.2), layout="constrained")
         ax = fig.add_subplot()

@@ -182,8 +182,9 @@ class SearchResult:
             Path(path).write_text(text + "\n")
         return text
 
-    def table(self, top: int | None = 10) -> str:
-        """A plain-text table of the best trials (completed first, by value), for terminals."""
+    def ranked(self) -> list[TrialRecord]:
+        """Every trial, completed ones first and best first, then pruned ones by their last
+        reported value, then running, waiting and failed ones; ties by trial number."""
         sign = 1.0 if self.direction == "minimize" else -1.0
         order = {"complete": 0, "pruned": 1, "running": 2, "waiting": 3, "failed": 4}
 
@@ -195,7 +196,11 @@ class SearchResult:
             )
             return order[t.state], sign * last if math.isfinite(last) else math.inf, t.number
 
-        chosen = sorted(self.trials, key=key)[: top if top is not None else None]
+        return sorted(self.trials, key=key)
+
+    def table(self, top: int | None = 10) -> str:
+        """A plain-text table of the best trials (completed first, by value), for terminals."""
+        chosen = self.ranked()[: top if top is not None else None]
         lines = [
             f"{'trial':>5}  {'lr':>10}  {'value':>10}  {'state':<8}  {'epochs':>6}  {'time s':>7}"
         ]

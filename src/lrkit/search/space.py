@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError, positive_lr
 
 
 @dataclass(frozen=True)
@@ -14,11 +14,8 @@ class LogRange:
     """A closed interval ``[low, high]`` of learning rates, searched evenly in ``log10``.
 
     Example:
-        >>> r = LogRange(1e-4, 1e-1)
-        >>> r.decades
-        3.0
-        >>> round(r.lr_at(0.5), 6)
-        0.003162
+        >>> LogRange(1e-4, 1e-1).log_low
+        -4.0
     """
 
     low: float
@@ -26,11 +23,7 @@ class LogRange:
 
     def __post_init__(self) -> None:
         for name in ("low", "high"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise bad_value(name, "a positive number", value)
-            if not (math.isfinite(value) and value > 0):
-                raise bad_value(name, "a positive finite learning rate", value)
+            positive_lr(name, getattr(self, name))
         if self.low >= self.high:
             raise ConfigError(
                 f"low must be below high, got low={self.low!r} >= high={self.high!r}; "
@@ -44,15 +37,6 @@ class LogRange:
     @property
     def log_high(self) -> float:
         return math.log10(self.high)
-
-    @property
-    def decades(self) -> float:
-        """The width of the interval in orders of magnitude."""
-        return round(self.log_high - self.log_low, 12)
-
-    def lr_at(self, u: float) -> float:
-        """The learning rate a fraction ``u`` in [0, 1] of the way along the log interval."""
-        return float(10.0 ** (self.log_low + u * (self.log_high - self.log_low)))
 
     def narrowed(self, best_lrs: Sequence[float], factor: float) -> LogRange:
         """The interval for the next round: ``factor`` times narrower, around the best LRs.

@@ -11,16 +11,12 @@
 
 from __future__ import annotations
 
-import math
-import platform
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrkit import __version__
 from lrkit.errors import ConfigError
 from lrkit.jsondata import dumps
 from lrkit.tune import stages
@@ -284,9 +280,7 @@ def _summary(
     command: str | None,
     seconds: float,
 ) -> dict[str, Any]:
-    import numpy
-    import optuna
-    import torch
+    from lrkit.report.reproduce import environment_versions
 
     used = (
         found_epochs(found, task) + searched.total_epochs + compared.total_epochs + final.epochs_run
@@ -328,21 +322,13 @@ def _summary(
             "device": device,
             "command": command,
         },
-        "versions": {
-            "lrkit": __version__,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "optuna": optuna.__version__,
-            "numpy": numpy.__version__,
-            "platform": sys.platform,
-        },
+        "versions": environment_versions(),
     }
 
 
 def found_epochs(found: RangeTestResult, task: Task) -> float:
     """The range test's cost in epochs: its training steps over the steps in an epoch."""
-    per_epoch = max(1, math.ceil(len(task.train_data) / task.batch_size))  # type: ignore[arg-type]
-    return round(len(found.lrs) / per_epoch, 2)
+    return round(len(found.lrs) / len(task.train_loader()), 2)
 
 
 def write_outputs(result: TuneResult) -> None:
