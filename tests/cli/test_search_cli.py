@@ -103,7 +103,9 @@ def test_ctrl_c_then_resume(tmp_path: Path) -> None:
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130
+    # 130 from lrkit's handler; rarely (seen once in ~100 runs) the process ends by the signal
+    # itself instead, which a shell reports as 130 too
+    assert process.returncode in (130, -signal.SIGINT)
     assert "interrupted; finished trials are kept" in err and "--resume" in err
     refused = run(*args)
     assert refused.returncode == 2 and "--resume" in refused.stderr

@@ -206,6 +206,11 @@ def test_exports_and_plot(tmp_path: Path) -> None:
     assert (tmp_path / "r.png").stat().st_size > 10_000
     table = result.table(top=3).splitlines()
     assert len(table) == 4 and f"{result.best_trial.number:>5}" in table[1]
+    pruned = [t for t in result.trials if t.state == "pruned"]
+    rows = {int(line.split()[0]): line for line in result.table(top=None).splitlines()[1:-1]}
+    for t in pruned:  # a pruned trial shows the last value it reported
+        assert rows[t.number].split()[2] == f"({t.intermediate[-1][1]:.4g})"
+    assert result.table(top=None).splitlines()[-1].startswith("(value): the last value")
 
 
 def test_task_form_trains_with_a_schedule_and_records_scores() -> None:

@@ -117,7 +117,9 @@ def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:
     stamp = stage.stat().st_mtime_ns
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    # 130 from lrkit's handler; rarely (seen once in ~100 runs) the process ends by the signal
+    # itself instead, which a shell reports as 130 too
+    assert process.returncode in (130, -signal.SIGINT), err
     assert "finished stages are kept" in err
     done = run("digits", *BUDGET, "--out", str(out))
     assert done.returncode == 0, done.stderr

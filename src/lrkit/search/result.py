@@ -199,18 +199,26 @@ class SearchResult:
         return sorted(self.trials, key=key)
 
     def table(self, top: int | None = 10) -> str:
-        """A plain-text table of the best trials (completed first, by value), for terminals."""
+        """A plain-text table of the best trials (completed first, by value), for terminals.
+
+        A trial stopped early shows the last value it reported, in parentheses.
+        """
         chosen = self.ranked()[: top if top is not None else None]
         lines = [
             f"{'trial':>5}  {'lr':>10}  {'value':>10}  {'state':<8}  {'epochs':>6}  {'time s':>7}"
         ]
         for t in chosen:
-            value = "" if t.value is None else f"{t.value:.4g}"
+            if t.value is not None:
+                value = f"{t.value:.4g}"
+            else:
+                value = f"({t.intermediate[-1][1]:.4g})" if t.intermediate else ""
             duration = "" if t.duration is None else f"{t.duration:.1f}"
             lines.append(
                 f"{t.number:>5}  {t.lr:>10.3g}  {value:>10}  {t.state:<8}  "
                 f"{t.epochs_run:>6}  {duration:>7}"
             )
+        if any(t.value is None and t.intermediate for t in chosen):
+            lines.append("(value): the last value a trial reported before it stopped")
         return "\n".join(lines)
 
     def plot(self, ax: Any = None, *, title: str | None = None) -> Any:
