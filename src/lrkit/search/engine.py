@@ -42,12 +42,13 @@ DEFAULT_STUDY = "lrkit-search"
 # (lrkit's own suggestion is read there), often a little below it: the sweep sees each LR for one
 # step, a run for thousands. A finder-bracketed search starts half a decade under the range.
 BRACKET_MARGIN_DECADES = 0.5
+DEFAULT_LOW, DEFAULT_HIGH = 1e-5, 1.0  # seed 000's range: 10 ** U(-5, 0)
 
 
 def search(
     objective: Callable[..., Any] | str | Path | Task,
-    low: float | Literal["auto"] = 1e-5,
-    high: float | Literal["auto"] = 1.0,
+    low: float | Literal["auto"] = DEFAULT_LOW,
+    high: float | Literal["auto"] = DEFAULT_HIGH,
     n_trials: int = 20,
     *,
     seed: int = 0,

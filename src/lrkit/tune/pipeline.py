@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,10 +92,7 @@ def tune(
 
     say(f"[1/4] range test on {loaded.name}")
     found = _range_test(loaded, folder, base, device)
-    from lrkit.search import bracket
-
-    low, high = bracket(found)
-    say(f"      range {found.range[0]:.3g} .. {found.range[1]:.3g}" if found.range else "")
+    low, high = _search_range(found, say)
 
     say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}], successive halving")
     searched = _search(task, loaded, plan, folder, seed, device, low, high, progress)
@@ -153,16 +151,31 @@ def tune(
 
 
 def _range_test(task: Task, folder: Path, base: dict[str, Any], device: str) -> RangeTestResult:
+    from lrkit.finder import FinderWarning
     from lrkit.finder.task import range_test_task
 
     settings = {**base, "stage": "range_test"}
     found = stages.load(folder, "range_test", settings)
     if found is None:
-        found = range_test_task(task, seed=base["seed"], device=device)
+        with warnings.catch_warnings():  # a curve with no range: said by the pipeline instead
+            warnings.simplefilter("ignore", FinderWarning)
+            found = range_test_task(task, seed=base["seed"], device=device)
         stages.save(folder, "range_test", settings, found)
     (folder / "range_test.json").write_text(_json(found.to_dict()))
     found.plot(title=f"{task.name}: range test").savefig(folder / "range_test.png", dpi=110)
     return found
+
+
+def _search_range(found: RangeTestResult, say: Callable[[str], None]) -> tuple[float, float]:
+    """The range test's bracket; seed 000's whole range when the test found no range."""
+    from lrkit.search.engine import DEFAULT_HIGH, DEFAULT_LOW, bracket
+
+    if found.range is None:
+        say(f"      no range: {found.warning or found.stop_reason}")
+        say(f"      searching the default range {DEFAULT_LOW:g} .. {DEFAULT_HIGH:g} instead")
+        return DEFAULT_LOW, DEFAULT_HIGH
+    say(f"      range {found.range[0]:.3g} .. {found.range[1]:.3g}")
+    return bracket(found)
 
 
 def _search(
