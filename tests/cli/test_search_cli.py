@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.flat_task import FLAT_TASK
+
 LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see test_find_cli.py
 
@@ -73,6 +75,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], messa
     assert message in lines[0]
     assert "Traceback" not in done.stderr
     assert "u:pw" not in done.stderr  # the password is never echoed
+
+
+def test_auto_range_without_a_range_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "flat.py").write_text(FLAT_TASK)
+    done = run(str(tmp_path / "flat.py"), "--low", "auto", "--out", str(tmp_path / "o"))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr  # the range test's warning is in the error, not beside it
+    assert lines[0].startswith("lrkit: error: low/high='auto' needs a range from the range test")
+    assert "the loss never decreased clearly" in lines[0] and "give low and high" in lines[0]
 
 
 def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:

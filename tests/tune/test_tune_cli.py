@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.flat_task import FLAT_TASK
+
 LRKIT = [sys.executable, "-m", "lrkit.cli.main", "tune"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 BUDGET = ["--budget", "60"]  # the smallest pipelines: 4 trials, 3 schedules, 1 seed
@@ -125,30 +127,6 @@ def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert stage.stat().st_mtime_ns == stamp
     assert json.loads((out / "summary.json").read_text())["test_accuracy"] > 0.9
-
-
-FLAT_TASK = """
-import torch
-from torch import nn
-from torch.utils.data import TensorDataset
-from lrkit.tasks import Task
-
-
-class Prior(nn.Module):  # ignores its input: no LR can make the loss fall below the prior's
-    def __init__(self):
-        super().__init__()
-        self.bias = nn.Parameter(torch.zeros(2))
-
-    def forward(self, x):
-        return self.bias.expand(len(x), 2)
-
-
-g = torch.Generator().manual_seed(0)
-x, y = torch.randn(128, 4, generator=g), torch.arange(128) % 2
-task = Task(name='flat', model=Prior, train_data=TensorDataset(x[:96], y[:96]),
-            val_data=TensorDataset(x[96:], y[96:]), test_data=TensorDataset(x[96:], y[96:]),
-            epochs=2, batch_size=16)
-"""
 
 
 def test_no_range_from_the_range_test_searches_the_default_range(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
@@ -301,8 +302,11 @@ def _auto_range(
     else:
         from lrkit.finder.task import range_test_task
 
-        result = range_test_task(objective.task, seed=seed, device=device)
-        found, suggestion = bracket(result), result.suggestion
+        with warnings.catch_warnings(record=True) as caught:
+            result = range_test_task(objective.task, seed=seed, device=device)
+        found, suggestion = bracket(result), result.suggestion  # no range: its error says why
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     low = found[0] if low == "auto" else low
     high = found[1] if high == "auto" else high
     if suggestion is not None and not low <= suggestion <= high:
@@ -318,8 +322,9 @@ def bracket(result: RangeTestResult) -> tuple[float, float]:
     """
     if result.range is None:
         raise ConfigError(
-            "low/high='auto': the range test found no LR range (the loss never descended: "
-            f"{result.warning or result.stop_reason}); give low and high as numbers."
+            "low/high='auto' needs a range from the range test, which found none "
+            f"({result.warning or result.stop_reason.replace('_', ' ')}); give low and high as "
+            "numbers instead (seed 000's range is 1e-5 to 1)."
         )
     low, high = result.range
     return float(f"{low / 10**BRACKET_MARGIN_DECADES:.6g}"), float(f"{high:.6g}")
