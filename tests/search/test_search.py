@@ -239,6 +239,17 @@ def _journal(path: str) -> optuna.storages.BaseStorage:
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
 
 
+def test_auto_range_passes_on_the_range_tests_warning(tmp_path: Path) -> None:
+    from lrkit.finder import FinderWarning
+    from tests.task_files import SLOW_TASK
+
+    (tmp_path / "slow.py").write_text(SLOW_TASK)
+    with pytest.warns(FinderWarning, match="still falling at the end of the sweep") as caught:
+        result = run(str(tmp_path / "slow.py"), 2, low="auto", high="auto")
+    assert len(caught) == 1 and caught[0].filename == __file__  # once, at the caller's line
+    assert result.count("complete") == 2 and result.high > 1.0
+
+
 def test_start_lr_is_the_first_trial_and_auto_starts_at_the_suggestion() -> None:
     from lrkit.finder.task import range_test_task
     from lrkit.tasks import load_task

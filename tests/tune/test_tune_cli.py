@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flat_task import FLAT_TASK
+from tests.task_files import FLAT_TASK, SLOW_TASK
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main", "tune"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -122,6 +122,7 @@ def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:
     # 130 from lrkit's handler; rarely (seen once in ~100 runs) the process ends by the signal
     # itself instead, which a shell reports as 130 too
     assert process.returncode in (130, -signal.SIGINT), err
+    assert "Traceback" not in err
     assert "finished stages are kept" in err
     done = run("digits", *BUDGET, "--out", str(out))
     assert done.returncode == 0, done.stderr
@@ -141,3 +142,11 @@ def test_no_range_from_the_range_test_searches_the_default_range(tmp_path: Path)
     assert summary["lr_range"] is None and summary["suggested_lr"] is None
     assert summary["searched_range"] == [1e-5, 1.0]
     assert 1e-5 <= summary["best_lr"] <= 1.0
+
+
+def test_a_doubtful_range_is_said_as_a_note(tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text(SLOW_TASK)
+    done = run(str(tmp_path / "slow.py"), "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    assert "note: the loss was still falling at the end of the sweep" in done.stdout
+    assert "Warning" not in done.stderr

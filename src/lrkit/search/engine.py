@@ -300,13 +300,15 @@ def _auto_range(
     if stored is not None:
         found, suggestion = (stored["low"], stored["high"]), stored.get("start_lr")
     else:
+        from lrkit.finder import FinderWarning
         from lrkit.finder.task import range_test_task
 
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings():  # warned below, unless the error below says it
+            warnings.simplefilter("ignore", FinderWarning)
             result = range_test_task(objective.task, seed=seed, device=device)
         found, suggestion = bracket(result), result.suggestion  # no range: its error says why
-        for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if result.warning:
+            warnings.warn(f"Range test: {result.warning}", FinderWarning, stacklevel=3)
     low = found[0] if low == "auto" else low
     high = found[1] if high == "auto" else high
     if suggestion is not None and not low <= suggestion <= high:

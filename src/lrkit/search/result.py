@@ -201,7 +201,7 @@ class SearchResult:
     def table(self, top: int | None = 10) -> str:
         """A plain-text table of the best trials (completed first, by value), for terminals.
 
-        A trial stopped early shows the last value it reported, in parentheses.
+        A pruned or failed trial shows the last value it reported, in parentheses.
         """
         chosen = self.ranked()[: top if top is not None else None]
         lines = [
@@ -210,14 +210,16 @@ class SearchResult:
         for t in chosen:
             if t.value is not None:
                 value = f"{t.value:.4g}"
+            elif t.state in ("pruned", "failed") and t.intermediate:
+                value = f"({t.intermediate[-1][1]:.4g})"
             else:
-                value = f"({t.intermediate[-1][1]:.4g})" if t.intermediate else ""
+                value = ""
             duration = "" if t.duration is None else f"{t.duration:.1f}"
             lines.append(
                 f"{t.number:>5}  {t.lr:>10.3g}  {value:>10}  {t.state:<8}  "
                 f"{t.epochs_run:>6}  {duration:>7}"
             )
-        if any(t.value is None and t.intermediate for t in chosen):
+        if any(t.state in ("pruned", "failed") and t.intermediate for t in chosen):
             lines.append("(value): the last value a trial reported before it stopped")
         return "\n".join(lines)
 

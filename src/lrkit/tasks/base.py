@@ -108,8 +108,9 @@ class Task:
         bs = self.batch_size
         if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
             raise bad_value("Task.batch_size", "a positive integer", bs)
-        if self.lr is not None and not (
-            isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0
+        if self.lr is not None and (
+            isinstance(self.lr, bool)
+            or not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0)
         ):
             raise bad_value("Task.lr", "a positive finite number or None", self.lr)
 

@@ -157,7 +157,7 @@ def _range_test(task: Task, folder: Path, base: dict[str, Any], device: str) -> 
     settings = {**base, "stage": "range_test"}
     found = stages.load(folder, "range_test", settings)
     if found is None:
-        with warnings.catch_warnings():  # a curve with no range: said by the pipeline instead
+        with warnings.catch_warnings():  # the pipeline says the result's warning as a note
             warnings.simplefilter("ignore", FinderWarning)
             found = range_test_task(task, seed=base["seed"], device=device)
         stages.save(folder, "range_test", settings, found)
@@ -171,10 +171,12 @@ def _search_range(found: RangeTestResult, say: Callable[[str], None]) -> tuple[f
     from lrkit.search.engine import DEFAULT_HIGH, DEFAULT_LOW, bracket
 
     if found.range is None:
-        say(f"      no range: {found.warning or found.stop_reason}")
+        say(f"      no range: {found.warning or found.stop_reason.replace('_', ' ')}")
         say(f"      searching the default range {DEFAULT_LOW:g} .. {DEFAULT_HIGH:g} instead")
         return DEFAULT_LOW, DEFAULT_HIGH
     say(f"      range {found.range[0]:.3g} .. {found.range[1]:.3g}")
+    if found.warning:
+        say(f"      note: {found.warning}")
     return bracket(found)
 
 

@@ -1,0 +1,47 @@
+"""Task files whose range tests are hard: one finds no range, one a range it doubts."""
+
+FLAT_TASK = """
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+
+
+class Prior(nn.Module):  # ignores its input: no LR can make the loss fall below the prior's
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(2))
+
+    def forward(self, x):
+        return self.bias.expand(len(x), 2)
+
+
+g = torch.Generator().manual_seed(0)
+x, y = torch.randn(128, 4, generator=g), torch.arange(128) % 2
+task = Task(name='flat', model=Prior, train_data=TensorDataset(x[:96], y[:96]),
+            val_data=TensorDataset(x[96:], y[96:]), test_data=TensorDataset(x[96:], y[96:]),
+            epochs=2, batch_size=16)
+"""
+
+SLOW_TASK = """
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+
+
+class SlowPrior(nn.Module):  # learns the class prior, 30x slower than its LR says
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(2))
+
+    def forward(self, x):
+        return (self.bias / 30).expand(len(x), 2)
+
+
+g = torch.Generator().manual_seed(0)
+x, y = torch.randn(128, 4, generator=g), (torch.arange(128) % 4 == 0).long()
+task = Task(name='slow', model=SlowPrior, train_data=TensorDataset(x[:96], y[:96]),
+            val_data=TensorDataset(x[96:], y[96:]), test_data=TensorDataset(x[96:], y[96:]),
+            epochs=2, batch_size=16)
+"""
