@@ -58,7 +58,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -250,7 +250,7 @@ class Oracle:
     val_loss: list[list[list[float]]]
     score: np.ndarray
 
-    @property
+    @cached_property
     def mean(self) -> np.ndarray:
         return self.score.mean(axis=1)
 

@@ -40,8 +40,11 @@ def bad_value(name: str, expected: str, got: object) -> ConfigError:
     return ConfigError(f"{name} must be {expected}, got {got!r}.")
 
 
-def positive_lr(name: str, value: object) -> float:
-    """``value`` as a float when it is a positive finite number (a bool is not one).
+def positive_lr(
+    name: str, value: object, expected: str = "a positive finite learning rate"
+) -> float:
+    """``value`` as a float when it is a positive finite number (a bool is not one); else a
+    ConfigError saying ``name`` must be ``expected``.
 
     Example:
         >>> positive_lr("lr", 0)
@@ -50,7 +53,7 @@ def positive_lr(name: str, value: object) -> float:
         lrkit.errors.ConfigError: lr must be a positive finite learning rate, got 0.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise bad_value(name, "a positive finite learning rate", value)
+        raise bad_value(name, expected, value)
     if not (math.isfinite(value) and value > 0):
-        raise bad_value(name, "a positive finite learning rate", value)
+        raise bad_value(name, expected, value)
     return float(value)

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lrkit.cli import add_task_arguments, command_line, positive_int
-
-DEFAULT_OUT = Path("lrkit-out/tune")
+from lrkit.tune.pipeline import DEFAULT_OUT
 
 
 def add_parser(subparsers: Any) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from lrkit.errors import bad_value
+from lrkit.errors import bad_value, positive_lr
 from lrkit.history import Unit
 
 RANGE_ONE_CYCLE = "range-onecycle"
@@ -46,12 +45,8 @@ class Candidate:
         from lrkit.schedules import parse
 
         parse(self.spec)  # raises SpecError with the valid names
-        if self.lr is not None and (
-            isinstance(self.lr, bool)
-            or not isinstance(self.lr, (int, float))
-            or not (math.isfinite(self.lr) and self.lr > 0)
-        ):
-            raise bad_value("lr", "a positive finite number or None", self.lr)
+        if self.lr is not None:
+            positive_lr("lr", self.lr, "a positive finite number or None")
         if self.unit not in ("epoch", "step"):
             raise bad_value("unit", "'epoch' or 'step'", self.unit)
 

@@ -106,8 +106,9 @@ def plot_data(
     lrs = np.asarray(result.lrs, dtype=np.float64)
     losses = np.asarray(result.losses, dtype=np.float64)
     # The rule reads the whole curve; the steps left out are left out of what is drawn only.
-    finite = int(np.argmin(np.isfinite(losses))) if not np.isfinite(losses).all() else n
-    reading = read_curve(lrs.tolist(), losses.tolist()) if finite >= MIN_POINTS else None
+    is_finite = np.isfinite(losses)
+    finite = n if is_finite.all() else int(np.argmin(is_finite))  # up to the first NaN/inf
+    reading = read_curve(result.lrs, result.losses) if finite >= MIN_POINTS else None
     read = len(reading.lrs) if reading is not None else 0
     smoothed = np.asarray(reading.smoothed if reading is not None else (), dtype=np.float64)
     end = n - skip_end
@@ -126,13 +127,13 @@ def plot_data(
         range=result.range,
         first_jump=None if reading is None else reading.catapult,
         diverged_lr=result.diverged_lr,
-        ylim=_ylim(losses[part], smoothed[smooth_part], max(min(end, read) - skip_start, 0)),
+        ylim=_ylim(losses[part], smoothed[smooth_part]),
         log_lr=log_lr,
         ylabel="validation loss" if result.loss_kind == "val" else "training loss",
     )
 
 
-def _ylim(losses: np.ndarray, smoothed: np.ndarray, read: int) -> tuple[float, float] | None:
+def _ylim(losses: np.ndarray, smoothed: np.ndarray) -> tuple[float, float] | None:
     """From a little below the lowest raw loss the rule read (the whole dip) to a little above
     the start of the curve and the top of the smoothed curve; what rises past that (the
     diverging tail, the spikes of a chaotic end) is clipped.
@@ -142,7 +143,8 @@ def _ylim(losses: np.ndarray, smoothed: np.ndarray, read: int) -> tuple[float, f
     finite = losses[np.isfinite(losses)]
     if finite.size < 2:
         return None
-    if read < 2 or smoothed.size < 2:
+    read = smoothed.size  # the drawn steps the rule read
+    if read < 2:
         low, high = float(finite.min()), float(finite.max())
         return None if high <= low else (low, high)
     head = losses[:read][np.isfinite(losses[:read])]

@@ -154,12 +154,10 @@ class Sweep:
             and not tensor_lrs
         )
         self.model.train()
-        if plain and self._on_cpu:  # the plain loop checks the first loss itself
+        if plain:  # it checks the first loss on the host itself
             stop = self._run_plain(0, on_step)
-        else:  # the first step goes the general way: it checks the loss on the host
-            stop = self._run_general(0, 1 if plain else self.plan.num_iter, tensor_lrs, on_step)
-            if stop is None and plain:
-                stop = self._run_plain(1, on_step)
+        else:
+            stop = self._run_general(0, self.plan.num_iter, tensor_lrs, on_step)
         kind = "train" if self.val_loader is None else "val"
         return Outcome(self.curve, stop, self.skipped, kind)
 
@@ -234,16 +232,18 @@ class Sweep:
             else:
                 clearer()  # type: ignore[operator]
             batch = next(batches)
-            try:  # the usual batch: an (inputs, labels) pair of tensors already on the device
+            here = False  # the usual batch: an (inputs, labels) pair of tensors on the device
+            if inline and type(batch) in _SEQUENCES and len(batch) == 2:
                 inputs, labels = batch
-                here = (
-                    inputs.is_cpu and labels.is_cpu
-                    if on_cpu
-                    else inputs.device == device == labels.device
-                )
-            except (TypeError, ValueError, AttributeError):
-                here = False
-            if here and inline and type(batch) in _SEQUENCES:
+                try:
+                    here = (
+                        inputs.is_cpu and labels.is_cpu
+                        if on_cpu
+                        else inputs.device == device == labels.device
+                    )
+                except AttributeError:  # not tensors
+                    here = False
+            if here:
                 loss = criterion(model(inputs), labels)  # type: ignore[misc]
             else:
                 batch = to_device(batch, device, non_blocking)

@@ -188,9 +188,10 @@ def search_section(
     )
     ranked = result.ranked()
     shown = ranked if top is None else ranked[:top]
-    numbers = {t.number for t in shown}
-    rows = [row for row in result.rows() if row["number"] in numbers]
-    rows.sort(key=lambda row: [t.number for t in shown].index(row["number"]))
+    place = {t.number: i for i, t in enumerate(shown)}
+    rows = sorted(
+        (r for r in result.rows() if r["number"] in place), key=lambda r: place[r["number"]]
+    )
     columns = ["number", "lr", "value", "state", "epochs_run", "round", "duration_s"]
     if len(result.rounds) <= 1:  # one round: the column would be all zeros
         columns.remove("round")

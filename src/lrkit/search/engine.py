@@ -146,8 +146,10 @@ def search(
             low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
             start_lr = suggested if start_lr is None else start_lr
         lr_range = LogRange(low, high)
-        if start_lr is not None and not (
-            isinstance(start_lr, (int, float)) and lr_range.low <= start_lr <= lr_range.high
+        if start_lr is not None and (
+            isinstance(start_lr, bool)
+            or not isinstance(start_lr, (int, float))
+            or not lr_range.low <= start_lr <= lr_range.high
         ):
             raise bad_value(
                 "start_lr", f"an LR in [{lr_range.low:g}, {lr_range.high:g}] or None", start_lr
@@ -378,6 +380,7 @@ class _Display:
 
     def __init__(self, study: optuna.Study, total: int, *, enabled: bool) -> None:
         self.study, self.total = study, total
+        self.direction = _direction(study)
         self._bar = ProgressBar(total, enabled=enabled, label="search", unit="{task.description}")
 
     def __enter__(self) -> _Display:
@@ -397,7 +400,7 @@ class _Display:
         for t in trials:
             counts[t.state] += 1
         done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] + counts[TrialState.FAIL]
-        best = _best(trials, _direction(self.study))  # from the trials read once
+        best = _best(trials, self.direction)  # from the trials read once
         best_text = ""
         if best is not None:
             best_text = f" · best {best.value:.4g} at lr={best.params['lr']:.3g}"

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from lrkit.errors import TaskError, UnknownNameError, bad_value
+from lrkit.errors import TaskError, UnknownNameError, bad_value, positive_lr
 
 METRICS: tuple[str, ...] = ("accuracy", "r2", "neg_loss")
 """The metric names a task may report; all are higher-is-better."""
@@ -108,11 +108,8 @@ class Task:
         bs = self.batch_size
         if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
             raise bad_value("Task.batch_size", "a positive integer", bs)
-        if self.lr is not None and (
-            isinstance(self.lr, bool)
-            or not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0)
-        ):
-            raise bad_value("Task.lr", "a positive finite number or None", self.lr)
+        if self.lr is not None:
+            positive_lr("Task.lr", self.lr, "a positive finite number or None")
 
     def make_model(self, seed: int = 0) -> nn.Module:
         """Builds a fresh model whose initial weights depend only on ``seed``.

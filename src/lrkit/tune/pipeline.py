@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,8 @@ from lrkit.tune import stages
 from lrkit.tune.plan import TunePlan, plan_budget
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from lrkit.compare import CompareResult
     from lrkit.finder import RangeTestResult
     from lrkit.history import History
@@ -91,11 +93,12 @@ def tune(
     base = {"task": str(task), "seed": seed, "epochs": plan.epochs}
 
     say(f"[1/4] range test on {loaded.name}")
-    found = _range_test(loaded, folder, base, device)
+    figures: dict[str, Figure] = {}  # each stage's plot, drawn once for its PNG and the report
+    found = _range_test(loaded, folder, base, device, figures)
     low, high = _search_range(found, say)
 
     say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}], successive halving")
-    searched = _search(task, loaded, plan, folder, seed, device, low, high, progress)
+    searched = _search(task, loaded, plan, folder, seed, device, low, high, progress, figures)
     best = searched.best_trial
     if best is None:
         raise ConfigError(
@@ -106,7 +109,7 @@ def tune(
     say(f"      best lr {best_lr:.4g} (validation loss {best.value:.4g})")
 
     say(f"[3/4] comparing {len(plan.schedules)} schedules at lr {best_lr:.4g}")
-    compared = _compare(loaded, plan, folder, base, best_lr, device, progress)
+    compared = _compare(loaded, plan, folder, base, best_lr, device, progress, figures)
     winner = compared.best
     if winner is None:
         raise ConfigError(
@@ -146,11 +149,13 @@ def tune(
         summary=summary,
         out=folder,
     )
-    write_outputs(result)
+    write_outputs(result, figures)
     return result
 
 
-def _range_test(task: Task, folder: Path, base: dict[str, Any], device: str) -> RangeTestResult:
+def _range_test(
+    task: Task, folder: Path, base: dict[str, Any], device: str, figures: dict[str, Figure]
+) -> RangeTestResult:
     from lrkit.finder import FinderWarning
     from lrkit.finder.task import range_test_task
 
@@ -162,7 +167,7 @@ def _range_test(task: Task, folder: Path, base: dict[str, Any], device: str) -> 
             found = range_test_task(task, seed=base["seed"], device=device)
         stages.save(folder, "range_test", settings, found)
     (folder / "range_test.json").write_text(_json(found.to_dict()))
-    found.plot(title=f"{task.name}: range test").savefig(folder / "range_test.png", dpi=110)
+    _save_figure(found.plot(title=f"{task.name}: range test"), folder / "range_test.png", figures)
     return found
 
 
@@ -190,6 +195,7 @@ def _search(
     low: float,
     high: float,
     progress: bool,
+    figures: dict[str, Figure],
 ) -> SearchResult:
     from lrkit.search import search
 
@@ -211,7 +217,7 @@ def _search(
     )
     searched.to_json(folder / "search.json")
     searched.to_csv(folder / "search.csv")
-    searched.plot(title=f"{task.name}: search").savefig(folder / "search.png", dpi=110)
+    _save_figure(searched.plot(title=f"{task.name}: search"), folder / "search.png", figures)
     return searched
 
 
@@ -223,6 +229,7 @@ def _compare(
     lr: float,
     device: str,
     progress: bool,
+    figures: dict[str, Figure],
 ) -> CompareResult:
     from lrkit.compare import compare
 
@@ -246,8 +253,14 @@ def _compare(
         )
         stages.save(folder, "compare", settings, compared)
     (folder / "compare.json").write_text(compared.to_json())
-    compared.plot().savefig(folder / "compare.png", dpi=110)
+    _save_figure(compared.plot(), folder / "compare.png", figures)
     return compared
+
+
+def _save_figure(fig: Figure, path: Path, figures: dict[str, Figure]) -> None:
+    """Writes a stage's PNG and keeps its figure for the report (drawn once for both)."""
+    fig.savefig(path, dpi=110)
+    figures[path.stem] = fig
 
 
 def _final(
@@ -346,12 +359,12 @@ def found_epochs(found: RangeTestResult, task: Task) -> float:
     return round(len(found.lrs) / len(task.train_loader()), 2)
 
 
-def write_outputs(result: TuneResult) -> None:
-    """``summary.json`` and ``report.html`` in the run folder."""
+def write_outputs(result: TuneResult, figures: Mapping[str, Figure] | None = None) -> None:
+    """``summary.json`` and ``report.html`` in the run folder (``figures``: see tune_report)."""
     from lrkit.tune.report import tune_report
 
     (result.out / "summary.json").write_text(_json(result.summary))
-    tune_report(result)
+    tune_report(result, figures)
 
 
 def _json(data: Any) -> str:

@@ -6,7 +6,10 @@ import shlex
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
+
+    from matplotlib.figure import Figure
 
     from lrkit.tune.pipeline import TuneResult
 
@@ -27,8 +30,12 @@ def reproduce_commands(result: TuneResult) -> list[str]:
     return [command, final]
 
 
-def tune_report(result: TuneResult) -> Path:
-    """Writes ``report.html`` in the run folder and returns its path."""
+def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None) -> Path:
+    """Writes ``report.html`` in the run folder and returns its path.
+
+    ``figures``: the stages' plots already drawn, by PNG name (``range_test``, ``search``,
+    ``compare``); any missing one is drawn here.
+    """
     from lrkit.compare.section import compare_section
     from lrkit.report import (
         range_test_section,
@@ -55,13 +62,14 @@ def tune_report(result: TuneResult) -> Path:
         "epochs used": s["epochs_used"],
         "time": f"{s['seconds']:.0f} s",
     }
+    drawn = figures or {}
     sections = [
         summary_section(summary),
-        range_test_section(result.range_test, task=result.task),
-        search_section(result.search),
-        compare_section(result.comparison),
+        range_test_section(result.range_test, task=result.task, fig=drawn.get("range_test")),
+        search_section(result.search, fig=drawn.get("search")),
+        compare_section(result.comparison, fig=drawn.get("compare")),
         training_section(result.final, title=f"Final training: {result.schedule}"),
-        reproduce_section(reproduce_commands(result)),
+        reproduce_section(reproduce_commands(result), versions=s["versions"]),
     ]
     return write_report(
         result.out,
