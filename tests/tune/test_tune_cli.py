@@ -136,6 +136,7 @@ def test_no_range_from_the_range_test_searches_the_default_range(tmp_path: Path)
     done = run(str(tmp_path / "flat.py"), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr  # the range test's warning is said once, as a stage note
+    assert "note: swept twice: the first sweep, of 100 steps, gave no suggestion" in done.stdout
     assert "no range: the loss never decreased clearly" in done.stdout
     assert "searching the default range 1e-05 .. 1 instead" in done.stdout
     summary = json.loads((out / "summary.json").read_text())

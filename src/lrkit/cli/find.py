@@ -51,9 +51,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--num-iter",
         type=positive_int,
-        default=100,
         metavar="N",
-        help="optimizer steps in the sweep, at least 10 (default: 100)",
+        help="optimizer steps in the sweep, at least 10 (default: 100, then 200 once more "
+        "from a fresh model if that curve is too noisy to give a suggestion)",
     )
     parser.add_argument(
         "--step-mode",
@@ -81,17 +81,24 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the range test, prints the table, writes the plot and the JSON result."""
     from lrkit.finder import FinderWarning
-    from lrkit.finder.task import range_test_task
+    from lrkit.finder.task import DEFAULT_NUM_ITER, RETRY_NUM_ITER, range_test_task
     from lrkit.jsondata import dumps
     from lrkit.progress import ProgressBar
     from lrkit.tasks import load_task
 
     task = load_task(args.task)
     quiet = args.quiet or args.json
+    planned = args.num_iter or DEFAULT_NUM_ITER
     with (
         warnings.catch_warnings(record=True) as caught,
-        ProgressBar(args.num_iter, enabled=not quiet, label="range test", eta=False) as bar,
+        ProgressBar(planned, enabled=not quiet, label="range test", eta=False) as bar,
     ):
+
+        def step(done: int) -> None:
+            if done > bar.total:  # the second sweep of a noisy curve
+                bar.grow(RETRY_NUM_ITER)
+            bar.update(done)
+
         warnings.simplefilter("always", FinderWarning)
         result = range_test_task(
             task,
@@ -102,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             balance=args.balance,
             seed=args.seed,
             device=args.device,
-            on_step=bar.update,
+            on_step=step,
         )
     for warning in caught:  # anything else caught here is shown as Python would show it
         if not issubclass(warning.category, FinderWarning):
@@ -111,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
             )
     if not quiet:
         print(table(task.name, result))
+    if result.note and not args.quiet:
+        print(f"note: {result.note}", file=sys.stderr)
     if result.warning:
         print(f"warning: {result.warning}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,9 @@ class RangeTestResult:
         diverge_th: The divergence threshold.
         accumulation_steps: Micro-batches per optimizer step.
         seconds: Wall time of the test, restoring included.
+        note: How the test came to be run as it was, when not as asked: the whole-task range
+            test (:func:`~lrkit.finder.task.range_test_task`) sweeps a curve too noisy to read
+            again with twice the steps, and says so here; ``None`` otherwise.
 
     Example:
         >>> r = RangeTestResult(lrs=(0.01, 0.1), losses=(2.0, 1.5), smoothed=(2.0, 1.7),
@@ -100,6 +103,7 @@ class RangeTestResult:
     diverge_th: float = field(default=5.0, repr=False)
     accumulation_steps: int = field(default=1, repr=False)
     seconds: float = field(default=math.nan, repr=False)
+    note: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.lrs)

@@ -500,6 +500,6 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], *, rule: str = "lrkit
             name,
             f"the loss never decreased clearly (drop {reading.drop:.3g}, noise "
             f"{reading.noise:.3g}): no suggestion. Start the sweep lower (start_lr), sweep further "
-            "(end_lr), or check the model and the loss.",
+            "(end_lr) or in more steps (num_iter), or check the model and the loss.",
         )
     return _RULES[name](x, y, reading)

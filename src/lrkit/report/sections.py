@@ -147,7 +147,9 @@ def range_test_section(
         f"Range test on {task}: {facts['loss']} loss against learning rate (log axis); "
         f"suggestion {facts['suggestion']}, range {facts['range']}."
     )
-    note = f'<p class="note">{escape(result.warning)}</p>\n' if result.warning else ""
+    note = "".join(
+        f'<p class="note">{escape(text)}</p>\n' for text in (result.note, result.warning) if text
+    )
     body = f'{note}<div class="split">\n{_figure(fig, alt)}\n{facts_html(facts)}\n</div>'
     return Section("range_test", title, body)
 

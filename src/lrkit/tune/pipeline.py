@@ -175,6 +175,8 @@ def _search_range(found: RangeTestResult, say: Callable[[str], None]) -> tuple[f
     """The range test's bracket; seed 000's whole range when the test found no range."""
     from lrkit.search.engine import DEFAULT_HIGH, DEFAULT_LOW, bracket
 
+    if found.note:
+        say(f"      note: {found.note}")
     if found.range is None:
         say(f"      no range: {found.warning or found.stop_reason.replace('_', ' ')}")
         say(f"      searching the default range {DEFAULT_LOW:g} .. {DEFAULT_HIGH:g} instead")

@@ -1,0 +1,84 @@
+"""The whole-task range test: a curve too noisy to read in 100 steps is swept again in 200."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from lrkit.finder import FinderWarning, RangeTestResult
+from lrkit.finder.task import DEFAULT_NUM_ITER, RETRY_NUM_ITER, range_test_task
+from lrkit.report import range_test_section
+from lrkit.tasks import load_task
+from tests.task_files import FLAT_TASK
+
+# friedman's MSE at batch 32: seed 4's 100-step curve is too noisy to show its descent
+NOISY_SEED, CLEAR_SEED = 4, 0
+
+
+def _run(task_ref: str, seed: int, **kwargs: int) -> tuple[RangeTestResult, list[int], list[str]]:
+    counted: list[int] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FinderWarning)
+        result = range_test_task(load_task(task_ref), seed=seed, on_step=counted.append, **kwargs)
+    return result, counted, [str(w.message) for w in caught if w.category is FinderWarning]
+
+
+def test_a_noisy_curve_is_swept_again_with_twice_the_steps() -> None:
+    once, _, said = _run("friedman", NOISY_SEED, num_iter=DEFAULT_NUM_ITER)
+    assert once.suggestion is None and once.note is None  # a given num_iter: swept once
+    assert said and "never decreased clearly" in said[0]
+    result, counted, said = _run("friedman", NOISY_SEED)
+    assert result.num_iter == RETRY_NUM_ITER == 2 * DEFAULT_NUM_ITER
+    assert result.suggestion is not None and result.range is not None
+    assert result.range[0] < result.suggestion < result.range[1]
+    assert said == []  # the first sweep's "no suggestion" is not warned: it was redone
+    assert result.note is not None and result.note.startswith(
+        "swept twice: the first sweep, of 100 steps, gave no suggestion: the loss never "
+        "decreased clearly (drop "
+    )
+    # one count over both sweeps, for a progress bar
+    assert counted == list(range(1, DEFAULT_NUM_ITER + RETRY_NUM_ITER + 1))
+
+
+def test_a_clear_curve_is_swept_once_and_keeps_its_warnings(tmp_path: Path) -> None:
+    result, counted, _ = _run("friedman", CLEAR_SEED)
+    assert result.suggestion is not None and result.note is None
+    assert result.num_iter == DEFAULT_NUM_ITER and counted == list(range(1, len(counted) + 1))
+    assert result.steps <= len(counted) <= DEFAULT_NUM_ITER
+    (tmp_path / "flat.py").write_text(FLAT_TASK)
+    flat, counted, said = _run(str(tmp_path / "flat.py"), 0)
+    assert flat.suggestion is None and flat.num_iter == RETRY_NUM_ITER
+    assert counted == list(range(1, DEFAULT_NUM_ITER + RETRY_NUM_ITER + 1))
+    assert len(said) == 1 and "never decreased clearly" in said[0]  # the second sweep's only
+    assert flat.note is not None and flat.note.startswith("swept twice")
+
+
+def test_the_note_is_kept_in_json_and_shown_in_the_report() -> None:
+    result, _, _ = _run("friedman", NOISY_SEED)
+    back = RangeTestResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert back.note == result.note
+    assert "swept twice: the first sweep" in range_test_section(back, task="friedman").html
+
+
+@pytest.mark.parametrize("num_iter", [[], ["--num-iter", "100"]])
+def test_find_cli_says_the_second_sweep(num_iter: list[str], tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lrkit.cli.main", "find", "friedman", "--seed", str(NOISY_SEED),
+         "--out", str(tmp_path), *num_iter],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads((tmp_path / "range_test.json").read_text())
+    if num_iter:
+        assert data["note"] is None and data["suggestion"] is None
+        assert "note:" not in done.stderr and "warning: the loss never" in done.stderr
+    else:
+        assert data["note"].startswith("swept twice") and data["suggestion"] is not None
+        assert done.stderr.startswith("note: swept twice") and "warning" not in done.stderr
+        assert done.stdout.startswith(f"range test: friedman ({RETRY_NUM_ITER} steps,")
