@@ -75,7 +75,7 @@ from lrkit.search import SearchResult, bracket
 from lrkit.tasks import Task, load_task
 
 GRID = [float(f"{v:.6g}") for v in np.logspace(-5, 1, 37)]  # 6 per decade
-ORACLE_SEEDS = (0, 1, 2, 3, 4)
+ORACLE_SEEDS = 5  # training seeds per grid LR (--oracle-seeds)
 LOW, HIGH = 1e-5, 1.0  # seed 000's range: 10 ** U(-5, 0)
 TARGET = 0.99  # within 1% of the oracle best
 ORACLE_FILE = rt.CACHE / "search_efficiency_oracle.json"
@@ -270,12 +270,12 @@ class Oracle:
         return min(max(i, 0), len(GRID) - 1)
 
 
-def build_oracle(name: str, workers: int) -> Oracle:
+def build_oracle(name: str, workers: int, k: int = ORACLE_SEEDS) -> Oracle:
+    """``name`` trained at every grid LR from seeds ``0 .. k - 1``."""
     t = task(name)
     key = f"{name}|v{VERSION}|{t.epochs}|{t.batch_size}|{t.description}"
-    jobs = [(name, lr, s) for lr in GRID for s in ORACLE_SEEDS]
+    jobs = [(name, lr, s) for lr in GRID for s in range(k)]
     runs = _cached(ORACLE_FILE, key, jobs, _train_job, workers)
-    k = len(ORACLE_SEEDS)
     curves = [[runs[i * k + s]["val_loss"] for s in range(k)] for i in range(len(GRID))]
     score = np.array([[runs[i * k + s]["score"] for s in range(k)] for i in range(len(GRID))])
     return Oracle(name, t.epochs, len(t.train_loader()), curves, score)
@@ -299,7 +299,8 @@ class Replay:
 
     def __call__(self, lr: float, trial: optuna.Trial) -> float:
         i = self.oracle.index(lr)
-        curve = self.oracle.val_loss[i][int(trial.user_attrs["lrkit_seed"]) % len(ORACLE_SEEDS)]
+        runs = self.oracle.val_loss[i]
+        curve = runs[int(trial.user_attrs["lrkit_seed"]) % len(runs)]
         trial.set_user_attr("grid", i)
         for epoch, value in enumerate(curve, start=1):
             if not math.isfinite(value):
@@ -508,18 +509,21 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--workers", type=int, default=2, help="processes for the training runs")
     ap.add_argument("--no-overhead", action="store_true", help="skip timing the overhead")
+    ap.add_argument(
+        "--oracle-seeds", type=int, default=ORACLE_SEEDS, help="training seeds per grid LR"
+    )
     args = ap.parse_args()
     started = time.perf_counter()
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     print(
-        f"oracle: {len(GRID)} LRs {GRID[0]:g} .. {GRID[-1]:g} x {len(ORACLE_SEEDS)} seeds of "
+        f"oracle: {len(GRID)} LRs {GRID[0]:g} .. {GRID[-1]:g} x {args.oracle_seeds} seeds of "
         f"real training per task; search range {LOW:g} .. {HIGH:g}; {args.seeds} search seeds"
     )
     oracles, finders = {}, {}
     for name in args.tasks:
         t = task(name)  # generates and caches the data before a pool spawns
-        oracles[name] = build_oracle(name, args.workers)
+        oracles[name] = build_oracle(name, args.workers, args.oracle_seeds)
         finders[name] = range_tests(name, seeds, args.workers)
         print(
             f"  {name}: {t.description}; {t.epochs} epochs x {len(t.train_loader())} steps, "

@@ -85,6 +85,7 @@ def test_auto_range_without_a_range_is_one_line_and_exit_2(tmp_path: Path) -> No
     assert len(lines) == 1, done.stderr  # the range test's warning is in the error, not beside it
     assert lines[0].startswith("lrkit: error: low/high='auto' needs a range from the range test")
     assert "the loss never decreased clearly" in lines[0] and "give low and high" in lines[0]
+    assert "which found none (swept twice, 100 then 200 steps: the loss never" in lines[0]
 
 
 def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -300,6 +301,16 @@ def test_range_one_cycle_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [run.label for run in result.runs] == ["constant", "onecycle:steps=8"]
     assert result.runs[1].unit == "step" and result.runs[1].lr == 0.2
     assert result.range_test is FOUND
+
+
+def test_a_range_test_swept_twice_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    note = "swept twice: the first sweep, of 100 steps, gave no suggestion. This is the second."
+    found = dataclasses.replace(FOUND, note=note, redone_steps=100)
+    monkeypatch.setattr("lrkit.finder.task.range_test_task", _fake_range_test(found))
+    result = compare(_tiny(), 0.1, ["constant", RANGE_ONE_CYCLE], epochs=1, **QUIET)
+    assert result.notes == (f"range test: {note}",)
+    assert f"range test: {note}" in result.table()
+    assert result.to_dict()["range_test"]["note"] == note
 
 
 def test_a_range_test_without_a_range(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,8 @@ from lrkit.finder import FinderWarning, RangeTestResult
 from lrkit.finder.task import DEFAULT_NUM_ITER, RETRY_NUM_ITER, range_test_task
 from lrkit.report import range_test_section
 from lrkit.tasks import load_task
-from tests.task_files import FLAT_TASK
+from lrkit.tune.pipeline import found_epochs
+from tests.task_files import FLAT_TASK, SLOW_TASK
 
 # friedman's MSE at batch 32: seed 4's 100-step curve is too noisy to show its descent
 NOISY_SEED, CLEAR_SEED = 4, 0
@@ -42,15 +43,24 @@ def test_a_noisy_curve_is_swept_again_with_twice_the_steps() -> None:
         "swept twice: the first sweep, of 100 steps, gave no suggestion: the loss never "
         "decreased clearly (drop "
     )
-    # one count over both sweeps, for a progress bar
+    # one count over both sweeps, for a progress bar; both are training spent
     assert counted == list(range(1, DEFAULT_NUM_ITER + RETRY_NUM_ITER + 1))
+    assert result.redone_steps == DEFAULT_NUM_ITER and result.steps == RETRY_NUM_ITER
+    task = load_task("friedman")
+    spent = (DEFAULT_NUM_ITER + RETRY_NUM_ITER) / len(task.train_loader())
+    assert found_epochs(result, task) == round(spent, 2)
 
 
 def test_a_clear_curve_is_swept_once_and_keeps_its_warnings(tmp_path: Path) -> None:
-    result, counted, _ = _run("friedman", CLEAR_SEED)
-    assert result.suggestion is not None and result.note is None
+    result, counted, said = _run("friedman", CLEAR_SEED)
+    assert result.suggestion is not None and result.note is None and result.redone_steps == 0
     assert result.num_iter == DEFAULT_NUM_ITER and counted == list(range(1, len(counted) + 1))
     assert result.steps <= len(counted) <= DEFAULT_NUM_ITER
+    assert said == ([f"Range test: {result.warning}"] if result.warning else [])
+    (tmp_path / "slow.py").write_text(SLOW_TASK)  # a range, and a doubt about it
+    slow, _, said = _run(str(tmp_path / "slow.py"), 0)
+    assert slow.suggestion is not None and slow.note is None
+    assert said == [f"Range test: {slow.warning}"] and "still falling" in said[0]
     (tmp_path / "flat.py").write_text(FLAT_TASK)
     flat, counted, said = _run(str(tmp_path / "flat.py"), 0)
     assert flat.suggestion is None and flat.num_iter == RETRY_NUM_ITER
@@ -62,7 +72,9 @@ def test_a_clear_curve_is_swept_once_and_keeps_its_warnings(tmp_path: Path) -> N
 def test_the_note_is_kept_in_json_and_shown_in_the_report() -> None:
     result, _, _ = _run("friedman", NOISY_SEED)
     back = RangeTestResult.from_dict(json.loads(json.dumps(result.to_dict())))
-    assert back.note == result.note
+    assert back.note == result.note and back.redone_steps == DEFAULT_NUM_ITER
+    older = {k: v for k, v in result.to_dict().items() if k not in ("note", "redone_steps")}
+    assert RangeTestResult.from_dict(older).note is None  # a file written before the field
     assert "swept twice: the first sweep" in range_test_section(back, task="friedman").html
 
 

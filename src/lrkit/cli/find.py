@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             )
     if not quiet:
         print(table(task.name, result))
-    if result.note and not args.quiet:
+    if result.note and (result.warning or not args.quiet):  # with the warning it explains
         print(f"note: {result.note}", file=sys.stderr)
     if result.warning:
         print(f"warning: {result.warning}", file=sys.stderr)

@@ -303,6 +303,7 @@ def _range_dict(result: RangeTestResult) -> dict[str, Any]:
         "suggestion": result.suggestion,
         "stop_reason": result.stop_reason,
         "steps": result.steps,
+        "note": result.note,
     }
 
 

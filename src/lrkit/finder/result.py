@@ -69,10 +69,13 @@ class RangeTestResult:
         smooth_f: The smoothing weight of each new loss.
         diverge_th: The divergence threshold.
         accumulation_steps: Micro-batches per optimizer step.
-        seconds: Wall time of the test, restoring included.
+        seconds: Wall time of the test, restoring included (of both sweeps when one was
+            redone: see ``note``).
         note: How the test came to be run as it was, when not as asked: the whole-task range
             test (:func:`~lrkit.finder.task.range_test_task`) sweeps a curve too noisy to read
             again with twice the steps, and says so here; ``None`` otherwise.
+        redone_steps: Optimizer steps of a first sweep that was redone as this one (see
+            ``note``): training spent, though not in the curve; 0 otherwise.
 
     Example:
         >>> r = RangeTestResult(lrs=(0.01, 0.1), losses=(2.0, 1.5), smoothed=(2.0, 1.7),
@@ -104,6 +107,7 @@ class RangeTestResult:
     accumulation_steps: int = field(default=1, repr=False)
     seconds: float = field(default=math.nan, repr=False)
     note: str | None = field(default=None, repr=False)
+    redone_steps: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.lrs)

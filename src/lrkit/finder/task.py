@@ -96,7 +96,12 @@ def range_test_task(
             f"swept twice: the first sweep, of {DEFAULT_NUM_ITER} steps, gave no suggestion: "
             f"{why}. This is the second, of {RETRY_NUM_ITER} steps."
         )
-        result = dataclasses.replace(result, note=note, seconds=first.seconds + result.seconds)
+        result = dataclasses.replace(
+            result,
+            note=note,
+            seconds=first.seconds + result.seconds,
+            redone_steps=first.steps + first.skipped_steps,
+        )
     if result.warning is not None:
         warnings.warn(f"Range test: {result.warning}", FinderWarning, stacklevel=2)
     return result

@@ -325,9 +325,14 @@ def bracket(result: RangeTestResult) -> tuple[float, float]:
         ConfigError: The range test found no range (its curve never descended).
     """
     if result.range is None:
+        swept = (
+            f"swept twice, {result.redone_steps} then {result.num_iter} steps: "
+            if result.redone_steps
+            else ""
+        )
         raise ConfigError(
-            "low/high='auto' needs a range from the range test, which found none "
-            f"({result.warning or result.stop_reason.replace('_', ' ')}); give low and high as "
+            f"low/high='auto' needs a range from the range test, which found none ({swept}"
+            f"{result.warning or result.stop_reason.replace('_', ' ')}); give low and high as "
             "numbers instead (seed 000's range is 1e-5 to 1)."
         )
     low, high = result.range

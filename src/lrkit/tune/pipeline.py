@@ -357,8 +357,9 @@ def _summary(
 
 
 def found_epochs(found: RangeTestResult, task: Task) -> float:
-    """The range test's cost in epochs: its training steps over the steps in an epoch."""
-    return round(len(found.lrs) / len(task.train_loader()), 2)
+    """The range test's cost in epochs: its training steps (a redone first sweep's included)
+    over the steps in an epoch."""
+    return round((len(found.lrs) + found.redone_steps) / len(task.train_loader()), 2)
 
 
 def write_outputs(result: TuneResult, figures: Mapping[str, Figure] | None = None) -> None:
