@@ -12,37 +12,40 @@ The headline benchmark of ``lrkit.search``. Five search methods, each run throug
 4. ``finder+halving``: 15 such trials in the range test's bracket (``lrkit.search.bracket``), the
    first at the range test's suggestion where it lies in the bracket (``start_lr``, as
    ``low="auto"`` does); the range test runs for real on the real task and its steps count as
-   training compute; where it finds no range (``low="auto"`` would stop with an error) the search
-   falls back to seed 000's range, with no first LR;
+   training compute (both sweeps of a curve too noisy to read in 100 steps); where it finds no
+   range (``low="auto"`` would stop with an error) the search falls back to seed 000's range,
+   with no first LR;
 5. ``tpe+median``: 20 trials of Optuna's TPE under the median pruner.
 
 **A tabular benchmark over real training curves.** Each task is first trained for real, at
-constant LR, at every point of a 37-point log grid (1e-5 .. 10, 6 per decade) from 5 seeds,
+constant LR, at every point of a 37-point log grid (1e-5 .. 10, 6 per decade) from 10 seeds,
 recording every epoch's validation loss and the final held-out score (test accuracy, or test R²
 floored at 0; a diverged run scores as always guessing the commonest class, or R² 0). The runs
 are cached in ``benchmarks/.cache/search_efficiency_oracle.json``. A search trial then "trains"
 by replaying the recorded run of the grid LR nearest its LR (in log space), from oracle seed
-``trial seed % 5``: it reports each epoch's validation loss to the pruner and stops when told, so
+``trial seed % 10``: it reports each epoch's validation loss to the pruner and stops when told, so
 the pruners see real curves, and the epochs it replays are the compute it spends; a run that
 diverged fails after the epochs it ran. Why tabular: training every trial of 5 methods x 40
 search seeds x 4 tasks for real would take about an hour on 2 CPU cores for one table, and as
-long again for every setting compared; the grid takes 9 minutes, and every method reads the
-same runs.
+long again for every setting compared; the grid takes about 20 minutes, once, and every method
+reads the same runs. Why 10 seeds: a single run's score varies by 0.01-0.025 at the best LR, so
+the mean of 5 has a standard error (up to 0.011) as wide as the 1% band it is judged by.
 
-**Scoring.** The oracle best of a task is the best grid LR's mean held-out score over the 5
+**Scoring.** The oracle best of a task is the best grid LR's mean held-out score over the oracle
 seeds. After each trial, in trial order (completion order with one worker), the incumbent is the
 completed trial of lowest final validation loss, what the search would return; its score is the
 mean held-out score at its grid LR (what retraining at that LR gives, less noisy than one seed's
 run). *To target* is the epochs spent, summed over all trials (plus the range test's steps, in
 epochs, for ``finder+halving``), up to the first trial after which the incumbent scores at least
-99% of the oracle best; a search that never gets there is charged all it spent. The table gives
-its median over the search seeds and how many times less that is than ``seed000 random``'s; the
-*ERT* (COCO's expected running time: all epochs spent by the seeds, to the target or to the end,
-over the number of seeds that reached it), which a search cannot improve by simply stopping
-early; the seeds that reached the target; the mean final score (the incumbent at the end); and
-the mean epochs spent in all.
+99% of the oracle best; a search that never gets there is charged all it spent. The table gives its
+median over the search seeds and how many times less that is than ``seed000 random``'s; the *ERT*
+(COCO's expected running time: all epochs spent by the seeds, to the target or to the end, over the
+number of seeds that reached it), which a search cannot improve by simply stopping early; the seeds
+that reached the target; the mean final score (the incumbent at the end); and the mean epochs spent
+in all.
 
-Run: ``python benchmarks/search_efficiency.py [--seeds 40] [--tasks digits friedman ...]``
+Run: ``python benchmarks/search_efficiency.py [--seeds 40] [--tasks digits friedman ...]
+[--oracle-seeds 10]``
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ from lrkit.search import SearchResult, bracket
 from lrkit.tasks import Task, load_task
 
 GRID = [float(f"{v:.6g}") for v in np.logspace(-5, 1, 37)]  # 6 per decade
-ORACLE_SEEDS = 5  # training seeds per grid LR (--oracle-seeds)
+ORACLE_SEEDS = 10  # training seeds per grid LR (--oracle-seeds; 5 until stop 10)
 LOW, HIGH = 1e-5, 1.0  # seed 000's range: 10 ** U(-5, 0)
 TARGET = 0.99  # within 1% of the oracle best
 ORACLE_FILE = rt.CACHE / "search_efficiency_oracle.json"
