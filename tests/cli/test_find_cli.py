@@ -76,6 +76,9 @@ BAD = {
     "first_loss_nan": (["@n = 300; x[:] = float('nan')"], "must give a finite loss at the start"),
     "no_parameters": (["@model=torch.nn.ReLU()"], "no trainable parameters"),
     "unknown_balance": (["--balance", "oversample"], "invalid choice: 'oversample'"),
+    "unknown_device": (["--device", "foo"], "--device: must be a torch device such as 'cpu'"),
+    "missing_device": (["--device", "cuda:99"], "--device: must be a device this machine has"),
+    "seed_too_big": (["--seed", str(2**64)], "--seed: must be an integer from 0 to 2**32 - 1"),
 }
 
 

@@ -65,6 +65,9 @@ def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
         (["--storage", "postgresql://u:pw@127.0.0.1:1/db"], "storage: cannot connect to"),
         (["--storage", "redis://127.0.0.1"], "storage must be a sqlite://, postgresql://"),
         (["no_such_task"], "no_such_task"),
+        (["--schedule", "cosine:0"], "schedule 'cosine:0': steps must be a positive finite"),
+        (["--schedule", "cosine"], "schedule 'cosine': "),
+        (["--device", "cuda:99"], "--device: must be a device this machine has"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:

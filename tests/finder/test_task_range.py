@@ -94,3 +94,12 @@ def test_find_cli_says_the_second_sweep(num_iter: list[str], tmp_path: Path) -> 
         assert data["note"].startswith("swept twice") and data["suggestion"] is not None
         assert done.stderr.startswith("note: swept twice") and "warning" not in done.stderr
         assert done.stdout.startswith(f"range test: friedman ({RETRY_NUM_ITER} steps,")
+
+
+def test_a_sweep_too_short_to_read_gives_a_point_not_an_inverted_range() -> None:
+    # 20 steps on digits: the curve's minimum falls before the middle of its stable descent
+    result, _, said = _run("digits", 0, num_iter=20)
+    assert result.range is not None and result.range[0] == result.range[1] == result.suggestion
+    assert said == [f"Range test: {result.warning}"] and "too few steps" in said[0]
+    other, _, _ = _run("digits", 2, num_iter=20)
+    assert other.range is not None and other.range[0] < other.suggestion < other.range[1]

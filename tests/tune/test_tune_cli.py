@@ -151,3 +151,26 @@ def test_a_doubtful_range_is_said_as_a_note(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "note: the loss was still falling at the end of the sweep" in done.stdout
     assert "Warning" not in done.stderr
+
+
+NO_TEST_TASK = """
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+g = torch.Generator().manual_seed(0)
+x = torch.randn(300, 5, generator=g)
+y = (x[:, 0] - x[:, 1] > 0).long()
+task = Task(name='notest', model=lambda: torch.nn.Sequential(torch.nn.Linear(5, 16),
+            torch.nn.ReLU(), torch.nn.Linear(16, 2)), train_data=TensorDataset(x[:200], y[:200]),
+            val_data=TensorDataset(x[200:], y[200:]), batch_size=32, epochs=3)
+"""
+
+
+def test_a_task_without_test_data_ends_with_its_validation_loss(tmp_path: Path) -> None:
+    (tmp_path / "notest.py").write_text(NO_TEST_TASK)
+    done = run(str(tmp_path / "notest.py"), "--budget", "30", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["test_metric"] is None and summary["test_loss"] is None
+    last = done.stdout.strip().splitlines()[-2]
+    assert f"validation loss {summary['final_val_loss']:.4g} (no test data)" in last

@@ -63,8 +63,54 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TASK",
         help="built-in task name or path/to/task.py (default: digits)",
     )
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--seed", type=seed_arg, default=0, metavar="S", help="seed (default: 0)")
+    parser.add_argument(
+        "--device", type=device_arg, default="cpu", help="torch device (default: cpu)"
+    )
+
+
+def seed_arg(text: str) -> int:
+    """Argument type: a seed NumPy and torch both take, 0 to 2**32 - 1.
+
+    Example:
+        >>> seed_arg("7")
+        7
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1, got {text!r}")
+    return value
+
+
+def device_arg(text: str) -> str:
+    """Argument type: a torch device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+
+    Example:
+        >>> device_arg("cpu")
+        'cpu'
+    """
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"must be a torch device such as 'cpu' or 'cuda:0', got {text!r}"
+        ) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise argparse.ArgumentTypeError(
+                f"must be a device this machine has (CUDA devices: {count}), got {text!r}"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(
+            f"must be a device this machine has (MPS is not available), got {text!r}"
+        )
+    return text
 
 
 def command_line() -> str:

@@ -76,12 +76,15 @@ def run(args: argparse.Namespace) -> int:
         print(dumps(summary))
         return 0
     if not args.quiet:
-        metric = summary["metric"]
-        score = summary["test_metric"]
-        shown = f"{score:.2%}" if metric == "accuracy" else f"{score:.4g}"
+        metric, score = summary["metric"], summary["test_metric"]
+        if score is None:  # a task without test data: its validation loss
+            scored = f"validation loss {summary['final_val_loss']:.4g} (no test data)"
+        else:
+            shown = f"{score:.2%}" if metric == "accuracy" else f"{score:.4g}"
+            scored = f"test {metric} {shown}, test loss {summary['test_loss']:.4g}"
         print(
-            f"\nlr {summary['best_lr']:.4g} with {summary['schedule']}: test {metric} {shown}, "
-            f"test loss {summary['test_loss']:.4g} ({summary['seconds']:.0f} s)."
+            f"\nlr {summary['best_lr']:.4g} with {summary['schedule']}: {scored} "
+            f"({summary['seconds']:.0f} s)."
         )
         print(f"Wrote {result.out / 'report.html'} and {result.out / 'summary.json'}.")
     return 0

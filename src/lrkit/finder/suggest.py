@@ -373,8 +373,14 @@ class _Plateau:
 
 
 def _lrkit(lrs: np.ndarray, losses: np.ndarray, r: CurveReading) -> Suggestion:
-    lo, hi = math.log10(r.low), math.log10(r.minimum)
     scale = 10.0**r.speed_shift
+    if r.minimum <= r.low:  # the whole curve's minimum before its stable descent's middle
+        warning = (
+            "the loss's minimum came before the middle of its descent: too few steps to tell "
+            "them apart, so the range is a point; sweep with more steps (num_iter)."
+        )
+        return Suggestion(r.low * scale, (r.low * scale, r.low * scale), "lrkit", warning)
+    lo, hi = math.log10(r.low), math.log10(r.minimum)
     lr = 10.0 ** (lo + FRACTION * (hi - lo)) * scale
     warning = None
     if r.diverged_at is None and r.minimum >= r.lrs[-1]:

@@ -55,6 +55,14 @@ class TaskObjective:
             isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
         ):
             raise bad_value("epochs", "a positive integer or None", epochs)
+        if isinstance(schedule, str):  # a bad spec is an error now, not in every trial
+            from lrkit.errors import ConfigError, SpecError
+            from lrkit.schedules import parse
+
+            try:
+                parse(schedule)
+            except ConfigError as error:
+                raise SpecError(f"schedule {schedule!r}: {error}") from None
         self.task_ref = task if isinstance(task, (str, Path)) else None
         self._task = None if isinstance(task, (str, Path)) else task
         self.schedule, self.epochs, self.value, self.device = schedule, epochs, value, device
