@@ -382,18 +382,18 @@ def _lrkit(lrs: np.ndarray, losses: np.ndarray, r: CurveReading) -> Suggestion:
         return Suggestion(r.low * scale, (r.low * scale, r.low * scale), "lrkit", warning)
     lo, hi = math.log10(r.low), math.log10(r.minimum)
     lr = 10.0 ** (lo + FRACTION * (hi - lo)) * scale
-    warning = None
+    doubt = None
     if r.diverged_at is None and r.minimum >= r.lrs[-1]:
-        warning = (
+        doubt = (
             "the loss was still falling at the end of the sweep: the range's high end may "
             "be too low; sweep further (end_lr)."
         )
     elif r.low <= r.lrs[min(len(r.lrs), max(5, len(losses) // 10)) - 1]:
-        warning = (
+        doubt = (
             "the loss was already falling at the start of the sweep: start it lower "
             "(start_lr) for a reliable reading."
         )
-    return Suggestion(lr, (r.low * scale, r.minimum * scale), "lrkit", warning)
+    return Suggestion(lr, (r.low * scale, r.minimum * scale), "lrkit", doubt)
 
 
 Rule = Callable[[np.ndarray, np.ndarray, CurveReading], Suggestion]
