@@ -45,7 +45,8 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     )
     process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
     try:
-        _wait_for(lambda: len(_lines(log)) >= 3)
+        # a trial logs before the search records it complete: the 4th line means the 3rd is stored
+        _wait_for(lambda: len(_lines(log)) >= 4)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
