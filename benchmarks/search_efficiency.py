@@ -212,7 +212,7 @@ def _range_job(job: tuple[str, int]) -> dict[str, Any]:
     if suggestion is not None and (low is None or not low <= suggestion <= high):
         suggestion = None  # as low="auto" does: the first trial only inside the bracket
     return {
-        "steps": max(steps, len(result.lrs)),
+        "steps": steps,
         "low": low,
         "high": high,
         "suggestion": None if suggestion is None else float(suggestion),

@@ -52,8 +52,10 @@ def positive_lr(
         ...
         lrkit.errors.ConfigError: lr must be a positive finite learning rate, got 0.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise bad_value(name, expected, value)
-    if not (math.isfinite(value) and value > 0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and value > 0)
+    ):
         raise bad_value(name, expected, value)
     return float(value)

@@ -193,7 +193,8 @@ def _resolve_range(
     from lrkit.finder.task import range_test_task
 
     result = range_test_task(task, seed=seed, device=device)
-    out, notes = [], [] if result.note is None else [f"range test: {result.note}"]
+    out: list[Candidate] = []
+    notes = [] if result.note is None else [f"range test: {result.note}"]
     for item in wanted:
         if isinstance(item, Candidate):
             out.append(item)

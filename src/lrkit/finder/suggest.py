@@ -375,25 +375,25 @@ class _Plateau:
 def _lrkit(lrs: np.ndarray, losses: np.ndarray, r: CurveReading) -> Suggestion:
     scale = 10.0**r.speed_shift
     if r.minimum <= r.low:  # the whole curve's minimum before its stable descent's middle
-        warning = (
+        point = (
             "the loss's minimum came before the middle of its descent: too few steps to tell "
             "them apart, so the range is a point; sweep with more steps (num_iter)."
         )
-        return Suggestion(r.low * scale, (r.low * scale, r.low * scale), "lrkit", warning)
+        return Suggestion(r.low * scale, (r.low * scale, r.low * scale), "lrkit", point)
     lo, hi = math.log10(r.low), math.log10(r.minimum)
     lr = 10.0 ** (lo + FRACTION * (hi - lo)) * scale
-    doubt = None
+    warning: str | None = None
     if r.diverged_at is None and r.minimum >= r.lrs[-1]:
-        doubt = (
+        warning = (
             "the loss was still falling at the end of the sweep: the range's high end may "
             "be too low; sweep further (end_lr)."
         )
     elif r.low <= r.lrs[min(len(r.lrs), max(5, len(losses) // 10)) - 1]:
-        doubt = (
+        warning = (
             "the loss was already falling at the start of the sweep: start it lower "
             "(start_lr) for a reliable reading."
         )
-    return Suggestion(lr, (r.low * scale, r.minimum * scale), "lrkit", doubt)
+    return Suggestion(lr, (r.low * scale, r.minimum * scale), "lrkit", warning)
 
 
 Rule = Callable[[np.ndarray, np.ndarray, CurveReading], Suggestion]

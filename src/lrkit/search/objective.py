@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
-from lrkit.errors import bad_value
+from lrkit.errors import ConfigError, SpecError, bad_value
 
 if TYPE_CHECKING:
     from lrkit.history import EpochRecord
@@ -56,7 +56,6 @@ class TaskObjective:
         ):
             raise bad_value("epochs", "a positive integer or None", epochs)
         if isinstance(schedule, str):  # a bad spec is an error now, not in every trial
-            from lrkit.errors import ConfigError, SpecError
             from lrkit.schedules import parse
 
             try:
