@@ -79,6 +79,14 @@ BAD = {
     "unknown_device": (["--device", "foo"], "--device: must be a torch device such as 'cpu'"),
     "missing_device": (["--device", "cuda:99"], "--device: must be a device this machine has"),
     "seed_too_big": (["--seed", str(2**64)], "--seed: must be an integer from 0 to 2**32 - 1"),
+    "end_lr_huge": (
+        ["--end-lr", "1e300", "--num-iter", "10"],  # was a torch overflow traceback mid-sweep
+        "end_lr must be a learning rate of at most 1e+06, got 1e+300.",
+    ),
+    "start_lr_tiny": (
+        ["--start-lr", "1e-320", "--end-lr", "1"],
+        "start_lr must be at least 5.56e-309, so that end_lr / start_lr is a finite number",
+    ),
 }
 
 
@@ -107,3 +115,17 @@ def test_json_and_quiet_for_scripts(tmp_path: Path) -> None:
     quiet = run("find", "--quiet", "--out", str(tmp_path / "q"))
     assert quiet.returncode == 0 and quiet.stdout == ""
     assert (tmp_path / "q" / "report.html").exists()
+
+
+@pytest.mark.parametrize("command", ["find", "search"])
+def test_an_out_that_is_a_file_fails_before_any_work(command: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("a file, not a folder")
+    result = run(command, "--out", str(blocker))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"lrkit: error: --out must be a folder that can be made and written, got "
+        f"'{blocker}': '{blocker}' is a file, not a folder."
+    )
+    assert result.stdout == ""  # no range test or trial ran
+    assert blocker.read_text() == "a file, not a folder"

@@ -97,6 +97,61 @@ def test_version() -> None:
         pytest.param(["plot", "cosine:10"], "-o/--output", id="missing-output"),
         pytest.param(["explode"], "invalid choice", id="unknown-action"),
         pytest.param(["show", "warmup:0"], "steps", id="invalid-parameter"),
+        pytest.param(
+            ["show", "cosine:1e30"],
+            "--steps is needed: schedule 'cosine:1e30' lasts 1e+30 steps",
+            id="huge-spec-show",
+        ),
+        pytest.param(
+            ["plot", "warmup:5 > cosine:1e30", "-o", "x.png"],
+            "--steps is needed: schedule 'warmup:5 > cosine:1e30'",
+            id="huge-spec-plot",
+        ),
+        pytest.param(
+            ["show", "cosine:10", "--steps", "1e9"],
+            "--steps: must be a positive integer at most 5,000,000 (the steps that are traced)",
+            id="huge-steps-show",
+        ),
+        pytest.param(
+            ["plot", "cosine:10", "-o", "x.png", "--steps", "5000001"],
+            "--steps: must be a positive integer at most 5,000,000",
+            id="huge-steps-plot",
+        ),
+        pytest.param(
+            ["plot", "exponential:2", "--steps", "2000", "-o", "x.png"],
+            "'exponential:2' must give a finite learning rate, got inf at step 1025 (base_lr=1)",
+            id="overflow-plot",
+        ),
+        pytest.param(
+            ["show", "exponential:2", "--steps", "2000"],
+            "schedule 'exponential:2' must give a finite learning rate, got inf at step 1025",
+            id="overflow-show",
+        ),
+        pytest.param(
+            ["show", "constant:factor=10", "--lr", "1e308"],
+            "finite learning rate, got inf at step 0 (base_lr=1e+308); use a lower base_lr",
+            id="overflow-at-0",
+        ),
+        pytest.param(
+            ["show", "onecycle:100,three_phase=maybe"],
+            "three_phase must be true or false, got 'maybe'",
+            id="bool-option",
+        ),
+        pytest.param(
+            ["show", "linear:100,warmup=-1"],
+            "warmup must be a positive finite number, got -1",
+            id="negative-warmup",
+        ),
+        pytest.param(
+            ["show", "linear:100,warmup=abc"],
+            "warmup must be a positive finite number, got 'abc'",
+            id="word-warmup",
+        ),
+        pytest.param(
+            ["plot", "cosine:10", "-o", ""],
+            "must end in an image suffix such as .png, .svg, .pdf, got ''",
+            id="empty-output",
+        ),
     ],
 )
 def test_errors_are_one_line_with_status_2(args: list[str], needle: str, tmp_path: Path) -> None:
@@ -114,6 +169,33 @@ def test_errors_are_one_line_with_status_2(args: list[str], needle: str, tmp_pat
     assert lines[0].startswith("lrkit: error: ")
     assert needle in lines[0]
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_schedule_too_long_to_trace_whole_is_traced_over_the_given_steps(
+    tmp_path: Path,
+) -> None:
+    shown = lrkit("schedule", "show", "cosine:1e30", "--steps", "100")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-2].split() == ["99", "1", "1", "last", "step"]
+    out = tmp_path / "huge.png"
+    plotted = lrkit("schedule", "plot", "cosine:1e30", "cosine:10", "-o", str(out), "--steps", "50")
+    assert plotted.returncode == 0, plotted.stderr
+    assert out.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_the_steps_limit_is_the_library_limit() -> None:
+    from lrkit.cli.schedule import MAX_STEPS, trace_steps
+    from lrkit.schedules import plot
+
+    assert MAX_STEPS == plot.MAX_STEPS
+    assert trace_steps("5M") == MAX_STEPS
+
+
+def test_an_overflowing_schedule_is_shown_up_to_its_last_finite_step() -> None:
+    result = lrkit("schedule", "show", "exponential:2", "--steps", "1025")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[-2].split()[:2] == ["1024", "1.79769e+308"]
 
 
 def test_output_folder_is_created(tmp_path: Path) -> None:

@@ -64,6 +64,8 @@ def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
         (["--trials", "0"], "must be a positive integer, got '0'"),
         (["--storage", "postgresql://u:pw@127.0.0.1:1/db"], "storage: cannot connect to"),
         (["--storage", "redis://127.0.0.1"], "storage must be a sqlite://, postgresql://"),
+        (["--study", ""], "argument --study: must be a non-empty study name, got ''"),
+        (["--study", " "], "argument --study: must be a non-empty study name, got ' '"),
         (["no_such_task"], "no_such_task"),
         (["--schedule", "cosine:0"], "schedule 'cosine:0': steps must be a positive finite"),
         (["--schedule", "cosine"], "schedule 'cosine': "),
@@ -78,6 +80,48 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], messa
     assert message in lines[0]
     assert "Traceback" not in done.stderr
     assert "u:pw" not in done.stderr  # the password is never echoed
+
+
+def test_a_storage_file_that_is_not_a_journal_is_refused_and_kept(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\nSome text, not an Optuna journal.\n")
+    # A journal's first record, then a last line that is none: Optuna alone would skip that
+    # line, append to the file, then fail to read it back.
+    half = tmp_path / "half.journal"
+    half.write_text('{"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [1]}\nx\n')
+    short = tmp_path / "short.journal"  # JSON with an op_code, but not a record Optuna reads
+    short.write_text('{"op_code": 0}\n')
+    not_a_journal = "storage must be an Optuna journal file (one JSON record per line)"
+    cases = {
+        notes: f"{not_a_journal} or a new file, got {str(notes)!r}, which is not a journal "
+        "(its first line is '# Notes'); name another file",
+        half: f"{not_a_journal} or a new file, got {str(half)!r}, which is not a journal "
+        "(its line 2 is 'x')",
+        short: f"{not_a_journal}, got {str(short)!r}, whose records cannot be read (KeyError: ",
+        tmp_path: "storage must be a journal file path, a database URL or ':memory:', got "
+        f"{str(tmp_path)!r}, which is a directory.",
+    }
+    for storage, message in cases.items():
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        done = run(
+            "--storage", str(storage), "--trials", "1", "--epochs", "1", "--out", str(tmp_path)
+        )
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"lrkit: error: {message}"), done.stderr
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_an_empty_storage_file_becomes_the_journal(tmp_path: Path) -> None:
+    journal = tmp_path / "empty.journal"
+    journal.touch()
+    args = ["--storage", str(journal), "--trials", "1", "--epochs", "1", "--out", str(tmp_path)]
+    done = run(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    assert journal.read_text().startswith('{"op_code":')
+    again = run(*args, "--resume", "--json")  # the journal it wrote is read back
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["trials"] == json.loads(done.stdout)["trials"]
 
 
 def test_auto_range_without_a_range_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -100,6 +144,34 @@ def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:
     assert other.returncode == 2
     assert "already exists with different settings: low=1e-05 (this search: 0.001)" in other.stderr
     assert (out / "study.journal").read_bytes() == journal  # nothing stored was touched
+
+
+SMALL_TASK = """
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+g = torch.Generator().manual_seed(0)
+x = torch.randn(160, 4, generator=g)
+y = (x[:, 0] > x[:, 1]).long()
+task = Task(name='small', model=lambda: torch.nn.Linear(4, 2), train_data=TensorDataset(x[:120],
+            y[:120]), val_data=TensorDataset(x[120:], y[120:]), batch_size=40, epochs=1)
+"""
+
+
+def test_an_edited_task_file_is_another_search(tmp_path: Path) -> None:
+    task, out = tmp_path / "small.py", tmp_path / "run"
+    task.write_text(SMALL_TASK)
+    first = run(str(task), "--trials", "2", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    again = run(str(task), "--trials", "2", "--out", str(out), "--resume")
+    assert again.returncode == 0, again.stderr  # the same file: the finished study is resumed
+    task.write_text(SMALL_TASK.replace("manual_seed(0)", "manual_seed(1)"))  # other data
+    edited = run(str(task), "--trials", "2", "--out", str(out), "--resume")
+    assert edited.returncode == 2, edited.stderr
+    line = edited.stderr.strip()
+    assert line.startswith("lrkit: error: study 'lrkit-search'") and "\n" not in line
+    assert "already exists with different settings: objective=" in line
+    assert line.count("file sha256") == 2  # the stored file's digest and the edited one's
 
 
 def test_ctrl_c_then_resume(tmp_path: Path) -> None:

@@ -119,6 +119,8 @@ def test_the_winner_is_chosen_by_validation_never_by_test() -> None:
     # scikit-learn rows train another model: reported, never the winner
     mlp = _run("sklearn:constant", _history("x", 0.99, 0.1, 0.99), source="sklearn")
     assert _result(good_val, mlp).best is good_val
+    assert "sklearn:* rows train scikit-learn's own MLP" in _result(good_val, mlp).table()
+    assert "sklearn:* rows" not in _result(good_val, tie).table()
     # a run with a diverged seed ranks last; with only such runs there is no winner
     bad = _history("bad", math.nan, math.nan, math.nan)
     assert _result(_run("bad", bad), good_test).ranked()[-1].label == "bad"

@@ -260,6 +260,14 @@ BAD_CALLS: dict[str, tuple[dict[str, Any], str]] = {
     "diverge_th": ({"diverge_th": 1}, "diverge_th must be a finite number > 1"),
     "start_lr_negative": ({"start_lr": -1.0}, "start_lr must be a positive finite"),
     "end_lr_nan": ({"end_lr": math.nan}, "end_lr must be a positive finite"),
+    "end_lr_huge": (
+        {"end_lr": 1e300},
+        "end_lr must be a learning rate of at most 1e+06, got 1e+300",
+    ),
+    "start_lr_tiny": (
+        {"start_lr": 1e-320, "end_lr": 1.0},
+        "start_lr must be at least 5.56e-309, so that end_lr / start_lr is a finite number",
+    ),
     "balance": ({"balance": "oversample"}, "balance must be one of 'undersample', 'sampler'"),
     "seed": ({"seed": "7"}, "seed must be an integer"),
     "empty_loader": ({"train_loader": "empty"}, "train_loader must yield at least one batch"),
@@ -290,6 +298,38 @@ def test_bad_input_is_a_config_error_naming_the_parameter(case: str) -> None:
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert optimizer.param_groups[0]["lr"] == 1e-4
+
+
+def test_no_param_group_is_swept_past_the_highest_lr() -> None:
+    model = mlp()
+    optimizer = torch.optim.SGD(
+        [
+            {"params": model[0].parameters(), "lr": 1e-4},  # type: ignore[index]
+            {"params": model[2].parameters(), "lr": 1e-2},  # type: ignore[index]
+        ]
+    )
+    finder = LRFinder(model, optimizer, CE)
+    with pytest.raises(lrkit.ConfigError) as info:
+        finder.range_test(loader(), end_lr=1e5, num_iter=10)
+    assert str(info.value) == (
+        "end_lr must be a learning rate of at most 1e+06 (param group 1 runs at 100x the swept "
+        "LR, so end_lr must be at most 1e+04), got 100000.0."
+    )
+    result = finder.range_test(loader(), end_lr=1e4, num_iter=10)  # at the limit: it runs
+    assert result.lrs[0] == 1e-4
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_extreme_but_valid_bounds_sweep_without_error(optimizer: str) -> None:
+    model = mlp()
+    make = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
+    finder = LRFinder(model, make(model.parameters(), lr=1e-4), CE)
+    result = finder.range_test(loader(), start_lr=1e-300, end_lr=1e6, num_iter=10)
+    assert result.lrs[0] == 1e-300 and result.stop_reason in ("diverged", "completed")
+    linear = finder.range_test(
+        loader(), start_lr=1e-320, end_lr=1e6, num_iter=10, step_mode="linear"
+    )
+    assert linear.lrs[0] == 1e-320  # no ratio to overflow in a linear sweep
 
 
 def test_an_unknown_rule_fails_before_the_sweep() -> None:

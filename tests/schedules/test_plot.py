@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from lrkit.errors import ConfigError, SpecError
 from lrkit.schedules import parse
 from lrkit.schedules.plot import (
     FLAT_PLATEAU_NOTE,
+    MAX_STEPS,
     Curve,
     default_steps,
     has_plateau,
@@ -100,6 +102,40 @@ def test_malformed_spec_raises_spec_error() -> None:
         schedule_curves(["cosine:10??"], 10)
 
 
+def test_more_steps_than_the_limit_are_refused_before_tracing() -> None:
+    with pytest.raises(ConfigError, match=r"^steps must be at most 5,000,000 .*got 5000001"):
+        schedule_curves("cosine:10", MAX_STEPS + 1)
+    with pytest.raises(ConfigError, match="steps must be at most 5,000,000"):
+        plot_schedules(["cosine:1e30"])  # its default horizon, 1.1e30 steps
+
+
+@pytest.mark.parametrize(
+    ("spec", "base_lr", "first_bad", "message"),
+    [
+        ("exponential:2", 1.0, 1025, "got inf at step 1025 (base_lr=1); trace at most 1025 steps"),
+        ("step:1,gamma=1e10", 1.0, 31, "got inf at step 31 (base_lr=1); trace at most 31 steps"),
+        ("constant:factor=10", 1e308, 0, "got inf at step 0 (base_lr=1e+308); use a lower"),
+    ],
+)
+def test_a_learning_rate_that_overflows_names_the_spec_and_the_step(
+    spec: str, base_lr: float, first_bad: int, message: str
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy overflow warning: the error says it
+        with pytest.raises(ConfigError, match=f"^schedule '{spec}' must give a finite learning"):
+            schedule_curves([spec], 2000, base_lr)
+        with pytest.raises(ConfigError) as info:
+            plot_schedules([spec], steps=2000, base_lr=base_lr)  # was an OverflowError
+    assert message in str(info.value)
+    if first_bad:  # the steps before it are fine
+        [curve] = schedule_curves([spec], first_bad, base_lr)
+        assert np.isfinite(curve.lrs).all()
+
+
+def test_default_steps_of_a_length_near_the_float_limit() -> None:
+    assert default_steps([parse("cosine:1.7e308")]) == int(1.7e308)  # x 1.1 overflows
+
+
 def test_default_steps_and_has_plateau() -> None:
     assert default_steps([parse("cosine:1000"), parse("step:30")]) == 1100
     assert default_steps([parse("exponential:0.9")]) == 100
@@ -119,6 +155,11 @@ def test_log_limits_ignore_zeros_and_stay_a_few_decades_deep() -> None:
     curves = schedule_curves(["cosine:100", "constant"], 101, base_lr=0.1)
     low, high = log_limits(curves) or (0.0, 0.0)
     assert 1e-7 <= low < 1e-4 and high > 0.1
+
+
+def test_log_limits_ignore_non_finite_values_of_given_curves() -> None:
+    curve = Curve("x", np.arange(4), np.array([1.0, 10.0, np.inf, np.nan]))
+    assert log_limits([curve]) == (1.0, 15.0)
 
 
 # -- drawing -----------------------------------------------------------------------------------

@@ -130,6 +130,32 @@ def test_bad_values_are_config_errors() -> None:
         parse("multistep:[60,30]")
 
 
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("onecycle:100,three_phase=maybe", "three_phase must be true or false, got 'maybe'."),
+        ("onecycle:100,three_phase=1", "three_phase must be true or false, got 1."),
+        ("linear:100,warmup=-1", "warmup must be a positive finite number, got -1."),
+        ("cosine:100,warmup=0", "warmup must be a positive finite number, got 0."),
+        ("linear:100,warmup=abc", "warmup must be a positive finite number, got 'abc'."),
+        ("cosine:abc,warmup=5", "steps must be a positive finite number, got 'abc'."),
+    ],
+)
+def test_bad_option_values_name_the_option_as_written(spec: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(spec)
+    assert str(info.value) == message
+
+
+def test_a_boolean_option_takes_true_or_false() -> None:
+    assert parse("onecycle:100,three_phase=TRUE,pct_start=0.25") == OneCycle(
+        100, pct_start=0.25, three_phase=True
+    )
+    assert parse("onecycle:100,three_phase=false") == OneCycle(100)
+    with pytest.raises(ConfigError, match="three_phase must be true or false, got 'yes'"):
+        OneCycle(100, three_phase="yes")  # type: ignore[arg-type]
+
+
 def test_from_dict_errors() -> None:
     with pytest.raises(SpecError, match="'name' key"):
         from_dict({"steps": 100})

@@ -142,3 +142,20 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def test_a_lock_left_by_a_killed_writer_is_cleared_on_open(tmp_path: Path) -> None:
+    from lrkit.search.storage import STALE_LOCK_S, StorageSpec
+
+    journal = tmp_path / "study.journal"
+    search(Logged(tmp_path / "ran.log", 0.0), 1e-5, 1.0, 2, storage=str(journal), progress=False)
+    lock = Path(f"{journal}.lock")  # Optuna's lock: a symlink made for the length of a write
+    os.symlink(journal, lock)
+    spec = StorageSpec.parse(str(journal))
+    spec.open()
+    assert lock.is_symlink()  # a fresh lock may be a live writer's: kept
+    old = time.time() - STALE_LOCK_S - 5
+    os.utime(lock, (old, old), follow_symlinks=False)
+    storage = spec.open()
+    assert not lock.is_symlink()  # a lock that old is a dead writer's: gone
+    storage.set_study_user_attr(storage.get_all_studies()[0]._study_id, "x", 1)  # writes at once

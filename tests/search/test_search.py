@@ -156,6 +156,16 @@ def test_a_study_with_other_settings_is_refused_and_left_intact(tmp_path: Path) 
     ]
 
 
+def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.journal")
+    with pytest.raises(ConfigError, match=r"resume: there is no study 'lrkit-search' in .*study"):
+        run(objectives.quadratic, 4, storage=storage, resume=True)
+    assert not optuna.get_all_study_names(_journal(storage))  # nothing was started
+    started = run(objectives.quadratic, 4, storage=storage, resume="auto")  # start, or resume
+    again = run(objectives.quadratic, 4, storage=storage, resume="auto")
+    assert [t.value for t in again.trials] == [t.value for t in started.trials]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -169,6 +179,7 @@ def test_a_study_with_other_settings_is_refused_and_left_intact(tmp_path: Path) 
         ({"direction": "up"}, "direction must be 'minimize' or 'maximize'"),
         ({"storage": "redis://x"}, "storage must be a sqlite://, postgresql://"),
         ({"low": "auto"}, "the objective must be a task"),
+        ({"resume": "yes"}, "resume must be True, False or 'auto', got 'yes'"),
     ],
 )
 def test_bad_arguments_name_the_parameter(kwargs: dict, match: str) -> None:

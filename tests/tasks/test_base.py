@@ -73,6 +73,18 @@ def test_make_model_rejects_a_builder_that_returns_no_module() -> None:
         _task(model=lambda: 3).make_model()
 
 
+def test_a_model_builder_that_raises_is_named_with_where_it_failed() -> None:
+    def builder() -> nn.Module:
+        return nn.Linear(4, -3)  # torch raises, from inside torch
+
+    with pytest.raises(TaskError) as info:
+        _task(model=builder).make_model()
+    line = builder.__code__.co_firstlineno + 1
+    assert str(info.value).startswith("Task 'toy': model() raised RuntimeError: ")
+    assert str(info.value).endswith(f"(at test_base.py:{line})")
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
 def test_make_optimizer_accepts_a_model_or_param_groups() -> None:
     task = _task(optimizer=torch.optim.Adam)
     model = task.make_model()
@@ -144,6 +156,19 @@ def test_metric_shape_misfit_is_a_task_error() -> None:
         MetricTally("r2").update(torch.zeros(4, 1), torch.zeros(4))
     with pytest.raises(TaskError, match=r"'accuracy' needs class scores"):
         MetricTally("accuracy").update(torch.zeros(4, 3, 2, 2), torch.zeros(4))
+    # one output per real-valued target is a regression: accuracy would compare signs
+    with pytest.raises(TaskError, match=r"needs 0/1 targets .* got a target of 2.5\. For regr"):
+        MetricTally("accuracy").update(torch.zeros(3), torch.tensor([0.0, 2.5, 1.0]))
+    MetricTally("accuracy").update(torch.zeros(3), torch.tensor([0.0, 1.0, 1.0]))  # 0/1: fine
+
+
+def test_check_task_catches_accuracy_on_a_regression() -> None:
+    data = TensorDataset(torch.randn(16, 4), torch.randn(16, 1))
+    task = _task(
+        model=lambda: nn.Linear(4, 1), train_data=data, val_data=data, criterion=nn.MSELoss()
+    )
+    with pytest.raises(TaskError, match="use metric='r2'"):
+        check_task(task)
 
 
 def test_check_task_passes_a_good_task() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lrkit.errors import TaskError, UnknownNameError
-from lrkit.tasks import Task, check_task, load_task, task_names
+from lrkit.tasks import Task, check_task, load_task, task_fingerprint, task_names
 
 TINY = """
 import torch
@@ -128,3 +128,14 @@ def test_invalid_task_fields_in_a_file_are_wrapped(tmp_path: Path) -> None:
     path = _write(tmp_path, MODULE_TASK.replace("epochs=2", "epochs=0"))
     with pytest.raises(TaskError, match=r"Task.epochs must be a positive integer, got 0"):
         load_task(str(path))
+
+
+def test_a_task_file_fingerprint_follows_its_content(tmp_path: Path) -> None:
+    path = _write(tmp_path, MODULE_TASK)
+    first = task_fingerprint(path)
+    assert first is not None and len(first) == 16
+    assert task_fingerprint(f"{path}:task") == first == task_fingerprint(str(path))
+    path.write_text(MODULE_TASK + "# edited\n")
+    assert task_fingerprint(path) not in (None, first)
+    assert task_fingerprint("digits") is None and task_fingerprint(load_task("digits")) is None
+    assert task_fingerprint(tmp_path / "missing.py") is None  # loading it says what is wrong

@@ -2,27 +2,56 @@
 
 from __future__ import annotations
 
+import numpy as np
+import optuna
 import pytest
 
 from lrkit.errors import ConfigError
+from lrkit.search.pruners import make_pruner
 from lrkit.tune import compare_schedules, halving_cost, plan_budget
 
 
-def test_halving_cost_matches_a_simulated_ladder() -> None:
-    # 81 trials at rungs 1, 3, 9 of a 12-epoch budget: 81 run 1 epoch, 27 reach 3, 9 reach 9,
-    # 3 finish
-    epochs = 81 * 1 + 27 * 2 + 9 * 6 + 3 * 3
-    assert halving_cost(12) == pytest.approx(epochs / 81)
-    assert halving_cost(1) == 1.0
-    assert halving_cost(3) == pytest.approx(1 + 2 / 3)
+def _optuna_halving_epochs(epochs: int, trials: int, searches: int) -> float:
+    """Epochs per trial of real Optuna searches under lrkit's "halving" pruner, each trial
+    reporting one random value at every epoch (its rank the same throughout)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = np.random.default_rng(1)
+    spent = 0
+    for _ in range(searches):
+        study = optuna.create_study(pruner=make_pruner("halving"))
+        for value in rng.random(trials):
+            trial = study.ask()
+            for epoch in range(1, epochs + 1):
+                spent += 1
+                trial.report(float(value), epoch)
+                if trial.should_prune():
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    break
+            else:
+                study.tell(trial, float(value))
+    return spent / (searches * trials)
 
 
-@pytest.mark.parametrize("budget", [44, 60, 100, 200, 400])
+@pytest.mark.parametrize(("epochs", "trials"), [(12, 3), (12, 8), (5, 16), (30, 6)])
+def test_halving_cost_is_what_optuna_spends(epochs: int, trials: int) -> None:
+    measured = _optuna_halving_epochs(epochs, trials, searches=150)
+    assert halving_cost(epochs, trials) == pytest.approx(measured, rel=0.08)
+
+
+def test_a_small_search_costs_more_per_trial() -> None:
+    costs = [halving_cost(12, n) for n in (3, 8, 16, 64)]
+    assert costs == sorted(costs, reverse=True)
+    assert costs[0] > 2 * costs[-1] and halving_cost(1, 8) == 1.0
+
+
+@pytest.mark.parametrize("budget", [70, 80, 100, 200, 400])
 def test_a_given_budget_is_never_overspent(budget: int) -> None:
-    plan = plan_budget(12, budget)
+    plan = plan_budget(12, budget, range_epochs=5.9)
     assert plan.estimated <= budget
     assert plan.trials >= 3 and len(plan.schedules) >= 2 and plan.seeds >= 1
     assert plan.schedules[:2] == ("constant", "cosine:12")
+    more = plan_budget(12, budget, range_epochs=5.9 + 20, strict=False)
+    assert more.trials <= plan.trials  # a costlier range test leaves less for the rest
 
 
 def test_more_budget_buys_more_trials() -> None:
@@ -31,8 +60,11 @@ def test_more_budget_buys_more_trials() -> None:
 
 
 def test_a_budget_too_small_names_the_minimum() -> None:
-    with pytest.raises(ConfigError, match=r"budget must be at least 44 epochs .* got 20"):
-        plan_budget(12, 20)
+    with pytest.raises(ConfigError, match=r"budget must be at least 66 epochs .* got 20"):
+        plan_budget(12, 20, range_epochs=5.9)
+    smallest = plan_budget(12, 20, range_epochs=5.9, strict=False)
+    assert (smallest.trials, len(smallest.schedules), smallest.seeds) == (3, 2, 1)
+    assert smallest.estimated == 66
 
 
 def test_every_compared_schedule_parses_and_fits_the_budget() -> None:

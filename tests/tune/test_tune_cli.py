@@ -16,7 +16,7 @@ from tests.task_files import FLAT_TASK, SLOW_TASK
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main", "tune"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-BUDGET = ["--budget", "60"]  # the smallest pipelines: 4 trials, 3 schedules, 1 seed
+BUDGET = ["--budget", "80"]  # a small pipeline: 3 trials, 3 schedules, 1 seed
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -41,7 +41,8 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     low, high = summary["searched_range"]
     assert low <= summary["best_lr"] <= high
     assert summary["test_accuracy"] > 0.9
-    assert summary["settings"]["plan"]["trials"] == 4
+    assert summary["settings"]["plan"]["trials"] == 3
+    assert summary["epochs_used"] <= 80  # the budget, the range test's steps included
     assert summary["versions"]["torch"].startswith("2.")
     assert f"test accuracy {summary['test_accuracy']:.2%}" in done.stdout
     html = (out / "report.html").read_text()
@@ -64,7 +65,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     ("args", "message"),
     [
         (["no/such/task.py"], "no/such/task.py"),
-        (["--budget", "20"], "budget must be at least 44 epochs"),
+        (["--budget", "20"], "budget must be at least 66 epochs"),
         (["--budget", "0"], "must be a positive integer, got '0'"),
     ],
 )
@@ -92,6 +93,14 @@ def test_task_files_that_are_broken(tmp_path: Path) -> None:
     done = run(str(mismatch), "--out", str(tmp_path / "o2"))
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    raising = tmp_path / "raising.py"
+    raising.write_text(mismatch.read_text().replace("torch.nn.Linear(4, 2)", "1 / 0"))
+    done = run(str(raising), "--out", str(tmp_path / "o3"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "lrkit: error: Task 'bad': model() raised ZeroDivisionError: division by zero "
+        "(at raising.py:5)"
+    )
 
 
 def test_an_unwritable_out_folder(tmp_path: Path) -> None:
@@ -174,3 +183,23 @@ def test_a_task_without_test_data_ends_with_its_validation_loss(tmp_path: Path) 
     assert summary["test_metric"] is None and summary["test_loss"] is None
     last = done.stdout.strip().splitlines()[-2]
     assert f"validation loss {summary['final_val_loss']:.4g} (no test data)" in last
+
+
+def test_a_rerun_with_an_edited_task_file_redoes_every_stage(tmp_path: Path) -> None:
+    task, out = tmp_path / "notest.py", tmp_path / "run"
+    task.write_text(NO_TEST_TASK)
+    first = run(str(task), "--budget", "30", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    stage = out / ".lrkit-stages" / "range_test.pkl"
+    stamp = stage.stat().st_mtime_ns
+    task.write_text(NO_TEST_TASK.replace("manual_seed(0)", "manual_seed(1)"))  # other data
+    edited = run(str(task), "--budget", "30", "--out", str(out))
+    assert edited.returncode == 0, edited.stderr
+    assert f"note: {out} held a run with another task file content;" in edited.stdout
+    assert stage.stat().st_mtime_ns != stamp  # the range test ran again, on the new data
+    trials = json.loads((out / "search.json").read_text())["trials"]
+    assert len(trials) == json.loads((out / "summary.json").read_text())["search"]["trials"]
+    # another budget in the same folder: a study of its own, not a refusal of the first one's
+    other = run(str(task), "--budget", "40", "--out", str(out))
+    assert other.returncode == 0, other.stderr
+    assert "held a run with another budget;" in other.stdout

@@ -16,7 +16,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from lrkit.tune import tune
 
     out = tmp_path_factory.mktemp("tune")
-    tune("digits", budget=60, out=out, say=lambda text: None, progress=False)
+    tune("digits", budget=80, out=out, say=lambda text: None, progress=False)
     return out / "report.html"
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 
@@ -133,3 +135,23 @@ def write_report_part(out: Any, sections: list[Any], *, title: str, subtitle: st
         subtitle=subtitle,
         merge=True,
     )
+
+
+def check_out(out: Path) -> None:
+    """Fails before any training if ``out`` cannot be made or written (exit status 2).
+
+    Nothing is created here: the nearest existing folder on the way must be writable.
+    """
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{os.fspath(existing)!r} is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{os.fspath(existing)!r} is not writable"
+    if problem is not None:
+        raise UsageError(
+            f"--out must be a folder that can be made and written, got {os.fspath(out)!r}: "
+            f"{problem}."
+        )

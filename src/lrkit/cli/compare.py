@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrkit.cli import add_task_arguments, positive_float, positive_int, write_report_part
+from lrkit.cli import (
+    add_task_arguments,
+    check_out,
+    positive_float,
+    positive_int,
+    write_report_part,
+)
 
 if TYPE_CHECKING:
     from lrkit.compare import CompareResult
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs the comparison, prints the table (or JSON) and writes the files."""
     from lrkit.compare import compare
 
-    _check_out(args.out)
+    check_out(args.out)
     result = compare(
         args.task,
         args.lr,
@@ -131,25 +136,3 @@ def write_outputs(result: CompareResult, out: Path) -> list[Path]:
         subtitle=f"lrkit compare, {result.epochs} epochs, {len(result.seeds)} seed(s)",
     )
     return [png, data, table, report]
-
-
-def _check_out(out: Path) -> None:
-    """Fails before any training if ``out`` cannot be made or written (exit status 2).
-
-    Nothing is created here: the nearest existing folder on the way must be writable.
-    """
-    from lrkit.errors import ConfigError
-
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    problem = None
-    if not existing.is_dir():
-        problem = f"{os.fspath(existing)!r} is a file, not a folder"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        problem = f"{os.fspath(existing)!r} is not writable"
-    if problem is not None:
-        raise ConfigError(
-            f"--out must be a folder that can be made and written, got {os.fspath(out)!r}: "
-            f"{problem}."
-        )

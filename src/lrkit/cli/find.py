@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrkit.cli import add_task_arguments, positive_float, positive_int, write_report_part
+from lrkit.cli import add_task_arguments, check_out, positive_float, positive_int, write_report_part
 
 if TYPE_CHECKING:
     from lrkit.finder import RangeTestResult
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.progress import ProgressBar
     from lrkit.tasks import load_task
 
+    check_out(args.out)  # before any work: a file in the way fails now
     task = load_task(args.task)
     quiet = args.quiet or args.json
     planned = args.num_iter or DEFAULT_NUM_ITER

@@ -19,6 +19,7 @@ from typing import Any
 from lrkit.cli import UsageError, positive_float, positive_int
 
 DEFAULT_LR = 1.0  # as Schedule.trace: the y axis then reads as a multiple of the base LR
+MAX_STEPS = 5_000_000  # lrkit.schedules.plot.MAX_STEPS, kept here so that --help needs no import
 
 
 def add_parser(subparsers: Any) -> None:
@@ -64,9 +65,9 @@ def add_parser(subparsers: Any) -> None:
 def _add_horizon_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--steps",
-        type=positive_int,
+        type=trace_steps,
         metavar="N",
-        help="steps to trace (default: the longest schedule length x 1.1, or 100)",
+        help="steps to trace, at most 5M (default: the longest schedule length x 1.1, or 100)",
     )
     parser.add_argument(
         "--lr",
@@ -84,6 +85,22 @@ def _add_horizon_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def trace_steps(text: str) -> int:
+    """Argument type: the steps to trace, a positive integer up to ``MAX_STEPS``.
+
+    Example:
+        >>> trace_steps("10k")
+        10000
+    """
+    value = positive_int(text)
+    if value > MAX_STEPS:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer at most {MAX_STEPS:,} (the steps that are traced), "
+            f"got {text!r}"
+        )
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs the chosen action; returns the exit status."""
     actions = {"plot": run_plot, "show": run_show, "list": run_list}
@@ -96,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 def run_plot(args: argparse.Namespace) -> int:
     """``lrkit schedule plot``: traces the specs and writes the chart."""
     output = Path(args.output)
-    _check_output(output)  # before tracing: a typo in -o should not cost a long trace
+    _check_output(args.output)  # before tracing: a typo in -o should not cost a long trace
     from lrkit.schedules.plot import plot_schedules, schedule_curves
 
     steps = args.steps or _default_steps(args.specs)
@@ -109,19 +126,30 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def _default_steps(specs: list[str]) -> int:
+    """The default horizon (the longest length x 1.1); a UsageError if it is too long to trace."""
     from lrkit.schedules import parse
     from lrkit.schedules.plot import default_steps
 
-    return default_steps([parse(s) for s in specs])
+    schedules = [parse(s) for s in specs]
+    steps = default_steps(schedules)
+    if steps > MAX_STEPS:
+        length, spec = max((float(s.length or 0.0), t.strip()) for s, t in zip(schedules, specs))
+        raise UsageError(
+            f"argument --steps is needed: schedule {spec!r} lasts {length:.4g} steps, too many "
+            f"to trace whole (the default horizon, its length x 1.1, must be at most "
+            f"{MAX_STEPS:,} steps); pass --steps N to trace its first N steps"
+        )
+    return steps
 
 
-def _check_output(output: Path) -> None:
+def _check_output(text: str) -> None:
+    output = Path(text)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(
             f"argument -o/--output: cannot create folder {str(output.parent)!r} "
-            f"({error.strerror}), got {str(output)!r}"
+            f"({error.strerror}), got {text!r}"
         ) from None
     from matplotlib.backend_bases import FigureCanvasBase
 
@@ -130,8 +158,7 @@ def _check_output(output: Path) -> None:
     if suffix not in kinds:
         common = ", ".join(f".{k}" for k in ("png", "svg", "pdf") if k in kinds)
         raise UsageError(
-            f"argument -o/--output must end in an image suffix such as {common}, "
-            f"got {str(output)!r}"
+            f"argument -o/--output must end in an image suffix such as {common}, got {text!r}"
         )
 
 
@@ -220,7 +247,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     schedule = parse(args.spec)
     steps = args.steps or _default_steps([args.spec])
-    [curve] = schedule_curves([schedule], steps, args.lr, args.metrics)
+    [curve] = schedule_curves([args.spec], steps, args.lr, args.metrics)  # errors quote the spec
     rows = [
         [str(k.step), f"{curve.lrs[k.step]:.6g}", f"{curve.lrs[k.step] / args.lr:.4g}", k.note]
         for k in key_steps(schedule, steps)

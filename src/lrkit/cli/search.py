@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli import add_task_arguments, positive_int, write_report_part
+from lrkit.cli import add_task_arguments, check_out, positive_int, write_report_part
 
 DEFAULT_OUT = Path("lrkit-out/search")
 
@@ -36,6 +36,18 @@ def lr_or_auto(text: str) -> float | str:
             f"must be a positive learning rate or 'auto', got {text!r}"
         ) from None
     return value  # the range itself (positive, low < high) is checked by the library
+
+
+def study_name(text: str) -> str:
+    """Argument type: a study name, not empty (an empty one would silently be the default).
+
+    Example:
+        >>> study_name("lr-sweep")
+        'lr-sweep'
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must be a non-empty study name, got {text!r}")
+    return text
 
 
 def add_parser(subparsers: Any) -> None:
@@ -115,6 +127,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--study",
+        type=study_name,
         default="lrkit-search",
         metavar="NAME",
         help="study name in the storage (default: lrkit-search)",
@@ -138,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs the search, prints the top trials and writes the plot, JSON and CSV."""
     from lrkit.search import search
 
+    check_out(args.out)  # before any work: a file in the way fails now
     args.out.mkdir(parents=True, exist_ok=True)
     quiet = args.quiet or args.json
     try:

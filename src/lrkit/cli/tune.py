@@ -2,7 +2,8 @@
 
 Writes ``summary.json`` and ``report.html`` (self-contained: open it in any browser, offline)
 to DIR, with every stage's own files beside them. Finished stages are kept in DIR and reused
-when the same command runs again, after an error or Ctrl-C.
+when the same command runs again, after an error or Ctrl-C; a run with other settings (another
+task, an edited task file, another seed or budget) redoes them and replaces DIR's files.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
         type=positive_int,
         default=None,
         metavar="EPOCHS",
-        help="training epochs for the whole pipeline (default: as the plan needs, about 14 "
+        help="training epochs for the whole pipeline (default: as the plan needs, about 16 "
         "runs' worth)",
     )
     parser.add_argument(
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             scored = f"test {metric} {shown}, test loss {summary['test_loss']:.4g}"
         print(
             f"\nlr {summary['best_lr']:.4g} with {summary['schedule']}: {scored} "
-            f"({summary['seconds']:.0f} s)."
+            f"({summary['seconds']:.0f} s, {summary['epochs_used']:.0f} training epochs)."
         )
         print(f"Wrote {result.out / 'report.html'} and {result.out / 'summary.json'}.")
     return 0

@@ -50,6 +50,11 @@ def format_table(result: CompareResult) -> str:
             f"* best by mean final validation {result.metric}; the test columns are reported, "
             "never used to choose."
         )
+        if any(run.source == "sklearn" for run in result.runs):
+            lines.append(
+                "  sklearn:* rows train scikit-learn's own MLP, not the task's model: shown for "
+                "reference, not in the choice."
+            )
     notes = table_notes(result)
     if notes:
         lines.append("notes:")

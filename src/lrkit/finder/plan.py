@@ -8,6 +8,7 @@ never half-way through a sweep.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,11 @@ STEP_MODES: tuple[str, ...] = ("exp", "linear")
 
 MIN_ITER = 10
 """The fewest optimizer steps a sweep may plan: fewer points do not make a curve."""
+
+MAX_LR = 1e6
+"""The highest LR a sweep may give any param group: far past where a loss diverges, and low
+enough that the step torch applies (Adam's ``lr / (1 - beta1)`` too) fits a float32 parameter;
+beyond about 3e38 torch cannot apply it at all and the step raises."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ def make_plan(
         ratios = [lr / current[reference] for lr in current]
     else:  # every group at 0 and start_lr given: sweep them all alike
         ratios = [1.0] * len(current)
+    _check_bounds(start, end, start_lr, end_lr, step_mode, ratios)
     last = num_iter - 1
     if step_mode == "exp":
         lrs = [start * (end / start) ** (i / last) for i in range(num_iter)]
@@ -167,6 +174,35 @@ def check_options(
             raise bad_value("balance", f"one of {choices} or None", balance)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise bad_value("seed", "an integer or None", seed)
+
+
+def _check_bounds(
+    start: float,
+    end: float,
+    start_lr: float | None,
+    end_lr: float,
+    step_mode: str,
+    ratios: list[float],
+) -> None:
+    """Every group's LR stays at most ``MAX_LR``, and a geometric sweep's ratio is finite."""
+    top = max(ratios)
+    if not end * top <= MAX_LR:
+        group = ratios.index(top)
+        why = (
+            f" (param group {group} runs at {top:g}x the swept LR, so end_lr must be at most "
+            f"{MAX_LR / top:.3g})"
+            if top > 1.0
+            else ""
+        )
+        raise bad_value("end_lr", f"a learning rate of at most {MAX_LR:g}{why}", end_lr)
+    if step_mode == "exp" and not math.isfinite(end / start):
+        given = "the optimizer's LR, " if start_lr is None else ""
+        raise bad_value(
+            "start_lr",
+            f"{given}at least {end / sys.float_info.max:.3g}, so that end_lr / start_lr is a "
+            "finite number for the geometric sweep",
+            start if start_lr is None else start_lr,
+        )
 
 
 def _is_number(value: object) -> bool:

@@ -161,6 +161,12 @@ def check_non_negative(name: str, value: float) -> None:
         raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}.")
 
 
+def check_bool(name: str, value: bool) -> None:
+    """Raises ConfigError unless ``value`` is ``True`` or ``False`` (a spec: true or false)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}.")
+
+
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     """Raises ConfigError unless ``value`` is one of ``choices``."""
     if value not in choices:

@@ -10,6 +10,7 @@ from lrkit.errors import ConfigError
 from lrkit.schedules.base import (
     Array,
     Schedule,
+    check_bool,
     check_choice,
     check_positive,
     check_range,
@@ -89,6 +90,7 @@ class OneCycle(Schedule):
     def __post_init__(self) -> None:
         check_positive("steps", self.steps)
         check_range("pct_start", self.pct_start, 0.0, 1.0, open_low=True)
+        check_bool("three_phase", self.three_phase)
         if self.three_phase and self.pct_start >= 0.5:
             raise ConfigError(
                 f"pct_start must be < 0.5 with three_phase=True (up and down take "

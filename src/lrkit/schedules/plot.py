@@ -37,6 +37,10 @@ FLAT_PLATEAU_NOTE = "plateau flat: no metrics"
 DEFAULT_STEPS = 100
 """Horizon used when no schedule has a finite length."""
 
+MAX_STEPS = 5_000_000
+"""The most steps :func:`schedule_curves` traces: each curve holds a float per step, and a plot
+of more points than this takes seconds to draw and gigabytes to hold for no visible gain."""
+
 
 @dataclass(frozen=True, eq=False)
 class Curve:
@@ -73,7 +77,8 @@ def has_plateau(schedule: Schedule) -> bool:
 def default_steps(schedules: SequenceOf[Schedule]) -> int:
     """A horizon that shows every schedule end: the longest finite length times 1.1.
 
-    Falls back to ``DEFAULT_STEPS`` (100) when no schedule has a finite length.
+    Falls back to ``DEFAULT_STEPS`` (100) when no schedule has a finite length. The horizon may
+    exceed ``MAX_STEPS`` (``cosine:1e30``); :func:`schedule_curves` refuses to trace it whole.
 
     Example:
         >>> default_steps([parse("cosine:1000"), parse("warmup:100 > cosine:900")])
@@ -84,7 +89,9 @@ def default_steps(schedules: SequenceOf[Schedule]) -> int:
     lengths = [s.length for s in schedules if s.length is not None and math.isfinite(s.length)]
     if not lengths:
         return DEFAULT_STEPS
-    return max(1, math.ceil(round(max(lengths) * 1.1, 6)))
+    longest = max(lengths)
+    horizon = longest * 1.1
+    return max(1, math.ceil(round(horizon, 6) if math.isfinite(horizon) else longest))
 
 
 def schedule_curves(
@@ -98,7 +105,7 @@ def schedule_curves(
     Args:
         specs_or_schedules: Spec strings such as ``"warmup:10 > cosine:90"``, schedule objects,
             or one of either.
-        steps: How many steps to trace (a positive integer).
+        steps: How many steps to trace (a positive integer, at most ``MAX_STEPS``).
         base_lr: The base learning rate every schedule scales.
         metrics: One metric value per step (metric ``i`` ends step ``i``) that drives plateau
             phases, as :func:`lrkit.schedules.simulate` does. A shorter series holds the LR after
@@ -109,7 +116,8 @@ def schedule_curves(
         One :class:`Curve` per schedule, in order.
 
     Raises:
-        ConfigError: ``steps``, ``base_lr`` or a metric value is invalid.
+        ConfigError: ``steps``, ``base_lr`` or a metric value is invalid, or a schedule's
+            learning rate is not finite at some step (``exponential:2`` overflows at step 1025).
         SpecError: a spec string is malformed or names an unknown schedule.
 
     Example:
@@ -125,6 +133,11 @@ def schedule_curves(
     if not items:
         raise ConfigError("specs_or_schedules must hold at least one schedule, got none.")
     _check_steps(steps)
+    if steps > MAX_STEPS:
+        raise ConfigError(
+            f"steps must be at most {MAX_STEPS:,} (a float per step is held and drawn), "
+            f"got {steps!r}; trace a part of a longer schedule."
+        )
     check_positive("base_lr", base_lr)
     series = None if metrics is None else [finite_metric(m, i) for i, m in enumerate(metrics)]
     return [_curve(item, steps, float(base_lr), series) for item in items]
@@ -132,15 +145,32 @@ def schedule_curves(
 
 def _curve(item: str | Schedule, steps: int, base_lr: float, metrics: list[float] | None) -> Curve:
     schedule = parse(item)
-    label = item.strip() if isinstance(item, str) else schedule.to_spec()
+    name = item.strip() if isinstance(item, str) else schedule.to_spec()
+    label = name
     reductions = None
     if has_plateau(schedule):
         if metrics:
             reductions = _reductions(schedule, metrics, steps)
         else:
             label = f"{label} ({FLAT_PLATEAU_NOTE})"
-    lrs = schedule.trace(steps, base_lr, reductions=reductions)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, not as a warning
+        lrs = schedule.trace(steps, base_lr, reductions=reductions)
+    _check_finite(name, lrs, base_lr)
     return Curve(label=label, steps=np.arange(steps), lrs=lrs)
+
+
+def _check_finite(name: str, lrs: Array, base_lr: float) -> None:
+    """Raises ConfigError at the first step whose LR overflowed (``exponential:2``) or is NaN."""
+    bad = np.flatnonzero(~np.isfinite(lrs))
+    if not bad.size:
+        return
+    step = int(bad[0])
+    fewer = f"trace at most {step} steps, or " if step else ""
+    raise ConfigError(
+        f"schedule {name!r} must give a finite learning rate, got {float(lrs[step])} at step "
+        f"{step} (base_lr={base_lr:g}); {fewer}use a lower base_lr or parameters that keep "
+        "the learning rate finite."
+    )
 
 
 def _reductions(schedule: Schedule, metrics: list[float], steps: int) -> Array:
@@ -169,7 +199,7 @@ def log_limits(curves: SequenceOf[Curve], decades: float = 5.0) -> tuple[float, 
         >>> log_limits(schedule_curves(["cosine:100", "constant"], 101, base_lr=0.1))
         (1e-05, 0.15)
     """
-    positive = [c.lrs[c.lrs > 0] for c in curves]
+    positive = [c.lrs[(c.lrs > 0) & np.isfinite(c.lrs)] for c in curves]
     values = np.concatenate([p for p in positive if p.size] or [np.empty(0)])
     if values.size == 0:
         return None

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lrkit.errors import ConfigError, SpecError
-from lrkit.schedules.base import Schedule
+from lrkit.schedules.base import Schedule, check_positive
 from lrkit.schedules.registry import schedule_class
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?([kKM]?)$")
@@ -110,10 +110,11 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
 def _with_warmup(cls: type[Schedule], kwargs: dict[str, Any], warmup: Any) -> Schedule:
     from lrkit.schedules.warmup import Warmup
 
+    check_positive("warmup", warmup)  # named as the user wrote it, not as Warmup's steps
     ramp = Warmup(steps=warmup)
     steps = kwargs.get("steps")
-    if steps is not None:
-        if not isinstance(steps, (int, float)) or isinstance(steps, bool) or steps <= warmup:
+    if isinstance(steps, (int, float)) and not isinstance(steps, bool):  # else cls says why
+        if steps <= warmup:
             raise ConfigError(
                 f"warmup must be shorter than the total steps ({steps!r}) it is counted in, "
                 f"got warmup={warmup!r}."

@@ -62,7 +62,7 @@ def search(
     storage: str | Path | None = None,
     study_name: str | None = None,
     out: str | Path | None = None,
-    resume: bool = False,
+    resume: bool | Literal["auto"] = False,
     n_workers: int = 1,
     schedule: Any = None,
     epochs: int | None = None,
@@ -103,7 +103,9 @@ def search(
             other machines started with the same storage and name join the search.
         out: Run directory for the default storage (default ``lrkit-out/search``).
         resume: Continue an existing study of the same settings: trials left RUNNING by a dead
-            worker are failed as interrupted and queued again; finished ones are kept.
+            worker are failed as interrupted and queued again; finished ones are kept. With
+            ``True`` a study that does not exist is an error (a mistyped ``out`` or name would
+            otherwise start a new search); ``"auto"`` resumes one that exists, else starts it.
         n_workers: Trials run at once on this machine, each in a fresh process (one GPU each
             when there are GPUs); ``1`` runs them here, one after another.
         schedule, epochs, device: For the task form: the schedule inside each trial (a spec
@@ -127,6 +129,8 @@ def search(
         (8, -2)
     """
     _check_args(n_trials, rounds, narrow, n_workers, seed, join_timeout)
+    if resume not in (True, False, "auto"):
+        raise bad_value("resume", "True, False or 'auto'", resume)
     with _optuna_quiet():  # lrkit shows its own progress
         if isinstance(objective, (str, Path)) or _is_task(objective):
             objective = TaskObjective(objective, schedule, epochs=epochs, device=device)
@@ -342,7 +346,13 @@ def bracket(result: RangeTestResult) -> tuple[float, float]:
 def _describe(objective: Any) -> str:
     """What a trial trains, as stored with the study: joining with another objective is refused."""
     if isinstance(objective, TaskObjective):
-        task = objective.task_ref if objective.task_ref is not None else objective.task.name
+        from lrkit.tasks import task_fingerprint
+
+        ref = objective.task_ref
+        task = str(ref) if ref is not None else objective.task.name
+        digest = task_fingerprint(ref) if ref is not None else None
+        if digest is not None:  # an edited task file is another objective
+            task += f" (file sha256 {digest})"
         schedule = (
             objective.schedule
             if isinstance(objective.schedule, str)

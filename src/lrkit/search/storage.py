@@ -10,6 +10,7 @@ heartbeat per running trial, so a trial whose worker died is found and failed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
@@ -32,6 +33,7 @@ from lrkit.errors import ConfigError, bad_value
 HEARTBEAT_S = 10
 GRACE_S = 40
 
+STALE_LOCK_S = 10  # a journal write holds the file's lock for milliseconds
 SCHEMA_RETRIES = 8  # opens on a fresh database, racing other workers to create the tables
 
 Kind = Literal["journal", "rdb", "memory"]
@@ -98,6 +100,8 @@ class StorageSpec:
             return optuna.storages.InMemoryStorage()
         if self.kind == "journal":
             path = Path(self.location)
+            check_journal(path)
+            clear_stale_lock(path)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 backend = ShieldedJournalFileBackend(str(path))
@@ -105,7 +109,17 @@ class StorageSpec:
                 raise ConfigError(
                     f"storage: cannot write the journal file {str(path)!r}: {error.strerror}."
                 ) from None
-            return optuna.storages.JournalStorage(backend)
+            try:
+                return optuna.storages.JournalStorage(backend)  # reads every record
+            # A record that is JSON but not Optuna's: a missing field, or an unknown op_code
+            # (on which Optuna's replay asserts).
+            except (ValueError, KeyError, TypeError, AssertionError) as error:
+                reason = f": {error}" if str(error) else ""
+                raise ConfigError(
+                    f"storage must be an Optuna journal file (one JSON record per line), got "
+                    f"{str(path)!r}, whose records cannot be read ({type(error).__name__}"
+                    f"{reason})."
+                ) from None
         kwargs: dict[str, Any] = {}
         if self.shared:  # stale trials are failed and queued again by study.recover()
             kwargs = {
@@ -125,6 +139,73 @@ class StorageSpec:
         except Exception as error:  # SQLAlchemy's OperationalError and friends
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             raise ConfigError(f"storage: cannot connect to {self.describe()!r}: {reason}") from None
+
+
+def check_journal(path: Path) -> None:
+    """Raises ConfigError unless ``path`` is a new or empty file, or an Optuna journal.
+
+    Optuna would append its records to any file, a README say, and fail to read it back only
+    later: it skips a last line that is not a record, as if another process were writing it.
+    Every complete line must be a JSON record with an ``op_code``; a last line without its
+    newline may be one being written.
+    """
+    if path.is_dir():
+        raise ConfigError(
+            f"storage must be a journal file path, a database URL or ':memory:', got "
+            f"{str(path)!r}, which is a directory."
+        )
+    try:
+        with path.open("rb") as file:
+            for number, line in enumerate(file, start=1):
+                if not _is_journal_record(line):
+                    raise _not_a_journal(path, number, line)
+    except FileNotFoundError:
+        return  # a new journal
+    except OSError as error:
+        raise ConfigError(
+            f"storage: cannot read the journal file {str(path)!r}: {error.strerror}."
+        ) from None
+
+
+def clear_stale_lock(path: Path, older_than: float = STALE_LOCK_S) -> bool:
+    """Removes the journal's lock if a process killed mid-write left it; True if it did.
+
+    A write holds the lock (Optuna's symlink ``<journal>.lock``) for milliseconds. One killed
+    holding it (``kill -9``) leaves it behind, and Optuna would wait out its grace period, 30
+    seconds, logging "taking longer" lines, before it forced it open. A lock older than
+    ``older_than`` seconds is such a leftover.
+    """
+    lock = Path(f"{path}.lock")
+    try:
+        age = time.time() - lock.lstat().st_mtime
+    except OSError:  # no lock: the usual case
+        return False
+    if age < older_than:
+        return False
+    with contextlib.suppress(FileNotFoundError):  # another process removed it first
+        lock.unlink()
+    return True
+
+
+def _is_journal_record(line: bytes) -> bool:
+    if not line.endswith(b"\n"):  # being written by another process, or no journal at all
+        return line.lstrip().startswith(b"{")
+    try:
+        record = json.loads(line)
+    except ValueError:  # not JSON, or not UTF-8
+        return False
+    return isinstance(record, dict) and "op_code" in record
+
+
+def _not_a_journal(path: Path, number: int, line: bytes) -> ConfigError:
+    shown = line.decode("utf-8", "replace").strip()
+    shown = shown if len(shown) <= 40 else shown[:40] + "..."
+    where = "its first line" if number == 1 else f"its line {number}"
+    return ConfigError(
+        f"storage must be an Optuna journal file (one JSON record per line) or a new file, got "
+        f"{str(path)!r}, which is not a journal ({where} is {shown!r}); name another file, "
+        "such as study.journal."
+    )
 
 
 def _rdb_storage(

@@ -83,13 +83,14 @@ def open_study(
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
     *,
-    resume: bool,
+    resume: bool | str,
 ) -> tuple[optuna.Study, Role]:
     """Creates the study (this process coordinates it) or loads it (joins, or resumes).
 
     Raises:
         ConfigError: The study exists with a different configuration, or exists in a local
-            storage and ``resume`` was not asked for.
+            storage and ``resume`` was not asked for, or does not exist and ``resume`` is True
+            (not ``"auto"``).
     """
     direction: Literal["minimize", "maximize"] = (
         "maximize" if config.direction == "maximize" else "minimize"
@@ -97,6 +98,11 @@ def open_study(
     try:  # looking first: a failed create would still append to a journal file
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError:
+        if resume is True:
+            raise ConfigError(
+                f"resume: there is no study {name!r} in {spec.describe()} to resume; check the "
+                "folder, storage and study name, or leave out resume to start a new search."
+            ) from None
         try:
             study = optuna.create_study(
                 study_name=name,

@@ -25,6 +25,7 @@ from lrkit.tasks.registry import (
     DEFAULT_TASK,
     load_task,
     load_task_file,
+    task_fingerprint,
     task_names,
 )
 
@@ -42,5 +43,6 @@ __all__ = [
     "load_task_file",
     "split_datasets",
     "split_indices",
+    "task_fingerprint",
     "task_names",
 ]

@@ -118,11 +118,17 @@ class Task:
         stream of the caller.
 
         Raises:
-            TaskError: The builder did not return an ``nn.Module``.
+            TaskError: The builder raised (the message names the error and where in the user's
+                code; the original is chained) or did not return an ``nn.Module``.
         """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = self.model()
+            try:
+                model = self.model()
+            except Exception as exc:
+                raise TaskError(
+                    f"Task {self.name!r}: model() raised {type(exc).__name__}: {exc}{_where(exc)}"
+                ) from exc
         if not isinstance(model, nn.Module):
             raise TaskError(
                 f"Task {self.name!r}: model() must return a torch.nn.Module, "
@@ -205,6 +211,13 @@ class MetricTally:
                 predicted = output.argmax(dim=1)
                 truth = target
             elif output.shape == target.shape:  # one logit per target, as BCEWithLogitsLoss
+                if target.is_floating_point() and not ((target == 0) | (target == 1)).all():
+                    odd = target[(target != 0) & (target != 1)].flatten()[0].item()
+                    raise TaskError(
+                        "Metric 'accuracy' with one output per target needs 0/1 targets (one "
+                        f"logit each, as BCEWithLogitsLoss); got a target of {odd:.4g}. For "
+                        "regression use metric='r2' (or 'neg_loss')."
+                    )
                 predicted, truth = output > 0, target > 0.5
             else:
                 raise TaskError(
@@ -236,6 +249,20 @@ class MetricTally:
             return self._correct / self._count
         sst = self._sum_sq - self._sum**2 / self._count
         return 1.0 - self._sse / sst if sst > 0 else math.nan
+
+
+def _where(exc: BaseException) -> str:
+    """`` (at file.py:12)``: the innermost place the error passed through outside torch and
+    lrkit (the user's code), or ``""``."""
+    import traceback
+    from pathlib import Path
+
+    skip = (Path(torch.__file__).parent, Path(__file__).parents[1])
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename)
+        if not any(path.is_relative_to(folder) for folder in skip):
+            return f" (at {path.name}:{frame.lineno})"
+    return ""
 
 
 def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:

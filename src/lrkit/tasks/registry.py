@@ -62,12 +62,10 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
     """
     if isinstance(source, Task):
         return source
+    named = _file_of(source)
+    if named is not None:
+        return load_task_file(named[0], attr=named[1])
     text = os.fspath(source)
-    path, _, attr = text.rpartition(":")
-    if path.endswith(".py") and attr.isidentifier():
-        return load_task_file(path, attr=attr)
-    if text.endswith(".py") or "/" in text or os.sep in text:
-        return load_task_file(text)
     name = ALIASES.get(text.lower(), text.lower())
     if name not in BUILTIN_TASKS:
         raise UnknownNameError(
@@ -76,6 +74,36 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
             "Or give the path of a .py file that defines `task`."
         )
     return BUILTIN_TASKS[name]()
+
+
+def task_fingerprint(source: str | os.PathLike[str] | Task) -> str | None:
+    """The SHA-256 of a task file's bytes (its first 16 hex digits); ``None`` for a built-in
+    task or a Task object.
+
+    Runs that are resumed or reused (``lrkit tune``'s stages, a search's study) are keyed by it,
+    so that an edited task file is never mistaken for the one they ran. Only the file itself
+    counts, not the modules or data files it reads.
+    """
+    if isinstance(source, Task):
+        return None
+    named = _file_of(source)
+    if named is None:
+        return None
+    try:
+        return hashlib.sha256(Path(named[0]).read_bytes()).hexdigest()[:16]
+    except OSError:  # loading the task says what is wrong with the path
+        return None
+
+
+def _file_of(source: str | os.PathLike[str]) -> tuple[str, str] | None:
+    """``(path, attribute)`` when ``source`` names a task file, ``None`` for a built-in name."""
+    text = os.fspath(source)
+    path, _, attr = text.rpartition(":")
+    if path.endswith(".py") and attr.isidentifier():
+        return path, attr
+    if text.endswith(".py") or "/" in text or os.sep in text:
+        return text, "task"
+    return None
 
 
 def load_task_file(path: str | os.PathLike[str], *, attr: str = "task") -> Task:

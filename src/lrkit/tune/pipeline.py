@@ -33,6 +33,11 @@ if TYPE_CHECKING:
     from lrkit.tasks import Task
 
 DEFAULT_OUT = Path("lrkit-out/tune")
+SETTING_NAMES = {
+    "task_sha256": "task file content",
+    "budget": "budget",
+    "epochs": "epoch count per run",
+}
 FINAL_SEED_OFFSET = 1000  # the final run's seed differs from every search and comparison seed
 
 
@@ -72,7 +77,9 @@ def tune(
         seed: Seeds every stage.
         device: Where to train.
         out: Run folder: ``summary.json``, ``report.html``, the stages' files; finished stages
-            in it are reused by a rerun with the same settings.
+            in it are reused by a rerun with the same settings (task, task file content, seed,
+            budget). A run with other settings redoes every stage and replaces the files (the
+            earlier search's trials stay in the folder's journal, in a study of their own).
         command: The command line to show under "how to reproduce".
         say: Where stage headers go (default: print); ``None`` output with ``progress=False``
             makes the pipeline silent.
@@ -82,23 +89,49 @@ def tune(
         ConfigError: Bad settings, a folder that cannot be written, a budget too small.
         TaskError: The task cannot be loaded or does not fit its loss.
     """
-    from lrkit.tasks import check_task, load_task
+    from lrkit.finder.task import DEFAULT_NUM_ITER
+    from lrkit.tasks import check_task, load_task, task_fingerprint
 
     started = time.perf_counter()
     say = say or (lambda text: print(text, flush=True))
     folder = stages.check_writable(Path(out))
     loaded = load_task(task)
-    plan = plan_budget(loaded.epochs, budget)  # before any work: a budget too small fails fast
+    steps = len(loaded.train_loader())
+    # before any work: a budget too small for the range test's first sweep and the smallest
+    # pipeline after it fails fast
+    plan_budget(loaded.epochs, budget, range_epochs=DEFAULT_NUM_ITER / steps)
     check_task(loaded, device=device)
-    base = {"task": str(task), "seed": seed, "epochs": plan.epochs}
+    base = {
+        "task": str(task),
+        "task_sha256": task_fingerprint(task),  # an edited task file is another run
+        "seed": seed,
+        "epochs": loaded.epochs,
+    }
+    run = {**base, "budget": budget}
+    changed = stages.claim(folder, run)
+    if changed:
+        what = ", ".join(SETTING_NAMES.get(key, key) for key in changed)
+        say(f"note: {folder} held a run with another {what}; this run's files replace its files")
 
     say(f"[1/4] range test on {loaded.name}")
     figures: dict[str, Figure] = {}  # each stage's plot, drawn once for its PNG and the report
     found = _range_test(loaded, folder, base, device, figures)
     low, high = _search_range(found, say)
+    # the rest of the budget, after what the range test really cost (a second sweep, or an
+    # early stop at divergence)
+    spent = found_epochs(found, loaded)
+    plan = plan_budget(loaded.epochs, budget, range_epochs=spent, strict=False)
+    if budget is not None and plan.estimated > budget:
+        say(
+            f"      note: the range test used {plan.range_epochs:g} epochs, so the smallest "
+            f"pipeline after it needs about {plan.estimated}, over the budget of {budget}"
+        )
 
     say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}], successive halving")
-    searched = _search(task, loaded, plan, folder, seed, device, low, high, progress, figures)
+    study = f"tune-search-{stages.digest({**run, 'trials': plan.trials, 'range': [low, high]})}"
+    searched = _search(
+        task, loaded, plan, folder, study, seed, device, (low, high), progress, figures
+    )
     best = searched.best_trial
     if best is None:
         raise ConfigError(
@@ -192,19 +225,20 @@ def _search(
     task: Task,
     plan: TunePlan,
     folder: Path,
+    study: str,
     seed: int,
     device: str,
-    low: float,
-    high: float,
+    lr_range: tuple[float, float],
     progress: bool,
     figures: dict[str, Figure],
 ) -> SearchResult:
+    """The search, in a study named after the run's settings and range: a rerun of the same
+    run resumes it, a run with other settings gets a study of its own in the same journal."""
     from lrkit.search import search
 
     searched = search(
         str(task_ref),
-        low,
-        high,
+        *lr_range,
         plan.trials,
         seed=seed,
         sampler="stratified",
@@ -212,8 +246,8 @@ def _search(
         schedule=f"cosine:{plan.epochs}",
         epochs=plan.epochs,
         out=folder,
-        study_name="tune-search",
-        resume=True,
+        study_name=study,
+        resume="auto",
         device=device,
         progress=progress,
     )
@@ -335,7 +369,7 @@ def _summary(
             "epochs": searched.total_epochs,
         },
         "comparison": compared.rows(),
-        "epochs_used": used,
+        "epochs_used": round(used, 2),
         "seconds": round(seconds, 1),
         "settings": {
             "task": task.name,

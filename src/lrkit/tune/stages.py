@@ -8,6 +8,7 @@ trials in the folder's Optuna journal and resumes from there.)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -30,6 +31,34 @@ def check_writable(out: Path) -> Path:
         reason = error.strerror or str(error)
         raise ConfigError(f"out must be a writable folder, got {str(out)!r}: {reason}.") from None
     return out
+
+
+def claim(out: Path, settings: dict[str, Any]) -> list[str]:
+    """Records ``settings`` as the run the folder holds; returns the names of the settings in
+    which the run recorded there before differs (empty for a new folder or the same run).
+
+    A run with other settings does not reuse the earlier run's stages (they are keyed by their
+    settings); its files replace the earlier run's.
+    """
+    folder = out / CACHE_DIR
+    path = folder / "run.json"
+    mine = json.loads(_canonical(settings))
+    try:
+        before = json.loads(path.read_text())
+    except (OSError, ValueError):
+        before = None
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / ".run.json.tmp"
+    temp.write_text(json.dumps(mine, sort_keys=True))
+    os.replace(temp, path)
+    if not isinstance(before, dict):
+        return []
+    return [key for key in sorted(set(before) | set(mine)) if before.get(key) != mine.get(key)]
+
+
+def digest(settings: dict[str, Any]) -> str:
+    """A short name for a set of settings (the same settings, the same name)."""
+    return hashlib.sha256(_canonical(settings).encode()).hexdigest()[:12]
 
 
 def load(out: Path, stage: str, settings: dict[str, Any]) -> Any | None:
