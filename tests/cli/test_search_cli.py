@@ -95,8 +95,8 @@ def test_a_storage_file_that_is_not_a_journal_is_refused_and_kept(tmp_path: Path
     cases = {
         notes: f"{not_a_journal} or a new file, got {str(notes)!r}, which is not a journal "
         "(its first line is '# Notes'); name another file",
-        half: f"{not_a_journal} or a new file, got {str(half)!r}, which is not a journal "
-        "(its line 2 is 'x')",
+        half: f"storage: the journal file {str(half)!r} is damaged at line 2 ('x'), after 1 "
+        "good records; Optuna cannot read past it.",
         short: f"{not_a_journal}, got {str(short)!r}, whose records cannot be read (KeyError: ",
         tmp_path: "storage must be a journal file path, a database URL or ':memory:', got "
         f"{str(tmp_path)!r}, which is a directory.",

@@ -152,10 +152,24 @@ def test_a_lock_left_by_a_killed_writer_is_cleared_on_open(tmp_path: Path) -> No
     lock = Path(f"{journal}.lock")  # Optuna's lock: a symlink made for the length of a write
     os.symlink(journal, lock)
     spec = StorageSpec.parse(str(journal))
-    spec.open()
+    spec.open(first=True)
     assert lock.is_symlink()  # a fresh lock may be a live writer's: kept
     old = time.time() - STALE_LOCK_S - 5
     os.utime(lock, (old, old), follow_symlinks=False)
-    storage = spec.open()
-    assert not lock.is_symlink()  # a lock that old is a dead writer's: gone
+    spec.open()
+    assert lock.is_symlink()  # a trial's worker process opening the journal leaves it be
+    storage = spec.open(first=True)
+    assert not lock.is_symlink()  # the search's own open: a lock that old is a dead writer's
+    assert [p.name for p in tmp_path.iterdir() if ".lock" in p.name] == []
     storage.set_study_user_attr(storage.get_all_studies()[0]._study_id, "x", 1)  # writes at once
+
+
+def test_a_journal_being_appended_to_passes_the_check(tmp_path: Path) -> None:
+    from lrkit.search.storage import check_journal
+
+    journal = tmp_path / "study.journal"
+    search(Logged(tmp_path / "ran.log", 0.0), 1e-5, 1.0, 2, storage=str(journal), progress=False)
+    check_journal(journal)
+    with journal.open("ab") as handle:  # another process half-way through writing a record
+        handle.write(b'{"op_code": 5, "worker_id": "w')
+    check_journal(journal)

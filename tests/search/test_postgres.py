@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError
 from lrkit.search import SearchResult, StorageSpec, collect, search
-from lrkit.search.study import pop_waiting, recover
+from lrkit.search.study import CONFIG_ATTR, SearchConfig, open_study, pop_waiting, recover
 from tests.search.pg_worker import Sleepy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,6 +205,20 @@ def test_a_joiner_with_other_settings_is_refused_and_stores_nothing(postgres_url
     # the same settings join the finished study and report it as it is
     again = search(Sleepy(), LOW, HIGH, 4, storage=postgres_url, study_name=study, progress=False)
     assert again.trials == after.trials == first.trials
+
+    # resume="auto" (create or resume) on a shared storage joins a study that is there: a
+    # second coordinator could queue a round twice; only resume=True takes over
+    spec = StorageSpec.parse(postgres_url)
+    config = SearchConfig(**loaded.user_attrs[CONFIG_ATTR])
+    roles = [
+        open_study(spec, spec.open(), study, config, *_optuna_parts(), resume=resume)[1]
+        for resume in ("auto", True)
+    ]
+    assert roles == ["joiner", "coordinator"]
+
+
+def _optuna_parts() -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner]:
+    return optuna.samplers.RandomSampler(), optuna.pruners.NopPruner()
 
 
 def test_an_unreachable_database_is_a_config_error_quickly() -> None:

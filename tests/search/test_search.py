@@ -14,6 +14,7 @@ import lrkit
 from lrkit.errors import ConfigError
 from lrkit.search import SearchResult, search
 from tests.search import objectives
+from tests.task_files import FLAT_TASK
 
 
 def run(objective, n=8, **kwargs) -> SearchResult:  # type: ignore[no-untyped-def]
@@ -161,6 +162,10 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"resume: there is no study 'lrkit-search' in .*study"):
         run(objectives.quadratic, 4, storage=storage, resume=True)
     assert not optuna.get_all_study_names(_journal(storage))  # nothing was started
+    flat = tmp_path / "flat.py"
+    flat.write_text(FLAT_TASK)  # its range test finds no range: that error would come first
+    with pytest.raises(ConfigError, match=r"resume: there is no study"):
+        search(str(flat), "auto", "auto", 2, storage=storage, progress=False, resume=True)
     started = run(objectives.quadratic, 4, storage=storage, resume="auto")  # start, or resume
     again = run(objectives.quadratic, 4, storage=storage, resume="auto")
     assert [t.value for t in again.trials] == [t.value for t in started.trials]
@@ -180,6 +185,7 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
         ({"storage": "redis://x"}, "storage must be a sqlite://, postgresql://"),
         ({"low": "auto"}, "the objective must be a task"),
         ({"resume": "yes"}, "resume must be True, False or 'auto', got 'yes'"),
+        ({"resume": 1}, "resume must be True, False or 'auto', got 1"),
     ],
 )
 def test_bad_arguments_name_the_parameter(kwargs: dict, match: str) -> None:

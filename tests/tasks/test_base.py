@@ -157,9 +157,13 @@ def test_metric_shape_misfit_is_a_task_error() -> None:
     with pytest.raises(TaskError, match=r"'accuracy' needs class scores"):
         MetricTally("accuracy").update(torch.zeros(4, 3, 2, 2), torch.zeros(4))
     # one output per real-valued target is a regression: accuracy would compare signs
-    with pytest.raises(TaskError, match=r"needs 0/1 targets .* got a target of 2.5\. For regr"):
+    with pytest.raises(TaskError, match=r"needs targets in \[0, 1\] .* target of 2.5\. For reg"):
         MetricTally("accuracy").update(torch.zeros(3), torch.tensor([0.0, 2.5, 1.0]))
-    MetricTally("accuracy").update(torch.zeros(3), torch.tensor([0.0, 1.0, 1.0]))  # 0/1: fine
+    with pytest.raises(TaskError, match=r"got a target of -0.5"):
+        MetricTally("accuracy").update(torch.zeros(2), torch.tensor([-0.5, 1.0]))
+    soft = MetricTally("accuracy")  # label smoothing: soft 0/1 targets read as 0 or 1
+    soft.update(torch.tensor([2.0, -1.0, 1.0]), torch.tensor([0.95, 0.05, 0.05]))
+    assert soft.compute(mean_loss=0.0) == pytest.approx(2 / 3)
 
 
 def test_check_task_catches_accuracy_on_a_regression() -> None:

@@ -38,6 +38,15 @@ def test_halving_cost_is_what_optuna_spends(epochs: int, trials: int) -> None:
     assert halving_cost(epochs, trials) == pytest.approx(measured, rel=0.08)
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [((12, 0), "trials must be a positive integer, got 0"), ((0, 5), "epochs must be a pos")],
+)
+def test_halving_cost_names_a_bad_argument(args: tuple[int, int], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        halving_cost(*args)
+
+
 def test_a_small_search_costs_more_per_trial() -> None:
     costs = [halving_cost(12, n) for n in (3, 8, 16, 64)]
     assert costs == sorted(costs, reverse=True)

@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.storages.journal import JournalFileBackend
 
 from tests.task_files import FLAT_TASK, SLOW_TASK
 
@@ -53,12 +55,16 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     stage = out / ".lrkit-stages" / "range_test.pkl"
     stamp = stage.stat().st_mtime_ns
     trials = json.loads((out / "search.json").read_text())["trials"]
-    again = run("digits", *BUDGET, "--out", str(out), "--json")
+    again = run("digits", *BUDGET, "--out", str(out))
     assert again.returncode == 0, again.stderr
-    rerun = json.loads(again.stdout)
-    assert rerun["best_lr"] == summary["best_lr"]
+    assert "held a run" not in again.stdout  # the same settings: nothing replaced
     assert stage.stat().st_mtime_ns == stamp  # the range test was read back, not redone
     assert json.loads((out / "search.json").read_text())["trials"] == trials
+    journal = optuna.storages.JournalStorage(JournalFileBackend(str(out / "study.journal")))
+    assert len(optuna.get_all_study_names(journal)) == 1  # the search resumed, not redone
+    as_json = run("digits", *BUDGET, "--out", str(out), "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["best_lr"] == summary["best_lr"]
 
 
 @pytest.mark.parametrize(
@@ -142,9 +148,14 @@ def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:
 def test_no_range_from_the_range_test_searches_the_default_range(tmp_path: Path) -> None:
     (tmp_path / "flat.py").write_text(FLAT_TASK)
     out = tmp_path / "run"
-    done = run(str(tmp_path / "flat.py"), "--out", str(out))
+    done = run(str(tmp_path / "flat.py"), "--budget", "28", "--out", str(out))  # the least
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr  # the range test's warning is said once, as a stage note
+    # 28 epochs fit the first sweep (100 steps, 16.7 epochs), not the second (200 more)
+    assert "note: the range test used 50 epochs, so the smallest pipeline, the range test " in (
+        done.stdout
+    )
+    assert "over the budget of 28" in done.stdout
     assert "note: swept twice: the first sweep, of 100 steps, gave no suggestion" in done.stdout
     assert "no range: the loss never decreased clearly" in done.stdout
     assert "searching the default range 1e-05 .. 1 instead" in done.stdout

@@ -3,7 +3,8 @@
 Writes ``summary.json`` and ``report.html`` (self-contained: open it in any browser, offline)
 to DIR, with every stage's own files beside them. Finished stages are kept in DIR and reused
 when the same command runs again, after an error or Ctrl-C; a run with other settings (another
-task, an edited task file, another seed or budget) redoes them and replaces DIR's files.
+task, an edited task file, another seed or budget) redoes the stages they change and
+replaces DIR's files.
 """
 
 from __future__ import annotations

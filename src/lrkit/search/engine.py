@@ -25,6 +25,7 @@ from lrkit.search.storage import StorageSpec, default_storage
 from lrkit.search.study import (
     CONFIG_ATTR,
     SearchConfig,
+    no_study_to_resume,
     open_study,
     queue_round,
     recover,
@@ -129,7 +130,7 @@ def search(
         (8, -2)
     """
     _check_args(n_trials, rounds, narrow, n_workers, seed, join_timeout)
-    if resume not in (True, False, "auto"):
+    if not (isinstance(resume, bool) or resume == "auto"):
         raise bad_value("resume", "True, False or 'auto'", resume)
     with _optuna_quiet():  # lrkit shows its own progress
         if isinstance(objective, (str, Path)) or _is_task(objective):
@@ -144,10 +145,12 @@ def search(
             spec = default_storage(out or DEFAULT_OUT)
         else:
             spec = StorageSpec.parse(storage)
-        opened = spec.open()
+        opened = spec.open(first=True)
         name = study_name or DEFAULT_STUDY
         if low == "auto" or high == "auto":
-            low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
+            low, high, suggested = _auto_range(
+                objective, (low, high), opened, spec, name, seed, device, resume
+            )
             start_lr = suggested if start_lr is None else start_lr
         lr_range = LogRange(low, high)
         if start_lr is not None and (
@@ -285,15 +288,18 @@ def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
 
 def _auto_range(
     objective: Any,
-    low: Any,
-    high: Any,
+    ends: tuple[Any, Any],
     storage: optuna.storages.BaseStorage,
+    spec: StorageSpec,
     name: str,
     seed: int,
     device: str,
+    resume: bool | str,
 ) -> tuple[float, float, float | None]:
     """``"auto"`` ends from the range test, or from the stored study when resuming one; and the
-    range test's suggestion, the search's first trial."""
+    range test's suggestion, the search's first trial. Resuming a study that is not there is
+    an error before the range test, not after it."""
+    low, high = ends
     if not isinstance(objective, TaskObjective):
         raise ConfigError(
             "low/high='auto' runs the range test on the task, so the objective must be a task "
@@ -305,6 +311,8 @@ def _auto_range(
         stored = None
     if stored is not None:
         found, suggestion = (stored["low"], stored["high"]), stored.get("start_lr")
+    elif resume is True:
+        raise no_study_to_resume(name, spec)
     else:
         from lrkit.finder import FinderWarning
         from lrkit.finder.task import range_test_task

@@ -16,6 +16,7 @@ import random
 import signal
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ HEARTBEAT_S = 10
 GRACE_S = 40
 
 STALE_LOCK_S = 10  # a journal write holds the file's lock for milliseconds
+MAX_RECORD_BYTES = 16 * 2**20  # a journal record is a few kB; a longer "line" is no record
 SCHEMA_RETRIES = 8  # opens on a fresh database, racing other workers to create the tables
 
 Kind = Literal["journal", "rdb", "memory"]
@@ -94,14 +96,20 @@ class StorageSpec:
             return f"{scheme}://{user}@{host}"
         return self.location
 
-    def open(self) -> optuna.storages.BaseStorage:
-        """Opens the storage; a database that cannot be reached is a :class:`ConfigError`."""
+    def open(self, *, first: bool = False) -> optuna.storages.BaseStorage:
+        """Opens the storage; a database that cannot be reached is a :class:`ConfigError`.
+
+        ``first``: the search's own process opening it, before any worker (never a trial's
+        worker process): a journal file is checked to be one, and a lock left by a process
+        killed mid-write is cleared.
+        """
         if self.kind == "memory":
             return optuna.storages.InMemoryStorage()
         if self.kind == "journal":
             path = Path(self.location)
-            check_journal(path)
-            clear_stale_lock(path)
+            if first:
+                check_journal(path)
+                clear_stale_lock(path)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 backend = ShieldedJournalFileBackend(str(path))
@@ -156,7 +164,9 @@ def check_journal(path: Path) -> None:
         )
     try:
         with path.open("rb") as file:
-            for number, line in enumerate(file, start=1):
+            number = 0
+            while line := file.readline(MAX_RECORD_BYTES):
+                number += 1
                 if not _is_journal_record(line):
                     raise _not_a_journal(path, number, line)
     except FileNotFoundError:
@@ -173,17 +183,23 @@ def clear_stale_lock(path: Path, older_than: float = STALE_LOCK_S) -> bool:
     A write holds the lock (Optuna's symlink ``<journal>.lock``) for milliseconds. One killed
     holding it (``kill -9``) leaves it behind, and Optuna would wait out its grace period, 30
     seconds, logging "taking longer" lines, before it forced it open. A lock older than
-    ``older_than`` seconds is such a leftover.
+    ``older_than`` seconds is such a leftover. It is taken away as Optuna releases a lock, by a
+    rename first, so that a lock made afresh in the meantime by a live writer is put back.
     """
-    lock = Path(f"{path}.lock")
+    lock = f"{path}.lock"
     try:
-        age = time.time() - lock.lstat().st_mtime
-    except OSError:  # no lock: the usual case
+        if time.time() - os.lstat(lock).st_mtime < older_than:
+            return False
+        taken = f"{lock}.{uuid.uuid4().hex}.stale"
+        os.rename(lock, taken)
+    except OSError:  # no lock (the usual case), or another process took it first
         return False
-    if age < older_than:
+    if time.time() - os.lstat(taken).st_mtime < older_than:  # a live writer's, made just now
+        with contextlib.suppress(OSError):
+            os.rename(taken, lock)
         return False
-    with contextlib.suppress(FileNotFoundError):  # another process removed it first
-        lock.unlink()
+    with contextlib.suppress(OSError):
+        os.unlink(taken)
     return True
 
 
@@ -198,13 +214,18 @@ def _is_journal_record(line: bytes) -> bool:
 
 
 def _not_a_journal(path: Path, number: int, line: bytes) -> ConfigError:
-    shown = line.decode("utf-8", "replace").strip()
+    shown = line[:200].decode("utf-8", "replace").strip()
     shown = shown if len(shown) <= 40 else shown[:40] + "..."
-    where = "its first line" if number == 1 else f"its line {number}"
+    if number > 1:  # records first, then a line that is not one: a damaged journal
+        return ConfigError(
+            f"storage: the journal file {str(path)!r} is damaged at line {number} "
+            f"({shown!r}), after {number - 1} good records; Optuna cannot read past it. Keep "
+            "a copy, and remove that line (and any after it) to go on from the records before."
+        )
     return ConfigError(
         f"storage must be an Optuna journal file (one JSON record per line) or a new file, got "
-        f"{str(path)!r}, which is not a journal ({where} is {shown!r}); name another file, "
-        "such as study.journal."
+        f"{str(path)!r}, which is not a journal (its first line is {shown!r}); name another "
+        "file, such as study.journal."
     )
 
 

@@ -99,10 +99,7 @@ def open_study(
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError:
         if resume is True:
-            raise ConfigError(
-                f"resume: there is no study {name!r} in {spec.describe()} to resume; check the "
-                "folder, storage and study name, or leave out resume to start a new search."
-            ) from None
+            raise no_study_to_resume(name, spec) from None
         try:
             study = optuna.create_study(
                 study_name=name,
@@ -131,14 +128,21 @@ def open_study(
             f"{where} already exists with different settings: {differs}. Use the same settings "
             "to join or resume it, or another study name for a new search."
         )
-    if resume:
-        return study, "coordinator"
+    if resume is True or (resume == "auto" and not spec.shared):
+        return study, "coordinator"  # "auto" on a shared storage joins: one coordinator only
     if not spec.shared and not study_state(study).get("done"):
         raise ConfigError(
             f"{where} already exists and is unfinished; resume it (resume=True, `--resume`) or "
             "use another study name."
         )
     return study, "joiner"
+
+
+def no_study_to_resume(name: str, spec: StorageSpec) -> ConfigError:
+    return ConfigError(
+        f"resume: there is no study {name!r} in {spec.describe()} to resume; check the folder, "
+        "storage and study name, or leave out resume to start a new search."
+    )
 
 
 def _wait_for_config(study: optuna.Study, timeout: float = 30.0) -> dict[str, Any] | None:

@@ -211,11 +211,12 @@ class MetricTally:
                 predicted = output.argmax(dim=1)
                 truth = target
             elif output.shape == target.shape:  # one logit per target, as BCEWithLogitsLoss
-                if target.is_floating_point() and not ((target == 0) | (target == 1)).all():
-                    odd = target[(target != 0) & (target != 1)].flatten()[0].item()
+                outside = (target < 0) | (target > 1)  # soft labels (0.05, 0.95) are fine
+                if outside.any():
+                    odd = target[outside].flatten()[0].item()
                     raise TaskError(
-                        "Metric 'accuracy' with one output per target needs 0/1 targets (one "
-                        f"logit each, as BCEWithLogitsLoss); got a target of {odd:.4g}. For "
+                        "Metric 'accuracy' with one output per target needs targets in [0, 1] "
+                        f"(one logit each, as BCEWithLogitsLoss); got a target of {odd:.4g}. For "
                         "regression use metric='r2' (or 'neg_loss')."
                     )
                 predicted, truth = output > 0, target > 0.5
@@ -252,12 +253,15 @@ class MetricTally:
 
 
 def _where(exc: BaseException) -> str:
-    """`` (at file.py:12)``: the innermost place the error passed through outside torch and
-    lrkit (the user's code), or ``""``."""
+    """`` (at file.py:12)``: the innermost place the error passed through outside the standard
+    library and installed packages (the user's code), or ``""``."""
+    import sysconfig
     import traceback
     from pathlib import Path
 
-    skip = (Path(torch.__file__).parent, Path(__file__).parents[1])
+    skip = [Path(torch.__file__).parent, Path(__file__).parents[1]]  # torch, lrkit
+    paths = sysconfig.get_paths()
+    skip += [Path(paths[key]) for key in ("stdlib", "platstdlib", "purelib", "platlib")]
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         path = Path(frame.filename)
         if not any(path.is_relative_to(folder) for folder in skip):

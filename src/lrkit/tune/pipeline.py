@@ -78,8 +78,9 @@ def tune(
         device: Where to train.
         out: Run folder: ``summary.json``, ``report.html``, the stages' files; finished stages
             in it are reused by a rerun with the same settings (task, task file content, seed,
-            budget). A run with other settings redoes every stage and replaces the files (the
-            earlier search's trials stay in the folder's journal, in a study of their own).
+            budget). A run with other settings redoes the stages those settings change and
+            replaces the files (the earlier search's trials stay in the folder's journal, in a
+            study of their own).
         command: The command line to show under "how to reproduce".
         say: Where stage headers go (default: print); ``None`` output with ``progress=False``
             makes the pipeline silent.
@@ -96,11 +97,10 @@ def tune(
     say = say or (lambda text: print(text, flush=True))
     folder = stages.check_writable(Path(out))
     loaded = load_task(task)
-    steps = len(loaded.train_loader())
+    check_task(loaded, device=device)  # first: it says what is wrong with an empty split
     # before any work: a budget too small for the range test's first sweep and the smallest
     # pipeline after it fails fast
-    plan_budget(loaded.epochs, budget, range_epochs=DEFAULT_NUM_ITER / steps)
-    check_task(loaded, device=device)
+    plan_budget(loaded.epochs, budget, range_epochs=DEFAULT_NUM_ITER / len(loaded.train_loader()))
     base = {
         "task": str(task),
         "task_sha256": task_fingerprint(task),  # an edited task file is another run
@@ -109,6 +109,8 @@ def tune(
     }
     run = {**base, "budget": budget}
     changed = stages.claim(folder, run)
+    if "task" in changed:  # another task: its file's content is beside the point
+        changed = [key for key in changed if key != "task_sha256"]
     if changed:
         what = ", ".join(SETTING_NAMES.get(key, key) for key in changed)
         say(f"note: {folder} held a run with another {what}; this run's files replace its files")
@@ -124,7 +126,8 @@ def tune(
     if budget is not None and plan.estimated > budget:
         say(
             f"      note: the range test used {plan.range_epochs:g} epochs, so the smallest "
-            f"pipeline after it needs about {plan.estimated}, over the budget of {budget}"
+            f"pipeline, the range test included, needs about {plan.estimated}, over the budget "
+            f"of {budget}"
         )
 
     say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}], successive halving")

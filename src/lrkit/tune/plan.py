@@ -46,6 +46,14 @@ def halving_cost(epochs: int, trials: int, reduction: int = REDUCTION) -> float:
         >>> halving_cost(1, 8)
         1.0
     """
+    for name, value in (("epochs", epochs), ("trials", trials), ("reduction", reduction)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < 1 + (name == "reduction")
+        ):
+            least = "an integer >= 2" if name == "reduction" else "a positive integer"
+            raise bad_value(name, least, value)
     rungs = []
     rung = 1
     while rung < epochs:
@@ -166,11 +174,16 @@ def plan_budget(
             seeds -= 1
         while len(schedules) > 2 and least(len(schedules), 1) > budget:
             schedules = schedules[:-1]
-        trials = MIN_TRIALS
-        while trials < MAX_TRIALS and (
-            _estimate(epochs, trials + 1, len(schedules), seeds, range_epochs) <= budget
-        ):
-            trials += 1
+        # the most trials that fit: a search's cost grows with each trial added (the earlier
+        # trials' costs do not depend on later ones), so bisect
+        fewest, most = MIN_TRIALS, MAX_TRIALS
+        while fewest < most:
+            middle = (fewest + most + 1) // 2
+            if _estimate(epochs, middle, len(schedules), seeds, range_epochs) <= budget:
+                fewest = middle
+            else:
+                most = middle - 1
+        trials = fewest
     estimated = _estimate(epochs, trials, len(schedules), seeds, range_epochs)
     return TunePlan(
         epochs=epochs,
