@@ -72,9 +72,9 @@ def test_find_a_task_file_with_balancing_and_the_default_out_dir(tmp_path: Path)
 BAD = {
     "end_not_above_start": (["--start-lr", "1", "--end-lr", "0.1"], "end_lr must be greater"),
     "too_few_iterations": (["--num-iter", "5"], "num_iter must be an integer >= 10"),
-    "empty_loader": (["@n = 0"], "train_loader must yield at least one batch"),
+    "empty_loader": (["@n = 0"], "Task 'mine': train_data is empty."),
     "first_loss_nan": (["@n = 300; x[:] = float('nan')"], "must give a finite loss at the start"),
-    "no_parameters": (["@model=torch.nn.ReLU()"], "no trainable parameters"),
+    "no_parameters": (["@model=torch.nn.ReLU()"], "optimizer got an empty parameter list"),
     "unknown_balance": (["--balance", "oversample"], "invalid choice: 'oversample'"),
     "unknown_device": (["--device", "foo"], "--device: must be a torch device such as 'cpu'"),
     "missing_device": (["--device", "cuda:99"], "--device: must be a device this machine has"),

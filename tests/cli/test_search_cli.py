@@ -158,6 +158,18 @@ task = Task(name='small', model=lambda: torch.nn.Linear(4, 2), train_data=Tensor
 """
 
 
+def test_a_broken_task_fails_before_any_trial(tmp_path: Path) -> None:
+    task = tmp_path / "broken.py"
+    task.write_text(SMALL_TASK.replace("lambda: torch.nn.Linear(4, 2)", "lambda: 1 / 0"))
+    done = run(str(task), "--trials", "2", "--out", str(tmp_path / "run"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "lrkit: error: Task 'small': model() raised ZeroDivisionError: division by zero "
+        "(at broken.py:8)"
+    )
+    assert not (tmp_path / "run" / "study.journal").exists()  # no trial was run
+
+
 def test_an_edited_task_file_is_another_search(tmp_path: Path) -> None:
     task, out = tmp_path / "small.py", tmp_path / "run"
     task.write_text(SMALL_TASK)
@@ -174,22 +186,26 @@ def test_an_edited_task_file_is_another_search(tmp_path: Path) -> None:
     assert line.count("file sha256") == 2  # the stored file's digest and the edited one's
 
 
-def test_ctrl_c_then_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_then_resume(tmp_path: Path, workers: str) -> None:
     out = tmp_path / "run"
-    args = ["digits", "--trials", "6", "--epochs", "4", "--out", str(out)]
+    args = ["digits", "--trials", "6", "--epochs", "4", "--workers", workers, "--out", str(out)]
     process = subprocess.Popen(
         [*LRKIT, "search", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=ENV,
+        start_new_session=True,
     )
     journal = out / "study.journal"
     deadline = time.monotonic() + 120
     while _completed(journal) < 2:
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
+    # as a terminal's Ctrl-C: to the whole process group, worker processes (some perhaps
+    # still importing torch) included
+    os.killpg(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=60)
     # 130 from lrkit's handler; rarely (seen once in ~100 runs) the process ends by the signal
     # itself instead, which a shell reports as 130 too

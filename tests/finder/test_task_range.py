@@ -103,3 +103,13 @@ def test_a_sweep_too_short_to_read_gives_a_point_not_an_inverted_range() -> None
     assert said == [f"Range test: {result.warning}"] and "too few steps" in said[0]
     other, _, _ = _run("digits", 2, num_iter=20)
     assert other.range is not None and other.range[0] < other.suggestion < other.range[1]
+
+
+def test_a_sweep_that_diverges_at_once_is_not_swept_again() -> None:
+    # from far too high an LR: more points cannot show a descent; a lower start can
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FinderWarning)
+        result = range_test_task(load_task("digits"), start_lr=1e4, end_lr=1e6, seed=0)
+    assert result.stop_reason == "diverged" and len(result.lrs) < DEFAULT_NUM_ITER // 2
+    assert result.note is None and result.redone_steps == 0
+    assert result.warning is not None and "lower start_lr" in result.warning

@@ -161,6 +161,10 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
     storage = str(tmp_path / "study.journal")
     with pytest.raises(ConfigError, match=r"resume: there is no study 'lrkit-search' in .*study"):
         run(objectives.quadratic, 4, storage=storage, resume=True)
+    assert not Path(storage).exists()  # a mistyped folder is not left behind with a journal
+    Path(storage).touch()
+    with pytest.raises(ConfigError, match=r"resume: there is no study"):
+        run(objectives.quadratic, 4, storage=storage, resume=True)
     assert not optuna.get_all_study_names(_journal(storage))  # nothing was started
     flat = tmp_path / "flat.py"
     flat.write_text(FLAT_TASK)  # its range test finds no range: that error would come first
@@ -250,6 +254,13 @@ def test_auto_range_brackets_the_range_test() -> None:
     result = search("digits", "auto", "auto", 2, epochs=1, storage=":memory:", progress=False)
     assert (result.low, result.high) == expected
     assert expected[0] < expected[1]
+
+
+def test_auto_ends_do_not_take_a_fixed_range_study_for_their_own(tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.journal")
+    search("digits", 1e-3, 1.0, 1, epochs=1, storage=storage, progress=False)
+    with pytest.raises(ConfigError, match=r"auto_ends='' \(this search: 'low,high'\)"):
+        search("digits", "auto", "auto", 1, epochs=1, storage=storage, progress=False)
 
 
 def _journal(path: str) -> optuna.storages.BaseStorage:

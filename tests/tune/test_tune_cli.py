@@ -192,7 +192,7 @@ def test_a_task_without_test_data_ends_with_its_validation_loss(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["test_metric"] is None and summary["test_loss"] is None
-    last = done.stdout.strip().splitlines()[-2]
+    last = next(line for line in done.stdout.splitlines() if line.startswith("lr "))
     assert f"validation loss {summary['final_val_loss']:.4g} (no test data)" in last
 
 
@@ -203,6 +203,10 @@ def test_a_rerun_with_an_edited_task_file_redoes_every_stage(tmp_path: Path) -> 
     assert first.returncode == 0, first.stderr
     stage = out / ".lrkit-stages" / "range_test.pkl"
     stamp = stage.stat().st_mtime_ns
+    respelled = run(f"{tmp_path}/./notest.py", "--budget", "30", "--out", str(out))
+    assert respelled.returncode == 0, respelled.stderr
+    assert "held a run" not in respelled.stdout  # ./notest.py is notest.py: nothing redone
+    assert stage.stat().st_mtime_ns == stamp
     task.write_text(NO_TEST_TASK.replace("manual_seed(0)", "manual_seed(1)"))  # other data
     edited = run(str(task), "--budget", "30", "--out", str(out))
     assert edited.returncode == 0, edited.stderr
@@ -214,3 +218,14 @@ def test_a_rerun_with_an_edited_task_file_redoes_every_stage(tmp_path: Path) -> 
     other = run(str(task), "--budget", "40", "--out", str(out))
     assert other.returncode == 0, other.stderr
     assert "held a run with another budget;" in other.stdout
+
+
+def test_a_run_over_its_budget_says_so(tmp_path: Path) -> None:
+    # seed 1 at the least budget: the search's first trials go on further than planned
+    done = run("digits", "--seed", "1", "--budget", "66", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    used = json.loads((tmp_path / "run" / "summary.json").read_text())["epochs_used"]
+    assert used > 66
+    assert f"note: {used:.0f} training epochs, {used / 66 - 1:.0%} over the budget of 66" in (
+        done.stdout
+    )

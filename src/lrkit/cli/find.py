@@ -84,10 +84,11 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.finder.task import DEFAULT_NUM_ITER, RETRY_NUM_ITER, range_test_task
     from lrkit.jsondata import dumps
     from lrkit.progress import ProgressBar
-    from lrkit.tasks import load_task
+    from lrkit.tasks import check_task, load_task
 
     check_out(args.out)  # before any work: a file in the way fails now
     task = load_task(args.task)
+    check_task(task, device=args.device)  # what train, search and tune refuse, find refuses
     quiet = args.quiet or args.json
     planned = args.num_iter or DEFAULT_NUM_ITER
     with (

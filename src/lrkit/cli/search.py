@@ -152,7 +152,6 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.search import search
 
     check_out(args.out)  # before any work: a file in the way fails now
-    args.out.mkdir(parents=True, exist_ok=True)
     quiet = args.quiet or args.json
     try:
         result = search(
@@ -181,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         raise
+    args.out.mkdir(parents=True, exist_ok=True)  # the study may live elsewhere (--storage)
     png, data, table = args.out / "search.png", args.out / "search.json", args.out / "search.csv"
     fig = result.plot(title=f"{Path(str(args.task)).stem}: search")
     fig.savefig(png, dpi=120)

@@ -88,5 +88,11 @@ def run(args: argparse.Namespace) -> int:
             f"\nlr {summary['best_lr']:.4g} with {summary['schedule']}: {scored} "
             f"({summary['seconds']:.0f} s, {summary['epochs_used']:.0f} training epochs)."
         )
+        used, budget = summary["epochs_used"], args.budget
+        if budget is not None and used > budget:
+            print(
+                f"note: {used:.0f} training epochs, {used / budget - 1:.0%} over the budget of "
+                f"{budget}: successive halving stopped fewer trials early than planned."
+            )
         print(f"Wrote {result.out / 'report.html'} and {result.out / 'summary.json'}.")
     return 0

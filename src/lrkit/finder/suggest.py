@@ -485,8 +485,9 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], *, rule: str = "lrkit
         ConfigError: lengths differ, or an LR is not positive, finite and increasing.
 
     Example:
-        >>> suggest([1e-3, 1e-2], [1.0, 0.5]).warning
-        'only 2 finite points: at least 10 are needed; sweep with more steps (num_iter).'
+        >>> print(suggest([1e-3, 1e-2], [1.0, 0.5]).warning)  # doctest: +NORMALIZE_WHITESPACE
+        only 2 finite points: at least 10 are needed; sweep with more steps (num_iter), or
+        from a lower start_lr if the loss diverged this early.
     """
     name = resolve_rule(rule)
     x, y = _check(lrs, losses)
@@ -495,8 +496,8 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], *, rule: str = "lrkit
             None,
             None,
             name,
-            f"only {len(y)} finite points: at least {MIN_POINTS} "
-            "are needed; sweep with more steps (num_iter).",
+            f"only {len(y)} finite points: at least {MIN_POINTS} are needed; sweep with more "
+            "steps (num_iter), or from a lower start_lr if the loss diverged this early.",
         )
     reading = _read(x, y)
     if not reading.descends:  # for every rule: no made-up suggestion from a curve like this

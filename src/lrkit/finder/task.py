@@ -89,12 +89,14 @@ def range_test_task(
             )
 
     result = sweep(DEFAULT_NUM_ITER if num_iter is None else num_iter, 0)
-    if num_iter is None and result.suggestion is None:  # too noisy to read: twice the points
+    # too noisy to read: twice the points; not a sweep that diverged in its first half (its
+    # start was too high, and more points would not show a descent)
+    if num_iter is None and result.suggestion is None and len(result.lrs) >= DEFAULT_NUM_ITER // 2:
         first, result = result, sweep(RETRY_NUM_ITER, DEFAULT_NUM_ITER)
         why = (first.warning or first.stop_reason.replace("_", " ")).split(":", 1)[0]
         note = (
-            f"swept twice: the first sweep, of {DEFAULT_NUM_ITER} steps, gave no suggestion: "
-            f"{why}. This is the second, of {RETRY_NUM_ITER} steps."
+            f"swept twice: the first sweep, of {len(first.lrs)} steps, gave no suggestion: "
+            f"{why}. This is the second, of {len(result.lrs)} steps."
         )
         result = dataclasses.replace(
             result,

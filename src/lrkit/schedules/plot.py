@@ -165,11 +165,15 @@ def _check_finite(name: str, lrs: Array, base_lr: float) -> None:
     if not bad.size:
         return
     step = int(bad[0])
-    fewer = f"trace at most {step} steps, or " if step else ""
+    # past step 0 the schedule's own factor overflowed (exponential:2): base_lr cannot help
+    advice = (
+        f"trace at most {step} steps, or use parameters that keep the learning rate finite"
+        if step
+        else "use a lower base_lr or parameters that keep the learning rate finite"
+    )
     raise ConfigError(
         f"schedule {name!r} must give a finite learning rate, got {float(lrs[step])} at step "
-        f"{step} (base_lr={base_lr:g}); {fewer}use a lower base_lr or parameters that keep "
-        "the learning rate finite."
+        f"{step} (base_lr={base_lr:g}); {advice}."
     )
 
 

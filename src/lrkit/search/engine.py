@@ -137,6 +137,10 @@ def search(
             objective = TaskObjective(objective, schedule, epochs=epochs, device=device)
         elif not callable(objective):
             raise bad_value("objective", "a callable objective(lr, trial), or a task", objective)
+        if isinstance(objective, TaskObjective):  # a broken task fails now, not in every trial
+            from lrkit.tasks import check_task
+
+            check_task(objective.task, device=device)
         if direction is None:
             direction = objective.direction if isinstance(objective, TaskObjective) else "minimize"
         if direction not in ("minimize", "maximize"):
@@ -145,8 +149,11 @@ def search(
             spec = default_storage(out or DEFAULT_OUT)
         else:
             spec = StorageSpec.parse(storage)
+        if resume is True and spec.kind == "journal" and not Path(spec.location).exists():
+            raise no_study_to_resume(study_name or DEFAULT_STUDY, spec)  # and create nothing
         opened = spec.open(first=True)
         name = study_name or DEFAULT_STUDY
+        auto_ends = ",".join(end for end, at in (("low", low), ("high", high)) if at == "auto")
         if low == "auto" or high == "auto":
             low, high, suggested = _auto_range(
                 objective, (low, high), opened, spec, name, seed, device, resume
@@ -176,6 +183,7 @@ def search(
             pruner=pruner if isinstance(pruner, str) else type(pruner_obj).__name__,
             objective=_describe(objective),
             start_lr=None if start_lr is None else float(start_lr),
+            auto_ends=auto_ends,
         )
         study, role = open_study(spec, opened, name, config, sampler_obj, pruner_obj, resume=resume)
         with _Display(study, n_trials, enabled=progress) as display:

@@ -53,7 +53,7 @@ def run_trial(
         try:
             value = _call(objective, lr, trial)
         except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
+            _tell(study, trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
         except KeyboardInterrupt:
             fail_interrupted(study, trial_id)
@@ -69,15 +69,24 @@ def run_trial(
             f"the objective returned {value!r}; a NaN or infinite result is a failure, not a best",
         )
         return TrialState.FAIL
-    study.tell(trial, number)
+    _tell(study, trial, number)
     return TrialState.COMPLETE
 
 
+def _tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> None:
+    """``study.tell``, unless the trial was ended meanwhile by another process: a ``--resume``
+    started while this search still ran failed it as interrupted and queued its retry."""
+    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+        study.tell(trial, *args, **kwargs)
+
+
 def _fail(study: optuna.Study, trial: optuna.Trial, error: str, tb: str | None = None) -> None:
-    trial.set_user_attr("error", error.strip().splitlines()[0][:500] if error.strip() else error)
-    if tb:
-        trial.set_user_attr("traceback", tb[-4000:])
-    study.tell(trial, state=TrialState.FAIL)
+    first = error.strip().splitlines()[0][:500] if error.strip() else error
+    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+        trial.set_user_attr("error", first)
+        if tb:
+            trial.set_user_attr("traceback", tb[-4000:])
+    _tell(study, trial, state=TrialState.FAIL)
 
 
 def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
@@ -159,6 +168,13 @@ class TrialJob:
 
 
 def _child_main(job: TrialJob, parent: int) -> None:
+    try:
+        _child_run(job, parent)
+    except KeyboardInterrupt:  # Ctrl-C reaches every worker, even one still importing torch:
+        os._exit(130)  # the parent fails and requeues its trial, without a traceback here
+
+
+def _child_run(job: TrialJob, parent: int) -> None:
     if job.gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = job.gpu  # before anything touches CUDA
     if "OMP_NUM_THREADS" not in os.environ:
@@ -173,10 +189,7 @@ def _child_main(job: TrialJob, parent: int) -> None:
     # Optuna caches a database storage per process and only knows trials it has read: without
     # this read, the parent's claimed trial is a KeyError at its first suggest_float
     study.get_trials(deepcopy=False)
-    try:
-        run_trial(study, job.trial_id, job.objective, job.lr_range)
-    except KeyboardInterrupt:
-        os._exit(130)
+    run_trial(study, job.trial_id, job.objective, job.lr_range)
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -14,7 +14,7 @@ and run trials. ``resume=True`` makes a process take over a study whose coordina
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -52,6 +52,7 @@ class SearchConfig:
     pruner: str = "none"
     objective: str = ""  # what each trial trains: a task with its schedule and budget, a function
     start_lr: float | None = None  # the first trial's LR, if not drawn
+    auto_ends: str = ""  # "low", "high" or "low,high": the ends the range test gave
 
     def round_sizes(self) -> list[int]:
         base, extra = divmod(self.n_trials, self.rounds)
@@ -60,10 +61,12 @@ class SearchConfig:
     def mismatch(self, stored: dict[str, Any]) -> str | None:
         """A sentence on how ``stored`` differs from this config, or ``None`` if it matches."""
         mine = asdict(self)
+        # a setting added since the study was stored reads as its default
+        defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
         diffs = [
-            f"{key}={stored.get(key)!r} (this search: {value!r})"
+            f"{key}={stored.get(key, defaults.get(key))!r} (this search: {value!r})"
             for key, value in mine.items()
-            if stored.get(key) != value
+            if stored.get(key, defaults.get(key)) != value
         ]
         return "; ".join(diffs) or None
 

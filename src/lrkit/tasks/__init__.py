@@ -26,6 +26,7 @@ from lrkit.tasks.registry import (
     load_task,
     load_task_file,
     task_fingerprint,
+    task_identity,
     task_names,
 )
 
@@ -44,5 +45,6 @@ __all__ = [
     "split_datasets",
     "split_indices",
     "task_fingerprint",
+    "task_identity",
     "task_names",
 ]

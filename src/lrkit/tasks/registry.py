@@ -95,6 +95,22 @@ def task_fingerprint(source: str | os.PathLike[str] | Task) -> str | None:
         return None
 
 
+def task_identity(source: str | os.PathLike[str]) -> str:
+    """One name per task however it is spelled: a built-in's own name (aliases resolved), or a
+    task file's absolute path (``:attribute`` kept when not ``task``); loads the same task.
+
+    Example:
+        >>> task_identity("default"), task_identity("Digits")
+        ('digits', 'digits')
+    """
+    named = _file_of(source)
+    if named is None:
+        text = os.fspath(source).lower()
+        return ALIASES.get(text, text)
+    path = str(Path(named[0]).resolve())
+    return path if named[1] == "task" else f"{path}:{named[1]}"
+
+
 def _file_of(source: str | os.PathLike[str]) -> tuple[str, str] | None:
     """``(path, attribute)`` when ``source`` names a task file, ``None`` for a built-in name."""
     text = os.fspath(source)

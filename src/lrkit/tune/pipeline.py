@@ -91,7 +91,7 @@ def tune(
         TaskError: The task cannot be loaded or does not fit its loss.
     """
     from lrkit.finder.task import DEFAULT_NUM_ITER
-    from lrkit.tasks import check_task, load_task, task_fingerprint
+    from lrkit.tasks import check_task, load_task, task_fingerprint, task_identity
 
     started = time.perf_counter()
     say = say or (lambda text: print(text, flush=True))
@@ -101,8 +101,9 @@ def tune(
     # before any work: a budget too small for the range test's first sweep and the smallest
     # pipeline after it fails fast
     plan_budget(loaded.epochs, budget, range_epochs=DEFAULT_NUM_ITER / len(loaded.train_loader()))
+    ref = task_identity(task)
     base = {
-        "task": str(task),
+        "task": ref,  # ./t.py and t.py are one task
         "task_sha256": task_fingerprint(task),  # an edited task file is another run
         "seed": seed,
         "epochs": loaded.epochs,
@@ -133,7 +134,7 @@ def tune(
     say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}], successive halving")
     study = f"tune-search-{stages.digest({**run, 'trials': plan.trials, 'range': [low, high]})}"
     searched = _search(
-        task, loaded, plan, folder, study, seed, device, (low, high), progress, figures
+        ref, loaded, plan, folder, study, seed, device, (low, high), progress, figures
     )
     best = searched.best_trial
     if best is None:
