@@ -168,3 +168,9 @@ def test_from_dict_errors() -> None:
 def test_defaults_are_left_out_of_configs() -> None:
     assert Cosine(100).to_dict() == {"name": "cosine", "steps": 100}
     assert parse("plateau").to_spec() == "plateau"
+
+
+def test_deep_nesting_is_a_spec_error_not_a_recursion_error() -> None:
+    assert parse("(" * 100 + "cosine:10" + ")" * 100).trace(10)[0] > 0  # deep, but allowed
+    with pytest.raises(SpecError, match="at most 100 deep, got 500 levels"):
+        parse("(" * 500 + "cosine:10" + ")" * 500)

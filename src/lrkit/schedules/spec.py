@@ -31,6 +31,9 @@ _WORD_CHARS = re.compile(r"[A-Za-z0-9_.+\-]")
 _SUFFIX = {"": 1, "k": 1_000, "K": 1_000, "M": 1_000_000}
 
 
+MAX_NESTING = 100
+
+
 def parse(spec: str | Schedule) -> Schedule:
     """Turns a one-line spec into a schedule (a schedule is returned as it is).
 
@@ -47,6 +50,14 @@ def parse(spec: str | Schedule) -> Schedule:
         return spec
     if not isinstance(spec, str) or not spec.strip():
         raise SpecError(f"spec must be a non-empty string such as 'cosine:1000', got {spec!r}.")
+    depth = deepest = 0
+    for char in spec:
+        depth += (char == "(") - (char == ")")
+        deepest = max(deepest, depth)
+    if deepest > MAX_NESTING:  # the parser recurses once per level
+        raise SpecError(
+            f"spec may nest parentheses at most {MAX_NESTING} deep, got {deepest} levels."
+        )
     return _Parser(spec).parse()
 
 
