@@ -172,5 +172,5 @@ def test_defaults_are_left_out_of_configs() -> None:
 
 def test_deep_nesting_is_a_spec_error_not_a_recursion_error() -> None:
     assert parse("(" * 100 + "cosine:10" + ")" * 100).trace(10)[0] > 0  # deep, but allowed
-    with pytest.raises(SpecError, match="at most 100 deep, got 500 levels"):
+    with pytest.raises(SpecError, match="parentheses nested more than 100 deep at position 100"):
         parse("(" * 500 + "cosine:10" + ")" * 500)

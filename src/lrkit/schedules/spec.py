@@ -31,7 +31,7 @@ _WORD_CHARS = re.compile(r"[A-Za-z0-9_.+\-]")
 _SUFFIX = {"": 1, "k": 1_000, "K": 1_000, "M": 1_000_000}
 
 
-MAX_NESTING = 100
+MAX_NESTING = 100  # parentheses; the parser recurses once per level
 
 
 def parse(spec: str | Schedule) -> Schedule:
@@ -50,14 +50,6 @@ def parse(spec: str | Schedule) -> Schedule:
         return spec
     if not isinstance(spec, str) or not spec.strip():
         raise SpecError(f"spec must be a non-empty string such as 'cosine:1000', got {spec!r}.")
-    depth = deepest = 0
-    for char in spec:
-        depth += (char == "(") - (char == ")")
-        deepest = max(deepest, depth)
-    if deepest > MAX_NESTING:  # the parser recurses once per level
-        raise SpecError(
-            f"spec may nest parentheses at most {MAX_NESTING} deep, got {deepest} levels."
-        )
     return _Parser(spec).parse()
 
 
@@ -166,6 +158,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0  # parentheses open at pos
 
     def parse(self) -> Schedule:
         result = self._sequence()
@@ -206,11 +199,15 @@ class _Parser:
 
     def _atom(self) -> Schedule:
         if self._peek() == "(":
+            if self.depth == MAX_NESTING:
+                self._fail(f"parentheses nested more than {MAX_NESTING} deep")
             self.pos += 1
+            self.depth += 1
             inner = self._sequence()
             if self._peek() != ")":
                 self._fail("missing ')'")
             self.pos += 1
+            self.depth -= 1
             return inner
         name = self._word()
         if not name:

@@ -149,15 +149,15 @@ def search(
             spec = default_storage(out or DEFAULT_OUT)
         else:
             spec = StorageSpec.parse(storage)
-        if resume is True and spec.kind == "journal" and not Path(spec.location).exists():
-            raise no_study_to_resume(study_name or DEFAULT_STUDY, spec)  # and create nothing
-        opened = spec.open(first=True)
         name = study_name or DEFAULT_STUDY
+        if resume is True and spec.kind == "journal" and not Path(spec.location).exists():
+            raise no_study_to_resume(name, spec)  # and create no journal file
+        opened = spec.open(first=True)
+        if resume is True and name not in optuna.get_all_study_names(opened):
+            raise no_study_to_resume(name, spec)  # before a range test, not after it
         auto_ends = ",".join(end for end, at in (("low", low), ("high", high)) if at == "auto")
         if low == "auto" or high == "auto":
-            low, high, suggested = _auto_range(
-                objective, (low, high), opened, spec, name, seed, device, resume
-            )
+            low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
             start_lr = suggested if start_lr is None else start_lr
         lr_range = LogRange(low, high)
         if start_lr is not None and (
@@ -296,18 +296,15 @@ def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
 
 def _auto_range(
     objective: Any,
-    ends: tuple[Any, Any],
+    low: Any,
+    high: Any,
     storage: optuna.storages.BaseStorage,
-    spec: StorageSpec,
     name: str,
     seed: int,
     device: str,
-    resume: bool | str,
 ) -> tuple[float, float, float | None]:
     """``"auto"`` ends from the range test, or from the stored study when resuming one; and the
-    range test's suggestion, the search's first trial. Resuming a study that is not there is
-    an error before the range test, not after it."""
-    low, high = ends
+    range test's suggestion, the search's first trial."""
     if not isinstance(objective, TaskObjective):
         raise ConfigError(
             "low/high='auto' runs the range test on the task, so the objective must be a task "
@@ -319,8 +316,6 @@ def _auto_range(
         stored = None
     if stored is not None:
         found, suggestion = (stored["low"], stored["high"]), stored.get("start_lr")
-    elif resume is True:
-        raise no_study_to_resume(name, spec)
     else:
         from lrkit.finder import FinderWarning
         from lrkit.finder.task import range_test_task

@@ -66,7 +66,7 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
     if named is not None:
         return load_task_file(named[0], attr=named[1])
     text = os.fspath(source)
-    name = ALIASES.get(text.lower(), text.lower())
+    name = _builtin_name(text)
     if name not in BUILTIN_TASKS:
         raise UnknownNameError(
             f"Unknown task {text!r}; built-in tasks: {', '.join(task_names())} "
@@ -105,10 +105,14 @@ def task_identity(source: str | os.PathLike[str]) -> str:
     """
     named = _file_of(source)
     if named is None:
-        text = os.fspath(source).lower()
-        return ALIASES.get(text, text)
+        return _builtin_name(os.fspath(source))
     path = str(Path(named[0]).resolve())
     return path if named[1] == "task" else f"{path}:{named[1]}"
+
+
+def _builtin_name(text: str) -> str:
+    """A built-in task's name from how it was written (any case, or an alias)."""
+    return ALIASES.get(text.lower(), text.lower())
 
 
 def _file_of(source: str | os.PathLike[str]) -> tuple[str, str] | None:

@@ -33,11 +33,7 @@ if TYPE_CHECKING:
     from lrkit.tasks import Task
 
 DEFAULT_OUT = Path("lrkit-out/tune")
-SETTING_NAMES = {
-    "task_sha256": "task file content",
-    "budget": "budget",
-    "epochs": "epoch count per run",
-}
+SETTING_NAMES = {"task_sha256": "task file content", "epochs": "epoch count per run"}
 FINAL_SEED_OFFSET = 1000  # the final run's seed differs from every search and comparison seed
 
 

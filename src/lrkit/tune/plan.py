@@ -46,14 +46,11 @@ def halving_cost(epochs: int, trials: int, reduction: int = REDUCTION) -> float:
         >>> halving_cost(1, 8)
         1.0
     """
-    for name, value in (("epochs", epochs), ("trials", trials), ("reduction", reduction)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or value < 1 + (name == "reduction")
-        ):
-            least = "an integer >= 2" if name == "reduction" else "a positive integer"
-            raise bad_value(name, least, value)
+    for name, value in (("epochs", epochs), ("trials", trials)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise bad_value(name, "a positive integer", value)
+    if isinstance(reduction, bool) or not isinstance(reduction, int) or reduction < 2:
+        raise bad_value("reduction", "an integer >= 2", reduction)
     rungs = []
     rung = 1
     while rung < epochs:
