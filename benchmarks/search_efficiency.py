@@ -506,12 +506,37 @@ def report(
     return "\n".join(lines)
 
 
+def suggestion_hits(
+    oracles: dict[str, Oracle], finders: dict[str, list[dict[str, Any]]], factors: Sequence[float]
+) -> str:
+    """How often one run at ``factor`` x the range test's suggestion scores within 1% of the
+    oracle best, per task: whether a fixed shift of the suggestion could start every search
+    closer to the target."""
+    head = "".join(f"{f'x{f:g}':>8}" for f in factors)
+    lines = [
+        f"one run at a multiple of the suggestion: seeds within 1% of the best\n{'':<14}{head}"
+    ]
+    for name, oracle in oracles.items():
+        found = [f["suggestion"] for f in finders[name] if f["suggestion"] is not None]
+        cells = []
+        for factor in factors:
+            hits = sum(oracle.mean[oracle.index(s * factor)] >= TARGET * oracle.best for s in found)
+            cells.append(f"{hits}/{len(found)}")
+        lines.append(f"{name:<14}" + "".join(f"{c:>8}" for c in cells))
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=40, help="search seeds per method and task")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--workers", type=int, default=2, help="processes for the training runs")
     ap.add_argument("--no-overhead", action="store_true", help="skip timing the overhead")
+    ap.add_argument(
+        "--suggestion-hits",
+        action="store_true",
+        help="also print how often one run at 0.5-3x the suggestion lands within 1%%",
+    )
     ap.add_argument(
         "--oracle-seeds", type=int, default=ORACLE_SEEDS, help="training seeds per grid LR"
     )
@@ -544,6 +569,8 @@ def main() -> None:
         f"median over {args.seeds} search seeds\n"
     )
     print(report(oracles, finders, outcomes, args.seeds))
+    if args.suggestion_hits:
+        print("\n" + suggestion_hits(oracles, finders, (0.5, 0.7, 1, 1.4, 2, 3)))
     if not args.no_overhead:
         per_trial = overhead()
         print("\nlrkit.search overhead per trial (200 trials of an objective that does nothing):")

@@ -1,25 +1,69 @@
-"""The transient progress bar every long step shows on a terminal (and nowhere else)."""
+"""Progress of every long step: a transient bar on a terminal, sparse plain lines off one.
+
+On a terminal the bar is rich's, drawn in place and gone when done. Off one (output sent to a
+file, a pipe, ``nohup``, a CI log) a bar cannot be drawn, so a plain line goes to stderr instead
+as each tenth of the work is crossed: never in the first ``PLAIN_EVERY_S`` seconds (short jobs
+print nothing), never more than one per ``PLAIN_EVERY_S``, and, once any line was written, one
+more when the work ends. A log of an hour-long job thus gets about a dozen lines.
+"""
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
+
+PLAIN_EVERY_S = 10.0
+"""Off a terminal: no progress line in a job's first this many seconds, nor sooner than this
+after the last one."""
+
+PLAIN_STEPS = 10
+"""Off a terminal: a line as each ``1 / PLAIN_STEPS`` of the work is crossed (rate allowing)."""
+
+
+def hms(seconds: float) -> str:
+    """A duration as rich's bars show one, ``H:MM:SS``.
+
+    Example:
+        >>> hms(65.7), hms(3 * 3600 + 2)
+        ('0:01:05', '3:00:02')
+    """
+    whole = max(0, int(seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def write_line(text: str) -> None:
+    """Writes one plain progress line to stderr, at once (a log shows it as it happens)."""
+    stream = sys.stderr
+    if stream is not None:  # pythonw has none
+        print(text, file=stream, flush=True)
 
 
 class ProgressBar:
-    """A rich progress bar with one task: ``describe``, ``advance``, ``update`` and ``grow`` it.
+    """Progress with one task: ``describe``, ``advance``, ``update`` and ``grow`` it.
 
-    It draws only when ``enabled`` and its console is a terminal, and disappears when done.
+    When ``enabled`` and its console is a terminal it is a rich bar that disappears when done.
+    When ``enabled`` and off a terminal it writes a plain line to stderr as each tenth of the
+    work is crossed (label or description, count/total, unit, elapsed and time left), at most
+    one per ``PLAIN_EVERY_S`` seconds and none in the first ``PLAIN_EVERY_S``::
+
+        cosine:10  seed 0: 12/40 epochs (30%), 0:01:00 elapsed, about 0:02:20 left
 
     Args:
         total: Units of work (optimizer steps, epochs).
-        enabled: ``False`` keeps it silent even on a terminal (``--quiet``).
+        enabled: ``False`` keeps it silent everywhere (``--quiet``).
         label: A fixed word before the bar (``"range test"``); ``None`` shows the description.
         unit: A word after the count (``"epochs"``).
-        stderr: Draw on stderr (default) rather than stdout.
+        stderr: Draw the bar on stderr (default) rather than stdout; plain lines always go to
+            stderr.
         eta: Show the estimated time left.
+        plain: ``False``: nothing off a terminal (for a caller that writes its own lines).
+        clock: Seconds from a monotonic clock (tests drive it).
 
     Example:
-        >>> with ProgressBar(3) as bar:  # silent here: not a terminal
+        >>> with ProgressBar(3) as bar:  # silent here: not a terminal, and over at once
         ...     bar.advance(); bar.update(3)
         >>> bar.completed
         3
@@ -34,6 +78,8 @@ class ProgressBar:
         unit: str | None = None,
         stderr: bool = True,
         eta: bool = True,
+        plain: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         from rich.console import Console
         from rich.progress import (
@@ -62,21 +108,38 @@ class ProgressBar:
         )
         self.total, self.completed = total, 0
         self._id: Any = None
+        self._label, self._unit, self._eta = label, unit, eta
+        self._description = ""
+        self._plain = plain and enabled and self._bar.disable  # enabled, off a terminal
+        self._clock = clock
+        self._started = self._said_at = clock()
+        self._said = 0  # units done at the last plain line
+        self._lines = 0  # plain lines written
 
     def __enter__(self) -> ProgressBar:
         self._bar.__enter__()
         self._id = self._bar.add_task("", total=self.total)
+        self._started = self._said_at = self._clock()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self._bar.__exit__(*exc)
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        self._bar.__exit__(exc_type, *exc)
+        # the end, for a log that was told of the work (not after an error: it says its own)
+        if self._plain and self._lines and exc_type is None and self.completed != self._said:
+            self._write(self._clock(), done=True)
 
     @property
     def shown(self) -> bool:
         """Whether it draws (enabled, on a terminal)."""
         return not self._bar.disable
 
+    @property
+    def plain(self) -> bool:
+        """Whether it writes plain lines (enabled, off a terminal, ``plain=True``)."""
+        return self._plain
+
     def describe(self, text: str) -> None:
+        self._description = text
         self._bar.update(self._id, description=text)
 
     def advance(self, n: int = 1) -> None:
@@ -86,7 +149,47 @@ class ProgressBar:
         """Sets the units done (a callback for code that counts them itself)."""
         self.completed = completed
         self._bar.update(self._id, completed=completed)
+        if self._plain and self._step(completed) > self._step(self._said):
+            now = self._clock()
+            if now - self._said_at >= PLAIN_EVERY_S:
+                self._write(now)
 
     def grow(self, n: int) -> None:
         self.total += n
         self._bar.update(self._id, total=self.total)
+
+    def _step(self, completed: int) -> int:
+        """How many tenths of the work ``completed`` units are (0 for work of no size)."""
+        if self.total <= 0:
+            return 0
+        return min(PLAIN_STEPS, PLAIN_STEPS * max(0, completed) // self.total)
+
+    def _write(self, now: float, *, done: bool = False) -> None:
+        elapsed = now - self._started
+        head = self._text(self._label) if self._label is not None else self._description
+        count = f"{self.completed}/{self.total}"
+        if self._unit:
+            count += f" {self._text(self._unit)}"
+        if self.total > 0:
+            count += f" ({100 * self.completed // self.total}%)"
+        parts = [count]
+        if done:
+            parts.append(f"finished in {hms(elapsed)}")
+        else:
+            parts.append(f"{hms(elapsed)} elapsed")
+            if self._eta and 0 < self.completed < self.total:
+                left = elapsed * (self.total - self.completed) / self.completed
+                parts.append(f"about {hms(left)} left")
+        line = ", ".join(parts)
+        write_line(f"{head}: {line}" if head else line)
+        self._said, self._said_at, self._lines = self.completed, now, self._lines + 1
+
+    def _text(self, template: str) -> str:
+        """A label or unit as its rich column shows it (``{task.description}`` filled in)."""
+        task = SimpleNamespace(
+            description=self._description, completed=self.completed, total=self.total
+        )
+        try:
+            return template.format(task=task)
+        except (AttributeError, IndexError, KeyError, ValueError):
+            return template

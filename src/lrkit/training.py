@@ -101,7 +101,7 @@ def train(
             as the schedule declares: a bound lrkit schedule's own ``unit``, per step for
             torch's per-iteration schedulers (``OneCycleLR``, ``CyclicLR``), else per epoch.
         device: Where to train, e.g. ``"cuda"``.
-        progress: Show a transient progress bar (only on a terminal).
+        progress: Show progress: a transient bar on a terminal, sparse lines on stderr off one.
         verbose: Print one line per epoch with its learning rate and losses.
         check: Run :func:`~lrkit.tasks.check_task` first, for a clear error on a broken task.
         on_epoch_end: Called with each epoch's record; return ``True`` to stop the run there.
@@ -136,7 +136,9 @@ def train(
         scheduler, schedule_name = _make_scheduler(schedule, optimizer, unit, verbose)
         unit = _declared_unit(scheduler) if unit is None else unit
         run = _Run(task, model, optimizer, scheduler, unit, device, verbose, test_each_epoch)
-        with ProgressBar(n_epochs * len(loader), enabled=progress, stderr=False) as bar:
+        with ProgressBar(
+            n_epochs * len(loader), enabled=progress, unit="steps", stderr=False
+        ) as bar:
             for epoch in range(1, n_epochs + 1):
                 bar.describe(f"epoch {epoch}/{n_epochs}")
                 record = run.epoch(epoch, n_epochs, loader, bar)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,8 +72,13 @@ def test_find_a_task_file_with_balancing_and_the_default_out_dir(tmp_path: Path)
 
 
 BAD = {
-    "end_not_above_start": (["--start-lr", "1", "--end-lr", "0.1"], "end_lr must be greater"),
-    "too_few_iterations": (["--num-iter", "5"], "num_iter must be an integer >= 10"),
+    "end_not_above_start": (["--start-lr", "1", "--end-lr", "0.1"], "--end-lr must be greater"),
+    "too_few_iterations": (["--num-iter", "5"], "--num-iter must be an integer"),
+    "too_many_iterations": (  # a typo that was a sweep of days
+        ["--num-iter", "1e8"],
+        "argument --num-iter: must be an integer from 10 to 100,000 (a range test takes a few "
+        "hundred steps), got '1e8' (see 'lrkit find --help')",
+    ),
     "empty_loader": (["@n = 0"], "Task 'mine': train_data is empty."),
     "first_loss_nan": (["@n = 300; x[:] = float('nan')"], "must give a finite loss at the start"),
     "no_parameters": (["@model=torch.nn.ReLU()"], "optimizer got an empty parameter list"),
@@ -81,11 +88,11 @@ BAD = {
     "seed_too_big": (["--seed", str(2**64)], "--seed: must be an integer from 0 to 2**32 - 1"),
     "end_lr_huge": (
         ["--end-lr", "1e300", "--num-iter", "10"],  # was a torch overflow traceback mid-sweep
-        "end_lr must be a learning rate of at most 1e+06, got 1e+300.",
+        "--end-lr must be a learning rate of at most 1e+06, got 1e+300.",
     ),
     "start_lr_tiny": (
         ["--start-lr", "1e-320", "--end-lr", "1"],
-        "start_lr must be at least 5.56e-309, so that end_lr / start_lr is a finite number",
+        "--start-lr must be at least 5.56e-309, so that --end-lr / --start-lr is a finite number",
     ),
 }
 
@@ -129,3 +136,40 @@ def test_an_out_that_is_a_file_fails_before_any_work(command: str, tmp_path: Pat
     )
     assert result.stdout == ""  # no range test or trial ran
     assert blocker.read_text() == "a file, not a folder"
+
+
+def test_num_iter_is_capped_where_the_library_caps_it() -> None:
+    from lrkit.cli.find import MAX_NUM_ITER, num_iter_arg
+    from lrkit.finder import plan
+
+    assert MAX_NUM_ITER == plan.MAX_ITER  # kept in the CLI so that --help needs no torch
+    assert num_iter_arg("100k") == num_iter_arg("100000") == plan.MAX_ITER
+    for text in ("100001", "1e8", "100M"):
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(f"got {text!r}")):
+            num_iter_arg(text)
+
+
+@pytest.mark.parametrize("flag", [None, "--quiet", "--json"])
+def test_off_a_terminal_the_sweep_writes_plain_progress_lines_unless_quiet(
+    flag: str | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import lrkit.progress
+    from lrkit.cli.main import main
+    from tests.test_progress import terminal
+
+    terminal(monkeypatch, is_terminal=False)  # as under nohup, CI or `> log 2>&1`
+    monkeypatch.setattr(lrkit.progress, "PLAIN_EVERY_S", 0.0)  # a line at every tenth
+    extra = [] if flag is None else [flag]
+    status = main(["find", "--num-iter", "40", "--end-lr", "1", "--out", str(tmp_path), *extra])
+    assert status == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "elapsed" in line]
+    if flag is not None:
+        assert said == []
+        return
+    # no time left: a sweep that diverges ends early, so the bar shows none on a terminal too
+    assert [re.sub(r"\d+:\d\d:\d\d", "H:MM:SS", line) for line in said] == [
+        f"range test: {4 * k}/40 ({10 * k}%), H:MM:SS elapsed" for k in range(1, 11)
+    ], said

@@ -24,6 +24,18 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def start(*args: str) -> subprocess.Popen[str]:
+    """``lrkit search`` in a session of its own, for a Ctrl-C to its whole process group."""
+    return subprocess.Popen(
+        [*LRKIT, "search", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        start_new_session=True,
+    )
+
+
 def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["digits", "--trials", "5", "--epochs", "3", "--pruner", "halving", "--low", "1e-3"]
@@ -67,7 +79,7 @@ def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
         (["--study", ""], "argument --study: must be a non-empty study name, got ''"),
         (["--study", " "], "argument --study: must be a non-empty study name, got ' '"),
         (["no_such_task"], "no_such_task"),
-        (["--schedule", "cosine:0"], "schedule 'cosine:0': steps must be a positive finite"),
+        (["--schedule", "cosine:0"], "schedule 'cosine:0': cosine: steps must be a positive"),
         (["--schedule", "cosine"], "schedule 'cosine': "),
         (["--device", "cuda:99"], "--device: must be a device this machine has"),
     ],
@@ -91,14 +103,14 @@ def test_a_storage_file_that_is_not_a_journal_is_refused_and_kept(tmp_path: Path
     half.write_text('{"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [1]}\nx\n')
     short = tmp_path / "short.journal"  # JSON with an op_code, but not a record Optuna reads
     short.write_text('{"op_code": 0}\n')
-    not_a_journal = "storage must be an Optuna journal file (one JSON record per line)"
+    not_a_journal = "--storage must be an Optuna journal file (one JSON record per line)"
     cases = {
         notes: f"{not_a_journal} or a new file, got {str(notes)!r}, which is not a journal "
         "(its first line is '# Notes'); name another file",
-        half: f"storage: the journal file {str(half)!r} is damaged at line 2 ('x'), after 1 "
+        half: f"--storage: the journal file {str(half)!r} is damaged at line 2 ('x'), after 1 "
         "good records; Optuna cannot read past it.",
         short: f"{not_a_journal}, got {str(short)!r}, whose records cannot be read (KeyError: ",
-        tmp_path: "storage must be a journal file path, a database URL or ':memory:', got "
+        tmp_path: "--storage must be a journal file path, a database URL or ':memory:', got "
         f"{str(tmp_path)!r}, which is a directory.",
     }
     for storage, message in cases.items():
@@ -190,14 +202,7 @@ def test_an_edited_task_file_is_another_search(tmp_path: Path) -> None:
 def test_ctrl_c_then_resume(tmp_path: Path, workers: str) -> None:
     out = tmp_path / "run"
     args = ["digits", "--trials", "6", "--epochs", "4", "--workers", workers, "--out", str(out)]
-    process = subprocess.Popen(
-        [*LRKIT, "search", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-        start_new_session=True,
-    )
+    process = start(*args)
     journal = out / "study.journal"
     deadline = time.monotonic() + 120
     while _completed(journal) < 2:
@@ -218,7 +223,48 @@ def test_ctrl_c_then_resume(tmp_path: Path, workers: str) -> None:
     assert resumed.returncode == 0, resumed.stderr
     counts = json.loads(resumed.stdout)["counts"]
     assert counts["complete"] == 6
-    assert counts["failed"] <= 1  # the interrupted trial, queued again and finished
+    assert counts["failed"] == 0
+    assert counts["interrupted"] <= 2  # the trials in flight, queued again and finished
+
+
+SLOW_START_TASK = """
+import pathlib, time
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+
+
+class Slow(torch.nn.Linear):  # marks its first step, then takes its time: a range test of ~5 s
+    def forward(self, x):
+        pathlib.Path(__file__).with_suffix('.started').touch()
+        time.sleep(0.05)
+        return super().forward(x)
+
+
+g = torch.Generator().manual_seed(0)
+x = torch.randn(160, 4, generator=g)
+y = (x[:, 0] > x[:, 1]).long()
+task = Task(name='slow', model=lambda: Slow(4, 2), train_data=TensorDataset(x[:120], y[:120]),
+            val_data=TensorDataset(x[120:], y[120:]), batch_size=40, epochs=1)
+"""
+
+
+def test_ctrl_c_in_the_range_test_says_there_is_nothing_to_resume(tmp_path: Path) -> None:
+    task, out = tmp_path / "slow.py", tmp_path / "run"
+    task.write_text(SLOW_START_TASK)
+    args = [str(task), "--low", "auto", "--trials", "1", "--out", str(out)]
+    process = start(*args)
+    deadline = time.monotonic() + 120
+    while not task.with_suffix(".started").exists():  # the range test (or the task's check)
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode in (130, -signal.SIGINT)
+    assert err == "lrkit: interrupted before any trial ran; run the same command again.\n"
+    again = run(*args)  # as it says: not refused as a study to resume
+    assert again.returncode == 0, again.stderr
 
 
 def _completed(journal: Path) -> int:

@@ -134,7 +134,7 @@ def test_search_section_ranks_trials_and_lists_errors() -> None:
     html = search_section(search_result(), top=3).html
     rows = re.findall(r"<tr><td class=\"num\">(\d+)</td>", html)
     assert rows == ["0", "3", "1"]  # completed best first, then pruned; the failed one cut
-    assert "best 3 of 4 shown" in html
+    assert "the first 3 of 4 trials, best first" in html
     assert "<th>acc</th>" in html or '<th class="num">acc</th>' in html
     assert "&lt;script&gt;" not in html  # the failed trial (with the error) is not shown
     full = search_section(search_result(), top=None).html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import warnings
@@ -205,3 +206,63 @@ def test_importing_does_not_import_matplotlib(module: str) -> None:
     code = f"import sys, {module}; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- huge specs and many schedules -------------------------------------------------------------
+
+
+def _save_without_warnings(fig: object) -> None:
+    """Renders at a few resolutions: the constrained layout warned when the legend did not fit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for dpi in (72, 100, 150):
+            fig.savefig(io.BytesIO(), format="png", dpi=dpi)  # type: ignore[attr-defined]
+
+
+def test_a_spec_of_thousands_of_parts_gets_a_short_legend_entry() -> None:
+    from lrkit.schedules.plot import MAX_LEGEND_CHARS
+
+    spec = " > ".join(["cosine:10"] * 2000)
+    fig = plot_schedules([spec, "cosine:100"], steps=500)
+    _save_without_warnings(fig)  # "constrained_layout not applied", and no legend
+    [ax] = fig.axes
+    legend = ax.get_legend()
+    assert legend is not None and legend.get_in_layout()
+    first, second = (t.get_text() for t in legend.get_texts())
+    assert first.startswith("cosine:10 > cosine:10 > ") and first.endswith(" … (2,000 parts)")
+    assert len(first) <= MAX_LEGEND_CHARS and second == "cosine:100"
+    [curve] = schedule_curves([spec], 5)
+    assert curve.label == spec  # the data keeps the whole spec
+
+
+def test_many_schedules_list_the_first_in_the_legend_and_count_the_rest() -> None:
+    from lrkit.schedules.plot import MAX_LEGEND_ENTRIES
+
+    specs = [f"cosine:{n}" for n in range(10, 210)]
+    fig = plot_schedules(specs, steps=100)
+    _save_without_warnings(fig)
+    [ax] = fig.axes
+    assert len(ax.get_lines()) == 200  # every schedule is drawn
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(texts) == MAX_LEGEND_ENTRIES
+    assert texts == [*specs[: MAX_LEGEND_ENTRIES - 1], "… and 189 more schedules"]
+
+
+def test_a_legend_of_wide_labels_is_cut_until_it_fits() -> None:
+    curves = [Curve(c * 300, np.arange(10), np.linspace(1.0, 0.1, 10)) for c in "WMQ"]
+    fig = plot_schedules(curves, title="wide")
+    _save_without_warnings(fig)
+    legend = fig.axes[0].get_legend()
+    assert legend.get_in_layout()
+    assert all(20 <= len(t.get_text()) < 300 for t in legend.get_texts())
+
+
+def test_a_cut_label_keeps_its_plateau_note() -> None:
+    from lrkit.schedules.plot import MAX_LEGEND_CHARS, legend_label
+
+    label = " > ".join(["warmup:5"] * 30) + f" > plateau ({FLAT_PLATEAU_NOTE})"
+    short = legend_label(label)
+    assert short.startswith("warmup:5 > ")
+    assert short.endswith(f" … (31 parts) ({FLAT_PLATEAU_NOTE})")
+    assert len(short) <= MAX_LEGEND_CHARS
+    assert legend_label("cosine:10") == "cosine:10"

@@ -73,3 +73,11 @@ class InterruptAt:
         with open(self.log, "a") as handle:
             handle.write(f"{trial.number}\n")
         return quadratic(lr)
+
+
+def exits_as_interrupted(lr: float, trial: optuna.Trial) -> float:
+    """Ends its worker process the way Ctrl-C does (exit code 130) the first time trial 1 runs;
+    its retry (another trial number) returns the bowl."""
+    if trial.number == 1:
+        os._exit(130)
+    return quadratic(lr)

@@ -13,6 +13,7 @@ import pytest
 import lrkit
 from lrkit.errors import ConfigError
 from lrkit.search import SearchResult, search
+from lrkit.search.study import fail_interrupted
 from tests.search import objectives
 from tests.task_files import FLAT_TASK
 
@@ -134,9 +135,11 @@ def test_ctrl_c_keeps_finished_trials_and_resume_redoes_only_the_interrupted(
     result = run(objectives.InterruptAt(3, log), 6, storage=storage, resume=True)
     finished = [t for t in result.trials if t.state == "complete"]
     assert len(finished) == 6
-    interrupted = [t for t in result.trials if t.state == "failed"]
+    interrupted = [t for t in result.trials if t.state == "interrupted"]
     assert len(interrupted) == 1 and interrupted[0].error is not None
     assert interrupted[0].error.startswith("interrupted")
+    assert result.count("failed") == 0 and result.n_trials == 6
+    assert result.tally() == "6 complete, 1 interrupted and queued again"
     retry = next(t for t in finished if t.lr == interrupted[0].lr)
     assert retry.seed == interrupted[0].seed
     ran = [int(x) for x in log.read_text().split()]
@@ -144,6 +147,37 @@ def test_ctrl_c_keeps_finished_trials_and_resume_redoes_only_the_interrupted(
     for number, trial in before.items():  # finished trials untouched
         if trial.state == optuna.trial.TrialState.COMPLETE:
             assert result.trials[number].value == trial.value
+
+
+@pytest.mark.parametrize("then", ["report", "raise"])
+def test_a_trial_ended_by_another_process_stops_quietly(then: str) -> None:
+    # A --resume started beside a live search fails the live search's running trial as
+    # interrupted and queues its retry; the live worker's next write must not crash the search.
+    def objective(lr: float, trial: optuna.Trial) -> float:
+        if trial.number == 2:
+            assert fail_interrupted(trial.study, trial._trial_id)  # as that other process does
+            if then == "report":
+                trial.report(1.0, 1)
+            raise ValueError("the objective's own error, after its trial was ended elsewhere")
+        return objectives.quadratic(lr)
+
+    result = run(objective, 5)
+    assert result.count("complete") == 5 and result.count("failed") == 0
+    (lost,) = [t for t in result.trials if t.state == "interrupted"]
+    assert lost.number == 2 and lost.error is not None and lost.error.startswith("interrupted")
+    assert "traceback" not in lost.attrs and not lost.intermediate
+
+
+def test_a_worker_stopped_by_ctrl_c_has_its_trial_queued_again(tmp_path: Path) -> None:
+    # exit code 130 without telling the study: the worker got Ctrl-C (or SIGINT alone) before
+    # the parent did; an interruption, not a crash of the trial
+    result = run(
+        objectives.exits_as_interrupted, 4, storage=str(tmp_path / "s.journal"), n_workers=2
+    )
+    assert result.count("complete") == 4 and result.count("failed") == 0
+    (lost,) = [t for t in result.trials if t.state == "interrupted"]
+    retry = next(t for t in result.trials if t.number > 1 and t.lr == lost.lr)
+    assert retry.state == "complete" and retry.seed == lost.seed
 
 
 def test_a_study_with_other_settings_is_refused_and_left_intact(tmp_path: Path) -> None:
@@ -203,6 +237,13 @@ def test_unreachable_database_is_a_clear_error() -> None:
         ConfigError, match=re.escape("storage: cannot connect to 'postgresql://x@127.0.0.1:1/nope'")
     ):
         run(objectives.quadratic, 2, storage="postgresql://x:secret@127.0.0.1:1/nope")
+
+
+def test_a_missing_driver_is_named_with_advice_for_its_database() -> None:
+    with pytest.raises(ConfigError, match=r"driver .* missing") as raised:
+        run(objectives.quadratic, 2, storage="mysql://user:secret@127.0.0.1:1/db")
+    assert "pymysql" in str(raised.value) and "psycopg" not in str(raised.value)
+    assert "secret" not in str(raised.value)
 
 
 def test_sqlite_storage_works(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import optuna
 import pytest
@@ -66,6 +68,26 @@ def test_a_given_budget_is_never_overspent(budget: int) -> None:
 def test_more_budget_buys_more_trials() -> None:
     trials = [plan_budget(12, b).trials for b in (100, 200, 400)]
     assert trials == sorted(trials) and trials[0] < trials[-1]
+
+
+@pytest.mark.parametrize(("epochs", "range_epochs"), [(12, 5.9), (30, 3.1), (5, 1.6), (1, 2.0)])
+def test_no_stage_shrinks_as_the_budget_grows(epochs: int, range_epochs: float) -> None:
+    # friedman (30 epochs) once planned 3 search trials for --budget 400 and 5 for 200: the
+    # larger budget went to a second seed per schedule first
+    start = plan_budget(epochs, 1, range_epochs=range_epochs, strict=False).estimated
+    plans = [
+        plan_budget(epochs, budget, range_epochs=range_epochs)
+        for budget in range(start, 40 * epochs, max(1, epochs // 3))
+    ]
+    for smaller, larger in itertools.pairwise(plans):
+        assert larger.trials >= smaller.trials, (smaller, larger)
+        assert len(larger.schedules) >= len(smaller.schedules), (smaller, larger)
+        assert larger.seeds >= smaller.seeds, (smaller, larger)
+        assert larger.schedules[: len(smaller.schedules)] == smaller.schedules
+        assert smaller.estimated <= larger.estimated <= larger.budget
+    assert plans[-1].estimated > plans[0].estimated
+    default = plan_budget(epochs, range_epochs=range_epochs)  # on the way up, not apart
+    assert plan_budget(epochs, default.estimated, range_epochs=range_epochs) == default
 
 
 def test_a_budget_too_small_names_the_minimum() -> None:

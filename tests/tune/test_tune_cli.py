@@ -14,11 +14,12 @@ import optuna
 import pytest
 from optuna.storages.journal import JournalFileBackend
 
+from lrkit.tune.pipeline import REUSED
 from tests.task_files import FLAT_TASK, SLOW_TASK
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main", "tune"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-BUDGET = ["--budget", "80"]  # a small pipeline: 3 trials, 3 schedules, 1 seed
+BUDGET = ["--budget", "80"]  # a small pipeline: 6 trials, 2 schedules, 1 seed
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -43,7 +44,9 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     low, high = summary["searched_range"]
     assert low <= summary["best_lr"] <= high
     assert summary["test_accuracy"] > 0.9
-    assert summary["settings"]["plan"]["trials"] == 3
+    assert summary["settings"]["plan"]["trials"] == 6
+    assert len(summary["settings"]["plan"]["schedules"]) == 2
+    assert REUSED not in done.stdout
     assert summary["epochs_used"] <= 80  # the budget, the range test's steps included
     assert summary["versions"]["torch"].startswith("2.")
     assert f"test accuracy {summary['test_accuracy']:.2%}" in done.stdout
@@ -58,6 +61,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     again = run("digits", *BUDGET, "--out", str(out))
     assert again.returncode == 0, again.stderr
     assert "held a run" not in again.stdout  # the same settings: nothing replaced
+    assert again.stdout.count(REUSED) == 2  # the range test and the comparison
     assert stage.stat().st_mtime_ns == stamp  # the range test was read back, not redone
     assert json.loads((out / "search.json").read_text())["trials"] == trials
     journal = optuna.storages.JournalStorage(JournalFileBackend(str(out / "study.journal")))
@@ -143,6 +147,24 @@ def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert stage.stat().st_mtime_ns == stamp
     assert json.loads((out / "summary.json").read_text())["test_accuracy"] > 0.9
+
+    # a run with other settings, stopped early, leaves none of the first run's files beside its
+    # own: a summary there would describe the other run
+    process = subprocess.Popen(
+        [*LRKIT, "digits", *BUDGET, "--seed", "1", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    claimed = out / ".lrkit-stages" / "run.json"
+    while json.loads(claimed.read_text())["seed"] != 1:
+        assert time.monotonic() < deadline + 300
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    for name in ("summary.json", "report.html", "search.json", "compare.json", "compare.png"):
+        assert not (out / name).exists(), name
 
 
 def test_no_range_from_the_range_test_searches_the_default_range(tmp_path: Path) -> None:

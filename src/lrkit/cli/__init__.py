@@ -40,6 +40,19 @@ def positive_int(text: str) -> int:
     return int(value)
 
 
+def capped_int(text: str, most: int, must: str) -> int:
+    """Argument type body: ``positive_int`` up to ``most``; ``must`` says what it must be.
+
+    Example:
+        >>> capped_int("2k", 5_000, "a positive integer at most 5,000")
+        2000
+    """
+    value = positive_int(text)
+    if value > most:
+        raise argparse.ArgumentTypeError(f"must be {must}, got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """Argument type: a finite number > 0.
 

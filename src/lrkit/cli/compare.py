@@ -82,7 +82,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="DIR",
         help=f"folder for compare.png/.json/.csv and report.html (default: {DEFAULT_OUT})",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument(
         "--json", action="store_true", help="print the result as JSON instead of the table"
     )

@@ -19,13 +19,20 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrkit.cli import add_task_arguments, check_out, positive_float, positive_int, write_report_part
+from lrkit.cli import (
+    add_task_arguments,
+    capped_int,
+    check_out,
+    positive_float,
+    write_report_part,
+)
 
 if TYPE_CHECKING:
     from lrkit.finder import RangeTestResult
 
 DEFAULT_OUT = Path("lrkit-out") / "find"
 DEFAULT_START_LR = 1e-7  # fastai's start: low enough that the first steps barely train
+MAX_NUM_ITER = 100_000  # lrkit.finder.plan.MAX_ITER, kept here so that --help needs no torch
 
 
 def add_parser(subparsers: Any) -> None:
@@ -50,10 +57,10 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--num-iter",
-        type=positive_int,
+        type=num_iter_arg,
         metavar="N",
-        help="optimizer steps in the sweep, at least 10 (default: 100, then 200 once more "
-        "from a fresh model if that curve is too noisy to give a suggestion)",
+        help=f"optimizer steps in the sweep, 10 to {MAX_NUM_ITER:,} (default: 100, then 200 "
+        "once more from a fresh model if that curve is too noisy to give a suggestion)",
     )
     parser.add_argument(
         "--step-mode",
@@ -76,6 +83,18 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=run)
+
+
+def num_iter_arg(text: str) -> int:
+    """Argument type: the sweep's steps, a positive integer up to ``MAX_NUM_ITER`` (the library
+    says what it needs at the low end).
+
+    Example:
+        >>> num_iter_arg("1k")
+        1000
+    """
+    must = f"an integer from 10 to {MAX_NUM_ITER:,} (a range test takes a few hundred steps)"
+    return capped_int(text, MAX_NUM_ITER, must)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -20,7 +21,7 @@ from typing import NoReturn
 
 from lrkit import __version__
 from lrkit.cli import UsageError
-from lrkit.errors import LrkitError
+from lrkit.errors import LrkitError, SpecError
 
 COMMANDS: tuple[str, ...] = ("schedule", "train", "find", "search", "compare", "tune")
 """Subcommand modules under ``lrkit.cli``, in the order ``lrkit --help`` lists them."""
@@ -67,11 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["schedule", "show", "cosinus:100"])  # one line on stderr, status 2
         2
     """
+    parser, args = build_parser(), None
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
         return int(args.run(args))
-    except (UsageError, LrkitError) as exc:
+    except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
+    except SpecError as exc:  # its parameters are the spec's (cosine's steps, not --steps)
+        return _fail(str(exc), EXIT_USAGE)
+    except LrkitError as exc:
+        return _fail(as_flag(str(exc), _options(parser, args)), EXIT_USAGE)
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):  # `lrkit schedule list | head`: not an error
             _silence_stdout()
@@ -80,6 +86,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{where}{exc.strerror or exc}", EXIT_FAILURE)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _options(parser: argparse.ArgumentParser, args: argparse.Namespace | None) -> dict[str, str]:
+    """``{dest: "--option"}`` for the options of the (sub)command ``args`` ran."""
+    options: dict[str, str] = {}
+    current: argparse.ArgumentParser | None = parser
+    while current is not None:
+        chosen = None
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                name = getattr(args, action.dest, None) if args is not None else None
+                chosen = action.choices.get(name) if name is not None else None
+            elif action.option_strings and action.dest != "help":
+                options[action.dest] = max(action.option_strings, key=len)
+        current = chosen
+    return options
+
+
+def as_flag(message: str, options: dict[str, str]) -> str:
+    """The library's error, its opening parameter name written as the command's option.
+
+    Example:
+        >>> as_flag("budget must be at least 66 epochs, got 20.", {"budget": "--budget"})
+        '--budget must be at least 66 epochs, got 20.'
+        >>> as_flag("resume: there is no study", {"resume": "--resume"})
+        '--resume: there is no study'
+        >>> as_flag("budget 'x' is a noun here", {"budget": "--budget"})
+        "budget 'x' is a noun here"
+        >>> as_flag("end_lr must exceed start_lr", {"end_lr": "--end-lr", "start_lr": "--start-lr"})
+        '--end-lr must exceed --start-lr'
+    """
+    word = re.match(r"[a-z_]+(?=:| must )", message)  # "budget must", "resume: there is"
+    if word is not None and word.group() in options:
+        message = options[word.group()] + message[word.end() :]
+    for dest, option in options.items():  # start_lr elsewhere too: no word of prose has a _
+        if "_" in dest:
+            message = re.sub(rf"(?<![\w-]){dest}\b", option, message)
+    return message
 
 
 def _fail(message: str, status: int) -> int:

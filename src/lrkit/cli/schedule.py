@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli import UsageError, positive_float, positive_int
+from lrkit.cli import UsageError, capped_int, positive_float
 
 DEFAULT_LR = 1.0  # as Schedule.trace: the y axis then reads as a multiple of the base LR
 MAX_STEPS = 5_000_000  # lrkit.schedules.plot.MAX_STEPS, kept here so that --help needs no import
@@ -92,13 +92,8 @@ def trace_steps(text: str) -> int:
         >>> trace_steps("10k")
         10000
     """
-    value = positive_int(text)
-    if value > MAX_STEPS:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive integer at most {MAX_STEPS:,} (the steps that are traced), "
-            f"got {text!r}"
-        )
-    return value
+    must = f"a positive integer at most {MAX_STEPS:,} (the steps that are traced)"
+    return capped_int(text, MAX_STEPS, must)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -150,6 +150,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the search, prints the top trials and writes the plot, JSON and CSV."""
     from lrkit.search import search
+    from lrkit.search.engine import InterruptedBeforeStudy
 
     check_out(args.out)  # before any work: a file in the way fails now
     quiet = args.quiet or args.json
@@ -173,10 +174,16 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             progress=not quiet,
         )
-    except KeyboardInterrupt:
+    except InterruptedBeforeStudy:
         print(
-            "lrkit: interrupted; finished trials are kept. Run the same command with --resume "
-            "to continue.",
+            "lrkit: interrupted before any trial ran; run the same command again.", file=sys.stderr
+        )
+        raise
+    except KeyboardInterrupt:
+        again = "again" if args.resume else "with --resume"
+        print(
+            f"lrkit: interrupted; finished trials are kept. Run the same command {again} to "
+            "continue.",
             file=sys.stderr,
         )
         raise
@@ -199,14 +206,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.quiet:
         print(result.table(top=10))
-        counts = ", ".join(f"{result.count(s)} {s}" for s in ("complete", "pruned", "failed"))
         best = result.best_trial
         if best is None:
-            print(f"No trial completed ({counts}).")
+            print(f"No trial completed ({result.tally()}).")
         else:
             print(
                 f"Best lr {best.lr:.4g} (trial {best.number}, value {best.value:.4g}); "
-                f"{counts}; {result.total_epochs} epochs in all."
+                f"{result.tally()}; {result.total_epochs} epochs in all."
             )
         print(f"Wrote {png}, {data}, {table} and {report}.")
     return 0 if result.best_trial is not None else 1

@@ -55,7 +55,7 @@ def compare(
         device: Where to train.
         sklearn: Add scikit-learn ``MLPClassifier`` rows for its ``learning_rate`` options
             (constant, invscaling, adaptive) on the same split; classification tasks only.
-        progress: Show a transient progress bar (only on a terminal).
+        progress: Show progress: a transient bar on a terminal, sparse lines on stderr off one.
         verbose: Print each epoch's line, as :func:`~lrkit.training.train` does.
 
     Returns:

@@ -163,7 +163,7 @@ class LRFinder:
             start_lr: The first LR of the first param group whose LR is not 0; ``None``: its
                 current LR. Other groups keep their ratio to it.
             end_lr: That group's LR at the last step; must be > ``start_lr``.
-            num_iter: Optimizer steps (>= 10).
+            num_iter: Optimizer steps, from 10 to 100,000 (a range test takes a few hundred).
             step_mode: ``"exp"`` (geometric steps) or ``"linear"``.
             smooth_f: Weight of each new loss in the smoothed curve, in ``[0, 1)``; 0: none.
             diverge_th: Stop when the smoothed loss rises above its best by ``diverge_th - 1``

@@ -23,6 +23,10 @@ STEP_MODES: tuple[str, ...] = ("exp", "linear")
 MIN_ITER = 10
 """The fewest optimizer steps a sweep may plan: fewer points do not make a curve."""
 
+MAX_ITER = 100_000
+"""The most optimizer steps a sweep may plan. A range test takes a few hundred; far more is a
+typo (``100000000``) that would train for days, after listing every step's LR in memory."""
+
 MAX_LR = 1e6
 """The highest LR a sweep may give any param group: far past where a loss diverges, and low
 enough that the step torch applies (Adam's ``lr / (1 - beta1)`` too) fits a float32 parameter;
@@ -88,6 +92,12 @@ def make_plan(
             "raises the LR from start_lr to end_lr."
         )
     _integer("num_iter", num_iter, MIN_ITER, "a curve needs points to read")
+    if num_iter > MAX_ITER:
+        raise bad_value(
+            "num_iter",
+            f"an integer from {MIN_ITER} to {MAX_ITER:,} (a range test takes a few hundred steps)",
+            num_iter,
+        )
     if step_mode not in STEP_MODES:
         raise bad_value("step_mode", f"one of {', '.join(map(repr, STEP_MODES))}", step_mode)
     if not _is_number(smooth_f) or not 0 <= smooth_f < 1:

@@ -173,14 +173,9 @@ def search_section(
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise bad_value("top", "a positive integer or None", top)
     best = result.best_trial
-    counts = ", ".join(
-        f"{result.count(state)} {state}"
-        for state in ("complete", "pruned", "failed")
-        if state == "complete" or result.count(state)
-    )
     text = (
-        f"{len(result.trials)} trials log-uniform between {_lr(result.low)} and "
-        f"{_lr(result.high)} ({counts}; {result.total_epochs} epochs of training in all). "
+        f"{result.n_trials} trials log-uniform between {_lr(result.low)} and "
+        f"{_lr(result.high)} ({result.tally()}; {result.total_epochs} epochs of training in all). "
         + (
             f"Best: trial {best.number} at lr {_lr(best.lr)}, value {format_value(best.value)} "
             f"({result.direction})."
@@ -202,14 +197,18 @@ def search_section(
     columns += list(dict.fromkeys(extra))
     if any(row.get("error") for row in rows):
         columns.append("error")
-    more = "" if len(shown) == len(ranked) else f" (best {len(shown)} of {len(ranked)} shown)"
+    more = (
+        ""
+        if len(shown) == len(ranked)
+        else f" (the first {len(shown)} of {len(ranked)} trials, best first)"
+    )
     table = table_html(
         rows,
         columns,
         floatfmt={"lr": ".3g", "duration_s": ".1f"},
         headers={"number": "trial", "epochs_run": "epochs", "duration_s": "time (s)"},
     )
-    alt = f"Search objective against learning rate, log axis, {counts}."
+    alt = f"Search objective against learning rate, log axis, {result.tally()}."
     body = (
         f"{paragraphs_html(text)}\n{_figure(result.plot() if fig is None else fig, alt)}\n"
         f'<p class="caption">Trials{escape(more)}</p>\n{table}'

@@ -63,7 +63,7 @@ class Schedule(ABC):
     def __call__(self, step: float, base_lr: float = 1.0, *, reductions: int = 0) -> float:
         """The learning rate at one step."""
         check_positive("base_lr", base_lr)
-        t = np.asarray(float(step), dtype=np.float64)
+        t = np.asarray(_finite_step(step), dtype=np.float64)
         red = np.asarray(float(reductions), dtype=np.float64)
         return float(self._lr(t, float(base_lr), red))
 
@@ -132,22 +132,52 @@ class Schedule(ABC):
 # -- argument checks shared by the schedules ---------------------------------------------------
 
 
+def is_finite_number(value: object) -> bool:
+    """Whether ``value`` is an int or float (not a bool) that is finite as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the float range (a spec's 1 followed by 400 zeros)
+        return False
+
+
 def check_positive(name: str, value: float, *, integer: bool = False) -> None:
     """Raises ConfigError unless ``value`` is a finite number > 0 (an integer if asked)."""
     kind = "a positive integer" if integer else "a positive finite number"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_finite_number(value):
         raise ConfigError(f"{name} must be {kind}, got {value!r}.")
-    if not math.isfinite(value) or value <= 0 or (integer and value != int(value)):
+    if value <= 0 or (integer and value != int(value)):
         raise ConfigError(f"{name} must be {kind}, got {value!r}.")
+
+
+def check_length(name: str, value: float) -> None:
+    """Raises ConfigError unless ``value`` is a whole number of steps (or epochs) > 0.
+
+    Lengths, periods and step sizes count whole units: ``step:0.5`` or ``cyclic:up=1e-300``
+    would decay or cycle several times between two steps. ``1e3`` and ``1.5k`` are whole.
+    """
+    check_positive(name, value)  # says why a negative, zero, infinite or non-number is wrong
+    if value != math.floor(value):
+        raise ConfigError(
+            f"{name} must be a positive integer (lengths count whole steps or epochs), "
+            f"got {value!r}."
+        )
+
+
+def check_at_least(name: str, value: float, low: float, why: str) -> None:
+    """Raises ConfigError unless ``value`` is a finite number >= ``low``; ``why`` says why."""
+    if not is_finite_number(value) or value < low:
+        raise ConfigError(f"{name} must be a finite number >= {low:g} ({why}), got {value!r}.")
 
 
 def check_range(
     name: str, value: float, low: float, high: float, *, open_low: bool = False
 ) -> None:
     """Raises ConfigError unless ``low <= value <= high`` (``low < value`` if ``open_low``)."""
-    bad = isinstance(value, bool) or not isinstance(value, (int, float))
+    bad = not is_finite_number(value)
     if not bad:
-        bad = not math.isfinite(value) or value > high or value < low or (open_low and value == low)
+        bad = value > high or value < low or (open_low and value == low)
     if bad:
         left = "(" if open_low else "["
         raise ConfigError(f"{name} must be a number in {left}{low}, {high}], got {value!r}.")
@@ -155,10 +185,19 @@ def check_range(
 
 def check_non_negative(name: str, value: float) -> None:
     """Raises ConfigError unless ``value`` is a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_finite_number(value) or value < 0:
         raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}.")
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}.")
+
+
+def _finite_step(step: object) -> float:
+    """``step`` as a float; ConfigError unless it is a finite number (NaN would give a NaN LR)."""
+    try:
+        t = float(step)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"step must be a finite number, got {step!r}.") from None
+    if not math.isfinite(t):
+        raise ConfigError(f"step must be a finite number, got {step!r}.")
+    return t
 
 
 def check_bool(name: str, value: bool) -> None:
@@ -176,3 +215,25 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 def progress(t: Array, steps: float) -> Array:
     """Fraction of ``steps`` done at ``t``, clipped to [0, 1] (schedules hold their end value)."""
     return np.clip(t / steps, 0.0, 1.0)
+
+
+def floor_lr(floor: float, base: float) -> float:
+    """A schedule's floor (``min_lr``, ``end_lr``) for base LR ``base``: at most ``base``.
+
+    A floor is an absolute LR, so a param group whose base LR is below it (or a spec such as
+    ``cosine:100,min_lr=1e300`` traced at ``base_lr=1``) would otherwise *rise* towards it. As
+    torch's ``ReduceLROnPlateau`` never raises an LR to reach ``min_lr``, the schedule instead
+    holds its base LR: a decay never goes above where it started.
+    """
+    return min(float(floor), base)
+
+
+def blend(high: float | Array, low: float, weight: Array) -> Array:
+    """``high`` where ``weight`` is 1, ``low`` where it is 0, linear in between.
+
+    Written ``high * w + low * (1 - w)`` rather than ``low + (high - low) * w``: the latter
+    cancels catastrophically when ``low`` dwarfs ``high`` and is not exactly ``high`` at w = 1.
+    """
+    if low == 0.0:  # the usual floor: one multiplication per step
+        return high * weight
+    return high * weight + low * (1.0 - weight)

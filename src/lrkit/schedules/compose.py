@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +48,13 @@ class Sequence(Schedule):
                     f"phase {i + 1} must have a length (steps=...) because another phase follows "
                     f"it (only the last phase may run forever), got {p.to_spec()!r}."
                 )
+        lengths = [p.length for p in flat if p.length is not None]
+        if not math.isfinite(sum(lengths)):  # each is finite; their sum overflowed
+            raise ConfigError(
+                f"phases must last a finite number of steps in all, got lengths adding up to "
+                f"more than {sys.float_info.max:.4g}: {lengths[:4]!r}"
+                f"{' ...' if len(lengths) > 4 else ''}."
+            )
         object.__setattr__(self, "phases", tuple(flat))
 
     @property
@@ -129,8 +138,10 @@ class Product(Schedule):
         first, *rest = self.factors
         out = np.array(np.broadcast_to(first._lr(t, base, reductions), np.shape(t)), np.float64)
         for f in rest:  # in place: a million-step trace should not allocate per factor
-            out *= f._lr(t, base, reductions)
+            # Divided by base before the next factor multiplies: lr * lr would underflow to 0 for
+            # a base LR of 1e-200 (or overflow to inf for 1e200) before the division.
             out /= base
+            out *= f._lr(t, base, reductions)
         return out
 
     def to_dict(self) -> dict[str, Any]:

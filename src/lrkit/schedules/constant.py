@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrkit.schedules.base import Array, Schedule, check_positive
+from lrkit.schedules.base import Array, Schedule, check_length, check_positive
 from lrkit.schedules.registry import register
 
 
@@ -27,7 +27,7 @@ class Constant(Schedule):
     def __post_init__(self) -> None:
         check_positive("factor", self.factor)
         if self.steps is not None:
-            check_positive("steps", self.steps)
+            check_length("steps", self.steps)
 
     @property
     def length(self) -> float | None:

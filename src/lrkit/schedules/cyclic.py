@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,9 +11,10 @@ from lrkit.errors import ConfigError
 from lrkit.schedules.base import (
     Array,
     Schedule,
+    check_at_least,
     check_bool,
     check_choice,
-    check_positive,
+    check_length,
     check_range,
 )
 from lrkit.schedules.cosine import _half_cosine
@@ -42,9 +44,9 @@ class Cyclic(Schedule):
     gamma: float = 1.0
 
     def __post_init__(self) -> None:
-        check_positive("up", self.up)
+        check_length("up", self.up)
         if self.down is not None:
-            check_positive("down", self.down)
+            check_length("down", self.down)
         check_range("max_factor", self.max_factor, 1.0, 1e9)
         check_choice("mode", self.mode, ("triangular", "triangular2", "exp_range"))
         check_range("gamma", self.gamma, 0.0, 1.0, open_low=True)
@@ -52,12 +54,16 @@ class Cyclic(Schedule):
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
         t = np.maximum(t, 0.0)
         up = float(self.up)
-        period = up + float(self.down if self.down is not None else up)
-        cycle = np.floor(t / period)
-        x = t - cycle * period
-        height = np.where(x <= up, x / up, (period - x) / (period - up))
+        down = float(self.down if self.down is not None else up)
+        period = up + down
+        if math.isfinite(period):
+            cycle = np.floor(t / period)
+            x = np.mod(t, period)  # exact and in [0, period), where t - cycle * period cancels
+        else:  # lengths near the float limit: no finite step ever ends the first cycle
+            cycle, x = np.zeros_like(t), t
+        height = np.clip(np.where(x <= up, x / up, 1.0 - (x - up) / down), 0.0, 1.0)
         if self.mode == "triangular2":
-            height = height / 2.0**cycle
+            height = height * np.exp2(-cycle)  # halves per cycle, to 0 (2.0**cycle overflows)
         elif self.mode == "exp_range":
             height = height * self.gamma**t
         return base + (self.max_factor - 1.0) * base * height
@@ -88,7 +94,7 @@ class OneCycle(Schedule):
     three_phase: bool = False
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        check_length("steps", self.steps)
         check_range("pct_start", self.pct_start, 0.0, 1.0, open_low=True)
         check_bool("three_phase", self.three_phase)
         if self.three_phase and self.pct_start >= 0.5:
@@ -96,8 +102,15 @@ class OneCycle(Schedule):
                 f"pct_start must be < 0.5 with three_phase=True (up and down take "
                 f"2 * pct_start of the cycle), got {self.pct_start!r}."
             )
-        check_positive("div_factor", self.div_factor)
-        check_positive("final_div_factor", self.final_div_factor)
+        check_at_least(
+            "div_factor", self.div_factor, 1.0, "it starts at base_lr / div_factor, not above"
+        )
+        check_at_least(
+            "final_div_factor",
+            self.final_div_factor,
+            1.0,
+            "it ends at its start LR / final_div_factor, not above",
+        )
         check_choice("anneal", self.anneal, ("cos", "linear"))
 
     @property
@@ -118,7 +131,8 @@ class OneCycle(Schedule):
         begin = 0.0
         for stop, v0, v1 in phases:
             mask = (t1 >= begin) & (t1 < stop) if begin > 0 else t1 < stop
-            p = np.clip((t1[mask] - begin) / (stop - begin), 0.0, 1.0)
+            with np.errstate(over="ignore"):  # a phase far shorter than a step: p is clipped
+                p = np.clip((t1[mask] - begin) / (stop - begin), 0.0, 1.0)
             shape = 1.0 - _half_cosine(p) if self.anneal == "cos" else p
             out[mask] = v0 + (v1 - v0) * shape
             begin = stop

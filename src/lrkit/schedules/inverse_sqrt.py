@@ -30,4 +30,8 @@ class InverseSqrt(Schedule):
         check_positive("timescale", self.timescale)
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
-        return base / np.sqrt((np.maximum(t, 0.0) + self.timescale) / self.timescale)
+        # 1 + t / timescale, not (t + timescale) / timescale: the same number, without the sum
+        # overflowing for a timescale near the float limit. A tiny timescale overflows the ratio
+        # to inf far out, which is the right limit (an LR of 0), not a cause for a warning.
+        with np.errstate(over="ignore"):
+            return base / np.sqrt(1.0 + np.maximum(t, 0.0) / self.timescale)

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from lrkit.schedules.base import (
     Array,
     Schedule,
+    blend,
+    check_length,
     check_non_negative,
     check_positive,
     check_range,
+    floor_lr,
     progress,
 )
 from lrkit.schedules.registry import register
@@ -35,7 +38,7 @@ class Linear(Schedule):
     end_factor: float = 0.0
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        check_length("steps", self.steps)
         check_range("start_factor", self.start_factor, 0.0, 1e6)
         check_range("end_factor", self.end_factor, 0.0, 1e6)
 
@@ -53,6 +56,8 @@ class Linear(Schedule):
 class Polynomial(Schedule):
     """``lr = (base_lr - end_lr) * (1 - t / steps) ** power + end_lr``, held at ``end_lr`` after.
 
+    ``end_lr`` never raises the LR: traced from a base LR below it, the schedule holds the base.
+
     Example:
         >>> s = Polynomial(steps=10, power=2.0)
         >>> [round(s(t, base_lr=1.0), 6) for t in (0, 5, 10, 20)]
@@ -65,7 +70,7 @@ class Polynomial(Schedule):
     end_lr: float = 0.0
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        check_length("steps", self.steps)
         check_positive("power", self.power)
         check_non_negative("end_lr", self.end_lr)
 
@@ -74,4 +79,5 @@ class Polynomial(Schedule):
         return float(self.steps)
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
-        return (base - self.end_lr) * (1.0 - progress(t, self.steps)) ** self.power + self.end_lr
+        keep = (1.0 - progress(t, self.steps)) ** self.power
+        return blend(base, floor_lr(self.end_lr, base), keep)

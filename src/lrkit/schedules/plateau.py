@@ -20,6 +20,7 @@ from lrkit.schedules.base import (
     check_choice,
     check_non_negative,
     check_range,
+    floor_lr,
 )
 from lrkit.schedules.registry import register
 
@@ -30,7 +31,8 @@ class Plateau(Schedule):
     """``lr = max(base_lr * factor ** reductions, min_lr)``; reductions follow ReduceLROnPlateau.
 
     A reduction happens when the metric has not improved (by ``threshold``, relative or absolute)
-    for more than ``patience`` reports, then ``cooldown`` reports are ignored.
+    for more than ``patience`` reports, then ``cooldown`` reports are ignored. As in torch, a
+    reduction never raises the LR: from a base LR below ``min_lr``, the LR stays at the base.
 
     Example:
         >>> p = Plateau(factor=0.5, patience=1)
@@ -64,7 +66,7 @@ class Plateau(Schedule):
         return self
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
-        reduced = np.maximum(base * self.factor**reductions, self.min_lr)
+        reduced = np.maximum(base * self.factor**reductions, floor_lr(self.min_lr, base))
         return np.broadcast_to(np.where(reductions > 0, reduced, base), np.shape(t)).copy()
 
     def improves(self, metric: float, best: float) -> bool:

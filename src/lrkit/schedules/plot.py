@@ -41,6 +41,15 @@ MAX_STEPS = 5_000_000
 """The most steps :func:`schedule_curves` traces: each curve holds a float per step, and a plot
 of more points than this takes seconds to draw and gigabytes to hold for no visible gain."""
 
+MAX_LEGEND_ENTRIES = 12
+"""The most entries a plot's legend lists; past it, the last entry says how many are left out."""
+
+MAX_LEGEND_CHARS = 80
+"""A longer label is cut in the legend, which says how many parts the whole spec has; labels of
+up to half this length share a row, two to a row."""
+
+_MIN_LEGEND_CHARS = 20  # labels are cut no shorter to make a legend of wide letters fit
+
 
 @dataclass(frozen=True, eq=False)
 class Curve:
@@ -246,6 +255,8 @@ def key_steps(schedule: Schedule | str, n_steps: int) -> list[KeyStep]:
     for fraction, label in ((0.25, "25%"), (0.5, "50%"), (0.75, "75%")):
         notes.setdefault(round(n_steps * fraction), []).append(label)
     for t, note in _landmarks(parse(schedule), float(n_steps)):
+        if not math.isfinite(t):  # cyclic:up=1e308 ends its first cycle past the float range
+            continue
         step = math.ceil(round(t, 9))  # the first whole step at or after the change
         if 0 <= step < n_steps and note not in notes.setdefault(step, []):
             notes[step].append(note)
@@ -344,8 +355,12 @@ def plot_schedules(
     else:
         parent = ax.figure
         fig = parent if isinstance(parent, Figure) else parent.figure  # a SubFigure's root
-    for curve in curves:
-        ax.plot(curve.steps, curve.lrs, label=curve.label, linewidth=1.8)
+    # Lines carry their legend text: a label of thousands of characters (a spec of 2000 parts)
+    # upsets the constrained layout even where the legend does not show it.
+    lines = [
+        ax.plot(curve.steps, curve.lrs, label=legend_label(curve.label), linewidth=1.8)[0]
+        for curve in curves
+    ]
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     ax.set_xlim(0, max(int(c.steps[-1]) for c in curves))
@@ -361,15 +376,83 @@ def plot_schedules(
         ax.grid(True, which="minor", alpha=0.12)
     if title:
         ax.set_title(title)
-    # Below the axes, never over the lines; two columns keep long specs from widening it.
-    ax.legend(
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.13),
-        ncol=1 if len(curves) < 3 else 2,
-        frameon=False,
-        fontsize="small",
-    )
+    _draw_legend(ax, lines, [c.label for c in curves])
     return fig
+
+
+def _draw_legend(ax: Axes, lines: SequenceOf[Any], labels: SequenceOf[str]) -> None:
+    """The legend below the axes, never over the lines, made to fit the figure's width.
+
+    Long labels are cut and many curves summed up in a last entry; if the legend is still wider
+    than the figure (wide letters), labels are cut shorter. A legend wider or taller than the
+    figure would leave the constrained layout no room for the axes: it would warn, and drop the
+    legend.
+    """
+    limit = MAX_LEGEND_CHARS
+    while True:
+        handles, texts = legend_entries(lines, labels, limit)
+        legend = ax.legend(
+            handles,
+            texts,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.13),
+            ncol=2 if len(texts) >= 3 and max(map(len, texts)) <= limit // 2 else 1,
+            frameon=False,
+            fontsize="small",
+        )
+        fits = legend.get_window_extent().width <= 0.9 * ax.figure.bbox.width
+        if fits or limit <= _MIN_LEGEND_CHARS:
+            break
+        limit = max(_MIN_LEGEND_CHARS, limit * 2 // 3)
+    if not fits:  # left out of the layout: cut at the figure's edges rather than squash the axes
+        legend.set_in_layout(False)
+
+
+def legend_label(label: str, limit: int = MAX_LEGEND_CHARS) -> str:
+    """``label`` as a legend shows it: at most about ``limit`` characters, saying how many parts
+    (phases and factors) the whole spec has when it is cut.
+
+    Example:
+        >>> legend_label("cosine:10")
+        'cosine:10'
+        >>> legend_label(" > ".join(["cosine:10"] * 2000))
+        'cosine:10 > cosine:10 > cosine:10 > cosine:10 > cosine:10 > … (2,000 parts)'
+    """
+    if len(label) <= limit:
+        return label
+    note = f" ({FLAT_PLATEAU_NOTE})"
+    spec, note = (label[: -len(note)], note) if label.endswith(note) else (label, "")
+    # In a spec, every '>' joins two phases and every '*' two factors.
+    parts = spec.count(">") + spec.count("*") + 1
+    suffix = " …" + (f" ({parts:,} parts)" if parts > 1 else "") + note
+    room = max(limit - len(suffix), 16)
+    head = spec[:room]
+    if head.rfind(" ") > room // 2:  # cut between two parts, not inside one
+        head = head[: head.rfind(" ")]
+    return head.rstrip() + suffix
+
+
+def legend_entries(
+    lines: SequenceOf[Any], labels: SequenceOf[str], limit: int = MAX_LEGEND_CHARS
+) -> tuple[list[Any], list[str]]:
+    """The legend's handles and texts: at most ``MAX_LEGEND_ENTRIES``, each label cut to fit.
+
+    Past the limit, the first entries are listed and the last one says how many curves are not.
+
+    Example:
+        >>> _, texts = legend_entries(range(20), [f"cosine:{n}" for n in range(1, 21)])
+        >>> len(texts), texts[-1]
+        (12, '… and 9 more schedules')
+    """
+    texts = [legend_label(label, limit) for label in labels]
+    if len(texts) <= MAX_LEGEND_ENTRIES:
+        return list(lines), texts
+    from matplotlib.lines import Line2D
+
+    shown = MAX_LEGEND_ENTRIES - 1
+    rest = Line2D([], [], linestyle="none")  # a text-only entry
+    more = f"… and {len(texts) - shown:,} more schedules"
+    return [*list(lines)[:shown], rest], [*texts[:shown], more]
 
 
 def _as_curves(

@@ -30,7 +30,8 @@ class InvScaling(Schedule):
         check_non_negative("power_t", self.power_t)
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
-        return base / (np.maximum(t, 0.0) + 1.0) ** self.power_t
+        with np.errstate(over="ignore"):  # (t + 1) ** power_t = inf: the LR's limit, 0
+            return base / (np.maximum(t, 0.0) + 1.0) ** self.power_t
 
 
 @register("sklearn_optimal", "bottou")
@@ -55,4 +56,7 @@ class Optimal(Schedule):
         check_positive("alpha", self.alpha)
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
-        return base / (1.0 + self.alpha * base * np.maximum(t, 0.0))
+        # alpha * (base * t), not (alpha * base) * t: a huge alpha * base is inf, and inf * 0 at
+        # step 0 would be NaN; this way an overflow only drives the LR to its limit, 0.
+        with np.errstate(over="ignore"):
+            return base / (1.0 + self.alpha * (base * np.maximum(t, 0.0)))

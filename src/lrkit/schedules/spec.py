@@ -13,17 +13,23 @@ bare values filling the parameters in order. Values are numbers (``1e-5``, ``10k
 lists (``[30,60]``), ``true``/``false`` or words (``1-sqrt``). ``warmup=N`` on any schedule puts
 an N-step warmup in front; where the schedule has ``steps``, the warmup is counted inside them,
 as Hugging Face's ``num_training_steps`` is.
+
+Lengths (``steps``, ``period``, ``step_size``, ``up``, ``down``, ``warmup``) and milestones count
+whole steps (``1e3`` and ``1.5k`` are whole; ``step:0.5`` is refused). A value the schedule
+refuses is a :class:`~lrkit.errors.SpecError` whose message names the parameter, what it must be
+and what it got.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from lrkit.errors import ConfigError, SpecError
-from lrkit.schedules.base import Schedule, check_positive
+from lrkit.schedules.base import Schedule, check_length
 from lrkit.schedules.registry import schedule_class
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?([kKM]?)$")
@@ -42,19 +48,47 @@ def parse(spec: str | Schedule) -> Schedule:
         {'name': 'cosine', 'steps': 10000, 'min_lr': 1e-05}
 
     Raises:
-        SpecError: the string is malformed (the message points at the place).
+        SpecError: the string is malformed (the message points at the place), or a parameter
+            value is invalid (the message names the parameter, as the schedule's own
+            ConfigError does: ``step_size must be a positive integer ..., got 0.5.``).
         UnknownNameError: a schedule name is not registered (the message lists the valid names).
-        ConfigError: a parameter value is invalid.
     """
     if isinstance(spec, Schedule):
         return spec
     if not isinstance(spec, str) or not spec.strip():
         raise SpecError(f"spec must be a non-empty string such as 'cosine:1000', got {spec!r}.")
-    return _Parser(spec).parse()
+    with _spec_errors():
+        return _Parser(spec).parse()
+
+
+@contextmanager
+def _spec_errors() -> Iterator[None]:
+    """A schedule's ConfigError, raised again as the SpecError it is in a spec or config.
+
+    Its parameters are the spec's (``cosine:-5``'s steps, not a command's ``--steps``); the
+    message is the schedule's own. SpecError is a ConfigError, so callers that catch that still
+    catch it.
+    """
+    try:
+        yield
+    except SpecError:
+        raise
+    except ConfigError as exc:
+        raise SpecError(str(exc)) from exc
 
 
 def from_dict(config: Mapping[str, Any]) -> Schedule:
-    """Builds a schedule from a config dict such as ``{"name": "cosine", "steps": 1000}``."""
+    """Builds a schedule from a config dict such as ``{"name": "cosine", "steps": 1000}``.
+
+    Raises:
+        SpecError: the config is malformed or a parameter value is invalid.
+        UnknownNameError: a schedule name is not registered.
+    """
+    with _spec_errors():
+        return _from_dict(config)
+
+
+def _from_dict(config: Mapping[str, Any]) -> Schedule:
     if not isinstance(config, Mapping) or "name" not in config:
         raise SpecError(
             f"config must be a dict with a 'name' key, such as {{'name': 'cosine', 'steps': "
@@ -71,7 +105,7 @@ def from_dict(config: Mapping[str, Any]) -> Schedule:
             raise SpecError(
                 f"a {name!r} config must hold only {key!r}: a list of configs, got {rest!r}."
             )
-        children = tuple(from_dict(p) for p in parts)
+        children = tuple(_from_dict(p) for p in parts)
         return Sequence(children) if name == "sequence" else Product(children)
     return build(str(name), [], rest)
 
@@ -105,18 +139,24 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
             f"got {kwargs or 'no parameters'}."
         )
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
-    if warmup is None:
-        return cls(**kwargs)
-    return _with_warmup(cls, kwargs, warmup)
+    try:
+        if warmup is None:
+            return cls(**kwargs)
+        return _with_warmup(cls, kwargs, warmup)
+    except SpecError:
+        raise
+    except ConfigError as exc:  # which part of 'warmup:100 > cosine:0.5' it was
+        raise SpecError(f"{cls.name}: {exc}") from exc
 
 
 def _with_warmup(cls: type[Schedule], kwargs: dict[str, Any], warmup: Any) -> Schedule:
     from lrkit.schedules.warmup import Warmup
 
-    check_positive("warmup", warmup)  # named as the user wrote it, not as Warmup's steps
+    check_length("warmup", warmup)  # named as the user wrote it, not as Warmup's steps
     ramp = Warmup(steps=warmup)
     steps = kwargs.get("steps")
     if isinstance(steps, (int, float)) and not isinstance(steps, bool):  # else cls says why
+        check_length("steps", steps)  # the total as written, before the warmup is taken off
         if steps <= warmup:
             raise ConfigError(
                 f"warmup must be shorter than the total steps ({steps!r}) it is counted in, "

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from lrkit.errors import ConfigError
-from lrkit.schedules.base import Array, Schedule, check_positive, check_range
+from lrkit.schedules.base import (
+    Array,
+    Schedule,
+    check_length,
+    check_positive,
+    check_range,
+    is_finite_number,
+)
 from lrkit.schedules.registry import register
 
 
@@ -28,7 +35,7 @@ class Step(Schedule):
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        check_positive("step_size", self.step_size)
+        check_length("step_size", self.step_size)
         check_positive("gamma", self.gamma)
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
@@ -53,12 +60,20 @@ class MultiStep(Schedule):
     def __post_init__(self) -> None:
         if isinstance(self.milestones, (int, float)):
             object.__setattr__(self, "milestones", (self.milestones,))
+        if not isinstance(self.milestones, (list, tuple)):
+            raise ConfigError(
+                f"milestones must be a list of whole steps >= 0 such as [30, 60], "
+                f"got {self.milestones!r}."
+            )
         object.__setattr__(self, "milestones", tuple(self.milestones))
         if not self.milestones:
             raise ConfigError("milestones must be a non-empty list of steps >= 0, got [].")
         for m in self.milestones:
-            if isinstance(m, bool) or not isinstance(m, (int, float)) or not m >= 0:
-                raise ConfigError(f"milestones must be steps >= 0, got {list(self.milestones)!r}.")
+            if not is_finite_number(m) or m < 0 or m != math.floor(m):
+                raise ConfigError(
+                    f"milestones must be whole numbers of steps >= 0, "
+                    f"got {list(self.milestones)!r}."
+                )
         if list(self.milestones) != sorted(self.milestones):
             raise ConfigError(
                 f"milestones must be sorted in increasing order, got {list(self.milestones)!r}; "

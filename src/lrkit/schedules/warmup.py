@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrkit.schedules.base import Array, Schedule, check_positive, check_range
+from lrkit.schedules.base import Array, Schedule, check_length, check_range
 from lrkit.schedules.registry import register
 
 
@@ -30,7 +30,7 @@ class Warmup(Schedule):
     start_factor: float = 0.0
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        check_length("steps", self.steps)
         check_range("start_factor", self.start_factor, 0.0, 1.0)
 
     @property

@@ -14,10 +14,10 @@ import optuna
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, bad_value
-from lrkit.progress import ProgressBar
+from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, write_line
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import make_pruner
-from lrkit.search.result import SearchResult, TrialRecord
+from lrkit.search.result import INTERRUPTED, SearchResult, TrialRecord
 from lrkit.search.runner import Workers
 from lrkit.search.samplers import make_sampler
 from lrkit.search.space import LogRange
@@ -45,6 +45,11 @@ DEFAULT_STUDY = "lrkit-search"
 # step, a run for thousands. A finder-bracketed search starts half a decade under the range.
 BRACKET_MARGIN_DECADES = 0.5
 DEFAULT_LOW, DEFAULT_HIGH = 1e-5, 1.0  # seed 000's range: 10 ** U(-5, 0)
+
+
+class InterruptedBeforeStudy(KeyboardInterrupt):
+    """Ctrl-C before the search had a study in its storage (in its range test, say): there is
+    nothing to resume. A KeyboardInterrupt, so that code catching that still catches it."""
 
 
 def search(
@@ -132,76 +137,89 @@ def search(
     _check_args(n_trials, rounds, narrow, n_workers, seed, join_timeout)
     if not (isinstance(resume, bool) or resume == "auto"):
         raise bad_value("resume", "True, False or 'auto'", resume)
-    with _optuna_quiet():  # lrkit shows its own progress
-        if isinstance(objective, (str, Path)) or _is_task(objective):
-            objective = TaskObjective(objective, schedule, epochs=epochs, device=device)
-        elif not callable(objective):
-            raise bad_value("objective", "a callable objective(lr, trial), or a task", objective)
-        if isinstance(objective, TaskObjective):  # a broken task fails now, not in every trial
-            from lrkit.tasks import check_task
+    stored = False  # whether this search has a study in the storage yet
+    try:
+        with _optuna_quiet():  # lrkit shows its own progress
+            if isinstance(objective, (str, Path)) or _is_task(objective):
+                objective = TaskObjective(objective, schedule, epochs=epochs, device=device)
+            elif not callable(objective):
+                raise bad_value(
+                    "objective", "a callable objective(lr, trial), or a task", objective
+                )
+            if isinstance(objective, TaskObjective):  # a broken task fails now, not in every trial
+                from lrkit.tasks import check_task
 
-            check_task(objective.task, device=device)
-        if direction is None:
-            direction = objective.direction if isinstance(objective, TaskObjective) else "minimize"
-        if direction not in ("minimize", "maximize"):
-            raise bad_value("direction", "'minimize' or 'maximize'", direction)
-        if storage is None:
-            spec = default_storage(out or DEFAULT_OUT)
-        else:
-            spec = StorageSpec.parse(storage)
-        name = study_name or DEFAULT_STUDY
-        if resume is True and spec.kind == "journal" and not Path(spec.location).exists():
-            raise no_study_to_resume(name, spec)  # and create no journal file
-        opened = spec.open(first=True)
-        if resume is True and name not in optuna.get_all_study_names(opened):
-            raise no_study_to_resume(name, spec)  # before a range test, not after it
-        auto_ends = ",".join(end for end, at in (("low", low), ("high", high)) if at == "auto")
-        if low == "auto" or high == "auto":
-            low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
-            start_lr = suggested if start_lr is None else start_lr
-        lr_range = LogRange(low, high)
-        if start_lr is not None and (
-            isinstance(start_lr, bool)
-            or not isinstance(start_lr, (int, float))
-            or not lr_range.low <= start_lr <= lr_range.high
-        ):
-            raise bad_value(
-                "start_lr", f"an LR in [{lr_range.low:g}, {lr_range.high:g}] or None", start_lr
-            )
-        sampler_obj = make_sampler(sampler, seed)
-        epochs_budget = objective.budget if isinstance(objective, TaskObjective) else None
-        pruner_obj = make_pruner(pruner, max_resource=epochs_budget)
-        config = SearchConfig(
-            low=lr_range.low,
-            high=lr_range.high,
-            n_trials=n_trials,
-            rounds=rounds,
-            seed=seed,
-            sampler=sampler if isinstance(sampler, str) else type(sampler).__name__,
-            direction=direction,
-            narrow=float(narrow),
-            pruner=pruner if isinstance(pruner, str) else type(pruner_obj).__name__,
-            objective=_describe(objective),
-            start_lr=None if start_lr is None else float(start_lr),
-            auto_ends=auto_ends,
-        )
-        study, role = open_study(spec, opened, name, config, sampler_obj, pruner_obj, resume=resume)
-        with _Display(study, n_trials, enabled=progress) as display:
-            workers = Workers(
-                spec,
-                study,
-                objective,
-                n_workers,
-                (lr_range.low, lr_range.high),
-                on_change=display.update,
-            )
-            if role == "coordinator":
-                if resume:
-                    recover(study, spec)
-                _coordinate(study, spec, config, workers)
+                check_task(objective.task, device=device)
+            if direction is None:
+                direction = (
+                    objective.direction if isinstance(objective, TaskObjective) else "minimize"
+                )
+            if direction not in ("minimize", "maximize"):
+                raise bad_value("direction", "'minimize' or 'maximize'", direction)
+            if storage is None:
+                spec = default_storage(out or DEFAULT_OUT)
             else:
-                _join(study, spec, workers, join_timeout)
-        return collect(study, spec)
+                spec = StorageSpec.parse(storage)
+            name = study_name or DEFAULT_STUDY
+            if resume is True and spec.kind == "journal" and not Path(spec.location).exists():
+                raise no_study_to_resume(name, spec)  # and create no journal file
+            opened = spec.open(first=True)
+            if resume is True and name not in optuna.get_all_study_names(opened):
+                raise no_study_to_resume(name, spec)  # before a range test, not after it
+            auto_ends = ",".join(end for end, at in (("low", low), ("high", high)) if at == "auto")
+            if low == "auto" or high == "auto":
+                low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
+                start_lr = suggested if start_lr is None else start_lr
+            lr_range = LogRange(low, high)
+            if start_lr is not None and (
+                isinstance(start_lr, bool)
+                or not isinstance(start_lr, (int, float))
+                or not lr_range.low <= start_lr <= lr_range.high
+            ):
+                raise bad_value(
+                    "start_lr", f"an LR in [{lr_range.low:g}, {lr_range.high:g}] or None", start_lr
+                )
+            sampler_obj = make_sampler(sampler, seed)
+            epochs_budget = objective.budget if isinstance(objective, TaskObjective) else None
+            pruner_obj = make_pruner(pruner, max_resource=epochs_budget)
+            config = SearchConfig(
+                low=lr_range.low,
+                high=lr_range.high,
+                n_trials=n_trials,
+                rounds=rounds,
+                seed=seed,
+                sampler=sampler if isinstance(sampler, str) else type(sampler).__name__,
+                direction=direction,
+                narrow=float(narrow),
+                pruner=pruner if isinstance(pruner, str) else type(pruner_obj).__name__,
+                objective=_describe(objective),
+                start_lr=None if start_lr is None else float(start_lr),
+                auto_ends=auto_ends,
+            )
+            study, role = open_study(
+                spec, opened, name, config, sampler_obj, pruner_obj, resume=resume
+            )
+            stored = True
+            with _Display(study, n_trials, enabled=progress) as display:
+                workers = Workers(
+                    spec,
+                    study,
+                    objective,
+                    n_workers,
+                    (lr_range.low, lr_range.high),
+                    on_change=display.update,
+                )
+                if role == "coordinator":
+                    if resume:
+                        recover(study, spec)
+                    _coordinate(study, spec, config, workers)
+                else:
+                    _join(study, spec, workers, join_timeout)
+            return collect(study, spec)
+    except KeyboardInterrupt:
+        if stored:
+            raise
+        raise InterruptedBeforeStudy from None  # nothing to resume: say so, not --resume
 
 
 @contextlib.contextmanager
@@ -402,31 +420,65 @@ def _check_args(
 
 
 class _Display:
-    """A live line on a terminal (stderr): done/total, running, pruned, failed, best so far."""
+    """A search's progress on stderr: trials done/total, running, pruned, failed, best so far.
 
-    def __init__(self, study: optuna.Study, total: int, *, enabled: bool) -> None:
+    On a terminal, a live line. Off one (a log file, a pipe, CI), a plain line as trials
+    finish: none in the first ``PLAIN_EVERY_S`` seconds nor sooner than that after the last,
+    one per finished trial for up to ``LINES`` trials and one per ``total / LINES`` beyond, and
+    a last one when the search ends once any was written. The storage is read only when a line
+    may be drawn or written; ``enabled=False`` shows nothing and reads nothing.
+    """
+
+    LINES = 50
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        total: int,
+        *,
+        enabled: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.study, self.total = study, total
         self.direction = _direction(study)
-        self._bar = ProgressBar(total, enabled=enabled, label="search", unit="{task.description}")
+        self._bar = ProgressBar(
+            total, enabled=enabled, label="search", unit="{task.description}", plain=False
+        )
+        self._plain = enabled and not self._bar.shown
+        self._clock = clock
+        self._every = max(1, math.ceil(total / self.LINES))
+        self._started = self._said_at = clock()
+        self._first = self._said = 0  # trials done when the display opened, at the last line
+        self._lines = 0
 
     def __enter__(self) -> _Display:
         self._bar.__enter__()
+        self._started = self._said_at = self._clock()
+        if self._plain:  # a resumed study's earlier trials count in the total, not in the pace
+            self._first = self._said = self._read()[1]
         self.update()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.update()
-        self._bar.__exit__(*exc)
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self._plain:
+            if self._lines and exc_type is None:  # the end, for a log that was told of the start
+                counts, done, best = self._read()
+                if done != self._said:
+                    self._write(counts, done, best, end=True)
+        else:
+            self.update()
+        self._bar.__exit__(exc_type, *exc)
 
     def update(self) -> None:
+        if self._plain:
+            if self._clock() - self._said_at >= PLAIN_EVERY_S:
+                counts, done, best = self._read()
+                if done // self._every > self._said // self._every:
+                    self._write(counts, done, best)
+            return
         if not self._bar.shown:  # nothing to draw: the storage is not read
             return
-        trials = self.study.get_trials(deepcopy=False)
-        counts = {state: 0 for state in TrialState}
-        for t in trials:
-            counts[t.state] += 1
-        done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] + counts[TrialState.FAIL]
-        best = _best(trials, self.direction)  # from the trials read once
+        counts, done, best = self._read()
         best_text = ""
         if best is not None:
             best_text = f" · best {best.value:.4g} at lr={best.params['lr']:.3g}"
@@ -435,6 +487,47 @@ class _Display:
             f"{counts[TrialState.FAIL]} failed{best_text}"
         )
         self._bar.update(min(done, self.total))
+
+    def _read(self) -> tuple[dict[TrialState, int], int, optuna.trial.FrozenTrial | None]:
+        """Trials in each state, trials done (complete, pruned or failed), the best trial.
+
+        An interrupted attempt is none of these: its retry is a trial of its own."""
+        trials = self.study.get_trials(deepcopy=False)
+        counts = {state: 0 for state in TrialState}
+        for t in trials:
+            if t.state != TrialState.FAIL or t.user_attrs.get("error") != INTERRUPTED:
+                counts[t.state] += 1
+        done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] + counts[TrialState.FAIL]
+        return counts, done, _best(trials, self.direction)  # from the trials read once
+
+    def _write(
+        self,
+        counts: dict[TrialState, int],
+        done: int,
+        best: optuna.trial.FrozenTrial | None,
+        *,
+        end: bool = False,
+    ) -> None:
+        now = self._clock()
+        elapsed = now - self._started
+        shown = min(done, self.total)
+        parts = [
+            f"{shown}/{self.total} trials ({100 * shown // self.total}%)",
+            f"{counts[TrialState.RUNNING]} running",
+            f"{counts[TrialState.PRUNED]} pruned",
+            f"{counts[TrialState.FAIL]} failed",
+        ]
+        if best is not None:
+            parts.append(f"best {best.value:.4g} at lr={best.params['lr']:.3g}")
+        if end:
+            parts.append(f"finished in {hms(elapsed)}")
+        else:
+            parts.append(f"{hms(elapsed)} elapsed")
+            ran = done - self._first  # trials this run has seen end: the pace
+            if ran > 0 and done < self.total:
+                parts.append(f"about {hms(elapsed * (self.total - done) / ran)} left")
+        write_line("search: " + ", ".join(parts))
+        self._said, self._said_at, self._lines = done, now, self._lines + 1
 
 
 def _direction(study: optuna.Study) -> Literal["minimize", "maximize"]:

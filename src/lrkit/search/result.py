@@ -13,7 +13,9 @@ import optuna
 
 from lrkit.jsondata import dumps
 
-State = Literal["complete", "pruned", "failed", "running", "waiting"]
+State = Literal["complete", "pruned", "failed", "interrupted", "running", "waiting"]
+
+INTERRUPTED = "interrupted: its worker stopped before the trial finished; queued again"
 
 _STATES: dict[optuna.trial.TrialState, State] = {
     optuna.trial.TrialState.COMPLETE: "complete",
@@ -32,10 +34,12 @@ class TrialRecord:
         number: Optuna's trial number (fixed when the trial was queued, whatever ran it).
         lr: The learning rate; ``nan`` for a trial that never started.
         value: The objective's final value; ``None`` unless the trial completed.
-        state: ``"complete"``, ``"pruned"``, ``"failed"``, ``"running"`` or ``"waiting"``.
+        state: ``"complete"``, ``"pruned"``, ``"failed"``, ``"running"``, ``"waiting"`` or
+            ``"interrupted"``: its worker stopped (Ctrl-C, a kill, a lost machine) before it
+            finished, and the same LR and seed were queued again as a new trial.
         duration: Seconds from start to finish (``None`` while it runs).
         intermediate: ``(step, value)`` pairs the trial reported (one per epoch for tasks).
-        error: Why a failed trial failed (the exception, or "interrupted").
+        error: Why a failed or interrupted trial stopped (the exception's first line).
         seed: The seed the trial trained with.
         round: The narrowing round it belongs to (0 for the first).
         attrs: Everything else the trial recorded (e.g. ``test_metric``, ``epochs_run``).
@@ -63,11 +67,14 @@ class TrialRecord:
     def from_frozen(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         attrs = dict(trial.user_attrs)
         duration = trial.duration.total_seconds() if trial.duration is not None else None
+        state = _STATES[trial.state]
+        if state == "failed" and attrs.get("error") == INTERRUPTED:
+            state = "interrupted"
         return TrialRecord(
             number=trial.number,
             lr=float(trial.params.get("lr", math.nan)),
             value=trial.value if trial.state == optuna.trial.TrialState.COMPLETE else None,
-            state=_STATES[trial.state],
+            state=state,
             duration=duration,
             intermediate=tuple(
                 sorted((int(k), float(v)) for k, v in trial.intermediate_values.items())
@@ -127,6 +134,20 @@ class SearchResult:
         return sum(t.state == state for t in self.trials)
 
     @property
+    def n_trials(self) -> int:
+        """The trials, less the interrupted ones (each was queued again as a trial of its own)."""
+        return len(self.trials) - self.count("interrupted")
+
+    def tally(self) -> str:
+        """``"18 complete, 2 pruned"``: the trials by state, states with none left out (but
+        ``complete``)."""
+        parts = [f"{self.count('complete')} complete"]
+        parts += [f"{self.count(s)} {s}" for s in ("pruned", "failed") if self.count(s)]
+        if self.count("interrupted"):
+            parts.append(f"{self.count('interrupted')} interrupted and queued again")
+        return ", ".join(parts)
+
+    @property
     def total_epochs(self) -> int:
         """Training epochs summed over all trials: the compute the search spent."""
         return sum(t.epochs_run for t in self.trials)
@@ -172,7 +193,7 @@ class SearchResult:
         data["best_value"] = self.best_value
         data["best_trial"] = None if self.best_trial is None else self.best_trial.number
         data["total_epochs"] = self.total_epochs
-        data["counts"] = {s: self.count(s) for s in ("complete", "pruned", "failed")}
+        data["counts"] = {s: self.count(s) for s in ("complete", "pruned", "failed", "interrupted")}
         return data
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -184,9 +205,16 @@ class SearchResult:
 
     def ranked(self) -> list[TrialRecord]:
         """Every trial, completed ones first and best first, then pruned ones by their last
-        reported value, then running, waiting and failed ones; ties by trial number."""
+        reported value, then running, waiting, failed and interrupted ones; ties by number."""
         sign = 1.0 if self.direction == "minimize" else -1.0
-        order = {"complete": 0, "pruned": 1, "running": 2, "waiting": 3, "failed": 4}
+        order = {
+            "complete": 0,
+            "pruned": 1,
+            "running": 2,
+            "waiting": 3,
+            "failed": 4,
+            "interrupted": 5,
+        }
 
         def key(t: TrialRecord) -> tuple[int, float, int]:
             last = (
@@ -210,16 +238,17 @@ class SearchResult:
         for t in chosen:
             if t.value is not None:
                 value = f"{t.value:.4g}"
-            elif t.state in ("pruned", "failed") and t.intermediate:
+            elif t.state in ("pruned", "failed", "interrupted") and t.intermediate:
                 value = f"({t.intermediate[-1][1]:.4g})"
             else:
                 value = ""
             duration = "" if t.duration is None else f"{t.duration:.1f}"
+            lr = f"{t.lr:.3g}" if math.isfinite(t.lr) else "-"  # stopped before it drew one
             lines.append(
-                f"{t.number:>5}  {t.lr:>10.3g}  {value:>10}  {t.state:<8}  "
+                f"{t.number:>5}  {lr:>10}  {value:>10}  {t.state:<8}  "
                 f"{t.epochs_run:>6}  {duration:>7}"
             )
-        if any(t.state in ("pruned", "failed") and t.intermediate for t in chosen):
+        if any(t.value is None and t.intermediate for t in chosen):
             lines.append("(value): the last value a trial reported before it stopped")
         return "\n".join(lines)
 

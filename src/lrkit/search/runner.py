@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import pickle
 import random
+import signal
 import threading
 import time
 import traceback
@@ -43,8 +44,22 @@ Objective = Callable[..., Any]
 def run_trial(
     study: optuna.Study, trial_id: int, objective: Objective, lr_range: tuple[float, float]
 ) -> TrialState:
-    """Runs the objective for one claimed (RUNNING) trial and tells the study how it ended."""
+    """Runs the objective for one claimed (RUNNING) trial and tells the study how it ended.
+
+    A trial ended meanwhile by another process (a ``--resume`` started beside this search
+    fails it as interrupted and queues its retry) stops quietly at its next write.
+    """
     trial = optuna.Trial(study, trial_id)
+    try:
+        return _run_trial(study, trial, objective, lr_range)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return study._storage.get_trial(trial_id).state
+
+
+def _run_trial(
+    study: optuna.Study, trial: optuna.Trial, objective: Objective, lr_range: tuple[float, float]
+) -> TrialState:
+    trial_id = trial._trial_id
     attrs = trial.user_attrs
     low, high = attrs.get(LOW_ATTR, lr_range[0]), attrs.get(HIGH_ATTR, lr_range[1])
     lr = trial.suggest_float("lr", low, high, log=True)
@@ -57,6 +72,8 @@ def run_trial(
             return TrialState.PRUNED
         except KeyboardInterrupt:
             fail_interrupted(study, trial_id)
+            raise
+        except optuna.exceptions.UpdateFinishedTrialError:
             raise
         except Exception as error:
             _fail(study, trial, f"{type(error).__name__}: {error}", traceback.format_exc())
@@ -76,16 +93,19 @@ def run_trial(
 def _tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> None:
     """``study.tell``, unless the trial was ended meanwhile by another process: a ``--resume``
     started while this search still ran failed it as interrupted and queued its retry."""
-    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+    try:
         study.tell(trial, *args, **kwargs)
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+        # Optuna says "Cannot tell a FAIL trial." with a ValueError; any other is re-raised
+        if not study._storage.get_trial(trial._trial_id).state.is_finished():
+            raise
 
 
 def _fail(study: optuna.Study, trial: optuna.Trial, error: str, tb: str | None = None) -> None:
     first = error.strip().splitlines()[0][:500] if error.strip() else error
-    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-        trial.set_user_attr("error", first)
-        if tb:
-            trial.set_user_attr("traceback", tb[-4000:])
+    trial.set_user_attr("error", first)
+    if tb:
+        trial.set_user_attr("traceback", tb[-4000:])
     _tell(study, trial, state=TrialState.FAIL)
 
 
@@ -167,11 +187,41 @@ class TrialJob:
     threads: int
 
 
-def _child_main(job: TrialJob, parent: int) -> None:
+# how a worker stopped by Ctrl-C or a plain kill ends: by the signal, or by _child_main's 130
+INTERRUPTED_EXITS = frozenset({130, 143, -signal.SIGINT, -signal.SIGTERM})
+
+
+def _child_main(job: TrialJob, parent: int, stopping: Any) -> None:
+    """A worker process's life. It starts with Ctrl-C ignored (see ``_started``), so that none
+    lands while Python unpickles the job; Ctrl-C then works until the trial is told, and is
+    ignored again for the exit (a KeyboardInterrupt in torch's exit hooks printed a traceback).
+    """
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if stopping.is_set():  # Ctrl-C came while this process started and ignored it
+            raise KeyboardInterrupt
         _child_run(job, parent)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     except KeyboardInterrupt:  # Ctrl-C reaches every worker, even one still importing torch:
         os._exit(130)  # the parent fails and requeues its trial, without a traceback here
+
+
+@contextlib.contextmanager
+def _started() -> Iterator[None]:
+    """Starts worker processes with Ctrl-C ignored (they inherit that), without losing a Ctrl-C
+    meant for this process: it is held back meanwhile and arrives when the block ends."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "pthread_sigmask"
+    ):
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a held signal is kept, not ignored
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _child_run(job: TrialJob, parent: int) -> None:
@@ -255,6 +305,7 @@ class Workers:
 
     def _run_processes(self) -> None:
         context = multiprocessing.get_context("spawn")
+        stopping = context.Event()  # set on Ctrl-C, for workers that started while it came
         active: dict[int, tuple[Any, int]] = {}  # worker slot -> (process, trial id)
         try:
             while True:
@@ -277,10 +328,13 @@ class Workers:
                         max(1, (os.cpu_count() or 1) // self.n_workers),
                     )
                     process = context.Process(
-                        target=_child_main, args=(job, os.getpid()), name=f"lrkit-trial-{slot}"
+                        target=_child_main,
+                        args=(job, os.getpid(), stopping),
+                        name=f"lrkit-trial-{slot}",
                     )
-                    process.start()
-                    active[slot] = (process, trial_id)
+                    with _started():
+                        process.start()
+                        active[slot] = (process, trial_id)
                     self.on_change()
                 if not active:
                     return
@@ -293,13 +347,19 @@ class Workers:
                     self._check_ended(trial_id, process.exitcode)
                     self.on_change()
         except KeyboardInterrupt:
+            stopping.set()
             self._stop(active)
             raise
 
     def _check_ended(self, trial_id: int, exitcode: int) -> None:
-        """A worker that died without telling (a crash, the OOM killer) fails its trial."""
+        """A worker that died without telling (a crash, the OOM killer) fails its trial; one
+        stopped by Ctrl-C or a plain ``kill`` (SIGINT, SIGTERM) was interrupted: its trial is
+        queued again."""
         storage = self.study._storage
         if storage.get_trial(trial_id).state != TrialState.RUNNING:
+            return
+        if exitcode in INTERRUPTED_EXITS:
+            fail_interrupted(self.study, trial_id)
             return
         how = f"signal {-exitcode}" if exitcode < 0 else f"exit code {exitcode}"
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):

@@ -140,9 +140,15 @@ class StorageSpec:
         try:
             return _rdb_storage(_with_driver(self.location), engine, kwargs)
         except ImportError as error:
+            advice = (
+                "run `pip install 'psycopg[binary]'` (or lrkit[postgres])"
+                if self.location.startswith("postgres")
+                else "install the driver SQLAlchemy names for this URL (e.g. `pip install "
+                "pymysql` with a mysql+pymysql:// URL)"
+            )
             raise ConfigError(
                 f"storage: the database driver for {self.describe()!r} is missing ({error}); "
-                "for PostgreSQL run `pip install 'psycopg[binary]'` (or lrkit[postgres])."
+                f"{advice}."
             ) from None
         except Exception as error:  # SQLAlchemy's OperationalError and friends
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]

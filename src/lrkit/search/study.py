@@ -23,6 +23,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError
+from lrkit.search.result import INTERRUPTED
 from lrkit.search.samplers import ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec
@@ -32,7 +33,6 @@ STATE_ATTR = "lrkit_state"
 SEED_ATTR = "lrkit_seed"
 LOW_ATTR, HIGH_ATTR = "lrkit_low", "lrkit_high"
 RETRY_ATTR = "lrkit_retry_of"
-INTERRUPTED = "interrupted: its worker stopped before the trial finished; queued again"
 
 Role = Literal["coordinator", "joiner"]
 
@@ -144,7 +144,7 @@ def open_study(
 def no_study_to_resume(name: str, spec: StorageSpec) -> ConfigError:
     return ConfigError(
         f"resume: there is no study {name!r} in {spec.describe()} to resume; check the folder, "
-        "storage and study name, or leave out resume to start a new search."
+        "storage and study name, or start a new search without resume (--resume)."
     )
 
 

@@ -34,6 +34,18 @@ if TYPE_CHECKING:
 
 DEFAULT_OUT = Path("lrkit-out/tune")
 SETTING_NAMES = {"task_sha256": "task file content", "epochs": "epoch count per run"}
+REUSED = "kept from the last run with these settings in this folder"
+OUTPUTS = tuple(  # the files of a run; its search study stays in study.journal
+    f"{stem}.{ext}"
+    for stem, exts in (
+        ("range_test", ("json", "png")),
+        ("search", ("json", "csv", "png")),
+        ("compare", ("json", "png")),
+        ("summary", ("json",)),
+        ("report", ("html",)),
+    )
+    for ext in exts
+)
 FINAL_SEED_OFFSET = 1000  # the final run's seed differs from every search and comparison seed
 
 
@@ -111,10 +123,12 @@ def tune(
     if changed:
         what = ", ".join(SETTING_NAMES.get(key, key) for key in changed)
         say(f"note: {folder} held a run with another {what}; this run's files replace its files")
+        for name in OUTPUTS:  # now, so that a run stopped early leaves none of them beside its own
+            (folder / name).unlink(missing_ok=True)
 
     say(f"[1/4] range test on {loaded.name}")
     figures: dict[str, Figure] = {}  # each stage's plot, drawn once for its PNG and the report
-    found = _range_test(loaded, folder, base, device, figures)
+    found = _range_test(loaded, folder, base, device, figures, say)
     low, high = _search_range(found, say)
     # the rest of the budget, after what the range test really cost (a second sweep, or an
     # early stop at divergence)
@@ -142,7 +156,7 @@ def tune(
     say(f"      best lr {best_lr:.4g} (validation loss {best.value:.4g})")
 
     say(f"[3/4] comparing {len(plan.schedules)} schedules at lr {best_lr:.4g}")
-    compared = _compare(loaded, plan, folder, base, best_lr, device, progress, figures)
+    compared = _compare(loaded, plan, folder, base, best_lr, device, progress, figures, say)
     winner = compared.best
     if winner is None:
         raise ConfigError(
@@ -187,7 +201,12 @@ def tune(
 
 
 def _range_test(
-    task: Task, folder: Path, base: dict[str, Any], device: str, figures: dict[str, Figure]
+    task: Task,
+    folder: Path,
+    base: dict[str, Any],
+    device: str,
+    figures: dict[str, Figure],
+    say: Callable[[str], None],
 ) -> RangeTestResult:
     from lrkit.finder import FinderWarning
     from lrkit.finder.task import range_test_task
@@ -199,6 +218,8 @@ def _range_test(
             warnings.simplefilter("ignore", FinderWarning)
             found = range_test_task(task, seed=base["seed"], device=device)
         stages.save(folder, "range_test", settings, found)
+    else:
+        say(f"      {REUSED}")
     (folder / "range_test.json").write_text(_json(found.to_dict()))
     _save_figure(found.plot(title=f"{task.name}: range test"), folder / "range_test.png", figures)
     return found
@@ -266,6 +287,7 @@ def _compare(
     device: str,
     progress: bool,
     figures: dict[str, Figure],
+    say: Callable[[str], None],
 ) -> CompareResult:
     from lrkit.compare import compare
 
@@ -288,6 +310,8 @@ def _compare(
             progress=progress,
         )
         stages.save(folder, "compare", settings, compared)
+    else:
+        say(f"      {REUSED}")
     (folder / "compare.json").write_text(compared.to_json())
     _save_figure(compared.plot(), folder / "compare.png", figures)
     return compared
@@ -362,10 +386,11 @@ def _summary(
         "test_loss": final.test_loss,
         "final_val_loss": final.final_val_loss,
         "search": {
-            "trials": len(searched.trials),
+            "trials": searched.n_trials,
             "complete": searched.count("complete"),
             "pruned": searched.count("pruned"),
             "failed": searched.count("failed"),
+            "interrupted": searched.count("interrupted"),
             "epochs": searched.total_epochs,
         },
         "comparison": compared.rows(),

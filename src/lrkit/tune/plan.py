@@ -21,9 +21,9 @@ from lrkit.errors import ConfigError, bad_value
 
 REDUCTION = 3  # successive halving keeps the best third at each rung (lrkit.search's "halving")
 MIN_TRIALS = 3
-MAX_TRIALS = 64
 DEFAULT_TRIALS = 16
 DEFAULT_SEEDS = 2
+MAX_TRIALS = 64
 SAMPLES = 4000  # simulated searches behind halving_cost
 
 
@@ -155,32 +155,24 @@ def plan_budget(
     else:
         if isinstance(budget, bool) or not isinstance(budget, int):
             raise bad_value("budget", "a whole number of training epochs", budget)
+        ladder = _ladder(len(schedules))
 
-        def least(n_schedules: int, n_seeds: int) -> int:
-            return _estimate(epochs, MIN_TRIALS, n_schedules, n_seeds, range_epochs)
+        def cost(rung: int) -> int:
+            return _estimate(epochs, *ladder[rung], range_epochs)
 
-        smallest = least(min(2, len(schedules)), 1)
-        if budget < smallest and strict:
+        if budget < cost(0) and strict:
             raise ConfigError(
-                f"budget must be at least {smallest} epochs for a task trained {epochs} epochs "
+                f"budget must be at least {cost(0)} epochs for a task trained {epochs} epochs "
                 f"per run (range test, {MIN_TRIALS} search trials, 2 schedules compared, the "
                 f"final run), got {budget}."
             )
-        seeds = DEFAULT_SEEDS
-        while seeds > 1 and least(len(schedules), seeds) > budget:
-            seeds -= 1
-        while len(schedules) > 2 and least(len(schedules), 1) > budget:
-            schedules = schedules[:-1]
-        # the most trials that fit: a search's cost grows with each trial added (the earlier
-        # trials' costs do not depend on later ones), so bisect
-        fewest, most = MIN_TRIALS, MAX_TRIALS
-        while fewest < most:
-            middle = (fewest + most + 1) // 2
-            if _estimate(epochs, middle, len(schedules), seeds, range_epochs) <= budget:
-                fewest = middle
-            else:
-                most = middle - 1
-        trials = fewest
+        # the highest rung that fits; each rung costs more than the one below, so bisect
+        fits, over = 0, len(ladder)
+        while over - fits > 1:
+            middle = (fits + over) // 2
+            fits, over = (middle, over) if cost(middle) <= budget else (fits, middle)
+        trials, n_schedules, seeds = ladder[fits]
+        schedules = schedules[:n_schedules]
     estimated = _estimate(epochs, trials, len(schedules), seeds, range_epochs)
     return TunePlan(
         epochs=epochs,
@@ -191,6 +183,22 @@ def plan_budget(
         estimated=estimated,
         range_epochs=range_epochs,
     )
+
+
+def _ladder(n_schedules: int) -> list[tuple[int, int, int]]:
+    """``(trials, schedules, seeds)`` from the smallest pipeline up, one step at a time: search
+    trials to 6, then the schedules, trials to the default 16, a second seed, more trials.
+
+    A larger budget climbs higher and no stage ever shrinks as the budget grows. The search
+    comes first: without a good LR, comparing schedules compares them at a poor one.
+    """
+    least = min(2, n_schedules)
+    rungs = [(trials, least, 1) for trials in range(MIN_TRIALS, 7)]
+    rungs += [(6, schedules, 1) for schedules in range(least + 1, n_schedules + 1)]
+    rungs += [(trials, n_schedules, 1) for trials in range(7, DEFAULT_TRIALS + 1)]
+    more = range(DEFAULT_TRIALS, MAX_TRIALS + 1)
+    rungs += [(trials, n_schedules, DEFAULT_SEEDS) for trials in more]
+    return rungs
 
 
 def _estimate(epochs: int, trials: int, schedules: int, seeds: int, range_epochs: float) -> int:

@@ -1,0 +1,187 @@
+"""The search's progress: the live line on a terminal, sparse plain lines off one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from lrkit.search import engine, search
+from lrkit.search.engine import _Display
+from lrkit.search.result import INTERRUPTED
+from tests.test_progress import Clock, terminal
+
+LR = {"lr": FloatDistribution(1e-5, 1.0, log=True)}
+
+
+@pytest.fixture(autouse=True)
+def _optuna_quiet() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def study(reads: list[int] | None = None) -> optuna.Study:
+    """An in-memory study; ``reads`` counts how often its trials are read."""
+    made = optuna.create_study(direction="minimize")
+    if reads is not None:
+        get_trials = made.get_trials
+
+        def counted(*args: object, **kwargs: object) -> list[optuna.trial.FrozenTrial]:
+            reads.append(1)
+            return get_trials(*args, **kwargs)
+
+        made.get_trials = counted
+    return made
+
+
+def trial(
+    display: _Display,
+    clock: Clock,
+    seconds: float,
+    value: float | None = None,
+    state: TrialState = TrialState.COMPLETE,
+) -> None:
+    """One trial as the runner runs it: started, ``seconds`` of work, ended."""
+    t = display.study.ask(LR)
+    display.update()
+    clock.now += seconds
+    if state == TrialState.COMPLETE:
+        display.study.tell(t, 1.0 if value is None else value)
+    else:
+        display.study.tell(t, state=state)
+    display.update()
+
+
+def err_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return captured.err.splitlines()
+
+
+def test_off_a_terminal_a_line_per_finished_trial_at_most_every_ten_seconds(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal(monkeypatch, is_terminal=False)
+    clock = Clock()
+    with _Display(study(), 7, enabled=True, clock=clock) as display:
+        trial(display, clock, 4.0, 0.5)  # 4 s: too soon for a line
+        trial(display, clock, 4.0, state=TrialState.PRUNED)
+        trial(display, clock, 4.0, 0.25)  # 12 s
+        trial(display, clock, 4.0, state=TrialState.FAIL)
+        trial(display, clock, 4.0, 0.75)
+        trial(display, clock, 4.0, 0.125)  # 24 s
+        trial(display, clock, 4.0, 0.3)  # 28 s: 4 s after the last line
+    lr = display.study.best_trial.params["lr"]
+    assert err_lines(capsys) == [
+        "search: 3/7 trials (42%), 0 running, 1 pruned, 0 failed, best 0.25 at lr="
+        f"{display.study.trials[2].params['lr']:.3g}, 0:00:12 elapsed, about 0:00:16 left",
+        f"search: 6/7 trials (85%), 0 running, 1 pruned, 1 failed, best 0.125 at lr={lr:.3g}, "
+        "0:00:24 elapsed, about 0:00:04 left",
+        f"search: 7/7 trials (100%), 0 running, 1 pruned, 1 failed, best 0.125 at lr={lr:.3g}, "
+        "finished in 0:00:28",
+    ]
+
+
+def test_a_short_search_is_silent_and_reads_the_storage_only_when_a_line_is_due(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal(monkeypatch, is_terminal=False)
+    clock, reads = Clock(), []
+    with _Display(study(reads), 20, enabled=True, clock=clock) as display:
+        for _ in range(20):
+            trial(display, clock, 0.45)  # 9 s in all
+    assert capsys.readouterr() == ("", "")
+    assert len(reads) == 1  # when it opened: the pace of a resumed study counts from there
+
+
+def test_a_long_search_writes_a_bounded_number_of_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal(monkeypatch, is_terminal=False)
+    clock = Clock()
+    with _Display(study(), 500, enabled=True, clock=clock) as display:
+        for _ in range(500):
+            trial(display, clock, 30.0)  # every trial long enough for a line of its own
+    said = err_lines(capsys)
+    assert len(said) == _Display.LINES == 50  # one per 10 trials
+    assert said[0].startswith("search: 10/500 trials (2%), ")
+    assert said[-1].startswith("search: 500/500 trials (100%), ")
+
+
+def test_the_time_left_of_a_resumed_search_counts_only_its_own_trials(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal(monkeypatch, is_terminal=False)
+    clock, resumed = Clock(), study()
+    for _ in range(4):  # trials of an earlier run, in no time at all here
+        resumed.tell(resumed.ask(LR), 2.0)
+    with _Display(resumed, 8, enabled=True, clock=clock) as display:
+        trial(display, clock, 5.0, 1.0)
+        trial(display, clock, 5.0, 0.5)  # 2 trials in 10 s: the 2 left take 10 s more
+    assert err_lines(capsys)[0] == (
+        "search: 6/8 trials (75%), 0 running, 0 pruned, 0 failed, best 0.5 at lr="
+        f"{resumed.trials[5].params['lr']:.3g}, 0:00:10 elapsed, about 0:00:10 left"
+    )
+
+
+def test_an_interrupted_attempt_is_neither_done_nor_failed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal(monkeypatch, is_terminal=False)
+    clock, resumed = Clock(), study()
+    resumed.tell(resumed.ask(LR), 2.0)
+    lost = resumed.ask(LR)  # failed as interrupted by Ctrl-C; its retry runs below
+    lost.set_user_attr("error", INTERRUPTED)
+    resumed.tell(lost, state=TrialState.FAIL)
+    with _Display(resumed, 3, enabled=True, clock=clock) as display:
+        trial(display, clock, 11.0, 1.0)
+        trial(display, clock, 11.0, 0.5)
+    said = err_lines(capsys)
+    assert said[0].startswith("search: 2/3 trials (66%), 0 running, 0 pruned, 0 failed, ")
+    assert said[-1].startswith("search: 3/3 trials (100%), 0 running, 0 pruned, 0 failed, ")
+
+
+def test_quiet_shows_and_reads_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal(monkeypatch, is_terminal=False)
+    clock, reads = Clock(), []
+    with _Display(study(reads), 5, enabled=False, clock=clock) as display:
+        for _ in range(5):
+            trial(display, clock, 600.0)
+    assert capsys.readouterr() == ("", "")
+    assert reads == []
+
+
+def test_on_a_terminal_the_live_line_and_no_plain_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal(monkeypatch, is_terminal=True)
+    clock, reads = Clock(), []
+    with _Display(study(reads), 3, enabled=True, clock=clock) as display:
+        for _ in range(3):
+            trial(display, clock, 20.0, state=TrialState.PRUNED)
+        assert display._bar.completed == 3  # the live bar counts every trial
+    assert len(reads) == 1 + 2 * 3 + 1  # read for every change it draws
+    assert "elapsed" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_search_writes_plain_lines_unless_progress_is_off(
+    progress: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    terminal(monkeypatch, is_terminal=False)
+    monkeypatch.setattr(engine, "PLAIN_EVERY_S", 0.0)  # a line for every trial
+    objective: Callable[[float], float] = lambda lr: lr  # noqa: E731
+    search(objective, 1e-4, 1.0, 4, storage=":memory:", progress=progress)
+    said = capsys.readouterr().err.splitlines()
+    if progress:
+        assert [line.split(",")[0] for line in said] == [
+            f"search: {n}/4 trials ({25 * n}%)" for n in range(1, 5)
+        ]
+    else:
+        assert said == []
