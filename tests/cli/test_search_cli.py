@@ -170,6 +170,21 @@ task = Task(name='small', model=lambda: torch.nn.Linear(4, 2), train_data=Tensor
 """
 
 
+def test_another_study_in_the_same_folder_says_whose_files_it_replaces(tmp_path: Path) -> None:
+    task, out = tmp_path / "small.py", tmp_path / "run"
+    task.write_text(SMALL_TASK)
+    for name in ("a", "b"):
+        done = run(str(task), "--trials", "2", "--study", name, "--out", str(out))
+        assert done.returncode == 0, done.stderr
+    assert f"note: {out / 'search.json'} held study 'a'; it now holds 'b'" in done.stderr
+    assert json.loads((out / "search.json").read_text())["study_name"] == "b"
+    back = run(str(task), "--trials", "2", "--study", "a", "--resume", "--out", str(out))
+    assert back.returncode == 0, back.stderr  # as the note says
+    assert json.loads((out / "search.json").read_text())["study_name"] == "a"
+    again = run(str(task), "--trials", "2", "--study", "a", "--resume", "--out", str(out))
+    assert "note:" not in again.stderr  # the same study: nothing replaced
+
+
 def test_a_broken_task_fails_before_any_trial(tmp_path: Path) -> None:
     task = tmp_path / "broken.py"
     task.write_text(SMALL_TASK.replace("lambda: torch.nn.Linear(4, 2)", "lambda: 1 / 0"))

@@ -11,6 +11,7 @@ continues with ``--resume``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,13 @@ def run(args: argparse.Namespace) -> int:
         raise
     args.out.mkdir(parents=True, exist_ok=True)  # the study may live elsewhere (--storage)
     png, data, table = args.out / "search.png", args.out / "search.json", args.out / "search.csv"
+    before = _study_in(data)
+    if before is not None and before != result.study_name and not args.json:
+        print(
+            f"note: {data} held study {before!r}; it now holds {result.study_name!r} (both "
+            f"stay in the storage: rerun with --study {before} --resume to write it back)",
+            file=sys.stderr,
+        )
     fig = result.plot(title=f"{Path(str(args.task)).stem}: search")
     fig.savefig(png, dpi=120)
     document = result.to_json(data)
@@ -216,3 +224,12 @@ def run(args: argparse.Namespace) -> int:
             )
         print(f"Wrote {png}, {data}, {table} and {report}.")
     return 0 if result.best_trial is not None else 1
+
+
+def _study_in(path: Path) -> str | None:
+    """The study name of the search.json at ``path``; None if there is none (or unreadable)."""
+    try:
+        name = json.loads(path.read_text()).get("study_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
