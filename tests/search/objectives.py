@@ -81,3 +81,15 @@ def exits_as_interrupted(lr: float, trial: optuna.Trial) -> float:
     if trial.number == 1:
         os._exit(130)
     return quadratic(lr)
+
+
+class Sleeper:
+    """Marks that its trial started (a file ``started-N`` in ``folder``), then sleeps."""
+
+    def __init__(self, folder: str | Path, seconds: float) -> None:
+        self.folder, self.seconds = str(folder), seconds
+
+    def __call__(self, lr: float, trial: optuna.Trial) -> float:
+        Path(self.folder, f"started-{trial.number}").touch()
+        time.sleep(self.seconds)
+        return quadratic(lr)

@@ -174,3 +174,38 @@ def test_a_journal_being_appended_to_passes_the_check(tmp_path: Path) -> None:
     with journal.open("ab") as handle:  # another process half-way through writing a record
         handle.write(b'{"op_code": 5, "worker_id": "w')
     check_journal(journal)
+
+
+def test_ctrl_c_stops_workers_mid_trial_at_once(tmp_path: Path) -> None:
+    # Worker processes start with Ctrl-C held (so that none lands while they unpickle their
+    # job) and must take it again for their trial: else a Ctrl-C waits for the parent's 10 s
+    # grace and a terminate(), or for the trials to end.
+    journal = tmp_path / "study.journal"
+    script = (
+        "from lrkit.search import search\n"
+        "from tests.search.objectives import Sleeper\n"
+        f"search(Sleeper({str(tmp_path)!r}, 60.0), 1e-5, 1.0, 4, storage={str(journal)!r}, "
+        "n_workers=2, progress=False)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    _wait_for(lambda: len(list(tmp_path.glob("started-*"))) == 2, timeout=120)
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C
+    started = time.monotonic()
+    _, err = process.communicate(timeout=60)
+    assert time.monotonic() - started < 5.0, err
+    # the script's own KeyboardInterrupt only: nothing from the workers
+    assert err.count("Traceback") <= 1 and "Process lrkit-trial" not in err, err
+    assert "Exception ignored" not in err, err
+    trials = _study(journal).trials
+    lost = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(lost) == 2 and all(t.user_attrs["error"].startswith("interrupted") for t in lost)
+    retries = [t for t in trials if "lrkit_retry_of" in t.user_attrs]
+    assert sorted(t.user_attrs["lrkit_retry_of"] for t in retries) == sorted(t.number for t in lost)
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]

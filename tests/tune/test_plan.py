@@ -11,6 +11,7 @@ import pytest
 from lrkit.errors import ConfigError
 from lrkit.search.pruners import make_pruner
 from lrkit.tune import compare_schedules, halving_cost, plan_budget
+from lrkit.tune.plan import search_cost
 
 
 def _optuna_halving_epochs(epochs: int, trials: int, searches: int) -> float:
@@ -47,6 +48,14 @@ def test_halving_cost_is_what_optuna_spends(epochs: int, trials: int) -> None:
 def test_halving_cost_names_a_bad_argument(args: tuple[int, int], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         halving_cost(*args)
+
+
+@pytest.mark.parametrize("epochs", [5, 12, 27, 30, 100])
+def test_one_more_trial_always_costs_more(epochs: int) -> None:
+    # the plan bisects on this; with fresh random draws per trial count, 35 trials of a
+    # 27-epoch task once came out cheaper than 34
+    costs = [search_cost(epochs, n) for n in range(1, 65)]
+    assert all(b > a for a, b in itertools.pairwise(costs))
 
 
 def test_a_small_search_costs_more_per_trial() -> None:

@@ -104,6 +104,10 @@ def _options(parser: argparse.ArgumentParser, args: argparse.Namespace | None) -
     return options
 
 
+# the library's names for what a command calls otherwise (n_trials is --trials)
+LIBRARY_NAMES = {"n_trials": "trials", "n_workers": "workers", "study_name": "study"}
+
+
 def as_flag(message: str, options: dict[str, str]) -> str:
     """The library's error, its opening parameter name written as the command's option.
 
@@ -116,14 +120,19 @@ def as_flag(message: str, options: dict[str, str]) -> str:
         "budget 'x' is a noun here"
         >>> as_flag("end_lr must exceed start_lr", {"end_lr": "--end-lr", "start_lr": "--start-lr"})
         '--end-lr must exceed --start-lr'
+        >>> as_flag("rounds must be at most n_trials, got 'a/n_trials.py'", {"trials": "--trials"})
+        "rounds must be at most --trials, got 'a/n_trials.py'"
     """
+    options = {**options, **{k: options[v] for k, v in LIBRARY_NAMES.items() if v in options}}
     word = re.match(r"[a-z_]+(?=:| must )", message)  # "budget must", "resume: there is"
     if word is not None and word.group() in options:
         message = options[word.group()] + message[word.end() :]
-    for dest, option in options.items():  # start_lr elsewhere too: no word of prose has a _
-        if "_" in dest:
-            message = re.sub(rf"(?<![\w-]){dest}\b", option, message)
-    return message
+    parts = re.split(r"('[^']*')", message)  # what the user gave, quoted, stays as it was
+    for i in range(0, len(parts), 2):
+        for dest, option in options.items():  # start_lr elsewhere too: no word of prose has a _
+            if "_" in dest:
+                parts[i] = re.sub(rf"(?<![\w-]){dest}\b", option, parts[i])
+    return "".join(parts)
 
 
 def _fail(message: str, status: int) -> int:

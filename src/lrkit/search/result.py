@@ -15,6 +15,7 @@ from lrkit.jsondata import dumps
 
 State = Literal["complete", "pruned", "failed", "interrupted", "running", "waiting"]
 
+STOPPED = ("pruned", "failed", "interrupted")  # states of a trial that ended early
 INTERRUPTED = "interrupted: its worker stopped before the trial finished; queued again"
 
 _STATES: dict[optuna.trial.TrialState, State] = {
@@ -229,26 +230,26 @@ class SearchResult:
     def table(self, top: int | None = 10) -> str:
         """A plain-text table of the best trials (completed first, by value), for terminals.
 
-        A pruned or failed trial shows the last value it reported, in parentheses.
+        A pruned, failed or interrupted trial shows the last value it reported, in parentheses.
         """
         chosen = self.ranked()[: top if top is not None else None]
         lines = [
-            f"{'trial':>5}  {'lr':>10}  {'value':>10}  {'state':<8}  {'epochs':>6}  {'time s':>7}"
+            f"{'trial':>5}  {'lr':>10}  {'value':>10}  {'state':<11}  {'epochs':>6}  {'time s':>7}"
         ]
         for t in chosen:
             if t.value is not None:
                 value = f"{t.value:.4g}"
-            elif t.state in ("pruned", "failed", "interrupted") and t.intermediate:
+            elif t.state in STOPPED and t.intermediate:
                 value = f"({t.intermediate[-1][1]:.4g})"
             else:
                 value = ""
             duration = "" if t.duration is None else f"{t.duration:.1f}"
             lr = f"{t.lr:.3g}" if math.isfinite(t.lr) else "-"  # stopped before it drew one
             lines.append(
-                f"{t.number:>5}  {lr:>10}  {value:>10}  {t.state:<8}  "
+                f"{t.number:>5}  {lr:>10}  {value:>10}  {t.state:<11}  "
                 f"{t.epochs_run:>6}  {duration:>7}"
             )
-        if any(t.value is None and t.intermediate for t in chosen):
+        if any(t.state in STOPPED and t.intermediate for t in chosen):
             lines.append("(value): the last value a trial reported before it stopped")
         return "\n".join(lines)
 

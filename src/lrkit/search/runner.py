@@ -35,7 +35,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError
-from lrkit.search.storage import StorageSpec
+from lrkit.search.storage import StorageSpec, no_interrupt
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
 
 Objective = Callable[..., Any]
@@ -52,8 +52,13 @@ def run_trial(
     trial = optuna.Trial(study, trial_id)
     try:
         return _run_trial(study, trial, objective, lr_range)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        return study._storage.get_trial(trial_id).state
+    except optuna.exceptions.UpdateFinishedTrialError as error:
+        state = study._storage.get_trial(trial_id).state
+        if state != TrialState.RUNNING:
+            return state
+        # about another trial (the objective's own study, say): this one failed
+        _fail(study, trial, f"{type(error).__name__}: {error}", traceback.format_exc())
+        return TrialState.FAIL
 
 
 def _run_trial(
@@ -71,7 +76,8 @@ def _run_trial(
             _tell(study, trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
         except KeyboardInterrupt:
-            fail_interrupted(study, trial_id)
+            with no_interrupt():  # a second Ctrl-C must not fail it without its retry
+                fail_interrupted(study, trial_id)
             raise
         except optuna.exceptions.UpdateFinishedTrialError:
             raise
@@ -191,37 +197,54 @@ class TrialJob:
 INTERRUPTED_EXITS = frozenset({130, 143, -signal.SIGINT, -signal.SIGTERM})
 
 
-def _child_main(job: TrialJob, parent: int, stopping: Any) -> None:
-    """A worker process's life. It starts with Ctrl-C ignored (see ``_started``), so that none
-    lands while Python unpickles the job; Ctrl-C then works until the trial is told, and is
-    ignored again for the exit (a KeyboardInterrupt in torch's exit hooks printed a traceback).
+def _child_main(job: TrialJob, parent: int, stopping: Any, interruptible: bool) -> None:
+    """A worker process's life. It starts with Ctrl-C held (see ``_started``), so that none
+    lands while Python unpickles the job; here it arrives (a KeyboardInterrupt), and Ctrl-C
+    works until the trial is told; then it is held again for the exit (a KeyboardInterrupt in
+    torch's exit hooks printed a traceback). A parent that ignores Ctrl-C (nohup) passes
+    ``interruptible=False``: the worker ignores it too.
     """
+    held = hasattr(signal, "pthread_sigmask")
     try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        if stopping.is_set():  # Ctrl-C came while this process started and ignored it
+        handler = signal.default_int_handler if interruptible else signal.SIG_IGN
+        signal.signal(signal.SIGINT, handler)
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        if stopping.is_set():  # the parent alone got Ctrl-C while this process started
             raise KeyboardInterrupt
         _child_run(job, parent)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if held:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     except KeyboardInterrupt:  # Ctrl-C reaches every worker, even one still importing torch:
         os._exit(130)  # the parent fails and requeues its trial, without a traceback here
 
 
 @contextlib.contextmanager
 def _started() -> Iterator[None]:
-    """Starts worker processes with Ctrl-C ignored (they inherit that), without losing a Ctrl-C
-    meant for this process: it is held back meanwhile and arrives when the block ends."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(
-        signal, "pthread_sigmask"
+    """Starts worker processes with Ctrl-C held: they inherit the signal mask, so a Ctrl-C that
+    comes while one starts waits in it until ``_child_main`` takes it. One meant for this
+    process is recorded meanwhile (in whichever thread it lands) and raised when the block
+    ends; nothing is ignored, so nothing is lost. A process that ignores Ctrl-C keeps doing so.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or not hasattr(signal, "pthread_sigmask")
+        or signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None)
     ):
         yield
         return
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a held signal is kept, not ignored
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
     try:
-        yield
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a held Ctrl-C is recorded now
     finally:
-        signal.signal(signal.SIGINT, handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def _child_run(job: TrialJob, parent: int) -> None:
@@ -305,7 +328,10 @@ class Workers:
 
     def _run_processes(self) -> None:
         context = multiprocessing.get_context("spawn")
-        stopping = context.Event()  # set on Ctrl-C, for workers that started while it came
+        # set on Ctrl-C, for workers that started while only this process got it (made first:
+        # it starts multiprocessing's resource tracker, which would unblock Ctrl-C in _started)
+        stopping = context.Event()
+        interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         active: dict[int, tuple[Any, int]] = {}  # worker slot -> (process, trial id)
         try:
             while True:
@@ -329,7 +355,7 @@ class Workers:
                     )
                     process = context.Process(
                         target=_child_main,
-                        args=(job, os.getpid(), stopping),
+                        args=(job, os.getpid(), stopping, interruptible),
                         name=f"lrkit-trial-{slot}",
                     )
                     with _started():
@@ -376,7 +402,8 @@ class Workers:
                 process.terminate()
                 process.join(timeout=5)
             if self.study._storage.get_trial(trial_id).state == TrialState.RUNNING:
-                fail_interrupted(self.study, trial_id)
+                with no_interrupt():
+                    fail_interrupted(self.study, trial_id)
 
 
 def _gpu_ids() -> list[str]:

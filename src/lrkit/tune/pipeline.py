@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 DEFAULT_OUT = Path("lrkit-out/tune")
 SETTING_NAMES = {"task_sha256": "task file content", "epochs": "epoch count per run"}
-REUSED = "kept from the last run with these settings in this folder"
+REUSED = "kept from an earlier run in this folder"
 OUTPUTS = tuple(  # the files of a run; its search study stays in study.journal
     f"{stem}.{ext}"
     for stem, exts in (
@@ -117,14 +117,16 @@ def tune(
         "epochs": loaded.epochs,
     }
     run = {**base, "budget": budget}
-    changed = stages.claim(folder, run)
-    if "task" in changed:  # another task: its file's content is beside the point
-        changed = [key for key in changed if key != "task_sha256"]
-    if changed:
+
+    def replaced(changed: list[str]) -> None:
+        if "task" in changed:  # another task: its file's content is beside the point
+            changed = [key for key in changed if key != "task_sha256"]
         what = ", ".join(SETTING_NAMES.get(key, key) for key in changed)
         say(f"note: {folder} held a run with another {what}; this run's files replace its files")
         for name in OUTPUTS:  # now, so that a run stopped early leaves none of them beside its own
             (folder / name).unlink(missing_ok=True)
+
+    stages.claim(folder, run, on_change=replaced)
 
     say(f"[1/4] range test on {loaded.name}")
     figures: dict[str, Figure] = {}  # each stage's plot, drawn once for its PNG and the report

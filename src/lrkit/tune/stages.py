@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,16 @@ def check_writable(out: Path) -> Path:
     return out
 
 
-def claim(out: Path, settings: dict[str, Any]) -> list[str]:
+def claim(
+    out: Path, settings: dict[str, Any], on_change: Callable[[list[str]], None] | None = None
+) -> list[str]:
     """Records ``settings`` as the run the folder holds; returns the names of the settings in
     which the run recorded there before differs (empty for a new folder or the same run).
 
     A run with other settings does not reuse the earlier run's stages (they are keyed by their
-    settings); its files replace the earlier run's.
+    settings); its files replace the earlier run's. ``on_change`` is called with those names
+    before the new run is recorded (to clear the earlier run's files: a run stopped in between
+    is still the earlier one's, and its rerun clears them).
     """
     folder = out / CACHE_DIR
     path = folder / "run.json"
@@ -47,13 +52,16 @@ def claim(out: Path, settings: dict[str, Any]) -> list[str]:
         before = json.loads(path.read_text())
     except (OSError, ValueError):
         before = None
+    changed = []
+    if isinstance(before, dict):
+        changed = [k for k in sorted(set(before) | set(mine)) if before.get(k) != mine.get(k)]
+    if changed and on_change is not None:
+        on_change(changed)
     folder.mkdir(parents=True, exist_ok=True)
     temp = folder / ".run.json.tmp"
     temp.write_text(json.dumps(mine, sort_keys=True))
     os.replace(temp, path)
-    if not isinstance(before, dict):
-        return []
-    return [key for key in sorted(set(before) | set(mine)) if before.get(key) != mine.get(key)]
+    return changed
 
 
 def digest(settings: dict[str, Any]) -> str:
