@@ -17,7 +17,7 @@ from lrkit.errors import ConfigError, bad_value
 from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, write_line
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import make_pruner
-from lrkit.search.result import INTERRUPTED, SearchResult, TrialRecord
+from lrkit.search.result import SearchResult, TrialRecord, is_interrupted
 from lrkit.search.runner import Workers
 from lrkit.search.samplers import make_sampler
 from lrkit.search.space import LogRange
@@ -495,7 +495,7 @@ class _Display:
         trials = self.study.get_trials(deepcopy=False)
         counts = {state: 0 for state in TrialState}
         for t in trials:
-            if t.state != TrialState.FAIL or t.user_attrs.get("error") != INTERRUPTED:
+            if not is_interrupted(t):
                 counts[t.state] += 1
         done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] + counts[TrialState.FAIL]
         return counts, done, _best(trials, self.direction)  # from the trials read once

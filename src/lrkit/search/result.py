@@ -18,6 +18,14 @@ State = Literal["complete", "pruned", "failed", "interrupted", "running", "waiti
 STOPPED = ("pruned", "failed", "interrupted")  # states of a trial that ended early
 INTERRUPTED = "interrupted: its worker stopped before the trial finished; queued again"
 
+
+def is_interrupted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a stored trial is an interrupted attempt (Optuna's FAIL, with its retry queued)."""
+    return (
+        trial.state == optuna.trial.TrialState.FAIL and trial.user_attrs.get("error") == INTERRUPTED
+    )
+
+
 _STATES: dict[optuna.trial.TrialState, State] = {
     optuna.trial.TrialState.COMPLETE: "complete",
     optuna.trial.TrialState.PRUNED: "pruned",
@@ -68,14 +76,11 @@ class TrialRecord:
     def from_frozen(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         attrs = dict(trial.user_attrs)
         duration = trial.duration.total_seconds() if trial.duration is not None else None
-        state = _STATES[trial.state]
-        if state == "failed" and attrs.get("error") == INTERRUPTED:
-            state = "interrupted"
         return TrialRecord(
             number=trial.number,
             lr=float(trial.params.get("lr", math.nan)),
             value=trial.value if trial.state == optuna.trial.TrialState.COMPLETE else None,
-            state=state,
+            state="interrupted" if is_interrupted(trial) else _STATES[trial.state],
             duration=duration,
             intermediate=tuple(
                 sorted((int(k), float(v)) for k, v in trial.intermediate_values.items())
@@ -208,14 +213,8 @@ class SearchResult:
         """Every trial, completed ones first and best first, then pruned ones by their last
         reported value, then running, waiting, failed and interrupted ones; ties by number."""
         sign = 1.0 if self.direction == "minimize" else -1.0
-        order = {
-            "complete": 0,
-            "pruned": 1,
-            "running": 2,
-            "waiting": 3,
-            "failed": 4,
-            "interrupted": 5,
-        }
+        states = ("complete", "pruned", "running", "waiting", "failed", "interrupted")
+        order = {state: i for i, state in enumerate(states)}
 
         def key(t: TrialRecord) -> tuple[int, float, int]:
             last = (

@@ -76,8 +76,7 @@ def _run_trial(
             _tell(study, trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
         except KeyboardInterrupt:
-            with no_interrupt():  # a second Ctrl-C must not fail it without its retry
-                fail_interrupted(study, trial_id)
+            fail_interrupted(study, trial_id)
             raise
         except optuna.exceptions.UpdateFinishedTrialError:
             raise
@@ -223,28 +222,17 @@ def _child_main(job: TrialJob, parent: int, stopping: Any, interruptible: bool) 
 def _started() -> Iterator[None]:
     """Starts worker processes with Ctrl-C held: they inherit the signal mask, so a Ctrl-C that
     comes while one starts waits in it until ``_child_main`` takes it. One meant for this
-    process is recorded meanwhile (in whichever thread it lands) and raised when the block
-    ends; nothing is ignored, so nothing is lost. A process that ignores Ctrl-C keeps doing so.
+    process is held back too (``no_interrupt``) and arrives when the block ends.
     """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or not hasattr(signal, "pthread_sigmask")
-        or signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None)
-    ):
+    if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    pending: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
-    try:
+    with no_interrupt():
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             yield
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a held Ctrl-C is recorded now
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if pending:
-        raise KeyboardInterrupt
 
 
 def _child_run(job: TrialJob, parent: int) -> None:
@@ -402,8 +390,7 @@ class Workers:
                 process.terminate()
                 process.join(timeout=5)
             if self.study._storage.get_trial(trial_id).state == TrialState.RUNNING:
-                with no_interrupt():
-                    fail_interrupted(self.study, trial_id)
+                fail_interrupted(self.study, trial_id)
 
 
 def _gpu_ids() -> list[str]:

@@ -286,9 +286,12 @@ def no_interrupt() -> Iterator[None]:
 
     A KeyboardInterrupt raised inside the journal file's lock handling leaves the lock half
     released and turns into an OSError; deferring it to the end of the write keeps the journal
-    and its lock whole, and the interrupt still arrives a moment later.
+    and its lock whole, and the interrupt still arrives a moment later. A process that ignores
+    Ctrl-C (``nohup``), or whose handler Python did not set, is left as it is.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(
+        signal.SIGINT
+    ) in (signal.SIG_IGN, None):
         yield
         return
     pending: list[int] = []

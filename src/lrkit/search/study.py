@@ -26,7 +26,7 @@ from lrkit.errors import ConfigError
 from lrkit.search.result import INTERRUPTED
 from lrkit.search.samplers import ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR
 from lrkit.search.space import LogRange
-from lrkit.search.storage import StorageSpec
+from lrkit.search.storage import StorageSpec, no_interrupt
 
 CONFIG_ATTR = "lrkit_config"
 STATE_ATTR = "lrkit_state"
@@ -206,15 +206,20 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 
 def fail_interrupted(study: optuna.Study, trial_id: int) -> bool:
-    """Fails a RUNNING trial as interrupted and queues it again; False if it had already ended."""
+    """Fails a RUNNING trial as interrupted and queues it again; False if it had already ended.
+
+    Ctrl-C is held back meanwhile: one between the failing and the queueing would lose the
+    trial's slot for good (a failed trial's slot counts as taken).
+    """
     storage = study._storage
-    try:
-        storage.set_trial_user_attr(trial_id, "error", INTERRUPTED)
-        if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+    with no_interrupt():
+        try:
+            storage.set_trial_user_attr(trial_id, "error", INTERRUPTED)
+            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                return False
+        except optuna.exceptions.UpdateFinishedTrialError:
             return False
-    except optuna.exceptions.UpdateFinishedTrialError:
-        return False
-    requeue(study, storage.get_trial(trial_id))
+        requeue(study, storage.get_trial(trial_id))
     return True
 
 

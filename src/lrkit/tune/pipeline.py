@@ -118,15 +118,15 @@ def tune(
     }
     run = {**base, "budget": budget}
 
-    def replaced(changed: list[str]) -> None:
-        if "task" in changed:  # another task: its file's content is beside the point
-            changed = [key for key in changed if key != "task_sha256"]
+    changed = stages.changed(folder, run)
+    if "task" in changed:  # another task: its file's content is beside the point
+        changed = [key for key in changed if key != "task_sha256"]
+    if changed:
         what = ", ".join(SETTING_NAMES.get(key, key) for key in changed)
         say(f"note: {folder} held a run with another {what}; this run's files replace its files")
-        for name in OUTPUTS:  # now, so that a run stopped early leaves none of them beside its own
+        for name in OUTPUTS:  # before the claim: a run stopped early leaves none beside its own
             (folder / name).unlink(missing_ok=True)
-
-    stages.claim(folder, run, on_change=replaced)
+    stages.claim(folder, run)
 
     say(f"[1/4] range test on {loaded.name}")
     figures: dict[str, Figure] = {}  # each stage's plot, drawn once for its PNG and the report

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import pickle
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,34 +33,31 @@ def check_writable(out: Path) -> Path:
     return out
 
 
-def claim(
-    out: Path, settings: dict[str, Any], on_change: Callable[[list[str]], None] | None = None
-) -> list[str]:
-    """Records ``settings`` as the run the folder holds; returns the names of the settings in
-    which the run recorded there before differs (empty for a new folder or the same run).
+def changed(out: Path, settings: dict[str, Any]) -> list[str]:
+    """The names of the settings in which the run the folder holds differs from ``settings``
+    (empty for a new folder or the same run)."""
+    try:
+        before = json.loads((out / CACHE_DIR / "run.json").read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(before, dict):
+        return []
+    mine = json.loads(_canonical(settings))
+    return [key for key in sorted(set(before) | set(mine)) if before.get(key) != mine.get(key)]
+
+
+def claim(out: Path, settings: dict[str, Any]) -> None:
+    """Records ``settings`` as the run the folder holds.
 
     A run with other settings does not reuse the earlier run's stages (they are keyed by their
-    settings); its files replace the earlier run's. ``on_change`` is called with those names
-    before the new run is recorded (to clear the earlier run's files: a run stopped in between
-    is still the earlier one's, and its rerun clears them).
+    settings); its files replace the earlier run's. Clear those first, then claim: a run
+    stopped in between is still the earlier one's, and its rerun clears them.
     """
     folder = out / CACHE_DIR
-    path = folder / "run.json"
-    mine = json.loads(_canonical(settings))
-    try:
-        before = json.loads(path.read_text())
-    except (OSError, ValueError):
-        before = None
-    changed = []
-    if isinstance(before, dict):
-        changed = [k for k in sorted(set(before) | set(mine)) if before.get(k) != mine.get(k)]
-    if changed and on_change is not None:
-        on_change(changed)
     folder.mkdir(parents=True, exist_ok=True)
     temp = folder / ".run.json.tmp"
-    temp.write_text(json.dumps(mine, sort_keys=True))
-    os.replace(temp, path)
-    return changed
+    temp.write_text(_canonical(settings))
+    os.replace(temp, folder / "run.json")
 
 
 def digest(settings: dict[str, Any]) -> str:
