@@ -113,6 +113,15 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(case: str, tmp_path: Path) -
     assert not (tmp_path / "out").exists()
 
 
+def test_balancing_a_regression_task_is_one_line_naming_the_option(tmp_path: Path) -> None:
+    result = run("find", "friedman", "--balance", "sampler", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr == (
+        "lrkit: error: --balance: class-balanced batches need one class label per sample (a "
+        "classification dataset), got labels of shape (900, 1) for 900 samples.\n"
+    )
+
+
 def test_json_and_quiet_for_scripts(tmp_path: Path) -> None:
     done = run("find", "--json", "--out", str(tmp_path / "j"))
     assert done.returncode == 0, done.stderr

@@ -73,7 +73,11 @@ def test_labels_are_found_in_subsets_attributes_and_samples() -> None:
 
 def test_balancing_regression_targets_or_a_plain_iterable_is_a_config_error() -> None:
     regression = DataLoader(TensorDataset(torch.zeros(4, 2), torch.tensor([0.5, 1.2, 3.0, 0.1])))
-    with pytest.raises(ConfigError, match="balance must be a dataset with integer class labels"):
+    with pytest.raises(
+        ConfigError, match="balance: class-balanced batches need integer class labels"
+    ):
         balanced_loader(regression, "sampler")
-    with pytest.raises(ConfigError, match="balance must be used with a torch DataLoader"):
+    with pytest.raises(
+        ConfigError, match="balance: class-balanced batches need a torch DataLoader"
+    ):
         balanced_loader([(torch.zeros(2), torch.tensor(0))], "sampler")  # type: ignore[arg-type]

@@ -93,3 +93,21 @@ class Sleeper:
         Path(self.folder, f"started-{trial.number}").touch()
         time.sleep(self.seconds)
         return quadratic(lr)
+
+
+class DiesBetweenWrites:
+    """The bowl, but trial ``at`` records itself interrupted and dies before queuing its retry:
+    a ``kill -9`` landing between the two writes of ``fail_interrupted``."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def __call__(self, lr: float, trial: optuna.Trial) -> float:
+        if trial.number == self.at:
+            from lrkit.search.result import INTERRUPTED
+
+            storage = trial.study._storage
+            storage.set_trial_user_attr(trial._trial_id, "error", INTERRUPTED)
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+            os._exit(9)
+        return quadratic(lr)

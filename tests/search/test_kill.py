@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 
 from lrkit.search import search
-from tests.search.objectives import Logged
+from tests.search.objectives import DiesBetweenWrites, Logged
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     log, journal = tmp_path / "ran.log", tmp_path / "study.journal"
     script = (
         "from lrkit.search import search\n"
-        "from tests.search.objectives import Logged\n"
+        "from tests.search.objectives import DiesBetweenWrites, Logged\n"
         f"search(Logged({str(log)!r}), 1e-5, 1.0, 8, storage={str(journal)!r}, progress=False)\n"
     )
     process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
@@ -70,6 +70,31 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     lost = [t for t in result.trials if t.state == "interrupted"]
     assert all(t.error and t.error.startswith("interrupted") for t in lost)
     assert len(lost) <= 1  # at most the trial in flight was lost
+
+
+def test_a_kill_between_failing_and_requeuing_a_trial_is_repaired_on_resume(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "study.journal"
+    script = (
+        "from lrkit.search import search\n"
+        "from tests.search.objectives import DiesBetweenWrites\n"
+        f"search(DiesBetweenWrites(2), 1e-5, 1.0, 6, storage={str(journal)!r}, progress=False)\n"
+    )
+    died = subprocess.run([sys.executable, "-c", script], cwd=ROOT)
+    assert died.returncode == 9
+    before = _study(journal).trials
+    assert before[2].state == optuna.trial.TrialState.FAIL
+    assert not [t for t in before if t.user_attrs.get("lrkit_retry_of") == 2]  # no retry queued
+
+    result = search(
+        DiesBetweenWrites(-1), 1e-5, 1.0, 6, storage=str(journal), progress=False, resume=True
+    )
+    assert result.count("complete") == 6
+    assert result.tally() == "6 complete, 1 interrupted and queued again"
+    retry = [t for t in _study(journal).trials if t.user_attrs.get("lrkit_retry_of") == 2]
+    assert len(retry) == 1 and retry[0].params["lr"] == before[2].params["lr"]
+    assert retry[0].user_attrs["lrkit_seed"] == before[2].user_attrs["lrkit_seed"]
 
 
 def test_kill_9_of_the_cli_with_workers_ends_its_workers_and_resumes(tmp_path: Path) -> None:

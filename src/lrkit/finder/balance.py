@@ -57,9 +57,7 @@ def balanced_loader(
     if mode not in BALANCE_MODES:
         raise bad_value("balance", f"one of {', '.join(map(repr, BALANCE_MODES))} or None", mode)
     if not isinstance(loader, DataLoader) or not hasattr(loader.dataset, "__len__"):
-        raise bad_value(
-            "balance", "used with a torch DataLoader over a map-style dataset", type(loader)
-        )
+        raise _cannot_balance("a torch DataLoader over a map-style dataset", repr(type(loader)))
     dataset = loader.dataset
     labels = class_labels(dataset)
     generator = None if seed is None else torch.Generator().manual_seed(seed)
@@ -119,16 +117,15 @@ def class_labels(dataset: Any) -> np.ndarray:
     raw = _find_labels(dataset)
     labels = np.asarray(raw.numpy() if isinstance(raw, torch.Tensor) else raw)
     if labels.ndim != 1 or len(labels) != len(dataset):
-        raise bad_value(
-            "balance",
-            "a dataset with one class label per sample",
+        raise _cannot_balance(
+            "one class label per sample (a classification dataset)",
             f"labels of shape {labels.shape} for {len(dataset)} samples",
         )
     if labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels % 1 == 0):
         labels = labels.astype(np.int64)
     if labels.dtype.kind not in "iub":
-        raise bad_value(
-            "balance", "a dataset with integer class labels", f"labels of dtype {labels.dtype}"
+        raise _cannot_balance(
+            "integer class labels (a classification dataset)", f"labels of dtype {labels.dtype}"
         )
     return labels
 
@@ -157,10 +154,9 @@ def _label_of(sample: Any) -> Any:
                 return _scalar(sample[key])
     elif isinstance(sample, Sequence) and not isinstance(sample, str) and len(sample) >= 2:
         return _scalar(sample[-1])
-    raise bad_value(
-        "balance",
+    raise _cannot_balance(
         "samples that carry a class label (an (input, label) pair or a dict with a 'label' key)",
-        type(sample).__name__,
+        repr(type(sample).__name__),
     )
 
 
@@ -168,7 +164,11 @@ def _scalar(value: Any) -> Any:
     if not isinstance(value, (torch.Tensor, np.ndarray)):
         return value
     if np.prod(value.shape, dtype=np.int64) != 1:
-        raise bad_value(
-            "balance", "one class label per sample", f"a label of shape {tuple(value.shape)}"
+        raise _cannot_balance(
+            "one class label per sample", f"a label of shape {tuple(value.shape)}"
         )
     return value.item()
+
+
+def _cannot_balance(needs: str, got: str) -> ConfigError:
+    return ConfigError(f"balance: class-balanced batches need {needs}, got {got}.")

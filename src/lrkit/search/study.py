@@ -23,7 +23,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError
-from lrkit.search.result import INTERRUPTED
+from lrkit.search.result import INTERRUPTED, is_interrupted
 from lrkit.search.samplers import ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec, no_interrupt
@@ -227,7 +227,8 @@ def recover(study: optuna.Study, spec: StorageSpec) -> int:
     """Fails and re-queues the trials left RUNNING by workers that died; returns how many.
 
     With a heartbeat (database storages), only trials whose heartbeat stopped; with a journal
-    file, every RUNNING trial: resuming a local study says its earlier workers are gone.
+    file, every RUNNING trial, and every interrupted trial whose retry was never queued:
+    resuming a local study says its earlier workers are gone.
     """
     if spec.has_heartbeat:
         # Optuna's own test of the heartbeats finds them; failing them here rather than through
@@ -238,7 +239,24 @@ def recover(study: optuna.Study, spec: StorageSpec) -> int:
         stale = storage._get_stale_trial_ids(study._study_id)
         return sum(fail_interrupted(study, trial_id) for trial_id in stale)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return sum(fail_interrupted(study, t._trial_id) for t in running)
+    failed = sum(fail_interrupted(study, t._trial_id) for t in running)
+    return failed + _requeue_orphans(study)
+
+
+def _requeue_orphans(study: optuna.Study) -> int:
+    """Queues the interrupted trials whose retry was never queued; returns how many.
+
+    ``fail_interrupted`` writes twice (the failure, then the retry); a ``kill -9`` between the
+    two leaves the slot failed with nothing to take its place. Only for a local study being
+    resumed: its earlier workers are gone, so no one is about to write the retry.
+    """
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get(RETRY_ATTR) for t in trials}
+    orphans = [t for t in trials if is_interrupted(t) and t.number not in retried]
+    with no_interrupt():
+        for trial in orphans:
+            requeue(study, trial)
+    return len(orphans)
 
 
 def pop_waiting(study: optuna.Study) -> int | None:
