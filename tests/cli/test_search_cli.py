@@ -147,6 +147,21 @@ def test_auto_range_without_a_range_is_one_line_and_exit_2(tmp_path: Path) -> No
     assert "which found none (swept twice, 100 then 200 steps: the loss never" in lines[0]
 
 
+def test_the_same_finished_search_again_says_no_trial_ran(tmp_path: Path) -> None:
+    args = ["digits", "--trials", "2", "--epochs", "1", "--out", str(tmp_path)]
+    first = run(*args)
+    assert first.returncode == 0, first.stderr
+    assert "note:" not in first.stderr
+    again = run(*args)
+    assert again.returncode == 0, again.stderr
+    assert (
+        f"note: study 'lrkit-search' already finished in {tmp_path / 'study.journal'} with these "
+        "settings, so no trial ran: these are its results. To search again, use another --study "
+        "or --out.\n"
+    ) in again.stderr
+    assert "Warning" not in again.stderr
+
+
 def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:
     out = tmp_path / "run"
     first = run("digits", "--trials", "2", "--epochs", "1", "--out", str(out))

@@ -272,6 +272,15 @@ BAD_CALLS: dict[str, tuple[dict[str, Any], str]] = {
     "seed": ({"seed": "7"}, "seed must be an integer"),
     "empty_loader": ({"train_loader": "empty"}, "train_loader must yield at least one batch"),
     "empty_val_loader": ({"val_loader": "empty"}, "val_loader must yield at least one batch"),
+    "one_shot_loader": (
+        {"train_loader": "one_shot"},
+        "train_loader ran out after 3 batches and gave none when started again (a generator or "
+        "iterator can be read only once): pass a DataLoader or a list, or fewer steps (num_iter).",
+    ),
+    "one_shot_val_loader": (
+        {"val_loader": "one_shot"},
+        "val_loader gave no batches the second time it was read",
+    ),
     "first_loss_nan": ({"step_fn": "nan"}, "train_loader must give a finite loss at the start"),
     "nan_inputs": ({"train_loader": "nan"}, "train_loader must give a finite loss at the start"),
     "first_val_loss_nan": ({"val_loader": "nan"}, "val_loader must give a finite loss at the"),
@@ -284,9 +293,14 @@ def test_bad_input_is_a_config_error_naming_the_parameter(case: str) -> None:
     kwargs = dict(kwargs)
     finder, model, optimizer = _finder()
     before = copy.deepcopy(model.state_dict())
-    train: Any = {"empty": _empty(), None: loader()}.get(kwargs.get("train_loader"))
-    if kwargs.pop("train_loader", None) == "nan":  # read inline as (inputs, labels)
+    kind = kwargs.pop("train_loader", None)
+    train: Any = {"empty": _empty(), None: loader()}.get(kind)
+    if kind == "nan":  # read inline as (inputs, labels)
         train = [(torch.full((4, 8), math.nan), torch.zeros(4, dtype=torch.long))]
+    if kind == "one_shot":
+        train = iter(list(loader())[:3])
+    if kwargs.get("val_loader") == "one_shot":
+        kwargs["val_loader"] = iter(list(loader())[:2])
     if kwargs.get("val_loader") == "empty":
         kwargs["val_loader"] = _empty()
     if kwargs.get("val_loader") == "nan":
@@ -475,3 +489,38 @@ def test_gradients_left_over_from_training_do_not_leak_into_the_first_step() -> 
     result = LRFinder(model, optimizer, CE).range_test(loader(), end_lr=1.0, num_iter=12)
     assert result.losses == tuple(_hand_loop(twin, twin_opt, loader(), result.lrs))
     assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads))
+
+
+def test_torch_lr_finder_plot_calls_and_attributes_work_unchanged() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    # torch-lr-finder's constructor: memory_cache / cache_dir are accepted
+    finder = LRFinder(model, optimizer, CE, device="cpu", memory_cache=False, cache_dir=None)
+    result = finder.range_test(loader(), end_lr=10, num_iter=60)
+    assert result.suggestion is not None
+    assert isinstance(finder.plot(), Figure)  # lrkit's own call
+    ax, lr = finder.plot(10, 5, True, None, None, True)  # torch-lr-finder's, by position
+    assert isinstance(ax, Axes) and lr == result.suggestion
+    assert len(ax.lines) > 0
+    plain = finder.plot(skip_start=10, skip_end=5, suggest_lr=False, show_lr=0.01)
+    assert isinstance(plain, Axes)
+    assert any(line.get_label() == "show_lr" for line in plain.lines)
+    mine = Figure().add_subplot()
+    assert finder.plot(ax=mine, suggest_lr=False) is mine  # drawn on the axes given
+    assert finder.best_loss == min(finder.history["loss"])
+    with pytest.raises(TypeError, match="at most 6 positional arguments"):
+        finder.plot(10, 5, True, None, None, True, 1)
+    with pytest.raises(TypeError, match="'skip_start' both by position and by name"):
+        finder.plot(10, skip_start=3)
+    with pytest.raises(lrkit.ConfigError, match="show_lr must be a positive finite"):
+        finder.plot(show_lr=-1.0)
+    with pytest.raises(lrkit.ConfigError, match="memory_cache must be True or False, got 'no'"):
+        LRFinder(model, optimizer, CE, memory_cache="no")  # type: ignore[arg-type]
+    finder.reset()
+    assert finder.best_loss is None

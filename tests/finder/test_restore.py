@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 from typing import Any
@@ -212,3 +213,51 @@ def test_a_replaced_parameter_is_put_back() -> None:
         weight.add_(1.0)
     snap.restore()
     assert model[0].weight is weight and torch.equal(weight, saved)  # type: ignore[index]
+
+
+class _TemperatureLoss(nn.Module):
+    """A loss with a learnable temperature and a running buffer: state outside the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.t = nn.Parameter(torch.ones(1))
+        self.register_buffer("seen", torch.zeros(()))
+
+    def forward(self, output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.seen += 1
+        return nn.functional.cross_entropy(output * self.t, labels)
+
+
+@pytest.mark.parametrize("error", [None, _Boom], ids=["finished", "raised"])
+def test_what_the_optimizer_trains_outside_the_model_is_restored(
+    error: type[BaseException] | None,
+) -> None:
+    model, loss = mlp(), _TemperatureLoss()
+    loose = torch.zeros(3, requires_grad=True)  # a tensor handed to the optimizer directly
+    optimizer = torch.optim.SGD(
+        [{"params": model.parameters()}, {"params": [*loss.parameters(), loose], "lr": 1e-3}],
+        lr=1e-4,
+        momentum=0.9,
+    )
+    data = DataLoader(blobs(), batch_size=16)
+
+    def train(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return loss(model(x), y) + (loose - 1).pow(2).sum()
+
+    def maybe_raise(done: int) -> None:
+        if error is not None and done == 12:
+            raise error
+
+    finder = LRFinder(model, optimizer, loss)
+    with pytest.raises(error) if error is not None else contextlib.nullcontext():
+        finder.range_test(
+            data,
+            end_lr=10,
+            num_iter=20,
+            step_fn=lambda _, batch: train(*batch),
+            on_step=maybe_raise,
+        )
+    assert torch.equal(loss.t, torch.ones(1)) and loss.t.grad is None
+    assert torch.equal(loose, torch.zeros(3)) and loose.grad is None
+    assert float(loss.seen) == 0.0
+    assert len(optimizer.state) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 
 import optuna
@@ -12,7 +13,7 @@ import pytest
 
 import lrkit
 from lrkit.errors import ConfigError
-from lrkit.search import SearchResult, search
+from lrkit.search import FinishedStudyWarning, SearchResult, search
 from lrkit.search.study import fail_interrupted
 from tests.search import objectives
 from tests.task_files import FLAT_TASK
@@ -147,6 +148,19 @@ def test_ctrl_c_keeps_finished_trials_and_resume_redoes_only_the_interrupted(
     for number, trial in before.items():  # finished trials untouched
         if trial.state == optuna.trial.TrialState.COMPLETE:
             assert result.trials[number].value == trial.value
+
+
+def test_a_finished_study_run_again_says_it_ran_nothing(tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.journal")
+    first = run(objectives.quadratic, 4, storage=storage)
+    with pytest.warns(FinishedStudyWarning, match="already finished with these settings") as w:
+        again = run(objectives.quadratic, 4, storage=storage)
+    assert w[0].filename == __file__  # points at the caller's line, not into lrkit
+    assert [t.value for t in again.trials] == [t.value for t in first.trials]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # resuming on purpose, or a new name: no warning
+        run(objectives.quadratic, 4, storage=storage, resume=True)
+        run(objectives.quadratic, 4, storage=storage, study_name="other")
 
 
 @pytest.mark.parametrize("then", ["report", "raise"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -152,29 +153,32 @@ def run(args: argparse.Namespace) -> int:
     """Runs the search, prints the top trials and writes the plot, JSON and CSV."""
     from lrkit.search import search
     from lrkit.search.engine import InterruptedBeforeStudy
+    from lrkit.search.result import FinishedStudyWarning
 
     check_out(args.out)  # before any work: a file in the way fails now
     quiet = args.quiet or args.json
     try:
-        result = search(
-            args.task,
-            args.low,
-            args.high,
-            args.trials,
-            seed=args.seed,
-            sampler=args.sampler,
-            pruner=args.pruner,
-            rounds=args.rounds,
-            storage=args.storage,
-            study_name=args.study,
-            out=args.out,
-            resume=args.resume,
-            n_workers=args.workers,
-            schedule=args.schedule,
-            epochs=args.epochs,
-            device=args.device,
-            progress=not quiet,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FinishedStudyWarning)
+            result = search(
+                args.task,
+                args.low,
+                args.high,
+                args.trials,
+                seed=args.seed,
+                sampler=args.sampler,
+                pruner=args.pruner,
+                rounds=args.rounds,
+                storage=args.storage,
+                study_name=args.study,
+                out=args.out,
+                resume=args.resume,
+                n_workers=args.workers,
+                schedule=args.schedule,
+                epochs=args.epochs,
+                device=args.device,
+                progress=not quiet,
+            )
     except InterruptedBeforeStudy:
         print(
             "lrkit: interrupted before any trial ran; run the same command again.", file=sys.stderr
@@ -188,6 +192,17 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         raise
+    finished = [w for w in caught if issubclass(w.category, FinishedStudyWarning)]
+    for w in caught:  # anything else as Python would show it
+        if not issubclass(w.category, FinishedStudyWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if finished and not args.json:
+        print(
+            f"note: study {result.study_name!r} already finished in {result.storage} with these "
+            "settings, so no trial ran: these are its results. To search again, use another "
+            "--study or --out.",
+            file=sys.stderr,
+        )
     args.out.mkdir(parents=True, exist_ok=True)  # the study may live elsewhere (--storage)
     png, data, table = args.out / "search.png", args.out / "search.json", args.out / "search.csv"
     before = _study_in(data)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError, bad_value, positive_lr
 from lrkit.finder.batch import Criterion, StepFn
 from lrkit.finder.plan import Plan, check_optimizer, check_options, make_plan
 from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
@@ -39,8 +39,10 @@ from lrkit.finder.snapshot import Snapshot
 from lrkit.finder.sweep import Outcome, Sweep, allow_sync
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    pass
+
+
+_TORCH_LR_FINDER_PLOT = ("skip_start", "skip_end", "log_lr", "show_lr", "ax", "suggest_lr")
 
 
 class LRFinder:
@@ -53,6 +55,10 @@ class LRFinder:
             Hugging Face style dicts (the model returns ``.loss``) or a ``step_fn`` is given.
         device: Where to run the test: the model is moved there for the test and back after it.
             ``None``: where the model is.
+        memory_cache, cache_dir: torch-lr-finder's, accepted so that its code runs unchanged.
+            They choose where torch-lr-finder keeps its copy of the model (on the device, or
+            on disk to spare the device's memory); lrkit always keeps its copy in CPU memory,
+            never on the device.
 
     Raises:
         TypeError: ``model``, ``optimizer`` or ``criterion`` has the wrong type.
@@ -82,6 +88,8 @@ class LRFinder:
         optimizer: torch.optim.Optimizer,
         criterion: Criterion | None = None,
         device: str | torch.device | None = None,
+        memory_cache: bool = True,
+        cache_dir: str | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
@@ -94,6 +102,8 @@ class LRFinder:
                 f"criterion must be callable (output, labels) -> loss, or None, "
                 f"got {type(criterion).__name__}."
             )
+        if not isinstance(memory_cache, bool):
+            raise bad_value("memory_cache", "True or False", memory_cache)
         check_optimizer(model, optimizer)
         self.model, self.optimizer, self.criterion = model, optimizer, criterion
         try:
@@ -122,15 +132,70 @@ class LRFinder:
         """
         self._result = None
 
-    def plot(self, ax: Axes | None = None, **options: Any) -> Figure:
-        """Draws the last result (see :meth:`RangeTestResult.plot`); never blocks.
+    def plot(self, *args: Any, **options: Any) -> Any:
+        """Draws the last result (see :meth:`RangeTestResult.plot`) and returns the figure;
+        never blocks.
+
+        torch-lr-finder's calls work too: ``plot(skip_start, skip_end, log_lr, show_lr, ax,
+        suggest_lr)``, by position or by name. ``show_lr`` marks an LR with a red line. Given
+        ``suggest_lr`` (torch-lr-finder's way of asking for its return value), ``plot`` returns
+        what torch-lr-finder returns: ``(ax, suggested_lr)`` when ``suggest_lr`` is true and
+        there is a suggestion, else ``ax``. lrkit's defaults differ: nothing is skipped at the
+        ends (the marks show where the curve was read), and the suggestion is lrkit's.
 
         Raises:
             ConfigError: No range test has run yet.
+            TypeError: Too many positional arguments, or one given twice.
+
+        Example:
+            >>> from torch.utils.data import DataLoader, TensorDataset
+            >>> _ = torch.manual_seed(0); x = torch.randn(256, 4); y = (x[:, 0] > 0).long()
+            >>> model = nn.Linear(4, 2)
+            >>> finder = LRFinder(model, torch.optim.SGD(model.parameters(), lr=1e-4),
+            ...                   nn.CrossEntropyLoss())
+            >>> _ = finder.range_test(DataLoader(TensorDataset(x, y), batch_size=32), num_iter=50)
+            >>> type(finder.plot()).__name__
+            'Figure'
+            >>> ax, lr = finder.plot(10, 5, suggest_lr=True)  # torch-lr-finder's call
+            >>> type(ax).__name__, lr == finder.result.suggestion
+            ('Axes', True)
         """
         if self._result is None:
             raise ConfigError("plot needs a range test first: call range_test(...), got none.")
-        return self._result.plot(ax, **options)
+        if args and isinstance(args[0], (int, np.integer)) and not isinstance(args[0], bool):
+            if len(args) > len(_TORCH_LR_FINDER_PLOT):
+                raise TypeError(
+                    f"plot takes at most {len(_TORCH_LR_FINDER_PLOT)} positional arguments "
+                    f"({', '.join(_TORCH_LR_FINDER_PLOT)}), got {len(args)}."
+                )
+            named = dict(zip(_TORCH_LR_FINDER_PLOT, args))
+        elif len(args) > 1:
+            raise TypeError(f"plot takes one positional argument (ax), got {len(args)}.")
+        else:
+            named = dict(zip(("ax",), args))
+        twice = sorted(set(named) & set(options))
+        if twice:
+            raise TypeError(f"plot got {twice[0]!r} both by position and by name.")
+        options.update(named)
+        ax = options.pop("ax", None)
+        show_lr = options.pop("show_lr", None)
+        suggest_lr = options.pop("suggest_lr", None)
+        fig = self._result.plot(ax, **options)
+        axes = ax if ax is not None else fig.axes[0]
+        if show_lr is not None:
+            axes.axvline(
+                positive_lr("show_lr", show_lr), color="red", linestyle="--", label="show_lr"
+            )
+        if suggest_lr is None:
+            return fig
+        suggestion = self._result.suggestion
+        return (axes, suggestion) if suggest_lr and suggestion is not None else axes
+
+    @property
+    def best_loss(self) -> float | None:
+        """torch-lr-finder's ``best_loss``: the lowest smoothed loss of the last range test."""
+        losses = self.history["loss"]
+        return min(losses) if losses else None
 
     def range_test(
         self,
@@ -216,7 +281,8 @@ class LRFinder:
         autocast = amp_dtype if amp_dtype is not None else default_amp
         generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
         with allow_sync(device):
-            snapshot = Snapshot(self.model, self.optimizer, scaler, generators)
+            modules = [self.criterion] if isinstance(self.criterion, nn.Module) else []
+            snapshot = Snapshot(self.model, self.optimizer, scaler, generators, also=modules)
         try:
             if seed is not None:
                 _seed_everything(seed)

@@ -2,7 +2,8 @@
 
 A range test trains the user's own model with the user's own optimizer at learning rates that
 blow it up, so it must leave no trace: :class:`Snapshot` saves the model's parameters, gradients
-and buffers (and each module's train/eval mode), the optimizer's state and param groups, a
+and buffers (and each module's train/eval mode), whatever else the optimizer trains (a loss
+module's parameters, a loose tensor), the optimizer's state and param groups, a
 GradScaler's state and the random number generators (torch's CPU and CUDA generators, NumPy's
 and Python's global ones, and any ``torch.Generator`` a DataLoader draws its order from), and
 puts them all back exactly.
@@ -78,6 +79,10 @@ class Snapshot:
         optimizer: The optimizer; its ``state`` and every key of every param group.
         scaler: A ``torch.amp.GradScaler``, or ``None``.
         generators: ``torch.Generator`` objects to save besides the global ones (a DataLoader's).
+        also: More modules saved like the model (the loss, when it is a module with state).
+
+    The optimizer's parameters that no module holds (a loose tensor, a learnable temperature
+    in a loss) are saved too, with their gradients.
 
     Example:
         >>> model = torch.nn.Linear(2, 1)
@@ -96,12 +101,13 @@ class Snapshot:
         optimizer: torch.optim.Optimizer,
         scaler: Any = None,
         generators: Iterable[torch.Generator] = (),
+        also: Iterable[nn.Module] = (),
     ) -> None:
         self._model, self._optimizer, self._scaler = model, optimizer, scaler
         # Each module's own _parameters and _buffers, walked once: named_parameters() builds
         # prefixed names through nested generators, a visible cost on a small model, and the
         # saved (module, name, tensor) triples let restore() put back the very same objects.
-        self._modules = list(model.modules())
+        self._modules = _unique_modules([model, *also])
         self._modes = [m.training for m in self._modules]
         saved: dict[int, tuple[_Saved, _Saved | None]] = {}  # tied weights are saved once
         self._params: list[tuple[nn.Module, str, Tensor, _Saved, _Saved | None]] = []
@@ -116,6 +122,14 @@ class Snapshot:
             for name, buffer in module._buffers.items():
                 if buffer is not None:
                     self._buffers.append((module, name, buffer, _Saved(buffer)))
+        # what the optimizer trains outside the modules (a loss's temperature, a loose tensor)
+        self._loose: list[tuple[Tensor, _Saved, _Saved | None]] = []
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                if isinstance(param, Tensor) and id(param) not in saved:
+                    grad = param.grad
+                    saved[id(param)] = (_Saved(param), None if grad is None else _Saved(grad))
+                    self._loose.append((param, *saved[id(param)]))
         self._groups = [_save_group(group) for group in optimizer.param_groups]
         self._state = {
             key: {k: _save(v) for k, v in values.items()} for key, values in optimizer.state.items()
@@ -149,6 +163,7 @@ class Snapshot:
     def saved_tensors(self) -> list[Tensor]:
         """Every tensor the snapshot holds (for tests: they all live on the CPU)."""
         out = [t.value for *_, v, g in self._params for t in (v, g) if t is not None]
+        out += [t.value for _, v, g in self._loose for t in (v, g) if t is not None]
         out += [saved.value for *_, saved in self._buffers]
         for values in self._state.values():
             out += [v.value for v in values.values() if isinstance(v, _Saved)]
@@ -160,6 +175,11 @@ class Snapshot:
                 module._parameters[name] = param  # type: ignore[assignment]
             restored = _load(value, param)
             if restored is not param:  # its .data was set to a tensor of another kind
+                param.data = restored
+            param.grad = None if grad is None else _load(grad, param.grad)
+        for param, value, grad in self._loose:
+            restored = _load(value, param)
+            if restored is not param:
                 param.data = restored
             param.grad = None if grad is None else _load(grad, param.grad)
         for module, name, buffer, saved in self._buffers:
@@ -255,6 +275,14 @@ def _restore_attrs(obj: Any, saved: dict[str, Any]) -> None:
         del attrs[key]
     for key, value in saved.items():
         attrs[key] = _load(value, attrs.get(key, _MISSING))
+
+
+def _unique_modules(roots: Iterable[nn.Module]) -> list[nn.Module]:
+    seen: dict[int, nn.Module] = {}
+    for root in roots:
+        for module in root.modules():
+            seen.setdefault(id(module), module)
+    return list(seen.values())
 
 
 def _unique(generators: Iterable[torch.Generator]) -> list[torch.Generator]:

@@ -99,11 +99,19 @@ def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
     A generator, not a class with ``__next__``: resuming one is the cheapest call Python has,
     and this runs once per step.
     """
+    given = 0
     while True:
         empty = True
         for batch in loader:
             empty = False
+            given += 1
             yield batch
+        if empty and given:
+            raise ConfigError(
+                f"{name} ran out after {given} batches and gave none when started again (a "
+                "generator or iterator can be read only once): pass a DataLoader or a list, or "
+                "fewer steps (num_iter)."
+            )
         if empty:
             raise ConfigError(f"{name} must yield at least one batch, got an empty loader.")
 
@@ -319,6 +327,12 @@ class Sweep:
                 total = part if total is None else total + part
                 count += n
         self.model.train()
+        if total is None and not first:
+            raise ConfigError(
+                "val_loader gave no batches the second time it was read (a generator or "
+                "iterator can be read only once; it is read at every step): pass a DataLoader "
+                "or a list."
+            )
         if total is None:
             raise ConfigError("val_loader must yield at least one batch, got an empty loader.")
         if first:

@@ -23,7 +23,7 @@ from optuna import TrialPruned
 from lrkit.search.engine import bracket, collect, search
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import PRUNERS, make_pruner
-from lrkit.search.result import SearchResult, TrialRecord
+from lrkit.search.result import FinishedStudyWarning, SearchResult, SearchWarning, TrialRecord
 from lrkit.search.samplers import (
     SAMPLERS,
     LogUniformSampler,
@@ -39,9 +39,11 @@ from lrkit.search.study import trial_seed
 __all__ = [
     "PRUNERS",
     "SAMPLERS",
+    "FinishedStudyWarning",
     "LogRange",
     "LogUniformSampler",
     "SearchResult",
+    "SearchWarning",
     "StorageSpec",
     "StratifiedSampler",
     "TaskObjective",

@@ -15,6 +15,16 @@ from lrkit.jsondata import dumps
 
 State = Literal["complete", "pruned", "failed", "interrupted", "running", "waiting"]
 
+
+class SearchWarning(UserWarning):
+    """Something about a search the caller should know that does not stop it (a finished
+    study returned as it was, a search in which every trial failed)."""
+
+
+class FinishedStudyWarning(SearchWarning):
+    """The study already finished with these settings: its results are returned, no trial ran."""
+
+
 STOPPED = ("pruned", "failed", "interrupted")  # states of a trial that ended early
 INTERRUPTED = "interrupted: its worker stopped before the trial finished; queued again"
 

@@ -14,6 +14,7 @@ and run trials. ``resume=True`` makes a process take over a study whose coordina
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError
-from lrkit.search.result import INTERRUPTED, is_interrupted
+from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_interrupted
 from lrkit.search.samplers import ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec, no_interrupt
@@ -133,10 +134,18 @@ def open_study(
         )
     if resume is True or (resume == "auto" and not spec.shared):
         return study, "coordinator"  # "auto" on a shared storage joins: one coordinator only
-    if not spec.shared and not study_state(study).get("done"):
-        raise ConfigError(
-            f"{where} already exists and is unfinished; resume it (resume=True, `--resume`) or "
-            "use another study name."
+    if not spec.shared:
+        if not study_state(study).get("done"):
+            raise ConfigError(
+                f"{where} already exists and is unfinished; resume it (resume=True, `--resume`) "
+                "or use another study name."
+            )
+        warnings.warn(
+            f"{where} already finished with these settings, so no trial ran: these are its "
+            "results. To search again, use another study_name or out folder (the objective "
+            "is compared by its name, not by its code).",
+            FinishedStudyWarning,
+            stacklevel=3,
         )
     return study, "joiner"
 

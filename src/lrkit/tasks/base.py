@@ -255,6 +255,7 @@ class MetricTally:
 def _where(exc: BaseException) -> str:
     """`` (at file.py:12)``: the innermost place the error passed through outside the standard
     library and installed packages (the user's code), or ``""``."""
+    import site
     import sysconfig
     import traceback
     from pathlib import Path
@@ -262,9 +263,11 @@ def _where(exc: BaseException) -> str:
     skip = [Path(torch.__file__).parent, Path(__file__).parents[1]]  # torch, lrkit
     paths = sysconfig.get_paths()
     skip += [Path(paths[key]) for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    skip += [Path(p) for p in (*site.getsitepackages(), site.getusersitepackages())]
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         path = Path(frame.filename)
-        if not any(path.is_relative_to(folder) for folder in skip):
+        frozen = frame.filename.startswith("<frozen ")  # the standard library's frozen modules
+        if not frozen and not any(path.is_relative_to(folder) for folder in skip):
             return f" (at {path.name}:{frame.lineno})"
     return ""
 
