@@ -186,3 +186,15 @@ def test_resuming_into_a_different_unit_is_an_error() -> None:
     other = bind(make([0.1]), "cosine:10", unit="epoch")
     with pytest.raises(ConfigError, match="unit/steps_per_epoch must match"):
         other.load_state_dict(state)
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+def test_resuming_into_an_optimizer_with_other_param_groups_is_an_error(groups: int) -> None:
+    saved = bind(make([0.1, 0.01]), "warmup:10 > cosine:90")
+    state = saved.state_dict()
+    opt = make([0.1] * groups)
+    other = bind(opt, "warmup:10 > cosine:90")
+    before = [g["lr"] for g in opt.param_groups]
+    with pytest.raises(ConfigError, match=rf"one base LR per param group \({groups}\), got 2"):
+        other.load_state_dict(state)
+    assert [g["lr"] for g in opt.param_groups] == before

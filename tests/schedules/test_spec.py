@@ -179,3 +179,58 @@ def test_deep_nesting_is_a_spec_error_not_a_recursion_error() -> None:
     assert parse("(" * 100 + "cosine:10" + ")" * 100).trace(10)[0] > 0  # deep, but allowed
     with pytest.raises(SpecError, match="parentheses nested more than 100 deep at position 100"):
         parse("(" * 500 + "cosine:10" + ")" * 500)
+
+
+def test_steps_gives_a_schedule_without_a_length_one_as_a_phase() -> None:
+    import numpy as np
+    import torch
+    from torch.optim import lr_scheduler
+
+    from lrkit.schedules import Limited
+
+    s = parse("warmup:2 > exponential:0.9,steps=4 > cosine:5")
+    assert isinstance(s, Sequence) and isinstance(s.phases[1], Limited)
+    assert s.length == 11
+    assert parse(s.to_spec()) == s and from_dict(s.to_dict()) == s
+    assert s.to_spec() == "warmup:steps=2 > exponential:gamma=0.9,steps=4 > cosine:steps=5"
+    # the warmup is counted inside steps, as for schedules with steps of their own
+    assert parse("exponential:0.9,warmup=2,steps=6 > cosine:5") == s
+
+    # what torch's SequentialLR gives with a milestone after the exponential phase
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    torch_sched = lr_scheduler.SequentialLR(
+        opt,
+        [lr_scheduler.ExponentialLR(opt, 0.9), lr_scheduler.StepLR(opt, 3, gamma=0.5)],
+        milestones=[4],
+    )
+    torch_lrs = []
+    for _ in range(12):
+        torch_lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        torch_sched.step()
+    ours = parse("exponential:0.9,steps=4 > step:3,gamma=0.5").trace(12, base_lr=0.1)
+    np.testing.assert_allclose(ours, torch_lrs, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("exponential:0.9,steps=0 > cosine:5", "exponential: steps must be a positive finite"),
+        ("exponential:0.9,steps=2.5", "exponential: steps must be a positive integer"),
+        (
+            "exponential:0.9,steps=4,warmup=4",
+            "exponential: warmup must be shorter than the total steps (4) it is counted in",
+        ),
+        ("exponential:0.9,stepz=4", "its parameters are: gamma, warmup, steps (its length as a"),
+    ],
+)
+def test_a_bad_phase_length_names_the_part(spec: str, message: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse(spec)
+    assert message in str(info.value)
+
+
+def test_the_advice_for_a_phase_without_a_length_works_as_written() -> None:
+    with pytest.raises(SpecError, match=r"phase 2 must have a length \(steps=...\)"):
+        parse("warmup:2 > exponential:0.9 > cosine:5")
+    parse("warmup:2 > exponential:0.9,steps=4 > cosine:5")  # as the message advises

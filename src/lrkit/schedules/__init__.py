@@ -18,7 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from lrkit.schedules.base import Schedule
-from lrkit.schedules.compose import Product, Sequence
+from lrkit.schedules.compose import Limited, Product, Sequence
 from lrkit.schedules.constant import Constant
 from lrkit.schedules.cosine import Cosine, CosineRestarts
 from lrkit.schedules.cyclic import Cyclic, OneCycle
@@ -103,6 +103,7 @@ __all__ = [
     "InvScaling",
     "InverseSqrt",
     "LambdaLR",
+    "Limited",
     "Linear",
     "LinearLR",
     "MultiStep",

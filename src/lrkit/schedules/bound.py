@@ -188,9 +188,16 @@ class ScheduledLR(LRScheduler):
                 f"({state_dict.get('unit')!r}, {state_dict.get('steps_per_epoch')!r}), got "
                 f"({self.unit!r}, {self.steps_per_epoch!r})."
             )
+        groups, saved_bases = len(self.optimizer.param_groups), state_dict["base_lrs"]
+        if len(saved_bases) != groups:
+            raise ConfigError(
+                f"the saved scheduler state must hold one base LR per param group ({groups}), "
+                f"got {len(saved_bases)}; build the optimizer with the same param groups as the "
+                "saved run."
+            )
         self.last_epoch = int(state_dict["last_epoch"])
         self._step_count = int(state_dict.get("_step_count", self.last_epoch + 1))
-        self.base_lrs = [float(b) for b in state_dict["base_lrs"]]
+        self.base_lrs = [float(b) for b in saved_bases]
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["initial_lr"] = base
         self.plateau.load_state_dict(state_dict.get("plateau", {}))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from lrkit.errors import ConfigError
-from lrkit.schedules.base import Array, Schedule
+from lrkit.schedules.base import Array, Schedule, check_length
 from lrkit.schedules.plateau import Plateau
 from lrkit.schedules.warmup import Warmup
 
@@ -94,6 +94,50 @@ class Sequence(Schedule):
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "phases": [p.to_dict() for p in self.phases]}
+
+
+@dataclass(frozen=True)
+class Limited(Schedule):
+    """A schedule with no length of its own, given one: ``steps`` as a phase of a sequence.
+
+    What torch's ``SequentialLR`` milestones do for any scheduler. In a spec, ``steps=`` on a
+    part that has no ``steps`` parameter of its own: ``exponential:0.9,steps=100 > cosine:50``.
+
+    Example:
+        >>> from lrkit.schedules import Cosine, Exponential
+        >>> s = Limited(Exponential(gamma=0.5), steps=2) >> Cosine(steps=4)
+        >>> [round(s(t, base_lr=1.0), 4) for t in range(5)]
+        [1.0, 0.5, 1.0, 0.8536, 0.5]
+        >>> s.to_spec()
+        'exponential:gamma=0.5,steps=2 > cosine:steps=4'
+    """
+
+    name = "limited"  # not registered: its config is the schedule's own, with ``steps`` added
+    schedule: Schedule
+    steps: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.schedule, Schedule):
+            raise ConfigError(f"schedule must be an lrkit schedule, got {self.schedule!r}.")
+        if self.schedule.length is not None:
+            raise ConfigError(
+                f"schedule must have no length of its own to be given one, got "
+                f"{self.schedule.to_spec()!r} (length {self.schedule.length:g})."
+            )
+        check_length("steps", self.steps)
+
+    @property
+    def length(self) -> float | None:
+        return float(self.steps)
+
+    def plateau_at(self, t: float) -> Plateau | None:
+        return self.schedule.plateau_at(t)
+
+    def _lr(self, t: Array, base: float, reductions: Array) -> Array:
+        return self.schedule._lr(t, base, reductions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.schedule.to_dict(), "steps": self.steps}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,10 @@ the Hugging Face Trainer check). Only what breaks on resume is changed (see
 - the cycling schedulers also restore the momentum / beta1 they cycle;
 - ``SequentialLR`` and ``ChainedScheduler`` restore their children, then the LR they set last;
 - no false "``lr_scheduler.step()`` before ``optimizer.step()``" warning after a GradScaler skip;
-- ``ReduceLROnPlateau`` takes ``verbose=True`` again and rejects NaN / inf metrics.
+- ``ReduceLROnPlateau`` takes ``verbose=True`` again and rejects NaN / inf / text metrics;
+- arguments torch accepts and then mishandles (``step_size=0``, a negative ``gamma``,
+  ``T_max=0``, ``factor=0``...) are refused when the scheduler is built, with a ConfigError
+  naming them (:mod:`lrkit.schedules.dropin_checks`).
 
 Switching is a one-line change::
 

@@ -101,6 +101,8 @@ class ReduceLROnPlateau(ExactResume, lr_scheduler.ReduceLROnPlateau):
             TypeError: If ``metrics`` cannot be converted to a float.
         """
         try:
+            if isinstance(metrics, (str, bytes)):  # float() would read "0.5" without a word
+                raise TypeError
             current = float(metrics)
         except (TypeError, ValueError) as exc:
             raise TypeError(

@@ -24,6 +24,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.errors import ConfigError
+from lrkit.schedules.dropin_checks import check_arguments
 
 # The start of torch's message; warnings.filterwarnings matches it as a regex from the start.
 _ORDER_WARNING = re.escape("Detected call of `lr_scheduler.step()` before `optimizer.step()`")
@@ -102,6 +103,9 @@ class ExactResume(LRScheduler):
             if c.__module__ == LRScheduler.__module__ and c is not LRScheduler
         )
         bound = inspect.signature(parent).bind(*args, **kwargs)
+        every = inspect.signature(parent).bind(*args, **kwargs)
+        every.apply_defaults()
+        check_arguments(parent.__name__, every.arguments)
         last_epoch = bound.arguments.get("last_epoch", -1)
         if last_epoch == -1:
             super().__init__(*args, **kwargs)

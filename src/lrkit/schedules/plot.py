@@ -23,7 +23,7 @@ import numpy as np
 
 from lrkit.errors import ConfigError
 from lrkit.schedules.base import Array, Schedule, check_positive
-from lrkit.schedules.compose import Product, Sequence
+from lrkit.schedules.compose import Limited, Product, Sequence
 from lrkit.schedules.plateau import Plateau, finite_metric, simulate
 from lrkit.schedules.spec import parse
 
@@ -80,6 +80,8 @@ def has_plateau(schedule: Schedule) -> bool:
         return any(has_plateau(p) for p in schedule.phases)
     if isinstance(schedule, Product):
         return any(has_plateau(f) for f in schedule.factors)
+    if isinstance(schedule, Limited):
+        return has_plateau(schedule.schedule)
     return False
 
 
@@ -283,6 +285,9 @@ def _landmarks(s: Schedule, horizon: float) -> list[tuple[float, str]]:
         return out
     if isinstance(s, Product):
         return [m for f in s.factors for m in _landmarks(f, horizon)]
+    if isinstance(s, Limited):
+        inner = [m for m in _landmarks(s.schedule, horizon) if m[0] < s.steps]
+        return [*inner, (float(s.steps), f"{s.schedule.name} ends")]
     if isinstance(s, MultiStep):
         out = [(float(m), "milestone") for m in s.milestones]
     elif isinstance(s, Step):

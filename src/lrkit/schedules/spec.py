@@ -12,7 +12,10 @@ with parentheses for grouping. A schedule is ``name`` or ``name:args``; args are
 bare values filling the parameters in order. Values are numbers (``1e-5``, ``10k``, ``2M``),
 lists (``[30,60]``), ``true``/``false`` or words (``1-sqrt``). ``warmup=N`` on any schedule puts
 an N-step warmup in front; where the schedule has ``steps``, the warmup is counted inside them,
-as Hugging Face's ``num_training_steps`` is.
+as Hugging Face's ``num_training_steps`` is. ``steps=N`` on a schedule that has no ``steps`` of
+its own (``exponential``, ``step``, ``cyclic``...) gives it that length as a phase, so that
+another phase can follow it, as torch's ``SequentialLR`` milestones do:
+``exponential:0.9,steps=100 > cosine:50``.
 
 Lengths (``steps``, ``period``, ``step_size``, ``up``, ``down``, ``warmup``) and milestones count
 whole steps (``1e3`` and ``1.5k`` are whole; ``step:0.5`` is refused). A value the schedule
@@ -117,6 +120,8 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
     names = [f.name for f in fields]
     kwargs = dict(keywords)
     warmup = kwargs.pop("warmup", None) if cls.name != "warmup" else None
+    # steps= on a part with no steps of its own: its length as a phase (compose.Limited)
+    limit = kwargs.pop("steps", None) if "steps" not in names else None
     if len(positional) > len(names):
         raise SpecError(
             f"{cls.name} takes at most {len(names)} positional values ({', '.join(names)}), "
@@ -128,9 +133,10 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
         kwargs[key] = value
     unknown = sorted(set(kwargs) - set(names))
     if unknown:
+        extra = ["warmup"] if "steps" in names else ["warmup", "steps (its length as a phase)"]
         raise SpecError(
             f"{cls.name} has no parameter {unknown[0]!r}; its parameters are: "
-            f"{', '.join([*names, 'warmup'])}."
+            f"{', '.join([*names, *extra])}."
         )
     missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.name not in kwargs]
     if missing:
@@ -140,6 +146,8 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
         )
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     try:
+        if limit is not None:
+            return _limited(cls, kwargs, warmup, limit)
         if warmup is None:
             return cls(**kwargs)
         return _with_warmup(cls, kwargs, warmup)
@@ -147,6 +155,23 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
         raise
     except ConfigError as exc:  # which part of 'warmup:100 > cosine:0.5' it was
         raise SpecError(f"{cls.name}: {exc}") from exc
+
+
+def _limited(cls: type[Schedule], kwargs: dict[str, Any], warmup: Any, steps: Any) -> Schedule:
+    from lrkit.schedules.compose import Limited
+
+    check_length("steps", steps)
+    if warmup is None:
+        return Limited(cls(**kwargs), steps)
+    check_length("warmup", warmup)
+    if steps <= warmup:
+        raise ConfigError(
+            f"warmup must be shorter than the total steps ({steps!r}) it is counted in, "
+            f"got warmup={warmup!r}."
+        )
+    from lrkit.schedules.warmup import Warmup
+
+    return Warmup(steps=warmup).then(Limited(cls(**kwargs), steps - warmup))
 
 
 def _with_warmup(cls: type[Schedule], kwargs: dict[str, Any], warmup: Any) -> Schedule:

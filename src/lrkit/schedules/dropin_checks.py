@@ -1,0 +1,129 @@
+"""The constructor checks the drop-ins add to torch's own.
+
+torch accepts many arguments that fail later or quietly give nonsense: ``StepLR(step_size=0)``
+divides by zero at the first ``step()``, ``CosineAnnealingLR(T_max=0)`` too, ``StepLR(gamma=-1)``
+gives negative LRs, ``ExponentialLR(gamma="0.9")`` fails with a TypeError deep in ``get_lr``,
+``ReduceLROnPlateau(factor=0)`` drops the LR to zero on the first plateau. The drop-ins refuse
+these when they are built, with a :class:`~lrkit.errors.ConfigError` (a ``ValueError``, like
+torch's own checks) naming the scheduler, the argument, what it must be and what it got. Every
+value torch handles correctly is still accepted.
+
+Example:
+    >>> import torch
+    >>> from lrkit.schedules.dropin import LinearLR
+    >>> LinearLR(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), total_iters=0)
+    Traceback (most recent call last):
+    ...
+    lrkit.errors.ConfigError: LinearLR: total_iters must be a positive integer, got 0.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lrkit.errors import ConfigError
+
+Check = Callable[[Any], bool]
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def _positive_int(value: Any) -> bool:
+    return _int(value) and value > 0
+
+
+def _count(value: Any) -> bool:
+    return _int(value) and value >= 0
+
+
+def _positive(value: Any) -> bool:
+    return _number(value) and value > 0
+
+
+def _non_negative(value: Any) -> bool:
+    return _number(value) and value >= 0
+
+
+def _each(check: Check) -> Check:
+    """A number, or a list / tuple of them (one per param group)."""
+    return lambda v: check(v) or (isinstance(v, (list, tuple)) and all(check(x) for x in v))
+
+
+def _milestones(value: Any) -> bool:
+    try:
+        return all(_count(m) for m in value)
+    except TypeError:
+        return False
+
+
+POSITIVE_INT = (_positive_int, "a positive integer")
+COUNT = (_count, "an integer >= 0")
+POSITIVE = (_positive, "a positive finite number")
+NON_NEGATIVE = (_non_negative, "a finite number >= 0")
+GAMMA = (_positive, "a positive finite number (the factor the LR is multiplied by)")
+
+RULES: Mapping[str, Mapping[str, tuple[Check, str]]] = {
+    "StepLR": {
+        "step_size": (_positive_int, "a positive integer (steps between decays)"),
+        "gamma": GAMMA,
+    },
+    "MultiStepLR": {
+        "milestones": (_milestones, "a list of integers >= 0 (the steps to decay at)"),
+        "gamma": GAMMA,
+    },
+    "ConstantLR": {"total_iters": COUNT},
+    "LinearLR": {"total_iters": POSITIVE_INT},
+    "ExponentialLR": {"gamma": GAMMA},
+    "PolynomialLR": {"total_iters": POSITIVE_INT, "power": NON_NEGATIVE},
+    "CosineAnnealingLR": {
+        "T_max": (_positive, "a positive number of steps (half a cosine period)"),
+        "eta_min": NON_NEGATIVE,
+    },
+    "CyclicLR": {
+        "base_lr": (_each(_non_negative), "a finite LR >= 0, or one per param group"),
+        "max_lr": (_each(_positive), "a positive finite LR, or one per param group"),
+        "step_size_up": (_positive, "a positive number of steps"),
+        "step_size_down": (lambda v: v is None or _positive(v), "None or a positive number"),
+        "gamma": GAMMA,
+    },
+    "OneCycleLR": {"max_lr": (_each(_positive), "a positive finite LR, or one per param group")},
+    "ReduceLROnPlateau": {
+        "factor": (lambda v: _number(v) and 0 < v < 1, "a number between 0 and 1 (exclusive)"),
+        "patience": COUNT,
+        "threshold": NON_NEGATIVE,
+        "cooldown": COUNT,
+        "min_lr": (_each(_non_negative), "a finite LR >= 0, or one per param group"),
+        "eps": NON_NEGATIVE,
+    },
+}
+CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+
+
+def check_arguments(scheduler: str, arguments: Mapping[str, Any]) -> None:
+    """Raises a ConfigError for the first argument of ``scheduler`` that torch would mishandle.
+
+    ``arguments``: the constructor's arguments by name, defaults included.
+    """
+    for name, (check, expected) in RULES.get(scheduler, {}).items():
+        if name in arguments and not check(arguments[name]):
+            raise ConfigError(f"{scheduler}: {name} must be {expected}, got {arguments[name]!r}.")
+    if scheduler == "CyclicLR" and arguments.get("scale_fn") is None:
+        mode = arguments.get("mode")
+        if mode not in CYCLIC_MODES:
+            raise ConfigError(
+                f"CyclicLR: mode must be one of {', '.join(map(repr, CYCLIC_MODES))} (or give "
+                f"scale_fn), got {mode!r}."
+            )

@@ -1,0 +1,93 @@
+"""The drop-ins refuse, when built, the arguments torch accepts and then mishandles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from lrkit.errors import ConfigError
+from lrkit.schedules import dropin
+
+
+def _opt(groups: int = 1) -> torch.optim.Optimizer:
+    params = [{"params": [torch.zeros(1, requires_grad=True)]} for _ in range(groups)]
+    return torch.optim.SGD(params, lr=0.1, momentum=0.9)
+
+
+BAD: dict[str, tuple[str, dict[str, Any], str]] = {
+    "step_size_zero": ("StepLR", {"step_size": 0}, "StepLR: step_size must be a positive integer"),
+    "step_size_float": ("StepLR", {"step_size": 2.5}, "got 2.5"),
+    "step_size_negative": ("StepLR", {"step_size": -3}, "got -3"),
+    "step_gamma_negative": (
+        "StepLR",
+        {"step_size": 1, "gamma": -1},
+        "StepLR: gamma must be a positive finite number",
+    ),
+    "exp_gamma_string": ("ExponentialLR", {"gamma": "0.9"}, "got '0.9'"),
+    "exp_gamma_zero": ("ExponentialLR", {"gamma": 0}, "ExponentialLR: gamma must be"),
+    "milestones": ("MultiStepLR", {"milestones": [3, -1]}, "MultiStepLR: milestones must be"),
+    "milestones_scalar": ("MultiStepLR", {"milestones": 5}, "got 5"),
+    "cosine_t_max": ("CosineAnnealingLR", {"T_max": 0}, "CosineAnnealingLR: T_max must be"),
+    "cosine_eta_min": ("CosineAnnealingLR", {"T_max": 5, "eta_min": -1e-3}, "eta_min must be"),
+    "poly_iters": ("PolynomialLR", {"total_iters": 0}, "PolynomialLR: total_iters must be"),
+    "linear_iters": ("LinearLR", {"total_iters": 0}, "LinearLR: total_iters must be"),
+    "constant_iters": ("ConstantLR", {"total_iters": -1}, "ConstantLR: total_iters must be"),
+    "cyclic_up": (
+        "CyclicLR",
+        {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 0},
+        "CyclicLR: step_size_up must be a positive number of steps, got 0.",
+    ),
+    "cyclic_mode": (
+        "CyclicLR",
+        {"base_lr": 0.01, "max_lr": 0.1, "mode": "foo"},
+        "CyclicLR: mode must be one of 'triangular', 'triangular2', 'exp_range' (or give "
+        "scale_fn), got 'foo'.",
+    ),
+    "cyclic_max_lr": ("CyclicLR", {"base_lr": 0.01, "max_lr": [0.1, -1]}, "max_lr must be"),
+    "onecycle_max_lr": ("OneCycleLR", {"max_lr": 0, "total_steps": 10}, "OneCycleLR: max_lr"),
+    "plateau_factor_zero": (
+        "ReduceLROnPlateau",
+        {"factor": 0},
+        "ReduceLROnPlateau: factor must be a number between 0 and 1 (exclusive), got 0.",
+    ),
+    "plateau_factor_big": ("ReduceLROnPlateau", {"factor": 1.5}, "factor must be"),
+    "plateau_patience": ("ReduceLROnPlateau", {"patience": -1}, "patience must be an integer"),
+    "plateau_cooldown": ("ReduceLROnPlateau", {"cooldown": 0.5}, "cooldown must be an integer"),
+    "plateau_min_lr": ("ReduceLROnPlateau", {"min_lr": -1.0}, "min_lr must be"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_an_argument_torch_would_mishandle_is_refused_when_built(case: str) -> None:
+    name, kwargs, message = BAD[case]
+    optimizer = _opt()
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        getattr(dropin, name)(optimizer, **kwargs)
+    assert optimizer.param_groups[0]["lr"] == 0.1 and "initial_lr" not in optimizer.param_groups[0]
+
+
+def test_what_torch_handles_is_still_accepted() -> None:
+    built = [
+        dropin.StepLR(_opt(), step_size=np.int64(3), gamma=np.float32(0.5)),
+        dropin.StepLR(_opt(), step_size=1, gamma=1.5),  # growth is allowed
+        dropin.MultiStepLR(_opt(), milestones=(0, 3, 3), gamma=0.1),
+        dropin.ConstantLR(_opt(), total_iters=0),
+        dropin.CosineAnnealingLR(_opt(), T_max=10.0, eta_min=0),
+        dropin.CyclicLR(_opt(2), base_lr=[0.0, 0.01], max_lr=(0.1, 0.2), step_size_up=2.5),
+        dropin.CyclicLR(_opt(), 0.01, 0.1, mode="whatever", scale_fn=lambda x: 1.0),
+        dropin.ReduceLROnPlateau(_opt(2), factor=0.5, patience=0, min_lr=[0.0, 1e-4]),
+    ]
+    assert len(built) == 8
+
+
+def test_a_plateau_metric_must_be_a_number_not_text() -> None:
+    sched = dropin.ReduceLROnPlateau(_opt())
+    with pytest.raises(
+        TypeError, match="metrics must be a number or a one-element tensor, got str"
+    ):
+        sched.step("0.5")  # type: ignore[arg-type]
+    sched.step(np.float64(0.5))
+    sched.step(torch.tensor(0.4))
