@@ -45,3 +45,28 @@ task = Task(name='slow', model=SlowPrior, train_data=TensorDataset(x[:96], y[:96
             val_data=TensorDataset(x[96:], y[96:]), test_data=TensorDataset(x[96:], y[96:]),
             epochs=2, batch_size=16)
 """
+
+BREAKS_IN_TRAINING_TASK = """
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+
+
+class Breaks(nn.Module):  # passes the task check's one forward pass, then fails in training
+    def __init__(self):
+        super().__init__()
+        self.linear, self.calls = nn.Linear(4, 2), 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls > 2:
+            raise RuntimeError("the model broke in training")
+        return self.linear(x)
+
+
+g = torch.Generator().manual_seed(0)
+x, y = torch.randn(64, 4, generator=g), torch.arange(64) % 2
+task = Task(name='breaks', model=Breaks, train_data=TensorDataset(x[:48], y[:48]),
+            val_data=TensorDataset(x[48:], y[48:]), epochs=1, batch_size=16)
+"""

@@ -7,6 +7,9 @@ user can fix the call without reading lrkit's source.
 from __future__ import annotations
 
 import math
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class LrkitError(Exception):
@@ -59,3 +62,17 @@ def positive_lr(
     ):
         raise bad_value(name, expected, value)
     return float(value)
+
+
+def plain(value: T) -> T:
+    """A NumPy scalar (``np.int64(20)``, ``np.float32(0.1)``) as the Python number it holds;
+    anything else as it is, so that the checks that follow treat both alike.
+
+    Example:
+        >>> import numpy as np
+        >>> plain(np.int64(20)), plain(np.float32(0.5)), plain("7")
+        (20, 0.5, '7')
+    """
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return value.item()  # type: ignore[attr-defined]
+    return value

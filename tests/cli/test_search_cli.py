@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.task_files import FLAT_TASK
+from tests.task_files import BREAKS_IN_TRAINING_TASK, FLAT_TASK
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see test_find_cli.py
@@ -160,6 +160,17 @@ def test_the_same_finished_search_again_says_no_trial_ran(tmp_path: Path) -> Non
         "or --out.\n"
     ) in again.stderr
     assert "Warning" not in again.stderr
+
+
+def test_a_search_in_which_every_trial_failed_says_why_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "breaks.py").write_text(BREAKS_IN_TRAINING_TASK)
+    done = run(str(tmp_path / "breaks.py"), "--trials", "2", "--out", str(tmp_path / "o"))
+    assert done.returncode == 1, done.stderr
+    assert (
+        "No trial completed (2 failed). The first error (trial 0): RuntimeError: the model "
+        "broke in training\n"
+    ) in done.stdout
+    assert "Warning" not in done.stderr  # the library's SearchWarning is said in the CLI's words
 
 
 def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import re
 import warnings
@@ -524,3 +525,18 @@ def test_torch_lr_finder_plot_calls_and_attributes_work_unchanged() -> None:
         LRFinder(model, optimizer, CE, memory_cache="no")  # type: ignore[arg-type]
     finder.reset()
     assert finder.best_loss is None
+
+
+def test_numpy_numbers_are_numbers() -> None:
+    import numpy as np
+
+    finder, _, _ = _finder()
+    result = finder.range_test(
+        loader(),
+        end_lr=np.float32(10.0),
+        num_iter=np.int64(20),
+        smooth_f=np.float64(0.05),
+        seed=np.int64(3),
+    )
+    assert result.steps <= 20 and result.lrs[0] < result.lrs[-1]
+    assert len(json.loads(json.dumps(result.to_dict()))["lrs"]) == result.steps

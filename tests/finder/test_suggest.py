@@ -223,3 +223,14 @@ def test_anchor_rules_give_a_point_only() -> None:
 def test_read_curve_needs_enough_points() -> None:
     with pytest.raises(ConfigError, match="at least 10"):
         read_curve(LRS[:5], valley(LRS)[:5])
+
+
+def test_no_advice_to_sweep_further_after_a_sweep_that_stopped_early() -> None:
+    lrs = np.logspace(-7, 1, 100).tolist()
+    flat = (2.3 + 0.01 * np.sin(np.arange(100))).tolist()  # never falls
+    went_on = suggest(lrs, flat)
+    stopped = suggest(lrs, flat, stopped_early=True)
+    assert went_on.lr is None and stopped.lr is None
+    assert went_on.warning is not None and "sweep further (end_lr)" in went_on.warning
+    assert stopped.warning is not None and "sweep further" not in stopped.warning
+    assert "Start the sweep lower (start_lr) or in more steps (num_iter)" in stopped.warning

@@ -7,13 +7,14 @@ import math
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
 
 import lrkit
 from lrkit.errors import ConfigError
-from lrkit.search import FinishedStudyWarning, SearchResult, search
+from lrkit.search import FinishedStudyWarning, SearchResult, SearchWarning, search
 from lrkit.search.study import fail_interrupted
 from tests.search import objectives
 from tests.task_files import FLAT_TASK
@@ -345,3 +346,59 @@ def test_start_lr_is_the_first_trial_and_auto_starts_at_the_suggestion() -> None
     found = range_test_task(load_task("digits"), seed=0)
     auto = search("digits", "auto", "auto", 2, epochs=1, storage=":memory:", progress=False)
     assert auto.trials[0].lr == pytest.approx(found.suggestion)
+
+
+@pytest.mark.parametrize(
+    "objective",
+    [lambda a, b, c: 0.0, lambda *, lr: 0.0, lambda lr, trial, extra: 0.0],
+    ids=["three", "keyword_only", "extra"],
+)
+def test_an_objective_that_cannot_take_lr_and_trial_fails_at_once(objective: Any) -> None:
+    with pytest.raises(ConfigError, match=r"objective must take the LR and the trial") as info:
+        run(objective, 3)
+    assert "got a callable with parameters (" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("returned", "error"),
+    [
+        (None, "the objective returned None; it must return the value to optimize"),
+        ("0.5", "the objective returned '0.5' (str); it must return the value to optimize"),
+        (True, "the objective returned True (bool)"),
+        ([1.0, 2.0], "the objective returned [1.0, 2.0] (list)"),
+        (float("nan"), "the objective returned nan; a NaN or infinite result is a failure"),
+    ],
+    ids=["none", "text", "bool", "list", "nan"],
+)
+def test_a_result_that_is_not_a_number_fails_the_trial_and_says_so(
+    returned: Any, error: str
+) -> None:
+    with pytest.warns(SearchWarning, match=r"no trial completed \(3 failed\); the first error: "):
+        result = run(lambda lr: returned, 3)
+    assert result.best_lr is None and result.count("failed") == 3
+    assert all(t.error is not None and t.error.startswith(error) for t in result.trials)
+
+
+def test_numbers_of_any_kind_are_values() -> None:
+    import numpy as np
+    import torch
+
+    kinds = [np.float32(0.25), np.int64(2), torch.tensor(0.5), torch.tensor([0.75]), 3]
+    result = run(lambda lr, trial: kinds[trial.number], len(kinds))
+    assert [t.value for t in result.trials] == [0.25, 2.0, 0.5, 0.75, 3.0]
+
+
+def test_numpy_numbers_are_numbers_for_the_search(tmp_path: Path) -> None:
+    import numpy as np
+
+    result = search(
+        objectives.quadratic,
+        np.float32(1e-4),
+        np.float64(1.0),
+        np.int64(4),
+        seed=np.int64(1),
+        out=tmp_path,
+        progress=False,
+    )
+    assert result.count("complete") == 4 and result.low == pytest.approx(1e-4)
+    result.to_json(tmp_path / "search.json")  # plain numbers all the way to JSON

@@ -153,13 +153,13 @@ def run(args: argparse.Namespace) -> int:
     """Runs the search, prints the top trials and writes the plot, JSON and CSV."""
     from lrkit.search import search
     from lrkit.search.engine import InterruptedBeforeStudy
-    from lrkit.search.result import FinishedStudyWarning
+    from lrkit.search.result import FinishedStudyWarning, SearchWarning
 
     check_out(args.out)  # before any work: a file in the way fails now
     quiet = args.quiet or args.json
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FinishedStudyWarning)
+            warnings.simplefilter("always", SearchWarning)  # said below in the CLI's words
             result = search(
                 args.task,
                 args.low,
@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     finished = [w for w in caught if issubclass(w.category, FinishedStudyWarning)]
     for w in caught:  # anything else as Python would show it
-        if not issubclass(w.category, FinishedStudyWarning):
+        if not issubclass(w.category, SearchWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if finished and not args.json:
         print(
@@ -231,7 +231,11 @@ def run(args: argparse.Namespace) -> int:
         print(result.table(top=10))
         best = result.best_trial
         if best is None:
-            print(f"No trial completed ({result.tally()}).")
+            failed = [t for t in result.trials if t.state == "failed" and t.error]
+            first = (
+                f" The first error (trial {failed[0].number}): {failed[0].error}" if failed else ""
+            )
+            print(f"No trial completed ({result.tally().removeprefix('0 complete, ')}).{first}")
         else:
             print(
                 f"Best lr {best.lr:.4g} (trial {best.number}, value {best.value:.4g}); "

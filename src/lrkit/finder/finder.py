@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lrkit.errors import ConfigError, bad_value, positive_lr
+from lrkit.errors import ConfigError, bad_value, plain, positive_lr
 from lrkit.finder.batch import Criterion, StepFn
 from lrkit.finder.plan import Plan, check_optimizer, check_options, make_plan
 from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
@@ -263,15 +263,16 @@ class LRFinder:
         started = time.perf_counter()
         plan = make_plan(
             self.optimizer,
-            start_lr,
-            end_lr,
-            num_iter,
+            plain(start_lr),
+            plain(end_lr),
+            plain(num_iter),
             step_mode,
-            smooth_f,
-            diverge_th,
-            accumulation_steps,
-            check_every,
+            plain(smooth_f),
+            plain(diverge_th),
+            plain(accumulation_steps),
+            plain(check_every),
         )
+        seed = plain(seed)
         if val_loader is not None:  # each step costs a validation pass: stop at once
             plan = replace(plan, check_every=1)
         check_options(train_loader, val_loader, step_fn, scaler, balance, seed, on_step, rule)
@@ -374,7 +375,7 @@ def _result(plan: Plan, outcome: Outcome, rule: str, seconds: float) -> RangeTes
     lrs = reference[:n]
     stop_reason: StopReason = "completed" if outcome.stop is None else outcome.stop[1]
     diverged_lr = None if outcome.stop is None else reference[outcome.stop[0]]
-    s = suggest(lrs, curve.raw, rule=rule)
+    s = suggest(lrs, curve.raw, rule=rule, stopped_early=outcome.stop is not None)
     return RangeTestResult(
         lrs=lrs,
         losses=tuple(curve.raw),

@@ -465,7 +465,13 @@ def _check(lrs: Sequence[float], losses: Sequence[float]) -> tuple[np.ndarray, n
     return x, y
 
 
-def suggest(lrs: Sequence[float], losses: Sequence[float], *, rule: str = "lrkit") -> Suggestion:
+def suggest(
+    lrs: Sequence[float],
+    losses: Sequence[float],
+    *,
+    rule: str = "lrkit",
+    stopped_early: bool = False,
+) -> Suggestion:
     """Reads a suggested LR (and, for lrkit's rule, a range) from a range test.
 
     Args:
@@ -475,6 +481,8 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], *, rule: str = "lrkit
         rule: ``"lrkit"`` (default), or an anchor tool's rule for comparison: ``"steepest"``
             (torch-lr-finder), ``"valley"`` (fastai's default), ``"minimum/10"`` (fastai),
             ``"lightning"``.
+        stopped_early: The sweep stopped before ``end_lr`` (the loss diverged), so a warning
+            does not advise sweeping further.
 
     Returns:
         A :class:`Suggestion`; its ``lr`` is ``None`` (with a ``warning``) when the curve has
@@ -501,12 +509,13 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], *, rule: str = "lrkit
         )
     reading = _read(x, y)
     if not reading.descends:  # for every rule: no made-up suggestion from a curve like this
+        further = "" if stopped_early else ", sweep further (end_lr)"  # it went far enough
         return Suggestion(
             None,
             None,
             name,
             f"the loss never decreased clearly (drop {reading.drop:.3g}, noise "
-            f"{reading.noise:.3g}): no suggestion. Start the sweep lower (start_lr), sweep further "
-            "(end_lr) or in more steps (num_iter), or check the model and the loss.",
+            f"{reading.noise:.3g}): no suggestion. Start the sweep lower (start_lr){further} "
+            "or in more steps (num_iter), or check the model and the loss.",
         )
     return _RULES[name](x, y, reading)

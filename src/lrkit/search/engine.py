@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 import optuna
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError, bad_value, plain
 from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, write_line
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import make_pruner
-from lrkit.search.result import SearchResult, TrialRecord, is_interrupted
-from lrkit.search.runner import Workers
+from lrkit.search.result import SearchResult, SearchWarning, TrialRecord, is_interrupted
+from lrkit.search.runner import Workers, check_objective
 from lrkit.search.samplers import make_sampler
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec, default_storage
@@ -134,6 +134,9 @@ def search(
         >>> result.count("complete"), round(math.log10(result.best_lr))
         (8, -2)
     """
+    n_trials, rounds, n_workers = plain(n_trials), plain(rounds), plain(n_workers)
+    seed, narrow, join_timeout = plain(seed), plain(narrow), plain(join_timeout)
+    low, high, start_lr = plain(low), plain(high), plain(start_lr)
     _check_args(n_trials, rounds, narrow, n_workers, seed, join_timeout)
     if not (isinstance(resume, bool) or resume == "auto"):
         raise bad_value("resume", "True, False or 'auto'", resume)
@@ -146,6 +149,8 @@ def search(
                 raise bad_value(
                     "objective", "a callable objective(lr, trial), or a task", objective
                 )
+            else:
+                check_objective(objective)
             if isinstance(objective, TaskObjective):  # a broken task fails now, not in every trial
                 from lrkit.tasks import check_task
 
@@ -215,11 +220,27 @@ def search(
                     _coordinate(study, spec, config, workers)
                 else:
                     _join(study, spec, workers, join_timeout)
-            return collect(study, spec)
+            result = collect(study, spec)
     except KeyboardInterrupt:
         if stored:
             raise
         raise InterruptedBeforeStudy from None  # nothing to resume: say so, not --resume
+    _warn_if_none_completed(result)
+    return result
+
+
+def _warn_if_none_completed(result: SearchResult) -> None:
+    """A search with trials but no completed one says why, instead of a quiet ``best_lr=None``."""
+    if not result.trials or result.best_trial is not None:
+        return
+    failed = [t for t in result.trials if t.state == "failed" and t.error]
+    why = f"; the first error: {failed[0].error}" if failed else ""
+    warnings.warn(
+        f"no trial completed ({result.tally().removeprefix('0 complete, ')}){why}. best_lr "
+        "is None.",
+        SearchWarning,
+        stacklevel=3,
+    )
 
 
 @contextlib.contextmanager

@@ -83,13 +83,9 @@ def _run_trial(
         except Exception as error:
             _fail(study, trial, f"{type(error).__name__}: {error}", traceback.format_exc())
             return TrialState.FAIL
-    number = _finite(value)
+    number, problem = _number(value)
     if number is None:
-        _fail(
-            study,
-            trial,
-            f"the objective returned {value!r}; a NaN or infinite result is a failure, not a best",
-        )
+        _fail(study, trial, problem)
         return TrialState.FAIL
     _tell(study, trial, number)
     return TrialState.COMPLETE
@@ -126,13 +122,56 @@ def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
     return objective(lr, trial)
 
 
-def _finite(value: Any) -> float | None:
+def _number(value: Any) -> tuple[float | None, str]:
+    """The objective's result as a finite float, or ``None`` and why it is not one."""
+    if value is None:
+        return None, (
+            "the objective returned None; it must return the value to optimize (a number or a "
+            "one-element tensor): is its return statement missing?"
+        )
+    if isinstance(value, (str, bytes, bool)):
+        return None, (
+            f"the objective returned {value!r} ({type(value).__name__}); it must return the "
+            "value to optimize (a number or a one-element tensor)"
+        )
     detach = getattr(value, "detach", None)  # a loss tensor: read without autograd's warning
     try:
         number = float(detach() if callable(detach) else value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+    except (TypeError, ValueError, RuntimeError):
+        return None, (
+            f"the objective returned {_short(value)} ({type(value).__name__}); it must return "
+            "the value to optimize (a number or a one-element tensor)"
+        )
+    if not math.isfinite(number):
+        return None, (
+            f"the objective returned {_short(value)}; a NaN or infinite result is a failure, "
+            "not a best"
+        )
+    return number, ""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_objective(objective: Objective) -> None:
+    """Fails at once, not once per trial, for an objective that cannot take ``(lr, trial)`` or
+    ``(lr)`` as :func:`_call` passes them."""
+    try:
+        signature = inspect.signature(objective)
+    except (TypeError, ValueError):  # no signature to read: the trials will tell
+        return
+    params = signature.parameters.values()
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    one = len(positional) == 1 and not any(p.kind == p.VAR_POSITIONAL for p in params)
+    try:
+        signature.bind(*((0.1,) if one else (0.1, None)))
+    except TypeError:
+        raise ConfigError(
+            f"objective must take the LR and the trial, objective(lr, trial), or the LR "
+            f"alone, objective(lr); got a callable with parameters {signature}."
+        ) from None
 
 
 @contextlib.contextmanager

@@ -257,23 +257,25 @@ def _search(
 ) -> SearchResult:
     """The search, in a study named after the run's settings and range: a rerun of the same
     run resumes it, a run with other settings gets a study of its own in the same journal."""
-    from lrkit.search import search
+    from lrkit.search import SearchWarning, search
 
-    searched = search(
-        str(task_ref),
-        *lr_range,
-        plan.trials,
-        seed=seed,
-        sampler="stratified",
-        pruner="halving",
-        schedule=f"cosine:{plan.epochs}",
-        epochs=plan.epochs,
-        out=folder,
-        study_name=study,
-        resume="auto",
-        device=device,
-        progress=progress,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SearchWarning)  # tune says what it found itself
+        searched = search(
+            str(task_ref),
+            *lr_range,
+            plan.trials,
+            seed=seed,
+            sampler="stratified",
+            pruner="halving",
+            schedule=f"cosine:{plan.epochs}",
+            epochs=plan.epochs,
+            out=folder,
+            study_name=study,
+            resume="auto",
+            device=device,
+            progress=progress,
+        )
     searched.to_json(folder / "search.json")
     searched.to_csv(folder / "search.csv")
     _save_figure(searched.plot(title=f"{task.name}: search"), folder / "search.png", figures)
