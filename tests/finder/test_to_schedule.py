@@ -78,7 +78,7 @@ def test_onecycle_can_anneal_below_the_floor_and_step_drops_at_milestones() -> N
 def test_no_range_or_bad_options_are_clear_errors() -> None:
     with pytest.raises(ConfigError, match="to_schedule needs a range test that found a range"):
         _result(None).to_schedule("onecycle", steps=100)
-    with pytest.raises(UnknownNameError, match="valid kinds: onecycle, warmup_cosine, step"):
+    with pytest.raises(UnknownNameError, match="valid kinds: onecycle, warmup_cosine, step, cyc"):
         _result().to_schedule("triangle", steps=100)
     with pytest.raises(ConfigError, match="steps must be an integer >= 2"):
         _result().to_schedule("step", steps=1)
@@ -88,3 +88,18 @@ def test_no_range_or_bad_options_are_clear_errors() -> None:
         _result().to_schedule("step", steps=10, milestones=(0.8, 0.2))
     with pytest.raises(ConfigError, match="low must be <= high"):
         schedule_from_range(0.1, 0.01, "step", steps=10)
+    with pytest.raises(ConfigError, match=r"cycles must be an integer from 1 to 5 \(steps // 2\)"):
+        _result().to_schedule("cyclic", steps=10, cycles=6)
+    with pytest.raises(ConfigError, match="mode must be 'triangular' or 'triangular2'"):
+        _result().to_schedule("cyclic", steps=10, mode="exp_range")
+
+
+def test_cyclic_runs_whole_triangles_from_low_to_high_and_ends_at_low() -> None:
+    built = schedule_from_range(LOW, HIGH, "clr", steps=200, cycles=3)
+    lrs = built.trace()
+    peaks = [t for t in range(1, 199) if lrs[t - 1] < lrs[t] > lrs[t + 1]]
+    assert peaks == [33, 99, 165]  # half-cycles of 200 // 6 = 33 steps
+    assert lrs[peaks] == pytest.approx([HIGH] * 3)
+    assert [built.lr(t) for t in (0, 66, 132, 198, 199, 200)] == pytest.approx([LOW] * 6)
+    halved = schedule_from_range(LOW, HIGH, "cyclic", steps=120, cycles=2, mode="triangular2")
+    assert halved.lr(90) - LOW == pytest.approx((HIGH - LOW) / 2)  # the second peak, half high

@@ -91,3 +91,21 @@ def test_a_plateau_metric_must_be_a_number_not_text() -> None:
         sched.step("0.5")  # type: ignore[arg-type]
     sched.step(np.float64(0.5))
     sched.step(torch.tensor(0.4))
+
+
+def test_chained_scheduler_refuses_a_bound_schedule_and_accepts_torch_ones() -> None:
+    from lrkit.schedules import bind
+
+    optimizer = _opt()
+    with pytest.raises(ConfigError, match=r"schedulers\[0\] must be a torch scheduler that mul"):
+        dropin.ChainedScheduler(
+            [bind(optimizer, "cosine:4"), dropin.ExponentialLR(optimizer, 0.5)], optimizer
+        )
+    other = _opt()
+    chained = dropin.ChainedScheduler(
+        [dropin.CosineAnnealingLR(other, T_max=4), dropin.ExponentialLR(other, 0.5)], other
+    )
+    for _ in range(2):
+        other.step()
+        chained.step()
+    assert chained.get_last_lr()[0] == pytest.approx(0.1 * 0.5 * 0.25)  # cosine(2/4) * 0.5 ** 2

@@ -234,3 +234,12 @@ def test_the_advice_for_a_phase_without_a_length_works_as_written() -> None:
     with pytest.raises(SpecError, match=r"phase 2 must have a length \(steps=...\)"):
         parse("warmup:2 > exponential:0.9 > cosine:5")
     parse("warmup:2 > exponential:0.9,steps=4 > cosine:5")  # as the message advises
+
+
+def test_limited_wraps_one_schedule_without_a_length() -> None:
+    from lrkit.schedules import Limited
+
+    with pytest.raises(ConfigError, match="schedule must be one lrkit schedule"):
+        Limited(parse("cosine_restarts:10 * exponential:0.9"), steps=5)
+    with pytest.raises(ConfigError, match="schedule must have no length of its own"):
+        Limited(Cosine(steps=10), steps=5)

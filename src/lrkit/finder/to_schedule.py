@@ -10,6 +10,9 @@ trains well, ``low`` a safe LR well below it. Each schedule here runs between th
   5% of them), then a cosine down to ``low``.
 - ``"step"``: ``high`` until the first milestone (default: half and three quarters of the
   steps), then divided by the same factor at each milestone so that the last phase is ``low``.
+- ``"cyclic"``: Smith's cyclical LR, the classic use of the range: triangles from ``low`` up to
+  ``high`` and back, ``cycles`` of them (default 3) filling the steps; ``mode="triangular2"``
+  halves the height each cycle.
 
 **How the base LR fits.** A native schedule is a pure function ``lr = schedule(step, base_lr)``
 (see :mod:`lrkit.schedules`); bound to an optimizer, it scales each param group's own LR. Every
@@ -31,7 +34,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from lrkit.errors import ConfigError, UnknownNameError, bad_value, positive_lr
-from lrkit.schedules import Cosine, MultiStep, OneCycle, Schedule, Warmup
+from lrkit.schedules import Constant, Cosine, Cyclic, MultiStep, OneCycle, Schedule, Warmup
+from lrkit.schedules.compose import Limited
 from lrkit.schedules.compose import Sequence as PhaseSequence
 
 if TYPE_CHECKING:
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
 
     from lrkit.schedules.bound import ScheduledLR, Unit
 
-SCHEDULE_KINDS: tuple[str, ...] = ("onecycle", "warmup_cosine", "step")
+SCHEDULE_KINDS: tuple[str, ...] = ("onecycle", "warmup_cosine", "step", "cyclic")
 """The kinds :func:`schedule_from_range` builds."""
 
 _ALIASES = {
@@ -48,6 +52,8 @@ _ALIASES = {
     "warmup-cosine": "warmup_cosine",
     "cosine": "warmup_cosine",
     "multistep": "step",
+    "clr": "cyclic",
+    "triangular": "cyclic",
 }
 
 
@@ -60,7 +66,7 @@ class RangeSchedule:
             ``schedule.to_spec()``).
         base_lr: The LR the schedule scales: the range's ``high``, its peak.
         floor: The range's ``low``.
-        kind: ``"onecycle"``, ``"warmup_cosine"`` or ``"step"``.
+        kind: ``"onecycle"``, ``"warmup_cosine"``, ``"step"`` or ``"cyclic"``.
         steps: The schedule's length, in the unit it is bound with.
 
     Example:
@@ -124,19 +130,25 @@ def schedule_from_range(
     final_div_factor: float = 1.0,
     warmup: int | None = None,
     milestones: Sequence[float] = (0.5, 0.75),
+    cycles: int = 3,
+    mode: str = "triangular",
 ) -> RangeSchedule:
     """A schedule between ``low`` and ``high`` (see the module docstring for the kinds).
 
     Args:
         low: The floor, ``0 < low <= high``.
         high: The peak; the schedule's base LR.
-        kind: ``"onecycle"``, ``"warmup_cosine"`` or ``"step"`` (aliases: ``"1cycle"``,
-            ``"one_cycle"``, ``"cosine"``, ``"multistep"``).
+        kind: ``"onecycle"``, ``"warmup_cosine"``, ``"step"`` or ``"cyclic"`` (aliases:
+            ``"1cycle"``, ``"one_cycle"``, ``"cosine"``, ``"multistep"``, ``"clr"``,
+            ``"triangular"``).
         steps: Length of the schedule (>= 2).
         pct_start: ``"onecycle"``: the fraction of the steps spent rising.
         final_div_factor: ``"onecycle"``: it ends at ``low / final_div_factor``.
         warmup: ``"warmup_cosine"``: warmup steps, ``0 <= warmup < steps``; default 5% of them.
         milestones: ``"step"``: where the LR drops, as fractions of ``steps`` in ``(0, 1)``.
+        cycles: ``"cyclic"``: how many up-and-down cycles fill the steps (each half-cycle lasts
+            ``steps // (2 * cycles)`` steps, at least 1).
+        mode: ``"cyclic"``: ``"triangular"`` or ``"triangular2"`` (the height halves each cycle).
 
     Raises:
         ConfigError: An argument is invalid.
@@ -183,6 +195,18 @@ def schedule_from_range(
                 (Warmup(steps=n_warm, start_factor=float(f"{low / high:.12g}")), cosine)
             )
         )
+    elif name == "cyclic":
+        if isinstance(cycles, bool) or not isinstance(cycles, int) or not 1 <= cycles <= steps // 2:
+            raise bad_value("cycles", f"an integer from 1 to {steps // 2} (steps // 2)", cycles)
+        if mode not in ("triangular", "triangular2"):
+            raise bad_value("mode", "'triangular' or 'triangular2'", mode)
+        half = steps // (2 * cycles)
+        # at base_lr=high: a constant factor low/high, times triangles from 1 to high/low; the
+        # steps left over by whole cycles stay at low, so the schedule ends there
+        triangles: Schedule = Cyclic(up=half, max_factor=float(f"{high / low:.12g}"), mode=mode)
+        if 2 * cycles * half < steps:
+            triangles = Limited(triangles, 2 * cycles * half).then(Constant())
+        schedule = Constant(factor=float(f"{low / high:.12g}")) * triangles
     else:
         fractions = [float(m) for m in milestones]
         if not fractions or any(not 0 < m < 1 for m in fractions) or fractions != sorted(fractions):

@@ -117,8 +117,13 @@ class Limited(Schedule):
     steps: float
 
     def __post_init__(self) -> None:
-        if not isinstance(self.schedule, Schedule):
-            raise ConfigError(f"schedule must be an lrkit schedule, got {self.schedule!r}.")
+        if not isinstance(self.schedule, Schedule) or isinstance(
+            self.schedule, (Sequence, Product, Limited)
+        ):
+            raise ConfigError(
+                f"schedule must be one lrkit schedule (not a sequence or product), got "
+                f"{self.schedule!r}."
+            )
         if self.schedule.length is not None:
             raise ConfigError(
                 f"schedule must have no length of its own to be given one, got "

@@ -7,8 +7,11 @@ last LRs into the optimizer: that is the LR an uninterrupted run has there.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch.optim import lr_scheduler
 
+from lrkit.errors import ConfigError
 from lrkit.schedules.dropin_resume import ExactResume
 
 
@@ -52,4 +55,23 @@ class ChainedScheduler(ExactResume, lr_scheduler.ChainedScheduler):
         ...     sched.step()
         >>> lrs  # 0.1 * 0.9 ** epoch until epoch 2, then 0.9 ** epoch
         [0.1, 0.09, 0.81, 0.729]
+
+    Raises:
+        ConfigError: A child is a bound lrkit schedule (``ScheduledLR``): it sets the LR
+            outright each step instead of multiplying, so the product would be wrong; write
+            the product in its spec instead (``"cosine:100 * exponential:0.99"``).
     """
+
+    def __init__(self, schedulers: Any, optimizer: Any = None) -> None:
+        from lrkit.schedules.bound import ScheduledLR
+
+        children = list(schedulers)
+        for i, child in enumerate(children):
+            if isinstance(child, ScheduledLR):
+                raise ConfigError(
+                    f"schedulers[{i}] must be a torch scheduler that multiplies the LR, got a "
+                    f"bound lrkit schedule ({child.schedule.to_spec()!r}), which sets it "
+                    "outright; write the product in one spec instead, such as "
+                    "'cosine:100 * exponential:0.99'."
+                )
+        super().__init__(children, optimizer=optimizer)
