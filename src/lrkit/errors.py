@@ -43,11 +43,17 @@ def bad_value(name: str, expected: str, got: object) -> ConfigError:
     return ConfigError(f"{name} must be {expected}, got {got!r}.")
 
 
+MAX_LR = 1e6
+"""The highest learning rate lrkit accepts anywhere: far past where any loss diverges, and low
+enough that the step torch applies (Adam's ``lr / (1 - beta1)`` too) fits a float32 parameter;
+``1e300`` would stop training with an overflow deep inside the optimizer."""
+
+
 def positive_lr(
     name: str, value: object, expected: str = "a positive finite learning rate"
 ) -> float:
-    """``value`` as a float when it is a positive finite number (a bool is not one); else a
-    ConfigError saying ``name`` must be ``expected``.
+    """``value`` as a float when it is a positive finite number (a bool is not one) of at most
+    :data:`MAX_LR`; else a ConfigError saying ``name`` must be ``expected``.
 
     Example:
         >>> positive_lr("lr", 0)
@@ -61,6 +67,8 @@ def positive_lr(
         or not (math.isfinite(value) and value > 0)
     ):
         raise bad_value(name, expected, value)
+    if value > MAX_LR:
+        raise bad_value(name, f"a learning rate of at most {MAX_LR:g}", value)
     return float(value)
 
 

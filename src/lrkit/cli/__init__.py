@@ -53,6 +53,16 @@ def capped_int(text: str, most: int, must: str) -> int:
     return value
 
 
+MAX_EPOCHS = 100_000
+"""The most epochs an option takes: far more than a learning-rate study needs, so that a typo
+(``1e9``) is an error instead of a run that never ends."""
+
+
+def epochs_arg(text: str) -> int:
+    """Argument type: an epoch budget, a positive integer up to ``MAX_EPOCHS``."""
+    return capped_int(text, MAX_EPOCHS, f"a positive integer at most {MAX_EPOCHS:,} (epochs)")
+
+
 def positive_float(text: str) -> float:
     """Argument type: a finite number > 0.
 
@@ -118,13 +128,31 @@ def device_arg(text: str) -> str:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (device.index or 0) >= count:
+            has = (
+                "it has no CUDA device"
+                if count == 0
+                else f"it has {count} CUDA device{'s' if count > 1 else ''}, cuda:0 to "
+                f"cuda:{count - 1}"
+            )
             raise argparse.ArgumentTypeError(
-                f"must be a device this machine has (CUDA devices: {count}), got {text!r}"
+                f"must be a device this machine has ({has}), got {text!r}"
             )
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise argparse.ArgumentTypeError(
             f"must be a device this machine has (MPS is not available), got {text!r}"
         )
+    elif device.type == "meta":
+        raise argparse.ArgumentTypeError(
+            f"must be a device that holds data ('meta' tensors have none to train on), got {text!r}"
+        )
+    elif device.type != "cpu":
+        try:
+            torch.empty(1, device=device)
+        except (RuntimeError, AssertionError):
+            raise argparse.ArgumentTypeError(
+                f"must be a device this machine has (this torch cannot use {device.type!r}), "
+                f"got {text!r}"
+            ) from None
     return text
 
 

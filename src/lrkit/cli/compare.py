@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from lrkit.cli import (
     add_task_arguments,
+    capped_int,
     check_out,
+    epochs_arg,
     positive_float,
-    positive_int,
     write_report_part,
 )
 
@@ -34,6 +35,14 @@ if TYPE_CHECKING:
     from lrkit.compare import CompareResult
 
 DEFAULT_OUT = Path("lrkit-out") / "compare"
+
+
+MAX_SEEDS = 1_000
+
+
+def seeds_arg(text: str) -> int:
+    """Argument type: seeds per schedule, a positive integer up to ``MAX_SEEDS``."""
+    return capped_int(text, MAX_SEEDS, f"a positive integer at most {MAX_SEEDS:,} (seeds)")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -61,13 +70,13 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--seeds",
-        type=positive_int,
+        type=seeds_arg,
         default=1,
         metavar="K",
         help="seeds per schedule, from --seed on (default: 1)",
     )
     parser.add_argument(
-        "--epochs", type=positive_int, metavar="E", help="epoch budget (default: the task's)"
+        "--epochs", type=epochs_arg, metavar="E", help="epoch budget (default: the task's)"
     )
     parser.add_argument(
         "--sklearn",

@@ -17,9 +17,25 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli import add_task_arguments, check_out, positive_int, write_report_part
+from lrkit.cli import (
+    add_task_arguments,
+    capped_int,
+    check_out,
+    epochs_arg,
+    positive_int,
+    write_report_part,
+)
 
 DEFAULT_OUT = Path("lrkit-out/search")
+
+
+MAX_TRIALS = 10_000  # lrkit.search.engine.MAX_TRIALS, kept here so that --help needs no import
+
+
+def trials_arg(text: str) -> int:
+    """Argument type: trials in all, a positive integer up to ``MAX_TRIALS``."""
+    must = f"a positive integer at most {MAX_TRIALS:,} (a one-dimensional LR search needs tens)"
+    return capped_int(text, MAX_TRIALS, must)
 
 
 def lr_or_auto(text: str) -> float | str:
@@ -64,7 +80,7 @@ def add_parser(subparsers: Any) -> None:
     )
     add_task_arguments(parser)
     parser.add_argument(
-        "--trials", type=positive_int, default=20, metavar="N", help="trials in all (default: 20)"
+        "--trials", type=trials_arg, default=20, metavar="N", help="trials in all (default: 20)"
     )
     parser.add_argument(
         "--low",
@@ -102,7 +118,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--epochs",
-        type=positive_int,
+        type=epochs_arg,
         default=None,
         metavar="E",
         help="epoch budget per trial (default: the task's)",

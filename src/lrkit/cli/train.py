@@ -15,7 +15,7 @@ import argparse
 import math
 from typing import TYPE_CHECKING, Any
 
-from lrkit.cli import add_task_arguments, positive_float, positive_int
+from lrkit.cli import add_task_arguments, epochs_arg, positive_float
 
 if TYPE_CHECKING:
     from lrkit.training import History
@@ -43,7 +43,7 @@ def add_parser(subparsers: Any) -> None:
         help="what schedule lengths count: epochs or optimizer steps (default: epoch)",
     )
     parser.add_argument(
-        "--epochs", type=positive_int, metavar="N", help="epoch budget (default: the task's)"
+        "--epochs", type=epochs_arg, metavar="N", help="epoch budget (default: the task's)"
     )
     parser.add_argument(
         "--quiet", action="store_true", help="print only the summary line, no per-epoch lines"

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.errors import ConfigError, bad_value, positive_lr
+from lrkit.errors import MAX_LR, ConfigError, bad_value, positive_lr
 
 STEP_MODES: tuple[str, ...] = ("exp", "linear")
 """How the LR rises: geometrically (``"exp"``) or linearly."""
@@ -26,11 +26,6 @@ MIN_ITER = 10
 MAX_ITER = 100_000
 """The most optimizer steps a sweep may plan. A range test takes a few hundred; far more is a
 typo (``100000000``) that would train for days, after listing every step's LR in memory."""
-
-MAX_LR = 1e6
-"""The highest LR a sweep may give any param group: far past where a loss diverges, and low
-enough that the step torch applies (Adam's ``lr / (1 - beta1)`` too) fits a float32 parameter;
-beyond about 3e38 torch cannot apply it at all and the step raises."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 import optuna
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, bad_value, plain
+from lrkit.errors import ConfigError, bad_value, plain, positive_lr
 from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, write_line
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import make_pruner
@@ -50,6 +50,11 @@ DEFAULT_LOW, DEFAULT_HIGH = 1e-5, 1.0  # seed 000's range: 10 ** U(-5, 0)
 class InterruptedBeforeStudy(KeyboardInterrupt):
     """Ctrl-C before the search had a study in its storage (in its range test, say): there is
     nothing to resume. A KeyboardInterrupt, so that code catching that still catches it."""
+
+
+MAX_TRIALS = 10_000
+"""The most trials a search takes. A round's trials are queued in the storage when it starts,
+so a typo (``1e9``) would write until the disk is full before the first trial ran."""
 
 
 def search(
@@ -168,6 +173,11 @@ def search(
             name = study_name or DEFAULT_STUDY
             if resume is True and spec.kind == "journal" and not Path(spec.location).exists():
                 raise no_study_to_resume(name, spec)  # and create no journal file
+            for end, value in (("low", low), ("high", high)):  # before any file is made
+                if value != "auto":
+                    positive_lr(end, value)
+            if low != "auto" and high != "auto":
+                LogRange(low, high)
             opened = spec.open(first=True)
             if resume is True and name not in optuna.get_all_study_names(opened):
                 raise no_study_to_resume(name, spec)  # before a range test, not after it
@@ -427,6 +437,12 @@ def _check_args(
     for name, value in (("n_trials", n_trials), ("rounds", rounds), ("n_workers", n_workers)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise bad_value(name, "a positive integer", value)
+    if n_trials > MAX_TRIALS:  # every trial is queued at the start: 1e9 would fill the disk
+        raise bad_value(
+            "n_trials",
+            f"at most {MAX_TRIALS:,} (a one-dimensional LR search needs tens)",
+            n_trials,
+        )
     if rounds > n_trials:
         raise ConfigError(
             f"rounds must be at most n_trials (each round needs a trial), got rounds={rounds} "

@@ -238,9 +238,9 @@ INTERRUPTED_EXITS = frozenset({130, 143, -signal.SIGINT, -signal.SIGTERM})
 def _child_main(job: TrialJob, parent: int, stopping: Any, interruptible: bool) -> None:
     """A worker process's life. It starts with Ctrl-C held (see ``_started``), so that none
     lands while Python unpickles the job; here it arrives (a KeyboardInterrupt), and Ctrl-C
-    works until the trial is told; then it is held again for the exit (a KeyboardInterrupt in
-    torch's exit hooks printed a traceback). A parent that ignores Ctrl-C (nohup) passes
-    ``interruptible=False``: the worker ignores it too.
+    works until the trial is told; then it is ignored for the exit (a KeyboardInterrupt in
+    torch's or multiprocessing's exit hooks printed a traceback). A parent that ignores Ctrl-C
+    (nohup) passes ``interruptible=False``: the worker ignores it too.
     """
     held = hasattr(signal, "pthread_sigmask")
     try:
@@ -251,8 +251,9 @@ def _child_main(job: TrialJob, parent: int, stopping: Any, interruptible: bool) 
         if stopping.is_set():  # the parent alone got Ctrl-C while this process started
             raise KeyboardInterrupt
         _child_run(job, parent)
-        if held:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        # ignored, not only blocked: a mask is per thread, and a Ctrl-C to the process reaches
+        # it through any thread that does not block it (the parent watcher, Optuna's heartbeat)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     except KeyboardInterrupt:  # Ctrl-C reaches every worker, even one still importing torch:
         os._exit(130)  # the parent fails and requeues its trial, without a traceback here
 

@@ -1,0 +1,68 @@
+"""Typos of a few more zeros, and devices nothing can train on, are usage errors: not runs that
+never end, fill the disk, or end in a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lrkit.errors import ConfigError
+
+LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+CASES = {
+    "trials": (
+        ["search", "--trials", "1e9"],
+        "argument --trials: must be a positive integer at most 10,000",
+    ),
+    "search_epochs": (["search", "--epochs", "1e9"], "argument --epochs: must be a positive"),
+    "train_epochs": (["train", "--epochs", "1e9"], "argument --epochs: must be a positive"),
+    "seeds": (["compare", "--seeds", "1e7"], "argument --seeds: must be a positive integer at"),
+    "train_lr": (
+        ["train", "--lr", "1e300"],
+        "--lr must be a learning rate of at most 1e+06, got 1e+300.",
+    ),
+    "compare_lr": (
+        ["compare", "--lr", "1e39", "--schedules", "constant"],
+        "--lr must be a learning rate of at most 1e+06, got 1e+39.",
+    ),
+    "meta_device": (
+        ["train", "--device", "meta"],
+        "argument --device: must be a device that holds data ('meta' tensors have none",
+    ),
+    "xla_device": (
+        ["find", "--device", "xla"],
+        "argument --device: must be a device this machine has (this torch cannot use 'xla')",
+    ),
+    "search_high": (
+        ["search", "--low", "1e-300", "--high", "1e300"],
+        "--high must be a learning rate of at most 1e+06, got 1e+300.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_a_huge_value_is_one_line_and_exit_2_before_any_work(case: str, tmp_path: Path) -> None:
+    args, message = CASES[case]
+    out = ["--out", str(tmp_path / "out")] if args[0] != "train" else []
+    done = subprocess.run(
+        [*LRKIT, *args, *out], capture_output=True, text=True, timeout=120, env=ENV
+    )
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_library_caps_trials_too_and_the_cli_says_the_same_number() -> None:
+    from lrkit.cli.search import MAX_TRIALS as CLI_MAX
+    from lrkit.search import search
+    from lrkit.search.engine import MAX_TRIALS
+
+    assert CLI_MAX == MAX_TRIALS
+    with pytest.raises(ConfigError, match="n_trials must be at most 10,000"):
+        search(lambda lr: lr, 1e-5, 1.0, MAX_TRIALS + 1, storage=":memory:", progress=False)
