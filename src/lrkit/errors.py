@@ -84,3 +84,15 @@ def plain(value: T) -> T:
     if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
         return value.item()  # type: ignore[attr-defined]
     return value
+
+
+def caller_level() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` called here that names the first caller outside
+    lrkit (the user's line), however deep inside lrkit the warning is raised."""
+    import sys
+
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("lrkit."):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level

@@ -66,3 +66,39 @@ def test_the_library_caps_trials_too_and_the_cli_says_the_same_number() -> None:
     assert CLI_MAX == MAX_TRIALS
     with pytest.raises(ConfigError, match="n_trials must be at most 10,000"):
         search(lambda lr: lr, 1e-5, 1.0, MAX_TRIALS + 1, storage=":memory:", progress=False)
+
+
+OUTPUTS = {
+    "find_proc": (
+        ["find", "--out", "/proc/lrkit-out"],
+        "--out must be a folder that can be made and written, got '/proc/lrkit-out': No such",
+    ),
+    "compare_proc": (
+        ["compare", "--epochs", "1", "--out", "/proc/lrkit-out"],
+        "--out must be a folder that can be made and written",
+    ),
+    "search_proc": (["search", "--out", "/proc/lrkit-out"], "--out must be a folder that can"),
+    "find_empty": (["find", "--out", ""], "argument --out: must be a folder path, got ''"),
+    "tune_empty": (["tune", "--out", " "], "argument --out: must be a folder path, got ' '"),
+    "plot_proc": (
+        ["schedule", "plot", "cosine:10", "-o", "/proc/lrkit.png"],
+        "argument -o/--output must be a file that can be written, got '/proc/lrkit.png'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(OUTPUTS), ids=list(OUTPUTS))
+def test_an_output_that_cannot_be_written_is_a_usage_error_before_any_work(case: str) -> None:
+    # /proc takes no new files, even from root (chmod would not stop root)
+    args, message = OUTPUTS[case]
+    done = subprocess.run([*LRKIT, *args], capture_output=True, text=True, timeout=120, env=ENV)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+    assert done.stdout == ""  # nothing ran
+
+
+def test_checking_an_out_folder_leaves_nothing_behind(tmp_path: Path) -> None:
+    from lrkit.cli import check_out
+
+    check_out(tmp_path / "a" / "b")
+    assert list(tmp_path.iterdir()) == []

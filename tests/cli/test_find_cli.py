@@ -182,3 +182,23 @@ def test_off_a_terminal_the_sweep_writes_plain_progress_lines_unless_quiet(
     assert [re.sub(r"\d+:\d\d:\d\d", "H:MM:SS", line) for line in said] == [
         f"range test: {4 * k}/40 ({10 * k}%), H:MM:SS elapsed" for k in range(1, 11)
     ], said
+
+
+def test_ctrl_c_says_so_and_writes_nothing(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [*LRKIT, "find", "--num-iter", "100000", "--out", str(out)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    time.sleep(4)  # past the imports, into the sweep
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err.strip().splitlines()[-1] == "lrkit: interrupted; nothing was written."
+    assert not out.exists()

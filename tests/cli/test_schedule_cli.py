@@ -149,7 +149,7 @@ def test_version() -> None:
         ),
         pytest.param(
             ["plot", "cosine:10", "-o", ""],
-            "must end in an image suffix such as .png, .svg, .pdf, got ''",
+            "argument -o/--output must be an image file name, got ''",
             id="empty-output",
         ),
     ],
@@ -209,7 +209,9 @@ def test_output_folder_that_cannot_be_made_is_one_line_with_status_2(tmp_path: P
     (tmp_path / "file").write_text("not a folder")
     result = lrkit("schedule", "plot", "cosine:10", "-o", str(tmp_path / "file" / "x.png"))
     assert result.returncode == 2
-    assert len(result.stderr.splitlines()) == 1 and "cannot create folder" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "must be a file that can be written" in result.stderr
+    assert "/file' is a file, not a folder" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -263,3 +265,19 @@ def test_interrupt_exits_130_quietly(
     assert main(["schedule", "list"]) == 130
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_a_floor_above_the_base_lr_is_a_warning_line() -> None:
+    done = lrkit("schedule", "show", "cosine:10,min_lr=5", "--lr", "1")
+    assert done.returncode == 0
+    assert done.stderr == (
+        "warning: 'cosine:10,min_lr=5': cosine's min_lr (5) is above the base LR (1), so it holds "
+        "the base LR instead of decaying; a floor is an LR, not a fraction of the base LR.\n"
+    )
+    trained = lrkit("train", "--epochs", "1", "--schedule", "cosine:2,min_lr=0.5")
+    assert trained.returncode == 0, trained.stderr
+    warned = [line for line in trained.stderr.splitlines() if "min_lr" in line]
+    assert warned == [
+        "warning: cosine's min_lr (0.5) is above the base LR (0.05), so it holds the base LR "
+        "instead of decaying; a floor is an LR, not a fraction of the base LR"
+    ]

@@ -131,10 +131,13 @@ def test_range_test_section_shows_suggestion_range_and_warning() -> None:
 
 
 def test_search_section_ranks_trials_and_lists_errors() -> None:
-    html = search_section(search_result(), top=3).html
+    html = search_section(search_result(), top=2).html
     rows = re.findall(r"<tr><td class=\"num\">(\d+)</td>", html)
-    assert rows == ["0", "3", "1"]  # completed best first, then pruned; the failed one cut
-    assert "the first 3 of 4 trials, best first" in html
+    assert rows == ["0", "3"]  # completed best first; the pruned and the failed one cut
+    assert "the first 2 of 4 trials, best first" in html
+    almost = search_section(search_result(), top=3).html  # cutting 1 of 4 hides too little
+    assert re.findall(r"<tr><td class=\"num\">(\d+)</td>", almost) == ["0", "3", "1", "2"]
+    assert "the first" not in almost
     assert "<th>acc</th>" in html or '<th class="num">acc</th>' in html
     assert "&lt;script&gt;" not in html  # the failed trial (with the error) is not shown
     full = search_section(search_result(), top=None).html

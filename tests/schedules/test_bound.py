@@ -198,3 +198,12 @@ def test_resuming_into_an_optimizer_with_other_param_groups_is_an_error(groups: 
     with pytest.raises(ConfigError, match=rf"one base LR per param group \({groups}\), got 2"):
         other.load_state_dict(state)
     assert [g["lr"] for g in opt.param_groups] == before
+
+
+def test_a_floor_above_the_base_lr_warns_when_bound() -> None:
+    opt = make([0.05, 0.0])  # a group at 0 is frozen on purpose: no warning for it
+    with pytest.warns(UserWarning, match=r"cosine's min_lr \(0.5\) is above the base LR \(0.05\)"):
+        bind(opt, "warmup:2 > cosine:10,min_lr=0.5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bind(make([0.05]), "cosine:10,min_lr=0.001")  # a floor below the base: silent

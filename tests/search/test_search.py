@@ -282,7 +282,9 @@ def test_exports_and_plot(tmp_path: Path) -> None:
     fig.savefig(tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 10_000
     table = result.table(top=3).splitlines()
-    assert len(table) == 4 and f"{result.best_trial.number:>5}" in table[1]
+    assert len(table) == 5 and f"{result.best_trial.number:>5}" in table[1]
+    left = len(result.trials) - 3
+    assert table[-1] == f"... and {left} more trials (the best shown first)"
     pruned = [t for t in result.trials if t.state == "pruned"]
     rows = {int(line.split()[0]): line for line in result.table(top=None).splitlines()[1:-1]}
     for t in pruned:  # a pruned trial shows the last value it reported

@@ -12,6 +12,7 @@ not import :mod:`lrkit.cli.main` (``python -m lrkit.cli.main`` runs that module 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -156,12 +157,19 @@ def device_arg(text: str) -> str:
     return text
 
 
-def command_line() -> str:
-    """This process's command line as a user would type it (``lrkit find digits ...``)."""
+def command_line(argv: list[str] | None = None) -> str:
+    """This process's command line as a user would type it to reproduce the run from scratch
+    (``lrkit find digits ...``): without ``--resume``, which a fresh folder refuses.
+
+    Example:
+        >>> command_line(["lrkit", "search", "--trials", "12", "--resume", "--out", "a b"])
+        "lrkit search --trials 12 --out 'a b'"
+    """
     import shlex
     import sys
 
-    return " ".join(["lrkit", *(shlex.quote(a) for a in sys.argv[1:])])
+    args = [a for a in (sys.argv if argv is None else argv)[1:] if a != "--resume"]
+    return " ".join(["lrkit", *(shlex.quote(a) for a in args)])
 
 
 def write_report_part(out: Any, sections: list[Any], *, title: str, subtitle: str) -> Any:
@@ -181,18 +189,53 @@ def write_report_part(out: Any, sections: list[Any], *, title: str, subtitle: st
 def check_out(out: Path) -> None:
     """Fails before any training if ``out`` cannot be made or written (exit status 2).
 
-    Nothing is created here: the nearest existing folder on the way must be writable.
+    It is tried for real (made, a file written and removed), then everything this made is
+    removed again: a usage error later still leaves nothing behind.
     """
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    problem = None
-    if not existing.is_dir():
-        problem = f"{os.fspath(existing)!r} is a file, not a folder"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        problem = f"{os.fspath(existing)!r} is not writable"
+    problem = unwritable(out)
     if problem is not None:
         raise UsageError(
             f"--out must be a folder that can be made and written, got {os.fspath(out)!r}: "
             f"{problem}."
         )
+
+
+def out_arg(text: str) -> Path:
+    """Argument type: an output folder; an empty one is refused rather than read as ``.``.
+
+    Example:
+        >>> out_arg("runs/a")
+        PosixPath('runs/a')
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must be a folder path, got {text!r}")
+    return Path(text)
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why files cannot be written in ``folder`` (made if missing), or ``None`` if they can.
+
+    Whatever this makes to find out (the missing folders, a probe file) is removed again.
+    """
+    missing = []
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        missing.append(existing)
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        return f"{os.fspath(existing)!r} is a file, not a folder"
+    made: list[Path] = []
+    try:
+        for path in reversed(missing):
+            path.mkdir()
+            made.append(path)
+        probe = folder / f".lrkit-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        return f"{error.strerror or error}"
+    finally:
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    return None

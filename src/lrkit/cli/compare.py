@@ -27,6 +27,7 @@ from lrkit.cli import (
     capped_int,
     check_out,
     epochs_arg,
+    out_arg,
     positive_float,
     write_report_part,
 )
@@ -86,7 +87,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=out_arg,
         default=DEFAULT_OUT,
         metavar="DIR",
         help=f"folder for compare.png/.json/.csv and report.html (default: {DEFAULT_OUT})",

@@ -23,6 +23,7 @@ from lrkit.cli import (
     add_task_arguments,
     capped_int,
     check_out,
+    out_arg,
     positive_float,
     write_report_part,
 )
@@ -75,12 +76,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=out_arg,
         default=DEFAULT_OUT,
         metavar="DIR",
         help=f"folder for range_test.png and range_test.json (default: {DEFAULT_OUT})",
     )
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--quiet", action="store_true", help="print only errors and warnings")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=run)
 

@@ -15,9 +15,10 @@ import importlib
 import os
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from lrkit import __version__
 from lrkit.cli import UsageError
@@ -35,6 +36,15 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """As argparse's, but an unknown option is blamed on the subcommand it was given to,
+        so that the advice names that subcommand's help (``lrkit find --help``)."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            prog = getattr(parsed, "_prog", None) or self.prog
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see '{prog} --help')")
+        return parsed
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``lrkit`` parser with every available subcommand."""
@@ -46,7 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _command_modules():
         module.add_parser(subparsers)
+    _name_progs(parser)
     return parser
+
+
+def _name_progs(parser: argparse.ArgumentParser) -> None:
+    """Each subcommand records its ``prog`` (``lrkit schedule plot``) for error advice."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(_prog=sub.prog)
+                _name_progs(sub)
 
 
 def _command_modules() -> list[ModuleType]:
@@ -69,13 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         2
     """
     parser, args = build_parser(), None
+    warnings.showwarning = _show_warning  # one line, as lrkit's own notes are
     try:
         args = parser.parse_args(argv)
         return int(args.run(args))
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except SpecError as exc:  # its parameters are the spec's (cosine's steps, not --steps)
-        return _fail(str(exc), EXIT_USAGE)
+        return _fail(spec_option(str(exc), args), EXIT_USAGE)
     except LrkitError as exc:
         return _fail(as_flag(str(exc), _options(parser, args)), EXIT_USAGE)
     except OSError as exc:
@@ -85,7 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         return _fail(f"{where}{exc.strerror or exc}", EXIT_FAILURE)
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        if args is not None and getattr(args, "command", None) in ("find", "compare", "train"):
+            print("lrkit: interrupted; nothing was written.", file=sys.stderr)  # search, tune:
+        return EXIT_INTERRUPTED  # they say what they kept themselves
 
 
 def _options(parser: argparse.ArgumentParser, args: argparse.Namespace | None) -> dict[str, str]:
@@ -133,6 +156,44 @@ def as_flag(message: str, options: dict[str, str]) -> str:
             if "_" in dest:
                 parts[i] = re.sub(rf"(?<![\w-]){dest}\b", option, parts[i])
     return "".join(parts)
+
+
+def spec_option(message: str, args: argparse.Namespace | None) -> str:
+    """A spec's error, led by the option that gave the spec (``--schedule 'cosne:3': ...``).
+
+    Example:
+        >>> from argparse import Namespace as NS
+        >>> spec_option("Unknown schedule name 'cosne'.", NS(schedule="cosne:3"))
+        "--schedule 'cosne:3': Unknown schedule name 'cosne'."
+        >>> spec_option("schedule 'cosne:3': Unknown name.", NS(schedule="cosne:3"))
+        "--schedule 'cosne:3': Unknown name."
+        >>> spec_option("Unknown name 'x'.", NS(schedules=["cosine:3", "x"]))
+        "--schedules 'x': Unknown name 'x'."
+        >>> spec_option("Unknown sampler 'foo'; valid samplers: tpe.", NS(sampler="foo"))
+        "--sampler: Unknown sampler 'foo'; valid samplers: tpe."
+    """
+    from lrkit.schedules import parse
+
+    single = getattr(args, "schedule", None)
+    if isinstance(single, str):
+        lead = f"schedule {single!r}: "
+        return f"--{lead}{message.removeprefix(lead)}"
+    for spec in getattr(args, "schedules", None) or []:
+        try:
+            parse(spec)
+        except SpecError:
+            return f"--schedules {spec!r}: {message}"
+    unknown = re.match(r"Unknown (sampler|pruner|task) ", message)  # an option's unknown name
+    if unknown is not None and args is not None and hasattr(args, unknown.group(1)):
+        name = unknown.group(1)
+        return f"{'TASK' if name == 'task' else '--' + name}: {message}"
+    return message
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], *_: object, **__: object
+) -> None:
+    print(f"warning: {one_line(str(message))}", file=sys.stderr)
 
 
 def _fail(message: str, status: int) -> int:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli import UsageError, capped_int, positive_float
+from lrkit.cli import UsageError, capped_int, positive_float, unwritable
 
 DEFAULT_LR = 1.0  # as Schedule.trace: the y axis then reads as a multiple of the base LR
 MAX_STEPS = 5_000_000  # lrkit.schedules.plot.MAX_STEPS, kept here so that --help needs no import
@@ -114,7 +115,9 @@ def run_plot(args: argparse.Namespace) -> int:
     steps = args.steps or _default_steps(args.specs)
     curves = schedule_curves(args.specs, steps, args.lr, args.metrics)
     fig = plot_schedules(curves, log=not args.linear, title=args.title)
+    output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=150)
+    _warn_floors(args.specs, args.lr)
     noun = "schedule" if len(curves) == 1 else "schedules"
     print(f"Wrote {output} ({len(curves)} {noun} over {steps} steps, base lr {args.lr:g}).")
     return 0
@@ -139,13 +142,13 @@ def _default_steps(specs: list[str]) -> int:
 
 def _check_output(text: str) -> None:
     output = Path(text)
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
+    if not text.strip() or output.is_dir():
+        raise UsageError(f"argument -o/--output must be an image file name, got {text!r}")
+    problem = unwritable(output.parent)
+    if problem is not None:
         raise UsageError(
-            f"argument -o/--output: cannot create folder {str(output.parent)!r} "
-            f"({error.strerror}), got {text!r}"
-        ) from None
+            f"argument -o/--output must be a file that can be written, got {text!r}: {problem}"
+        )
     from matplotlib.backend_bases import FigureCanvasBase
 
     kinds = FigureCanvasBase.get_supported_filetypes()
@@ -252,7 +255,18 @@ def run_show(args: argparse.Namespace) -> int:
         caption += f" ({FLAT_PLATEAU_NOTE}: pass --metrics)"
     print(f"spec: {schedule.to_spec()}")
     _print_table(["step", "lr", "x base", "note"], rows, caption=caption, right=(0, 1, 2))
+    _warn_floors([args.spec], args.lr)
     return 0
+
+
+def _warn_floors(specs: list[str], base_lr: float) -> None:
+    """A ``warning:`` line for each floor above the base LR (it makes the decay a constant)."""
+    from lrkit.schedules import parse
+    from lrkit.schedules.floors import floor_warnings
+
+    for spec in specs:
+        for message in floor_warnings(parse(spec), base_lr):
+            print(f"warning: {spec!r}: {message}.", file=sys.stderr)
 
 
 # -- list --------------------------------------------------------------------------------------

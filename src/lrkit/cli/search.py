@@ -22,6 +22,7 @@ from lrkit.cli import (
     capped_int,
     check_out,
     epochs_arg,
+    out_arg,
     positive_int,
     write_report_part,
 )
@@ -155,12 +156,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=out_arg,
         default=DEFAULT_OUT,
         metavar="DIR",
         help=f"folder for the study and the results (default: {DEFAULT_OUT})",
     )
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--quiet", action="store_true", help="print only errors and warnings")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=run)
 
@@ -212,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     for w in caught:  # anything else as Python would show it
         if not issubclass(w.category, SearchWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    if finished and not args.json:
+    if finished and not quiet:
         print(
             f"note: study {result.study_name!r} already finished in {result.storage} with these "
             "settings, so no trial ran: these are its results. To search again, use another "

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from lrkit.cli import add_task_arguments, command_line, positive_int
+from lrkit.cli import add_task_arguments, command_line, out_arg, positive_int
 from lrkit.tune.pipeline import DEFAULT_OUT
 
 
@@ -38,12 +37,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=out_arg,
         default=DEFAULT_OUT,
         metavar="DIR",
         help=f"folder for the report, the summary and every stage's files (default: {DEFAULT_OUT})",
     )
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--quiet", action="store_true", help="print only errors and warnings")
     parser.add_argument("--json", action="store_true", help="print summary.json to stdout")
     parser.set_defaults(run=run)
 

@@ -165,7 +165,8 @@ def search_section(
 
     Args:
         result: The search's result.
-        top: Trials in the table (completed first, best first); ``None`` lists every trial.
+        top: Trials in the table (completed first, best first), unless all of them are at
+            most a third more; ``None`` lists every trial.
         title: The section's heading.
         fig: The plot of value against LR when already drawn (``result.plot()``); by default it
             is drawn here.
@@ -184,7 +185,8 @@ def search_section(
         )
     )
     ranked = result.ranked()
-    shown = ranked if top is None else ranked[:top]
+    # a few more rows beat a note that hides them: cut only when it leaves out a quarter or more
+    shown = ranked if top is None or len(ranked) <= top * 4 // 3 else ranked[:top]
     place = {t.number: i for i, t in enumerate(shown)}
     rows = sorted(
         (r for r in result.rows() if r["number"] in place), key=lambda r: place[r["number"]]

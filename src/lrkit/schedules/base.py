@@ -180,7 +180,12 @@ def check_range(
         bad = value > high or value < low or (open_low and value == low)
     if bad:
         left = "(" if open_low else "["
-        raise ConfigError(f"{name} must be a number in {left}{low}, {high}], got {value!r}.")
+        if math.isinf(high):  # not "in (0.0, inf]": inf itself is refused
+            raise ConfigError(
+                f"{name} must be a finite number {'>' if open_low else '>='} {low:g}, "
+                f"got {value!r}."
+            )
+        raise ConfigError(f"{name} must be a number in {left}{low:g}, {high:g}], got {value!r}.")
 
 
 def check_non_negative(name: str, value: float) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, caller_level
 from lrkit.schedules.base import Schedule
 from lrkit.schedules.plateau import PlateauTracker, finite_metric
 from lrkit.schedules.spec import parse
@@ -91,6 +91,13 @@ class ScheduledLR(LRScheduler):
         self.last_epoch = 0
         self._step_count = 1
         self._apply()
+        from lrkit.schedules.floors import floor_warnings
+
+        bases = {float(b) for b in self.base_lrs if float(b) > 0}
+        for message in dict.fromkeys(
+            m for b in sorted(bases) for m in floor_warnings(self.schedule, b)
+        ):
+            warnings.warn(message, UserWarning, stacklevel=caller_level())
 
     @property
     def position(self) -> float:

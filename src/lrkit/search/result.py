@@ -237,7 +237,8 @@ class SearchResult:
         return sorted(self.trials, key=key)
 
     def table(self, top: int | None = 10) -> str:
-        """A plain-text table of the best trials (completed first, by value), for terminals.
+        """A plain-text table of the best ``top`` trials (completed first, by value), for
+        terminals, with a last line counting those left out.
 
         A pruned, failed or interrupted trial shows the last value it reported, in parentheses.
         """
@@ -260,6 +261,11 @@ class SearchResult:
             )
         if any(t.state in STOPPED and t.intermediate for t in chosen):
             lines.append("(value): the last value a trial reported before it stopped")
+        left = len(self.trials) - len(chosen)
+        if left:
+            lines.append(
+                f"... and {left} more trial{'s' if left > 1 else ''} (the best shown first)"
+            )
         return "\n".join(lines)
 
     def plot(self, ax: Any = None, *, title: str | None = None) -> Any:
