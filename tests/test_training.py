@@ -262,3 +262,16 @@ def test_records_built_without_test_values_compare_as_before() -> None:
     record = EpochRecord(1, 0.1, (0.1,), 1.0, 0.9, 0.5, 2.0)
     assert record == EpochRecord(1, 0.1, (0.1,), 1.0, 0.9, 0.5)
     assert record.test_loss is None and record.test_metric is None
+
+
+def test_a_schedule_whose_length_misses_the_run_warns() -> None:
+    import warnings
+
+    with pytest.warns(UserWarning, match=r"ends after 12 steps, but the run lasts 24 steps: the"):
+        train(_tiny(), 0.1, "cosine:12", unit="step", **QUIET)  # 6 epochs x 4 batches
+    with pytest.warns(UserWarning, match=r"lasts 10 epochs, but the run ends after 6 epochs"):
+        train(_tiny(), 0.1, "cosine:10", **QUIET)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train(_tiny(), 0.1, "warmup:1 > cosine:5", **QUIET)  # 6 epochs: no warning
+        train(_tiny(), 0.1, "step:2", **QUIET)  # no length of its own

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +136,7 @@ def train(
         loader = task.train_loader(seed)
         scheduler, schedule_name = _make_scheduler(schedule, optimizer, unit, verbose)
         unit = _declared_unit(scheduler) if unit is None else unit
+        _warn_length(scheduler, n_epochs * (len(loader) if unit == "step" else 1), unit)
         run = _Run(task, model, optimizer, scheduler, unit, device, verbose, test_each_epoch)
         with ProgressBar(
             n_epochs * len(loader), enabled=progress, unit="steps", stderr=False
@@ -324,6 +326,39 @@ def _check_args(
     if unit not in ("epoch", "step", None):
         raise bad_value("unit", "'epoch', 'step' or None (as the schedule declares)", unit)
     return float(lr), n_epochs
+
+
+def _warn_length(scheduler: Any, total: int, unit: str) -> None:
+    """Warns when a bound schedule's length misses the run's: one that ends early holds its
+    last LR (0 for a cosine) for the rest; one that ends late is cut before its end."""
+    from lrkit.errors import caller_level
+    from lrkit.schedules.bound import ScheduledLR
+
+    if not isinstance(scheduler, ScheduledLR) or scheduler.schedule.length is None:
+        return
+    length = scheduler.schedule.length / (scheduler.steps_per_epoch or 1)
+    if length == total:
+        return
+    spec = scheduler.schedule.to_spec()
+
+    def count(n: float) -> str:
+        return f"{n:g} {unit}{'' if n == 1 else 's'}"
+
+    if length < total:
+        last = scheduler.schedule(length, 1.0)
+        message = (
+            f"schedule {spec!r} ends after {count(length)}, but the run lasts {count(total)}: "
+            f"the last {total - length:g} run at its final LR ({last:g} x the base LR)"
+        )
+    else:
+        message = (
+            f"schedule {spec!r} lasts {count(length)}, but the run ends after {count(total)}: "
+            "it never reaches its end"
+        )
+    hint = " (lengths count steps here: --unit step)" if unit == "step" else ""
+    warnings.warn(
+        f"{message}; give it the run's length{hint}.", UserWarning, stacklevel=caller_level()
+    )
 
 
 def _declared_unit(scheduler: Any) -> Unit:

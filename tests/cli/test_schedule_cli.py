@@ -274,7 +274,7 @@ def test_a_floor_above_the_base_lr_is_a_warning_line() -> None:
         "warning: 'cosine:10,min_lr=5': cosine's min_lr (5) is above the base LR (1), so it holds "
         "the base LR instead of decaying; a floor is an LR, not a fraction of the base LR.\n"
     )
-    trained = lrkit("train", "--epochs", "1", "--schedule", "cosine:2,min_lr=0.5")
+    trained = lrkit("train", "--epochs", "2", "--schedule", "cosine:2,min_lr=0.5")
     assert trained.returncode == 0, trained.stderr
     warned = [line for line in trained.stderr.splitlines() if "min_lr" in line]
     assert warned == [

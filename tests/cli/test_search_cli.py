@@ -306,6 +306,9 @@ def test_ctrl_c_in_the_range_test_says_there_is_nothing_to_resume(tmp_path: Path
     assert err == "lrkit: interrupted before any trial ran; run the same command again.\n"
     again = run(*args)  # as it says: not refused as a study to resume
     assert again.returncode == 0, again.stderr
+    searched = json.loads((out / "search.json").read_text())
+    line = f"Searched [{searched['low']:.3g}, {searched['high']:.3g}], from the range test."
+    assert line in again.stdout.splitlines()
 
 
 def _completed(journal: Path) -> int:

@@ -314,6 +314,11 @@ def test_auto_range_brackets_the_range_test() -> None:
     assert expected[0] < expected[1]
 
 
+def test_one_auto_end_that_leaves_no_range_says_where_it_came_from() -> None:
+    with pytest.raises(ConfigError, match=r"low='auto' took 0\.\d+ from the range test, which "):
+        search("digits", "auto", 1e-6, 2, epochs=1, storage=":memory:", progress=False)
+
+
 def test_auto_ends_do_not_take_a_fixed_range_study_for_their_own(tmp_path: Path) -> None:
     storage = str(tmp_path / "study.journal")
     search("digits", 1e-3, 1.0, 1, epochs=1, storage=storage, progress=False)

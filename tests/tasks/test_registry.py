@@ -107,13 +107,17 @@ def test_file_without_task_says_what_to_define(tmp_path: Path) -> None:
 
 
 def test_task_of_the_wrong_type(tmp_path: Path) -> None:
-    with pytest.raises(TaskError, match=r"`task` in task file .* is a int, expected"):
+    with pytest.raises(
+        TaskError, match=r"`task` in task file .* must be a lrkit.tasks.Task, got an int"
+    ):
         load_task(str(_write(tmp_path, "task = 3\n")))
 
 
 def test_task_function_returning_the_wrong_type(tmp_path: Path) -> None:
     path = _write(tmp_path, "def task():\n    return 'digits'\n")
-    with pytest.raises(TaskError, match=r"`task\(\)` in task file .* returned a str"):
+    with pytest.raises(
+        TaskError, match=r"`task\(\)` in task file .* must return a lrkit.tasks.Task, got a str"
+    ):
         load_task(str(path))
 
 

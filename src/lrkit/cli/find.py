@@ -184,7 +184,12 @@ def table(task: str, result: RangeTestResult) -> str:
     rows = [
         ("suggestion", _lr(result.suggestion)),
         ("range", span),
-        ("diverged at", _lr(result.diverged_lr)),
+        (
+            "diverged at",
+            "- (not detected up to end_lr)"
+            if result.diverged_lr is None
+            else _lr(result.diverged_lr),
+        ),
         ("stopped", result.stop_reason),
     ]
     head = f"range test: {task} ({result.steps} steps, {result.seconds:.1f} s)"

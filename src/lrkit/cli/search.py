@@ -258,6 +258,8 @@ def run(args: argparse.Namespace) -> int:
                 f"Best lr {best.lr:.4g} (trial {best.number}, value {best.value:.4g}); "
                 f"{result.tally()}; {result.total_epochs} epochs in all."
             )
+        if "auto" in (args.low, args.high):
+            print(f"Searched [{result.low:.3g}, {result.high:.3g}], from the range test.")
         print(f"Wrote {png}, {data}, {table} and {report}.")
     return 0 if result.best_trial is not None else 1
 

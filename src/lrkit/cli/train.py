@@ -88,7 +88,8 @@ def summary(history: History) -> str:
         'digits lr=0.05 schedule=cosine:steps=12: best val accuracy 0.9810 (epoch 11), final 0.9780, test 0.9720 (12 epochs, 1.3 s)'
     """  # noqa: E501
     head = f"{history.task} lr={history.lr:g} schedule={history.schedule}"
-    tail = f"({history.epochs_run} epochs, {history.wall_time:.1f} s)"
+    n = history.epochs_run
+    tail = f"({n} epoch{'' if n == 1 else 's'}, {history.wall_time:.1f} s)"
     if history.diverged:
         return f"{head}: diverged in epoch {history.epochs_run} (training loss not finite) {tail}"
     if history.best_epoch is None:

@@ -31,7 +31,7 @@ def register(*aliases: str) -> Callable[[S], S]:
         _CLASSES[cls.name] = cls
         for alias in (cls.name, *aliases):
             _ALIASES[normalize(alias)] = cls.name
-            _SPELLINGS[normalize(alias)] = alias
+            _SPELLINGS.setdefault(normalize(alias), alias)  # StepLR, not its twin step_lr
         return cls
 
     return add

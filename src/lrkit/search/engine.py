@@ -183,8 +183,19 @@ def search(
                 raise no_study_to_resume(name, spec)  # before a range test, not after it
             auto_ends = ",".join(end for end, at in (("low", low), ("high", high)) if at == "auto")
             if low == "auto" or high == "auto":
+                given = (low, high)
                 low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
                 start_lr = suggested if start_lr is None else start_lr
+                if not low < high:  # one end given, the other from the range test
+                    auto, got, other = (
+                        ("low", low, f"high={high:g}")
+                        if given[0] == "auto"
+                        else ("high", high, f"low={low:g}")
+                    )
+                    raise ConfigError(
+                        f"{auto}='auto' took {got:.3g} from the range test, which does not leave "
+                        f"a range with {other}; give both ends, or let both be 'auto'."
+                    )
             lr_range = LogRange(low, high)
             if start_lr is not None and (
                 isinstance(start_lr, bool)

@@ -149,8 +149,8 @@ def load_task_file(path: str | os.PathLike[str], *, attr: str = "task") -> Task:
         return found
     if not callable(found):
         raise TaskError(
-            f"`{attr}` in task file {str(file)!r} is a {type(found).__name__}, "
-            f"expected a lrkit.tasks.Task; {must}."
+            f"`{attr}` in task file {str(file)!r} must be a lrkit.tasks.Task, got "
+            f"{_kind(found)}; {must}."
         )
     try:
         made = found()
@@ -160,8 +160,8 @@ def load_task_file(path: str | os.PathLike[str], *, attr: str = "task") -> Task:
         ) from exc
     if not isinstance(made, Task):
         raise TaskError(
-            f"`{attr}()` in task file {str(file)!r} returned a {type(made).__name__}, "
-            "expected a lrkit.tasks.Task."
+            f"`{attr}()` in task file {str(file)!r} must return a lrkit.tasks.Task, got "
+            f"{_kind(made)}."
         )
     return made
 
@@ -190,3 +190,9 @@ def _run_file(file: Path) -> object:
         if folder in sys.path:
             sys.path.remove(folder)
     return module
+
+
+def _kind(value: object) -> str:
+    """``an int``, ``a dict``: a value's type with its article, for messages."""
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
