@@ -61,7 +61,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     again = run("digits", *BUDGET, "--out", str(out))
     assert again.returncode == 0, again.stderr
     assert "held a run" not in again.stdout  # the same settings: nothing replaced
-    assert again.stdout.count(REUSED) == 2  # the range test and the comparison
+    assert again.stdout.count(REUSED) == 3  # the range test, the search and the comparison
     assert stage.stat().st_mtime_ns == stamp  # the range test was read back, not redone
     assert json.loads((out / "search.json").read_text())["trials"] == trials
     journal = optuna.storages.JournalStorage(JournalFileBackend(str(out / "study.journal")))

@@ -157,6 +157,16 @@ def _candidates(schedules: Sequence[str | Candidate] | None) -> list[Candidate |
             out.append(Candidate(item.strip()))
         else:
             raise bad_value("each schedule", "a spec string or a Candidate", item)
+    seen: dict[tuple[str, float | None, str], str] = {}
+    for c in out:
+        if isinstance(c, Candidate):
+            key = (c.canonical, c.lr, c.unit)
+            if key in seen:  # two rows of one run, both "best": a typo, not a comparison
+                raise ConfigError(
+                    f"schedules must differ, got {seen[key]!r} and {c.spec!r}, the same "
+                    f"schedule ({c.canonical}) twice."
+                )
+            seen[key] = c.spec
     return out
 
 

@@ -145,9 +145,12 @@ def tune(
 
     say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}], successive halving")
     study = f"tune-search-{stages.digest({**run, 'trials': plan.trials, 'range': [low, high]})}"
+    kept = _finished_before(folder, study)
     searched = _search(
         ref, loaded, plan, folder, study, seed, device, (low, high), progress, figures
     )
+    if kept:
+        say(f"      {REUSED}")
     best = searched.best_trial
     if best is None:
         raise ConfigError(
@@ -280,6 +283,23 @@ def _search(
     searched.to_csv(folder / "search.csv")
     _save_figure(searched.plot(title=f"{task.name}: search"), folder / "search.png", figures)
     return searched
+
+
+def _finished_before(folder: Path, study: str) -> bool:
+    """Whether the folder's journal holds this search, finished (a rerun reads it back)."""
+    import optuna
+
+    from lrkit.search.storage import default_storage
+    from lrkit.search.study import study_state
+
+    spec = default_storage(folder)
+    if not Path(spec.location).exists():
+        return False
+    try:
+        stored = optuna.load_study(study_name=study, storage=spec.open())
+    except KeyError:
+        return False
+    return bool(study_state(stored).get("done"))
 
 
 def _compare(
