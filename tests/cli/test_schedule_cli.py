@@ -281,3 +281,14 @@ def test_a_floor_above_the_base_lr_is_a_warning_line() -> None:
         "warning: cosine's min_lr (0.5) is above the base LR (0.05), so it holds the base LR "
         "instead of decaying; a floor is an LR, not a fraction of the base LR"
     ]
+
+
+def test_metrics_without_a_plateau_phase_are_a_warning() -> None:
+    done = lrkit("schedule", "show", "cosine:10", "--metrics", "1,2,3")
+    assert done.returncode == 0
+    assert done.stderr == (
+        "warning: --metrics is read only by a plateau phase, and no spec has one; it was "
+        "ignored.\n"
+    )
+    used = lrkit("schedule", "show", "warmup:2 > plateau:patience=1", "--metrics", "1,2,3")
+    assert used.returncode == 0 and used.stderr == ""
