@@ -275,3 +275,18 @@ def test_a_schedule_whose_length_misses_the_run_warns() -> None:
         warnings.simplefilter("error")
         train(_tiny(), 0.1, "warmup:1 > cosine:5", **QUIET)  # 6 epochs: no warning
         train(_tiny(), 0.1, "step:2", **QUIET)  # no length of its own
+
+
+def test_the_length_warning_counts_a_schedule_in_epochs_stepped_per_batch() -> None:
+    import warnings
+
+    from lrkit.schedules import bind
+
+    def per_batch(spec: str) -> Any:
+        return lambda opt: bind(opt, spec, unit="epoch", steps_per_epoch=4)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train(_tiny(), 0.1, per_batch("cosine:6"), unit="step", **QUIET)  # 6 epochs x 4 steps
+    with pytest.warns(UserWarning, match=r"ends after 12 steps, but the run lasts 24 steps: the "):
+        train(_tiny(), 0.1, per_batch("cosine:3"), unit="step", **QUIET)

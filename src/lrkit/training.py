@@ -336,7 +336,9 @@ def _warn_length(scheduler: Any, total: int, unit: str) -> None:
 
     if not isinstance(scheduler, ScheduledLR) or scheduler.schedule.length is None:
         return
-    length = scheduler.schedule.length / (scheduler.steps_per_epoch or 1)
+    own = scheduler.schedule.length  # in the schedule's unit: epochs when steps_per_epoch is set
+    per = scheduler.steps_per_epoch
+    length = own * per if per and unit == "step" else own
     if length == total:
         return
     spec = scheduler.schedule.to_spec()
@@ -345,7 +347,7 @@ def _warn_length(scheduler: Any, total: int, unit: str) -> None:
         return f"{n:g} {unit}{'' if n == 1 else 's'}"
 
     if length < total:
-        last = scheduler.schedule(length, 1.0)
+        last = scheduler.schedule(own, 1.0)
         message = (
             f"schedule {spec!r} ends after {count(length)}, but the run lasts {count(total)}: "
             f"the last {total - length:g} run at its final LR ({last:g} x the base LR)"

@@ -39,6 +39,18 @@ CASES = {
         ["find", "--device", "xla"],
         "argument --device: must be a device this machine has (this torch cannot use 'xla')",
     ),
+    "hpu_device": (
+        ["train", "--device", "hpu"],
+        "argument --device: must be a device this machine has (this torch cannot use 'hpu')",
+    ),
+    "option_before_command": (
+        ["--bogus", "schedule", "show", "cosine:3"],
+        "unrecognized arguments: --bogus (see 'lrkit --help')",
+    ),
+    "task_with_schedule": (
+        ["train", "nosuchtask", "--schedule", "cosine:3"],
+        "lrkit: error: TASK: Unknown task 'nosuchtask'",
+    ),
     "search_high": (
         ["search", "--low", "1e-300", "--high", "1e300"],
         "--high must be a learning rate of at most 1e+06, got 1e+300.",
@@ -49,7 +61,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_a_huge_value_is_one_line_and_exit_2_before_any_work(case: str, tmp_path: Path) -> None:
     args, message = CASES[case]
-    out = ["--out", str(tmp_path / "out")] if args[0] != "train" else []
+    out = ["--out", str(tmp_path / "out")] if args[0] in ("find", "search", "compare") else []
     done = subprocess.run(
         [*LRKIT, *args, *out], capture_output=True, text=True, timeout=120, env=ENV
     )
@@ -102,3 +114,13 @@ def test_checking_an_out_folder_leaves_nothing_behind(tmp_path: Path) -> None:
 
     check_out(tmp_path / "a" / "b")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_main_puts_back_the_warning_display_it_borrowed() -> None:
+    import warnings
+
+    from lrkit.cli.main import main
+
+    before = warnings.showwarning
+    assert main(["schedule", "show", "cosine:3"]) == 0
+    assert warnings.showwarning is before

@@ -200,5 +200,5 @@ def test_ctrl_c_says_so_and_writes_nothing(tmp_path: Path) -> None:
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert err.strip().splitlines()[-1] == "lrkit: interrupted; nothing was written."
+    assert err.strip().splitlines()[-1] == "lrkit: interrupted."
     assert not out.exists()

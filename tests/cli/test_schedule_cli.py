@@ -287,8 +287,7 @@ def test_metrics_without_a_plateau_phase_are_a_warning() -> None:
     done = lrkit("schedule", "show", "cosine:10", "--metrics", "1,2,3")
     assert done.returncode == 0
     assert done.stderr == (
-        "warning: --metrics is read only by a plateau phase, and no spec has one; it was "
-        "ignored.\n"
+        "warning: --metrics is read only by a plateau phase, and no spec has one; it was ignored.\n"
     )
     used = lrkit("schedule", "show", "warmup:2 > plateau:patience=1", "--metrics", "1,2,3")
     assert used.returncode == 0 and used.stderr == ""

@@ -171,6 +171,11 @@ def test_a_search_in_which_every_trial_failed_says_why_and_exits_1(tmp_path: Pat
         "broke in training\n"
     ) in done.stdout
     assert "Warning" not in done.stderr  # the library's SearchWarning is said in the CLI's words
+    quiet = run(
+        str(tmp_path / "breaks.py"), "--trials", "2", "--out", str(tmp_path / "q"), "--quiet"
+    )
+    assert quiet.returncode == 1 and quiet.stdout == ""
+    assert quiet.stderr.startswith("lrkit: No trial completed (2 failed). The first error")
 
 
 def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:

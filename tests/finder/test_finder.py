@@ -523,6 +523,12 @@ def test_torch_lr_finder_plot_calls_and_attributes_work_unchanged() -> None:
         finder.plot(show_lr=-1.0)
     with pytest.raises(lrkit.ConfigError, match="memory_cache must be True or False, got 'no'"):
         LRFinder(model, optimizer, CE, memory_cache="no")  # type: ignore[arg-type]
+    import numpy as np
+
+    ax, _ = finder.plot(np.int64(10), np.int64(5), suggest_lr=True, show_lr=np.float32(0.01))
+    assert isinstance(ax, Axes)
+    with pytest.raises(TypeError, match="first argument must be skip_start"):
+        finder.plot(True)
     finder.reset()
     assert finder.best_loss is None
 

@@ -24,15 +24,15 @@ BAD: dict[str, tuple[str, dict[str, Any], str]] = {
     "step_gamma_negative": (
         "StepLR",
         {"step_size": 1, "gamma": -1},
-        "StepLR: gamma must be a positive finite number",
+        "StepLR: gamma must be a finite number >= 0",
     ),
     "exp_gamma_string": ("ExponentialLR", {"gamma": "0.9"}, "got '0.9'"),
-    "exp_gamma_zero": ("ExponentialLR", {"gamma": 0}, "ExponentialLR: gamma must be"),
-    "milestones": ("MultiStepLR", {"milestones": [3, -1]}, "MultiStepLR: milestones must be"),
+    "exp_gamma_negative": ("ExponentialLR", {"gamma": -0.5}, "ExponentialLR: gamma must be"),
+    "milestones": ("MultiStepLR", {"milestones": [3, 2.5]}, "MultiStepLR: milestones must be"),
     "milestones_scalar": ("MultiStepLR", {"milestones": 5}, "got 5"),
     "cosine_t_max": ("CosineAnnealingLR", {"T_max": 0}, "CosineAnnealingLR: T_max must be"),
     "cosine_eta_min": ("CosineAnnealingLR", {"T_max": 5, "eta_min": -1e-3}, "eta_min must be"),
-    "poly_iters": ("PolynomialLR", {"total_iters": 0}, "PolynomialLR: total_iters must be"),
+    "poly_iters": ("PolynomialLR", {"total_iters": -1}, "PolynomialLR: total_iters must be"),
     "linear_iters": ("LinearLR", {"total_iters": 0}, "LinearLR: total_iters must be"),
     "constant_iters": ("ConstantLR", {"total_iters": -1}, "ConstantLR: total_iters must be"),
     "cyclic_up": (
@@ -79,8 +79,33 @@ def test_what_torch_handles_is_still_accepted() -> None:
         dropin.CyclicLR(_opt(2), base_lr=[0.0, 0.01], max_lr=(0.1, 0.2), step_size_up=2.5),
         dropin.CyclicLR(_opt(), 0.01, 0.1, mode="whatever", scale_fn=lambda x: 1.0),
         dropin.ReduceLROnPlateau(_opt(2), factor=0.5, patience=0, min_lr=[0.0, 1e-4]),
+        # whole numbers written as floats, tensors, zero factors: torch handles them all
+        dropin.StepLR(_opt(), step_size=2.0, gamma=0),
+        dropin.MultiStepLR(_opt(), milestones=[2.0, 4.0]),
+        dropin.MultiStepLR(_opt(), milestones=[-1, 2]),
+        dropin.LinearLR(_opt(), total_iters=4.0),
+        dropin.PolynomialLR(_opt(), total_iters=0),
+        dropin.ReduceLROnPlateau(_opt(), patience=2.0),
+        dropin.CosineAnnealingLR(_opt(), T_max=torch.tensor(10)),
     ]
-    assert len(built) == 8
+    assert len(built) == 15
+
+
+def test_milestones_from_a_generator_are_not_used_up_by_the_check() -> None:
+    from torch.optim import lr_scheduler
+
+    def lrs(make: Any) -> list[float]:
+        optimizer = _opt()
+        sched = make(optimizer, milestones=(m for m in [2, 4]))
+        seen = []
+        for _ in range(6):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            sched.step()
+        return seen
+
+    assert lrs(dropin.MultiStepLR) == lrs(lr_scheduler.MultiStepLR)
+    assert lrs(dropin.MultiStepLR)[-1] == pytest.approx(0.001)
 
 
 def test_a_plateau_metric_must_be_a_number_not_text() -> None:

@@ -243,3 +243,8 @@ def test_limited_wraps_one_schedule_without_a_length() -> None:
         Limited(parse("cosine_restarts:10 * exponential:0.9"), steps=5)
     with pytest.raises(ConfigError, match="schedule must have no length of its own"):
         Limited(Cosine(steps=10), steps=5)
+
+
+def test_a_limited_schedule_holds_its_value_after_its_end() -> None:
+    s = parse("exponential:0.5,steps=3")
+    assert [s(t) for t in (2, 3, 4, 50)] == pytest.approx([0.25, 0.125, 0.125, 0.125])

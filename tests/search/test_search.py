@@ -386,6 +386,16 @@ def test_a_result_that_is_not_a_number_fails_the_trial_and_says_so(
     assert all(t.error is not None and t.error.startswith(error) for t in result.trials)
 
 
+def test_a_boolean_of_any_kind_is_not_a_value() -> None:
+    import numpy as np
+    import torch
+
+    kinds = [np.bool_(True), torch.tensor(True)]
+    with pytest.warns(SearchWarning, match="no trial completed"):
+        result = run(lambda lr, trial: kinds[trial.number], 2)
+    assert result.count("failed") == 2
+
+
 def test_numbers_of_any_kind_are_values() -> None:
     import numpy as np
     import torch

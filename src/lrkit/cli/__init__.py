@@ -149,7 +149,7 @@ def device_arg(text: str) -> str:
     elif device.type != "cpu":
         try:
             torch.empty(1, device=device)
-        except (RuntimeError, AssertionError):
+        except Exception:  # RuntimeError, or ModuleNotFoundError for torch.hpu and the like
             raise argparse.ArgumentTypeError(
                 f"must be a device this machine has (this torch cannot use {device.type!r}), "
                 f"got {text!r}"

@@ -41,7 +41,10 @@ class Parser(argparse.ArgumentParser):
         so that the advice names that subcommand's help (``lrkit find --help``)."""
         parsed, extra = self.parse_known_args(args, namespace)
         if extra:
-            prog = getattr(parsed, "_prog", None) or self.prog
+            given = list(sys.argv[1:] if args is None else args)
+            command = getattr(parsed, "command", None)
+            before = command in given and given.index(extra[0]) < given.index(command)
+            prog = self.prog if before else getattr(parsed, "_prog", None) or self.prog
             raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see '{prog} --help')")
         return parsed
 
@@ -88,8 +91,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["schedule", "show", "cosinus:100"])  # one line on stderr, status 2
         2
     """
-    parser, args = build_parser(), None
+    parser = build_parser()
+    shown = warnings.showwarning
     warnings.showwarning = _show_warning  # one line, as lrkit's own notes are
+    try:
+        return _run(parser, argv)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    args = None
     try:
         args = parser.parse_args(argv)
         return int(args.run(args))
@@ -107,8 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{where}{exc.strerror or exc}", EXIT_FAILURE)
     except KeyboardInterrupt:
         if args is not None and getattr(args, "command", None) in ("find", "compare", "train"):
-            print("lrkit: interrupted; nothing was written.", file=sys.stderr)  # search, tune:
-        return EXIT_INTERRUPTED  # they say what they kept themselves
+            print("lrkit: interrupted.", file=sys.stderr)  # search and tune say what they kept
+        return EXIT_INTERRUPTED
 
 
 def _options(parser: argparse.ArgumentParser, args: argparse.Namespace | None) -> dict[str, str]:
@@ -163,6 +175,8 @@ def spec_option(message: str, args: argparse.Namespace | None) -> str:
 
     Example:
         >>> from argparse import Namespace as NS
+        >>> spec_option("Unknown task 'x'.", NS(schedule="cosine:3", task="x"))
+        "TASK: Unknown task 'x'."
         >>> spec_option("Unknown schedule name 'cosne'.", NS(schedule="cosne:3"))
         "--schedule 'cosne:3': Unknown schedule name 'cosne'."
         >>> spec_option("schedule 'cosne:3': Unknown name.", NS(schedule="cosne:3"))
@@ -175,9 +189,14 @@ def spec_option(message: str, args: argparse.Namespace | None) -> str:
     from lrkit.schedules import parse
 
     single = getattr(args, "schedule", None)
+    lead = f"schedule {single!r}: "
+    if isinstance(single, str) and message.startswith(lead):  # the library named it
+        return f"--{message}"
     if isinstance(single, str):
-        lead = f"schedule {single!r}: "
-        return f"--{lead}{message.removeprefix(lead)}"
+        try:
+            parse(single)
+        except SpecError:  # it is the spec that fails, not another name (a task, a sampler)
+            return f"--{lead}{message}"
     for spec in getattr(args, "schedules", None) or []:
         try:
             parse(spec)

@@ -15,7 +15,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lrkit.cli import (
     add_task_arguments,
@@ -26,6 +26,9 @@ from lrkit.cli import (
     positive_int,
     write_report_part,
 )
+
+if TYPE_CHECKING:
+    from lrkit.search import SearchResult
 
 DEFAULT_OUT = Path("lrkit-out/search")
 
@@ -174,9 +177,19 @@ def run(args: argparse.Namespace) -> int:
 
     check_out(args.out)  # before any work: a file in the way fails now
     quiet = args.quiet or args.json
+    caught: list[warnings.WarningMessage] = []
+    shown = warnings.showwarning
+
+    def keep_search_warnings(message: Any, category: Any, *rest: Any, **named: Any) -> None:
+        if issubclass(category, SearchWarning):  # said below in the CLI's words
+            caught.append(warnings.WarningMessage(message, category, *rest[:2]))
+        else:  # anything else at once, as the run goes
+            shown(message, category, *rest, **named)
+
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SearchWarning)  # said below in the CLI's words
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SearchWarning)
+            warnings.showwarning = keep_search_warnings
             result = search(
                 args.task,
                 args.low,
@@ -210,9 +223,6 @@ def run(args: argparse.Namespace) -> int:
         )
         raise
     finished = [w for w in caught if issubclass(w.category, FinishedStudyWarning)]
-    for w in caught:  # anything else as Python would show it
-        if not issubclass(w.category, SearchWarning):
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if finished and not quiet:
         print(
             f"note: study {result.study_name!r} already finished in {result.storage} with these "
@@ -241,18 +251,16 @@ def run(args: argparse.Namespace) -> int:
         title=f"{Path(str(args.task)).stem}: learning-rate search",
         subtitle="lrkit search",
     )
+    if result.best_trial is None and quiet:  # the table and its line are not printed
+        print(f"lrkit: {_none_completed(result)}", file=sys.stderr)
     if args.json:
         print(document)
-        return 0
+        return 0 if result.best_trial is not None else 1
     if not args.quiet:
         print(result.table(top=10))
         best = result.best_trial
         if best is None:
-            failed = [t for t in result.trials if t.state == "failed" and t.error]
-            first = (
-                f" The first error (trial {failed[0].number}): {failed[0].error}" if failed else ""
-            )
-            print(f"No trial completed ({result.tally().removeprefix('0 complete, ')}).{first}")
+            print(_none_completed(result))
         else:
             print(
                 f"Best lr {best.lr:.4g} (trial {best.number}, value {best.value:.4g}); "
@@ -262,6 +270,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"Searched [{result.low:.3g}, {result.high:.3g}], from the range test.")
         print(f"Wrote {png}, {data}, {table} and {report}.")
     return 0 if result.best_trial is not None else 1
+
+
+def _none_completed(result: SearchResult) -> str:
+    """``No trial completed (2 failed). The first error (trial 0): ...``"""
+    failed = [t for t in result.trials if t.state == "failed" and t.error]
+    first = f" The first error (trial {failed[0].number}): {failed[0].error}" if failed else ""
+    return f"No trial completed ({result.tally().removeprefix('0 complete, ')}).{first}"
 
 
 def _study_in(path: Path) -> str | None:

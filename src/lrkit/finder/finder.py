@@ -162,7 +162,11 @@ class LRFinder:
         """
         if self._result is None:
             raise ConfigError("plot needs a range test first: call range_test(...), got none.")
-        if args and isinstance(args[0], (int, np.integer)) and not isinstance(args[0], bool):
+        if args and isinstance(args[0], (bool, np.bool_)):
+            raise TypeError(
+                f"plot's first argument must be skip_start (an int) or ax, got {args[0]!r}."
+            )
+        if args and isinstance(args[0], (int, np.integer)):
             if len(args) > len(_TORCH_LR_FINDER_PLOT):
                 raise TypeError(
                     f"plot takes at most {len(_TORCH_LR_FINDER_PLOT)} positional arguments "
@@ -177,6 +181,7 @@ class LRFinder:
         if twice:
             raise TypeError(f"plot got {twice[0]!r} both by position and by name.")
         options.update(named)
+        options = {k: plain(v) for k, v in options.items()}  # np.int64(10) skips as 10 does
         ax = options.pop("ax", None)
         show_lr = options.pop("show_lr", None)
         suggest_lr = options.pop("suggest_lr", None)

@@ -102,6 +102,7 @@ class Limited(Schedule):
 
     What torch's ``SequentialLR`` milestones do for any scheduler. In a spec, ``steps=`` on a
     part that has no ``steps`` parameter of its own: ``exponential:0.9,steps=100 > cosine:50``.
+    Like every schedule with a length, it holds its last value after ``steps``.
 
     Example:
         >>> from lrkit.schedules import Cosine, Exponential
@@ -139,7 +140,8 @@ class Limited(Schedule):
         return self.schedule.plateau_at(t)
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
-        return self.schedule._lr(t, base, reductions)
+        # held at its end, as every schedule with a length is (when it is the last phase)
+        return self.schedule._lr(np.minimum(t, float(self.steps)), base, reductions)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.schedule.to_dict(), "steps": self.steps}

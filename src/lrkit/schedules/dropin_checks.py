@@ -20,8 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from lrkit.errors import ConfigError
@@ -29,32 +28,36 @@ from lrkit.errors import ConfigError
 Check = Callable[[Any], bool]
 
 
-def _int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _number(value: Any) -> bool:
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+    """A finite real number: an int or float, a NumPy scalar, a one-element tensor; not a bool
+    or text (``float("0.9")`` would read it)."""
+    if isinstance(value, (bool, str, bytes)) or str(getattr(value, "dtype", "")).endswith("bool"):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        return False
+
+
+def _int(value: Any) -> bool:
+    """A whole number, as torch's integer arguments take them (``2.0`` works there too)."""
+    return _number(value) and float(value) == int(float(value))
 
 
 def _positive_int(value: Any) -> bool:
-    return _int(value) and value > 0
+    return _int(value) and float(value) > 0
 
 
 def _count(value: Any) -> bool:
-    return _int(value) and value >= 0
+    return _int(value) and float(value) >= 0
 
 
 def _positive(value: Any) -> bool:
-    return _number(value) and value > 0
+    return _number(value) and float(value) > 0
 
 
 def _non_negative(value: Any) -> bool:
-    return _number(value) and value >= 0
+    return _number(value) and float(value) >= 0
 
 
 def _each(check: Check) -> Check:
@@ -63,17 +66,16 @@ def _each(check: Check) -> Check:
 
 
 def _milestones(value: Any) -> bool:
-    try:
-        return all(_count(m) for m in value)
-    except TypeError:
-        return False
+    if not isinstance(value, Collection):  # a generator: reading it here would use it up
+        return not isinstance(value, (str, bytes)) and hasattr(value, "__iter__")
+    return all(_int(m) for m in value)
 
 
 POSITIVE_INT = (_positive_int, "a positive integer")
 COUNT = (_count, "an integer >= 0")
 POSITIVE = (_positive, "a positive finite number")
 NON_NEGATIVE = (_non_negative, "a finite number >= 0")
-GAMMA = (_positive, "a positive finite number (the factor the LR is multiplied by)")
+GAMMA = (_non_negative, "a finite number >= 0 (the factor the LR is multiplied by)")
 
 RULES: Mapping[str, Mapping[str, tuple[Check, str]]] = {
     "StepLR": {
@@ -81,13 +83,13 @@ RULES: Mapping[str, Mapping[str, tuple[Check, str]]] = {
         "gamma": GAMMA,
     },
     "MultiStepLR": {
-        "milestones": (_milestones, "a list of integers >= 0 (the steps to decay at)"),
+        "milestones": (_milestones, "a list of whole numbers (the steps to decay at)"),
         "gamma": GAMMA,
     },
     "ConstantLR": {"total_iters": COUNT},
     "LinearLR": {"total_iters": POSITIVE_INT},
     "ExponentialLR": {"gamma": GAMMA},
-    "PolynomialLR": {"total_iters": POSITIVE_INT, "power": NON_NEGATIVE},
+    "PolynomialLR": {"total_iters": COUNT, "power": NON_NEGATIVE},
     "CosineAnnealingLR": {
         "T_max": (_positive, "a positive number of steps (half a cosine period)"),
         "eta_min": NON_NEGATIVE,
@@ -101,7 +103,10 @@ RULES: Mapping[str, Mapping[str, tuple[Check, str]]] = {
     },
     "OneCycleLR": {"max_lr": (_each(_positive), "a positive finite LR, or one per param group")},
     "ReduceLROnPlateau": {
-        "factor": (lambda v: _number(v) and 0 < v < 1, "a number between 0 and 1 (exclusive)"),
+        "factor": (
+            lambda v: _number(v) and 0 < float(v) < 1,
+            "a number between 0 and 1 (exclusive)",
+        ),
         "patience": COUNT,
         "threshold": NON_NEGATIVE,
         "cooldown": COUNT,

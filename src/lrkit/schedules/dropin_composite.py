@@ -74,4 +74,7 @@ class ChainedScheduler(ExactResume, lr_scheduler.ChainedScheduler):
                     "outright; write the product in one spec instead, such as "
                     "'cosine:100 * exponential:0.99'."
                 )
-        super().__init__(children, optimizer=optimizer)
+        if optimizer is None:  # torch before 2.2 takes no optimizer argument
+            super().__init__(children)
+        else:
+            super().__init__(children, optimizer=optimizer)

@@ -129,7 +129,7 @@ def _number(value: Any) -> tuple[float | None, str]:
             "the objective returned None; it must return the value to optimize (a number or a "
             "one-element tensor): is its return statement missing?"
         )
-    if isinstance(value, (str, bytes, bool)):
+    if isinstance(value, (str, bytes, bool)) or str(getattr(value, "dtype", "")).endswith("bool"):
         return None, (
             f"the objective returned {value!r} ({type(value).__name__}); it must return the "
             "value to optimize (a number or a one-element tensor)"
@@ -137,10 +137,11 @@ def _number(value: Any) -> tuple[float | None, str]:
     detach = getattr(value, "detach", None)  # a loss tensor: read without autograd's warning
     try:
         number = float(detach() if callable(detach) else value)
-    except (TypeError, ValueError, RuntimeError):
+    except (TypeError, ValueError, RuntimeError) as error:
         return None, (
             f"the objective returned {_short(value)} ({type(value).__name__}); it must return "
-            "the value to optimize (a number or a one-element tensor)"
+            f"the value to optimize (a number or a one-element tensor): "
+            f"{type(error).__name__}: {error}"
         )
     if not math.isfinite(number):
         return None, (
