@@ -153,7 +153,7 @@ class LRFinder:
             >>> model = nn.Linear(4, 2)
             >>> finder = LRFinder(model, torch.optim.SGD(model.parameters(), lr=1e-4),
             ...                   nn.CrossEntropyLoss())
-            >>> _ = finder.range_test(DataLoader(TensorDataset(x, y), batch_size=32), num_iter=50)
+            >>> _ = finder.range_test(DataLoader(TensorDataset(x, y), batch_size=32), end_lr=100)
             >>> type(finder.plot()).__name__
             'Figure'
             >>> ax, lr = finder.plot(10, 5, suggest_lr=True)  # torch-lr-finder's call
