@@ -86,6 +86,20 @@ def plain(value: T) -> T:
     return value
 
 
+def bool_or_text(value: object) -> bool:
+    """Whether ``value`` is a bool (Python's, NumPy's, a bool tensor) or text: ``float()``
+    reads all of them, but none is a number a caller meant (``float("0.9")``, ``float(True)``).
+
+    Example:
+        >>> import numpy as np
+        >>> bool_or_text(True), bool_or_text(np.bool_(False)), bool_or_text("0.9"), bool_or_text(1)
+        (True, True, True, False)
+    """
+    return isinstance(value, (bool, str, bytes)) or str(getattr(value, "dtype", "")).endswith(
+        "bool"
+    )
+
+
 def caller_level() -> int:
     """The ``stacklevel`` for ``warnings.warn`` called here that names the first caller outside
     lrkit (the user's line), however deep inside lrkit the warning is raised."""

@@ -117,7 +117,7 @@ def run_plot(args: argparse.Namespace) -> int:
     fig = plot_schedules(curves, log=not args.linear, title=args.title)
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=150)
-    _warn_floors(args.specs, args.lr, args.metrics)
+    _print_warnings(args.specs, args.lr, args.metrics)
     noun = "schedule" if len(curves) == 1 else "schedules"
     print(f"Wrote {output} ({len(curves)} {noun} over {steps} steps, base lr {args.lr:g}).")
     return 0
@@ -255,11 +255,11 @@ def run_show(args: argparse.Namespace) -> int:
         caption += f" ({FLAT_PLATEAU_NOTE}: pass --metrics)"
     print(f"spec: {schedule.to_spec()}")
     _print_table(["step", "lr", "x base", "note"], rows, caption=caption, right=(0, 1, 2))
-    _warn_floors([args.spec], args.lr, args.metrics)
+    _print_warnings([args.spec], args.lr, args.metrics)
     return 0
 
 
-def _warn_floors(specs: list[str], base_lr: float, metrics: list[float] | None = None) -> None:
+def _print_warnings(specs: list[str], base_lr: float, metrics: list[float] | None = None) -> None:
     """A ``warning:`` line for each floor above the base LR (it makes the decay a constant),
     and for ``--metrics`` that no plateau phase reads."""
     from lrkit.schedules import parse

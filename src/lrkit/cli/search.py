@@ -274,8 +274,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _none_completed(result: SearchResult) -> str:
     """``No trial completed (2 failed). The first error (trial 0): ...``"""
-    failed = [t for t in result.trials if t.state == "failed" and t.error]
-    first = f" The first error (trial {failed[0].number}): {failed[0].error}" if failed else ""
+    failed = result.first_failure
+    first = "" if failed is None else f" The first error (trial {failed.number}): {failed.error}"
     return f"No trial completed ({result.tally().removeprefix('0 complete, ')}).{first}"
 
 

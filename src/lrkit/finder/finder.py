@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,10 +37,6 @@ from lrkit.finder.plan import Plan, check_optimizer, check_options, make_plan
 from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
 from lrkit.finder.snapshot import Snapshot
 from lrkit.finder.sweep import Outcome, Sweep, allow_sync
-
-if TYPE_CHECKING:
-    pass
-
 
 _TORCH_LR_FINDER_PLOT = ("skip_start", "skip_end", "log_lr", "show_lr", "ax", "suggest_lr")
 

@@ -116,8 +116,7 @@ class Snapshot:
             for name, param in module._parameters.items():
                 if param is not None:
                     if id(param) not in saved:
-                        grad = param.grad
-                        saved[id(param)] = (_Saved(param), None if grad is None else _Saved(grad))
+                        saved[id(param)] = _save_param(param)
                     self._params.append((module, name, param, *saved[id(param)]))
             for name, buffer in module._buffers.items():
                 if buffer is not None:
@@ -127,8 +126,7 @@ class Snapshot:
         for group in optimizer.param_groups:
             for param in group["params"]:
                 if isinstance(param, Tensor) and id(param) not in saved:
-                    grad = param.grad
-                    saved[id(param)] = (_Saved(param), None if grad is None else _Saved(grad))
+                    saved[id(param)] = _save_param(param)
                     self._loose.append((param, *saved[id(param)]))
         self._groups = [_save_group(group) for group in optimizer.param_groups]
         self._state = {
@@ -173,15 +171,9 @@ class Snapshot:
         for module, name, param, value, grad in self._params:
             if module._parameters.get(name) is not param:  # replaced: put the original back
                 module._parameters[name] = param  # type: ignore[assignment]
-            restored = _load(value, param)
-            if restored is not param:  # its .data was set to a tensor of another kind
-                param.data = restored
-            param.grad = None if grad is None else _load(grad, param.grad)
+            _restore_param(param, value, grad)
         for param, value, grad in self._loose:
-            restored = _load(value, param)
-            if restored is not param:
-                param.data = restored
-            param.grad = None if grad is None else _load(grad, param.grad)
+            _restore_param(param, value, grad)
         for module, name, buffer, saved in self._buffers:
             if module._buffers.get(name) is not buffer:
                 module._buffers[name] = buffer
@@ -275,6 +267,19 @@ def _restore_attrs(obj: Any, saved: dict[str, Any]) -> None:
         del attrs[key]
     for key, value in saved.items():
         attrs[key] = _load(value, attrs.get(key, _MISSING))
+
+
+def _save_param(param: Tensor) -> tuple[_Saved, _Saved | None]:
+    grad = param.grad
+    return _Saved(param), None if grad is None else _Saved(grad)
+
+
+def _restore_param(param: Tensor, value: _Saved, grad: _Saved | None) -> None:
+    """Copies the saved values into ``param`` and its gradient (under ``torch.no_grad()``)."""
+    restored = _load(value, param)
+    if restored is not param:  # its .data was set to a tensor of another kind
+        param.data = restored
+    param.grad = None if grad is None else _load(grad, param.grad)
 
 
 def _unique_modules(roots: Iterable[nn.Module]) -> list[nn.Module]:

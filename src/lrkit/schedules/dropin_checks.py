@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, bool_or_text
 
 Check = Callable[[Any], bool]
 
@@ -31,7 +31,7 @@ Check = Callable[[Any], bool]
 def _number(value: Any) -> bool:
     """A finite real number: an int or float, a NumPy scalar, a one-element tensor; not a bool
     or text (``float("0.9")`` would read it)."""
-    if isinstance(value, (bool, str, bytes)) or str(getattr(value, "dtype", "")).endswith("bool"):
+    if bool_or_text(value):
         return False
     try:
         return math.isfinite(float(value))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 import optuna
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, bad_value, plain, positive_lr
+from lrkit.errors import ConfigError, bad_value, caller_level, plain, positive_lr
 from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, write_line
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import make_pruner
@@ -173,11 +173,13 @@ def search(
             name = study_name or DEFAULT_STUDY
             if resume is True and spec.kind == "journal" and not Path(spec.location).exists():
                 raise no_study_to_resume(name, spec)  # and create no journal file
-            for end, value in (("low", low), ("high", high)):  # before any file is made
-                if value != "auto":
-                    positive_lr(end, value)
+            fixed = None  # the range, checked before any file is made
             if low != "auto" and high != "auto":
-                LogRange(low, high)
+                fixed = LogRange(low, high)
+            else:  # the other end is the range test's, later
+                for end, value in (("low", low), ("high", high)):
+                    if value != "auto":
+                        positive_lr(end, value)
             opened = spec.open(first=True)
             if resume is True and name not in optuna.get_all_study_names(opened):
                 raise no_study_to_resume(name, spec)  # before a range test, not after it
@@ -196,7 +198,7 @@ def search(
                         f"{auto}='auto' took {got:.3g} from the range test, which does not leave "
                         f"a range with {other}; give both ends, or let both be 'auto'."
                     )
-            lr_range = LogRange(low, high)
+            lr_range = fixed or LogRange(low, high)
             if start_lr is not None and (
                 isinstance(start_lr, bool)
                 or not isinstance(start_lr, (int, float))
@@ -254,13 +256,13 @@ def _warn_if_none_completed(result: SearchResult) -> None:
     """A search with trials but no completed one says why, instead of a quiet ``best_lr=None``."""
     if not result.trials or result.best_trial is not None:
         return
-    failed = [t for t in result.trials if t.state == "failed" and t.error]
-    why = f"; the first error: {failed[0].error}" if failed else ""
+    failed = result.first_failure
+    why = f"; the first error: {failed.error}" if failed is not None else ""
     warnings.warn(
         f"no trial completed ({result.tally().removeprefix('0 complete, ')}){why}. best_lr "
         "is None.",
         SearchWarning,
-        stacklevel=3,
+        stacklevel=caller_level(),
     )
 
 

@@ -154,6 +154,11 @@ class SearchResult:
         """The trials, less the interrupted ones (each was queued again as a trial of its own)."""
         return len(self.trials) - self.count("interrupted")
 
+    @property
+    def first_failure(self) -> TrialRecord | None:
+        """The first failed trial that says why (its ``error``), or ``None``."""
+        return next((t for t in self.trials if t.state == "failed" and t.error), None)
+
     def tally(self) -> str:
         """``"18 complete, 2 pruned"``: the trials by state, states with none left out (but
         ``complete``)."""

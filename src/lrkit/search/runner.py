@@ -34,7 +34,7 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, bool_or_text
 from lrkit.search.storage import StorageSpec, no_interrupt
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
 
@@ -129,7 +129,7 @@ def _number(value: Any) -> tuple[float | None, str]:
             "the objective returned None; it must return the value to optimize (a number or a "
             "one-element tensor): is its return statement missing?"
         )
-    if isinstance(value, (str, bytes, bool)) or str(getattr(value, "dtype", "")).endswith("bool"):
+    if bool_or_text(value):
         return None, (
             f"the objective returned {value!r} ({type(value).__name__}); it must return the "
             "value to optimize (a number or a one-element tensor)"

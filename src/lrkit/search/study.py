@@ -23,7 +23,7 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, caller_level
 from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_interrupted
 from lrkit.search.samplers import ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR
 from lrkit.search.space import LogRange
@@ -145,7 +145,7 @@ def open_study(
             "results. To search again, use another study_name or out folder (the objective "
             "is compared by its name, not by its code).",
             FinishedStudyWarning,
-            stacklevel=3,
+            stacklevel=caller_level(),
         )
     return study, "joiner"
 
