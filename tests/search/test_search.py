@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 
 import lrkit
 from lrkit.errors import ConfigError
@@ -116,6 +119,55 @@ def test_workers_give_the_same_lrs_seeds_and_values(tmp_path: Path) -> None:
 def test_workers_refuse_an_unpicklable_objective(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="objective must be picklable"):
         run(lambda lr: lr, 2, storage=str(tmp_path / "s.journal"), n_workers=2)
+
+
+_MAIN_OBJECTIVE = """
+import lrkit
+
+def objective(lr, trial):
+    return (lr - 0.01) ** 2
+
+if __name__ == "__main__":
+    lrkit.search(objective, n_trials=2, n_workers=2, progress=False)
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "where"), [("stdin", "a script read from stdin"), ("-c", "`python -c`")]
+)
+def test_workers_refuse_an_objective_no_fresh_process_can_import(
+    tmp_path: Path, how: str, where: str
+) -> None:
+    # a notebook's objective is in the same place: a __main__ with no file to import again
+    args, stdin = (
+        ([sys.executable, "-"], _MAIN_OBJECTIVE)
+        if how == "stdin"
+        else ([sys.executable, "-c", _MAIN_OBJECTIVE], None)
+    )
+    done = subprocess.run(args, input=stdin, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("lrkit.errors.ConfigError: n_workers > 1 runs each trial")
+    assert "but objective is defined in " in last and where in last
+    assert list(tmp_path.iterdir()) == []  # refused before any storage was made
+
+
+def test_an_unguarded_script_fails_its_trials_saying_why(tmp_path: Path) -> None:
+    script = tmp_path / "unguarded.py"
+    script.write_text(_MAIN_OBJECTIVE.replace('if __name__ == "__main__":\n    ', ""))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    # the worker re-imports the script: its search call is refused, not a second search
+    assert "lrkit.search was called while a worker process imported the script" in done.stderr
+    study = optuna.load_study(
+        study_name="lrkit-search",
+        storage=_journal(str(tmp_path / "lrkit-out/search/study.journal")),
+    )
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
+    assert "before the trial began" in study.trials[0].user_attrs["error"]
+    assert "SearchWarning: no trial completed (2 failed)" in done.stderr
 
 
 def test_ctrl_c_keeps_finished_trials_and_resume_redoes_only_the_interrupted(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import multiprocessing
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, write_line
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import make_pruner
 from lrkit.search.result import SearchResult, SearchWarning, TrialRecord, is_interrupted
-from lrkit.search.runner import Workers, check_objective
+from lrkit.search.runner import Workers, check_objective, check_workers
 from lrkit.search.samplers import make_sampler
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec, default_storage
@@ -139,6 +140,12 @@ def search(
         >>> result.count("complete"), round(math.log10(result.best_lr))
         (8, -2)
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise ConfigError(  # a spawned worker importing an unguarded script: not a second search
+            "lrkit.search was called while a worker process imported the script that started "
+            "the search; a script that runs a search with n_workers > 1 must start it under "
+            '`if __name__ == "__main__":`.'
+        )
     n_trials, rounds, n_workers = plain(n_trials), plain(rounds), plain(n_workers)
     seed, narrow, join_timeout = plain(seed), plain(narrow), plain(join_timeout)
     low, high, start_lr = plain(low), plain(high), plain(start_lr)
@@ -170,6 +177,7 @@ def search(
                 spec = default_storage(out or DEFAULT_OUT)
             else:
                 spec = StorageSpec.parse(storage)
+            check_workers(spec, objective, n_workers)
             name = study_name or DEFAULT_STUDY
             if resume is True and spec.kind == "journal" and not Path(spec.location).exists():
                 raise no_study_to_resume(name, spec)  # and create no journal file

@@ -18,7 +18,6 @@ import inspect
 import math
 import multiprocessing
 import os
-import pickle
 import random
 import signal
 import threading
@@ -35,6 +34,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, bool_or_text
+from lrkit.search.portable import check_portable
 from lrkit.search.storage import StorageSpec, no_interrupt
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
 
@@ -330,20 +330,6 @@ class Workers:
         self.spec, self.study, self.objective = spec, study, objective
         self.n_workers, self.lr_range = n_workers, lr_range
         self.on_change = on_change or (lambda: None)
-        if n_workers > 1:
-            if spec.kind == "memory":
-                raise ConfigError(
-                    "n_workers > 1 runs each trial in a fresh process, which cannot see an "
-                    "in-memory storage; use the default journal file or a database URL."
-                )
-            try:
-                pickle.dumps(objective)
-            except Exception as error:
-                raise ConfigError(
-                    "n_workers > 1 runs each trial in a fresh process, so the objective must be "
-                    "picklable (a module-level function or class instance, or a task by name or "
-                    f"path), got {objective!r} ({type(error).__name__}: {error})."
-                ) from None
         self._gpus = _gpu_ids()
 
     def run(self) -> None:
@@ -417,8 +403,15 @@ class Workers:
             fail_interrupted(self.study, trial_id)
             return
         how = f"signal {-exitcode}" if exitcode < 0 else f"exit code {exitcode}"
+        error = f"the worker process died ({how})"
+        if not storage.get_trial(trial_id).params:  # it never took its LR
+            error += (
+                " before the trial began (its traceback is on this search's stderr): a script "
+                "that runs a search with n_workers > 1 must start it under "
+                '`if __name__ == "__main__":`, and the objective must import in a fresh process'
+            )
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-            storage.set_trial_user_attr(trial_id, "error", f"the worker process died ({how})")
+            storage.set_trial_user_attr(trial_id, "error", error)
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
 
     def _stop(self, active: dict[int, tuple[Any, int]]) -> None:
@@ -432,6 +425,18 @@ class Workers:
                 process.join(timeout=5)
             if self.study._storage.get_trial(trial_id).state == TrialState.RUNNING:
                 fail_interrupted(self.study, trial_id)
+
+
+def check_workers(spec: StorageSpec, objective: Objective, n_workers: int) -> None:
+    """Refuses, before any storage is opened, ``n_workers > 1`` where workers could not run."""
+    if n_workers == 1:
+        return
+    if spec.kind == "memory":
+        raise ConfigError(
+            "n_workers > 1 runs each trial in a fresh process, which cannot see an "
+            "in-memory storage; use the default journal file or a database URL."
+        )
+    check_portable(objective)
 
 
 def _gpu_ids() -> list[str]:
