@@ -1,6 +1,6 @@
 """How much training a learning-rate search spends to find an LR within 1% of the best one.
 
-The headline benchmark of ``lrkit.search``. Five search methods, each run through the real
+The headline benchmark of ``lrkit.search``. Six search methods, each run through the real
 ``lrkit.search(...)`` (its samplers, its pruners, an in-memory Optuna study), on four tasks
 (``TASKS``: the built-in ``digits`` and ``friedman``, two MNIST-1D CNNs):
 
@@ -14,8 +14,12 @@ The headline benchmark of ``lrkit.search``. Five search methods, each run throug
    ``low="auto"`` does); the range test runs for real on the real task and its steps count as
    training compute (both sweeps of a curve too noisy to read in 100 steps); where it finds no
    range (``low="auto"`` would stop with an error) the search falls back to seed 000's range,
-   with no first LR;
-5. ``tpe+median``: 20 trials of Optuna's TPE under the median pruner.
+   with no first LR. The other trials fill the bracket around the first, each in the middle
+   of the largest gap left (``stratified_positions(first=...)``);
+5. ``finder+hyperband``: the same search under Optuna's Hyperband (``pruner="hyperband"``:
+   brackets whose first rung is 1, 3 or 9 epochs), which hedges against judging an LR by its
+   first epoch;
+6. ``tpe+median``: 20 trials of Optuna's TPE under the median pruner.
 
 **A tabular benchmark over real training curves.** Each task is first trained for real, at
 constant LR, at every point of a 37-point log grid (1e-5 .. 10, 6 per decade) from 10 seeds,
@@ -36,13 +40,13 @@ seeds. After each trial, in trial order (completion order with one worker), the 
 completed trial of lowest final validation loss, what the search would return; its score is the
 mean held-out score at its grid LR (what retraining at that LR gives, less noisy than one seed's
 run). *To target* is the epochs spent, summed over all trials (plus the range test's steps, in
-epochs, for ``finder+halving``), up to the first trial after which the incumbent scores at least
-99% of the oracle best; a search that never gets there is charged all it spent. The table gives its
-median over the search seeds and how many times less that is than ``seed000 random``'s; the *ERT*
-(COCO's expected running time: all epochs spent by the seeds, to the target or to the end, over the
-number of seeds that reached it), which a search cannot improve by simply stopping early; the seeds
-that reached the target; the mean final score (the incumbent at the end); and the mean epochs spent
-in all.
+epochs, for the ``finder+`` methods), up to the first trial after which the incumbent scores at
+least 99% of the oracle best; a search that never gets there is charged all it spent. The table
+gives its median over the search seeds and how many times less that is than ``seed000 random``'s;
+the *ERT* (COCO's expected running time: all epochs spent by the seeds, to the target or to the
+end, over the number of seeds that reached it), which a search cannot improve by simply stopping
+early; the seeds that reached the target; the mean final score (the incumbent at the end); and the
+mean epochs spent in all.
 
 Run: ``python benchmarks/search_efficiency.py [--seeds 40] [--tasks digits friedman ...]
 [--oracle-seeds 10]``
@@ -101,6 +105,7 @@ METHODS = {
     "stratified": Method("stratified", "none", 10),
     "stratified+halving": Method("stratified", "halving", 20),
     "finder+halving": Method("stratified", "halving", 15, bracketed=True),
+    "finder+hyperband": Method("stratified", "hyperband", 15, bracketed=True),
     "tpe+median": Method("tpe", "median", 20),
 }
 BASELINE, RIVAL = "seed000 random", "tpe+median"

@@ -40,6 +40,39 @@ def test_stratified_prefixes_are_spread_too() -> None:
             assert gaps.max() < 3.0 / k, (seed, k, gaps.max())
 
 
+@pytest.mark.parametrize("first", [0.0, 0.13, 0.4, 0.5, 0.77, 0.999, 1.0])
+def test_a_fixed_first_position_is_filled_around(first: float) -> None:
+    for n in (1, 2, 5, 15):
+        for seed in range(3):
+            xs = stratified_positions(n, seed, first=first)
+            assert xs[0] == first and len(xs) == n
+            assert sorted(min(int(x * n), n - 1) for x in xs) == list(range(n))
+            for k in range(2, n + 1):  # each next point in the largest gap the earlier ones left
+                edges = np.sort(np.r_[0.0, xs[: k - 1], 1.0])
+                gaps = np.diff(edges)
+                where = int(np.searchsorted(edges, xs[k - 1])) - 1
+                assert gaps[where] >= gaps.max() - 1.0 / n, (n, seed, k)
+
+
+def test_the_second_trial_goes_where_the_start_lr_says_least() -> None:
+    # start_lr at 0.41 of the range: the second trial halves [0.41, 1], not [0, 0.41]
+    low, high, start = 1e-4, 1.0, 10**-2.36
+    result = search(
+        quadratic,
+        low,
+        high,
+        10,
+        start_lr=start,
+        sampler="stratified",
+        storage=":memory:",
+        progress=False,
+    )
+    logs = [(math.log10(t.lr) + 4) / 4 for t in sorted(result.trials, key=lambda t: t.number)]
+    assert logs[0] == pytest.approx(0.41)
+    assert 0.6 <= logs[1] < 0.8  # the stratum at the middle of [0.41, 1]
+    assert sorted(int(x * 10) for x in logs) == list(range(10))
+
+
 def test_stratified_shrinks_the_largest_gap_against_random() -> None:
     # ANCHORS: about L ln N / N for independent draws, about L / N stratified
     n, low, high = 20, 1e-5, 1.0

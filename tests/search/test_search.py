@@ -252,7 +252,8 @@ def test_a_study_with_other_settings_is_refused_and_left_intact(tmp_path: Path) 
     first = run(objectives.quadratic, 4, storage=storage)
     with pytest.raises(ConfigError, match=r"low=1e-05 \(this search: 0.001\)"):
         run(objectives.quadratic, 4, storage=storage, low=1e-3)
-    again = run(objectives.quadratic, 4, storage=storage)  # finished: read back, not rerun
+    with pytest.warns(FinishedStudyWarning):  # finished: read back, not rerun
+        again = run(objectives.quadratic, 4, storage=storage)
     assert [(t.lr, t.value, t.duration) for t in again.trials] == [
         (t.lr, t.value, t.duration) for t in first.trials
     ]

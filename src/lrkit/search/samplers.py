@@ -24,6 +24,7 @@ SAMPLERS = ("random", "random-torch", "stratified", "tpe")
 SLOT_ATTR = "lrkit_slot"  # the trial's index within its round
 ROUND_ATTR = "lrkit_round"
 ROUND_SIZE_ATTR = "lrkit_round_size"
+FIRST_ATTR = "lrkit_first_lr"  # the round's fixed first LR (``start_lr``), which the design fills
 
 
 _DRAW, _SHIFT = 0, 1  # separate streams for the in-stratum draws and the design's shift
@@ -39,7 +40,9 @@ def _unit_draw(seed: int, round_: int, slot: int) -> float:
     return float(_rng(seed, round_, _DRAW, slot).random())
 
 
-def stratified_positions(n: int, seed: int, round_: int = 0) -> list[float]:
+def stratified_positions(
+    n: int, seed: int, round_: int = 0, first: float | None = None
+) -> list[float]:
     """``n`` positions in [0, 1): one in each of ``n`` equal strata, visited in an even order.
 
     Latin-hypercube sampling in one dimension: every stratum of width ``1/n`` holds exactly one
@@ -48,13 +51,23 @@ def stratified_positions(n: int, seed: int, round_: int = 0) -> list[float]:
     prefix of the design is spread evenly too: when successive halving stops a search early, or
     a search is interrupted, the trials that ran still cover the whole range.
 
+    ``first`` fixes the first position (a trial at a given LR, such as the range test's
+    suggestion); the other strata are then visited by halving the largest gap left between the
+    positions taken and the range's ends, so that the second trial goes where the first says
+    least, not next to it.
+
     Example:
         >>> xs = stratified_positions(8, seed=0)
         >>> sorted(int(x * 8) for x in xs)
         [0, 1, 2, 3, 4, 5, 6, 7]
+        >>> ys = stratified_positions(8, seed=0, first=0.4)
+        >>> ys[0], sorted(int(y * 8) for y in ys), int(ys[1] * 8)  # then the middle of [0.4, 1]
+        (0.4, [0, 1, 2, 3, 4, 5, 6, 7], 5)
     """
     if n < 1:
         return []
+    if first is not None:
+        return _fill_from(first, n, seed, round_)
     shift = float(_rng(seed, round_, _SHIFT).random())
     order: list[int] = []
     seen: set[int] = set()
@@ -66,6 +79,32 @@ def stratified_positions(n: int, seed: int, round_: int = 0) -> list[float]:
             seen.add(stratum)
             order.append(stratum)
     return [(s + _unit_draw(seed, round_, i)) / n for i, s in enumerate(order)]
+
+
+def _fill_from(first: float, n: int, seed: int, round_: int) -> list[float]:
+    """Positions after a fixed ``first``: each in a free stratum at the middle of the largest gap.
+
+    The gaps run between the positions taken and the ends 0 and 1; a gap whose middle stratum
+    is taken gives the free stratum inside it nearest its middle, and one with no free stratum
+    is skipped. Ties go to the lower gap.
+    """
+    first = min(max(float(first), 0.0), 1.0)
+    taken = {min(int(first * n), n - 1)}
+    positions = [first]
+    while len(positions) < n:
+        edges = sorted([0.0, *positions, 1.0])
+        gaps = sorted(pairwise(edges), key=lambda g: (-(g[1] - g[0]), g[0]))
+        for a, b in gaps:
+            middle = (a + b) / 2
+            free = [s for s in range(n) if s not in taken and a <= (s + 0.5) / n <= b]
+            if free:
+                stratum = min(free, key=lambda s: (abs((s + 0.5) / n - middle), s))
+                break
+        else:  # every gap's strata taken: the free ones remain, lowest first
+            stratum = min(s for s in range(n) if s not in taken)
+        taken.add(stratum)
+        positions.append((stratum + _unit_draw(seed, round_, len(positions))) / n)
+    return positions
 
 
 def _van_der_corput(k: int) -> float:
@@ -110,12 +149,14 @@ class _SlotSampler(optuna.samplers.BaseSampler):
         self, study: Any, trial: Any, param_name: str, param_distribution: Any
     ) -> Any:
         low, high, log = _log_bounds(param_distribution)
-        u = self._position(trial)
+        u = self._position(trial, (low, high, log))
         if log:
             return float(math.exp(math.log(low) + u * (math.log(high) - math.log(low))))
         return float(low + u * (high - low))
 
-    def _position(self, trial: optuna.trial.FrozenTrial) -> float:
+    def _position(
+        self, trial: optuna.trial.FrozenTrial, bounds: tuple[float, float, bool]
+    ) -> float:
         raise NotImplementedError
 
 
@@ -138,7 +179,9 @@ class LogUniformSampler(_SlotSampler):
             raise bad_value("backend", "'numpy' or 'torch'", backend)
         self.backend = backend
 
-    def _position(self, trial: optuna.trial.FrozenTrial) -> float:
+    def _position(
+        self, trial: optuna.trial.FrozenTrial, bounds: tuple[float, float, bool]
+    ) -> float:
         slot, round_, _ = _slot(trial)
         if self.backend == "numpy":
             return float(_rng(self.seed, round_, _DRAW, slot).uniform(0.0, 1.0))
@@ -154,7 +197,9 @@ class StratifiedSampler(_SlotSampler):
     """Latin-hypercube draws in log-LR: one trial in each of ``n`` equal slices of the range.
 
     ``n`` is the round's number of trials (set by :func:`lrkit.search.search`), or ``size`` when
-    the sampler is used on its own. Trials past ``n`` start a fresh design.
+    the sampler is used on its own. Trials past ``n`` start a fresh design. A round whose first
+    trial has a fixed LR (``start_lr``) gets a design built around it
+    (:func:`stratified_positions` with ``first``).
     """
 
     def __init__(self, seed: int = 0, size: int | None = None) -> None:
@@ -164,13 +209,20 @@ class StratifiedSampler(_SlotSampler):
         self.size = size
         self._cache: dict[tuple[int, int], list[float]] = {}
 
-    def _position(self, trial: optuna.trial.FrozenTrial) -> float:
+    def _position(
+        self, trial: optuna.trial.FrozenTrial, bounds: tuple[float, float, bool]
+    ) -> float:
         slot, round_, round_size = _slot(trial)
         n = int(round_size or self.size or 16)
         block, index = divmod(slot, n)
-        key = (n, round_ * 100_003 + block)
+        first = trial.user_attrs.get(FIRST_ATTR) if block == 0 else None
+        if first is not None:  # the round's first trial has this LR: where is it in the range?
+            low, high, log = bounds
+            scale = math.log if log else float
+            first = (scale(first) - scale(low)) / (scale(high) - scale(low))
+        key = (n, round_ * 100_003 + block, first)
         if key not in self._cache:
-            self._cache[key] = stratified_positions(n, self.seed, key[1])
+            self._cache[key] = stratified_positions(n, self.seed, key[1], first)
         return self._cache[key][index]
 
 

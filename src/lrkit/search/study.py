@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, caller_level
 from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_interrupted
-from lrkit.search.samplers import ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR
+from lrkit.search.samplers import FIRST_ATTR, ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec, no_interrupt
 
@@ -189,13 +189,14 @@ def queue_round(study: optuna.Study, config: SearchConfig, round_: int, lr_range
         for t in study.get_trials(deepcopy=False)
         if t.user_attrs.get(ROUND_ATTR) == round_
     }
+    start = config.start_lr if round_ == 0 else None
     for slot in range(size):
         if slot in present:
             continue
-        first = round_ == 0 and slot == 0 and config.start_lr is not None
         study.enqueue_trial(
-            {"lr": config.start_lr} if first else {},
+            {"lr": start} if start is not None and slot == 0 else {},
             user_attrs={
+                **({FIRST_ATTR: start} if start is not None else {}),
                 SLOT_ATTR: slot,
                 ROUND_ATTR: round_,
                 ROUND_SIZE_ATTR: size,
