@@ -128,7 +128,7 @@ def test_the_winner_is_chosen_by_validation_never_by_test() -> None:
 
 
 def test_table_json_and_rows() -> None:
-    result = compare(_tiny(), None, ["cosine:3", "constant"], epochs=2, seeds=2, **QUIET)
+    result = compare(_tiny(), None, ["cosine:2", "constant"], epochs=2, seeds=2, **QUIET)
     table = result.table()
     lines = table.splitlines()
     assert lines[0] == "compare: tiny, 2 epochs, lr 0.1, seeds 0, 1 (mean±std over 2 seeds)"
@@ -139,7 +139,7 @@ def test_table_json_and_rows() -> None:
     data = json.loads(result.to_json())
     assert data["best"] == result.best.label  # type: ignore[union-attr]
     assert data["selected_by"].startswith("mean final validation accuracy")
-    assert [r["label"] for r in data["runs"]] == ["cosine:3", "constant"]
+    assert [r["label"] for r in data["runs"]] == ["cosine:2", "constant"]
     first = data["runs"][0]["histories"][0]
     assert first["seed"] == 0 and len(first["epochs"]) == 2
     assert first["epochs"][-1]["test_metric"] == result.runs[0].histories[0].test_metric

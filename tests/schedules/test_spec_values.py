@@ -227,7 +227,8 @@ def test_a_bound_group_below_the_floor_keeps_its_lr() -> None:
     optimizer = torch.optim.SGD(
         [{"params": [model.weight], "lr": 0.1}, {"params": [model.bias], "lr": 1e-5}]
     )
-    scheduler = bind(optimizer, "cosine:10,min_lr=1e-3", unit="step")
+    with pytest.warns(UserWarning, match=r"min_lr \(0.001\) is above the base LR \(1e-05\)"):
+        scheduler = bind(optimizer, "cosine:10,min_lr=1e-3", unit="step")
     seen = []
     for _ in range(12):
         seen.append([g["lr"] for g in optimizer.param_groups])

@@ -207,7 +207,7 @@ class StratifiedSampler(_SlotSampler):
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise bad_value("size", "a positive integer or None", size)
         self.size = size
-        self._cache: dict[tuple[int, int], list[float]] = {}
+        self._cache: dict[tuple[int, int, float | None], list[float]] = {}
 
     def _position(
         self, trial: optuna.trial.FrozenTrial, bounds: tuple[float, float, bool]
