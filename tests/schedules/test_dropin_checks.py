@@ -48,6 +48,11 @@ BAD: dict[str, tuple[str, dict[str, Any], str]] = {
     ),
     "cyclic_max_lr": ("CyclicLR", {"base_lr": 0.01, "max_lr": [0.1, -1]}, "max_lr must be"),
     "onecycle_max_lr": ("OneCycleLR", {"max_lr": 0, "total_steps": 10}, "OneCycleLR: max_lr"),
+    "constant_factor_zero": (
+        "ConstantLR",
+        {"factor": 0.0, "total_iters": 3},
+        "ConstantLR: factor must be in (0, 1] (0 divides by zero at step total_iters=3), got 0.0.",
+    ),
     "plateau_factor_zero": (
         "ReduceLROnPlateau",
         {"factor": 0},
@@ -87,8 +92,25 @@ def test_what_torch_handles_is_still_accepted() -> None:
         dropin.PolynomialLR(_opt(), total_iters=0),
         dropin.ReduceLROnPlateau(_opt(), patience=2.0),
         dropin.CosineAnnealingLR(_opt(), T_max=torch.tensor(10)),
+        dropin.ConstantLR(_opt(), factor=0.0, total_iters=0),  # zero from the start, and kept
     ]
-    assert len(built) == 15
+    assert len(built) == 16
+
+
+def test_cyclic_with_no_way_down_is_torchs_sawtooth() -> None:
+    from torch.optim import lr_scheduler
+
+    ours, theirs = _opt(), _opt()
+    a = dropin.CyclicLR(ours, 0.01, 0.1, step_size_up=3, step_size_down=0)
+    b = lr_scheduler.CyclicLR(theirs, 0.01, 0.1, step_size_up=3, step_size_down=0)
+    seen = []
+    for _ in range(8):
+        seen.append((a.get_last_lr()[0], b.get_last_lr()[0]))
+        for opt, sched in ((ours, a), (theirs, b)):
+            opt.step()
+            sched.step()
+    assert [x for x, _ in seen] == [y for _, y in seen]
+    assert seen[3][0] == pytest.approx(0.01) and seen[2][0] == pytest.approx(0.07)
 
 
 def test_milestones_from_a_generator_are_not_used_up_by_the_check() -> None:

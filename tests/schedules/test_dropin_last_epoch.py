@@ -6,6 +6,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch.optim import lr_scheduler
@@ -83,3 +84,21 @@ def test_torch_fails_where_the_drop_in_resumes() -> None:
 def test_bad_last_epoch() -> None:
     with pytest.raises(ConfigError, match="last_epoch must be an integer >= -1, got -5"):
         dropin.StepLR(optimizer(), 3, last_epoch=-5)
+
+
+@pytest.mark.parametrize("last_epoch", [np.int64(3), 3.0, torch.tensor(3)], ids=str)
+def test_a_whole_last_epoch_of_any_number_type_is_taken(last_epoch: Any) -> None:
+    ours = lrs_after(CASES["StepLR"], dropin, optimizer(), last_epoch, 6)
+    assert ours == lrs_after(CASES["StepLR"], dropin, optimizer(), 3, 6)
+
+
+def test_last_epoch_moves_a_tensor_lr_in_place_and_keeps_initial_lr_apart() -> None:
+    # a compiled or capturable optimizer's graph holds the LR tensor: it must see the schedule
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=torch.tensor(0.1))
+    tensor = opt.param_groups[0]["lr"]
+    sched = dropin.ExponentialLR(opt, 0.5, last_epoch=2)  # 3 steps from initial_lr 0.1
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] is tensor
+    assert float(tensor) == pytest.approx(0.1 * 0.5**4)
+    assert float(opt.param_groups[0]["initial_lr"]) == pytest.approx(0.1)  # not the same tensor

@@ -212,7 +212,8 @@ class _CycledMomentumResume(ResumableSchedule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Loads the state, the LRs and the momentum the saved run had at this step."""
         super().load_state_dict(state_dict)
-        if not self.cycle_momentum:
+        if not self.cycle_momentum or self.last_epoch < 0:
+            # last_epoch -1: a SequentialLR child before its milestone, which has set nothing yet
             return
         # get_lr() is a closed form of last_epoch here and writes the momentum as a side effect;
         # the flag stops torch from warning that get_lr() was called outside step().

@@ -39,17 +39,22 @@ def _number(value: Any) -> bool:
         return False
 
 
-def _int(value: Any) -> bool:
-    """A whole number, as torch's integer arguments take them (``2.0`` works there too)."""
+def whole(value: Any) -> bool:
+    """A whole number, as torch's integer arguments take them (``2.0`` works there too).
+
+    Example:
+        >>> whole(3), whole(3.0), whole(3.5), whole("3"), whole(True)
+        (True, True, False, False, False)
+    """
     return _number(value) and float(value) == int(float(value))
 
 
 def _positive_int(value: Any) -> bool:
-    return _int(value) and float(value) > 0
+    return whole(value) and float(value) > 0
 
 
 def _count(value: Any) -> bool:
-    return _int(value) and float(value) >= 0
+    return whole(value) and float(value) >= 0
 
 
 def _positive(value: Any) -> bool:
@@ -68,7 +73,7 @@ def _each(check: Check) -> Check:
 def _milestones(value: Any) -> bool:
     if not isinstance(value, Collection):  # a generator: reading it here would use it up
         return not isinstance(value, (str, bytes)) and hasattr(value, "__iter__")
-    return all(_int(m) for m in value)
+    return all(whole(m) for m in value)
 
 
 POSITIVE_INT = (_positive_int, "a positive integer")
@@ -98,7 +103,10 @@ RULES: Mapping[str, Mapping[str, tuple[Check, str]]] = {
         "base_lr": (_each(_non_negative), "a finite LR >= 0, or one per param group"),
         "max_lr": (_each(_positive), "a positive finite LR, or one per param group"),
         "step_size_up": (_positive, "a positive number of steps"),
-        "step_size_down": (lambda v: v is None or _positive(v), "None or a positive number"),
+        "step_size_down": (
+            lambda v: v is None or _non_negative(v),
+            "None or a number of steps >= 0",
+        ),
         "gamma": GAMMA,
     },
     "OneCycleLR": {"max_lr": (_each(_positive), "a positive finite LR, or one per param group")},
@@ -125,6 +133,13 @@ def check_arguments(scheduler: str, arguments: Mapping[str, Any]) -> None:
     for name, (check, expected) in RULES.get(scheduler, {}).items():
         if name in arguments and not check(arguments[name]):
             raise ConfigError(f"{scheduler}: {name} must be {expected}, got {arguments[name]!r}.")
+    factor, total = arguments.get("factor", 1), arguments.get("total_iters", 0)
+    stuck = _number(factor) and float(factor) == 0 and whole(total) and float(total) > 0
+    if scheduler == "ConstantLR" and stuck:  # torch divides by it to restore the LR at the end
+        raise ConfigError(
+            f"ConstantLR: factor must be in (0, 1] (0 divides by zero at step total_iters="
+            f"{total}), got {factor!r}."
+        )
     if scheduler == "CyclicLR" and arguments.get("scale_fn") is None:
         mode = arguments.get("mode")
         if mode not in CYCLIC_MODES:

@@ -24,7 +24,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.errors import ConfigError
-from lrkit.schedules.dropin_checks import check_arguments
+from lrkit.schedules.dropin_checks import check_arguments, whole
 
 # The start of torch's message; warnings.filterwarnings matches it as a regex from the start.
 _ORDER_WARNING = re.escape("Detected call of `lr_scheduler.step()` before `optimizer.step()`")
@@ -110,12 +110,17 @@ class ExactResume(LRScheduler):
         if last_epoch == -1:
             super().__init__(*args, **kwargs)
             return
-        if isinstance(last_epoch, bool) or not isinstance(last_epoch, int) or last_epoch < -1:
+        if not whole(last_epoch) or float(last_epoch) < -1:
             raise ConfigError(f"last_epoch must be an integer >= -1, got {last_epoch!r}.")
+        last_epoch = int(float(last_epoch))
         for group in bound.arguments["optimizer"].param_groups:
-            group.setdefault("initial_lr", group["lr"])
+            lr = group["lr"]
+            group.setdefault("initial_lr", lr.clone() if isinstance(lr, Tensor) else lr)
             restore = group["initial_lr"]
-            group["lr"] = restore.clone() if isinstance(restore, Tensor) else restore
+            if isinstance(lr, Tensor):  # in place, as torch: graphs holding it see the schedule
+                lr.fill_(float(restore))
+            else:
+                group["lr"] = float(restore) if isinstance(restore, Tensor) else restore
         bound.arguments["last_epoch"] = -1
         super().__init__(*bound.args, **bound.kwargs)
         with warnings.catch_warnings():
