@@ -70,6 +70,23 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout)["best_lr"] == summary["best_lr"]
 
+    # another command would replace a stage and leave the report contradicting its summary
+    report = (out / "report.html").read_bytes()
+    for command in ("find", "search", "compare"):
+        refused = subprocess.run(
+            [sys.executable, "-m", "lrkit.cli.main", command, "--out", str(out)],
+            capture_output=True,
+            text=True,
+            env=ENV,
+        )
+        assert refused.returncode == 2
+        assert refused.stderr.strip().splitlines() == [
+            f"lrkit: error: --out {str(out)!r} holds an `lrkit tune` run; `lrkit {command}` "
+            "would replace one of its stages and its report would no longer agree with its "
+            "summary: use another folder."
+        ]
+    assert (out / "report.html").read_bytes() == report
+
 
 @pytest.mark.parametrize(
     ("args", "message"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 from pathlib import Path
@@ -186,18 +187,36 @@ def write_report_part(out: Any, sections: list[Any], *, title: str, subtitle: st
     )
 
 
-def check_out(out: Path) -> None:
+def check_out(out: Path, *, command: str | None = None) -> None:
     """Fails before any training if ``out`` cannot be made or written (exit status 2).
 
     It is tried for real (made, a file written and removed), then everything this made is
-    removed again: a usage error later still leaves nothing behind.
+    removed again: a usage error later still leaves nothing behind. ``command`` (``"find"``,
+    ``"search"``, ``"compare"``): a folder that holds an ``lrkit tune`` run is refused too, since
+    the command would replace a stage of it and the report would contradict its summary.
     """
+    if command is not None and is_tune_folder(out):
+        raise UsageError(
+            f"--out {os.fspath(out)!r} holds an `lrkit tune` run; `lrkit {command}` would "
+            "replace one of its stages and its report would no longer agree with its summary: "
+            "use another folder."
+        )
     problem = unwritable(out)
     if problem is not None:
         raise UsageError(
             f"--out must be a folder that can be made and written, got {os.fspath(out)!r}: "
             f"{problem}."
         )
+
+
+def is_tune_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds the ``summary.json`` of an ``lrkit tune`` run."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    settings = summary.get("settings") if isinstance(summary, dict) else None
+    return isinstance(settings, dict) and "plan" in settings
 
 
 def out_arg(text: str) -> Path:

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs the comparison, prints the table (or JSON) and writes the files."""
     from lrkit.compare import compare
 
-    check_out(args.out)
+    check_out(args.out, command="compare")
     result = compare(
         args.task,
         args.lr,

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.progress import ProgressBar
     from lrkit.tasks import check_task, load_task
 
-    check_out(args.out)  # before any work: a file in the way fails now
+    check_out(args.out, command="find")  # before any work: a file in the way fails now
     task = load_task(args.task)
     check_task(task, device=args.device)  # what train, search and tune refuse, find refuses
     quiet = args.quiet or args.json

@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.search.engine import InterruptedBeforeStudy
     from lrkit.search.result import FinishedStudyWarning, SearchWarning
 
-    check_out(args.out)  # before any work: a file in the way fails now
+    check_out(args.out, command="search")  # before any work: a file in the way fails now
     quiet = args.quiet or args.json
     caught: list[warnings.WarningMessage] = []
     shown = warnings.showwarning
