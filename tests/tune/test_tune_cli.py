@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from html import unescape
 from pathlib import Path
 
 import optuna
@@ -54,6 +55,17 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     for key in ("summary", "range_test", "search", "compare", "training", "reproduce"):
         assert f'data-lrkit-section="{key}"' in html
     assert "lrkit train digits --lr" in html
+    said = unescape(html)  # how to use the answer, and how the search ran
+    assert (
+        f"Train with lr {summary['best_lr']:.4g} under the schedule {summary['schedule']}. It "
+        f"reached test accuracy {summary['test_accuracy']:.2%} in a fresh run"
+    ) in said
+    compared = json.loads((out / "compare.json").read_text())
+    unit = next(r["unit"] for r in compared["runs"] if r["label"] == compared["best"])
+    assert f'lrkit.schedules.bind(optimizer, "{summary["schedule"]}", unit="{unit}")' in said
+    assert f"[{low:.3g}, {high:.3g}]: from half a decade under the range test's low end" in said
+    complete = summary["search"]["complete"]
+    assert f"{complete} of 6 trials ran the whole budget" in said
 
     stage = out / ".lrkit-stages" / "range_test.pkl"
     stamp = stage.stat().st_mtime_ns

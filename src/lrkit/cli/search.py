@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
             f"stay in the storage: rerun with --study {before} --resume to write it back)",
             file=sys.stderr,
         )
-    fig = result.plot(title=f"{Path(str(args.task)).stem}: search")
+    fig = result.plot(title=f"{Path(str(args.task)).stem}: search", ylabel="final validation loss")
     fig.savefig(png, dpi=120)
     document = result.to_json(data)
     result.to_csv(table)

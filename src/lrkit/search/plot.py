@@ -46,7 +46,9 @@ def search_plot_data(result: SearchResult) -> SearchPlotData:
     )
 
 
-def plot_search(result: SearchResult, ax: Any = None, *, title: str | None = None) -> Any:
+def plot_search(
+    result: SearchResult, ax: Any = None, *, title: str | None = None, ylabel: str | None = None
+) -> Any:
     """Draws :func:`search_plot_data`; a new figure is made without pyplot, so nothing blocks."""
     from matplotlib.figure import Figure
 
@@ -102,7 +104,7 @@ def plot_search(result: SearchResult, ax: Any = None, *, title: str | None = Non
         pad = 0.08 * (hi - lo or abs(hi) or 1.0)
         ax.set_ylim(lo - pad, hi + 3 * pad)
     ax.set_xlabel("learning rate (log scale)")
-    ax.set_ylabel(f"objective ({result.direction})")
+    ax.set_ylabel(ylabel or f"objective ({result.direction})")
     ax.set_title(title or f"search '{result.study_name}': {len(result.trials)} trials")
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="best", fontsize=8)

@@ -273,14 +273,15 @@ class SearchResult:
             )
         return "\n".join(lines)
 
-    def plot(self, ax: Any = None, *, title: str | None = None) -> Any:
+    def plot(self, ax: Any = None, *, title: str | None = None, ylabel: str | None = None) -> Any:
         """Value against LR on a log axis; pruned trials hollow, failed ones marked at the top.
 
-        Returns the matplotlib figure; never blocks on a headless machine.
+        ``ylabel`` names the value (default: ``"objective (minimize)"``). Returns the matplotlib
+        figure; never blocks on a headless machine.
         """
         from lrkit.search.plot import plot_search
 
-        return plot_search(self, ax=ax, title=title)
+        return plot_search(self, ax=ax, title=title, ylabel=ylabel)
 
 
 def _scalar(value: Any) -> bool:

@@ -1,7 +1,8 @@
 """``tune()``: the whole answer for one task: which LR, which schedule, with the evidence.
 
 1. Range test: a few hundred steps at rising LRs give the range where the loss falls.
-2. Search: log-uniform (stratified) trials inside that range, with successive halving, each
+2. Search: log-uniform (stratified) trials inside that range, the first at the range test's
+   suggestion and the others filling the range around it, with successive halving, each
    trained under a cosine schedule over the full budget.
 3. Comparison: the schedules of :func:`~lrkit.tune.plan.compare_schedules` at the chosen LR.
 4. Final run: the winner (picked on validation data, never on test data), trained once more
@@ -143,11 +144,16 @@ def tune(
             f"of {budget}"
         )
 
-    say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}], successive halving")
-    study = f"tune-search-{stages.digest({**run, 'trials': plan.trials, 'range': [low, high]})}"
+    start = found.suggestion  # the first trial, as low="auto" has it: the rest fill around it
+    if found.range is None or start is None or not low <= start <= high:
+        start = None
+    first = f", the first at the suggestion {start:.3g}" if start is not None else ""
+    say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}]{first}, successive halving")
+    settings = {**run, "trials": plan.trials, "range": [low, high], "start": start}
+    study = f"tune-search-{stages.digest(settings)}"
     kept = _finished_before(folder, study)
     searched = _search(
-        ref, loaded, plan, folder, study, seed, device, (low, high), progress, figures
+        ref, loaded, plan, folder, study, seed, device, (low, high), start, progress, figures
     )
     if kept:
         say(f"      {REUSED}")
@@ -255,6 +261,7 @@ def _search(
     seed: int,
     device: str,
     lr_range: tuple[float, float],
+    start_lr: float | None,
     progress: bool,
     figures: dict[str, Figure],
 ) -> SearchResult:
@@ -269,6 +276,7 @@ def _search(
             *lr_range,
             plan.trials,
             seed=seed,
+            start_lr=start_lr,
             sampler="stratified",
             pruner="halving",
             schedule=f"cosine:{plan.epochs}",
@@ -281,7 +289,8 @@ def _search(
         )
     searched.to_json(folder / "search.json")
     searched.to_csv(folder / "search.csv")
-    _save_figure(searched.plot(title=f"{task.name}: search"), folder / "search.png", figures)
+    fig = searched.plot(title=f"{task.name}: search", ylabel="final validation loss")
+    _save_figure(fig, folder / "search.png", figures)
     return searched
 
 

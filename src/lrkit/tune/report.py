@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from matplotlib.figure import Figure
 
+    from lrkit.report.html import Section
     from lrkit.tune.pipeline import TuneResult
 
 
@@ -49,7 +50,10 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
     s = result.summary
     metric = s["metric"]
     score = s["test_metric"]
-    shown = f"{score:.2%}" if metric == "accuracy" and score is not None else score
+    if score is None:
+        shown: str | None = None
+    else:
+        shown = f"{score:.2%}" if metric == "accuracy" else f"{score:.4g}"
     summary = {
         "task": result.task,
         "learning rate": result.best_lr,
@@ -63,6 +67,7 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
         "time": f"{s['seconds']:.0f} s",
     }
     drawn = figures or {}
+    texts = explanations(result, shown)
     sections = [
         summary_section(summary),
         range_test_section(result.range_test, task=result.task, fig=drawn.get("range_test")),
@@ -71,9 +76,93 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
         training_section(result.final, title=f"Final training: {result.schedule}"),
         reproduce_section(reproduce_commands(result), versions=s["versions"]),
     ]
+    sections = [_with_text(section, texts.get(section.key)) for section in sections]
     return write_report(
         result.out,
         sections,
         title=f"{result.task}: lr {result.best_lr:.3g} with {result.schedule}",
         subtitle=f"test {metric} {shown}; lrkit tune",
     )
+
+
+def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
+    """What each section of the report shows and how the pipeline used it, by section key."""
+    found, searched, plan = result.range_test, result.search, result.plan
+    lr, schedule = f"{result.best_lr:.4g}", result.schedule
+    winner = result.comparison.best
+    unit = winner.unit if winner is not None else "epoch"
+    score = f" It reached test {result.summary['metric']} {shown}" if shown else " It trained"
+    texts = {
+        "summary": (
+            f"Train with lr {lr} under the schedule {schedule}.{score} in a fresh run "
+            f"(below). In PyTorch, build the optimizer with lr={lr}, then "
+            f'scheduler = lrkit.schedules.bind(optimizer, "{schedule}", unit="{unit}") and call '
+            f"scheduler.step() once per {unit}: the schedule sets the LR as a multiple of lr "
+            "(for a one-cycle, lr is its peak)."
+        ),
+        "training": (
+            f"The winner trained once more from seed {result.final.seed}, which no search trial "
+            "or comparison run used, so its test score is a fresh estimate and not the best of "
+            "many runs; its validation numbers differ from the comparison's row by that seed."
+        ),
+        "reproduce": (
+            "The first command reruns the whole pipeline; run it with another --out folder (in "
+            "this one it reuses the finished stages). The second trains the final run alone."
+        ),
+    }
+    if found.range is not None:
+        low, high = found.range
+        texts["range_test"] = (
+            f"One training run of {found.steps} steps with the LR rising exponentially from "
+            f"{found.start_lr:.3g} to {found.end_lr:.3g}, the "
+            f"{'validation' if found.loss_kind == 'val' else 'training'} loss read against it: "
+            f"the loss falls from about {low:.3g} and stops falling near {high:.3g} (the range: "
+            f"Leslie Smith's base and max LR). The suggestion, {found.suggestion:.3g}, is where "
+            "lrkit's rule expects the best LR for a whole run; the search started there when it "
+            "lay in the searched range."
+            if found.suggestion is not None
+            else ""
+        )
+    done = searched.count("complete")
+    best = searched.best_trial
+    where = (
+        "from half a decade under the range test's low end (the best LR for a whole run is "
+        "often a little below it) to its high end"
+        if found.range is not None
+        else "the default range, since the range test found no range"
+    )
+    start = found.suggestion
+    started = found.range is not None and start is not None
+    started = started and searched.low <= float(start or 0) <= searched.high
+    order = (
+        "The first trial trained at the range test's suggestion, the others filled the range "
+        "around it, one in each slice of its log scale. "
+        if started
+        else "The trials filled the range, one in each slice of its log scale. "
+    )
+    texts["search"] = (
+        f"{searched.n_trials} fresh models, one per LR, each trained for up to {plan.epochs} "
+        f"epochs under cosine:{plan.epochs} (a schedule fixed over the whole budget, so that "
+        f"early epochs compare fairly), in [{searched.low:.3g}, {searched.high:.3g}]: {where}. "
+        + order
+        + "Successive halving stopped the weaker ones early: at epochs 1, 3, 9, ... only the "
+        "best third of the trials that got there went on. The value is the final validation "
+        f"loss; the lowest is the answer ({'none' if best is None else f'{best.lr:.4g}'}). "
+        f"{done} of {searched.n_trials} trials ran the whole budget"
+        + (
+            ", so the answer is the best of one full run: read the plot to see how clear it is."
+            if done == 1
+            else "."
+        )
+    )
+    texts["compare"] = "A lead smaller than the spread between seeds (±) is not a clear win."
+    return texts
+
+
+def _with_text(section: Section, text: str | None) -> Section:
+    """``section`` with explanatory paragraphs before what it shows."""
+    from lrkit.report.html import Section, paragraphs_html
+
+    if not text:
+        return section
+    return Section(section.key, section.title, f"{paragraphs_html(text)}\n{section.html}")
