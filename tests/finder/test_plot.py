@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -115,10 +116,19 @@ def test_the_figure_has_a_log_lr_axis_and_marks(tmp_path: Path) -> None:
     assert any(s.startswith("range") for s in labels)
     assert any("diverged" in s for s in labels)
     lines = {line.get_label(): line for line in ax.get_lines()}
-    smoothed = lines["smoothed (read)"].get_ydata()
-    assert list(smoothed) == list(read_curve(RESULT.lrs, RESULT.losses).smoothed)
+    read = lines["smoothed loss (read by the rule)"]
+    assert list(read.get_ydata()) == list(read_curve(RESULT.lrs, RESULT.losses).smoothed)
+    # the curve drawn is the one range_test.json holds, not the sweep's running average
+    saved = json.loads(json.dumps(RESULT.to_dict()))["read_curve"]
+    assert saved == {"lrs": list(read.get_xdata()), "loss": list(read.get_ydata())}
+    back = RangeTestResult.from_dict(json.loads(json.dumps(RESULT.to_dict())))
+    assert (back.lrs, back.losses, back.suggestion) == (
+        RESULT.lrs,
+        RESULT.losses,
+        RESULT.suggestion,
+    )
     raw = lines["raw loss"]
-    assert raw.get_alpha() < 1 and raw.get_linewidth() < lines["smoothed (read)"].get_linewidth()
+    assert raw.get_alpha() < 1 and raw.get_linewidth() < read.get_linewidth()
     fig.savefig(tmp_path / "lr.png")
     assert (tmp_path / "lr.png").stat().st_size > 1000
     from matplotlib.figure import Figure

@@ -194,7 +194,11 @@ def plot_result(
         ax.plot(data.lrs, data.losses, color="0.55", linewidth=0.8, alpha=0.55, label="raw loss")
     if len(data.smoothed):
         ax.plot(
-            data.smoothed_lrs, data.smoothed, color="C0", linewidth=2.0, label="smoothed (read)"
+            data.smoothed_lrs,
+            data.smoothed,
+            color="C0",
+            linewidth=2.0,
+            label="smoothed loss (read by the rule)",
         )
     if data.range is not None:
         low, high = data.range

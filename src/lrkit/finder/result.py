@@ -144,7 +144,8 @@ class RangeTestResult:
         return {"lr": list(self.lrs), "loss": list(self.smoothed)}
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field as JSON-able data (tuples become lists).
+        """Every field as JSON-able data (tuples become lists), and ``read_curve``: the
+        ``lrs`` and ``loss`` of the curve the suggestion rule read, which the plot draws.
 
         Example:
             >>> r = RangeTestResult(lrs=(0.1,), losses=(1.0,), smoothed=(1.0,),
@@ -156,12 +157,24 @@ class RangeTestResult:
         for key, value in out.items():
             if isinstance(value, tuple):
                 out[key] = [list(v) if isinstance(v, tuple) else v for v in value]
+        out["read_curve"] = self._read_curve()
         return out
+
+    def _read_curve(self) -> dict[str, list[float]]:
+        """The curve the suggestion rule read and the plot draws (``smoothed`` is the running
+        average the sweep's stop rule saw): a zero-lag smoothing up to where the loss diverged."""
+        from lrkit.finder.plot import plot_data
+
+        if not self.steps:
+            return {"lrs": [], "loss": []}
+        data = plot_data(self)
+        return {"lrs": data.smoothed_lrs.tolist(), "loss": data.smoothed.tolist()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RangeTestResult:
         """The result that :meth:`to_dict` wrote (as read back from JSON)."""
         values = dict(data)
+        values.pop("read_curve", None)  # derived from the losses: read again when needed
         for key in ("lrs", "losses", "smoothed"):
             values[key] = tuple(float(v) for v in values[key])
         values["group_lrs"] = tuple(tuple(float(v) for v in g) for g in values["group_lrs"])
