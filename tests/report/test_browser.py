@@ -276,3 +276,42 @@ def test_the_harness_catches_an_outside_request_and_a_broken_image(
         page.close()
     assert elsewhere == ["https://example.com/x.png"]
     assert [img["naturalWidth"] for img in layout["images"]] == [0, 0]
+
+
+def test_printed_every_column_fits_the_paper(
+    offline_browser: Any, report: Report, tmp_path: Path
+) -> None:
+    # paper cannot scroll: a table wider than its box would lose columns (the 13-column
+    # comparison table scrolls on a 700 px screen, above)
+    page, _, errors = open_page(ready(offline_browser), report.path)
+    try:
+        page.emulate_media(media="print")
+        page.set_viewport_size({"width": 718, "height": 1000})  # A4 less Chromium's margins
+        layout = page.evaluate(LAYOUT)
+        page.pdf(path=str(tmp_path / "report.pdf"), format="A4")
+    finally:
+        page.close()
+    assert errors == []
+    wraps = [b for b in layout["scrollers"] if "table-wrap" in b["what"]]
+    assert wraps
+    for box in wraps:
+        assert box["scrollWidth"] <= box["clientWidth"] + 1, f"cut off on paper: {box}"
+    assert layout["scrollWidth"] <= layout["viewport"]
+    assert (tmp_path / "report.pdf").stat().st_size > 20_000
+
+
+def test_a_dark_system_gets_a_dark_page(offline_browser: Any, report: Report) -> None:
+    page, _, errors = open_page(ready(offline_browser), report.path)
+    try:
+        colours = {}
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            colours[scheme] = page.evaluate(
+                "() => [getComputedStyle(document.body).backgroundColor,"
+                " getComputedStyle(document.body).color]"
+            )
+    finally:
+        page.close()
+    assert errors == []
+    assert colours["light"] == ["rgb(255, 255, 255)", "rgb(31, 35, 40)"]
+    assert colours["dark"] == ["rgb(13, 17, 23)", "rgb(230, 237, 243)"]

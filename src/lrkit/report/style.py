@@ -9,12 +9,22 @@ from __future__ import annotations
 CSS = """
 :root {
   --fg: #1f2328; --muted: #59636e; --border: #d1d9e0; --panel: #f6f8fa;
-  --accent: #0969da; --note-bg: #fff8c5; --note-border: #d4a72c;
+  --accent: #0969da; --note-bg: #fff8c5; --note-border: #d4a72c; --bg: #fff; --rule: #eaeef2;
+  color-scheme: light dark;
+}
+@media (prefers-color-scheme: dark) {
+  :root {
+    --fg: #e6edf3; --muted: #9198a1; --border: #3d444d; --panel: #151b23;
+    --accent: #4493f8; --note-bg: #2e2a1a; --note-border: #bb8009; --bg: #0d1117;
+    --rule: #262c36;
+  }
+  /* the plots keep their white paper: a frame so they do not glare edge to edge */
+  img { background: #fff; border-radius: 4px; }
 }
 *, *::before, *::after { box-sizing: border-box; }
 html { -webkit-text-size-adjust: 100%; }
 body {
-  margin: 0; color: var(--fg); background: #fff;
+  margin: 0; color: var(--fg); background: var(--bg);
   font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", "Noto Sans",
     "Liberation Sans", Arial, sans-serif;
 }
@@ -50,8 +60,8 @@ img { display: block; max-width: 100%; height: auto; }
   border: 1px solid var(--border); border-radius: 6px;
   /* a shadow at an edge that hides more columns: says "scroll" where scrollbars are hidden */
   background:
-    linear-gradient(to right, #fff 30%, rgba(255, 255, 255, 0)) left / 32px 100% no-repeat local,
-    linear-gradient(to left, #fff 30%, rgba(255, 255, 255, 0)) right / 32px 100% no-repeat local,
+    linear-gradient(to right, var(--bg) 30%, transparent) left / 32px 100% no-repeat local,
+    linear-gradient(to left, var(--bg) 30%, transparent) right / 32px 100% no-repeat local,
     radial-gradient(farthest-side at 0 50%, rgba(0, 0, 0, .16), transparent) left / 12px 100%
       no-repeat scroll,
     radial-gradient(farthest-side at 100% 50%, rgba(0, 0, 0, .16), transparent) right / 12px 100%
@@ -59,9 +69,9 @@ img { display: block; max-width: 100%; height: auto; }
 }
 table { border-collapse: collapse; font-size: 13.5px; font-variant-numeric: tabular-nums; }
 .table-wrap > table { min-width: 100%; }
-th, td { padding: 5px 12px; text-align: left; white-space: nowrap; vertical-align: top; }
+th, td { padding: 5px 10px; text-align: left; white-space: nowrap; vertical-align: top; }
 thead th { background: var(--panel); border-bottom: 1px solid var(--border); font-weight: 600; }
-tbody tr + tr > * { border-top: 1px solid #eaeef2; }
+tbody tr + tr > * { border-top: 1px solid var(--rule); }
 .num { text-align: right; }
 .table-wrap.facts { width: fit-content; }
 .facts th { color: var(--muted); font-weight: 500; padding-right: 24px; }
@@ -98,8 +108,18 @@ pre {
   .summary { grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); }
 }
 @media print {
+  :root {
+    --fg: #000; --muted: #444; --border: #bbb; --panel: #f2f2f2; --bg: #fff; --rule: #ddd;
+  }
   .toc { display: none; }
-  section { break-inside: avoid-page; }
+  .wrap { max-width: none; padding: 0; }
+  h2 { break-after: avoid-page; }
+  figure, .kv, tr, .note, .commands .cmd { break-inside: avoid-page; }
+  /* paper cannot scroll: every column is printed, wrapping inside its cells */
+  .table-wrap { overflow: visible; background: none; }
+  table { font-size: 8.5pt; }
+  th, td { padding: 3px 6px; white-space: normal; overflow-wrap: anywhere; }
+  pre { overflow: visible; }
 }
 """.strip()
 """The stylesheet; classes: ``wrap``, ``summary``/``kv``, ``split``, ``facts``, ``table-wrap``,
