@@ -17,23 +17,23 @@ The headline benchmark of ``lrkit.search``. Six search methods, each run through
    with no first LR. The other trials fill the bracket around the first, each in the middle
    of the largest gap left (``stratified_positions(first=...)``);
 5. ``finder+hyperband``: the same search under Optuna's Hyperband (``pruner="hyperband"``:
-   brackets whose first rung is 1, 3 or 9 epochs), which hedges against judging an LR by its
-   first epoch;
+   brackets whose first rung is 1, 3, 9, ... epochs up to the task's budget, as a task's search
+   has them), which hedges against judging an LR by its first epoch;
 6. ``tpe+median``: 20 trials of Optuna's TPE under the median pruner.
 
-**A tabular benchmark over real training curves.** Each task is first trained for real, at
-constant LR, at every point of a 37-point log grid (1e-5 .. 10, 6 per decade) from 10 seeds,
-recording every epoch's validation loss and the final held-out score (test accuracy, or test R²
-floored at 0; a diverged run scores as always guessing the commonest class, or R² 0). The runs
-are cached in ``benchmarks/.cache/search_efficiency_oracle.json``. A search trial then "trains"
-by replaying the recorded run of the grid LR nearest its LR (in log space), from oracle seed
-``trial seed % 10``: it reports each epoch's validation loss to the pruner and stops when told, so
-the pruners see real curves, and the epochs it replays are the compute it spends; a run that
-diverged fails after the epochs it ran. Why tabular: training every trial of 5 methods x 40
-search seeds x 4 tasks for real would take about an hour on 2 CPU cores for one table, and as
-long again for every setting compared; the grid takes about 20 minutes, once, and every method
-reads the same runs. Why 10 seeds: a single run's score varies by 0.01-0.025 at the best LR, so
-the mean of 5 has a standard error (up to 0.011) as wide as the 1% band it is judged by.
+**A tabular benchmark over real training curves.** Each task is first trained for real, at constant
+LR, at every point of a 37-point log grid (1e-5 .. 10, 6 per decade) from 10 seeds, recording every
+epoch's validation loss and the final held-out score (test accuracy, or test R² floored at 0; a
+diverged run scores as always guessing the commonest class, or R² 0). The runs are cached in
+``benchmarks/.cache/search_efficiency_oracle.json``. A search trial then "trains" by replaying the
+recorded run of the grid LR nearest its LR (in log space), from oracle seed ``trial seed % 10``: it
+reports each epoch's validation loss to the pruner and stops when told, so the pruners see real
+curves, and the epochs it replays are the compute it spends; a run that diverged fails after the
+epochs it ran. Why tabular: training every trial of 6 methods x 40 search seeds x 4 tasks for real
+would take about an hour on 2 CPU cores for one table, and as long again for every setting
+compared; the grid takes about 20 minutes, once, and every method reads the same runs. Why 10
+seeds: a single run's score varies by 0.003-0.025 (sd) at the best LR, so the mean of 5 has a
+standard error (up to 0.011) as wide as the 1% band it is judged by.
 
 **Scoring.** The oracle best of a task is the best grid LR's mean held-out score over the oracle
 seeds. After each trial, in trial order (completion order with one worker), the incumbent is the
@@ -79,6 +79,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import lrkit
 import regret_tasks as rt
 from lrkit.search import SearchResult, bracket
+from lrkit.search.pruners import make_pruner
 from lrkit.tasks import Task, load_task
 
 GRID = [float(f"{v:.6g}") for v in np.logspace(-5, 1, 37)]  # 6 per decade
@@ -351,6 +352,8 @@ def run_method(method: Method, oracle: Oracle, seed: int, finder: dict[str, Any]
         if finder["low"] is not None:
             low, high = finder["low"], finder["high"]
             start_lr = finder["suggestion"]  # low="auto": the first trial at the suggestion
+    # a task's search gives Hyperband its epoch budget as the top rung; so does the replay
+    pruner = make_pruner(method.pruner, max_resource=oracle.epochs)
     result = lrkit.search(
         Replay(oracle),
         low,
@@ -359,7 +362,7 @@ def run_method(method: Method, oracle: Oracle, seed: int, finder: dict[str, Any]
         seed=seed,
         start_lr=start_lr,
         sampler=method.sampler,
-        pruner=method.pruner,
+        pruner=pruner,
         storage=":memory:",
         progress=False,
     )
