@@ -277,6 +277,8 @@ def test_a_run_over_its_budget_says_so(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     used = json.loads((tmp_path / "run" / "summary.json").read_text())["epochs_used"]
     assert used > 66
+    compared = json.loads((tmp_path / "run" / "compare.json").read_text())
+    assert compared["seeds"] == [1]  # --seed seeds the comparison too
     assert f"note: {used:.0f} training epochs, {used / 66 - 1:.0%} over the budget of 66" in (
         done.stdout
     )

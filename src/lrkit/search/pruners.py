@@ -23,7 +23,7 @@ def make_pruner(name: str | Any, *, max_resource: int | None = None) -> optuna.p
         name: ``"none"``; ``"halving"``: asynchronous successive halving, keeping the best third
             at each rung from the first epoch on; ``"hyperband"``: several such brackets;
             ``"median"``: stop a trial worse than the median of earlier trials at the same epoch
-            (after 3 trials and 1 epoch).
+            (after 3 trials, from the first epoch).
         max_resource: The epoch budget of a trial (Hyperband's top rung).
 
     Example:

@@ -1,10 +1,13 @@
 """``tune()``: the whole answer for one task: which LR, which schedule, with the evidence.
 
-1. Range test: a few hundred steps at rising LRs give the range where the loss falls.
-2. Search: log-uniform (stratified) trials inside that range, the first at the range test's
-   suggestion and the others filling the range around it, with successive halving, each
-   trained under a cosine schedule over the full budget.
-3. Comparison: the schedules of :func:`~lrkit.tune.plan.compare_schedules` at the chosen LR.
+1. Range test: 100 steps at rising LRs (a curve too noisy to read swept again in 200) give the
+   range where the loss falls, and a suggestion.
+2. Search: log-uniform (stratified) trials from half a decade under that range to its top
+   (1e-5 to 1 when there is none), the first at the range test's suggestion and the others
+   filling the range around it, with successive halving, each trained under a cosine schedule
+   over the full budget.
+3. Comparison: the schedules of :func:`~lrkit.tune.plan.compare_schedules` at the chosen LR,
+   from seeds ``seed``, ``seed + 1``, ...
 4. Final run: the winner (picked on validation data, never on test data), trained once more
    with a fresh seed; its test score is the pipeline's answer.
 5. Report: ``summary.json`` and a self-contained ``report.html``.
@@ -338,6 +341,7 @@ def _compare(
             lr,
             list(plan.schedules),
             seeds=plan.seeds,
+            seed=base["seed"],
             epochs=plan.epochs,
             device=device,
             progress=progress,

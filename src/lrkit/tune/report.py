@@ -101,25 +101,44 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
             "(for a one-cycle, lr is its peak)."
         ),
         "training": (
-            f"The winner trained once more from seed {result.final.seed}, which no search trial "
-            "or comparison run used, so its test score is a fresh estimate and not the best of "
-            "many runs; its validation numbers differ from the comparison's row by that seed."
+            f"The winner trained once more, from seed {result.final.seed} (the run's seed + "
+            "1000, apart from the comparison's), so its test score is a fresh estimate and not "
+            "the best of many runs; its validation numbers differ from the comparison's row by "
+            "that seed."
         ),
         "reproduce": (
             "The first command reruns the whole pipeline; run it with another --out folder (in "
             "this one it reuses the finished stages). The second trains the final run alone."
         ),
     }
+    start = found.suggestion
+    started = found.range is not None and start is not None
+    started = started and searched.low <= float(start or 0) <= searched.high
     if found.range is not None:
         low, high = found.range
+        sweeps = (
+            f"After a first sweep of {found.redone_steps} steps too noisy to read, one more "
+            f"training run of {found.steps} steps"
+            if found.redone_steps
+            else f"One training run of {found.steps} steps"
+        )
+        reach = (
+            f"towards {found.end_lr:.3g} (it stopped at {found.lrs[-1]:.3g}, where the loss "
+            "diverged)"
+            if found.diverged_lr is not None
+            else f"to {found.end_lr:.3g}"
+        )
+        there = (
+            "the search's first trial trained there."
+            if started
+            else "it lay outside the searched range, so the search did not start there."
+        )
         texts["range_test"] = (
-            f"One training run of {found.steps} steps with the LR rising exponentially from "
-            f"{found.start_lr:.3g} to {found.end_lr:.3g}, the "
+            f"{sweeps} with the LR rising exponentially from {found.start_lr:.3g} {reach}, the "
             f"{'validation' if found.loss_kind == 'val' else 'training'} loss read against it: "
             f"the loss falls from about {low:.3g} and stops falling near {high:.3g} (the range: "
             f"Leslie Smith's base and max LR). The suggestion, {found.suggestion:.3g}, is where "
-            "lrkit's rule expects the best LR for a whole run; the search started there when it "
-            "lay in the searched range."
+            f"lrkit's rule expects the best LR for a whole run; {there}"
             if found.suggestion is not None
             else ""
         )
@@ -131,9 +150,6 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
         if found.range is not None
         else "the default range, since the range test found no range"
     )
-    start = found.suggestion
-    started = found.range is not None and start is not None
-    started = started and searched.low <= float(start or 0) <= searched.high
     order = (
         "The first trial trained at the range test's suggestion, the others filled the range "
         "around it, one in each slice of its log scale. "
@@ -145,8 +161,9 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
         f"epochs under cosine:{plan.epochs} (a schedule fixed over the whole budget, so that "
         f"early epochs compare fairly), in [{searched.low:.3g}, {searched.high:.3g}]: {where}. "
         + order
-        + "Successive halving stopped the weaker ones early: at epochs 1, 3, 9, ... only the "
-        "best third of the trials that got there went on. The value is the final validation "
+        + "Successive halving stopped the weaker ones early: at epochs 1, 3, 9, ... a trial went "
+        "on only if it was in the best third of the trials that had reached that epoch so far. "
+        "The value is the final validation "
         f"loss; the lowest is the answer ({'none' if best is None else f'{best.lr:.4g}'}). "
         f"{done} of {searched.n_trials} trials ran the whole budget"
         + (
