@@ -150,7 +150,7 @@ def test_training_curves_spread_step_lrs_over_the_epochs() -> None:
     assert curves.lr_x == (0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
     assert curves.best_epoch == 3
     html = training_section(history()).html
-    assert "test accuracy" in html and "0.8" in html and "cosine:3" in html
+    assert '<th scope="row">test accuracy</th><td>80.00%</td>' in html and "cosine:3" in html
 
 
 def test_every_text_is_escaped() -> None:

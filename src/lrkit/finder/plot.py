@@ -202,7 +202,7 @@ def plot_result(
         )
     if data.range is not None:
         low, high = data.range
-        ax.axvspan(low, high, color="C2", alpha=0.15, label=f"range {low:.2g} – {high:.2g}")
+        ax.axvspan(low, high, color="C2", alpha=0.15, label=f"range {low:.3g} – {high:.3g}")
     if data.first_jump is not None:
         ax.axvline(
             data.first_jump,
@@ -214,7 +214,7 @@ def plot_result(
     if data.suggestion is not None:
         lr, loss = data.suggestion
         ax.axvline(lr, color="C1", linestyle="--", linewidth=1.2)
-        ax.plot([lr], [loss], "o", color="C1", markersize=8, label=f"suggestion {lr:.2g}")
+        ax.plot([lr], [loss], "o", color="C1", markersize=8, label=f"suggestion {lr:.3g}")
     if data.diverged_lr is not None:
         ax.axvline(
             data.diverged_lr,

@@ -208,7 +208,15 @@ def search_section(
         rows,
         columns,
         floatfmt={"lr": ".3g", "duration_s": ".1f"},
-        headers={"number": "trial", "epochs_run": "epochs", "duration_s": "time (s)"},
+        headers={
+            "number": "trial",
+            "epochs_run": "epochs",
+            "duration_s": "time (s)",
+            **{
+                k: k.replace("_", " ")
+                for k in ("val_loss", "val_metric", "test_loss", "test_metric")
+            },
+        },
     )
     alt = f"Search objective against learning rate, log axis, {result.tally()}."
     body = (
@@ -234,12 +242,12 @@ def training_section(
         + (" (stopped early)" if history.stopped_early else ""),
         "final train loss": format_value(_last(history.train_loss)),
         "final val loss": format_value(history.final_val_loss),
-        f"final val {history.metric}": format_value(history.final_val_metric),
+        f"final val {history.metric}": _metric(history.metric, history.final_val_metric),
         f"best val {history.metric}": "none"
         if best is None
-        else f"{format_value(history.best_val_metric)} (epoch {best})",
+        else f"{_metric(history.metric, history.best_val_metric)} (epoch {best})",
         "test loss": format_value(history.test_loss) or "none",
-        f"test {history.metric}": format_value(history.test_metric) or "none",
+        f"test {history.metric}": _metric(history.metric, history.test_metric) or "none",
         "time": _seconds(history.wall_time),
     }
     alt = (
@@ -270,6 +278,13 @@ def _summary_value(value: Any) -> str:
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     ):
         return f"{_lr(float(value[0]))} – {_lr(float(value[1]))}"
+    return format_value(value)
+
+
+def _metric(metric: str, value: float | None) -> str:
+    """An accuracy as a percentage, as the summary and the comparison show it; others as is."""
+    if metric == "accuracy" and value is not None and math.isfinite(value):
+        return f"{value:.2%}"
     return format_value(value)
 
 
