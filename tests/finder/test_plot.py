@@ -116,7 +116,7 @@ def test_the_figure_has_a_log_lr_axis_and_marks(tmp_path: Path) -> None:
     assert any(s.startswith("range") for s in labels)
     assert any("diverged" in s for s in labels)
     lines = {line.get_label(): line for line in ax.get_lines()}
-    read = lines["smoothed loss (read by the rule)"]
+    read = lines["smoothed loss (as lrkit reads it)"]
     assert list(read.get_ydata()) == list(read_curve(RESULT.lrs, RESULT.losses).smoothed)
     # the curve drawn is the one range_test.json holds, not the sweep's running average
     saved = json.loads(json.dumps(RESULT.to_dict()))["read_curve"]

@@ -132,24 +132,48 @@ if __name__ == "__main__":
 """
 
 
+_GUARDED_OBJECTIVE = """
+import lrkit
+
+if __name__ == "__main__":
+    def objective(lr, trial):
+        return (lr - 0.01) ** 2
+
+    lrkit.search(objective, n_trials=2, n_workers=2, progress=False)
+"""
+
+
 @pytest.mark.parametrize(
-    ("how", "where"), [("stdin", "a script read from stdin"), ("-c", "`python -c`")]
+    ("how", "where"),
+    [
+        ("stdin", "is defined in a script read from stdin"),
+        ("-c", "is defined in __main__ of a notebook, an interactive session or `python -c`"),
+        ("-m", "is defined in the __main__.py of a package, folder or zip file run as a program"),
+        ("guard", "is defined inside that block"),
+    ],
 )
 def test_workers_refuse_an_objective_no_fresh_process_can_import(
     tmp_path: Path, how: str, where: str
 ) -> None:
-    # a notebook's objective is in the same place: a __main__ with no file to import again
-    args, stdin = (
-        ([sys.executable, "-"], _MAIN_OBJECTIVE)
-        if how == "stdin"
-        else ([sys.executable, "-c", _MAIN_OBJECTIVE], None)
+    # a notebook's objective is in the same place as -c's: a __main__ with no file to import
+    stdin = _MAIN_OBJECTIVE if how == "stdin" else None
+    args = {"stdin": ["-"], "-c": ["-c", _MAIN_OBJECTIVE], "-m": ["-m", "app"]}.get(how)
+    if how == "-m":  # python -m app runs app/__main__.py, which no worker imports again
+        (tmp_path / "app").mkdir()
+        (tmp_path / "app" / "__init__.py").write_text("")
+        (tmp_path / "app" / "__main__.py").write_text(_MAIN_OBJECTIVE)
+    if how == "guard":  # a worker imports the script without running the guarded block
+        (tmp_path / "guarded.py").write_text(_GUARDED_OBJECTIVE)
+        args = ["guarded.py"]
+    before = set(tmp_path.iterdir())
+    done = subprocess.run(
+        [sys.executable, *(args or [])], input=stdin, capture_output=True, text=True, cwd=tmp_path
     )
-    done = subprocess.run(args, input=stdin, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("lrkit.errors.ConfigError: n_workers > 1 runs each trial")
-    assert "but objective is defined in " in last and where in last
-    assert list(tmp_path.iterdir()) == []  # refused before any storage was made
+    assert f"but objective {where}" in last
+    assert set(tmp_path.iterdir()) == before  # refused before any storage was made
 
 
 def test_an_unguarded_script_fails_its_trials_saying_why(tmp_path: Path) -> None:

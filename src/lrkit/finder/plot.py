@@ -198,7 +198,7 @@ def plot_result(
             data.smoothed,
             color="C0",
             linewidth=2.0,
-            label="smoothed loss (read by the rule)",
+            label="smoothed loss (as lrkit reads it)",
         )
     if data.range is not None:
         low, high = data.range

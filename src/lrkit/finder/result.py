@@ -145,7 +145,7 @@ class RangeTestResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as JSON-able data (tuples become lists), and ``read_curve``: the
-        ``lrs`` and ``loss`` of the curve the suggestion rule read, which the plot draws.
+        ``lrs`` and ``loss`` of the curve lrkit's rule reads, which the plot draws.
 
         Example:
             >>> r = RangeTestResult(lrs=(0.1,), losses=(1.0,), smoothed=(1.0,),
@@ -161,13 +161,14 @@ class RangeTestResult:
         return out
 
     def _read_curve(self) -> dict[str, list[float]]:
-        """The curve the suggestion rule read and the plot draws (``smoothed`` is the running
-        average the sweep's stop rule saw): a zero-lag smoothing up to where the loss diverged."""
+        """The curve lrkit's rule reads and the plot draws (``smoothed`` is the running average
+        the sweep's stop rule saw): a zero-lag smoothing up to where the loss diverged."""
         from lrkit.finder.plot import plot_data
 
-        if not self.steps:
+        try:
+            data = plot_data(self)
+        except ConfigError:  # no steps, or LRs that do not rise (a result built by hand)
             return {"lrs": [], "loss": []}
-        data = plot_data(self)
         return {"lrs": data.smoothed_lrs.tolist(), "loss": data.smoothed.tolist()}
 
     @classmethod

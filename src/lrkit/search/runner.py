@@ -404,11 +404,12 @@ class Workers:
             return
         how = f"signal {-exitcode}" if exitcode < 0 else f"exit code {exitcode}"
         error = f"the worker process died ({how})"
-        if not storage.get_trial(trial_id).params:  # it never took its LR
+        if exitcode > 0 and not storage.get_trial(trial_id).params:  # it never took its LR
             error += (
                 " before the trial began (its traceback is on this search's stderr): a script "
                 "that runs a search with n_workers > 1 must start it under "
-                '`if __name__ == "__main__":`, and the objective must import in a fresh process'
+                '`if __name__ == "__main__":` and define the objective at its top level, where '
+                "a fresh process can import it"
             )
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             storage.set_trial_user_attr(trial_id, "error", error)

@@ -152,7 +152,9 @@ def tune(
         start = None
     first = f", the first at the suggestion {start:.3g}" if start is not None else ""
     say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}]{first}, successive halving")
-    settings = {**run, "trials": plan.trials, "range": [low, high], "start": start}
+    settings: dict[str, Any] = {**run, "trials": plan.trials, "range": [low, high]}
+    if start is not None:  # a run with no start keeps the study name it always had
+        settings["start"] = start
     study = f"tune-search-{stages.digest(settings)}"
     kept = _finished_before(folder, study)
     searched = _search(

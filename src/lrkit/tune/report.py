@@ -172,7 +172,10 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
             else "."
         )
     )
-    texts["compare"] = "A lead smaller than the spread between seeds (±) is not a clear win."
+    if len(result.comparison.seeds) > 1 and len(result.comparison.runs) > 1:
+        texts["compare"] = "A lead smaller than the spread between seeds (±) is not a clear win."
+    elif len(result.comparison.runs) > 1:
+        texts["compare"] = "One seed: a small lead may be that seed's luck, not the schedule's."
     return texts
 
 
