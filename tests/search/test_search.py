@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -496,3 +497,31 @@ def test_numpy_numbers_are_numbers_for_the_search(tmp_path: Path) -> None:
     )
     assert result.count("complete") == 4 and result.low == pytest.approx(1e-4)
     result.to_json(tmp_path / "search.json")  # plain numbers all the way to JSON
+
+
+def test_workers_refuse_a_sampler_defined_where_no_worker_can_import_it(tmp_path: Path) -> None:
+    # every worker unpickles the study's sampler and pruner as well as the objective
+    script = """
+import optuna
+import lrkit
+from tests.search.objectives import quadratic
+
+class Sampler(optuna.samplers.RandomSampler):
+    pass
+
+lrkit.search(quadratic, n_trials=2, n_workers=2, sampler=Sampler(), progress=False)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "lrkit.errors.ConfigError: n_workers > 1 runs each trial in a fresh process, which must "
+        "import the sampler, but Sampler is defined in __main__ of a notebook"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -22,10 +22,14 @@ from typing import Any
 from lrkit.errors import ConfigError
 
 _WHY = "n_workers > 1 runs each trial in a fresh process"
+_PICKLABLE = {"objective": "a module-level function or class instance, or a task by name or path"}
 
 
-def check_portable(objective: Any) -> None:
+def check_portable(objective: Any, what: str = "objective") -> None:
     """Raises :class:`ConfigError` when a fresh process could not load ``objective``.
+
+    ``what`` names it in the message: ``"objective"``, or a ``"sampler"`` or ``"pruner"``
+    object, which travels to every worker too.
 
     Example:
         >>> check_portable(len)
@@ -39,9 +43,9 @@ def check_portable(objective: Any) -> None:
     try:
         finder.dump(objective)
     except Exception as error:
+        hint = _PICKLABLE.get(what, "an instance of a module-level class")
         raise ConfigError(
-            f"{_WHY}, so the objective must be picklable (a module-level function or class "
-            "instance, or a task by name or path), got "
+            f"{_WHY}, so the {what} must be picklable ({hint}), got "
             f"{objective!r} ({type(error).__name__}: {error})."
         ) from None
     if not finder.found:
@@ -50,7 +54,7 @@ def check_portable(objective: Any) -> None:
     where = _unimportable_main()
     if where:
         raise ConfigError(
-            f"{_WHY}, which must import the objective, but {names} is defined in {where}, which "
+            f"{_WHY}, which must import the {what}, but {names} is defined in {where}, which "
             "a fresh process cannot import. Define it in a .py file (run that file, or import "
             "it), or use n_workers=1."
         )

@@ -428,7 +428,9 @@ class Workers:
                 fail_interrupted(self.study, trial_id)
 
 
-def check_workers(spec: StorageSpec, objective: Objective, n_workers: int) -> None:
+def check_workers(
+    spec: StorageSpec, objective: Objective, n_workers: int, sampler: Any = None, pruner: Any = None
+) -> None:
     """Refuses, before any storage is opened, ``n_workers > 1`` where workers could not run."""
     if n_workers == 1:
         return
@@ -438,6 +440,9 @@ def check_workers(spec: StorageSpec, objective: Objective, n_workers: int) -> No
             "in-memory storage; use the default journal file or a database URL."
         )
     check_portable(objective)
+    for what, given in (("sampler", sampler), ("pruner", pruner)):
+        if given is not None and not isinstance(given, str):  # an object of the caller's
+            check_portable(given, what)
 
 
 def _gpu_ids() -> list[str]:
