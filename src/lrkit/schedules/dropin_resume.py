@@ -102,8 +102,9 @@ class ExactResume(LRScheduler):
             for c in type(self).__mro__
             if c.__module__ == LRScheduler.__module__ and c is not LRScheduler
         )
-        bound = inspect.signature(parent).bind(*args, **kwargs)
-        every = inspect.signature(parent).bind(*args, **kwargs)
+        signature = inspect.signature(parent)
+        bound = signature.bind(*args, **kwargs)  # as given: torch warns on some defaults passed
+        every = signature.bind(*args, **kwargs)
         every.apply_defaults()
         check_arguments(parent.__name__, every.arguments)
         last_epoch = bound.arguments.get("last_epoch", -1)
@@ -113,14 +114,11 @@ class ExactResume(LRScheduler):
         if not whole(last_epoch) or float(last_epoch) < -1:
             raise ConfigError(f"last_epoch must be an integer >= -1, got {last_epoch!r}.")
         last_epoch = int(float(last_epoch))
-        for group in bound.arguments["optimizer"].param_groups:
+        optimizer = bound.arguments["optimizer"]
+        for group in optimizer.param_groups:
             lr = group["lr"]
             group.setdefault("initial_lr", lr.clone() if isinstance(lr, Tensor) else lr)
-            restore = group["initial_lr"]
-            if isinstance(lr, Tensor):  # in place, as torch: graphs holding it see the schedule
-                lr.fill_(float(restore))
-            else:
-                group["lr"] = float(restore) if isinstance(restore, Tensor) else restore
+        restore_lrs(optimizer, [group["initial_lr"] for group in optimizer.param_groups])
         bound.arguments["last_epoch"] = -1
         super().__init__(*bound.args, **bound.kwargs)
         with warnings.catch_warnings():

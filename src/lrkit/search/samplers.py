@@ -127,26 +127,27 @@ def _fill_from(first: float, n: int, seed: int, round_: int) -> list[float]:
 
 def _free_near(middle: float, a: float, b: float, n: int, taken: set[int]) -> int | None:
     """The free stratum whose centre lies in [a, b] nearest ``middle`` (the lower on a tie)."""
+
+    def centre(s: int) -> float:
+        return (s + 0.5) / n
+
+    def inside(s: int) -> bool:
+        return 0 <= s < n and a <= centre(s) <= b
+
+    # left only moves down and right up from the middle: once both are out, none is left
     left = math.floor(middle * n - 0.5)
     right = left + 1
-    while True:
-        left_in = 0 <= left < n and a <= (left + 0.5) / n <= b
-        right_in = 0 <= right < n and a <= (right + 0.5) / n <= b
-        if not left_in and not right_in and (left + 0.5) / n < a and (right + 0.5) / n > b:
-            return None
-        use_left = left_in and (
-            not right_in or abs((left + 0.5) / n - middle) <= abs((right + 0.5) / n - middle)
-        )
-        if use_left:
+    while inside(left) or inside(right):
+        nearer = abs(centre(left) - middle) <= abs(centre(right) - middle)
+        if inside(left) and (nearer or not inside(right)):
             if left not in taken:
                 return left
             left -= 1
-        elif right_in:
+        else:
             if right not in taken:
                 return right
             right += 1
-        else:
-            return None
+    return None
 
 
 def _van_der_corput(k: int) -> float:

@@ -147,9 +147,7 @@ def tune(
             f"of {budget}"
         )
 
-    start = found.suggestion  # the first trial, as low="auto" has it: the rest fill around it
-    if found.range is None or start is None or not low <= start <= high:
-        start = None
+    start = search_start(found, low, high)
     first = f", the first at the suggestion {start:.3g}" if start is not None else ""
     say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}]{first}, successive halving")
     settings: dict[str, Any] = {**run, "trials": plan.trials, "range": [low, high]}
@@ -239,6 +237,15 @@ def _range_test(
     (folder / "range_test.json").write_text(_json(found.to_dict()))
     _save_figure(found.plot(title=f"{task.name}: range test"), folder / "range_test.png", figures)
     return found
+
+
+def search_start(found: RangeTestResult, low: float, high: float) -> float | None:
+    """The search's first LR, as ``low="auto"`` has it: the range test's suggestion when the
+    test found a range and the suggestion lies in [low, high]; the other trials fill around it."""
+    start = found.suggestion
+    if found.range is None or start is None or not low <= start <= high:
+        return None
+    return start
 
 
 def _search_range(found: RangeTestResult, say: Callable[[str], None]) -> tuple[float, float]:

@@ -87,6 +87,8 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
 
 def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
     """What each section of the report shows and how the pipeline used it, by section key."""
+    from lrkit.tune.pipeline import search_start
+
     found, searched, plan = result.range_test, result.search, result.plan
     lr, schedule = f"{result.best_lr:.4g}", result.schedule
     winner = result.comparison.best
@@ -111,9 +113,7 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
             "this one it reuses the finished stages). The second trains the final run alone."
         ),
     }
-    start = found.suggestion
-    started = found.range is not None and start is not None
-    started = started and searched.low <= float(start or 0) <= searched.high
+    started = search_start(found, searched.low, searched.high) is not None
     if found.range is not None:
         low, high = found.range
         sweeps = (
