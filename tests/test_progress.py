@@ -73,14 +73,14 @@ def test_work_over_within_the_first_seconds_is_silent(
 def test_lines_are_rate_limited_and_the_end_is_said(capsys: pytest.CaptureFixture[str]) -> None:
     clock = Clock()
     with ProgressBar(100, unit="epochs", clock=clock) as bar:
-        bar.describe("cosine:10  seed 0")  # no label: the description heads each line
+        bar.describe("schedule 2/6 cosine:10, seed 0")  # no label: the description heads each line
         sweep(bar, clock, 100, 0.25)  # a tenth every 2.5 s, 25 s in all
     assert lines(capsys) == [
         # nothing in the first 10 s, then at most one line per 10 s
-        "cosine:10  seed 0: 40/100 epochs (40%), 0:00:10 elapsed, about 0:00:15 left",
-        "cosine:10  seed 0: 80/100 epochs (80%), 0:00:20 elapsed, about 0:00:05 left",
+        "schedule 2/6 cosine:10, seed 0: 40/100 epochs (40%), 0:00:10 elapsed, about 0:00:15 left",
+        "schedule 2/6 cosine:10, seed 0: 80/100 epochs (80%), 0:00:20 elapsed, about 0:00:05 left",
         # the 100% crossing came 5 s after the last line: said when the work ends
-        "cosine:10  seed 0: 100/100 epochs (100%), finished in 0:00:25",
+        "schedule 2/6 cosine:10, seed 0: 100/100 epochs (100%), finished in 0:00:25",
     ]
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+from lrkit.interrupts import raise_held
+
 PLAIN_EVERY_S = 10.0
 """Off a terminal: no progress line in a job's first this many seconds, nor sooner than this
 after the last one."""
@@ -49,7 +51,7 @@ class ProgressBar:
     work is crossed (label or description, count/total, unit, elapsed and time left), at most
     one per ``PLAIN_EVERY_S`` seconds and none in the first ``PLAIN_EVERY_S``::
 
-        cosine:10  seed 0: 12/40 epochs (30%), 0:01:00 elapsed, about 0:02:20 left
+        schedule 2/6 cosine:10, seed 0: 12/40 epochs (30%), 0:01:00 elapsed, about 0:02:20 left
 
     Args:
         total: Units of work (optimizer steps, epochs).
@@ -146,7 +148,13 @@ class ProgressBar:
         self.update(self.completed + n)
 
     def update(self, completed: int) -> None:
-        """Sets the units done (a callback for code that counts them itself)."""
+        """Sets the units done (a callback for code that counts them itself).
+
+        Raises:
+            KeyboardInterrupt: Ctrl-C landed in an import since the last update (the CLI holds
+                it there: :mod:`lrkit.interrupts`).
+        """
+        raise_held()
         self.completed = completed
         self._bar.update(self._id, completed=completed)
         if self._plain and self._step(completed) > self._step(self._said):

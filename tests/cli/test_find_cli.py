@@ -202,3 +202,26 @@ def test_ctrl_c_says_so_and_writes_nothing(tmp_path: Path) -> None:
     assert process.returncode == 130
     assert err.strip().splitlines()[-1] == "lrkit: interrupted."
     assert not out.exists()
+
+
+def test_ctrl_c_while_a_library_imports_is_not_swallowed(tmp_path: Path) -> None:
+    # The task file imports an optional dependency that Ctrl-C hits while it initialises; it
+    # fails as an extension module does ("initialization failed") and the task file, as
+    # libraries do, reads that as "not installed". Before, the range test then ran to the end.
+    (tmp_path / "optional_dep.py").write_text(
+        "import os, signal, time\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(0.5)\n"
+        "except KeyboardInterrupt:\n"
+        "    raise ImportError('initialization failed')\n"
+    )
+    change = (
+        "import sys, os; sys.path.insert(0, os.path.dirname(__file__))\n"
+        "try:\n    import optional_dep\nexcept ImportError:\n    pass\nn = 300"
+    )
+    out = tmp_path / "out"
+    result = run("find", task_file(tmp_path, change=change), "--out", str(out))
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "lrkit: interrupted."
+    assert not out.exists()

@@ -81,6 +81,23 @@ def test_each_seed_gives_every_schedule_the_same_weights_and_batches() -> None:
     assert len({run.histories[0].lrs for run in result.runs}) == 3
 
 
+def test_progress_says_which_schedule_and_seed_of_the_whole_comparison(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lrkit.progress import ProgressBar
+
+    said: list[str] = []
+    monkeypatch.setattr(ProgressBar, "describe", lambda bar, text: said.append(text))
+    compare(_tiny(), 0.1, ["cosine:2", "constant"], epochs=2, seeds=2, **QUIET)
+    assert [text for text in said if not text.startswith("epoch ")] == [  # not train's own
+        "",
+        "schedule 1/2 cosine:2, seed 0",
+        "schedule 1/2 cosine:2, seed 1",
+        "schedule 2/2 constant, seed 0",
+        "schedule 2/2 constant, seed 1",
+    ]
+
+
 def test_stat_mean_and_sample_spread() -> None:
     s = Stat.of([0.90, 0.94, 0.98])
     assert s.mean == pytest.approx(0.94) and s.std == pytest.approx(0.04)

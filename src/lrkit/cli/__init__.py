@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
 
 class UsageError(Exception):
     """A command line that argparse or a command rejects; printed as one line, exit status 2."""

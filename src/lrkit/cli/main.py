@@ -21,13 +21,12 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from lrkit import __version__
-from lrkit.cli import UsageError
+from lrkit.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from lrkit.errors import LrkitError, SpecError
+from lrkit.interrupts import caused_by_interrupt, held_during_imports
 
 COMMANDS: tuple[str, ...] = ("schedule", "train", "find", "search", "compare", "tune")
 """Subcommand modules under ``lrkit.cli``, in the order ``lrkit --help`` lists them."""
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class Parser(argparse.ArgumentParser):
@@ -91,17 +90,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["schedule", "show", "cosinus:100"])  # one line on stderr, status 2
         2
     """
-    parser = build_parser()
     shown = warnings.showwarning
     warnings.showwarning = _show_warning  # one line, as lrkit's own notes are
     try:
-        return _run(parser, argv)
+        with held_during_imports():  # Ctrl-C in the first seconds' imports is not lost
+            return _run(argv)
     finally:
         warnings.showwarning = shown
 
 
-def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+def _run(argv: Sequence[str] | None) -> int:
     args = None
+    parser = build_parser()
     try:
         args = parser.parse_args(argv)
         return int(args.run(args))
@@ -118,9 +118,19 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         return _fail(f"{where}{exc.strerror or exc}", EXIT_FAILURE)
     except KeyboardInterrupt:
-        if args is not None and getattr(args, "command", None) in ("find", "compare", "train"):
-            print("lrkit: interrupted.", file=sys.stderr)  # search and tune say what they kept
-        return EXIT_INTERRUPTED
+        return _interrupted(args)
+    except Exception as exc:
+        if caused_by_interrupt(exc):  # an import that Ctrl-C cut short before main held it
+            return _interrupted(args)
+        raise
+
+
+def _interrupted(args: argparse.Namespace | None) -> int:
+    """Exit 130, saying so but for ``schedule`` (its output is the point; search and tune say
+    what they kept, and return 130 themselves)."""
+    if getattr(args, "command", None) != "schedule":
+        print("lrkit: interrupted.", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _options(parser: argparse.ArgumentParser, args: argparse.Namespace | None) -> dict[str, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit.cli import (
+    EXIT_INTERRUPTED,
     add_task_arguments,
     capped_int,
     check_out,
@@ -213,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             "lrkit: interrupted before any trial ran; run the same command again.", file=sys.stderr
         )
-        raise
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         again = "again" if args.resume else "with --resume"
         print(
@@ -221,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
             "continue.",
             file=sys.stderr,
         )
-        raise
+        return EXIT_INTERRUPTED
     finished = [w for w in caught if issubclass(w.category, FinishedStudyWarning)]
     if finished and not quiet:
         print(

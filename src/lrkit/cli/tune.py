@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from lrkit.cli import add_task_arguments, command_line, out_arg, positive_int
+from lrkit.cli import EXIT_INTERRUPTED, add_task_arguments, command_line, out_arg, positive_int
 from lrkit.tune.pipeline import DEFAULT_OUT
 
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             "run the same command again.",
             file=sys.stderr,
         )
-        raise
+        return EXIT_INTERRUPTED
     summary = result.summary
     if args.json:
         print(dumps(summary))

@@ -113,6 +113,7 @@ def compare(
                 steps_per_epoch,
                 bar,
                 check=i == 0,  # the task is checked once, before its first run
+                position=f"schedule {i + 1}/{len(candidates)}",
             )
             for i, c in enumerate(candidates)
         ]
@@ -230,12 +231,14 @@ def _train_all(
     bar: ProgressBar,
     *,
     check: bool,
+    position: str,
 ) -> ScheduleRun:
     from lrkit.training import train
 
     histories: list[History] = []
     for seed in seeds:
-        bar.describe(f"{candidate.spec}  seed {seed}")
+        # the count is the whole comparison's: the line says where in it this run is
+        bar.describe(f"{position} {candidate.spec}, seed {seed}")
         done = bar.completed
         history = train(
             task,

@@ -1,0 +1,97 @@
+"""Ctrl-C held while Python imports a module, raised at the next progress update: real signals."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lrkit import interrupts
+from lrkit.progress import ProgressBar
+
+# A module that is sent Ctrl-C while it initialises, and reports it as an extension module
+# does: "initialization failed". Old lrkit let the KeyboardInterrupt land here.
+OPTIONAL_DEPENDENCY = """
+import os, signal, time
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)
+except KeyboardInterrupt:
+    raise ImportError("initialization failed")
+LOADED = True
+"""
+
+
+@pytest.fixture
+def importable(tmp_path: Path) -> Iterator[Path]:
+    sys.path.insert(0, str(tmp_path))
+    yield tmp_path
+    sys.path.remove(str(tmp_path))
+    for name in [n for n in sys.modules if n.startswith("lrkit_test_dep")]:
+        del sys.modules[name]
+
+
+def test_an_interrupt_inside_an_import_waits_for_the_next_progress_update(
+    importable: Path,
+) -> None:
+    (importable / "lrkit_test_dep_a.py").write_text(OPTIONAL_DEPENDENCY)
+    with interrupts.held_during_imports():
+        module = importlib.import_module("lrkit_test_dep_a")  # not cut short
+        assert module.LOADED
+        with pytest.raises(KeyboardInterrupt), ProgressBar(3, enabled=False) as bar:
+            bar.advance()
+        bar.advance()  # raised once, not again
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_outside_an_import_ctrl_c_raises_at_once() -> None:
+    with interrupts.held_during_imports(), pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # interrupted, not slept
+    interrupts.raise_held()  # nothing held
+
+
+def test_a_second_ctrl_c_while_one_is_held_raises_at_once(importable: Path) -> None:
+    (importable / "lrkit_test_dep_b.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(0.2)\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(5)\n"
+    )
+    started = time.monotonic()
+    with interrupts.held_during_imports(), pytest.raises(KeyboardInterrupt):
+        importlib.import_module("lrkit_test_dep_b")
+    assert time.monotonic() - started < 4
+    interrupts.raise_held()  # the held one went with the second
+
+
+def test_an_ignored_or_foreign_sigint_is_left_alone() -> None:
+    def foreign(signum: int, frame: object) -> None:
+        pass
+
+    for disposition in (signal.SIG_IGN, foreign):
+        previous = signal.signal(signal.SIGINT, disposition)
+        try:
+            with interrupts.held_during_imports():
+                assert signal.getsignal(signal.SIGINT) is disposition
+            assert signal.getsignal(signal.SIGINT) is disposition
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def test_an_error_raised_while_handling_an_interrupt_counts_as_one() -> None:
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("Error calling __set_name__") from None
+    except RuntimeError as error:
+        assert interrupts.caused_by_interrupt(error)
+    assert not interrupts.caused_by_interrupt(ValueError("plain"))
