@@ -48,6 +48,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     assert summary["settings"]["plan"]["trials"] == 6
     assert len(summary["settings"]["plan"]["schedules"]) == 2
     assert REUSED not in done.stdout
+    assert summary["reused"] == [] and f"({summary['seconds']:.0f} s, " in done.stdout
     assert summary["epochs_used"] <= 80  # the budget, the range test's steps included
     assert summary["versions"]["torch"].startswith("2.")
     assert f"test accuracy {summary['test_accuracy']:.2%}" in done.stdout
@@ -74,6 +75,12 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     assert again.returncode == 0, again.stderr
     assert "held a run" not in again.stdout  # the same settings: nothing replaced
     assert again.stdout.count(REUSED) == 3  # the range test, the search and the comparison
+    rerun = json.loads((out / "summary.json").read_text())
+    assert rerun["reused"] == ["range test", "search", "comparison"]
+    assert rerun["epochs_used"] == summary["epochs_used"]  # the pipeline's, not this run's
+    kept = "the range test, search and comparison kept from an earlier run"
+    assert f"({rerun['seconds']:.0f} s, {kept}, " in again.stdout
+    assert f"{rerun['seconds']:.0f} s, {kept}" in unescape((out / "report.html").read_text())
     assert stage.stat().st_mtime_ns == stamp  # the range test was read back, not redone
     assert json.loads((out / "search.json").read_text())["trials"] == trials
     journal = optuna.storages.JournalStorage(JournalFileBackend(str(out / "study.journal")))

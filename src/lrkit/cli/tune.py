@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs the pipeline and prints where the report is."""
     from lrkit.jsondata import dumps
     from lrkit.tune import tune
+    from lrkit.tune.report import took
 
     quiet = args.quiet or args.json
     command = command_line() if sys.argv[1:] else None
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             scored = f"test {metric} {shown}, test loss {summary['test_loss']:.4g}"
         print(
             f"\nlr {summary['best_lr']:.4g} with {summary['schedule']}: {scored} "
-            f"({summary['seconds']:.0f} s, {summary['epochs_used']:.0f} training epochs)."
+            f"({took(summary)}, {summary['epochs_used']:.0f} training epochs)."
         )
         used, budget = summary["epochs_used"], args.budget
         if budget is not None and used > budget:

@@ -134,7 +134,8 @@ def tune(
 
     say(f"[1/4] range test on {loaded.name}")
     figures: dict[str, Figure] = {}  # each stage's plot, drawn once for its PNG and the report
-    found = _range_test(loaded, folder, base, device, figures, say)
+    reused: list[str] = []  # the stages kept from an earlier run in the folder
+    found = _range_test(loaded, folder, base, device, figures, say, reused)
     low, high = _search_range(found, say)
     # the rest of the budget, after what the range test really cost (a second sweep, or an
     # early stop at divergence)
@@ -160,6 +161,7 @@ def tune(
     )
     if kept:
         say(f"      {REUSED}")
+        reused.append("search")
     best = searched.best_trial
     if best is None:
         raise ConfigError(
@@ -170,7 +172,7 @@ def tune(
     say(f"      best lr {best_lr:.4g} (validation loss {best.value:.4g})")
 
     say(f"[3/4] comparing {len(plan.schedules)} schedules at lr {best_lr:.4g}")
-    compared = _compare(loaded, plan, folder, base, best_lr, device, progress, figures, say)
+    compared = _compare(loaded, plan, folder, base, best_lr, device, progress, figures, say, reused)
     winner = compared.best
     if winner is None:
         raise ConfigError(
@@ -197,6 +199,7 @@ def tune(
         budget=budget,
         command=command,
         seconds=time.perf_counter() - started,
+        reused=reused,
     )
     result = TuneResult(
         task=loaded.name,
@@ -221,6 +224,7 @@ def _range_test(
     device: str,
     figures: dict[str, Figure],
     say: Callable[[str], None],
+    reused: list[str],
 ) -> RangeTestResult:
     from lrkit.finder import FinderWarning
     from lrkit.finder.task import range_test_task
@@ -234,6 +238,7 @@ def _range_test(
         stages.save(folder, "range_test", settings, found)
     else:
         say(f"      {REUSED}")
+        reused.append("range test")
     (folder / "range_test.json").write_text(_json(found.to_dict()))
     _save_figure(found.plot(title=f"{task.name}: range test"), folder / "range_test.png", figures)
     return found
@@ -333,6 +338,7 @@ def _compare(
     progress: bool,
     figures: dict[str, Figure],
     say: Callable[[str], None],
+    reused: list[str],
 ) -> CompareResult:
     from lrkit.compare import compare
 
@@ -358,6 +364,7 @@ def _compare(
         stages.save(folder, "compare", settings, compared)
     else:
         say(f"      {REUSED}")
+        reused.append("comparison")
     (folder / "compare.json").write_text(compared.to_json())
     _save_figure(compared.plot(), folder / "compare.png", figures)
     return compared
@@ -413,6 +420,7 @@ def _summary(
     budget: int | None,
     command: str | None,
     seconds: float,
+    reused: list[str],
 ) -> dict[str, Any]:
     from lrkit.report.reproduce import environment_versions
 
@@ -441,7 +449,8 @@ def _summary(
         },
         "comparison": compared.rows(),
         "epochs_used": round(used, 2),
-        "seconds": round(seconds, 1),
+        "seconds": round(seconds, 1),  # this run's: stages kept from an earlier one took none
+        "reused": list(reused),
         "settings": {
             "task": task.name,
             "task_ref": task_ref,

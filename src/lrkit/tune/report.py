@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -13,6 +13,23 @@ if TYPE_CHECKING:
 
     from lrkit.report.html import Section
     from lrkit.tune.pipeline import TuneResult
+
+
+def took(summary: Mapping[str, Any]) -> str:
+    """How long the run took, and which stages it kept from an earlier run instead.
+
+    Example:
+        >>> took({"seconds": 12.4, "reused": []})
+        '12 s'
+        >>> took({"seconds": 3.0, "reused": ["range test", "search", "comparison"]})
+        '3 s, the range test, search and comparison kept from an earlier run'
+    """
+    text = f"{summary['seconds']:.0f} s"
+    reused = list(summary.get("reused") or [])
+    if reused:
+        stages = reused[0] if len(reused) == 1 else ", ".join(reused[:-1]) + f" and {reused[-1]}"
+        text += f", the {stages} kept from an earlier run"
+    return text
 
 
 def reproduce_commands(result: TuneResult) -> list[str]:
@@ -64,7 +81,7 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
         "searched": tuple(s["searched_range"]),
         "trials": f"{s['search']['trials']} ({s['search']['pruned']} pruned)",
         "epochs used": s["epochs_used"],
-        "time": f"{s['seconds']:.0f} s",
+        "time": took(s),
     }
     drawn = figures or {}
     texts = explanations(result, shown)
