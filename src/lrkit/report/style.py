@@ -106,6 +106,10 @@ pre {
   .wrap { padding-left: 14px; padding-right: 14px; }
   h1 { font-size: 21px; }
   .summary { grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); }
+  /* a phone: a figure keeps a size its text can be read at, and scrolls sideways in its
+     box as a wide table does */
+  figure { overflow-x: auto; }
+  figure > img { min-width: 600px; }
 }
 @media print {
   :root {
