@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -370,3 +371,10 @@ def test_compare_section_for_the_report() -> None:
         assert all(f">{cell}<" in text for cell in line.lstrip("* ").split())
     assert "constant:factor=1e30: diverged on 1 of 1 seeds" in result.table()
     assert "constant:factor=1e30: diverged on 1 of 1 seeds" in text
+    alt = re.search(r'alt="([^"]*)"', section.html)
+    assert alt is not None
+    assert html.unescape(alt.group(1)) == (  # what the figure shows, for a screen reader
+        f"{result.task}: schedules compared (1 epoch, 1 seed); panels: validation loss, learning "
+        "rate, validation accuracy, test accuracy (reported, not used to choose), against epoch; "
+        "curves: constant (best by validation)"  # the diverged run has no curve to show
+    )

@@ -233,7 +233,8 @@ def plot_compare(
     val_ax.set_xlabel("epoch")
     test_ax.set_xlabel("epoch")
     spread = f"mean ± std over {data.seeds} seeds" if data.seeds > 1 else "1 seed"
-    fig.suptitle(title or f"{result.task}: schedules compared ({result.epochs} epochs, {spread})")
+    epochs = f"{result.epochs} epoch" + ("s" if result.epochs != 1 else "")
+    fig.suptitle(title or f"{result.task}: schedules compared ({epochs}, {spread})")
     handles, labels = loss_ax.get_legend_handles_labels()
     if handles:
         fig.legend(

@@ -263,8 +263,39 @@ def _figure(fig: Figure, alt: str) -> str:
 
 
 def _alt(fig: Figure, fallback: str) -> str:
-    titles = [ax.get_title() for ax in fig.get_axes() if ax.get_title()]
-    return "; ".join(titles) or fallback
+    """Alt text from what the figure says of itself: its title, its panels, its legend's curves.
+
+    Example:
+        >>> from matplotlib.figure import Figure
+        >>> fig = Figure()
+        >>> axes = fig.subplots(1, 2)
+        >>> _ = axes[0].plot([0, 1], label="cosine"), axes[0].plot([1, 0], label="constant")
+        >>> _ = axes[0].set_ylabel("loss"), axes[1].set_ylabel("lr"), axes[1].set_xlabel("epoch")
+        >>> _ = fig.suptitle("digits: schedules"), fig.legend()
+        >>> _alt(fig, "Schedules")
+        'digits: schedules; panels: loss, lr, against epoch; curves: cosine, constant'
+        >>> _alt(Figure(), "Schedules")
+        'Schedules'
+    """
+    suptitle = getattr(fig, "_suptitle", None)  # Figure.get_suptitle is matplotlib >= 3.8
+    parts = [suptitle.get_text()] if suptitle is not None and suptitle.get_text() else []
+    axes = fig.get_axes()
+    titles = [ax.get_title() for ax in axes if ax.get_title()]
+    if titles:
+        parts += titles
+    else:
+        panels = [ax.get_ylabel() for ax in axes if ax.get_ylabel()]
+        against = sorted({ax.get_xlabel() for ax in axes if ax.get_xlabel()})
+        if panels:
+            parts.append(
+                "panels: "
+                + ", ".join(panels)
+                + (f", against {' and '.join(against)}" if against else "")
+            )
+    curves = [" ".join(t.get_text().split()) for legend in fig.legends for t in legend.get_texts()]
+    if curves:
+        parts.append("curves: " + ", ".join(curves))
+    return "; ".join(parts) or fallback
 
 
 def _summary_value(value: Any) -> str:
