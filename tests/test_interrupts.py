@@ -95,3 +95,66 @@ def test_an_error_raised_while_handling_an_interrupt_counts_as_one() -> None:
     except RuntimeError as error:
         assert interrupts.caused_by_interrupt(error)
     assert not interrupts.caused_by_interrupt(ValueError("plain"))
+
+
+def test_ctrl_c_while_files_are_written_waits_for_all_of_them(tmp_path: Path) -> None:
+    written = []
+    with interrupts.held_during_imports():
+        with pytest.raises(KeyboardInterrupt), interrupts.deferred():
+            for name in "abc":
+                if name == "b":
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(0.2)  # not cut short
+                (tmp_path / name).write_text(name)
+                written.append(name)
+        interrupts.raise_held()  # raised once
+    assert written == ["a", "b", "c"]
+
+
+def test_the_cli_ends_with_130_on_a_ctrl_c_held_after_the_last_progress_update(
+    importable: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli import schedule as schedule_cli
+    from lrkit.cli.main import main
+
+    (importable / "lrkit_test_dep_c.py").write_text(OPTIONAL_DEPENDENCY)
+
+    def imports_then_succeeds(args: object) -> int:
+        importlib.import_module("lrkit_test_dep_c")  # Ctrl-C lands in here, and is held
+        return 0
+
+    monkeypatch.setattr(schedule_cli, "run_list", imports_then_succeeds)
+    assert main(["schedule", "list"]) == 130  # not 0, as if Ctrl-C had not been pressed
+
+
+def test_find_interrupted_while_its_files_are_drawn_writes_none(
+    importable: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from lrkit.cli.main import main
+    from lrkit.finder import RangeTestResult
+
+    (importable / "lrkit_test_dep_d.py").write_text(OPTIONAL_DEPENDENCY)
+    plot = RangeTestResult.plot
+
+    def plot_after_an_import(self: RangeTestResult, **kwargs: object) -> object:
+        importlib.import_module("lrkit_test_dep_d")  # as matplotlib's first import can be hit
+        return plot(self, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RangeTestResult, "plot", plot_after_an_import)
+    out = tmp_path / "out"
+    assert main(["find", "--num-iter", "20", "--quiet", "--out", str(out)]) == 130
+    assert not out.exists()
+
+
+def test_the_search_display_raises_a_held_ctrl_c(importable: Path, tmp_path: Path) -> None:
+    # a search with workers trains nothing in this process: its display is where Ctrl-C lands
+    import optuna
+
+    from lrkit.search.engine import _Display
+
+    (importable / "lrkit_test_dep_e.py").write_text(OPTIONAL_DEPENDENCY)
+    study = optuna.create_study()
+    with interrupts.held_during_imports():
+        importlib.import_module("lrkit_test_dep_e")
+        with pytest.raises(KeyboardInterrupt), _Display(study, 4, enabled=False) as display:
+            display.update()

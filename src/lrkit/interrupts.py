@@ -10,8 +10,10 @@ person changes their mind.
 
 The CLI therefore installs :func:`handler` for its run (:func:`held_during_imports`). Ctrl-C
 outside an import raises at once, as Python's own handler does. Inside one it is held, and the
-next progress update (:func:`raise_held`, which ``ProgressBar.update`` calls) raises it, once the
-import is done. A second Ctrl-C while one is held raises at once. Library code that never
+next progress update (:func:`raise_held`, which ``ProgressBar.update`` and the search's display
+call) raises it, once the import is done; so does the command's end, if nothing did before. A
+second Ctrl-C while one is held raises at once. While a command writes its files
+(:func:`deferred`) every Ctrl-C is held until they are all written. Library code that never
 installs the handler is unchanged.
 """
 
@@ -24,6 +26,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 _held = False
+_deferring = False  # inside deferred(): every Ctrl-C is held until the block ends
 
 
 def _importing(frame: FrameType | None) -> bool:
@@ -38,7 +41,7 @@ def _importing(frame: FrameType | None) -> bool:
 def handler(signum: int, frame: FrameType | None) -> None:
     """SIGINT: ``KeyboardInterrupt`` now, or, inside an import, at the next progress update."""
     global _held
-    if _held or not _importing(frame):
+    if _held or not (_deferring or _importing(frame)):
         _held = False
         raise KeyboardInterrupt
     _held = True
@@ -50,6 +53,22 @@ def raise_held() -> None:
     if _held and threading.current_thread() is threading.main_thread():
         _held = False
         raise KeyboardInterrupt
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Holds Ctrl-C while the block runs (writing a set of files), then raises it.
+
+    So a command's files are all written or none is: the CLI prepares them, calls
+    :func:`raise_held`, and writes them here. Without the CLI's handler it changes nothing.
+    """
+    global _deferring
+    _deferring = True
+    try:
+        yield
+    finally:
+        _deferring = False
+    raise_held()
 
 
 @contextmanager

@@ -126,23 +126,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_outputs(result: CompareResult, out: Path) -> list[Path]:
-    """Writes ``compare.png``, ``compare.json``, ``compare.csv`` and ``report.html`` to ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Writes ``compare.png``, ``compare.json``, ``compare.csv`` and ``report.html`` to ``out``.
+
+    All of them or, when Ctrl-C comes first, none: they are drawn and built before the first
+    is written, and Ctrl-C waits while they are written (:func:`lrkit.interrupts.deferred`).
+    """
+    from lrkit.compare import compare_section
+    from lrkit.interrupts import deferred, raise_held
+
     png, data, table = out / "compare.png", out / "compare.json", out / "compare.csv"
     fig = result.plot()
-    fig.savefig(png, dpi=110)
-    data.write_text(result.to_json() + "\n")
+    sections = [compare_section(result, fig=fig)]
+    document = result.to_json() + "\n"
     rows = result.rows()
-    with table.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["schedule"])
-        writer.writeheader()
-        writer.writerows(rows)
-    from lrkit.compare import compare_section
-
-    report = write_report_part(
-        out,
-        [compare_section(result, fig=fig)],
-        title=f"{result.task}: schedules compared",
-        subtitle=f"lrkit compare, {result.epochs} epochs, {len(result.seeds)} seed(s)",
-    )
+    raise_held()  # one held since an import while they were built: nothing is written
+    with deferred():
+        out.mkdir(parents=True, exist_ok=True)
+        fig.savefig(png, dpi=110)
+        data.write_text(document)
+        with table.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["schedule"])
+            writer.writeheader()
+            writer.writerows(rows)
+        report = write_report_part(
+            out,
+            sections,
+            title=f"{result.task}: schedules compared",
+            subtitle=f"lrkit compare, {result.epochs} epochs, {len(result.seeds)} seed(s)",
+        )
     return [png, data, table, report]

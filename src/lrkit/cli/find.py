@@ -144,20 +144,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {result.note}", file=sys.stderr)
     if result.warning:
         print(f"warning: {result.warning}", file=sys.stderr)
-    args.out.mkdir(parents=True, exist_ok=True)
-    png, data = args.out / "range_test.png", args.out / "range_test.json"
-    fig = result.plot(title=f"{task.name}: range test")
-    fig.savefig(png, dpi=120)
-    document = dumps({"task": task.name, "seed": args.seed, **result.to_dict()})
-    data.write_text(document + "\n")
+    from lrkit.interrupts import deferred, raise_held
     from lrkit.report import range_test_section
 
-    report = write_report_part(
-        args.out,
-        [range_test_section(result, task=task.name, fig=fig)],
-        title=f"{task.name}: range test",
-        subtitle="lrkit find",
-    )
+    # the files are built first, then written while Ctrl-C waits: all of them or none
+    png, data = args.out / "range_test.png", args.out / "range_test.json"
+    fig = result.plot(title=f"{task.name}: range test")
+    sections = [range_test_section(result, task=task.name, fig=fig)]
+    document = dumps({"task": task.name, "seed": args.seed, **result.to_dict()})
+    raise_held()  # one held since an import while they were built: nothing is written
+    with deferred():
+        args.out.mkdir(parents=True, exist_ok=True)
+        fig.savefig(png, dpi=120)
+        data.write_text(document + "\n")
+        report = write_report_part(
+            args.out, sections, title=f"{task.name}: range test", subtitle="lrkit find"
+        )
     if args.json:
         print(document)
     elif not args.quiet:

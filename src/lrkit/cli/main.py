@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from lrkit import __version__
 from lrkit.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from lrkit.errors import LrkitError, SpecError
-from lrkit.interrupts import caused_by_interrupt, held_during_imports
+from lrkit.interrupts import caused_by_interrupt, held_during_imports, raise_held
 
 COMMANDS: tuple[str, ...] = ("schedule", "train", "find", "search", "compare", "tune")
 """Subcommand modules under ``lrkit.cli``, in the order ``lrkit --help`` lists them."""
@@ -104,7 +104,9 @@ def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return int(args.run(args))
+        status = int(args.run(args))
+        raise_held()  # a Ctrl-C held since an import after the last progress update
+        return status
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except SpecError as exc:  # its parameters are the spec's (cosine's steps, not --steps)

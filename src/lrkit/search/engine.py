@@ -15,6 +15,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, bad_value, caller_level, plain, positive_lr
+from lrkit.interrupts import raise_held
 from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, write_line
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import make_pruner
@@ -528,6 +529,7 @@ class _Display:
         self._bar.__exit__(exc_type, *exc)
 
     def update(self) -> None:
+        raise_held()  # the CLI's Ctrl-C held since an import: this process trains nothing
         if self._plain:
             if self._clock() - self._said_at >= PLAIN_EVERY_S:
                 counts, done, best = self._read()
