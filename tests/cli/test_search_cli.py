@@ -94,7 +94,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], messa
     assert "u:pw" not in done.stderr  # the password is never echoed
 
 
-def test_a_storage_file_that_is_not_a_journal_is_refused_and_kept(tmp_path: Path) -> None:
+def test_a_storage_file_that_is_not_a_journal_is_refused_and_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli.main import main
+
     notes = tmp_path / "notes.md"
     notes.write_text("# Notes\n\nSome text, not an Optuna journal.\n")
     # A journal's first record, then a last line that is none: Optuna alone would skip that
@@ -115,12 +119,13 @@ def test_a_storage_file_that_is_not_a_journal_is_refused_and_kept(tmp_path: Path
     }
     for storage, message in cases.items():
         before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
-        done = run(
-            "--storage", str(storage), "--trials", "1", "--epochs", "1", "--out", str(tmp_path)
-        )
-        assert done.returncode == 2, done.stderr
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(f"lrkit: error: {message}"), done.stderr
+        # in this process: the refusals come before any training (a process each took 4 s)
+        args = ["--storage", str(storage), "--trials", "1", "--epochs", "1"]
+        status = main(["search", *args, "--out", str(tmp_path)])
+        err = capsys.readouterr().err
+        assert status == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"lrkit: error: {message}"), err
         assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
