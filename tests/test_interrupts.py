@@ -158,3 +158,23 @@ def test_the_search_display_raises_a_held_ctrl_c(importable: Path, tmp_path: Pat
         importlib.import_module("lrkit_test_dep_e")
         with pytest.raises(KeyboardInterrupt), _Display(study, 4, enabled=False) as display:
             display.update()
+
+
+def test_a_ctrl_c_while_the_plot_is_saved_leaves_it_whole(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from matplotlib.figure import Figure
+
+    from lrkit.cli.main import main
+
+    savefig = Figure.savefig
+
+    def interrupted_while_saving(self: Figure, *args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the file is being written
+        time.sleep(0.2)
+        savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", interrupted_while_saving)
+    output = tmp_path / "x.png"
+    assert main(["schedule", "plot", "cosine:100", "-o", str(output)]) == 130
+    assert output.read_bytes()[-8:] == b"IEND\xaeB`\x82"  # a whole PNG, its last chunk written

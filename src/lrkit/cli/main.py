@@ -14,6 +14,7 @@ import argparse
 import importlib
 import os
 import re
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -257,5 +258,16 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+def script() -> NoReturn:
+    """The ``lrkit`` command: :func:`main`, then exit with its status.
+
+    A Ctrl-C that comes once the work is done, while Python shuts down (torch's exit handlers
+    run then), is ignored rather than printed as a traceback.
+    """
+    status = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    script()

@@ -240,18 +240,23 @@ def run(args: argparse.Namespace) -> int:
             f"stay in the storage: rerun with --study {before} --resume to write it back)",
             file=sys.stderr,
         )
-    fig = result.plot(title=f"{Path(str(args.task)).stem}: search", ylabel="final validation loss")
-    fig.savefig(png, dpi=120)
-    document = result.to_json(data)
-    result.to_csv(table)
+    from lrkit.interrupts import deferred, raise_held
     from lrkit.report import search_section
 
-    report = write_report_part(
-        args.out,
-        [search_section(result, fig=fig)],
-        title=f"{Path(str(args.task)).stem}: learning-rate search",
-        subtitle="lrkit search",
-    )
+    # built first, then written while Ctrl-C waits: all the files or none (the study is kept)
+    fig = result.plot(title=f"{Path(str(args.task)).stem}: search", ylabel="final validation loss")
+    sections = [search_section(result, fig=fig)]
+    raise_held()
+    with deferred():
+        fig.savefig(png, dpi=120)
+        document = result.to_json(data)
+        result.to_csv(table)
+        report = write_report_part(
+            args.out,
+            sections,
+            title=f"{Path(str(args.task)).stem}: learning-rate search",
+            subtitle="lrkit search",
+        )
     if result.best_trial is None and quiet:  # the table and its line are not printed
         print(f"lrkit: {_none_completed(result)}", file=sys.stderr)
     if args.json:
