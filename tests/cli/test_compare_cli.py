@@ -93,7 +93,11 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
-def test_bad_input_is_one_line_on_stderr_and_exit_2(case: str, tmp_path: Path) -> None:
+def test_bad_input_is_one_line_on_stderr_and_exit_2(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli.main import main
+
     args, message = BAD[case]
     (tmp_path / "file").write_text("not a folder")
     (tmp_path / "nolr.py").write_text(NO_LR_TASK)
@@ -102,9 +106,11 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(case: str, tmp_path: Path) -
     ]
     if "--out" not in args:
         args += ["--out", str(tmp_path / "out")]
-    result = run("compare", *args, "--epochs", "1")
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert result.stderr.startswith("lrkit: error:") and message in result.stderr
-    assert result.stdout == ""
+    # in this process: the refusals come before any work (a process each cost 2-4 s)
+    status = main(["compare", *args, "--epochs", "1"])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("lrkit: error:") and message in err
+    assert out == ""
     assert not (tmp_path / "out").exists()

@@ -98,7 +98,11 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
-def test_bad_input_is_one_line_on_stderr_and_exit_2(case: str, tmp_path: Path) -> None:
+def test_bad_input_is_one_line_on_stderr_and_exit_2(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli.main import main
+
     args, message = BAD[case]
     extra = [a for a in args if not a.startswith("@")]
     edits = [a[1:] for a in args if a.startswith("@")]
@@ -106,10 +110,12 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(case: str, tmp_path: Path) -
         path = task_file(tmp_path, model=edits[0].removeprefix("model="))
     else:
         path = task_file(tmp_path, *(edits or ["n = 300"]))
-    result = run("find", path, *extra, "--out", str(tmp_path / "out"))
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert result.stderr.startswith("lrkit: error:") and message in result.stderr
+    # in this process: a process each cost 2-4 s of imports
+    status = main(["find", path, *extra, "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("lrkit: error:") and message in err
     assert not (tmp_path / "out").exists()
 
 
