@@ -57,12 +57,13 @@ def raise_held() -> None:
 
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Holds Ctrl-C while the block runs (writing a set of files), then raises it.
+    """Raises a Ctrl-C held so far, then holds any while the block runs and raises it after.
 
-    So a command's files are all written or none is: the CLI prepares them, calls
-    :func:`raise_held`, and writes them here. Without the CLI's handler it changes nothing.
+    So a command's files are all written or none is: the CLI builds them, then writes them
+    here. Without the CLI's handler it changes nothing.
     """
     global _deferring
+    raise_held()  # one held since an import while they were built: nothing is written
     _deferring = True
     try:
         yield

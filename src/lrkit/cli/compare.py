@@ -132,14 +132,13 @@ def write_outputs(result: CompareResult, out: Path) -> list[Path]:
     is written, and Ctrl-C waits while they are written (:func:`lrkit.interrupts.deferred`).
     """
     from lrkit.compare import compare_section
-    from lrkit.interrupts import deferred, raise_held
+    from lrkit.interrupts import deferred
 
     png, data, table = out / "compare.png", out / "compare.json", out / "compare.csv"
     fig = result.plot()
     sections = [compare_section(result, fig=fig)]
     document = result.to_json() + "\n"
     rows = result.rows()
-    raise_held()  # one held since an import while they were built: nothing is written
     with deferred():
         out.mkdir(parents=True, exist_ok=True)
         fig.savefig(png, dpi=110)

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {result.note}", file=sys.stderr)
     if result.warning:
         print(f"warning: {result.warning}", file=sys.stderr)
-    from lrkit.interrupts import deferred, raise_held
+    from lrkit.interrupts import deferred
     from lrkit.report import range_test_section
 
     # the files are built first, then written while Ctrl-C waits: all of them or none
@@ -152,7 +152,6 @@ def run(args: argparse.Namespace) -> int:
     fig = result.plot(title=f"{task.name}: range test")
     sections = [range_test_section(result, task=task.name, fig=fig)]
     document = dumps({"task": task.name, "seed": args.seed, **result.to_dict()})
-    raise_held()  # one held since an import while they were built: nothing is written
     with deferred():
         args.out.mkdir(parents=True, exist_ok=True)
         fig.savefig(png, dpi=120)

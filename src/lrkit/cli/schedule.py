@@ -110,14 +110,13 @@ def run_plot(args: argparse.Namespace) -> int:
     """``lrkit schedule plot``: traces the specs and writes the chart."""
     output = Path(args.output)
     _check_output(args.output)  # before tracing: a typo in -o should not cost a long trace
-    from lrkit.interrupts import deferred, raise_held
+    from lrkit.interrupts import deferred
     from lrkit.schedules.plot import plot_schedules, schedule_curves
 
     steps = args.steps or _default_steps(args.specs)
     curves = schedule_curves(args.specs, steps, args.lr, args.metrics)
     fig = plot_schedules(curves, log=not args.linear, title=args.title)
-    raise_held()  # a Ctrl-C held since an import: no file
-    with deferred():  # and none cut short
+    with deferred():  # no file after a Ctrl-C, and none cut short by one
         output.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(output, dpi=150)
     _print_warnings(args.specs, args.lr, args.metrics)

@@ -240,13 +240,12 @@ def run(args: argparse.Namespace) -> int:
             f"stay in the storage: rerun with --study {before} --resume to write it back)",
             file=sys.stderr,
         )
-    from lrkit.interrupts import deferred, raise_held
+    from lrkit.interrupts import deferred
     from lrkit.report import search_section
 
     # built first, then written while Ctrl-C waits: all the files or none (the study is kept)
     fig = result.plot(title=f"{Path(str(args.task)).stem}: search", ylabel="final validation loss")
     sections = [search_section(result, fig=fig)]
-    raise_held()
     with deferred():
         fig.savefig(png, dpi=120)
         document = result.to_json(data)

@@ -50,6 +50,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the pipeline and prints where the report is."""
     from lrkit.jsondata import dumps
+    from lrkit.report.html import format_metric
     from lrkit.tune import tune
     from lrkit.tune.report import took
 
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         if score is None:  # a task without test data: its validation loss
             scored = f"validation loss {summary['final_val_loss']:.4g} (no test data)"
         else:
-            shown = f"{score:.2%}" if metric == "accuracy" else f"{score:.4g}"
+            shown = format_metric(metric, score)
             scored = f"test {metric} {shown}, test loss {summary['test_loss']:.4g}"
         print(
             f"\nlr {summary['best_lr']:.4g} with {summary['schedule']}: {scored} "

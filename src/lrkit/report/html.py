@@ -132,6 +132,19 @@ def format_value(value: Any, floatfmt: str = ".4g") -> str:
     return str(value)
 
 
+def format_metric(metric: str, value: float | None) -> str:
+    """A metric's text: an accuracy as a percentage (as the summary, the comparison and the CLI
+    show it), any other as :func:`format_value` has it.
+
+    Example:
+        >>> format_metric("accuracy", 0.98612), format_metric("r2", 0.91234)
+        ('98.61%', '0.9123')
+    """
+    if metric == "accuracy" and value is not None and math.isfinite(value):
+        return f"{value:.2%}"
+    return format_value(value)
+
+
 def table_html(
     rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str] | None = None,

@@ -23,6 +23,7 @@ from lrkit.report.html import (
     escape,
     facts_html,
     figure_html,
+    format_metric,
     format_value,
     paragraphs_html,
     table_html,
@@ -242,12 +243,12 @@ def training_section(
         + (" (stopped early)" if history.stopped_early else ""),
         "final train loss": format_value(_last(history.train_loss)),
         "final val loss": format_value(history.final_val_loss),
-        f"final val {history.metric}": _metric(history.metric, history.final_val_metric),
+        f"final val {history.metric}": format_metric(history.metric, history.final_val_metric),
         f"best val {history.metric}": "none"
         if best is None
-        else f"{_metric(history.metric, history.best_val_metric)} (epoch {best})",
+        else f"{format_metric(history.metric, history.best_val_metric)} (epoch {best})",
         "test loss": format_value(history.test_loss) or "none",
-        f"test {history.metric}": _metric(history.metric, history.test_metric) or "none",
+        f"test {history.metric}": format_metric(history.metric, history.test_metric) or "none",
         "time": _seconds(history.wall_time),
     }
     alt = (
@@ -309,13 +310,6 @@ def _summary_value(value: Any) -> str:
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     ):
         return f"{_lr(float(value[0]))} – {_lr(float(value[1]))}"
-    return format_value(value)
-
-
-def _metric(metric: str, value: float | None) -> str:
-    """An accuracy as a percentage, as the summary and the comparison show it; others as is."""
-    if metric == "accuracy" and value is not None and math.isfinite(value):
-        return f"{value:.2%}"
     return format_value(value)
 
 

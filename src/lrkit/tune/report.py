@@ -63,14 +63,12 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
         training_section,
         write_report,
     )
+    from lrkit.report.html import format_metric
 
     s = result.summary
     metric = s["metric"]
     score = s["test_metric"]
-    if score is None:
-        shown: str | None = None
-    else:
-        shown = f"{score:.2%}" if metric == "accuracy" else f"{score:.4g}"
+    shown = None if score is None else format_metric(metric, score)
     summary = {
         "task": result.task,
         "learning rate": result.best_lr,
