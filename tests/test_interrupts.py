@@ -93,8 +93,8 @@ def test_an_error_raised_while_handling_an_interrupt_counts_as_one() -> None:
         except KeyboardInterrupt:
             raise RuntimeError("Error calling __set_name__") from None
     except RuntimeError as error:
-        assert interrupts.caused_by_interrupt(error)
-    assert not interrupts.caused_by_interrupt(ValueError("plain"))
+        assert isinstance(interrupts.interrupt_behind(error), KeyboardInterrupt)
+    assert interrupts.interrupt_behind(ValueError("plain")) is None
 
 
 def test_ctrl_c_while_files_are_written_waits_for_all_of_them(tmp_path: Path) -> None:
@@ -178,3 +178,77 @@ def test_a_ctrl_c_while_the_plot_is_saved_leaves_it_whole(
     output = tmp_path / "x.png"
     assert main(["schedule", "plot", "cosine:100", "-o", str(output)]) == 130
     assert output.read_bytes()[-8:] == b"IEND\xaeB`\x82"  # a whole PNG, its last chunk written
+
+
+# --- SIGTERM (a kill, a scheduler ending the job): the same orderly stop, as Terminated ---------
+
+
+def test_sigterm_raises_terminated_at_once_and_the_default_comes_back() -> None:
+    with interrupts.held_during_imports():
+        with pytest.raises(interrupts.Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # interrupted, not slept
+        assert interrupts.exit_status(interrupts.Terminated()) == 143
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_sigterm_inside_an_import_is_held_and_raised_as_terminated(importable: Path) -> None:
+    (importable / "lrkit_test_dep_f.py").write_text(
+        OPTIONAL_DEPENDENCY.replace("SIGINT", "SIGTERM")
+    )
+    with interrupts.held_during_imports():
+        assert importlib.import_module("lrkit_test_dep_f").LOADED  # not cut short
+        with pytest.raises(interrupts.Terminated):
+            interrupts.raise_held()
+
+
+def test_a_held_ctrl_c_then_sigterm_is_terminated(importable: Path) -> None:
+    (importable / "lrkit_test_dep_g.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(0.2)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(5)\n"
+    )
+    with interrupts.held_during_imports(), pytest.raises(interrupts.Terminated):
+        importlib.import_module("lrkit_test_dep_g")
+
+
+def test_a_sigterm_handled_by_someone_else_is_left_alone() -> None:
+    calls: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+    try:
+        with interrupts.held_during_imports():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+        assert calls == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_the_journal_holds_sigterm_while_it_writes(importable: Path) -> None:
+    from lrkit.search.storage import no_interrupt
+
+    with interrupts.held_during_imports():
+        done = []
+        with pytest.raises(interrupts.Terminated), no_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # not cut short
+            done.append(True)
+        assert done == [True]
+
+
+def test_the_cli_says_terminated_and_exits_143(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli import train as train_cli
+    from lrkit.cli.main import main
+
+    def killed(args: object) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        return 0
+
+    monkeypatch.setattr(train_cli, "run", killed)
+    assert main(["train"]) == 143
+    assert capsys.readouterr().err == "lrkit: terminated.\n"

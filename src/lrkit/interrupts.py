@@ -15,6 +15,11 @@ call) raises it, once the import is done; so does the command's end, if nothing 
 second Ctrl-C while one is held raises at once. While a command writes its files
 (:func:`deferred`) every Ctrl-C is held until they are all written. Library code that never
 installs the handler is unchanged.
+
+SIGTERM (``kill``, a cluster's scheduler ending a job, a container stopped) is handled the same
+way under the CLI: it raises :class:`Terminated`, a ``KeyboardInterrupt``, so that work stops as
+it does on Ctrl-C (a range test restores the model, a search records its trials in flight, files
+are written whole or not at all), and the command exits 143 instead of 130.
 """
 
 from __future__ import annotations
@@ -24,8 +29,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
-_held = False
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, under the CLI: raised where Ctrl-C would be, and handled as Ctrl-C is.
+
+    A ``KeyboardInterrupt``, so that every ``except KeyboardInterrupt`` that keeps work whole
+    (trials recorded, the model restored) keeps it whole on SIGTERM too.
+    """
+
+
+_held: type[KeyboardInterrupt] | None = None  # the interrupt held since an import, if any
 _deferring = False  # inside deferred(): every Ctrl-C is held until the block ends
 
 
@@ -39,20 +54,22 @@ def _importing(frame: FrameType | None) -> bool:
 
 
 def handler(signum: int, frame: FrameType | None) -> None:
-    """SIGINT: ``KeyboardInterrupt`` now, or, inside an import, at the next progress update."""
+    """SIGINT (or SIGTERM): ``KeyboardInterrupt`` (:class:`Terminated`) now, or, inside an
+    import, at the next progress update."""
     global _held
-    if _held or not (_deferring or _importing(frame)):
-        _held = False
-        raise KeyboardInterrupt
-    _held = True
+    kind = Terminated if signum == signal.SIGTERM or _held is Terminated else KeyboardInterrupt
+    if _held is not None or not (_deferring or _importing(frame)):
+        _held = None
+        raise kind
+    _held = kind
 
 
 def raise_held() -> None:
     """Raises the ``KeyboardInterrupt`` held since an import, if any (in the main thread)."""
     global _held
-    if _held and threading.current_thread() is threading.main_thread():
-        _held = False
-        raise KeyboardInterrupt
+    if _held is not None and threading.current_thread() is threading.main_thread():
+        kind, _held = _held, None
+        raise kind
 
 
 @contextmanager
@@ -74,45 +91,65 @@ def deferred() -> Iterator[None]:
 
 @contextmanager
 def held_during_imports() -> Iterator[None]:
-    """Installs :func:`handler` while the block runs, where Python's own handler is installed.
+    """Installs :func:`handler` for SIGINT and SIGTERM while the block runs, each where Python's
+    own disposition is installed (``default_int_handler``; the default action, for SIGTERM).
 
-    A SIGINT that is ignored (a job started with ``nohup`` or ``&`` in some shells) or handled
-    by someone else stays so, and so does a call from a thread other than the main one (which
-    cannot set handlers).
+    A signal that is ignored (SIGINT in a job started with ``nohup`` or ``&`` in some shells)
+    or handled by someone else stays so, and so does a call from a thread other than the main
+    one (which cannot set handlers).
     """
     global _held
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signal.signal(signal.SIGINT, handler)
+    defaults: dict[int, Any] = {
+        signal.SIGINT: signal.default_int_handler,
+        signal.SIGTERM: signal.SIG_DFL,
+    }
+    taken = [s for s, default in defaults.items() if signal.getsignal(s) is default]
+    for signum in taken:
+        signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        _held = False
+        for signum in taken:
+            signal.signal(signum, defaults[signum])
+        _held = None
 
 
-def caused_by_interrupt(error: BaseException) -> bool:
-    """Whether ``error`` was raised while handling a ``KeyboardInterrupt`` (an import's).
+def exit_status(interrupt: BaseException) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM (128 + the signal's number, as a shell reports it).
+
+    Example:
+        >>> exit_status(KeyboardInterrupt()), exit_status(Terminated())
+        (130, 143)
+    """
+    return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+
+
+def what(interrupt: BaseException) -> str:
+    """``"interrupted"`` (Ctrl-C) or ``"terminated"`` (SIGTERM), for the CLI's messages."""
+    return "terminated" if isinstance(interrupt, Terminated) else "interrupted"
+
+
+def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The ``KeyboardInterrupt`` (an import's) that ``error`` was raised while handling, if any.
 
     Example:
         >>> try:
         ...     try:
-        ...         raise KeyboardInterrupt
+        ...         raise Terminated
         ...     except KeyboardInterrupt:
         ...         raise ImportError("initialization failed")
         ... except ImportError as e:
-        ...     caused_by_interrupt(e), caused_by_interrupt(ValueError())
-        (True, False)
+        ...     type(interrupt_behind(e)).__name__, interrupt_behind(ValueError())
+        ('Terminated', None)
     """
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         if isinstance(current, KeyboardInterrupt):
-            return True
+            return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
-    return False
+    return None

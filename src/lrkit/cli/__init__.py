@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2  # interrupted: lrkit.interrupts.exit_status
 
 
 class UsageError(Exception):

@@ -5,7 +5,8 @@ Every subcommand lives in its own module under ``lrkit.cli`` with ``add_parser(s
 there but not written yet is skipped, so the list can run ahead of the code.
 
 Exit statuses: 0 success, 1 a failure while running (a file that cannot be written), 2 a usage
-error or an invalid value (any :class:`~lrkit.errors.LrkitError`), 130 interrupted (Ctrl-C).
+error or an invalid value (any :class:`~lrkit.errors.LrkitError`), 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM, which stops the work as Ctrl-C does: see :mod:`lrkit.interrupts`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from lrkit import __version__
-from lrkit.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, UsageError
 from lrkit.errors import LrkitError, SpecError
-from lrkit.interrupts import caused_by_interrupt, held_during_imports, raise_held
+from lrkit.interrupts import exit_status, held_during_imports, interrupt_behind, raise_held, what
 
 COMMANDS: tuple[str, ...] = ("schedule", "train", "find", "search", "compare", "tune")
 """Subcommand modules under ``lrkit.cli``, in the order ``lrkit --help`` lists them."""
@@ -120,20 +121,21 @@ def _run(argv: Sequence[str] | None) -> int:
             return EXIT_FAILURE
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         return _fail(f"{where}{exc.strerror or exc}", EXIT_FAILURE)
-    except KeyboardInterrupt:
-        return _interrupted(args)
+    except KeyboardInterrupt as exc:
+        return _interrupted(args, exc)
     except Exception as exc:
-        if caused_by_interrupt(exc):  # an import that Ctrl-C cut short before main held it
-            return _interrupted(args)
+        interrupt = interrupt_behind(exc)  # an import that Ctrl-C cut short before main held it
+        if interrupt is not None:
+            return _interrupted(args, interrupt)
         raise
 
 
-def _interrupted(args: argparse.Namespace | None) -> int:
-    """Exit 130, saying so but for ``schedule`` (its output is the point; search and tune say
-    what they kept, and return 130 themselves)."""
+def _interrupted(args: argparse.Namespace | None, interrupt: KeyboardInterrupt) -> int:
+    """Exit 130 (143 for SIGTERM), saying so but for ``schedule`` (its output is the point;
+    search and tune say what they kept, and return the status themselves)."""
     if getattr(args, "command", None) != "schedule":
-        print("lrkit: interrupted.", file=sys.stderr)
-    return EXIT_INTERRUPTED
+        print(f"lrkit: {what(interrupt)}.", file=sys.stderr)
+    return exit_status(interrupt)
 
 
 def _options(parser: argparse.ArgumentParser, args: argparse.Namespace | None) -> dict[str, str]:
@@ -261,11 +263,13 @@ def _silence_stdout() -> None:
 def script() -> NoReturn:
     """The ``lrkit`` command: :func:`main`, then exit with its status.
 
-    A Ctrl-C that comes once the work is done, while Python shuts down (torch's exit handlers
-    run then), is ignored rather than printed as a traceback.
+    A Ctrl-C or SIGTERM that comes once the work is done, while Python shuts down (torch's exit
+    handlers run then), is ignored rather than printed as a traceback or changing the status.
     """
     status = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(status)
 
 

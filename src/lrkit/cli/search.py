@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit.cli import (
-    EXIT_INTERRUPTED,
     add_task_arguments,
     capped_int,
     check_out,
@@ -27,6 +26,7 @@ from lrkit.cli import (
     positive_int,
     write_report_part,
 )
+from lrkit.interrupts import exit_status, what
 
 if TYPE_CHECKING:
     from lrkit.search import SearchResult
@@ -210,19 +210,20 @@ def run(args: argparse.Namespace) -> int:
                 device=args.device,
                 progress=not quiet,
             )
-    except InterruptedBeforeStudy:
+    except InterruptedBeforeStudy as stop:
         print(
-            "lrkit: interrupted before any trial ran; run the same command again.", file=sys.stderr
+            f"lrkit: {what(stop)} before any trial ran; run the same command again.",
+            file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
+        return exit_status(stop)
+    except KeyboardInterrupt as stop:
         again = "again" if args.resume else "with --resume"
         print(
-            f"lrkit: interrupted; finished trials are kept. Run the same command {again} to "
+            f"lrkit: {what(stop)}; finished trials are kept. Run the same command {again} to "
             "continue.",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return exit_status(stop)
     finished = [w for w in caught if issubclass(w.category, FinishedStudyWarning)]
     if finished and not quiet:
         print(

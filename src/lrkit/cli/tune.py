@@ -13,7 +13,8 @@ import argparse
 import sys
 from typing import Any
 
-from lrkit.cli import EXIT_INTERRUPTED, add_task_arguments, command_line, out_arg, positive_int
+from lrkit.cli import add_task_arguments, command_line, out_arg, positive_int
+from lrkit.interrupts import exit_status, what
 from lrkit.tune.pipeline import DEFAULT_OUT
 
 
@@ -67,13 +68,13 @@ def run(args: argparse.Namespace) -> int:
             say=(lambda text: None) if quiet else None,
             progress=not quiet,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print(
-            f"lrkit: interrupted; finished stages are kept in {args.out} and reused when you "
+            f"lrkit: {what(stop)}; finished stages are kept in {args.out} and reused when you "
             "run the same command again.",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return exit_status(stop)
     summary = result.summary
     if args.json:
         print(dumps(summary))

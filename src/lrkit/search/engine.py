@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, bad_value, caller_level, plain, positive_lr
-from lrkit.interrupts import raise_held
+from lrkit.interrupts import Terminated, raise_held
 from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, write_line
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import make_pruner
@@ -52,6 +52,10 @@ DEFAULT_LOW, DEFAULT_HIGH = 1e-5, 1.0  # seed 000's range: 10 ** U(-5, 0)
 class InterruptedBeforeStudy(KeyboardInterrupt):
     """Ctrl-C before the search had a study in its storage (in its range test, say): there is
     nothing to resume. A KeyboardInterrupt, so that code catching that still catches it."""
+
+
+class TerminatedBeforeStudy(InterruptedBeforeStudy, Terminated):
+    """SIGTERM, under the CLI, before the search had a study in its storage."""
 
 
 MAX_TRIALS = 10_000
@@ -253,10 +257,12 @@ def search(
                 else:
                     _join(study, spec, workers, join_timeout)
             result = collect(study, spec)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if stored:
             raise
-        raise InterruptedBeforeStudy from None  # nothing to resume: say so, not --resume
+        # nothing to resume: say so, not --resume
+        kind = TerminatedBeforeStudy if isinstance(stop, Terminated) else InterruptedBeforeStudy
+        raise kind from None
     _warn_if_none_completed(result)
     return result
 

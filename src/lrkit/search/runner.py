@@ -237,39 +237,46 @@ INTERRUPTED_EXITS = frozenset({130, 143, -signal.SIGINT, -signal.SIGTERM})
 
 
 def _child_main(job: TrialJob, parent: int, stopping: Any, interruptible: bool) -> None:
-    """A worker process's life. It starts with Ctrl-C held (see ``_started``), so that none
-    lands while Python unpickles the job; here it arrives (a KeyboardInterrupt), and Ctrl-C
-    works until the trial is told; then it is ignored for the exit (a KeyboardInterrupt in
-    torch's or multiprocessing's exit hooks printed a traceback). A parent that ignores Ctrl-C
-    (nohup) passes ``interruptible=False``: the worker ignores it too.
+    """A worker process's life. It starts with Ctrl-C and SIGTERM held (see ``_started``), so
+    that none lands while Python unpickles the job; here they arrive (a KeyboardInterrupt), and
+    both work until the trial is told: the trial is recorded as interrupted, for a retry. Then
+    Ctrl-C is ignored and SIGTERM ends the process, for the exit (a KeyboardInterrupt in torch's
+    or multiprocessing's exit hooks printed a traceback). A parent that ignores Ctrl-C (nohup)
+    passes ``interruptible=False``: the worker ignores it too, and still stops on SIGTERM.
     """
     held = hasattr(signal, "pthread_sigmask")
     try:
         handler = signal.default_int_handler if interruptible else signal.SIG_IGN
         signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill: stop as on Ctrl-C
         if held:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
         if stopping.is_set():  # the parent alone got Ctrl-C while this process started
             raise KeyboardInterrupt
         _child_run(job, parent)
         # ignored, not only blocked: a mask is per thread, and a Ctrl-C to the process reaches
         # it through any thread that does not block it (the parent watcher, Optuna's heartbeat)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except KeyboardInterrupt:  # Ctrl-C reaches every worker, even one still importing torch:
         os._exit(130)  # the parent fails and requeues its trial, without a traceback here
 
 
+# held in the signal mask while a worker starts, until _child_main takes them
+HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
 @contextlib.contextmanager
 def _started() -> Iterator[None]:
-    """Starts worker processes with Ctrl-C held: they inherit the signal mask, so a Ctrl-C that
-    comes while one starts waits in it until ``_child_main`` takes it. One meant for this
-    process is held back too (``no_interrupt``) and arrives when the block ends.
+    """Starts worker processes with Ctrl-C and SIGTERM held: they inherit the signal mask, so
+    one that comes while a worker starts waits in it until ``_child_main`` takes it. One meant
+    for this process is held back too (``no_interrupt``) and arrives when the block ends.
     """
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
     with no_interrupt():
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
         try:
             yield
         finally:
@@ -416,16 +423,25 @@ class Workers:
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
 
     def _stop(self, active: dict[int, tuple[Any, int]]) -> None:
-        """After Ctrl-C: give workers a moment to record their trials, then fail what is left."""
-        deadline = time.monotonic() + 10.0
-        for process, _ in active.values():
-            process.join(timeout=max(0.0, deadline - time.monotonic()))
+        """After Ctrl-C or SIGTERM: give the workers a moment to record their trials, then ask
+        those still running to (SIGTERM: a signal meant for this process alone, a ``kill`` or
+        a container's stop, never reached them), then end any left and fail their trials."""
+        for patience, stop in ((STOP_GRACE_S, "terminate"), (STOP_WAIT_S, "kill")):
+            deadline = time.monotonic() + patience
+            for process, _ in active.values():
+                process.join(timeout=max(0.0, deadline - time.monotonic()))
+            for process, _ in active.values():
+                if process.is_alive():
+                    getattr(process, stop)()
         for process, trial_id in active.values():
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=5)
+            process.join(timeout=5)
             if self.study._storage.get_trial(trial_id).state == TrialState.RUNNING:
                 fail_interrupted(self.study, trial_id)
+
+
+# after this process is stopped: how long its workers have to record their trials (a terminal's
+# Ctrl-C reaches them too) before they are sent SIGTERM, and then before they are killed
+STOP_GRACE_S, STOP_WAIT_S = 2.0, 10.0
 
 
 def check_workers(

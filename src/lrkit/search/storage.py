@@ -287,23 +287,32 @@ def no_interrupt() -> Iterator[None]:
     A KeyboardInterrupt raised inside the journal file's lock handling leaves the lock half
     released and turns into an OSError; deferring it to the end of the write keeps the journal
     and its lock whole, and the interrupt still arrives a moment later. A process that ignores
-    Ctrl-C (``nohup``), or whose handler Python did not set, is left as it is.
+    Ctrl-C (``nohup``), or whose handler Python did not set, is left as it is. SIGTERM is held
+    too where a Python handler takes it (the CLI's, a search's worker's); its default action
+    ends the process at once, as ``kill -9`` does, which the journal recovers from.
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(
-        signal.SIGINT
-    ) in (signal.SIG_IGN, None):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    held: dict[int, Any] = {
+        signum: previous
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if (previous := signal.getsignal(signum)) not in (signal.SIG_IGN, None)
+        and (signum == signal.SIGINT or callable(previous))
+    }
     pending: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    for signum in held:
+        signal.signal(signum, lambda signum, frame: pending.append(signum))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if pending and callable(previous):
-            previous(signal.SIGINT, None)
-        elif pending:
-            raise KeyboardInterrupt
+        for signum, previous in held.items():
+            signal.signal(signum, previous)
+        for came in sorted(set(pending), key=lambda s: s != signal.SIGTERM):  # SIGTERM first
+            if callable(held[came]):
+                held[came](came, None)
+            else:
+                raise KeyboardInterrupt
 
 
 class ShieldedJournalFileBackend(JournalFileBackend):
