@@ -525,3 +525,20 @@ lrkit.search(quadratic, n_trials=2, n_workers=2, sampler=Sampler(), progress=Fal
         "import the sampler, but Sampler is defined in __main__ of a notebook"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_more_workers_than_cores_is_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lrkit.search import WorkersWarning
+    from lrkit.search.runner import check_workers
+    from lrkit.search.storage import default_storage
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU to give each worker
+    spec, cores, quadratic = default_storage(tmp_path), os.cpu_count() or 1, objectives.quadratic
+    with pytest.warns(WorkersWarning, match=f"{cores + 1} trials at once.* {cores} CPU cores"):
+        check_workers(spec, quadratic, cores + 1, n_trials=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_workers(spec, quadratic, cores + 1, n_trials=cores)  # no more at once than cores
+        check_workers(spec, quadratic, cores, n_trials=50)

@@ -182,7 +182,7 @@ def search(
                 spec = default_storage(out or DEFAULT_OUT)
             else:
                 spec = StorageSpec.parse(storage)
-            check_workers(spec, objective, n_workers, sampler, pruner)
+            check_workers(spec, objective, n_workers, sampler, pruner, n_trials)
             name = study_name or DEFAULT_STUDY
             if resume is True and spec.kind == "journal" and not Path(spec.location).exists():
                 raise no_study_to_resume(name, spec)  # and create no journal file

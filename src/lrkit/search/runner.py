@@ -23,6 +23,7 @@ import signal
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -33,7 +34,7 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, bool_or_text
+from lrkit.errors import ConfigError, bool_or_text, caller_level
 from lrkit.search.portable import check_portable
 from lrkit.search.storage import StorageSpec, no_interrupt
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
@@ -444,12 +445,33 @@ class Workers:
 STOP_GRACE_S, STOP_WAIT_S = 2.0, 10.0
 
 
+class WorkersWarning(UserWarning):
+    """More worker processes than the machine has cores for (the search still runs)."""
+
+
 def check_workers(
-    spec: StorageSpec, objective: Objective, n_workers: int, sampler: Any = None, pruner: Any = None
+    spec: StorageSpec,
+    objective: Objective,
+    n_workers: int,
+    sampler: Any = None,
+    pruner: Any = None,
+    n_trials: int | None = None,
 ) -> None:
-    """Refuses, before any storage is opened, ``n_workers > 1`` where workers could not run."""
+    """Refuses, before any storage is opened, ``n_workers > 1`` where workers could not run;
+    warns when more would run at once (at most ``n_trials``) than a machine without GPUs has
+    cores."""
     if n_workers == 1:
         return
+    at_once, cores = min(n_workers, n_trials or n_workers), os.cpu_count() or 1
+    if at_once > cores and not _gpu_ids():
+        warnings.warn(
+            f"{n_workers} workers run {at_once} trials at once, each in a process of its own, "
+            f"on this machine's {cores} CPU cores: each loads its own torch (hundreds of MB) and "
+            f"they share the cores, so the search is no faster than with {cores} workers and "
+            "may run out of memory.",
+            WorkersWarning,
+            stacklevel=caller_level(),
+        )
     if spec.kind == "memory":
         raise ConfigError(
             "n_workers > 1 runs each trial in a fresh process, which cannot see an "
