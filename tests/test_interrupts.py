@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import signal
 import sys
@@ -252,3 +253,35 @@ def test_the_cli_says_terminated_and_exits_143(
     monkeypatch.setattr(train_cli, "run", killed)
     assert main(["train"]) == 143
     assert capsys.readouterr().err == "lrkit: terminated.\n"
+
+
+def test_a_search_interrupted_while_its_files_are_drawn_says_how_to_get_them(
+    importable: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lrkit.cli.main import main
+    from lrkit.search import SearchResult
+    from tests.task_files import FLAT_TASK
+
+    (importable / "lrkit_test_dep_h.py").write_text(OPTIONAL_DEPENDENCY)
+    task, out = tmp_path / "flat.py", tmp_path / "out"
+    task.write_text(FLAT_TASK)
+    command = ["search", str(task), "--trials", "2", "--quiet", "--out", str(out)]
+    plot = SearchResult.plot
+
+    def plot_after_an_import(self: SearchResult, **kwargs: object) -> object:
+        importlib.import_module("lrkit_test_dep_h")  # Ctrl-C held here, raised before writing
+        return plot(self, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SearchResult, "plot", plot_after_an_import)
+        assert main(command) == 130
+    assert capsys.readouterr().err.endswith(
+        "lrkit: interrupted; the search finished and is kept; run the same command again to "
+        "write its files.\n"
+    )
+    assert not (out / "search.json").exists()
+    assert main(command) == 0  # as it says: the finished study's files, no trial run again
+    assert len(json.loads((out / "search.json").read_text())["trials"]) == 2

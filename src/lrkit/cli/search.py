@@ -245,18 +245,30 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.report import search_section
 
     # built first, then written while Ctrl-C waits: all the files or none (the study is kept)
-    fig = result.plot(title=f"{Path(str(args.task)).stem}: search", ylabel="final validation loss")
-    sections = [search_section(result, fig=fig)]
-    with deferred():
-        fig.savefig(png, dpi=120)
-        document = result.to_json(data)
-        result.to_csv(table)
-        report = write_report_part(
-            args.out,
-            sections,
-            title=f"{Path(str(args.task)).stem}: learning-rate search",
-            subtitle="lrkit search",
+    written = False
+    try:
+        fig = result.plot(
+            title=f"{Path(str(args.task)).stem}: search", ylabel="final validation loss"
         )
+        sections = [search_section(result, fig=fig)]
+        with deferred():
+            fig.savefig(png, dpi=120)
+            document = result.to_json(data)
+            result.to_csv(table)
+            report = write_report_part(
+                args.out,
+                sections,
+                title=f"{Path(str(args.task)).stem}: learning-rate search",
+                subtitle="lrkit search",
+            )
+            written = True
+    except KeyboardInterrupt as stop:
+        if written:
+            told = f"the search finished and its files are written in {args.out}."
+        else:
+            told = "the search finished and is kept; run the same command again to write its files."
+        print(f"lrkit: {what(stop)}; {told}", file=sys.stderr)
+        return exit_status(stop)
     if result.best_trial is None and quiet:  # the table and its line are not printed
         print(f"lrkit: {_none_completed(result)}", file=sys.stderr)
     if args.json:
