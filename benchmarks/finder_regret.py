@@ -15,7 +15,8 @@ ends at 1 instead of 10, or takes 200 steps instead of 100.
 
 Range tests come from ``lrkit.LRFinder`` when it is importable and works (``--sweep auto``), else
 from the minimal sweep in ``regret_tasks.sweep`` (``--sweep own``). Training scores are cached in
-``benchmarks/.cache/finder_regret.json``; a run from scratch takes 5-6 min on 2 cores.
+``benchmarks/.cache/finder_regret.json``; a run from scratch takes about 4 min on 2 cores
+(2 workers).
 
 Run: ``python benchmarks/finder_regret.py [--sweep auto|own|lrkit] [--workers 2] [--evidence]``
 """

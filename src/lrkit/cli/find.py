@@ -79,7 +79,7 @@ def add_parser(subparsers: Any) -> None:
         type=out_arg,
         default=DEFAULT_OUT,
         metavar="DIR",
-        help=f"folder for range_test.png and range_test.json (default: {DEFAULT_OUT})",
+        help=f"folder for range_test.png, range_test.json and report.html (default: {DEFAULT_OUT})",
     )
     parser.add_argument("--quiet", action="store_true", help="print only errors and warnings")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

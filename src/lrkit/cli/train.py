@@ -2,7 +2,7 @@
 
 Usage::
 
-    lrkit train [TASK] --lr LR [--schedule SPEC] [--unit epoch|step] [--epochs N] [--seed S]
+    lrkit train [TASK] [--lr LR] [--schedule SPEC] [--unit epoch|step] [--epochs N] [--seed S]
                 [--device DEVICE] [--quiet]
 
 TASK is a built-in task name (default ``digits``) or a ``.py`` file defining ``task``. A run that

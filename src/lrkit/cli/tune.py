@@ -23,9 +23,9 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "tune",
         help="find the learning rate and the schedule for a task, with an HTML report",
-        description="Range test -> log-uniform search inside its range with successive "
-        "halving -> comparison of schedules at the chosen LR -> final training of the winner "
-        "-> summary.json and report.html in DIR.",
+        description="Range test -> log-uniform search from half a decade under its range to "
+        "its top, with successive halving -> comparison of schedules at the chosen LR -> final "
+        "training of the winner -> summary.json and report.html in DIR.",
     )
     add_task_arguments(parser)
     parser.add_argument(

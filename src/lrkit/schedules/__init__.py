@@ -1,7 +1,7 @@
 """Learning-rate schedules: exact torch drop-ins, and native schedules as pure functions.
 
 Native schedules map a step to an LR with no hidden counter, compose (``>`` in sequence, ``*``
-multiplied), round-trip through one-line specs and JSON-able dicts, trace a million steps in a few
+multiplied), round-trip through one-line specs and JSON-able dicts, trace a million steps in tens of
 milliseconds, and bind to any torch optimizer as a real ``LRScheduler``.
 
 Example:
