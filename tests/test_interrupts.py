@@ -285,3 +285,20 @@ def test_a_search_interrupted_while_its_files_are_drawn_says_how_to_get_them(
     assert not (out / "search.json").exists()
     assert main(command) == 0  # as it says: the finished study's files, no trial run again
     assert len(json.loads((out / "search.json").read_text())["trials"]) == 2
+
+
+def test_a_signal_while_the_parser_is_built_is_the_cli_s_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli import main as cli_main
+
+    build = cli_main.build_parser
+
+    def killed_while_building() -> object:
+        os.kill(os.getpid(), signal.SIGTERM)  # outside any import: raised at once
+        time.sleep(5)
+        return build()
+
+    monkeypatch.setattr(cli_main, "build_parser", killed_while_building)
+    assert cli_main.main(["schedule", "list"]) == 143  # not a traceback
+    assert capsys.readouterr().err == "lrkit: terminated.\n"

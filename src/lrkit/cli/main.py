@@ -25,7 +25,14 @@ from typing import Any, NoReturn
 from lrkit import __version__
 from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, UsageError
 from lrkit.errors import LrkitError, SpecError
-from lrkit.interrupts import exit_status, held_during_imports, interrupt_behind, raise_held, what
+from lrkit.interrupts import (
+    exit_status,
+    handler,
+    held_during_imports,
+    interrupt_behind,
+    raise_held,
+    what,
+)
 
 COMMANDS: tuple[str, ...] = ("schedule", "train", "find", "search", "compare", "tune")
 """Subcommand modules under ``lrkit.cli``, in the order ``lrkit --help`` lists them."""
@@ -97,14 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with held_during_imports():  # Ctrl-C in the first seconds' imports is not lost
             return _run(argv)
+    except KeyboardInterrupt as exc:  # in the instant the handlers are put back
+        return _interrupted(None, exc)
     finally:
         warnings.showwarning = shown
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    args = None
-    parser = build_parser()
+    args = parser = None
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
         status = int(args.run(args))
         raise_held()  # a Ctrl-C held since an import after the last progress update
@@ -138,7 +147,9 @@ def _interrupted(args: argparse.Namespace | None, interrupt: KeyboardInterrupt) 
     return exit_status(interrupt)
 
 
-def _options(parser: argparse.ArgumentParser, args: argparse.Namespace | None) -> dict[str, str]:
+def _options(
+    parser: argparse.ArgumentParser | None, args: argparse.Namespace | None
+) -> dict[str, str]:
     """``{dest: "--option"}`` for the options of the (sub)command ``args`` ran."""
     options: dict[str, str] = {}
     current: argparse.ArgumentParser | None = parser
@@ -268,7 +279,7 @@ def script() -> NoReturn:
     """
     status = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, handler):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(status)
 
