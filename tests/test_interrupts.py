@@ -302,3 +302,45 @@ def test_a_signal_while_the_parser_is_built_is_the_cli_s_too(
     monkeypatch.setattr(cli_main, "build_parser", killed_while_building)
     assert cli_main.main(["schedule", "list"]) == 143  # not a traceback
     assert capsys.readouterr().err == "lrkit: terminated.\n"
+
+
+def test_tune_interrupted_while_a_stage_is_written_writes_all_its_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from matplotlib.figure import Figure
+
+    from lrkit.cli.main import main
+
+    savefig = Figure.savefig
+
+    def killed_while_saving(self: Figure, *args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # as the range test's PNG is being written
+        time.sleep(0.2)
+        savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", killed_while_saving)
+    out = tmp_path / "tune"
+    assert main(["tune", "--budget", "66", "--quiet", "--out", str(out)]) == 143
+    assert "lrkit: terminated; finished stages are kept" in capsys.readouterr().err
+    assert (out / "range_test.png").read_bytes()[-8:] == b"IEND\xaeB`\x82"  # whole
+    assert json.loads((out / "range_test.json").read_text())["suggestion"] > 0
+    assert not (out / "search.json").exists()  # the next stage never began
+
+
+def test_a_held_interrupt_stops_tune_in_its_range_test_and_a_search_before_its_study(
+    importable: Path, tmp_path: Path
+) -> None:
+    from lrkit.search import search
+    from lrkit.search.engine import InterruptedBeforeStudy
+    from lrkit.tune import tune
+
+    (importable / "lrkit_test_dep_i.py").write_text(OPTIONAL_DEPENDENCY)
+    (importable / "lrkit_test_dep_j.py").write_text(OPTIONAL_DEPENDENCY)
+    with interrupts.held_during_imports():
+        importlib.import_module("lrkit_test_dep_i")  # held: the range test has no bar in tune
+        with pytest.raises(KeyboardInterrupt):
+            tune("digits", budget=66, out=tmp_path / "tune", say=None, progress=False)
+        importlib.import_module("lrkit_test_dep_j")
+        with pytest.raises(InterruptedBeforeStudy):  # not "resume it": nothing was stored
+            search(lambda lr: lr, 1e-3, 1.0, 2, out=tmp_path / "search", progress=False)
+    assert not (tmp_path / "tune" / "range_test.json").exists()  # stopped in the range test

@@ -237,6 +237,7 @@ def search(
                 start_lr=None if start_lr is None else float(start_lr),
                 auto_ends=auto_ends,
             )
+            raise_held()  # a Ctrl-C held since an import: nothing stored yet, nothing to resume
             study, role = open_study(
                 spec, opened, name, config, sampler_obj, pruner_obj, resume=resume
             )

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit.errors import ConfigError
+from lrkit.interrupts import deferred, raise_held
 from lrkit.jsondata import dumps
 from lrkit.tune import stages
 from lrkit.tune.plan import TunePlan, plan_budget
@@ -234,13 +235,18 @@ def _range_test(
     if found is None:
         with warnings.catch_warnings():  # the pipeline says the result's warning as a note
             warnings.simplefilter("ignore", FinderWarning)
-            found = range_test_task(task, seed=base["seed"], device=device)
+            # with no bar of its own, each step raises a Ctrl-C the CLI held in an import
+            found = range_test_task(
+                task, seed=base["seed"], device=device, on_step=lambda steps: raise_held()
+            )
         stages.save(folder, "range_test", settings, found)
     else:
         say(f"      {REUSED}")
         reused.append("range test")
-    (folder / "range_test.json").write_text(_json(found.to_dict()))
-    _save_figure(found.plot(title=f"{task.name}: range test"), folder / "range_test.png", figures)
+    fig = found.plot(title=f"{task.name}: range test")
+    with deferred():  # Ctrl-C waits: a stage's files are all written or none
+        (folder / "range_test.json").write_text(_json(found.to_dict()))
+        _save_figure(fig, folder / "range_test.png", figures)
     return found
 
 
@@ -304,10 +310,11 @@ def _search(
             device=device,
             progress=progress,
         )
-    searched.to_json(folder / "search.json")
-    searched.to_csv(folder / "search.csv")
     fig = searched.plot(title=f"{task.name}: search", ylabel="final validation loss")
-    _save_figure(fig, folder / "search.png", figures)
+    with deferred():
+        searched.to_json(folder / "search.json")
+        searched.to_csv(folder / "search.csv")
+        _save_figure(fig, folder / "search.png", figures)
     return searched
 
 
@@ -365,8 +372,10 @@ def _compare(
     else:
         say(f"      {REUSED}")
         reused.append("comparison")
-    (folder / "compare.json").write_text(compared.to_json())
-    _save_figure(compared.plot(), folder / "compare.png", figures)
+    fig = compared.plot()
+    with deferred():
+        (folder / "compare.json").write_text(compared.to_json())
+        _save_figure(fig, folder / "compare.png", figures)
     return compared
 
 
@@ -480,8 +489,9 @@ def write_outputs(result: TuneResult, figures: Mapping[str, Figure] | None = Non
     """``summary.json`` and ``report.html`` in the run folder (``figures``: see tune_report)."""
     from lrkit.tune.report import tune_report
 
-    (result.out / "summary.json").write_text(_json(result.summary))
-    tune_report(result, figures)
+    with deferred():  # the summary and the report both, or neither
+        (result.out / "summary.json").write_text(_json(result.summary))
+        tune_report(result, figures)
 
 
 def _json(data: Any) -> str:
