@@ -228,11 +228,9 @@ def test_a_sigterm_handled_by_someone_else_is_left_alone() -> None:
 
 
 def test_the_journal_holds_sigterm_while_it_writes(importable: Path) -> None:
-    from lrkit.search.storage import no_interrupt
-
     with interrupts.held_during_imports():
         done = []
-        with pytest.raises(interrupts.Terminated), no_interrupt():
+        with pytest.raises(interrupts.Terminated), interrupts.no_interrupt():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.2)  # not cut short
             done.append(True)

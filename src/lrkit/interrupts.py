@@ -77,7 +77,9 @@ def deferred() -> Iterator[None]:
     """Raises a Ctrl-C held so far, then holds any while the block runs and raises it after.
 
     So a command's files are all written or none is: the CLI builds them, then writes them
-    here. Without the CLI's handler it changes nothing.
+    here. Without the CLI's handler it changes nothing, and a second Ctrl-C raises at once (a
+    write that hangs can still be stopped); :func:`no_interrupt` is for writes that must finish
+    in any process (the search's journal, in workers too).
     """
     global _deferring
     raise_held()  # one held since an import while they were built: nothing is written
@@ -87,6 +89,41 @@ def deferred() -> Iterator[None]:
     finally:
         _deferring = False
     raise_held()
+
+
+@contextmanager
+def no_interrupt() -> Iterator[None]:
+    """Holds back Ctrl-C until the block ends (in the main thread; elsewhere it does nothing).
+
+    A KeyboardInterrupt raised inside the journal file's lock handling leaves the lock half
+    released and turns into an OSError; deferring it to the end of the write keeps the journal
+    and its lock whole, and the interrupt still arrives a moment later. A process that ignores
+    Ctrl-C (``nohup``), or whose handler Python did not set, is left as it is. SIGTERM is held
+    too where a Python handler takes it (the CLI's, a search's worker's); its default action
+    ends the process at once, as ``kill -9`` does, which the journal recovers from.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: dict[int, Any] = {
+        signum: previous
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if (previous := signal.getsignal(signum)) not in (signal.SIG_IGN, None)
+        and (signum == signal.SIGINT or callable(previous))
+    }
+    pending: list[int] = []
+    for signum in held:
+        signal.signal(signum, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for signum, previous in held.items():
+            signal.signal(signum, previous)
+        for came in sorted(set(pending), key=lambda s: s != signal.SIGTERM):  # SIGTERM first
+            if callable(held[came]):
+                held[came](came, None)
+            else:
+                raise KeyboardInterrupt
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lrkit.errors import ConfigError
+from tests.cli import in_process
 
 CASES = {
     "trials": (
@@ -52,23 +53,13 @@ CASES = {
 }
 
 
-def lrkit(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``lrkit ARGS`` in this process (a usage error comes before any work: a process each
-    cost 2-4 s of imports); its status, stdout and stderr."""
-    from lrkit.cli.main import main
-
-    status = main(args)
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_a_huge_value_is_one_line_and_exit_2_before_any_work(
     case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args, message = CASES[case]
     out = ["--out", str(tmp_path / "out")] if args[0] in ("find", "search", "compare") else []
-    status, _, err = lrkit([*args, *out], capsys)
+    status, _, err = in_process([*args, *out], capsys)
     assert status == 2, err
     assert len(err.strip().splitlines()) == 1 and message in err
     assert not (tmp_path / "out").exists()
@@ -109,7 +100,7 @@ def test_an_output_that_cannot_be_written_is_a_usage_error_before_any_work(
 ) -> None:
     # /proc takes no new files, even from root (chmod would not stop root)
     args, message = OUTPUTS[case]
-    status, out, err = lrkit(args, capsys)
+    status, out, err = in_process(args, capsys)
     assert status == 2, err
     assert len(err.strip().splitlines()) == 1 and message in err
     assert out == ""  # nothing ran

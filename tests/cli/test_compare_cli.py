@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lrkit.report import read_sections, section_commands
+from tests.cli import in_process
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
 
@@ -96,8 +97,6 @@ BAD = {
 def test_bad_input_is_one_line_on_stderr_and_exit_2(
     case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lrkit.cli.main import main
-
     args, message = BAD[case]
     (tmp_path / "file").write_text("not a folder")
     (tmp_path / "nolr.py").write_text(NO_LR_TASK)
@@ -106,9 +105,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(
     ]
     if "--out" not in args:
         args += ["--out", str(tmp_path / "out")]
-    # in this process: the refusals come before any work (a process each cost 2-4 s)
-    status = main(["compare", *args, "--epochs", "1"])
-    out, err = capsys.readouterr()
+    status, out, err = in_process(["compare", *args, "--epochs", "1"], capsys)
     assert status == 2, out + err
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("lrkit: error:") and message in err

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import in_process
+
 LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
 
 TASK_FILE = """
@@ -101,8 +103,6 @@ BAD = {
 def test_bad_input_is_one_line_on_stderr_and_exit_2(
     case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lrkit.cli.main import main
-
     args, message = BAD[case]
     extra = [a for a in args if not a.startswith("@")]
     edits = [a[1:] for a in args if a.startswith("@")]
@@ -110,9 +110,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(
         path = task_file(tmp_path, model=edits[0].removeprefix("model="))
     else:
         path = task_file(tmp_path, *(edits or ["n = 300"]))
-    # in this process: a process each cost 2-4 s of imports
-    status = main(["find", path, *extra, "--out", str(tmp_path / "out")])
-    out, err = capsys.readouterr()
+    status, out, err = in_process(["find", path, *extra, "--out", str(tmp_path / "out")], capsys)
     assert status == 2, out + err
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("lrkit: error:") and message in err

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import in_process
 from tests.task_files import BREAKS_IN_TRAINING_TASK, FLAT_TASK
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
@@ -87,11 +88,7 @@ def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
 def test_bad_input_is_one_line_and_exit_2(
     tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lrkit.cli.main import main
-
-    # in this process: the refusals come before any work (a process each cost 3-4 s)
-    status = main(["search", *args, "--out", str(tmp_path / "o")])
-    err = capsys.readouterr().err
+    status, _, err = in_process(["search", *args, "--out", str(tmp_path / "o")], capsys)
     assert status == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lrkit: error: ")
@@ -102,8 +99,6 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_a_storage_file_that_is_not_a_journal_is_refused_and_kept(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lrkit.cli.main import main
-
     notes = tmp_path / "notes.md"
     notes.write_text("# Notes\n\nSome text, not an Optuna journal.\n")
     # A journal's first record, then a last line that is none: Optuna alone would skip that
@@ -124,10 +119,8 @@ def test_a_storage_file_that_is_not_a_journal_is_refused_and_kept(
     }
     for storage, message in cases.items():
         before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
-        # in this process: the refusals come before any training (a process each took 4 s)
         args = ["--storage", str(storage), "--trials", "1", "--epochs", "1"]
-        status = main(["search", *args, "--out", str(tmp_path)])
-        err = capsys.readouterr().err
+        status, _, err = in_process(["search", *args, "--out", str(tmp_path)], capsys)
         assert status == 2, err
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"lrkit: error: {message}"), err

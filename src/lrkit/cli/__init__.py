@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,23 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2  # interrupted: lrkit.interrupts.exi
 
 class UsageError(Exception):
     """A command line that argparse or a command rejects; printed as one line, exit status 2."""
+
+
+def stopped(interrupt: BaseException, detail: str = ".") -> int:
+    """Says on stderr that the command was interrupted (Ctrl-C) or terminated (SIGTERM), then
+    ``detail``; returns the exit status, 130 or 143.
+
+    Example:
+        >>> import contextlib, io
+        >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+        ...     status = stopped(KeyboardInterrupt(), "; finished trials are kept.")
+        >>> status, err.getvalue()
+        (130, 'lrkit: interrupted; finished trials are kept.\\n')
+    """
+    from lrkit.interrupts import exit_status, what
+
+    print(f"lrkit: {what(interrupt)}{detail}", file=sys.stderr)
+    return exit_status(interrupt)
 
 
 def positive_int(text: str) -> int:

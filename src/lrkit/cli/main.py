@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from lrkit import __version__
-from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, UsageError
+from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, UsageError, stopped
 from lrkit.errors import LrkitError, SpecError
 from lrkit.interrupts import (
     exit_status,
@@ -31,7 +31,6 @@ from lrkit.interrupts import (
     held_during_imports,
     interrupt_behind,
     raise_held,
-    what,
 )
 
 COMMANDS: tuple[str, ...] = ("schedule", "train", "find", "search", "compare", "tune")
@@ -142,9 +141,9 @@ def _run(argv: Sequence[str] | None) -> int:
 def _interrupted(args: argparse.Namespace | None, interrupt: KeyboardInterrupt) -> int:
     """Exit 130 (143 for SIGTERM), saying so but for ``schedule`` (its output is the point;
     search and tune say what they kept, and return the status themselves)."""
-    if getattr(args, "command", None) != "schedule":
-        print(f"lrkit: {what(interrupt)}.", file=sys.stderr)
-    return exit_status(interrupt)
+    if getattr(args, "command", None) == "schedule":
+        return exit_status(interrupt)
+    return stopped(interrupt)
 
 
 def _options(

@@ -24,9 +24,9 @@ from lrkit.cli import (
     epochs_arg,
     out_arg,
     positive_int,
+    stopped,
     write_report_part,
 )
-from lrkit.interrupts import exit_status, what
 
 if TYPE_CHECKING:
     from lrkit.search import SearchResult
@@ -211,19 +211,12 @@ def run(args: argparse.Namespace) -> int:
                 progress=not quiet,
             )
     except InterruptedBeforeStudy as stop:
-        print(
-            f"lrkit: {what(stop)} before any trial ran; run the same command again.",
-            file=sys.stderr,
-        )
-        return exit_status(stop)
+        return stopped(stop, " before any trial ran; run the same command again.")
     except KeyboardInterrupt as stop:
         again = "again" if args.resume else "with --resume"
-        print(
-            f"lrkit: {what(stop)}; finished trials are kept. Run the same command {again} to "
-            "continue.",
-            file=sys.stderr,
+        return stopped(
+            stop, f"; finished trials are kept. Run the same command {again} to continue."
         )
-        return exit_status(stop)
     finished = [w for w in caught if issubclass(w.category, FinishedStudyWarning)]
     if finished and not quiet:
         print(
@@ -264,11 +257,11 @@ def run(args: argparse.Namespace) -> int:
             written = True
     except KeyboardInterrupt as stop:
         if written:
-            told = f"the search finished and its files are written in {args.out}."
-        else:
-            told = "the search finished and is kept; run the same command again to write its files."
-        print(f"lrkit: {what(stop)}; {told}", file=sys.stderr)
-        return exit_status(stop)
+            return stopped(stop, f"; the search finished and its files are written in {args.out}.")
+        return stopped(
+            stop,
+            "; the search finished and is kept; run the same command again to write its files.",
+        )
     if result.best_trial is None and quiet:  # the table and its line are not printed
         print(f"lrkit: {_none_completed(result)}", file=sys.stderr)
     if args.json:

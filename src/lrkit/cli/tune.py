@@ -13,8 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from lrkit.cli import add_task_arguments, command_line, out_arg, positive_int
-from lrkit.interrupts import exit_status, what
+from lrkit.cli import add_task_arguments, command_line, out_arg, positive_int, stopped
 from lrkit.tune.pipeline import DEFAULT_OUT
 
 
@@ -69,12 +68,11 @@ def run(args: argparse.Namespace) -> int:
             progress=not quiet,
         )
     except KeyboardInterrupt as stop:
-        print(
-            f"lrkit: {what(stop)}; finished stages are kept in {args.out} and reused when you "
-            "run the same command again.",
-            file=sys.stderr,
+        return stopped(
+            stop,
+            f"; finished stages are kept in {args.out} and reused when you run the same command "
+            "again.",
         )
-        return exit_status(stop)
     summary = result.summary
     if args.json:
         print(dumps(summary))

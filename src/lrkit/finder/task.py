@@ -18,6 +18,7 @@ import torch
 from lrkit.errors import ConfigError
 from lrkit.finder.finder import LRFinder
 from lrkit.finder.result import FinderWarning, RangeTestResult
+from lrkit.interrupts import raise_held
 from lrkit.tasks.base import Task
 
 DEFAULT_START_LR = 1e-7  # fastai's start: low enough that the first steps barely train
@@ -66,6 +67,11 @@ def range_test_task(
             "train_data."
         )
 
+    def step(steps: int) -> None:
+        raise_held()  # the CLI's Ctrl-C held since an import, whether or not a bar shows the sweep
+        if on_step is not None:
+            on_step(steps)
+
     def sweep(steps: int, done: int) -> RangeTestResult:
         model = task.make_model(seed)
         if not any(p.requires_grad for p in model.parameters()):
@@ -85,7 +91,7 @@ def range_test_task(
                 step_mode=step_mode,
                 balance=balance,
                 seed=seed,
-                on_step=None if on_step is None else _offset(on_step, done),
+                on_step=lambda n: step(done + n),
             )
 
     result = sweep(DEFAULT_NUM_ITER if num_iter is None else num_iter, 0)
@@ -107,10 +113,3 @@ def range_test_task(
     if result.warning is not None:
         warnings.warn(f"Range test: {result.warning}", FinderWarning, stacklevel=2)
     return result
-
-
-def _offset(on_step: Callable[[int], None], done: int) -> Callable[[int], None]:
-    """``on_step`` counting on from ``done`` steps."""
-    if done == 0:
-        return on_step
-    return lambda steps: on_step(done + steps)

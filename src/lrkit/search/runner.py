@@ -35,8 +35,9 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, bool_or_text, caller_level
+from lrkit.interrupts import no_interrupt
 from lrkit.search.portable import check_portable
-from lrkit.search.storage import StorageSpec, no_interrupt
+from lrkit.search.storage import StorageSpec
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
 
 Objective = Callable[..., Any]
@@ -462,6 +463,15 @@ def check_workers(
     cores."""
     if n_workers == 1:
         return
+    if spec.kind == "memory":
+        raise ConfigError(
+            "n_workers > 1 runs each trial in a fresh process, which cannot see an "
+            "in-memory storage; use the default journal file or a database URL."
+        )
+    check_portable(objective)
+    for what, given in (("sampler", sampler), ("pruner", pruner)):
+        if given is not None and not isinstance(given, str):  # an object of the caller's
+            check_portable(given, what)
     at_once, cores = min(n_workers, n_trials or n_workers), os.cpu_count() or 1
     if at_once > cores and not _gpu_ids():
         warnings.warn(
@@ -472,15 +482,6 @@ def check_workers(
             WorkersWarning,
             stacklevel=caller_level(),
         )
-    if spec.kind == "memory":
-        raise ConfigError(
-            "n_workers > 1 runs each trial in a fresh process, which cannot see an "
-            "in-memory storage; use the default journal file or a database URL."
-        )
-    check_portable(objective)
-    for what, given in (("sampler", sampler), ("pruner", pruner)):
-        if given is not None and not isinstance(given, str):  # an object of the caller's
-            check_portable(given, what)
 
 
 def _gpu_ids() -> list[str]:

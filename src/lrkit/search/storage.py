@@ -13,12 +13,10 @@ import contextlib
 import json
 import os
 import random
-import signal
-import threading
 import time
 import uuid
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +25,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend
 
 from lrkit.errors import ConfigError, bad_value
+from lrkit.interrupts import no_interrupt
 
 # A running trial's heartbeat every HEARTBEAT_S seconds; one silent for GRACE_S is failed and
 # queued again. LRKIT_HEARTBEAT_S / LRKIT_GRACE_S override them (every worker must agree; the
@@ -278,41 +277,6 @@ def _seconds(variable: str, default: int) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ConfigError(f"{variable} must be a whole number of seconds >= 1, got {text!r}.")
     return int(text)
-
-
-@contextlib.contextmanager
-def no_interrupt() -> Iterator[None]:
-    """Holds back Ctrl-C until the block ends (in the main thread; elsewhere it does nothing).
-
-    A KeyboardInterrupt raised inside the journal file's lock handling leaves the lock half
-    released and turns into an OSError; deferring it to the end of the write keeps the journal
-    and its lock whole, and the interrupt still arrives a moment later. A process that ignores
-    Ctrl-C (``nohup``), or whose handler Python did not set, is left as it is. SIGTERM is held
-    too where a Python handler takes it (the CLI's, a search's worker's); its default action
-    ends the process at once, as ``kill -9`` does, which the journal recovers from.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: dict[int, Any] = {
-        signum: previous
-        for signum in (signal.SIGINT, signal.SIGTERM)
-        if (previous := signal.getsignal(signum)) not in (signal.SIG_IGN, None)
-        and (signum == signal.SIGINT or callable(previous))
-    }
-    pending: list[int] = []
-    for signum in held:
-        signal.signal(signum, lambda signum, frame: pending.append(signum))
-    try:
-        yield
-    finally:
-        for signum, previous in held.items():
-            signal.signal(signum, previous)
-        for came in sorted(set(pending), key=lambda s: s != signal.SIGTERM):  # SIGTERM first
-            if callable(held[came]):
-                held[came](came, None)
-            else:
-                raise KeyboardInterrupt
 
 
 class ShieldedJournalFileBackend(JournalFileBackend):

@@ -24,10 +24,11 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, caller_level
+from lrkit.interrupts import no_interrupt
 from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_interrupted
 from lrkit.search.samplers import FIRST_ATTR, ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR
 from lrkit.search.space import LogRange
-from lrkit.search.storage import StorageSpec, no_interrupt
+from lrkit.search.storage import StorageSpec
 
 CONFIG_ATTR = "lrkit_config"
 STATE_ATTR = "lrkit_state"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit.errors import ConfigError
-from lrkit.interrupts import deferred, raise_held
+from lrkit.interrupts import deferred
 from lrkit.jsondata import dumps
 from lrkit.tune import stages
 from lrkit.tune.plan import TunePlan, plan_budget
@@ -235,10 +235,7 @@ def _range_test(
     if found is None:
         with warnings.catch_warnings():  # the pipeline says the result's warning as a note
             warnings.simplefilter("ignore", FinderWarning)
-            # with no bar of its own, each step raises a Ctrl-C the CLI held in an import
-            found = range_test_task(
-                task, seed=base["seed"], device=device, on_step=lambda steps: raise_held()
-            )
+            found = range_test_task(task, seed=base["seed"], device=device)
         stages.save(folder, "range_test", settings, found)
     else:
         say(f"      {REUSED}")
