@@ -48,8 +48,11 @@ end, over the number of seeds that reached it), which a search cannot improve by
 early; the seeds that reached the target; the mean final score (the incumbent at the end); and the
 mean epochs spent in all.
 
+``--by-metric`` has every search but the baseline keep, and prune by, the validation metric
+(accuracy, R²) recorded after each epoch instead of the validation loss.
+
 Run: ``python benchmarks/search_efficiency.py [--seeds 40] [--tasks digits friedman ...]
-[--oracle-seeds 10]``
+[--oracle-seeds 10] [--by-metric]``
 """
 
 from __future__ import annotations
@@ -88,7 +91,9 @@ LOW, HIGH = 1e-5, 1.0  # seed 000's range: 10 ** U(-5, 0)
 TARGET = 0.99  # within 1% of the oracle best
 ORACLE_FILE = rt.CACHE / "search_efficiency_oracle.json"
 RANGES_FILE = rt.CACHE / "search_efficiency_ranges.json"
-VERSION = 2  # bump when a task or the recording changes: the cache is keyed by it
+VERSION = 2  # bump when a task changes: the caches are keyed by it
+ORACLE_VERSION = 3  # bump when what a training run records changes (3: each epoch's validation
+# metric too)
 RANGES_VERSION = 3  # bump when what a range test records changes (2: its suggestion; 3: a
 # noisy curve swept again with twice the steps)
 
@@ -193,7 +198,11 @@ def _train_job(job: tuple[str, float, int]) -> dict[str, Any]:
     score = h.test_metric
     if h.diverged or score is None or not math.isfinite(score):
         score = _floor(t)
-    return {"val_loss": [float(v) for v in h.val_loss], "score": max(float(score), 0.0)}
+    return {
+        "val_loss": [float(v) for v in h.val_loss],
+        "val_metric": [float(v) for v in h.val_metric],
+        "score": max(float(score), 0.0),
+    }
 
 
 def _range_job(job: tuple[str, int]) -> dict[str, Any]:
@@ -252,12 +261,14 @@ def _cached(
 
 @dataclass(frozen=True)
 class Oracle:
-    """A task's recorded runs: ``val_loss[i][s]`` per epoch and ``score[i, s]`` at ``GRID[i]``."""
+    """A task's recorded runs at ``GRID[i]`` from seed ``s``: ``val_loss[i][s]`` and
+    ``val_metric[i][s]`` per epoch, and the held-out ``score[i, s]``."""
 
     name: str
     epochs: int
     steps_per_epoch: int
     val_loss: list[list[list[float]]]
+    val_metric: list[list[list[float]]]
     score: np.ndarray
 
     @cached_property
@@ -282,12 +293,17 @@ class Oracle:
 def build_oracle(name: str, workers: int, k: int = ORACLE_SEEDS) -> Oracle:
     """``name`` trained at every grid LR from seeds ``0 .. k - 1``."""
     t = task(name)
-    key = f"{name}|v{VERSION}|{t.epochs}|{t.batch_size}|{t.description}"
+    key = f"{name}|v{VERSION}|o{ORACLE_VERSION}|{t.epochs}|{t.batch_size}|{t.description}"
     jobs = [(name, lr, s) for lr in GRID for s in range(k)]
     runs = _cached(ORACLE_FILE, key, jobs, _train_job, workers)
-    curves = [[runs[i * k + s]["val_loss"] for s in range(k)] for i in range(len(GRID))]
+    curves = {
+        value: [[runs[i * k + s][value] for s in range(k)] for i in range(len(GRID))]
+        for value in ("val_loss", "val_metric")
+    }
     score = np.array([[runs[i * k + s]["score"] for s in range(k)] for i in range(len(GRID))])
-    return Oracle(name, t.epochs, len(t.train_loader()), curves, score)
+    return Oracle(
+        name, t.epochs, len(t.train_loader()), curves["val_loss"], curves["val_metric"], score
+    )
 
 
 def range_tests(name: str, seeds: Sequence[int], workers: int) -> list[dict[str, Any]]:
@@ -301,14 +317,15 @@ def range_tests(name: str, seeds: Sequence[int], workers: int) -> list[dict[str,
 
 
 class Replay:
-    """``objective(lr, trial)`` that replays the recorded run nearest ``lr``, epoch by epoch."""
+    """``objective(lr, trial)`` that replays the recorded run nearest ``lr``, epoch by epoch:
+    its validation loss, or with ``by_metric`` its validation metric (to maximize)."""
 
-    def __init__(self, oracle: Oracle) -> None:
-        self.oracle = oracle
+    def __init__(self, oracle: Oracle, by_metric: bool = False) -> None:
+        self.oracle, self.by_metric = oracle, by_metric
 
     def __call__(self, lr: float, trial: optuna.Trial) -> float:
         i = self.oracle.index(lr)
-        runs = self.oracle.val_loss[i]
+        runs = (self.oracle.val_metric if self.by_metric else self.oracle.val_loss)[i]
         curve = runs[int(trial.user_attrs["lrkit_seed"]) % len(runs)]
         trial.set_user_attr("grid", i)
         for epoch, value in enumerate(curve, start=1):
@@ -332,20 +349,26 @@ class Outcome:
 
 
 def score_search(result: SearchResult, oracle: Oracle, head_start: float = 0.0) -> Outcome:
-    """Walks the trials in order; the incumbent is the completed trial of lowest value."""
+    """Walks the trials in order; the incumbent is the completed trial of best value (lowest,
+    or highest for a search that maximizes), the earliest of equals."""
+    sign = -1.0 if result.direction == "maximize" else 1.0
     spent, best_value, incumbent = head_start, math.inf, None
     to_target: float | None = None
     for t in sorted(result.trials, key=lambda t: t.number):
         spent += t.epochs_run
-        if t.state == "complete" and t.value is not None and t.value < best_value:
-            best_value, incumbent = t.value, float(oracle.mean[int(t.attrs["grid"])])
+        if t.state == "complete" and t.value is not None and sign * t.value < best_value:
+            best_value, incumbent = sign * t.value, float(oracle.mean[int(t.attrs["grid"])])
         if to_target is None and incumbent is not None and incumbent >= TARGET * oracle.best:
             to_target = spent
     final = incumbent if incumbent is not None else float(oracle.mean.min())
     return Outcome(spent if to_target is None else to_target, to_target is not None, final, spent)
 
 
-def run_method(method: Method, oracle: Oracle, seed: int, finder: dict[str, Any]) -> Outcome:
+def run_method(
+    method: Method, oracle: Oracle, seed: int, finder: dict[str, Any], by_metric: bool = False
+) -> Outcome:
+    """One search by ``method`` from ``seed``, keeping (and pruning by) the validation metric
+    with ``by_metric``, else the validation loss."""
     low, high, start_lr, head_start = LOW, HIGH, None, 0.0
     if method.bracketed:
         head_start = finder["steps"] / oracle.steps_per_epoch
@@ -355,7 +378,7 @@ def run_method(method: Method, oracle: Oracle, seed: int, finder: dict[str, Any]
     # a task's search gives Hyperband its epoch budget as the top rung; so does the replay
     pruner = make_pruner(method.pruner, max_resource=oracle.epochs)
     result = lrkit.search(
-        Replay(oracle),
+        Replay(oracle, by_metric),
         low,
         high,
         method.n_trials,
@@ -363,6 +386,7 @@ def run_method(method: Method, oracle: Oracle, seed: int, finder: dict[str, Any]
         start_lr=start_lr,
         sampler=method.sampler,
         pruner=pruner,
+        direction="maximize" if by_metric else "minimize",
         storage=":memory:",
         progress=False,
     )
@@ -563,6 +587,12 @@ def main() -> None:
         help="also print how often one run at 0.5-3x the suggestion lands within 1%%",
     )
     ap.add_argument(
+        "--by-metric",
+        action="store_true",
+        help=f"every search but {BASELINE!r} keeps (and prunes by) the validation metric, "
+        "not the loss",
+    )
+    ap.add_argument(
         "--oracle-seeds", type=int, default=ORACLE_SEEDS, help="training seeds per grid LR"
     )
     args = ap.parse_args()
@@ -584,14 +614,22 @@ def main() -> None:
         )
     prepared = time.perf_counter()
     outcomes = {
-        (name, m): [run_method(METHODS[m], oracles[name], s, finders[name][s]) for s in seeds]
+        (name, m): [
+            run_method(
+                METHODS[m], oracles[name], s, finders[name][s], args.by_metric and m != BASELINE
+            )
+            for s in seeds
+        ]
         for name in args.tasks
         for m in METHODS
     }
     searched = time.perf_counter()
+    kept = "validation metric" if args.by_metric else "validation loss"
     print(
         f"\nepochs (summed over trials) to an LR scoring >= {TARGET:.0%} of the oracle best; "
-        f"median over {args.seeds} search seeds\n"
+        f"median over {args.seeds} search seeds; searches keep the trial of best {kept}"
+        + (f" ({BASELINE}: validation loss)" if args.by_metric else "")
+        + "\n"
     )
     print(report(oracles, finders, outcomes, args.seeds))
     if args.suggestion_hits:
