@@ -65,6 +65,20 @@ def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
     assert json.loads(again.stdout)["trials"] == data["trials"]
 
 
+def test_value_val_metric_keeps_the_best_accuracy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    args = ["search", "digits", "--trials", "3", "--epochs", "2", "--low", "1e-3"]
+    status, _, err = in_process([*args, "--value", "val_metric", "--out", str(out)], capsys)
+    assert status == 0, err
+    data = json.loads((out / "search.json").read_text())
+    assert data["direction"] == "maximize"
+    done = [t for t in data["trials"] if t["state"] == "complete"]
+    assert data["best_value"] == max(t["value"] for t in done)
+    assert all(t["value"] == t["val_metric"] for t in done)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -83,6 +97,7 @@ def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
         (["--schedule", "cosine:0"], "schedule 'cosine:0': cosine: steps must be a positive"),
         (["--schedule", "cosine"], "schedule 'cosine': "),
         (["--device", "cuda:99"], "--device: must be a device this machine has"),
+        (["--value", "accuracy"], "argument --value: invalid choice: 'accuracy'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

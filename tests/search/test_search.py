@@ -381,6 +381,50 @@ def test_task_form_trains_with_a_schedule_and_records_scores() -> None:
     assert best.value == pytest.approx(best.attrs["val_loss"])
 
 
+def test_task_form_can_judge_trials_by_the_validation_metric(tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.journal")
+    result = search(
+        "digits", 1e-4, 1.0, 4, epochs=2, value="val_metric", storage=storage, progress=False
+    )
+    assert result.direction == "maximize"
+    done = [t for t in result.trials if t.state == "complete"]
+    assert len(done) >= 2
+    for t in done:  # the accuracy is what each epoch reports and what the trial returns
+        assert t.value == pytest.approx(t.attrs["val_metric"])
+        assert len(t.intermediate) == 2 and all(0.0 <= v <= 1.0 for _, v in t.intermediate)
+        assert t.intermediate[-1][1] == pytest.approx(t.value)
+    best = result.best_trial
+    assert best is not None and best.value == max(t.value or 0.0 for t in done)
+    # the same study judged by the loss is another search: refused, nothing stored is touched
+    with pytest.raises(ConfigError, match=r"direction='maximize' \(this search: 'minimize'\)"):
+        search("digits", 1e-4, 1.0, 4, epochs=2, storage=storage, resume=True, progress=False)
+    assert (
+        len(
+            search(
+                "digits",
+                1e-4,
+                1.0,
+                4,
+                epochs=2,
+                value="val_metric",
+                storage=storage,
+                resume=True,
+                progress=False,
+            ).trials
+        )
+        == 4
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "given"),
+    [("schedule", "cosine:3"), ("epochs", 3), ("value", "val_metric")],
+)
+def test_task_settings_with_a_callable_objective_are_refused(setting: str, given: Any) -> None:
+    with pytest.raises(ConfigError, match=rf"^{setting} is for searching a task .* got "):
+        run(objectives.quadratic, 2, **{setting: given})
+
+
 def test_auto_range_brackets_the_range_test() -> None:
     from lrkit.finder.task import range_test_task
     from lrkit.search import bracket

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 DEFAULT_OUT = Path("lrkit-out/search")
 
 
+YLABELS = {"val_loss": "final validation loss", "val_metric": "final validation metric"}
 MAX_TRIALS = 10_000  # lrkit.search.engine.MAX_TRIALS, kept here so that --help needs no import
 
 
@@ -79,7 +80,8 @@ def add_parser(subparsers: Any) -> None:
         "search",
         help="search the learning rate log-uniformly, one fresh training run per trial",
         description="Train TASK once per trial at learning rates spread evenly over orders of "
-        "magnitude between --low and --high, keep the best by validation loss. Trials are kept "
+        "magnitude between --low and --high, keep the best by validation loss (or, with "
+        "--value val_metric, by the task's metric on the validation set). Trials are kept "
         "in an Optuna study (DIR/study.journal, or --storage), so an interrupted search resumes "
         "with --resume and workers on other machines can join with the same --storage/--study.",
     )
@@ -133,6 +135,13 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         metavar="SPEC",
         help="schedule inside each trial, over the full budget, e.g. 'cosine:12'",
+    )
+    parser.add_argument(
+        "--value",
+        choices=("val_loss", "val_metric"),
+        default="val_loss",
+        help="what judges each trial, every epoch and at the end: the validation loss "
+        "(minimized, the default) or the task's metric on it, e.g. accuracy (maximized)",
     )
     parser.add_argument(
         "--workers",
@@ -207,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
                 n_workers=args.workers,
                 schedule=args.schedule,
                 epochs=args.epochs,
+                value=args.value,
                 device=args.device,
                 progress=not quiet,
             )
@@ -240,9 +250,7 @@ def run(args: argparse.Namespace) -> int:
     # built first, then written while Ctrl-C waits: all the files or none (the study is kept)
     written = False
     try:
-        fig = result.plot(
-            title=f"{Path(str(args.task)).stem}: search", ylabel="final validation loss"
-        )
+        fig = result.plot(title=f"{Path(str(args.task)).stem}: search", ylabel=YLABELS[args.value])
         sections = [search_section(result, fig=fig)]
         with deferred():
             fig.savefig(png, dpi=120)

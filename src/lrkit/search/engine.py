@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from lrkit.errors import ConfigError, bad_value, caller_level, plain, positive_lr
 from lrkit.interrupts import Terminated, raise_held
 from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, write_line
-from lrkit.search.objective import TaskObjective
+from lrkit.search.objective import TaskObjective, Value
 from lrkit.search.pruners import make_pruner
 from lrkit.search.result import SearchResult, SearchWarning, TrialRecord, is_interrupted
 from lrkit.search.runner import Workers, check_objective, check_workers
@@ -83,6 +83,7 @@ def search(
     n_workers: int = 1,
     schedule: Any = None,
     epochs: int | None = None,
+    value: Value = "val_loss",
     device: str = "cpu",
     progress: bool = True,
     join_timeout: float = 30.0,
@@ -125,9 +126,11 @@ def search(
             otherwise start a new search); ``"auto"`` resumes one that exists, else starts it.
         n_workers: Trials run at once on this machine, each in a fresh process (one GPU each
             when there are GPUs); ``1`` runs them here, one after another.
-        schedule, epochs, device: For the task form: the schedule inside each trial (a spec
-            such as ``"cosine:12"``, defined over the full budget), the epoch budget, where to
-            train.
+        schedule, epochs, value, device: For the task form: the schedule inside each trial (a
+            spec such as ``"cosine:12"``, defined over the full budget), the epoch budget, what
+            each trial is judged by (``"val_loss"``, minimized, or ``"val_metric"``, the task's
+            metric such as accuracy, maximized; each epoch's value goes to the pruner), where
+            to train.
         progress: A live line of trials done, running, pruned, failed and the best so far (on
             a terminal).
         join_timeout: A joining worker leaves after this many seconds with nothing to run.
@@ -161,12 +164,15 @@ def search(
     try:
         with _optuna_quiet():  # lrkit shows its own progress
             if isinstance(objective, (str, Path)) or _is_task(objective):
-                objective = TaskObjective(objective, schedule, epochs=epochs, device=device)
+                objective = TaskObjective(
+                    objective, schedule, epochs=epochs, value=value, device=device
+                )
             elif not callable(objective):
                 raise bad_value(
                     "objective", "a callable objective(lr, trial), or a task", objective
                 )
             else:
+                _task_form_only(schedule=schedule, epochs=epochs, value=value)
                 check_objective(objective)
             if isinstance(objective, TaskObjective):  # a broken task fails now, not in every trial
                 from lrkit.tasks import check_task
@@ -190,9 +196,9 @@ def search(
             if low != "auto" and high != "auto":
                 fixed = LogRange(low, high)
             else:  # the other end is the range test's, later
-                for end, value in (("low", low), ("high", high)):
-                    if value != "auto":
-                        positive_lr(end, value)
+                for end, at in (("low", low), ("high", high)):
+                    if at != "auto":
+                        positive_lr(end, at)
             opened = spec.open(first=True)
             if resume is True and name not in optuna.get_all_study_names(opened):
                 raise no_study_to_resume(name, spec)  # before a range test, not after it
@@ -483,6 +489,18 @@ def _check_args(
         raise bad_value("seed", "an integer", seed)
     if not isinstance(join_timeout, (int, float)) or join_timeout < 0:
         raise bad_value("join_timeout", "a number of seconds >= 0", join_timeout)
+
+
+def _task_form_only(**given: Any) -> None:
+    """Refuses the task form's settings with a callable objective, which would ignore them."""
+    defaults = {"schedule": None, "epochs": None, "value": "val_loss"}
+    for name, setting in given.items():
+        if setting != defaults[name]:
+            raise ConfigError(
+                f"{name} is for searching a task (a Task, a built-in name or a task file); "
+                f"a callable objective trains and returns its value itself, got "
+                f"{name}={setting!r}."
+            )
 
 
 class _Display:
