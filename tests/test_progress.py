@@ -137,6 +137,49 @@ def test_on_a_terminal_the_rich_bar_and_no_plain_line(
     assert "elapsed" not in capsys.readouterr().err
 
 
+def shown_left(bar: ProgressBar) -> str:
+    """The time left that the rich bar draws."""
+    column = bar._bar.columns[-1]
+    return str(column.render(bar._bar.tasks[0]).plain)
+
+
+def test_on_a_terminal_the_time_left_shows_from_the_first_unit_however_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # rich's own column reads the pace of the last 30 s: with units of 5 minutes it never
+    # showed a time left
+    terminal(monkeypatch, is_terminal=True)
+    clock = Clock()
+    with ProgressBar(10, label="search", unit="trials", clock=clock) as bar:
+        assert shown_left(bar) == "-:--:--"
+        clock.now += 300.0
+        bar.update(1)
+        assert shown_left(bar) == "0:45:00"
+        clock.now += 600.0
+        bar.update(2)
+        assert shown_left(bar) == "1:00:00"  # 900 s for 2: 8 more take 3600 s
+        bar.update(10)
+        assert shown_left(bar) == "-:--:--"
+
+
+def test_units_done_before_the_work_began_are_not_counted_in_the_pace(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for on_terminal in (True, False):
+        terminal(monkeypatch, is_terminal=on_terminal)
+        clock = Clock()
+        with ProgressBar(20, label="search", clock=clock) as bar:
+            bar.already(10)
+            assert bar.completed == 10
+            clock.now += 60.0
+            bar.update(12)  # 2 units in 60 s: 8 more take 240 s
+            if on_terminal:
+                assert shown_left(bar) == "0:04:00"
+        if on_terminal:
+            capsys.readouterr()  # the bar's drawing
+    assert lines(capsys)[0] == "search: 12/20 (60%), 0:01:00 elapsed, about 0:04:00 left"
+
+
 def test_a_template_label_is_filled_in_like_rich_fills_it(
     off_terminal: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -36,6 +36,40 @@ def hms(seconds: float) -> str:
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
+def time_left(
+    elapsed: float, completed: float, total: float | None, before: float = 0
+) -> float | None:
+    """Seconds left at the pace so far: ``elapsed`` seconds for the units done in them
+    (``completed`` less the ``before`` that were done when the work began); ``None`` before the
+    first unit and after the last.
+
+    Example:
+        >>> time_left(60.0, 2, 10), time_left(60.0, 12, 20, before=10), time_left(5.0, 0, 10)
+        (240.0, 240.0, None)
+    """
+    ran = completed - before
+    if total is None or ran <= 0 or completed >= total:
+        return None
+    return elapsed * (total - completed) / ran
+
+
+def _time_left_column() -> Any:
+    """A rich column of the time left from the average pace since the start.
+
+    Rich's own ``TimeRemainingColumn`` reads the pace of the last 30 s only, so it shows
+    nothing at all while each unit (a search's trial, a long epoch) takes longer than that."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class TimeLeftColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            before = task.fields.get("before", 0)
+            left = time_left(task.elapsed or 0.0, task.completed, task.total, before)
+            return Text("-:--:--" if left is None else hms(left), style="progress.remaining")
+
+    return TimeLeftColumn()
+
+
 def write_line(text: str) -> None:
     """Writes one plain progress line to stderr, at once (a log shows it as it happens)."""
     stream = sys.stderr
@@ -89,7 +123,6 @@ class ProgressBar:
             MofNCompleteColumn,
             Progress,
             TextColumn,
-            TimeRemainingColumn,
         )
 
         console = Console(stderr=stderr)
@@ -101,14 +134,15 @@ class ProgressBar:
         if unit:
             columns.append(TextColumn(unit))
         if eta:
-            columns.append(TimeRemainingColumn())
+            columns.append(_time_left_column())
         self._bar = Progress(
             *columns,
             console=console,
             transient=True,
             disable=not (enabled and console.is_terminal),
+            get_time=clock,
         )
-        self.total, self.completed = total, 0
+        self.total, self.completed, self._before = total, 0, 0
         self._id: Any = None
         self._label, self._unit, self._eta = label, unit, eta
         self._description = ""
@@ -143,6 +177,12 @@ class ProgressBar:
     def describe(self, text: str) -> None:
         self._description = text
         self._bar.update(self._id, description=text)
+
+    def already(self, done: int) -> None:
+        """``done`` units were done before this run began (a resumed search's trials): shown
+        as done, not counted in the pace."""
+        self._before = self.completed = done
+        self._bar.update(self._id, completed=done, before=done)
 
     def advance(self, n: int = 1) -> None:
         self.update(self.completed + n)
@@ -185,8 +225,8 @@ class ProgressBar:
             parts.append(f"finished in {hms(elapsed)}")
         else:
             parts.append(f"{hms(elapsed)} elapsed")
-            if self._eta and 0 < self.completed < self.total:
-                left = elapsed * (self.total - self.completed) / self.completed
+            left = time_left(elapsed, self.completed, self.total, self._before)
+            if self._eta and left is not None:
                 parts.append(f"about {hms(left)} left")
         line = ", ".join(parts)
         write_line(f"{head}: {line}" if head else line)

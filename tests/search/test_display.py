@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from lrkit.search import engine, search
 from lrkit.search.engine import _Display
 from lrkit.search.result import INTERRUPTED
-from tests.test_progress import Clock, terminal
+from tests.test_progress import Clock, shown_left, terminal
 
 LR = {"lr": FloatDistribution(1e-5, 1.0, log=True)}
 
@@ -124,6 +124,21 @@ def test_the_time_left_of_a_resumed_search_counts_only_its_own_trials(
         "search: 6/8 trials (75%), 0 running, 0 pruned, 0 failed, best 0.5 at lr="
         f"{resumed.trials[5].params['lr']:.3g}, 0:00:10 elapsed, about 0:00:10 left"
     )
+
+
+def test_on_a_terminal_the_time_left_of_a_resumed_search_counts_only_its_own_trials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal(monkeypatch, is_terminal=True)
+    clock, resumed = Clock(), study()
+    for _ in range(4):
+        resumed.tell(resumed.ask(LR), 2.0)
+    with _Display(resumed, 8, enabled=True, clock=clock) as display:
+        assert shown_left(display._bar) == "-:--:--"
+        trial(display, clock, 50.0, 1.0)
+        trial(display, clock, 50.0, 0.5)  # 2 trials in 100 s: the 2 left take 100 s more
+        assert display._bar.completed == 6
+        assert shown_left(display._bar) == "0:01:40"
 
 
 def test_an_interrupted_attempt_is_neither_done_nor_failed(

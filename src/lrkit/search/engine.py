@@ -526,13 +526,19 @@ class _Display:
         self.study, self.total = study, total
         self.direction = _direction(study)
         self._bar = ProgressBar(
-            total, enabled=enabled, label="search", unit="{task.description}", plain=False
+            total,
+            enabled=enabled,
+            label="search",
+            unit="{task.description}",
+            plain=False,
+            clock=clock,
         )
         self._plain = enabled and not self._bar.shown
         self._clock = clock
         self._every = max(1, math.ceil(total / self.LINES))
         self._started = self._said_at = clock()
         self._first = self._said = 0  # trials done when the display opened, at the last line
+        self._drawn = False  # whether the live bar has been drawn
         self._lines = 0
 
     def __enter__(self) -> _Display:
@@ -564,6 +570,9 @@ class _Display:
         if not self._bar.shown:  # nothing to draw: the storage is not read
             return
         counts, done, best = self._read()
+        if not self._drawn:  # a resumed study's earlier trials: done, not in the pace
+            self._bar.already(min(done, self.total))
+            self._drawn = True
         best_text = ""
         if best is not None:
             best_text = f" · best {best.value:.4g} at lr={best.params['lr']:.3g}"
