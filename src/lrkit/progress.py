@@ -180,8 +180,8 @@ class ProgressBar:
 
     def already(self, done: int) -> None:
         """``done`` units were done before this run began (a resumed search's trials): shown
-        as done, not counted in the pace."""
-        self._before = self.completed = done
+        as done, not counted in the pace. Call it inside ``with``, before the first update."""
+        self._before = self.completed = self._said = done
         self._bar.update(self._id, completed=done, before=done)
 
     def advance(self, n: int = 1) -> None:

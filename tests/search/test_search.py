@@ -312,7 +312,7 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
         ({"narrow": 1.0}, "narrow must be a number > 1"),
         ({"n_workers": 0}, "n_workers must be a positive integer"),
         ({"pruner": "sometimes"}, "valid pruners: none, halving, hyperband, median"),
-        ({"direction": "up"}, "direction must be 'minimize' or 'maximize'"),
+        ({"direction": "up"}, "direction must be 'minimize', 'maximize' or None, got 'up'"),
         ({"storage": "redis://x"}, "storage must be a sqlite://, postgresql://"),
         ({"low": "auto"}, "the objective must be a task"),
         ({"resume": "yes"}, "resume must be True, False or 'auto', got 'yes'"),
@@ -421,8 +421,21 @@ def test_task_form_can_judge_trials_by_the_validation_metric(tmp_path: Path) -> 
     [("schedule", "cosine:3"), ("epochs", 3), ("value", "val_metric")],
 )
 def test_task_settings_with_a_callable_objective_are_refused(setting: str, given: Any) -> None:
-    with pytest.raises(ConfigError, match=rf"^{setting} is for searching a task .* got "):
+    with pytest.raises(ConfigError, match=rf"^{setting} must be .* callable objective, .* got "):
         run(objectives.quadratic, 2, **{setting: given})
+
+
+@pytest.mark.parametrize(
+    ("value", "direction"), [("val_metric", "minimize"), ("val_loss", "maximize")]
+)
+def test_a_direction_against_the_value_is_refused(value: str, direction: str) -> None:
+    # it would keep the worst trial and prune the best
+    expected = "'maximize'" if value == "val_metric" else "'minimize'"
+    with pytest.raises(
+        ConfigError,
+        match=rf"^direction must be {expected} or None for value='{value}', got '{direction}'",
+    ):
+        run("digits", 2, epochs=1, value=value, direction=direction)
 
 
 def test_auto_range_brackets_the_range_test() -> None:

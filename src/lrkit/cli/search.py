@@ -141,7 +141,8 @@ def add_parser(subparsers: Any) -> None:
         choices=("val_loss", "val_metric"),
         default="val_loss",
         help="what judges each trial, every epoch and at the end: the validation loss "
-        "(minimized, the default) or the task's metric on it, e.g. accuracy (maximized)",
+        "(minimized, the default) or the task's metric on the validation set, e.g. accuracy "
+        "(maximized)",
     )
     parser.add_argument(
         "--workers",

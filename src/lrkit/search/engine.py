@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, bad_value, caller_level, plain, positive_lr
 from lrkit.interrupts import Terminated, raise_held
-from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, write_line
+from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, time_left, write_line
 from lrkit.search.objective import TaskObjective, Value
 from lrkit.search.pruners import make_pruner
 from lrkit.search.result import SearchResult, SearchWarning, TrialRecord, is_interrupted
@@ -178,12 +178,17 @@ def search(
                 from lrkit.tasks import check_task
 
                 check_task(objective.task, device=device)
-            if direction is None:
-                direction = (
-                    objective.direction if isinstance(objective, TaskObjective) else "minimize"
-                )
-            if direction not in ("minimize", "maximize"):
-                raise bad_value("direction", "'minimize' or 'maximize'", direction)
+            if direction not in (None, "minimize", "maximize"):
+                raise bad_value("direction", "'minimize', 'maximize' or None", direction)
+            if isinstance(objective, TaskObjective):
+                if direction not in (None, objective.direction):  # it would keep the worst
+                    raise bad_value(
+                        "direction",
+                        f"{objective.direction!r} or None for value={objective.value!r}",
+                        direction,
+                    )
+                direction = objective.direction
+            direction = direction or "minimize"
             if storage is None:
                 spec = default_storage(out or DEFAULT_OUT)
             else:
@@ -491,15 +496,19 @@ def _check_args(
         raise bad_value("join_timeout", "a number of seconds >= 0", join_timeout)
 
 
-def _task_form_only(**given: Any) -> None:
+def _task_form_only(schedule: Any, epochs: Any, value: Any) -> None:
     """Refuses the task form's settings with a callable objective, which would ignore them."""
-    defaults = {"schedule": None, "epochs": None, "value": "val_loss"}
-    for name, setting in given.items():
-        if setting != defaults[name]:
-            raise ConfigError(
-                f"{name} is for searching a task (a Task, a built-in name or a task file); "
-                f"a callable objective trains and returns its value itself, got "
-                f"{name}={setting!r}."
+    for name, setting, default, unset in (
+        ("schedule", schedule, None, schedule is None),
+        ("epochs", epochs, None, epochs is None),
+        ("value", value, "val_loss", isinstance(value, str) and value == "val_loss"),
+    ):
+        if not unset:
+            raise bad_value(
+                name,
+                f"{default!r} with a callable objective, which trains and returns its value "
+                "itself (it is for searching a task: a Task, a built-in name or a task file)",
+                setting,
             )
 
 
@@ -617,9 +626,9 @@ class _Display:
             parts.append(f"finished in {hms(elapsed)}")
         else:
             parts.append(f"{hms(elapsed)} elapsed")
-            ran = done - self._first  # trials this run has seen end: the pace
-            if ran > 0 and done < self.total:
-                parts.append(f"about {hms(elapsed * (self.total - done) / ran)} left")
+            left = time_left(elapsed, done, self.total, self._first)  # this run's pace
+            if left is not None:
+                parts.append(f"about {hms(left)} left")
         write_line("search: " + ", ".join(parts))
         self._said, self._said_at, self._lines = done, now, self._lines + 1
 
