@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -53,8 +54,10 @@ def time_left(
     return elapsed * (total - completed) / ran
 
 
-def _time_left_column() -> Any:
-    """A rich column of the time left from the average pace since the start.
+@cache
+def _time_left_column_class() -> type:
+    """The class of a rich column of the time left from the average pace since the start (made
+    once, on first use: rich is imported only where a bar is made).
 
     Rich's own ``TimeRemainingColumn`` reads the pace of the last 30 s only, so it shows
     nothing at all while each unit (a search's trial, a long epoch) takes longer than that."""
@@ -67,7 +70,7 @@ def _time_left_column() -> Any:
             left = time_left(task.elapsed or 0.0, task.completed, task.total, before)
             return Text("-:--:--" if left is None else hms(left), style="progress.remaining")
 
-    return TimeLeftColumn()
+    return TimeLeftColumn
 
 
 def write_line(text: str) -> None:
@@ -134,7 +137,7 @@ class ProgressBar:
         if unit:
             columns.append(TextColumn(unit))
         if eta:
-            columns.append(_time_left_column())
+            columns.append(_time_left_column_class()())
         self._bar = Progress(
             *columns,
             console=console,

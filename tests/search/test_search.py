@@ -398,22 +398,8 @@ def test_task_form_can_judge_trials_by_the_validation_metric(tmp_path: Path) -> 
     # the same study judged by the loss is another search: refused, nothing stored is touched
     with pytest.raises(ConfigError, match=r"direction='maximize' \(this search: 'minimize'\)"):
         search("digits", 1e-4, 1.0, 4, epochs=2, storage=storage, resume=True, progress=False)
-    assert (
-        len(
-            search(
-                "digits",
-                1e-4,
-                1.0,
-                4,
-                epochs=2,
-                value="val_metric",
-                storage=storage,
-                resume=True,
-                progress=False,
-            ).trials
-        )
-        == 4
-    )
+    again = dict(epochs=2, value="val_metric", storage=storage, resume=True, progress=False)
+    assert len(search("digits", 1e-4, 1.0, 4, **again).trials) == 4
 
 
 @pytest.mark.parametrize(

@@ -174,10 +174,6 @@ def search(
             else:
                 _task_form_only(schedule=schedule, epochs=epochs, value=value)
                 check_objective(objective)
-            if isinstance(objective, TaskObjective):  # a broken task fails now, not in every trial
-                from lrkit.tasks import check_task
-
-                check_task(objective.task, device=device)
             if direction not in (None, "minimize", "maximize"):
                 raise bad_value("direction", "'minimize', 'maximize' or None", direction)
             if isinstance(objective, TaskObjective):
@@ -188,6 +184,9 @@ def search(
                         direction,
                     )
                 direction = objective.direction
+                from lrkit.tasks import check_task
+
+                check_task(objective.task, device=device)  # a broken task fails now, not later
             direction = direction or "minimize"
             if storage is None:
                 spec = default_storage(out or DEFAULT_OUT)
@@ -498,12 +497,13 @@ def _check_args(
 
 def _task_form_only(schedule: Any, epochs: Any, value: Any) -> None:
     """Refuses the task form's settings with a callable objective, which would ignore them."""
-    for name, setting, default, unset in (
-        ("schedule", schedule, None, schedule is None),
-        ("epochs", epochs, None, epochs is None),
-        ("value", value, "val_loss", isinstance(value, str) and value == "val_loss"),
+    for name, setting, default in (
+        ("schedule", schedule, None),
+        ("epochs", epochs, None),
+        ("value", value, "val_loss"),
     ):
-        if not unset:
+        # compared as text only: a schedule's or an array's == may not give a bool
+        if setting is not default and not (isinstance(setting, str) and setting == default):
             raise bad_value(
                 name,
                 f"{default!r} with a callable objective, which trains and returns its value "
