@@ -413,6 +413,36 @@ def overhead(n_trials: int = 200) -> dict[str, float]:
     return times
 
 
+def _nothing(lr: float, trial: object) -> float:
+    """An objective that does nothing, at the top level: worker processes import it by name."""
+    return 0.0
+
+
+def workers_overhead(n_trials: int = 200, n_workers: int = 2) -> tuple[float, float]:
+    """What ``n_workers`` worker processes (a fresh one per trial) add to a search: milliseconds
+    per trial in each worker, and the seconds to start them once (the fork server's imports).
+
+    From two searches of an objective that does nothing, ``n_trials`` and a tenth of it:
+    the difference is the per-trial cost, the rest of the short one the start."""
+    walls = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (n_trials // 10, n_trials):
+            started = time.perf_counter()
+            lrkit.search(
+                _nothing,
+                LOW,
+                HIGH,
+                n,
+                n_workers=n_workers,
+                out=Path(tmp) / f"search-{n}",
+                progress=False,
+            )
+            walls[n] = time.perf_counter() - started
+    short, long = walls[n_trials // 10], walls[n_trials]
+    per_trial = (long - short) / (n_trials - n_trials // 10) * n_workers  # in each worker
+    return 1000 * per_trial, short - per_trial * (n_trials // 10) / n_workers
+
+
 # --- the report ---------------------------------------------------------------------------------
 
 
@@ -575,12 +605,26 @@ def suggestion_hits(
     return "\n".join(lines)
 
 
+def print_overhead() -> None:
+    per_trial = overhead()
+    print("\nlrkit.search overhead per trial (200 trials of an objective that does nothing):")
+    print("  " + ", ".join(f"{k} {v:.1f} ms" for k, v in per_trial.items()))
+    in_worker, start = workers_overhead()
+    print(
+        f"  2 workers, a fresh process per trial (journal file): {in_worker:.0f} ms per trial "
+        f"in each worker, after {start:.1f} s to start them once"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=40, help="search seeds per method and task")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--workers", type=int, default=2, help="processes for the training runs")
     ap.add_argument("--no-overhead", action="store_true", help="skip timing the overhead")
+    ap.add_argument(
+        "--overhead-only", action="store_true", help="time the overhead only (no training)"
+    )
     ap.add_argument(
         "--suggestion-hits",
         action="store_true",
@@ -596,6 +640,9 @@ def main() -> None:
         "--oracle-seeds", type=int, default=ORACLE_SEEDS, help="training seeds per grid LR"
     )
     args = ap.parse_args()
+    if args.overhead_only:
+        print_overhead()
+        return
     started = time.perf_counter()
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
@@ -635,9 +682,7 @@ def main() -> None:
     if args.suggestion_hits:
         print("\n" + suggestion_hits(oracles, finders, (0.5, 0.7, 1, 1.4, 2, 3)))
     if not args.no_overhead:
-        per_trial = overhead()
-        print("\nlrkit.search overhead per trial (200 trials of an objective that does nothing):")
-        print("  " + ", ".join(f"{k} {v:.1f} ms" for k, v in per_trial.items()))
+        print_overhead()
     print(
         f"time: training runs and range tests {prepared - started:.0f} s, "
         f"{len(outcomes) * args.seeds} searches {searched - prepared:.0f} s, "

@@ -111,3 +111,25 @@ class DiesBetweenWrites:
             storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
             os._exit(9)
         return quadratic(lr)
+
+
+def where_it_ran(lr: float, trial: optuna.Trial) -> float:
+    """Records, before anything else, what the trial's process looks like from inside: whether
+    torch's compiler front end (imported by an optimizer's first step, never by this module) is
+    already there, the parent process, an environment variable; and says so on stderr."""
+    import sys
+
+    trial.set_user_attr("dynamo_there", "torch._dynamo" in sys.modules)
+    trial.set_user_attr("ppid", os.getppid())
+    trial.set_user_attr("mark", os.environ.get("LRKIT_TEST_MARK"))
+    print(f"trial {trial.number} says hello", file=sys.stderr, flush=True)
+    return quadratic(lr)
+
+
+def slow_and_marked(lr: float, trial: optuna.Trial) -> float:
+    """Records its process, marks its start with a file in ``$LRKIT_TEST_MARKS``, then takes a
+    second: long enough to be caught running."""
+    trial.set_user_attr("pid", os.getpid())
+    Path(os.environ["LRKIT_TEST_MARKS"], f"{trial.number}.started").touch()
+    time.sleep(1.0)
+    return quadratic(lr)

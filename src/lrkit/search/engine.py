@@ -149,7 +149,7 @@ def search(
         (8, -2)
     """
     if getattr(multiprocessing.current_process(), "_inheriting", False):
-        raise ConfigError(  # a spawned worker importing an unguarded script: not a second search
+        raise ConfigError(  # a worker importing an unguarded script: not a second search
             "lrkit.search was called while a worker process imported the script that started "
             "the search; a script that runs a search with n_workers > 1 must start it under "
             '`if __name__ == "__main__":`.'

@@ -1,10 +1,11 @@
 """Whether a worker process can load the objective: ``n_workers > 1`` sends it by pickle.
 
-A spawned worker unpickles functions and classes by name, importing their module. A script run
-as a file or with ``-m`` is imported again (as ``__mp_main__``), so what it defines is found; but
-a notebook, an interactive session, ``python -c`` or a script read from standard input has no
-file to import, nor does a package's ``__main__.py``; and an objective defined inside the
-script's ``if __name__ == "__main__":`` block is not there when a worker imports the script.
+A worker (spawned, or forked by a fork server that never ran the script) unpickles functions
+and classes by name, importing their module. A script run as a file or with ``-m`` is imported
+again (as ``__mp_main__``), so what it defines is found; but a notebook, an interactive session,
+``python -c`` or a script read from standard input has no file to import, nor does a package's
+``__main__.py``; and an objective defined inside the script's ``if __name__ == "__main__":``
+block is not there when a worker imports the script.
 Every worker would die before its trial began; :func:`check_portable` says so at once, naming
 what cannot be found.
 """

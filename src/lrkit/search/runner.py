@@ -6,9 +6,10 @@ how it ended. An exception is recorded as a failed trial with its error text and
 on; a NaN or infinite result is a failure too, never a best; Ctrl-C fails the trial as
 interrupted and queues it again, so a resumed search redoes only what was in flight.
 
-With ``n_workers > 1`` every trial gets a fresh process (spawned, not forked), so GPU memory and
-leaks never pile up across trials (optuna #1224, #3050), and each worker slot gets one GPU
-through ``CUDA_VISIBLE_DEVICES`` when GPUs are present (optuna #1365).
+With ``n_workers > 1`` every trial gets a fresh process, so GPU memory and leaks never pile up
+across trials (optuna #1224, #3050), and each worker slot gets one GPU through
+``CUDA_VISIBLE_DEVICES`` when GPUs are present (optuna #1365). Where the processes come from (a
+fork server that imported torch once, or spawning) is :mod:`lrkit.search.worker_processes`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import numpy as np
@@ -35,10 +36,16 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, bool_or_text, caller_level
-from lrkit.interrupts import no_interrupt
 from lrkit.search.portable import check_portable
 from lrkit.search.storage import StorageSpec
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
+from lrkit.search.worker_processes import (
+    HELD_SIGNALS,
+    WorkerProcesses,
+    held_signals,
+    parent_pipe,
+    worker_processes,
+)
 
 Objective = Callable[..., Any]
 
@@ -232,14 +239,15 @@ class TrialJob:
     lr_range: tuple[float, float]
     gpu: str | None
     threads: int
+    environ: dict[str, str]  # this process's, as a spawned worker would inherit it
 
 
 # how a worker stopped by Ctrl-C or a plain kill ends: by the signal, or by _child_main's 130
 INTERRUPTED_EXITS = frozenset({130, 143, -signal.SIGINT, -signal.SIGTERM})
 
 
-def _child_main(job: TrialJob, parent: int, stopping: Any, interruptible: bool) -> None:
-    """A worker process's life. It starts with Ctrl-C and SIGTERM held (see ``_started``), so
+def _child_main(job: TrialJob, alive: Connection, stopping: Any, interruptible: bool) -> None:
+    """A worker process's life. It starts with Ctrl-C and SIGTERM held (see ``held_signals``), so
     that none lands while Python unpickles the job; here they arrive (a KeyboardInterrupt), and
     both work until the trial is told: the trial is recorded as interrupted, for a retry. Then
     Ctrl-C is ignored and SIGTERM ends the process, for the exit (a KeyboardInterrupt in torch's
@@ -255,7 +263,7 @@ def _child_main(job: TrialJob, parent: int, stopping: Any, interruptible: bool) 
             signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
         if stopping.is_set():  # the parent alone got Ctrl-C while this process started
             raise KeyboardInterrupt
-        _child_run(job, parent)
+        _child_run(job, alive)
         # ignored, not only blocked: a mask is per thread, and a Ctrl-C to the process reaches
         # it through any thread that does not block it (the parent watcher, Optuna's heartbeat)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -264,28 +272,10 @@ def _child_main(job: TrialJob, parent: int, stopping: Any, interruptible: bool) 
         os._exit(130)  # the parent fails and requeues its trial, without a traceback here
 
 
-# held in the signal mask while a worker starts, until _child_main takes them
-HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-
-
-@contextlib.contextmanager
-def _started() -> Iterator[None]:
-    """Starts worker processes with Ctrl-C and SIGTERM held: they inherit the signal mask, so
-    one that comes while a worker starts waits in it until ``_child_main`` takes it. One meant
-    for this process is held back too (``no_interrupt``) and arrives when the block ends.
-    """
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    with no_interrupt():
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
-        try:
-            yield
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a held Ctrl-C is recorded now
-
-
-def _child_run(job: TrialJob, parent: int) -> None:
+def _child_run(job: TrialJob, alive: Connection) -> None:
+    if os.environ != job.environ:  # a fork server's environment is the one it started with
+        os.environ.clear()
+        os.environ.update(job.environ)
     if job.gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = job.gpu  # before anything touches CUDA
     if "OMP_NUM_THREADS" not in os.environ:
@@ -293,7 +283,7 @@ def _child_run(job: TrialJob, parent: int) -> None:
 
         # each worker's share of the cores: n workers with all cores each thrash the machine
         torch.set_num_threads(job.threads)
-    _exit_with_parent(parent)
+    _exit_with_parent(alive)
     study = optuna.load_study(
         study_name=job.study_name, storage=job.spec.open(), sampler=job.sampler, pruner=job.pruner
     )
@@ -303,12 +293,16 @@ def _child_run(job: TrialJob, parent: int) -> None:
     run_trial(study, job.trial_id, job.objective, job.lr_range)
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Ends this worker when its parent dies (kill -9), leaving its trial RUNNING for recovery."""
+def _exit_with_parent(alive: Connection) -> None:
+    """Ends this worker when its parent dies (kill -9), leaving its trial RUNNING for recovery.
+
+    ``alive`` is the reading end of a pipe whose writing end only the parent holds: it reads
+    EOF when the parent is gone. (A forked worker's parent process is the fork server, which
+    lives on while any worker does, so ``os.getppid()`` cannot tell.)"""
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
+        with contextlib.suppress(OSError):
+            alive.poll(None)
         os._exit(1)
 
     threading.Thread(target=watch, name="lrkit-parent-watch", daemon=True).start()
@@ -351,10 +345,14 @@ class Workers:
         self._run_processes()
 
     def _run_processes(self) -> None:
-        context = multiprocessing.get_context("spawn")
         # set on Ctrl-C, for workers that started while only this process got it (made first:
-        # it starts multiprocessing's resource tracker, which would unblock Ctrl-C in _started)
-        stopping = context.Event()
+        # it starts multiprocessing's resource tracker, which would unblock Ctrl-C in
+        # held_signals)
+        stopping = multiprocessing.get_context("spawn").Event()
+        with worker_processes() as source, parent_pipe() as alive:
+            self._run_from(source, stopping, alive)
+
+    def _run_from(self, source: WorkerProcesses, stopping: Any, alive: Connection) -> None:
         interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         active: dict[int, tuple[Any, int]] = {}  # worker slot -> (process, trial id)
         try:
@@ -376,13 +374,14 @@ class Workers:
                         self.lr_range,
                         gpu,
                         max(1, (os.cpu_count() or 1) // self.n_workers),
+                        dict(os.environ),
                     )
-                    process = context.Process(
+                    process = source.context().Process(  # type: ignore[attr-defined]
                         target=_child_main,
-                        args=(job, os.getpid(), stopping, interruptible),
+                        args=(job, alive, stopping, interruptible),
                         name=f"lrkit-trial-{slot}",
                     )
-                    with _started():
+                    with held_signals():
                         process.start()
                         active[slot] = (process, trial_id)
                     self.on_change()
@@ -392,13 +391,17 @@ class Workers:
                 for slot, (process, trial_id) in list(active.items()):
                     if process.exitcode is None:
                         continue
+                    exitcode = process.exitcode
+                    if source.outlived_server(process):  # its fork server died, not it
+                        source.end(process)
+                        exitcode = -signal.SIGTERM  # stopped as by a kill: queued again
                     process.join()
                     del active[slot]
-                    self._check_ended(trial_id, process.exitcode)
+                    self._check_ended(trial_id, exitcode)
                     self.on_change()
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, SIGTERM, or an error here (the storage, say)
             stopping.set()
-            self._stop(active)
+            self._stop(active)  # the workers' trials are queued again, none left RUNNING
             raise
 
     def _check_ended(self, trial_id: int, exitcode: int) -> None:

@@ -1,0 +1,221 @@
+"""Where a search's worker processes come from (``n_workers > 1``: a fresh process per trial).
+
+On Linux, from a fork server started for the search and stopped after it. The server is a fresh
+interpreter that imports torch, Optuna, lrkit and the like once, trains nothing and never touches
+CUDA, and forks each worker from that state: a worker starts in a fraction of a second, where a
+spawned one spends seconds importing torch again, and still inherits nothing of an earlier trial.
+Elsewhere (macOS, whose frameworks are not safe to fork, as Python's own default there says;
+Windows, which has no fork), beside a fork server of the caller's own, or where the server cannot
+start, workers are spawned; and if the server dies during the search (the OOM killer, a ``kill``
+by name), the workers it forked are stopped, their trials queued again, and the rest spawned.
+
+A worker starts with Ctrl-C and SIGTERM held (:func:`held_signals`) until it can take them: a
+spawned one inherits this thread's signal mask, a forked one the server's, which is started
+under the same mask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from multiprocessing import forkserver, resource_tracker
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from typing import Any
+
+from lrkit.interrupts import no_interrupt
+
+# held in the signal mask while a worker starts, until the worker takes them
+HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+# what the fork server imports once for all of a search's workers, which each would import
+# again: lrkit's trial code always; with torch imported in this process, torch with what a
+# trial's first steps import (an optimizer's first step imports torch._dynamo and sympy: about
+# a second) and lrkit's training; with scikit-learn, what a built-in task's data loading uses
+PRELOAD = ("lrkit.search.runner", "numpy.random")
+PRELOAD_WITH = {
+    "torch": (
+        "torch",
+        "torch._dynamo",
+        "lrkit.search.objective",
+        "lrkit.schedules",
+        "lrkit.tasks",
+        "lrkit.training",
+    ),
+    "sklearn": ("sklearn.datasets", "sklearn.metrics", "sklearn.model_selection"),
+}
+
+# how long the search waits for its fork server to exit after the last worker, and for a
+# worker that outlived the server to end after SIGTERM, before SIGKILL
+SERVER_STOP_S, ORPHAN_STOP_S = 10.0, 12.0
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held in this thread's signal mask: a process started meanwhile
+    inherits the mask, so one that comes while it starts waits in it until the process takes
+    it. One meant for this process is held back too (``no_interrupt``) and arrives when the
+    block ends.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    with no_interrupt():
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a held Ctrl-C is recorded now
+
+
+class WorkerProcesses:
+    """The source of one search's worker processes: :meth:`context` to start them from."""
+
+    def __init__(self, context: BaseContext, server_pid: int | None = None) -> None:
+        self._context, self._server_pid = context, server_pid
+
+    @property
+    def forked(self) -> bool:
+        """Whether workers come from the search's fork server (until it dies, if it does)."""
+        return self._server_pid is not None
+
+    def context(self) -> BaseContext:
+        """Where to start the next worker: the fork server while it runs, else spawning."""
+        if self._server_pid is not None and not _running(self._server_pid):
+            self._server_pid = None  # not restarted: multiprocessing would, without the hold
+            self._context = multiprocessing.get_context("spawn")
+        return self._context
+
+    def outlived_server(self, process: Any) -> bool:
+        """Whether a forked worker that reads as ended (exit code 255: its server's status
+        pipe closed) in fact runs on, its fork server gone."""
+        forked = isinstance(process, multiprocessing.get_context("forkserver").Process)
+        return forked and process.exitcode == 255 and _running(process.pid)
+
+    def end(self, process: Any) -> None:
+        """Stops a worker that outlived its fork server as a plain ``kill`` would (its trial is
+        recorded as interrupted and queued again), then, if it has not ended, kills it; and
+        spawns the workers from here on."""
+        self.context()  # the server is gone: spawn from now on
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + ORPHAN_STOP_S
+            while _running(process.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _running(process.pid):
+                os.kill(process.pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (neither gone nor a zombie), from ``/proc`` (Linux, where
+    the fork server is used)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@contextlib.contextmanager
+def worker_processes() -> Iterator[WorkerProcesses]:
+    """A search's worker processes: a fork server started here and stopped at the end (see the
+    module's docstring), or spawning."""
+    server: Any = getattr(forkserver, "_forkserver", None)  # Python's own (private)
+    usable = (
+        sys.platform.startswith("linux")
+        and "forkserver" in multiprocessing.get_all_start_methods()
+        and server is not None
+        and getattr(server, "_forkserver_pid", 0) is None  # none runs now
+        and hasattr(server, "_stop")
+    )
+    if not usable:
+        yield WorkerProcesses(multiprocessing.get_context("spawn"))
+        return
+    preload = [*PRELOAD, *(m for top, ms in PRELOAD_WITH.items() if top in sys.modules for m in ms)]
+    callers = list(getattr(server, "_preload_modules", ["__main__"]))
+    forkserver.set_forkserver_preload(preload)
+    try:
+        yield _start(server)
+    finally:
+        try:
+            _stop(server)
+        finally:
+            forkserver.set_forkserver_preload(callers)  # for a fork server the caller starts
+
+
+def _start(server: Any) -> WorkerProcesses:
+    """Starts the fork server with Ctrl-C and SIGTERM held, so that every worker it forks starts
+    with them held, then waits, without the hold, until it has imported its modules: a Ctrl-C
+    meanwhile ends the search at once."""
+    # started first, if it is not running: starting multiprocessing's resource tracker unblocks
+    # Ctrl-C and SIGTERM in this thread, and a server started after that would not hold them
+    resource_tracker.ensure_running()
+    try:
+        with _this_path(), held_signals():
+            forkserver.ensure_running()
+    except OSError:  # no server (no Unix socket here, say): spawned workers work all the same
+        return WorkerProcesses(multiprocessing.get_context("spawn"))
+    context = multiprocessing.get_context("forkserver")
+    ready = context.Process(target=os.getpid, name="lrkit-fork-server-ready")
+    try:
+        ready.start()  # returns once the server forked it: once it has imported its modules
+    except (OSError, EOFError):  # the server died importing them: spawn instead
+        return WorkerProcesses(multiprocessing.get_context("spawn"))
+    ready.join()
+    return WorkerProcesses(context, server._forkserver_pid)
+
+
+@contextlib.contextmanager
+def _this_path() -> Iterator[None]:
+    """The fork server's imports search this process's ``sys.path``, as a spawned worker's do.
+
+    Python 3.11's fork server ignores the path it is given and searches its working directory
+    first, where a ``numpy/`` or an ``optuna.py`` of the user's would shadow the real one, or an
+    installed lrkit a checkout this process imports. The path goes to it in ``PYTHONPATH``, with
+    ``PYTHONSAFEPATH`` to leave the working directory out; the environment is put back after
+    (its workers take this process's environment anyway: ``TrialJob.environ``).
+    """
+    names = ("PYTHONPATH", "PYTHONSAFEPATH")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ["PYTHONPATH"] = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _stop(server: Any) -> None:
+    """Closes this process's end of the server's "alive" pipe and waits for it to exit, which it
+    does once its workers have (here, all have ended or been killed; one that could not be is
+    not waited for past ``SERVER_STOP_S``). The next search starts a server of its own, with the
+    stdout, stderr and environment of its time."""
+    if getattr(server, "_forkserver_pid", None) is None:
+        return
+    stopper = threading.Thread(target=server._stop, name="lrkit-fork-server-stop", daemon=True)
+    stopper.start()
+    stopper.join(timeout=SERVER_STOP_S)
+
+
+@contextlib.contextmanager
+def parent_pipe() -> Iterator[Connection]:
+    """A pipe whose reading end the workers watch for this process's death (it reads EOF then:
+    the writing end stays here alone). A forked worker's parent is the fork server, which lives
+    on while any worker does, so ``os.getppid()`` cannot tell."""
+    reading, writing = multiprocessing.Pipe(duplex=False)
+    try:
+        yield reading
+    finally:
+        writing.close()
+        reading.close()
