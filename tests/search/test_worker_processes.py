@@ -4,6 +4,7 @@ server of the caller's already runs."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch._dynamo  # noqa: F401  (imported here: the fork server preloads what the parent has)
 
-from lrkit.search import SearchResult, search
+from lrkit.search import FinishedStudyWarning, SearchResult, search
 from tests.search import objectives
 
 
@@ -154,3 +155,25 @@ def test_a_module_in_the_working_directory_does_not_shadow_the_workers_imports(
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["4", "0"]
     assert "working directory was searched" not in done.stderr
+
+
+def test_a_search_with_nothing_to_run_starts_no_worker_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lrkit.search.runner as runner
+
+    started: list[int] = []
+    real = runner.worker_processes
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[object]:
+        started.append(1)
+        with real() as source:
+            yield source
+
+    monkeypatch.setattr(runner, "worker_processes", counted)
+    first = run(tmp_path, "done", 4)
+    assert first.count("complete") == 4 and started == [1]  # one for the whole search
+    with pytest.warns(FinishedStudyWarning):
+        again = run(tmp_path, "done", 4)  # the same search, finished: no trial to run
+    assert again.count("complete") == 4 and started == [1]  # and no fork server for it

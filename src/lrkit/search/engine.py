@@ -252,15 +252,17 @@ def search(
                 spec, opened, name, config, sampler_obj, pruner_obj, resume=resume
             )
             stored = True
-            with _Display(study, n_trials, enabled=progress) as display:
-                workers = Workers(
+            with (
+                _Display(study, n_trials, enabled=progress) as display,
+                Workers(
                     spec,
                     study,
                     objective,
                     n_workers,
                     (lr_range.low, lr_range.high),
                     on_change=display.update,
-                )
+                ) as workers,
+            ):
                 if role == "coordinator":
                     if resume:
                         recover(study, spec)

@@ -334,6 +334,22 @@ class Workers:
         self.n_workers, self.lr_range = n_workers, lr_range
         self.on_change = on_change or (lambda: None)
         self._gpus = _gpu_ids()
+        # where worker processes come from, made when the first trial waits for one and kept
+        # for the search's later rounds; ended by close()
+        self._processes = contextlib.ExitStack()
+        self._source: WorkerProcesses | None = None
+        self._alive: Connection | None = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stops the search's fork server, if it started one."""
+        self._processes.close()
+        self._source = self._alive = None
 
     def run(self) -> None:
         if self.n_workers == 1:
@@ -345,12 +361,14 @@ class Workers:
         self._run_processes()
 
     def _run_processes(self) -> None:
-        # set on Ctrl-C, for workers that started while only this process got it (made first:
-        # it starts multiprocessing's resource tracker, which would unblock Ctrl-C in
-        # held_signals)
+        if not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return  # as a joining machine waits: no worker processes for nothing to run
+        if self._source is None or self._alive is None:
+            self._source = self._processes.enter_context(worker_processes())
+            self._alive = self._processes.enter_context(parent_pipe())
+        # set on Ctrl-C, for workers that started while only this process got it
         stopping = multiprocessing.get_context("spawn").Event()
-        with worker_processes() as source, parent_pipe() as alive:
-            self._run_from(source, stopping, alive)
+        self._run_from(self._source, stopping, self._alive)
 
     def _run_from(self, source: WorkerProcesses, stopping: Any, alive: Connection) -> None:
         interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
@@ -376,14 +394,21 @@ class Workers:
                         max(1, (os.cpu_count() or 1) // self.n_workers),
                         dict(os.environ),
                     )
-                    process = source.context().Process(  # type: ignore[attr-defined]
-                        target=_child_main,
-                        args=(job, alive, stopping, interruptible),
-                        name=f"lrkit-trial-{slot}",
-                    )
-                    with held_signals():
-                        process.start()
-                        active[slot] = (process, trial_id)
+                    while True:
+                        process = source.context().Process(  # type: ignore[attr-defined]
+                            target=_child_main,
+                            args=(job, alive, stopping, interruptible),
+                            name=f"lrkit-trial-{slot}",
+                        )
+                        try:
+                            with held_signals():
+                                process.start()
+                                active[slot] = (process, trial_id)
+                            break
+                        except (OSError, EOFError):
+                            if not source.forked:
+                                raise
+                            source.server_gone()  # it died this moment: spawn this one
                     self.on_change()
                 if not active:
                     return

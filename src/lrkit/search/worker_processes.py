@@ -5,9 +5,10 @@ interpreter that imports torch, Optuna, lrkit and the like once, trains nothing 
 CUDA, and forks each worker from that state: a worker starts in a fraction of a second, where a
 spawned one spends seconds importing torch again, and still inherits nothing of an earlier trial.
 Elsewhere (macOS, whose frameworks are not safe to fork, as Python's own default there says;
-Windows, which has no fork), beside a fork server of the caller's own, or where the server cannot
-start, workers are spawned; and if the server dies during the search (the OOM killer, a ``kill``
-by name), the workers it forked are stopped, their trials queued again, and the rest spawned.
+Windows, which has no fork; Python 3.10, whose fork server would search its working directory
+first), beside a fork server of the caller's own, or where the server cannot start, workers are
+spawned. If the server dies during the search (the OOM killer, a ``kill -9``; it holds SIGTERM),
+the workers it forked are stopped, their trials queued again, and the rest spawned.
 
 A worker starts with Ctrl-C and SIGTERM held (:func:`held_signals`) until it can take them: a
 spawned one inherits this thread's signal mask, a forked one the server's, which is started
@@ -54,6 +55,9 @@ PRELOAD_WITH = {
 # how long the search waits for its fork server to exit after the last worker, and for a
 # worker that outlived the server to end after SIGTERM, before SIGKILL
 SERVER_STOP_S, ORPHAN_STOP_S = 10.0, 12.0
+# how long a server whose pipes closed may take to end (a worker's exit code 255 with the
+# server alive is its own, the worker gone)
+SERVER_DEATH_S = 1.0
 
 
 @contextlib.contextmanager
@@ -79,6 +83,7 @@ class WorkerProcesses:
 
     def __init__(self, context: BaseContext, server_pid: int | None = None) -> None:
         self._context, self._server_pid = context, server_pid
+        self._forked_by = server_pid  # kept after the server is gone
 
     @property
     def forked(self) -> bool:
@@ -88,15 +93,28 @@ class WorkerProcesses:
     def context(self) -> BaseContext:
         """Where to start the next worker: the fork server while it runs, else spawning."""
         if self._server_pid is not None and not _running(self._server_pid):
-            self._server_pid = None  # not restarted: multiprocessing would, without the hold
-            self._context = multiprocessing.get_context("spawn")
+            self.server_gone()
         return self._context
+
+    def server_gone(self) -> None:
+        """Spawns the workers from here on. The server is not started again, as
+        multiprocessing would: without the signals held, from the working directory."""
+        self._server_pid = None
+        self._context = multiprocessing.get_context("spawn")
 
     def outlived_server(self, process: Any) -> bool:
         """Whether a forked worker that reads as ended (exit code 255: its server's status
         pipe closed) in fact runs on, its fork server gone."""
-        forked = isinstance(process, multiprocessing.get_context("forkserver").Process)
-        return forked and process.exitcode == 255 and _running(process.pid)
+        server = self._forked_by
+        if getattr(process, "_start_method", None) != "forkserver" or server is None:
+            return False
+        if process.exitcode != 255:
+            return False
+        # the pipe closes as the server begins to exit, a moment before it has ended
+        deadline = time.monotonic() + SERVER_DEATH_S
+        while _running(server) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not _running(server) and _running(process.pid)
 
     def end(self, process: Any) -> None:
         """Stops a worker that outlived its fork server as a plain ``kill`` would (its trial is
@@ -130,6 +148,7 @@ def worker_processes() -> Iterator[WorkerProcesses]:
     server: Any = getattr(forkserver, "_forkserver", None)  # Python's own (private)
     usable = (
         sys.platform.startswith("linux")
+        and sys.version_info >= (3, 11)
         and "forkserver" in multiprocessing.get_all_start_methods()
         and server is not None
         and getattr(server, "_forkserver_pid", 0) is None  # none runs now
@@ -142,7 +161,15 @@ def worker_processes() -> Iterator[WorkerProcesses]:
     callers = list(getattr(server, "_preload_modules", ["__main__"]))
     forkserver.set_forkserver_preload(preload)
     try:
-        yield _start(server)
+        try:
+            source = _start(server)
+        except BaseException:  # Ctrl-C while it imports: no worker yet, nothing to wait for
+            pid = getattr(server, "_forkserver_pid", None)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            raise
+        yield source
     finally:
         try:
             _stop(server)
@@ -162,6 +189,7 @@ def _start(server: Any) -> WorkerProcesses:
             forkserver.ensure_running()
     except OSError:  # no server (no Unix socket here, say): spawned workers work all the same
         return WorkerProcesses(multiprocessing.get_context("spawn"))
+    started = server._forkserver_pid
     context = multiprocessing.get_context("forkserver")
     ready = context.Process(target=os.getpid, name="lrkit-fork-server-ready")
     try:
@@ -169,7 +197,9 @@ def _start(server: Any) -> WorkerProcesses:
     except (OSError, EOFError):  # the server died importing them: spawn instead
         return WorkerProcesses(multiprocessing.get_context("spawn"))
     ready.join()
-    return WorkerProcesses(context, server._forkserver_pid)
+    if server._forkserver_pid != started:  # it died importing, and multiprocessing started
+        return WorkerProcesses(multiprocessing.get_context("spawn"))  # another: not that one
+    return WorkerProcesses(context, started)
 
 
 @contextlib.contextmanager
@@ -184,7 +214,8 @@ def _this_path() -> Iterator[None]:
     """
     names = ("PYTHONPATH", "PYTHONSAFEPATH")
     saved = {name: os.environ.get(name) for name in names}
-    os.environ["PYTHONPATH"] = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
+    entries = (entry or os.getcwd() for entry in sys.path if isinstance(entry, str))
+    os.environ["PYTHONPATH"] = os.pathsep.join(entries)  # not a Path: imports skip those
     os.environ["PYTHONSAFEPATH"] = "1"
     try:
         yield
