@@ -133,3 +133,22 @@ def slow_and_marked(lr: float, trial: optuna.Trial) -> float:
     Path(os.environ["LRKIT_TEST_MARKS"], f"{trial.number}.started").touch()
     time.sleep(1.0)
     return quadratic(lr)
+
+
+def on_cuda(lr: float, trial: optuna.Trial) -> float:
+    """A few steps of a small regression on the GPU; records which GPUs the worker sees."""
+    import torch
+
+    trial.set_user_attr("visible", os.environ.get("CUDA_VISIBLE_DEVICES"))
+    trial.set_user_attr("devices", torch.cuda.device_count())
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 8, generator=gen).cuda()
+    y = x.sum(dim=1, keepdim=True)
+    model = torch.nn.Linear(8, 1).cuda()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+    return float(loss.detach())

@@ -120,7 +120,7 @@ class WorkerProcesses:
         """Stops a worker that outlived its fork server as a plain ``kill`` would (its trial is
         recorded as interrupted and queued again), then, if it has not ended, kills it; and
         spawns the workers from here on."""
-        self.context()  # the server is gone: spawn from now on
+        self.server_gone()
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signal.SIGTERM)
             deadline = time.monotonic() + ORPHAN_STOP_S
