@@ -393,29 +393,27 @@ def run_method(
     return score_search(result, oracle, head_start)
 
 
-def overhead(n_trials: int = 200) -> dict[str, float]:
-    """Milliseconds per trial that ``lrkit.search`` adds around an objective that does nothing."""
-    lrkit.search(lambda lr, trial: 0.0, LOW, HIGH, 5, storage=":memory:", progress=False)  # imports
-    times = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, storage in ((":memory:", ":memory:"), ("journal file (default)", None)):
-            started = time.perf_counter()
-            lrkit.search(
-                lambda lr, trial: 0.0,
-                LOW,
-                HIGH,
-                n_trials,
-                storage=storage,
-                out=Path(tmp) / "search",
-                progress=False,
-            )
-            times[label] = 1000 * (time.perf_counter() - started) / n_trials
-    return times
-
-
 def _nothing(lr: float, trial: object) -> float:
     """An objective that does nothing, at the top level: worker processes import it by name."""
     return 0.0
+
+
+def _search_seconds(n_trials: int, **kwargs: Any) -> float:
+    """Seconds ``lrkit.search`` takes for ``n_trials`` trials of an objective that does nothing."""
+    started = time.perf_counter()
+    lrkit.search(_nothing, LOW, HIGH, n_trials, progress=False, **kwargs)
+    return time.perf_counter() - started
+
+
+def overhead(n_trials: int = 200) -> dict[str, float]:
+    """Milliseconds per trial that ``lrkit.search`` adds around an objective that does nothing."""
+    _search_seconds(5, storage=":memory:")  # imports
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, storage in ((":memory:", ":memory:"), ("journal file (default)", None)):
+            seconds = _search_seconds(n_trials, storage=storage, out=Path(tmp) / "search")
+            times[label] = 1000 * seconds / n_trials
+    return times
 
 
 def workers_overhead(n_trials: int = 200, n_workers: int = 2) -> tuple[float, float]:
@@ -424,23 +422,14 @@ def workers_overhead(n_trials: int = 200, n_workers: int = 2) -> tuple[float, fl
 
     From two searches of an objective that does nothing, ``n_trials`` and a tenth of it:
     the difference is the per-trial cost, the rest of the short one the start."""
-    walls = {}
+    few = n_trials // 10
     with tempfile.TemporaryDirectory() as tmp:
-        for n in (n_trials // 10, n_trials):
-            started = time.perf_counter()
-            lrkit.search(
-                _nothing,
-                LOW,
-                HIGH,
-                n,
-                n_workers=n_workers,
-                out=Path(tmp) / f"search-{n}",
-                progress=False,
-            )
-            walls[n] = time.perf_counter() - started
-    short, long = walls[n_trials // 10], walls[n_trials]
-    per_trial = (long - short) / (n_trials - n_trials // 10) * n_workers  # in each worker
-    return 1000 * per_trial, short - per_trial * (n_trials // 10) / n_workers
+        short, long = (
+            _search_seconds(n, n_workers=n_workers, out=Path(tmp) / f"search-{n}")
+            for n in (few, n_trials)
+        )
+    per_trial = (long - short) / (n_trials - few) * n_workers  # in each worker
+    return 1000 * per_trial, short - per_trial * few / n_workers
 
 
 # --- the report ---------------------------------------------------------------------------------

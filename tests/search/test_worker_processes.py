@@ -1,6 +1,7 @@
 """Where a search's worker processes come from: a fork server that imported the heavy modules
 once (torch, Optuna, lrkit), started for the search and gone after it; spawning where a fork
-server of the caller's already runs."""
+server of the caller's already runs. On CUDA, forked workers train on one GPU each (skipped
+without a GPU)."""
 
 from __future__ import annotations
 
@@ -12,22 +13,31 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing import forkserver
 from pathlib import Path
 
 import pytest
-import torch._dynamo  # noqa: F401  (imported here: the fork server preloads what the parent has)
+import torch
+import torch._dynamo
 
 from lrkit.search import FinishedStudyWarning, SearchResult, search
+from lrkit.search.runner import _gpu_ids
 from tests.search import objectives
 
 
-def run(tmp_path: Path, name: str, n: int = 4) -> SearchResult:
+def run(
+    tmp_path: Path,
+    name: str,
+    n: int = 4,
+    objective: Callable[..., float] = objectives.where_it_ran,
+    high: float = 1.0,
+) -> SearchResult:
+    """A search of ``n`` trials with 2 workers, in its own journal file."""
     return search(
-        objectives.where_it_ran,
+        objective,
         1e-4,
-        1.0,
+        high,
         n,
         n_workers=2,
         storage=str(tmp_path / f"{name}.journal"),
@@ -104,15 +114,7 @@ def test_workers_of_a_fork_server_that_died_are_stopped_and_their_trials_rerun(
 
     killer = threading.Thread(target=kill_the_server)
     killer.start()
-    result = search(
-        objectives.slow_and_marked,
-        1e-4,
-        1.0,
-        4,
-        n_workers=2,
-        storage=str(tmp_path / "s.journal"),
-        progress=False,
-    )
+    result = run(tmp_path, "died", 4, objectives.slow_and_marked)
     killer.join()
     assert killed  # the server was there to kill
     assert result.count("complete") == 4 and result.count("failed") == 0
@@ -177,3 +179,13 @@ def test_a_search_with_nothing_to_run_starts_no_worker_processes(
     with pytest.warns(FinishedStudyWarning):
         again = run(tmp_path, "done", 4)  # the same search, finished: no trial to run
     assert again.count("complete") == 4 and started == [1]  # and no fork server for it
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_forked_workers_train_on_their_own_gpu(tmp_path: Path) -> None:
+    torch.zeros(1, device="cuda")  # CUDA initialised here: a fork of this process could not
+    result = run(tmp_path, "cuda", 4, objectives.on_cuda, high=0.1)
+    assert result.count("complete") == 4, [t.error for t in result.trials]
+    gpus = set(_gpu_ids())
+    assert all(t.attrs["visible"] in gpus and t.attrs["devices"] == 1 for t in result.trials)

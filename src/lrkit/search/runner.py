@@ -43,7 +43,6 @@ from lrkit.search.worker_processes import (
     HELD_SIGNALS,
     WorkerProcesses,
     held_signals,
-    parent_pipe,
     worker_processes,
 )
 
@@ -296,9 +295,7 @@ def _child_run(job: TrialJob, alive: Connection) -> None:
 def _exit_with_parent(alive: Connection) -> None:
     """Ends this worker when its parent dies (kill -9), leaving its trial RUNNING for recovery.
 
-    ``alive`` is the reading end of a pipe whose writing end only the parent holds: it reads
-    EOF when the parent is gone. (A forked worker's parent process is the fork server, which
-    lives on while any worker does, so ``os.getppid()`` cannot tell.)"""
+    ``alive``: see ``WorkerProcesses.alive``."""
 
     def watch() -> None:
         with contextlib.suppress(OSError):
@@ -338,7 +335,6 @@ class Workers:
         # for the search's later rounds; ended by close()
         self._processes = contextlib.ExitStack()
         self._source: WorkerProcesses | None = None
-        self._alive: Connection | None = None
 
     def __enter__(self) -> Workers:
         return self
@@ -349,7 +345,7 @@ class Workers:
     def close(self) -> None:
         """Stops the search's fork server, if it started one."""
         self._processes.close()
-        self._source = self._alive = None
+        self._source = None
 
     def run(self) -> None:
         if self.n_workers == 1:
@@ -363,14 +359,13 @@ class Workers:
     def _run_processes(self) -> None:
         if not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return  # as a joining machine waits: no worker processes for nothing to run
-        if self._source is None or self._alive is None:
+        if self._source is None:
             self._source = self._processes.enter_context(worker_processes())
-            self._alive = self._processes.enter_context(parent_pipe())
         # set on Ctrl-C, for workers that started while only this process got it
         stopping = multiprocessing.get_context("spawn").Event()
-        self._run_from(self._source, stopping, self._alive)
+        self._run_from(self._source, stopping)
 
-    def _run_from(self, source: WorkerProcesses, stopping: Any, alive: Connection) -> None:
+    def _run_from(self, source: WorkerProcesses, stopping: Any) -> None:
         interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         active: dict[int, tuple[Any, int]] = {}  # worker slot -> (process, trial id)
         try:
@@ -397,7 +392,7 @@ class Workers:
                     while True:
                         process = source.context().Process(  # type: ignore[attr-defined]
                             target=_child_main,
-                            args=(job, alive, stopping, interruptible),
+                            args=(job, source.alive, stopping, interruptible),
                             name=f"lrkit-trial-{slot}",
                         )
                         try:

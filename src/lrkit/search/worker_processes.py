@@ -79,10 +79,15 @@ def held_signals() -> Iterator[None]:
 
 
 class WorkerProcesses:
-    """The source of one search's worker processes: :meth:`context` to start them from."""
+    """The source of one search's worker processes: :meth:`context` to start them from, and
+    ``alive``, the reading end of a pipe whose writing end only this process holds: workers
+    watch it for EOF, this process's death. (A forked worker's parent is the fork server, which
+    lives on while any worker does, so ``os.getppid()`` cannot tell.)"""
 
-    def __init__(self, context: BaseContext, server_pid: int | None = None) -> None:
-        self._context, self._server_pid = context, server_pid
+    def __init__(
+        self, context: BaseContext, alive: Connection, server_pid: int | None = None
+    ) -> None:
+        self._context, self.alive, self._server_pid = context, alive, server_pid
         self._forked_by = server_pid  # kept after the server is gone
 
     @property
@@ -155,21 +160,23 @@ def worker_processes() -> Iterator[WorkerProcesses]:
         and hasattr(server, "_stop")
     )
     if not usable:
-        yield WorkerProcesses(multiprocessing.get_context("spawn"))
+        with _parent_pipe() as alive:
+            yield WorkerProcesses(multiprocessing.get_context("spawn"), alive)
         return
     preload = [*PRELOAD, *(m for top, ms in PRELOAD_WITH.items() if top in sys.modules for m in ms)]
     callers = list(getattr(server, "_preload_modules", ["__main__"]))
     forkserver.set_forkserver_preload(preload)
     try:
         try:
-            source = _start(server)
+            context, server_pid = _start(server)
         except BaseException:  # Ctrl-C while it imports: no worker yet, nothing to wait for
             pid = getattr(server, "_forkserver_pid", None)
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             raise
-        yield source
+        with _parent_pipe() as alive:  # closed first: a worker left over exits on it
+            yield WorkerProcesses(context, alive, server_pid)
     finally:
         try:
             _stop(server)
@@ -177,10 +184,12 @@ def worker_processes() -> Iterator[WorkerProcesses]:
             forkserver.set_forkserver_preload(callers)  # for a fork server the caller starts
 
 
-def _start(server: Any) -> WorkerProcesses:
+def _start(server: Any) -> tuple[BaseContext, int | None]:
     """Starts the fork server with Ctrl-C and SIGTERM held, so that every worker it forks starts
     with them held, then waits, without the hold, until it has imported its modules: a Ctrl-C
-    meanwhile ends the search at once."""
+    meanwhile ends the search at once. Returns where to start workers, and the server's pid
+    (None: spawning, where it could not start)."""
+    spawning = multiprocessing.get_context("spawn"), None
     # started first, if it is not running: starting multiprocessing's resource tracker unblocks
     # Ctrl-C and SIGTERM in this thread, and a server started after that would not hold them
     resource_tracker.ensure_running()
@@ -188,18 +197,18 @@ def _start(server: Any) -> WorkerProcesses:
         with _this_path(), held_signals():
             forkserver.ensure_running()
     except OSError:  # no server (no Unix socket here, say): spawned workers work all the same
-        return WorkerProcesses(multiprocessing.get_context("spawn"))
+        return spawning
     started = server._forkserver_pid
     context = multiprocessing.get_context("forkserver")
     ready = context.Process(target=os.getpid, name="lrkit-fork-server-ready")
     try:
         ready.start()  # returns once the server forked it: once it has imported its modules
     except (OSError, EOFError):  # the server died importing them: spawn instead
-        return WorkerProcesses(multiprocessing.get_context("spawn"))
+        return spawning
     ready.join()
     if server._forkserver_pid != started:  # it died importing, and multiprocessing started
-        return WorkerProcesses(multiprocessing.get_context("spawn"))  # another: not that one
-    return WorkerProcesses(context, started)
+        return spawning  # another: not that one
+    return context, started
 
 
 @contextlib.contextmanager
@@ -240,10 +249,8 @@ def _stop(server: Any) -> None:
 
 
 @contextlib.contextmanager
-def parent_pipe() -> Iterator[Connection]:
-    """A pipe whose reading end the workers watch for this process's death (it reads EOF then:
-    the writing end stays here alone). A forked worker's parent is the fork server, which lives
-    on while any worker does, so ``os.getppid()`` cannot tell."""
+def _parent_pipe() -> Iterator[Connection]:
+    """The pipe of ``WorkerProcesses.alive``: its reading end, the writing end kept here."""
     reading, writing = multiprocessing.Pipe(duplex=False)
     try:
         yield reading
