@@ -380,6 +380,13 @@ def run_method(
 ) -> Outcome:
     """One search by ``method`` from ``seed``, keeping (and pruning by) the validation metric
     with ``by_metric``, else the validation loss."""
+    return score_search(*replay_search(method, oracle, seed, finder, by_metric))
+
+
+def replay_search(
+    method: Method, oracle: Oracle, seed: int, finder: dict[str, Any], by_metric: bool = False
+) -> tuple[SearchResult, Oracle, float]:
+    """The search of :func:`run_method`, its oracle and the epochs of its range test."""
     low, high, start_lr, head_start = LOW, HIGH, None, 0.0
     if method.bracketed:
         head_start = finder["steps"] / oracle.steps_per_epoch
@@ -401,7 +408,7 @@ def run_method(
         storage=":memory:",
         progress=False,
     )
-    return score_search(result, oracle, head_start)
+    return result, oracle, head_start
 
 
 def _nothing(lr: float, trial: object) -> float:

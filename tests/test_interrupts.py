@@ -151,13 +151,13 @@ def test_the_search_display_raises_a_held_ctrl_c(importable: Path, tmp_path: Pat
     # a search with workers trains nothing in this process: its display is where Ctrl-C lands
     import optuna
 
-    from lrkit.search.engine import _Display
+    from lrkit.search.display import SearchDisplay
 
     (importable / "lrkit_test_dep_e.py").write_text(OPTIONAL_DEPENDENCY)
     study = optuna.create_study()
     with interrupts.held_during_imports():
         importlib.import_module("lrkit_test_dep_e")
-        with pytest.raises(KeyboardInterrupt), _Display(study, 4, enabled=False) as display:
+        with pytest.raises(KeyboardInterrupt), SearchDisplay(study, 4, enabled=False) as display:
             display.update()
 
 

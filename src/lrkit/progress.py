@@ -38,20 +38,23 @@ def hms(seconds: float) -> str:
 
 
 def time_left(
-    elapsed: float, completed: float, total: float | None, before: float = 0
+    elapsed: float, completed: float, total: float | None, before: float = 0, pace: float = 1.0
 ) -> float | None:
     """Seconds left at the pace so far: ``elapsed`` seconds for the units done in them
-    (``completed`` less the ``before`` that were done when the work began); ``None`` before the
-    first unit and after the last.
+    (``completed`` less the ``before`` that were done when the work began), times ``pace``, how
+    long a unit left takes against one done (a search's trials get shorter under a pruner);
+    ``None`` before the first unit and after the last.
 
     Example:
         >>> time_left(60.0, 2, 10), time_left(60.0, 12, 20, before=10), time_left(5.0, 0, 10)
         (240.0, 240.0, None)
+        >>> time_left(60.0, 2, 10, pace=0.5)
+        120.0
     """
     ran = completed - before
     if total is None or ran <= 0 or completed >= total:
         return None
-    return elapsed * (total - completed) / ran
+    return elapsed * (total - completed) / ran * pace
 
 
 @cache
@@ -66,8 +69,8 @@ def _time_left_column_class() -> type:
 
     class TimeLeftColumn(ProgressColumn):
         def render(self, task: Any) -> Text:
-            before = task.fields.get("before", 0)
-            left = time_left(task.elapsed or 0.0, task.completed, task.total, before)
+            before, pace = task.fields.get("before", 0), task.fields.get("pace", 1.0)
+            left = time_left(task.elapsed or 0.0, task.completed, task.total, before, pace)
             return Text("-:--:--" if left is None else hms(left), style="progress.remaining")
 
     return TimeLeftColumn
@@ -145,7 +148,7 @@ class ProgressBar:
             disable=not (enabled and console.is_terminal),
             get_time=clock,
         )
-        self.total, self.completed, self._before = total, 0, 0
+        self.total, self.completed, self._before, self._pace = total, 0, 0, 1.0
         self._id: Any = None
         self._label, self._unit, self._eta = label, unit, eta
         self._description = ""
@@ -186,6 +189,12 @@ class ProgressBar:
         as done, not counted in the pace. Call it inside ``with``, before the first update."""
         self._before = self.completed = self._said = done
         self._bar.update(self._id, completed=done, before=done)
+
+    def pace(self, factor: float) -> None:
+        """Units left take ``factor`` times as long as the units done did, on average: the time
+        left is scaled by it (1.0 until told)."""
+        self._pace = factor
+        self._bar.update(self._id, pace=factor)
 
     def advance(self, n: int = 1) -> None:
         self.update(self.completed + n)
@@ -228,7 +237,7 @@ class ProgressBar:
             parts.append(f"finished in {hms(elapsed)}")
         else:
             parts.append(f"{hms(elapsed)} elapsed")
-            left = time_left(elapsed, self.completed, self.total, self._before)
+            left = time_left(elapsed, self.completed, self.total, self._before, self._pace)
             if self._eta and left is not None:
                 parts.append(f"about {hms(left)} left")
         line = ", ".join(parts)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
+from lrkit.search import display as search_display
 from lrkit.search import engine, search
-from lrkit.search.engine import _Display
+from lrkit.search.display import SearchDisplay
 from lrkit.search.result import INTERRUPTED
 from tests.test_progress import Clock, shown_left, terminal
 
@@ -37,7 +39,7 @@ def study(reads: list[int] | None = None) -> optuna.Study:
 
 
 def trial(
-    display: _Display,
+    display: SearchDisplay,
     clock: Clock,
     seconds: float,
     value: float | None = None,
@@ -65,7 +67,7 @@ def test_off_a_terminal_a_line_per_finished_trial_at_most_every_ten_seconds(
 ) -> None:
     terminal(monkeypatch, is_terminal=False)
     clock = Clock()
-    with _Display(study(), 7, enabled=True, clock=clock) as display:
+    with SearchDisplay(study(), 7, enabled=True, clock=clock) as display:
         trial(display, clock, 4.0, 0.5)  # 4 s: too soon for a line
         trial(display, clock, 4.0, state=TrialState.PRUNED)
         trial(display, clock, 4.0, 0.25)  # 12 s
@@ -89,7 +91,7 @@ def test_a_short_search_is_silent_and_reads_the_storage_only_when_a_line_is_due(
 ) -> None:
     terminal(monkeypatch, is_terminal=False)
     clock, reads = Clock(), []
-    with _Display(study(reads), 20, enabled=True, clock=clock) as display:
+    with SearchDisplay(study(reads), 20, enabled=True, clock=clock) as display:
         for _ in range(20):
             trial(display, clock, 0.45)  # 9 s in all
     assert capsys.readouterr() == ("", "")
@@ -101,11 +103,11 @@ def test_a_long_search_writes_a_bounded_number_of_lines(
 ) -> None:
     terminal(monkeypatch, is_terminal=False)
     clock = Clock()
-    with _Display(study(), 500, enabled=True, clock=clock) as display:
+    with SearchDisplay(study(), 500, enabled=True, clock=clock) as display:
         for _ in range(500):
             trial(display, clock, 30.0)  # every trial long enough for a line of its own
     said = err_lines(capsys)
-    assert len(said) == _Display.LINES == 50  # one per 10 trials
+    assert len(said) == SearchDisplay.LINES == 50  # one per 10 trials
     assert said[0].startswith("search: 10/500 trials (2%), ")
     assert said[-1].startswith("search: 500/500 trials (100%), ")
 
@@ -117,7 +119,7 @@ def test_the_time_left_of_a_resumed_search_counts_only_its_own_trials(
     clock, resumed = Clock(), study()
     for _ in range(4):  # trials of an earlier run, in no time at all here
         resumed.tell(resumed.ask(LR), 2.0)
-    with _Display(resumed, 8, enabled=True, clock=clock) as display:
+    with SearchDisplay(resumed, 8, enabled=True, clock=clock) as display:
         trial(display, clock, 5.0, 1.0)
         trial(display, clock, 5.0, 0.5)  # 2 trials in 10 s: the 2 left take 10 s more
     assert err_lines(capsys)[0] == (
@@ -133,12 +135,94 @@ def test_on_a_terminal_the_time_left_of_a_resumed_search_counts_only_its_own_tri
     clock, resumed = Clock(), study()
     for _ in range(4):
         resumed.tell(resumed.ask(LR), 2.0)
-    with _Display(resumed, 8, enabled=True, clock=clock) as display:
+    with SearchDisplay(resumed, 8, enabled=True, clock=clock) as display:
         assert shown_left(display._bar) == "-:--:--"
         trial(display, clock, 50.0, 1.0)
         trial(display, clock, 50.0, 0.5)  # 2 trials in 100 s: the 2 left take 100 s more
         assert display._bar.completed == 6
         assert shown_left(display._bar) == "0:01:40"
+
+
+def finished(
+    display: SearchDisplay, clock: Clock, seconds: float, state: TrialState, at: datetime
+) -> None:
+    """A trial that took ``seconds`` (by its own start and end, as Optuna stores them), ending
+    ``clock.now`` seconds after ``at``."""
+    clock.now += seconds
+    end = at + timedelta(seconds=clock.now)
+    display.study.add_trial(
+        FrozenTrial(
+            number=0,  # the storage numbers it
+            state=state,
+            value=1.0 if state == TrialState.COMPLETE else None,
+            datetime_start=end - timedelta(seconds=seconds),
+            datetime_complete=end,
+            params={"lr": 0.01},
+            distributions=LR,
+            user_attrs={},
+            system_attrs={},
+            intermediate_values={1: 1.0},
+            trial_id=0,
+        )
+    )
+    display.update()
+
+
+@pytest.mark.parametrize("on_terminal", [False, True])
+def test_under_a_pruner_the_time_left_is_at_the_pace_of_the_later_trials(
+    on_terminal: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # successive halving runs the first trial in full and prunes more of the later ones: the
+    # 6 trials left take about as long as the last 2 done (30 s for 2), not the first 4 (100 s)
+    terminal(monkeypatch, is_terminal=on_terminal)
+    left = {}
+    for pruning in (False, True):
+        clock = Clock()
+        with SearchDisplay(study(), 10, enabled=True, pruning=pruning, clock=clock) as display:
+            at = datetime.now()
+            for seconds, state in ((60, TrialState.COMPLETE), (10, TrialState.PRUNED)):
+                finished(display, clock, seconds, state, at)
+            for seconds in (20, 10):
+                finished(display, clock, seconds, TrialState.PRUNED, at)
+            if on_terminal:
+                left[pruning] = shown_left(display._bar)
+        if not on_terminal:
+            left[pruning] = err_lines(capsys)[-1].split(", ")[-1]  # after the 4th trial
+    if on_terminal:
+        assert left == {False: "0:02:30", True: "0:01:30"}  # 100 s for 4: 150 s or 0.6 of it
+    else:
+        assert left == {False: "about 0:02:30 left", True: "about 0:01:30 left"}
+
+
+def test_the_pace_counts_only_the_trials_of_this_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal(monkeypatch, is_terminal=False)
+    clock, resumed = Clock(), study()
+    earlier = SearchDisplay(resumed, 8, enabled=False)  # a run an hour ago, with a long trial
+    finished(earlier, Clock(), 600, TrialState.COMPLETE, datetime.now() - timedelta(hours=1))
+    with SearchDisplay(resumed, 8, enabled=True, pruning=True, clock=clock) as display:
+        at = datetime.now()
+        for _ in range(2):
+            finished(display, clock, 20, TrialState.PRUNED, at)
+    # 2 trials of 20 s: the 5 left take 100 s (with the earlier trial's 600 s in the pace, 9 s)
+    assert err_lines(capsys)[-1].endswith("0:00:40 elapsed, about 0:01:40 left")
+
+
+@pytest.mark.parametrize(("pruner", "pruning"), [("none", False), ("halving", True)])
+def test_a_search_paces_its_display_by_its_pruner(
+    pruner: str, pruning: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[SearchDisplay] = []
+
+    class Recorded(SearchDisplay):
+        def __enter__(self) -> SearchDisplay:
+            made.append(self)
+            return super().__enter__()
+
+    monkeypatch.setattr(engine, "SearchDisplay", Recorded)
+    search(lambda lr: lr, 1e-4, 1.0, 2, storage=":memory:", pruner=pruner, progress=False)
+    assert [d.pruning for d in made] == [pruning]
 
 
 def test_an_interrupted_attempt_is_neither_done_nor_failed(
@@ -150,7 +234,7 @@ def test_an_interrupted_attempt_is_neither_done_nor_failed(
     lost = resumed.ask(LR)  # failed as interrupted by Ctrl-C; its retry runs below
     lost.set_user_attr("error", INTERRUPTED)
     resumed.tell(lost, state=TrialState.FAIL)
-    with _Display(resumed, 3, enabled=True, clock=clock) as display:
+    with SearchDisplay(resumed, 3, enabled=True, clock=clock) as display:
         trial(display, clock, 11.0, 1.0)
         trial(display, clock, 11.0, 0.5)
     said = err_lines(capsys)
@@ -163,7 +247,7 @@ def test_quiet_shows_and_reads_nothing(
 ) -> None:
     terminal(monkeypatch, is_terminal=False)
     clock, reads = Clock(), []
-    with _Display(study(reads), 5, enabled=False, clock=clock) as display:
+    with SearchDisplay(study(reads), 5, enabled=False, clock=clock) as display:
         for _ in range(5):
             trial(display, clock, 600.0)
     assert capsys.readouterr() == ("", "")
@@ -175,7 +259,7 @@ def test_on_a_terminal_the_live_line_and_no_plain_line(
 ) -> None:
     terminal(monkeypatch, is_terminal=True)
     clock, reads = Clock(), []
-    with _Display(study(reads), 3, enabled=True, clock=clock) as display:
+    with SearchDisplay(study(reads), 3, enabled=True, clock=clock) as display:
         for _ in range(3):
             trial(display, clock, 20.0, state=TrialState.PRUNED)
         assert display._bar.completed == 3  # the live bar counts every trial
@@ -190,7 +274,7 @@ def test_search_writes_plain_lines_unless_progress_is_off(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     terminal(monkeypatch, is_terminal=False)
-    monkeypatch.setattr(engine, "PLAIN_EVERY_S", 0.0)  # a line for every trial
+    monkeypatch.setattr(search_display, "PLAIN_EVERY_S", 0.0)  # a line for every trial
     objective: Callable[[float], float] = lambda lr: lr  # noqa: E731
     search(objective, 1e-4, 1.0, 4, storage=":memory:", progress=progress)
     said = capsys.readouterr().err.splitlines()

@@ -16,10 +16,10 @@ from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, bad_value, caller_level, plain, positive_lr
 from lrkit.interrupts import Terminated, raise_held
-from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, time_left, write_line
+from lrkit.search.display import SearchDisplay
 from lrkit.search.objective import TaskObjective, Value
 from lrkit.search.pruners import make_pruner
-from lrkit.search.result import SearchResult, SearchWarning, TrialRecord, is_interrupted
+from lrkit.search.result import SearchResult, SearchWarning, TrialRecord
 from lrkit.search.runner import Workers, check_objective, check_workers
 from lrkit.search.samplers import make_sampler
 from lrkit.search.space import LogRange
@@ -27,12 +27,14 @@ from lrkit.search.storage import StorageSpec, default_storage
 from lrkit.search.study import (
     CONFIG_ATTR,
     SearchConfig,
+    best_trial,
     no_study_to_resume,
     open_study,
     queue_round,
     recover,
     round_open,
     set_state,
+    study_direction,
     study_state,
 )
 
@@ -253,7 +255,12 @@ def search(
             )
             stored = True
             with (
-                _Display(study, n_trials, enabled=progress) as display,
+                SearchDisplay(
+                    study,
+                    n_trials,
+                    enabled=progress,
+                    pruning=not isinstance(pruner_obj, optuna.pruners.NopPruner),
+                ) as display,
                 Workers(
                     spec,
                     study,
@@ -322,7 +329,7 @@ def _coordinate(
                 recover(study, spec)
         if round_ + 1 < config.rounds:
             # narrowing centres on the best trial so far (seed 000: "around the best")
-            best = _best(study.get_trials(deepcopy=False), config.direction)
+            best = best_trial(study.get_trials(deepcopy=False), config.direction)
             centres = [] if best is None else [float(best.params["lr"])]
             following = current.narrowed(centres, config.narrow)
             ranges.append((following.low, following.high))
@@ -350,22 +357,6 @@ def _join(study: optuna.Study, spec: StorageSpec, workers: Workers, timeout: flo
         time.sleep(0.5)
 
 
-def _best(
-    trials: list[optuna.trial.FrozenTrial], direction: str
-) -> optuna.trial.FrozenTrial | None:
-    """The best completed trial with a finite value and an LR, or ``None``."""
-    done = [
-        t
-        for t in trials
-        if t.state == TrialState.COMPLETE
-        and t.value is not None
-        and math.isfinite(t.value)
-        and "lr" in t.params
-    ]
-    sign = 1.0 if direction == "minimize" else -1.0
-    return min(done, key=lambda t: sign * float(t.value or 0.0), default=None)
-
-
 def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
     """The :class:`SearchResult` of a study as it is stored now."""
     config = study.user_attrs.get(CONFIG_ATTR, {})
@@ -376,7 +367,7 @@ def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
     return SearchResult(
         study_name=study.study_name,
         storage=spec.describe(),
-        direction=_direction(study),
+        direction=study_direction(study),
         low=float(config.get("low", math.nan)),
         high=float(config.get("high", math.nan)),
         trials=trials,
@@ -512,128 +503,3 @@ def _task_form_only(schedule: Any, epochs: Any, value: Any) -> None:
                 "itself (it is for searching a task: a Task, a built-in name or a task file)",
                 setting,
             )
-
-
-class _Display:
-    """A search's progress on stderr: trials done/total, running, pruned, failed, best so far.
-
-    On a terminal, a live line. Off one (a log file, a pipe, CI), a plain line as trials
-    finish: none in the first ``PLAIN_EVERY_S`` seconds nor sooner than that after the last,
-    one per finished trial for up to ``LINES`` trials and one per ``total / LINES`` beyond, and
-    a last one when the search ends once any was written. The storage is read only when a line
-    may be drawn or written; ``enabled=False`` shows nothing and reads nothing.
-    """
-
-    LINES = 50
-
-    def __init__(
-        self,
-        study: optuna.Study,
-        total: int,
-        *,
-        enabled: bool,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.study, self.total = study, total
-        self.direction = _direction(study)
-        self._bar = ProgressBar(
-            total,
-            enabled=enabled,
-            label="search",
-            unit="{task.description}",
-            plain=False,
-            clock=clock,
-        )
-        self._plain = enabled and not self._bar.shown
-        self._clock = clock
-        self._every = max(1, math.ceil(total / self.LINES))
-        self._started = self._said_at = clock()
-        self._first = self._said = 0  # trials done when the display opened, at the last line
-        self._drawn = False  # whether the live bar has been drawn
-        self._lines = 0
-
-    def __enter__(self) -> _Display:
-        self._bar.__enter__()
-        self._started = self._said_at = self._clock()
-        if self._plain:  # a resumed study's earlier trials count in the total, not in the pace
-            self._first = self._said = self._read()[1]
-        self.update()
-        return self
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if self._plain:
-            if self._lines and exc_type is None:  # the end, for a log that was told of the start
-                counts, done, best = self._read()
-                if done != self._said:
-                    self._write(counts, done, best, end=True)
-        else:
-            self.update()
-        self._bar.__exit__(exc_type, *exc)
-
-    def update(self) -> None:
-        raise_held()  # the CLI's Ctrl-C held since an import: this process trains nothing
-        if self._plain:
-            if self._clock() - self._said_at >= PLAIN_EVERY_S:
-                counts, done, best = self._read()
-                if done // self._every > self._said // self._every:
-                    self._write(counts, done, best)
-            return
-        if not self._bar.shown:  # nothing to draw: the storage is not read
-            return
-        counts, done, best = self._read()
-        if not self._drawn:  # a resumed study's earlier trials: done, not in the pace
-            self._bar.already(min(done, self.total))
-            self._drawn = True
-        best_text = ""
-        if best is not None:
-            best_text = f" · best {best.value:.4g} at lr={best.params['lr']:.3g}"
-        self._bar.describe(
-            f"{counts[TrialState.RUNNING]} running · {counts[TrialState.PRUNED]} pruned · "
-            f"{counts[TrialState.FAIL]} failed{best_text}"
-        )
-        self._bar.update(min(done, self.total))
-
-    def _read(self) -> tuple[dict[TrialState, int], int, optuna.trial.FrozenTrial | None]:
-        """Trials in each state, trials done (complete, pruned or failed), the best trial.
-
-        An interrupted attempt is none of these: its retry is a trial of its own."""
-        trials = self.study.get_trials(deepcopy=False)
-        counts = {state: 0 for state in TrialState}
-        for t in trials:
-            if not is_interrupted(t):
-                counts[t.state] += 1
-        done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] + counts[TrialState.FAIL]
-        return counts, done, _best(trials, self.direction)  # from the trials read once
-
-    def _write(
-        self,
-        counts: dict[TrialState, int],
-        done: int,
-        best: optuna.trial.FrozenTrial | None,
-        *,
-        end: bool = False,
-    ) -> None:
-        now = self._clock()
-        elapsed = now - self._started
-        shown = min(done, self.total)
-        parts = [
-            f"{shown}/{self.total} trials ({100 * shown // self.total}%)",
-            f"{counts[TrialState.RUNNING]} running",
-            f"{counts[TrialState.PRUNED]} pruned",
-            f"{counts[TrialState.FAIL]} failed",
-        ]
-        if best is not None:
-            parts.append(f"best {best.value:.4g} at lr={best.params['lr']:.3g}")
-        if end:
-            parts.append(f"finished in {hms(elapsed)}")
-        else:
-            parts.append(f"{hms(elapsed)} elapsed")
-            left = time_left(elapsed, done, self.total, self._first)  # this run's pace
-            if left is not None:
-                parts.append(f"about {hms(left)} left")
-        write_line("search: " + ", ".join(parts))
-        self._said, self._said_at, self._lines = done, now, self._lines + 1
-
-
-def _direction(study: optuna.Study) -> Literal["minimize", "maximize"]:
-    return "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"

@@ -13,6 +13,7 @@ and run trials. ``resume=True`` makes a process take over a study whose coordina
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import MISSING, asdict, dataclass, fields
@@ -299,3 +300,24 @@ def round_open(study: optuna.Study, round_: int) -> tuple[int, int]:
             else:
                 running += 1
     return waiting, running
+
+
+def study_direction(study: optuna.Study) -> Literal["minimize", "maximize"]:
+    """Whether ``study`` minimizes or maximizes its value."""
+    return "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+
+
+def best_trial(
+    trials: list[optuna.trial.FrozenTrial], direction: str
+) -> optuna.trial.FrozenTrial | None:
+    """The best completed trial with a finite value and an LR, or ``None``."""
+    done = [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE
+        and t.value is not None
+        and math.isfinite(t.value)
+        and "lr" in t.params
+    ]
+    sign = 1.0 if direction == "minimize" else -1.0
+    return min(done, key=lambda t: sign * float(t.value or 0.0), default=None)
