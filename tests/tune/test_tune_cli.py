@@ -113,6 +113,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
         (["no/such/task.py"], "no/such/task.py"),
         (["--budget", "20"], "budget must be at least 66 epochs"),
         (["--budget", "0"], "must be a positive integer, got '0'"),
+        (["--value", "val_acc"], "--value: invalid choice: 'val_acc'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -289,3 +290,42 @@ def test_a_run_over_its_budget_says_so(tmp_path: Path) -> None:
     assert f"note: {used:.0f} training epochs, {used / 66 - 1:.0%} over the budget of 66" in (
         done.stdout
     )
+
+
+def test_the_search_can_be_judged_by_the_validation_metric(tmp_path: Path) -> None:
+    task, out = tmp_path / "notest.py", tmp_path / "run"
+    task.write_text(NO_TEST_TASK)
+    done = run(str(task), "--budget", "30", "--value", "val_metric", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["value"] == "val_metric"
+    assert summary["search"]["direction"] == "maximize"
+    trials = json.loads((out / "search.json").read_text())["trials"]
+    complete = [t for t in trials if t["state"] == "complete"]
+    assert all(t["value"] == t["val_metric"] for t in complete)
+    best = max(complete, key=lambda t: t["value"])  # the highest accuracy, not the lowest loss
+    assert summary["best_lr"] == best["lr"]
+    assert f"best lr {best['lr']:.4g} (validation accuracy {best['value']:.4g})" in done.stdout
+    said = unescape((out / "report.html").read_text())
+    assert "The value is the final validation accuracy; the highest is the answer" in said
+
+    # the default value in the same folder: another search, the range test kept
+    again = run(str(task), "--budget", "30", "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert f"note: {out} held a run with another value judging the search;" in again.stdout
+    rerun = json.loads((out / "summary.json").read_text())
+    assert rerun["reused"][:1] == ["range test"]
+    assert rerun["settings"]["value"] == "val_loss"
+    assert rerun["search"]["direction"] == "minimize"
+    searched = json.loads((out / "search.json").read_text())["trials"]
+    assert all(t["value"] == t["val_loss"] for t in searched if t["state"] == "complete")
+    assert "the lowest is the answer" in unescape((out / "report.html").read_text())
+
+
+def test_a_bad_value_is_refused_before_any_work(tmp_path: Path) -> None:
+    from lrkit.errors import ConfigError
+    from lrkit.tune import tune
+
+    with pytest.raises(ConfigError, match=r"value must be 'val_loss' or 'val_metric', got 'acc'"):
+        tune("digits", value="acc", out=tmp_path / "o")  # type: ignore[arg-type]
+    assert not (tmp_path / "o").exists()

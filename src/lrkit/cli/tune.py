@@ -36,6 +36,14 @@ def add_parser(subparsers: Any) -> None:
         "runs' worth)",
     )
     parser.add_argument(
+        "--value",
+        choices=("val_loss", "val_metric"),
+        default="val_loss",
+        help="what judges the search's trials, every epoch and at the end: the validation loss "
+        "(minimized, the default) or the task's metric on the validation set, e.g. accuracy "
+        "(maximized); the schedules are compared by the metric either way",
+    )
+    parser.add_argument(
         "--out",
         type=out_arg,
         default=DEFAULT_OUT,
@@ -61,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             args.task,
             budget=args.budget,
             seed=args.seed,
+            value=args.value,
             device=args.device,
             out=args.out,
             command=command,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, bad_value
 from lrkit.interrupts import deferred
 from lrkit.jsondata import dumps
 from lrkit.tune import stages
@@ -35,10 +35,15 @@ if TYPE_CHECKING:
     from lrkit.finder import RangeTestResult
     from lrkit.history import History
     from lrkit.search import SearchResult
+    from lrkit.search.objective import Value
     from lrkit.tasks import Task
 
 DEFAULT_OUT = Path("lrkit-out/tune")
-SETTING_NAMES = {"task_sha256": "task file content", "epochs": "epoch count per run"}
+SETTING_NAMES = {
+    "task_sha256": "task file content",
+    "epochs": "epoch count per run",
+    "value": "value judging the search",
+}
 REUSED = "kept from an earlier run in this folder"
 OUTPUTS = tuple(  # the files of a run; its search study stays in study.journal
     f"{stem}.{ext}"
@@ -75,6 +80,7 @@ def tune(
     *,
     budget: int | None = None,
     seed: int = 0,
+    value: Value = "val_loss",
     device: str = "cpu",
     out: str | Path = DEFAULT_OUT,
     command: str | None = None,
@@ -88,10 +94,14 @@ def tune(
         budget: Training epochs for the whole pipeline (``None``: the default plan, see
             :func:`~lrkit.tune.plan.plan_budget`); too small a budget is a ConfigError.
         seed: Seeds every stage.
+        value: What judges the search's trials, every epoch and at the end: ``"val_loss"``
+            (the validation loss, minimized, as seed 000 does) or ``"val_metric"`` (the task's
+            metric on the validation set, e.g. accuracy, maximized). The comparison of
+            schedules is judged by the validation metric either way.
         device: Where to train.
         out: Run folder: ``summary.json``, ``report.html``, the stages' files; finished stages
             in it are reused by a rerun with the same settings (task, task file content, seed,
-            budget). A run with other settings redoes the stages those settings change and
+            budget, value). A run with other settings redoes the stages those settings change and
             replaces the files (the earlier search's trials stay in the folder's journal, in a
             study of their own).
         command: The command line to show under "how to reproduce".
@@ -107,6 +117,8 @@ def tune(
     from lrkit.tasks import check_task, load_task, task_fingerprint, task_identity
 
     started = time.perf_counter()
+    if value not in ("val_loss", "val_metric"):
+        raise bad_value("value", "'val_loss' or 'val_metric'", value)
     say = say or (lambda text: print(text, flush=True))
     folder = stages.check_writable(Path(out))
     loaded = load_task(task)
@@ -122,6 +134,8 @@ def tune(
         "epochs": loaded.epochs,
     }
     run = {**base, "budget": budget}
+    if value != "val_loss":  # the default's runs keep the settings (and study) they always had
+        run["value"] = value
 
     changed = stages.changed(folder, run)
     if "task" in changed:  # another task: its file's content is beside the point
@@ -158,7 +172,7 @@ def tune(
     study = f"tune-search-{stages.digest(settings)}"
     kept = _finished_before(folder, study)
     searched = _search(
-        ref, loaded, plan, folder, study, seed, device, (low, high), start, progress, figures
+        ref, loaded, plan, folder, study, seed, value, device, (low, high), start, progress, figures
     )
     if kept:
         say(f"      {REUSED}")
@@ -170,7 +184,8 @@ def tune(
             f"or diverged (see {folder / 'search.csv'})."
         )
     best_lr = best.lr
-    say(f"      best lr {best_lr:.4g} (validation loss {best.value:.4g})")
+    judged = "loss" if value == "val_loss" else loaded.metric
+    say(f"      best lr {best_lr:.4g} (validation {judged} {best.value:.4g})")
 
     say(f"[3/4] comparing {len(plan.schedules)} schedules at lr {best_lr:.4g}")
     compared = _compare(loaded, plan, folder, base, best_lr, device, progress, figures, say, reused)
@@ -196,6 +211,7 @@ def tune(
         final,
         task_ref=str(task),
         seed=seed,
+        value=value,
         device=device,
         budget=budget,
         command=command,
@@ -279,6 +295,7 @@ def _search(
     folder: Path,
     study: str,
     seed: int,
+    value: Value,
     device: str,
     lr_range: tuple[float, float],
     start_lr: float | None,
@@ -301,13 +318,15 @@ def _search(
             pruner="halving",
             schedule=f"cosine:{plan.epochs}",
             epochs=plan.epochs,
+            value=value,
             out=folder,
             study_name=study,
             resume="auto",
             device=device,
             progress=progress,
         )
-    fig = searched.plot(title=f"{task.name}: search", ylabel="final validation loss")
+    judged = "loss" if value == "val_loss" else task.metric
+    fig = searched.plot(title=f"{task.name}: search", ylabel=f"final validation {judged}")
     with deferred():
         searched.to_json(folder / "search.json")
         searched.to_csv(folder / "search.csv")
@@ -422,6 +441,7 @@ def _summary(
     *,
     task_ref: str,
     seed: int,
+    value: str,
     device: str,
     budget: int | None,
     command: str | None,
@@ -452,6 +472,8 @@ def _summary(
             "failed": searched.count("failed"),
             "interrupted": searched.count("interrupted"),
             "epochs": searched.total_epochs,
+            "value": value,
+            "direction": searched.direction,
         },
         "comparison": compared.rows(),
         "epochs_used": round(used, 2),
@@ -469,6 +491,7 @@ def _summary(
                 "estimated_epochs": plan.estimated,
             },
             "seed": seed,
+            "value": value,
             "device": device,
             "command": command,
         },

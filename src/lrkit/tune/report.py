@@ -39,6 +39,11 @@ def reproduce_commands(result: TuneResult) -> list[str]:
     command = settings.get("command") or (
         f"lrkit tune {task} --seed {settings['seed']} --out {shlex.quote(str(result.out))}"
         + (f" --budget {settings['budget']}" if settings.get("budget") else "")
+        + (
+            f" --value {settings['value']}"
+            if settings.get("value", "val_loss") != "val_loss"
+            else ""
+        )
     )
     final = (
         f"lrkit train {task} --lr {result.best_lr:.6g} --schedule {shlex.quote(result.schedule)} "
@@ -159,6 +164,8 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
         )
     done = searched.count("complete")
     best = searched.best_trial
+    maximized = searched.direction == "maximize"  # the task's metric (tune --value val_metric)
+    judged, lowest = (result.summary["metric"], "highest") if maximized else ("loss", "lowest")
     where = (
         "from half a decade under the range test's low end (the best LR for a whole run is "
         "often a little below it) to its high end"
@@ -178,8 +185,8 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
         + order
         + "Successive halving stopped the weaker ones early: at epochs 1, 3, 9, ... a trial went "
         "on only if it was in the best third of the trials that had reached that epoch so far. "
-        "The value is the final validation "
-        f"loss; the lowest is the answer ({'none' if best is None else f'{best.lr:.4g}'}). "
+        f"The value is the final validation {judged}; the {lowest} is the answer "
+        f"({'none' if best is None else f'{best.lr:.4g}'}). "
         f"{done} of {searched.n_trials} trials ran the whole budget"
         + (
             ", so the answer is the best of one full run: read the plot to see how clear it is."
