@@ -38,12 +38,16 @@ def hms(seconds: float) -> str:
 
 
 def time_left(
-    elapsed: float, completed: float, total: float | None, before: float = 0, pace: float = 1.0
+    elapsed: float,
+    completed: float,
+    total: float | None,
+    before: float = 0,
+    pace: float | None = 1.0,
 ) -> float | None:
     """Seconds left at the pace so far: ``elapsed`` seconds for the units done in them
     (``completed`` less the ``before`` that were done when the work began), times ``pace``, how
     long a unit left takes against one done (a search's trials get shorter under a pruner);
-    ``None`` before the first unit and after the last.
+    ``None`` before the first unit, after the last, and with no ``pace`` (too soon to tell).
 
     Example:
         >>> time_left(60.0, 2, 10), time_left(60.0, 12, 20, before=10), time_left(5.0, 0, 10)
@@ -52,7 +56,7 @@ def time_left(
         120.0
     """
     ran = completed - before
-    if total is None or ran <= 0 or completed >= total:
+    if total is None or pace is None or ran <= 0 or completed >= total:
         return None
     return elapsed * (total - completed) / ran * pace
 
@@ -148,7 +152,8 @@ class ProgressBar:
             disable=not (enabled and console.is_terminal),
             get_time=clock,
         )
-        self.total, self.completed, self._before, self._pace = total, 0, 0, 1.0
+        self.total, self.completed, self._before = total, 0, 0
+        self._pace: float | None = 1.0
         self._id: Any = None
         self._label, self._unit, self._eta = label, unit, eta
         self._description = ""
@@ -190,9 +195,9 @@ class ProgressBar:
         self._before = self.completed = self._said = done
         self._bar.update(self._id, completed=done, before=done)
 
-    def pace(self, factor: float) -> None:
+    def pace(self, factor: float | None) -> None:
         """Units left take ``factor`` times as long as the units done did, on average: the time
-        left is scaled by it (1.0 until told)."""
+        left is scaled by it (1.0 until told; ``None``: no time left is shown)."""
         self._pace = factor
         self._bar.update(self._id, pace=factor)
 

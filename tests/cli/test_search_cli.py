@@ -98,6 +98,8 @@ def test_value_val_metric_keeps_the_best_accuracy(
         (["--schedule", "cosine"], "schedule 'cosine': "),
         (["--device", "cuda:99"], "--device: must be a device this machine has"),
         (["--value", "accuracy"], "argument --value: invalid choice: 'accuracy'"),
+        (["--storage", "sqlite:///"], "--storage must be an SQLite URL with a file"),
+        (["--storage", "sqlite:///:memory:"], "(for a study kept in memory only, ':memory:')"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -109,6 +111,7 @@ def test_bad_input_is_one_line_and_exit_2(
     assert len(lines) == 1 and lines[0].startswith("lrkit: error: ")
     assert message in lines[0]
     assert "u:pw" not in err  # the password is never echoed
+    assert not (tmp_path / "o" / "study.journal").exists()  # refused before any file is made
 
 
 def test_a_storage_file_that_is_not_a_journal_is_refused_and_kept(
@@ -260,6 +263,35 @@ def test_an_edited_task_file_is_another_search(tmp_path: Path) -> None:
     assert line.startswith("lrkit: error: study 'lrkit-search'") and "\n" not in line
     assert "already exists with different settings: objective=" in line
     assert line.count("file sha256") == 2  # the stored file's digest and the edited one's
+
+
+def test_a_study_is_resumed_however_its_task_and_schedule_are_spelled(tmp_path: Path) -> None:
+    (tmp_path / "copy").mkdir()
+    task, out = tmp_path / "small.py", tmp_path / "run"
+    task.write_text(SMALL_TASK)
+    (tmp_path / "copy" / "small.py").write_text(SMALL_TASK)  # another machine's copy, say
+    first = run(str(task), "--trials", "2", "--schedule", "cosine:3", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    trials = json.loads((out / "search.json").read_text())["trials"]
+    for spelled, schedule in (
+        ("./small.py", "cos:3"),
+        ("copy/small.py", "cosine:steps=3"),
+        ("copy/../small.py", " cosine:3"),
+    ):
+        args = ["search", spelled, "--trials", "2", "--schedule", schedule, "--resume"]
+        again = subprocess.run(
+            [*LRKIT, *args, "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=ENV,
+            cwd=tmp_path,
+        )
+        assert again.returncode == 0, (spelled, schedule, again.stderr)
+        # resumed, not refused nor redone
+        assert json.loads((out / "search.json").read_text())["trials"] == trials
+    other = run(str(task), "--trials", "2", "--schedule", "cosine:4", "--out", str(out), "--resume")
+    assert other.returncode == 2 and "schedule cosine:steps=4" in other.stderr
 
 
 @pytest.mark.parametrize(

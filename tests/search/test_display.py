@@ -187,7 +187,10 @@ def test_under_a_pruner_the_time_left_is_at_the_pace_of_the_later_trials(
             if on_terminal:
                 left[pruning] = shown_left(display._bar)
         if not on_terminal:
-            left[pruning] = err_lines(capsys)[-1].split(", ")[-1]  # after the 4th trial
+            said = err_lines(capsys)
+            left[pruning] = said[-1].split(", ")[-1]  # after the 4th trial
+            # under a pruner, none before a fifth of the trials and 3 have finished
+            assert [line.endswith(" left") for line in said] == [not pruning] * 2 + [True] * 2
     if on_terminal:
         assert left == {False: "0:02:30", True: "0:01:30"}  # 100 s for 4: 150 s or 0.6 of it
     else:
@@ -203,10 +206,10 @@ def test_the_pace_counts_only_the_trials_of_this_run(
     finished(earlier, Clock(), 600, TrialState.COMPLETE, datetime.now() - timedelta(hours=1))
     with SearchDisplay(resumed, 8, enabled=True, pruning=True, clock=clock) as display:
         at = datetime.now()
-        for _ in range(2):
+        for _ in range(3):
             finished(display, clock, 20, TrialState.PRUNED, at)
-    # 2 trials of 20 s: the 5 left take 100 s (with the earlier trial's 600 s in the pace, 9 s)
-    assert err_lines(capsys)[-1].endswith("0:00:40 elapsed, about 0:01:40 left")
+    # 3 trials of 20 s: the 4 left take 80 s (with the earlier trial's 600 s in the pace, 10 s)
+    assert err_lines(capsys)[-1].endswith("0:01:00 elapsed, about 0:01:20 left")
 
 
 @pytest.mark.parametrize(("pruner", "pruning"), [("none", False), ("halving", True)])
@@ -282,5 +285,7 @@ def test_search_writes_plain_lines_unless_progress_is_off(
         assert [line.split(",")[0] for line in said] == [
             f"search: {n}/4 trials ({25 * n}%)" for n in range(1, 5)
         ]
+        # each line as the next trial starts: one runs, until the end
+        assert [line.split(", ")[1] for line in said] == ["1 running"] * 3 + ["0 running"]
     else:
         assert said == []

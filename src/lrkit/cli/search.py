@@ -83,7 +83,8 @@ def add_parser(subparsers: Any) -> None:
         "magnitude between --low and --high, keep the best by validation loss (or, with "
         "--value val_metric, by the task's metric on the validation set). Trials are kept "
         "in an Optuna study (DIR/study.journal, or --storage), so an interrupted search resumes "
-        "with --resume and workers on other machines can join with the same --storage/--study.",
+        "with --resume, and workers on other machines join one study with the same --storage "
+        "postgresql://... and --study.",
     )
     add_task_arguments(parser)
     parser.add_argument(

@@ -17,12 +17,16 @@ from lrkit.search.result import is_interrupted
 from lrkit.search.study import best_trial, study_direction
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+EARLIEST = 3  # trials finished before a search with a pruner tells the time left
 
 
-def recent_pace(trials: Sequence[optuna.trial.FrozenTrial], since: datetime.datetime) -> float:
+def recent_pace(
+    trials: Sequence[optuna.trial.FrozenTrial], since: datetime.datetime, left: int | None = None
+) -> float | None:
     """The mean duration of the later half of the trials finished since ``since`` (by when they
     finished; the odd one out goes to it) over the mean duration of them all: 1.0 with fewer
-    than 2, or none of any length.
+    than 2, or none of any length. With ``left``, the trials still to finish: ``None`` (too
+    soon to tell) until at least ``EARLIEST`` have finished and a fifth of this run's trials.
 
     Example:
         >>> from optuna.trial import create_trial
@@ -34,6 +38,8 @@ def recent_pace(trials: Sequence[optuna.trial.FrozenTrial], since: datetime.date
         >>> trials = [done(0, 60), done(60, 10), done(70, 20), done(90, 10)]  # 100 s for 4
         >>> recent_pace(trials, datetime.datetime(2026, 1, 1))  # the last 2: 30 s against 100
         0.6
+        >>> recent_pace(trials, datetime.datetime(2026, 1, 1), left=20) is None  # 4 of 24
+        True
     """
     finished = sorted(
         (t for t in trials if t.state in FINISHED and not is_interrupted(t)),
@@ -46,6 +52,8 @@ def recent_pace(trials: Sequence[optuna.trial.FrozenTrial], since: datetime.date
         and t.datetime_complete is not None
         and t.datetime_complete >= since
     ]
+    if left is not None and (len(seconds) < EARLIEST or 5 * len(seconds) < len(seconds) + left):
+        return None
     if len(seconds) < 2 or sum(seconds) <= 0:
         return 1.0
     later = seconds[len(seconds) // 2 :]
@@ -66,7 +74,9 @@ class SearchDisplay:
     the pruner stops more of them early once it has more to compare them with. Their average
     pace then overestimates the time left (by about 2x after a fifth of a successive-halving
     search, measured on the efficiency benchmark's recorded runs), so it is scaled by
-    :func:`recent_pace`, the later half's mean duration against all of them.
+    :func:`recent_pace`, the later half's mean duration against all of them; and before a fifth
+    of the run's trials (at least 3) have finished, which ones the pruner keeps is too little
+    known, so no time left is shown.
     """
 
     LINES = 50
@@ -98,7 +108,8 @@ class SearchDisplay:
         self._drawn = False  # whether the live bar has been drawn
         self._lines = 0
         self._opened = datetime.datetime.now()  # trials finished since: this run's
-        self._pace = 1.0  # how long the trials left take against those done (recent_pace)
+        # how long the trials left take against those done (recent_pace; None: too soon)
+        self._pace: float | None = 1.0
 
     def __enter__(self) -> SearchDisplay:
         self._bar.__enter__()
@@ -154,7 +165,7 @@ class SearchDisplay:
                 counts[t.state] += 1
         done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] + counts[TrialState.FAIL]
         if self.pruning:
-            self._pace = recent_pace(trials, self._opened)
+            self._pace = recent_pace(trials, self._opened, left=max(0, self.total - done))
         return counts, done, best_trial(trials, self.direction)  # from the trials read once
 
     def _write(

@@ -205,6 +205,9 @@ def search(
                 for end, at in (("low", low), ("high", high)):
                     if at != "auto":
                         positive_lr(end, at)
+            sampler_obj = make_sampler(sampler, seed)  # an unknown name: before any file
+            epochs_budget = objective.budget if isinstance(objective, TaskObjective) else None
+            pruner_obj = make_pruner(pruner, max_resource=epochs_budget)
             opened = spec.open(first=True)
             if resume is True and name not in optuna.get_all_study_names(opened):
                 raise no_study_to_resume(name, spec)  # before a range test, not after it
@@ -232,9 +235,6 @@ def search(
                 raise bad_value(
                     "start_lr", f"an LR in [{lr_range.low:g}, {lr_range.high:g}] or None", start_lr
                 )
-            sampler_obj = make_sampler(sampler, seed)
-            epochs_budget = objective.budget if isinstance(objective, TaskObjective) else None
-            pruner_obj = make_pruner(pruner, max_resource=epochs_budget)
             config = SearchConfig(
                 low=lr_range.low,
                 high=lr_range.high,
@@ -438,20 +438,23 @@ def bracket(result: RangeTestResult) -> tuple[float, float]:
 def _describe(objective: Any) -> str:
     """What a trial trains, as stored with the study: joining with another objective is refused."""
     if isinstance(objective, TaskObjective):
-        from lrkit.tasks import task_fingerprint
+        from lrkit.schedules import parse
+        from lrkit.tasks import task_fingerprint, task_identity
 
+        # however it is spelled: a built-in by its own name, a task file by its name and its
+        # content (an edited file is another objective; ./t.py, /abs/t.py and another
+        # machine's copy of it are the same one)
         ref = objective.task_ref
-        task = str(ref) if ref is not None else objective.task.name
+        task = task_identity(ref) if ref is not None else objective.task.name
         digest = task_fingerprint(ref) if ref is not None else None
-        if digest is not None:  # an edited task file is another objective
-            task += f" (file sha256 {digest})"
-        schedule = (
-            objective.schedule
-            if isinstance(objective.schedule, str)
-            else (
+        if digest is not None:
+            task = f"{Path(task).name} (file sha256 {digest})"
+        if isinstance(objective.schedule, str):  # as parsed: cos:2 is cosine:steps=2
+            schedule = str(parse(objective.schedule))
+        else:
+            schedule = (
                 type(objective.schedule).__name__ if objective.schedule is not None else "constant"
             )
-        )
         return f"task {task}, schedule {schedule}, {objective.budget} epochs, {objective.value}"
     name = getattr(objective, "__qualname__", None) or type(objective).__qualname__
     return f"{getattr(objective, '__module__', '?')}.{name}"

@@ -349,10 +349,12 @@ class Workers:
 
     def run(self) -> None:
         if self.n_workers == 1:
+            # shown as each trial starts (the one before it done): a line drawn between the two
+            # would say none runs
             while (trial_id := pop_waiting(self.study)) is not None:
                 self.on_change()
                 run_trial(self.study, trial_id, self.objective, self.lr_range)
-                self.on_change()
+            self.on_change()
             return
         self._run_processes()
 
@@ -368,6 +370,7 @@ class Workers:
     def _run_from(self, source: WorkerProcesses, stopping: Any) -> None:
         interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         active: dict[int, tuple[Any, int]] = {}  # worker slot -> (process, trial id)
+        changed = False  # shown once the free slots are filled again, not in between
         try:
             while True:
                 for slot in range(self.n_workers):
@@ -404,7 +407,10 @@ class Workers:
                             if not source.forked:
                                 raise
                             source.server_gone()  # it died this moment: spawn this one
+                    changed = True
+                if changed:
                     self.on_change()
+                    changed = False
                 if not active:
                     return
                 wait([p.sentinel for p, _ in active.values()], timeout=1.0)
@@ -418,7 +424,7 @@ class Workers:
                     process.join()
                     del active[slot]
                     self._check_ended(trial_id, exitcode)
-                    self.on_change()
+                    changed = True
         except BaseException:  # Ctrl-C, SIGTERM, or an error here (the storage, say)
             stopping.set()
             self._stop(active)  # the workers' trials are queued again, none left RUNNING

@@ -69,6 +69,15 @@ class StorageSpec:
                     "a sqlite://, postgresql:// or mysql:// URL, or a journal file path",
                     text,
                 )
+            database = text.split("://", 1)[1].split("?", 1)[0]
+            if scheme == "sqlite" and database.lstrip("/") in ("", ":memory:"):
+                # SQLAlchemy's in-memory SQLite: every trial lost at the end, without a word
+                raise bad_value(
+                    "storage",
+                    "an SQLite URL with a file, sqlite:///path/to/study.db (for a study kept "
+                    "in memory only, ':memory:')",
+                    text,
+                )
             if scheme == "postgres":  # SQLAlchemy only knows the long name
                 text = "postgresql" + text[len("postgres") :]
             return StorageSpec("rdb", text)
