@@ -41,17 +41,16 @@ def recent_pace(
         >>> recent_pace(trials, datetime.datetime(2026, 1, 1), left=20) is None  # 4 of 24
         True
     """
-    finished = sorted(
-        (t for t in trials if t.state in FINISHED and not is_interrupted(t)),
-        key=lambda t: t.datetime_complete or since,
-    )
-    seconds = [
-        (t.datetime_complete - t.datetime_start).total_seconds()
-        for t in finished
-        if t.datetime_start is not None
+    ends = sorted(  # (when it finished, how long it took) of each trial finished since
+        (t.datetime_complete, (t.datetime_complete - t.datetime_start).total_seconds())
+        for t in trials
+        if t.state in FINISHED
+        and not is_interrupted(t)
+        and t.datetime_start is not None
         and t.datetime_complete is not None
         and t.datetime_complete >= since
-    ]
+    )
+    seconds = [took for _, took in ends]
     if left is not None and (len(seconds) < EARLIEST or 5 * len(seconds) < len(seconds) + left):
         return None
     if len(seconds) < 2 or sum(seconds) <= 0:
@@ -163,7 +162,7 @@ class SearchDisplay:
         for t in trials:
             if not is_interrupted(t):
                 counts[t.state] += 1
-        done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] + counts[TrialState.FAIL]
+        done = sum(counts[state] for state in FINISHED)
         if self.pruning:
             self._pace = recent_pace(trials, self._opened, left=max(0, self.total - done))
         return counts, done, best_trial(trials, self.direction)  # from the trials read once

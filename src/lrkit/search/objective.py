@@ -23,6 +23,22 @@ if TYPE_CHECKING:
 Value = Literal["val_loss", "val_metric"]
 
 
+def check_value(value: object) -> None:
+    """Refuses a ``value`` that is neither ``"val_loss"`` nor ``"val_metric"``."""
+    if value not in ("val_loss", "val_metric"):
+        raise bad_value("value", "'val_loss' or 'val_metric'", value)
+
+
+def value_name(value: Value, metric: str) -> str:
+    """What judges a trial, in words after "validation": ``"loss"``, or the task's metric.
+
+    Example:
+        >>> value_name("val_loss", "accuracy"), value_name("val_metric", "accuracy")
+        ('loss', 'accuracy')
+    """
+    return "loss" if value == "val_loss" else metric
+
+
 class TaskObjective:
     """``objective(lr, trial)`` that trains ``task`` and returns its final validation value.
 
@@ -49,8 +65,7 @@ class TaskObjective:
         value: Value = "val_loss",
         device: str = "cpu",
     ) -> None:
-        if value not in ("val_loss", "val_metric"):
-            raise bad_value("value", "'val_loss' or 'val_metric'", value)
+        check_value(value)
         if epochs is not None and (
             isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
         ):

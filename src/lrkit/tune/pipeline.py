@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError
 from lrkit.interrupts import deferred
 from lrkit.jsondata import dumps
 from lrkit.tune import stages
@@ -114,11 +114,11 @@ def tune(
         TaskError: The task cannot be loaded or does not fit its loss.
     """
     from lrkit.finder.task import DEFAULT_NUM_ITER
+    from lrkit.search.objective import check_value, value_name
     from lrkit.tasks import check_task, load_task, task_fingerprint, task_identity
 
     started = time.perf_counter()
-    if value not in ("val_loss", "val_metric"):
-        raise bad_value("value", "'val_loss' or 'val_metric'", value)
+    check_value(value)
     say = say or (lambda text: print(text, flush=True))
     folder = stages.check_writable(Path(out))
     loaded = load_task(task)
@@ -184,7 +184,7 @@ def tune(
             f"or diverged (see {folder / 'search.csv'})."
         )
     best_lr = best.lr
-    judged = "loss" if value == "val_loss" else loaded.metric
+    judged = value_name(value, loaded.metric)
     say(f"      best lr {best_lr:.4g} (validation {judged} {best.value:.4g})")
 
     say(f"[3/4] comparing {len(plan.schedules)} schedules at lr {best_lr:.4g}")
@@ -305,6 +305,7 @@ def _search(
     """The search, in a study named after the run's settings and range: a rerun of the same
     run resumes it, a run with other settings gets a study of its own in the same journal."""
     from lrkit.search import SearchWarning, search
+    from lrkit.search.objective import value_name
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SearchWarning)  # tune says what it found itself
@@ -325,7 +326,7 @@ def _search(
             device=device,
             progress=progress,
         )
-    judged = "loss" if value == "val_loss" else task.metric
+    judged = value_name(value, task.metric)
     fig = searched.plot(title=f"{task.name}: search", ylabel=f"final validation {judged}")
     with deferred():
         searched.to_json(folder / "search.json")
