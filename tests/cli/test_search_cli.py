@@ -82,7 +82,10 @@ def test_value_val_metric_keeps_the_best_accuracy(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--low", "1", "--high", "0.1"], "low must be below high, got low=1.0 >= high=0.1"),
+        (
+            ["--low", "1", "--high", "0.1"],
+            "--low must be below --high, got --low=1.0 >= --high=0.1",
+        ),
         (["--low", "0"], "low must be a positive finite learning rate, got 0.0"),
         (["--low=-1e-3"], "low must be a positive finite learning rate"),
         (["--low", "tiny"], "must be a positive learning rate or 'auto', got 'tiny'"),
@@ -173,14 +176,18 @@ def test_the_same_finished_search_again_says_no_trial_ran(tmp_path: Path) -> Non
     first = run(*args)
     assert first.returncode == 0, first.stderr
     assert "note:" not in first.stderr
-    again = run(*args)
-    assert again.returncode == 0, again.stderr
-    assert (
+    note = (
         f"note: study 'lrkit-search' already finished in {tmp_path / 'study.journal'} with these "
         "settings, so no trial ran: these are its results. To search again, use another --study "
         "or --out.\n"
-    ) in again.stderr
-    assert "Warning" not in again.stderr
+    )
+    # said however the result is printed, and when --resume finds nothing to resume
+    for extra in ([], ["--json"], ["--quiet"], ["--resume"]):
+        again = run(*args, *extra)
+        assert again.returncode == 0, again.stderr
+        assert note in again.stderr and "Warning" not in again.stderr, extra
+        if extra == ["--json"]:
+            assert json.loads(again.stdout)["counts"]["complete"] == 2  # stdout is the JSON
 
 
 def test_a_search_in_which_every_trial_failed_says_why_and_exits_1(tmp_path: Path) -> None:
@@ -206,7 +213,7 @@ def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:
     journal = (out / "study.journal").read_bytes()
     other = run("digits", "--trials", "2", "--epochs", "1", "--low", "1e-3", "--out", str(out))
     assert other.returncode == 2
-    assert "already exists with different settings: low=1e-05 (this search: 0.001)" in other.stderr
+    assert "already exists with different settings: --low=1e-05 (this search: 0.001)" in other.stderr
     assert (out / "study.journal").read_bytes() == journal  # nothing stored was touched
 
 
@@ -234,7 +241,7 @@ def test_another_study_in_the_same_folder_says_whose_files_it_replaces(tmp_path:
     assert back.returncode == 0, back.stderr  # as the note says
     assert json.loads((out / "search.json").read_text())["study_name"] == "a"
     again = run(str(task), "--trials", "2", "--study", "a", "--resume", "--out", str(out))
-    assert "note:" not in again.stderr  # the same study: nothing replaced
+    assert "held study" not in again.stderr  # the same study: nothing replaced
 
 
 def test_a_broken_task_fails_before_any_trial(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -235,9 +237,11 @@ def test_a_finished_study_run_again_says_it_ran_nothing(tmp_path: Path) -> None:
         again = run(objectives.quadratic, 4, storage=storage)
     assert w[0].filename == __file__  # points at the caller's line, not into lrkit
     assert [t.value for t in again.trials] == [t.value for t in first.trials]
+    with pytest.warns(FinishedStudyWarning, match="no trial ran"):  # nothing left to resume
+        resumed = run(objectives.quadratic, 4, storage=storage, resume=True)
+    assert [t.value for t in resumed.trials] == [t.value for t in first.trials]
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # resuming on purpose, or a new name: no warning
-        run(objectives.quadratic, 4, storage=storage, resume=True)
+        warnings.simplefilter("error")  # a new name: a new search, no warning
         run(objectives.quadratic, 4, storage=storage, study_name="other")
 
 
@@ -344,6 +348,15 @@ def test_sqlite_storage_works(tmp_path: Path) -> None:
     assert result.count("complete") == 3 and result.storage.endswith("s.db")
 
 
+def test_sqlite_in_a_new_folder_is_made_as_a_journal_is(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new' / 'deeper' / 's.db'}"
+    with pytest.raises(ConfigError, match="resume: there is no study"):
+        run(objectives.quadratic, 2, storage=url, resume=True)
+    assert not (tmp_path / "new").exists()  # a failed resume makes no database
+    result = run(objectives.quadratic, 2, storage=url)
+    assert result.count("complete") == 2 and (tmp_path / "new" / "deeper" / "s.db").is_file()
+
+
 def test_exports_and_plot(tmp_path: Path) -> None:
     result = run(objectives.curve, 12, pruner="halving")
     data = json.loads(result.to_json(tmp_path / "r.json"))
@@ -368,6 +381,28 @@ def test_exports_and_plot(tmp_path: Path) -> None:
     for t in pruned:  # a pruned trial shows the last value it reported
         assert rows[t.number].split()[2] == f"({t.intermediate[-1][1]:.4g})"
     assert result.table(top=None).splitlines()[-1].startswith("(value): the last value")
+
+
+def test_csv_columns_do_not_depend_on_failures(tmp_path: Path) -> None:
+    """A failure's many-line traceback is in the JSON, not the CSV, whose columns are the same
+    whether or not a trial failed; a stopped trial's last reported value is in both."""
+    clean = run(objectives.curve, 6, pruner="halving", low=1e-3, high=0.1)
+    failing = run(objectives.flaky, 12)
+    assert failing.count("failed") > 0 and clean.count("pruned") > 0
+    heads = [r.to_csv().splitlines()[0] for r in (clean, failing)]
+    assert heads[0] == heads[1] and "traceback" not in heads[0]
+    failing.to_csv(tmp_path / "f.csv")
+    lines = (tmp_path / "f.csv").read_text().splitlines()
+    assert len(lines) == 13  # a header and one line per trial: no traceback cell spans lines
+    data = json.loads(failing.to_json())
+    raised = [row for row in data["trials"] if str(row["error"]).startswith("ValueError")]
+    assert raised and all("Traceback" in row["traceback"] for row in raised)
+    assert all(row["traceback"] is None for row in data["trials"] if row["state"] == "complete")
+    pruned = {t.number: t for t in clean.trials if t.state == "pruned"}
+    for row in csv.DictReader(io.StringIO(clean.to_csv())):
+        if int(row["number"]) in pruned:
+            assert float(row["last_value"]) == pruned[int(row["number"])].intermediate[-1][1]
+            assert row["value"] == ""
 
 
 def test_task_form_trains_with_a_schedule_and_records_scores() -> None:
@@ -443,7 +478,9 @@ def test_one_auto_end_that_leaves_no_range_says_where_it_came_from() -> None:
 def test_auto_ends_do_not_take_a_fixed_range_study_for_their_own(tmp_path: Path) -> None:
     storage = str(tmp_path / "study.journal")
     search("digits", 1e-3, 1.0, 1, epochs=1, storage=storage, progress=False)
-    with pytest.raises(ConfigError, match=r"auto_ends='' \(this search: 'low,high'\)"):
+    with pytest.raises(
+        ConfigError, match=r"ends from the range test: none \(this search: low,high\)"
+    ):
         search("digits", "auto", "auto", 1, epochs=1, storage=storage, progress=False)
 
 

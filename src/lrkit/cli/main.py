@@ -182,6 +182,11 @@ def as_flag(message: str, options: dict[str, str]) -> str:
         '--end-lr must exceed --start-lr'
         >>> as_flag("rounds must be at most n_trials, got 'a/n_trials.py'", {"trials": "--trials"})
         "rounds must be at most --trials, got 'a/n_trials.py'"
+        >>> as_flag("low must be below high, got low=0.1 >= high=0.01", {"low": "--low",
+        ...     "high": "--high"})
+        '--low must be below --high, got --low=0.1 >= --high=0.01'
+        >>> as_flag("rounds must be below low, not 'low=1'", {"low": "--low", "rounds": "--rounds"})
+        "--rounds must be below --low, not 'low=1'"
     """
     options = {**options, **{k: options[v] for k, v in LIBRARY_NAMES.items() if v in options}}
     word = re.match(r"[a-z_]+(?=:| must )", message)  # "budget must", "resume: there is"
@@ -189,9 +194,12 @@ def as_flag(message: str, options: dict[str, str]) -> str:
         message = options[word.group()] + message[word.end() :]
     parts = re.split(r"('[^']*')", message)  # what the user gave, quoted, stays as it was
     for i in range(0, len(parts), 2):
-        for dest, option in options.items():  # start_lr elsewhere too: no word of prose has a _
-            if "_" in dest:
-                parts[i] = re.sub(rf"(?<![\w-]){dest}\b", option, parts[i])
+        for dest, option in options.items():
+            # start_lr anywhere (no word of prose has a _); low=0.1 as --low=0.1 (argparse's
+            # own spelling); "below high" as "below --high"
+            name = rf"(?<![\w-]){dest}\b" if "_" in dest else rf"(?<![\w/-]){dest}(?==)"
+            parts[i] = re.sub(name, option, parts[i])
+            parts[i] = re.sub(rf"\b(below|above|exceed|than) {dest}\b", rf"\1 {option}", parts[i])
     return "".join(parts)
 
 

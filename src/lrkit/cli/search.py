@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
             stop, f"; finished trials are kept. Run the same command {again} to continue."
         )
     finished = [w for w in caught if issubclass(w.category, FinishedStudyWarning)]
-    if finished and not quiet:
+    if finished:  # a warning, on stderr: said with --quiet and --json too
         print(
             f"note: study {result.study_name!r} already finished in {result.storage} with these "
             "settings, so no trial ran: these are its results. To search again, use another "
@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)  # the study may live elsewhere (--storage)
     png, data, table = args.out / "search.png", args.out / "search.json", args.out / "search.csv"
     before = _study_in(data)
-    if before is not None and before != result.study_name and not args.json:
+    if before is not None and before != result.study_name and not args.quiet:
         print(
             f"note: {data} held study {before!r}; it now holds {result.study_name!r} (both "
             f"stay in the storage: rerun with --study {before} --resume to write it back)",

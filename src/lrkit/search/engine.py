@@ -196,8 +196,8 @@ def search(
                 spec = StorageSpec.parse(storage)
             check_workers(spec, objective, n_workers, sampler, pruner, n_trials)
             name = study_name or DEFAULT_STUDY
-            if resume is True and spec.kind == "journal" and not Path(spec.location).exists():
-                raise no_study_to_resume(name, spec)  # and create no journal file
+            if resume is True and spec.file is not None and not spec.file.exists():
+                raise no_study_to_resume(name, spec)  # and create no journal or database file
             fixed = None  # the range, checked before any file is made
             if low != "auto" and high != "auto":
                 fixed = LogRange(low, high)

@@ -25,6 +25,7 @@ class FinishedStudyWarning(SearchWarning):
     """The study already finished with these settings: its results are returned, no trial ran."""
 
 
+TRACEBACK = "traceback"  # the user attr of a failed trial's traceback (the runner's)
 STOPPED = ("pruned", "failed", "interrupted")  # states of a trial that ended early
 INTERRUPTED = "interrupted: its worker stopped before the trial finished; queued again"
 
@@ -74,6 +75,11 @@ class TrialRecord:
     seed: int | None = None
     round: int = 0
     attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def last_value(self) -> float | None:
+        """The last value the trial reported (``None`` before its first report)."""
+        return self.intermediate[-1][1] if self.intermediate else None
 
     @property
     def epochs_run(self) -> int:
@@ -174,7 +180,9 @@ class SearchResult:
         return sum(t.epochs_run for t in self.trials)
 
     def rows(self) -> list[dict[str, Any]]:
-        """One flat dict per trial, for tables, CSV and JSON."""
+        """One flat dict per trial, for tables and CSV: the same columns whatever the trials'
+        states, then what the objective recorded (a failure's traceback, many lines, is left
+        to :meth:`to_dict`)."""
         rows = []
         for t in self.trials:
             row = {
@@ -182,13 +190,14 @@ class SearchResult:
                 "lr": t.lr,
                 "value": t.value,
                 "state": t.state,
+                "last_value": t.last_value,
                 "duration_s": None if t.duration is None else round(t.duration, 3),
                 "epochs_run": t.epochs_run,
                 "round": t.round,
                 "seed": t.seed,
                 "error": t.error,
             }
-            row.update({k: v for k, v in t.attrs.items() if _scalar(v)})
+            row.update({k: v for k, v in t.attrs.items() if _scalar(v) and k != TRACEBACK})
             rows.append(row)
         return rows
 
@@ -209,7 +218,9 @@ class SearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["trials"] = self.rows()
+        data["trials"] = [
+            {**row, TRACEBACK: t.attrs.get(TRACEBACK)} for row, t in zip(self.rows(), self.trials)
+        ]
         data["best_lr"] = self.best_lr
         data["best_value"] = self.best_value
         data["best_trial"] = None if self.best_trial is None else self.best_trial.number
@@ -232,11 +243,8 @@ class SearchResult:
         order = {state: i for i, state in enumerate(states)}
 
         def key(t: TrialRecord) -> tuple[int, float, int]:
-            last = (
-                t.value
-                if t.value is not None
-                else (t.intermediate[-1][1] if t.intermediate else math.inf)
-            )
+            last = t.value if t.value is not None else t.last_value
+            last = math.inf if last is None else last
             return order[t.state], sign * last if math.isfinite(last) else math.inf, t.number
 
         return sorted(self.trials, key=key)
@@ -254,8 +262,8 @@ class SearchResult:
         for t in chosen:
             if t.value is not None:
                 value = f"{t.value:.4g}"
-            elif t.state in STOPPED and t.intermediate:
-                value = f"({t.intermediate[-1][1]:.4g})"
+            elif t.state in STOPPED and t.last_value is not None:
+                value = f"({t.last_value:.4g})"
             else:
                 value = ""
             duration = "" if t.duration is None else f"{t.duration:.1f}"
@@ -264,13 +272,13 @@ class SearchResult:
                 f"{t.number:>5}  {lr:>10}  {value:>10}  {t.state:<11}  "
                 f"{t.epochs_run:>6}  {duration:>7}"
             )
-        if any(t.state in STOPPED and t.intermediate for t in chosen):
-            lines.append("(value): the last value a trial reported before it stopped")
         left = len(self.trials) - len(chosen)
         if left:
             lines.append(
                 f"... and {left} more trial{'s' if left > 1 else ''} (the best shown first)"
             )
+        if any(t.state in STOPPED and t.last_value is not None for t in chosen):
+            lines.append("(value): the last value a trial reported before it stopped")
         return "\n".join(lines)
 
     def plot(self, ax: Any = None, *, title: str | None = None, ylabel: str | None = None) -> Any:

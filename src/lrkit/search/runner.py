@@ -37,6 +37,7 @@ from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, bool_or_text, caller_level
 from lrkit.search.portable import check_portable
+from lrkit.search.result import TRACEBACK
 from lrkit.search.storage import StorageSpec
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
 from lrkit.search.worker_processes import (
@@ -114,7 +115,7 @@ def _fail(study: optuna.Study, trial: optuna.Trial, error: str, tb: str | None =
     first = error.strip().splitlines()[0][:500] if error.strip() else error
     trial.set_user_attr("error", first)
     if tb:
-        trial.set_user_attr("traceback", tb[-4000:])
+        trial.set_user_attr(TRACEBACK, tb[-4000:])
     _tell(study, trial, state=TrialState.FAIL)
 
 

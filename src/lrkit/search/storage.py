@@ -84,6 +84,21 @@ class StorageSpec:
         return StorageSpec("journal", text)
 
     @property
+    def file(self) -> Path | None:
+        """The local file that holds the study: a journal, or an SQLite database; else None.
+
+        Example:
+            >>> StorageSpec.parse("sqlite:///runs/study.db").file
+            PosixPath('runs/study.db')
+        """
+        if self.kind == "journal":
+            return Path(self.location)
+        if self.kind == "rdb" and self.location.startswith("sqlite"):
+            # sqlite:///relative.db, sqlite:////absolute.db (SQLAlchemy's URLs)
+            return Path(self.location.split("://", 1)[1].split("?", 1)[0][1:])
+        return None
+
+    @property
     def shared(self) -> bool:
         """True for a database server that workers on other machines can join."""
         return self.kind == "rdb" and not self.location.startswith("sqlite")
@@ -137,6 +152,13 @@ class StorageSpec:
                     f"{reason})."
                 ) from None
         kwargs: dict[str, Any] = {}
+        if self.file is not None:  # SQLite: its folder made, as a journal's is
+            try:
+                self.file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise ConfigError(
+                    f"storage: cannot make the folder of {self.describe()!r}: {error.strerror}."
+                ) from None
         if self.shared:  # stale trials are failed and queued again by study.recover()
             kwargs = {
                 "heartbeat_interval": _seconds("LRKIT_HEARTBEAT_S", HEARTBEAT_S),

@@ -67,11 +67,18 @@ class SearchConfig:
         # a setting added since the study was stored reads as its default
         defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
         diffs = [
-            f"{key}={stored.get(key, defaults.get(key))!r} (this search: {value!r})"
+            _setting(key, stored.get(key, defaults.get(key)), value)
             for key, value in mine.items()
             if stored.get(key, defaults.get(key)) != value
         ]
         return "; ".join(diffs) or None
+
+
+def _setting(key: str, stored: Any, mine: Any) -> str:
+    """``low=0.001 (this search: 1e-05)``: one setting that differs, as the study has it."""
+    if key == "auto_ends":  # no parameter of its own: which of low and high were "auto"
+        return f"ends from the range test: {stored or 'none'} (this search: {mine or 'none'})"
+    return f"{key}={stored!r} (this search: {mine!r})"
 
 
 def trial_seed(seed: int, round_: int, slot: int) -> int:
@@ -135,6 +142,8 @@ def open_study(
             "to join or resume it, or another study name for a new search."
         )
     if resume is True or (resume == "auto" and not spec.shared):
+        if resume is True and study_state(study).get("done"):
+            _warn_finished(where)
         return study, "coordinator"  # "auto" on a shared storage joins: one coordinator only
     if not spec.shared:
         if not study_state(study).get("done"):
@@ -145,14 +154,18 @@ def open_study(
                 "study name (several processes share one study only on a database server such "
                 "as PostgreSQL)."
             )
-        warnings.warn(
-            f"{where} already finished with these settings, so no trial ran: these are its "
-            "results. To search again, use another study_name or out folder (the objective "
-            "is compared by its name, not by its code).",
-            FinishedStudyWarning,
-            stacklevel=caller_level(),
-        )
+        _warn_finished(where)
     return study, "joiner"
+
+
+def _warn_finished(where: str) -> None:
+    warnings.warn(
+        f"{where} already finished with these settings, so no trial ran: these are its "
+        "results. To search again, use another study_name or out folder (the objective "
+        "is compared by its name, not by its code).",
+        FinishedStudyWarning,
+        stacklevel=caller_level(),
+    )
 
 
 def no_study_to_resume(name: str, spec: StorageSpec) -> ConfigError:
