@@ -46,6 +46,10 @@ CASES = {
         ["train", "nosuchtask", "--schedule", "cosine:3"],
         "lrkit: error: TASK: Unknown task 'nosuchtask'",
     ),
+    "tune_budget": (
+        ["tune", "--budget", "1e9"],
+        "argument --budget: must be a positive integer at most 100,000 (epochs), got '1e9'",
+    ),
     "search_high": (
         ["search", "--low", "1e-300", "--high", "1e300"],
         "--high must be a learning rate of at most 1e+06, got 1e+300.",

@@ -213,7 +213,9 @@ def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:
     journal = (out / "study.journal").read_bytes()
     other = run("digits", "--trials", "2", "--epochs", "1", "--low", "1e-3", "--out", str(out))
     assert other.returncode == 2
-    assert "already exists with different settings: --low=1e-05 (this search: 0.001)" in other.stderr
+    assert (
+        "already exists with different settings: --low=1e-05 (this search: 0.001)" in other.stderr
+    )
     assert (out / "study.journal").read_bytes() == journal  # nothing stored was touched
 
 

@@ -99,6 +99,8 @@ def test_unknown_name_lists_the_valid_names() -> None:
         ("warmup:5 >", "expected a schedule name"),
         ("(warmup:5 > cosine:10", "missing ')'"),
         ("cosine:100 cosine:100", "unexpected 'c'"),
+        ("cos ine:10", "unexpected 'i' at position 4"),  # not "cos needs steps"
+        ("cos\u00eene:10", "unexpected '\u00ee' at position 3"),
         ("multistep:[30,60", "expected ',' or ']'"),
         ("cosine:steps=100,0.1", "bare value after"),
         ("cosine:steps=1,steps=2", "given twice"),

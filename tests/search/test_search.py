@@ -434,7 +434,8 @@ def test_task_form_can_judge_trials_by_the_validation_metric(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match=r"direction='maximize' \(this search: 'minimize'\)"):
         search("digits", 1e-4, 1.0, 4, epochs=2, storage=storage, resume=True, progress=False)
     again = dict(epochs=2, value="val_metric", storage=storage, resume=True, progress=False)
-    assert len(search("digits", 1e-4, 1.0, 4, **again).trials) == 4
+    with pytest.warns(FinishedStudyWarning, match="no trial ran"):
+        assert len(search("digits", 1e-4, 1.0, 4, **again).trials) == 4
 
 
 @pytest.mark.parametrize(

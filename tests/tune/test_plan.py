@@ -107,6 +107,15 @@ def test_a_budget_too_small_names_the_minimum() -> None:
     assert smallest.estimated == 66
 
 
+def test_the_smallest_budget_of_a_one_epoch_task_counts_what_it_compares() -> None:
+    smallest = plan_budget(1, 1, range_epochs=1.0, strict=False)
+    n = len(smallest.schedules)
+    with pytest.raises(ConfigError) as raised:
+        plan_budget(1, 1, range_epochs=1.0)
+    said = f"{n} schedule{'s' if n > 1 else ''} compared"
+    assert "trained 1 epoch per run" in str(raised.value) and said in str(raised.value)
+
+
 def test_every_compared_schedule_parses_and_fits_the_budget() -> None:
     from lrkit.schedules import parse
 

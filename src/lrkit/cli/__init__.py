@@ -17,8 +17,11 @@ import json
 import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from lrkit.outputs import in_the_way
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2  # interrupted: lrkit.interrupts.exit_status
 
@@ -207,13 +210,14 @@ def write_report_part(out: Any, sections: list[Any], *, title: str, subtitle: st
     )
 
 
-def check_out(out: Path, *, command: str | None = None) -> None:
+def check_out(out: Path, *, command: str | None = None, files: Sequence[str] = ()) -> None:
     """Fails before any training if ``out`` cannot be made or written (exit status 2).
 
     It is tried for real (made, a file written and removed), then everything this made is
     removed again: a usage error later still leaves nothing behind. ``command`` (``"find"``,
     ``"search"``, ``"compare"``): a folder that holds an ``lrkit tune`` run is refused too, since
     the command would replace a stage of it and the report would contradict its summary.
+    ``files``: the names the command writes there; a folder in the place of one is refused.
     """
     if command is not None and is_tune_folder(out):
         raise UsageError(
@@ -221,7 +225,7 @@ def check_out(out: Path, *, command: str | None = None) -> None:
             "replace one of its stages and its report would no longer agree with its summary: "
             "use another folder."
         )
-    problem = unwritable(out)
+    problem = unwritable(out) or in_the_way(out, files)
     if problem is not None:
         raise UsageError(
             f"--out must be a folder that can be made and written, got {os.fspath(out)!r}: "

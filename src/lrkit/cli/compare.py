@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lrkit import outputs
 from lrkit.cli import (
     add_task_arguments,
     capped_int,
@@ -66,8 +67,9 @@ def add_parser(subparsers: Any) -> None:
         "--schedules",
         nargs="+",
         metavar="SPEC",
-        help="schedule specs, e.g. 'cosine:12' 'StepLR:step_size=4,gamma=0.1' range-onecycle "
-        "(default: seed 002's five and range-onecycle)",
+        help="schedule specs, e.g. 'cosine:12' 'StepLR:step_size=4,gamma=0.1', and "
+        "range-onecycle (compare's own: a one-cycle from a range test) (default: the five "
+        "torch schedulers above and range-onecycle)",
     )
     parser.add_argument(
         "--seeds",
@@ -103,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs the comparison, prints the table (or JSON) and writes the files."""
     from lrkit.compare import compare
 
-    check_out(args.out, command="compare")
+    check_out(args.out, command="compare", files=outputs.COMPARE)
     result = compare(
         args.task,
         args.lr,

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lrkit import outputs
 from lrkit.cli import (
     add_task_arguments,
     capped_int,
@@ -27,6 +28,7 @@ from lrkit.cli import (
     positive_float,
     write_report_part,
 )
+from lrkit.plaintext import literal
 
 if TYPE_CHECKING:
     from lrkit.finder import RangeTestResult
@@ -106,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.progress import ProgressBar
     from lrkit.tasks import check_task, load_task
 
-    check_out(args.out, command="find")  # before any work: a file in the way fails now
+    check_out(
+        args.out, command="find", files=outputs.FIND
+    )  # before any work: a file in the way fails now
     task = load_task(args.task)
     check_task(task, device=args.device)  # what train, search and tune refuse, find refuses
     quiet = args.quiet or args.json
@@ -142,14 +146,14 @@ def run(args: argparse.Namespace) -> int:
         print(table(task.name, result))
     if result.note and (result.warning or not args.quiet):  # with the warning it explains
         print(f"note: {result.note}", file=sys.stderr)
-    if result.warning:
-        print(f"warning: {result.warning}", file=sys.stderr)
+    if result.warning:  # as lrkit shows a warning: one line, with this command's options
+        warnings.showwarning(result.warning, FinderWarning, "", 0)
     from lrkit.interrupts import deferred
     from lrkit.report import range_test_section
 
     # the files are built first, then written while Ctrl-C waits: all of them or none
     png, data = args.out / "range_test.png", args.out / "range_test.json"
-    fig = result.plot(title=f"{task.name}: range test")
+    fig = result.plot(title=f"{literal(task.name)}: range test")
     sections = [range_test_section(result, task=task.name, fig=fig)]
     document = dumps({"task": task.name, "seed": args.seed, **result.to_dict()})
     with deferred():
@@ -187,7 +191,7 @@ def table(task: str, result: RangeTestResult) -> str:
         ("range", span),
         (
             "diverged at",
-            "- (not detected up to end_lr)"
+            "- (not detected up to --end-lr)"
             if result.diverged_lr is None
             else _lr(result.diverged_lr),
         ),

@@ -12,6 +12,7 @@ error or an invalid value (any :class:`~lrkit.errors.LrkitError`), 130 interrupt
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import re
@@ -46,9 +47,18 @@ class Parser(argparse.ArgumentParser):
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
         """As argparse's, but an unknown option is blamed on the subcommand it was given to,
         so that the advice names that subcommand's help (``lrkit find --help``)."""
-        parsed, extra = self.parse_known_args(args, namespace)
+        given = list(sys.argv[1:] if args is None else args)
+        try:
+            parsed, extra = self.parse_known_args(args, namespace)
+        except UsageError as error:  # "lrkit --bogus": say so, not only that COMMAND is missing
+            if "required: COMMAND" not in str(error) or not given:
+                raise
+            wrong = [a for a in given if a.startswith("-")] or given[:1]
+            raise UsageError(
+                f"expected a command ({', '.join(COMMANDS)}), got {' '.join(wrong)!r} "
+                f"(see '{self.prog} --help')"
+            ) from None
         if extra:
-            given = list(sys.argv[1:] if args is None else args)
             command = getattr(parsed, "command", None)
             before = command in given and given.index(extra[0]) < given.index(command)
             prog = self.prog if before else getattr(parsed, "_prog", None) or self.prog
@@ -114,6 +124,8 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        # the library's warnings name their parameters as this command's options (--end-lr)
+        warnings.showwarning = functools.partial(_show_warning, options=_options(parser, args))
         status = int(args.run(args))
         raise_held()  # a Ctrl-C held since an import after the last progress update
         return status
@@ -216,6 +228,8 @@ def spec_option(message: str, args: argparse.Namespace | None) -> str:
         "--schedule 'cosne:3': Unknown name."
         >>> spec_option("Unknown name 'x'.", NS(schedules=["cosine:3", "x"]))
         "--schedules 'x': Unknown name 'x'."
+        >>> spec_option("Unknown task 'y'.", NS(schedules=["range-onecycle"], task="y"))
+        "TASK: Unknown task 'y'."
         >>> spec_option("Unknown sampler 'foo'; valid samplers: tpe.", NS(sampler="foo"))
         "--sampler: Unknown sampler 'foo'; valid samplers: tpe."
     """
@@ -230,7 +244,11 @@ def spec_option(message: str, args: argparse.Namespace | None) -> str:
             parse(single)
         except SpecError:  # it is the spec that fails, not another name (a task, a sampler)
             return f"--{lead}{message}"
+    from lrkit.compare.candidate import RANGE_ONE_CYCLE
+
     for spec in getattr(args, "schedules", None) or []:
+        if spec == RANGE_ONE_CYCLE:  # compare's own entry, not a spec
+            continue
         try:
             parse(spec)
         except SpecError:
@@ -243,9 +261,13 @@ def spec_option(message: str, args: argparse.Namespace | None) -> str:
 
 
 def _show_warning(
-    message: Warning | str, category: type[Warning], *_: object, **__: object
+    message: Warning | str,
+    category: type[Warning],
+    *_: object,
+    options: dict[str, str] | None = None,
+    **__: object,
 ) -> None:
-    print(f"warning: {one_line(str(message))}", file=sys.stderr)
+    print(f"warning: {as_flag(one_line(str(message)), options or {})}", file=sys.stderr)
 
 
 def _fail(message: str, status: int) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ def run_plot(args: argparse.Namespace) -> int:
     """``lrkit schedule plot``: traces the specs and writes the chart."""
     output = Path(args.output)
     _check_output(args.output)  # before tracing: a typo in -o should not cost a long trace
+    _check_title(args.title)
     from lrkit.interrupts import deferred
     from lrkit.schedules.plot import plot_schedules, schedule_curves
 
@@ -153,13 +155,37 @@ def _check_output(text: str) -> None:
         )
     from matplotlib.backend_bases import FigureCanvasBase
 
-    kinds = FigureCanvasBase.get_supported_filetypes()
+    kinds = dict(FigureCanvasBase.get_supported_filetypes())
+    if not any(shutil.which(tex) for tex in ("xelatex", "pdflatex", "lualatex")):
+        kinds.pop("pgf", None)  # matplotlib writes PGF through LaTeX
     suffix = output.suffix.lower().lstrip(".")
     if suffix not in kinds:
         common = ", ".join(f".{k}" for k in ("png", "svg", "pdf") if k in kinds)
         raise UsageError(
             f"argument -o/--output must end in an image suffix such as {common}, got {text!r}"
         )
+
+
+def _check_title(title: str | None) -> None:
+    """A title matplotlib cannot draw (bad math between two ``$``) fails now, as one line."""
+    if not title or "$" not in title:
+        return
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    fig.suptitle(title)
+    try:
+        fig.canvas.draw()
+    except ValueError as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "cannot draw it"
+        reason = reason.split(" (at char")[0]  # pyparsing's position: the text is short
+        reason = reason if len(reason) <= 100 else reason[:97] + "..."
+        raise UsageError(
+            f"argument --title must be text or matplotlib math between two '$' (write \\$ for "
+            f"a dollar sign), got {title!r}: {reason}"
+        ) from None
 
 
 def read_metrics(text: str) -> list[float]:
@@ -178,10 +204,15 @@ def read_metrics(text: str) -> list[float]:
             values = _metrics_from_file(path)
         except OSError as exc:
             raise argparse.ArgumentTypeError(f"cannot read {text!r}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise argparse.ArgumentTypeError(
+                f"expected a text file of numbers (one a line, or a JSON list), got {text!r}, "
+                "which is not text"
+            ) from None
     elif "," not in text and not _is_number(text):
+        why = "a folder" if path.is_dir() else "no such file"
         raise argparse.ArgumentTypeError(
-            f"expected a comma-separated list of numbers or an existing file, got {text!r} "
-            "(no such file)"
+            f"expected a comma-separated list of numbers or an existing file, got {text!r} ({why})"
         )
     else:
         values = _numbers([p.strip() for p in text.split(",")], text, header=False)

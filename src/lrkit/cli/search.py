@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lrkit import outputs
 from lrkit.cli import (
     add_task_arguments,
     capped_int,
@@ -27,6 +28,7 @@ from lrkit.cli import (
     stopped,
     write_report_part,
 )
+from lrkit.plaintext import literal
 
 if TYPE_CHECKING:
     from lrkit.search import SearchResult
@@ -187,7 +189,9 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.search.engine import InterruptedBeforeStudy
     from lrkit.search.result import FinishedStudyWarning, SearchWarning
 
-    check_out(args.out, command="search")  # before any work: a file in the way fails now
+    check_out(
+        args.out, command="search", files=outputs.SEARCH
+    )  # before any work: a file in the way fails now
     quiet = args.quiet or args.json
     caught: list[warnings.WarningMessage] = []
     shown = warnings.showwarning
@@ -252,7 +256,9 @@ def run(args: argparse.Namespace) -> int:
     # built first, then written while Ctrl-C waits: all the files or none (the study is kept)
     written = False
     try:
-        fig = result.plot(title=f"{Path(str(args.task)).stem}: search", ylabel=YLABELS[args.value])
+        fig = result.plot(
+            title=f"{literal(Path(str(args.task)).stem)}: search", ylabel=YLABELS[args.value]
+        )
         sections = [search_section(result, fig=fig)]
         with deferred():
             fig.savefig(png, dpi=120)

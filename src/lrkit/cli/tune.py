@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from lrkit.cli import add_task_arguments, command_line, out_arg, positive_int, stopped
+from lrkit.cli import add_task_arguments, command_line, epochs_arg, out_arg, stopped
 from lrkit.tune.pipeline import DEFAULT_OUT
 
 
@@ -29,7 +29,7 @@ def add_parser(subparsers: Any) -> None:
     add_task_arguments(parser)
     parser.add_argument(
         "--budget",
-        type=positive_int,
+        type=epochs_arg,
         default=None,
         metavar="EPOCHS",
         help="training epochs for the whole pipeline (default: as the plan needs, about 16 "

@@ -176,7 +176,15 @@ def _seeds(seeds: int, seed: int) -> tuple[int, ...]:
         raise bad_value("seeds", "a positive integer (how many seeds)", seeds)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise bad_value("seed", "an integer", seed)
+    if not 0 <= seed <= MAX_SEED - seeds + 1:  # every seed one that NumPy and torch take
+        raise ConfigError(
+            f"seed must be from 0 to 2**32 - {seeds} with seeds={seeds} (seed, seed + 1, ... "
+            f"up to 2**32 - 1), got {seed}."
+        )
     return tuple(range(seed, seed + seeds))
+
+
+MAX_SEED = 2**32 - 1  # NumPy's largest seed
 
 
 def _base_lr(task: Task, lr: float | None) -> float:

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from lrkit.plaintext import literal
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -234,7 +236,7 @@ def plot_compare(
     test_ax.set_xlabel("epoch")
     spread = f"mean ± std over {data.seeds} seeds" if data.seeds > 1 else "1 seed"
     epochs = f"{result.epochs} epoch" + ("s" if result.epochs != 1 else "")
-    fig.suptitle(title or f"{result.task}: schedules compared ({epochs}, {spread})")
+    fig.suptitle(title or f"{literal(result.task)}: schedules compared ({epochs}, {spread})")
     handles, labels = loss_ax.get_legend_handles_labels()
     if handles:
         fig.legend(

@@ -54,8 +54,8 @@ def check_sklearn_task(task: Task) -> None:
     if task.metric != "accuracy":
         raise ConfigError(
             "sklearn rows need a classification task (metric 'accuracy'), because they train "
-            f"MLPClassifier; got task {task.name!r} with metric {task.metric!r}. Leave out "
-            "--sklearn (sklearn=True) for this task."
+            f"MLPClassifier; got task {task.name!r} with metric {task.metric!r}. Leave the "
+            "sklearn rows out for this task (the --sklearn option, the sklearn argument)."
         )
 
 

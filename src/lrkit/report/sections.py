@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lrkit.errors import bad_value
+from lrkit.plaintext import literal
 from lrkit.report.html import (
     Section,
     escape,
@@ -143,7 +144,7 @@ def range_test_section(
         "time": _seconds(result.seconds),
     }
     if fig is None:
-        fig = result.plot(title=f"{task}: range test")
+        fig = result.plot(title=f"{literal(task)}: range test")
     alt = (
         f"Range test on {task}: {facts['loss']} loss against learning rate (log axis); "
         f"suggestion {facts['suggestion']}, range {facts['range']}."

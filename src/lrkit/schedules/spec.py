@@ -286,6 +286,8 @@ class _Parser:
                 if self._peek() != ",":
                     break
                 self.pos += 1
+        if self._peek() not in ("", ">", "*", ")"):  # "cos ine:3": said here, not as "cos"
+            self._fail(f"unexpected {self.text[self.pos]!r}")
         return build(name, positional, keywords)
 
     def _argument(self, positional: list[Any], keywords: dict[str, Any]) -> None:

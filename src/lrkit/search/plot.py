@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lrkit.plaintext import literal
+
 if TYPE_CHECKING:
     from lrkit.search.result import SearchResult
 
@@ -105,7 +107,7 @@ def plot_search(
         ax.set_ylim(lo - pad, hi + 3 * pad)
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel(ylabel or f"objective ({result.direction})")
-    ax.set_title(title or f"search '{result.study_name}': {len(result.trials)} trials")
+    ax.set_title(title or f"search '{literal(result.study_name)}': {len(result.trials)} trials")
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="best", fontsize=8)
     return fig

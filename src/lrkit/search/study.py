@@ -78,6 +78,11 @@ def _setting(key: str, stored: Any, mine: Any) -> str:
     """``low=0.001 (this search: 1e-05)``: one setting that differs, as the study has it."""
     if key == "auto_ends":  # no parameter of its own: which of low and high were "auto"
         return f"ends from the range test: {stored or 'none'} (this search: {mine or 'none'})"
+    if key == "start_lr":  # the CLI has no option for it: low="auto" sets it
+        return (
+            f"first trial at {'none' if stored is None else f'{stored:.4g}'} (this search: "
+            f"{'none' if mine is None else f'{mine:.4g}'})"
+        )
     return f"{key}={stored!r} (this search: {mine!r})"
 
 

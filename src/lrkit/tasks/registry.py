@@ -154,7 +154,7 @@ def load_task_file(path: str | os.PathLike[str], *, attr: str = "task") -> Task:
         )
     try:
         made = found()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in a task file: an error, said
         raise TaskError(
             f"`{attr}()` in task file {str(file)!r} raised {type(exc).__name__}: {exc}"
         ) from exc
@@ -180,7 +180,7 @@ def _run_file(file: Path) -> object:
     sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a script's sys.exit() too: said, not silent
         del sys.modules[module_name]
         raise TaskError(
             f"Task file {str(file)!r} raised {type(exc).__name__} while loading: {exc}"

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from lrkit.errors import ConfigError
 from lrkit.interrupts import deferred
 from lrkit.jsondata import dumps
+from lrkit.plaintext import literal
 from lrkit.tune import stages
 from lrkit.tune.plan import TunePlan, plan_budget
 
@@ -187,7 +188,8 @@ def tune(
     judged = value_name(value, loaded.metric)
     say(f"      best lr {best_lr:.4g} (validation {judged} {best.value:.4g})")
 
-    say(f"[3/4] comparing {len(plan.schedules)} schedules at lr {best_lr:.4g}")
+    n = len(plan.schedules)
+    say(f"[3/4] comparing {n} schedule{'s' if n > 1 else ''} at lr {best_lr:.4g}")
     compared = _compare(loaded, plan, folder, base, best_lr, device, progress, figures, say, reused)
     winner = compared.best
     if winner is None:
@@ -256,7 +258,7 @@ def _range_test(
     else:
         say(f"      {REUSED}")
         reused.append("range test")
-    fig = found.plot(title=f"{task.name}: range test")
+    fig = found.plot(title=f"{literal(task.name)}: range test")
     with deferred():  # Ctrl-C waits: a stage's files are all written or none
         (folder / "range_test.json").write_text(_json(found.to_dict()))
         _save_figure(fig, folder / "range_test.png", figures)
@@ -327,7 +329,7 @@ def _search(
             progress=progress,
         )
     judged = value_name(value, task.metric)
-    fig = searched.plot(title=f"{task.name}: search", ylabel=f"final validation {judged}")
+    fig = searched.plot(title=f"{literal(task.name)}: search", ylabel=f"final validation {judged}")
     with deferred():
         searched.to_json(folder / "search.json")
         searched.to_csv(folder / "search.csv")

@@ -163,10 +163,12 @@ def plan_budget(
             return _estimate(epochs, *ladder[rung], range_epochs)
 
         if budget < cost(0) and strict:
+            least = ladder[0][1]
             raise ConfigError(
-                f"budget must be at least {cost(0)} epochs for a task trained {epochs} epochs "
-                f"per run (range test, {MIN_TRIALS} search trials, 2 schedules compared, the "
-                f"final run), got {budget}."
+                f"budget must be at least {cost(0)} epochs for a task trained {epochs} "
+                f"epoch{'s' if epochs > 1 else ''} per run (range test, {MIN_TRIALS} search "
+                f"trials, {least} schedule{'s' if least > 1 else ''} compared, the final run), "
+                f"got {budget}."
             )
         # the highest rung that fits; each rung costs more than the one below, so bisect
         fits, over = 0, len(ladder)

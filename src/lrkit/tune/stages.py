@@ -16,12 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from lrkit.errors import ConfigError
+from lrkit.outputs import TUNE, in_the_way
 
 CACHE_DIR = ".lrkit-stages"
 
 
 def check_writable(out: Path) -> Path:
-    """Creates ``out`` if needed and proves it writable, or raises a one-line ConfigError."""
+    """Creates ``out`` if needed and proves it writable, with no folder where a file of the run
+    goes, or raises a one-line ConfigError."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out must be a folder, got {str(out)!r}, which is a file.")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".lrkit-write-test"
@@ -30,6 +34,9 @@ def check_writable(out: Path) -> Path:
     except OSError as error:
         reason = error.strerror or str(error)
         raise ConfigError(f"out must be a writable folder, got {str(out)!r}: {reason}.") from None
+    blocked = in_the_way(out, TUNE)
+    if blocked is not None:
+        raise ConfigError(f"out must be a folder lrkit can write its files in: {blocked}.")
     return out
 
 

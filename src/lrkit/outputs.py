@@ -1,0 +1,40 @@
+"""The files a command writes into its output folder, and a check, before any work, that nothing
+is in their way (a folder of the same name would fail the writes only after all the training)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+REPORT = "report.html"
+FIND = ("range_test.png", "range_test.json", REPORT)
+SEARCH = ("search.png", "search.json", "search.csv", REPORT)
+COMPARE = ("compare.png", "compare.json", "compare.csv", REPORT)
+TUNE = (
+    *FIND[:2],
+    *SEARCH[:3],
+    "compare.png",
+    "compare.json",
+    "summary.json",
+    REPORT,
+)
+
+
+def in_the_way(folder: Path, names: Iterable[str]) -> str | None:
+    """Why one of the files ``names`` cannot be written in ``folder``: something other than a
+    file where it goes; ``None`` when every one can.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> (folder / "search.json").mkdir()
+        >>> in_the_way(folder, SEARCH).endswith("json' is a folder, where lrkit writes a file")
+        True
+    """
+    for name in names:
+        path = folder / name
+        if path.exists() and not path.is_file():
+            kind = "a folder" if path.is_dir() else "not a regular file"
+            return f"{os.fspath(path)!r} is {kind}, where lrkit writes a file"
+    return None

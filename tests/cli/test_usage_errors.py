@@ -1,0 +1,160 @@
+"""Usage errors a QA pass found ending in a traceback, a silent exit, an error only after the
+work, or words of Python rather than of the command line: each is one line and exit 2 now."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lrkit.errors import ConfigError, TaskError
+from tests.cli import in_process
+
+LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
+
+
+def _one_line(status: int, err: str, *fragments: str) -> None:
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lrkit: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], err
+
+
+@pytest.mark.parametrize(
+    ("command", "blocked"),
+    [
+        (["find", "--num-iter", "10"], "range_test.json"),
+        (["search", "--trials", "1", "--epochs", "1"], "search.csv"),
+        (["compare", "--epochs", "1", "--schedules", "cosine:1"], "compare.png"),
+        (["tune", "--budget", "100"], "summary.json"),
+    ],
+)
+def test_a_folder_where_an_output_file_goes_is_refused_before_any_work(
+    command: list[str], blocked: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    (out / blocked).mkdir(parents=True)
+    status, _, err = in_process([*command, "--out", str(out)], capsys)
+    _one_line(status, err, "--out", f"{out / blocked}' is a folder, where lrkit writes a file")
+    assert sorted(p.name for p in out.iterdir()) == [blocked]  # nothing ran, nothing written
+
+
+def test_tune_out_that_is_a_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "afile").write_text("keep")
+    status, _, err = in_process(["tune", "--out", str(tmp_path / "afile")], capsys)
+    _one_line(status, err, "--out must be a folder", "which is a file")
+    assert (tmp_path / "afile").read_text() == "keep"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--bogus"], "expected a command (schedule, train, find, search, compare, tune), got "),
+        (
+            ["compare", "--schedules", "range-onecycle", "cos:abc", "--epochs", "1"],
+            "--schedules 'cos:abc': cosine: steps must be",  # not range-onecycle, which is valid
+        ),
+        (
+            ["compare", "nosuchtask", "--schedules", "range-onecycle", "--epochs", "1"],
+            "TASK: Unknown task 'nosuchtask'",
+        ),
+        (
+            ["compare", "--seed", str(2**32 - 1), "--seeds", "2", "--epochs", "1"],
+            "--seed must be from 0 to 2**32 - 2 with --seeds=2",
+        ),
+        (["schedule", "show", "cos ine:10"], "unexpected 'i' at position 4"),
+        (
+            ["schedule", "plot", "cosine:10", "-o", "t.png", "--title", "$\\foo$"],
+            "argument --title must be text or matplotlib math",
+        ),
+    ],
+)
+def test_usage_errors_name_the_option_in_one_line(
+    args: list[str],
+    fragment: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, _, err = in_process(args, capsys)
+    _one_line(status, err, fragment)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_metrics_that_are_not_a_text_file_say_what_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00")
+    show = ["schedule", "show", "plateau:patience=1", "--metrics"]
+    status, _, err = in_process([*show, str(tmp_path / "bin.txt")], capsys)
+    _one_line(status, err, "argument --metrics: expected a text file of numbers", "not text")
+    assert "read_metrics" not in err
+    status, _, err = in_process([*show, str(tmp_path)], capsys)
+    _one_line(status, err, "(a folder)")
+
+
+def test_pgf_is_refused_without_latex(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # a machine without LaTeX
+    out = tmp_path / "t.pgf"
+    status, _, err = in_process(["schedule", "plot", "cosine:10", "-o", str(out)], capsys)
+    _one_line(status, err, "argument -o/--output must end in an image suffix")
+    assert not out.exists()
+
+
+def test_a_task_file_that_calls_sys_exit_is_an_error_not_a_silent_exit(tmp_path: Path) -> None:
+    task = tmp_path / "exits.py"
+    task.write_text("import sys\nsys.exit(3)\n")
+    done = subprocess.run(
+        [*LRKIT, "train", str(task), "--epochs", "1"], capture_output=True, text=True, timeout=120
+    )
+    _one_line(done.returncode, done.stderr, "raised SystemExit while loading: 3")
+    from lrkit.tasks import load_task
+
+    with pytest.raises(TaskError, match="SystemExit"):
+        load_task(str(task))
+
+
+def test_a_task_named_with_dollars_is_drawn_as_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """matplotlib reads text between two $ as math: a task's name is shown as it is, and the
+    range test's files are written (they were lost to a traceback at savefig)."""
+    task = tmp_path / "dollar.py"
+    task.write_text(
+        "import dataclasses\nfrom lrkit.tasks.digits import digits_task\n\n\ndef task():\n"
+        '    return dataclasses.replace(digits_task(), epochs=1, name=r"$\\foo$")\n'
+    )
+    out = tmp_path / "out"
+    status, _, err = in_process(["find", str(task), "--num-iter", "10", "--out", str(out)], capsys)
+    assert status == 0, err
+    assert (out / "range_test.png").stat().st_size > 10_000
+    assert (out / "range_test.json").is_file()
+
+
+def test_warnings_name_the_options_of_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = ["--out", str(tmp_path / "out")]
+    status, stdout, err = in_process(
+        ["find", "--num-iter", "10", "--start-lr", "1e-30", *out], capsys
+    )
+    assert status == 0, err
+    warning = next(line for line in err.splitlines() if line.startswith("warning: "))
+    assert "(--start-lr)" in warning and "(--num-iter)" in warning and "_" not in warning
+    assert "not detected up to --end-lr" in stdout
+
+
+def test_the_library_refuses_seeds_past_numpys_last_too() -> None:
+    from lrkit.compare import compare
+
+    with pytest.raises(ConfigError, match=r"seed must be from 0 to 2\*\*32 - 3 with seeds=3"):
+        compare("digits", 0.1, ["cosine:1"], seeds=3, seed=2**32 - 2, epochs=1)
