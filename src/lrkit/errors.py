@@ -43,6 +43,10 @@ def bad_value(name: str, expected: str, got: object) -> ConfigError:
     return ConfigError(f"{name} must be {expected}, got {got!r}.")
 
 
+MAX_EPOCHS = 100_000
+"""The most epochs lrkit takes for a run: far more than a learning-rate study needs, so that a
+typo (``1e9``) is an error instead of a run that never ends."""
+
 MAX_LR = 1e6
 """The highest learning rate lrkit accepts anywhere: far past where any loss diverges, and low
 enough that the step torch applies (Adam's ``lr / (1 - beta1)`` too) fits a float32 parameter;

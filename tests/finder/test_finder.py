@@ -392,6 +392,13 @@ def test_bad_construction_is_a_clear_error() -> None:
         LRFinder(model, torch.optim.SGD(model.parameters(), lr=0.1)).plot()
     with pytest.raises(lrkit.ConfigError, match="device must be a torch device"):
         LRFinder(model, torch.optim.SGD(model.parameters(), lr=0.1), device="gpu0")
+    with pytest.raises(lrkit.ConfigError, match="device must be a device that holds data"):
+        LRFinder(model, torch.optim.SGD(model.parameters(), lr=0.1), device="meta")
+    if not torch.cuda.is_available():  # said when built, not as torch's assertion mid-sweep
+        with pytest.raises(lrkit.ConfigError, match=r"has no CUDA device\), got 'cuda'"):
+            LRFinder(model, torch.optim.SGD(model.parameters(), lr=0.1), device="cuda")
+    with pytest.raises(TypeError, match=r"got the class CrossEntropyLoss; call it"):
+        LRFinder(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss)
 
 
 def test_batches_it_cannot_read_are_a_type_error() -> None:

@@ -188,6 +188,38 @@ def test_resuming_into_a_different_unit_is_an_error() -> None:
         other.load_state_dict(state)
 
 
+@pytest.mark.parametrize(
+    ("state", "match"),
+    [
+        ("optimizer", r"got a dict with keys \['param_groups', 'state'\] \(an optimizer's"),
+        ("empty", r"state_dict must be a scheduler's state_dict\(\)"),
+        (None, r"got None"),
+        ({"last_epoch": "x"}, r"state_dict\['last_epoch'\] must be a whole number"),
+        ({"last_epoch": -5}, r"state_dict\['last_epoch'\] must be a whole number"),
+        ({"base_lrs": [float("nan")]}, r"state_dict\['base_lrs'\] must be a list of finite"),
+    ],
+)
+def test_a_state_that_is_not_a_schedulers_is_refused_and_changes_nothing(
+    state: object, match: str
+) -> None:
+    opt = make([0.1])
+    scheduler = bind(opt, "cosine:10")
+    scheduler.step()
+    good = scheduler.state_dict()
+    if state == "optimizer":
+        state = opt.state_dict()
+    elif state == "empty":
+        state = {}
+    elif isinstance(state, dict):
+        state = {**good, **state}
+    before = [g["lr"] for g in opt.param_groups]
+    with pytest.raises(ConfigError, match=match):
+        scheduler.load_state_dict(state)  # type: ignore[arg-type]
+    assert [g["lr"] for g in opt.param_groups] == before and scheduler.last_epoch == 1
+    scheduler.load_state_dict(good)  # the real one still loads
+    assert scheduler.last_epoch == 1
+
+
 @pytest.mark.parametrize("groups", [1, 3])
 def test_resuming_into_an_optimizer_with_other_param_groups_is_an_error(groups: int) -> None:
     saved = bind(make([0.1, 0.01]), "warmup:10 > cosine:90")

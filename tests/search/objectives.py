@@ -37,6 +37,13 @@ def flaky(lr: float, trial: optuna.Trial) -> float:
     return quadratic(lr)
 
 
+def exits(lr: float) -> float:
+    """Calls sys.exit(3), as a script's objective might to stop everything."""
+    import sys
+
+    sys.exit(3)
+
+
 def with_seed(lr: float, trial: optuna.Trial) -> float:
     """Records the pid and the global torch draw its trial seed produces."""
     import torch

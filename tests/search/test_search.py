@@ -321,12 +321,61 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
         ({"low": "auto"}, "the objective must be a task"),
         ({"resume": "yes"}, "resume must be True, False or 'auto', got 'yes'"),
         ({"resume": 1}, "resume must be True, False or 'auto', got 1"),
+        ({"storage": 5}, "storage must be a database URL, a journal file path or ':memory:'"),
+        ({"study_name": 3}, "study_name must be a non-empty string, or None, got 3"),
+        ({"study_name": " "}, "study_name must be a non-empty string, or None, got ' '"),
+        (
+            {"sampler": optuna.samplers.GridSampler({"lr": [1e-3, 1e-2]})},
+            "sampler must be a sampler that draws the LR",
+        ),
     ],
 )
-def test_bad_arguments_name_the_parameter(kwargs: dict, match: str) -> None:
+def test_bad_arguments_name_the_parameter(
+    kwargs: dict, match: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     n = kwargs.pop("n_trials", 4)
     with pytest.raises(ConfigError, match=match):
         run(objectives.quadratic, n, **kwargs)
+    assert list(tmp_path.iterdir()) == []  # no journal named "5", nothing stored
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"schedule": 5}, "schedule must be None, a spec string, an lrkit Schedule or a call"),
+        ({"epochs": 10**9}, "epochs must be a positive integer up to 100,000, or None"),
+        ({"device": "gpu"}, "device must be a torch device such as 'cpu' or 'cuda:0', got 'gpu'"),
+        ({"device": None}, "device must be a torch device such as 'cpu' or 'cuda:0', got None"),
+        ({"device": "meta"}, "device must be a device that holds data"),
+    ],
+)
+def test_bad_task_form_arguments_are_refused_before_any_trial(
+    kwargs: dict, match: str, tmp_path: Path
+) -> None:
+    storage = tmp_path / "study.journal"
+    with pytest.raises(ConfigError, match=re.escape(match)):
+        search("digits", 1e-3, 0.3, 2, storage=str(storage), progress=False, **kwargs)
+    assert not storage.exists()
+
+
+def test_result_helpers_refuse_what_they_cannot_mean() -> None:
+    result = run(objectives.quadratic, 3)
+    with pytest.raises(ConfigError, match="state must be one of complete, pruned"):
+        result.count("completed")  # type: ignore[arg-type]
+    for top in (-1, "3", True):
+        with pytest.raises(ConfigError, match="top must be a whole number of trials"):
+            result.table(top=top)  # type: ignore[arg-type]
+    assert result.table(top=0).splitlines()[-1].startswith("... and 3 more trials")
+
+
+def test_sys_exit_in_the_objective_fails_its_trial_then_exits(tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.journal")
+    with pytest.raises(SystemExit):
+        run(objectives.exits, 3, storage=storage)
+    trials = optuna.load_study(study_name="lrkit-search", storage=_journal(storage)).trials
+    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["error"] == "SystemExit: 3"
+    assert all(t.state == TrialState.WAITING for t in trials[1:])  # resumable, none RUNNING
 
 
 def test_unreachable_database_is_a_clear_error() -> None:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lrkit.errors import MAX_EPOCHS
 from lrkit.outputs import in_the_way
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2  # interrupted: lrkit.interrupts.exit_status
@@ -76,11 +77,6 @@ def capped_int(text: str, most: int, must: str) -> int:
     if value > most:
         raise argparse.ArgumentTypeError(f"must be {must}, got {text!r}")
     return value
-
-
-MAX_EPOCHS = 100_000
-"""The most epochs an option takes: far more than a learning-rate study needs, so that a typo
-(``1e9``) is an error instead of a run that never ends."""
 
 
 def epochs_arg(text: str) -> int:
@@ -142,42 +138,11 @@ def device_arg(text: str) -> str:
         >>> device_arg("cpu")
         'cpu'
     """
-    import torch
+    from lrkit.devices import device_problem
 
-    try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError):
-        raise argparse.ArgumentTypeError(
-            f"must be a torch device such as 'cpu' or 'cuda:0', got {text!r}"
-        ) from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (device.index or 0) >= count:
-            has = (
-                "it has no CUDA device"
-                if count == 0
-                else f"it has {count} CUDA device{'s' if count > 1 else ''}, cuda:0 to "
-                f"cuda:{count - 1}"
-            )
-            raise argparse.ArgumentTypeError(
-                f"must be a device this machine has ({has}), got {text!r}"
-            )
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise argparse.ArgumentTypeError(
-            f"must be a device this machine has (MPS is not available), got {text!r}"
-        )
-    elif device.type == "meta":
-        raise argparse.ArgumentTypeError(
-            f"must be a device that holds data ('meta' tensors have none to train on), got {text!r}"
-        )
-    elif device.type != "cpu":
-        try:
-            torch.empty(1, device=device)
-        except Exception:  # RuntimeError, or ModuleNotFoundError for torch.hpu and the like
-            raise argparse.ArgumentTypeError(
-                f"must be a device this machine has (this torch cannot use {device.type!r}), "
-                f"got {text!r}"
-            ) from None
+    problem = device_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
     return text
 
 

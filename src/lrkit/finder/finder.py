@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lrkit.devices import check_device
 from lrkit.errors import ConfigError, bad_value, plain, positive_lr
 from lrkit.finder.batch import Criterion, StepFn
 from lrkit.finder.plan import Plan, check_optimizer, check_options, make_plan
@@ -98,14 +99,18 @@ class LRFinder:
                 f"criterion must be callable (output, labels) -> loss, or None, "
                 f"got {type(criterion).__name__}."
             )
+        if isinstance(criterion, type):  # the class, where an instance was meant
+            raise TypeError(
+                f"criterion must be a loss function or an instance of a loss, got the class "
+                f"{criterion.__name__}; call it: {criterion.__name__}()."
+            )
         if not isinstance(memory_cache, bool):
             raise bad_value("memory_cache", "True or False", memory_cache)
         check_optimizer(model, optimizer)
         self.model, self.optimizer, self.criterion = model, optimizer, criterion
-        try:
-            self.device = None if device is None else torch.device(device)
-        except (RuntimeError, TypeError) as exc:
-            raise bad_value("device", "a torch device such as 'cpu' or 'cuda'", device) from exc
+        if device is not None:
+            check_device(device)  # a device this machine has: said now, not mid-sweep
+        self.device = None if device is None else torch.device(device)
         self._result: RangeTestResult | None = None
 
     @property

@@ -13,8 +13,8 @@ from typing import Any, Literal
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrkit.errors import ConfigError, caller_level
-from lrkit.schedules.base import Schedule
+from lrkit.errors import ConfigError, bad_value, caller_level
+from lrkit.schedules.base import Schedule, is_finite_number
 from lrkit.schedules.plateau import PlateauTracker, finite_metric
 from lrkit.schedules.spec import parse
 
@@ -178,6 +178,7 @@ class ScheduledLR(LRScheduler):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restores the position and writes the matching LRs into the optimizer right away."""
+        _check_state(state_dict)
         saved = state_dict.get("schedule")
         if saved is not None and saved != self.schedule.to_dict():
             warnings.warn(
@@ -231,3 +232,23 @@ def bind(
     return ScheduledLR(
         optimizer, schedule, unit=unit, steps_per_epoch=steps_per_epoch, verbose=verbose
     )
+
+
+def _check_state(state: Any) -> None:
+    """Raises a ConfigError unless ``state`` is a scheduler's ``state_dict()``: a dict with
+    ``last_epoch`` (a whole number >= -1) and ``base_lrs`` (finite LRs >= 0)."""
+    what = "a scheduler's state_dict() (with last_epoch and base_lrs)"
+    if not isinstance(state, dict) or "base_lrs" not in state or "last_epoch" not in state:
+        keys = sorted(state)[:6] if isinstance(state, dict) else None
+        got = f"a dict with keys {keys}" if keys is not None else repr(state)
+        if keys is not None and "param_groups" in keys:
+            got += " (an optimizer's state_dict, not its scheduler's)"
+        raise ConfigError(f"state_dict must be {what}, got {got}.")
+    last = state["last_epoch"]
+    if isinstance(last, bool) or not isinstance(last, int) or last < -1:
+        raise bad_value("state_dict['last_epoch']", "a whole number of steps >= -1", last)
+    bases = state["base_lrs"]
+    if not isinstance(bases, (list, tuple)) or not all(
+        is_finite_number(b) and b >= 0 for b in bases
+    ):
+        raise bad_value("state_dict['base_lrs']", "a list of finite learning rates >= 0", bases)

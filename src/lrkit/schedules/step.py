@@ -59,6 +59,14 @@ class MultiStep(Schedule):
 
     def __post_init__(self) -> None:
         if isinstance(self.milestones, (int, float)):
+            if is_finite_number(self.gamma) and self.gamma >= 1:  # multistep:30,60
+                raise ConfigError(
+                    f"milestones must be a list such as [{self.milestones:g}, "
+                    f"{self.gamma:g}]: a single milestone {self.milestones:g} with gamma="
+                    f"{self.gamma:g} would raise the LR {self.gamma:g}x; write "
+                    f"multistep:[{self.milestones:g},{self.gamma:g}] for two milestones, or "
+                    f"milestones=[{self.milestones:g}] as a list to raise it on purpose."
+                )
             object.__setattr__(self, "milestones", (self.milestones,))
         if not isinstance(self.milestones, (list, tuple)):
             raise ConfigError(

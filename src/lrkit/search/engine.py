@@ -195,6 +195,10 @@ def search(
             else:
                 spec = StorageSpec.parse(storage)
             check_workers(spec, objective, n_workers, sampler, pruner, n_trials)
+            if study_name is not None and (
+                not isinstance(study_name, str) or not study_name.strip()
+            ):
+                raise bad_value("study_name", "a non-empty string, or None", study_name)
             name = study_name or DEFAULT_STUDY
             if resume is True and spec.file is not None and not spec.file.exists():
                 raise no_study_to_resume(name, spec)  # and create no journal or database file

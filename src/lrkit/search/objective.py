@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
-from lrkit.errors import ConfigError, SpecError, bad_value
+from lrkit.errors import MAX_EPOCHS, ConfigError, SpecError, bad_value
 
 if TYPE_CHECKING:
     from lrkit.history import EpochRecord
@@ -67,9 +67,15 @@ class TaskObjective:
     ) -> None:
         check_value(value)
         if epochs is not None and (
-            isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
+            isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS
         ):
-            raise bad_value("epochs", "a positive integer or None", epochs)
+            raise bad_value("epochs", f"a positive integer up to {MAX_EPOCHS:,}, or None", epochs)
+        if not (schedule is None or isinstance(schedule, str) or callable(schedule)):
+            raise bad_value(  # an lrkit Schedule is callable too
+                "schedule",
+                "None, a spec string, an lrkit Schedule or a callable optimizer -> scheduler",
+                schedule,
+            )
         if isinstance(schedule, str):  # a bad spec is an error now, not in every trial
             from lrkit.schedules import parse
 

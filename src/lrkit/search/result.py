@@ -11,9 +11,11 @@ from typing import Any, Literal
 
 import optuna
 
+from lrkit.errors import bad_value
 from lrkit.jsondata import dumps
 
 State = Literal["complete", "pruned", "failed", "interrupted", "running", "waiting"]
+STATES: tuple[State, ...] = ("complete", "pruned", "failed", "interrupted", "running", "waiting")
 
 
 class SearchWarning(UserWarning):
@@ -153,6 +155,9 @@ class SearchResult:
         return None if best is None else best.value
 
     def count(self, state: State) -> int:
+        """The trials in ``state`` (``"complete"``, ``"pruned"``, ``"failed"``, ...)."""
+        if state not in STATES:  # a typo ("completed") would count 0 without a word
+            raise bad_value("state", f"one of {', '.join(STATES)}", state)
         return sum(t.state == state for t in self.trials)
 
     @property
@@ -255,6 +260,8 @@ class SearchResult:
 
         A pruned, failed or interrupted trial shows the last value it reported, in parentheses.
         """
+        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 0):
+            raise bad_value("top", "a whole number of trials (0 or more), or None for all", top)
         chosen = self.ranked()[: top if top is not None else None]
         lines = [
             f"{'trial':>5}  {'lr':>10}  {'value':>10}  {'state':<11}  {'epochs':>6}  {'time s':>7}"

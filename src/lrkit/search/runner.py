@@ -87,6 +87,9 @@ def _run_trial(
         except KeyboardInterrupt:
             fail_interrupted(study, trial_id)
             raise
+        except SystemExit as error:  # sys.exit() in the objective: recorded, then it exits
+            _fail(study, trial, f"SystemExit: {error}", traceback.format_exc())
+            raise
         except optuna.exceptions.UpdateFinishedTrialError:
             raise
         except Exception as error:

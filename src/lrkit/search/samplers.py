@@ -271,6 +271,13 @@ class StratifiedSampler(_SlotSampler):
 
 def make_sampler(name: str | Any, seed: int) -> Any:
     """An Optuna sampler from a name in :data:`SAMPLERS`, or an Optuna sampler passed through."""
+    if isinstance(name, optuna.samplers.GridSampler):  # it refuses trials queued without params
+        raise bad_value(
+            "sampler",
+            "a sampler that draws the LR (a grid of LRs: run each, or use sampler='stratified', "
+            "which spreads them evenly in log space)",
+            name,
+        )
     if isinstance(name, optuna.samplers.BaseSampler):
         return name
     if not isinstance(name, str):

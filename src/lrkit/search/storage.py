@@ -56,6 +56,8 @@ class StorageSpec:
 
     @staticmethod
     def parse(value: str | Path) -> StorageSpec:
+        if not isinstance(value, (str, Path)):  # 5 would be a journal file named "5"
+            raise bad_value("storage", "a database URL, a journal file path or ':memory:'", value)
         text = str(value).strip()
         if not text:
             raise bad_value("storage", "a database URL or a journal file path", value)

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from lrkit.devices import check_device
 from lrkit.errors import TaskError, UnknownNameError, bad_value, positive_lr
 
 METRICS: tuple[str, ...] = ("accuracy", "r2", "neg_loss")
@@ -282,6 +283,7 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
 
     Raises:
         TaskError: Something in the task does not fit; the message says what.
+        ConfigError: ``device`` is not a device this machine can train on.
 
     Example:
         >>> from torch.utils.data import TensorDataset
@@ -293,6 +295,7 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
         ...
         lrkit.errors.TaskError: Task 'bad': the model output does not fit the loss MSELoss: ...
     """
+    check_device(device)  # a device this machine has, before the model is moved there
     where = f"Task {task.name!r}"
     for split in ("train_data", "val_data", "test_data"):
         data = getattr(task, split)
