@@ -66,7 +66,7 @@ def test_tune_out_that_is_a_file_says_so(
         ),
         (
             ["compare", "--seed", str(2**32 - 1), "--seeds", "2", "--epochs", "1"],
-            "--seed must be from 0 to 2**32 - 2 with --seeds=2",
+            "--seed must be at most 2**32 - 2 with --seeds=2",
         ),
         (["schedule", "show", "cos ine:10"], "unexpected 'i' at position 4"),
         (
@@ -156,5 +156,5 @@ def test_warnings_name_the_options_of_the_command(
 def test_the_library_refuses_seeds_past_numpys_last_too() -> None:
     from lrkit.compare import compare
 
-    with pytest.raises(ConfigError, match=r"seed must be from 0 to 2\*\*32 - 3 with seeds=3"):
+    with pytest.raises(ConfigError, match=r"seed must be at most 2\*\*32 - 3 with seeds=3"):
         compare("digits", 0.1, ["cosine:1"], seeds=3, seed=2**32 - 2, epochs=1)

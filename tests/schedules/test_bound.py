@@ -239,3 +239,15 @@ def test_a_floor_above_the_base_lr_warns_when_bound() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bind(make([0.05]), "cosine:10,min_lr=0.001")  # a floor below the base: silent
+
+
+def test_a_state_with_tensor_base_lrs_still_loads() -> None:
+    """torch's schedulers keep an optimizer's tensor LR as a 0-d tensor in base_lrs."""
+    from lrkit.schedules.dropin import StepLR
+
+    tensor_lr = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=torch.tensor(0.25))
+    state = StepLR(tensor_lr, 3).state_dict()
+    assert isinstance(state["base_lrs"][0], torch.Tensor)
+    scheduler = bind(make([0.1]), "cosine:10")
+    scheduler.load_state_dict(state)
+    assert scheduler.base_lrs == [0.25] and scheduler.last_epoch == 0

@@ -100,7 +100,7 @@ def test_unknown_name_lists_the_valid_names() -> None:
         ("(warmup:5 > cosine:10", "missing ')'"),
         ("cosine:100 cosine:100", "unexpected 'c'"),
         ("cos ine:10", "unexpected 'i' at position 4"),  # not "cos needs steps"
-        ("multistep:30,60", "milestones must be a list such as [30, 60]"),  # not a 60x rise
+        ("multistep:30,60", "write multistep:[30,60] for two milestones"),  # not a 60x rise
         ("cos\u00eene:10", "unexpected '\u00ee' at position 3"),
         ("multistep:[30,60", "expected ',' or ']'"),
         ("cosine:steps=100,0.1", "bare value after"),

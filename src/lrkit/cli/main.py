@@ -209,7 +209,12 @@ def as_flag(message: str, options: dict[str, str]) -> str:
         for dest, option in options.items():
             # start_lr anywhere (no word of prose has a _); low=0.1 as --low=0.1 (argparse's
             # own spelling); "below high" as "below --high"
-            name = rf"(?<![\w-]){dest}\b" if "_" in dest else rf"(?<![\w/-]){dest}(?==)"
+            # not dest=True: a flag such as --resume takes no value
+            name = (
+                rf"(?<![\w-]){dest}\b"
+                if "_" in dest
+                else rf"(?<![\w/-]){dest}(?==)(?!=?(?:True|False)\b)"
+            )
             parts[i] = re.sub(name, option, parts[i])
             parts[i] = re.sub(rf"\b(below|above|exceed|than) {dest}\b", rf"\1 {option}", parts[i])
     return "".join(parts)

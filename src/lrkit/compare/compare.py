@@ -176,9 +176,9 @@ def _seeds(seeds: int, seed: int) -> tuple[int, ...]:
         raise bad_value("seeds", "a positive integer (how many seeds)", seeds)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise bad_value("seed", "an integer", seed)
-    if not 0 <= seed <= MAX_SEED - seeds + 1:  # every seed one that NumPy and torch take
+    if seed + seeds - 1 > MAX_SEED:  # the last seed still one that torch and NumPy take
         raise ConfigError(
-            f"seed must be from 0 to 2**32 - {seeds} with seeds={seeds} (seed, seed + 1, ... "
+            f"seed must be at most 2**32 - {seeds} with seeds={seeds} (seed, seed + 1, ... "
             f"up to 2**32 - 1), got {seed}."
         )
     return tuple(range(seed, seed + seeds))

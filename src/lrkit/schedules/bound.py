@@ -7,6 +7,7 @@ the LRs of an uninterrupted one, whatever state the optimizer was restored to.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Literal
 
@@ -14,7 +15,7 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.errors import ConfigError, bad_value, caller_level
-from lrkit.schedules.base import Schedule, is_finite_number
+from lrkit.schedules.base import Schedule
 from lrkit.schedules.plateau import PlateauTracker, finite_metric
 from lrkit.schedules.spec import parse
 
@@ -248,7 +249,17 @@ def _check_state(state: Any) -> None:
     if isinstance(last, bool) or not isinstance(last, int) or last < -1:
         raise bad_value("state_dict['last_epoch']", "a whole number of steps >= -1", last)
     bases = state["base_lrs"]
-    if not isinstance(bases, (list, tuple)) or not all(
-        is_finite_number(b) and b >= 0 for b in bases
-    ):
+    if not isinstance(bases, (list, tuple)) or not all(_rate(b) for b in bases):
         raise bad_value("state_dict['base_lrs']", "a list of finite learning rates >= 0", bases)
+
+
+def _rate(value: Any) -> bool:
+    """Whether ``value`` reads as a finite LR >= 0: a number, a NumPy scalar or a 0-d tensor
+    (torch's schedulers keep an optimizer's tensor LR as one)."""
+    if isinstance(value, (bool, str)):
+        return False
+    try:
+        rate = float(value)
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of many values
+        return False
+    return math.isfinite(rate) and rate >= 0

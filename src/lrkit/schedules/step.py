@@ -59,13 +59,17 @@ class MultiStep(Schedule):
 
     def __post_init__(self) -> None:
         if isinstance(self.milestones, (int, float)):
-            if is_finite_number(self.gamma) and self.gamma >= 1:  # multistep:30,60
+            if is_finite_number(self.gamma) and self.gamma > 1:  # multistep:30,60
+                m, g = self.milestones, self.gamma
+                two = (
+                    f"multistep:[{int(m)},{int(g)}] for two milestones, or "
+                    if g == int(g) and 0 <= m < g
+                    else ""
+                )
                 raise ConfigError(
-                    f"milestones must be a list such as [{self.milestones:g}, "
-                    f"{self.gamma:g}]: a single milestone {self.milestones:g} with gamma="
-                    f"{self.gamma:g} would raise the LR {self.gamma:g}x; write "
-                    f"multistep:[{self.milestones:g},{self.gamma:g}] for two milestones, or "
-                    f"milestones=[{self.milestones:g}] as a list to raise it on purpose."
+                    f"milestones must be a list, got a single milestone {m!r} with gamma={g!r}, "
+                    f"which would raise the LR {g:g}x; write {two}milestones=[{m!r}] as a list "
+                    "to raise it on purpose."
                 )
             object.__setattr__(self, "milestones", (self.milestones,))
         if not isinstance(self.milestones, (list, tuple)):

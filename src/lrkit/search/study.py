@@ -154,7 +154,7 @@ def open_study(
         if not study_state(study).get("done"):
             raise ConfigError(
                 f"{where} already exists and is unfinished. If the search that made it has "
-                "stopped, resume it (resume=True, `--resume`); while it runs, a second process "
+                "stopped, resume it ('resume=True', `--resume`); while it runs, a second process "
                 "resuming it would take over its running trials, so wait for it or use another "
                 "study name (several processes share one study only on a database server such "
                 "as PostgreSQL)."
