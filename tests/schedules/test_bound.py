@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import warnings
@@ -251,3 +252,14 @@ def test_a_state_with_tensor_base_lrs_still_loads() -> None:
     scheduler = bind(make([0.1]), "cosine:10")
     scheduler.load_state_dict(state)
     assert scheduler.base_lrs == [0.25] and scheduler.last_epoch == 0
+
+
+def test_a_schedule_that_overflows_stops_before_it_writes_inf() -> None:
+    opt = make([0.1])
+    scheduler = bind(opt, "exponential:1.5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow in exp
+        with pytest.raises(ConfigError, match=r"must give a finite learning rate, got inf"):
+            for _ in range(3000):
+                scheduler.step()
+    assert all(math.isfinite(g["lr"]) for g in opt.param_groups)

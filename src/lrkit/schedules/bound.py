@@ -158,6 +158,14 @@ class ScheduledLR(LRScheduler):
 
     def _apply(self) -> None:
         values = self.get_lr()
+        for i, lr in enumerate(values):  # an overflow (exponential:1.5) must not train at inf
+            if not math.isfinite(float(lr)):
+                raise ConfigError(
+                    f"schedule {self.schedule.to_spec()!r} must give a finite learning rate, "
+                    f"got {float(lr)} for param group {i} (base lr {self.base_lrs[i]:g}) at "
+                    f"{self.unit} {self.position:g}; use parameters that keep it finite over "
+                    "the run."
+                )
         for group, lr in zip(self.optimizer.param_groups, values):
             if isinstance(group["lr"], torch.Tensor):
                 group["lr"].fill_(lr)
