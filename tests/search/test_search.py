@@ -367,6 +367,8 @@ def test_result_helpers_refuse_what_they_cannot_mean() -> None:
         with pytest.raises(ConfigError, match="top must be a whole number of trials"):
             result.table(top=top)  # type: ignore[arg-type]
     assert result.table(top=0).splitlines()[-1].startswith("... and 3 more trials")
+    with pytest.raises(ConfigError, match="ax must be a matplotlib Axes, or None"):
+        result.plot(ax=5)
 
 
 def test_sys_exit_in_the_objective_fails_its_trial_then_exits(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lrkit.axes import figure_and_axes
 from lrkit.errors import bad_value
 from lrkit.finder.suggest import MIN_POINTS, read_curve
 
@@ -182,14 +183,8 @@ def plot_result(
         The figure holding the axes.
     """
     data = plot_data(result, skip_start=skip_start, skip_end=skip_end, log_lr=log_lr)
-    from matplotlib.figure import Figure
 
-    if ax is None:
-        fig = Figure(figsize=(7.0, 4.5), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        parent = ax.figure
-        fig = parent if isinstance(parent, Figure) else parent.figure  # a SubFigure's root
+    fig, ax = figure_and_axes(ax, (7.0, 4.5))
     if show_raw:
         ax.plot(data.lrs, data.losses, color="0.55", linewidth=0.8, alpha=0.55, label="raw loss")
     if len(data.smoothed):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lrkit.axes import figure_and_axes
 from lrkit.errors import ConfigError
 from lrkit.schedules.base import Array, Schedule, check_positive
 from lrkit.schedules.compose import Limited, Product, Sequence
@@ -352,14 +353,8 @@ def plot_schedules(
         2
     """
     curves = _as_curves(curves_or_specs, steps, base_lr, metrics)
-    from matplotlib.figure import Figure
 
-    if ax is None:
-        fig = Figure(figsize=(8.0, 5.0), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        parent = ax.figure
-        fig = parent if isinstance(parent, Figure) else parent.figure  # a SubFigure's root
+    fig, ax = figure_and_axes(ax, (8.0, 5.0))
     # Lines carry their legend text: a label of thousands of characters (a spec of 2000 parts)
     # upsets the constrained layout even where the legend does not show it.
     lines = [

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lrkit.axes import figure_and_axes
 from lrkit.plaintext import literal
 
 if TYPE_CHECKING:
@@ -52,14 +53,7 @@ def plot_search(
     result: SearchResult, ax: Any = None, *, title: str | None = None, ylabel: str | None = None
 ) -> Any:
     """Draws :func:`search_plot_data`; a new figure is made without pyplot, so nothing blocks."""
-    from matplotlib.figure import Figure
-
-    if ax is None:
-        fig = Figure(figsize=(7.0, 4.2), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        parent = ax.figure
-        fig = parent if isinstance(parent, Figure) else parent.figure
+    fig, ax = figure_and_axes(ax, (7.0, 4.2))
     data = search_plot_data(result)
     if data.complete:
         xs, ys = zip(*data.complete)
