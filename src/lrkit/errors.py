@@ -47,6 +47,9 @@ MAX_EPOCHS = 100_000
 """The most epochs lrkit takes for a run: far more than a learning-rate study needs, so that a
 typo (``1e9``) is an error instead of a run that never ends."""
 
+MAX_SEED = 2**32 - 1
+"""The largest seed NumPy takes (torch takes more): every seed lrkit trains with is at most it."""
+
 MAX_LR = 1e6
 """The highest learning rate lrkit accepts anywhere: far past where any loss diverges, and low
 enough that the step torch applies (Adam's ``lr / (1 - beta1)`` too) fits a float32 parameter;

@@ -8,15 +8,24 @@ from collections.abc import Iterable
 from pathlib import Path
 
 REPORT = "report.html"
-FIND = ("range_test.png", "range_test.json", REPORT)
-SEARCH = ("search.png", "search.json", "search.csv", REPORT)
-COMPARE = ("compare.png", "compare.json", "compare.csv", REPORT)
+RANGE_PNG, RANGE_JSON = "range_test.png", "range_test.json"
+SEARCH_PNG, SEARCH_JSON, SEARCH_CSV = "search.png", "search.json", "search.csv"
+COMPARE_PNG, COMPARE_JSON, COMPARE_CSV = "compare.png", "compare.json", "compare.csv"
+SUMMARY = "summary.json"  # lrkit tune's
+
+# what each command writes
+FIND = (RANGE_PNG, RANGE_JSON, REPORT)
+SEARCH = (SEARCH_PNG, SEARCH_JSON, SEARCH_CSV, REPORT)
+COMPARE = (COMPARE_PNG, COMPARE_JSON, COMPARE_CSV, REPORT)
 TUNE = (
-    *FIND[:2],
-    *SEARCH[:3],
-    "compare.png",
-    "compare.json",
-    "summary.json",
+    RANGE_PNG,
+    RANGE_JSON,
+    SEARCH_PNG,
+    SEARCH_JSON,
+    SEARCH_CSV,
+    COMPARE_PNG,
+    COMPARE_JSON,
+    SUMMARY,
     REPORT,
 )
 

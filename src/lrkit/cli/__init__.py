@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lrkit.errors import MAX_EPOCHS
-from lrkit.outputs import in_the_way
+from lrkit.errors import MAX_EPOCHS, MAX_SEED
+from lrkit.outputs import SUMMARY, in_the_way
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2  # interrupted: lrkit.interrupts.exit_status
 
@@ -126,7 +126,7 @@ def seed_arg(text: str) -> int:
         value = int(text)
     except ValueError:
         value = -1
-    if not 0 <= value < 2**32:
+    if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1, got {text!r}")
     return value
 
@@ -201,7 +201,7 @@ def check_out(out: Path, *, command: str | None = None, files: Sequence[str] = (
 def is_tune_folder(folder: Path) -> bool:
     """Whether ``folder`` holds the ``summary.json`` of an ``lrkit tune`` run."""
     try:
-        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        summary = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     settings = summary.get("settings") if isinstance(summary, dict) else None

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     )
     written = write_outputs(result, args.out)
     if args.json:
-        print((args.out / "compare.json").read_text(), end="")  # as written, not built again
+        print((args.out / outputs.COMPARE_JSON).read_text(), end="")  # as written, not built again
     else:
         print(result.table())
     stream = sys.stderr if args.json else sys.stdout  # --json keeps stdout pure JSON
@@ -136,7 +136,9 @@ def write_outputs(result: CompareResult, out: Path) -> list[Path]:
     from lrkit.compare import compare_section
     from lrkit.interrupts import deferred
 
-    png, data, table = out / "compare.png", out / "compare.json", out / "compare.csv"
+    png, data, table = (
+        out / name for name in (outputs.COMPARE_PNG, outputs.COMPARE_JSON, outputs.COMPARE_CSV)
+    )
     fig = result.plot()
     sections = [compare_section(result, fig=fig)]
     document = result.to_json() + "\n"

@@ -108,9 +108,8 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.progress import ProgressBar
     from lrkit.tasks import check_task, load_task
 
-    check_out(
-        args.out, command="find", files=outputs.FIND
-    )  # before any work: a file in the way fails now
+    # before any work: a file (or a folder where one goes) in the way fails now
+    check_out(args.out, command="find", files=outputs.FIND)
     task = load_task(args.task)
     check_task(task, device=args.device)  # what train, search and tune refuse, find refuses
     quiet = args.quiet or args.json
@@ -152,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.report import range_test_section
 
     # the files are built first, then written while Ctrl-C waits: all of them or none
-    png, data = args.out / "range_test.png", args.out / "range_test.json"
+    png, data = args.out / outputs.RANGE_PNG, args.out / outputs.RANGE_JSON
     fig = result.plot(title=f"{literal(task.name)}: range test")
     sections = [range_test_section(result, task=task.name, fig=fig)]
     document = dumps({"task": task.name, "seed": args.seed, **result.to_dict()})

@@ -189,9 +189,8 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.search.engine import InterruptedBeforeStudy
     from lrkit.search.result import FinishedStudyWarning, SearchWarning
 
-    check_out(
-        args.out, command="search", files=outputs.SEARCH
-    )  # before any work: a file in the way fails now
+    # before any work: a file (or a folder where one goes) in the way fails now
+    check_out(args.out, command="search", files=outputs.SEARCH)
     quiet = args.quiet or args.json
     caught: list[warnings.WarningMessage] = []
     shown = warnings.showwarning
@@ -242,7 +241,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     args.out.mkdir(parents=True, exist_ok=True)  # the study may live elsewhere (--storage)
-    png, data, table = args.out / "search.png", args.out / "search.json", args.out / "search.csv"
+    png, data, table = (
+        args.out / name for name in (outputs.SEARCH_PNG, outputs.SEARCH_JSON, outputs.SEARCH_CSV)
+    )
     before = _study_in(data)
     if before is not None and before != result.study_name and not args.quiet:
         print(

@@ -13,6 +13,7 @@ import argparse
 import sys
 from typing import Any
 
+from lrkit import outputs
 from lrkit.cli import add_task_arguments, command_line, epochs_arg, out_arg, stopped
 from lrkit.tune.pipeline import DEFAULT_OUT
 
@@ -103,5 +104,5 @@ def run(args: argparse.Namespace) -> int:
                 f"note: {used:.0f} training epochs, {used / budget - 1:.0%} over the budget of "
                 f"{budget}: successive halving stopped fewer trials early than planned."
             )
-        print(f"Wrote {result.out / 'report.html'} and {result.out / 'summary.json'}.")
+        print(f"Wrote {result.out / outputs.REPORT} and {result.out / outputs.SUMMARY}.")
     return 0

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from lrkit.compare.candidate import RANGE_ONE_CYCLE, Candidate
 from lrkit.compare.defaults import default_schedules, range_one_cycle
 from lrkit.compare.result import CompareResult, ScheduleRun
-from lrkit.errors import ConfigError, bad_value, positive_lr
+from lrkit.errors import MAX_SEED, ConfigError, bad_value, positive_lr
 from lrkit.history import History
 from lrkit.progress import ProgressBar
 from lrkit.tasks.base import Task
@@ -182,9 +182,6 @@ def _seeds(seeds: int, seed: int) -> tuple[int, ...]:
             f"up to 2**32 - 1), got {seed}."
         )
     return tuple(range(seed, seed + seeds))
-
-
-MAX_SEED = 2**32 - 1  # NumPy's largest seed
 
 
 def _base_lr(task: Task, lr: float | None) -> float:

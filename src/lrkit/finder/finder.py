@@ -108,9 +108,10 @@ class LRFinder:
             raise bad_value("memory_cache", "True or False", memory_cache)
         check_optimizer(model, optimizer)
         self.model, self.optimizer, self.criterion = model, optimizer, criterion
+        self.device = None
         if device is not None:
             check_device(device)  # a device this machine has: said now, not mid-sweep
-        self.device = None if device is None else torch.device(device)
+            self.device = torch.device(device)
         self._result: RangeTestResult | None = None
 
     @property

@@ -33,6 +33,7 @@ from html import unescape
 from pathlib import Path
 
 from lrkit.errors import ConfigError, bad_value
+from lrkit.outputs import REPORT
 from lrkit.report.html import Section, escape
 from lrkit.report.merge import merge_sections
 from lrkit.report.style import CSS
@@ -40,7 +41,7 @@ from lrkit.report.style import CSS
 ORDER = ("summary", "range_test", "search", "compare", "training", "reproduce")
 """Where known sections go, top to bottom; other keys follow in the order given."""
 
-REPORT_NAME = "report.html"
+REPORT_NAME = REPORT
 """The file written when :func:`write_report` is given a folder."""
 
 _SECTION = re.compile(

@@ -71,8 +71,7 @@ class StorageSpec:
                     "a sqlite://, postgresql:// or mysql:// URL, or a journal file path",
                     text,
                 )
-            database = text.split("://", 1)[1].split("?", 1)[0]
-            if scheme == "sqlite" and database.lstrip("/") in ("", ":memory:"):
+            if scheme == "sqlite" and _database(text).lstrip("/") in ("", ":memory:"):
                 # SQLAlchemy's in-memory SQLite: every trial lost at the end, without a word
                 raise bad_value(
                     "storage",
@@ -96,8 +95,7 @@ class StorageSpec:
         if self.kind == "journal":
             return Path(self.location)
         if self.kind == "rdb" and self.location.startswith("sqlite"):
-            # sqlite:///relative.db, sqlite:////absolute.db (SQLAlchemy's URLs)
-            return Path(self.location.split("://", 1)[1].split("?", 1)[0][1:])
+            return Path(_database(self.location))
         return None
 
     @property
@@ -185,6 +183,17 @@ class StorageSpec:
         except Exception as error:  # SQLAlchemy's OperationalError and friends
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             raise ConfigError(f"storage: cannot connect to {self.describe()!r}: {reason}") from None
+
+
+def _database(url: str) -> str:
+    """The database part of an SQLAlchemy URL: ``runs/s.db`` of ``sqlite:///runs/s.db``,
+    ``/abs/s.db`` of ``sqlite:////abs/s.db`` (its query left out).
+
+    Example:
+        >>> _database("sqlite:///runs/s.db?timeout=5"), _database("sqlite:///")
+        ('runs/s.db', '')
+    """
+    return url.split("://", 1)[1].split("?", 1)[0].split("/", 1)[-1]
 
 
 def check_journal(path: Path) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lrkit import outputs
 from lrkit.errors import ConfigError
 from lrkit.interrupts import deferred
 from lrkit.jsondata import dumps
@@ -182,7 +183,7 @@ def tune(
     if best is None:
         raise ConfigError(
             f"the search found no learning rate that trains {loaded.name!r}: every trial failed "
-            f"or diverged (see {folder / 'search.csv'})."
+            f"or diverged (see {folder / outputs.SEARCH_CSV})."
         )
     best_lr = best.lr
     judged = value_name(value, loaded.metric)
@@ -195,7 +196,7 @@ def tune(
     if winner is None:
         raise ConfigError(
             f"every schedule diverged at lr {best_lr:.4g} on {loaded.name!r}; see "
-            f"{folder / 'compare.json'}."
+            f"{folder / outputs.COMPARE_JSON}."
         )
     say(f"      winner: {winner.label} (by validation {loaded.metric})")
 
@@ -260,8 +261,8 @@ def _range_test(
         reused.append("range test")
     fig = found.plot(title=f"{literal(task.name)}: range test")
     with deferred():  # Ctrl-C waits: a stage's files are all written or none
-        (folder / "range_test.json").write_text(_json(found.to_dict()))
-        _save_figure(fig, folder / "range_test.png", figures)
+        (folder / outputs.RANGE_JSON).write_text(_json(found.to_dict()))
+        _save_figure(fig, folder / outputs.RANGE_PNG, figures)
     return found
 
 
@@ -331,9 +332,9 @@ def _search(
     judged = value_name(value, task.metric)
     fig = searched.plot(title=f"{literal(task.name)}: search", ylabel=f"final validation {judged}")
     with deferred():
-        searched.to_json(folder / "search.json")
-        searched.to_csv(folder / "search.csv")
-        _save_figure(fig, folder / "search.png", figures)
+        searched.to_json(folder / outputs.SEARCH_JSON)
+        searched.to_csv(folder / outputs.SEARCH_CSV)
+        _save_figure(fig, folder / outputs.SEARCH_PNG, figures)
     return searched
 
 
@@ -393,8 +394,8 @@ def _compare(
         reused.append("comparison")
     fig = compared.plot()
     with deferred():
-        (folder / "compare.json").write_text(compared.to_json())
-        _save_figure(fig, folder / "compare.png", figures)
+        (folder / outputs.COMPARE_JSON).write_text(compared.to_json())
+        _save_figure(fig, folder / outputs.COMPARE_PNG, figures)
     return compared
 
 
@@ -513,7 +514,7 @@ def write_outputs(result: TuneResult, figures: Mapping[str, Figure] | None = Non
     from lrkit.tune.report import tune_report
 
     with deferred():  # the summary and the report both, or neither
-        (result.out / "summary.json").write_text(_json(result.summary))
+        (result.out / outputs.SUMMARY).write_text(_json(result.summary))
         tune_report(result, figures)
 
 
