@@ -9,6 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -99,9 +100,11 @@ def test_groups_added_later_join_from_their_own_lr() -> None:
     assert sched.get_last_lr() == pytest.approx([0.025, 0.25])
 
 
-def test_epoch_unit_with_steps_per_epoch_moves_by_fractions() -> None:
+@pytest.mark.parametrize("spe", [4, np.int64(4)], ids=["int", "numpy-int"])
+def test_epoch_unit_with_steps_per_epoch_moves_by_fractions(spe: int) -> None:
     opt = make([1.0])
-    sched = bind(opt, "linear:2", unit="epoch", steps_per_epoch=4)
+    sched = bind(opt, "linear:2", unit="epoch", steps_per_epoch=spe)
+    assert type(sched.steps_per_epoch) is int
     seen = []
     for _ in range(8):
         seen.append(sched.get_last_lr()[0])

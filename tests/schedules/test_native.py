@@ -84,6 +84,28 @@ def test_round_trips_through_spec_and_json_dict(spec: str) -> None:
     assert parse(str(s)).to_spec() == s.to_spec()
 
 
+def _as_numpy(value: object) -> object:
+    """A config value as NumPy would hand it over: scalars as NumPy scalars, lists as arrays."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, list)):
+        return value
+    if isinstance(value, list):
+        return np.array(value)
+    return np.int64(value) if isinstance(value, int) else np.float64(value)
+
+
+@pytest.mark.parametrize("spec", [pytest.param(s, id=n) for n, s in EXAMPLES.items()])
+def test_numpy_numbers_are_taken_as_python_numbers(spec: str) -> None:
+    s = parse(spec)
+    config = s.to_dict()
+    name = config.pop("name")
+    numeric = {k: _as_numpy(v) for k, v in config.items()}
+    made = type(s)(**numeric)
+    assert made == s
+    assert json.loads(json.dumps(made.to_dict())) == s.to_dict()
+    assert made.to_spec() == s.to_spec() and name == s.name
+    np.testing.assert_array_equal(made.trace(np.int64(50), 0.1), s.trace(50, 0.1))
+
+
 def test_linear_is_seed_003_linear_decay_held_at_its_end() -> None:
     # Seed 003's LinearDecayLR: lr = initial_lr * (1 - epoch / total_epochs)
     s = Linear(steps=100)

@@ -13,6 +13,7 @@ NumPy array of steps, so the scalar path (``schedule(t, base)``) and the traced 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -42,6 +43,25 @@ class Schedule(ABC):
     """
 
     name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each schedule's own argument checks first see its arguments as plain Python values:
+        ``Cosine(np.int64(100))`` is ``Cosine(100)``, and its ``to_dict`` stays JSON-able."""
+        super().__init_subclass__(**kwargs)
+        checks = cls.__dict__.get("__post_init__")
+        if checks is None:
+            return
+
+        @functools.wraps(checks)
+        def post_init(self: Schedule) -> None:
+            for f in dataclasses.fields(self):  # type: ignore[arg-type]
+                value = getattr(self, f.name)
+                plain = python_value(value)
+                if plain is not value:
+                    object.__setattr__(self, f.name, plain)
+            checks(self)
+
+        cls.__post_init__ = post_init  # type: ignore[attr-defined]
 
     @abstractmethod
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
@@ -81,6 +101,7 @@ class Schedule(ABC):
             >>> Step(step_size=2, gamma=0.5).trace(5, base_lr=1.0).tolist()
             [1.0, 1.0, 0.5, 0.5, 0.25]
         """
+        n_steps = python_value(n_steps)
         if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
             raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}.")
         check_positive("base_lr", base_lr)
@@ -130,6 +151,23 @@ class Schedule(ABC):
 
 
 # -- argument checks shared by the schedules ---------------------------------------------------
+
+
+def python_value(value: Any) -> Any:
+    """``value`` with NumPy scalars and arrays made Python numbers and lists (in lists and
+    tuples too); anything else, ``value`` itself.
+
+    Example:
+        >>> python_value(np.int64(3)), python_value((np.float32(0.5), 2)), python_value("a")
+        (3, (0.5, 2), 'a')
+    """
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        items = [python_value(v) for v in value]
+        if any(a is not b for a, b in zip(items, value)):
+            return type(value)(items)
+    return value
 
 
 def is_finite_number(value: object) -> bool:
