@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from multiprocessing import forkserver
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -23,6 +24,7 @@ import torch._dynamo
 
 from lrkit.search import FinishedStudyWarning, SearchResult, search
 from lrkit.search.runner import _gpu_ids
+from lrkit.search.worker_processes import worker_processes
 from tests.search import objectives
 
 
@@ -157,6 +159,25 @@ def test_a_module_in_the_working_directory_does_not_shadow_the_workers_imports(
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["4", "0"]
     assert "working directory was searched" not in done.stderr
+
+
+def _cli_imported(found: Any) -> None:
+    found.put("lrkit.cli.main" in sys.modules)
+
+
+def test_under_the_cli_workers_start_with_its_module_imported() -> None:
+    # the lrkit script's one import, which each worker would make again when it reruns the
+    # script (pytest's own script, here, imports nothing of lrkit)
+    import lrkit.cli.main  # noqa: F401
+
+    with worker_processes() as source:
+        assert source.forked
+        context = source.context()
+        found = context.SimpleQueue()
+        process = context.Process(target=_cli_imported, args=(found,))
+        process.start()
+        process.join(timeout=60)
+        assert found.get() is True
 
 
 def test_a_search_with_nothing_to_run_starts_no_worker_processes(

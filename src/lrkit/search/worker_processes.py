@@ -38,7 +38,8 @@ HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 # what the fork server imports once for all of a search's workers, which each would import
 # again: lrkit's trial code always; with torch imported in this process, torch with what a
 # trial's first steps import (an optimizer's first step imports torch._dynamo and sympy: about
-# a second) and lrkit's training; with scikit-learn, what a built-in task's data loading uses
+# a second) and lrkit's training; with scikit-learn, what a built-in task's data loading uses;
+# under the CLI, the module its script imports (a worker runs the script again: 8 ms a trial)
 PRELOAD = ("lrkit.search.runner", "numpy.random")
 PRELOAD_WITH = {
     "torch": (
@@ -50,6 +51,7 @@ PRELOAD_WITH = {
         "lrkit.training",
     ),
     "sklearn": ("sklearn.datasets", "sklearn.metrics", "sklearn.model_selection"),
+    "lrkit.cli": ("lrkit.cli.main",),
 }
 
 # how long the search waits for its fork server to exit after the last worker, and for a
