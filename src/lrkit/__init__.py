@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lrkit.errors import ConfigError, LrkitError, SpecError, TaskError, UnknownNameError
 
 if TYPE_CHECKING:
-    from lrkit.finder import LRFinder, RangeTestResult
+    from lrkit.finder import LRFinder, RangeTestResult, TrainDataLoaderIter, ValDataLoaderIter
     from lrkit.search import SearchResult
 
 __version__ = "0.1.0"
@@ -20,6 +20,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "LRFinder": "lrkit.finder",
     "RangeTestResult": "lrkit.finder",
+    "TrainDataLoaderIter": "lrkit.finder",
+    "ValDataLoaderIter": "lrkit.finder",
     "SearchResult": "lrkit.search",
 }
 
@@ -46,6 +48,8 @@ __all__ = [
     "SearchResult",
     "SpecError",
     "TaskError",
+    "TrainDataLoaderIter",
     "UnknownNameError",
+    "ValDataLoaderIter",
     "__version__",
 ]

@@ -3,6 +3,7 @@ a headless machine) or the caller's matplotlib Axes, checked to be one."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from lrkit.errors import bad_value
@@ -31,3 +32,18 @@ def figure_and_axes(ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
         raise bad_value("ax", "a matplotlib Axes, or None for a new figure", ax)
     parent = ax.figure
     return (parent if isinstance(parent, Figure) else parent.figure), ax
+
+
+def pyplot_axes(size: tuple[float, float]) -> Any | None:
+    """A new ``size`` figure's Axes made through pyplot, where the caller uses pyplot: where it
+    is imported, or in IPython and Jupyter (whose inline backend shows pyplot's figures at the
+    end of a cell). ``None`` elsewhere: a script that never imported pyplot gets a figure that
+    opens no window.
+    """
+    if "matplotlib.pyplot" not in sys.modules:
+        ipython = sys.modules.get("IPython")
+        if ipython is None or getattr(ipython, "get_ipython", lambda: None)() is None:
+            return None
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=size, layout="constrained").add_subplot()

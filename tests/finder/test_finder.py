@@ -56,8 +56,8 @@ def test_lrkit_exports_the_finder_lazily_and_the_result_is_typed_and_frozen() ->
     assert history == {"lr": list(result.lrs), "loss": list(result.smoothed)}
     history["lr"].clear()  # a copy
     assert finder.history["lr"]
-    finder.reset()
-    assert finder.result is None and finder.history == {"lr": [], "loss": []}
+    finder.reset()  # torch-lr-finder's: the model and optimizer back (done), the history kept
+    assert finder.result is result and finder.history["lr"] == list(result.lrs)
 
 
 def test_exp_and_linear_sweeps_start_at_the_optimizer_lr_and_end_at_end_lr() -> None:
@@ -536,8 +536,9 @@ def test_torch_lr_finder_plot_calls_and_attributes_work_unchanged() -> None:
     assert isinstance(ax, Axes)
     with pytest.raises(TypeError, match="first argument must be skip_start"):
         finder.plot(True)
+    best = finder.best_loss
     finder.reset()
-    assert finder.best_loss is None
+    assert finder.best_loss == best and isinstance(finder.plot(suggest_lr=False), Axes)
 
 
 def test_numpy_numbers_are_numbers() -> None:

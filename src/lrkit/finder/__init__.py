@@ -19,17 +19,21 @@ from __future__ import annotations
 
 from lrkit.finder.curve import LossCurve
 from lrkit.finder.finder import LRFinder
+from lrkit.finder.loader_iters import DataLoaderIter, TrainDataLoaderIter, ValDataLoaderIter
 from lrkit.finder.result import STOP_REASONS, FinderWarning, RangeTestResult, StopReason
 from lrkit.finder.to_schedule import SCHEDULE_KINDS, RangeSchedule, schedule_from_range
 
 __all__ = [
     "SCHEDULE_KINDS",
     "STOP_REASONS",
+    "DataLoaderIter",
     "FinderWarning",
     "LRFinder",
     "LossCurve",
     "RangeSchedule",
     "RangeTestResult",
     "StopReason",
+    "TrainDataLoaderIter",
+    "ValDataLoaderIter",
     "schedule_from_range",
 ]

@@ -4,7 +4,8 @@ user's ``step_fn``; and moving batches to the model's device.
 What a batch means, in order:
 
 1. With ``step_fn(model, batch) -> loss``, whatever it returns (the batch is on the device first).
-2. A tuple or list ``(inputs, labels)``: ``criterion(model(inputs), labels)``.
+2. A tuple or list ``(inputs, labels)``: ``criterion(model(inputs), labels)``; items after the
+   first two (a sample's index or weight) are left out, as torch-lr-finder leaves them.
 3. A dict with an input key (``"input"``, ``"inputs"``, ``"x"``) and a label key (``"label"``,
    ``"labels"``, ``"target"``, ``"targets"``, ``"y"``): ``criterion(model(input), label)``.
 4. Any other dict (a Hugging Face batch of ``input_ids``, ``attention_mask``, ``labels``...):
@@ -62,9 +63,14 @@ def to_device(batch: Any, device: torch.device, non_blocking: bool = True) -> An
 
 
 def batch_loss(
-    model: nn.Module, criterion: Criterion | None, step_fn: StepFn | None, batch: Any
+    model: nn.Module,
+    criterion: Criterion | None,
+    step_fn: StepFn | None,
+    batch: Any,
+    source: str = "train_loader",
 ) -> Tensor:
-    """The loss of one batch (see the module docstring for how a batch is read).
+    """The loss of one batch (see the module docstring for how a batch is read); ``source``
+    names the loader it came from in errors.
 
     Raises:
         TypeError: The batch cannot be read, or the model returned no loss; the message says
@@ -78,7 +84,7 @@ def batch_loss(
     """
     if step_fn is not None:
         return step_fn(model, batch)
-    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
         return _criterion(criterion)(model(batch[0]), batch[1])
     if isinstance(batch, Mapping):
         inputs = next((k for k in INPUT_KEYS if k in batch), None)
@@ -86,9 +92,14 @@ def batch_loss(
         if inputs is not None and labels is not None:
             return _criterion(criterion)(model(batch[inputs]), batch[labels])
         return _output_loss(model(**batch))
+    got = type(batch).__name__
+    if isinstance(batch, (tuple, list)):
+        got = f"a {got} of {len(batch)} item{'' if len(batch) == 1 else 's'}"
+    else:
+        got = f"a batch of type {got}"
     raise TypeError(
-        "train_loader must yield (inputs, labels) pairs or dicts, got a batch of type "
-        f"{type(batch).__name__}; for anything else pass step_fn=lambda model, batch: loss."
+        f"{source} must yield (inputs, labels) pairs or dicts, got {got}; for anything else "
+        "pass step_fn=lambda model, batch: loss."
     )
 
 

@@ -56,6 +56,11 @@ class LRFinder:
             They choose where torch-lr-finder keeps its copy of the model (on the device, or
             on disk to spare the device's memory); lrkit always keeps its copy in CPU memory,
             never on the device.
+        amp_backend, amp_config, grad_scaler: torch-lr-finder's mixed precision, the defaults
+            of :meth:`range_test`'s ``amp_dtype`` and ``scaler``: with ``amp_backend="torch"``,
+            the forward pass runs under autocast with ``amp_config``'s ``dtype`` (autocast's
+            own default for the device without one; none with ``enabled=False``), and
+            ``grad_scaler`` scales the loss. NVIDIA apex (``"apex"``) is not supported.
 
     Raises:
         TypeError: ``model``, ``optimizer`` or ``criterion`` has the wrong type.
@@ -87,6 +92,9 @@ class LRFinder:
         device: str | torch.device | None = None,
         memory_cache: bool = True,
         cache_dir: str | None = None,
+        amp_backend: str | None = None,
+        amp_config: dict[str, Any] | None = None,
+        grad_scaler: Any = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
@@ -113,10 +121,11 @@ class LRFinder:
             check_device(device)  # a device this machine has: said now, not mid-sweep
             self.device = torch.device(device)
         self._result: RangeTestResult | None = None
+        self._amp_dtype, self._scaler = _torch_lr_finder_amp(amp_backend, amp_config, grad_scaler)
 
     @property
     def result(self) -> RangeTestResult | None:
-        """The last range test's result, or ``None`` before the first one (or after reset)."""
+        """The last range test's result, or ``None`` before the first one."""
         return self._result
 
     @property
@@ -127,16 +136,19 @@ class LRFinder:
         return self._result.history
 
     def reset(self) -> None:
-        """Forgets the last result.
+        """Does nothing: torch-lr-finder's ``reset()`` puts the model and optimizer back as they
+        were, which every range test here does itself, even when it raises.
 
-        The model and optimizer need no reset: every range test restores them itself. This
-        method exists so that torch-lr-finder code, which must call it, runs unchanged.
+        The last result stays, as torch-lr-finder's does: ``history``, ``best_loss`` and
+        ``plot()`` still show it. This method exists so that torch-lr-finder code, which must
+        call it, runs unchanged.
         """
-        self._result = None
 
     def plot(self, *args: Any, **options: Any) -> Any:
         """Draws the last result (see :meth:`RangeTestResult.plot`) and returns the figure;
-        never blocks.
+        never blocks. Where the caller uses pyplot (it is imported, or this is IPython or
+        Jupyter), a new figure is made through pyplot, so it shows as torch-lr-finder's does: at
+        the end of a notebook cell, or at ``plt.show()``; elsewhere it opens no window.
 
         torch-lr-finder's calls work too: ``plot(skip_start, skip_end, log_lr, show_lr, ax,
         suggest_lr)``, by position or by name. ``show_lr`` marks an LR with a red line. Given
@@ -187,6 +199,11 @@ class LRFinder:
         ax = options.pop("ax", None)
         show_lr = options.pop("show_lr", None)
         suggest_lr = options.pop("suggest_lr", None)
+        if ax is None:  # through pyplot where the caller uses it, as torch-lr-finder draws
+            from lrkit.axes import pyplot_axes
+            from lrkit.finder.plot import FIGSIZE
+
+            ax = pyplot_axes(FIGSIZE)
         fig = self._result.plot(ax, **options)
         axes = ax if ax is not None else fig.axes[0]
         if show_lr is not None:
@@ -239,8 +256,9 @@ class LRFinder:
             step_mode: ``"exp"`` (geometric steps) or ``"linear"``.
             smooth_f: Weight of each new loss in the smoothed curve, in ``[0, 1)``; 0: none.
             diverge_th: Stop when the smoothed loss rises above its best by ``diverge_th - 1``
-                times the curve's scale (``diverge_th`` times the best loss for a positive
-                loss); > 1.
+                times the curve's scale: the larger of ``|best|`` and a quarter of the drop so
+                far (torch-lr-finder's ``diverge_th`` times the best loss when the best is at
+                least a quarter of the drop; see :mod:`lrkit.finder.curve`); > 1.
             accumulation_steps: Micro-batches per optimizer step (>= 1); the LR advances once
                 per optimizer step and the step's loss is the mean over its micro-batches.
             non_blocking_transfer: Copy batches to the device asynchronously.
@@ -285,7 +303,11 @@ class LRFinder:
         check_options(train_loader, val_loader, step_fn, scaler, balance, seed, on_step, rule)
         home = _normalize(_model_device(self.model))
         device = home if self.device is None else _normalize(self.device)
+        if scaler is None:
+            scaler = self._scaler
         default_amp = torch.float16 if scaler is not None else None
+        if self._amp_dtype is not None:
+            default_amp = self._amp_dtype(device)
         autocast = amp_dtype if amp_dtype is not None else default_amp
         generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
         with allow_sync(device):
@@ -326,6 +348,48 @@ class LRFinder:
         return self._result
 
 
+# -- torch-lr-finder's mixed precision ---------------------------------------------------------
+
+
+def _torch_lr_finder_amp(
+    backend: str | None, config: dict[str, Any] | None, scaler: Any
+) -> tuple[Callable[[torch.device], torch.dtype | None] | None, Any]:
+    """``(autocast dtype for a device, or None; GradScaler)`` from torch-lr-finder's
+    ``amp_backend``, ``amp_config`` and ``grad_scaler``: the defaults of a range test's."""
+    if backend == "apex":
+        raise ConfigError(
+            "amp_backend='apex' (NVIDIA apex's amp) is not supported, got it; use "
+            "amp_backend='torch' with amp_config={'device_type': 'cuda', 'dtype': "
+            "torch.float16} and grad_scaler=torch.amp.GradScaler('cuda'), or range_test("
+            "scaler=..., amp_dtype=...)."
+        )
+    if backend not in (None, "torch"):
+        raise bad_value("amp_backend", "'torch' or None", backend)
+    if config is not None and not isinstance(config, dict):
+        raise bad_value("amp_config", "a dict of torch.autocast's arguments, or None", config)
+    if scaler is not None and not all(hasattr(scaler, m) for m in ("scale", "step", "update")):
+        raise bad_value("grad_scaler", "a torch.amp.GradScaler, or None", scaler)
+    if backend is None:
+        if config is not None or scaler is not None:
+            which = "amp_config" if config is not None else "grad_scaler"
+            raise ConfigError(
+                f"{which} is used only with amp_backend='torch', got amp_backend=None; pass "
+                "amp_backend='torch' too."
+            )
+        return None, None
+    options = dict(config or {})
+    if options.get("enabled", True) is False:
+        return None, scaler
+    dtype = options.get("dtype")
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        raise bad_value("amp_config['dtype']", "a torch.dtype such as torch.float16", dtype)
+
+    def for_device(device: torch.device) -> torch.dtype | None:
+        return dtype if dtype is not None else torch.get_autocast_dtype(device.type)
+
+    return for_device, scaler
+
+
 # -- devices and RNGs --------------------------------------------------------------------------
 
 
@@ -351,8 +415,10 @@ def _move(model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.devi
 
 
 def _loader_generators(loader: Any) -> list[torch.Generator]:
-    """The ``torch.Generator`` objects a DataLoader draws its order from (restored after)."""
-    found = []
+    """The ``torch.Generator`` objects a DataLoader draws its order from (restored after);
+    through a torch-lr-finder style wrapper's ``data_loader`` too."""
+    inner = getattr(loader, "data_loader", None)
+    found = [] if inner is None or inner is loader else _loader_generators(inner)
     for owner in (
         loader,
         getattr(loader, "sampler", None),

@@ -93,6 +93,8 @@ def make_plan(
             f"an integer from {MIN_ITER} to {MAX_ITER:,} (a range test takes a few hundred steps)",
             num_iter,
         )
+    if isinstance(step_mode, str):  # "Linear" and "EXP" too, as torch-lr-finder reads them
+        step_mode = step_mode.lower()
     if step_mode not in STEP_MODES:
         raise bad_value("step_mode", f"one of {', '.join(map(repr, STEP_MODES))}", step_mode)
     if not _is_number(smooth_f) or not 0 <= smooth_f < 1:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from lrkit.finder.result import RangeTestResult
 
+FIGSIZE = (7.0, 4.5)  # inches: a new figure's size
 HEADROOM = 0.3  # space above the start of the curve, as a share of its drop: the rise shows
 FOOTROOM = 0.06  # space below the lowest raw loss, as a share of the drop
 
@@ -184,7 +185,7 @@ def plot_result(
     """
     data = plot_data(result, skip_start=skip_start, skip_end=skip_end, log_lr=log_lr)
 
-    fig, ax = figure_and_axes(ax, (7.0, 4.5))
+    fig, ax = figure_and_axes(ax, FIGSIZE)
     if show_raw:
         ax.plot(data.lrs, data.losses, color="0.55", linewidth=0.8, alpha=0.55, label="raw loss")
     if len(data.smoothed):

@@ -308,11 +308,11 @@ class Sweep:
         (scaled if self.scaler is None else self.scaler.scale(scaled)).backward()
         return loss.detach()
 
-    def _loss(self, batch: Any) -> Tensor:
+    def _loss(self, batch: Any, source: str = "train_loader") -> Tensor:
         if self.autocast is None:
-            return batch_loss(self.model, self.criterion, self.step_fn, batch)
+            return batch_loss(self.model, self.criterion, self.step_fn, batch, source)
         with torch.autocast(self.device.type, dtype=self.autocast):
-            return batch_loss(self.model, self.criterion, self.step_fn, batch)
+            return batch_loss(self.model, self.criterion, self.step_fn, batch, source)
 
     def _val_loss(self, val_loader: Iterable[Any], first: bool) -> Tensor:
         """Mean validation loss over ``val_loader`` (weighted by batch size), on the device."""
@@ -323,7 +323,7 @@ class Sweep:
             for raw in val_loader:
                 batch = to_device(raw, self.device, self.non_blocking)
                 n = batch_size(batch)
-                part = self._loss(batch).detach().float() * n
+                part = self._loss(batch, "val_loader").detach().float() * n
                 total = part if total is None else total + part
                 count += n
         self.model.train()

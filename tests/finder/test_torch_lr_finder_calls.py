@@ -1,0 +1,178 @@
+"""torch-lr-finder's calls, run with only the import changed: its mixed-precision arguments, its
+loader wrappers, batches with extra items, ``reset()`` and ``plot()`` as its README uses them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import lrkit
+from lrkit import LRFinder, TrainDataLoaderIter, ValDataLoaderIter
+from tests.finder.helpers import blobs, loader, mlp
+
+pytestmark = pytest.mark.filterwarnings("ignore::lrkit.finder.FinderWarning")
+
+
+class DtypeSeen(nn.Module):
+    """Cross-entropy that records the dtype of the outputs it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dtypes: list[torch.dtype] = []
+
+    def forward(self, output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.dtypes.append(output.dtype)
+        return nn.functional.cross_entropy(output.float(), labels)
+
+
+class CountingScaler(torch.amp.GradScaler):
+    """A GradScaler that counts its ``scale`` calls in a list of its own (the range test puts
+    back every attribute of the scaler when it ends, so a counter there would read 0)."""
+
+    def __init__(self, calls: list[int]) -> None:
+        super().__init__("cpu")
+        self.calls = calls
+
+    def scale(self, outputs: Any) -> Any:
+        self.calls.append(1)
+        return super().scale(outputs)
+
+
+def test_torch_amp_arguments_autocast_and_scale_the_sweep() -> None:
+    # torch-lr-finder's README: LRFinder(..., amp_backend="torch", amp_config=..., grad_scaler=...)
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+    calls: list[int] = []
+    criterion, scaler = DtypeSeen(), CountingScaler(calls)
+    finder = LRFinder(
+        model,
+        optimizer,
+        criterion,
+        device="cpu",
+        amp_backend="torch",
+        amp_config={"device_type": "cpu", "dtype": torch.bfloat16},
+        grad_scaler=scaler,
+    )
+    result = finder.range_test(loader(), end_lr=10, num_iter=20)
+    assert set(criterion.dtypes) == {torch.bfloat16}
+    assert len(calls) >= result.steps
+    # enabled=False: no autocast, as torch.autocast(enabled=False) does
+    criterion.dtypes.clear()
+    plain = LRFinder(
+        model, optimizer, criterion, amp_backend="torch", amp_config={"enabled": False}
+    )
+    plain.range_test(loader(), end_lr=10, num_iter=20)
+    assert set(criterion.dtypes) == {torch.float32}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"amp_backend": "apex"}, "amp_backend='apex' .* is not supported"),
+        ({"amp_backend": "cuda"}, "amp_backend must be 'torch' or None, got 'cuda'"),
+        ({"amp_config": {"dtype": torch.float16}}, "amp_config is used only with amp_backend"),
+        ({"amp_backend": "torch", "amp_config": "fp16"}, "amp_config must be a dict"),
+        ({"amp_backend": "torch", "grad_scaler": 2.0}, "grad_scaler must be a torch.amp"),
+        (
+            {"amp_backend": "torch", "amp_config": {"dtype": "float16"}},
+            r"amp_config\['dtype'\] must be a torch.dtype",
+        ),
+    ],
+)
+def test_bad_amp_arguments_name_the_parameter(options: dict[str, Any], message: str) -> None:
+    model = mlp()
+    with pytest.raises(lrkit.ConfigError, match=message):
+        LRFinder(
+            model, torch.optim.SGD(model.parameters(), lr=1e-5), nn.CrossEntropyLoss(), **options
+        )
+
+
+class SwappedPairs(TrainDataLoaderIter):
+    """torch-lr-finder's README recipe: a subclass that reads batches of another shape."""
+
+    def inputs_labels_from_batch(self, batch_data: Any) -> tuple[Any, Any]:
+        labels, inputs = batch_data
+        return inputs, labels
+
+
+class SwappedVal(ValDataLoaderIter):
+    def inputs_labels_from_batch(self, batch_data: Any) -> tuple[Any, Any]:
+        labels, inputs = batch_data
+        return inputs, labels
+
+
+def _swapped(seed: int = 0) -> DataLoader[Any]:
+    x, y = blobs(seed=seed).tensors
+    return DataLoader(TensorDataset(y, x), batch_size=32)
+
+
+def test_loader_wrappers_subclassed_as_in_torch_lr_finder_give_the_same_curve() -> None:
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+    finder = LRFinder(model, optimizer, nn.CrossEntropyLoss())
+    wrapped = finder.range_test(SwappedPairs(_swapped()), end_lr=10, num_iter=30)
+    direct = finder.range_test(loader(), end_lr=10, num_iter=30)
+    assert wrapped.losses == direct.losses  # 30 steps: past the 8 batches of an epoch
+    # Leslie Smith's mode: a validation pass after each step, through the wrapper
+    val = finder.range_test(
+        loader(), SwappedVal(_swapped(seed=1)), end_lr=10, num_iter=12, step_mode="Linear"
+    )
+    same = finder.range_test(loader(), loader(seed=1), end_lr=10, num_iter=12, step_mode="linear")
+    assert val.loss_kind == "val" and val.losses == same.losses and val.step_mode == "linear"
+    with pytest.raises(lrkit.ConfigError, match=r"data_loader must be a torch\.utils\.data"):
+        TrainDataLoaderIter([1, 2])  # type: ignore[arg-type]
+    with pytest.raises(StopIteration):  # without auto_reset an epoch is all there is
+        batches = TrainDataLoaderIter(loader(n=32), auto_reset=False)
+        next(batches)
+        next(batches)
+
+
+def test_batches_with_extra_items_use_the_first_two() -> None:
+    x, y = blobs().tensors
+    index = torch.arange(len(y))
+    model = mlp()
+    finder = LRFinder(model, torch.optim.SGD(model.parameters(), lr=1e-5), nn.CrossEntropyLoss())
+    triples = finder.range_test(
+        DataLoader(TensorDataset(x, y, index), batch_size=32), end_lr=10, num_iter=20
+    )
+    assert triples.losses == finder.range_test(loader(), end_lr=10, num_iter=20).losses
+    with pytest.raises(TypeError, match=r"train_loader must yield .* got a list of 1 item;"):
+        finder.range_test([[x]], end_lr=10, num_iter=20)
+    with pytest.raises(TypeError, match=r"val_loader must yield .* got a batch of type Tensor"):
+        finder.range_test(loader(), [x], end_lr=10, num_iter=20)
+
+
+def test_plot_goes_through_pyplot_only_where_the_caller_uses_it() -> None:
+    code = (
+        "import sys, torch\n"
+        "from lrkit import LRFinder\n"
+        "from tests.finder.helpers import loader, mlp\n"
+        "model = mlp()\n"
+        "finder = LRFinder(model, torch.optim.SGD(model.parameters(), lr=1e-5),\n"
+        "                  torch.nn.CrossEntropyLoss())\n"
+        "finder.range_test(loader(n=1024), end_lr=10, num_iter=100)\n"
+        "fig = finder.plot()\n"
+        "print('matplotlib.pyplot' in sys.modules, type(fig).__name__)\n"
+        "import matplotlib.pyplot as plt\n"
+        "finder.reset()  # torch-lr-finder's README: plot, then reset\n"
+        "ax, lr = finder.plot(suggest_lr=True)\n"
+        "print(plt.get_fignums() == [ax.figure.number], lr == finder.result.suggestion)\n"
+    )
+    root = Path(__file__).parents[2]
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"MPLBACKEND": "Agg", "PATH": ""},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "Figure", "True", "True"]
