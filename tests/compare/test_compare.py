@@ -378,3 +378,26 @@ def test_compare_section_for_the_report() -> None:
         "rate, validation accuracy, test accuracy (reported, not used to choose), against epoch; "
         "curves: constant (best by validation)"  # the diverged run has no curve to show
     )
+
+
+def test_a_tie_on_the_metric_is_said_with_the_loss_that_broke_it() -> None:
+    import html
+
+    from lrkit.compare import compare_section
+
+    tied = _result(
+        _run("cosine:3", _history("cosine:3", 0.9, 0.20, 0.8)),
+        _run("constant", _history("constant", 0.9, 0.25, 0.9)),
+        _run("step:1", _history("step:1", 0.8, 0.10, 0.9)),
+    )
+    text = html.unescape(compare_section(tied).html)
+    assert (
+        "Best by mean final validation accuracy: cosine:3 (tied with constant on it; the lower "
+        "mean final validation loss broke the tie: 0.2 against 0.25)."
+    ) in text
+    clear = _result(
+        _run("a", _history("a", 0.95, 0.3, 0.8)), _run("b", _history("b", 0.9, 0.1, 0.8))
+    )
+    assert "Best by mean final validation accuracy: a. " in html.unescape(
+        compare_section(clear).html
+    )

@@ -91,7 +91,7 @@ def test_a_kill_between_failing_and_requeuing_a_trial_is_repaired_on_resume(
         DiesBetweenWrites(-1), 1e-5, 1.0, 6, storage=str(journal), progress=False, resume=True
     )
     assert result.count("complete") == 6
-    assert result.tally() == "6 complete, 1 interrupted and queued again"
+    assert result.tally() == "6 complete; and 1 interrupted, run again"
     retry = [t for t in _study(journal).trials if t.user_attrs.get("lrkit_retry_of") == 2]
     assert len(retry) == 1 and retry[0].params["lr"] == before[2].params["lr"]
     assert retry[0].user_attrs["lrkit_seed"] == before[2].user_attrs["lrkit_seed"]

@@ -220,7 +220,7 @@ def test_ctrl_c_keeps_finished_trials_and_resume_redoes_only_the_interrupted(
     assert len(interrupted) == 1 and interrupted[0].error is not None
     assert interrupted[0].error.startswith("interrupted")
     assert result.count("failed") == 0 and result.n_trials == 6
-    assert result.tally() == "6 complete, 1 interrupted and queued again"
+    assert result.tally() == "6 complete; and 1 interrupted, run again"
     retry = next(t for t in finished if t.lr == interrupted[0].lr)
     assert retry.seed == interrupted[0].seed
     ran = [int(x) for x in log.read_text().split()]

@@ -10,6 +10,7 @@ import sys
 import time
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -25,6 +26,12 @@ BUDGET = ["--budget", "80"]  # a small pipeline: 6 trials, 2 schedules, 1 seed
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*LRKIT, *args], capture_output=True, text=True, timeout=600, env=ENV)
+
+
+def trials_of(out: Path) -> list[dict[str, Any]]:
+    """The search's trials, as its JSON has them."""
+    trials: list[dict[str, Any]] = json.loads((out / "search.json").read_text())["trials"]
+    return trials
 
 
 def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Path) -> None:
@@ -67,6 +74,10 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     assert f"[{low:.3g}, {high:.3g}]: from half a decade under the range test's low end" in said
     complete = summary["search"]["complete"]
     assert f"{complete} of 6 trials ran the whole budget" in said
+    # the search's table names the metric and shows an accuracy in percent, as the rest does
+    best_trial = next(t for t in trials_of(out) if t["lr"] == summary["best_lr"])
+    assert "<th>val accuracy</th>" in html and "last value" in html
+    assert f"{best_trial['val_metric']:.2%}" in said
 
     stage = out / ".lrkit-stages" / "range_test.pkl"
     stamp = stage.stat().st_mtime_ns
@@ -117,11 +128,14 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
-    done = run(*args, "--out", str(tmp_path / "o"))
+    (tmp_path / "kept").mkdir()
+    done = run(*args, "--out", str(tmp_path / "o" / "deep"))
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lrkit: error: ") and message in lines[0]
-    assert not (tmp_path / "o" / "summary.json").exists()
+    assert not (tmp_path / "o").exists()  # the folders it would have made: not left behind
+    again = run(*args, "--out", str(tmp_path / "kept"))
+    assert again.returncode == 2 and (tmp_path / "kept").is_dir()  # one there before: kept
 
 
 def test_task_files_that_are_broken(tmp_path: Path) -> None:
@@ -252,7 +266,24 @@ def test_a_task_without_test_data_ends_with_its_validation_loss(tmp_path: Path) 
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["test_metric"] is None and summary["test_loss"] is None
     last = next(line for line in done.stdout.splitlines() if line.startswith("lr "))
-    assert f"validation loss {summary['final_val_loss']:.4g} (no test data)" in last
+    said = f"validation loss {summary['final_val_loss']:.4g} (no test data)"
+    assert said in last
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert f"{said}; lrkit tune" in report  # the heading says it as the CLI does
+    assert "None" not in report and "test score is a fresh" not in report
+    assert "judged on validation alone" in report
+
+
+def test_a_budget_past_the_largest_plan_says_how_much_it_used(tmp_path: Path) -> None:
+    (tmp_path / "notest.py").write_text(NO_TEST_TASK)
+    done = run(str(tmp_path / "notest.py"), "--budget", "2000", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["epochs_used"] < 2000 * 0.8
+    assert (
+        f"note: {summary['epochs_used']:.0f} of the budget's 2000 training epochs used: the plan "
+        f"tops out at 64 search trials"
+    ) in done.stdout
 
 
 def test_a_rerun_with_an_edited_task_file_redoes_every_stage(tmp_path: Path) -> None:

@@ -304,7 +304,7 @@ def _none_completed(result: SearchResult) -> str:
     """``No trial completed (2 failed). The first error (trial 0): ...``"""
     failed = result.first_failure
     first = "" if failed is None else f" The first error (trial {failed.number}): {failed.error}"
-    return f"No trial completed ({result.tally().removeprefix('0 complete, ')}).{first}"
+    return f"No trial completed ({result.tally(complete=False)}).{first}"
 
 
 def _study_in(path: Path) -> str | None:

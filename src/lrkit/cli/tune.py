@@ -16,6 +16,7 @@ from typing import Any
 from lrkit import outputs
 from lrkit.cli import add_task_arguments, command_line, epochs_arg, out_arg, stopped
 from lrkit.tune.pipeline import DEFAULT_OUT
+from lrkit.tune.plan import MAX_TRIALS
 
 
 def add_parser(subparsers: Any) -> None:
@@ -103,6 +104,14 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"note: {used:.0f} training epochs, {used / budget - 1:.0%} over the budget of "
                 f"{budget}: successive halving stopped fewer trials early than planned."
+            )
+        plan = summary["settings"]["plan"]
+        if budget is not None and used < 0.8 * budget and plan["trials"] >= MAX_TRIALS:
+            print(
+                f"note: {used:.0f} of the budget's {budget} training epochs used: the plan "
+                f"tops out at {plan['trials']} search trials and {len(plan['schedules'])} "
+                f"schedules compared on {plan['seeds']} seeds (about {plan['estimated_epochs']} "
+                "epochs)."
             )
         print(f"Wrote {result.out / outputs.REPORT} and {result.out / outputs.SUMMARY}.")
     return 0

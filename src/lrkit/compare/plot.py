@@ -229,6 +229,18 @@ def plot_compare(
     if data.metric_ylim is not None:
         val_ax.set_ylim(*data.metric_ylim)
         test_ax.set_ylim(*data.metric_ylim)
+    if not any(np.any(np.isfinite(c.test_metric.mean)) for c in data.curves):
+        # a task without test data: say so, not an empty frame with the validation's ticks
+        test_ax.text(
+            0.5,
+            0.5,
+            "no test data",
+            transform=test_ax.transAxes,
+            ha="center",
+            va="center",
+            color="0.4",
+        )
+        test_ax.set_yticks([])
     for ax in (loss_ax, lr_ax, val_ax, test_ax):
         ax.grid(True, alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)

@@ -40,7 +40,9 @@ def compare_section(
         "in the same order."
         + (f" Cells are mean±std over {len(result.seeds)} seeds." if len(result.seeds) > 1 else ""),
         (
-            f"Best by mean final validation {result.metric}: {best.label}. "
+            f"Best by mean final validation {result.metric}: {best.label}"
+            + _tie(result, best)
+            + ". "
             if best is not None
             else "No schedule has a finite validation metric on every seed. "
         )
@@ -51,6 +53,24 @@ def compare_section(
         lines.append("Notes: " + " | ".join(notes))
     figures = [] if not result.runs else [result.plot() if fig is None else fig]
     return section("compare", title, text="\n\n".join(lines), figures=figures, table=_rows(result))
+
+
+def _tie(result: CompareResult, best: Any) -> str:
+    """How ``best`` won a tie on the validation metric, if it did: by the validation loss."""
+    tied = [
+        run
+        for run in result.ranked()
+        if run is not best and run.final_val_metric.mean == best.final_val_metric.mean
+    ]
+    if not tied:
+        return ""
+    names = ", ".join(run.label for run in tied)
+    return (
+        f" (tied with {names} on it; the lower mean final validation loss broke the tie: "
+        f"{best.final_val_loss.mean:.4g} against "
+        + ", ".join(f"{run.final_val_loss.mean:.4g}" for run in tied)
+        + ")"
+    )
 
 
 def _rows(result: CompareResult) -> list[dict[str, Any]]:

@@ -77,8 +77,12 @@ def training_curves(history: History) -> TrainingCurves:
 
 
 def plot_training(history: History, *, title: str | None = None) -> Figure:
-    """Three axes in a row: loss (train and validation), the metric, and the LR, by epoch."""
+    """Three axes in a row: loss (train and validation), the metric (an accuracy in percent, as
+    the tables show it), and the LR, by epoch."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    from lrkit.report.html import format_metric
 
     data = training_curves(history)
     fig = Figure(figsize=(9.6, 3.3), layout="constrained")
@@ -96,10 +100,12 @@ def plot_training(history: History, *, title: str | None = None) -> Figure:
             "*",
             color="C1",
             markersize=11,
-            label=f"best {best:.4g} (epoch {data.best_epoch})",
+            label=f"best {format_metric(data.metric, best)} (epoch {data.best_epoch})",
         )
         metric_ax.legend(fontsize="small", frameon=False, loc="lower right")
     metric_ax.set_ylabel(f"validation {data.metric}")
+    if data.metric == "accuracy":
+        metric_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     if data.lrs:  # held until the end of the last epoch, so the last step shows as a line
         xs, ys = (*data.lr_x, float(len(data.epochs))), (*data.lrs, data.lrs[-1])
         lr_ax.plot(xs, ys, color="C4", drawstyle="steps-post")

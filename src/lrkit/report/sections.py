@@ -135,7 +135,7 @@ def range_test_section(
         "range": "none"
         if result.range is None
         else f"{_lr(result.range[0])} – {_lr(result.range[1])}",
-        "diverged at": _lr(result.diverged_lr),
+        "diverged at": "did not diverge" if result.diverged_lr is None else _lr(result.diverged_lr),
         "stopped": result.stop_reason.replace("_", " "),
         "sweep": f"{_lr(result.start_lr)} → {_lr(result.end_lr)}, {result.steps} of "
         f"{result.num_iter} steps ({result.step_mode})",
@@ -162,6 +162,7 @@ def search_section(
     top: int | None = 15,
     title: str = "Learning-rate search",
     fig: Figure | None = None,
+    metric: str | None = None,
 ) -> Section:
     """The search's value against LR (log axis, pruned trials hollow) and its best trials.
 
@@ -172,6 +173,9 @@ def search_section(
         title: The section's heading.
         fig: The plot of value against LR when already drawn (``result.plot()``); by default it
             is drawn here.
+        metric: The task's metric, when the trials recorded it (``val_metric``,
+            ``test_metric``): its columns are named after it and shown as elsewhere (an
+            accuracy in percent).
     """
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise bad_value("top", "a positive integer or None", top)
@@ -201,6 +205,15 @@ def search_section(
     columns += list(dict.fromkeys(extra))
     if any(row.get("error") for row in rows):
         columns.append("error")
+    named = {k: k.replace("_", " ") for k in ("val_loss", "val_metric", "test_loss", "test_metric")}
+    named["last_value"] = "last value"
+    if metric is not None:
+        scores = ("val_metric", "test_metric")
+        named.update({k: f"{k.split('_')[0]} {metric.replace('_', ' ')}" for k in scores})
+        rows = [
+            {**r, **{k: format_metric(metric, r[k]) for k in scores if isinstance(r.get(k), float)}}
+            for r in rows
+        ]
     more = (
         ""
         if len(shown) == len(ranked)
@@ -210,15 +223,7 @@ def search_section(
         rows,
         columns,
         floatfmt={"lr": ".3g", "duration_s": ".1f"},
-        headers={
-            "number": "trial",
-            "epochs_run": "epochs",
-            "duration_s": "time (s)",
-            **{
-                k: k.replace("_", " ")
-                for k in ("val_loss", "val_metric", "test_loss", "test_metric")
-            },
-        },
+        headers={"number": "trial", "epochs_run": "epochs", "duration_s": "time (s)", **named},
     )
     alt = f"Search objective against learning rate, log axis, {result.tally()}."
     body = (

@@ -298,8 +298,7 @@ def _warn_if_none_completed(result: SearchResult) -> None:
     failed = result.first_failure
     why = f"; the first error: {failed.error}" if failed is not None else ""
     warnings.warn(
-        f"no trial completed ({result.tally().removeprefix('0 complete, ')}){why}. best_lr "
-        "is None.",
+        f"no trial completed ({result.tally(complete=False)}){why}. best_lr is None.",
         SearchWarning,
         stacklevel=caller_level(),
     )

@@ -170,14 +170,18 @@ class SearchResult:
         """The first failed trial that says why (its ``error``), or ``None``."""
         return next((t for t in self.trials if t.state == "failed" and t.error), None)
 
-    def tally(self) -> str:
+    def tally(self, *, complete: bool = True) -> str:
         """``"18 complete, 2 pruned"``: the trials by state, states with none left out (but
-        ``complete``)."""
-        parts = [f"{self.count('complete')} complete"]
+        ``complete``). Interrupted trials come last, as extra rows: each ran again as a later
+        trial, which is counted in its own state (``"6 complete; and 1 interrupted, run
+        again"``). ``complete=False`` leaves the complete ones out (for a search with none)."""
+        parts = [f"{self.count('complete')} complete"] if complete else []
         parts += [f"{self.count(s)} {s}" for s in ("pruned", "failed") if self.count(s)]
+        text = ", ".join(parts)
         if self.count("interrupted"):
-            parts.append(f"{self.count('interrupted')} interrupted and queued again")
-        return ", ".join(parts)
+            again = f"{self.count('interrupted')} interrupted, run again"
+            text = f"{text}; and {again}" if text else again
+        return text
 
     @property
     def total_epochs(self) -> int:

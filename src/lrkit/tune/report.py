@@ -74,12 +74,17 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
     metric = s["metric"]
     score = s["test_metric"]
     shown = None if score is None else format_metric(metric, score)
+    if shown is None:  # a task without test data: its final run's validation loss
+        scored = {"validation loss": s["final_val_loss"], "test data": "none"}
+        heading = f"validation loss {s['final_val_loss']:.4g} (no test data)"
+    else:
+        scored = {f"test {metric}": shown, "test loss": s["test_loss"]}
+        heading = f"test {metric} {shown}"
     summary = {
         "task": result.task,
         "learning rate": result.best_lr,
         "schedule": result.schedule,
-        f"test {metric}": shown,
-        "test loss": s["test_loss"],
+        **scored,
         "range test range": tuple(s["lr_range"]) if s["lr_range"] else None,
         "searched": tuple(s["searched_range"]),
         "trials": f"{s['search']['trials']} ({s['search']['pruned']} pruned)",
@@ -91,7 +96,7 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
     sections = [
         summary_section(summary),
         range_test_section(result.range_test, task=result.task, fig=drawn.get("range_test")),
-        search_section(result.search, fig=drawn.get("search")),
+        search_section(result.search, fig=drawn.get("search"), metric=metric),
         compare_section(result.comparison, fig=drawn.get("compare")),
         training_section(result.final, title=f"Final training: {result.schedule}"),
         reproduce_section(reproduce_commands(result), versions=s["versions"]),
@@ -101,7 +106,7 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
         result.out,
         sections,
         title=f"{result.task}: lr {result.best_lr:.3g} with {result.schedule}",
-        subtitle=f"test {metric} {shown}; lrkit tune",
+        subtitle=f"{heading}; lrkit tune",
     )
 
 
@@ -124,9 +129,11 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
         ),
         "training": (
             f"The winner trained once more, from seed {result.final.seed} (the run's seed + "
-            "1000, apart from the comparison's), so its test score is a fresh estimate and not "
-            "the best of many runs; its validation numbers differ from the comparison's row by "
-            "that seed."
+            "1000, apart from the comparison's), so its "
+            + ("test score is" if shown else "scores are")
+            + " a fresh estimate and not the best of many runs; its validation numbers differ "
+            "from the comparison's row by that seed."
+            + ("" if shown else " The task has no test data: it is judged on validation alone.")
         ),
         "reproduce": (
             "The first command reruns the whole pipeline; run it with another --out folder (in "

@@ -21,11 +21,13 @@ from lrkit.outputs import TUNE, in_the_way
 CACHE_DIR = ".lrkit-stages"
 
 
-def check_writable(out: Path) -> Path:
+def check_writable(out: Path) -> list[Path]:
     """Creates ``out`` if needed and proves it writable, with no folder where a file of the run
-    goes, or raises a one-line ConfigError."""
+    goes, or raises a one-line ConfigError. Returns the folders it made, deepest first, for
+    :func:`remove_made` to take away after a usage error."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out must be a folder, got {str(out)!r}, which is a file.")
+    made = [p for p in (out, *out.parents) if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".lrkit-write-test"
@@ -37,7 +39,16 @@ def check_writable(out: Path) -> Path:
     blocked = in_the_way(out, TUNE)
     if blocked is not None:
         raise ConfigError(f"out must be a folder lrkit can write its files in: {blocked}.")
-    return out
+    return made
+
+
+def remove_made(made: list[Path]) -> None:
+    """Takes away the folders :func:`check_writable` made, those still empty, deepest first."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or gone: leave it, and the folders above it
+            return
 
 
 def changed(out: Path, settings: dict[str, Any]) -> list[str]:
