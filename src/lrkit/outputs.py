@@ -1,8 +1,10 @@
-"""The files a command writes into its output folder, and a check, before any work, that nothing
-is in their way (a folder of the same name would fail the writes only after all the training)."""
+"""The files a command writes into its output folder, and checks, before any work, that the
+folder can be written and that nothing is in their way (a folder of the same name would fail the
+writes only after all the training)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -46,4 +48,33 @@ def in_the_way(folder: Path, names: Iterable[str]) -> str | None:
         if path.exists() and not path.is_file():
             kind = "a folder" if path.is_dir() else "not a regular file"
             return f"{os.fspath(path)!r} is {kind}, where lrkit writes a file"
+    return None
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why files cannot be written in ``folder`` (made if missing), or ``None`` if they can.
+
+    Whatever this makes to find out (the missing folders, a probe file) is removed again.
+    """
+    missing = []
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        missing.append(existing)
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        return f"{os.fspath(existing)!r} is a file, not a folder"
+    made: list[Path] = []
+    try:
+        for path in reversed(missing):
+            path.mkdir()
+            made.append(path)
+        probe = folder / f".lrkit-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        return f"{error.strerror or error}"
+    finally:
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir()
     return None

@@ -12,7 +12,6 @@ not import :mod:`lrkit.cli.main` (``python -m lrkit.cli.main`` runs that module 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lrkit.errors import MAX_EPOCHS, MAX_SEED
-from lrkit.outputs import SUMMARY, in_the_way
+from lrkit.outputs import SUMMARY, in_the_way, unwritable
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2  # interrupted: lrkit.interrupts.exit_status
 
@@ -218,32 +217,3 @@ def out_arg(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError(f"must be a folder path, got {text!r}")
     return Path(text)
-
-
-def unwritable(folder: Path) -> str | None:
-    """Why files cannot be written in ``folder`` (made if missing), or ``None`` if they can.
-
-    Whatever this makes to find out (the missing folders, a probe file) is removed again.
-    """
-    missing = []
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        missing.append(existing)
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        return f"{os.fspath(existing)!r} is a file, not a folder"
-    made: list[Path] = []
-    try:
-        for path in reversed(missing):
-            path.mkdir()
-            made.append(path)
-        probe = folder / f".lrkit-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        return f"{error.strerror or error}"
-    finally:
-        for path in reversed(made):
-            with contextlib.suppress(OSError):
-                path.rmdir()
-    return None

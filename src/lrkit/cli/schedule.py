@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli import UsageError, capped_int, positive_float, unwritable
+from lrkit.cli import UsageError, capped_int, positive_float
+from lrkit.outputs import unwritable
 
 DEFAULT_LR = 1.0  # as Schedule.trace: the y axis then reads as a multiple of the base LR
 MAX_STEPS = 5_000_000  # lrkit.schedules.plot.MAX_STEPS, kept here so that --help needs no import

@@ -60,9 +60,8 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the pipeline and prints where the report is."""
     from lrkit.jsondata import dumps
-    from lrkit.report.html import format_metric
     from lrkit.tune import tune
-    from lrkit.tune.report import took
+    from lrkit.tune.report import final_score, took
 
     quiet = args.quiet or args.json
     command = command_line() if sys.argv[1:] else None
@@ -89,12 +88,9 @@ def run(args: argparse.Namespace) -> int:
         print(dumps(summary))
         return 0
     if not args.quiet:
-        metric, score = summary["metric"], summary["test_metric"]
-        if score is None:  # a task without test data: its validation loss
-            scored = f"validation loss {summary['final_val_loss']:.4g} (no test data)"
-        else:
-            shown = format_metric(metric, score)
-            scored = f"test {metric} {shown}, test loss {summary['test_loss']:.4g}"
+        scored = final_score(summary)
+        if summary["test_loss"] is not None:
+            scored += f", test loss {summary['test_loss']:.4g}"
         print(
             f"\nlr {summary['best_lr']:.4g} with {summary['schedule']}: {scored} "
             f"({took(summary)}, {summary['epochs_used']:.0f} training epochs)."

@@ -16,7 +16,7 @@ from lrkit.compare.table import cells, column_names, table_notes
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from lrkit.compare.result import CompareResult
+    from lrkit.compare.result import CompareResult, ScheduleRun
     from lrkit.report import Section
 
 
@@ -55,7 +55,7 @@ def compare_section(
     return section("compare", title, text="\n\n".join(lines), figures=figures, table=_rows(result))
 
 
-def _tie(result: CompareResult, best: Any) -> str:
+def _tie(result: CompareResult, best: ScheduleRun) -> str:
     """How ``best`` won a tie on the validation metric, if it did: by the validation loss."""
     tied = [
         run

@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -121,7 +121,7 @@ class LRFinder:
             check_device(device)  # a device this machine has: said now, not mid-sweep
             self.device = torch.device(device)
         self._result: RangeTestResult | None = None
-        self._amp_dtype, self._scaler = _torch_lr_finder_amp(amp_backend, amp_config, grad_scaler)
+        self._amp = _torch_lr_finder_amp(amp_backend, amp_config, grad_scaler)
 
     @property
     def result(self) -> RangeTestResult | None:
@@ -304,10 +304,10 @@ class LRFinder:
         home = _normalize(_model_device(self.model))
         device = home if self.device is None else _normalize(self.device)
         if scaler is None:
-            scaler = self._scaler
+            scaler = self._amp.scaler
         default_amp = torch.float16 if scaler is not None else None
-        if self._amp_dtype is not None:
-            default_amp = self._amp_dtype(device)
+        if self._amp.autocast:  # torch-lr-finder's amp_config, or autocast's own default
+            default_amp = self._amp.dtype or torch.get_autocast_dtype(device.type)
         autocast = amp_dtype if amp_dtype is not None else default_amp
         generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
         with allow_sync(device):
@@ -351,11 +351,17 @@ class LRFinder:
 # -- torch-lr-finder's mixed precision ---------------------------------------------------------
 
 
-def _torch_lr_finder_amp(
-    backend: str | None, config: dict[str, Any] | None, scaler: Any
-) -> tuple[Callable[[torch.device], torch.dtype | None] | None, Any]:
-    """``(autocast dtype for a device, or None; GradScaler)`` from torch-lr-finder's
-    ``amp_backend``, ``amp_config`` and ``grad_scaler``: the defaults of a range test's."""
+class _Amp(NamedTuple):
+    """A range test's mixed-precision defaults, from torch-lr-finder's arguments."""
+
+    autocast: bool  # whether the forward pass runs under autocast
+    dtype: torch.dtype | None  # its dtype; None: autocast's default for the device
+    scaler: Any  # a GradScaler, or None
+
+
+def _torch_lr_finder_amp(backend: str | None, config: dict[str, Any] | None, scaler: Any) -> _Amp:
+    """The range test's defaults from torch-lr-finder's ``amp_backend``, ``amp_config`` and
+    ``grad_scaler``."""
     if backend == "apex":
         raise ConfigError(
             "amp_backend='apex' (NVIDIA apex's amp) is not supported, got it; use "
@@ -376,18 +382,12 @@ def _torch_lr_finder_amp(
                 f"{which} is used only with amp_backend='torch', got amp_backend=None; pass "
                 "amp_backend='torch' too."
             )
-        return None, None
-    options = dict(config or {})
-    if options.get("enabled", True) is False:
-        return None, scaler
+        return _Amp(False, None, None)
+    options = config or {}
     dtype = options.get("dtype")
     if dtype is not None and not isinstance(dtype, torch.dtype):
         raise bad_value("amp_config['dtype']", "a torch.dtype such as torch.float16", dtype)
-
-    def for_device(device: torch.device) -> torch.dtype | None:
-        return dtype if dtype is not None else torch.get_autocast_dtype(device.type)
-
-    return for_device, scaler
+    return _Amp(options.get("enabled", True) is not False, dtype, scaler)
 
 
 # -- devices and RNGs --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, plain
 
 if TYPE_CHECKING:
     from lrkit.schedules.plateau import Plateau
@@ -101,7 +101,7 @@ class Schedule(ABC):
             >>> Step(step_size=2, gamma=0.5).trace(5, base_lr=1.0).tolist()
             [1.0, 1.0, 0.5, 0.5, 0.25]
         """
-        n_steps = python_value(n_steps)
+        n_steps = plain(n_steps)
         if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
             raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}.")
         check_positive("base_lr", base_lr)
@@ -154,20 +154,20 @@ class Schedule(ABC):
 
 
 def python_value(value: Any) -> Any:
-    """``value`` with NumPy scalars and arrays made Python numbers and lists (in lists and
-    tuples too); anything else, ``value`` itself.
+    """:func:`~lrkit.errors.plain` through arrays, lists and tuples: NumPy numbers as Python's,
+    an array as a list; anything else, ``value`` itself.
 
     Example:
-        >>> python_value(np.int64(3)), python_value((np.float32(0.5), 2)), python_value("a")
-        (3, (0.5, 2), 'a')
+        >>> python_value(np.arange(2)), python_value((np.float32(0.5), 2)), python_value("a")
+        ([0, 1], (0.5, 2), 'a')
     """
-    if isinstance(value, (np.generic, np.ndarray)):
+    if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (list, tuple)):
         items = [python_value(v) for v in value]
         if any(a is not b for a, b in zip(items, value)):
             return type(value)(items)
-    return value
+    return plain(value)
 
 
 def is_finite_number(value: object) -> bool:

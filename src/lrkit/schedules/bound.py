@@ -14,8 +14,8 @@ from typing import Any, Literal
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrkit.errors import ConfigError, bad_value, caller_level
-from lrkit.schedules.base import Schedule, python_value
+from lrkit.errors import ConfigError, bad_value, caller_level, plain
+from lrkit.schedules.base import Schedule
 from lrkit.schedules.plateau import PlateauTracker, finite_metric
 from lrkit.schedules.spec import parse
 
@@ -63,7 +63,7 @@ class ScheduledLR(LRScheduler):
             )
         if unit not in ("step", "epoch"):
             raise ConfigError(f"unit must be 'step' or 'epoch', got {unit!r}.")
-        steps_per_epoch = python_value(steps_per_epoch)
+        steps_per_epoch = plain(steps_per_epoch)
         if steps_per_epoch is not None:
             if unit != "epoch":
                 raise ConfigError(

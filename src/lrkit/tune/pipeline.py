@@ -123,18 +123,13 @@ def tune(
     check_value(value)
     say = say or (lambda text: print(text, flush=True))
     folder = Path(out)
-    made = stages.check_writable(folder)
-    try:
-        loaded = load_task(task)
-        check_task(loaded, device=device)  # first: it says what is wrong with an empty split
-        # before any work: a budget too small for the range test's first sweep and the
-        # smallest pipeline after it fails fast
-        plan_budget(
-            loaded.epochs, budget, range_epochs=DEFAULT_NUM_ITER / len(loaded.train_loader())
-        )
-    except BaseException:  # a usage error (or Ctrl-C) before any work leaves no folder behind
-        stages.remove_made(made)
-        raise
+    stages.check_writable(folder)  # it makes nothing: a usage error leaves no folder behind
+    loaded = load_task(task)
+    check_task(loaded, device=device)  # first: it says what is wrong with an empty split
+    # before any work: a budget too small for the range test's first sweep and the smallest
+    # pipeline after it fails fast
+    plan_budget(loaded.epochs, budget, range_epochs=DEFAULT_NUM_ITER / len(loaded.train_loader()))
+    folder.mkdir(parents=True, exist_ok=True)
     ref = task_identity(task)
     base = {
         "task": ref,  # ./t.py and t.py are one task

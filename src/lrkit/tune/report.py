@@ -15,6 +15,18 @@ if TYPE_CHECKING:
     from lrkit.tune.pipeline import TuneResult
 
 
+def final_score(summary: Mapping[str, Any]) -> str:
+    """What the final run scored, as the CLI's last line and the report's heading say it:
+    ``"test accuracy 98.61%"``, or for a task without test data ``"validation loss 0.105 (no
+    test data)"``."""
+    from lrkit.report.html import format_metric
+
+    score = summary["test_metric"]
+    if score is None:
+        return f"validation loss {summary['final_val_loss']:.4g} (no test data)"
+    return f"test {summary['metric']} {format_metric(summary['metric'], score)}"
+
+
 def took(summary: Mapping[str, Any]) -> str:
     """How long the run took, and which stages it kept from an earlier run instead.
 
@@ -76,10 +88,8 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
     shown = None if score is None else format_metric(metric, score)
     if shown is None:  # a task without test data: its final run's validation loss
         scored = {"validation loss": s["final_val_loss"], "test data": "none"}
-        heading = f"validation loss {s['final_val_loss']:.4g} (no test data)"
     else:
         scored = {f"test {metric}": shown, "test loss": s["test_loss"]}
-        heading = f"test {metric} {shown}"
     summary = {
         "task": result.task,
         "learning rate": result.best_lr,
@@ -106,7 +116,7 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
         result.out,
         sections,
         title=f"{result.task}: lr {result.best_lr:.3g} with {result.schedule}",
-        subtitle=f"{heading}; lrkit tune",
+        subtitle=f"{final_score(s)}; lrkit tune",
     )
 
 

@@ -16,39 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from lrkit.errors import ConfigError
-from lrkit.outputs import TUNE, in_the_way
+from lrkit.outputs import TUNE, in_the_way, unwritable
 
 CACHE_DIR = ".lrkit-stages"
 
 
-def check_writable(out: Path) -> list[Path]:
-    """Creates ``out`` if needed and proves it writable, with no folder where a file of the run
-    goes, or raises a one-line ConfigError. Returns the folders it made, deepest first, for
-    :func:`remove_made` to take away after a usage error."""
+def check_writable(out: Path) -> None:
+    """Raises a one-line ConfigError unless ``out`` can be made and written, with no folder
+    where a file of the run goes. It leaves nothing behind (see
+    :func:`~lrkit.outputs.unwritable`): the run makes the folder once the other checks pass."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out must be a folder, got {str(out)!r}, which is a file.")
-    made = [p for p in (out, *out.parents) if not p.exists()]
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".lrkit-write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise ConfigError(f"out must be a writable folder, got {str(out)!r}: {reason}.") from None
+    reason = unwritable(out)
+    if reason is not None:
+        raise ConfigError(f"out must be a writable folder, got {str(out)!r}: {reason}.")
     blocked = in_the_way(out, TUNE)
     if blocked is not None:
         raise ConfigError(f"out must be a folder lrkit can write its files in: {blocked}.")
-    return made
-
-
-def remove_made(made: list[Path]) -> None:
-    """Takes away the folders :func:`check_writable` made, those still empty, deepest first."""
-    for folder in made:
-        try:
-            folder.rmdir()
-        except OSError:  # not empty, or gone: leave it, and the folders above it
-            return
 
 
 def changed(out: Path, settings: dict[str, Any]) -> list[str]:
