@@ -150,3 +150,16 @@ def test_tpe_converges_on_the_bowl() -> None:
     )
     assert result.best_lr is not None
     assert abs(math.log10(result.best_lr) + 2) < 0.3
+
+
+@pytest.mark.parametrize("n", [1, 5, 20, 200])
+def test_a_stratified_trial_sampled_alone_is_its_place_in_the_design(n: int) -> None:
+    # a worker process samples one trial without building the whole design: the same point
+    design = stratified_positions(n, seed=3)
+    for index in sorted({0, n // 2, n - 1}):
+        sampler = StratifiedSampler(seed=3)  # a fresh one, as in a fresh process
+        frozen = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.RUNNING,
+            user_attrs={"lrkit_slot": index, "lrkit_round_size": n},
+        )
+        assert sampler._position(frozen, (0.0, 1.0, False)) == design[index]

@@ -161,6 +161,18 @@ def test_a_module_in_the_working_directory_does_not_shadow_the_workers_imports(
     assert "working directory was searched" not in done.stderr
 
 
+def _in_a_forked_worker(look: Callable[[Any], None]) -> Any:
+    """What ``look(queue)`` puts on the queue in a worker of a search's fork server."""
+    with worker_processes() as source:
+        assert source.forked
+        context = source.context()
+        found = context.SimpleQueue()
+        process = context.Process(target=look, args=(found,))
+        process.start()
+        process.join(timeout=60)
+        return found.get()
+
+
 def _cli_imported(found: Any) -> None:
     found.put("lrkit.cli.main" in sys.modules)
 
@@ -170,14 +182,27 @@ def test_under_the_cli_workers_start_with_its_module_imported() -> None:
     # script (pytest's own script, here, imports nothing of lrkit)
     import lrkit.cli.main  # noqa: F401
 
-    with worker_processes() as source:
-        assert source.forked
-        context = source.context()
-        found = context.SimpleQueue()
-        process = context.Process(target=_cli_imported, args=(found,))
-        process.start()
-        process.join(timeout=60)
-        assert found.get() is True
+    assert _in_a_forked_worker(_cli_imported) is True
+
+
+def _imported_where(found: Any) -> None:
+    module = sys.modules.get("tests.search.preloaded")
+    found.put(None if module is None else os.getpid() != module.IMPORTED_BY)
+
+
+def test_the_callers_own_preload_modules_are_imported_once_by_the_server() -> None:
+    # what a script names with multiprocessing.set_forkserver_preload (a heavy library it
+    # imports) is imported by the search's fork server, not again by every worker
+    assert "tests.search.preloaded" not in sys.modules
+    forkserver.set_forkserver_preload(["__main__", "tests.search.preloaded"])
+    try:
+        # there before the worker ran, imported by another process
+        assert _in_a_forked_worker(_imported_where) is True
+        # the caller's list put back, for a fork server of its own
+        assert forkserver._forkserver._preload_modules == ["__main__", "tests.search.preloaded"]
+    finally:
+        forkserver.set_forkserver_preload(["__main__"])
+    assert forkserver._forkserver._preload_modules == ["__main__"]  # the caller's, put back
 
 
 def test_a_search_with_nothing_to_run_starts_no_worker_processes(

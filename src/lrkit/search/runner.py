@@ -38,7 +38,7 @@ from optuna.trial import TrialState
 from lrkit.errors import ConfigError, bool_or_text, caller_level
 from lrkit.search.portable import check_portable
 from lrkit.search.result import TRACEBACK
-from lrkit.search.storage import StorageSpec
+from lrkit.search.storage import JournalSnapshot, StorageSpec, journal_snapshot
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
 from lrkit.search.worker_processes import (
     HELD_SIGNALS,
@@ -243,6 +243,7 @@ class TrialJob:
     gpu: str | None
     threads: int
     environ: dict[str, str]  # this process's, as a spawned worker would inherit it
+    snapshot: JournalSnapshot | None = None  # the journal as this process read it
 
 
 # how a worker stopped by Ctrl-C or a plain kill ends: by the signal, or by _child_main's 130
@@ -288,7 +289,10 @@ def _child_run(job: TrialJob, alive: Connection) -> None:
         torch.set_num_threads(job.threads)
     _exit_with_parent(alive)
     study = optuna.load_study(
-        study_name=job.study_name, storage=job.spec.open(), sampler=job.sampler, pruner=job.pruner
+        study_name=job.study_name,
+        storage=job.spec.open(snapshot=job.snapshot),
+        sampler=job.sampler,
+        pruner=job.pruner,
     )
     # Optuna caches a database storage per process and only knows trials it has read: without
     # this read, the parent's claimed trial is a KeyError at its first suggest_float
@@ -395,6 +399,7 @@ class Workers:
                         gpu,
                         max(1, (os.cpu_count() or 1) // self.n_workers),
                         dict(os.environ),
+                        journal_snapshot(self.study._storage),
                     )
                     while True:
                         process = source.context().Process(  # type: ignore[attr-defined]

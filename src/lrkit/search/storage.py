@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import random
 import time
 import uuid
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 import optuna
 from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._base import BaseJournalSnapshot  # Optuna 4.0 on; not exported
 
 from lrkit.errors import ConfigError, bad_value
 from lrkit.interrupts import no_interrupt
@@ -119,12 +121,15 @@ class StorageSpec:
             return f"{scheme}://{user}@{host}"
         return self.location
 
-    def open(self, *, first: bool = False) -> optuna.storages.BaseStorage:
+    def open(
+        self, *, first: bool = False, snapshot: JournalSnapshot | None = None
+    ) -> optuna.storages.BaseStorage:
         """Opens the storage; a database that cannot be reached is a :class:`ConfigError`.
 
         ``first``: the search's own process opening it, before any worker (never a trial's
         worker process): a journal file is checked to be one, and a lock left by a process
-        killed mid-write is cleared.
+        killed mid-write is cleared. ``snapshot``: a journal's state as another process read it
+        (:func:`journal_snapshot`): only the records written after it are read.
         """
         if self.kind == "memory":
             return optuna.storages.InMemoryStorage()
@@ -135,7 +140,11 @@ class StorageSpec:
                 clear_stale_lock(path)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                backend = ShieldedJournalFileBackend(str(path))
+                backend = (
+                    ShieldedJournalFileBackend(str(path))
+                    if snapshot is None
+                    else SnapshotJournalFileBackend(str(path), snapshot)
+                )
             except OSError as error:
                 raise ConfigError(
                     f"storage: cannot write the journal file {str(path)!r}: {error.strerror}."
@@ -332,6 +341,55 @@ class ShieldedJournalFileBackend(JournalFileBackend):
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         with no_interrupt():
             super().append_logs(logs)
+
+
+@dataclass(frozen=True)
+class JournalSnapshot:
+    """A journal storage's state as one process has read it: Optuna's own snapshot of its
+    replayed records (what its database-backed journals save every 100 studies), and how many
+    records that is and where they end in the file. A worker process opens the journal from it
+    (``StorageSpec.open(snapshot=...)``) and reads only what was written since, instead of
+    replaying the whole file: 10 ms a trial at 200 trials, growing with the study."""
+
+    state: bytes
+    records: int
+    offset: int  # bytes of the file the records take
+
+
+def journal_snapshot(storage: optuna.storages.BaseStorage) -> JournalSnapshot | None:
+    """The snapshot of a journal file storage opened by :meth:`StorageSpec.open`; ``None`` for
+    any other storage, or where Optuna keeps its state otherwise than this was written for (a
+    worker then replays the file, as it always may)."""
+    backend = getattr(storage, "_backend", None)
+    replay = getattr(storage, "_replay_result", None)
+    lock = getattr(storage, "_thread_lock", None)
+    if not isinstance(backend, ShieldedJournalFileBackend) or replay is None or lock is None:
+        return None
+    with lock:
+        records = getattr(replay, "log_number_read", None)
+        offset = getattr(backend, "_log_number_offset", {}).get(records)
+        if not isinstance(records, int) or not isinstance(offset, int):
+            return None
+        return JournalSnapshot(pickle.dumps(replay), records, offset)
+
+
+class SnapshotJournalFileBackend(ShieldedJournalFileBackend, BaseJournalSnapshot):
+    """A journal file opened from a :class:`JournalSnapshot`: Optuna's storage restores its
+    state from ``load_snapshot`` and reads the file from the snapshot's end on."""
+
+    def __init__(self, file_path: str, snapshot: JournalSnapshot) -> None:
+        super().__init__(file_path)
+        self._snapshot: JournalSnapshot | None = snapshot
+        # where Optuna's reader starts: unknown to it, it reads the file from the start (but
+        # parses only the records after the snapshot)
+        self._log_number_offset[snapshot.records] = snapshot.offset
+
+    def load_snapshot(self) -> bytes | None:
+        snapshot, self._snapshot = self._snapshot, None
+        return None if snapshot is None else snapshot.state
+
+    def save_snapshot(self, snapshot: bytes) -> None:
+        """Keeps nothing: a journal file holds records only."""
 
 
 def default_storage(out: str | Path) -> StorageSpec:
