@@ -3,6 +3,7 @@ a headless machine) or the caller's matplotlib Axes, checked to be one."""
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -47,3 +48,33 @@ def pyplot_axes(size: tuple[float, float]) -> Any | None:
     import matplotlib.pyplot as plt
 
     return plt.figure(figsize=size, layout="constrained").add_subplot()
+
+
+def label_log_axis(axis: Any) -> None:
+    """Labels a log ``axis`` (``ax.xaxis``, ``ax.yaxis``) 0.02, not 2 x 10^-2, and its minor
+    ticks at 2 and 5 of each decade too, so that one spanning a decade or two has more than
+    one label to read it by.
+
+    Example:
+        >>> fig, ax = figure_and_axes(None, (4.0, 3.0))
+        >>> ax.set_xscale("log")
+        >>> _ = ax.set_xlim(0.001, 0.1)
+        >>> label_log_axis(ax.xaxis)
+        >>> fig.canvas.draw()
+        >>> def shown(minor):
+        ...     labels = ax.get_xticklabels(minor=minor)
+        ...     return [t.get_text() for t in labels if 0.001 <= t.get_position()[0] <= 0.1]
+        >>> shown(minor=False), [text for text in shown(minor=True) if text]
+        (['0.001', '0.01', '0.1'], ['0.002', '0.005', '0.02', '0.05'])
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    axis.set_minor_formatter(FuncFormatter(_two_and_five))
+
+
+def _two_and_five(value: float, _pos: int) -> str:
+    if not (math.isfinite(value) and value > 0):
+        return ""
+    lead = round(value / 10 ** math.floor(math.log10(value) + 1e-9), 6)
+    return f"{value:g}" if lead in (2.0, 5.0) else ""

@@ -434,6 +434,25 @@ def test_exports_and_plot(tmp_path: Path) -> None:
     assert result.table(top=None).splitlines()[-1].startswith("(value): the last value")
 
 
+@pytest.mark.parametrize(("low", "high", "minor_labels"), [(3e-3, 0.05, True), (1e-5, 1.0, False)])
+def test_a_narrow_ranges_plot_labels_more_than_its_decades(
+    low: float, high: float, minor_labels: bool
+) -> None:
+    # a bracket of a decade or so would show one label (10^-2); five decades keep theirs
+    fig = run(objectives.quadratic, 4, low=low, high=high).plot()
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    start, end = ax.get_xlim()
+    minor = [
+        t.get_text()
+        for t in ax.get_xticklabels(minor=True)
+        if start <= t.get_position()[0] <= end and t.get_text()
+    ]
+    assert bool(minor) is minor_labels
+    if minor_labels:
+        assert minor == ["0.005", "0.02", "0.05"]  # the axis runs 0.0023 .. 0.065
+
+
 def test_csv_columns_do_not_depend_on_failures(tmp_path: Path) -> None:
     """A failure's many-line traceback is in the JSON, not the CSV, whose columns are the same
     whether or not a trial failed; a stopped trial's last reported value is in both."""

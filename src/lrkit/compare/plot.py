@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from lrkit.axes import label_log_axis
 from lrkit.plaintext import literal
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ def plot_compare(
         The figure.
     """
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, PercentFormatter
+    from matplotlib.ticker import PercentFormatter
 
     data = plot_data(result)
     if fig is None:
@@ -219,8 +220,7 @@ def plot_compare(
     if data.log_loss:
         loss_ax.set_yscale("log")
         # 0.2, not 2 x 10^-1; minor ticks labelled at 2 and 5 only, so two decades stay legible
-        loss_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-        loss_ax.yaxis.set_minor_formatter(FuncFormatter(_two_and_five))
+        label_log_axis(loss_ax.yaxis)
     if data.metric == "accuracy":  # in percent, as the table shows it
         val_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         test_ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -271,10 +271,3 @@ def _draw(
     if np.any(band.high > band.low):
         step: Literal["post"] | None = "post" if drawstyle == "steps-post" else None
         ax.fill_between(x, band.low, band.high, color=style["color"], alpha=0.15, step=step)
-
-
-def _two_and_five(value: float, _pos: int) -> str:
-    if not (math.isfinite(value) and value > 0):
-        return ""
-    lead = round(value / 10 ** math.floor(math.log10(value) + 1e-9), 6)
-    return f"{value:g}" if lead in (2.0, 5.0) else ""

@@ -6,11 +6,15 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lrkit.axes import figure_and_axes
+from lrkit.axes import figure_and_axes, label_log_axis
 from lrkit.plaintext import literal
 
 if TYPE_CHECKING:
     from lrkit.search.result import SearchResult
+
+# a range of at most this many decades gets its minor ticks labelled (at 2 and 5): one decade's
+# axis would otherwise show a single label; five decades' would crowd with fifteen
+NARROW_DECADES = 2.5
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ def plot_search(
         ax.axvspan(low, high, color="tab:green", alpha=0.07)
     ax.set_xscale("log")
     ax.set_xlim(result.low / 1.3, result.high * 1.3)
+    if math.log10(result.high / result.low) <= NARROW_DECADES:  # a bracket, a narrowed round:
+        label_log_axis(ax.xaxis)  # 0.005, 0.01, 0.02, not 10^-2 alone
     if values:
         ordered = sorted(values)
         lo, hi = ordered[0], ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
