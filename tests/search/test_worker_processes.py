@@ -193,6 +193,8 @@ def _imported_where(found: Any) -> None:
 def test_the_callers_own_preload_modules_are_imported_once_by_the_server() -> None:
     # what a script names with multiprocessing.set_forkserver_preload (a heavy library it
     # imports) is imported by the search's fork server, not again by every worker
+    import tests.search.preloaded  # noqa: F401  (as the script imports it)
+
     forkserver.set_forkserver_preload(["__main__", "tests.search.preloaded"])
     try:
         # there before the worker ran, imported by another process

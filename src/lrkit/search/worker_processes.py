@@ -5,10 +5,11 @@ interpreter that imports torch, Optuna, lrkit and the like once, trains nothing 
 CUDA, and forks each worker from that state: a worker starts in a fraction of a second, where a
 spawned one spends seconds importing torch again, and still inherits nothing of an earlier trial.
 The server also imports the modules the caller names with
-``multiprocessing.set_forkserver_preload`` (heavy libraries its script imports: a worker reruns
-the script, and imports them again unless the server has). It never imports the caller's script
-itself (``"__main__"``): that would run the user's code in the server, and a top-level
-``torch.cuda.is_available()`` there would break CUDA in every worker forked after it.
+``multiprocessing.set_forkserver_preload`` and has imported (heavy libraries its script
+imports: a worker reruns the script, and imports them again unless the server has). It never
+imports the caller's script itself (``"__main__"``): that would run the user's code in the
+server, and a top-level ``torch.cuda.is_available()`` there would break CUDA in every worker
+forked after it.
 Elsewhere (macOS, whose frameworks are not safe to fork, as Python's own default there says;
 Windows, which has no fork; Python 3.10, whose fork server would search its working directory
 first), beside a fork server of the caller's own, or where the server cannot start, workers are
@@ -173,9 +174,11 @@ def worker_processes() -> Iterator[WorkerProcesses]:
     preload = [*PRELOAD, *(m for top, ms in PRELOAD_WITH.items() if top in sys.modules for m in ms)]
     callers = list(getattr(server, "_preload_modules", ["__main__"]))
     # and what the caller asked its own fork server to import (multiprocessing's
-    # set_forkserver_preload): heavy libraries its script imports, which every worker would
-    # import again when it reruns the script ("__main__" itself is not: see the docstring)
-    preload += [m for m in callers if isinstance(m, str) and m != "__main__" and m not in preload]
+    # set_forkserver_preload) and has imported here: heavy libraries its script imports, which
+    # every worker would import again when it reruns the script ("__main__" itself is not: see
+    # the docstring). Only those imported here: one that raises on import (anything but an
+    # ImportError, which the server skips) would end the server, and the search would spawn.
+    preload += [m for m in callers if m != "__main__" and m in sys.modules and m not in preload]
     forkserver.set_forkserver_preload(preload)
     try:
         try:
