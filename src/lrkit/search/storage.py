@@ -346,7 +346,7 @@ class ShieldedJournalFileBackend(JournalFileBackend):
 @dataclass(frozen=True)
 class JournalSnapshot:
     """A journal storage's state as one process has read it: Optuna's own snapshot of its
-    replayed records (what its database-backed journals save every 100 studies), and how many
+    replayed records (what Optuna's Redis journal saves every 100 trials), and how many
     records that is and where they end in the file. A worker process opens the journal from it
     (``StorageSpec.open(snapshot=...)``) and reads only what was written since, instead of
     replaying the whole file: 10 ms a trial at 200 trials, growing with the study."""
@@ -380,8 +380,8 @@ class SnapshotJournalFileBackend(ShieldedJournalFileBackend, BaseJournalSnapshot
     def __init__(self, file_path: str, snapshot: JournalSnapshot) -> None:
         super().__init__(file_path)
         self._snapshot: JournalSnapshot | None = snapshot
-        # where Optuna's reader starts: unknown to it, it reads the file from the start (but
-        # parses only the records after the snapshot)
+        # where the snapshot's records end, so that Optuna's reader seeks there (without it, it
+        # would read the file from the start, parsing only the records after the snapshot)
         self._log_number_offset[snapshot.records] = snapshot.offset
 
     def load_snapshot(self) -> bytes | None:
