@@ -454,12 +454,13 @@ def objective(lr, trial):
 
 
 if __name__ == "__main__":
+    workers, *sizes = map(int, sys.argv[1:])
     seconds = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n in map(int, sys.argv[1:]):
+        for n in sizes:
             started = time.perf_counter()
             out = Path(tmp) / str(n)
-            lrkit.search(objective, 1e-5, 1.0, n, n_workers=2, progress=False, out=out)
+            lrkit.search(objective, 1e-5, 1.0, n, n_workers=workers, progress=False, out=out)
             seconds.append(time.perf_counter() - started)
     print(json.dumps(seconds))
 """
@@ -475,18 +476,17 @@ def workers_overhead(
     difference is the per-trial cost, the rest of the short one the start. ``script``: run
     from this user script, in a fresh interpreter; ``None``: from this process (this script)."""
     few = n_trials // 10
-    if script is None:
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        if script is None:
             short, long = (
                 _search_seconds(n, n_workers=n_workers, out=Path(tmp) / f"search-{n}")
                 for n in (few, n_trials)
             )
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
+        else:
             path = Path(tmp) / "search_lr.py"
-            path.write_text(script.replace("n_workers=2", f"n_workers={n_workers}"))
+            path.write_text(script)
             ran = subprocess.run(
-                [sys.executable, str(path), str(few), str(n_trials)],
+                [sys.executable, str(path), *map(str, (n_workers, few, n_trials))],
                 capture_output=True,
                 text=True,
                 check=True,

@@ -70,6 +70,20 @@ def test_torch_amp_arguments_autocast_and_scale_the_sweep() -> None:
     )
     plain.range_test(loader(), end_lr=10, num_iter=20)
     assert set(criterion.dtypes) == {torch.float32}
+    # ...with a scaler too: it scales, and autocast stays off
+    criterion.dtypes.clear()
+    calls.clear()
+    scaled = LRFinder(
+        model,
+        optimizer,
+        criterion,
+        amp_backend="torch",
+        amp_config={"enabled": False},
+        grad_scaler=CountingScaler(calls),
+    )
+    result = scaled.range_test(loader(), end_lr=10, num_iter=20)
+    assert set(criterion.dtypes) == {torch.float32}
+    assert len(calls) >= result.steps
 
 
 @pytest.mark.parametrize(

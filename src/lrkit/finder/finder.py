@@ -305,9 +305,14 @@ class LRFinder:
         device = home if self.device is None else _normalize(self.device)
         if scaler is None:
             scaler = self._amp.scaler
-        default_amp = torch.float16 if scaler is not None else None
-        if self._amp.autocast:  # torch-lr-finder's amp_config, or autocast's own default
-            default_amp = self._amp.dtype or torch.get_autocast_dtype(device.type)
+        if self._amp.given:  # torch-lr-finder's amp_config decides, whatever the scaler
+            default_amp = (
+                (self._amp.dtype or torch.get_autocast_dtype(device.type))
+                if self._amp.autocast
+                else None
+            )
+        else:
+            default_amp = torch.float16 if scaler is not None else None
         autocast = amp_dtype if amp_dtype is not None else default_amp
         generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
         with allow_sync(device):
@@ -354,6 +359,7 @@ class LRFinder:
 class _Amp(NamedTuple):
     """A range test's mixed-precision defaults, from torch-lr-finder's arguments."""
 
+    given: bool  # amp_backend="torch": autocast as amp_config says, with or without a scaler
     autocast: bool  # whether the forward pass runs under autocast
     dtype: torch.dtype | None  # its dtype; None: autocast's default for the device
     scaler: Any  # a GradScaler, or None
@@ -382,12 +388,12 @@ def _torch_lr_finder_amp(backend: str | None, config: dict[str, Any] | None, sca
                 f"{which} is used only with amp_backend='torch', got amp_backend=None; pass "
                 "amp_backend='torch' too."
             )
-        return _Amp(False, None, None)
+        return _Amp(False, False, None, None)
     options = config or {}
     dtype = options.get("dtype")
     if dtype is not None and not isinstance(dtype, torch.dtype):
         raise bad_value("amp_config['dtype']", "a torch.dtype such as torch.float16", dtype)
-    return _Amp(options.get("enabled", True) is not False, dtype, scaler)
+    return _Amp(True, options.get("enabled", True) is not False, dtype, scaler)
 
 
 # -- devices and RNGs --------------------------------------------------------------------------
