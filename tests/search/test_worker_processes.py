@@ -48,10 +48,12 @@ def run(
 
 
 def children() -> set[int]:
-    """This process's child processes, from /proc."""
+    """This process's child processes, from /proc (a thread may end while they are read: its
+    children, if any, pass to a thread still there)."""
     pids: set[int] = set()
     for task in Path("/proc/self/task").iterdir():
-        pids.update(int(p) for p in (task / "children").read_text().split())
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            pids.update(int(p) for p in (task / "children").read_text().split())
     return pids
 
 
