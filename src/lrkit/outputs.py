@@ -5,9 +5,15 @@ writes only after all the training)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 REPORT = "report.html"
 RANGE_PNG, RANGE_JSON = "range_test.png", "range_test.json"
@@ -78,3 +84,40 @@ def unwritable(folder: Path) -> str | None:
             with contextlib.suppress(OSError):
                 path.rmdir()
     return None
+
+
+def write_file(path: Path, data: str | bytes) -> None:
+    """Writes ``data`` to ``path`` whole or not at all: into a temporary file next to it, flushed
+    to disk, then renamed over it. A full disk or a crash leaves the file that was there (or
+    none), never half of one. The file keeps the mode of the one it replaces (a new one: 0o644).
+
+    Raises:
+        OSError: It cannot be written; nothing is left behind.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "a.json"
+        >>> write_file(path, "{}")
+        >>> path.read_text(), [p.name for p in path.parent.iterdir()]
+        ('{}', ['a.json'])
+    """
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)  # mkstemp makes it private; these files are meant to be shared
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def save_png(fig: Figure, path: Path, dpi: int) -> None:
+    """Saves ``fig`` as a PNG at ``path``, whole or not at all (see :func:`write_file`)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    write_file(path, buffer.getvalue())

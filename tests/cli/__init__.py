@@ -13,3 +13,11 @@ def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int
     status = main(args)
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def files_up_to(limit: int) -> None:
+    """For ``preexec_fn``: in the child, a write past ``limit`` bytes of one file fails
+    (EFBIG), as on a full disk (Python ignores the SIGXFSZ that comes with it)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))

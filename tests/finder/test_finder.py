@@ -54,10 +54,12 @@ def test_lrkit_exports_the_finder_lazily_and_the_result_is_typed_and_frozen() ->
         result.suggestion = 1.0  # type: ignore[misc]
     history = finder.history
     assert history == {"lr": list(result.lrs), "loss": list(result.smoothed)}
-    history["lr"].clear()  # a copy
-    assert finder.history["lr"]
     finder.reset()  # torch-lr-finder's: the model and optimizer back (done), the history kept
-    assert finder.result is result and finder.history["lr"] == list(result.lrs)
+    assert finder.result is result and finder.history is history
+    history["lr"].clear()  # one dict, as torch-lr-finder's: the edit stays, the result too
+    assert finder.history["lr"] == [] and len(result.lrs) == 20
+    finder.range_test(loader(), end_lr=1, num_iter=20)
+    assert len(finder.history["lr"]) == 20  # a new test, a new history
 
 
 def test_exp_and_linear_sweeps_start_at_the_optimizer_lr_and_end_at_end_lr() -> None:
@@ -522,6 +524,9 @@ def test_torch_lr_finder_plot_calls_and_attributes_work_unchanged() -> None:
     mine = Figure().add_subplot()
     assert finder.plot(ax=mine, suggest_lr=False) is mine  # drawn on the axes given
     assert finder.best_loss == min(finder.history["loss"])
+    finder.history["loss"][0] = -1.0  # torch-lr-finder's history is one dict, edited in place
+    assert finder.best_loss == -1.0 and finder.history["loss"][0] == -1.0
+    assert result.smoothed[0] != -1.0  # the result stays as it was
     with pytest.raises(TypeError, match="at most 6 positional arguments"):
         finder.plot(10, 5, True, None, None, True, 1)
     with pytest.raises(TypeError, match="'skip_start' both by position and by name"):
@@ -530,6 +535,20 @@ def test_torch_lr_finder_plot_calls_and_attributes_work_unchanged() -> None:
         finder.plot(show_lr=-1.0)
     with pytest.raises(lrkit.ConfigError, match="memory_cache must be True or False, got 'no'"):
         LRFinder(model, optimizer, CE, memory_cache="no")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unexpected option 'foo'; it takes skip_start, "):
+        finder.plot(foo=1)
+    with pytest.raises(lrkit.ConfigError, match="log_lr must be True or False, got 'no'"):
+        finder.plot(log_lr="no")
+    with pytest.raises(lrkit.ConfigError, match="title must be a string or None, got 3"):
+        finder.plot(title=3)
+    missing = "/nonexistent/lrkit-cache"
+    with pytest.raises(
+        lrkit.ConfigError, match=f"cache_dir must be an existing folder .* '{missing}'"
+    ):
+        LRFinder(model, optimizer, CE, memory_cache=False, cache_dir=missing)
+    LRFinder(model, optimizer, CE, cache_dir=missing)  # unused with memory_cache=True, as there
+    with pytest.raises(lrkit.ConfigError, match="cache_dir must be a folder's path or None, got 3"):
+        LRFinder(model, optimizer, CE, cache_dir=3)  # type: ignore[arg-type]
     import numpy as np
 
     ax, _ = finder.plot(np.int64(10), np.int64(5), suggest_lr=True, show_lr=np.float32(0.01))

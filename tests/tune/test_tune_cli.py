@@ -17,6 +17,7 @@ import pytest
 from optuna.storages.journal import JournalFileBackend
 
 from lrkit.tune.pipeline import REUSED
+from tests.cli import files_up_to
 from tests.task_files import FLAT_TASK, SLOW_TASK
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main", "tune"]
@@ -272,6 +273,30 @@ def test_a_task_without_test_data_ends_with_its_validation_loss(tmp_path: Path) 
     assert f"{said}; lrkit tune" in report  # the heading says it as the CLI does
     assert "None" not in report and "test score is a fresh" not in report
     assert "judged on validation alone" in report
+
+
+def test_a_disk_that_fills_up_at_the_end_leaves_no_half_written_run(tmp_path: Path) -> None:
+    (tmp_path / "notest.py").write_text(NO_TEST_TASK)
+    out = tmp_path / "run"
+    args = [*LRKIT, str(tmp_path / "notest.py"), "--budget", "30", "--out", str(out)]
+    full = subprocess.run(  # every file fits but the report (its figures make it 600 kB)
+        args,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=ENV,
+        preexec_fn=lambda: files_up_to(300_000),
+    )
+    assert full.returncode != 0 and "Traceback" not in full.stderr
+    assert full.stderr.strip().count("\n") == 0 and "File too large" in full.stderr
+    assert not (out / "report.html").exists()
+    assert not (out / "summary.json").exists()  # written last: it says the run is whole
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]  # no half files
+    done = run(str(tmp_path / "notest.py"), "--budget", "30", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(REUSED) == 3  # the stages that had finished
+    assert json.loads((out / "summary.json").read_text())["reused"]
+    assert (out / "report.html").stat().st_size > 300_000
 
 
 def test_a_budget_past_the_largest_plan_says_how_much_it_used(tmp_path: Path) -> None:

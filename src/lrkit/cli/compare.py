@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,14 +144,16 @@ def write_outputs(result: CompareResult, out: Path) -> list[Path]:
     sections = [compare_section(result, fig=fig)]
     document = result.to_json() + "\n"
     rows = result.rows()
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["schedule"])
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_text = buffer.getvalue()
     with deferred():
         out.mkdir(parents=True, exist_ok=True)
-        fig.savefig(png, dpi=110)
-        data.write_text(document)
-        with table.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["schedule"])
-            writer.writeheader()
-            writer.writerows(rows)
+        outputs.save_png(fig, png, dpi=110)
+        outputs.write_file(data, document)
+        outputs.write_file(table, csv_text)
         report = write_report_part(
             out,
             sections,

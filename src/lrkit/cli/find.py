@@ -157,8 +157,8 @@ def run(args: argparse.Namespace) -> int:
     document = dumps({"task": task.name, "seed": args.seed, **result.to_dict()})
     with deferred():
         args.out.mkdir(parents=True, exist_ok=True)
-        fig.savefig(png, dpi=120)
-        data.write_text(document + "\n")
+        outputs.save_png(fig, png, dpi=120)
+        outputs.write_file(data, document + "\n")
         report = write_report_part(
             args.out, sections, title=f"{task.name}: range test", subtitle="lrkit find"
         )

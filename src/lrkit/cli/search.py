@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         )
         sections = [search_section(result, fig=fig)]
         with deferred():
-            fig.savefig(png, dpi=120)
+            outputs.save_png(fig, png, dpi=120)
             document = result.to_json(data)
             result.to_csv(table)
             report = write_report_part(

@@ -20,6 +20,7 @@ code runs with only its import changed, and fixes what the anchors get wrong:
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import warnings
@@ -40,6 +41,8 @@ from lrkit.finder.snapshot import Snapshot
 from lrkit.finder.sweep import Outcome, Sweep, allow_sync
 
 _TORCH_LR_FINDER_PLOT = ("skip_start", "skip_end", "log_lr", "show_lr", "ax", "suggest_lr")
+_PLOT_OPTIONS = (*_TORCH_LR_FINDER_PLOT, "show_raw", "title")
+"""What ``LRFinder.plot`` takes by name: torch-lr-finder's, then lrkit's own."""
 
 
 class LRFinder:
@@ -64,8 +67,8 @@ class LRFinder:
 
     Raises:
         TypeError: ``model``, ``optimizer`` or ``criterion`` has the wrong type.
-        ConfigError: The optimizer holds no trainable parameter of the model, or ``device`` is
-            not a device.
+        ConfigError: The optimizer holds no trainable parameter of the model, ``device`` is
+            not a device, or ``cache_dir`` is not a folder while ``memory_cache`` is false.
 
     Example:
         >>> import torch
@@ -91,7 +94,7 @@ class LRFinder:
         criterion: Criterion | None = None,
         device: str | torch.device | None = None,
         memory_cache: bool = True,
-        cache_dir: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         amp_backend: str | None = None,
         amp_config: dict[str, Any] | None = None,
         grad_scaler: Any = None,
@@ -114,6 +117,12 @@ class LRFinder:
             )
         if not isinstance(memory_cache, bool):
             raise bad_value("memory_cache", "True or False", memory_cache)
+        if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+            raise bad_value("cache_dir", "a folder's path or None", cache_dir)
+        if not memory_cache and cache_dir is not None and not os.path.isdir(cache_dir):
+            raise bad_value(
+                "cache_dir", "an existing folder (as torch-lr-finder checks)", cache_dir
+            )
         check_optimizer(model, optimizer)
         self.model, self.optimizer, self.criterion = model, optimizer, criterion
         self.device = None
@@ -121,6 +130,7 @@ class LRFinder:
             check_device(device)  # a device this machine has: said now, not mid-sweep
             self.device = torch.device(device)
         self._result: RangeTestResult | None = None
+        self._history: dict[str, list[float]] = {"lr": [], "loss": []}
         self._amp = _torch_lr_finder_amp(amp_backend, amp_config, grad_scaler)
 
     @property
@@ -130,10 +140,13 @@ class LRFinder:
 
     @property
     def history(self) -> dict[str, list[float]]:
-        """torch-lr-finder's ``history``: ``{"lr": [...], "loss": [...]}`` (smoothed losses)."""
-        if self._result is None:
-            return {"lr": [], "loss": []}
-        return self._result.history
+        """torch-lr-finder's ``history``: ``{"lr": [...], "loss": [...]}`` (smoothed losses).
+
+        The same dict until the next range test, as torch-lr-finder's: what a caller changes in
+        it stays, and ``best_loss`` reads it. ``plot()`` draws :attr:`result`, which does not
+        change.
+        """
+        return self._history
 
     def reset(self) -> None:
         """Does nothing: torch-lr-finder's ``reset()`` puts the model and optimizer back as they
@@ -159,7 +172,7 @@ class LRFinder:
 
         Raises:
             ConfigError: No range test has run yet.
-            TypeError: Too many positional arguments, or one given twice.
+            TypeError: Too many positional arguments, one given twice, or an unknown option.
 
         Example:
             >>> from torch.utils.data import DataLoader, TensorDataset
@@ -195,6 +208,12 @@ class LRFinder:
         if twice:
             raise TypeError(f"plot got {twice[0]!r} both by position and by name.")
         options.update(named)
+        unknown = sorted(set(options) - set(_PLOT_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"plot got an unexpected option {unknown[0]!r}; it takes "
+                f"{', '.join(_PLOT_OPTIONS)}."
+            )
         options = {k: plain(v) for k, v in options.items()}  # np.int64(10) skips as 10 does
         ax = options.pop("ax", None)
         show_lr = options.pop("show_lr", None)
@@ -348,6 +367,7 @@ class LRFinder:
                 snapshot.restore()
             del snapshot
         self._result = _result(plan, outcome, rule, time.perf_counter() - started)
+        self._history = self._result.history
         if self._result.warning is not None:
             warnings.warn(f"Range test: {self._result.warning}", FinderWarning, stacklevel=2)
         return self._result

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lrkit.axes import figure_and_axes
-from lrkit.errors import bad_value
+from lrkit.errors import bad_value, plain
 from lrkit.finder.suggest import MIN_POINTS, read_curve
 
 if TYPE_CHECKING:
@@ -182,7 +182,15 @@ def plot_result(
 
     Returns:
         The figure holding the axes.
+
+    Raises:
+        ConfigError: An option has the wrong type or value (``log_lr="no"``, ``skip_start=-1``).
     """
+    for name, value in (("log_lr", log_lr), ("show_raw", show_raw)):
+        if not isinstance(plain(value), bool):
+            raise bad_value(name, "True or False", value)
+    if title is not None and not isinstance(title, str):
+        raise bad_value("title", "a string or None", title)
     data = plot_data(result, skip_start=skip_start, skip_end=skip_end, log_lr=log_lr)
 
     fig, ax = figure_and_axes(ax, FIGSIZE)

@@ -23,17 +23,14 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from html import unescape
 from pathlib import Path
 
 from lrkit.errors import ConfigError, bad_value
-from lrkit.outputs import REPORT
+from lrkit.outputs import REPORT, write_file
 from lrkit.report.html import Section, escape
 from lrkit.report.merge import merge_sections
 from lrkit.report.style import CSS
@@ -216,26 +213,11 @@ def _make_folder(folder: Path) -> None:
 
 
 def _write_atomic(target: Path, text: str) -> None:
-    """Writes a temporary file next to ``target`` and renames it over ``target``: a reader (or a
-    crash) never sees half a report."""
+    """Writes the report whole or not at all (a reader, or a crash, never sees half of one)."""
     try:
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        write_file(target, text)
     except OSError as error:
         raise _unwritable(target.parent, error.strerror or str(error)) from error
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(temp, target)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(error, OSError):
-            raise _unwritable(target.parent, error.strerror or str(error)) from error
-        raise
 
 
 def _unwritable(folder: Path, reason: str) -> ConfigError:

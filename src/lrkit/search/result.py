@@ -13,6 +13,7 @@ import optuna
 
 from lrkit.errors import bad_value
 from lrkit.jsondata import dumps
+from lrkit.outputs import write_file
 
 State = Literal["complete", "pruned", "failed", "interrupted", "running", "waiting"]
 STATES: tuple[State, ...] = ("complete", "pruned", "failed", "interrupted", "running", "waiting")
@@ -222,7 +223,7 @@ class SearchResult:
         writer.writerows(rows)
         text = buffer.getvalue()
         if path is not None:
-            Path(path).write_text(text)
+            write_file(Path(path), text)
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -241,7 +242,7 @@ class SearchResult:
         """The result as JSON text (NaN written as null); also written to ``path`` when given."""
         text = dumps(self.to_dict())
         if path is not None:
-            Path(path).write_text(text + "\n")
+            write_file(Path(path), text + "\n")
         return text
 
     def ranked(self) -> list[TrialRecord]:

@@ -263,7 +263,7 @@ def _range_test(
         reused.append("range test")
     fig = found.plot(title=f"{literal(task.name)}: range test")
     with deferred():  # Ctrl-C waits: a stage's files are all written or none
-        (folder / outputs.RANGE_JSON).write_text(_json(found.to_dict()))
+        outputs.write_file(folder / outputs.RANGE_JSON, _json(found.to_dict()))
         _save_figure(fig, folder / outputs.RANGE_PNG, figures)
     return found
 
@@ -396,14 +396,14 @@ def _compare(
         reused.append("comparison")
     fig = compared.plot()
     with deferred():
-        (folder / outputs.COMPARE_JSON).write_text(compared.to_json())
+        outputs.write_file(folder / outputs.COMPARE_JSON, compared.to_json())
         _save_figure(fig, folder / outputs.COMPARE_PNG, figures)
     return compared
 
 
 def _save_figure(fig: Figure, path: Path, figures: dict[str, Figure]) -> None:
     """Writes a stage's PNG and keeps its figure for the report (drawn once for both)."""
-    fig.savefig(path, dpi=110)
+    outputs.save_png(fig, path, dpi=110)
     figures[path.stem] = fig
 
 
@@ -516,8 +516,8 @@ def write_outputs(result: TuneResult, figures: Mapping[str, Figure] | None = Non
     from lrkit.tune.report import tune_report
 
     with deferred():  # the summary and the report both, or neither
-        (result.out / outputs.SUMMARY).write_text(_json(result.summary))
-        tune_report(result, figures)
+        tune_report(result, figures)  # first: a summary.json says the run is whole
+        outputs.write_file(result.out / outputs.SUMMARY, _json(result.summary))
 
 
 def _json(data: Any) -> str:
