@@ -97,6 +97,12 @@ def test_native_spec_string_per_epoch_and_per_step() -> None:
     assert by_step.step_lrs[0] == pytest.approx(0.1)
     assert by_step.step_lrs[12] == pytest.approx(0.05)
     assert list(by_step.step_lrs) == sorted(by_step.step_lrs, reverse=True)
+    # the history names a spec in the caller's words; a Schedule object by its spec
+    assert (by_epoch.schedule, by_step.schedule) == ("step:2,gamma=0.1", "cosine:24")
+    assert train(_tiny(), 0.1, " warmup:1  >\tcosine:5 ", **QUIET).schedule == "warmup:1 > cosine:5"
+    from lrkit.schedules import parse
+
+    assert train(_tiny(), 0.1, parse("cosine:6"), **QUIET).schedule == "cosine:steps=6"
 
 
 def test_same_seed_same_history_other_seed_other_history() -> None:

@@ -388,7 +388,9 @@ def _make_scheduler(
     # A native Schedule is itself callable (step -> lr), so test for it before callables.
     if isinstance(schedule, (str, Schedule)):
         bound = bind(optimizer, schedule, unit=unit or "epoch", verbose=verbose)
-        return bound, bound.schedule.to_spec()
+        # a spec keeps the caller's words ("cosine:3", not "cosine:steps=3")
+        name = " ".join(schedule.split()) if isinstance(schedule, str) else schedule.to_spec()
+        return bound, name
     if callable(schedule):
         scheduler = schedule(optimizer)
         if not callable(getattr(scheduler, "step", None)):
