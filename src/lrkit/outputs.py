@@ -5,6 +5,7 @@ writes only after all the training)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import tempfile
@@ -86,13 +87,18 @@ def unwritable(folder: Path) -> str | None:
     return None
 
 
-def write_file(path: Path, data: str | bytes) -> None:
+def write_file(path: str | os.PathLike[str], data: str | bytes) -> None:
     """Writes ``data`` to ``path`` whole or not at all: into a temporary file next to it, flushed
     to disk, then renamed over it. A full disk or a crash leaves the file that was there (or
-    none), never half of one. The file keeps the mode of the one it replaces (a new one: 0o644).
+    none), never half of one. The file keeps the mode of the one it replaces (a new one: as
+    ``open`` would make it, under the umask).
+
+    Where a rename cannot stand in for a write, ``data`` is written into ``path`` itself, as
+    ``open(path, "w")`` would: a symbolic link (its target is written), something other than a
+    regular file (``/dev/stdout``, a FIFO), or a folder where no temporary file can be made.
 
     Raises:
-        OSError: It cannot be written; nothing is left behind.
+        OSError: It cannot be written (the error names ``path``); nothing is left behind.
 
     Example:
         >>> import tempfile
@@ -101,19 +107,54 @@ def write_file(path: Path, data: str | bytes) -> None:
         >>> path.read_text(), [p.name for p in path.parent.iterdir()]
         ('{}', ['a.json'])
     """
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)  # mkstemp makes it private; these files are meant to be shared
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            return _write_in_place(path, raw)
+        if path.exists() and not os.access(path, os.W_OK):  # as open(path, "w") refuses it
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+        try:
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".lrkit-", suffix=".tmp")
+        except OSError as error:
+            if error.errno not in (errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.EROFS):
+                raise
+            return _write_in_place(path, raw)  # a writable file in a folder that is not, say
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temp, mode)  # mkstemp makes it private
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+    except OSError as error:
+        if error.filename == str(path):
+            raise
+        raise type(error)(error.errno, error.strerror or str(error), str(path)) from error
+    return None
+
+
+def _write_in_place(path: Path, raw: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(raw)
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it where Linux says it (``os.umask`` sets
+    it while it reads, for every thread)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text()
+        return int(
+            next(line for line in status.splitlines() if line.startswith("Umask:")).split()[1], 8
+        )
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_png(fig: Figure, path: Path, dpi: int) -> None:

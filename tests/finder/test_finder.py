@@ -542,11 +542,13 @@ def test_torch_lr_finder_plot_calls_and_attributes_work_unchanged() -> None:
     with pytest.raises(lrkit.ConfigError, match="title must be a string or None, got 3"):
         finder.plot(title=3)
     missing = "/nonexistent/lrkit-cache"
-    with pytest.raises(
-        lrkit.ConfigError, match=f"cache_dir must be an existing folder .* '{missing}'"
-    ):
-        LRFinder(model, optimizer, CE, memory_cache=False, cache_dir=missing)
-    LRFinder(model, optimizer, CE, cache_dir=missing)  # unused with memory_cache=True, as there
+    for memory_cache in (True, False):  # torch-lr-finder checks it either way
+        with pytest.raises(
+            lrkit.ConfigError,
+            match=f"cache_dir must be an existing folder or None, got '{missing}'",
+        ):
+            LRFinder(model, optimizer, CE, memory_cache=memory_cache, cache_dir=missing)
+    assert isinstance(finder.plot(log_lr=1, show_raw=0), Figure)  # torch-lr-finder: `if log_lr:`
     with pytest.raises(lrkit.ConfigError, match="cache_dir must be a folder's path or None, got 3"):
         LRFinder(model, optimizer, CE, cache_dir=3)  # type: ignore[arg-type]
     import numpy as np
@@ -573,3 +575,25 @@ def test_numpy_numbers_are_numbers() -> None:
     )
     assert result.steps <= 20 and result.lrs[0] < result.lrs[-1]
     assert len(json.loads(json.dumps(result.to_dict()))["lrs"]) == result.steps
+
+
+def test_an_optimizer_with_a_scheduler_attached_is_tested_and_the_schedule_goes_on() -> None:
+    # torch-lr-finder refuses it ("Optimizer already has a scheduler attached to it"); here the
+    # range test starts at the LR the scheduler set, and leaves the schedule as it was
+    def scheduled() -> tuple[nn.Module, torch.optim.Optimizer, Any]:
+        torch.manual_seed(0)
+        model = mlp()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        return model, optimizer, torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.1, 20)
+
+    tested, untested = scheduled(), scheduled()
+    model, optimizer, _ = tested
+    result = LRFinder(model, optimizer, CE).range_test(loader(), end_lr=10, num_iter=20)
+    assert result.start_lr == untested[1].param_groups[0]["lr"]  # OneCycleLR's first LR
+    lrs: dict[int, list[float]] = {0: [], 1: []}
+    for i, (_, opt, sched) in enumerate((tested, untested)):
+        for _ in range(10):
+            opt.step()
+            sched.step()
+            lrs[i].append(opt.param_groups[0]["lr"])
+    assert lrs[0] == lrs[1]

@@ -279,24 +279,32 @@ def test_a_disk_that_fills_up_at_the_end_leaves_no_half_written_run(tmp_path: Pa
     (tmp_path / "notest.py").write_text(NO_TEST_TASK)
     out = tmp_path / "run"
     args = [*LRKIT, str(tmp_path / "notest.py"), "--budget", "30", "--out", str(out)]
-    full = subprocess.run(  # every file fits but the report (its figures make it 600 kB)
-        args,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=ENV,
-        preexec_fn=lambda: files_up_to(300_000),
-    )
-    assert full.returncode != 0 and "Traceback" not in full.stderr
-    assert full.stderr.strip().count("\n") == 0 and "File too large" in full.stderr
+
+    def fill_up() -> subprocess.CompletedProcess[str]:  # every file fits but the report (600 kB)
+        full = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=ENV,
+            preexec_fn=lambda: files_up_to(300_000),
+        )
+        assert full.returncode != 0 and "Traceback" not in full.stderr
+        assert full.stderr.strip().count("\n") == 0 and "File too large" in full.stderr
+        assert not (out / "summary.json").exists()  # written last: it says the run is whole
+        assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]  # no half files
+        return full
+
+    fill_up()
     assert not (out / "report.html").exists()
-    assert not (out / "summary.json").exists()  # written last: it says the run is whole
-    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]  # no half files
     done = run(str(tmp_path / "notest.py"), "--budget", "30", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert done.stdout.count(REUSED) == 3  # the stages that had finished
     assert json.loads((out / "summary.json").read_text())["reused"]
-    assert (out / "report.html").stat().st_size > 300_000
+    report = (out / "report.html").read_bytes()
+    assert len(report) > 300_000
+    fill_up()  # once more, over the whole run: its summary goes, its report stays whole
+    assert (out / "report.html").read_bytes() == report
 
 
 def test_a_budget_past_the_largest_plan_says_how_much_it_used(tmp_path: Path) -> None:

@@ -81,11 +81,11 @@ def summary(history: History) -> str:
 
     Example:
         >>> from types import SimpleNamespace as NS
-        >>> h = NS(task="digits", lr=0.05, schedule="cosine:steps=12", metric="accuracy",
+        >>> h = NS(task="digits", lr=0.05, schedule="cosine:12", metric="accuracy",
         ...        diverged=False, epochs_run=12, best_val_metric=0.981, best_epoch=11,
         ...        final_val_metric=0.978, test_metric=0.972, wall_time=1.3)
         >>> summary(h)
-        'digits lr=0.05 schedule=cosine:steps=12: best val accuracy 0.9810 (epoch 11), final 0.9780, test 0.9720 (12 epochs, 1.3 s)'
+        'digits lr=0.05 schedule=cosine:12: best val accuracy 0.9810 (epoch 11), final 0.9780, test 0.9720 (12 epochs, 1.3 s)'
     """  # noqa: E501
     head = f"{history.task} lr={history.lr:g} schedule={history.schedule}"
     n = history.epochs_run

@@ -68,7 +68,7 @@ class LRFinder:
     Raises:
         TypeError: ``model``, ``optimizer`` or ``criterion`` has the wrong type.
         ConfigError: The optimizer holds no trainable parameter of the model, ``device`` is
-            not a device, or ``cache_dir`` is not a folder while ``memory_cache`` is false.
+            not a device, or ``cache_dir`` is not a folder.
 
     Example:
         >>> import torch
@@ -119,10 +119,8 @@ class LRFinder:
             raise bad_value("memory_cache", "True or False", memory_cache)
         if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
             raise bad_value("cache_dir", "a folder's path or None", cache_dir)
-        if not memory_cache and cache_dir is not None and not os.path.isdir(cache_dir):
-            raise bad_value(
-                "cache_dir", "an existing folder (as torch-lr-finder checks)", cache_dir
-            )
+        if cache_dir is not None and not os.path.isdir(cache_dir):  # as torch-lr-finder checks
+            raise bad_value("cache_dir", "an existing folder or None", cache_dir)
         check_optimizer(model, optimizer)
         self.model, self.optimizer, self.criterion = model, optimizer, criterion
         self.device = None
@@ -147,6 +145,12 @@ class LRFinder:
         change.
         """
         return self._history
+
+    @history.setter
+    def history(self, value: dict[str, list[float]]) -> None:
+        if not isinstance(value, dict):
+            raise bad_value("history", 'a dict {"lr": [...], "loss": [...]}', value)
+        self._history = value
 
     def reset(self) -> None:
         """Does nothing: torch-lr-finder's ``reset()`` puts the model and optimizer back as they

@@ -187,7 +187,7 @@ def plot_result(
         ConfigError: An option has the wrong type or value (``log_lr="no"``, ``skip_start=-1``).
     """
     for name, value in (("log_lr", log_lr), ("show_raw", show_raw)):
-        if not isinstance(plain(value), bool):
+        if plain(value) not in (True, False) or isinstance(value, float):  # 1 and 0 too
             raise bad_value(name, "True or False", value)
     if title is not None and not isinstance(title, str):
         raise bad_value("title", "a string or None", title)

@@ -516,7 +516,9 @@ def write_outputs(result: TuneResult, figures: Mapping[str, Figure] | None = Non
     from lrkit.tune.report import tune_report
 
     with deferred():  # the summary and the report both, or neither
-        tune_report(result, figures)  # first: a summary.json says the run is whole
+        # a summary.json says the run is whole: an earlier run's goes before the report comes
+        (result.out / outputs.SUMMARY).unlink(missing_ok=True)
+        tune_report(result, figures)
         outputs.write_file(result.out / outputs.SUMMARY, _json(result.summary))
 
 
