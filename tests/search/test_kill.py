@@ -95,6 +95,10 @@ def test_a_kill_between_failing_and_requeuing_a_trial_is_repaired_on_resume(
     retry = [t for t in _study(journal).trials if t.user_attrs.get("lrkit_retry_of") == 2]
     assert len(retry) == 1 and retry[0].params["lr"] == before[2].params["lr"]
     assert retry[0].user_attrs["lrkit_seed"] == before[2].user_attrs["lrkit_seed"]
+    # it ran in its slot's place, before the slots after it (as an uninterrupted search would)
+    after = _study(journal).trials
+    later = [t.datetime_start for t in after if t.user_attrs.get("lrkit_slot", 0) > 2]
+    assert len(later) == 3 and retry[0].datetime_start < min(later)
 
 
 def test_kill_9_of_the_cli_with_workers_ends_its_workers_and_resumes(tmp_path: Path) -> None:

@@ -293,11 +293,14 @@ def _requeue_orphans(study: optuna.Study) -> int:
 
 
 def pop_waiting(study: optuna.Study) -> int | None:
-    """Claims one WAITING trial (atomically: at most one worker gets it); its id, or None."""
+    """Claims one WAITING trial (atomically: at most one worker gets it); its id, or None.
+
+    In the order of the rounds' slots, not of trial numbers: the retry of an interrupted trial
+    takes its slot's place, ahead of the slots after it, so a resumed search runs its trials
+    in the order an uninterrupted one does."""
     storage = study._storage
-    for trial in storage.get_all_trials(
-        study._study_id, deepcopy=False, states=(TrialState.WAITING,)
-    ):
+    waiting = storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,))
+    for trial in sorted(waiting, key=_queue_place):
         try:
             if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
                 # beat at once: a trial with no heartbeat yet is never found stale, so a worker
@@ -309,6 +312,11 @@ def pop_waiting(study: optuna.Study) -> int | None:
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
     return None
+
+
+def _queue_place(trial: optuna.trial.FrozenTrial) -> tuple[int, int, int]:
+    attrs = trial.user_attrs
+    return (int(attrs.get(ROUND_ATTR, 0)), int(attrs.get(SLOT_ATTR, trial.number)), trial.number)
 
 
 def round_open(study: optuna.Study, round_: int) -> tuple[int, int]:
