@@ -238,3 +238,46 @@ def test_forked_workers_train_on_their_own_gpu(tmp_path: Path) -> None:
     assert result.count("complete") == 4, [t.error for t in result.trials]
     gpus = set(_gpu_ids())
     assert all(t.attrs["visible"] in gpus and t.attrs["devices"] == 1 for t in result.trials)
+
+
+def test_only_the_folders_of_killed_searches_are_removed(tmp_path: Path) -> None:
+    import socket
+
+    from lrkit.search.worker_processes import MARK, remove_dead_folders
+
+    dead_pid = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+    def folder(name: str, mark: str | None, listen: bool = False, other: bool = False) -> Path:
+        path = tmp_path / f"pymp-{name}"
+        path.mkdir()
+        if mark is not None:
+            (path / f"{MARK}{mark}").touch()
+        if other:
+            (path / "pym-heap").write_text("a live process's")
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path / "s"))  # short: a socket path has 107 bytes
+        if listen:
+            server.listen()
+            kept.append(server)  # listening until the test ends
+        else:
+            server.close()  # the file stays, with no process behind it: a killed search's
+        return path
+
+    kept: list[socket.socket] = []
+    killed = folder("k", dead_pid)
+    alive = folder("a", str(os.getpid()))  # this process: a search still running
+    listening = folder("l", dead_pid, listen=True)  # someone listens there
+    unmarked = folder("u", None)  # not a search's: another program's
+    other = folder("o", dead_pid, other=True)  # holds more than sockets
+    try:
+        assert remove_dead_folders(tmp_path) == [killed]
+    finally:
+        for server in kept:
+            server.close()
+    assert not killed.exists()
+    assert all(p.exists() for p in (alive, listening, unmarked, other))
