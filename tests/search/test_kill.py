@@ -137,21 +137,22 @@ def test_kill_9_of_the_cli_with_workers_ends_its_workers_and_resumes(tmp_path: P
     try:
         _wait_for(two_running, timeout=120)
         children = _children(process.pid)
-        # multiprocessing's folder for the fork server's socket, which a killed process cannot
-        # remove, is marked as this search's
-        tmp = Path(tempfile.gettempdir())
-        left = [m.parent for m in tmp.glob(f"pymp-*/lrkit-search-{process.pid}")]
-        assert len(left) == 1 and any(p.is_socket() for p in left[0].iterdir())
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
     _wait_for(lambda: not any(_alive(pid) for pid in children), timeout=15)
+    # multiprocessing's folder for the fork server's socket, which the killed process could
+    # not remove: marked as this search's
+    left = [
+        m.parent for m in Path(tempfile.gettempdir()).glob(f"pymp-*/lrkit-search-{process.pid}")
+    ]
+    assert len(left) == 1 and any(p.is_socket() for p in left[0].iterdir())
+
     resumed = subprocess.run(
         [*command, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert not left[0].exists()  # removed by the next search with workers (this one, or a test's
-    # running beside it)
+    assert not left[0].exists()  # the next search with workers removed it
     trials = _study(journal).trials
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
     finished = [
