@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -141,18 +140,11 @@ def test_kill_9_of_the_cli_with_workers_ends_its_workers_and_resumes(tmp_path: P
         process.send_signal(signal.SIGKILL)
         process.wait()
     _wait_for(lambda: not any(_alive(pid) for pid in children), timeout=15)
-    # multiprocessing's folder for the fork server's socket, which the killed process could
-    # not remove: marked as this search's
-    left = [
-        m.parent for m in Path(tempfile.gettempdir()).glob(f"pymp-*/lrkit-search-{process.pid}")
-    ]
-    assert len(left) == 1 and any(p.is_socket() for p in left[0].iterdir())
 
     resumed = subprocess.run(
         [*command, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert not left[0].exists()  # the next search with workers removed it
     trials = _study(journal).trials
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
     finished = [

@@ -27,16 +27,13 @@ import contextlib
 import multiprocessing
 import os
 import signal
-import stat
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from multiprocessing import forkserver, resource_tracker, util
+from multiprocessing import forkserver, resource_tracker
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
-from pathlib import Path
 from typing import Any
 
 from lrkit.interrupts import no_interrupt
@@ -183,7 +180,6 @@ def worker_processes() -> Iterator[WorkerProcesses]:
     # ImportError, which the server skips) would end the server, and the search would spawn.
     preload += [m for m in callers if m != "__main__" and m in sys.modules and m not in preload]
     forkserver.set_forkserver_preload(preload)
-    remove_dead_folders()
     try:
         try:
             context, server_pid = _start(server)
@@ -193,8 +189,6 @@ def worker_processes() -> Iterator[WorkerProcesses]:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             raise
-        if server_pid is not None:
-            mark_temp_folder()  # where its socket is: removed by the next search if killed
         with _parent_pipe() as alive:  # closed first: a worker left over exits on it
             yield WorkerProcesses(context, alive, server_pid)
     finally:
@@ -202,58 +196,6 @@ def worker_processes() -> Iterator[WorkerProcesses]:
             _stop(server)
         finally:
             forkserver.set_forkserver_preload(callers)  # for a fork server the caller starts
-
-
-MARK = "lrkit-search-"
-"""The name, before this process's pid, of the empty file a search leaves in multiprocessing's
-temporary folder (``pymp-*``) while its fork server runs: the folder is then known to be a
-search's, to be removed if the search is killed (:func:`remove_dead_folders`)."""
-
-
-def mark_temp_folder() -> None:
-    """Marks this process's ``pymp-*`` folder as a search's (see :data:`MARK`)."""
-    with contextlib.suppress(OSError):
-        (Path(util.get_temp_dir()) / f"{MARK}{os.getpid()}").touch()
-
-
-def remove_dead_folders(root: Path | None = None) -> list[Path]:
-    """Removes the ``pymp-*`` folders that killed searches left in the temporary folder
-    (``root``). Python removes its folder when the process exits; one killed (``kill -9``, the
-    OOM killer) leaves it, with its fork server's socket. A folder goes only when it is marked
-    as a search's, the search's process is gone, no process listens on its sockets (Linux says
-    which do, in ``/proc/net/unix``), and it is this user's. Returns the folders removed;
-    where ``/proc/net/unix`` cannot be read, none.
-
-    (If a search in another container that shares this temporary folder lost its folder this
-    way, its next worker would be spawned instead of forked: slower, not wrong.)"""
-    try:
-        lines = Path("/proc/net/unix").read_text().splitlines()
-    except OSError:
-        return []
-    listening = {fields[7] for fields in (line.split() for line in lines) if len(fields) >= 8}
-    removed = []
-    for folder in Path(root or tempfile.gettempdir()).glob("pymp-*"):
-        try:
-            if folder.is_symlink() or folder.lstat().st_uid != os.getuid():
-                continue
-            entries = list(folder.iterdir())
-            marks = [e for e in entries if e.name.startswith(MARK)]
-            pids = [int(e.name[len(MARK) :]) for e in marks if e.name[len(MARK) :].isdigit()]
-            sockets = [e for e in entries if e not in marks]
-            if (
-                not pids
-                or any(_running(pid) for pid in pids)
-                or not all(stat.S_ISSOCK(e.lstat().st_mode) for e in sockets)
-                or any(str(e) in listening for e in sockets)
-            ):
-                continue
-            for entry in entries:
-                entry.unlink()
-            folder.rmdir()
-            removed.append(folder)
-        except OSError:  # gone meanwhile, or not this user's to remove: left as it is
-            continue
-    return removed
 
 
 def _start(server: Any) -> tuple[BaseContext, int | None]:
