@@ -238,3 +238,16 @@ def test_ctrl_c_stops_workers_mid_trial_at_once(tmp_path: Path) -> None:
     retries = [t for t in trials if "lrkit_retry_of" in t.user_attrs]
     assert sorted(t.user_attrs["lrkit_retry_of"] for t in retries) == sorted(t.number for t in lost)
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+
+
+def test_waiting_trials_are_claimed_by_slot_and_others_by_number() -> None:
+    from lrkit.search.study import pop_waiting
+
+    study = optuna.create_study()
+    study.enqueue_trial({}, user_attrs={"lrkit_round": 0, "lrkit_slot": 3})
+    study.enqueue_trial({}, user_attrs={"lrkit_slot": "a"})  # another program's attrs: by number
+    study.enqueue_trial({}, user_attrs={"lrkit_round": 0, "lrkit_slot": 0})  # a retry of slot 0
+    study.enqueue_trial({})  # queued by other code: by its number (3, after slot 3's 0)
+    claimed = [pop_waiting(study) for _ in range(5)]
+    numbers = [study._storage.get_trial(i).number for i in claimed[:4] if i is not None]
+    assert numbers == [2, 1, 0, 3] and claimed[4] is None

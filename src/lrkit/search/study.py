@@ -315,8 +315,13 @@ def pop_waiting(study: optuna.Study) -> int | None:
 
 
 def _queue_place(trial: optuna.trial.FrozenTrial) -> tuple[int, int, int]:
+    """(round, slot, number); a trial queued by other code, without lrkit's attrs or with
+    others in their place, by its number."""
     attrs = trial.user_attrs
-    return (int(attrs.get(ROUND_ATTR, 0)), int(attrs.get(SLOT_ATTR, trial.number)), trial.number)
+    round_, slot = attrs.get(ROUND_ATTR, 0), attrs.get(SLOT_ATTR, trial.number)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (round_, slot)):
+        return (0, trial.number, trial.number)
+    return (round_, slot, trial.number)
 
 
 def round_open(study: optuna.Study, round_: int) -> tuple[int, int]:
