@@ -251,3 +251,37 @@ def test_waiting_trials_are_claimed_by_slot_and_others_by_number() -> None:
     claimed = [pop_waiting(study) for _ in range(5)]
     numbers = [study._storage.get_trial(i).number for i in claimed[:4] if i is not None]
     assert numbers == [2, 1, 0, 3] and claimed[4] is None
+
+
+def test_a_study_cut_short_before_its_settings_resumes_and_a_foreign_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    from lrkit import ConfigError
+
+    journal = tmp_path / "study.journal"
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    optuna.create_study(study_name="lrkit-search", storage=storage)  # what a kill -9 leaves
+    # between creating the study and writing its settings (a Ctrl-C there is held)
+    result = search(lambda lr: lr, 1e-5, 1.0, 4, storage=str(journal), progress=False, resume=True)
+    assert result.count("complete") == 4 and result.study_name == "lrkit-search"
+
+    theirs = optuna.create_study(study_name="theirs", storage=storage)
+    theirs.set_user_attr("owner", "another program")
+    optuna.create_study(study_name="max", storage=storage, direction="maximize")
+    for name in ("theirs", "max"):  # not empty, or of the other direction: not taken over
+        with pytest.raises(ConfigError, match="exists but was not made by lrkit's search"):
+            search(
+                lambda lr: lr,
+                1e-5,
+                1.0,
+                4,
+                storage=str(journal),
+                study_name=name,
+                progress=False,
+                resume=True,
+            )
+    assert not _study(journal, "theirs").trials and not _study(journal, "max").trials

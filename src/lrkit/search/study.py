@@ -119,23 +119,30 @@ def open_study(
         if resume is True:
             raise no_study_to_resume(name, spec) from None
         try:
-            study = optuna.create_study(
-                study_name=name,
-                direction=direction,
-                storage=storage,
-                sampler=sampler,
-                pruner=pruner,
-            )
+            with no_interrupt():  # a Ctrl-C between the writes would leave a study without config
+                study = optuna.create_study(
+                    study_name=name,
+                    direction=direction,
+                    storage=storage,
+                    sampler=sampler,
+                    pruner=pruner,
+                )
+                _claim(study, config)
         except optuna.exceptions.DuplicatedStudyError:  # another worker created it just now
             study = optuna.load_study(
                 study_name=name, storage=storage, sampler=sampler, pruner=pruner
             )
         else:
-            study.set_user_attr(CONFIG_ATTR, asdict(config))
-            study.set_user_attr(STATE_ATTR, {"ranges": [[config.low, config.high]], "done": False})
             return study, "coordinator"
-    stored = _wait_for_config(study)
+    stored = _wait_for_config(study, CONFIG_WAIT_S if spec.shared else LOCAL_CONFIG_WAIT_S)
     where = f"study {name!r} in {spec.describe()}"
+    empty = not study.trials and not study.user_attrs
+    if stored is None and empty and study.direction.name.lower() == direction:
+        # lrkit's, whose creator was killed (kill -9) between creating it and writing its
+        # settings: there is nothing in it to lose
+        with no_interrupt():
+            _claim(study, config)
+        stored = asdict(config)
     if stored is None:
         raise ConfigError(
             f"{where} exists but was not made by lrkit's search; pick another study name."
@@ -180,7 +187,18 @@ def no_study_to_resume(name: str, spec: StorageSpec) -> ConfigError:
     )
 
 
-def _wait_for_config(study: optuna.Study, timeout: float = 30.0) -> dict[str, Any] | None:
+def _claim(study: optuna.Study, config: SearchConfig) -> None:
+    """Writes the search's settings and first state into the study it made."""
+    study.set_user_attr(CONFIG_ATTR, asdict(config))
+    study.set_user_attr(STATE_ATTR, {"ranges": [[config.low, config.high]], "done": False})
+
+
+# how long a study found without lrkit's settings is given to get them from the worker that
+# created it a moment ago: another machine (a database), or another process on this one
+CONFIG_WAIT_S, LOCAL_CONFIG_WAIT_S = 30.0, 2.0
+
+
+def _wait_for_config(study: optuna.Study, timeout: float) -> dict[str, Any] | None:
     """The stored config; a study created a moment ago by another worker gets time to write it."""
     deadline = time.monotonic() + timeout
     while True:
