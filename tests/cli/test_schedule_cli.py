@@ -93,6 +93,11 @@ def test_version() -> None:
         pytest.param(
             ["plot", "plateau", "-o", "x.png", "--metrics", "1,nan,2"], "finite", id="nan-metric"
         ),
+        pytest.param(
+            ["plot", "plateau", "-o", "x.png", "--metrics="],
+            "numbers or an existing file, got ''",
+            id="empty-metrics",
+        ),
         pytest.param(["plot", "cosine:10", "-o", "x.notanimage"], "suffix", id="bad-suffix"),
         pytest.param(["plot", "cosine:10"], "-o/--output", id="missing-output"),
         pytest.param(["explode"], "invalid choice", id="unknown-action"),

@@ -59,7 +59,7 @@ BAD: dict[str, tuple[str, dict[str, Any], str]] = {
         "ReduceLROnPlateau: factor must be a number between 0 and 1 (exclusive), got 0.",
     ),
     "plateau_factor_big": ("ReduceLROnPlateau", {"factor": 1.5}, "factor must be"),
-    "plateau_patience": ("ReduceLROnPlateau", {"patience": -1}, "patience must be an integer"),
+    "plateau_patience": ("ReduceLROnPlateau", {"patience": -1}, "patience must be a number of"),
     "plateau_cooldown": ("ReduceLROnPlateau", {"cooldown": 0.5}, "cooldown must be an integer"),
     "plateau_min_lr": ("ReduceLROnPlateau", {"min_lr": -1.0}, "min_lr must be"),
 }
@@ -93,8 +93,12 @@ def test_what_torch_handles_is_still_accepted() -> None:
         dropin.ReduceLROnPlateau(_opt(), patience=2.0),
         dropin.CosineAnnealingLR(_opt(), T_max=torch.tensor(10)),
         dropin.ConstantLR(_opt(), factor=0.0, total_iters=0),  # zero from the start, and kept
+        # a frozen param group (max_lr 0) stays at 0; a fractional patience waits that long
+        dropin.OneCycleLR(_opt(2), max_lr=[0.1, 0.0], total_steps=10),
+        dropin.CyclicLR(_opt(2), base_lr=[0.01, 0.0], max_lr=[0.1, 0.0]),
+        dropin.ReduceLROnPlateau(_opt(), patience=2.5),
     ]
-    assert len(built) == 16
+    assert len(built) == 19
 
 
 def test_cyclic_with_no_way_down_is_torchs_sawtooth() -> None:

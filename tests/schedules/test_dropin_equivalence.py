@@ -41,6 +41,25 @@ def test_dropin_is_an_instance_of_torchs_class(name: str) -> None:
     assert issubclass(cls, lr_scheduler.LRScheduler)
 
 
+@pytest.mark.parametrize("name", dropin.__all__)
+def test_dropin_shows_torchs_constructor_signature(name: str) -> None:
+    # help(), IDEs and tools that build a scheduler from its arguments (LightningCLI) read it
+    import inspect
+
+    mine = [
+        (p.name, p.default, p.kind)
+        for p in inspect.signature(getattr(dropin, name)).parameters.values()
+    ]
+    torchs = [
+        (p.name, p.default, p.kind)
+        for p in inspect.signature(getattr(lr_scheduler, name)).parameters.values()
+    ]
+    assert mine[: len(torchs)] == torchs  # then lrkit's own: ReduceLROnPlateau's verbose
+    assert [p[0] for p in mine[len(torchs) :]] == (
+        ["verbose"] if name == "ReduceLROnPlateau" else []
+    )
+
+
 def test_cases_cover_every_scheduler_for_thousands_of_steps() -> None:
     covered = {case.name.split("-")[0] for case in CASES}
     assert covered == set(dropin.__all__)

@@ -218,6 +218,51 @@ def test_plateau_respects_min_lr_and_mode_max() -> None:
     assert lrs.tolist() == pytest.approx([0.1, 0.1, 0.01, 0.005, 0.005])
 
 
+_RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize(
+    ("options", "metrics"),
+    [
+        # a tie at the threshold, in floats: 0.55 > 0.45 + 0.1 is false in torch
+        pytest.param(
+            {"mode": "max", "threshold_mode": "abs", "threshold": 0.1}, [0.45, 0.55] * 8, id="tie"
+        ),
+        # negative metrics, relative threshold: torch's best * (1 - threshold)
+        pytest.param(
+            {"threshold": 1e-4}, [-1.0, -1.00005, -1.00008, -1.0001] * 5, id="negative-rel"
+        ),
+        pytest.param(
+            {"mode": "max", "threshold": 0.01}, [-2.0, -1.99, -1.985, -1.9] * 5, id="negative-max"
+        ),
+        # a reduction of eps or less is not made: the LR stops at 1e-8
+        pytest.param({"factor": 0.1, "patience": 0}, [1.0] * 40, id="eps"),
+        pytest.param(
+            {"factor": 0.5, "patience": 1, "cooldown": 2, "min_lr": 0.01},
+            list(_RNG.normal(size=60)),
+            id="noise-floor",
+        ),
+        pytest.param(
+            {"factor": 0.7, "patience": 2, "threshold_mode": "abs", "threshold": 0.05},
+            list(np.cumsum(_RNG.normal(0.01, 0.1, size=80))),
+            id="walk",
+        ),
+    ],
+)
+def test_plateau_reduces_where_torchs_reduce_lr_on_plateau_does(
+    options: dict, metrics: list[float]
+) -> None:
+    p = Plateau(**options)
+    lrs = p.trace(len(metrics) + 1, base_lr=1.0, reductions=simulate(p, [*metrics, 0.0]))
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    torchs = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **options)
+    expected = [1.0]
+    for metric in metrics:  # the LR during step i + 1, after metric i ended step i
+        torchs.step(metric)
+        expected.append(optimizer.param_groups[0]["lr"])
+    assert lrs.tolist() == pytest.approx(expected, rel=1e-9)
+
+
 @pytest.mark.parametrize(
     ("make", "param"),
     [

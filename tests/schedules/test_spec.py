@@ -182,6 +182,15 @@ def test_deep_nesting_is_a_spec_error_not_a_recursion_error() -> None:
     assert parse("(" * 100 + "cosine:10" + ")" * 100).trace(10)[0] > 0  # deep, but allowed
     with pytest.raises(SpecError, match="parentheses nested more than 100 deep at position 100"):
         parse("(" * 500 + "cosine:10" + ")" * 500)
+    from lrkit.schedules import from_dict
+
+    config: dict = {"name": "cosine", "steps": 10}
+    for depth in range(3000):
+        config = {"name": "sequence", "phases": [config]}
+        if depth == 99:
+            assert from_dict(config).trace(10)[0] > 0  # deep, but allowed
+    with pytest.raises(SpecError, match="config must nest sequences and products at most 100"):
+        from_dict(config)
 
 
 def test_steps_gives_a_schedule_without_a_length_one_as_a_phase() -> None:

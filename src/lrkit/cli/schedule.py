@@ -199,6 +199,10 @@ def read_metrics(text: str) -> list[float]:
         >>> read_metrics("1.0, 0.9,0.9")
         [1.0, 0.9, 0.9]
     """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of numbers or an existing file, got {text!r}"
+        )
     path = Path(text)
     if path.is_file():
         try:

@@ -82,6 +82,16 @@ POSITIVE = (_positive, "a positive finite number")
 NON_NEGATIVE = (_non_negative, "a finite number >= 0")
 GAMMA = (_non_negative, "a finite number >= 0 (the factor the LR is multiplied by)")
 
+
+def _max_lr(value: Any) -> bool:
+    """A finite LR >= 0, or one per param group, not all 0: a group at 0 is a frozen one, which
+    torch keeps at 0; every group at 0 trains nothing."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    return all(_non_negative(v) for v in values) and any(float(v) > 0 for v in values)
+
+
+MAX_LR = (_max_lr, "a positive finite LR, or one per param group (some may be 0, not all)")
+
 RULES: Mapping[str, Mapping[str, tuple[Check, str]]] = {
     "StepLR": {
         "step_size": (_positive_int, "a positive integer (steps between decays)"),
@@ -101,7 +111,7 @@ RULES: Mapping[str, Mapping[str, tuple[Check, str]]] = {
     },
     "CyclicLR": {
         "base_lr": (_each(_non_negative), "a finite LR >= 0, or one per param group"),
-        "max_lr": (_each(_positive), "a positive finite LR, or one per param group"),
+        "max_lr": MAX_LR,
         "step_size_up": (_positive, "a positive number of steps"),
         "step_size_down": (
             lambda v: v is None or _non_negative(v),
@@ -109,13 +119,13 @@ RULES: Mapping[str, Mapping[str, tuple[Check, str]]] = {
         ),
         "gamma": GAMMA,
     },
-    "OneCycleLR": {"max_lr": (_each(_positive), "a positive finite LR, or one per param group")},
+    "OneCycleLR": {"max_lr": MAX_LR},
     "ReduceLROnPlateau": {
         "factor": (
             lambda v: _number(v) and 0 < float(v) < 1,
             "a number between 0 and 1 (exclusive)",
         ),
-        "patience": COUNT,
+        "patience": (_non_negative, "a number of epochs >= 0"),  # 2.5: reduce after 3
         "threshold": NON_NEGATIVE,
         "cooldown": COUNT,
         "min_lr": (_each(_non_negative), "a finite LR >= 0, or one per param group"),

@@ -63,6 +63,14 @@ def restore_lrs(optimizer: Optimizer, lrs: Sequence[float | Tensor]) -> None:
             group["lr"] = float(lr) if isinstance(lr, Tensor) else lr
 
 
+def _torch_scheduler(cls: type) -> type | None:
+    """The torch scheduler a drop-in class derives from (``None`` for a mixin)."""
+    return next(
+        (c for c in cls.__mro__ if c.__module__ == LRScheduler.__module__ and c is not LRScheduler),
+        None,
+    )
+
+
 class ExactResume(LRScheduler):
     """Mixin: ``load_state_dict`` also restores the optimizer's LRs, so resuming is exact.
 
@@ -87,6 +95,14 @@ class ExactResume(LRScheduler):
         0.025
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A drop-in shows torch's constructor signature (``help()``, IDEs, and tools that build
+        a scheduler from its arguments, such as LightningCLI), not ``(*args, **kwargs)``."""
+        super().__init_subclass__(**kwargs)
+        parent = _torch_scheduler(cls)
+        if parent is not None and "__init__" not in vars(cls):
+            cls.__signature__ = inspect.signature(parent)  # type: ignore[attr-defined]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """torch's constructor; ``last_epoch=N`` resumes exactly instead of failing or drifting.
 
@@ -97,11 +113,8 @@ class ExactResume(LRScheduler):
         stepped ``N + 1`` times: the state of an uninterrupted run whose ``last_epoch`` is
         ``N + 1``, as torch's constructor defines it.
         """
-        parent = next(
-            c
-            for c in type(self).__mro__
-            if c.__module__ == LRScheduler.__module__ and c is not LRScheduler
-        )
+        parent = _torch_scheduler(type(self))
+        assert parent is not None, "a drop-in derives from one of torch's schedulers"
         signature = inspect.signature(parent)
         bound = signature.bind(*args, **kwargs)  # as given: torch warns on some defaults passed
         every = signature.bind(*args, **kwargs)

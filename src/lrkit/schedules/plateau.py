@@ -7,6 +7,7 @@ it is a phase, it can follow a warmup (``warmup:5 > plateau:patience=3``), which
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -24,6 +25,9 @@ from lrkit.schedules.base import (
 )
 from lrkit.schedules.registry import register
 
+MAX_REDUCTIONS = 100_000
+"""More reductions than any run makes: a factor of 0.9 takes an LR of 1 below ``eps`` in 175."""
+
 
 @register("ReduceLROnPlateau", "reduce_on_plateau", "reduce_lr_on_plateau")
 @dataclass(frozen=True)
@@ -32,7 +36,10 @@ class Plateau(Schedule):
 
     A reduction happens when the metric has not improved (by ``threshold``, relative or absolute)
     for more than ``patience`` reports, then ``cooldown`` reports are ignored. As in torch, a
-    reduction never raises the LR: from a base LR below ``min_lr``, the LR stays at the base.
+    reduction never raises the LR: from a base LR below ``min_lr``, the LR stays at the base;
+    and one that would lower it by ``eps`` or less is not made, nor any after it. Improvement is
+    judged by torch's own comparisons (``metric < best * (1 - threshold)`` for ``min`` and
+    ``rel``, and so on), so the reductions come where the drop-in's come.
 
     Example:
         >>> p = Plateau(factor=0.5, patience=1)
@@ -48,6 +55,7 @@ class Plateau(Schedule):
     mode: str = "min"
     cooldown: int = 0
     min_lr: float = 0.0
+    eps: float = 1e-8
 
     def __post_init__(self) -> None:
         check_range("factor", self.factor, 0.0, 1.0, open_low=True)
@@ -61,19 +69,42 @@ class Plateau(Schedule):
         check_choice("threshold_mode", self.threshold_mode, ("rel", "abs"))
         check_choice("mode", self.mode, ("min", "max"))
         check_non_negative("min_lr", self.min_lr)
+        check_non_negative("eps", self.eps)
 
     def plateau_at(self, t: float) -> Plateau:
         return self
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
+        reductions = np.minimum(reductions, self._last_reduction(base))
         reduced = np.maximum(base * self.factor**reductions, floor_lr(self.min_lr, base))
         return np.broadcast_to(np.where(reductions > 0, reduced, base), np.shape(t)).copy()
 
+    def _last_reduction(self, base: float) -> int:
+        return _last_reduction(base, self.factor, floor_lr(self.min_lr, base), self.eps)
+
     def improves(self, metric: float, best: float) -> bool:
-        """Whether ``metric`` counts as better than ``best`` under mode and threshold."""
-        sign = 1.0 if self.mode == "min" else -1.0
-        margin = self.threshold * abs(best) if self.threshold_mode == "rel" else self.threshold
-        return sign * (best - metric) > margin
+        """Whether ``metric`` counts as better than ``best``: torch's ``is_better``."""
+        if self.mode == "min":
+            if self.threshold_mode == "rel":
+                return metric < best * (1.0 - self.threshold)
+            return metric < best - self.threshold
+        if self.threshold_mode == "rel":
+            return metric > best * (self.threshold + 1.0)
+        return metric > best + self.threshold
+
+
+@functools.lru_cache(maxsize=256)
+def _last_reduction(base: float, factor: float, floor: float, eps: float) -> int:
+    """How many reductions change the LR from ``base``: torch skips one that would lower it by
+    ``eps`` or less (at the floor, or at a tiny LR), and so every one after it. (Cached: with a
+    factor near 1 it takes thousands of steps to find, and a bound schedule asks every step.)"""
+    lr = base
+    for made in range(MAX_REDUCTIONS):
+        lower = max(lr * factor, floor)
+        if lr - lower <= eps:
+            return made
+        lr = lower
+    return MAX_REDUCTIONS
 
 
 @dataclass

@@ -40,7 +40,7 @@ _WORD_CHARS = re.compile(r"[A-Za-z0-9_.+\-]")
 _SUFFIX = {"": 1, "k": 1_000, "K": 1_000, "M": 1_000_000}
 
 
-MAX_NESTING = 100  # parentheses; the parser recurses once per level
+MAX_NESTING = 100  # parentheses, or nested configs; each level is a recursion
 
 
 def parse(spec: str | Schedule) -> Schedule:
@@ -91,7 +91,9 @@ def from_dict(config: Mapping[str, Any]) -> Schedule:
         return _from_dict(config)
 
 
-def _from_dict(config: Mapping[str, Any]) -> Schedule:
+def _from_dict(config: Mapping[str, Any], depth: int = 0) -> Schedule:
+    if depth > MAX_NESTING:
+        raise SpecError(f"config must nest sequences and products at most {MAX_NESTING} deep.")
     if not isinstance(config, Mapping) or "name" not in config:
         raise SpecError(
             f"config must be a dict with a 'name' key, such as {{'name': 'cosine', 'steps': "
@@ -108,7 +110,7 @@ def _from_dict(config: Mapping[str, Any]) -> Schedule:
             raise SpecError(
                 f"a {name!r} config must hold only {key!r}: a list of configs, got {rest!r}."
             )
-        children = tuple(_from_dict(p) for p in parts)
+        children = tuple(_from_dict(p, depth + 1) for p in parts)
         return Sequence(children) if name == "sequence" else Product(children)
     return build(str(name), [], rest)
 
