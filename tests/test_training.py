@@ -296,3 +296,23 @@ def test_the_length_warning_counts_a_schedule_in_epochs_stepped_per_batch() -> N
         train(_tiny(), 0.1, per_batch("cosine:6"), unit="step", **QUIET)  # 6 epochs x 4 steps
     with pytest.warns(UserWarning, match=r"ends after 12 steps, but the run lasts 24 steps: the "):
         train(_tiny(), 0.1, per_batch("cosine:3"), unit="step", **QUIET)
+
+
+class _NanWhenEvaluated(nn.Module):
+    """Trains as a linear model; in eval mode it outputs NaN (a broken eval path)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.linear(x)
+        return out if self.training else out * math.nan
+
+
+def test_outputs_whose_loss_is_nan_score_nothing() -> None:
+    history = train(_tiny(model=_NanWhenEvaluated), 0.1, epochs=2, **QUIET)
+    assert all(math.isnan(v) for v in history.val_loss)
+    # the argmax of NaN outputs is class 0, which half of the data is: no accuracy for it
+    assert all(math.isnan(m) for m in history.val_metric)
+    assert history.best_val_metric == -math.inf and history.best_epoch is None

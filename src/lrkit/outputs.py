@@ -34,6 +34,7 @@ TUNE = (
     SEARCH_CSV,
     COMPARE_PNG,
     COMPARE_JSON,
+    COMPARE_CSV,
     SUMMARY,
     REPORT,
 )
@@ -63,6 +64,10 @@ def unwritable(folder: Path) -> str | None:
 
     Whatever this makes to find out (the missing folders, a probe file) is removed again.
     """
+    try:
+        folder.exists()  # a name too long for the system raises here (Python 3.11)
+    except OSError as error:
+        return f"{error.strerror or error}"
     missing = []
     existing = folder
     while not existing.exists() and existing != existing.parent:

@@ -67,7 +67,9 @@ def evaluate(
             tally.update(output, targets)
     model.train(was_training)
     mean_loss = total / count if count else math.nan
-    return Evaluation(loss=mean_loss, metric=tally.compute(mean_loss))
+    # outputs that make the loss NaN or infinite score nothing (argmax of NaNs is class 0)
+    score = tally.compute(mean_loss) if math.isfinite(mean_loss) else math.nan
+    return Evaluation(loss=mean_loss, metric=score)
 
 
 def train(

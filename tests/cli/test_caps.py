@@ -89,6 +89,10 @@ OUTPUTS = {
         "--out must be a folder that can be made and written",
     ),
     "search_proc": (["search", "--out", "/proc/lrkit-out"], "--out must be a folder that can"),
+    "compare_long": (  # a name longer than the system takes
+        ["compare", "--epochs", "1", "--out", "x" * 300],
+        "--out must be a folder that can be made and written, got 'xxx",
+    ),
     "find_empty": (["find", "--out", ""], "argument --out: must be a folder path, got ''"),
     "tune_empty": (["tune", "--out", " "], "argument --out: must be a folder path, got ' '"),
     "plot_proc": (

@@ -90,6 +90,9 @@ BAD = {
     "out_inside_a_file": (["--out", "@file/sub"], "--out must be a folder that can be made"),
     "regression_sklearn": (["friedman", "--sklearn"], "sklearn rows need a classification task"),
     "no_lr": (["@nolr"], "pass one (--lr LR)"),
+    # checked before the range test of the default schedules' range-onecycle, which would fail
+    # on it with a traceback
+    "model_misfit": (["@misfit"], "Task 'misfit': the model failed on a training batch"),
 }
 
 
@@ -100,8 +103,13 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(
     args, message = BAD[case]
     (tmp_path / "file").write_text("not a folder")
     (tmp_path / "nolr.py").write_text(NO_LR_TASK)
+    misfit = NO_LR_TASK.replace("'nolr'", "'misfit'").replace("Linear(4, 2)", "Linear(5, 2)")
+    (tmp_path / "misfit.py").write_text(misfit.replace("val_data=", "lr=0.1, val_data="))
     args = [
-        str(tmp_path / "nolr.py") if a == "@nolr" else a.replace("@", f"{tmp_path}/") for a in args
+        str(tmp_path / f"{a[1:]}.py")
+        if a in ("@nolr", "@misfit")
+        else a.replace("@", f"{tmp_path}/")
+        for a in args
     ]
     if "--out" not in args:
         args += ["--out", str(tmp_path / "out")]

@@ -105,6 +105,8 @@ def test_a_budget_too_small_names_the_minimum() -> None:
     smallest = plan_budget(12, 20, range_epochs=5.9, strict=False)
     assert (smallest.trials, len(smallest.schedules), smallest.seeds) == (3, 2, 1)
     assert smallest.estimated == 66
+    with pytest.raises(ConfigError, match=r"more than a budget can be \(100,000\); give the task"):
+        plan_budget(100_000, 100_000, range_epochs=0.1)  # the minimum itself cannot be given
 
 
 def test_the_smallest_budget_of_a_one_epoch_task_counts_what_it_compares() -> None:

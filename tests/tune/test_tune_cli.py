@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -63,13 +64,18 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     html = (out / "report.html").read_text()
     for key in ("summary", "range_test", "search", "compare", "training", "reproduce"):
         assert f'data-lrkit-section="{key}"' in html
-    assert "lrkit train digits --lr" in html
+    # the final run's command, with the LR in full: rounded, it would train to another score
+    assert f"lrkit train digits --lr {summary['best_lr']!r} --schedule" in unescape(html)
     said = unescape(html)  # how to use the answer, and how the search ran
     assert (
         f"Train with lr {summary['best_lr']:.4g} under the schedule {summary['schedule']}. It "
         f"reached test accuracy {summary['test_accuracy']:.2%} in a fresh run"
     ) in said
     compared = json.loads((out / "compare.json").read_text())
+    with (out / "compare.csv").open() as table:  # as `lrkit compare` writes it
+        assert [row["schedule"] for row in csv.DictReader(table)] == [
+            r["label"] for r in compared["runs"]
+        ]
     unit = next(r["unit"] for r in compared["runs"] if r["label"] == compared["best"])
     assert f'lrkit.schedules.bind(optimizer, "{summary["schedule"]}", unit="{unit}")' in said
     assert f"[{low:.3g}, {high:.3g}]: from half a decade under the range test's low end" in said
@@ -126,6 +132,8 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
         (["--budget", "20"], "budget must be at least 66 epochs"),
         (["--budget", "0"], "must be a positive integer, got '0'"),
         (["--value", "val_acc"], "--value: invalid choice: 'val_acc'"),
+        # the final run trains from seed + 1000, which must be a seed too: said before any work
+        (["--seed", "4294967000"], "--seed must be an integer from 0 to 4294966295"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -195,6 +203,13 @@ def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:
     assert process.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err
     assert "finished stages are kept" in err
+    refused = subprocess.run(  # an unfinished tune run is a tune run: no other command in it
+        [sys.executable, "-m", "lrkit.cli.main", "compare", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert refused.returncode == 2 and "holds an `lrkit tune` run" in refused.stderr
     done = run("digits", *BUDGET, "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert stage.stat().st_mtime_ns == stamp

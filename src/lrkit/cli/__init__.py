@@ -12,6 +12,7 @@ not import :mod:`lrkit.cli.main` (``python -m lrkit.cli.main`` runs that module 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -198,7 +199,13 @@ def check_out(out: Path, *, command: str | None = None, files: Sequence[str] = (
 
 
 def is_tune_folder(folder: Path) -> bool:
-    """Whether ``folder`` holds the ``summary.json`` of an ``lrkit tune`` run."""
+    """Whether ``folder`` holds an ``lrkit tune`` run: its ``summary.json``, or the stages of
+    one that has not finished (``.lrkit-stages/run.json``)."""
+    from lrkit.tune.stages import CACHE_DIR
+
+    with contextlib.suppress(OSError):
+        if (folder / CACHE_DIR / "run.json").is_file():
+            return True
     try:
         summary = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -17,8 +17,6 @@ chosen by validation) and writes ``compare.png`` (the curves), ``compare.json`` 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,12 +141,7 @@ def write_outputs(result: CompareResult, out: Path) -> list[Path]:
     fig = result.plot()
     sections = [compare_section(result, fig=fig)]
     document = result.to_json() + "\n"
-    rows = result.rows()
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["schedule"])
-    writer.writeheader()
-    writer.writerows(rows)
-    csv_text = buffer.getvalue()
+    csv_text = result.to_csv()
     with deferred():
         out.mkdir(parents=True, exist_ok=True)
         outputs.save_png(fig, png, dpi=110)

@@ -92,6 +92,10 @@ def compare(
         check_sklearn_task(task)
     if schedules is None:
         wanted = [*(Candidate(s) for s in default_schedules(n_epochs)), RANGE_ONE_CYCLE]
+    if RANGE_ONE_CYCLE in wanted:  # a task that cannot train says so, not the range test
+        from lrkit.tasks import check_task
+
+        check_task(task, device=device)
     steps_per_epoch = len(task.train_loader(seed_list[0]))
     n_rows = len(wanted) + (3 if sklearn else 0)
     total = n_rows * len(seed_list) * n_epochs

@@ -238,6 +238,18 @@ class CompareResult:
             out.append(row)
         return out
 
+    def to_csv(self) -> str:
+        """:meth:`rows` as CSV text (``compare.csv``)."""
+        import csv
+        import io
+
+        rows = self.rows()
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["schedule"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue()
+
     def table(self) -> str:
         """The comparison as fixed-width text, winner marked ``*``, notes underneath."""
         from lrkit.compare.table import format_table

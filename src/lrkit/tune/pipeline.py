@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
-from lrkit.errors import ConfigError
+from lrkit.errors import MAX_SEED, ConfigError, bad_value
 from lrkit.interrupts import deferred
 from lrkit.jsondata import dumps
 from lrkit.plaintext import literal
@@ -47,18 +47,9 @@ SETTING_NAMES = {
     "value": "value judging the search",
 }
 REUSED = "kept from an earlier run in this folder"
-OUTPUTS = tuple(  # the files of a run; its search study stays in study.journal
-    f"{stem}.{ext}"
-    for stem, exts in (
-        ("range_test", ("json", "png")),
-        ("search", ("json", "csv", "png")),
-        ("compare", ("json", "png")),
-        ("summary", ("json",)),
-        ("report", ("html",)),
-    )
-    for ext in exts
-)
+OUTPUTS = outputs.TUNE  # the files of a run; its search study stays in study.journal
 FINAL_SEED_OFFSET = 1000  # the final run's seed differs from every search and comparison seed
+MAX_TUNE_SEED = MAX_SEED - FINAL_SEED_OFFSET
 
 
 @dataclass(frozen=True)
@@ -121,6 +112,13 @@ def tune(
 
     started = time.perf_counter()
     check_value(value)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_TUNE_SEED:
+        raise bad_value(
+            "seed",
+            f"an integer from 0 to {MAX_TUNE_SEED} (the final run trains from seed + "
+            f"{FINAL_SEED_OFFSET}, and no seed may pass {MAX_SEED})",
+            seed,
+        )
     say = say or (lambda text: print(text, flush=True))
     folder = Path(out)
     stages.check_writable(folder)  # it makes nothing: a usage error leaves no folder behind
@@ -397,6 +395,7 @@ def _compare(
     fig = compared.plot()
     with deferred():
         outputs.write_file(folder / outputs.COMPARE_JSON, compared.to_json())
+        outputs.write_file(folder / outputs.COMPARE_CSV, compared.to_csv())
         _save_figure(fig, folder / outputs.COMPARE_PNG, figures)
     return compared
 

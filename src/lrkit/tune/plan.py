@@ -17,7 +17,7 @@ from functools import cache
 
 import numpy as np
 
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import MAX_EPOCHS, ConfigError, bad_value
 
 REDUCTION = 3  # successive halving keeps the best third at each rung (lrkit.search's "halving")
 MIN_TRIALS = 3
@@ -164,6 +164,12 @@ def plan_budget(
 
         if budget < cost(0) and strict:
             least = ladder[0][1]
+            if cost(0) > MAX_EPOCHS:  # no budget can be given that is large enough
+                raise ConfigError(
+                    f"budget cannot cover a task trained {epochs} epochs per run: its smallest "
+                    f"pipeline needs {cost(0)} epochs, more than a budget can be "
+                    f"({MAX_EPOCHS:,}); give the task fewer epochs per run, got budget {budget}."
+                )
             raise ConfigError(
                 f"budget must be at least {cost(0)} epochs for a task trained {epochs} "
                 f"epoch{'s' if epochs > 1 else ''} per run (range test, {MIN_TRIALS} search "

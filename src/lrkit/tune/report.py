@@ -58,7 +58,7 @@ def reproduce_commands(result: TuneResult) -> list[str]:
         )
     )
     final = (
-        f"lrkit train {task} --lr {result.best_lr:.6g} --schedule {shlex.quote(result.schedule)} "
+        f"lrkit train {task} --lr {result.best_lr!r} --schedule {shlex.quote(result.schedule)} "
         f"--epochs {result.plan.epochs} --seed {result.final.seed}"
         + (f" --device {settings['device']}" if settings["device"] != "cpu" else "")
     )
