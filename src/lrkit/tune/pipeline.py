@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
-from lrkit.errors import MAX_SEED, ConfigError, bad_value
+from lrkit.errors import MAX_SEED, ConfigError, bad_value, plain
 from lrkit.interrupts import deferred
 from lrkit.jsondata import dumps
 from lrkit.plaintext import literal
@@ -112,6 +112,7 @@ def tune(
 
     started = time.perf_counter()
     check_value(value)
+    seed = plain(seed)  # np.int64(3) is a seed too
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_TUNE_SEED:
         raise bad_value(
             "seed",
