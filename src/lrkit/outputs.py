@@ -5,13 +5,15 @@ writes only after all the training)."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import io
 import os
+import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -115,11 +117,15 @@ def write_file(path: str | os.PathLike[str], data: str | bytes) -> None:
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        if path.is_symlink() or (path.exists() and not path.is_file()):
+        try:
+            there: os.stat_result | None = path.lstat()
+        except FileNotFoundError:
+            there = None
+        if there is not None and not stat.S_ISREG(there.st_mode):  # a link, a device, a FIFO
             return _write_in_place(path, raw)
-        if path.exists() and not os.access(path, os.W_OK):  # as open(path, "w") refuses it
+        if there is not None and not os.access(path, os.W_OK):  # as open(path, "w") refuses it
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+        mode = stat.S_IMODE(there.st_mode) if there is not None else 0o666 & ~_umask()
         try:
             fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".lrkit-", suffix=".tmp")
         except OSError as error:
@@ -160,6 +166,17 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def csv_text(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, lineterminator: str = "\r\n"
+) -> str:
+    """``rows`` as CSV text under the header ``columns`` (a missing value is empty)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator=lineterminator)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def save_png(fig: Figure, path: Path, dpi: int) -> None:

@@ -240,15 +240,10 @@ class CompareResult:
 
     def to_csv(self) -> str:
         """:meth:`rows` as CSV text (``compare.csv``)."""
-        import csv
-        import io
+        from lrkit.outputs import csv_text
 
         rows = self.rows()
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["schedule"])
-        writer.writeheader()
-        writer.writerows(rows)
-        return buffer.getvalue()
+        return csv_text(rows, list(rows[0]) if rows else ["schedule"])
 
     def table(self) -> str:
         """The comparison as fixed-width text, winner marked ``*``, notes underneath."""

@@ -75,12 +75,10 @@ class Plateau(Schedule):
         return self
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
-        reductions = np.minimum(reductions, self._last_reduction(base))
-        reduced = np.maximum(base * self.factor**reductions, floor_lr(self.min_lr, base))
+        floor = floor_lr(self.min_lr, base)
+        reductions = np.minimum(reductions, _last_reduction(base, self.factor, floor, self.eps))
+        reduced = np.maximum(base * self.factor**reductions, floor)
         return np.broadcast_to(np.where(reductions > 0, reduced, base), np.shape(t)).copy()
-
-    def _last_reduction(self, base: float) -> int:
-        return _last_reduction(base, self.factor, floor_lr(self.min_lr, base), self.eps)
 
     def improves(self, metric: float, best: float) -> bool:
         """Whether ``metric`` counts as better than ``best``: torch's ``is_better``."""

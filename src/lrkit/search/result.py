@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,7 +11,7 @@ import optuna
 
 from lrkit.errors import bad_value
 from lrkit.jsondata import dumps
-from lrkit.outputs import write_file
+from lrkit.outputs import csv_text, write_file
 
 State = Literal["complete", "pruned", "failed", "interrupted", "running", "waiting"]
 STATES: tuple[State, ...] = ("complete", "pruned", "failed", "interrupted", "running", "waiting")
@@ -217,11 +215,7 @@ class SearchResult:
         columns: list[str] = []
         for row in rows:
             columns += [k for k in row if k not in columns]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns or ["number"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        text = buffer.getvalue()
+        text = csv_text(rows, columns or ["number"], lineterminator="\n")
         if path is not None:
             write_file(Path(path), text)
         return text

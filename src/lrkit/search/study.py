@@ -136,8 +136,7 @@ def open_study(
             return study, "coordinator"
     stored = _wait_for_config(study, CONFIG_WAIT_S if spec.shared else LOCAL_CONFIG_WAIT_S)
     where = f"study {name!r} in {spec.describe()}"
-    empty = not study.trials and not study.user_attrs
-    if stored is None and empty and study.direction.name.lower() == direction:
+    if stored is None and _empty(study) and study.direction.name.lower() == direction:
         # lrkit's, whose creator was killed (kill -9) between creating it and writing its
         # settings: there is nothing in it to lose
         with no_interrupt():
@@ -185,6 +184,11 @@ def no_study_to_resume(name: str, spec: StorageSpec) -> ConfigError:
         f"resume: there is no study {name!r} in {spec.describe()} to resume; check the folder, "
         "storage and study name, or start a new search without resume (--resume)."
     )
+
+
+def _empty(study: optuna.Study) -> bool:
+    """Whether ``study`` holds nothing: no trial, no attribute."""
+    return not study.user_attrs and not study.get_trials(deepcopy=False)
 
 
 def _claim(study: optuna.Study, config: SearchConfig) -> None:

@@ -47,7 +47,6 @@ SETTING_NAMES = {
     "value": "value judging the search",
 }
 REUSED = "kept from an earlier run in this folder"
-OUTPUTS = outputs.TUNE  # the files of a run; its search study stays in study.journal
 FINAL_SEED_OFFSET = 1000  # the final run's seed differs from every search and comparison seed
 MAX_TUNE_SEED = MAX_SEED - FINAL_SEED_OFFSET
 
@@ -146,7 +145,9 @@ def tune(
     if changed:
         what = ", ".join(SETTING_NAMES.get(key, key) for key in changed)
         say(f"note: {folder} held a run with another {what}; this run's files replace its files")
-        for name in OUTPUTS:  # before the claim: a run stopped early leaves none beside its own
+        # before the claim: a run stopped early leaves none beside its own (its search study
+        # stays in study.journal)
+        for name in outputs.TUNE:
             (folder / name).unlink(missing_ok=True)
     stages.claim(folder, run)
 
