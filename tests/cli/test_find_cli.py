@@ -89,7 +89,12 @@ def test_find_a_task_file_with_balancing_and_the_default_out_dir(tmp_path: Path)
 
 BAD = {
     "end_not_above_start": (["--start-lr", "1", "--end-lr", "0.1"], "--end-lr must be greater"),
-    "too_few_iterations": (["--num-iter", "5"], "--num-iter must be an integer"),
+    "too_few_iterations": (
+        ["--num-iter", "5"],
+        "argument --num-iter: must be an integer from 10 to 100,000 (a range test takes a few "
+        "hundred steps), got '5' (see 'lrkit find --help')",
+    ),
+    "step_mode_any_case_but_known": (["--step-mode", "Geometric"], "invalid choice: 'geometric'"),
     "too_many_iterations": (  # a typo that was a sweep of days
         ["--num-iter", "1e8"],
         "argument --num-iter: must be an integer from 10 to 100,000 (a range test takes a few "
@@ -163,6 +168,48 @@ def test_an_out_that_is_a_file_fails_before_any_work(command: str, tmp_path: Pat
     )
     assert result.stdout == ""  # no range test or trial ran
     assert blocker.read_text() == "a file, not a folder"
+
+
+def test_the_table_says_where_the_curve_diverged_when_the_stop_rule_did_not_fire() -> None:
+    import numpy as np
+
+    from lrkit.cli.find import table
+    from lrkit.finder import RangeTestResult
+
+    lrs = np.logspace(-5, 1, 100)
+    falls = 2.0 - 1.5 / (1 + (1e-2 / lrs) ** 2)
+    rises = np.where(lrs > 0.5, 50 * np.sin(np.arange(100)) ** 2, 0.0)  # wild, not steady
+    result = RangeTestResult(
+        lrs=tuple(lrs),
+        losses=tuple(falls + rises),
+        smoothed=tuple(falls + rises),
+        group_lrs=(tuple(lrs),),
+        suggestion=0.01,
+        range=(0.005, 0.1),
+        seconds=1.0,
+    )
+    line = table("mine", result).splitlines()[3]
+    cut = float(line.split()[2])
+    assert line.endswith("(read from the curve; the sweep went on to --end-lr)")
+    assert 0.5 < cut <= 0.7, line  # the first wild step
+    calm = RangeTestResult(
+        lrs=tuple(lrs),
+        losses=tuple(falls),
+        smoothed=tuple(falls),
+        group_lrs=(tuple(lrs),),
+        suggestion=0.01,
+        range=(0.005, 0.1),
+        seconds=1.0,
+    )
+    assert table("mine", calm).splitlines()[3].endswith("- (not detected up to --end-lr)")
+
+
+def test_step_mode_is_read_in_any_case_as_the_library_reads_it() -> None:
+    from lrkit.cli.main import build_parser
+
+    for given in ("Linear", "LINEAR", "EXP"):
+        args = build_parser().parse_args(["find", "--step-mode", given])
+        assert args.step_mode == given.lower()
 
 
 def test_num_iter_is_capped_where_the_library_caps_it() -> None:

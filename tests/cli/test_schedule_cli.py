@@ -238,7 +238,12 @@ def test_read_metrics_from_a_list_and_from_files(tmp_path: Path) -> None:
     js = tmp_path / "m.json"
     js.write_text("[1, 0.5]")
     assert read_metrics(str(js)) == [1.0, 0.5]
-    for bad in ("", "1,,2", "a,b", "1,inf", str(tmp_path / "nope.txt")):
+    one_line = tmp_path / "one_line.txt"
+    one_line.write_text("1.0, 0.9,0.8\n")
+    assert read_metrics(str(one_line)) == [1.0, 0.9, 0.8]
+    long = ",".join(["1.0"] * 100)  # too long a name for a file: a list all the same
+    assert read_metrics(long) == [1.0] * 100
+    for bad in ("", "1,,2", "a,b", "1,inf", str(tmp_path / "nope.txt"), "x" * 300):
         with pytest.raises(argparse.ArgumentTypeError):
             read_metrics(bad)
 

@@ -152,6 +152,22 @@ def test_a_short_loader_is_cycled() -> None:
     assert finder.range_test(short, end_lr=0.1, num_iter=25).steps == 25
 
 
+def test_a_loader_over_a_stream_without_length_is_read_and_cycled() -> None:
+    # a DataLoader over an IterableDataset raises TypeError from len(): streaming data
+    data = blobs(64)
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self) -> Any:
+            return iter(zip(data.tensors[0], data.tensors[1]))
+
+    stream = DataLoader(Stream(), batch_size=16)
+    with pytest.raises(TypeError):
+        len(stream)
+    finder, _, _ = _finder()
+    result = finder.range_test(stream, val_loader=stream, end_lr=0.1, num_iter=10)
+    assert result.steps == 10 and all(math.isfinite(v) for v in result.losses)
+
+
 def test_validation_mode_records_the_loss_after_each_step() -> None:
     finder, model, optimizer = _finder(lr=0.05)
     train, val = loader(batch_size=32), loader(n=96, batch_size=40, seed=1)
@@ -235,9 +251,12 @@ def test_a_nan_loss_ends_the_sweep_and_never_reaches_the_curve() -> None:
 def test_a_curve_without_descent_warns_and_suggests_nothing() -> None:
     model = mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, maximize=True)  # climbs the loss
+    finder = LRFinder(model, optimizer, CE)
     with pytest.warns(FinderWarning, match="Range test"):
-        result = LRFinder(model, optimizer, CE).range_test(loader(), end_lr=1, num_iter=20)
+        result = finder.range_test(loader(), end_lr=1, num_iter=20)
     assert result.suggestion is None and result.range is None and result.warning
+    ax, lr = finder.plot(suggest_lr=True)  # torch-lr-finder's: two values whenever asked
+    assert lr is None and ax.figure is not None
 
 
 def test_a_diverging_sweep_stops_and_says_where() -> None:
@@ -273,6 +292,16 @@ BAD_CALLS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "balance": ({"balance": "oversample"}, "balance must be one of 'undersample', 'sampler'"),
     "seed": ({"seed": "7"}, "seed must be an integer"),
+    "seed_past_numpy": ({"seed": 2**64}, "seed must be an integer from 0 to 4294967295, or None"),
+    "negative_seed": ({"seed": -1}, "seed must be an integer from 0 to 4294967295, or None"),
+    "step_mode_as_given": (
+        {"step_mode": "LIN"},
+        "step_mode must be one of 'exp', 'linear', got 'LIN'",
+    ),
+    "non_blocking": (
+        {"non_blocking_transfer": "yes"},
+        "non_blocking_transfer must be True or False, got 'yes'",
+    ),
     "empty_loader": ({"train_loader": "empty"}, "train_loader must yield at least one batch"),
     "empty_val_loader": ({"val_loader": "empty"}, "val_loader must yield at least one batch"),
     "one_shot_loader": (
@@ -409,6 +438,15 @@ def test_batches_it_cannot_read_are_a_type_error() -> None:
         finder.range_test([torch.zeros(4, 8)] * 3, num_iter=10)
     with pytest.raises(TypeError, match="step_fn must return a scalar loss tensor"):
         finder.range_test(loader(), num_iter=10, step_fn=lambda m, b: m(b[0]))
+    x, y = blobs(8).tensors
+    with pytest.raises(
+        TypeError,
+        match=r"a dict batch with the label key 'target' and no input key \('input', 'inputs', "
+        r"'x'\) is passed as model\(\*\*batch\), which failed: .*'image'.* Name its input "
+        r"'input', or pass step_fn=lambda model, batch: criterion\(model\(batch\['image'\]\), "
+        r"batch\['target'\]\)",
+    ):
+        finder.range_test([{"image": x, "target": y}], num_iter=10)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing else is raised along the way
         with pytest.raises(lrkit.ConfigError, match="criterion must be given"):

@@ -75,7 +75,8 @@ def test_example_2_lambda_lr_after_the_range_test() -> None:
     model, dataloader, criterion = names["model"], names["dataloader"], names["criterion"]
 
     import torch.optim as optim
-    from torch.optim.lr_scheduler import LambdaLR
+
+    from lrkit.schedules import LambdaLR  # was: from torch.optim.lr_scheduler
 
     # Identify optimal learning rate range from LRF (manually or programmatically)
     optimal_lr = 0.01  # Example value from the LRF plot

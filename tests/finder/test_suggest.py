@@ -145,6 +145,18 @@ def test_lrkit_warns_when_the_loss_was_still_falling_at_the_end() -> None:
     assert s.lr is not None and s.warning is not None and "end_lr" in s.warning
 
 
+def test_lrkit_keeps_its_reading_to_the_lrs_swept() -> None:
+    # a decade in 100 steps is 8x slower than the standard sweep: the speed correction moves
+    # the reading up, here past end_lr, where no loss was measured
+    lrs = np.logspace(-2, -1, 100)
+    losses = 2.0 - 1.5 / (1 + (0.03 / lrs) ** 2) + 0.01 * np.random.default_rng(0).random(100)
+    s = suggest(lrs, losses)
+    assert s.lr is not None and s.range is not None
+    assert 0.01 <= s.range[0] <= s.lr <= s.range[1] <= 0.1
+    assert s.warning is not None and "past the LRs swept (0.01 to 0.1)" in s.warning
+    assert suggest(*_simulated_sweep(100)).warning is None  # the standard sweep: no such note
+
+
 def test_read_curve_marks_the_divergence() -> None:
     r = read_curve(LRS, valley(LRS))
     assert r.descends and r.diverged_at is not None

@@ -84,6 +84,13 @@ def test_torch_amp_arguments_autocast_and_scale_the_sweep() -> None:
     result = scaled.range_test(loader(), end_lr=10, num_iter=20)
     assert set(criterion.dtypes) == {torch.float32}
     assert len(calls) >= result.steps
+    # autocast for CUDA on a CPU sweep: nothing changes, as torch.autocast("cuda") on CPU
+    criterion.dtypes.clear()
+    cuda_only = {"device_type": "cuda", "dtype": torch.float16}
+    LRFinder(model, optimizer, criterion, amp_backend="torch", amp_config=cuda_only).range_test(
+        loader(), end_lr=10, num_iter=20
+    )
+    assert set(criterion.dtypes) == {torch.float32}
 
 
 @pytest.mark.parametrize(
@@ -97,6 +104,11 @@ def test_torch_amp_arguments_autocast_and_scale_the_sweep() -> None:
         (
             {"amp_backend": "torch", "amp_config": {"dtype": "float16"}},
             r"amp_config\['dtype'\] must be a torch.dtype",
+        ),
+        (
+            {"amp_backend": "torch", "amp_config": {"dtype": torch.float16, "bogus": 1}},
+            r"amp_config must hold torch.autocast's arguments \(device_type, dtype, enabled, "
+            r"cache_enabled\), got the key 'bogus'.",
         ),
     ],
 )

@@ -110,6 +110,16 @@ def test_rounds_narrow_around_the_best() -> None:
     assert abs(math.log10(result.best_lr or 1) + 2) < 0.1
 
 
+def test_rounds_stop_narrowing_at_a_thousandth_of_a_decade() -> None:
+    # 4 ** 20 times narrower than 5 decades would be past a float's digits: low == high
+    result = run(objectives.quadratic, 25, rounds=25)
+    assert result.count("complete") == 25
+    widths = [math.log10(b / a) for a, b in result.rounds]
+    assert min(widths) == pytest.approx(1e-3, rel=1e-6)
+    assert widths == sorted(widths, reverse=True)
+    assert all(a <= t.lr <= b for t in result.trials for a, b in [result.rounds[t.round]])
+
+
 def test_workers_give_the_same_lrs_seeds_and_values(tmp_path: Path) -> None:
     one = run(objectives.with_seed, 4, storage=str(tmp_path / "one.journal"))
     two = run(objectives.with_seed, 4, storage=str(tmp_path / "two.journal"), n_workers=2)
@@ -286,6 +296,27 @@ def test_a_study_with_other_settings_is_refused_and_left_intact(tmp_path: Path) 
     assert [(t.lr, t.value, t.duration) for t in again.trials] == [
         (t.lr, t.value, t.duration) for t in first.trials
     ]
+    for resume in (True, "auto"):  # the same answer, and the same warning, when resuming
+        with pytest.warns(FinishedStudyWarning):
+            again = run(objectives.quadratic, 4, storage=storage, resume=resume)
+        assert [t.value for t in again.trials] == [t.value for t in first.trials]
+
+
+def test_a_study_is_resumed_whatever_the_spelling_of_its_sampler_and_pruner(
+    tmp_path: Path,
+) -> None:
+    storage = str(tmp_path / "study.journal")
+    first = run(objectives.quadratic, 4, storage=storage, sampler="LHS", pruner=None)
+    for sampler, pruner in [
+        ("stratified", "none"),
+        (" Latin", "OFF"),
+        ("lhs", optuna.pruners.NopPruner()),
+    ]:
+        with pytest.warns(FinishedStudyWarning):  # the same search: read back, not refused
+            again = run(objectives.quadratic, 4, storage=storage, sampler=sampler, pruner=pruner)
+        assert [t.lr for t in again.trials] == [t.lr for t in first.trials]
+    with pytest.raises(ConfigError, match=r"pruner='none' \(this search: 'halving'\)"):
+        run(objectives.quadratic, 4, storage=storage, sampler="stratified", pruner="SHA")
 
 
 def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
@@ -302,7 +333,8 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"resume: there is no study"):
         search(str(flat), "auto", "auto", 2, storage=storage, progress=False, resume=True)
     started = run(objectives.quadratic, 4, storage=storage, resume="auto")  # start, or resume
-    again = run(objectives.quadratic, 4, storage=storage, resume="auto")
+    with pytest.warns(FinishedStudyWarning):
+        again = run(objectives.quadratic, 4, storage=storage, resume="auto")
     assert [t.value for t in again.trials] == [t.value for t in started.trials]
 
 
@@ -313,7 +345,11 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
         ({"low": 1.0, "high": 0.1}, "low must be below high"),
         ({"n_trials": 0}, "n_trials must be a positive integer, got 0"),
         ({"rounds": 9}, "rounds must be at most n_trials"),
-        ({"narrow": 1.0}, "narrow must be a number > 1"),
+        ({"narrow": 1.0}, "narrow must be a finite number > 1"),
+        ({"narrow": math.inf}, "narrow must be a finite number > 1"),
+        ({"join_timeout": math.nan}, "join_timeout must be a number of seconds >= 0"),
+        ({"join_timeout": True}, "join_timeout must be a number of seconds >= 0"),
+        ({"progress": "no"}, "progress must be True or False, got 'no'"),
         ({"n_workers": 0}, "n_workers must be a positive integer"),
         ({"pruner": "sometimes"}, "valid pruners: none, halving, hyperband, median"),
         ({"direction": "up"}, "direction must be 'minimize', 'maximize' or None, got 'up'"),
@@ -326,6 +362,10 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
         ({"study_name": " "}, "study_name must be a non-empty string, or None, got ' '"),
         (
             {"sampler": optuna.samplers.GridSampler({"lr": [1e-3, 1e-2]})},
+            "sampler must be a sampler that draws the LR",
+        ),
+        (
+            {"sampler": optuna.samplers.BruteForceSampler()},
             "sampler must be a sampler that draws the LR",
         ),
     ],
@@ -603,8 +643,13 @@ def test_an_objective_that_cannot_take_lr_and_trial_fails_at_once(objective: Any
         (True, "the objective returned True (bool)"),
         ([1.0, 2.0], "the objective returned [1.0, 2.0] (list)"),
         (float("nan"), "the objective returned nan; a NaN or infinite result is a failure"),
+        (10**400, "the objective returned 1000000000000000000000000000000000000000000000000"),
+        (
+            10**5000,
+            "the objective returned <int that cannot be shown> (int); it must return",
+        ),
     ],
-    ids=["none", "text", "bool", "list", "nan"],
+    ids=["none", "text", "bool", "list", "nan", "past_float", "past_repr"],
 )
 def test_a_result_that_is_not_a_number_fails_the_trial_and_says_so(
     returned: Any, error: str

@@ -1,9 +1,10 @@
 """Seed 000's three examples with their placeholders filled by a real model, data and loop,
 and each one's equivalent in lrkit.search.
 
-The seed's code is kept as written (comments included); "Define model, data loaders etc.",
-``YourModel``, ``evaluate_model`` and "your training loop here" are filled with a small MLP on
-scikit-learn's digits, trained for two epochs per trial.
+The seed's code is kept as written (comments included), but for its import of torch's LambdaLR,
+which is lrkit's drop-in here; "Define model, data loaders etc.", ``YourModel``,
+``evaluate_model`` and "your training loop here" are filled with a small MLP on scikit-learn's
+digits, trained for two epochs per trial.
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ def example_2() -> dict[str, Any]:
 def example_3() -> dict[str, Any]:
     import numpy as np
     import torch.optim as optim
-    from torch.optim.lr_scheduler import LambdaLR
+
+    from lrkit.schedules import LambdaLR  # was: from torch.optim.lr_scheduler
 
     # Define model, data loaders etc. (omitted for brevity)
 

@@ -67,6 +67,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--step-mode",
+        type=str.lower,  # "Linear" too, as the library and torch-lr-finder take it
         choices=("exp", "linear"),
         default="exp",
         help="how the LR rises (default: exp)",
@@ -97,7 +98,10 @@ def num_iter_arg(text: str) -> int:
         1000
     """
     must = f"an integer from 10 to {MAX_NUM_ITER:,} (a range test takes a few hundred steps)"
-    return capped_int(text, MAX_NUM_ITER, must)
+    value = capped_int(text, MAX_NUM_ITER, must)
+    if value < 10:
+        raise argparse.ArgumentTypeError(f"must be {must}, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -188,16 +192,28 @@ def table(task: str, result: RangeTestResult) -> str:
     rows = [
         ("suggestion", _lr(result.suggestion)),
         ("range", span),
-        (
-            "diverged at",
-            "- (not detected up to --end-lr)"
-            if result.diverged_lr is None
-            else _lr(result.diverged_lr),
-        ),
+        ("diverged at", _diverged(result)),
         ("stopped", result.stop_reason),
     ]
     head = f"range test: {task} ({result.steps} steps, {result.seconds:.1f} s)"
     return "\n".join([head, *(f"  {name:<12} {value}" for name, value in rows)])
+
+
+def _diverged(result: RangeTestResult) -> str:
+    """Where the sweep stopped on a diverging loss or, where its stop rule never fired, where
+    the rule's reading of the curve cut it (the end of the curve the plot draws)."""
+    from lrkit.errors import ConfigError
+    from lrkit.finder.suggest import read_curve
+
+    if result.diverged_lr is not None:
+        return _lr(result.diverged_lr)
+    try:
+        cut = read_curve(result.lrs, result.losses).diverged_at
+    except ConfigError:  # too few finite points to read
+        cut = None
+    if cut is None:
+        return "- (not detected up to --end-lr)"
+    return f"{_lr(cut)} (read from the curve; the sweep went on to --end-lr)"
 
 
 def _lr(value: float | None) -> str:

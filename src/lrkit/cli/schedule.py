@@ -15,6 +15,7 @@ import json
 import math
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +205,7 @@ def read_metrics(text: str) -> list[float]:
             f"expected a comma-separated list of numbers or an existing file, got {text!r}"
         )
     path = Path(text)
-    if path.is_file():
+    if _is(path, Path.is_file):
         try:
             values = _metrics_from_file(path)
         except OSError as exc:
@@ -215,7 +216,7 @@ def read_metrics(text: str) -> list[float]:
                 "which is not text"
             ) from None
     elif "," not in text and not _is_number(text):
-        why = "a folder" if path.is_dir() else "no such file"
+        why = "a folder" if _is(path, Path.is_dir) else "no such file"
         raise argparse.ArgumentTypeError(
             f"expected a comma-separated list of numbers or an existing file, got {text!r} ({why})"
         )
@@ -246,7 +247,19 @@ def _metrics_from_file(path: Path) -> list[float]:
             )
         return [float(v) for v in data]
     lines = [line.split("#", 1)[0].strip() for line in content.splitlines()]
-    return _numbers([line for line in lines if line], str(path), header=True)
+    lines = [line for line in lines if line]
+    if len(lines) == 1 and "," in lines[0]:  # the list on one line, as --metrics takes it
+        return _numbers([p.strip() for p in lines[0].split(",")], str(path), header=False)
+    return _numbers(lines, str(path), header=True)
+
+
+def _is(path: Path, test: Callable[[Path], bool]) -> bool:
+    """``test(path)``, false where the name cannot be a path: a list of 300 numbers is too long
+    a file name for the system, and ``is_file`` raises on it (Python 3.11)."""
+    try:
+        return test(path)
+    except OSError:
+        return False
 
 
 def _is_number(text: str) -> bool:

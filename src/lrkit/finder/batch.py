@@ -91,7 +91,19 @@ def batch_loss(
         labels = next((k for k in LABEL_KEYS if k in batch), None)
         if inputs is not None and labels is not None:
             return _criterion(criterion)(model(batch[inputs]), batch[labels])
-        return _output_loss(model(**batch))
+        try:
+            output = model(**batch)
+        except TypeError as error:
+            if labels is None:
+                raise
+            others = [k for k in batch if k != labels]
+            raise TypeError(
+                f"a dict batch with the label key {labels!r} and no input key "
+                f"({', '.join(map(repr, INPUT_KEYS))}) is passed as model(**batch), which "
+                f"failed: {error}. Name its input 'input', or pass step_fn=lambda model, batch: "
+                f"criterion(model(batch[{(others or ['...'])[0]!r}]), batch[{labels!r}])."
+            ) from error
+        return _output_loss(output)
     got = type(batch).__name__
     if isinstance(batch, (tuple, list)):
         got = f"a {got} of {len(batch)} item{'' if len(batch) == 1 else 's'}"

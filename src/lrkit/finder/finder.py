@@ -170,9 +170,10 @@ class LRFinder:
         torch-lr-finder's calls work too: ``plot(skip_start, skip_end, log_lr, show_lr, ax,
         suggest_lr)``, by position or by name. ``show_lr`` marks an LR with a red line. Given
         ``suggest_lr`` (torch-lr-finder's way of asking for its return value), ``plot`` returns
-        what torch-lr-finder returns: ``(ax, suggested_lr)`` when ``suggest_lr`` is true and
-        there is a suggestion, else ``ax``. lrkit's defaults differ: nothing is skipped at the
-        ends (the marks show where the curve was read), and the suggestion is lrkit's.
+        what torch-lr-finder returns: ``(ax, suggested_lr)`` when ``suggest_lr`` is true
+        (``suggested_lr`` is ``None`` where the curve shows no descent), else ``ax``. lrkit's
+        defaults differ: nothing is skipped at the ends (the marks show where the curve was
+        read), and the suggestion is lrkit's.
 
         Raises:
             ConfigError: No range test has run yet.
@@ -235,8 +236,7 @@ class LRFinder:
             )
         if suggest_lr is None:
             return fig
-        suggestion = self._result.suggestion
-        return (axes, suggestion) if suggest_lr and suggestion is not None else axes
+        return (axes, self._result.suggestion) if suggest_lr else axes
 
     @property
     def best_loss(self) -> float | None:
@@ -324,14 +324,20 @@ class LRFinder:
         if val_loader is not None:  # each step costs a validation pass: stop at once
             plan = replace(plan, check_every=1)
         check_options(train_loader, val_loader, step_fn, scaler, balance, seed, on_step, rule)
+        if plain(non_blocking_transfer) not in (True, False) or isinstance(
+            non_blocking_transfer, float
+        ):
+            raise bad_value("non_blocking_transfer", "True or False", non_blocking_transfer)
         home = _normalize(_model_device(self.model))
         device = home if self.device is None else _normalize(self.device)
         if scaler is None:
             scaler = self._amp.scaler
         if self._amp.given:  # torch-lr-finder's amp_config decides, whatever the scaler
+            # autocast for another device type than the sweep's changes nothing, as in torch
+            here = self._amp.device_type in (None, device.type)
             default_amp = (
                 (self._amp.dtype or torch.get_autocast_dtype(device.type))
-                if self._amp.autocast
+                if self._amp.autocast and here
                 else None
             )
         else:
@@ -387,6 +393,7 @@ class _Amp(NamedTuple):
     autocast: bool  # whether the forward pass runs under autocast
     dtype: torch.dtype | None  # its dtype; None: autocast's default for the device
     scaler: Any  # a GradScaler, or None
+    device_type: str | None = None  # autocast for this device type only (amp_config's)
 
 
 def _torch_lr_finder_amp(backend: str | None, config: dict[str, Any] | None, scaler: Any) -> _Amp:
@@ -414,10 +421,22 @@ def _torch_lr_finder_amp(backend: str | None, config: dict[str, Any] | None, sca
             )
         return _Amp(False, False, None, None)
     options = config or {}
+    unknown = sorted(set(options) - set(_AUTOCAST_KEYS), key=str)
+    if unknown:
+        raise ConfigError(
+            f"amp_config must hold torch.autocast's arguments ({', '.join(_AUTOCAST_KEYS)}), "
+            f"got the key {unknown[0]!r}."
+        )
     dtype = options.get("dtype")
     if dtype is not None and not isinstance(dtype, torch.dtype):
         raise bad_value("amp_config['dtype']", "a torch.dtype such as torch.float16", dtype)
-    return _Amp(True, options.get("enabled", True) is not False, dtype, scaler)
+    device_type = options.get("device_type")
+    if device_type is not None and not isinstance(device_type, str):
+        raise bad_value("amp_config['device_type']", "a device type such as 'cuda'", device_type)
+    return _Amp(True, options.get("enabled", True) is not False, dtype, scaler, device_type)
+
+
+_AUTOCAST_KEYS = ("device_type", "dtype", "enabled", "cache_enabled")
 
 
 # -- devices and RNGs --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.errors import MAX_LR, ConfigError, bad_value, positive_lr
+from lrkit.errors import MAX_LR, MAX_SEED, ConfigError, bad_value, positive_lr
 
 STEP_MODES: tuple[str, ...] = ("exp", "linear")
 """How the LR rises: geometrically (``"exp"``) or linearly."""
@@ -93,10 +93,11 @@ def make_plan(
             f"an integer from {MIN_ITER} to {MAX_ITER:,} (a range test takes a few hundred steps)",
             num_iter,
         )
+    given = step_mode
     if isinstance(step_mode, str):  # "Linear" and "EXP" too, as torch-lr-finder reads them
         step_mode = step_mode.lower()
     if step_mode not in STEP_MODES:
-        raise bad_value("step_mode", f"one of {', '.join(map(repr, STEP_MODES))}", step_mode)
+        raise bad_value("step_mode", f"one of {', '.join(map(repr, STEP_MODES))}", given)
     if not _is_number(smooth_f) or not 0 <= smooth_f < 1:
         raise bad_value("smooth_f", "a number in [0, 1) (0: no smoothing)", smooth_f)
     if not _is_number(diverge_th) or not diverge_th > 1 or not math.isfinite(diverge_th):
@@ -163,7 +164,7 @@ def check_options(
             continue
         if not hasattr(loader, "__iter__"):
             raise TypeError(f"{name} must be an iterable of batches, got {type(loader).__name__}.")
-        if hasattr(loader, "__len__") and len(loader) == 0:
+        if _length(loader) == 0:
             raise ConfigError(f"{name} must yield at least one batch, got an empty loader.")
     if step_fn is not None and not callable(step_fn):
         raise TypeError(f"step_fn must be callable (model, batch) -> loss, got {step_fn!r}.")
@@ -179,8 +180,10 @@ def check_options(
         if balance not in BALANCE_MODES:
             choices = ", ".join(map(repr, BALANCE_MODES))
             raise bad_value("balance", f"one of {choices} or None", balance)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise bad_value("seed", "an integer or None", seed)
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+    ):
+        raise bad_value("seed", f"an integer from 0 to {MAX_SEED}, or None", seed)
 
 
 def _check_bounds(
@@ -219,3 +222,12 @@ def _is_number(value: object) -> bool:
 def _integer(name: str, value: object, least: int, why: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise bad_value(name, f"an integer >= {least} ({why})", value)
+
+
+def _length(loader: Any) -> int | None:
+    """``len(loader)``, or ``None`` where it has none: a DataLoader over an IterableDataset has
+    ``__len__`` and raises TypeError from it (a stream, a webdataset)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None

@@ -507,6 +507,7 @@ def suggest(
             f"only {len(y)} finite points: at least {MIN_POINTS} are needed; sweep with more "
             "steps (num_iter), or from a lower start_lr if the loss diverged this early.",
         )
+    swept = (float(np.min(lrs)), float(np.max(lrs)))  # NaN losses cut x, not the LRs tried
     reading = _read(x, y)
     if not reading.descends:  # for every rule: no made-up suggestion from a curve like this
         further = "" if stopped_early else ", sweep further (end_lr)"  # it went far enough
@@ -518,4 +519,21 @@ def suggest(
             f"{reading.noise:.3g}): no suggestion. Start the sweep lower (start_lr){further} "
             "or in more steps (num_iter), or check the model and the loss.",
         )
-    return _RULES[name](x, y, reading)
+    return _within(_RULES[name](x, y, reading), *swept)
+
+
+def _within(s: Suggestion, first: float, last: float) -> Suggestion:
+    """``s`` kept to the LRs the sweep tried: the speed correction can carry a reading of a
+    short or slow sweep past its ends, where no loss was measured (0.13 from a sweep to 0.1)."""
+    if s.lr is None:
+        return s
+    lr = min(max(s.lr, first), last)
+    span = None if s.range is None else tuple(min(max(v, first), last) for v in s.range)
+    if lr == s.lr and span == s.range:
+        return s
+    note = (
+        f"corrected for the sweep's speed, the reading lay past the LRs swept ({first:.3g} to "
+        f"{last:.3g}); it is kept to them: sweep a wider range (start_lr, end_lr)."
+    )
+    warning = note if s.warning is None else f"{s.warning} And {note}"
+    return Suggestion(lr, span, s.rule, warning)  # type: ignore[arg-type]

@@ -18,10 +18,10 @@ from lrkit.errors import ConfigError, bad_value, caller_level, plain, positive_l
 from lrkit.interrupts import Terminated, raise_held
 from lrkit.search.display import SearchDisplay
 from lrkit.search.objective import TaskObjective, Value
-from lrkit.search.pruners import make_pruner
+from lrkit.search.pruners import make_pruner, pruner_key
 from lrkit.search.result import SearchResult, SearchWarning, TrialRecord
 from lrkit.search.runner import Workers, check_objective, check_workers
-from lrkit.search.samplers import make_sampler
+from lrkit.search.samplers import make_sampler, sampler_key
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec, default_storage
 from lrkit.search.study import (
@@ -162,6 +162,8 @@ def search(
     _check_args(n_trials, rounds, narrow, n_workers, seed, join_timeout)
     if not (isinstance(resume, bool) or resume == "auto"):
         raise bad_value("resume", "True, False or 'auto'", resume)
+    if plain(progress) not in (True, False) or isinstance(progress, float):
+        raise bad_value("progress", "True or False", progress)
     stored = False  # whether this search has a study in the storage yet
     try:
         with _optuna_quiet():  # lrkit shows its own progress
@@ -245,10 +247,14 @@ def search(
                 n_trials=n_trials,
                 rounds=rounds,
                 seed=seed,
-                sampler=sampler if isinstance(sampler, str) else type(sampler).__name__,
+                sampler=sampler_key(sampler)
+                if isinstance(sampler, str)
+                else type(sampler).__name__,
                 direction=direction,
                 narrow=float(narrow),
-                pruner=pruner if isinstance(pruner, str) else type(pruner_obj).__name__,
+                pruner=pruner_key(pruner)
+                if pruner is None or isinstance(pruner, str)
+                else type(pruner_obj).__name__,
                 objective=_describe(objective),
                 start_lr=None if start_lr is None else float(start_lr),
                 auto_ends=auto_ends,
@@ -486,11 +492,21 @@ def _check_args(
             f"rounds must be at most n_trials (each round needs a trial), got rounds={rounds} "
             f"and n_trials={n_trials}."
         )
-    if isinstance(narrow, bool) or not isinstance(narrow, (int, float)) or not narrow > 1:
-        raise bad_value("narrow", "a number > 1 (how many times narrower each round is)", narrow)
+    if (
+        not isinstance(narrow, (int, float))
+        or isinstance(narrow, bool)
+        or not 1 < narrow < math.inf
+    ):
+        raise bad_value(
+            "narrow", "a finite number > 1 (how many times narrower each round is)", narrow
+        )
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise bad_value("seed", "an integer", seed)
-    if not isinstance(join_timeout, (int, float)) or join_timeout < 0:
+    if (
+        not isinstance(join_timeout, (int, float))
+        or isinstance(join_timeout, bool)
+        or not 0 <= join_timeout <= math.inf
+    ):
         raise bad_value("join_timeout", "a number of seconds >= 0", join_timeout)
 
 

@@ -14,6 +14,25 @@ import optuna
 from lrkit.errors import UnknownNameError, bad_value
 
 PRUNERS = ("none", "halving", "hyperband", "median")
+_PRUNER_ALIASES = {
+    "nop": "none",
+    "off": "none",
+    "noppruner": "none",  # what pruner=None was stored as before lrkit stored its key
+    "sha": "halving",
+    "asha": "halving",
+    "successive-halving": "halving",
+}
+
+
+def pruner_key(name: str | None) -> str:
+    """A pruner's name as a study stores it, whatever its spelling: ``None`` is ``"none"``.
+
+    Example:
+        >>> pruner_key(None), pruner_key("SHA"), pruner_key("Hyperband")
+        ('none', 'halving', 'hyperband')
+    """
+    key = "none" if name is None else name.strip().lower()
+    return _PRUNER_ALIASES.get(key, key)
 
 
 def make_pruner(name: str | Any, *, max_resource: int | None = None) -> optuna.pruners.BasePruner:
@@ -32,14 +51,12 @@ def make_pruner(name: str | Any, *, max_resource: int | None = None) -> optuna.p
     """
     if isinstance(name, optuna.pruners.BasePruner):
         return name
-    if name is None:
-        return optuna.pruners.NopPruner()
-    if not isinstance(name, str):
+    if name is not None and not isinstance(name, str):
         raise bad_value("pruner", f"one of {', '.join(PRUNERS)} or an Optuna pruner", name)
-    key = name.strip().lower()
-    if key in ("none", "nop", "off"):
+    key = pruner_key(name)
+    if key == "none":
         return optuna.pruners.NopPruner()
-    if key in ("halving", "sha", "asha", "successive-halving"):
+    if key == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if key == "hyperband":
         top: Any = max_resource if max_resource is not None else "auto"

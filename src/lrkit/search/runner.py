@@ -149,7 +149,7 @@ def _number(value: Any) -> tuple[float | None, str]:
     detach = getattr(value, "detach", None)  # a loss tensor: read without autograd's warning
     try:
         number = float(detach() if callable(detach) else value)
-    except (TypeError, ValueError, RuntimeError) as error:
+    except Exception as error:  # any: an int past float's range, a __float__ of the user's
         return None, (
             f"the objective returned {_short(value)} ({type(value).__name__}); it must return "
             f"the value to optimize (a number or a one-element tensor): "
@@ -164,7 +164,10 @@ def _number(value: Any) -> tuple[float | None, str]:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # an int of more than 4300 digits, a __repr__ of the user's
+        return f"<{type(value).__name__} that cannot be shown>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 

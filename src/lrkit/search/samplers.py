@@ -23,6 +23,7 @@ import optuna
 from lrkit.errors import UnknownNameError, bad_value
 
 SAMPLERS = ("random", "random-torch", "stratified", "tpe")
+_SAMPLER_ALIASES = {"lhs": "stratified", "latin": "stratified"}
 
 SLOT_ATTR = "lrkit_slot"  # the trial's index within its round
 ROUND_ATTR = "lrkit_round"
@@ -281,9 +282,21 @@ class StratifiedSampler(_SlotSampler):
         return self._cache[key][index]
 
 
+def sampler_key(name: str) -> str:
+    """A sampler's name as a study stores it, whatever its spelling: ``"LHS"`` is ``"stratified"``.
+
+    Example:
+        >>> sampler_key(" TPE"), sampler_key("latin")
+        ('tpe', 'stratified')
+    """
+    key = name.strip().lower()
+    return _SAMPLER_ALIASES.get(key, key)
+
+
 def make_sampler(name: str | Any, seed: int) -> Any:
     """An Optuna sampler from a name in :data:`SAMPLERS`, or an Optuna sampler passed through."""
-    if isinstance(name, optuna.samplers.GridSampler):  # it refuses trials queued without params
+    # a grid refuses trials queued without params; brute force cannot enumerate a float range
+    if isinstance(name, (optuna.samplers.GridSampler, optuna.samplers.BruteForceSampler)):
         raise bad_value(
             "sampler",
             "a sampler that draws the LR (a grid of LRs: run each, or use sampler='stratified', "
@@ -294,12 +307,12 @@ def make_sampler(name: str | Any, seed: int) -> Any:
         return name
     if not isinstance(name, str):
         raise bad_value("sampler", f"one of {', '.join(SAMPLERS)} or an Optuna sampler", name)
-    key = name.strip().lower()
+    key = sampler_key(name)
     if key == "random":
         return LogUniformSampler(seed)
     if key == "random-torch":
         return LogUniformSampler(seed, backend="torch")
-    if key in ("stratified", "lhs", "latin"):
+    if key == "stratified":
         return StratifiedSampler(seed)
     if key == "tpe":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=4)

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 from lrkit.errors import ConfigError, positive_lr
 
+MIN_DECADES = 1e-3
+"""Narrowing stops at this width in decades (0.23% from low to high): LRs closer than that train
+alike, and a float's digits run out not far below."""
+
 
 @dataclass(frozen=True)
 class LogRange:
@@ -43,17 +47,21 @@ class LogRange:
 
         The new window is centred on the geometric mean of ``best_lrs`` (the best few trials of
         the round), widened to cover all of them, and shifted back inside this interval when it
-        would stick out: narrowing never searches where the first round was told not to.
+        would stick out: narrowing never searches where the first round was told not to. It
+        never goes below :data:`MIN_DECADES`: a range that narrow is kept as it is.
 
         Example:
             >>> LogRange(1e-5, 1.0).narrowed([1e-2], factor=2.5)
             LogRange(low=0.001, high=0.1)
+            >>> LogRange(0.01, 0.010001).narrowed([0.01], factor=4)
+            LogRange(low=0.01, high=0.010001)
         """
-        if not best_lrs:
+        span = self.log_high - self.log_low
+        if not best_lrs or span <= MIN_DECADES:
             return self
         logs = [math.log10(lr) for lr in best_lrs]
         centre = sum(logs) / len(logs)
-        width = max((self.log_high - self.log_low) / factor, max(logs) - min(logs))
+        width = max(span / factor, max(logs) - min(logs), MIN_DECADES)
         lo = min(max(centre - width / 2, self.log_low), self.log_high - width)
         lo = max(lo, self.log_low)
         hi = min(lo + width, self.log_high)

@@ -26,8 +26,9 @@ from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, caller_level
 from lrkit.interrupts import no_interrupt
+from lrkit.search.pruners import pruner_key
 from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_interrupted
-from lrkit.search.samplers import FIRST_ATTR, ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR
+from lrkit.search.samplers import FIRST_ATTR, ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR, sampler_key
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec
 
@@ -66,10 +67,15 @@ class SearchConfig:
         mine = asdict(self)
         # a setting added since the study was stored reads as its default
         defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
+        stored = {key: stored.get(key, default) for key, default in defaults.items()} | stored
+        for key, canonical in (("sampler", sampler_key), ("pruner", pruner_key)):
+            for settings in (stored, mine):  # as an earlier lrkit stored it: "SHA", "NopPruner"
+                if isinstance(settings.get(key), str):
+                    settings[key] = canonical(settings[key])
         diffs = [
-            _setting(key, stored.get(key, defaults.get(key)), value)
+            _setting(key, stored.get(key), value)
             for key, value in mine.items()
-            if stored.get(key, defaults.get(key)) != value
+            if stored.get(key) != value
         ]
         return "; ".join(diffs) or None
 
@@ -153,7 +159,7 @@ def open_study(
             "to join or resume it, or another study name for a new search."
         )
     if resume is True or (resume == "auto" and not spec.shared):
-        if resume is True and study_state(study).get("done"):
+        if study_state(study).get("done"):
             _warn_finished(where)
         return study, "coordinator"  # "auto" on a shared storage joins: one coordinator only
     if not spec.shared:
