@@ -93,6 +93,20 @@ def plain(value: T) -> T:
     return value
 
 
+def check_flag(name: str, value: object) -> None:
+    """A ConfigError unless ``value`` is True or False (1, 0 and NumPy's bools too, as an
+    ``if value:`` reads them; not 1.0, "no" or None).
+
+    Example:
+        >>> check_flag("progress", "no")
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.ConfigError: progress must be True or False, got 'no'.
+    """
+    if plain(value) not in (True, False) or isinstance(value, float):
+        raise bad_value(name, "True or False", value)
+
+
 def bool_or_text(value: object) -> bool:
     """Whether ``value`` is a bool (Python's, NumPy's, a bool tensor) or text: ``float()``
     reads all of them, but none is a number a caller meant (``float("0.9")``, ``float(True)``).

@@ -26,6 +26,13 @@ from tests.search import objectives
 from tests.task_files import FLAT_TASK
 
 
+def _quietly(make: Any) -> Any:
+    """``make()`` without Optuna's ExperimentalWarning, which would show in every test run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return make()
+
+
 def run(objective, n=8, **kwargs) -> SearchResult:  # type: ignore[no-untyped-def]
     kwargs.setdefault("storage", ":memory:")
     kwargs.setdefault("progress", False)
@@ -296,10 +303,12 @@ def test_a_study_with_other_settings_is_refused_and_left_intact(tmp_path: Path) 
     assert [(t.lr, t.value, t.duration) for t in again.trials] == [
         (t.lr, t.value, t.duration) for t in first.trials
     ]
+    journal = Path(storage).read_bytes()
     for resume in (True, "auto"):  # the same answer, and the same warning, when resuming
         with pytest.warns(FinishedStudyWarning):
             again = run(objectives.quadratic, 4, storage=storage, resume=resume)
         assert [t.value for t in again.trials] == [t.value for t in first.trials]
+    assert Path(storage).read_bytes() == journal  # read back: nothing written
 
 
 def test_a_study_is_resumed_whatever_the_spelling_of_its_sampler_and_pruner(
@@ -365,7 +374,7 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
             "sampler must be a sampler that draws the LR",
         ),
         (
-            {"sampler": optuna.samplers.BruteForceSampler()},
+            {"sampler": _quietly(optuna.samplers.BruteForceSampler)},
             "sampler must be a sampler that draws the LR",
         ),
     ],

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from lrkit.devices import check_device
-from lrkit.errors import ConfigError, bad_value, plain, positive_lr
+from lrkit.errors import ConfigError, bad_value, check_flag, plain, positive_lr
 from lrkit.finder.batch import Criterion, StepFn
 from lrkit.finder.plan import Plan, check_optimizer, check_options, make_plan
 from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
@@ -324,10 +324,7 @@ class LRFinder:
         if val_loader is not None:  # each step costs a validation pass: stop at once
             plan = replace(plan, check_every=1)
         check_options(train_loader, val_loader, step_fn, scaler, balance, seed, on_step, rule)
-        if plain(non_blocking_transfer) not in (True, False) or isinstance(
-            non_blocking_transfer, float
-        ):
-            raise bad_value("non_blocking_transfer", "True or False", non_blocking_transfer)
+        check_flag("non_blocking_transfer", non_blocking_transfer)
         home = _normalize(_model_device(self.model))
         device = home if self.device is None else _normalize(self.device)
         if scaler is None:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lrkit.axes import figure_and_axes
-from lrkit.errors import bad_value, plain
+from lrkit.errors import bad_value, check_flag
 from lrkit.finder.suggest import MIN_POINTS, read_curve
 
 if TYPE_CHECKING:
@@ -186,9 +186,8 @@ def plot_result(
     Raises:
         ConfigError: An option has the wrong type or value (``log_lr="no"``, ``skip_start=-1``).
     """
-    for name, value in (("log_lr", log_lr), ("show_raw", show_raw)):
-        if plain(value) not in (True, False) or isinstance(value, float):  # 1 and 0 too
-            raise bad_value(name, "True or False", value)
+    check_flag("log_lr", log_lr)
+    check_flag("show_raw", show_raw)
     if title is not None and not isinstance(title, str):
         raise bad_value("title", "a string or None", title)
     data = plot_data(result, skip_start=skip_start, skip_end=skip_end, log_lr=log_lr)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 import optuna
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, bad_value, caller_level, plain, positive_lr
+from lrkit.errors import ConfigError, bad_value, caller_level, check_flag, plain, positive_lr
 from lrkit.interrupts import Terminated, raise_held
 from lrkit.search.display import SearchDisplay
 from lrkit.search.objective import TaskObjective, Value
@@ -162,8 +162,7 @@ def search(
     _check_args(n_trials, rounds, narrow, n_workers, seed, join_timeout)
     if not (isinstance(resume, bool) or resume == "auto"):
         raise bad_value("resume", "True, False or 'auto'", resume)
-    if plain(progress) not in (True, False) or isinstance(progress, float):
-        raise bad_value("progress", "True or False", progress)
+    check_flag("progress", progress)
     stored = False  # whether this search has a study in the storage yet
     try:
         with _optuna_quiet():  # lrkit shows its own progress

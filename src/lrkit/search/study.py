@@ -226,9 +226,12 @@ def study_state(study: optuna.Study) -> dict[str, Any]:
 
 
 def set_state(study: optuna.Study, **changes: Any) -> dict[str, Any]:
+    """Updates the record; a value it holds already is not written again (a rerun of a
+    finished search would add a line to the journal each time)."""
     state = study_state(study)
-    state.update(changes)
-    study.set_user_attr(STATE_ATTR, state)
+    if any(state.get(key) != value for key, value in changes.items()):
+        state.update(changes)
+        study.set_user_attr(STATE_ATTR, state)
     return state
 
 
