@@ -34,6 +34,11 @@ class UnknownNameError(SpecError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class RunError(LrkitError):
+    """Work that was set up right could not go on: a search's coordinator is gone, its storage
+    was lost. What was finished is kept; the message says how to go on (the CLI exits 1)."""
+
+
 class TaskError(LrkitError):
     """A task cannot be loaded or does not provide what the protocol requires."""
 

@@ -206,6 +206,23 @@ def test_a_search_in_which_every_trial_failed_says_why_and_exits_1(tmp_path: Pat
     assert quiet.stderr.startswith("lrkit: No trial completed (2 failed). The first error")
 
 
+def test_a_search_that_could_not_go_on_is_one_line_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # what a lost database or a gone coordinator raises (tests/search/test_postgres.py); the
+    # CLI says it in its own words, a failure of the run (1), not of its usage (2)
+    import lrkit.search
+    from lrkit.errors import RunError
+
+    def gone(*args: object, **kwargs: object) -> None:
+        raise RunError("the study is not done; resume it ('resume=True', `--resume`).")
+
+    monkeypatch.setattr(lrkit.search, "search", gone)
+    status, out, err = in_process(["search", "--out", str(tmp_path / "o")], capsys)
+    assert (status, out) == (1, "")
+    assert err == "lrkit: error: the study is not done; resume it ('resume=True', `--resume`).\n"
+
+
 def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:
     out = tmp_path / "run"
     first = run("digits", "--trials", "2", "--epochs", "1", "--out", str(out))

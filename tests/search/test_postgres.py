@@ -25,10 +25,18 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, RunError
 from lrkit.search import FinishedStudyWarning, SearchResult, StorageSpec, collect, search
-from lrkit.search.study import CONFIG_ATTR, SearchConfig, open_study, pop_waiting, recover
-from tests.search.pg_worker import Sleepy
+from lrkit.search.study import (
+    CONFIG_ATTR,
+    SearchConfig,
+    open_study,
+    pop_waiting,
+    recover,
+    set_state,
+    study_state,
+)
+from tests.search.pg_worker import Sleepy, bowl
 
 ROOT = Path(__file__).resolve().parents[2]
 LOW, HIGH = 1e-5, 1.0
@@ -202,22 +210,113 @@ def test_a_joiner_with_other_settings_is_refused_and_stores_nothing(postgres_url
     loaded, after = load(postgres_url, study)
     assert len(loaded.get_trials()) == 4 and loaded.user_attrs == attrs_before
 
-    # the same settings join the finished study and report it as it is
-    again = search(Sleepy(), LOW, HIGH, 4, storage=postgres_url, study_name=study, progress=False)
+    # the same settings join the finished study and report it as it is, and say so
+    with pytest.warns(FinishedStudyWarning, match="already finished with these settings"):
+        again = search(
+            Sleepy(), LOW, HIGH, 4, storage=postgres_url, study_name=study, progress=False
+        )
     assert again.trials == after.trials == first.trials
 
     # resume="auto" (create or resume) on a shared storage joins a study that is there: a
     # second coordinator could queue a round twice; only resume=True takes over
     spec = StorageSpec.parse(postgres_url)
     config = SearchConfig(**loaded.user_attrs[CONFIG_ATTR])
-    roles = [open_study(spec, spec.open(), study, config, *_optuna_parts(), resume="auto")[1]]
-    with pytest.warns(FinishedStudyWarning, match="no trial ran"):  # nothing left to take over
-        roles.append(open_study(spec, spec.open(), study, config, *_optuna_parts(), resume=True)[1])
+    roles = []
+    for resume in ("auto", True):  # nothing left to take over either way
+        with pytest.warns(FinishedStudyWarning, match="no trial ran"):
+            roles.append(
+                open_study(spec, spec.open(), study, config, *_optuna_parts(), resume=resume)[1]
+            )
     assert roles == ["joiner", "coordinator"]
 
 
 def _optuna_parts() -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner]:
     return optuna.samplers.RandomSampler(), optuna.pruners.NopPruner()
+
+
+def test_a_joiner_whose_coordinator_is_gone_says_so_and_returns_no_result(
+    postgres_url: str,
+) -> None:
+    study = f"orphan-{uuid.uuid4().hex[:8]}"
+    search(Sleepy(), LOW, HIGH, 3, storage=postgres_url, study_name=study, progress=False)
+    loaded, _ = load(postgres_url, study)
+    set_state(loaded, done=False)  # as if its coordinator died before it could say "done"
+    with pytest.raises(RunError, match=r"is not done, and it has had no trial to run for 1 s"):
+        search(
+            Sleepy(),
+            LOW,
+            HIGH,
+            3,
+            storage=postgres_url,
+            study_name=study,
+            join_timeout=1,
+            progress=False,
+        )
+    # --resume on one machine finishes it
+    resumed = search(
+        Sleepy(),
+        LOW,
+        HIGH,
+        3,
+        storage=postgres_url,
+        study_name=study,
+        resume=True,
+        progress=False,
+    )
+    assert resumed.count("complete") == 3 and study_state(load(postgres_url, study)[0])["done"]
+
+
+class CutsTheDatabase:
+    """The bowl; its third trial cuts the search off its database (a server restarted, a
+    network gone): it closes the database to new connections and ends those it has."""
+
+    def __init__(self, name: str, admin: str) -> None:
+        self.name = name  # the search's database
+        self.admin = admin  # a URL of another database on the server, to reopen this one from
+
+    def __call__(self, lr: float, trial: optuna.Trial) -> float:
+        if trial.number == 2:
+            import psycopg
+
+            with psycopg.connect(self.admin, autocommit=True) as admin:
+                name = self.name
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+        return bowl(lr)
+
+
+def test_a_lost_database_stops_the_search_in_one_line_and_resume_finishes_it(
+    postgres_db: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    # the trial cut off stays RUNNING: stale after 2 s, not 40 (another machine may run it)
+    monkeypatch.setenv("LRKIT_HEARTBEAT_S", "1")
+    monkeypatch.setenv("LRKIT_GRACE_S", "2")
+
+    name = postgres_db.rsplit("/", 1)[1]
+    objective = CutsTheDatabase(name, postgres_url)
+    with pytest.raises(RunError, match=r"lost the study's storage \(postgresql://lrkit@") as info:
+        search(objective, LOW, HIGH, 5, storage=postgres_db, study_name="cut", progress=False)
+    assert "during the search: OperationalError: connection failed: " in str(info.value)
+    assert "Its finished trials are kept" in str(info.value)
+    assert "resume the search ('resume=True', `--resume`)" in str(info.value)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:  # the server is back
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    resumed = search(
+        objective,
+        LOW,
+        HIGH,
+        5,
+        storage=postgres_db,
+        study_name="cut",
+        resume=True,
+        progress=False,
+    )
+    assert resumed.count("complete") == 5 and resumed.n_trials == 5
 
 
 def test_an_unreachable_database_is_a_config_error_quickly() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -328,6 +329,39 @@ def test_a_study_is_resumed_whatever_the_spelling_of_its_sampler_and_pruner(
         run(objectives.quadratic, 4, storage=storage, sampler="stratified", pruner="SHA")
 
 
+def test_machines_that_started_at_once_take_the_range_test_of_the_first(
+    tmp_path: Path,
+) -> None:
+    # each ran its own range test, on other threads or devices: the last digits differ
+    from lrkit.search import StorageSpec
+    from lrkit.search.study import SearchConfig, open_study
+
+    spec = StorageSpec.parse(str(tmp_path / "study.journal"))
+    first = SearchConfig(
+        low=0.0123,
+        high=0.98,
+        n_trials=4,
+        rounds=1,
+        seed=0,
+        sampler="stratified",
+        direction="minimize",
+        narrow=4.0,
+        auto_ends="low,high",
+        start_lr=0.1392,
+    )
+    parts = (optuna.samplers.RandomSampler(), optuna.pruners.NopPruner())
+    open_study(spec, spec.open(), "s", first, *parts, resume=False)
+    mine = dataclasses.replace(first, low=0.0123000001, high=0.9800001, start_lr=0.13920001)
+    derived = ("low", "high", "start_lr")
+    _, role = open_study(spec, spec.open(), "s", mine, *parts, resume=True, derived=derived)
+    assert role == "coordinator"
+    with pytest.raises(ConfigError, match=r"first trial at 0.1392 \(this search: 0.13920001\)"):
+        open_study(spec, spec.open(), "s", mine, *parts, resume=True)  # given, not derived
+    other = dataclasses.replace(mine, n_trials=5)  # a setting still counts
+    with pytest.raises(ConfigError, match=r"n_trials=4 \(this search: 5\)"):
+        open_study(spec, spec.open(), "s", other, *parts, resume=True, derived=derived)
+
+
 def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
     storage = str(tmp_path / "study.journal")
     with pytest.raises(ConfigError, match=r"resume: there is no study 'lrkit-search' in .*study"):
@@ -363,6 +397,12 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
         ({"pruner": "sometimes"}, "valid pruners: none, halving, hyperband, median"),
         ({"direction": "up"}, "direction must be 'minimize', 'maximize' or None, got 'up'"),
         ({"storage": "redis://x"}, "storage must be a sqlite://, postgresql://"),
+        (  # a driver SQLAlchemy knows, not installed here
+            {"storage": "postgresql+pg8000://me:secret@127.0.0.1:1/x"},
+            r"storage: the database driver for 'postgresql\+pg8000://me@127.0.0.1:1/x' is "
+            r"missing .*install the pg8000 driver, or write the URL as postgresql://",
+        ),
+        ({"storage": "postgresq://me:secret@db/x"}, r"got 'postgresq://me@db/x'\.$"),
         ({"low": "auto"}, "the objective must be a task"),
         ({"resume": "yes"}, "resume must be True, False or 'auto', got 'yes'"),
         ({"resume": 1}, "resume must be True, False or 'auto', got 1"),

@@ -148,17 +148,22 @@ def device_arg(text: str) -> str:
 
 def command_line(argv: list[str] | None = None) -> str:
     """This process's command line as a user would type it to reproduce the run from scratch
-    (``lrkit find digits ...``): without ``--resume``, which a fresh folder refuses.
+    (``lrkit find digits ...``): without ``--resume``, which a fresh folder refuses, and without
+    a database URL's password (the report is a page to share).
 
     Example:
         >>> command_line(["lrkit", "search", "--trials", "12", "--resume", "--out", "a b"])
         "lrkit search --trials 12 --out 'a b'"
+        >>> command_line(["lrkit", "search", "--storage", "postgresql://me:secret@db/lrkit"])
+        'lrkit search --storage postgresql://me@db/lrkit'
     """
     import shlex
     import sys
 
+    from lrkit.urls import without_password
+
     args = [a for a in (sys.argv if argv is None else argv)[1:] if a != "--resume"]
-    return " ".join(["lrkit", *(shlex.quote(a) for a in args)])
+    return without_password(" ".join(["lrkit", *(shlex.quote(a) for a in args)]))
 
 
 def write_report_part(out: Any, sections: list[Any], *, title: str, subtitle: str) -> Any:

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 from lrkit import __version__
 from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, UsageError, stopped
-from lrkit.errors import LrkitError, SpecError
+from lrkit.errors import LrkitError, RunError, SpecError
 from lrkit.interrupts import (
     exit_status,
     handler,
@@ -131,6 +131,8 @@ def _run(argv: Sequence[str] | None) -> int:
         return status
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
+    except RunError as exc:  # not a usage error: the work stopped, the message says why
+        return _fail(as_flag(str(exc), _options(parser, args)), EXIT_FAILURE)
     except SpecError as exc:  # its parameters are the spec's (cosine's steps, not --steps)
         return _fail(spec_option(str(exc), args), EXIT_USAGE)
     except LrkitError as exc:

@@ -188,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.search import search
     from lrkit.search.engine import InterruptedBeforeStudy
     from lrkit.search.result import FinishedStudyWarning, SearchWarning
+    from lrkit.search.storage import StorageSpec
 
     # before any work: a file (or a folder where one goes) in the way fails now
     check_out(args.out, command="search", files=outputs.SEARCH)
@@ -229,6 +230,13 @@ def run(args: argparse.Namespace) -> int:
         return stopped(stop, " before any trial ran; run the same command again.")
     except KeyboardInterrupt as stop:
         again = "again" if args.resume else "with --resume"
+        if args.storage is not None and StorageSpec.parse(args.storage).shared:
+            return stopped(  # one of several machines: --resume is for one of them, alone
+                stop,
+                "; finished trials are kept. Run the same command again to join the study "
+                "again; if the first machine, which coordinates it, has stopped too, run it "
+                "with --resume on one machine.",
+            )
         return stopped(
             stop, f"; finished trials are kept. Run the same command {again} to continue."
         )

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 import optuna
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, bad_value, caller_level, check_flag, plain, positive_lr
+from lrkit.errors import (
+    ConfigError,
+    RunError,
+    bad_value,
+    caller_level,
+    check_flag,
+    plain,
+    positive_lr,
+)
 from lrkit.interrupts import Terminated, raise_held
 from lrkit.search.display import SearchDisplay
 from lrkit.search.objective import TaskObjective, Value
@@ -217,10 +225,13 @@ def search(
             if resume is True and name not in optuna.get_all_study_names(opened):
                 raise no_study_to_resume(name, spec)  # before a range test, not after it
             auto_ends = ",".join(end for end, at in (("low", low), ("high", high)) if at == "auto")
+            derived = [end for end in ("low", "high") if end in auto_ends]  # the range test's
             if low == "auto" or high == "auto":
                 given = (low, high)
                 low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
-                start_lr = suggested if start_lr is None else start_lr
+                if start_lr is None:
+                    start_lr = suggested
+                    derived.append("start_lr")
                 if not low < high:  # one end given, the other from the range test
                     auto, got, other = (
                         ("low", low, f"high={high:g}")
@@ -260,7 +271,7 @@ def search(
             )
             raise_held()  # a Ctrl-C held since an import: nothing stored yet, nothing to resume
             study, role = open_study(
-                spec, opened, name, config, sampler_obj, pruner_obj, resume=resume
+                spec, opened, name, config, sampler_obj, pruner_obj, resume=resume, derived=derived
             )
             stored = True
             with (
@@ -292,8 +303,41 @@ def search(
         # nothing to resume: say so, not --resume
         kind = TerminatedBeforeStudy if isinstance(stop, Terminated) else InterruptedBeforeStudy
         raise kind from None
+    except Exception as error:
+        if not (stored and _storage_lost(error)):
+            raise
+        raise RunError(
+            f"lost the study's storage ({spec.describe()}) during the search: {_root(error)}. "
+            "Its finished trials are kept; once it is back, resume the search "
+            "('resume=True', `--resume`)."
+        ) from error
     _warn_if_none_completed(result)
     return result
+
+
+def _storage_lost(error: BaseException) -> bool:
+    """Whether ``error`` says the database went away (a server restarted, a network cut):
+    Optuna's wrapper of a failed commit, or SQLAlchemy's errors of the connection."""
+    if isinstance(error, optuna.exceptions.StorageInternalError):
+        return True
+    kinds = {"OperationalError", "InterfaceError", "DisconnectionError"}
+    return type(error).__module__.startswith("sqlalchemy") and type(error).__name__ in kinds
+
+
+def _root(error: BaseException) -> str:
+    """The first line of the database driver's error in ``error``'s chain (psycopg's
+    ``connection refused``), not its wrappers' (Optuna's, SQLAlchemy's) around it."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not e for e in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    wrappers = ("optuna", "sqlalchemy", "lrkit")
+    said = [e for e in chain if str(e).strip()]
+    driver = [e for e in said if type(e).__module__.split(".")[0] not in wrappers]
+    cause = (driver or said or chain)[0]
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _warn_if_none_completed(result: SearchResult) -> None:
@@ -359,7 +403,13 @@ def _join(study: optuna.Study, spec: StorageSpec, workers: Workers, timeout: flo
         elif idle_since is None:
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since > timeout:
-            return
+            raise RunError(
+                f"study {study.study_name!r} in {spec.describe()} is not done, and it has had "
+                f"no trial to run for {timeout:g} s: the process that coordinates it (the first "
+                "one started) has stopped. Its finished trials are kept; to finish it, resume "
+                "it on one machine ('resume=True', `--resume`), and start the others again to "
+                "join."
+            )
         if spec.has_heartbeat:
             recover(study, spec)
         time.sleep(0.5)

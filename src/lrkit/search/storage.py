@@ -28,6 +28,7 @@ from optuna.storages.journal._base import BaseJournalSnapshot  # Optuna 4.0 on; 
 
 from lrkit.errors import ConfigError, bad_value
 from lrkit.interrupts import no_interrupt
+from lrkit.urls import without_password
 
 # A running trial's heartbeat every HEARTBEAT_S seconds; one silent for GRACE_S is failed and
 # queued again. LRKIT_HEARTBEAT_S / LRKIT_GRACE_S override them (every worker must agree; the
@@ -71,7 +72,7 @@ class StorageSpec:
                 raise bad_value(
                     "storage",
                     "a sqlite://, postgresql:// or mysql:// URL, or a journal file path",
-                    text,
+                    without_password(text),
                 )
             if scheme == "sqlite" and _database(text).lstrip("/") in ("", ":memory:"):
                 # SQLAlchemy's in-memory SQLite: every trial lost at the end, without a word
@@ -114,12 +115,7 @@ class StorageSpec:
         """The location without a password, for messages and reports."""
         if self.kind == "memory":
             return ":memory:"
-        if self.kind == "rdb" and "@" in self.location:
-            scheme, rest = self.location.split("://", 1)
-            credentials, host = rest.rsplit("@", 1)
-            user = credentials.split(":", 1)[0]
-            return f"{scheme}://{user}@{host}"
-        return self.location
+        return without_password(self.location)
 
     def open(
         self, *, first: bool = False, snapshot: JournalSnapshot | None = None
@@ -179,8 +175,12 @@ class StorageSpec:
         try:
             return _rdb_storage(_with_driver(self.location), engine, kwargs)
         except ImportError as error:
+            driver = self.location.split("://", 1)[0].partition("+")[2]
             advice = (
-                "run `pip install 'psycopg[binary]'` (or lrkit[postgres])"
+                f"install the {driver} driver, or write the URL as postgresql://..., which "
+                "lrkit reads with psycopg 3 (`pip install 'psycopg[binary]'`)"
+                if self.location.startswith("postgres") and driver not in ("", "psycopg")
+                else "run `pip install 'psycopg[binary]'` (or lrkit[postgres])"
                 if self.location.startswith("postgres")
                 else "install the driver SQLAlchemy names for this URL (e.g. `pip install "
                 "pymysql` with a mysql+pymysql:// URL)"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Collection
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -62,9 +63,14 @@ class SearchConfig:
         base, extra = divmod(self.n_trials, self.rounds)
         return [base + (1 if r < extra else 0) for r in range(self.rounds)]
 
-    def mismatch(self, stored: dict[str, Any]) -> str | None:
-        """A sentence on how ``stored`` differs from this config, or ``None`` if it matches."""
-        mine = asdict(self)
+    def mismatch(self, stored: dict[str, Any], derived: Collection[str] = ()) -> str | None:
+        """A sentence on how ``stored`` differs from this config, or ``None`` if it matches.
+
+        ``derived`` names settings this process took from its own range test (``low``,
+        ``high``, ``start_lr``), not from its caller: machines started at once each run one,
+        and its last digits differ between them (threads, devices). The stored ones stand.
+        """
+        mine = {k: v for k, v in asdict(self).items() if k not in derived}
         # a setting added since the study was stored reads as its default
         defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
         stored = {key: stored.get(key, default) for key, default in defaults.items()} | stored
@@ -85,10 +91,10 @@ def _setting(key: str, stored: Any, mine: Any) -> str:
     if key == "auto_ends":  # no parameter of its own: which of low and high were "auto"
         return f"ends from the range test: {stored or 'none'} (this search: {mine or 'none'})"
     if key == "start_lr":  # the CLI has no option for it: low="auto" sets it
-        return (
-            f"first trial at {'none' if stored is None else f'{stored:.4g}'} (this search: "
-            f"{'none' if mine is None else f'{mine:.4g}'})"
-        )
+        short = [("none" if v is None else f"{v:.4g}") for v in (stored, mine)]
+        if short[0] == short[1]:  # 0.1392 and 0.13920001: in full, or it reads as no difference
+            short = [repr(stored), repr(mine)]
+        return f"first trial at {short[0]} (this search: {short[1]})"
     return f"{key}={stored!r} (this search: {mine!r})"
 
 
@@ -108,8 +114,11 @@ def open_study(
     pruner: optuna.pruners.BasePruner,
     *,
     resume: bool | str,
+    derived: Collection[str] = (),
 ) -> tuple[optuna.Study, Role]:
     """Creates the study (this process coordinates it) or loads it (joins, or resumes).
+    ``derived``: settings that came from this process's range test (see
+    :meth:`SearchConfig.mismatch`).
 
     Raises:
         ConfigError: The study exists with a different configuration, or exists in a local
@@ -152,27 +161,26 @@ def open_study(
         raise ConfigError(
             f"{where} exists but was not made by lrkit's search; pick another study name."
         )
-    differs = config.mismatch(stored)
+    differs = config.mismatch(stored, derived)
     if differs is not None:
         raise ConfigError(
             f"{where} already exists with different settings: {differs}. Use the same settings "
             "to join or resume it, or another study name for a new search."
         )
-    if resume is True or (resume == "auto" and not spec.shared):
-        if study_state(study).get("done"):
-            _warn_finished(where)
-        return study, "coordinator"  # "auto" on a shared storage joins: one coordinator only
-    if not spec.shared:
-        if not study_state(study).get("done"):
-            raise ConfigError(
-                f"{where} already exists and is unfinished. If the search that made it has "
-                "stopped, resume it ('resume=True', `--resume`); while it runs, a second process "
-                "resuming it would take over its running trials, so wait for it or use another "
-                "study name (several processes share one study only on a database server such "
-                "as PostgreSQL)."
-            )
+    done = bool(study_state(study).get("done"))
+    coordinate = resume is True or (resume == "auto" and not spec.shared)
+    if not (coordinate or done or spec.shared):
+        raise ConfigError(
+            f"{where} already exists and is unfinished. If the search that made it has "
+            "stopped, resume it ('resume=True', `--resume`); while it runs, a second process "
+            "resuming it would take over its running trials, so wait for it or use another "
+            "study name (several processes share one study only on a database server such "
+            "as PostgreSQL)."
+        )
+    if done:  # run again, or a machine started after the others finished: read back
         _warn_finished(where)
-    return study, "joiner"
+    # "auto" on a shared storage joins: one coordinator only
+    return study, "coordinator" if coordinate else "joiner"
 
 
 def _warn_finished(where: str) -> None:
