@@ -53,7 +53,7 @@ def evaluate(
         >>> 0.0 <= result.metric <= 1.0
         True
     """
-    tally = MetricTally(metric)
+    tally = MetricTally(metric, criterion)
     was_training = model.training
     model.eval()
     total, count = 0.0, 0

@@ -206,6 +206,32 @@ def test_a_search_in_which_every_trial_failed_says_why_and_exits_1(tmp_path: Pat
     assert quiet.stderr.startswith("lrkit: No trial completed (2 failed). The first error")
 
 
+CHATTY_TASK = """
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+
+print("loading data...")  # on stdout, as task files do
+g = torch.Generator().manual_seed(0)
+x = torch.randn(64, 4, generator=g)
+y = (x[:, 0] > 0).long()
+task = Task(name="chatty", model=lambda: torch.nn.Linear(4, 2), epochs=1, batch_size=16,
+            train_data=TensorDataset(x[:48], y[:48]), val_data=TensorDataset(x[48:], y[48:]))
+"""
+
+
+def test_json_stays_pure_when_the_task_file_and_its_worker_processes_print(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "chatty.py").write_text(CHATTY_TASK)
+    args = ["--trials", "2", "--workers", "2", "--out", str(tmp_path / "o"), "--json"]
+    done = run(str(tmp_path / "chatty.py"), *args)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["trials"]) == 2  # nothing but the document
+    # said all the same, on stderr: the search's process and each worker's
+    assert done.stderr.count("loading data...") == 3, done.stderr
+
+
 def test_a_search_that_could_not_go_on_is_one_line_and_exit_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -287,7 +313,7 @@ def test_an_edited_task_file_is_another_search(tmp_path: Path) -> None:
     assert edited.returncode == 2, edited.stderr
     line = edited.stderr.strip()
     assert line.startswith("lrkit: error: study 'lrkit-search'") and "\n" not in line
-    assert "already exists with different settings: objective=" in line
+    assert "already exists with different settings: the task file changed since the" in line
     assert line.count("file sha256") == 2  # the stored file's digest and the edited one's
 
 

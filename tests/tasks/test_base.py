@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -38,6 +39,28 @@ def _task(**overrides: Any) -> Task:
         pytest.param({"name": ""}, "Task.name", id="empty-name"),
         pytest.param({"model": "linear"}, "Task.model", id="model"),
         pytest.param({"train_data": 3}, "Task.train_data", id="train-data"),
+        pytest.param(  # scikit-learn's (X, y): items X then y, which no batch can stack
+            {"train_data": (np.zeros((8, 4)), np.zeros(8))},
+            r"Task.train_data must be a dataset of \(inputs, targets\) items, got a pair of "
+            r"arrays \(X, y\); wrap them: TensorDataset",
+            id="x-y-pair",
+        ),
+        pytest.param(
+            {"model": nn.Linear(4, 3)},
+            r"Task.model must build a fresh model each time it is called .* got a Linear "
+            r"instance",
+            id="model-instance",
+        ),
+        pytest.param(
+            {"val_data": torch.utils.data.DataLoader(_data(), batch_size=4)},
+            r"Task.val_data must be a dataset, got a DataLoader; pass its dataset",
+            id="dataloader",
+        ),
+        pytest.param(
+            {"metric": lambda out, y: 0.0},
+            r"valid metrics: accuracy, r2, neg_loss \(a function of your own is not one",
+            id="metric-function",
+        ),
         pytest.param({"epochs": 0}, "Task.epochs", id="epochs"),
         pytest.param({"epochs": 2.5}, "Task.epochs", id="epochs-float"),
         pytest.param({"batch_size": -1}, "Task.batch_size", id="batch-size"),
@@ -120,6 +143,23 @@ def test_train_loader_order_is_fixed_by_seed_and_changes_between_epochs() -> Non
     assert first[0] != first[1]
 
 
+def test_a_last_training_batch_of_one_sample_is_left_out() -> None:
+    from lrkit.training import train
+
+    def data(n: int) -> TensorDataset:
+        return TensorDataset(torch.randn(n, 4), torch.arange(n) % 3)
+
+    sizes = {n: [len(y) for _, y in _task(train_data=data(n)).train_loader()] for n in (17, 18, 1)}
+    assert sizes == {17: [8, 8], 18: [8, 8, 2], 1: [1]}
+    # what it is for: BatchNorm cannot train on one sample ("Expected more than 1 value")
+    with_norm = _task(
+        train_data=data(17),
+        model=lambda: nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Linear(6, 3)),
+    )
+    history = train(with_norm, epochs=1, progress=False, verbose=False)
+    assert not history.diverged and math.isfinite(history.records[0].train_loss)
+
+
 def test_val_and_test_loaders_keep_order() -> None:
     task = _task(test_data=_data(10))
     assert torch.cat([y for _, y in task.val_loader()]).tolist() == (torch.arange(24) % 3).tolist()
@@ -135,6 +175,22 @@ def test_accuracy_from_class_scores_and_from_binary_logits() -> None:
     binary = MetricTally("accuracy")
     binary.update(torch.tensor([1.5, -0.5, 0.2, -2.0]), torch.tensor([1.0, 1.0, 0.0, 0.0]))
     assert binary.compute(mean_loss=0.0) == 0.5
+
+
+def test_accuracy_with_class_probability_targets_is_read_by_argmax() -> None:
+    # CrossEntropyLoss takes one-hot or soft targets shaped like the output: accuracy is the
+    # argmax of each, not a 0/1 match per element (all-negative logits scored 90% of 10 classes)
+    scores = torch.tensor([[2.0, 0.0, -1.0], [-3.0, -1.0, -2.0], [-1.0, -2.0, -3.0]])
+    one_hot = torch.eye(3)[[0, 0, 2]]
+    tally = MetricTally("accuracy", torch.nn.CrossEntropyLoss())
+    tally.update(scores, one_hot)
+    assert tally.compute(mean_loss=0.0) == pytest.approx(1 / 3)
+    soft = MetricTally("accuracy", torch.nn.CrossEntropyLoss())
+    soft.update(scores, torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.2, 0.2]]))
+    assert soft.compute(mean_loss=0.0) == 1.0
+    multi_label = MetricTally("accuracy", torch.nn.BCEWithLogitsLoss())  # each logit its own
+    multi_label.update(scores, one_hot)
+    assert multi_label.compute(mean_loss=0.0) == pytest.approx(7 / 9)
 
 
 def test_r2_over_batches_equals_r2_over_the_whole_split() -> None:
@@ -214,8 +270,23 @@ def test_check_task_requires_input_target_pairs() -> None:
         def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
             return torch.zeros(4), torch.tensor(0), torch.tensor(1)
 
-    with pytest.raises(TaskError, match=r"\(inputs, targets\) pair"):
+    with pytest.raises(TaskError, match=r"\(inputs, targets\) pair, got a list of 3 items"):
         check_task(_task(train_data=Triples()))
+
+    class Ragged(Dataset[Any]):
+        def __len__(self) -> int:
+            return 8
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.zeros(4 + i % 2), torch.tensor(0)
+
+    with pytest.raises(TaskError, match=r"the first training batch could not be made from its"):
+        check_task(_task(train_data=Ragged()))
+
+
+def test_check_task_refuses_an_optimizer_that_needs_a_closure() -> None:
+    with pytest.raises(TaskError, match=r"Task 'toy': LBFGS re-evaluates the loss within each"):
+        check_task(_task(optimizer=torch.optim.LBFGS))
 
 
 def test_check_task_rejects_empty_splits_and_detached_outputs() -> None:

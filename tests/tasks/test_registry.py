@@ -92,6 +92,59 @@ def test_task_file_can_import_its_neighbours(tmp_path: Path) -> None:
     assert load_task(str(_write(tmp_path, text))).make_model().out_features == 2
 
 
+def test_a_neighbour_imported_later_by_the_task_s_functions_is_found(tmp_path: Path) -> None:
+    (tmp_path / "lazy_model_for_lrkit.py").write_text(
+        "import torch\ndef build():\n    return torch.nn.Linear(4, 3)\n"
+    )
+    text = MODULE_TASK.replace(
+        "model=lambda: torch.nn.Linear(4, 2)",
+        "model=lambda: __import__('lazy_model_for_lrkit').build()",  # imported when built
+    )
+    assert load_task(str(_write(tmp_path, text))).make_model().out_features == 3
+
+
+UNSEEDED_SPLIT = """
+import random
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+
+order = torch.randperm(40).tolist()  # a split drawn without a seed, as people write them
+x = torch.arange(40.0).reshape(40, 1)
+data = TensorDataset(x[order[:30]], torch.zeros(30, dtype=torch.long))
+task = Task(name="unseeded", model=lambda: torch.nn.Linear(1, 2), train_data=data,
+            val_data=TensorDataset(x[order[30:]], torch.zeros(10, dtype=torch.long)))
+print(order, np.random.randint(1000), random.random())
+"""
+
+
+def test_an_unseeded_task_file_gives_the_same_data_in_every_process(tmp_path: Path) -> None:
+    import random
+    import subprocess
+    import sys
+
+    import numpy as np
+    import torch
+
+    path = _write(tmp_path, UNSEEDED_SPLIT)
+    load = f"from lrkit.tasks import load_task; load_task({str(path)!r})"
+    runs = [
+        subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    assert runs[0].stdout == runs[1].stdout != ""  # as each worker of a search loads it
+    torch.manual_seed(123)
+    np.random.seed(123)
+    random.seed(123)
+    expected = (torch.rand(1), np.random.rand(), random.random())
+    torch.manual_seed(123)
+    np.random.seed(123)
+    random.seed(123)
+    load_task(str(path))  # the caller's random state is its own again after
+    assert (torch.rand(1), np.random.rand(), random.random()) == expected
+
+
 def test_missing_file_says_it_does_not_exist(tmp_path: Path) -> None:
     missing = tmp_path / "nope.py"
     with pytest.raises(TaskError, match="does not exist") as info:

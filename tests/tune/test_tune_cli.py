@@ -408,3 +408,8 @@ def test_a_bad_value_is_refused_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"value must be 'val_loss' or 'val_metric', got 'acc'"):
         tune("digits", value="acc", out=tmp_path / "o")  # type: ignore[arg-type]
     assert not (tmp_path / "o").exists()
+    from lrkit.tasks import load_task
+
+    with pytest.raises(ConfigError, match=r"task must be a built-in task's name or a task file's"):
+        tune(load_task("digits"), out=tmp_path / "o")  # type: ignore[arg-type]
+    assert not (tmp_path / "o").exists()

@@ -17,7 +17,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,49 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2  # interrupted: lrkit.interrupts.exi
 
 class UsageError(Exception):
     """A command line that argparse or a command rejects; printed as one line, exit status 2."""
+
+
+_json_documents: list[str] = []
+
+
+def print_json(document: str) -> None:
+    """Prints ``document`` on stdout once the command is done (see :func:`stdout_for_json`)."""
+    _json_documents.append(document if document.endswith("\n") else document + "\n")
+
+
+@contextlib.contextmanager
+def stdout_for_json(enabled: bool) -> Iterator[None]:
+    """With ``--json``, stdout holds the JSON document alone: while the command runs, whatever
+    else prints there (a task file's ``print()``, a search's worker processes) goes to stderr,
+    and :func:`print_json`'s document is written after.
+
+    Example:
+        >>> import io
+        >>> with contextlib.redirect_stdout(io.StringIO()) as out:
+        ...     with stdout_for_json(True):
+        ...         print("loading data...")  # a task file's
+        ...         print_json('{"lr": 0.1}')
+        >>> out.getvalue()
+        '{"lr": 0.1}\\n'
+    """
+    _json_documents.clear()  # an earlier command of this process that failed left its own
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)  # for processes started meanwhile, which write to the descriptor
+    previous, sys.stdout = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stdout = previous
+        os.dup2(saved, 1)
+        os.close(saved)
+    sys.stdout.write("".join(_json_documents))
+    sys.stdout.flush()
 
 
 def stopped(interrupt: BaseException, detail: str = ".") -> int:

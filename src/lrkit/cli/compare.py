@@ -29,6 +29,7 @@ from lrkit.cli import (
     epochs_arg,
     out_arg,
     positive_float,
+    print_json,
     write_report_part,
 )
 
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     )
     written = write_outputs(result, args.out)
     if args.json:
-        print((args.out / outputs.COMPARE_JSON).read_text(), end="")  # as written, not built again
+        print_json((args.out / outputs.COMPARE_JSON).read_text())  # as written, not built again
     else:
         print(result.table())
     stream = sys.stderr if args.json else sys.stdout  # --json keeps stdout pure JSON

@@ -26,6 +26,7 @@ from lrkit.cli import (
     check_out,
     out_arg,
     positive_float,
+    print_json,
     write_report_part,
 )
 from lrkit.plaintext import literal
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             args.out, sections, title=f"{task.name}: range test", subtitle="lrkit find"
         )
     if args.json:
-        print(document)
+        print_json(document)
     elif not args.quiet:
         print(f"Wrote {png}, {data} and {report}.")
     return 0

@@ -25,6 +25,7 @@ from lrkit.cli import (
     epochs_arg,
     out_arg,
     positive_int,
+    print_json,
     stopped,
     write_report_part,
 )
@@ -290,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
     if result.best_trial is None and quiet:  # the table and its line are not printed
         print(f"lrkit: {_none_completed(result)}", file=sys.stderr)
     if args.json:
-        print(document)
+        print_json(document)
         return 0 if result.best_trial is not None else 1
     if not args.quiet:
         print(result.table(top=10))

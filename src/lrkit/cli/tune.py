@@ -14,7 +14,14 @@ import sys
 from typing import Any
 
 from lrkit import outputs
-from lrkit.cli import add_task_arguments, command_line, epochs_arg, out_arg, stopped
+from lrkit.cli import (
+    add_task_arguments,
+    command_line,
+    epochs_arg,
+    out_arg,
+    print_json,
+    stopped,
+)
 from lrkit.tune.pipeline import DEFAULT_OUT
 from lrkit.tune.plan import MAX_TRIALS
 
@@ -85,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         )
     summary = result.summary
     if args.json:
-        print(dumps(summary))
+        print_json(dumps(summary))
         return 0
     if not args.quiet:
         scored = final_score(summary)

@@ -14,6 +14,7 @@ and run trials. ``resume=True`` makes a process take over a study whose coordina
 from __future__ import annotations
 
 import math
+import re
 import time
 import warnings
 from collections.abc import Collection
@@ -95,6 +96,15 @@ def _setting(key: str, stored: Any, mine: Any) -> str:
         if short[0] == short[1]:  # 0.1392 and 0.13920001: in full, or it reads as no difference
             short = [repr(stored), repr(mine)]
         return f"first trial at {short[0]} (this search: {short[1]})"
+    digest = re.compile(r"\(file sha256 [0-9a-f]+\)")
+    if (
+        key == "objective"
+        and isinstance(stored, str)
+        and isinstance(mine, str)
+        and digest.search(stored)
+        and digest.sub("", stored) == digest.sub("", mine)
+    ):
+        return f"the task file changed since the study began ({key}={stored!r}, now {mine!r})"
     return f"{key}={stored!r} (this search: {mine!r})"
 
 

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lrkit.devices import check_device
-from lrkit.errors import TaskError, UnknownNameError, bad_value, positive_lr
+from lrkit.errors import ConfigError, TaskError, UnknownNameError, bad_value, positive_lr
 
 METRICS: tuple[str, ...] = ("accuracy", "r2", "neg_loss")
 """The metric names a task may report; all are higher-is-better."""
@@ -92,17 +92,36 @@ class Task:
         for attr in ("model", "criterion", "optimizer"):
             if not callable(getattr(self, attr)):
                 raise bad_value(f"Task.{attr}", "callable", getattr(self, attr))
+        if isinstance(self.model, nn.Module):  # callable too, but it is the model, not a maker
+            raise ConfigError(
+                "Task.model must build a fresh model each time it is called (a class such as "
+                f"MyNet, or a function), got a {type(self.model).__name__} instance: every trial "
+                "trains a model of its own; pass its class, or lambda: MyNet(...)."
+            )
         for attr in ("train_data", "val_data", "test_data"):
             data = getattr(self, attr)
             if data is None and attr == "test_data":
                 continue
+            if isinstance(data, DataLoader):
+                raise ConfigError(
+                    f"Task.{attr} must be a dataset, got a DataLoader; pass its dataset "
+                    "(loader.dataset), and its batch size as Task(batch_size=...)."
+                )
+            if isinstance(data, tuple) and len(data) == 2 and all(map(_is_array, data)):
+                raise ConfigError(  # scikit-learn's (X, y): its items would be X, then y
+                    f"Task.{attr} must be a dataset of (inputs, targets) items, got a pair of "
+                    "arrays (X, y); wrap them: TensorDataset(torch.as_tensor(X), "
+                    "torch.as_tensor(y))."
+                )
             if not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
                 raise bad_value(
                     f"Task.{attr}", "a map-style dataset (with __getitem__ and __len__)", data
                 )
         if self.metric not in METRICS:
+            custom = " (a function of your own is not one; 'neg_loss' ranks by the loss)"
             raise UnknownNameError(
-                f"Unknown metric {self.metric!r}; valid metrics: {', '.join(METRICS)}."
+                f"Unknown metric {self.metric!r}; valid metrics: {', '.join(METRICS)}"
+                f"{custom if callable(self.metric) else ''}."
             )
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise bad_value("Task.epochs", "a positive integer", self.epochs)
@@ -163,10 +182,19 @@ class Task:
         return optimizer
 
     def train_loader(self, seed: int = 0) -> DataLoader[Any]:
-        """A shuffling loader; each pass over it draws a new order, the same for the same seed."""
+        """A shuffling loader; each pass over it draws a new order, the same for the same seed.
+
+        A last batch of a single sample is left out: BatchNorm cannot train on it (no batch
+        statistics, a raw error mid-epoch), and one sample's gradient is mostly noise.
+        """
         generator = torch.Generator().manual_seed(seed)
+        n = len(self.train_data)  # type: ignore[arg-type]  # checked to have one
         return DataLoader(
-            self.train_data, batch_size=self.batch_size, shuffle=True, generator=generator
+            self.train_data,
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=generator,
+            drop_last=n > self.batch_size and n % self.batch_size == 1,
         )
 
     def val_loader(self) -> DataLoader[Any]:
@@ -180,6 +208,11 @@ class Task:
         return DataLoader(self.test_data, batch_size=self.batch_size, shuffle=False)
 
 
+def _is_array(value: object) -> bool:
+    """A tensor or an array of at least one dimension (NumPy's, or anything with a shape)."""
+    return len(getattr(value, "shape", ())) >= 1
+
+
 class MetricTally:
     """Accumulates a task metric over batches exactly (not as a mean of per-batch values).
 
@@ -188,12 +221,19 @@ class MetricTally:
         >>> tally.update(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]))
         >>> tally.compute(mean_loss=0.7)
         0.5
+        >>> one_hot = MetricTally("accuracy", torch.nn.CrossEntropyLoss())
+        >>> one_hot.update(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0], [1, 0]]))
+        >>> one_hot.compute(mean_loss=0.7)
+        0.5
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, criterion: object = None) -> None:
+        """``criterion``: the task's loss; with CrossEntropyLoss, targets shaped like the output
+        are class probabilities (one-hot, soft), read by their argmax as the output is."""
         if name not in METRICS:
             raise UnknownNameError(f"Unknown metric {name!r}; valid metrics: {', '.join(METRICS)}.")
         self.name = name
+        self._probabilities = isinstance(criterion, nn.CrossEntropyLoss)
         self._count = 0
         self._correct = 0
         self._sse = 0.0
@@ -211,6 +251,9 @@ class MetricTally:
             if output.dim() == target.dim() + 1:  # class scores along dim 1, as CrossEntropyLoss
                 predicted = output.argmax(dim=1)
                 truth = target
+            elif self._probabilities and output.shape == target.shape and output.dim() >= 2:
+                # CrossEntropyLoss's other targets: class probabilities along dim 1
+                predicted, truth = output.argmax(dim=1), target.argmax(dim=1)
             elif output.shape == target.shape:  # one logit per target, as BCEWithLogitsLoss
                 outside = (target < 0) | (target > 1)  # soft labels (0.05, 0.95) are fine
                 if outside.any():
@@ -304,18 +347,33 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
     with torch.random.fork_rng(devices=[]):
         model = task.make_model(seed=0).to(device)
         try:
-            task.make_optimizer(model, task.lr or 1e-3)
+            optimizer = task.make_optimizer(model, task.lr or 1e-3)
         except TaskError:
             raise
         except Exception as exc:  # e.g. torch's "optimizer got an empty parameter list"
             raise TaskError(
                 f"{where}: building the optimizer failed: {type(exc).__name__}: {exc}"
             ) from exc
-        batch = next(iter(task.train_loader(seed=0)))
+        if isinstance(optimizer, torch.optim.LBFGS):  # its step() needs a closure
+            raise TaskError(
+                f"{where}: LBFGS re-evaluates the loss within each step through a closure, and "
+                "lrkit trains (and sweeps the LR) one step per batch, as the other optimizers "
+                "do; use one of those (SGD, Adam, ...)."
+            )
+        try:
+            batch = next(iter(task.train_loader(seed=0)))
+        except Exception as exc:  # items the DataLoader cannot stack: its collate fails
+            raise TaskError(
+                f"{where}: the first training batch could not be made from its items: "
+                f"{type(exc).__name__}: {exc}; each item of train_data must be an (inputs, "
+                "targets) pair of the same shapes as the others."
+            ) from exc
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            items = f" of {len(batch)} items" if isinstance(batch, (tuple, list)) else ""
             raise TaskError(
                 f"{where}: each training batch must be an (inputs, targets) pair, got a "
-                f"{type(batch).__name__}; make the dataset return (inputs, targets) per item."
+                f"{type(batch).__name__}{items}; make the dataset return (inputs, targets) per "
+                "item."
             )
         inputs, targets = (t.to(device) if isinstance(t, Tensor) else t for t in batch)
         try:
@@ -326,7 +384,7 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
                 f"{_shape(inputs)}: {type(exc).__name__}: {exc}"
             ) from exc
         _check_loss(task, output, targets)
-        MetricTally(task.metric).update(output, targets)
+        MetricTally(task.metric, task.criterion).update(output, targets)
 
 
 def _check_loss(task: Task, output: Any, targets: Any) -> None:

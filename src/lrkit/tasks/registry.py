@@ -2,8 +2,11 @@
 
 A task file is ordinary Python that defines, at module level, either ``task = Task(...)`` or a
 function ``def task() -> Task`` (called with no arguments; use it to load data lazily). Another
-attribute can be picked with ``path/to/file.py:name``. The file's own folder is on ``sys.path``
-while it runs, so it can import its neighbours.
+attribute can be picked with ``path/to/file.py:name``. The file's own folder is first on
+``sys.path`` while it runs, so it can import its neighbours, and stays on it (last) for the
+imports its functions make later. It runs from the same random state (Python's, NumPy's and
+torch's, seeded with 0) in every process: a split drawn without a seed is the same split in
+every run and in every worker process of a search. The caller's random state is put back after.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import hashlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lrkit.errors import TaskError, UnknownNameError
@@ -137,7 +141,12 @@ def load_task_file(path: str | os.PathLike[str], *, attr: str = "task") -> Task:
     if not file.is_file():
         problem = "is a directory, not a file" if file.is_dir() else "does not exist"
         raise TaskError(f"Task file {str(file)!r} {problem}.")
-    module = _run_file(file)
+    with _same_randomness():
+        return _task_of(file, _run_file(file), attr)
+
+
+def _task_of(file: Path, module: object, attr: str) -> Task:
+    """The task that ``module`` (run from ``file``) defines as ``attr``, or its function returns."""
     found = getattr(module, attr, None)
     must = (
         f"it must define a module-level `{attr} = Task(...)` or a function "
@@ -186,10 +195,34 @@ def _run_file(file: Path) -> object:
             f"Task file {str(file)!r} raised {type(exc).__name__} while loading: {exc}"
         ) from exc
     finally:
-        # Remove only our own entry: the file may have edited sys.path itself.
+        # Move only our own entry: the file may have edited sys.path itself. Last, so that a
+        # neighbour imported later (in task() or the model builder) is found, and shadows
+        # nothing installed.
         if folder in sys.path:
             sys.path.remove(folder)
+            sys.path.append(folder)
     return module
+
+
+@contextmanager
+def _same_randomness() -> Iterator[None]:
+    """Python's, NumPy's and torch's global random states seeded with 0 for the block, and the
+    caller's put back after it."""
+    import random
+
+    import numpy as np
+    import torch
+
+    python, numpy = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(0)
+        np.random.seed(0)
+        torch.manual_seed(0)
+        try:
+            yield
+        finally:
+            random.setstate(python)
+            np.random.set_state(numpy)
 
 
 def _kind(value: object) -> str:

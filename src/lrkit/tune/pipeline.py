@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -110,6 +111,12 @@ def tune(
     from lrkit.tasks import check_task, load_task, task_fingerprint, task_identity
 
     started = time.perf_counter()
+    if not isinstance(task, (str, os.PathLike)):  # it is rerun, reused and reproduced by name
+        raise ConfigError(
+            "task must be a built-in task's name or a task file's path (a rerun reuses a "
+            "run's stages, and its report reproduces it, by that name; put a Task in a file as "
+            f"`task = Task(...)`), got a {type(task).__name__}."
+        )
     check_value(value)
     seed = plain(seed)  # np.int64(3) is a seed too
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_TUNE_SEED:
