@@ -94,7 +94,10 @@ BAD = {
         "argument --num-iter: must be an integer from 10 to 100,000 (a range test takes a few "
         "hundred steps), got '5' (see 'lrkit find --help')",
     ),
-    "step_mode_any_case_but_known": (["--step-mode", "Geometric"], "invalid choice: 'geometric'"),
+    "step_mode_any_case_but_known": (
+        ["--step-mode", "Geometric"],
+        "argument --step-mode: must be exp or linear, got 'Geometric'",
+    ),
     "too_many_iterations": (  # a typo that was a sweep of days
         ["--num-iter", "1e8"],
         "argument --num-iter: must be an integer from 10 to 100,000 (a range test takes a few "
@@ -154,6 +157,18 @@ def test_json_and_quiet_for_scripts(tmp_path: Path) -> None:
     quiet = run("find", "--quiet", "--out", str(tmp_path / "q"))
     assert quiet.returncode == 0 and quiet.stdout == ""
     assert (tmp_path / "q" / "report.html").exists()
+    # a script that closed stdout (>&-) still gets the files, and no traceback
+    closed = subprocess.run(
+        [*LRKIT, "find", "--json", "--num-iter", "20", "--out", str(tmp_path / "c")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        env=ENV,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
+    assert (tmp_path / "c" / "range_test.json").is_file()
 
 
 @pytest.mark.parametrize("command", ["find", "search"])

@@ -244,13 +244,14 @@ def test_sklearn_on_a_regression_task_is_a_config_error() -> None:
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"schedules": []}, "at least one schedule"),
         ({"schedules": "cosine:3"}, "schedules must be a list of specs"),
+        ({"progress": "no"}, "progress must be True or False, got 'no'"),
     ],
 )
 def test_invalid_arguments_raise_config_error(kwargs: dict[str, Any], needle: str) -> None:
     task = _tiny(lr=None) if kwargs.pop("task", None) == "no_lr" else _tiny()
-    args: dict[str, Any] = {"lr": 0.1, "schedules": ["constant"], **kwargs}
+    args: dict[str, Any] = {"lr": 0.1, "schedules": ["constant"], **QUIET, **kwargs}
     with pytest.raises(ConfigError, match=needle):
-        compare(task, args.pop("lr"), args.pop("schedules"), **args, **QUIET)
+        compare(task, args.pop("lr"), args.pop("schedules"), **args)
 
 
 def test_candidate_checks_its_values() -> None:

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lrkit import ConfigError, LRFinder
 from lrkit.finder.balance import balanced_loader, class_labels
+from lrkit.tasks import Task
 from tests.finder.helpers import mlp
 
 pytestmark = pytest.mark.filterwarnings("ignore::lrkit.finder.FinderWarning")
@@ -54,6 +55,16 @@ def test_undersampling_keeps_every_minority_sample_and_as_many_of_the_majority()
     data = DataLoader(skewed(), batch_size=8)
     labels = [int(y) for _, ys in balanced_loader(data, "undersample", seed=3) for y in ys]
     assert labels.count(1) == 20 and labels.count(0) == 20
+
+
+def test_undersampling_leaves_out_a_last_batch_of_one_by_the_subset_s_size() -> None:
+    # 17 samples: the task's loader drops a last batch of one; the subset has another size
+    for n_minor, sizes in [(8, [8, 8]), (5, [8, 2])]:  # 16 kept; 10 kept: the 2 were dropped
+        data = skewed(n_major=17 - n_minor, n_minor=n_minor)
+        task = Task(name="t", model=mlp, train_data=data, val_data=data, batch_size=8)
+        assert task.train_loader().drop_last
+        kept = balanced_loader(task.train_loader(), "undersample", seed=0)
+        assert [len(y) for _, y in kept] == sizes
 
 
 def test_labels_are_found_in_subsets_attributes_and_samples() -> None:

@@ -255,7 +255,7 @@ def test_a_curve_without_descent_warns_and_suggests_nothing() -> None:
     with pytest.warns(FinderWarning, match="Range test"):
         result = finder.range_test(loader(), end_lr=1, num_iter=20)
     assert result.suggestion is None and result.range is None and result.warning
-    ax, lr = finder.plot(suggest_lr=True)  # torch-lr-finder's: two values whenever asked
+    ax, lr = finder.plot(suggest_lr=True)  # torch-lr-finder 0.2.2: two values whenever asked
     assert lr is None and ax.figure is not None
 
 

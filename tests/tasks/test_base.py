@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -185,9 +186,12 @@ def test_accuracy_with_class_probability_targets_is_read_by_argmax() -> None:
     tally = MetricTally("accuracy", torch.nn.CrossEntropyLoss())
     tally.update(scores, one_hot)
     assert tally.compute(mean_loss=0.0) == pytest.approx(1 / 3)
-    soft = MetricTally("accuracy", torch.nn.CrossEntropyLoss())
-    soft.update(scores, torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.2, 0.2]]))
-    assert soft.compute(mean_loss=0.0) == 1.0
+    soft_targets = torch.tensor([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.2, 0.2]])
+    smoothed = functools.partial(torch.nn.functional.cross_entropy, label_smoothing=0.1)
+    for criterion in (torch.nn.CrossEntropyLoss(), torch.nn.functional.cross_entropy, smoothed):
+        soft = MetricTally("accuracy", criterion)
+        soft.update(scores, soft_targets)
+        assert soft.compute(mean_loss=0.0) == 1.0
     multi_label = MetricTally("accuracy", torch.nn.BCEWithLogitsLoss())  # each logit its own
     multi_label.update(scores, one_hot)
     assert multi_label.compute(mean_loss=0.0) == pytest.approx(7 / 9)
@@ -282,6 +286,16 @@ def test_check_task_requires_input_target_pairs() -> None:
 
     with pytest.raises(TaskError, match=r"the first training batch could not be made from its"):
         check_task(_task(train_data=Ragged()))
+
+    class Missing(Dataset[Any]):  # the dataset's own error is its own, not about stacking
+        def __len__(self) -> int:
+            return 8
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            raise FileNotFoundError("images/0001.png")
+
+    with pytest.raises(FileNotFoundError, match=r"images/0001\.png"):
+        check_task(_task(train_data=Missing()))
 
 
 def test_check_task_refuses_an_optimizer_that_needs_a_closure() -> None:

@@ -413,3 +413,6 @@ def test_a_bad_value_is_refused_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"task must be a built-in task's name or a task file's"):
         tune(load_task("digits"), out=tmp_path / "o")  # type: ignore[arg-type]
     assert not (tmp_path / "o").exists()
+    with pytest.raises(ConfigError, match=r"progress must be True or False, got 'no'"):
+        tune("digits", progress="no", out=tmp_path / "o")  # type: ignore[arg-type]
+    assert not (tmp_path / "o").exists()  # was found by the search, after the range test

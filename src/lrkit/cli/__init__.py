@@ -55,23 +55,41 @@ def stdout_for_json(enabled: bool) -> Iterator[None]:
         '{"lr": 0.1}\\n'
     """
     _json_documents.clear()  # an earlier command of this process that failed left its own
-    if not enabled:
+    saved = _duplicate_stdout() if enabled else None
+    if saved is None:  # no --json, or no stdout to keep pure (closed: >&-)
         yield
+        _print_documents()
         return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1)
     os.dup2(2, 1)  # for processes started meanwhile, which write to the descriptor
     previous, sys.stdout = sys.stdout, sys.stderr
     try:
         yield
     finally:
-        sys.stderr.flush()
+        for stream in (previous, sys.stderr):  # what went to either meanwhile goes to stderr
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
         sys.stdout = previous
         os.dup2(saved, 1)
         os.close(saved)
-    sys.stdout.write("".join(_json_documents))
-    sys.stdout.flush()
+    _print_documents()
+
+
+def _duplicate_stdout() -> int | None:
+    """A duplicate of the descriptor under stdout, both streams flushed; None without one."""
+    if sys.stdout is None:
+        return None
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return os.dup(1)
+    except (OSError, ValueError):
+        return None
+
+
+def _print_documents() -> None:
+    if _json_documents and sys.stdout is not None:
+        sys.stdout.write("".join(_json_documents))
+        sys.stdout.flush()
 
 
 def stopped(interrupt: BaseException, detail: str = ".") -> int:

@@ -68,8 +68,8 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--step-mode",
-        type=str.lower,  # "Linear" too, as the library and torch-lr-finder take it
-        choices=("exp", "linear"),
+        type=step_mode_arg,
+        metavar="{exp,linear}",
         default="exp",
         help="how the LR rises (default: exp)",
     )
@@ -88,6 +88,19 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--quiet", action="store_true", help="print only errors and warnings")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=run)
+
+
+def step_mode_arg(text: str) -> str:
+    """Argument type: ``exp`` or ``linear``, in any case ("Linear" too, as the library and
+    torch-lr-finder take it).
+
+    Example:
+        >>> step_mode_arg("Linear")
+        'linear'
+    """
+    if text.lower() not in ("exp", "linear"):
+        raise argparse.ArgumentTypeError(f"must be exp or linear, got {text!r}")
+    return text.lower()
 
 
 def num_iter_arg(text: str) -> int:

@@ -231,12 +231,13 @@ def run(args: argparse.Namespace) -> int:
         return stopped(stop, " before any trial ran; run the same command again.")
     except KeyboardInterrupt as stop:
         again = "again" if args.resume else "with --resume"
-        if args.storage is not None and StorageSpec.parse(args.storage).shared:
+        shared = args.storage is not None and StorageSpec.parse(args.storage).shared
+        if shared and getattr(stop, "lrkit_role", None) == "joiner":
             return stopped(  # one of several machines: --resume is for one of them, alone
                 stop,
                 "; finished trials are kept. Run the same command again to join the study "
-                "again; if the first machine, which coordinates it, has stopped too, run it "
-                "with --resume on one machine.",
+                "again; if the machine that coordinates it has stopped too, run it with "
+                "--resume on one machine.",
             )
         return stopped(
             stop, f"; finished trials are kept. Run the same command {again} to continue."

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from lrkit.compare.candidate import RANGE_ONE_CYCLE, Candidate
 from lrkit.compare.defaults import default_schedules, range_one_cycle
 from lrkit.compare.result import CompareResult, ScheduleRun
-from lrkit.errors import MAX_SEED, ConfigError, bad_value, positive_lr
+from lrkit.errors import MAX_SEED, ConfigError, bad_value, check_flag, positive_lr
 from lrkit.history import History
 from lrkit.progress import ProgressBar
 from lrkit.tasks.base import Task
@@ -79,6 +79,7 @@ def compare(
     from lrkit.tasks import load_task
 
     started = time.perf_counter()
+    check_flag("progress", progress)
     wanted = _candidates(schedules)  # specs fail before the task's data is loaded
     seed_list = _seeds(seeds, seed)
     task = load_task(task)

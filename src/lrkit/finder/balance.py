@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Subset, TensorDataset, WeightedRandomSa
 
 from lrkit.errors import ConfigError, bad_value
 from lrkit.finder.batch import LABEL_KEYS
+from lrkit.tasks.base import last_batch_of_one
 
 Balance = Literal["undersample", "sampler"]
 BALANCE_MODES: tuple[str, ...] = ("undersample", "sampler")
@@ -78,6 +79,8 @@ def balanced_loader(
     }
     if mode == "undersample":
         keep = _undersample(labels, seed)
+        if loader.drop_last == last_batch_of_one(len(labels), batch_size):  # a task's rule, or
+            options["drop_last"] = last_batch_of_one(len(keep), batch_size)  # none: as its size
         return DataLoader(Subset(dataset, keep.tolist()), shuffle=True, **options)
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     weights = (1.0 / counts[inverse]).tolist()

@@ -170,7 +170,7 @@ class LRFinder:
         torch-lr-finder's calls work too: ``plot(skip_start, skip_end, log_lr, show_lr, ax,
         suggest_lr)``, by position or by name. ``show_lr`` marks an LR with a red line. Given
         ``suggest_lr`` (torch-lr-finder's way of asking for its return value), ``plot`` returns
-        what torch-lr-finder returns: ``(ax, suggested_lr)`` when ``suggest_lr`` is true
+        what torch-lr-finder 0.2.2 returns: ``(ax, suggested_lr)`` when ``suggest_lr`` is true
         (``suggested_lr`` is ``None`` where the curve shows no descent), else ``ax``. lrkit's
         defaults differ: nothing is skipped at the ends (the marks show where the curve was
         read), and the suggestion is lrkit's.

@@ -299,12 +299,13 @@ def search(
             result = collect(study, spec)
     except KeyboardInterrupt as stop:
         if stored:
+            stop.lrkit_role = role  # type: ignore[attr-defined]  # for the CLI's advice
             raise
         # nothing to resume: say so, not --resume
         kind = TerminatedBeforeStudy if isinstance(stop, Terminated) else InterruptedBeforeStudy
         raise kind from None
     except Exception as error:
-        if not (stored and _storage_lost(error)):
+        if not (stored and _storage_lost(error, spec)):
             raise
         raise RunError(
             f"lost the study's storage ({spec.describe()}) during the search: {_root(error)}. "
@@ -315,27 +316,31 @@ def search(
     return result
 
 
-def _storage_lost(error: BaseException) -> bool:
-    """Whether ``error`` says the database went away (a server restarted, a network cut):
-    Optuna's wrapper of a failed commit, or SQLAlchemy's errors of the connection."""
-    if isinstance(error, optuna.exceptions.StorageInternalError):
-        return True
+def _storage_lost(error: BaseException, spec: StorageSpec) -> bool:
+    """Whether ``error`` says a database server went away (it restarted, the network dropped):
+    a connection error anywhere in its chain, under Optuna's and SQLAlchemy's wrappers. Not a
+    local file's error (SQLite's "database is locked"), nor bad data in a commit."""
     kinds = {"OperationalError", "InterfaceError", "DisconnectionError"}
-    return type(error).__module__.startswith("sqlalchemy") and type(error).__name__ in kinds
+    return spec.shared and any(type(e).__name__ in kinds for e in _chain(error))
 
 
-def _root(error: BaseException) -> str:
-    """The first line of the database driver's error in ``error``'s chain (psycopg's
-    ``connection refused``), not its wrappers' (Optuna's, SQLAlchemy's) around it."""
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the errors it was raised from or while handling, outermost first."""
     chain: list[BaseException] = []
     current: BaseException | None = error
     while current is not None and all(current is not e for e in chain):
         chain.append(current)
         current = current.__cause__ or current.__context__
+    return chain
+
+
+def _root(error: BaseException) -> str:
+    """The first line of the database driver's error in ``error``'s chain (psycopg's
+    ``connection refused``), not its wrappers' (Optuna's, SQLAlchemy's) around it."""
     wrappers = ("optuna", "sqlalchemy", "lrkit")
-    said = [e for e in chain if str(e).strip()]
+    said = [e for e in _chain(error) if str(e).strip()]
     driver = [e for e in said if type(e).__module__.split(".")[0] not in wrappers]
-    cause = (driver or said or chain)[0]
+    cause = (driver or said or [error])[0]
     lines = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 

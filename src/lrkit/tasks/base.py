@@ -14,6 +14,7 @@ Metrics are always *higher is better*, so that every command can rank runs the s
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Iterable
@@ -194,7 +195,7 @@ class Task:
             batch_size=self.batch_size,
             shuffle=True,
             generator=generator,
-            drop_last=n > self.batch_size and n % self.batch_size == 1,
+            drop_last=last_batch_of_one(n, self.batch_size),
         )
 
     def val_loader(self) -> DataLoader[Any]:
@@ -206,6 +207,27 @@ class Task:
         if self.test_data is None:
             return None
         return DataLoader(self.test_data, batch_size=self.batch_size, shuffle=False)
+
+
+def _raised_in_collate(error: BaseException) -> bool:
+    """Whether ``error`` came from the DataLoader's stacking of items into a batch."""
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename.endswith("collate.py"):
+            return True
+        frame = frame.tb_next
+    return False
+
+
+def last_batch_of_one(n: int, batch_size: int) -> bool:
+    """Whether ``n`` samples in batches of ``batch_size`` end in a batch of a single sample
+    (after at least one full batch), which training leaves out.
+
+    Example:
+        >>> last_batch_of_one(17, 8), last_batch_of_one(18, 8), last_batch_of_one(1, 8)
+        (True, False, False)
+    """
+    return n > batch_size and n % batch_size == 1
 
 
 def _is_array(value: object) -> bool:
@@ -228,12 +250,18 @@ class MetricTally:
     """
 
     def __init__(self, name: str, criterion: object = None) -> None:
-        """``criterion``: the task's loss; with CrossEntropyLoss, targets shaped like the output
-        are class probabilities (one-hot, soft), read by their argmax as the output is."""
+        """``criterion``: the task's loss; with CrossEntropyLoss (or ``F.cross_entropy``, or a
+        ``partial`` of it), targets shaped like the output are class probabilities (one-hot,
+        soft), read by their argmax as the output is. A loss of your own that wraps it is read
+        as one logit per target: give its class probabilities to CrossEntropyLoss instead."""
         if name not in METRICS:
             raise UnknownNameError(f"Unknown metric {name!r}; valid metrics: {', '.join(METRICS)}.")
         self.name = name
-        self._probabilities = isinstance(criterion, nn.CrossEntropyLoss)
+        while isinstance(criterion, functools.partial):  # partial(F.cross_entropy, ...)
+            criterion = criterion.func
+        self._probabilities = isinstance(criterion, nn.CrossEntropyLoss) or (
+            criterion is nn.functional.cross_entropy
+        )
         self._count = 0
         self._correct = 0
         self._sse = 0.0
@@ -362,7 +390,9 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
             )
         try:
             batch = next(iter(task.train_loader(seed=0)))
-        except Exception as exc:  # items the DataLoader cannot stack: its collate fails
+        except Exception as exc:
+            if not _raised_in_collate(exc):  # the dataset's own error: its traceback says where
+                raise
             raise TaskError(
                 f"{where}: the first training batch could not be made from its items: "
                 f"{type(exc).__name__}: {exc}; each item of train_data must be an (inputs, "

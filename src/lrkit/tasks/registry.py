@@ -6,7 +6,8 @@ attribute can be picked with ``path/to/file.py:name``. The file's own folder is 
 ``sys.path`` while it runs, so it can import its neighbours, and stays on it (last) for the
 imports its functions make later. It runs from the same random state (Python's, NumPy's and
 torch's, seeded with 0) in every process: a split drawn without a seed is the same split in
-every run and in every worker process of a search. The caller's random state is put back after.
+every run and in every worker process of a search (one drawn from a generator of its own, such as
+``np.random.default_rng()``, is not). The caller's random state is put back after.
 """
 
 from __future__ import annotations
@@ -206,8 +207,8 @@ def _run_file(file: Path) -> object:
 
 @contextmanager
 def _same_randomness() -> Iterator[None]:
-    """Python's, NumPy's and torch's global random states seeded with 0 for the block, and the
-    caller's put back after it."""
+    """Python's, NumPy's and torch's (CPU) global random states seeded with 0 for the block,
+    and the caller's put back after it."""
     import random
 
     import numpy as np
@@ -217,7 +218,7 @@ def _same_randomness() -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         random.seed(0)
         np.random.seed(0)
-        torch.manual_seed(0)
+        torch.default_generator.manual_seed(0)  # the CPU's: CUDA's (and its lazy seed) untouched
         try:
             yield
         finally:

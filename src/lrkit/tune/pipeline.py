@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
-from lrkit.errors import MAX_SEED, ConfigError, bad_value, plain
+from lrkit.errors import MAX_SEED, ConfigError, bad_value, check_flag, plain
 from lrkit.interrupts import deferred
 from lrkit.jsondata import dumps
 from lrkit.plaintext import literal
@@ -118,6 +118,7 @@ def tune(
             f"`task = Task(...)`), got a {type(task).__name__}."
         )
     check_value(value)
+    check_flag("progress", progress)
     seed = plain(seed)  # np.int64(3) is a seed too
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_TUNE_SEED:
         raise bad_value(
