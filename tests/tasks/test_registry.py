@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,7 +101,10 @@ def test_a_neighbour_imported_later_by_the_task_s_functions_is_found(tmp_path: P
         "model=lambda: torch.nn.Linear(4, 2)",
         "model=lambda: __import__('lazy_model_for_lrkit').build()",  # imported when built
     )
-    assert load_task(str(_write(tmp_path, text))).make_model().out_features == 3
+    path = str(_write(tmp_path, text))
+    assert load_task(path).make_model().out_features == 3
+    load_task(path)  # again: its folder is on sys.path once
+    assert sys.path.count(str(tmp_path.resolve())) == 1
 
 
 UNSEEDED_SPLIT = """

@@ -200,7 +200,8 @@ def _run_file(file: Path) -> object:
         # neighbour imported later (in task() or the model builder) is found, and shadows
         # nothing installed.
         if folder in sys.path:
-            sys.path.remove(folder)
+            while folder in sys.path:  # once, however often the file is loaded
+                sys.path.remove(folder)
             sys.path.append(folder)
     return module
 
