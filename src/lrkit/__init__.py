@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lrkit.errors import ConfigError, LrkitError, SpecError, TaskError, UnknownNameError
+from lrkit.errors import (
+    ConfigError,
+    LrkitError,
+    RunError,
+    SpecError,
+    TaskError,
+    UnknownNameError,
+)
 
 if TYPE_CHECKING:
     from lrkit.finder import LRFinder, RangeTestResult, TrainDataLoaderIter, ValDataLoaderIter
@@ -45,6 +52,7 @@ __all__ = [
     "LRFinder",
     "LrkitError",
     "RangeTestResult",
+    "RunError",
     "SearchResult",
     "SpecError",
     "TaskError",
