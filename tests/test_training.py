@@ -277,6 +277,11 @@ def test_a_schedule_whose_length_misses_the_run_warns() -> None:
         train(_tiny(), 0.1, "cosine:12", unit="step", **QUIET)  # 6 epochs x 4 batches
     with pytest.warns(UserWarning, match=r"lasts 10 epochs, but the run ends after 6 epochs"):
         train(_tiny(), 0.1, "cosine:10", **QUIET)
+    # a floor is an LR: 0.001 is 0.01 x a base LR of 0.1 (it was said as 0.001 x)
+    ends = r"the last 2 run at its final LR \(0.001, 0.01 x the base LR\)"
+    with pytest.warns(UserWarning, match=ends):
+        history = train(_tiny(), 0.1, "cosine:4,min_lr=1e-3", **QUIET)
+    assert history.records[-1].lr == pytest.approx(0.001)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train(_tiny(), 0.1, "warmup:1 > cosine:5", **QUIET)  # 6 epochs: no warning

@@ -349,10 +349,12 @@ def _warn_length(scheduler: Any, total: int, unit: str) -> None:
         return f"{n:g} {unit}{'' if n == 1 else 's'}"
 
     if length < total:
-        last = scheduler.schedule(own, 1.0)
+        base = float(scheduler.base_lrs[0])  # a floor (min_lr, end_lr) is an LR, not a factor
+        last = float(scheduler.schedule(own, base))
         message = (
             f"schedule {spec!r} ends after {count(length)}, but the run lasts {count(total)}: "
-            f"the last {total - length:g} run at its final LR ({last:g} x the base LR)"
+            f"the last {total - length:g} run at its final LR ({last:g}, {last / base:g} x the "
+            "base LR)"
         )
     else:
         message = (
