@@ -98,6 +98,42 @@ def plain(value: T) -> T:
     return value
 
 
+def error_chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the errors it was raised from or while handling, outermost first.
+
+    Example:
+        >>> try:
+        ...     try:
+        ...         raise KeyError("inner")
+        ...     except KeyError as e:
+        ...         raise ValueError("outer") from e
+        ... except ValueError as e:
+        ...     [type(x).__name__ for x in error_chain(e)]
+        ['ValueError', 'KeyError']
+    """
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not e for e in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def check_seed(seed: object, most: int = MAX_SEED, why: str = "") -> None:
+    """A ConfigError unless ``seed`` is an integer from 0 to ``most`` (a NumPy integer too);
+    ``why`` says where ``most`` comes from.
+
+    Example:
+        >>> check_seed(-1)
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.ConfigError: seed must be an integer from 0 to 4294967295, got -1.
+    """
+    value = plain(seed)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+        raise bad_value("seed", f"an integer from 0 to {most}{why}", seed)
+
+
 def check_flag(name: str, value: object) -> None:
     """A ConfigError unless ``value`` is True or False (1, 0 and NumPy's bools too, as an
     ``if value:`` reads them; not 1.0, "no" or None).

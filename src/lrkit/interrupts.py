@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from lrkit.errors import error_chain
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, under the CLI: raised where Ctrl-C would be, and handled as Ctrl-C is.
@@ -182,11 +184,4 @@ def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
         ...     type(interrupt_behind(e)).__name__, interrupt_behind(ValueError())
         ('Terminated', None)
     """
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KeyboardInterrupt):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    return next((e for e in error_chain(error) if isinstance(e, KeyboardInterrupt)), None)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.errors import MAX_LR, MAX_SEED, ConfigError, bad_value, positive_lr
+from lrkit.errors import MAX_LR, ConfigError, bad_value, check_seed, positive_lr
 
 STEP_MODES: tuple[str, ...] = ("exp", "linear")
 """How the LR rises: geometrically (``"exp"``) or linearly."""
@@ -180,10 +180,8 @@ def check_options(
         if balance not in BALANCE_MODES:
             choices = ", ".join(map(repr, BALANCE_MODES))
             raise bad_value("balance", f"one of {choices} or None", balance)
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
-    ):
-        raise bad_value("seed", f"an integer from 0 to {MAX_SEED}, or None", seed)
+    if seed is not None:
+        check_seed(seed, why=", or None")
 
 
 def _check_bounds(

@@ -20,6 +20,7 @@ from lrkit.errors import (
     bad_value,
     caller_level,
     check_flag,
+    error_chain,
     plain,
     positive_lr,
 )
@@ -321,24 +322,14 @@ def _storage_lost(error: BaseException, spec: StorageSpec) -> bool:
     a connection error anywhere in its chain, under Optuna's and SQLAlchemy's wrappers. Not a
     local file's error (SQLite's "database is locked"), nor bad data in a commit."""
     kinds = {"OperationalError", "InterfaceError", "DisconnectionError"}
-    return spec.shared and any(type(e).__name__ in kinds for e in _chain(error))
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    """``error`` and the errors it was raised from or while handling, outermost first."""
-    chain: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and all(current is not e for e in chain):
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
+    return spec.shared and any(type(e).__name__ in kinds for e in error_chain(error))
 
 
 def _root(error: BaseException) -> str:
     """The first line of the database driver's error in ``error``'s chain (psycopg's
     ``connection refused``), not its wrappers' (Optuna's, SQLAlchemy's) around it."""
     wrappers = ("optuna", "sqlalchemy", "lrkit")
-    said = [e for e in _chain(error) if str(e).strip()]
+    said = [e for e in error_chain(error) if str(e).strip()]
     driver = [e for e in said if type(e).__module__.split(".")[0] not in wrappers]
     cause = (driver or said or [error])[0]
     lines = str(cause).strip().splitlines()

@@ -176,15 +176,18 @@ class StorageSpec:
             return _rdb_storage(_with_driver(self.location), engine, kwargs)
         except ImportError as error:
             driver = self.location.split("://", 1)[0].partition("+")[2]
-            advice = (
-                f"install the {driver} driver, or write the URL as postgresql://..., which "
-                "lrkit reads with psycopg 3 (`pip install 'psycopg[binary]'`)"
-                if self.location.startswith("postgres") and driver not in ("", "psycopg")
-                else "run `pip install 'psycopg[binary]'` (or lrkit[postgres])"
-                if self.location.startswith("postgres")
-                else "install the driver SQLAlchemy names for this URL (e.g. `pip install "
-                "pymysql` with a mysql+pymysql:// URL)"
-            )
+            if not self.location.startswith("postgres"):
+                advice = (
+                    "install the driver SQLAlchemy names for this URL (e.g. `pip install "
+                    "pymysql` with a mysql+pymysql:// URL)"
+                )
+            elif driver in ("", "psycopg"):
+                advice = "run `pip install 'psycopg[binary]'` (or lrkit[postgres])"
+            else:
+                advice = (
+                    f"install the {driver} driver, or write the URL as postgresql://..., which "
+                    "lrkit reads with psycopg 3 (`pip install 'psycopg[binary]'`)"
+                )
             raise ConfigError(
                 f"storage: the database driver for {self.describe()!r} is missing ({error}); "
                 f"{advice}."

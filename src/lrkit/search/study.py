@@ -87,6 +87,9 @@ class SearchConfig:
         return "; ".join(diffs) or None
 
 
+_DIGEST = re.compile(r"\(file sha256 [0-9a-f]+\)")  # a task file's, in an objective's description
+
+
 def _setting(key: str, stored: Any, mine: Any) -> str:
     """``low=0.001 (this search: 1e-05)``: one setting that differs, as the study has it."""
     if key == "auto_ends":  # no parameter of its own: which of low and high were "auto"
@@ -96,13 +99,12 @@ def _setting(key: str, stored: Any, mine: Any) -> str:
         if short[0] == short[1]:  # 0.1392 and 0.13920001: in full, or it reads as no difference
             short = [repr(stored), repr(mine)]
         return f"first trial at {short[0]} (this search: {short[1]})"
-    digest = re.compile(r"\(file sha256 [0-9a-f]+\)")
     if (
         key == "objective"
         and isinstance(stored, str)
         and isinstance(mine, str)
-        and digest.search(stored)
-        and digest.sub("", stored) == digest.sub("", mine)
+        and _DIGEST.search(stored)
+        and _DIGEST.sub("", stored) == _DIGEST.sub("", mine)
     ):
         return f"the task file changed since the study began ({key}={stored!r}, now {mine!r})"
     return f"{key}={stored!r} (this search: {mine!r})"

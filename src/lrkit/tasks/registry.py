@@ -5,9 +5,10 @@ function ``def task() -> Task`` (called with no arguments; use it to load data l
 attribute can be picked with ``path/to/file.py:name``. The file's own folder is first on
 ``sys.path`` while it runs, so it can import its neighbours, and stays on it (last) for the
 imports its functions make later. It runs from the same random state (Python's, NumPy's and
-torch's, seeded with 0) in every process: a split drawn without a seed is the same split in
-every run and in every worker process of a search (one drawn from a generator of its own, such as
-``np.random.default_rng()``, is not). The caller's random state is put back after.
+torch's CPU generator, seeded with 0) in every process: a split drawn without a seed is the
+same split in every run and in every worker process of a search (one drawn from a generator of
+its own, such as ``np.random.default_rng()``, is not). The caller's random state is put back
+after.
 """
 
 from __future__ import annotations
@@ -199,10 +200,8 @@ def _run_file(file: Path) -> object:
         # Move only our own entry: the file may have edited sys.path itself. Last, so that a
         # neighbour imported later (in task() or the model builder) is found, and shadows
         # nothing installed.
-        if folder in sys.path:
-            while folder in sys.path:  # once, however often the file is loaded
-                sys.path.remove(folder)
-            sys.path.append(folder)
+        if folder in sys.path:  # once, however often the file is loaded
+            sys.path[:] = [*(entry for entry in sys.path if entry != folder), folder]
     return module
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
-from lrkit.errors import MAX_SEED, ConfigError, bad_value, check_flag, plain
+from lrkit.errors import MAX_SEED, ConfigError, check_flag, check_seed, plain
 from lrkit.interrupts import deferred
 from lrkit.jsondata import dumps
 from lrkit.plaintext import literal
@@ -119,14 +119,12 @@ def tune(
         )
     check_value(value)
     check_flag("progress", progress)
+    check_seed(
+        seed,
+        MAX_TUNE_SEED,
+        f" (the final run trains from seed + {FINAL_SEED_OFFSET}, and no seed may pass {MAX_SEED})",
+    )
     seed = plain(seed)  # np.int64(3) is a seed too
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_TUNE_SEED:
-        raise bad_value(
-            "seed",
-            f"an integer from 0 to {MAX_TUNE_SEED} (the final run trains from seed + "
-            f"{FINAL_SEED_OFFSET}, and no seed may pass {MAX_SEED})",
-            seed,
-        )
     say = say or (lambda text: print(text, flush=True))
     folder = Path(out)
     stages.check_writable(folder)  # it makes nothing: a usage error leaves no folder behind
