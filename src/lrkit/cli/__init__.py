@@ -227,9 +227,16 @@ def command_line(argv: list[str] | None = None) -> str:
     return without_password(" ".join(["lrkit", *(shlex.quote(a) for a in args)]))
 
 
-def write_report_part(out: Any, sections: list[Any], *, title: str, subtitle: str) -> Any:
-    """Writes a command's sections into ``out/report.html`` (keeping the other commands' parts),
-    with the command line under "how to reproduce"; returns the file's path."""
+REPORT_PART = {"find": "range_test", "search": "search", "compare": "compare"}
+"""The section of ``report.html`` each command writes (and a rerun replaces)."""
+
+
+def write_report_part(
+    out: Any, sections: list[Any], *, title: str, subtitle: str, task: str
+) -> Any:
+    """Writes a command's sections into ``out/report.html`` (keeping the other commands' parts
+    on the same ``task``, as :func:`~lrkit.tasks.registry.task_identity` names it), with the
+    command line under "how to reproduce"; returns the file's path."""
     from lrkit.report import reproduce_section, write_report
 
     return write_report(
@@ -238,16 +245,21 @@ def write_report_part(out: Any, sections: list[Any], *, title: str, subtitle: st
         title=title,
         subtitle=subtitle,
         merge=True,
+        task=task,
     )
 
 
-def check_out(out: Path, *, command: str | None = None, files: Sequence[str] = ()) -> None:
+def check_out(
+    out: Path, *, command: str | None = None, files: Sequence[str] = (), task: str | None = None
+) -> None:
     """Fails before any training if ``out`` cannot be made or written (exit status 2).
 
     It is tried for real (made, a file written and removed), then everything this made is
     removed again: a usage error later still leaves nothing behind. ``command`` (``"find"``,
     ``"search"``, ``"compare"``): a folder that holds an ``lrkit tune`` run is refused too, since
-    the command would replace a stage of it and the report would contradict its summary.
+    the command would replace a stage of it and the report would contradict its summary; so is
+    one whose report holds another command's part on another ``task`` (see
+    :func:`write_report_part`), which the report would mix with this one.
     ``files``: the names the command writes there; a folder in the place of one is refused.
     """
     if command is not None and is_tune_folder(out):
@@ -256,12 +268,48 @@ def check_out(out: Path, *, command: str | None = None, files: Sequence[str] = (
             "replace one of its stages and its report would no longer agree with its summary: "
             "use another folder."
         )
+    if command is not None and task is not None:
+        other = other_task_part(out, task, keep=REPORT_PART[command])
+        if other is not None:
+            raise UsageError(
+                f"--out {os.fspath(out)!r} holds {other}; this `lrkit {command}` is on "
+                f"{task!r}, and one report would show both: use another folder."
+            )
     problem = unwritable(out) or in_the_way(out, files)
     if problem is not None:
         raise UsageError(
             f"--out must be a folder that can be made and written, got {os.fspath(out)!r}: "
             f"{problem}."
         )
+
+
+def other_task_part(folder: Path, task: str, *, keep: str) -> str | None:
+    """What ``folder``'s report holds on a task other than ``task``, besides the part ``keep``
+    that the command replaces (``"a search on 'digits'"``); ``None`` when nothing.
+
+    Example:
+        >>> import tempfile
+        >>> from lrkit.report import Section, write_report
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = write_report(folder, [Section("search", "Search", "")], title="t", task="digits")
+        >>> other_task_part(folder, "friedman", keep="range_test")
+        "a search on 'digits'"
+        >>> other_task_part(folder, "friedman", keep="search") is None
+        True
+        >>> import shutil; shutil.rmtree(folder)
+    """
+    from lrkit.report import read_sections
+    from lrkit.report.document import report_task
+
+    before = report_task(folder)
+    if before is None or before == task:
+        return None
+    shown = {"range_test": "a range test", "search": "a search", "compare": "a comparison"}
+    parts = [s.key for s in read_sections(folder) if s.key not in (keep, "reproduce")]
+    if not parts:
+        return None
+    what = " and ".join(shown.get(key, f"a {key!r} section") for key in parts)
+    return f"{what} on {before!r}"
 
 
 def is_tune_folder(folder: Path) -> bool:

@@ -104,8 +104,9 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the comparison, prints the table (or JSON) and writes the files."""
     from lrkit.compare import compare
+    from lrkit.tasks.registry import task_identity
 
-    check_out(args.out, command="compare", files=outputs.COMPARE)
+    check_out(args.out, command="compare", files=outputs.COMPARE, task=task_identity(args.task))
     result = compare(
         args.task,
         args.lr,
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         sklearn=args.sklearn,
         progress=not args.quiet,
     )
-    written = write_outputs(result, args.out)
+    written = write_outputs(result, args.out, task=task_identity(args.task))
     if args.json:
         print_json((args.out / outputs.COMPARE_JSON).read_text())  # as written, not built again
     else:
@@ -127,8 +128,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_outputs(result: CompareResult, out: Path) -> list[Path]:
-    """Writes ``compare.png``, ``compare.json``, ``compare.csv`` and ``report.html`` to ``out``.
+def write_outputs(result: CompareResult, out: Path, *, task: str) -> list[Path]:
+    """Writes ``compare.png``, ``compare.json``, ``compare.csv`` and ``report.html`` to ``out``
+    (the report's part on ``task``, see :func:`~lrkit.cli.write_report_part`).
 
     All of them or, when Ctrl-C comes first, none: they are drawn and built before the first
     is written, and Ctrl-C waits while they are written (:func:`lrkit.interrupts.deferred`).
@@ -153,5 +155,6 @@ def write_outputs(result: CompareResult, out: Path) -> list[Path]:
             sections,
             title=f"{result.task}: schedules compared",
             subtitle=f"lrkit compare, {result.epochs} epochs, {len(result.seeds)} seed(s)",
+            task=task,
         )
     return [png, data, table, report]

@@ -125,9 +125,10 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.jsondata import dumps
     from lrkit.progress import ProgressBar
     from lrkit.tasks import check_task, load_task
+    from lrkit.tasks.registry import task_identity
 
     # before any work: a file (or a folder where one goes) in the way fails now
-    check_out(args.out, command="find", files=outputs.FIND)
+    check_out(args.out, command="find", files=outputs.FIND, task=task_identity(args.task))
     task = load_task(args.task)
     check_task(task, device=args.device)  # what train, search and tune refuse, find refuses
     quiet = args.quiet or args.json
@@ -178,7 +179,11 @@ def run(args: argparse.Namespace) -> int:
         outputs.save_png(fig, png, dpi=120)
         outputs.write_file(data, document + "\n")
         report = write_report_part(
-            args.out, sections, title=f"{task.name}: range test", subtitle="lrkit find"
+            args.out,
+            sections,
+            title=f"{task.name}: range test",
+            subtitle="lrkit find",
+            task=task_identity(args.task),
         )
     if args.json:
         print_json(document)

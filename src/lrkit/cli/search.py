@@ -190,9 +190,10 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.search.engine import InterruptedBeforeStudy
     from lrkit.search.result import FinishedStudyWarning, SearchWarning
     from lrkit.search.storage import StorageSpec
+    from lrkit.tasks.registry import task_identity
 
     # before any work: a file (or a folder where one goes) in the way fails now
-    check_out(args.out, command="search", files=outputs.SEARCH)
+    check_out(args.out, command="search", files=outputs.SEARCH, task=task_identity(args.task))
     quiet = args.quiet or args.json
     caught: list[warnings.WarningMessage] = []
     shown = warnings.showwarning
@@ -280,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
                 sections,
                 title=f"{Path(str(args.task)).stem}: learning-rate search",
                 subtitle="lrkit search",
+                task=task_identity(args.task),
             )
             written = True
     except KeyboardInterrupt as stop:

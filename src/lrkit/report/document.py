@@ -49,6 +49,7 @@ _SECTION = re.compile(
 )
 _TITLE = re.compile(r'data-lrkit-title="([^"]*)"')
 _TAG = re.compile(r"<[^>]+>")
+_TASK = re.compile(r'<meta name="lrkit-task" content="([^"]*)">')
 
 
 def write_report(
@@ -58,6 +59,7 @@ def write_report(
     title: str,
     subtitle: str | None = None,
     merge: bool = False,
+    task: str | None = None,
 ) -> Path:
     """Writes ``sections`` as one HTML file (figures embedded, no network needed to view it).
 
@@ -69,6 +71,10 @@ def write_report(
         subtitle: A line under the heading.
         merge: Keep the sections of an existing report at ``path`` that ``sections`` do not
             replace (see :func:`~lrkit.report.merge.merge_sections`); otherwise overwrite it.
+            A report on another ``task`` is overwritten all the same (its sections are not
+            about this one); one that names no task, or a call without ``task``, merges.
+        task: What the report is about (a built-in task's name, a task file's path), recorded
+            in the page for :func:`report_task`.
 
     Returns:
         The path written.
@@ -81,13 +87,35 @@ def write_report(
         raise bad_value("title", "a non-empty string", title)
     if subtitle is not None and not isinstance(subtitle, str):
         raise bad_value("subtitle", "a string or None", subtitle)
+    if task is not None and not isinstance(task, str):
+        raise bad_value("task", "a string or None", task)
     sections = _checked(sections)
     target = _report_file(path)
-    if merge and target.is_file():
+    if merge and target.is_file() and (task is None or report_task(target) in (None, task)):
         sections = merge_sections(read_sections(target), sections)
     _make_folder(target.parent)
-    _write_atomic(target, render_report(sections, title=title, subtitle=subtitle))
+    _write_atomic(target, render_report(sections, title=title, subtitle=subtitle, task=task))
     return target
+
+
+def report_task(path: str | Path) -> str | None:
+    """The task a report written by :func:`write_report` is about; ``None`` when it does not
+    say (no ``task`` was given, or the file is missing or not lrkit's).
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> report_task(write_report(folder, [], title="digits", task="digits"))
+        'digits'
+        >>> import shutil; shutil.rmtree(folder)
+    """
+    try:
+        with _report_file(path).open(encoding="utf-8", errors="replace") as file:
+            head = file.read(4096)  # the meta tags come first
+    except OSError:
+        return None
+    found = _TASK.search(head)
+    return unescape(found.group(1)) if found else None
 
 
 def read_sections(path: str | Path) -> list[Section]:
@@ -134,6 +162,7 @@ def render_report(
     title: str,
     subtitle: str | None = None,
     generated: datetime | None = None,
+    task: str | None = None,
 ) -> str:
     """The whole HTML page: inline CSS only, a table of contents, the sections, a footer."""
     from lrkit import __version__
@@ -148,12 +177,13 @@ def render_report(
         f'<nav class="toc" aria-label="Contents">{toc}</nav>' if len(ordered) > 1 else "",
     ]
     body = "\n".join(_section_html(s) for s in ordered) or "<p>No sections yet.</p>"
+    about = f'\n<meta name="lrkit-task" content="{escape(task)}">' if task is not None else ""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="lrkit {escape(__version__)}">
+<meta name="generator" content="lrkit {escape(__version__)}">{about}
 <title>{escape(title)}</title>
 <style>
 {CSS}
