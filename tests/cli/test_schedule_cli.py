@@ -289,7 +289,7 @@ def test_a_floor_above_the_base_lr_is_a_warning_line() -> None:
     warned = [line for line in trained.stderr.splitlines() if "min_lr" in line]
     assert warned == [
         "warning: cosine's min_lr (0.5) is above the base LR (0.05), so it holds the base LR "
-        "instead of decaying; a floor is an LR, not a fraction of the base LR"
+        "instead of decaying; a floor is an LR, not a fraction of the base LR."
     ]
 
 

@@ -129,6 +129,26 @@ def test_plateau_after_warmup_prints_torch_style_messages(
     assert sched.get_last_lr() == pytest.approx([0.05, 0.005])
 
 
+@pytest.mark.parametrize(
+    ("unit", "steps_per_epoch", "when"),
+    [("step", None, "Step 00005"), ("epoch", 4, "Epoch 2.75")],
+)
+def test_plateau_messages_count_in_the_schedule_unit(
+    unit: str, steps_per_epoch: int | None, when: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    opt = make([0.1])
+    sched = bind(
+        opt, "warmup:2 > plateau:patience=1,factor=0.5", unit=unit, steps_per_epoch=steps_per_epoch
+    )  # with steps_per_epoch the warmup is 2 epochs (8 calls): it drops at call 11 = 2.75 epochs
+    losses = [9.0, 9.0, 1.0, 1.0, 1.0] if unit == "step" else [9.0] * 8 + [1.0, 1.0, 1.0]
+    for loss in losses:
+        opt.step()
+        sched.step(loss)
+    assert capsys.readouterr().out.splitlines() == [
+        f"{when}: reducing learning rate of group 0 to 5.0000e-02."
+    ]
+
+
 def test_non_finite_metric_is_rejected() -> None:
     opt = make([0.1])
     sched = bind(opt, "plateau", unit="epoch")

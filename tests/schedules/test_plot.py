@@ -152,6 +152,17 @@ def test_key_steps_include_boundaries_quarters_and_the_end() -> None:
     assert steps[99] == "last step"
 
 
+@pytest.mark.parametrize(
+    "spec", ["onecycle:steps=101", "warmup:5 > onecycle:steps=77,pct_start=0.33"]
+)
+def test_a_peak_between_two_steps_is_shown_at_the_higher_one(spec: str) -> None:
+    """onecycle:steps=101 peaks at t = 30.3: step 30 is higher than 31, so the note is there."""
+    schedule = parse(spec)
+    [peak] = [k.step for k in key_steps(spec, 130) if k.note == "onecycle peak"]
+    lrs = [schedule(t, base_lr=1.0) for t in range(130)]
+    assert lrs[peak] == max(lrs)
+
+
 def test_log_limits_ignore_zeros_and_stay_a_few_decades_deep() -> None:
     curves = schedule_curves(["cosine:100", "constant"], 101, base_lr=0.1)
     low, high = log_limits(curves) or (0.0, 0.0)

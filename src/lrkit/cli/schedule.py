@@ -319,7 +319,7 @@ def _print_warnings(specs: list[str], base_lr: float, metrics: list[float] | Non
 
     for spec in specs:
         for message in floor_warnings(parse(spec), base_lr):
-            print(f"warning: {spec!r}: {message}.", file=sys.stderr)
+            print(f"warning: {spec!r}: {message}", file=sys.stderr)
     if metrics and not any(has_plateau(parse(spec)) for spec in specs):
         print(
             "warning: --metrics is read only by a plateau phase, and no spec has one; it was "

@@ -148,13 +148,17 @@ class ScheduledLR(LRScheduler):
             return False
         self._apply()
         if self.verbose:
+            # numbered as torch's message: the 1-based count of this step() call, in its unit
+            count = self.last_epoch + 1
+            if self.unit == "step":
+                when = f"Step {count:05d}"
+            elif self.steps_per_epoch:  # step() is called per optimizer step
+                when = f"Epoch {count / self.steps_per_epoch:.2f}"
+            else:
+                when = f"Epoch {count:05d}"
             for i, (old, new) in enumerate(zip(before, self._last_lr)):
                 if float(old) - float(new) > 1e-12 * max(abs(float(old)), 1e-300):
-                    print(
-                        # numbered as torch's message: the 1-based count of this step() call
-                        f"Epoch {self.last_epoch + 1:05d}: reducing learning rate"
-                        f" of group {i} to {float(new):.4e}."
-                    )
+                    print(f"{when}: reducing learning rate of group {i} to {float(new):.4e}.")
         return True
 
     def _apply(self) -> None:

@@ -11,7 +11,7 @@ Example:
     >>> from lrkit.schedules import parse
     >>> floor_warnings(parse("warmup:2 > cosine:10,min_lr=0.5"), base_lr=0.05)
     ["cosine's min_lr (0.5) is above the base LR (0.05), so it holds the base LR instead of \
-decaying; a floor is an LR, not a fraction of the base LR"]
+decaying; a floor is an LR, not a fraction of the base LR."]
     >>> floor_warnings(parse("cosine:10,min_lr=1e-4"), base_lr=0.05)
     []
 """
@@ -40,6 +40,6 @@ def floor_warnings(schedule: Schedule, base_lr: float) -> list[str]:
             out.append(
                 f"{schedule.name}'s {name} ({floor:g}) is above the base LR ({base_lr:g}), so it "
                 "holds the base LR instead of decaying; a floor is an LR, not a fraction of the "
-                "base LR"
+                "base LR."
             )
     return out

@@ -242,8 +242,10 @@ def key_steps(schedule: Schedule | str, n_steps: int) -> list[KeyStep]:
     """The steps a table of the schedule should show, in order, each with a short note.
 
     Steps 0 and 1; where the schedule's shape changes (phase ends, milestones, peaks, the start
-    of a decay) when that is known from its parameters; the quarters of the horizon; and the
-    last step, ``n_steps - 1``. Notes of one step are joined with ``"; "``.
+    of a decay) when that is known from its parameters, at the first whole step at or after it
+    (a peak or trough between two steps: at the one where the LR is highest or lowest); the
+    quarters of the horizon; and the last step, ``n_steps - 1``. Notes of one step are joined
+    with ``"; "``.
 
     Example:
         >>> keys = key_steps("warmup:10 > cosine:90", 110)
@@ -257,10 +259,15 @@ def key_steps(schedule: Schedule | str, n_steps: int) -> list[KeyStep]:
     notes.setdefault(1, [])
     for fraction, label in ((0.25, "25%"), (0.5, "50%"), (0.75, "75%")):
         notes.setdefault(round(n_steps * fraction), []).append(label)
-    for t, note in _landmarks(parse(schedule), float(n_steps)):
+    parsed = parse(schedule)
+    for t, note in _landmarks(parsed, float(n_steps)):
         if not math.isfinite(t):  # cyclic:up=1e308 ends its first cycle past the float range
             continue
         step = math.ceil(round(t, 9))  # the first whole step at or after the change
+        if note.endswith(("peak", "trough")) and step > 0:
+            # between two steps: the one of the higher LR (peak) or the lower (trough)
+            higher = parsed(step - 1, base_lr=1.0) > parsed(step, base_lr=1.0)
+            step -= higher == note.endswith("peak")
         if 0 <= step < n_steps and note not in notes.setdefault(step, []):
             notes[step].append(note)
     return [KeyStep(step, "; ".join(notes[step])) for step in sorted(notes) if step < n_steps]
