@@ -8,6 +8,7 @@ search, each (round, slot) once, with the LRs and the best of the same search ru
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,6 +230,19 @@ def test_a_joiner_with_other_settings_is_refused_and_stores_nothing(postgres_url
                 open_study(spec, spec.open(), study, config, *_optuna_parts(), resume=resume)[1]
             )
     assert roles == ["joiner", "coordinator"]
+
+
+def test_a_search_closes_its_database_connections(postgres_url: str) -> None:
+    """Done or refused, a search closes its connections itself: left to the garbage
+    collector, each one was a psycopg ResourceWarning (shown under ``python -X dev``)."""
+    study = f"closed-{uuid.uuid4().hex[:8]}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        search(Sleepy(), LOW, HIGH, 2, storage=postgres_url, study_name=study, progress=False)
+        with pytest.raises(ConfigError, match="different settings"):
+            search(Sleepy(), 1e-4, HIGH, 2, storage=postgres_url, study_name=study, progress=False)
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def _optuna_parts() -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner]:

@@ -32,7 +32,7 @@ from lrkit.search.result import SearchResult, SearchWarning, TrialRecord
 from lrkit.search.runner import Workers, check_objective, check_workers
 from lrkit.search.samplers import make_sampler, sampler_key
 from lrkit.search.space import LogRange
-from lrkit.search.storage import StorageSpec, default_storage
+from lrkit.search.storage import StorageSpec, close_storage, default_storage
 from lrkit.search.study import (
     CONFIG_ATTR,
     SearchConfig,
@@ -173,6 +173,7 @@ def search(
         raise bad_value("resume", "True, False or 'auto'", resume)
     check_flag("progress", progress)
     stored = False  # whether this search has a study in the storage yet
+    opened = None
     try:
         with _optuna_quiet():  # lrkit shows its own progress
             if isinstance(objective, (str, Path)) or _is_task(objective):
@@ -313,6 +314,9 @@ def search(
             "Its finished trials are kept; once it is back, resume the search "
             "('resume=True', `--resume`)."
         ) from error
+    finally:
+        if opened is not None:
+            close_storage(opened)
     _warn_if_none_completed(result)
     return result
 

@@ -288,6 +288,17 @@ def _not_a_journal(path: Path, number: int, line: bytes) -> ConfigError:
     )
 
 
+def close_storage(storage: optuna.storages.BaseStorage) -> None:
+    """Closes a database storage's connections now, not when the garbage collector finds them
+    (psycopg warns of each one still open then); a journal or memory storage holds none. A
+    connection that cannot be closed (its server gone) is let go: the search's own outcome is
+    what the caller must hear."""
+    if isinstance(storage, optuna.storages.RDBStorage):
+        with contextlib.suppress(Exception):
+            storage.remove_session()
+            storage.engine.dispose()
+
+
 def _rdb_storage(
     url: str, engine: dict[str, Any], kwargs: dict[str, Any]
 ) -> optuna.storages.RDBStorage:
