@@ -48,6 +48,21 @@ BAD: dict[str, tuple[str, dict[str, Any], str]] = {
     ),
     "cyclic_max_lr": ("CyclicLR", {"base_lr": 0.01, "max_lr": [0.1, -1]}, "max_lr must be"),
     "onecycle_max_lr": ("OneCycleLR", {"max_lr": 0, "total_steps": 10}, "OneCycleLR: max_lr"),
+    "onecycle_div_zero": (
+        "OneCycleLR",
+        {"max_lr": 0.1, "total_steps": 10, "div_factor": 0},
+        "OneCycleLR: div_factor must be a positive finite number",
+    ),
+    "onecycle_final_div_negative": (
+        "OneCycleLR",
+        {"max_lr": 0.1, "total_steps": 10, "final_div_factor": -1},
+        "OneCycleLR: final_div_factor must be a positive finite number",
+    ),
+    "restarts_eta_min_nan": (
+        "CosineAnnealingWarmRestarts",
+        {"T_0": 5, "eta_min": float("nan")},
+        "CosineAnnealingWarmRestarts: eta_min must be a finite number >= 0, got nan.",
+    ),
     "constant_factor_zero": (
         "ConstantLR",
         {"factor": 0.0, "total_iters": 3},

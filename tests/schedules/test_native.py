@@ -167,13 +167,35 @@ def test_matches_torch_closed_forms(native, factory) -> None:  # type: ignore[no
 
 
 def test_onecycle_shape() -> None:
+    """N steps, as torch counts them: the peak at pct_start * N - 1, the end on step N - 1."""
     s = OneCycle(steps=100, pct_start=0.3, div_factor=25, final_div_factor=1e4)
     lrs = s.trace(150, base_lr=1.0)
     assert lrs[0] == pytest.approx(1 / 25)
-    assert lrs.argmax() == 30 and lrs.max() == pytest.approx(1.0)
-    assert lrs[100:] == pytest.approx(np.full(50, 1 / 25 / 1e4))
+    assert lrs.argmax() == 29 and lrs.max() == 1.0
+    assert np.all(lrs[99:] == 1 / 25 / 1e4) and lrs[98] > lrs[99]
     three = OneCycle(steps=100, pct_start=0.25, three_phase=True).trace(101, base_lr=1.0)
-    assert three[50] == pytest.approx(1 / 25) and three[25] == pytest.approx(1.0)
+    assert three[48] == pytest.approx(1 / 25) and three[24] == 1.0
+
+
+@pytest.mark.parametrize("steps", [3, 10, 101])
+@pytest.mark.parametrize("pct_start", [0.05, 0.3, 0.45])
+@pytest.mark.parametrize(("anneal", "three_phase"), [("cos", False), ("linear", True)])
+def test_onecycle_is_torch_s_one_cycle_lr(
+    steps: int, pct_start: float, anneal: str, three_phase: bool
+) -> None:
+    """Bit for bit over the cycle, where torch defines it (it refuses a phase of length 0)."""
+    native = OneCycle(steps, pct_start=pct_start, anneal=anneal, three_phase=three_phase)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, 0.1, total_steps=steps, pct_start=pct_start, anneal_strategy=anneal,
+        three_phase=three_phase,
+    )  # fmt: skip
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(steps - 1):  # torch raises on a step past its last
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert native.trace(steps, base_lr=0.1).tolist() == lrs
 
 
 @pytest.mark.parametrize("cooldown", ["linear", "cosine", "1-sqrt"])

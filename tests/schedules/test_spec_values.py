@@ -74,6 +74,26 @@ def test_a_fractional_length_is_refused_naming_the_parameter(spec: str, message:
 
 
 @pytest.mark.parametrize(
+    ("spec", "message"),
+    [  # the example in the message is one that works: a factor, a list, a length
+        ("exponential", "exponential needs gamma (e.g. 'exponential:gamma=0.9')"),
+        ("multistep", "multistep needs milestones (e.g. 'multistep:milestones=[30,60]')"),
+        ("cosine", "cosine needs steps (e.g. 'cosine:steps=1000')"),
+        # the range said is the range kept: 1 is out, as 0 is
+        ("plateau:factor=1", "plateau: factor must be a number in (0, 1), got 1."),
+        ("plateau:factor=0", "plateau: factor must be a number in (0, 1), got 0."),
+    ],
+)
+def test_a_missing_or_bad_parameter_s_message(spec: str, message: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse(spec)
+    assert str(info.value).startswith(message)
+    example = message.partition("e.g. ")[2].strip("'()")
+    if example:
+        parse(example)
+
+
+@pytest.mark.parametrize(
     "make",
     [
         pytest.param(lambda: Step(step_size=0.5), id="step"),

@@ -236,6 +236,7 @@ def test_a_search_closes_its_database_connections(postgres_url: str) -> None:
     """Done or refused, a search closes its connections itself: left to the garbage
     collector, each one was a psycopg ResourceWarning (shown under ``python -X dev``)."""
     study = f"closed-{uuid.uuid4().hex[:8]}"
+    gc.collect()  # what the tests before this one left open is theirs
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         search(Sleepy(), LOW, HIGH, 2, storage=postgres_url, study_name=study, progress=False)

@@ -159,7 +159,7 @@ def schedule_from_range(
         >>> [round(s.lr(t), 6) for t in (0, 49, 50, 75, 99)]
         [0.1, 0.1, 0.01, 0.001, 0.001]
         >>> s = schedule_from_range(0.001, 0.1, "onecycle", steps=100)
-        >>> [round(s.lr(t), 6) for t in (0, 30, 65, 100)]
+        >>> [round(s.lr(t), 6) for t in (0, 29, 64, 99)]
         [0.001, 0.1, 0.0505, 0.001]
     """
     name = _ALIASES.get(kind, kind) if isinstance(kind, str) else kind

@@ -210,20 +210,30 @@ def check_at_least(name: str, value: float, low: float, why: str) -> None:
 
 
 def check_range(
-    name: str, value: float, low: float, high: float, *, open_low: bool = False
+    name: str,
+    value: float,
+    low: float,
+    high: float,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
 ) -> None:
-    """Raises ConfigError unless ``low <= value <= high`` (``low < value`` if ``open_low``)."""
+    """Raises ConfigError unless ``low <= value <= high`` (``low < value`` if ``open_low``,
+    ``value < high`` if ``open_high``)."""
     bad = not is_finite_number(value)
     if not bad:
         bad = value > high or value < low or (open_low and value == low)
+        bad = bad or (open_high and value == high)
     if bad:
-        left = "(" if open_low else "["
+        left, right = "(" if open_low else "[", ")" if open_high else "]"
         if math.isinf(high):  # not "in (0.0, inf]": inf itself is refused
             raise ConfigError(
                 f"{name} must be a finite number {'>' if open_low else '>='} {low:g}, "
                 f"got {value!r}."
             )
-        raise ConfigError(f"{name} must be a number in {left}{low:g}, {high:g}], got {value!r}.")
+        raise ConfigError(
+            f"{name} must be a number in {left}{low:g}, {high:g}{right}, got {value!r}."
+        )
 
 
 def check_non_negative(name: str, value: float) -> None:

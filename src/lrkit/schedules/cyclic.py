@@ -74,14 +74,16 @@ class Cyclic(Schedule):
 class OneCycle(Schedule):
     """One cycle over ``steps``: warm up to ``base_lr`` (the peak), then anneal far below it.
 
-    Starts at ``base_lr / div_factor``, reaches ``base_lr`` after ``pct_start * steps``, and
-    ends at ``base_lr / (div_factor * final_div_factor)``. ``three_phase`` returns to the start
-    value first (fastai's original), then anneals to the end value. ``anneal`` is ``"cos"`` or
+    Starts at ``base_lr / div_factor``, reaches ``base_lr`` at step ``pct_start * steps - 1``,
+    and ends at ``base_lr / (div_factor * final_div_factor)`` at step ``steps - 1``, the last of
+    ``steps`` steps, as torch's ``OneCycleLR(total_steps=steps)`` does (it holds that value
+    after). ``three_phase`` returns to the start value first (fastai's original), at step
+    ``2 * pct_start * steps - 2``, then anneals to the end value. ``anneal`` is ``"cos"`` or
     ``"linear"``.
 
     Example:
         >>> s = OneCycle(steps=100, pct_start=0.25, div_factor=10, final_div_factor=100)
-        >>> [round(s(t, base_lr=1.0), 6) for t in (0, 25, 100)]
+        >>> [round(s(t, base_lr=1.0), 6) for t in (0, 24, 99)]
         [0.1, 1.0, 0.001]
     """
 
@@ -117,23 +119,33 @@ class OneCycle(Schedule):
     def length(self) -> float:
         return float(self.steps)
 
+    def phase_ends(self) -> list[float]:
+        """The step at which each phase ends (torch's ``end_step``): the peak, the return to
+        the start value (``three_phase``), and the last step."""
+        up = self.pct_start * self.steps - 1.0
+        ends = [up, 2.0 * up] if self.three_phase else [up]
+        return [*ends, float(self.steps) - 1.0]
+
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
         start = base / self.div_factor
         end = start / self.final_div_factor
-        up_end = self.pct_start * self.steps
-        # (end step, value at the phase's start, value at its end) for each phase, in order
-        if self.three_phase:
-            phases = [(up_end, start, base), (2 * up_end, base, start), (self.steps, start, end)]
-        else:
-            phases = [(up_end, start, base), (self.steps, base, end)]
+        values = [start, base, start, end] if self.three_phase else [start, base, end]
         t1 = np.atleast_1d(t)
         out = np.full_like(t1, end)
-        begin = 0.0
-        for stop, v0, v1 in phases:
-            mask = (t1 >= begin) & (t1 < stop) if begin > 0 else t1 < stop
-            with np.errstate(over="ignore"):  # a phase far shorter than a step: p is clipped
-                p = np.clip((t1[mask] - begin) / (stop - begin), 0.0, 1.0)
-            shape = 1.0 - _half_cosine(p) if self.anneal == "cos" else p
-            out[mask] = v0 + (v1 - v0) * shape
+        todo = np.ones(t1.shape, dtype=bool)  # each step takes the first phase that it is in
+        begin, ends = 0.0, self.phase_ends()
+        for k, stop in enumerate(ends):
+            mask = todo & (t1 <= stop) if k < len(ends) - 1 else todo.copy()
+            todo &= ~mask
+            v0, v1 = values[k], values[k + 1]
+            if stop <= begin:  # a phase shorter than a step: at its end value at once
+                p = np.ones(int(mask.sum()))
+            else:
+                with np.errstate(over="ignore"):  # far shorter than a step: p is clipped
+                    p = np.clip((t1[mask] - begin) / (stop - begin), 0.0, 1.0)
+            if self.anneal == "cos":  # in torch's order: exactly v1 at p = 1, far below v0
+                out[mask] = v1 + (v0 - v1) * _half_cosine(p)
+            else:
+                out[mask] = v0 + (v1 - v0) * p
             begin = stop
         return out.reshape(np.shape(t))

@@ -119,7 +119,15 @@ RULES: Mapping[str, Mapping[str, tuple[Check, str]]] = {
         ),
         "gamma": GAMMA,
     },
-    "OneCycleLR": {"max_lr": MAX_LR},
+    "CosineAnnealingWarmRestarts": {"eta_min": NON_NEGATIVE},
+    "OneCycleLR": {
+        "max_lr": MAX_LR,
+        "div_factor": (_positive, "a positive finite number (it starts at max_lr / div_factor)"),
+        "final_div_factor": (
+            _positive,
+            "a positive finite number (it ends at its start LR / final_div_factor)",
+        ),
+    },
     "ReduceLROnPlateau": {
         "factor": (
             lambda v: _number(v) and 0 < float(v) < 1,

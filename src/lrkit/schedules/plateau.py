@@ -58,9 +58,7 @@ class Plateau(Schedule):
     eps: float = 1e-8
 
     def __post_init__(self) -> None:
-        check_range("factor", self.factor, 0.0, 1.0, open_low=True)
-        if self.factor == 1.0:
-            raise ConfigError("factor must be < 1 so that a reduction reduces, got 1.0.")
+        check_range("factor", self.factor, 0.0, 1.0, open_low=True, open_high=True)
         for name in ("patience", "cooldown"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

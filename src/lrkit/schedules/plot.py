@@ -301,10 +301,9 @@ def _landmarks(s: Schedule, horizon: float) -> list[tuple[float, str]]:
     elif isinstance(s, Step):
         count = min(_MAX_REPEATS, int(horizon // s.step_size))
         out = [(k * float(s.step_size), "step decay") for k in range(1, count + 1)]
-    elif isinstance(s, OneCycle):
-        out = [(s.pct_start * s.steps, "onecycle peak")]
-        if s.three_phase:
-            out.append((2 * s.pct_start * s.steps, "onecycle back to start"))
+    elif isinstance(s, OneCycle):  # it reaches its end value on its last step, not after it
+        notes = ["onecycle peak", "onecycle back to start"][: len(s.phase_ends()) - 1]
+        return [*zip(s.phase_ends(), [*notes, "onecycle ends"])]
     elif isinstance(s, WSD):
         out = [(s.steps * (1.0 - s.decay), "wsd decay starts")]
     elif isinstance(s, Cyclic):

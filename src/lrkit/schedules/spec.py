@@ -115,6 +115,10 @@ def _from_dict(config: Mapping[str, Any], depth: int = 0) -> Schedule:
     return build(str(name), [], rest)
 
 
+_EXAMPLES = {"gamma": "0.9", "milestones": "[30,60]"}
+"""Values for a required parameter's example in an error, where a length (1000) is no sense."""
+
+
 def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedule:
     """Instantiates schedule ``name`` from positional and keyword values, as a spec gives them."""
     cls = schedule_class(name)
@@ -143,7 +147,8 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
     missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.name not in kwargs]
     if missing:
         raise SpecError(
-            f"{cls.name} needs {', '.join(missing)} (e.g. '{cls.name}:{missing[0]}=1000'), "
+            f"{cls.name} needs {', '.join(missing)} (e.g. '{cls.name}:{missing[0]}="
+            f"{_EXAMPLES.get(missing[0], '1000')}'), "
             f"got {kwargs or 'no parameters'}."
         )
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
