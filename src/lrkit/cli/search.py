@@ -159,8 +159,8 @@ def add_parser(subparsers: Any) -> None:
         "--storage",
         default=None,
         metavar="URL",
-        help="postgresql://user:pw@host/db to share a study between machines, "
-        "sqlite:///file.db, or a journal file path (default: DIR/study.journal)",
+        help="postgresql://user@host/db to share a study between machines (the password in "
+        "~/.pgpass), sqlite:///file.db, or a journal file path (default: DIR/study.journal)",
     )
     parser.add_argument(
         "--study",

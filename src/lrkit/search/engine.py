@@ -126,8 +126,8 @@ def search(
         direction: ``"minimize"`` (default) or ``"maximize"``; a task form that returns its
             validation metric sets it.
         storage: ``None``: a journal file in ``out`` (safe with several processes); a journal
-            file path; ``"sqlite:///x.db"``; ``"postgresql://user:pw@host/db"`` for many
-            machines; ``":memory:"`` (one process, nothing kept).
+            file path; ``"sqlite:///x.db"``; ``"postgresql://user@host/db"`` for many machines
+            (the password in ``~/.pgpass``); ``":memory:"`` (one process, nothing kept).
         study_name: The study's name in the storage (default ``"lrkit-search"``). Processes on
             other machines started with the same storage and name join the search.
         out: Run directory for the default storage (default ``lrkit-out/search``).
