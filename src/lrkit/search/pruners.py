@@ -3,15 +3,25 @@
 Every trial reports its validation value once per epoch, and its schedule is defined against the
 full epoch budget (never against the epochs it may get), so a pruner compares all trials at the
 same point of the same schedule (Auto-PyTorch #119).
+
+Successive halving and Hyperband judge a trial against every trial's values at the same rung,
+whatever its state, so the interrupted attempt of a trial (failed, its retry queued: see
+:func:`lrkit.search.study.fail_interrupted`) would count a second time once its retry reaches
+the same rungs, and a resumed search would prune trials that an uninterrupted one keeps. The
+pruners built here by name do not see those attempts.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Container
 from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from lrkit.errors import UnknownNameError, bad_value
+from lrkit.search.result import is_interrupted
 
 PRUNERS = ("none", "halving", "hyperband", "median")
 _PRUNER_ALIASES = {
@@ -46,8 +56,8 @@ def make_pruner(name: str | Any, *, max_resource: int | None = None) -> optuna.p
         max_resource: The epoch budget of a trial (Hyperband's top rung).
 
     Example:
-        >>> type(make_pruner("halving")).__name__
-        'SuccessiveHalvingPruner'
+        >>> isinstance(make_pruner("halving"), optuna.pruners.SuccessiveHalvingPruner)
+        True
     """
     if isinstance(name, optuna.pruners.BasePruner):
         return name
@@ -57,10 +67,48 @@ def make_pruner(name: str | Any, *, max_resource: int | None = None) -> optuna.p
     if key == "none":
         return optuna.pruners.NopPruner()
     if key == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+        return HalvingPruner(min_resource=1, reduction_factor=3)
     if key == "hyperband":
         top: Any = max_resource if max_resource is not None else "auto"
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=top, reduction_factor=3)
+        return HyperbandPruner(min_resource=1, max_resource=top, reduction_factor=3)
     if key == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
     raise UnknownNameError(f"Unknown pruner {name!r}; valid pruners: {', '.join(PRUNERS)}.")
+
+
+class HalvingPruner(optuna.pruners.SuccessiveHalvingPruner):
+    """Optuna's successive halving, blind to interrupted attempts (see the module's notes)."""
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        return super().prune(without_interrupted(study), trial)
+
+
+class HyperbandPruner(optuna.pruners.HyperbandPruner):
+    """Optuna's Hyperband, blind to interrupted attempts (see the module's notes)."""
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        return super().prune(without_interrupted(study), trial)
+
+
+def without_interrupted(study: optuna.Study) -> optuna.Study:
+    """``study`` as a pruner should see it: the same study, its interrupted attempts left out of
+    every list of trials (Hyperband's bracket studies, built on its storage, included)."""
+    view = copy.copy(study)  # a Study copies without its thread-local cache
+    view._storage = _WithoutInterrupted(study._storage)  # type: ignore[assignment]  # duck-typed
+    return view
+
+
+class _WithoutInterrupted:
+    """A storage's view that lists no interrupted attempt; all else goes to the storage."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage) -> None:
+        self._storage = storage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        trials = self._storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+        return [t for t in trials if not is_interrupted(t)]

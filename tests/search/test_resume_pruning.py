@@ -1,0 +1,57 @@
+"""A search interrupted and resumed prunes as an uninterrupted one: the interrupted attempt of a
+trial, failed with its retry queued, is not a competitor of its own retry at the pruner's rungs
+(Optuna's successive halving reads every trial's rung values, whatever its state)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lrkit.search import TrialPruned, search
+
+
+def _value(lr: float, epoch: int) -> float:
+    """A fixed pseudo-random level per LR, improving with the epochs."""
+    digest = hashlib.sha256(repr(round(lr, 12)).encode()).hexdigest()
+    return int(digest[:8], 16) / 2**32 + 1 / epoch
+
+
+class Objective:
+    """Nine epochs; with ``stop_at``, a Ctrl-C in the first trial's epoch ``stop_at``."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.stop_at = stop_at
+
+    def __call__(self, lr: float, trial: Any) -> float:
+        for epoch in range(1, 10):
+            value = _value(lr, epoch)
+            trial.report(value, epoch)
+            if epoch == self.stop_at:
+                self.stop_at = None
+                raise KeyboardInterrupt
+            if trial.should_prune():
+                raise TrialPruned()
+        return value
+
+
+@pytest.mark.parametrize("pruner", ["halving", "hyperband"])
+@pytest.mark.parametrize("seed", [0, 4, 6])
+def test_a_resumed_search_prunes_as_an_uninterrupted_one(
+    tmp_path: Path, pruner: str, seed: int
+) -> None:
+    settings: dict[str, Any] = dict(n_trials=16, pruner=pruner, seed=seed, progress=False)
+    plain = search(Objective(), 1e-5, 1.0, out=tmp_path / "plain", **settings)
+    with pytest.raises(KeyboardInterrupt):
+        search(Objective(stop_at=2), 1e-5, 1.0, out=tmp_path / "cut", **settings)
+    resumed = search(Objective(), 1e-5, 1.0, out=tmp_path / "cut", resume=True, **settings)
+
+    def outcomes(result: Any) -> list[tuple[float, str, float | None, int]]:
+        kept = [t for t in result.trials if t.state != "interrupted"]
+        return sorted((t.lr, t.state, t.value, len(t.intermediate)) for t in kept)
+
+    assert [t.state for t in resumed.trials].count("interrupted") == 1
+    assert outcomes(resumed) == outcomes(plain)
+    assert resumed.total_epochs == plain.total_epochs + 2  # the interrupted attempt's epochs
