@@ -23,6 +23,7 @@ RANGE_PNG, RANGE_JSON = "range_test.png", "range_test.json"
 SEARCH_PNG, SEARCH_JSON, SEARCH_CSV = "search.png", "search.json", "search.csv"
 COMPARE_PNG, COMPARE_JSON, COMPARE_CSV = "compare.png", "compare.json", "compare.csv"
 SUMMARY = "summary.json"  # lrkit tune's
+JOURNAL = "study.journal"  # a search's study, where no other storage is given
 
 # what each command writes
 FIND = (RANGE_PNG, RANGE_JSON, REPORT)

@@ -18,7 +18,7 @@ import pytest
 from optuna.storages.journal import JournalFileBackend
 
 from lrkit.tune.pipeline import REUSED
-from tests.cli import files_up_to
+from tests.cli import files_up_to, in_process
 from tests.task_files import FLAT_TASK, SLOW_TASK
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main", "tune"]
@@ -179,6 +179,45 @@ def test_an_unwritable_out_folder(tmp_path: Path) -> None:
     done = run("--out", str(blocker / "run"))
     assert done.returncode == 2
     assert "out must be a writable folder" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda out: (out / "study.journal").mkdir(), "study.journal' is a folder"),
+        (lambda out: (out / ".lrkit-stages").write_text(""), ".lrkit-stages' is a file"),
+    ],
+)
+def test_a_blocked_journal_or_stage_folder_is_refused_before_any_work(
+    tmp_path: Path, make: Any, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused at once (exit 2), not after the range test (exit 1)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    make(out)
+    status, printed, err = in_process(["tune", "--out", str(out)], capsys)
+    assert status == 2 and printed == ""
+    assert err.count("\n") == 1 and problem in err
+    assert sorted(p.name for p in out.iterdir()) in (["study.journal"], [".lrkit-stages"])
+
+
+def test_a_folder_another_tune_holds_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two runs at once in one folder wrote a mix of both runs' files; the second now stops."""
+    from lrkit.tune import stages
+
+    out = tmp_path / "run"
+    with stages.exclusive(out):  # flock: a second open of the file conflicts, in one process too
+        status, printed, err = in_process(["tune", "--out", str(out)], capsys)
+    assert status == 1 and printed == ""
+    assert (
+        err == f"lrkit: error: out '{out}' is in use by another lrkit tune, still running; wait "
+        "for it to end, or use another folder.\n"
+    )
+    assert sorted(p.name for p in out.iterdir()) == [".lrkit-stages"]  # the lock's folder only
+    with stages.exclusive(out):  # released when its holder's block ended
+        pass
 
 
 def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from optuna.storages.journal._base import BaseJournalSnapshot  # Optuna 4.0 on; 
 
 from lrkit.errors import ConfigError, bad_value
 from lrkit.interrupts import no_interrupt
+from lrkit.outputs import JOURNAL
 from lrkit.urls import without_password
 
 # A running trial's heartbeat every HEARTBEAT_S seconds; one silent for GRACE_S is failed and
@@ -408,4 +409,4 @@ class SnapshotJournalFileBackend(ShieldedJournalFileBackend, BaseJournalSnapshot
 
 def default_storage(out: str | Path) -> StorageSpec:
     """The local default: a journal file ``study.journal`` in the run directory ``out``."""
-    return StorageSpec("journal", str(Path(out) / "study.journal"))
+    return StorageSpec("journal", str(Path(out) / JOURNAL))

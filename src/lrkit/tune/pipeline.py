@@ -107,8 +107,8 @@ def tune(
         TaskError: The task cannot be loaded or does not fit its loss.
     """
     from lrkit.finder.task import DEFAULT_NUM_ITER
-    from lrkit.search.objective import check_value, value_name
-    from lrkit.tasks import check_task, load_task, task_fingerprint, task_identity
+    from lrkit.search.objective import check_value
+    from lrkit.tasks import check_task, load_task
 
     started = time.perf_counter()
     if not isinstance(task, (str, os.PathLike)):  # it is rerun, reused and reproduced by name
@@ -134,6 +134,40 @@ def tune(
     # pipeline after it fails fast
     plan_budget(loaded.epochs, budget, range_epochs=DEFAULT_NUM_ITER / len(loaded.train_loader()))
     folder.mkdir(parents=True, exist_ok=True)
+    with stages.exclusive(folder):  # a second tune on the folder would mix its files in
+        return _pipeline(
+            task,
+            loaded,
+            folder,
+            budget=budget,
+            seed=seed,
+            value=value,
+            device=device,
+            command=command,
+            say=say,
+            progress=progress,
+            started=started,
+        )
+
+
+def _pipeline(
+    task: str | Path,
+    loaded: Task,
+    folder: Path,
+    *,
+    budget: int | None,
+    seed: int,
+    value: Value,
+    device: str,
+    command: str | None,
+    say: Callable[[str], None],
+    progress: bool,
+    started: float,
+) -> TuneResult:
+    """The stages of :func:`tune` on ``loaded``, in ``folder``, which this process holds."""
+    from lrkit.search.objective import value_name
+    from lrkit.tasks import task_fingerprint, task_identity
+
     ref = task_identity(task)
     base = {
         "task": ref,  # ./t.py and t.py are one task
