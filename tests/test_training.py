@@ -162,6 +162,8 @@ def test_default_lr_and_epochs_come_from_the_task() -> None:
         pytest.param({"lr": 0.0}, "lr must be", id="lr-zero"),
         pytest.param({"lr": math.inf}, "lr must be", id="lr-inf"),
         pytest.param({"epochs": 0}, "epochs must be", id="epochs"),
+        pytest.param({"epochs": 10**9}, "epochs must be .* up to 100,000", id="epochs-huge"),
+        pytest.param({"seed": -1}, "seed must be an integer from 0", id="seed"),
         pytest.param({"unit": "batch"}, "unit must be", id="unit"),
         pytest.param({"schedule": 3}, "schedule must be", id="schedule"),
         pytest.param({"schedule": lambda opt: 3}, "schedule", id="schedule-result"),

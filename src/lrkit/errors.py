@@ -134,6 +134,26 @@ def check_seed(seed: object, most: int = MAX_SEED, why: str = "") -> None:
         raise bad_value("seed", f"an integer from 0 to {most}{why}", seed)
 
 
+def check_epochs(epochs: object) -> None:
+    """A ConfigError unless ``epochs`` is ``None`` (the task's) or a whole number of epochs up
+    to :data:`MAX_EPOCHS` (a NumPy integer too).
+
+    Example:
+        >>> check_epochs(10**9)
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.ConfigError: epochs must be a positive integer up to 100,000, or None (the \
+task's), got 1000000000.
+    """
+    value = plain(epochs)
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EPOCHS
+    ):
+        raise bad_value(
+            "epochs", f"a positive integer up to {MAX_EPOCHS:,}, or None (the task's)", epochs
+        )
+
+
 def check_flag(name: str, value: object) -> None:
     """A ConfigError unless ``value`` is True or False (1, 0 and NumPy's bools too, as an
     ``if value:`` reads them; not 1.0, "no" or None).

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from lrkit.errors import ConfigError, bad_value, positive_lr
+from lrkit.errors import ConfigError, bad_value, check_epochs, check_seed, plain, positive_lr
 from lrkit.history import EpochRecord, Evaluation, History, Unit
 from lrkit.progress import ProgressBar
 from lrkit.tasks.base import MetricTally, Task, check_task
@@ -320,11 +320,9 @@ def _check_args(
             raise ConfigError(f"lr must be given: task {task.name!r} has no default learning rate.")
         lr = task.lr
     positive_lr("lr", lr)
-    n_epochs = task.epochs if epochs is None else epochs
-    if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
-        raise bad_value("epochs", "a positive integer or None", epochs)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise bad_value("seed", "an integer", seed)
+    check_epochs(epochs)
+    check_seed(seed)
+    n_epochs = task.epochs if epochs is None else plain(epochs)
     if unit not in ("epoch", "step", None):
         raise bad_value("unit", "'epoch', 'step' or None (as the schedule declares)", unit)
     return float(lr), n_epochs

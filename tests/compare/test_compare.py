@@ -245,10 +245,18 @@ def test_sklearn_on_a_regression_task_is_a_config_error() -> None:
         ({"schedules": []}, "at least one schedule"),
         ({"schedules": "cosine:3"}, "schedules must be a list of specs"),
         ({"progress": "no"}, "progress must be True or False, got 'no'"),
+        # the CLI's limits, in Python too
+        ({"seed": -1}, "seed must be an integer from 0 to 4294967295, got -1"),
+        ({"epochs": 10**9}, "epochs must be a positive integer up to 100,000"),
+        ({"verbose": "no"}, "verbose must be True or False, got 'no'"),
+        ({"sklearn": ""}, "sklearn must be True or False, got ''"),
+        ({"task": 3}, "task must be a Task, a built-in task's name or a task file's path, got 3"),
+        ({"schedules": ["range-onecycle", "Range-OneCycle"]}, "'range-onecycle' 2 times"),
     ],
 )
 def test_invalid_arguments_raise_config_error(kwargs: dict[str, Any], needle: str) -> None:
-    task = _tiny(lr=None) if kwargs.pop("task", None) == "no_lr" else _tiny()
+    given = kwargs.pop("task", None)
+    task = _tiny(lr=None) if given == "no_lr" else _tiny() if given is None else given
     args: dict[str, Any] = {"lr": 0.1, "schedules": ["constant"], **QUIET, **kwargs}
     with pytest.raises(ConfigError, match=needle):
         compare(task, args.pop("lr"), args.pop("schedules"), **args)

@@ -125,3 +125,9 @@ def test_every_compared_schedule_parses_and_fits_the_budget() -> None:
         for spec in compare_schedules(epochs):
             trace = parse(spec).trace(epochs)
             assert len(trace) == epochs and trace.min() > 0
+
+
+def test_a_budget_past_the_cli_s_limit_is_refused() -> None:
+    """A report's reproduce command must run: the CLI refuses budgets over 100,000."""
+    with pytest.raises(ConfigError, match="budget must be a whole number of training epochs up"):
+        plan_budget(12, 10**9)

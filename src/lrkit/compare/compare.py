@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING
 from lrkit.compare.candidate import RANGE_ONE_CYCLE, Candidate
 from lrkit.compare.defaults import default_schedules, range_one_cycle
 from lrkit.compare.result import CompareResult, ScheduleRun
-from lrkit.errors import MAX_SEED, ConfigError, bad_value, check_flag, positive_lr
+from lrkit.errors import (
+    MAX_SEED,
+    ConfigError,
+    bad_value,
+    check_epochs,
+    check_flag,
+    check_seed,
+    plain,
+    positive_lr,
+)
 from lrkit.history import History
 from lrkit.progress import ProgressBar
 from lrkit.tasks.base import Task
@@ -79,14 +88,14 @@ def compare(
     from lrkit.tasks import load_task
 
     started = time.perf_counter()
-    check_flag("progress", progress)
+    for name, flag in (("progress", progress), ("sklearn", sklearn), ("verbose", verbose)):
+        check_flag(name, flag)
+    check_epochs(epochs)
     wanted = _candidates(schedules)  # specs fail before the task's data is loaded
     seed_list = _seeds(seeds, seed)
     task = load_task(task)
     base_lr = _base_lr(task, lr)
-    n_epochs = task.epochs if epochs is None else epochs
-    if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
-        raise bad_value("epochs", "a positive integer or None (the task's)", epochs)
+    n_epochs = task.epochs if epochs is None else plain(epochs)
     if sklearn:
         from lrkit.compare.sklearn_rows import check_sklearn_task
 
@@ -163,6 +172,11 @@ def _candidates(schedules: Sequence[str | Candidate] | None) -> list[Candidate |
             out.append(Candidate(item.strip()))
         else:
             raise bad_value("each schedule", "a spec string or a Candidate", item)
+    if out.count(RANGE_ONE_CYCLE) > 1:
+        raise ConfigError(
+            f"schedules must differ, got {RANGE_ONE_CYCLE!r} {out.count(RANGE_ONE_CYCLE)} times "
+            "(one range test gives one one-cycle)."
+        )
     seen: dict[tuple[str, float | None, str], str] = {}
     for c in out:
         if isinstance(c, Candidate):
@@ -179,8 +193,7 @@ def _candidates(schedules: Sequence[str | Candidate] | None) -> list[Candidate |
 def _seeds(seeds: int, seed: int) -> tuple[int, ...]:
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise bad_value("seeds", "a positive integer (how many seeds)", seeds)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise bad_value("seed", "an integer", seed)
+    check_seed(seed)
     if seed + seeds - 1 > MAX_SEED:  # the last seed still one that torch and NumPy take
         raise ConfigError(
             f"seed must be at most 2**32 - {seeds} with seeds={seeds} (seed, seed + 1, ... "

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
-from lrkit.errors import MAX_EPOCHS, ConfigError, SpecError, bad_value
+from lrkit.errors import ConfigError, SpecError, bad_value, check_epochs, plain
 
 if TYPE_CHECKING:
     from lrkit.history import EpochRecord
@@ -66,10 +66,8 @@ class TaskObjective:
         device: str = "cpu",
     ) -> None:
         check_value(value)
-        if epochs is not None and (
-            isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS
-        ):
-            raise bad_value("epochs", f"a positive integer up to {MAX_EPOCHS:,}, or None", epochs)
+        check_epochs(epochs)
+        epochs = plain(epochs)
         if not (schedule is None or isinstance(schedule, str) or callable(schedule)):
             raise bad_value(  # an lrkit Schedule is callable too
                 "schedule",

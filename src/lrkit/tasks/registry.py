@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lrkit.errors import TaskError, UnknownNameError
+from lrkit.errors import TaskError, UnknownNameError, bad_value
 from lrkit.tasks.base import Task
 from lrkit.tasks.digits import digits_task
 from lrkit.tasks.friedman import friedman_task
@@ -68,6 +68,8 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
     """
     if isinstance(source, Task):
         return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise bad_value("task", "a Task, a built-in task's name or a task file's path", source)
     named = _file_of(source)
     if named is not None:
         return load_task_file(named[0], attr=named[1])

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
-from lrkit.errors import MAX_SEED, ConfigError, check_flag, check_seed, plain
+from lrkit.errors import MAX_SEED, ConfigError, bad_value, check_flag, check_seed, plain
 from lrkit.interrupts import deferred
 from lrkit.jsondata import dumps
 from lrkit.plaintext import literal
@@ -126,6 +126,8 @@ def tune(
     )
     seed = plain(seed)  # np.int64(3) is a seed too
     say = say or (lambda text: print(text, flush=True))
+    if not isinstance(out, (str, os.PathLike)):
+        raise bad_value("out", "a folder's path", out)
     folder = Path(out)
     stages.check_writable(folder)  # it makes nothing: a usage error leaves no folder behind
     loaded = load_task(task)

@@ -155,8 +155,10 @@ def plan_budget(
     if budget is None:
         trials, seeds = DEFAULT_TRIALS, DEFAULT_SEEDS
     else:
-        if isinstance(budget, bool) or not isinstance(budget, int):
-            raise bad_value("budget", "a whole number of training epochs", budget)
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget > MAX_EPOCHS:
+            raise bad_value(
+                "budget", f"a whole number of training epochs up to {MAX_EPOCHS:,}", budget
+            )
         ladder = _ladder(len(schedules))
 
         def cost(rung: int) -> int:
