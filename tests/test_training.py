@@ -305,6 +305,22 @@ def test_the_length_warning_counts_a_schedule_in_epochs_stepped_per_batch() -> N
         train(_tiny(), 0.1, per_batch("cosine:3"), unit="step", **QUIET)
 
 
+def test_a_schedule_bound_with_steps_per_epoch_is_stepped_per_batch() -> None:
+    """Its own unit is the epoch, but it moves 1/4 epoch per step() call: once per epoch left
+    a cosine over the run at 99.9% of the base LR in its last epoch."""
+    from lrkit.schedules import bind, parse
+
+    def per_batch(opt: torch.optim.Optimizer) -> Any:
+        return bind(opt, "cosine:4", unit="epoch", steps_per_epoch=4)
+
+    history = train(_tiny(), 0.1, per_batch, epochs=4, **QUIET)
+    assert history.unit == "step"
+    expected = [parse("cosine:4")(epoch, base_lr=0.1) for epoch in range(4)]
+    assert [r.lr for r in history.records] == pytest.approx(expected)
+    with pytest.raises(ConfigError, match=r"unit must be 'step' or None .* steps_per_epoch=4"):
+        train(_tiny(), 0.1, per_batch, epochs=4, unit="epoch", **QUIET)
+
+
 class _NanWhenEvaluated(nn.Module):
     """Trains as a linear model; in eval mode it outputs NaN (a broken eval path)."""
 

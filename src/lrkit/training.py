@@ -137,6 +137,12 @@ def train(
         optimizer = task.make_optimizer(model, base_lr)
         loader = task.train_loader(seed)
         scheduler, schedule_name = _make_scheduler(schedule, optimizer, unit, verbose)
+        per = getattr(scheduler, "steps_per_epoch", None)
+        if unit == "epoch" and per:
+            raise ConfigError(
+                f"unit must be 'step' or None for a schedule bound with steps_per_epoch={per} "
+                "(it moves 1/steps_per_epoch of an epoch per step() call), got 'epoch'."
+            )
         unit = _declared_unit(scheduler) if unit is None else unit
         _warn_length(scheduler, n_epochs * (len(loader) if unit == "step" else 1), unit)
         run = _Run(task, model, optimizer, scheduler, unit, device, verbose, test_each_epoch)
@@ -367,6 +373,8 @@ def _warn_length(scheduler: Any, total: int, unit: str) -> None:
 
 def _declared_unit(scheduler: Any) -> Unit:
     """How often ``scheduler`` expects ``step()``: what it declares, else what its kind implies."""
+    if getattr(scheduler, "steps_per_epoch", None):  # bind(..., unit="epoch", steps_per_epoch=N)
+        return "step"  # lengths in epochs, stepped after every batch
     declared = getattr(scheduler, "unit", None)
     if declared in ("epoch", "step"):
         return declared
