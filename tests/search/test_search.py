@@ -523,6 +523,29 @@ def test_exports_and_plot(tmp_path: Path) -> None:
     assert result.table(top=None).splitlines()[-1].startswith("(value): the last value")
 
 
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_the_plot_keeps_the_best_in_view_and_failures_at_the_worst_end(direction: str) -> None:
+    """A sharp peak among 20 trials, one failing: the axis trims the worst values, never the
+    best, and failed trials sit at the worst end (with maximize they sat level with the best)."""
+
+    def peak(lr: float) -> float:
+        if 0.2 < lr < 0.3:
+            raise RuntimeError("boom")
+        score = 1.0 / (1.0 + 50 * (math.log10(lr) + 2) ** 2)
+        return score if direction == "maximize" else -score
+
+    result = run(peak, 20, direction=direction)
+    ax = result.plot().axes[0]
+    bottom, top = ax.get_ylim()
+    assert result.best_value is not None and bottom < result.best_value < top
+    [failed] = [c for c in ax.collections if c.get_label().startswith("failed")]
+    [(_, y)] = failed.get_offsets().tolist()
+    values = [t.value for t in result.trials if t.value is not None]
+    worst_edge = top if direction == "minimize" else bottom
+    assert abs(y - worst_edge) < abs(y - result.best_value)  # nearer the worst end than the best
+    assert bottom < y < top and result.count("failed") == 1 and len(values) == 19
+
+
 @pytest.mark.parametrize(("low", "high", "minor_labels"), [(3e-3, 0.05, True), (1e-5, 1.0, False)])
 def test_a_narrow_ranges_plot_labels_more_than_its_decades(
     low: float, high: float, minor_labels: bool

@@ -74,11 +74,12 @@ def plot_search(
             label=f"pruned ({len(xs)}, last value)",
         )
     values = [v for _, v in data.complete + data.pruned]
-    if data.failed:
-        top = max(values) if values else 1.0
+    limits = value_limits(values, maximize=result.direction == "maximize")
+    if data.failed:  # at the worst end of the axis: the top when minimizing, else the bottom
+        worst = 1.0 if limits is None else limits[2]
         ax.scatter(
             data.failed,
-            [top] * len(data.failed),
+            [worst] * len(data.failed),
             marker="x",
             color="tab:red",
             zorder=3,
@@ -100,14 +101,33 @@ def plot_search(
     ax.set_xlim(result.low / 1.3, result.high * 1.3)
     if math.log10(result.high / result.low) <= NARROW_DECADES:  # a bracket, a narrowed round:
         label_log_axis(ax.xaxis)  # 0.005, 0.01, 0.02, not 10^-2 alone
-    if values:
-        ordered = sorted(values)
-        lo, hi = ordered[0], ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
-        pad = 0.08 * (hi - lo or abs(hi) or 1.0)
-        ax.set_ylim(lo - pad, hi + 3 * pad)
+    if limits is not None:
+        ax.set_ylim(limits[0], limits[1])
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel(ylabel or f"objective ({result.direction})")
-    ax.set_title(title or f"search '{literal(result.study_name)}': {len(result.trials)} trials")
+    ax.set_title(title or f"search '{literal(result.study_name)}': {result.n_trials} trials")
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="best", fontsize=8)
     return fig
+
+
+def value_limits(values: list[float], *, maximize: bool) -> tuple[float, float, float] | None:
+    """The value axis's ``(bottom, top)``, and the height to draw failed trials at, inside it at
+    the worst end; ``None`` without values. The worst tenth of the values (beyond the nine
+    tenths nearest the best) may fall outside, so a few diverged trials do not squash the rest;
+    the best is always in view.
+
+    Example:
+        >>> [round(v, 6) for v in value_limits([1.0, 2.0], maximize=False)]
+        [0.92, 2.24, 2.16]
+        >>> [round(v, 6) for v in value_limits([1.0, 2.0], maximize=True)]
+        [0.76, 2.08, 0.84]
+    """
+    if not values:
+        return None
+    ordered = sorted(values, reverse=maximize)  # best first
+    best, edge = ordered[0], ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    pad = 0.08 * (abs(edge - best) or abs(edge) or 1.0)
+    step = -pad if maximize else pad  # towards the worse values
+    ends = (best - step, edge + 3 * step)
+    return min(ends), max(ends), edge + 2 * step
