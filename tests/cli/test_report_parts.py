@@ -63,7 +63,19 @@ def test_parts_on_one_task_still_join(tmp_path: Path) -> None:
     write_report(folder, [Section("range_test", "Range test", "")], title="t", task="digits")
     write_report(folder, [Section("search", "Search", "")], title="t", task="digits", merge=True)
     assert [s.key for s in read_sections(folder)] == ["range_test", "search"]
-    # without a task on either side (a report by hand, or an older lrkit's), they join as before
+    # a report that names no task (by hand, or an older lrkit's) joins any, as before
+    other = tmp_path / "older"
+    write_report(other, [Section("compare", "Compare", "")], title="t")
+    write_report(other, [Section("notes", "Notes", "")], title="t", task="x", merge=True)
+    assert [s.key for s in read_sections(other)] == ["compare", "notes"]
+    assert report_task(other) == "x"
+
+
+def test_a_part_written_without_a_task_keeps_the_report_s(tmp_path: Path) -> None:
+    """compare_section's docs have Python users write_report(..., merge=True) with no task: the
+    report must still say what it is about, or a later command on another task mixes in."""
+    folder = tmp_path / "run"
+    write_report(folder, [Section("search", "Search", "")], title="t", task="digits")
     write_report(folder, [Section("compare", "Compare", "")], title="t", merge=True)
-    write_report(folder, [Section("notes", "Notes", "")], title="t", task="x", merge=True)
-    assert [s.key for s in read_sections(folder)] == ["range_test", "search", "compare", "notes"]
+    assert report_task(folder) == "digits"
+    assert [s.key for s in read_sections(folder)] == ["search", "compare"]

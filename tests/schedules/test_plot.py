@@ -163,6 +163,12 @@ def test_a_peak_between_two_steps_is_shown_at_the_higher_one(spec: str) -> None:
     assert lrs[peak] == max(lrs)
 
 
+def test_a_flat_trough_is_noted_where_it_is() -> None:
+    """Equal LRs on both sides: the note stays on the step the trough is at, as a peak's does."""
+    notes = {k.step: k.note for k in key_steps("cyclic:up=10,max_factor=1", 40)}
+    assert "cyclic trough" in notes[20] and "cyclic peak" in notes[10]
+
+
 def test_log_limits_ignore_zeros_and_stay_a_few_decades_deep() -> None:
     curves = schedule_curves(["cosine:100", "constant"], 101, base_lr=0.1)
     low, high = log_limits(curves) or (0.0, 0.0)

@@ -20,17 +20,18 @@ def _value(lr: float, epoch: int) -> float:
 
 
 class Objective:
-    """Nine epochs; with ``stop_at``, a Ctrl-C in the first trial's epoch ``stop_at``."""
+    """Nine epochs; with ``stop``, a Ctrl-C in epoch ``stop[1]`` of the ``stop[0]``-th trial."""
 
-    def __init__(self, stop_at: int | None = None) -> None:
-        self.stop_at = stop_at
+    def __init__(self, stop: tuple[int, int] | None = None) -> None:
+        self.stop, self.calls = stop, 0
 
     def __call__(self, lr: float, trial: Any) -> float:
+        self.calls += 1
         for epoch in range(1, 10):
             value = _value(lr, epoch)
             trial.report(value, epoch)
-            if epoch == self.stop_at:
-                self.stop_at = None
+            if self.stop == (self.calls, epoch):
+                self.stop = None
                 raise KeyboardInterrupt
             if trial.should_prune():
                 raise TrialPruned()
@@ -38,14 +39,16 @@ class Objective:
 
 
 @pytest.mark.parametrize("pruner", ["halving", "hyperband"])
-@pytest.mark.parametrize("seed", [0, 4, 6])
+@pytest.mark.parametrize(("seed", "stop"), [(0, (1, 2)), (4, (1, 2)), (6, (1, 2)), (0, (3, 1))])
 def test_a_resumed_search_prunes_as_an_uninterrupted_one(
-    tmp_path: Path, pruner: str, seed: int
+    tmp_path: Path, pruner: str, seed: int, stop: tuple[int, int]
 ) -> None:
+    """Hyperband's brackets are set up once the first trial has finished: the 3rd trial's
+    retry, with a number of its own, would join another bracket than its slot's."""
     settings: dict[str, Any] = dict(n_trials=16, pruner=pruner, seed=seed, progress=False)
     plain = search(Objective(), 1e-5, 1.0, out=tmp_path / "plain", **settings)
     with pytest.raises(KeyboardInterrupt):
-        search(Objective(stop_at=2), 1e-5, 1.0, out=tmp_path / "cut", **settings)
+        search(Objective(stop), 1e-5, 1.0, out=tmp_path / "cut", **settings)
     resumed = search(Objective(), 1e-5, 1.0, out=tmp_path / "cut", resume=True, **settings)
 
     def outcomes(result: Any) -> list[tuple[float, str, float | None, int]]:
@@ -54,4 +57,4 @@ def test_a_resumed_search_prunes_as_an_uninterrupted_one(
 
     assert [t.state for t in resumed.trials].count("interrupted") == 1
     assert outcomes(resumed) == outcomes(plain)
-    assert resumed.total_epochs == plain.total_epochs + 2  # the interrupted attempt's epochs
+    assert resumed.total_epochs == plain.total_epochs + stop[1]  # the interrupted attempt's

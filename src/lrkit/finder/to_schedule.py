@@ -21,8 +21,9 @@ bound. :class:`RangeSchedule` carries the schedule and that base LR together, an
 :meth:`~RangeSchedule.bind` sets the optimizer's LR before binding (param groups keep their
 ratios; only ``"warmup_cosine"``'s floor is the same ``low`` for every group, because a native
 cosine's ``min_lr`` is an LR, not a fraction). ``steps`` counts whatever unit the schedule is
-bound with, optimizer steps by default; as torch's ``T_max``, the schedule reaches its last value
-at step ``steps``, after the last of ``steps`` steps.
+bound with, optimizer steps by default; as torch's ``T_max``, a cosine or step schedule reaches
+its last value at step ``steps``, after the last of ``steps`` steps; ``"onecycle"`` reaches it on
+the last, step ``steps - 1``, as torch's ``OneCycleLR(total_steps=steps)`` does.
 """
 
 from __future__ import annotations

@@ -72,7 +72,8 @@ def write_report(
         merge: Keep the sections of an existing report at ``path`` that ``sections`` do not
             replace (see :func:`~lrkit.report.merge.merge_sections`); otherwise overwrite it.
             A report on another ``task`` is overwritten all the same (its sections are not
-            about this one); one that names no task, or a call without ``task``, merges.
+            about this one); one that names no task, or a call without ``task``, merges (and
+            keeps the task the report names).
         task: What the report is about (a built-in task's name, a task file's path), recorded
             in the page for :func:`report_task`.
 
@@ -91,7 +92,10 @@ def write_report(
         raise bad_value("task", "a string or None", task)
     sections = _checked(sections)
     target = _report_file(path)
-    if merge and target.is_file() and (task is None or report_task(target) in (None, task)):
+    before = report_task(target) if merge else None
+    if merge and task is None:  # what the report is about stays said
+        task = before
+    if merge and target.is_file() and before in (None, task):
         sections = merge_sections(read_sections(target), sections)
     _make_folder(target.parent)
     _write_atomic(target, render_report(sections, title=title, subtitle=subtitle, task=task))

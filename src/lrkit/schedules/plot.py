@@ -266,8 +266,8 @@ def key_steps(schedule: Schedule | str, n_steps: int) -> list[KeyStep]:
         step = math.ceil(round(t, 9))  # the first whole step at or after the change
         if note.endswith(("peak", "trough")) and step > 0:
             # between two steps: the one of the higher LR (peak) or the lower (trough)
-            higher = parsed(step - 1, base_lr=1.0) > parsed(step, base_lr=1.0)
-            step -= higher == note.endswith("peak")
+            before, at = parsed(step - 1, base_lr=1.0), parsed(step, base_lr=1.0)
+            step -= before > at if note.endswith("peak") else before < at
         if 0 <= step < n_steps and note not in notes.setdefault(step, []):
             notes[step].append(note)
     return [KeyStep(step, "; ".join(notes[step])) for step in sorted(notes) if step < n_steps]

@@ -115,6 +115,10 @@ def _from_dict(config: Mapping[str, Any], depth: int = 0) -> Schedule:
     return build(str(name), [], rest)
 
 
+MEANING = 2
+"""Raised whenever what a spec gives changes (2: ``onecycle:N`` ends on step N - 1, as torch's
+``OneCycleLR``), so that results kept from runs of a spec's older meaning are not reused."""
+
 _EXAMPLES = {"gamma": "0.9", "milestones": "[30,60]"}
 """Values for a required parameter's example in an error, where a length (1000) is no sense."""
 

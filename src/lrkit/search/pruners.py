@@ -24,6 +24,8 @@ from lrkit.errors import UnknownNameError, bad_value
 from lrkit.search.result import is_interrupted
 
 PRUNERS = ("none", "halving", "hyperband", "median")
+FIRST_ATTEMPT_ATTR = "lrkit_first_attempt"
+"""On a retried trial: the number of its slot's first attempt, whose Hyperband bracket it keeps."""
 _PRUNER_ALIASES = {
     "nop": "none",
     "off": "none",
@@ -84,10 +86,19 @@ class HalvingPruner(optuna.pruners.SuccessiveHalvingPruner):
 
 
 class HyperbandPruner(optuna.pruners.HyperbandPruner):
-    """Optuna's Hyperband, blind to interrupted attempts (see the module's notes)."""
+    """Optuna's Hyperband, blind to interrupted attempts (see the module's notes), with a
+    retry in its slot's bracket: Hyperband picks a trial's bracket from its number, and a retry
+    has a new one, so it would join another bracket's competition."""
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         return super().prune(without_interrupted(study), trial)
+
+    def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:
+        first = trial.user_attrs.get(FIRST_ATTEMPT_ATTR)
+        if isinstance(first, int) and first != trial.number:
+            trial = copy.copy(trial)
+            trial.number = first
+        return int(super()._get_bracket_id(study, trial))
 
 
 def without_interrupted(study: optuna.Study) -> optuna.Study:

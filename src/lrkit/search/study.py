@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, caller_level
 from lrkit.interrupts import no_interrupt
-from lrkit.search.pruners import pruner_key
+from lrkit.search.pruners import FIRST_ATTEMPT_ATTR, pruner_key
 from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_interrupted
 from lrkit.search.samplers import FIRST_ATTR, ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR, sampler_key
 from lrkit.search.space import LogRange
@@ -285,6 +285,7 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Queues a trial again, same LR (if it had one) and seed: the retry of an interrupted one."""
     attrs = {k: v for k, v in trial.user_attrs.items() if k.startswith("lrkit_")}
     attrs[RETRY_ATTR] = trial.number
+    attrs.setdefault(FIRST_ATTEMPT_ATTR, trial.number)  # a retry of a retry: the first's
     params = {"lr": trial.params["lr"]} if "lr" in trial.params else {}
     study.enqueue_trial(params, user_attrs=attrs)
 

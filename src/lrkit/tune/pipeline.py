@@ -412,6 +412,7 @@ def _compare(
     reused: list[str],
 ) -> CompareResult:
     from lrkit.compare import compare
+    from lrkit.schedules.spec import MEANING
 
     settings = {
         **base,
@@ -419,6 +420,7 @@ def _compare(
         "lr": lr,
         "schedules": list(plan.schedules),
         "seeds": plan.seeds,
+        "spec_meaning": MEANING,  # the specs' runs of an older lrkit are not these
     }
     compared = stages.load(folder, "compare", settings)
     if compared is None:
