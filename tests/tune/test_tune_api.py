@@ -26,3 +26,39 @@ def test_bad_arguments_name_the_parameter(
         tune("digits", progress=False, say=lambda _: None, **kwargs)
     assert str(info.value).startswith(message)
     assert list(tmp_path.iterdir()) == []  # nothing made
+
+
+def test_a_kept_comparison_of_an_older_spec_meaning_is_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """onecycle:N's steps changed (MEANING 2): a folder's comparison from before must not be
+    reused for a final run trained under the new meaning."""
+    import torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    from lrkit.schedules import spec
+    from lrkit.tasks import Task
+    from lrkit.tune import pipeline
+    from lrkit.tune.plan import TunePlan
+
+    x = torch.randn(48, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    task = Task(
+        name="tiny",
+        model=lambda: nn.Linear(4, 2),
+        train_data=TensorDataset(x[:32], y[:32]),
+        val_data=TensorDataset(x[32:40], y[32:40]),
+        test_data=TensorDataset(x[40:], y[40:]),
+        epochs=2,
+    )
+    plan = TunePlan(epochs=2, trials=3, schedules=("onecycle:2",), seeds=1, budget=0, estimated=0)
+
+    def reused() -> list[str]:
+        kept: list[str] = []
+        pipeline._compare(task, plan, tmp_path, {"seed": 0}, 0.1, "cpu", False, {}, print, kept)
+        return kept
+
+    assert reused() == [] and reused() == ["comparison"]
+    monkeypatch.setattr(spec, "MEANING", spec.MEANING + 1)
+    assert reused() == []
