@@ -35,7 +35,7 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, bool_or_text, caller_level
+from lrkit.errors import ConfigError, RunError, bool_or_text, caller_level
 from lrkit.search.portable import check_portable
 from lrkit.search.result import TRACEBACK
 from lrkit.search.storage import JournalSnapshot, StorageSpec, journal_snapshot
@@ -455,11 +455,14 @@ class Workers:
         how = f"signal {-exitcode}" if exitcode < 0 else f"exit code {exitcode}"
         error = f"the worker process died ({how})"
         if exitcode > 0 and not storage.get_trial(trial_id).params:  # it never took its LR
-            error += (
-                " before the trial began (its traceback is on this search's stderr): a script "
-                "that runs a search with n_workers > 1 must start it under "
-                '`if __name__ == "__main__":` and define the objective at its top level, where '
-                "a fresh process can import it"
+            # not the trial's doing (every worker would die so): queued again, search stopped
+            fail_interrupted(self.study, trial_id)
+            raise RunError(
+                f"{error} before its trial began (its traceback is above): a script that runs a "
+                'search with n_workers > 1 must start it under `if __name__ == "__main__":` '
+                "and define the objective at its top level, where a fresh process can import "
+                "it. The trial is queued again: fix the script, then resume the search "
+                "('resume=True', `--resume`)."
             )
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             storage.set_trial_user_attr(trial_id, "error", error)
