@@ -11,7 +11,7 @@ import io
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ RANGE_PNG, RANGE_JSON = "range_test.png", "range_test.json"
 SEARCH_PNG, SEARCH_JSON, SEARCH_CSV = "search.png", "search.json", "search.csv"
 COMPARE_PNG, COMPARE_JSON, COMPARE_CSV = "compare.png", "compare.json", "compare.csv"
 SUMMARY = "summary.json"  # lrkit tune's
+LOCK = ".lrkit-lock"  # held by the command writing the folder (see held())
 JOURNAL = "study.journal"  # a search's study, where no other storage is given
 
 # what each command writes
@@ -71,11 +72,8 @@ def unwritable(folder: Path) -> str | None:
         folder.exists()  # a name too long for the system raises here (Python 3.11)
     except OSError as error:
         return f"{error.strerror or error}"
-    missing = []
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        missing.append(existing)
-        existing = existing.parent
+    missing = _missing(folder)
+    existing = missing[-1].parent if missing else folder
     if existing.exists() and not existing.is_dir():
         return f"{os.fspath(existing)!r} is a file, not a folder"
     made: list[Path] = []
@@ -93,6 +91,74 @@ def unwritable(folder: Path) -> str | None:
             with contextlib.suppress(OSError):
                 path.rmdir()
     return None
+
+
+def _missing(folder: Path) -> list[Path]:
+    """The folders from ``folder`` up that do not exist, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+@contextlib.contextmanager
+def held(folder: Path, holder: str) -> Iterator[None]:
+    """Holds the output folder ``folder`` for this process while the block runs: a command of
+    another process that would write there too fails at once, instead of mixing its files with
+    this one's. ``holder`` (``"lrkit find"``) is what that command's error names.
+
+    An advisory lock on ``folder/.lrkit-lock``, a file removed again when the block ends (the
+    lock goes with the process if it dies); none where the platform has no ``fcntl`` or the file
+    system no locks. Folders made for it are removed again when the block leaves them empty.
+
+    Raises:
+        RunError: Another process holds the folder.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    from lrkit.errors import RunError
+
+    made = _missing(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / LOCK
+    handle = None
+    try:
+        while handle is None:
+            handle = lock.open("a+", encoding="utf-8")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                who = handle.read().strip() or "another lrkit command"
+                handle.close()
+                handle = None  # the file is the other process's to remove
+                raise RunError(
+                    f"out {os.fspath(folder)!r} is in use by {who}, still running; wait for it "
+                    "to end, or use another folder."
+                ) from None
+            except OSError:  # a file system without locks (ENOLCK): unheld
+                break
+            # its last holder may have removed the file between our open and our lock
+            with contextlib.suppress(OSError):
+                if os.path.samestat(os.fstat(handle.fileno()), lock.stat()):
+                    break
+            handle.close()
+            handle = None
+        handle.truncate(0)
+        handle.write(f"`{holder}` (pid {os.getpid()})\n")
+        handle.flush()
+        yield
+    finally:
+        if handle is not None:
+            lock.unlink(missing_ok=True)  # while still held: no one else is between
+            handle.close()
+        for path in made:  # deepest first; one that holds anything stays
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
 def write_file(path: str | os.PathLike[str], data: str | bytes) -> None:

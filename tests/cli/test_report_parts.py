@@ -79,3 +79,20 @@ def test_a_part_written_without_a_task_keeps_the_report_s(tmp_path: Path) -> Non
     write_report(folder, [Section("compare", "Compare", "")], title="t", merge=True)
     assert report_task(folder) == "digits"
     assert [s.key for s in read_sections(folder)] == ["search", "compare"]
+
+
+def test_a_folder_another_command_holds_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lrkit search digits` and `lrkit find friedman` started together both passed the checks
+    and wrote one folder; the later one now stops before any work."""
+    import os
+
+    from lrkit.outputs import held
+
+    folder = tmp_path / "run"
+    with held(folder, "lrkit search"):
+        status, out, err = in_process(["find", "friedman", "--out", str(folder)], capsys)
+    assert status == 1 and out == ""
+    assert f"is in use by `lrkit search` (pid {os.getpid()}), still running" in err
+    assert err.count("\n") == 1 and not folder.exists()

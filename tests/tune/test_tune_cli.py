@@ -201,22 +201,25 @@ def test_a_blocked_journal_or_stage_folder_is_refused_before_any_work(
     assert sorted(p.name for p in out.iterdir()) in (["study.journal"], [".lrkit-stages"])
 
 
-def test_a_folder_another_tune_holds_is_refused(
+def test_a_folder_another_command_holds_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Two runs at once in one folder wrote a mix of both runs' files; the second now stops."""
-    from lrkit.tune import stages
+    import os
+
+    from lrkit.outputs import held
 
     out = tmp_path / "run"
-    with stages.exclusive(out):  # flock: a second open of the file conflicts, in one process too
+    with held(out, "lrkit search"):  # flock: a second open of the file conflicts, in one process
         status, printed, err = in_process(["tune", "--out", str(out)], capsys)
+        assert sorted(p.name for p in out.iterdir()) == [".lrkit-lock"]  # the holder's only
     assert status == 1 and printed == ""
-    assert (
-        err == f"lrkit: error: out '{out}' is in use by another lrkit tune, still running; wait "
-        "for it to end, or use another folder.\n"
+    assert err == (
+        f"lrkit: error: out '{out}' is in use by `lrkit search` (pid {os.getpid()}), still "
+        "running; wait for it to end, or use another folder.\n"
     )
-    assert sorted(p.name for p in out.iterdir()) == [".lrkit-stages"]  # the lock's folder only
-    with stages.exclusive(out):  # released when its holder's block ended
+    assert not out.exists()  # the holder made it, and leaves nothing
+    with held(out, "lrkit tune"):  # released when its holder's block ended
         pass
 
 

@@ -22,9 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from lrkit.errors import MAX_EPOCHS, MAX_SEED
-from lrkit.outputs import SUMMARY, in_the_way, unwritable
+from lrkit.outputs import SUMMARY, held, in_the_way, unwritable
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2  # interrupted: lrkit.interrupts.exit_status
+
+
+HOLDS = contextlib.ExitStack()
+"""The output folders the running command holds; :func:`lrkit.cli.main.main` lets them go when
+it ends."""
 
 
 class UsageError(Exception):
@@ -256,12 +261,22 @@ def check_out(
 
     It is tried for real (made, a file written and removed), then everything this made is
     removed again: a usage error later still leaves nothing behind. ``command`` (``"find"``,
-    ``"search"``, ``"compare"``): a folder that holds an ``lrkit tune`` run is refused too, since
-    the command would replace a stage of it and the report would contradict its summary; so is
-    one whose report holds another command's part on another ``task`` (see
-    :func:`write_report_part`), which the report would mix with this one.
-    ``files``: the names the command writes there; a folder in the place of one is refused.
+    ``"search"``, ``"compare"``): the folder is then held for this process until the command
+    ends (:func:`lrkit.outputs.held`), so that another process's command on it fails at once
+    (exit 1) instead of mixing its files in; a folder that holds an ``lrkit tune`` run is
+    refused, since the command would replace a stage of it and the report would contradict its
+    summary; so is one whose report holds another command's part on another ``task`` (see
+    :func:`write_report_part`), which the report would mix with this one. ``files``: the names
+    the command writes there; a folder in the place of one is refused.
     """
+    problem = unwritable(out)
+    if problem is not None:
+        raise UsageError(
+            f"--out must be a folder that can be made and written, got {os.fspath(out)!r}: "
+            f"{problem}."
+        )
+    if command is not None:  # held from here to the command's end (see main), checks and all
+        HOLDS.enter_context(held(out, f"lrkit {command}"))
     if command is not None and is_tune_folder(out):
         raise UsageError(
             f"--out {os.fspath(out)!r} holds an `lrkit tune` run; `lrkit {command}` would "
@@ -275,7 +290,7 @@ def check_out(
                 f"--out {os.fspath(out)!r} holds {other}; this `lrkit {command}` is on "
                 f"{task!r}, and one report would show both: use another folder."
             )
-    problem = unwritable(out) or in_the_way(out, files)
+    problem = in_the_way(out, files)
     if problem is not None:
         raise UsageError(
             f"--out must be a folder that can be made and written, got {os.fspath(out)!r}: "

@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from lrkit import __version__
-from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, UsageError, stdout_for_json, stopped
+from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, HOLDS, UsageError, stdout_for_json, stopped
 from lrkit.errors import LrkitError, RunError, SpecError
 from lrkit.interrupts import (
     exit_status,
@@ -126,7 +126,7 @@ def _run(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
         # the library's warnings name their parameters as this command's options (--end-lr)
         warnings.showwarning = functools.partial(_show_warning, options=_options(parser, args))
-        with stdout_for_json(getattr(args, "json", False)):
+        with stdout_for_json(getattr(args, "json", False)), HOLDS:
             status = int(args.run(args))
         raise_held()  # a Ctrl-C held since an import after the last progress update
         return status

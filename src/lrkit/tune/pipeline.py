@@ -136,7 +136,7 @@ def tune(
     # pipeline after it fails fast
     plan_budget(loaded.epochs, budget, range_epochs=DEFAULT_NUM_ITER / len(loaded.train_loader()))
     folder.mkdir(parents=True, exist_ok=True)
-    with stages.exclusive(folder):  # a second tune on the folder would mix its files in
+    with outputs.held(folder, "lrkit tune"):  # another run on it would mix its files in
         return _pipeline(
             task,
             loaded,

@@ -8,16 +8,14 @@ trials in the folder's Optuna journal and resumes from there.)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lrkit.errors import ConfigError, RunError
+from lrkit.errors import ConfigError
 from lrkit.outputs import JOURNAL, TUNE, in_the_way, unwritable
 
 CACHE_DIR = ".lrkit-stages"
@@ -38,36 +36,6 @@ def check_writable(out: Path) -> None:
         blocked = f"{os.fspath(cache)!r} is a file, where lrkit keeps a folder"
     if blocked is not None:
         raise ConfigError(f"out must be a folder lrkit can write its files in: {blocked}.")
-
-
-@contextlib.contextmanager
-def exclusive(out: Path) -> Iterator[None]:
-    """Holds the run folder ``out`` for this process while the block runs: another process's
-    run on it fails at once rather than write its files among this one's. (An advisory lock on
-    a file in :data:`CACHE_DIR`, released when the block ends or the process dies; none where
-    the platform has no ``fcntl``.)
-
-    Raises:
-        RunError: Another process holds the folder.
-    """
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        yield
-        return
-    folder = out / CACHE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "lock").open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunError(
-                f"out {os.fspath(out)!r} is in use by another lrkit tune, still running; wait "
-                "for it to end, or use another folder."
-            ) from None
-        except OSError:  # a file system without locks (ENOLCK): run unheld, as on Windows
-            pass
-        yield
 
 
 def changed(out: Path, settings: dict[str, Any]) -> list[str]:
