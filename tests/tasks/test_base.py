@@ -62,6 +62,17 @@ def _task(**overrides: Any) -> Task:
             r"valid metrics: accuracy, r2, neg_loss \(a function of your own is not one",
             id="metric-function",
         ),
+        pytest.param(
+            {"criterion": nn.CrossEntropyLoss},
+            r"Task.criterion must be a loss, such as CrossEntropyLoss\(\), got the class",
+            id="criterion-class",
+        ),
+        pytest.param(
+            {"optimizer": torch.optim.Adam([torch.zeros(1, requires_grad=True)])},
+            r"Task.optimizer must make an optimizer from \(params, lr\), .* got an optimizer "
+            r"object \(Adam\)",
+            id="optimizer-object",
+        ),
         pytest.param({"epochs": 0}, "Task.epochs", id="epochs"),
         pytest.param({"epochs": 2.5}, "Task.epochs", id="epochs-float"),
         pytest.param({"batch_size": -1}, "Task.batch_size", id="batch-size"),
@@ -245,6 +256,36 @@ def test_check_task_catches_output_that_does_not_fit_the_loss() -> None:
     with pytest.raises(TaskError, match=r"output does not fit the loss CrossEntropyLoss") as info:
         check_task(task)
     assert "(8, 1)" in str(info.value) and "(8,)" in str(info.value)
+
+
+def test_check_task_catches_cross_entropy_over_one_output() -> None:
+    """A regression task without its criterion: CrossEntropyLoss over 1 output is 0 whatever
+    the model does, so it "trained" with loss 0 and exited 0."""
+    data = TensorDataset(torch.randn(16, 4), torch.randn(16, 1))
+    task = _task(model=lambda: nn.Linear(4, 1), train_data=data, val_data=data, metric="r2")
+    with pytest.raises(TaskError, match=r"cross-entropy over 1 output is always 0.*MSELoss\(\)"):
+        check_task(task)
+
+
+@pytest.mark.parametrize("split", ["train_data", "val_data", "test_data"])
+def test_check_task_finds_a_class_index_beyond_the_outputs_in_any_split(split: str) -> None:
+    """Label 5 of a 5-output model, past the first batch or in another split, failed deep in
+    training with torch's 'Target 5 is out of bounds' traceback."""
+    labels = torch.arange(40) % 5
+    labels[-1] = 5
+    bad = TensorDataset(torch.randn(40, 4), labels)
+    good = TensorDataset(torch.randn(40, 4), torch.arange(40) % 5)
+    data = {"train_data": good, "val_data": good, "test_data": good, split: bad}
+    task = _task(model=lambda: nn.Linear(4, 5), **data)
+    message = f"Task 'toy': {split} has class index 5, but the model has 5 outputs (classes 0 to "
+    with pytest.raises(TaskError, match=message.replace("(", r"\(")):
+        check_task(task)
+
+
+def test_check_task_says_how_to_fix_float_class_targets() -> None:
+    data = TensorDataset(torch.randn(16, 4), (torch.arange(16) % 3).float())
+    with pytest.raises(TaskError, match=r"Fix: class-index targets must be integers: y.long\(\)"):
+        check_task(_task(train_data=data, val_data=data))
 
 
 def test_check_task_catches_silent_broadcasting_in_mse() -> None:

@@ -90,6 +90,17 @@ class Task:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise bad_value("Task.name", "a non-empty string", self.name)
+        if isinstance(self.criterion, type) and issubclass(self.criterion, nn.Module):
+            raise ConfigError(  # the class is callable, and fails later in a confusing way
+                f"Task.criterion must be a loss, such as {self.criterion.__name__}(), got the "
+                f"class {self.criterion.__name__}; call it: criterion={self.criterion.__name__}()."
+            )
+        if isinstance(self.optimizer, torch.optim.Optimizer):
+            raise ConfigError(
+                "Task.optimizer must make an optimizer from (params, lr), such as "
+                "torch.optim.Adam or functools.partial(torch.optim.SGD, momentum=0.9), got an "
+                f"optimizer object ({type(self.optimizer).__name__}): every trial needs its own."
+            )
         for attr in ("model", "criterion", "optimizer"):
             if not callable(getattr(self, attr)):
                 raise bad_value(f"Task.{attr}", "callable", getattr(self, attr))
@@ -257,11 +268,7 @@ class MetricTally:
         if name not in METRICS:
             raise UnknownNameError(f"Unknown metric {name!r}; valid metrics: {', '.join(METRICS)}.")
         self.name = name
-        while isinstance(criterion, functools.partial):  # partial(F.cross_entropy, ...)
-            criterion = criterion.func
-        self._probabilities = isinstance(criterion, nn.CrossEntropyLoss) or (
-            criterion is nn.functional.cross_entropy
-        )
+        self._probabilities = _cross_entropy(criterion)
         self._count = 0
         self._correct = 0
         self._sse = 0.0
@@ -409,10 +416,12 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
         try:
             output = model(inputs)
         except Exception as exc:
-            raise TaskError(
+            failed = (
                 f"{where}: the model failed on a training batch with inputs of shape "
                 f"{_shape(inputs)}: {type(exc).__name__}: {exc}"
-            ) from exc
+            )
+            raise TaskError(_with_fix(failed, exc)) from exc
+        _check_classes(task, output)
         _check_loss(task, output, targets)
         MetricTally(task.metric, task.criterion).update(output, targets)
 
@@ -423,12 +432,19 @@ def _check_loss(task: Task, output: Any, targets: Any) -> None:
         f"Task {task.name!r}: the model output does not fit the loss {name}: output of shape "
         f"{_shape(output)}, targets of shape {_shape(targets)} ({_dtype(targets)})"
     )
+    one = isinstance(output, Tensor) and output.ndim == 2 and output.shape[1] == 1
+    if one and _cross_entropy(task.criterion):  # softmax over one output is 1: a loss of 0
+        raise TaskError(
+            f"{misfit}: cross-entropy over 1 output is always 0, so nothing would train. "
+            "For regression give criterion=torch.nn.MSELoss() (and metric='r2'); for two "
+            "classes give the model 2 outputs."
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             loss = task.criterion(output, targets)
         except Exception as exc:
-            raise TaskError(f"{misfit}: {type(exc).__name__}: {exc}") from exc
+            raise TaskError(_with_fix(f"{misfit}: {type(exc).__name__}: {exc}", exc)) from exc
     # MSELoss and friends only *warn* when they broadcast (N, 1) against (N,): a silent bug.
     for warning in caught:
         if "size" in str(warning.message):
@@ -443,6 +459,63 @@ def _check_loss(task: Task, output: Any, targets: Any) -> None:
             f"Task {task.name!r}: the loss does not depend on any trainable parameter; "
             "does the model detach its output or freeze every weight?"
         )
+
+
+def _cross_entropy(criterion: object) -> bool:
+    """Whether ``criterion`` is CrossEntropyLoss or ``F.cross_entropy`` (through partials)."""
+    while isinstance(criterion, functools.partial):
+        criterion = criterion.func
+    return isinstance(criterion, nn.CrossEntropyLoss) or criterion is nn.functional.cross_entropy
+
+
+_FIXES = (  # what torch says, and what to do about it
+    ("expected target dtype to be Long", "class-index targets must be integers: y.long()"),
+    ("expected scalar type Long", "class-index targets must be integers: y.long()"),
+    (
+        "multi-target not supported",
+        "class-index targets must have shape (N,), not (N, 1): y.view(-1)",
+    ),
+    ("out of bounds", "a class index is not below the model's number of outputs"),
+    (
+        "must have the same dtype, but got Double and Float",
+        "the inputs are float64 (NumPy's default): torch.as_tensor(X, dtype=torch.float32)",
+    ),
+)
+
+
+def _with_fix(message: str, exc: BaseException) -> str:
+    """``message`` (which quotes ``exc``), then what to do about it where the error is a common
+    one: ``"... but got Float. Fix: class-index targets must be integers: y.long()."``"""
+    for said, fix in _FIXES:
+        if said in str(exc):
+            return f"{message.rstrip('.')}. Fix: {fix}."
+    return message
+
+
+def _check_classes(task: Task, output: Any) -> None:
+    """With cross-entropy and class-index targets held in tensors (``TensorDataset``), every
+    split's labels are below the model's number of outputs: one out of range elsewhere than
+    the first batch fails deep in a training run otherwise."""
+    if not (_cross_entropy(task.criterion) and isinstance(output, Tensor) and output.ndim == 2):
+        return
+    classes = output.shape[1]
+    if classes < 2:  # the loss's check says what is wrong with that
+        return
+    for split in ("train_data", "val_data", "test_data"):
+        data = getattr(task, split)
+        tensors = getattr(data, "tensors", None)  # TensorDataset: read without iterating
+        if not (isinstance(tensors, tuple) and len(tensors) == 2):
+            continue
+        labels = tensors[1]
+        if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.numel() == 0:
+            continue  # class probabilities, or not class indices
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= classes:
+            raise TaskError(
+                f"Task {task.name!r}: {split} has class index {high if high >= classes else low}, "
+                f"but the model has {classes} outputs (classes 0 to {classes - 1}); give its "
+                f"last layer {max(high + 1, classes)} outputs, or fix the labels."
+            )
 
 
 def _shape(value: Any) -> str:
