@@ -62,3 +62,19 @@ def test_a_kept_comparison_of_an_older_spec_meaning_is_run_again(
     assert reused() == [] and reused() == ["comparison"]
     monkeypatch.setattr(spec, "MEANING", spec.MEANING + 1)
     assert reused() == []
+
+
+def test_the_over_budget_note_names_its_cause() -> None:
+    """A range test swept twice left less than the smallest pipeline: the note blamed
+    successive halving."""
+    from lrkit.cli.tune import budget_notes
+
+    def summary(used: int, estimated: int) -> dict[str, Any]:
+        plan = {"trials": 6, "schedules": ["constant"], "seeds": 1, "estimated_epochs": estimated}
+        return {"epochs_used": used, "settings": {"plan": plan}}
+
+    [note] = budget_notes(summary(86, 86), 36)
+    assert "the range test took more than planned" in note and "needs about 86" in note
+    [note] = budget_notes(summary(110, 95), 100)
+    assert note.endswith("successive halving stopped fewer trials early than planned.")
+    assert budget_notes(summary(90, 95), 100) == [] and budget_notes(summary(90, 95), None) == []

@@ -102,19 +102,38 @@ def run(args: argparse.Namespace) -> int:
             f"\nlr {summary['best_lr']:.4g} with {summary['schedule']}: {scored} "
             f"({took(summary)}, {summary['epochs_used']:.0f} training epochs)."
         )
-        used, budget = summary["epochs_used"], args.budget
-        if budget is not None and used > budget:
-            print(
-                f"note: {used:.0f} training epochs, {used / budget - 1:.0%} over the budget of "
-                f"{budget}: successive halving stopped fewer trials early than planned."
-            )
-        plan = summary["settings"]["plan"]
-        if budget is not None and used < 0.8 * budget and plan["trials"] >= MAX_TRIALS:
-            print(
-                f"note: {used:.0f} of the budget's {budget} training epochs used: the plan "
-                f"tops out at {plan['trials']} search trials and {len(plan['schedules'])} "
-                f"schedules compared on {plan['seeds']} seeds (about {plan['estimated_epochs']} "
-                "epochs)."
-            )
+        for note in budget_notes(summary, args.budget):
+            print(f"note: {note}")
         print(f"Wrote {result.out / outputs.REPORT} and {result.out / outputs.SUMMARY}.")
     return 0
+
+
+def budget_notes(summary: dict[str, Any], budget: int | None) -> list[str]:
+    """What to say of the epochs a run used against its ``budget``: over it and why, or far
+    under it because the plan tops out.
+
+    Example:
+        >>> plan = {"trials": 6, "schedules": ["constant"], "seeds": 1, "estimated_epochs": 86}
+        >>> budget_notes({"epochs_used": 86, "settings": {"plan": plan}}, 36)  # doctest: +ELLIPSIS
+        ['86 training epochs, 139% over the budget of 36: the range test took more ...']
+    """
+    used, plan = summary["epochs_used"], summary["settings"]["plan"]
+    notes = []
+    if budget is not None and used > budget:
+        why = (  # the range test's second sweep can leave less than the smallest pipeline
+            "the range test took more than planned, and the smallest pipeline after it needs "
+            f"about {plan['estimated_epochs']}"
+            if plan["estimated_epochs"] > budget
+            else "successive halving stopped fewer trials early than planned"
+        )
+        notes.append(
+            f"{used:.0f} training epochs, {used / budget - 1:.0%} over the budget of "
+            f"{budget}: {why}."
+        )
+    if budget is not None and used < 0.8 * budget and plan["trials"] >= MAX_TRIALS:
+        notes.append(
+            f"{used:.0f} of the budget's {budget} training epochs used: the plan tops out at "
+            f"{plan['trials']} search trials and {len(plan['schedules'])} schedules compared on "
+            f"{plan['seeds']} seeds (about {plan['estimated_epochs']} epochs)."
+        )
+    return notes
