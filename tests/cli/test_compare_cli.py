@@ -119,3 +119,18 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(
     assert err.startswith("lrkit: error:") and message in err
     assert out == ""
     assert not (tmp_path / "out").exists()
+
+
+def test_a_task_file_after_schedules_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--schedules constant cosine:4 mytask.py` read the file as a schedule: 'Unknown schedule
+    name' and fifty aliases."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mytask.py").write_text(NO_LR_TASK)
+    status, out, err = in_process(["compare", "--schedules", "constant", "mytask.py"], capsys)
+    assert status == 2 and out == ""
+    assert err == (
+        "lrkit: error: --schedules got 'mytask.py', a task file: give TASK before --schedules "
+        "(lrkit compare mytask.py --schedules ...).\n"
+    )

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
 from lrkit.cli import (
+    UsageError,
     add_task_arguments,
     capped_int,
     check_out,
@@ -106,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.compare import compare
     from lrkit.tasks.registry import task_identity
 
+    for spec in args.schedules or ():  # nargs="+" took the TASK that followed it
+        if spec.endswith(".py") and Path(spec).is_file():
+            raise UsageError(
+                f"--schedules got {spec!r}, a task file: give TASK before --schedules "
+                f"(lrkit compare {spec} --schedules ...)."
+            )
     check_out(args.out, command="compare", files=outputs.COMPARE, task=task_identity(args.task))
     result = compare(
         args.task,
