@@ -211,7 +211,8 @@ def test_an_unguarded_script_stops_saying_why_and_resumes_once_fixed(tmp_path: P
     assert "lrkit.search was called while a worker process imported the script" in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("lrkit.errors.RunError: the worker process died (exit code 1) before")
-    assert "The trial is queued again: fix the script, then resume the search" in last
+    assert 'must start it under `if __name__ == "__main__":`' in last
+    assert "The trial is queued again: once the cause is mended, resume the search" in last
     study = optuna.load_study(
         study_name="lrkit-search",
         storage=_journal(str(tmp_path / "lrkit-out/search/study.journal")),

@@ -36,6 +36,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, RunError, bool_or_text, caller_level
+from lrkit.search.objective import TaskObjective
 from lrkit.search.portable import check_portable
 from lrkit.search.result import TRACEBACK
 from lrkit.search.storage import JournalSnapshot, StorageSpec, journal_snapshot
@@ -457,12 +458,17 @@ class Workers:
         if exitcode > 0 and not storage.get_trial(trial_id).params:  # it never took its LR
             # not the trial's doing (every worker would die so): queued again, search stopped
             fail_interrupted(self.study, trial_id)
+            advice = (
+                ""
+                if isinstance(self.objective, TaskObjective)  # lrkit's own: no script of yours
+                else " A script that runs a search with n_workers > 1 must start it under `if "
+                '__name__ == "__main__":` and define the objective at its top level, where a '
+                "fresh process can import it."
+            )
             raise RunError(
-                f"{error} before its trial began (its traceback is above): a script that runs a "
-                'search with n_workers > 1 must start it under `if __name__ == "__main__":` '
-                "and define the objective at its top level, where a fresh process can import "
-                "it. The trial is queued again: fix the script, then resume the search "
-                "('resume=True', `--resume`)."
+                f"{error} before its trial began (its traceback is above).{advice} The trial is "
+                "queued again: once the cause is mended, resume the search ('resume=True', "
+                "`--resume`)."
             )
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             storage.set_trial_user_attr(trial_id, "error", error)
