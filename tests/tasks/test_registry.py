@@ -200,3 +200,15 @@ def test_a_task_file_fingerprint_follows_its_content(tmp_path: Path) -> None:
     assert task_fingerprint(path) not in (None, first)
     assert task_fingerprint("digits") is None and task_fingerprint(load_task("digits")) is None
     assert task_fingerprint(tmp_path / "missing.py") is None  # loading it says what is wrong
+
+
+def test_a_near_miss_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo after ':' or a task under another name, and a file named without its .py."""
+    path = _write(tmp_path, FUNCTION_TASK.replace("def task()", "def my_task()"))
+    with pytest.raises(TaskError, match=r"defines no `my_tsak` \(did you mean `my_task`\?\)"):
+        load_task(f"{path}:my_tsak")
+    with pytest.raises(TaskError, match=rf"defines no `task` \(it defines `my_task`: give '{path}"):
+        load_task(str(path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnknownNameError, match=r"Unknown task 'my_task' \('my_task.py' is here"):
+        load_task("my_task")

@@ -76,8 +76,10 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
     text = os.fspath(source)
     name = _builtin_name(text)
     if name not in BUILTIN_TASKS:
+        file = f"{text}.py"
+        there = f" ({file!r} is here: give its name with .py)" if Path(file).is_file() else ""
         raise UnknownNameError(
-            f"Unknown task {text!r}; built-in tasks: {', '.join(task_names())} "
+            f"Unknown task {text!r}{there}; built-in tasks: {', '.join(task_names())} "
             f"(aliases: {', '.join(sorted(ALIASES))}). "
             "Or give the path of a .py file that defines `task`."
         )
@@ -157,7 +159,19 @@ def _task_of(file: Path, module: object, attr: str) -> Task:
         f"`def {attr}() -> Task` (from lrkit.tasks import Task)"
     )
     if found is None:
-        raise TaskError(f"Task file {str(file)!r} defines no `{attr}`: {must}.")
+        import difflib
+
+        own = getattr(module, "__name__", None)
+        names = [  # what could be a task: a Task, or a function the file itself defines
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, Task) or getattr(value, "__module__", None) == own
+        ]
+        near = difflib.get_close_matches(attr, names, n=1)
+        hint = f" (did you mean `{near[0]}`?)" if near else ""
+        if near and attr == "task":  # the default: the file may name its task otherwise
+            hint = f" (it defines `{near[0]}`: give {f'{file}:{near[0]}'!r})"
+        raise TaskError(f"Task file {str(file)!r} defines no `{attr}`{hint}: {must}.")
     if isinstance(found, Task):
         return found
     if not callable(found):
