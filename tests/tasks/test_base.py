@@ -373,3 +373,19 @@ def test_split_indices_is_reproducible_disjoint_and_stratified() -> None:
     assert sorted((labels[val] == k).sum() for k in range(4)) == [5, 5, 5, 5]
     with pytest.raises(ConfigError, match="fractions"):
         split_indices(labels, (0.5, 0.2, 0.2), seed=0, stratify=False)
+
+
+@pytest.mark.parametrize(
+    ("criterion", "ignored"),
+    [
+        (nn.CrossEntropyLoss(), -100),
+        (nn.CrossEntropyLoss(ignore_index=7), 7),
+        (functools.partial(nn.functional.cross_entropy, ignore_index=7), 7),
+    ],
+)
+def test_check_task_lets_ignored_targets_be(criterion: Any, ignored: int) -> None:
+    """Targets at the loss's ignore_index (-100 by default) are not class indices."""
+    labels = torch.arange(24) % 3
+    labels[::5] = ignored
+    data = TensorDataset(torch.randn(24, 4), labels)
+    check_task(_task(train_data=data, val_data=data, criterion=criterion))

@@ -468,6 +468,15 @@ def _cross_entropy(criterion: object) -> bool:
     return isinstance(criterion, nn.CrossEntropyLoss) or criterion is nn.functional.cross_entropy
 
 
+def _ignore_index(criterion: object) -> int:
+    """The target value a cross-entropy criterion skips (torch's default: -100)."""
+    keywords: dict[str, Any] = {}
+    while isinstance(criterion, functools.partial):
+        keywords = {**criterion.keywords, **keywords}
+        criterion = criterion.func
+    return int(getattr(criterion, "ignore_index", keywords.get("ignore_index", -100)))
+
+
 _FIXES = (  # what torch says, and what to do about it
     ("expected target dtype to be Long", "class-index targets must be integers: y.long()"),
     ("expected scalar type Long", "class-index targets must be integers: y.long()"),
@@ -507,8 +516,11 @@ def _check_classes(task: Task, output: Any) -> None:
         if not (isinstance(tensors, tuple) and len(tensors) == 2):
             continue
         labels = tensors[1]
-        if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.numel() == 0:
+        if labels.dtype.is_floating_point or labels.dtype == torch.bool:
             continue  # class probabilities, or not class indices
+        labels = labels[labels != _ignore_index(task.criterion)]  # padding, unlabelled items
+        if labels.numel() == 0:
+            continue
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= classes:
             raise TaskError(
