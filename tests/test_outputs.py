@@ -64,3 +64,22 @@ def test_a_long_name_fits(tmp_path: Path) -> None:
     long = tmp_path / ("x" * 250)  # the temporary file's name does not grow with it
     write_file(long, "{}")
     assert long.read_text() == "{}"
+
+
+def test_a_holder_removes_only_its_own_lock_file(tmp_path: Path) -> None:
+    """Its lock file removed under it (by hand, or with the folder) and a second command holding
+    a new one: the first's end left the second's file gone, so a third could start beside it."""
+    import contextlib
+
+    from lrkit.errors import RunError
+    from lrkit.outputs import LOCK, held
+
+    first = contextlib.ExitStack()
+    first.enter_context(held(tmp_path, "lrkit find"))
+    (tmp_path / LOCK).unlink()
+    with held(tmp_path, "lrkit search"):
+        first.close()
+        assert (tmp_path / LOCK).is_file()
+        with pytest.raises(RunError, match="in use by `lrkit search`"), held(tmp_path, "x"):
+            pass
+    assert not (tmp_path / LOCK).exists()

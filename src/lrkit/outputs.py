@@ -154,7 +154,9 @@ def held(folder: Path, holder: str) -> Iterator[None]:
         yield
     finally:
         if handle is not None:
-            lock.unlink(missing_ok=True)  # while still held: no one else is between
+            with contextlib.suppress(OSError):  # while still held; its own file, not a new one
+                if os.path.samestat(os.fstat(handle.fileno()), lock.stat()):
+                    lock.unlink()
             handle.close()
         for path in made:  # deepest first; one that holds anything stays
             with contextlib.suppress(OSError):

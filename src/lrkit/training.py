@@ -366,6 +366,8 @@ def _warn_length(scheduler: Any, total: int, unit: str) -> None:
             "it never reaches its end"
         )
     hint = " (lengths count steps here: --unit step)" if unit == "step" else ""
+    if per and unit == "step":  # its lengths are epochs of per steps: per may not be the run's
+        hint = f" (it was bound with steps_per_epoch={per}: give it the loader's length)"
     warnings.warn(
         f"{message}; give it the run's length{hint}.", UserWarning, stacklevel=caller_level()
     )

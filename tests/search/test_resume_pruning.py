@@ -58,3 +58,19 @@ def test_a_resumed_search_prunes_as_an_uninterrupted_one(
     assert [t.state for t in resumed.trials].count("interrupted") == 1
     assert outcomes(resumed) == outcomes(plain)
     assert resumed.total_epochs == plain.total_epochs + stop[1]  # the interrupted attempt's
+
+
+def test_a_trial_that_died_before_taking_its_fixed_lr_is_queued_again_with_it() -> None:
+    """start_lr (or the range test's suggestion) is a fixed LR; a worker that died before it
+    took it left no params, and the retry drew an LR instead: the first LR was never tried."""
+    import optuna
+
+    from lrkit.search.study import fail_interrupted, pop_waiting
+
+    study = optuna.create_study()
+    study.enqueue_trial({"lr": 0.02})
+    trial_id = pop_waiting(study)
+    assert trial_id is not None and study.trials[0].params == {}  # it died here
+    assert fail_interrupted(study, trial_id)
+    [retry] = [t for t in study.get_trials() if t.state.name == "WAITING"]
+    assert retry.system_attrs["fixed_params"] == {"lr": 0.02}

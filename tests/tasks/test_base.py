@@ -389,3 +389,17 @@ def test_check_task_lets_ignored_targets_be(criterion: Any, ignored: int) -> Non
     labels[::5] = ignored
     data = TensorDataset(torch.randn(24, 4), labels)
     check_task(_task(train_data=data, val_data=data, criterion=criterion))
+
+
+def test_a_model_s_own_index_error_gets_no_loss_hint() -> None:
+    class Picky(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.linear(x)[:, 6]  # index 6 is out of bounds for 3 outputs
+
+    with pytest.raises(TaskError, match="the model failed on a training batch") as info:
+        check_task(_task(model=Picky))
+    assert "Fix:" not in str(info.value)

@@ -207,8 +207,15 @@ def test_a_near_miss_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     path = _write(tmp_path, FUNCTION_TASK.replace("def task()", "def my_task()"))
     with pytest.raises(TaskError, match=r"defines no `my_tsak` \(did you mean `my_task`\?\)"):
         load_task(f"{path}:my_tsak")
-    with pytest.raises(TaskError, match=rf"defines no `task` \(it defines `my_task`: give '{path}"):
-        load_task(str(path))
+    named = _write(tmp_path, MODULE_TASK.replace("task = Task", "cancer = Task") + MASK, "n.py")
+    with pytest.raises(TaskError, match=rf"defines no `task` \(it defines `cancer`: give '{named}"):
+        load_task(str(named))  # the Task object, not the helper function close to 'task'
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UnknownNameError, match=r"Unknown task 'my_task' \('my_task.py' is here"):
         load_task("my_task")
+
+
+MASK = """
+def mask(x):
+    return x
+"""

@@ -455,7 +455,7 @@ class Workers:
             return
         how = f"signal {-exitcode}" if exitcode < 0 else f"exit code {exitcode}"
         error = f"the worker process died ({how})"
-        if exitcode > 0 and not storage.get_trial(trial_id).params:  # it never took its LR
+        if exitcode == 1 and not storage.get_trial(trial_id).params:  # it never took its LR
             # not the trial's doing (every worker would die so): queued again, search stopped
             fail_interrupted(self.study, trial_id)
             advice = (
@@ -465,10 +465,14 @@ class Workers:
                 '__name__ == "__main__":` and define the objective at its top level, where a '
                 "fresh process can import it."
             )
+            again = (  # --resume is for one machine, once the coordinator is gone
+                "run the same command again to join the study"
+                if self.spec.shared
+                else "resume the search ('resume=True', `--resume`)"
+            )
             raise RunError(
                 f"{error} before its trial began (its traceback is above).{advice} The trial is "
-                "queued again: once the cause is mended, resume the search ('resume=True', "
-                "`--resume`)."
+                f"queued again: once the cause is mended, {again}."
             )
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             storage.set_trial_user_attr(trial_id, "error", error)

@@ -286,7 +286,8 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     attrs = {k: v for k, v in trial.user_attrs.items() if k.startswith("lrkit_")}
     attrs[RETRY_ATTR] = trial.number
     attrs.setdefault(FIRST_ATTEMPT_ATTR, trial.number)  # a retry of a retry: the first's
-    params = {"lr": trial.params["lr"]} if "lr" in trial.params else {}
+    lr = trial.params.get("lr", trial.system_attrs.get("fixed_params", {}).get("lr"))
+    params = {"lr": lr} if lr is not None else {}  # one that died before it took a fixed LR
     study.enqueue_trial(params, user_attrs=attrs)
 
 

@@ -420,7 +420,7 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
                 f"{where}: the model failed on a training batch with inputs of shape "
                 f"{_shape(inputs)}: {type(exc).__name__}: {exc}"
             )
-            raise TaskError(_with_fix(failed, exc)) from exc
+            raise TaskError(_with_fix(failed, exc, _MODEL_FIXES)) from exc
         _check_classes(task, output)
         _check_loss(task, output, targets)
         MetricTally(task.metric, task.criterion).update(output, targets)
@@ -444,7 +444,8 @@ def _check_loss(task: Task, output: Any, targets: Any) -> None:
         try:
             loss = task.criterion(output, targets)
         except Exception as exc:
-            raise TaskError(_with_fix(f"{misfit}: {type(exc).__name__}: {exc}", exc)) from exc
+            misfit = f"{misfit}: {type(exc).__name__}: {exc}"
+            raise TaskError(_with_fix(misfit, exc, _LOSS_FIXES)) from exc
     # MSELoss and friends only *warn* when they broadcast (N, 1) against (N,): a silent bug.
     for warning in caught:
         if "size" in str(warning.message):
@@ -477,7 +478,14 @@ def _ignore_index(criterion: object) -> int:
     return int(getattr(criterion, "ignore_index", keywords.get("ignore_index", -100)))
 
 
-_FIXES = (  # what torch says, and what to do about it
+_MODEL_FIXES = (  # what torch says, and what to do about it
+    (
+        "must have the same dtype, but got Double and Float",
+        "the inputs are float64 (NumPy's default): torch.as_tensor(X, dtype=torch.float32)",
+    ),
+)
+_LOSS_FIXES = (
+    *_MODEL_FIXES,
     ("expected target dtype to be Long", "class-index targets must be integers: y.long()"),
     ("expected scalar type Long", "class-index targets must be integers: y.long()"),
     (
@@ -485,17 +493,13 @@ _FIXES = (  # what torch says, and what to do about it
         "class-index targets must have shape (N,), not (N, 1): y.view(-1)",
     ),
     ("out of bounds", "a class index is not below the model's number of outputs"),
-    (
-        "must have the same dtype, but got Double and Float",
-        "the inputs are float64 (NumPy's default): torch.as_tensor(X, dtype=torch.float32)",
-    ),
 )
 
 
-def _with_fix(message: str, exc: BaseException) -> str:
+def _with_fix(message: str, exc: BaseException, fixes: tuple[tuple[str, str], ...]) -> str:
     """``message`` (which quotes ``exc``), then what to do about it where the error is a common
     one: ``"... but got Float. Fix: class-index targets must be integers: y.long()."``"""
-    for said, fix in _FIXES:
+    for said, fix in fixes:
         if said in str(exc):
             return f"{message.rstrip('.')}. Fix: {fix}."
     return message

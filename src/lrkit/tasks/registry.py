@@ -162,15 +162,13 @@ def _task_of(file: Path, module: object, attr: str) -> Task:
         import difflib
 
         own = getattr(module, "__name__", None)
-        names = [  # what could be a task: a Task, or a function the file itself defines
-            name
-            for name, value in vars(module).items()
-            if isinstance(value, Task) or getattr(value, "__module__", None) == own
-        ]
-        near = difflib.get_close_matches(attr, names, n=1)
-        hint = f" (did you mean `{near[0]}`?)" if near else ""
-        if near and attr == "task":  # the default: the file may name its task otherwise
-            hint = f" (it defines `{near[0]}`: give {f'{file}:{near[0]}'!r})"
+        tasks = [name for name, value in vars(module).items() if isinstance(value, Task)]
+        if attr == "task" and len(tasks) == 1:  # the default: its task may have another name
+            hint = f" (it defines `{tasks[0]}`: give {f'{file}:{tasks[0]}'!r})"
+        else:  # a typo: a Task, or a function the file itself defines (it may return one)
+            functions = [n for n, v in vars(module).items() if getattr(v, "__module__", "") == own]
+            near = difflib.get_close_matches(attr, [*tasks, *functions], n=1)
+            hint = f" (did you mean `{near[0]}`?)" if near else ""
         raise TaskError(f"Task file {str(file)!r} defines no `{attr}`{hint}: {must}.")
     if isinstance(found, Task):
         return found
