@@ -365,9 +365,12 @@ def _warn_length(scheduler: Any, total: int, unit: str) -> None:
             f"schedule {spec!r} lasts {count(length)}, but the run ends after {count(total)}: "
             "it never reaches its end"
         )
-    hint = " (lengths count steps here: --unit step)" if unit == "step" else ""
-    if per and unit == "step":  # its lengths are epochs of per steps: per may not be the run's
+    if unit != "step":
+        hint = ""
+    elif per:  # its lengths are epochs of per steps: per may not be the run's
         hint = f" (it was bound with steps_per_epoch={per}: give it the loader's length)"
+    else:
+        hint = " (lengths count steps here: --unit step)"
     warnings.warn(
         f"{message}; give it the run's length{hint}.", UserWarning, stacklevel=caller_level()
     )

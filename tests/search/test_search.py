@@ -201,6 +201,11 @@ def test_an_unguarded_script_stops_saying_why_and_resumes_once_fixed(tmp_path: P
     """Its workers die before their trials begin: not the trials' doing, so they are queued
     again and the search stops; it failed them and marked the study done, so the fixed script
     found a finished study of failures."""
+
+    def load() -> optuna.Study:
+        journal = str(tmp_path / "lrkit-out/search/study.journal")
+        return optuna.load_study(study_name="lrkit-search", storage=_journal(journal))
+
     script = tmp_path / "unguarded.py"
     script.write_text(_MAIN_OBJECTIVE.replace('if __name__ == "__main__":\n    ', ""))
     done = subprocess.run(
@@ -213,10 +218,7 @@ def test_an_unguarded_script_stops_saying_why_and_resumes_once_fixed(tmp_path: P
     assert last.startswith("lrkit.errors.RunError: the worker process died (exit code 1) before")
     assert 'must start it under `if __name__ == "__main__":`' in last
     assert "The trial is queued again: once the cause is mended, resume the search" in last
-    study = optuna.load_study(
-        study_name="lrkit-search",
-        storage=_journal(str(tmp_path / "lrkit-out/search/study.journal")),
-    )
+    study = load()
     assert TrialState.COMPLETE not in {t.state for t in study.trials}
     assert "WAITING" in {t.state.name for t in study.trials}  # the retries
 
@@ -225,10 +227,7 @@ def test_an_unguarded_script_stops_saying_why_and_resumes_once_fixed(tmp_path: P
         [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path
     )
     assert fixed.returncode == 0, fixed.stderr
-    study = optuna.load_study(
-        study_name="lrkit-search",
-        storage=_journal(str(tmp_path / "lrkit-out/search/study.journal")),
-    )
+    study = load()
     assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 2
 
 

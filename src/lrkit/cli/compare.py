@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
                 f"--schedules got {spec!r}, a task file: give TASK before --schedules "
                 f"(lrkit compare {spec} --schedules ...)."
             )
-    check_out(args.out, command="compare", files=outputs.COMPARE, task=task_identity(args.task))
+    identity = task_identity(args.task)  # ./t.py and t.py are one task
+    check_out(args.out, command="compare", files=outputs.COMPARE, task=identity)
     result = compare(
         args.task,
         args.lr,
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         sklearn=args.sklearn,
         progress=not args.quiet,
     )
-    written = write_outputs(result, args.out, task=task_identity(args.task))
+    written = write_outputs(result, args.out, task=identity)
     if args.json:
         print_json((args.out / outputs.COMPARE_JSON).read_text())  # as written, not built again
     else:

@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.tasks.registry import task_identity
 
     # before any work: a file (or a folder where one goes) in the way fails now
-    check_out(args.out, command="find", files=outputs.FIND, task=task_identity(args.task))
+    identity = task_identity(args.task)  # ./t.py and t.py are one task
+    check_out(args.out, command="find", files=outputs.FIND, task=identity)
     task = load_task(args.task)
     check_task(task, device=args.device)  # what train, search and tune refuse, find refuses
     quiet = args.quiet or args.json
@@ -183,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
             sections,
             title=f"{task.name}: range test",
             subtitle="lrkit find",
-            task=task_identity(args.task),
+            task=identity,
         )
     if args.json:
         print_json(document)

@@ -193,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.tasks.registry import task_identity
 
     # before any work: a file (or a folder where one goes) in the way fails now
-    check_out(args.out, command="search", files=outputs.SEARCH, task=task_identity(args.task))
+    identity = task_identity(args.task)  # ./t.py and t.py are one task
+    check_out(args.out, command="search", files=outputs.SEARCH, task=identity)
     quiet = args.quiet or args.json
     caught: list[warnings.WarningMessage] = []
     shown = warnings.showwarning
@@ -281,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
                 sections,
                 title=f"{Path(str(args.task)).stem}: learning-rate search",
                 subtitle="lrkit search",
-                task=task_identity(args.task),
+                task=identity,
             )
             written = True
     except KeyboardInterrupt as stop:

@@ -302,8 +302,9 @@ def _landmarks(s: Schedule, horizon: float) -> list[tuple[float, str]]:
         count = min(_MAX_REPEATS, int(horizon // s.step_size))
         out = [(k * float(s.step_size), "step decay") for k in range(1, count + 1)]
     elif isinstance(s, OneCycle):  # it reaches its end value on its last step, not after it
-        notes = ["onecycle peak", "onecycle back to start"][: len(s.phase_ends()) - 1]
-        return [*zip(s.phase_ends(), [*notes, "onecycle ends"])]
+        ends = s.phase_ends()
+        notes = ["onecycle peak", "onecycle back to start"][: len(ends) - 1]
+        return [*zip(ends, [*notes, "onecycle ends"])]
     elif isinstance(s, WSD):
         out = [(s.steps * (1.0 - s.decay), "wsd decay starts")]
     elif isinstance(s, Cyclic):

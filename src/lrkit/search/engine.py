@@ -30,7 +30,7 @@ from lrkit.search.objective import TaskObjective, Value
 from lrkit.search.pruners import make_pruner, pruner_key
 from lrkit.search.result import SearchResult, SearchWarning, TrialRecord
 from lrkit.search.runner import Workers, check_objective, check_workers
-from lrkit.search.samplers import make_sampler, sampler_key
+from lrkit.search.samplers import make_sampler
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec, close_storage, default_storage
 from lrkit.search.study import (
@@ -259,12 +259,10 @@ def search(
                 n_trials=n_trials,
                 rounds=rounds,
                 seed=seed,
-                sampler=sampler_key(sampler)
-                if isinstance(sampler, str)
-                else type(sampler).__name__,
+                sampler=sampler if isinstance(sampler, str) else type(sampler).__name__,
                 direction=direction,
                 narrow=float(narrow),
-                pruner=pruner_key(pruner)
+                pruner=pruner_key(pruner)  # None is "none"
                 if pruner is None or isinstance(pruner, str)
                 else type(pruner_obj).__name__,
                 objective=_describe(objective),

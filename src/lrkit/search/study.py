@@ -17,7 +17,7 @@ import math
 import re
 import time
 import warnings
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -60,6 +60,10 @@ class SearchConfig:
     start_lr: float | None = None  # the first trial's LR, if not drawn
     auto_ends: str = ""  # "low", "high" or "low,high": the ends the range test gave
 
+    def __post_init__(self) -> None:  # stored and compared by what they are: "SHA" is "halving"
+        for key, canonical in _NAMES:
+            object.__setattr__(self, key, canonical(getattr(self, key)))
+
     def round_sizes(self) -> list[int]:
         base, extra = divmod(self.n_trials, self.rounds)
         return [base + (1 if r < extra else 0) for r in range(self.rounds)]
@@ -75,10 +79,9 @@ class SearchConfig:
         # a setting added since the study was stored reads as its default
         defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
         stored = {key: stored.get(key, default) for key, default in defaults.items()} | stored
-        for key, canonical in (("sampler", sampler_key), ("pruner", pruner_key)):
-            for settings in (stored, mine):  # as an earlier lrkit stored it: "SHA", "NopPruner"
-                if isinstance(settings.get(key), str):
-                    settings[key] = canonical(settings[key])
+        for key, canonical in _NAMES:  # as an earlier lrkit stored them: "SHA", "NopPruner"
+            if key in stored:
+                stored[key] = canonical(stored[key])
         diffs = [
             _setting(key, stored.get(key), value)
             for key, value in mine.items()
@@ -86,6 +89,14 @@ class SearchConfig:
         ]
         return "; ".join(diffs) or None
 
+
+def _name(key: Callable[[str], str]) -> Callable[[Any], Any]:
+    """``key`` for a name; a sampler or pruner object's type name as it is."""
+    return lambda value: key(value) if isinstance(value, str) else value
+
+
+_NAMES = (("sampler", _name(sampler_key)), ("pruner", _name(pruner_key)))
+"""The settings stored by a canonical name (``sampler_key``, ``pruner_key``)."""
 
 _DIGEST = re.compile(r"\(file sha256 [0-9a-f]+\)")  # a task file's, in an objective's description
 

@@ -462,20 +462,25 @@ def _check_loss(task: Task, output: Any, targets: Any) -> None:
         )
 
 
+def _unwrapped(criterion: object) -> tuple[object, dict[str, Any]]:
+    """The function under ``partial(...)`` layers, and the keywords they give it."""
+    keywords: dict[str, Any] = {}
+    while isinstance(criterion, functools.partial):
+        keywords = {**criterion.keywords, **keywords}  # an outer layer's keywords win
+        criterion = criterion.func
+    return criterion, keywords
+
+
 def _cross_entropy(criterion: object) -> bool:
     """Whether ``criterion`` is CrossEntropyLoss or ``F.cross_entropy`` (through partials)."""
-    while isinstance(criterion, functools.partial):
-        criterion = criterion.func
-    return isinstance(criterion, nn.CrossEntropyLoss) or criterion is nn.functional.cross_entropy
+    loss, _ = _unwrapped(criterion)
+    return isinstance(loss, nn.CrossEntropyLoss) or loss is nn.functional.cross_entropy
 
 
 def _ignore_index(criterion: object) -> int:
     """The target value a cross-entropy criterion skips (torch's default: -100)."""
-    keywords: dict[str, Any] = {}
-    while isinstance(criterion, functools.partial):
-        keywords = {**criterion.keywords, **keywords}
-        criterion = criterion.func
-    return int(getattr(criterion, "ignore_index", keywords.get("ignore_index", -100)))
+    loss, keywords = _unwrapped(criterion)
+    return int(getattr(loss, "ignore_index", keywords.get("ignore_index", -100)))
 
 
 _MODEL_FIXES = (  # what torch says, and what to do about it

@@ -135,8 +135,7 @@ def tune(
     # before any work: a budget too small for the range test's first sweep and the smallest
     # pipeline after it fails fast
     plan_budget(loaded.epochs, budget, range_epochs=DEFAULT_NUM_ITER / len(loaded.train_loader()))
-    folder.mkdir(parents=True, exist_ok=True)
-    with outputs.held(folder, "lrkit tune"):  # another run on it would mix its files in
+    with outputs.held(folder, "lrkit tune"):  # made here; another run on it would mix files in
         return _pipeline(
             task,
             loaded,
