@@ -42,6 +42,9 @@ class Terminated(KeyboardInterrupt):
     """
 
 
+# SIGALRM, where there is one: a search's trial_timeout raises from its handler
+ALARM = (signal.SIGALRM,) if hasattr(signal, "SIGALRM") else ()
+
 _held: type[KeyboardInterrupt] | None = None  # the interrupt held since an import, if any
 _deferring = False  # inside deferred(): every Ctrl-C is held until the block ends
 
@@ -102,14 +105,15 @@ def no_interrupt() -> Iterator[None]:
     and its lock whole, and the interrupt still arrives a moment later. A process that ignores
     Ctrl-C (``nohup``), or whose handler Python did not set, is left as it is. SIGTERM is held
     too where a Python handler takes it (the CLI's, a search's worker's); its default action
-    ends the process at once, as ``kill -9`` does, which the journal recovers from.
+    ends the process at once, as ``kill -9`` does, which the journal recovers from. So is
+    SIGALRM, whose handler ends a trial past its ``trial_timeout``.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     held: dict[int, Any] = {
         signum: previous
-        for signum in (signal.SIGINT, signal.SIGTERM)
+        for signum in (signal.SIGINT, signal.SIGTERM, *ALARM)
         if (previous := signal.getsignal(signum)) not in (signal.SIG_IGN, None)
         and (signum == signal.SIGINT or callable(previous))
     }

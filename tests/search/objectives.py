@@ -159,3 +159,40 @@ def on_cuda(lr: float, trial: optuna.Trial) -> float:
         loss.backward()
         optimizer.step()
     return float(loss.detach())
+
+
+def hangs_above(lr: float, trial: optuna.Trial) -> float:
+    """Hangs above lr = 0.1 the ways a trial does: busy in Python behind an ``except
+    Exception`` that would swallow an ordinary error, asleep, or reporting to the storage in a
+    tight loop (so a time limit lands inside a journal write); else the bowl."""
+    if lr <= 0.1:
+        return quadratic(lr)
+    if lr > 0.3:
+        time.sleep(3600)
+    step = 0
+    while True:
+        try:
+            step += 1
+            trial.report(float(step), step)
+        except Exception:
+            return math.nan
+
+
+def deaf_above(lr: float) -> float:
+    """Above lr = 0.1 ignores SIGALRM and SIGTERM and sleeps: only SIGKILL ends it (a trial
+    stuck in a C call); else the bowl."""
+    import signal
+
+    if lr > 0.1:
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(3600)
+    return quadratic(lr)
+
+
+def reports_forever(lr: float, trial: optuna.Trial) -> float:
+    """Reports to the storage in a tight loop and never returns."""
+    step = 0
+    while True:
+        step += 1
+        trial.report(lr, step)

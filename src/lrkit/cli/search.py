@@ -24,6 +24,7 @@ from lrkit.cli import (
     check_out,
     epochs_arg,
     out_arg,
+    positive_float,
     positive_int,
     print_json,
     stopped,
@@ -156,6 +157,13 @@ def add_parser(subparsers: Any) -> None:
         help="trials at once on this machine, each in a fresh process (default: 1)",
     )
     parser.add_argument(
+        "--trial-timeout",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="fail a trial that runs longer than S seconds and go on (default: no limit)",
+    )
+    parser.add_argument(
         "--storage",
         default=None,
         metavar="URL",
@@ -223,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
                 out=args.out,
                 resume=args.resume,
                 n_workers=args.workers,
+                trial_timeout=args.trial_timeout,
                 schedule=args.schedule,
                 epochs=args.epochs,
                 value=args.value,

@@ -24,7 +24,7 @@ from lrkit.search.engine import bracket, collect, search
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import PRUNERS, make_pruner
 from lrkit.search.result import FinishedStudyWarning, SearchResult, SearchWarning, TrialRecord
-from lrkit.search.runner import WorkersWarning
+from lrkit.search.runner import TrialTimeout, WorkersWarning
 from lrkit.search.samplers import (
     SAMPLERS,
     LogUniformSampler,
@@ -50,6 +50,7 @@ __all__ = [
     "TaskObjective",
     "TrialPruned",
     "TrialRecord",
+    "TrialTimeout",
     "WorkersWarning",
     "bracket",
     "collect",

@@ -29,7 +29,7 @@ from lrkit.search.display import SearchDisplay
 from lrkit.search.objective import TaskObjective, Value
 from lrkit.search.pruners import make_pruner, pruner_key
 from lrkit.search.result import SearchResult, SearchWarning, TrialRecord
-from lrkit.search.runner import Workers, check_objective, check_workers
+from lrkit.search.runner import Workers, check_objective, check_trial_timeout, check_workers
 from lrkit.search.samplers import make_sampler
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec, close_storage, default_storage
@@ -98,6 +98,7 @@ def search(
     device: str = "cpu",
     progress: bool = True,
     join_timeout: float = 30.0,
+    trial_timeout: float | None = None,
 ) -> SearchResult:
     """Searches the learning rate log-uniformly and returns every trial and the best.
 
@@ -145,6 +146,12 @@ def search(
         progress: A live line of trials done, running, pruned, failed and the best so far (on
             a terminal).
         join_timeout: A joining worker leaves after this many seconds with nothing to run.
+        trial_timeout: Seconds after which a trial fails ("timed out") and the search goes on
+            (a resumed search does not run it again). It is stopped by a
+            :class:`~lrkit.search.TrialTimeout` raised in its objective (by SIGALRM,
+            so with ``n_workers=1`` the search must run in the main thread of a Unix
+            process); with ``n_workers > 1`` a worker still running 10 s later (stuck in a C
+            call) is killed. Each machine of a shared study applies its own.
 
     Returns:
         A :class:`SearchResult` of every trial in the study.
@@ -169,6 +176,7 @@ def search(
     seed, narrow, join_timeout = plain(seed), plain(narrow), plain(join_timeout)
     low, high, start_lr = plain(low), plain(high), plain(start_lr)
     _check_args(n_trials, rounds, narrow, n_workers, seed, join_timeout)
+    trial_timeout = check_trial_timeout(plain(trial_timeout), n_workers)
     if not (isinstance(resume, bool) or resume == "auto"):
         raise bad_value("resume", "True, False or 'auto'", resume)
     check_flag("progress", progress)
@@ -288,6 +296,7 @@ def search(
                     n_workers,
                     (lr_range.low, lr_range.high),
                     on_change=display.update,
+                    timeout=trial_timeout,
                 ) as workers,
             ):
                 if role == "coordinator":

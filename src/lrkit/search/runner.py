@@ -35,7 +35,7 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, RunError, bool_or_text, caller_level
+from lrkit.errors import ConfigError, RunError, bad_value, bool_or_text, caller_level
 from lrkit.search.objective import TaskObjective
 from lrkit.search.portable import check_portable
 from lrkit.search.result import TRACEBACK
@@ -52,16 +52,21 @@ Objective = Callable[..., Any]
 
 
 def run_trial(
-    study: optuna.Study, trial_id: int, objective: Objective, lr_range: tuple[float, float]
+    study: optuna.Study,
+    trial_id: int,
+    objective: Objective,
+    lr_range: tuple[float, float],
+    timeout: float | None = None,
 ) -> TrialState:
     """Runs the objective for one claimed (RUNNING) trial and tells the study how it ended.
 
     A trial ended meanwhile by another process (a ``--resume`` started beside this search
-    fails it as interrupted and queues its retry) stops quietly at its next write.
+    fails it as interrupted and queues its retry, or the search's parent ended it past its
+    ``timeout``) stops quietly at its next write. One that runs past ``timeout`` seconds fails.
     """
     trial = optuna.Trial(study, trial_id)
     try:
-        return _run_trial(study, trial, objective, lr_range)
+        return _run_trial(study, trial, objective, lr_range, timeout)
     except optuna.exceptions.UpdateFinishedTrialError as error:
         state = study._storage.get_trial(trial_id).state
         if state != TrialState.RUNNING:
@@ -72,7 +77,11 @@ def run_trial(
 
 
 def _run_trial(
-    study: optuna.Study, trial: optuna.Trial, objective: Objective, lr_range: tuple[float, float]
+    study: optuna.Study,
+    trial: optuna.Trial,
+    objective: Objective,
+    lr_range: tuple[float, float],
+    timeout: float | None,
 ) -> TrialState:
     trial_id = trial._trial_id
     attrs = trial.user_attrs
@@ -81,7 +90,11 @@ def _run_trial(
     seed = int(attrs.get(SEED_ATTR, trial.number))
     with _heartbeat(study, trial_id), _seeded(seed):
         try:
-            value = _call(objective, lr, trial)
+            with _deadline(timeout):
+                value = _call(objective, lr, trial)
+        except TrialTimeout:
+            _fail(study, trial, timed_out(timeout))
+            return TrialState.FAIL
         except optuna.TrialPruned:
             _tell(study, trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
@@ -208,6 +221,74 @@ def _seeded(seed: int) -> Iterator[None]:
             np.random.set_state(np_state)
 
 
+class TrialTimeout(BaseException):
+    """Raised in an objective that runs past the search's ``trial_timeout``.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is, so that an objective's ``except
+    Exception`` (one that returns NaN on any error, say) does not swallow it.
+    """
+
+
+def timed_out(timeout: float | None, killed: bool = False) -> str:
+    """The error text of a trial stopped at its time limit."""
+    text = f"timed out: ran past trial_timeout={timeout:g} s"
+    if killed:
+        text += f" and did not stop within {TIMEOUT_GRACE_S:g} s more: its worker was killed"
+    return text
+
+
+# how long a worker past its trial_timeout (which raises TrialTimeout in its objective) has to
+# stop before it is killed: one stuck in a C call never sees the exception
+TIMEOUT_GRACE_S = 10.0
+
+
+def check_trial_timeout(timeout: Any, n_workers: int) -> float | None:
+    """``trial_timeout`` as seconds (None: no limit), or a ConfigError that names it."""
+    if timeout is None or timeout == math.inf:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise bad_value("trial_timeout", "a number of seconds > 0, or None", timeout)
+    if n_workers == 1 and (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        raise ConfigError(
+            "trial_timeout with n_workers=1 stops a trial with SIGALRM, which only the main "
+            "thread of a Unix process receives; run the search from the main thread, or with "
+            "n_workers >= 2 (a trial past its time is then stopped with its worker process)."
+        )
+    return float(timeout)
+
+
+@contextlib.contextmanager
+def _deadline(timeout: float | None) -> Iterator[None]:
+    """Raises :class:`TrialTimeout` in the block once it has run ``timeout`` seconds.
+
+    SIGALRM's handler raises it at the objective's next Python instruction, or at once in a
+    sleep or a wait on a lock, a pipe or a socket; a journal write underway finishes first
+    (``no_interrupt`` holds SIGALRM too). A signal handler of the caller's own is put back after.
+    """
+    if timeout is None:
+        yield
+        return
+    armed = True
+
+    def alarm(signum: int, frame: Any) -> None:
+        nonlocal armed
+        if armed:
+            armed = False
+            raise TrialTimeout
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, min(timeout, 1e8))  # 3 years: time_t's range
+    try:
+        yield
+    finally:
+        armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @contextlib.contextmanager
 def _heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
     """Records the trial's heartbeat while it runs, on storages that have one."""
@@ -248,6 +329,7 @@ class TrialJob:
     threads: int
     environ: dict[str, str]  # this process's, as a spawned worker would inherit it
     snapshot: JournalSnapshot | None = None  # the journal as this process read it
+    timeout: float | None = None  # trial_timeout
 
 
 # how a worker stopped by Ctrl-C or a plain kill ends: by the signal, or by _child_main's 130
@@ -301,7 +383,7 @@ def _child_run(job: TrialJob, alive: Connection) -> None:
     # Optuna caches a database storage per process and only knows trials it has read: without
     # this read, the parent's claimed trial is a KeyError at its first suggest_float
     study.get_trials(deepcopy=False)
-    run_trial(study, job.trial_id, job.objective, job.lr_range)
+    run_trial(study, job.trial_id, job.objective, job.lr_range, job.timeout)
 
 
 def _exit_with_parent(alive: Connection) -> None:
@@ -328,6 +410,9 @@ class Workers:
             ``n_workers`` at a time.
         lr_range: Fallback range for trials queued without one.
         on_change: Called after a trial starts or ends (for progress displays).
+        timeout: ``trial_timeout``: seconds after which a trial fails, raised in its objective
+            (:class:`TrialTimeout`); a worker process that has not stopped ``TIMEOUT_GRACE_S``
+            later is killed.
     """
 
     def __init__(
@@ -338,9 +423,10 @@ class Workers:
         n_workers: int,
         lr_range: tuple[float, float],
         on_change: Callable[[], None] | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.spec, self.study, self.objective = spec, study, objective
-        self.n_workers, self.lr_range = n_workers, lr_range
+        self.n_workers, self.lr_range, self.timeout = n_workers, lr_range, timeout
         self.on_change = on_change or (lambda: None)
         self._gpus = _gpu_ids()
         # where worker processes come from, made when the first trial waits for one and kept
@@ -365,7 +451,7 @@ class Workers:
             # would say none runs
             while (trial_id := pop_waiting(self.study)) is not None:
                 self.on_change()
-                run_trial(self.study, trial_id, self.objective, self.lr_range)
+                run_trial(self.study, trial_id, self.objective, self.lr_range, self.timeout)
             self.on_change()
             return
         self._run_processes()
@@ -382,6 +468,7 @@ class Workers:
     def _run_from(self, source: WorkerProcesses, stopping: Any) -> None:
         interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         active: dict[int, tuple[Any, int]] = {}  # worker slot -> (process, trial id)
+        started: dict[int, float] = {}  # worker slot -> when its process started
         changed = False  # shown once the free slots are filled again, not in between
         try:
             while True:
@@ -404,6 +491,7 @@ class Workers:
                         max(1, (os.cpu_count() or 1) // self.n_workers),
                         dict(os.environ),
                         journal_snapshot(self.study._storage),
+                        self.timeout,
                     )
                     while True:
                         process = source.context().Process(  # type: ignore[attr-defined]
@@ -415,6 +503,7 @@ class Workers:
                             with held_signals():
                                 process.start()
                                 active[slot] = (process, trial_id)
+                                started[slot] = time.monotonic()
                             break
                         except (OSError, EOFError):
                             if not source.forked:
@@ -426,22 +515,43 @@ class Workers:
                     changed = False
                 if not active:
                     return
-                wait([p.sentinel for p, _ in active.values()], timeout=1.0)
+                wait([p.sentinel for p, _ in active.values()], timeout=self._wait(started))
                 for slot, (process, trial_id) in list(active.items()):
                     if process.exitcode is None:
+                        self._kill_if_late(process, trial_id, started[slot])
                         continue
                     exitcode = process.exitcode
                     if source.outlived_server(process):  # its fork server died, not it
                         source.end(process)
                         exitcode = -signal.SIGTERM  # stopped as by a kill: queued again
                     process.join()
-                    del active[slot]
+                    del active[slot], started[slot]
                     self._check_ended(trial_id, exitcode)
                     changed = True
         except BaseException:  # Ctrl-C, SIGTERM, or an error here (the storage, say)
             stopping.set()
             self._stop(active)  # the workers' trials are queued again, none left RUNNING
             raise
+
+    def _wait(self, started: dict[int, float]) -> float:
+        """How long to wait for a worker to end: a second, or less, to the next time to kill a
+        worker past its trial_timeout."""
+        if self.timeout is None or not started:
+            return 1.0
+        kill_at = min(started.values()) + self.timeout + TIMEOUT_GRACE_S
+        return min(1.0, max(0.05, kill_at - time.monotonic()))
+
+    def _kill_if_late(self, process: Any, trial_id: int, started: float) -> None:
+        """Kills a worker still running ``TIMEOUT_GRACE_S`` past its trial_timeout (stuck where
+        :class:`TrialTimeout` cannot reach it, in a C call) and fails its trial."""
+        if self.timeout is None or time.monotonic() < started + self.timeout + TIMEOUT_GRACE_S:
+            return
+        storage = self.study._storage
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            if storage.get_trial(trial_id).state == TrialState.RUNNING:
+                storage.set_trial_user_attr(trial_id, "error", timed_out(self.timeout, True))
+                storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        process.kill()
 
     def _check_ended(self, trial_id: int, exitcode: int) -> None:
         """A worker that died without telling (a crash, the OOM killer) fails its trial; one

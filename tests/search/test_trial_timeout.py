@@ -1,0 +1,175 @@
+"""A time limit per trial (``trial_timeout``): a trial past it fails, and the search goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import optuna
+import pytest
+
+from lrkit.errors import ConfigError
+from lrkit.search import FinishedStudyWarning, SearchResult, SearchWarning, runner, search
+from tests.search import objectives
+
+TIMED_OUT = "timed out: ran past trial_timeout="
+
+
+def _timed_out(result: SearchResult) -> list[int]:
+    return [t.number for t in result.trials if t.error and t.error.startswith(TIMED_OUT)]
+
+
+def test_a_trial_past_its_time_fails_and_the_search_goes_on(tmp_path: Path) -> None:
+    """In this process (SIGALRM): a busy loop behind ``except Exception``, a sleep, and a loop
+    of storage writes are each stopped; the journal stays readable; the alarm is put back."""
+    before = signal.getsignal(signal.SIGALRM)
+    journal = tmp_path / "study.journal"
+    result = search(
+        objectives.hangs_above, 1e-3, 1.0, 6, storage=journal, progress=False, trial_timeout=1
+    )
+    high = [t.number for t in result.trials if t.lr > 0.1]
+    assert any(t.lr > 0.3 for t in result.trials) and len(high) >= 2
+    assert _timed_out(result) == high
+    for trial in result.trials:
+        if trial.number in high:
+            assert trial.state == "failed" and 1.0 <= trial.duration < 5.0
+        else:
+            assert trial.state == "complete"
+    assert result.best_lr <= 0.1
+    assert signal.getsignal(signal.SIGALRM) is before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    # the journal and its lock are whole, and a resumed search runs none of them again
+    with pytest.warns(FinishedStudyWarning):
+        again = search(
+            objectives.hangs_above, 1e-3, 1.0, 6, storage=journal, progress=False, resume=True
+        )
+    assert [(t.number, t.state) for t in again.trials] == [
+        (t.number, t.state) for t in result.trials
+    ]
+
+
+def test_a_limit_that_lands_in_a_journal_write_waits_for_its_end(tmp_path: Path) -> None:
+    """A trial that does little but write to the journal is stopped between writes, not inside
+    one: its file lock is left whole (else the next write waits out the lock's 30 s grace, or
+    fails), over many stops."""
+    with pytest.warns(SearchWarning, match="no trial completed"):
+        result = search(
+            objectives.reports_forever,
+            1e-3,
+            1.0,
+            10,
+            storage=tmp_path / "study.journal",
+            progress=False,
+            trial_timeout=0.2,
+        )
+    assert _timed_out(result) == list(range(10))
+    assert all(len(t.intermediate) > 10 and t.duration < 2.0 for t in result.trials)
+
+
+def test_a_worker_deaf_to_the_limit_is_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With workers, one that ignores SIGALRM and SIGTERM (stuck in a C call) is killed once the
+    grace after its time is over, and its trial fails; the search finishes."""
+    monkeypatch.setattr(runner, "TIMEOUT_GRACE_S", 1.0)
+    result = search(
+        objectives.deaf_above,
+        1e-3,
+        1.0,
+        4,
+        storage=tmp_path / "study.journal",
+        n_workers=2,
+        progress=False,
+        trial_timeout=1,
+    )
+    high = [t for t in result.trials if t.lr > 0.1]
+    assert high and _timed_out(result) == [t.number for t in high]
+    for trial in high:
+        assert trial.error is not None and trial.error.endswith("its worker was killed")
+        assert 2.0 <= trial.duration < 10.0
+    assert [t.state for t in result.trials if t.lr <= 0.1] == ["complete"] * (4 - len(high))
+
+
+@pytest.mark.parametrize("bad", [0, -1.5, "10", True, float("nan")])
+def test_a_bad_trial_timeout_is_refused(bad: object) -> None:
+    with pytest.raises(ConfigError, match=r"^trial_timeout must be a number of seconds > 0"):
+        search(objectives.quadratic, 1e-3, 1.0, 2, storage=":memory:", trial_timeout=bad)
+
+
+def test_one_worker_outside_the_main_thread_is_refused() -> None:
+    """SIGALRM reaches only the main thread: said at once, not a trial that never stops."""
+    caught: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            search(objectives.quadratic, 1e-3, 1.0, 2, storage=":memory:", trial_timeout=5)
+        except BaseException as error:
+            caught.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert len(caught) == 1 and isinstance(caught[0], ConfigError)
+    assert "main thread" in str(caught[0]) and "n_workers >= 2" in str(caught[0])
+
+
+SLOW_TASK = """
+import time
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+
+
+class Slow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 2)
+
+    def forward(self, x):
+        time.sleep(0.2)
+        return self.linear(x)
+
+
+g = torch.Generator().manual_seed(0)
+x = torch.randn(64, 4, generator=g)
+y = (x[:, 0] > 0).long()
+task = Task(name="slow", model=Slow, train_data=TensorDataset(x[:48], y[:48]),
+            val_data=TensorDataset(x[48:], y[48:]), epochs=20, batch_size=16)
+"""
+
+
+def test_cli_trial_timeout(tmp_path: Path) -> None:
+    """``--trial-timeout``: every trial of a task too slow for it fails saying so (exit 1);
+    a bad value is one line and exit 2."""
+    task = tmp_path / "slow.py"
+    task.write_text(SLOW_TASK)
+    lrkit = [str(Path(sys.executable).with_name("lrkit"))]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "out"
+    ran = subprocess.run(
+        [*lrkit, "search", str(task), "--trials", "2", "--trial-timeout", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert ran.returncode == 1, ran.stderr
+    assert "No trial completed (2 failed)" in ran.stdout
+    assert TIMED_OUT + "1 s" in ran.stdout
+    stored = optuna.load_study(
+        study_name="lrkit-search",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(out / "study.journal"))
+        ),
+    )
+    assert [t.state for t in stored.trials] == [optuna.trial.TrialState.FAIL] * 2
+    bad = subprocess.run(
+        [*lrkit, "search", "--trial-timeout", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2 and "--trial-timeout" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
