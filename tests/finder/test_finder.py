@@ -205,6 +205,26 @@ class _HFStyle(nn.Module):
         return SimpleNamespace(loss=CE(logits, labels), logits=logits)
 
 
+class _HFTuple(_HFStyle):
+    """A Hugging Face model with ``return_dict=False``: ``(loss, logits)``, or ``(logits,)``
+    without labels."""
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor | None = None) -> Any:
+        logits = self.net(input_ids)
+        return (logits,) if labels is None else (CE(logits, labels), logits)
+
+
+def test_a_hugging_face_tuple_output_gives_its_first_item_as_the_loss() -> None:
+    model = _HFTuple()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    result = LRFinder(model, optimizer).range_test(
+        _Dicts(("input_ids", "labels")), end_lr=1, num_iter=10
+    )
+    assert result.steps == 10 and all(math.isfinite(v) for v in result.losses)
+    with pytest.raises(TypeError, match=r"got a tuple whose first item is not a scalar loss"):
+        LRFinder(model, optimizer).range_test([{"input_ids": x} for x, _ in loader()])
+
+
 def test_dict_batches_hugging_face_models_and_step_fn() -> None:
     for keys in (("input", "label"), ("x", "targets")):
         finder, _, _ = _finder()
@@ -419,6 +439,8 @@ def test_bad_construction_is_a_clear_error() -> None:
     other = torch.optim.SGD(mlp().parameters(), lr=0.1)
     with pytest.raises(lrkit.ConfigError, match="optimizer must hold parameters of the model"):
         LRFinder(model, other)
+    with pytest.raises(lrkit.ConfigError, match=r"without a closure, got LBFGS, whose step"):
+        LRFinder(model, torch.optim.LBFGS(model.parameters()))  # before any sweep, not in one
     with pytest.raises(lrkit.ConfigError, match="plot needs a range test first"):
         LRFinder(model, torch.optim.SGD(model.parameters(), lr=0.1)).plot()
     with pytest.raises(lrkit.ConfigError, match="device must be a torch device"):

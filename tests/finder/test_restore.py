@@ -215,6 +215,26 @@ def test_a_replaced_parameter_is_put_back() -> None:
     assert model[0].weight is weight and torch.equal(weight, saved)  # type: ignore[index]
 
 
+def test_parameters_frozen_or_unfrozen_during_the_sweep_are_put_back() -> None:
+    """Gradual unfreezing in an ``on_step`` callback: each parameter's ``requires_grad`` is
+    restored with its values and its module's mode."""
+    model = mlp(norm=True)
+    model[0].requires_grad_(False)  # type: ignore[index]
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5, momentum=0.9)
+    before = {name: p.requires_grad for name, p in model.named_parameters()}
+
+    def on_step(step: int) -> None:
+        if step == 5:
+            model[0].requires_grad_(True)  # type: ignore[index]
+            model[1].eval().requires_grad_(False)  # type: ignore[index]
+
+    LRFinder(model, optimizer, nn.CrossEntropyLoss()).range_test(
+        DataLoader(blobs(), batch_size=32), num_iter=20, on_step=on_step
+    )
+    assert {name: p.requires_grad for name, p in model.named_parameters()} == before
+    assert model[1].training  # type: ignore[index]
+
+
 class _TemperatureLoss(nn.Module):
     """A loss with a learnable temperature and a running buffer: state outside the model."""
 

@@ -159,9 +159,22 @@ def _criterion(criterion: Criterion | None) -> Criterion:
 
 
 def _output_loss(output: Any) -> Tensor:
+    """The loss a ``model(**batch)`` returned: its ``.loss`` or ``"loss"``, or, for a tuple (a
+    Hugging Face model with ``return_dict=False``), its first item, as Hugging Face's Trainer
+    reads it."""
     loss = getattr(output, "loss", None)
     if loss is None and isinstance(output, Mapping):
         loss = output.get("loss")
+    if loss is None and isinstance(output, (tuple, list)):
+        first = output[0] if output else None
+        if isinstance(first, Tensor) and first.numel() == 1:
+            return first
+        raise TypeError(
+            "a dict batch without 'input' and 'label' keys is passed as model(**batch), whose "
+            f"output must carry the loss; got a {type(output).__name__} whose first item is "
+            f"not a scalar loss ({_described(first)}). A Hugging Face model returns the loss "
+            "first when the batch has 'labels'; else pass step_fn=lambda model, batch: loss."
+        )
     if loss is None:
         raise TypeError(
             "a dict batch without 'input' and 'label' keys is passed as model(**batch), whose "
@@ -169,3 +182,10 @@ def _output_loss(output: Any) -> Tensor:
             f"{type(output).__name__} without one; add 'labels' to the batch or pass step_fn."
         )
     return loss
+
+
+def _described(item: Any) -> str:
+    """``a tensor of shape (8, 2)``, ``nothing``, or the item's type."""
+    if isinstance(item, Tensor):
+        return f"a tensor of shape {tuple(item.shape)}"
+    return "nothing" if item is None else type(item).__name__

@@ -7,6 +7,7 @@ never half-way through a sweep.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 from dataclasses import dataclass
@@ -144,6 +145,23 @@ def check_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
             "optimizer must hold parameters of the model, got one whose parameters all belong "
             "to another model; build it from model.parameters()."
         )
+    if _needs_closure(optimizer):
+        raise ConfigError(
+            f"optimizer must take one step per batch without a closure, got "
+            f"{type(optimizer).__name__}, whose step(closure) evaluates the loss several times "
+            "(as LBFGS's line search does), where a range test steps once per batch at a known "
+            "LR. Run the range test with SGD or Adam, or search the LR (lrkit.search) with "
+            "this optimizer inside the objective."
+        )
+
+
+def _needs_closure(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.step`` requires a ``closure`` argument (``torch.optim.LBFGS``)."""
+    try:
+        params = inspect.signature(optimizer.step).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "closure" and p.default is p.empty for p in params)
 
 
 def check_options(

@@ -1,12 +1,12 @@
 """Everything a range test changes, saved once on the CPU and put back bit for bit.
 
 A range test trains the user's own model with the user's own optimizer at learning rates that
-blow it up, so it must leave no trace: :class:`Snapshot` saves the model's parameters, gradients
-and buffers (and each module's train/eval mode), whatever else the optimizer trains (a loss
-module's parameters, a loose tensor), the optimizer's state and param groups, a
-GradScaler's state and the random number generators (torch's CPU and CUDA generators, NumPy's
-and Python's global ones, and any ``torch.Generator`` a DataLoader draws its order from), and
-puts them all back exactly.
+blow it up, so it must leave no trace: :class:`Snapshot` saves the model's parameters (with
+their ``requires_grad``), gradients and buffers (and each module's train/eval mode), whatever
+else the optimizer trains (a loss module's parameters, a loose tensor), the optimizer's state
+and param groups, a GradScaler's state and the random number generators (torch's CPU and CUDA
+generators, NumPy's and Python's global ones, and any ``torch.Generator`` a DataLoader draws its
+order from), and puts them all back exactly.
 
 The copy lives on the CPU: a model on a GPU is not duplicated there (torch-lr-finder keeps a
 ``deepcopy`` on the device by default). Restoring copies the saved values *into* the existing
@@ -35,12 +35,12 @@ _IMMUTABLE = (bool, int, float, complex, str, bytes, type(None))
 
 
 class _Saved:
-    """A tensor saved on the CPU, and the device it came from."""
+    """A tensor saved on the CPU, the device it came from and whether it required grad."""
 
-    __slots__ = ("device", "value")
+    __slots__ = ("device", "requires_grad", "value")
 
     def __init__(self, tensor: Tensor) -> None:
-        self.device = tensor.device
+        self.device, self.requires_grad = tensor.device, tensor.requires_grad
         detached = tensor.detach()
         # clone() on the CPU: .to("cpu", copy=True) costs several times more per tensor
         self.value = detached.clone() if tensor.is_cpu else detached.to(_CPU, copy=True)
@@ -279,6 +279,8 @@ def _restore_param(param: Tensor, value: _Saved, grad: _Saved | None) -> None:
     restored = _load(value, param)
     if restored is not param:  # its .data was set to a tensor of another kind
         param.data = restored
+    if param.requires_grad != value.requires_grad:  # frozen or unfrozen during the sweep
+        param.requires_grad_(value.requires_grad)
     param.grad = None if grad is None else _load(grad, param.grad)
 
 
