@@ -44,6 +44,7 @@ def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     data = json.loads((out / "search.json").read_text())
     assert len(data["trials"]) == 5
+    assert data["task"] == "digits" and data["objective"].startswith("task digits, schedule")
     best = data["best_lr"]
     assert f"Best lr {best:.4g}" in done.stdout
     assert done.stdout.splitlines()[0].split() == [
@@ -169,6 +170,17 @@ def test_auto_range_without_a_range_is_one_line_and_exit_2(tmp_path: Path) -> No
     assert lines[0].startswith("lrkit: error: low/high='auto' needs a range from the range test")
     assert "the loss never decreased clearly" in lines[0] and "give low and high" in lines[0]
     assert "which found none (swept twice, 100 then 200 steps: the loss never" in lines[0]
+
+
+def test_a_task_files_search_is_named_by_its_task(tmp_path: Path) -> None:
+    """The report, the plot and search.json say the task's name ("flat"), not the file's."""
+    (tmp_path / "mytask.py").write_text(FLAT_TASK)
+    out = tmp_path / "o"
+    done = run(str(tmp_path / "mytask.py"), "--trials", "2", "--out", str(out), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "<title>flat: learning-rate search</title>" in (out / "report.html").read_text()
+    data = json.loads((out / "search.json").read_text())
+    assert data["task"] == "flat" and data["objective"].startswith("task mytask.py (file sha256")
 
 
 def test_the_same_finished_search_again_says_no_trial_ran(tmp_path: Path) -> None:

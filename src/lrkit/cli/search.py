@@ -277,10 +277,9 @@ def run(args: argparse.Namespace) -> int:
 
     # built first, then written while Ctrl-C waits: all the files or none (the study is kept)
     written = False
+    name = result.task or Path(str(args.task)).stem
     try:
-        fig = result.plot(
-            title=f"{literal(Path(str(args.task)).stem)}: search", ylabel=YLABELS[args.value]
-        )
+        fig = result.plot(title=f"{literal(name)}: search", ylabel=YLABELS[args.value])
         sections = [search_section(result, fig=fig)]
         with deferred():
             outputs.save_png(fig, png, dpi=120)
@@ -289,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
             report = write_report_part(
                 args.out,
                 sections,
-                title=f"{Path(str(args.task)).stem}: learning-rate search",
+                title=f"{name}: learning-rate search",
                 subtitle="lrkit search",
                 task=identity,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import multiprocessing
 import time
@@ -306,6 +307,8 @@ def search(
                 else:
                     _join(study, spec, workers, join_timeout)
             result = collect(study, spec)
+            if isinstance(objective, TaskObjective):
+                result = dataclasses.replace(result, task=objective.task.name)
     except KeyboardInterrupt as stop:
         if stored:
             stop.lrkit_role = role  # type: ignore[attr-defined]  # for the CLI's advice
@@ -437,6 +440,7 @@ def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
         high=float(config.get("high", math.nan)),
         trials=trials,
         rounds=tuple((float(a), float(b)) for a, b in state.get("ranges", [])),
+        objective=str(config.get("objective", "")),
     )
 
 

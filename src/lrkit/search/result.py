@@ -120,6 +120,10 @@ class SearchResult:
         low, high: The range searched in the first round.
         trials: Every trial, by number.
         rounds: The ``(low, high)`` range of each narrowing round.
+        objective: What each trial ran, as stored with the study (``"task digits, schedule
+            constant, 12 epochs, val_loss"``, or an objective function's module and name).
+        task: The task's name, for a search of a task run by this process (``None`` for an
+            objective function, or a result read from storage with :func:`collect`).
     """
 
     study_name: str
@@ -129,6 +133,8 @@ class SearchResult:
     high: float
     trials: tuple[TrialRecord, ...]
     rounds: tuple[tuple[float, float], ...] = ()
+    objective: str = ""
+    task: str | None = None
 
     @property
     def completed(self) -> tuple[TrialRecord, ...]:
