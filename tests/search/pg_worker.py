@@ -56,6 +56,43 @@ class Sleepy:
         return bowl(lr)
 
 
+class EndsItsConnection:
+    """The bowl; trial 1's first attempt has its ``trial.report`` cut off mid-write, as when
+    the server restarts or a connection is ended under a running query: a lock held from
+    another connection keeps the write waiting, and every other connection to the database is
+    then ended. With ``close``, the database is also closed to new connections (the server is
+    still away when the trial's worker tries to record it)."""
+
+    def __init__(self, name: str, admin: str, close: bool = False) -> None:
+        self.name, self.admin, self.close = name, admin, close  # admin: another database's URL
+
+    def __call__(self, lr: float, trial: optuna.Trial) -> float:
+        if trial.number == 1:
+            import threading
+
+            import psycopg
+
+            search_db = self.admin.rsplit("/", 1)[0] + "/" + self.name
+            locker = psycopg.connect(search_db)
+            locker.execute("LOCK TABLE trial_intermediate_values IN ACCESS EXCLUSIVE MODE")
+
+            def cut() -> None:
+                time.sleep(0.5)  # the report waits on the lock by now
+                with psycopg.connect(self.admin, autocommit=True) as admin:
+                    if self.close:
+                        admin.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> %s",
+                        (self.name, locker.info.backend_pid),
+                    )
+                locker.close()
+
+            threading.Thread(target=cut, daemon=True).start()
+            trial.report(1.0, 1)
+        return bowl(lr)
+
+
 def main(job_path: str) -> int:
     import torch  # every trial seeds torch: import it before the start line, not in the race
 

@@ -38,7 +38,7 @@ from lrkit.search.study import (
     set_state,
     study_state,
 )
-from tests.search.pg_worker import Sleepy, bowl
+from tests.search.pg_worker import EndsItsConnection, Sleepy, bowl
 
 ROOT = Path(__file__).resolve().parents[2]
 LOW, HIGH = 1e-5, 1.0
@@ -335,6 +335,77 @@ def test_a_lost_database_stops_the_search_in_one_line_and_resume_finishes_it(
     assert resumed.count("complete") == 5 and resumed.n_trials == 5
 
 
+def test_a_trial_whose_report_loses_its_connection_runs_again(
+    postgres_db: str, postgres_url: str
+) -> None:
+    """A write of ``trial.report`` cut off under a running query (the server restarted, a
+    connection was ended) is no fault of the LR: the trial is queued again and the search
+    finishes every slot, instead of keeping a failure that a resume never reruns."""
+    name = postgres_db.rsplit("/", 1)[1]
+    objective = EndsItsConnection(name, postgres_url)
+    result = search(objective, LOW, HIGH, 4, storage=postgres_db, study_name="cut", progress=False)
+    assert result.count("failed") == 0 and result.count("interrupted") == 1
+    assert result.count("complete") == 4 and result.n_trials == 4
+    interrupted = next(t for t in result.trials if t.state == "interrupted")
+    retry = next(t for t in result.trials if t.number > 3)
+    assert interrupted.number == 1 and retry.lr == interrupted.lr
+
+
+WORKERS_LOSE_THE_DATABASE = """
+import sys
+from lrkit.errors import RunError
+from lrkit.search import search
+from tests.search.pg_worker import EndsItsConnection
+
+if __name__ == "__main__":
+    url, name, admin = sys.argv[1:4]
+    try:
+        search(EndsItsConnection(name, admin, close=True), 1e-5, 1.0, 4, storage=url,
+               study_name="cut", n_workers=2, progress=False)
+    except RunError as error:
+        print(f"RunError: {error}", file=sys.stderr)
+        sys.exit(1)
+"""
+
+
+def test_a_worker_that_loses_the_database_says_so_in_one_line(
+    postgres_db: str, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With worker processes, a worker cut off from a database that stays away prints one line
+    (not a traceback from each worker), and the search stops with a RunError that says to
+    resume it; resumed once the database is back, it finishes every slot."""
+    import psycopg
+
+    # trials left RUNNING are stale after 2 s, not 40 (another machine may run them)
+    monkeypatch.setenv("LRKIT_HEARTBEAT_S", "1")
+    monkeypatch.setenv("LRKIT_GRACE_S", "2")
+
+    name = postgres_db.rsplit("/", 1)[1]
+    script = tmp_path / "lose.py"
+    script.write_text(WORKERS_LOSE_THE_DATABASE)
+    done = subprocess.run(
+        [sys.executable, str(script), postgres_db, name, postgres_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "lost the study's storage" in done.stderr
+    assert "resume the search ('resume=True', `--resume`)" in done.stderr
+    with psycopg.connect(postgres_url, autocommit=True) as admin:  # the server is back
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    time.sleep(2.5)  # the heartbeats of trials left RUNNING are stale by now
+    objective = EndsItsConnection(name, postgres_url, close=True)  # trial 1 ran: harmless now
+    resumed = search(
+        objective, LOW, HIGH, 4, storage=postgres_db, study_name="cut", resume=True, progress=False
+    )
+    assert resumed.count("complete") == 4 and resumed.n_trials == 4
+    assert resumed.count("failed") == 0
+
+
 def test_an_unreachable_database_is_a_config_error_quickly() -> None:
     start = time.monotonic()
     with pytest.raises(ConfigError) as info:
@@ -343,6 +414,38 @@ def test_an_unreachable_database_is_a_config_error_quickly() -> None:
     message = str(info.value)
     assert message.startswith("storage: cannot connect"), message
     assert "postgresql://x@127.0.0.1:1/nope" in message and "x:y@" not in message
+
+
+def test_a_password_is_never_shown_however_it_is_written() -> None:
+    """Unencoded @ in the password (SQLAlchemy reads it as the host's start): hidden whole,
+    with a hint to percent-encode it; a password in the query string: dropped."""
+    for url, secret in (
+        ("postgresql://lrkit:p@ss:w/rd#1@127.0.0.1:1/nope", "ss:w/rd"),
+        ("postgresql://lrkit@127.0.0.1:1/nope?password=S3cretPW&sslmode=disable", "S3cretPW"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            search(Sleepy(), LOW, HIGH, 4, storage=url, progress=False)
+        message = str(info.value)
+        assert message.startswith("storage: cannot connect to 'postgresql://lrkit@127.0.0.1:1/")
+        assert secret not in message
+        hint = "must be percent-encoded in the URL: %40, %3A, %2F, %23" in message
+        assert hint == ("#" in url)
+    assert "sslmode=disable" in message
+
+
+def test_a_database_that_refuses_writes_is_named_by_the_driver_s_error(
+    postgres_db: str,
+) -> None:
+    """Not Optuna's "invalid data in the commit" around it."""
+    import psycopg
+
+    name = postgres_db.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_db, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    with pytest.raises(ConfigError) as info:
+        search(Sleepy(), LOW, HIGH, 4, storage=postgres_db, progress=False)
+    assert "in a read-only transaction" in str(info.value), info.value
+    assert "invalid data in the commit" not in str(info.value)
 
 
 def test_a_killed_worker_s_trial_is_failed_by_heartbeat_and_rerun(

@@ -21,7 +21,6 @@ from lrkit.errors import (
     bad_value,
     caller_level,
     check_flag,
-    error_chain,
     plain,
     positive_lr,
 )
@@ -30,10 +29,16 @@ from lrkit.search.display import SearchDisplay
 from lrkit.search.objective import TaskObjective, Value
 from lrkit.search.pruners import make_pruner, pruner_key
 from lrkit.search.result import SearchResult, SearchWarning, TrialRecord
-from lrkit.search.runner import Workers, check_objective, check_trial_timeout, check_workers
+from lrkit.search.runner import (
+    Workers,
+    again,
+    check_objective,
+    check_trial_timeout,
+    check_workers,
+)
 from lrkit.search.samplers import make_sampler
 from lrkit.search.space import LogRange
-from lrkit.search.storage import StorageSpec, close_storage, default_storage
+from lrkit.search.storage import StorageSpec, close_storage, default_storage, driver_error
 from lrkit.search.study import (
     CONFIG_ATTR,
     SearchConfig,
@@ -298,6 +303,7 @@ def search(
                     (lr_range.low, lr_range.high),
                     on_change=display.update,
                     timeout=trial_timeout,
+                    joining=role != "coordinator",
                 ) as workers,
             ):
                 if role == "coordinator":
@@ -317,37 +323,18 @@ def search(
         kind = TerminatedBeforeStudy if isinstance(stop, Terminated) else InterruptedBeforeStudy
         raise kind from None
     except Exception as error:
-        if not (stored and _storage_lost(error, spec)):
+        if not (stored and spec.lost(error)):
             raise
         raise RunError(
-            f"lost the study's storage ({spec.describe()}) during the search: {_root(error)}. "
-            "Its finished trials are kept; once it is back, resume the search "
-            "('resume=True', `--resume`)."
+            f"lost the study's storage ({spec.describe()}) during the search: "
+            f"{driver_error(error)}. Its finished trials are kept; once it is back, "
+            f"{again(role != 'coordinator')}."
         ) from error
     finally:
         if opened is not None:
             close_storage(opened)
     _warn_if_none_completed(result)
     return result
-
-
-def _storage_lost(error: BaseException, spec: StorageSpec) -> bool:
-    """Whether ``error`` says a database server went away (it restarted, the network dropped):
-    a connection error anywhere in its chain, under Optuna's and SQLAlchemy's wrappers. Not a
-    local file's error (SQLite's "database is locked"), nor bad data in a commit."""
-    kinds = {"OperationalError", "InterfaceError", "DisconnectionError"}
-    return spec.shared and any(type(e).__name__ in kinds for e in error_chain(error))
-
-
-def _root(error: BaseException) -> str:
-    """The first line of the database driver's error in ``error``'s chain (psycopg's
-    ``connection refused``), not its wrappers' (Optuna's, SQLAlchemy's) around it."""
-    wrappers = ("optuna", "sqlalchemy", "lrkit")
-    said = [e for e in error_chain(error) if str(e).strip()]
-    driver = [e for e in said if type(e).__module__.split(".")[0] not in wrappers]
-    cause = (driver or said or [error])[0]
-    lines = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _warn_if_none_completed(result: SearchResult) -> None:

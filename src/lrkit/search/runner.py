@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import random
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -39,7 +40,7 @@ from lrkit.errors import ConfigError, RunError, bad_value, bool_or_text, caller_
 from lrkit.search.objective import TaskObjective
 from lrkit.search.portable import check_portable
 from lrkit.search.result import TRACEBACK
-from lrkit.search.storage import JournalSnapshot, StorageSpec, journal_snapshot
+from lrkit.search.storage import JournalSnapshot, StorageSpec, driver_error, journal_snapshot
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
 from lrkit.search.worker_processes import (
     HELD_SIGNALS,
@@ -57,16 +58,19 @@ def run_trial(
     objective: Objective,
     lr_range: tuple[float, float],
     timeout: float | None = None,
+    spec: StorageSpec | None = None,
 ) -> TrialState:
     """Runs the objective for one claimed (RUNNING) trial and tells the study how it ended.
 
     A trial ended meanwhile by another process (a ``--resume`` started beside this search
     fails it as interrupted and queues its retry, or the search's parent ended it past its
     ``timeout``) stops quietly at its next write. One that runs past ``timeout`` seconds fails.
+    One whose objective lost the connection to ``spec``'s database server (a write of
+    ``trial.report`` failed) was interrupted, not failed: it is queued again.
     """
     trial = optuna.Trial(study, trial_id)
     try:
-        return _run_trial(study, trial, objective, lr_range, timeout)
+        return _run_trial(study, trial, objective, lr_range, timeout, spec)
     except optuna.exceptions.UpdateFinishedTrialError as error:
         state = study._storage.get_trial(trial_id).state
         if state != TrialState.RUNNING:
@@ -82,6 +86,7 @@ def _run_trial(
     objective: Objective,
     lr_range: tuple[float, float],
     timeout: float | None,
+    spec: StorageSpec | None,
 ) -> TrialState:
     trial_id = trial._trial_id
     attrs = trial.user_attrs
@@ -107,6 +112,9 @@ def _run_trial(
         except optuna.exceptions.UpdateFinishedTrialError:
             raise
         except Exception as error:
+            if spec is not None and spec.lost(error):  # not the LR's doing: run it again
+                fail_interrupted(study, trial_id)  # raises if the server is still away
+                return TrialState.FAIL
             _fail(study, trial, f"{type(error).__name__}: {error}", traceback.format_exc())
             return TrialState.FAIL
     number, problem = _number(value)
@@ -353,7 +361,16 @@ def _child_main(job: TrialJob, alive: Connection, stopping: Any, interruptible: 
             signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
         if stopping.is_set():  # the parent alone got Ctrl-C while this process started
             raise KeyboardInterrupt
-        _child_run(job, alive)
+        try:
+            _child_run(job, alive)
+        except Exception as error:
+            if not (isinstance(error, _StorageLost) or job.spec.lost(error)):
+                raise
+            # one line, not a traceback per worker: the parent stops the search and says why
+            cause = str(error) if isinstance(error, _StorageLost) else driver_error(error)
+            print(f"lrkit: a search worker lost the study's storage: {cause}", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(STORAGE_LOST_EXIT)
         # ignored, not only blocked: a mask is per thread, and a Ctrl-C to the process reaches
         # it through any thread that does not block it (the parent watcher, Optuna's heartbeat)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -374,16 +391,30 @@ def _child_run(job: TrialJob, alive: Connection) -> None:
         # each worker's share of the cores: n workers with all cores each thrash the machine
         torch.set_num_threads(job.threads)
     _exit_with_parent(alive)
-    study = optuna.load_study(
-        study_name=job.study_name,
-        storage=job.spec.open(snapshot=job.snapshot),
-        sampler=job.sampler,
-        pruner=job.pruner,
-    )
-    # Optuna caches a database storage per process and only knows trials it has read: without
-    # this read, the parent's claimed trial is a KeyError at its first suggest_float
-    study.get_trials(deepcopy=False)
-    run_trial(study, job.trial_id, job.objective, job.lr_range, job.timeout)
+    try:
+        study = optuna.load_study(
+            study_name=job.study_name,
+            storage=job.spec.open(snapshot=job.snapshot),
+            sampler=job.sampler,
+            pruner=job.pruner,
+        )
+        # Optuna caches a database storage per process and only knows trials it has read:
+        # without this read, the parent's claimed trial is a KeyError at its first suggest_float
+        study.get_trials(deepcopy=False)
+    except Exception as error:  # a server that refuses (too many connections), or went away
+        if not job.spec.shared:
+            raise
+        reason = str(error) if isinstance(error, ConfigError) else driver_error(error)
+        raise _StorageLost(f"could not open the study's storage: {reason}") from error
+    run_trial(study, job.trial_id, job.objective, job.lr_range, job.timeout, job.spec)
+
+
+class _StorageLost(Exception):
+    """A worker could not open the study's database (its parent is told by the exit code)."""
+
+
+# a worker's exit code when it lost the study's database server (EX_TEMPFAIL)
+STORAGE_LOST_EXIT = 75
 
 
 def _exit_with_parent(alive: Connection) -> None:
@@ -413,6 +444,8 @@ class Workers:
         timeout: ``trial_timeout``: seconds after which a trial fails, raised in its objective
             (:class:`TrialTimeout`); a worker process that has not stopped ``TIMEOUT_GRACE_S``
             later is killed.
+        joining: Whether this process joined a study another machine coordinates (what an
+            error tells it to do next).
     """
 
     def __init__(
@@ -424,9 +457,11 @@ class Workers:
         lr_range: tuple[float, float],
         on_change: Callable[[], None] | None = None,
         timeout: float | None = None,
+        joining: bool = False,
     ) -> None:
         self.spec, self.study, self.objective = spec, study, objective
         self.n_workers, self.lr_range, self.timeout = n_workers, lr_range, timeout
+        self.joining = joining
         self.on_change = on_change or (lambda: None)
         self._gpus = _gpu_ids()
         # where worker processes come from, made when the first trial waits for one and kept
@@ -451,7 +486,9 @@ class Workers:
             # would say none runs
             while (trial_id := pop_waiting(self.study)) is not None:
                 self.on_change()
-                run_trial(self.study, trial_id, self.objective, self.lr_range, self.timeout)
+                run_trial(
+                    self.study, trial_id, self.objective, self.lr_range, self.timeout, self.spec
+                )
             self.on_change()
             return
         self._run_processes()
@@ -563,6 +600,14 @@ class Workers:
         if exitcode in INTERRUPTED_EXITS:
             fail_interrupted(self.study, trial_id)
             return
+        if exitcode == STORAGE_LOST_EXIT:  # its line is above; this process may still reach it
+            with contextlib.suppress(Exception):
+                fail_interrupted(self.study, trial_id)
+            raise RunError(
+                f"a worker process lost the study's storage ({self.spec.describe()}; why is "
+                "above). Finished trials are kept; once the storage is back, "
+                f"{again(self.joining)}."
+            )
         how = f"signal {-exitcode}" if exitcode < 0 else f"exit code {exitcode}"
         error = f"the worker process died ({how})"
         if exitcode == 1 and not storage.get_trial(trial_id).params:  # it never took its LR
@@ -575,14 +620,9 @@ class Workers:
                 '__name__ == "__main__":` and define the objective at its top level, where a '
                 "fresh process can import it."
             )
-            again = (  # --resume is for one machine, once the coordinator is gone
-                "run the same command again to join the study"
-                if self.spec.shared
-                else "resume the search ('resume=True', `--resume`)"
-            )
             raise RunError(
                 f"{error} before its trial began (its traceback is above).{advice} The trial is "
-                f"queued again: once the cause is mended, {again}."
+                f"queued again: once the cause is mended, {again(self.joining)}."
             )
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             storage.set_trial_user_attr(trial_id, "error", error)
@@ -608,6 +648,25 @@ class Workers:
 # after this process is stopped: how long its workers have to record their trials (a terminal's
 # Ctrl-C reaches them too) before they are sent SIGTERM, and then before they are killed
 STOP_GRACE_S, STOP_WAIT_S = 2.0, 10.0
+
+
+def again(joining: bool) -> str:
+    """What to do once the cause of a stopped search is mended: a machine that joined a shared
+    study joins it again; the one that coordinates it resumes it (``--resume`` is for one
+    machine only: two coordinators could queue a round twice).
+
+    Example:
+        >>> again(False)
+        "resume the search ('resume=True', `--resume`)"
+        >>> again(True)[:49]
+        'run the same command again to join the study (if '
+    """
+    if joining:
+        return (
+            "run the same command again to join the study (if the machine that coordinates it "
+            "has stopped too, run it with --resume on one machine)"
+        )
+    return "resume the search ('resume=True', `--resume`)"
 
 
 class WorkersWarning(UserWarning):

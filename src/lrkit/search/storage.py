@@ -26,7 +26,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._base import BaseJournalSnapshot  # Optuna 4.0 on; not exported
 
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError, bad_value, error_chain
 from lrkit.interrupts import no_interrupt
 from lrkit.outputs import JOURNAL
 from lrkit.urls import without_password
@@ -112,6 +112,13 @@ class StorageSpec:
         """True where running trials beat (database servers); SQLite is local, like a journal."""
         return self.shared
 
+    def lost(self, error: BaseException) -> bool:
+        """Whether ``error`` says this storage's database server went away (it restarted, the
+        network dropped, a connection was ended): a connection error anywhere in its chain,
+        under Optuna's and SQLAlchemy's wrappers. Never for a local file (SQLite's "database
+        is locked" is an OperationalError too), nor for bad data or rights in a commit."""
+        return self.shared and any(type(e).__name__ in LOST for e in error_chain(error))
+
     def describe(self) -> str:
         """The location without a password, for messages and reports."""
         if self.kind == "memory":
@@ -193,9 +200,34 @@ class StorageSpec:
                 f"storage: the database driver for {self.describe()!r} is missing ({error}); "
                 f"{advice}."
             ) from None
-        except Exception as error:  # SQLAlchemy's OperationalError and friends
-            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            raise ConfigError(f"storage: cannot connect to {self.describe()!r}: {reason}") from None
+        except Exception as error:  # SQLAlchemy's OperationalError and friends, Optuna's
+            reason = driver_error(error).split(": ", 1)[-1]
+            hint = ""
+            if self.location.split("?", 1)[0].count("@") > 1:
+                hint = (
+                    " (a password that holds @, :, / or # must be percent-encoded in the URL: "
+                    "%40, %3A, %2F, %23; or keep it in ~/.pgpass)"
+                )
+            raise ConfigError(
+                f"storage: cannot connect to {self.describe()!r}: {reason}{hint}"
+            ) from None
+
+
+# the errors of a connection that went away: DBAPI's OperationalError and InterfaceError (as
+# psycopg and SQLAlchemy name them), SQLAlchemy's DisconnectionError
+LOST = frozenset({"OperationalError", "InterfaceError", "DisconnectionError"})
+
+
+def driver_error(error: BaseException) -> str:
+    """The first line of the database driver's error in ``error``'s chain (psycopg's
+    ``connection refused``, ``permission denied for table ...``), not its wrappers' (Optuna's
+    "An exception is raised during the commit", SQLAlchemy's) around it."""
+    wrappers = ("optuna", "sqlalchemy", "lrkit")
+    said = [e for e in error_chain(error) if str(e).strip()]
+    driver = [e for e in said if type(e).__module__.split(".")[0] not in wrappers]
+    cause = (driver or said or [error])[0]
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _database(url: str) -> str:
