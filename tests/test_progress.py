@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -220,3 +221,33 @@ def test_train_and_compare_write_plain_lines_unless_quiet(
     assert compared_lines and all(compared_lines), compared.err
     assert {(m["total"], m["unit"]) for m in compared_lines if m} == {("2", " epochs")}
     assert all(m["head"].endswith("seed 0") for m in compared_lines if m)
+
+
+def test_a_dumb_terminal_gets_plain_lines_not_a_bar(tmp_path: Path) -> None:
+    """TERM=dumb (Emacs's shell, some CI runners) cannot redraw a line: a real pseudo-terminal
+    with it gets no escape codes and no blank line where a bar would have been."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "dumb", "OMP_NUM_THREADS": "1"}
+    env.pop("NO_COLOR", None)
+    command = [sys.executable, "-m", "lrkit", "find", "--out", str(tmp_path / "f")]
+    process = subprocess.Popen(command, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the pty is closed once the command has exited
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    assert process.wait(timeout=120) == 0, output
+    text = output.decode()
+    assert "range test: digits" in text and "\x1b[" not in text
+    assert "" not in [line.strip() for line in text.replace("\r\n", "\n").split("\n")[:-1]]

@@ -4,6 +4,7 @@ a headless machine) or the caller's matplotlib Axes, checked to be one."""
 from __future__ import annotations
 
 import math
+import os
 import sys
 from typing import Any
 
@@ -33,6 +34,18 @@ def figure_and_axes(ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
         raise bad_value("ax", "a matplotlib Axes, or None for a new figure", ax)
     parent = ax.figure
     return (parent if isinstance(parent, Figure) else parent.figure), ax
+
+
+def plain_matplotlib() -> None:
+    """Draws with matplotlib's own text and the Agg renderer, whatever a ``matplotlibrc`` or
+    ``MPLBACKEND`` says: for the command line, which only writes PNG files. A ``text.usetex:
+    True`` without LaTeX installed, or a backend left over from another environment (a
+    notebook's ``module://matplotlib_inline...``), would fail the command after its work."""
+    os.environ["MPLBACKEND"] = "agg"  # read when matplotlib is imported, here and in workers
+    import matplotlib
+
+    matplotlib.rcParams["text.usetex"] = False
+    matplotlib.rcParams["backend"] = "agg"
 
 
 def pyplot_axes(size: tuple[float, float]) -> Any | None:

@@ -207,6 +207,9 @@ def write_file(path: str | os.PathLike[str], data: str | bytes) -> None:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(temp, mode)  # mkstemp makes it private
+            if _staged is not None:  # inside together(): renamed with the others at its end
+                _staged.append((temp, path))
+                return None
             os.replace(temp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -217,6 +220,61 @@ def write_file(path: str | os.PathLike[str], data: str | bytes) -> None:
             raise
         raise type(error)(error.errno, error.strerror or str(error), str(path)) from error
     return None
+
+
+_staged: list[tuple[str, Path]] | None = None  # the files written inside together()
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """Makes the files :func:`write_file` writes in the block appear all at once at its end, or,
+    if the block raises (a full disk at the third file), none of them: each is written whole
+    into a temporary file next to its place, and all are renamed into place once the last is
+    written. (A file written in place, a symbolic link's target say, is written at once.)
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> try:
+        ...     with together():
+        ...         write_file(folder / "a.json", "{}")
+        ...         raise OSError("the disk is full")
+        ... except OSError:
+        ...     pass
+        >>> list(folder.iterdir())
+        []
+    """
+    global _staged
+    if _staged is not None:  # inside another: its end is this one's
+        yield
+        return
+    staged: list[tuple[str, Path]] = []
+    _staged = staged
+    renamed = 0
+    try:
+        yield
+        _staged = None  # a write from here on is its own
+        for temp, path in staged:
+            os.replace(temp, path)
+            renamed += 1
+    except BaseException:
+        for temp, _ in staged[renamed:]:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        raise
+    finally:
+        _staged = None
+
+
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """Where a command writes its files: Ctrl-C waits until they are all written
+    (:func:`lrkit.interrupts.deferred`), and they appear together or, if one cannot be written
+    (a full disk), none does (:func:`together`)."""
+    from lrkit.interrupts import deferred
+
+    with deferred(), together():
+        yield
 
 
 def _write_in_place(path: Path, raw: bytes) -> None:

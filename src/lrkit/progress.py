@@ -149,7 +149,9 @@ class ProgressBar:
             *columns,
             console=console,
             transient=True,
-            disable=not (enabled and console.is_terminal),
+            # a dumb terminal (TERM=dumb: Emacs's shell, some CI runners) cannot redraw a line:
+            # plain lines there, as in a log
+            disable=not (enabled and console.is_terminal and not console.is_dumb_terminal),
             get_time=clock,
         )
         self.total, self.completed, self._before = total, 0, 0

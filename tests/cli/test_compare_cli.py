@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lrkit.report import read_sections, section_commands
-from tests.cli import in_process
+from tests.cli import files_up_to, in_process
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
 
@@ -34,6 +34,26 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         [*LRKIT, *args], capture_output=True, text=True, cwd=cwd, timeout=300, env=ENV
     )
+
+
+def test_a_disk_full_for_the_files_still_shows_the_table_and_writes_none(
+    tmp_path: Path,
+) -> None:
+    """The table comes before the files; a file that cannot be written (here past a file size
+    limit, as on a full disk) is one line, exit 1, and leaves no file of the set."""
+    out = tmp_path / "out"
+    full = subprocess.run(
+        [*LRKIT, "compare", "--epochs", "1", "--schedules", "constant", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ENV,
+        preexec_fn=lambda: files_up_to(120_000),  # the PNG, JSON and CSV fit, not the report
+    )
+    assert full.returncode == 1, full.stderr
+    assert full.stdout.startswith("compare: digits, 1 epoch, lr 0.05")
+    assert full.stderr == f"lrkit: error: {out / 'report.html'}: File too large\n"
+    assert not out.exists() or not list(out.iterdir())
 
 
 def test_compare_prints_the_table_and_writes_the_files(tmp_path: Path) -> None:

@@ -301,3 +301,45 @@ def test_metrics_without_a_plateau_phase_are_a_warning() -> None:
     )
     used = lrkit("schedule", "show", "warmup:2 > plateau:patience=1", "--metrics", "1,2,3")
     assert used.returncode == 0 and used.stderr == ""
+
+
+def test_python_m_lrkit_on_an_ascii_only_stdout(tmp_path: Path) -> None:
+    """``python -m lrkit`` runs the command; a non-ASCII path on a stdout that takes ASCII only
+    is printed escaped, not a UnicodeEncodeError after the work is done."""
+    import os
+
+    out = tmp_path / "ü-schedules.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "lrkit", "schedule", "plot", "cosine:10", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    assert "\\xfc-schedules.png" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_plots_whatever_the_users_matplotlib_settings_say(tmp_path: Path) -> None:
+    """A matplotlibrc with ``text.usetex: True`` (and no LaTeX on this machine) and a bogus
+    ``MPLBACKEND`` (left over from another environment) do not fail the command's PNG."""
+    import os
+
+    config = tmp_path / "mplconfig"
+    config.mkdir()
+    (config / "matplotlibrc").write_text("text.usetex: True\n")
+    for name, setting in (
+        ("usetex", {"MPLCONFIGDIR": str(config)}),
+        ("bogus", {"MPLBACKEND": "bogus"}),
+    ):
+        out = tmp_path / f"{name}.png"
+        result = subprocess.run(
+            [sys.executable, "-m", "lrkit", "schedule", "plot", "cosine:10", "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **setting},
+        )
+        assert result.returncode == 0, result.stderr
+        assert out.read_bytes().startswith(PNG_MAGIC)

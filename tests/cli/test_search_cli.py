@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import in_process
+from tests.cli import files_up_to, in_process
 from tests.task_files import BREAKS_IN_TRAINING_TASK, FLAT_TASK
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
@@ -181,6 +181,35 @@ def test_a_task_files_search_is_named_by_its_task(tmp_path: Path) -> None:
     assert "<title>flat: learning-rate search</title>" in (out / "report.html").read_text()
     data = json.loads((out / "search.json").read_text())
     assert data["task"] == "flat" and data["objective"].startswith("task mytask.py (file sha256")
+
+
+def test_a_journal_cut_off_by_a_full_disk_resumes(tmp_path: Path) -> None:
+    """A write that fails half-way (here a file size limit, as a full disk does) stops the
+    search in one line naming the journal; the record it cut off is removed at --resume (it
+    would make the journal unreadable once another record followed it), and the search ends
+    with every trial."""
+    out = tmp_path / "s"
+    args = ["search", "--trials", "5", "--epochs", "1", "--out", str(out)]
+    full = subprocess.run(
+        [*LRKIT, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ENV,
+        preexec_fn=lambda: files_up_to(6000),
+    )
+    assert full.returncode == 1, full.stderr
+    assert full.stderr.strip().splitlines()[-1] == (
+        f"lrkit: error: cannot write the study's journal ({out / 'study.journal'}): File too "
+        "large. Its finished trials are kept; once that is mended, resume the search "
+        "('resume=True', `--resume`)."
+    )
+    assert not (out / "study.journal").read_bytes().endswith(b"\n")  # cut off mid-record
+    resumed = run(*args[1:], "--resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "was cut off mid-write (a full disk, a crash); removed it" in resumed.stderr
+    data = json.loads(resumed.stdout)
+    assert data["counts"]["complete"] == 5 and data["counts"]["failed"] == 0
 
 
 def test_the_same_finished_search_again_says_no_trial_ran(tmp_path: Path) -> None:

@@ -268,8 +268,9 @@ def test_writing_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken)
-    with pytest.raises(ConfigError, match="No space left on device"):
+    with pytest.raises(OSError, match="No space left on device") as info:
         write_report(tmp_path, [summary_section({"v": 2})], title="second")
+    assert info.value.filename == str(path)  # named, for the CLI's one line
     assert path.read_text() == before  # the old report is intact...
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # ...and no temp left
     monkeypatch.undo()

@@ -126,11 +126,11 @@ def run(args: argparse.Namespace) -> int:
         sklearn=args.sklearn,
         progress=not args.quiet,
     )
+    if not args.json:  # before the files: a disk that is full for them does not hide it
+        print(result.table())
     written = write_outputs(result, args.out, task=identity)
     if args.json:
         print_json((args.out / outputs.COMPARE_JSON).read_text())  # as written, not built again
-    else:
-        print(result.table())
     stream = sys.stderr if args.json else sys.stdout  # --json keeps stdout pure JSON
     print(f"Wrote {', '.join(str(p) for p in written)}.", file=stream)
     return 0
@@ -144,7 +144,6 @@ def write_outputs(result: CompareResult, out: Path, *, task: str) -> list[Path]:
     is written, and Ctrl-C waits while they are written (:func:`lrkit.interrupts.deferred`).
     """
     from lrkit.compare import compare_section
-    from lrkit.interrupts import deferred
 
     png, data, table = (
         out / name for name in (outputs.COMPARE_PNG, outputs.COMPARE_JSON, outputs.COMPARE_CSV)
@@ -153,7 +152,7 @@ def write_outputs(result: CompareResult, out: Path, *, task: str) -> list[Path]:
     sections = [compare_section(result, fig=fig)]
     document = result.to_json() + "\n"
     csv_text = result.to_csv()
-    with deferred():
+    with outputs.writing():
         out.mkdir(parents=True, exist_ok=True)
         outputs.save_png(fig, png, dpi=110)
         outputs.write_file(data, document)

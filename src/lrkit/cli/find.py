@@ -167,7 +167,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {result.note}", file=sys.stderr)
     if result.warning:  # as lrkit shows a warning: one line, with this command's options
         warnings.showwarning(result.warning, FinderWarning, "", 0)
-    from lrkit.interrupts import deferred
     from lrkit.report import range_test_section
 
     # the files are built first, then written while Ctrl-C waits: all of them or none
@@ -175,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     fig = result.plot(title=f"{literal(task.name)}: range test")
     sections = [range_test_section(result, task=task.name, fig=fig)]
     document = dumps({"task": task.name, "seed": args.seed, **result.to_dict()})
-    with deferred():
+    with outputs.writing():
         args.out.mkdir(parents=True, exist_ok=True)
         outputs.save_png(fig, png, dpi=120)
         outputs.write_file(data, document + "\n")

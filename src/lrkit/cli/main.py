@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import io
 import os
 import re
 import signal
@@ -101,6 +102,10 @@ def _command_modules() -> list[ModuleType]:
     return modules
 
 
+# the commands that draw figures (and ``schedule plot``)
+PLOTTING = frozenset({"find", "search", "compare", "tune"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``lrkit`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
 
@@ -126,6 +131,10 @@ def _run(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
         # the library's warnings name their parameters as this command's options (--end-lr)
         warnings.showwarning = functools.partial(_show_warning, options=_options(parser, args))
+        if args.command in PLOTTING or getattr(args, "action", None) == "plot":
+            from lrkit.axes import plain_matplotlib
+
+            plain_matplotlib()  # its PNGs drawn whatever the user's matplotlibrc says
         with stdout_for_json(getattr(args, "json", False)), HOLDS:
             status = int(args.run(args))
         raise_held()  # a Ctrl-C held since an import after the last progress update
@@ -314,6 +323,11 @@ def script() -> NoReturn:
     A Ctrl-C or SIGTERM that comes once the work is done, while Python shuts down (torch's exit
     handlers run then), is ignored rather than printed as a traceback or changing the status.
     """
+    for stream in (sys.stdout, sys.stderr):
+        # an ASCII-only stdout (PYTHONIOENCODING=ascii, a C locale without UTF-8 mode) shows
+        # the tables' "±" as "\xb1" instead of ending the command with a UnicodeEncodeError
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
     status = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, handler):

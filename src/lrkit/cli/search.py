@@ -272,7 +272,20 @@ def run(args: argparse.Namespace) -> int:
             f"stay in the storage: rerun with --study {before} --resume to write it back)",
             file=sys.stderr,
         )
-    from lrkit.interrupts import deferred
+    if result.best_trial is None and quiet:  # the table and its line are not printed
+        print(f"lrkit: {_none_completed(result)}", file=sys.stderr)
+    if not quiet:  # before the files: a disk that is full for them does not hide the result
+        print(result.table(top=10))
+        best = result.best_trial
+        if best is None:
+            print(_none_completed(result))
+        else:
+            print(
+                f"Best lr {best.lr:.4g} (trial {best.number}, value {best.value:.4g}); "
+                f"{result.tally()}; {result.total_epochs} epochs in all."
+            )
+        if "auto" in (args.low, args.high):
+            print(f"Searched [{result.low:.3g}, {result.high:.3g}], from the range test.")
     from lrkit.report import search_section
 
     # built first, then written while Ctrl-C waits: all the files or none (the study is kept)
@@ -281,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         fig = result.plot(title=f"{literal(name)}: search", ylabel=YLABELS[args.value])
         sections = [search_section(result, fig=fig)]
-        with deferred():
+        with outputs.writing():
             outputs.save_png(fig, png, dpi=120)
             document = result.to_json(data)
             result.to_csv(table)
@@ -300,23 +313,9 @@ def run(args: argparse.Namespace) -> int:
             stop,
             "; the search finished and is kept; run the same command again to write its files.",
         )
-    if result.best_trial is None and quiet:  # the table and its line are not printed
-        print(f"lrkit: {_none_completed(result)}", file=sys.stderr)
     if args.json:
         print_json(document)
-        return 0 if result.best_trial is not None else 1
-    if not args.quiet:
-        print(result.table(top=10))
-        best = result.best_trial
-        if best is None:
-            print(_none_completed(result))
-        else:
-            print(
-                f"Best lr {best.lr:.4g} (trial {best.number}, value {best.value:.4g}); "
-                f"{result.tally()}; {result.total_epochs} epochs in all."
-            )
-        if "auto" in (args.low, args.high):
-            print(f"Searched [{result.low:.3g}, {result.high:.3g}], from the range test.")
+    elif not args.quiet:
         print(f"Wrote {png}, {data}, {table} and {report}.")
     return 0 if result.best_trial is not None else 1
 

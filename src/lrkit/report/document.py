@@ -81,8 +81,10 @@ def write_report(
         The path written.
 
     Raises:
-        ConfigError: The folder cannot be made or written (the message names it), two sections
-            share a key, or an argument has the wrong type.
+        ConfigError: The folder cannot be made (the message names it), two sections share a
+            key, or an argument has the wrong type.
+        OSError: The file cannot be written (a full disk; the error names it). The report
+            that was there is left as it was.
     """
     if not isinstance(title, str) or not title.strip():
         raise bad_value("title", "a non-empty string", title)
@@ -98,7 +100,7 @@ def write_report(
     if merge and target.is_file() and before in (None, task):
         sections = merge_sections(read_sections(target), sections)
     _make_folder(target.parent)
-    _write_atomic(target, render_report(sections, title=title, subtitle=subtitle, task=task))
+    write_file(target, render_report(sections, title=title, subtitle=subtitle, task=task))
     return target
 
 
@@ -244,14 +246,6 @@ def _make_folder(folder: Path) -> None:
     except OSError as error:
         reason = "it is a file" if folder.is_file() else error.strerror or str(error)
         raise _unwritable(folder, reason) from error
-
-
-def _write_atomic(target: Path, text: str) -> None:
-    """Writes the report whole or not at all (a reader, or a crash, never sees half of one)."""
-    try:
-        write_file(target, text)
-    except OSError as error:
-        raise _unwritable(target.parent, error.strerror or str(error)) from error
 
 
 def _unwritable(folder: Path, reason: str) -> ConfigError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import math
 import multiprocessing
 import time
@@ -323,6 +324,12 @@ def search(
         kind = TerminatedBeforeStudy if isinstance(stop, Terminated) else InterruptedBeforeStudy
         raise kind from None
     except Exception as error:
+        if stored and spec.kind == "journal" and _unwritable(error):  # a full disk
+            raise RunError(
+                f"cannot write the study's journal ({spec.describe()}): "
+                f"{getattr(error, 'strerror', None) or error}. Its finished trials are kept; "
+                f"once that is mended, {again(role != 'coordinator')}."
+            ) from error
         if not (stored and spec.lost(error)):
             raise
         raise RunError(
@@ -335,6 +342,13 @@ def search(
             close_storage(opened)
     _warn_if_none_completed(result)
     return result
+
+
+def _unwritable(error: BaseException) -> bool:
+    """Whether ``error`` says a file cannot be written: a full disk or quota, a file past its
+    size limit, a file system gone read-only or failing."""
+    codes = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+    return isinstance(error, OSError) and error.errno in codes
 
 
 def _warn_if_none_completed(result: SearchResult) -> None:

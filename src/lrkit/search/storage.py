@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import optuna
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.storages.journal._base import BaseJournalSnapshot  # Optuna 4.0 on; not exported
 
 from lrkit.errors import ConfigError, bad_value, error_chain
@@ -142,6 +142,7 @@ class StorageSpec:
             if first:
                 check_journal(path)
                 clear_stale_lock(path)
+                cut_torn_record(path)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 backend = (
@@ -267,6 +268,62 @@ def check_journal(path: Path) -> None:
         raise ConfigError(
             f"storage: cannot read the journal file {str(path)!r}: {error.strerror}."
         ) from None
+
+
+class TornRecordWarning(UserWarning):
+    """A journal's last record was cut off (a full disk, a crash mid-write) and removed."""
+
+
+def cut_torn_record(path: Path) -> bool:
+    """Removes a last record cut off mid-write from the journal; True if there was one.
+
+    Every record is written whole, newline last, under the journal's lock, so with the lock
+    held a last line without its newline is a write that failed half-way (the disk filled, the
+    machine went down). Optuna's reader skips it, but the next record would be appended to
+    it, and that line, no longer the last, would make the journal unreadable for good.
+    """
+    if _whole(path):  # the usual case, at once: no lock to wait for
+        return False
+    lock = JournalFileSymlinkLock(str(path))  # a live writer's record ends in milliseconds
+    if not lock.acquire():
+        return False
+    try:
+        if _whole(path):  # a live writer's record, finished meanwhile
+            return False
+        with path.open("rb+") as file:
+            end = size = file.seek(0, os.SEEK_END)
+            while end > 0:  # back to the last newline, a block at a time
+                start = max(0, end - 65536)
+                file.seek(start)
+                block = file.read(end - start)
+                newline = block.rfind(b"\n")
+                if newline >= 0:
+                    end = start + newline + 1
+                    break
+                end = start
+            file.truncate(end)
+    except OSError:
+        return False
+    finally:
+        lock.release()
+    warnings.warn(
+        f"the last record of the journal {str(path)!r} was cut off mid-write (a full disk, a "
+        f"crash); removed it ({size - end} bytes): the trial it belonged to is run again if it "
+        "had not finished.",
+        TornRecordWarning,
+        stacklevel=2,
+    )
+    return True
+
+
+def _whole(path: Path) -> bool:
+    """Whether the file is missing, empty, or ends with a newline (its last record whole)."""
+    try:
+        with path.open("rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            return size == 0 or (file.seek(size - 1) >= 0 and file.read(1) == b"\n")
+    except OSError:
+        return True
 
 
 def clear_stale_lock(path: Path, older_than: float = STALE_LOCK_S) -> bool:

@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
-from lrkit.errors import MAX_SEED, ConfigError, bad_value, check_flag, check_seed, plain
-from lrkit.interrupts import deferred
+from lrkit.errors import MAX_SEED, ConfigError, RunError, bad_value, check_flag, check_seed, plain
 from lrkit.jsondata import dumps
 from lrkit.plaintext import literal
 from lrkit.tune import stages
@@ -276,7 +275,17 @@ def _pipeline(
         summary=summary,
         out=folder,
     )
-    write_outputs(result, figures)
+    try:
+        write_outputs(result, figures)
+    except OSError as error:  # a full disk: the answer is said all the same
+        from lrkit.tune.report import final_score
+
+        where = f"{error.filename}: " if error.filename else ""
+        raise RunError(
+            f"tune found lr {best_lr:.4g} with {winner.label} ({final_score(summary)}), but "
+            f"could not write its report: {where}{error.strerror or error}. Its finished "
+            "stages are kept and reused when you run the same command again."
+        ) from error
     return result
 
 
@@ -303,7 +312,7 @@ def _range_test(
         say(f"      {REUSED}")
         reused.append("range test")
     fig = found.plot(title=f"{literal(task.name)}: range test")
-    with deferred():  # Ctrl-C waits: a stage's files are all written or none
+    with outputs.writing():  # Ctrl-C waits: a stage's files are all written or none
         outputs.write_file(folder / outputs.RANGE_JSON, _json(found.to_dict()))
         _save_figure(fig, folder / outputs.RANGE_PNG, figures)
     return found
@@ -374,7 +383,7 @@ def _search(
         )
     judged = value_name(value, task.metric)
     fig = searched.plot(title=f"{literal(task.name)}: search", ylabel=f"final validation {judged}")
-    with deferred():
+    with outputs.writing():
         searched.to_json(folder / outputs.SEARCH_JSON)
         searched.to_csv(folder / outputs.SEARCH_CSV)
         _save_figure(fig, folder / outputs.SEARCH_PNG, figures)
@@ -438,7 +447,7 @@ def _compare(
         say(f"      {REUSED}")
         reused.append("comparison")
     fig = compared.plot()
-    with deferred():
+    with outputs.writing():
         outputs.write_file(folder / outputs.COMPARE_JSON, compared.to_json())
         outputs.write_file(folder / outputs.COMPARE_CSV, compared.to_csv())
         _save_figure(fig, folder / outputs.COMPARE_PNG, figures)
@@ -559,7 +568,7 @@ def write_outputs(result: TuneResult, figures: Mapping[str, Figure] | None = Non
     """``summary.json`` and ``report.html`` in the run folder (``figures``: see tune_report)."""
     from lrkit.tune.report import tune_report
 
-    with deferred():  # the summary and the report both, or neither
+    with outputs.writing():  # the summary and the report both, or neither
         # a summary.json says the run is whole: an earlier run's goes before the report comes
         (result.out / outputs.SUMMARY).unlink(missing_ok=True)
         tune_report(result, figures)
