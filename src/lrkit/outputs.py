@@ -5,6 +5,7 @@ writes only after all the training)."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import errno
 import io
@@ -207,8 +208,9 @@ def write_file(path: str | os.PathLike[str], data: str | bytes) -> None:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(temp, mode)  # mkstemp makes it private
-            if _staged is not None:  # inside together(): renamed with the others at its end
-                _staged.append((temp, path))
+            staged = _staged.get()
+            if staged is not None:  # inside together(): renamed with the others at its end
+                staged.append((temp, path))
                 return None
             os.replace(temp, path)
         except BaseException:
@@ -222,7 +224,10 @@ def write_file(path: str | os.PathLike[str], data: str | bytes) -> None:
     return None
 
 
-_staged: list[tuple[str, Path]] | None = None  # the files written inside together()
+# the files written inside together(), in this thread (or task) alone
+_staged: contextvars.ContextVar[list[tuple[str, Path]] | None] = contextvars.ContextVar(
+    "lrkit_staged", default=None
+)
 
 
 @contextlib.contextmanager
@@ -244,16 +249,17 @@ def together() -> Iterator[None]:
         >>> list(folder.iterdir())
         []
     """
-    global _staged
-    if _staged is not None:  # inside another: its end is this one's
+    if _staged.get() is not None:  # inside another: its end is this one's
         yield
         return
     staged: list[tuple[str, Path]] = []
-    _staged = staged
+    token = _staged.set(staged)
     renamed = 0
     try:
-        yield
-        _staged = None  # a write from here on is its own
+        try:
+            yield
+        finally:
+            _staged.reset(token)  # a write from here on is its own
         for temp, path in staged:
             os.replace(temp, path)
             renamed += 1
@@ -262,8 +268,6 @@ def together() -> Iterator[None]:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
         raise
-    finally:
-        _staged = None
 
 
 @contextlib.contextmanager

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 # user:secret@host: SQLAlchemy ends a password at its first @ (an @ in it is written %40), but
-# one typed without that ends at the last @ before the query, so all of it is left out
-_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^:/@\s]*):[^\s?]*@")
-# ?password=secret, as libpq and SQLAlchemy also read it
-_QUERY_PASSWORD = re.compile(r"(?P<sep>[?&])password=[^&\s#]*(?P<more>&?)", re.IGNORECASE)
+# one typed without that ends at the last @ before the query (a ? that starts a name=value),
+# so all of it is left out
+_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^:/@\s]*):(?:[^\s?]|\?(?![\w.-]+=))*@")
+# ?password=secret (and sslpassword=), as libpq and SQLAlchemy also read them
+_QUERY_PASSWORD = re.compile(r"(?P<sep>[?&])(?:ssl)?password=[^&\s#]*(?P<more>&?)", re.IGNORECASE)
 
 
 def without_password(text: str) -> str:
@@ -23,6 +24,8 @@ def without_password(text: str) -> str:
         'postgresql://me@db/lrkit?application_name=a@b'
         >>> without_password("postgresql://me:p@ss:w/rd#1@db:5432/lrkit")  # not percent-encoded
         'postgresql://me@db:5432/lrkit'
+        >>> without_password("postgresql://me:pa?ss@db/lrkit?sslmode=require")
+        'postgresql://me@db/lrkit?sslmode=require'
         >>> without_password("postgresql://me@db/lrkit?password=pw&sslmode=require")
         'postgresql://me@db/lrkit?sslmode=require'
         >>> without_password("postgresql://me@db/lrkit?sslmode=require&password=pw")

@@ -196,3 +196,32 @@ def reports_forever(lr: float, trial: optuna.Trial) -> float:
     while True:
         step += 1
         trial.report(lr, step)
+
+
+class SlowToUnpickle:
+    """The bowl after ``seconds`` of sleep, in a worker that takes ``setup`` seconds to start
+    its trial (unpickling it there: as a script's heavy top level, run again in each worker)."""
+
+    def __init__(self, seconds: float, setup: float) -> None:
+        self.seconds, self.setup = seconds, setup
+
+    def __setstate__(self, state: dict[str, float]) -> None:
+        self.__dict__.update(state)
+        time.sleep(self.setup)
+
+    def __call__(self, lr: float) -> float:
+        time.sleep(self.seconds)
+        return quadratic(lr)
+
+
+def swallows_the_first_stop(lr: float) -> float:
+    """Spins; swallows the first TrialTimeout (as an ``except BaseException`` of a library's
+    retry loop would), then spins on."""
+    stopped = False
+    while True:
+        try:
+            time.sleep(0.01)
+        except BaseException:
+            if stopped:
+                raise
+            stopped = True

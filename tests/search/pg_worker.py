@@ -93,6 +93,15 @@ class EndsItsConnection:
         return bowl(lr)
 
 
+def own_database_error(lr: float) -> float:
+    """The objective's own database fails it (its data's SQLite table is missing): not the
+    study's storage, whatever the error's class is called."""
+    import sqlite3
+
+    sqlite3.connect(":memory:").execute("SELECT * FROM no_such_table")
+    return bowl(lr)
+
+
 def main(job_path: str) -> int:
     import torch  # every trial seeds torch: import it before the start line, not in the race
 

@@ -28,7 +28,14 @@ import pytest
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, RunError
-from lrkit.search import FinishedStudyWarning, SearchResult, StorageSpec, collect, search
+from lrkit.search import (
+    FinishedStudyWarning,
+    SearchResult,
+    SearchWarning,
+    StorageSpec,
+    collect,
+    search,
+)
 from lrkit.search.study import (
     CONFIG_ATTR,
     SearchConfig,
@@ -38,7 +45,7 @@ from lrkit.search.study import (
     set_state,
     study_state,
 )
-from tests.search.pg_worker import EndsItsConnection, Sleepy, bowl
+from tests.search.pg_worker import EndsItsConnection, Sleepy, bowl, own_database_error
 
 ROOT = Path(__file__).resolve().parents[2]
 LOW, HIGH = 1e-5, 1.0
@@ -349,6 +356,15 @@ def test_a_trial_whose_report_loses_its_connection_runs_again(
     interrupted = next(t for t in result.trials if t.state == "interrupted")
     retry = next(t for t in result.trials if t.number > 3)
     assert interrupted.number == 1 and retry.lr == interrupted.lr
+
+
+def test_an_objectives_own_database_error_fails_its_trial_once(postgres_db: str) -> None:
+    """An OperationalError of the objective's own (not raised through the study's storage)
+    fails the trial, as any error does: queued again, it would run again forever."""
+    with pytest.warns(SearchWarning, match="no trial completed"):
+        result = search(own_database_error, LOW, HIGH, 3, storage=postgres_db, progress=False)
+    assert [t.state for t in result.trials] == ["failed"] * 3
+    assert result.trials[0].error == "OperationalError: no such table: no_such_table"
 
 
 WORKERS_LOSE_THE_DATABASE = """

@@ -94,6 +94,57 @@ def test_a_worker_deaf_to_the_limit_is_killed(
     assert [t.state for t in result.trials if t.lr <= 0.1] == ["complete"] * (4 - len(high))
 
 
+def test_the_limit_counts_from_the_trials_start_not_its_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that takes longer to start its trial than the limit and the grace together
+    (a script's heavy top level) is not killed for it: the clock starts with the trial."""
+    monkeypatch.setattr(runner, "TIMEOUT_GRACE_S", 0.5)
+    result = search(
+        objectives.SlowToUnpickle(0.2, setup=2.5),
+        1e-3,
+        1.0,
+        2,
+        storage=tmp_path / "study.journal",
+        n_workers=2,
+        progress=False,
+        trial_timeout=1,
+    )
+    assert [t.state for t in result.trials] == ["complete", "complete"]
+
+
+def test_a_swallowed_stop_comes_again(tmp_path: Path) -> None:
+    """One TrialTimeout swallowed (a library's ``except BaseException``) does not lift the
+    limit: it comes again a second later."""
+    with pytest.warns(SearchWarning, match="no trial completed"):
+        result = search(
+            objectives.swallows_the_first_stop,
+            1e-3,
+            1.0,
+            1,
+            storage=":memory:",
+            progress=False,
+            trial_timeout=0.5,
+        )
+    assert _timed_out(result) == [0] and 1.4 < result.trials[0].duration < 3.0
+
+
+def test_the_callers_own_alarm_is_put_back() -> None:
+    """A script's own timer (a job's time limit by signal.alarm) runs on after the search."""
+    rang: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: rang.append(signum))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 100.0)
+        search(
+            objectives.quadratic, 1e-3, 1.0, 2, storage=":memory:", progress=False, trial_timeout=5
+        )
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
+        assert 90.0 < left <= 100.0 and not rang
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.mark.parametrize("bad", [0, -1.5, "10", True, float("nan")])
 def test_a_bad_trial_timeout_is_refused(bad: object) -> None:
     with pytest.raises(ConfigError, match=r"^trial_timeout must be a number of seconds > 0"):
@@ -173,3 +224,51 @@ def test_cli_trial_timeout(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2 and "--trial-timeout" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+WRITER = """
+import sys
+import optuna
+from lrkit.search.storage import StorageSpec
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+study = optuna.load_study(study_name="theirs", storage=StorageSpec("journal", sys.argv[1]).open())
+print("ready", flush=True)
+while True:
+    trial = study.ask()
+    study.tell(trial, 1.0)
+"""
+
+
+def reads_the_study(lr: float, trial: optuna.Trial) -> float:
+    while True:  # as a pruner's should_prune() does, replaying what other processes wrote
+        trial.study.get_trials(deepcopy=False)
+
+
+def test_a_limit_that_lands_in_the_journals_replay_loses_no_record(tmp_path: Path) -> None:
+    """Optuna counts a journal record as read before it applies it: a time limit that landed
+    between the two would leave this process's view of the study without it for good (another
+    process's finished trial seen running forever). Here another process writes all along."""
+    from lrkit.search.storage import StorageSpec
+
+    path = str(tmp_path / "shared.journal")
+    spec = StorageSpec("journal", path)
+    storage = spec.open(first=True)
+    mine = optuna.create_study(study_name="mine", storage=storage)
+    optuna.create_study(study_name="theirs", storage=storage)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, path], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
+        for _ in range(40):
+            trial_id = mine.ask()._trial_id
+            runner.run_trial(mine, trial_id, reads_the_study, (1e-3, 1.0), timeout=0.05)
+    finally:
+        writer.kill()
+        writer.wait()
+    theirs = storage.get_study_id_from_name("theirs")
+    seen = storage.get_all_trials(theirs, deepcopy=False)
+    written = spec.open().get_all_trials(theirs, deepcopy=False)
+    assert len(seen) == len(written) > 100
+    assert [t.state for t in seen] == [t.state for t in written]

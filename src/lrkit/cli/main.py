@@ -104,6 +104,8 @@ def _command_modules() -> list[ModuleType]:
 
 # the commands that draw figures (and ``schedule plot``)
 PLOTTING = frozenset({"find", "search", "compare", "tune"})
+# whether this process is the ``lrkit`` command (script()), not a caller of main()
+_AS_COMMAND = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,7 +133,7 @@ def _run(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
         # the library's warnings name their parameters as this command's options (--end-lr)
         warnings.showwarning = functools.partial(_show_warning, options=_options(parser, args))
-        if args.command in PLOTTING or getattr(args, "action", None) == "plot":
+        if _AS_COMMAND and (args.command in PLOTTING or getattr(args, "action", None) == "plot"):
             from lrkit.axes import plain_matplotlib
 
             plain_matplotlib()  # its PNGs drawn whatever the user's matplotlibrc says
@@ -328,6 +330,8 @@ def script() -> NoReturn:
         # the tables' "±" as "\xb1" instead of ending the command with a UnicodeEncodeError
         if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
             stream.reconfigure(errors="backslashreplace")
+    global _AS_COMMAND
+    _AS_COMMAND = True
     status = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, handler):

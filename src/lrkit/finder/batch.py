@@ -167,7 +167,7 @@ def _output_loss(output: Any) -> Tensor:
         loss = output.get("loss")
     if loss is None and isinstance(output, (tuple, list)):
         first = output[0] if output else None
-        if isinstance(first, Tensor) and first.numel() == 1:
+        if isinstance(first, Tensor) and first.ndim == 0:  # a loss; (1, 1) logits are not
             return first
         raise TypeError(
             "a dict batch without 'input' and 'label' keys is passed as model(**batch), whose "

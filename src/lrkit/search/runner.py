@@ -36,11 +36,24 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, RunError, bad_value, bool_or_text, caller_level
+from lrkit.errors import (
+    ConfigError,
+    RunError,
+    bad_value,
+    bool_or_text,
+    caller_level,
+    error_chain,
+)
 from lrkit.search.objective import TaskObjective
 from lrkit.search.portable import check_portable
 from lrkit.search.result import TRACEBACK
-from lrkit.search.storage import JournalSnapshot, StorageSpec, driver_error, journal_snapshot
+from lrkit.search.storage import (
+    JournalSnapshot,
+    StorageSpec,
+    StorageUnreachable,
+    driver_error,
+    journal_snapshot,
+)
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
 from lrkit.search.worker_processes import (
     HELD_SIGNALS,
@@ -97,7 +110,11 @@ def _run_trial(
         try:
             with _deadline(timeout):
                 value = _call(objective, lr, trial)
-        except TrialTimeout:
+        except TrialTimeout as error:
+            interrupt = _interrupt_behind(error)
+            if interrupt is not None:  # a Ctrl-C that the time limit overtook: it stands
+                fail_interrupted(study, trial_id)
+                raise interrupt from None
             _fail(study, trial, timed_out(timeout))
             return TrialState.FAIL
         except optuna.TrialPruned:
@@ -123,6 +140,11 @@ def _run_trial(
         return TrialState.FAIL
     _tell(study, trial, number)
     return TrialState.COMPLETE
+
+
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM) that ``error`` was raised while handling, if any."""
+    return next((e for e in error_chain(error) if isinstance(e, KeyboardInterrupt)), None)
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> None:
@@ -268,33 +290,49 @@ def check_trial_timeout(timeout: Any, n_workers: int) -> float | None:
     return float(timeout)
 
 
+# a worker process's slot in the parent's clock of trials started (see Workers._kill_if_late)
+_started_clock: tuple[Any, int] | None = None
+
+
 @contextlib.contextmanager
 def _deadline(timeout: float | None) -> Iterator[None]:
-    """Raises :class:`TrialTimeout` in the block once it has run ``timeout`` seconds.
+    """Raises :class:`TrialTimeout` in the block once it has run ``timeout`` seconds, and again
+    every second after while the block runs (one swallowed, by an ``except BaseException`` or
+    a ``__del__``, does not lift the limit).
 
     SIGALRM's handler raises it at the objective's next Python instruction, or at once in a
-    sleep or a wait on a lock, a pipe or a socket; a journal write underway finishes first
-    (``no_interrupt`` holds SIGALRM too). A signal handler of the caller's own is put back after.
+    sleep or a wait on a lock, a pipe or a socket; a journal's write or replay underway finishes
+    first (``no_interrupt`` holds SIGALRM too). A signal handler and a timer of the caller's own
+    are put back after. Where there is no SIGALRM (Windows: ``n_workers > 1`` only), the worker
+    process is ended by its parent instead.
     """
-    if timeout is None:
+    if timeout is None or not hasattr(signal, "setitimer"):
         yield
         return
     armed = True
 
     def alarm(signum: int, frame: Any) -> None:
-        nonlocal armed
         if armed:
-            armed = False
             raise TrialTimeout
 
+    began = time.monotonic()
+    caller_timer = signal.getitimer(signal.ITIMER_REAL)
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, min(timeout, 1e8))  # 3 years: time_t's range
+    signal.setitimer(signal.ITIMER_REAL, min(timeout, 1e8), 1.0)  # 3 years: time_t's range
+    if _started_clock is not None:
+        clock, slot = _started_clock
+        clock[slot] = began
     try:
         yield
     finally:
         armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        left, interval = caller_timer
+        if left > 0:  # the caller's own alarm: what was left of it
+            signal.setitimer(
+                signal.ITIMER_REAL, max(left - (time.monotonic() - began), 0.001), interval
+            )
 
 
 @contextlib.contextmanager
@@ -344,7 +382,14 @@ class TrialJob:
 INTERRUPTED_EXITS = frozenset({130, 143, -signal.SIGINT, -signal.SIGTERM})
 
 
-def _child_main(job: TrialJob, alive: Connection, stopping: Any, interruptible: bool) -> None:
+def _child_main(
+    job: TrialJob,
+    alive: Connection,
+    stopping: Any,
+    interruptible: bool,
+    clock: Any = None,
+    slot: int = 0,
+) -> None:
     """A worker process's life. It starts with Ctrl-C and SIGTERM held (see ``held_signals``), so
     that none lands while Python unpickles the job; here they arrive (a KeyboardInterrupt), and
     both work until the trial is told: the trial is recorded as interrupted, for a retry. Then
@@ -352,6 +397,9 @@ def _child_main(job: TrialJob, alive: Connection, stopping: Any, interruptible: 
     or multiprocessing's exit hooks printed a traceback). A parent that ignores Ctrl-C (nohup)
     passes ``interruptible=False``: the worker ignores it too, and still stops on SIGTERM.
     """
+    global _started_clock
+    if clock is not None:  # where this trial's start is told to the parent (_deadline)
+        _started_clock = (clock, slot)
     held = hasattr(signal, "pthread_sigmask")
     try:
         handler = signal.default_int_handler if interruptible else signal.SIG_IGN
@@ -402,9 +450,10 @@ def _child_run(job: TrialJob, alive: Connection) -> None:
         # without this read, the parent's claimed trial is a KeyError at its first suggest_float
         study.get_trials(deepcopy=False)
     except Exception as error:  # a server that refuses (too many connections), or went away
-        if not job.spec.shared:
+        unreachable = isinstance(error, StorageUnreachable)
+        if not (unreachable or job.spec.lost(error)):
             raise
-        reason = str(error) if isinstance(error, ConfigError) else driver_error(error)
+        reason = str(error) if unreachable else driver_error(error)
         raise _StorageLost(f"could not open the study's storage: {reason}") from error
     run_trial(study, job.trial_id, job.objective, job.lr_range, job.timeout, job.spec)
 
@@ -499,13 +548,15 @@ class Workers:
         if self._source is None:
             self._source = self._processes.enter_context(worker_processes())
         # set on Ctrl-C, for workers that started while only this process got it
-        stopping = multiprocessing.get_context("spawn").Event()
-        self._run_from(self._source, stopping)
+        spawning = multiprocessing.get_context("spawn")
+        stopping = spawning.Event()
+        # when each slot's trial started its clock (0: not yet), as its worker tells it
+        clock = spawning.Array("d", self.n_workers, lock=False)
+        self._run_from(self._source, stopping, clock)
 
-    def _run_from(self, source: WorkerProcesses, stopping: Any) -> None:
+    def _run_from(self, source: WorkerProcesses, stopping: Any, clock: Any) -> None:
         interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         active: dict[int, tuple[Any, int]] = {}  # worker slot -> (process, trial id)
-        started: dict[int, float] = {}  # worker slot -> when its process started
         changed = False  # shown once the free slots are filled again, not in between
         try:
             while True:
@@ -533,14 +584,14 @@ class Workers:
                     while True:
                         process = source.context().Process(  # type: ignore[attr-defined]
                             target=_child_main,
-                            args=(job, source.alive, stopping, interruptible),
+                            args=(job, source.alive, stopping, interruptible, clock, slot),
                             name=f"lrkit-trial-{slot}",
                         )
+                        clock[slot] = 0.0
                         try:
                             with held_signals():
                                 process.start()
                                 active[slot] = (process, trial_id)
-                                started[slot] = time.monotonic()
                             break
                         except (OSError, EOFError):
                             if not source.forked:
@@ -552,17 +603,17 @@ class Workers:
                     changed = False
                 if not active:
                     return
-                wait([p.sentinel for p, _ in active.values()], timeout=self._wait(started))
+                wait([p.sentinel for p, _ in active.values()], timeout=self._wait(clock, active))
                 for slot, (process, trial_id) in list(active.items()):
                     if process.exitcode is None:
-                        self._kill_if_late(process, trial_id, started[slot])
+                        self._kill_if_late(process, trial_id, clock[slot])
                         continue
                     exitcode = process.exitcode
                     if source.outlived_server(process):  # its fork server died, not it
                         source.end(process)
                         exitcode = -signal.SIGTERM  # stopped as by a kill: queued again
                     process.join()
-                    del active[slot], started[slot]
+                    del active[slot]
                     self._check_ended(trial_id, exitcode)
                     changed = True
         except BaseException:  # Ctrl-C, SIGTERM, or an error here (the storage, say)
@@ -570,25 +621,32 @@ class Workers:
             self._stop(active)  # the workers' trials are queued again, none left RUNNING
             raise
 
-    def _wait(self, started: dict[int, float]) -> float:
+    def _wait(self, clock: Any, active: dict[int, tuple[Any, int]]) -> float:
         """How long to wait for a worker to end: a second, or less, to the next time to kill a
         worker past its trial_timeout."""
+        started = [clock[slot] for slot in active if clock[slot] > 0]
         if self.timeout is None or not started:
             return 1.0
-        kill_at = min(started.values()) + self.timeout + TIMEOUT_GRACE_S
+        kill_at = min(started) + self.timeout + TIMEOUT_GRACE_S
         return min(1.0, max(0.05, kill_at - time.monotonic()))
 
     def _kill_if_late(self, process: Any, trial_id: int, started: float) -> None:
-        """Kills a worker still running ``TIMEOUT_GRACE_S`` past its trial_timeout (stuck where
-        :class:`TrialTimeout` cannot reach it, in a C call) and fails its trial."""
-        if self.timeout is None or time.monotonic() < started + self.timeout + TIMEOUT_GRACE_S:
+        """Kills a worker still running ``TIMEOUT_GRACE_S`` past its trial's time limit (stuck
+        where :class:`TrialTimeout` cannot reach it, in a C call), counted from when its trial
+        started (``started``, as the worker told it; 0: not yet), not from its process's start
+        (a script's top level, run again in each worker, may take long); then fails the trial,
+        if it had not ended meanwhile."""
+        if self.timeout is None or not started:
             return
+        if time.monotonic() < started + self.timeout + TIMEOUT_GRACE_S:
+            return
+        process.kill()  # first: a worker that records its trial meanwhile is not overwritten
+        process.join(timeout=5)
         storage = self.study._storage
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             if storage.get_trial(trial_id).state == TrialState.RUNNING:
                 storage.set_trial_user_attr(trial_id, "error", timed_out(self.timeout, True))
                 storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-        process.kill()
 
     def _check_ended(self, trial_id: int, exitcode: int) -> None:
         """A worker that died without telling (a crash, the OOM killer) fails its trial; one

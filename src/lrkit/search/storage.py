@@ -17,7 +17,7 @@ import random
 import time
 import uuid
 import warnings
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -115,9 +115,16 @@ class StorageSpec:
     def lost(self, error: BaseException) -> bool:
         """Whether ``error`` says this storage's database server went away (it restarted, the
         network dropped, a connection was ended): a connection error anywhere in its chain,
-        under Optuna's and SQLAlchemy's wrappers. Never for a local file (SQLite's "database
-        is locked" is an OperationalError too), nor for bad data or rights in a commit."""
-        return self.shared and any(type(e).__name__ in LOST for e in error_chain(error))
+        under Optuna's and SQLAlchemy's wrappers, raised through Optuna's database storage (an
+        objective's own database error is its own). Never for a local file (SQLite's
+        "database is locked" is an OperationalError too), nor for bad data or rights in a
+        commit."""
+        chain = error_chain(error)
+        return (
+            self.shared
+            and any(type(e).__name__ in LOST for e in chain)
+            and any(_RDB_CODE in frame for e in chain for frame in _frames(e))
+        )
 
     def describe(self) -> str:
         """The location without a password, for messages and reports."""
@@ -155,7 +162,7 @@ class StorageSpec:
                     f"storage: cannot write the journal file {str(path)!r}: {error.strerror}."
                 ) from None
             try:
-                return optuna.storages.JournalStorage(backend)  # reads every record
+                return ShieldedJournalStorage(backend)  # reads every record
             # A record that is JSON but not Optuna's: a missing field, or an unknown op_code
             # (on which Optuna's replay asserts).
             except (ValueError, KeyError, TypeError, AssertionError) as error:
@@ -209,9 +216,25 @@ class StorageSpec:
                     " (a password that holds @, :, / or # must be percent-encoded in the URL: "
                     "%40, %3A, %2F, %23; or keep it in ~/.pgpass)"
                 )
-            raise ConfigError(
+            raise StorageUnreachable(
                 f"storage: cannot connect to {self.describe()!r}: {reason}{hint}"
             ) from None
+
+
+class StorageUnreachable(ConfigError):
+    """A database storage that could not be opened: its server refused or did not answer."""
+
+
+# where Optuna's database storage lives (an error raised through it came from the study's)
+_RDB_CODE = os.path.join("optuna", "storages", "_rdb", "")
+
+
+def _frames(error: BaseException) -> Iterator[str]:
+    """The files of the frames ``error`` was raised through."""
+    tb = error.__traceback__
+    while tb is not None:
+        yield tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
 
 
 # the errors of a connection that went away: DBAPI's OperationalError and InterfaceError (as
@@ -285,7 +308,10 @@ def cut_torn_record(path: Path) -> bool:
     if _whole(path):  # the usual case, at once: no lock to wait for
         return False
     lock = JournalFileSymlinkLock(str(path))  # a live writer's record ends in milliseconds
-    if not lock.acquire():
+    try:
+        if not lock.acquire():
+            return False
+    except OSError:  # a read-only folder: nothing can be appended to it either
         return False
     try:
         if _whole(path):  # a live writer's record, finished meanwhile
@@ -445,6 +471,17 @@ class ShieldedJournalFileBackend(JournalFileBackend):
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         with no_interrupt():
             super().append_logs(logs)
+
+
+class ShieldedJournalStorage(optuna.storages.JournalStorage):
+    """Optuna's journal storage, whose replay of the records read finishes even when Ctrl-C or
+    a trial's time limit (SIGALRM) comes mid-way: Optuna counts a record as read before it
+    applies it, so one interrupted there would be missing from this process's view of the study
+    for good (a trial another process finished, seen running forever)."""
+
+    def _sync_with_backend(self) -> None:
+        with no_interrupt():
+            super()._sync_with_backend()
 
 
 @dataclass(frozen=True)
