@@ -225,3 +225,20 @@ def swallows_the_first_stop(lr: float) -> float:
             if stopped:
                 raise
             stopped = True
+
+
+def swallows_and_returns(lr: float) -> float:
+    """Sleeps past any time limit, swallows the TrialTimeout and returns a value all the same."""
+    try:  # noqa: SIM105 (the pattern of the user's code it stands for)
+        time.sleep(3600)
+    except BaseException:
+        pass
+    return quadratic(lr)
+
+
+def start_method(lr: float, trial: optuna.Trial) -> float:
+    """Records how the objective's own processes (a DataLoader's workers) would start."""
+    import multiprocessing
+
+    trial.set_user_attr("start_method", multiprocessing.get_start_method())
+    return quadratic(lr)

@@ -129,6 +129,41 @@ def test_a_swallowed_stop_comes_again(tmp_path: Path) -> None:
     assert _timed_out(result) == [0] and 1.4 < result.trials[0].duration < 3.0
 
 
+def test_a_trial_that_swallowed_its_stop_and_returned_still_fails() -> None:
+    """It ran past its time: a value returned after swallowing TrialTimeout is not a result."""
+    with pytest.warns(SearchWarning, match="no trial completed"):
+        result = search(
+            objectives.swallows_and_returns,
+            1e-3,
+            1.0,
+            1,
+            storage=":memory:",
+            progress=False,
+            trial_timeout=0.3,
+        )
+    assert _timed_out(result) == [0]
+
+
+def test_a_workers_objective_starts_its_own_processes_the_platforms_way(
+    tmp_path: Path,
+) -> None:
+    """Not through the fork server the worker came from: a DataLoader with num_workers > 0
+    would start a server of its own each epoch, seconds each."""
+    import multiprocessing
+
+    result = search(
+        objectives.start_method,
+        1e-3,
+        1.0,
+        2,
+        storage=tmp_path / "study.journal",
+        n_workers=2,
+        progress=False,
+    )
+    default = multiprocessing.get_all_start_methods()[0]  # the platform's own
+    assert [t.attrs["start_method"] for t in result.trials] == [default, default]
+
+
 def test_the_callers_own_alarm_is_put_back() -> None:
     """A script's own timer (a job's time limit by signal.alarm) runs on after the search."""
     rang: list[int] = []

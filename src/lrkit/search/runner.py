@@ -107,9 +107,12 @@ def _run_trial(
     lr = trial.suggest_float("lr", low, high, log=True)
     seed = int(attrs.get(SEED_ATTR, trial.number))
     with _heartbeat(study, trial_id), _seeded(seed):
+        fired: list[float] = []
         try:
-            with _deadline(timeout):
+            with _deadline(timeout, fired):
                 value = _call(objective, lr, trial)
+            if fired:  # it swallowed the TrialTimeout (a bare except, a return in a finally)
+                raise TrialTimeout
         except TrialTimeout as error:
             interrupt = _interrupt_behind(error)
             if interrupt is not None:  # a Ctrl-C that the time limit overtook: it stands
@@ -295,7 +298,7 @@ _started_clock: tuple[Any, int] | None = None
 
 
 @contextlib.contextmanager
-def _deadline(timeout: float | None) -> Iterator[None]:
+def _deadline(timeout: float | None, fired: list[float]) -> Iterator[None]:
     """Raises :class:`TrialTimeout` in the block once it has run ``timeout`` seconds, and again
     every second after while the block runs (one swallowed, by an ``except BaseException`` or
     a ``__del__``, does not lift the limit).
@@ -304,7 +307,8 @@ def _deadline(timeout: float | None) -> Iterator[None]:
     sleep or a wait on a lock, a pipe or a socket; a journal's write or replay underway finishes
     first (``no_interrupt`` holds SIGALRM too). A signal handler and a timer of the caller's own
     are put back after. Where there is no SIGALRM (Windows: ``n_workers > 1`` only), the worker
-    process is ended by its parent instead.
+    process is ended by its parent instead. ``fired`` gets the time of each TrialTimeout raised
+    (an objective that swallowed it and returned a value still ran past its time).
     """
     if timeout is None or not hasattr(signal, "setitimer"):
         yield
@@ -313,16 +317,17 @@ def _deadline(timeout: float | None) -> Iterator[None]:
 
     def alarm(signum: int, frame: Any) -> None:
         if armed:
+            fired.append(time.monotonic())
             raise TrialTimeout
 
     began = time.monotonic()
     caller_timer = signal.getitimer(signal.ITIMER_REAL)
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, min(timeout, 1e8), 1.0)  # 3 years: time_t's range
-    if _started_clock is not None:
-        clock, slot = _started_clock
-        clock[slot] = began
     try:
+        signal.setitimer(signal.ITIMER_REAL, min(timeout, 1e8), 1.0)  # 3 years: time_t's range
+        if _started_clock is not None:
+            clock, slot = _started_clock
+            clock[slot] = began
         yield
     finally:
         armed = False
@@ -428,6 +433,9 @@ def _child_main(
 
 
 def _child_run(job: TrialJob, alive: Connection) -> None:
+    # the platform's own start method for the objective's processes (a DataLoader's workers),
+    # not the fork server this worker came from: each would start a server of its own, seconds
+    multiprocessing.set_start_method(None, force=True)
     if os.environ != job.environ:  # a fork server's environment is the one it started with
         os.environ.clear()
         os.environ.update(job.environ)
