@@ -39,9 +39,9 @@ def figure_and_axes(ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
 def plain_matplotlib() -> None:
     """Draws with matplotlib's own text and the Agg renderer, whatever a ``matplotlibrc`` or
     ``MPLBACKEND`` says: for the ``lrkit`` command's process alone (it changes them for the
-    whole process), which only writes PNG files. A ``text.usetex:
-    True`` without LaTeX installed, or a backend left over from another environment (a
-    notebook's ``module://matplotlib_inline...``), would fail the command after its work."""
+    whole process), which only writes PNG files. A ``text.usetex: True`` without LaTeX
+    installed, or a backend left over from another environment (a notebook's
+    ``module://matplotlib_inline...``), would fail the command after its work."""
     os.environ["MPLBACKEND"] = "agg"  # read when matplotlib is imported, here and in workers
     import matplotlib
 
