@@ -332,6 +332,18 @@ def test_a_task_without_test_data_ends_with_its_validation_loss(tmp_path: Path) 
     assert "judged on validation alone" in report
 
 
+def test_a_time_limit_every_search_trial_runs_past_is_said_so(tmp_path: Path) -> None:
+    """``--trial-timeout`` reaches the search's trials: with one no trial can meet, the run
+    stops after the range test saying why, in one line."""
+    done = run("--trial-timeout", "0.01", "--out", str(tmp_path / "run"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "lrkit: error: the search found no learning rate that trains 'digits': every trial ran "
+        "past the time limit of 0.01 s a trial (--trial-timeout) "
+        f"(see {tmp_path / 'run' / 'search.csv'}).\n"
+    )
+
+
 def test_a_disk_that_fills_up_at_the_end_leaves_no_half_written_run(tmp_path: Path) -> None:
     (tmp_path / "notest.py").write_text(NO_TEST_TASK)
     out = tmp_path / "run"

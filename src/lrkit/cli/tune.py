@@ -19,6 +19,7 @@ from lrkit.cli import (
     command_line,
     epochs_arg,
     out_arg,
+    positive_float,
     print_json,
     stopped,
 )
@@ -53,6 +54,13 @@ def add_parser(subparsers: Any) -> None:
         "(maximized); the schedules are compared by the metric either way",
     )
     parser.add_argument(
+        "--trial-timeout",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="fail a search trial that runs longer than S seconds and go on (default: no limit)",
+    )
+    parser.add_argument(
         "--out",
         type=out_arg,
         default=DEFAULT_OUT,
@@ -79,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             value=args.value,
             device=args.device,
+            trial_timeout=args.trial_timeout,
             out=args.out,
             command=command,
             say=(lambda text: None) if quiet else None,

@@ -78,6 +78,7 @@ def tune(
     command: str | None = None,
     say: Callable[[str], None] | None = None,
     progress: bool = True,
+    trial_timeout: float | None = None,
 ) -> TuneResult:
     """Runs range test -> search -> comparison -> final training -> report on ``task``.
 
@@ -100,6 +101,9 @@ def tune(
         say: Where stage headers go (default: print); ``None`` output with ``progress=False``
             makes the pipeline silent.
         progress: Progress bars on a terminal.
+        trial_timeout: Seconds after which a search trial fails and the search goes on (see
+            :func:`lrkit.search.search`); not a setting of the run: a rerun reuses a finished
+            search whatever its limit was.
 
     Raises:
         ConfigError: Bad settings, a folder that cannot be written, a budget too small.
@@ -118,6 +122,9 @@ def tune(
         )
     check_value(value)
     check_flag("progress", progress)
+    from lrkit.search.runner import check_trial_timeout
+
+    trial_timeout = check_trial_timeout(plain(trial_timeout), 1)
     check_seed(
         seed,
         MAX_TUNE_SEED,
@@ -147,6 +154,7 @@ def tune(
             say=say,
             progress=progress,
             started=started,
+            trial_timeout=trial_timeout,
         )
 
 
@@ -163,6 +171,7 @@ def _pipeline(
     say: Callable[[str], None],
     progress: bool,
     started: float,
+    trial_timeout: float | None = None,
 ) -> TuneResult:
     """The stages of :func:`tune` on ``loaded``, in ``folder``, which this process holds."""
     from lrkit.search.objective import value_name
@@ -216,16 +225,33 @@ def _pipeline(
     study = f"tune-search-{stages.digest(settings)}"
     kept = _finished_before(folder, study)
     searched = _search(
-        ref, loaded, plan, folder, study, seed, value, device, (low, high), start, progress, figures
+        ref,
+        loaded,
+        plan,
+        folder,
+        study,
+        seed,
+        value,
+        device,
+        (low, high),
+        start,
+        progress,
+        figures,
+        trial_timeout,
     )
     if kept:
         say(f"      {REUSED}")
         reused.append("search")
     best = searched.best_trial
     if best is None:
+        why = "failed or diverged"
+        if trial_timeout is not None and all(
+            (t.error or "").startswith("timed out") for t in searched.trials if t.state == "failed"
+        ):
+            why = f"ran past the time limit of {trial_timeout:g} s a trial (trial_timeout)"
         raise ConfigError(
-            f"the search found no learning rate that trains {loaded.name!r}: every trial failed "
-            f"or diverged (see {folder / outputs.SEARCH_CSV})."
+            f"the search found no learning rate that trains {loaded.name!r}: every trial {why} "
+            f"(see {folder / outputs.SEARCH_CSV})."
         )
     best_lr = best.lr
     judged = value_name(value, loaded.metric)
@@ -356,6 +382,7 @@ def _search(
     start_lr: float | None,
     progress: bool,
     figures: dict[str, Figure],
+    trial_timeout: float | None = None,
 ) -> SearchResult:
     """The search, in a study named after the run's settings and range: a rerun of the same
     run resumes it, a run with other settings gets a study of its own in the same journal."""
@@ -380,6 +407,7 @@ def _search(
             resume="auto",
             device=device,
             progress=progress,
+            trial_timeout=trial_timeout,
         )
     judged = value_name(value, task.metric)
     fig = searched.plot(title=f"{literal(task.name)}: search", ylabel=f"final validation {judged}")
