@@ -40,6 +40,7 @@ def test_a_trial_past_its_time_fails_and_the_search_goes_on(tmp_path: Path) -> N
         else:
             assert trial.state == "complete"
     assert result.best_lr <= 0.1
+    assert result.tally() == f"{6 - len(high)} complete, {len(high)} failed ({len(high)} timed out)"
     assert signal.getsignal(signal.SIGALRM) is before
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     # the journal and its lock are whole, and a resumed search runs none of them again

@@ -27,6 +27,7 @@ class FinishedStudyWarning(SearchWarning):
 
 
 TRACEBACK = "traceback"  # the user attr of a failed trial's traceback (the runner's)
+TIMED_OUT = "timed out: "  # how the error of a trial past its trial_timeout begins
 STOPPED = ("pruned", "failed", "interrupted")  # states of a trial that ended early
 INTERRUPTED = "interrupted: its worker stopped before the trial finished; queued again"
 
@@ -81,6 +82,11 @@ class TrialRecord:
     def last_value(self) -> float | None:
         """The last value the trial reported (``None`` before its first report)."""
         return self.intermediate[-1][1] if self.intermediate else None
+
+    @property
+    def timed_out(self) -> bool:
+        """Whether the trial ran past the search's ``trial_timeout`` (and failed for it)."""
+        return (self.error or "").startswith(TIMED_OUT)
 
     @property
     def epochs_run(self) -> int:
@@ -176,12 +182,16 @@ class SearchResult:
         return next((t for t in self.trials if t.state == "failed" and t.error), None)
 
     def tally(self, *, complete: bool = True) -> str:
-        """``"18 complete, 2 pruned"``: the trials by state, states with none left out (but
-        ``complete``). Interrupted trials come last, as extra rows: each ran again as a later
-        trial, which is counted in its own state (``"6 complete; and 1 interrupted, run
-        again"``). ``complete=False`` leaves the complete ones out (for a search with none)."""
+        """``"18 complete, 2 pruned, 3 failed (2 timed out)"``: the trials by state, states with
+        none left out (but ``complete``). Interrupted trials come last, as extra rows: each ran
+        again as a later trial, which is counted in its own state (``"6 complete; and 1
+        interrupted, run again"``). ``complete=False`` leaves the complete ones out (for a
+        search with none)."""
         parts = [f"{self.count('complete')} complete"] if complete else []
         parts += [f"{self.count(s)} {s}" for s in ("pruned", "failed") if self.count(s)]
+        timed_out = sum(t.state == "failed" and t.timed_out for t in self.trials)
+        if timed_out:
+            parts[-1] += f" ({timed_out} timed out)"
         text = ", ".join(parts)
         if self.count("interrupted"):
             again = f"{self.count('interrupted')} interrupted, run again"

@@ -46,7 +46,7 @@ from lrkit.errors import (
 )
 from lrkit.search.objective import TaskObjective
 from lrkit.search.portable import check_portable
-from lrkit.search.result import TRACEBACK
+from lrkit.search.result import TIMED_OUT, TRACEBACK
 from lrkit.search.storage import (
     JournalSnapshot,
     StorageSpec,
@@ -264,7 +264,7 @@ class TrialTimeout(BaseException):
 
 def timed_out(timeout: float | None, killed: bool = False) -> str:
     """The error text of a trial stopped at its time limit."""
-    text = f"timed out: ran past trial_timeout={timeout:g} s"
+    text = f"{TIMED_OUT}ran past trial_timeout={timeout:g} s"
     if killed:
         text += f" and did not stop within {TIMEOUT_GRACE_S:g} s more: its worker was killed"
     return text

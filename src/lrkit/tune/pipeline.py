@@ -246,7 +246,7 @@ def _pipeline(
     if best is None:
         why = "failed or diverged"
         if trial_timeout is not None and all(
-            (t.error or "").startswith("timed out") for t in searched.trials if t.state == "failed"
+            t.timed_out for t in searched.trials if t.state == "failed"
         ):
             why = f"ran past the time limit of {trial_timeout:g} s a trial (trial_timeout)"
         raise ConfigError(
