@@ -40,7 +40,7 @@ def test_a_trial_past_its_time_fails_and_the_search_goes_on(tmp_path: Path) -> N
         else:
             assert trial.state == "complete"
     assert result.best_lr <= 0.1
-    assert result.tally() == f"{6 - len(high)} complete, {len(high)} failed ({len(high)} timed out)"
+    assert result.tally() == f"{6 - len(high)} complete, {len(high)} failed, all timed out"
     assert signal.getsignal(signal.SIGALRM) is before
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     # the journal and its lock are whole, and a resumed search runs none of them again
@@ -246,7 +246,7 @@ def test_cli_trial_timeout(tmp_path: Path) -> None:
         env=env,
     )
     assert ran.returncode == 1, ran.stderr
-    assert "No trial completed (2 failed)" in ran.stdout
+    assert "No trial completed (2 failed, all timed out)" in ran.stdout
     assert TIMED_OUT + "1 s" in ran.stdout
     stored = optuna.load_study(
         study_name="lrkit-search",

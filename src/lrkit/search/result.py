@@ -182,16 +182,20 @@ class SearchResult:
         return next((t for t in self.trials if t.state == "failed" and t.error), None)
 
     def tally(self, *, complete: bool = True) -> str:
-        """``"18 complete, 2 pruned, 3 failed (2 timed out)"``: the trials by state, states with
-        none left out (but ``complete``). Interrupted trials come last, as extra rows: each ran
-        again as a later trial, which is counted in its own state (``"6 complete; and 1
-        interrupted, run again"``). ``complete=False`` leaves the complete ones out (for a
-        search with none)."""
+        """``"18 complete, 2 pruned, 3 failed, 2 of them timed out"``: the trials by state,
+        states with none left out (but ``complete``). Interrupted trials come last, as extra
+        rows: each ran again as a later trial, which is counted in its own state (``"6
+        complete; and 1 interrupted, run again"``). ``complete=False`` leaves the complete ones
+        out (for a search with none)."""
         parts = [f"{self.count('complete')} complete"] if complete else []
         parts += [f"{self.count(s)} {s}" for s in ("pruned", "failed") if self.count(s)]
         timed_out = sum(t.state == "failed" and t.timed_out for t in self.trials)
         if timed_out:
-            parts[-1] += f" ({timed_out} timed out)"
+            failed = self.count("failed")
+            if timed_out < failed:
+                parts[-1] += f", {timed_out} of them timed out"
+            else:
+                parts[-1] += ", all timed out" if failed > 1 else ", timed out"
         text = ", ".join(parts)
         if self.count("interrupted"):
             again = f"{self.count('interrupted')} interrupted, run again"
