@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -19,6 +20,13 @@ from tests.search import objectives
 TIMED_OUT = "timed out: ran past trial_timeout="
 
 
+def _search(
+    objective: Any, n_trials: int, storage: Any = ":memory:", **options: Any
+) -> SearchResult:
+    """A search of ``objective`` over [1e-3, 1], without a progress line."""
+    return search(objective, 1e-3, 1.0, n_trials, storage=storage, progress=False, **options)
+
+
 def _timed_out(result: SearchResult) -> list[int]:
     return [t.number for t in result.trials if t.error and t.error.startswith(TIMED_OUT)]
 
@@ -28,9 +36,7 @@ def test_a_trial_past_its_time_fails_and_the_search_goes_on(tmp_path: Path) -> N
     of storage writes are each stopped; the journal stays readable; the alarm is put back."""
     before = signal.getsignal(signal.SIGALRM)
     journal = tmp_path / "study.journal"
-    result = search(
-        objectives.hangs_above, 1e-3, 1.0, 6, storage=journal, progress=False, trial_timeout=1
-    )
+    result = _search(objectives.hangs_above, 6, journal, trial_timeout=1)
     high = [t.number for t in result.trials if t.lr > 0.1]
     assert any(t.lr > 0.3 for t in result.trials) and len(high) >= 2
     assert _timed_out(result) == high
@@ -45,9 +51,7 @@ def test_a_trial_past_its_time_fails_and_the_search_goes_on(tmp_path: Path) -> N
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     # the journal and its lock are whole, and a resumed search runs none of them again
     with pytest.warns(FinishedStudyWarning):
-        again = search(
-            objectives.hangs_above, 1e-3, 1.0, 6, storage=journal, progress=False, resume=True
-        )
+        again = _search(objectives.hangs_above, 6, journal, resume=True)
     assert [(t.number, t.state) for t in again.trials] == [
         (t.number, t.state) for t in result.trials
     ]
@@ -58,13 +62,10 @@ def test_a_limit_that_lands_in_a_journal_write_waits_for_its_end(tmp_path: Path)
     one: its file lock is left whole (else the next write waits out the lock's 30 s grace, or
     fails), over many stops."""
     with pytest.warns(SearchWarning, match="no trial completed"):
-        result = search(
+        result = _search(
             objectives.reports_forever,
-            1e-3,
-            1.0,
             10,
             storage=tmp_path / "study.journal",
-            progress=False,
             trial_timeout=0.2,
         )
     assert _timed_out(result) == list(range(10))
@@ -77,14 +78,11 @@ def test_a_worker_deaf_to_the_limit_is_killed(
     """With workers, one that ignores SIGALRM and SIGTERM (stuck in a C call) is killed once the
     grace after its time is over, and its trial fails; the search finishes."""
     monkeypatch.setattr(runner, "TIMEOUT_GRACE_S", 1.0)
-    result = search(
+    result = _search(
         objectives.deaf_above,
-        1e-3,
-        1.0,
         4,
         storage=tmp_path / "study.journal",
         n_workers=2,
-        progress=False,
         trial_timeout=1,
     )
     high = [t for t in result.trials if t.lr > 0.1]
@@ -101,14 +99,11 @@ def test_the_limit_counts_from_the_trials_start_not_its_workers(
     """A worker that takes longer to start its trial than the limit and the grace together
     (a script's heavy top level) is not killed for it: the clock starts with the trial."""
     monkeypatch.setattr(runner, "TIMEOUT_GRACE_S", 0.5)
-    result = search(
+    result = _search(
         objectives.SlowToUnpickle(0.2, setup=2.5),
-        1e-3,
-        1.0,
         2,
         storage=tmp_path / "study.journal",
         n_workers=2,
-        progress=False,
         trial_timeout=1,
     )
     assert [t.state for t in result.trials] == ["complete", "complete"]
@@ -118,13 +113,9 @@ def test_a_swallowed_stop_comes_again(tmp_path: Path) -> None:
     """One TrialTimeout swallowed (a library's ``except BaseException``) does not lift the
     limit: it comes again a second later."""
     with pytest.warns(SearchWarning, match="no trial completed"):
-        result = search(
+        result = _search(
             objectives.swallows_the_first_stop,
-            1e-3,
-            1.0,
             1,
-            storage=":memory:",
-            progress=False,
             trial_timeout=0.5,
         )
     assert _timed_out(result) == [0] and 1.4 < result.trials[0].duration < 3.0
@@ -133,13 +124,9 @@ def test_a_swallowed_stop_comes_again(tmp_path: Path) -> None:
 def test_a_trial_that_swallowed_its_stop_and_returned_still_fails() -> None:
     """It ran past its time: a value returned after swallowing TrialTimeout is not a result."""
     with pytest.warns(SearchWarning, match="no trial completed"):
-        result = search(
+        result = _search(
             objectives.swallows_and_returns,
-            1e-3,
-            1.0,
             1,
-            storage=":memory:",
-            progress=False,
             trial_timeout=0.3,
         )
     assert _timed_out(result) == [0]
@@ -152,14 +139,11 @@ def test_a_workers_objective_starts_its_own_processes_the_platforms_way(
     would start a server of its own each epoch, seconds each."""
     import multiprocessing
 
-    result = search(
+    result = _search(
         objectives.start_method,
-        1e-3,
-        1.0,
         2,
         storage=tmp_path / "study.journal",
         n_workers=2,
-        progress=False,
     )
     default = multiprocessing.get_all_start_methods()[0]  # the platform's own
     assert [t.attrs["start_method"] for t in result.trials] == [default, default]
@@ -171,9 +155,7 @@ def test_the_callers_own_alarm_is_put_back() -> None:
     previous = signal.signal(signal.SIGALRM, lambda signum, frame: rang.append(signum))
     try:
         signal.setitimer(signal.ITIMER_REAL, 100.0)
-        search(
-            objectives.quadratic, 1e-3, 1.0, 2, storage=":memory:", progress=False, trial_timeout=5
-        )
+        _search(objectives.quadratic, 2, trial_timeout=5)
         left = signal.getitimer(signal.ITIMER_REAL)[0]
         assert 90.0 < left <= 100.0 and not rang
     finally:
@@ -184,7 +166,7 @@ def test_the_callers_own_alarm_is_put_back() -> None:
 @pytest.mark.parametrize("bad", [0, -1.5, "10", True, float("nan")])
 def test_a_bad_trial_timeout_is_refused(bad: object) -> None:
     with pytest.raises(ConfigError, match=r"^trial_timeout must be a number of seconds > 0"):
-        search(objectives.quadratic, 1e-3, 1.0, 2, storage=":memory:", trial_timeout=bad)
+        _search(objectives.quadratic, 2, trial_timeout=bad)
 
 
 def test_one_worker_outside_the_main_thread_is_refused() -> None:
@@ -193,7 +175,7 @@ def test_one_worker_outside_the_main_thread_is_refused() -> None:
 
     def run() -> None:
         try:
-            search(objectives.quadratic, 1e-3, 1.0, 2, storage=":memory:", trial_timeout=5)
+            _search(objectives.quadratic, 2, trial_timeout=5)
         except BaseException as error:
             caught.append(error)
 

@@ -107,12 +107,12 @@ def _run_trial(
     lr = trial.suggest_float("lr", low, high, log=True)
     seed = int(attrs.get(SEED_ATTR, trial.number))
     with _heartbeat(study, trial_id), _seeded(seed):
-        fired: list[float] = []
+        began = time.monotonic()
         try:
-            with _deadline(timeout, fired):
+            with _deadline(timeout):
                 value = _call(objective, lr, trial)
-            if fired:  # it swallowed the TrialTimeout (a bare except, a return in a finally)
-                raise TrialTimeout
+            if timeout is not None and time.monotonic() - began > timeout:
+                raise TrialTimeout  # it swallowed one (a bare except, a return in a finally)
         except TrialTimeout as error:
             interrupt = _interrupt_behind(error)
             if interrupt is not None:  # a Ctrl-C that the time limit overtook: it stands
@@ -298,7 +298,7 @@ _started_clock: tuple[Any, int] | None = None
 
 
 @contextlib.contextmanager
-def _deadline(timeout: float | None, fired: list[float]) -> Iterator[None]:
+def _deadline(timeout: float | None) -> Iterator[None]:
     """Raises :class:`TrialTimeout` in the block once it has run ``timeout`` seconds, and again
     every second after while the block runs (one swallowed, by an ``except BaseException`` or
     a ``__del__``, does not lift the limit).
@@ -307,27 +307,29 @@ def _deadline(timeout: float | None, fired: list[float]) -> Iterator[None]:
     sleep or a wait on a lock, a pipe or a socket; a journal's write or replay underway finishes
     first (``no_interrupt`` holds SIGALRM too). A signal handler and a timer of the caller's own
     are put back after. Where there is no SIGALRM (Windows: ``n_workers > 1`` only), the worker
-    process is ended by its parent instead. ``fired`` gets the time of each TrialTimeout raised
-    (an objective that swallowed it and returned a value still ran past its time).
+    process is ended by its parent instead. In a worker, the trial's start is told to the
+    parent here, which counts its time to kill from it.
     """
-    if timeout is None or not hasattr(signal, "setitimer"):
+    if timeout is None:
+        yield
+        return
+    began = time.monotonic()
+    if _started_clock is not None:
+        clock, slot = _started_clock
+        clock[slot] = began
+    if not hasattr(signal, "setitimer"):
         yield
         return
     armed = True
 
     def alarm(signum: int, frame: Any) -> None:
         if armed:
-            fired.append(time.monotonic())
             raise TrialTimeout
 
-    began = time.monotonic()
     caller_timer = signal.getitimer(signal.ITIMER_REAL)
     previous = signal.signal(signal.SIGALRM, alarm)
     try:
         signal.setitimer(signal.ITIMER_REAL, min(timeout, 1e8), 1.0)  # 3 years: time_t's range
-        if _started_clock is not None:
-            clock, slot = _started_clock
-            clock[slot] = began
         yield
     finally:
         armed = False
@@ -416,11 +418,12 @@ def _child_main(
             raise KeyboardInterrupt
         try:
             _child_run(job, alive)
-        except Exception as error:
-            if not (isinstance(error, _StorageLost) or job.spec.lost(error)):
+        except Exception as error:  # a server that refuses (too many connections) or went away
+            unreachable = isinstance(error, StorageUnreachable)  # when the worker opened it
+            if not (unreachable or job.spec.lost(error)):
                 raise
             # one line, not a traceback per worker: the parent stops the search and says why
-            cause = str(error) if isinstance(error, _StorageLost) else driver_error(error)
+            cause = str(error) if unreachable else driver_error(error)
             print(f"lrkit: a search worker lost the study's storage: {cause}", file=sys.stderr)
             sys.stderr.flush()
             os._exit(STORAGE_LOST_EXIT)
@@ -447,27 +450,16 @@ def _child_run(job: TrialJob, alive: Connection) -> None:
         # each worker's share of the cores: n workers with all cores each thrash the machine
         torch.set_num_threads(job.threads)
     _exit_with_parent(alive)
-    try:
-        study = optuna.load_study(
-            study_name=job.study_name,
-            storage=job.spec.open(snapshot=job.snapshot),
-            sampler=job.sampler,
-            pruner=job.pruner,
-        )
-        # Optuna caches a database storage per process and only knows trials it has read:
-        # without this read, the parent's claimed trial is a KeyError at its first suggest_float
-        study.get_trials(deepcopy=False)
-    except Exception as error:  # a server that refuses (too many connections), or went away
-        unreachable = isinstance(error, StorageUnreachable)
-        if not (unreachable or job.spec.lost(error)):
-            raise
-        reason = str(error) if unreachable else driver_error(error)
-        raise _StorageLost(f"could not open the study's storage: {reason}") from error
+    study = optuna.load_study(
+        study_name=job.study_name,
+        storage=job.spec.open(snapshot=job.snapshot),
+        sampler=job.sampler,
+        pruner=job.pruner,
+    )
+    # Optuna caches a database storage per process and only knows trials it has read: without
+    # this read, the parent's claimed trial is a KeyError at its first suggest_float
+    study.get_trials(deepcopy=False)
     run_trial(study, job.trial_id, job.objective, job.lr_range, job.timeout, job.spec)
-
-
-class _StorageLost(Exception):
-    """A worker could not open the study's database (its parent is told by the exit code)."""
 
 
 # a worker's exit code when it lost the study's database server (EX_TEMPFAIL)

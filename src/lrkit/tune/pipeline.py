@@ -245,9 +245,8 @@ def _pipeline(
     best = searched.best_trial
     if best is None:
         why = "failed or diverged"
-        if trial_timeout is not None and all(
-            t.timed_out for t in searched.trials if t.state == "failed"
-        ):
+        failed = [t for t in searched.trials if t.state == "failed"]
+        if trial_timeout is not None and failed and all(t.timed_out for t in failed):
             why = f"ran past the time limit of {trial_timeout:g} s a trial (trial_timeout)"
         raise ConfigError(
             f"the search found no learning rate that trains {loaded.name!r}: every trial {why} "
