@@ -132,6 +132,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
         (["--budget", "20"], "budget must be at least 66 epochs"),
         (["--budget", "0"], "must be a positive integer, got '0'"),
         (["--value", "val_acc"], "--value: invalid choice: 'val_acc'"),
+        (["--workers", "0"], "--workers: must be a positive integer, got '0'"),
         # the final run trains from seed + 1000, which must be a seed too: said before any work
         (["--seed", "4294967000"], "--seed must be an integer from 0 to 4294966295"),
     ],
@@ -453,6 +454,76 @@ def test_the_search_can_be_judged_by_the_validation_metric(tmp_path: Path) -> No
     searched = json.loads((out / "search.json").read_text())["trials"]
     assert all(t["value"] == t["val_loss"] for t in searched if t["state"] == "complete")
     assert "the lowest is the answer" in unescape((out / "report.html").read_text())
+
+
+PIDS_TASK = """
+import os
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+g = torch.Generator().manual_seed(0)
+x = torch.randn(300, 5, generator=g)
+y = (x[:, 0] - x[:, 1] > 0).long()
+def model():  # which process trains: each model's pid, in the file $PIDS names
+    with open(os.environ["PIDS"], "a") as pids:
+        pids.write(f"{os.getpid()}\\n")
+    return torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+task = Task(name='pids', model=model, train_data=TensorDataset(x[:200], y[:200]),
+            val_data=TensorDataset(x[200:], y[200:]), batch_size=32, epochs=3)
+"""
+
+
+def test_workers_run_the_search_trials_in_processes_of_their_own(tmp_path: Path) -> None:
+    """``--workers 2`` trains each search trial in a fresh process, the other stages in the
+    command's own; a rerun with another worker count reuses the finished search."""
+    task, out, pids = tmp_path / "pids.py", tmp_path / "run", tmp_path / "pids"
+    task.write_text(PIDS_TASK)
+    args = [*LRKIT, str(task), "--budget", "30", "--out", str(out), "--workers", "2"]
+    with subprocess.Popen(args, env={**ENV, "PIDS": str(pids)}, stderr=subprocess.PIPE) as proc:
+        _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    built = [int(pid) for pid in pids.read_text().split()]
+    trials = trials_of(out)
+    in_workers = [pid for pid in built if pid != proc.pid]
+    assert len(in_workers) == len(set(in_workers)) == len(trials)  # one process per trial
+    assert built.count(proc.pid) >= 4  # the range test, two schedules and the final run
+
+    again = subprocess.run(
+        [*args[:-1], "1"], capture_output=True, text=True, env={**ENV, "PIDS": str(pids)}
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "summary.json").read_text())["reused"] == [
+        "range test",
+        "search",
+        "comparison",
+    ]
+    assert trials_of(out) == trials
+
+
+def test_an_unguarded_script_s_workers_run_no_range_test(tmp_path: Path) -> None:
+    """A worker imports the script that started the search: its top-level tune call is refused
+    at once, not a second range test in every worker before the search refuses it."""
+    (tmp_path / "pids.py").write_text(PIDS_TASK)
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from lrkit.tune import tune\n"
+        "tune('pids.py', budget=30, n_workers=2, out='run', progress=False)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**ENV, "PIDS": str(tmp_path / "pids")},
+    )
+    assert done.returncode == 1
+    assert (
+        "ConfigError: lrkit.tune was called while a worker process imported the script that "
+        "started the search; a script that runs lrkit.tune with n_workers > 1 must start it "
+        'under `if __name__ == "__main__":`.'
+    ) in done.stderr
+    assert "RunError: the worker process died (exit code 1) before its trial began" in done.stderr
+    assert len(set((tmp_path / "pids").read_text().split())) == 1  # the script's process alone
 
 
 def test_a_bad_value_is_refused_before_any_work(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from lrkit.cli import (
     epochs_arg,
     out_arg,
     positive_float,
+    positive_int,
     print_json,
     stopped,
 )
@@ -61,6 +62,13 @@ def add_parser(subparsers: Any) -> None:
         help="fail a search trial that runs longer than S seconds and go on (default: no limit)",
     )
     parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="W",
+        help="search trials at once on this machine, each in a fresh process (default: 1)",
+    )
+    parser.add_argument(
         "--out",
         type=out_arg,
         default=DEFAULT_OUT,
@@ -88,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             value=args.value,
             device=args.device,
             trial_timeout=args.trial_timeout,
+            n_workers=args.workers,
             out=args.out,
             command=command,
             say=(lambda text: None) if quiet else None,

@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import errno
 import math
-import multiprocessing
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from lrkit.errors import (
 from lrkit.interrupts import Terminated, raise_held
 from lrkit.search.display import SearchDisplay
 from lrkit.search.objective import TaskObjective, Value
+from lrkit.search.portable import refuse_in_worker
 from lrkit.search.pruners import make_pruner, pruner_key
 from lrkit.search.result import SearchResult, SearchWarning, TrialRecord
 from lrkit.search.runner import (
@@ -173,12 +173,7 @@ def search(
         >>> result.count("complete"), round(math.log10(result.best_lr))
         (8, -2)
     """
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
-        raise ConfigError(  # a worker importing an unguarded script: not a second search
-            "lrkit.search was called while a worker process imported the script that started "
-            "the search; a script that runs a search with n_workers > 1 must start it under "
-            '`if __name__ == "__main__":`.'
-        )
+    refuse_in_worker("lrkit.search")
     n_trials, rounds, n_workers = plain(n_trials), plain(rounds), plain(n_workers)
     seed, narrow, join_timeout = plain(seed), plain(narrow), plain(join_timeout)
     low, high, start_lr = plain(low), plain(high), plain(start_lr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import io
+import multiprocessing
 import os
 import pickle
 import sys
@@ -24,6 +25,18 @@ from lrkit.errors import ConfigError
 
 _WHY = "n_workers > 1 runs each trial in a fresh process"
 _PICKLABLE = {"objective": "a module-level function or class instance, or a task by name or path"}
+
+
+def refuse_in_worker(call: str) -> None:
+    """Raises :class:`ConfigError` when a worker process is importing the script that started
+    a search, whose unguarded top level calls ``call`` again: not a second search (nor, for
+    ``tune``, a second range test before it)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise ConfigError(
+            f"{call} was called while a worker process imported the script that started the "
+            f"search; a script that runs {call} with n_workers > 1 must start it under "
+            '`if __name__ == "__main__":`.'
+        )
 
 
 def check_portable(objective: Any, what: str = "objective") -> None:

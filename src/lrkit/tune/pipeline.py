@@ -79,6 +79,7 @@ def tune(
     say: Callable[[str], None] | None = None,
     progress: bool = True,
     trial_timeout: float | None = None,
+    n_workers: int = 1,
 ) -> TuneResult:
     """Runs range test -> search -> comparison -> final training -> report on ``task``.
 
@@ -104,6 +105,9 @@ def tune(
         trial_timeout: Seconds after which a search trial fails and the search goes on (see
             :func:`lrkit.search.search`); not a setting of the run: a rerun reuses a finished
             search whatever its limit was.
+        n_workers: Search trials at once, each in a fresh process (see
+            :func:`lrkit.search.search`); not a setting of the run either: the trials' LRs and
+            seeds are the same for any number of workers.
 
     Raises:
         ConfigError: Bad settings, a folder that cannot be written, a budget too small.
@@ -111,8 +115,10 @@ def tune(
     """
     from lrkit.finder.task import DEFAULT_NUM_ITER
     from lrkit.search.objective import check_value
+    from lrkit.search.portable import refuse_in_worker
     from lrkit.tasks import check_task, load_task
 
+    refuse_in_worker("lrkit.tune")
     started = time.perf_counter()
     if not isinstance(task, (str, os.PathLike)):  # it is rerun, reused and reproduced by name
         raise ConfigError(
@@ -124,7 +130,10 @@ def tune(
     check_flag("progress", progress)
     from lrkit.search.runner import check_trial_timeout
 
-    trial_timeout = check_trial_timeout(plain(trial_timeout), 1)
+    n_workers = plain(n_workers)
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise bad_value("n_workers", "a positive integer", n_workers)
+    trial_timeout = check_trial_timeout(plain(trial_timeout), n_workers)
     check_seed(
         seed,
         MAX_TUNE_SEED,
@@ -155,6 +164,7 @@ def tune(
             progress=progress,
             started=started,
             trial_timeout=trial_timeout,
+            n_workers=n_workers,
         )
 
 
@@ -172,6 +182,7 @@ def _pipeline(
     progress: bool,
     started: float,
     trial_timeout: float | None = None,
+    n_workers: int = 1,
 ) -> TuneResult:
     """The stages of :func:`tune` on ``loaded``, in ``folder``, which this process holds."""
     from lrkit.search.objective import value_name
@@ -238,6 +249,7 @@ def _pipeline(
         progress,
         figures,
         trial_timeout,
+        n_workers,
     )
     if kept:
         say(f"      {REUSED}")
@@ -382,6 +394,7 @@ def _search(
     progress: bool,
     figures: dict[str, Figure],
     trial_timeout: float | None = None,
+    n_workers: int = 1,
 ) -> SearchResult:
     """The search, in a study named after the run's settings and range: a rerun of the same
     run resumes it, a run with other settings gets a study of its own in the same journal."""
@@ -407,6 +420,7 @@ def _search(
             device=device,
             progress=progress,
             trial_timeout=trial_timeout,
+            n_workers=n_workers,
         )
     judged = value_name(value, task.metric)
     fig = searched.plot(title=f"{literal(task.name)}: search", ylabel=f"final validation {judged}")
