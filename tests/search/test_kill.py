@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 
 from lrkit.search import search
-from tests.search.objectives import DiesBetweenWrites, Logged
+from tests.search.objectives import DiesBetweenWrites, Logged, quadratic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -285,3 +286,34 @@ def test_a_study_cut_short_before_its_settings_resumes_and_a_foreign_one_is_refu
                 resume=True,
             )
     assert not _study(journal, "theirs").trials and not _study(journal, "max").trials
+
+
+def test_ctrl_c_between_claiming_a_trial_and_starting_its_worker_queues_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trial taken from the queue, whose worker never started, was left RUNNING until a
+    resume: now it is queued again at once, as the workers' trials are."""
+    import lrkit.search.runner as runner
+
+    journal = tmp_path / "study.journal"
+    real = runner.journal_snapshot
+    taken = []
+
+    def ctrl_c_at_the_third(storage: optuna.storages.BaseStorage) -> object:
+        taken.append(1)
+        if len(taken) == 3:  # the first two trials' workers started; the third is claimed
+            raise KeyboardInterrupt
+        return real(storage)
+
+    monkeypatch.setattr(runner, "journal_snapshot", ctrl_c_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        search(quadratic, 1e-5, 1.0, 4, storage=str(journal), n_workers=2, progress=False)
+    trials = _study(journal).trials
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    stopped = [t for t in trials if t.user_attrs.get("error", "").startswith("interrupted")]
+    assert len(stopped) == 1 and stopped[0].number == 2
+    monkeypatch.setattr(runner, "journal_snapshot", real)
+    resumed = search(
+        quadratic, 1e-5, 1.0, 4, storage=str(journal), n_workers=2, progress=False, resume=True
+    )
+    assert resumed.count("complete") == 4

@@ -44,6 +44,7 @@ from lrkit.errors import (
     caller_level,
     error_chain,
 )
+from lrkit.interrupts import no_interrupt
 from lrkit.search.objective import TaskObjective
 from lrkit.search.portable import check_portable
 from lrkit.search.result import TIMED_OUT, TRACEBACK
@@ -557,13 +558,15 @@ class Workers:
     def _run_from(self, source: WorkerProcesses, stopping: Any, clock: Any) -> None:
         interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         active: dict[int, tuple[Any, int]] = {}  # worker slot -> (process, trial id)
+        claimed = None  # a trial taken from the queue whose worker has not started yet
         changed = False  # shown once the free slots are filled again, not in between
         try:
             while True:
                 for slot in range(self.n_workers):
                     if slot in active:
                         continue
-                    trial_id = pop_waiting(self.study)
+                    with no_interrupt():  # a Ctrl-C now comes once the trial id is held
+                        claimed = trial_id = pop_waiting(self.study)
                     if trial_id is None:
                         break
                     gpu = self._gpus[slot % len(self._gpus)] if self._gpus else None
@@ -592,6 +595,7 @@ class Workers:
                             with held_signals():
                                 process.start()
                                 active[slot] = (process, trial_id)
+                                claimed = None
                             break
                         except (OSError, EOFError):
                             if not source.forked:
@@ -618,6 +622,9 @@ class Workers:
                     changed = True
         except BaseException:  # Ctrl-C, SIGTERM, or an error here (the storage, say)
             stopping.set()
+            if claimed is not None:  # taken, never started: not left RUNNING till a resume
+                with contextlib.suppress(Exception):
+                    fail_interrupted(self.study, claimed)
             self._stop(active)  # the workers' trials are queued again, none left RUNNING
             raise
 
