@@ -242,3 +242,12 @@ def start_method(lr: float, trial: optuna.Trial) -> float:
 
     trial.set_user_attr("start_method", multiprocessing.get_start_method())
     return quadratic(lr)
+
+
+def with_more_params(lr: float, trial: optuna.Trial) -> float:
+    """Suggests parameters besides the LR, as an objective tuning its momentum may."""
+    momentum = trial.suggest_float("momentum", 0.0, 1.0)
+    decay = trial.suggest_float("decay", 1e-6, 1e-2, log=True)
+    trial.suggest_int("layers", 1, 8)
+    trial.suggest_categorical("act", ["relu", "gelu"])
+    return quadratic(lr) + momentum * decay

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -135,6 +136,51 @@ def test_workers_give_the_same_lrs_seeds_and_values(tmp_path: Path) -> None:
         (t.lr, t.seed, t.value, t.attrs["draw"]) for t in two.trials
     ]
     assert len({t.attrs["pid"] for t in two.trials}) == 4  # a fresh process per trial
+
+
+@pytest.mark.parametrize("sampler", ["stratified", "random"])
+def test_parameters_besides_the_lr_are_drawn_on_their_own(sampler: str, tmp_path: Path) -> None:
+    """The slot's position gave every parameter the LR's place in its range (momentum 0.45
+    with every LR 0.45 of the way up), and a categorical one failed every trial."""
+    result = run(objectives.with_more_params, 16, sampler=sampler)
+    assert result.count("complete") == 16
+    lrs = [math.log10(t.lr) for t in result.trials]
+    for name in ("momentum", "decay", "layers"):
+        drawn = [float(t.params[name]) for t in result.trials]
+        assert abs(float(np.corrcoef(lrs, drawn)[0, 1])) < 0.6, name  # not the LR's position
+    assert {t.params["act"] for t in result.trials} == {"relu", "gelu"}
+    assert len({t.params["momentum"] for t in result.trials}) == 16
+    with_workers = run(
+        objectives.with_more_params,
+        4,
+        sampler=sampler,
+        storage=str(tmp_path / "s.journal"),
+        n_workers=2,
+    )
+    assert [t.params for t in with_workers.trials] == [t.params for t in result.trials[:4]]
+    row = result.rows()[0]
+    assert [row[k] for k in ("momentum", "decay", "layers", "act")] == [
+        result.trials[0].params[k] for k in ("momentum", "decay", "layers", "act")
+    ]
+
+
+def test_an_objective_s_attrs_never_overwrite_lrkit_s_columns() -> None:
+    def noted(lr: float, trial: optuna.Trial) -> float:
+        for key, value in (("lr", "after warmup"), ("value", 99.0), ("error", "my note")):
+            trial.set_user_attr(key, value)
+        trial.set_user_attr("lrkit_round", "first")  # lrkit's own name: read as if unset
+        return lr
+
+    result = run(noted, 2)
+    assert result.count("complete") == 2
+    t, row = result.trials[0], result.rows()[0]
+    assert (row["lr"], row["value"], row["error"], row["round"]) == (t.lr, t.value, None, 0)
+    assert (row["attr_lr"], row["attr_value"], row["attr_error"]) == (
+        "after warmup",
+        99.0,
+        "my note",
+    )
+    assert t.error is None and t.attrs["error"] == "my note"
 
 
 def test_workers_refuse_an_unpicklable_objective(tmp_path: Path) -> None:

@@ -65,6 +65,8 @@ class TrialRecord:
         seed: The seed the trial trained with.
         round: The narrowing round it belongs to (0 for the first).
         attrs: Everything else the trial recorded (e.g. ``test_metric``, ``epochs_run``).
+        params: The parameters other than the LR that the objective suggested itself
+            (``trial.suggest_float("momentum", 0.8, 0.99)``).
     """
 
     number: int
@@ -77,6 +79,7 @@ class TrialRecord:
     seed: int | None = None
     round: int = 0
     attrs: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def last_value(self) -> float | None:
@@ -108,11 +111,22 @@ class TrialRecord:
             intermediate=tuple(
                 sorted((int(k), float(v)) for k, v in trial.intermediate_values.items())
             ),
-            error=attrs.pop("error", None),
-            seed=attrs.pop("lrkit_seed", None),
-            round=int(attrs.pop("lrkit_round", 0)),
+            # lrkit's error text, on a trial that did not complete (on one that did, an
+            # "error" is the objective's own attr)
+            error=attrs.pop("error", None)
+            if trial.state != optuna.trial.TrialState.COMPLETE
+            else None,
+            seed=_whole(attrs.pop("lrkit_seed", None), None),
+            round=_whole(attrs.pop("lrkit_round", 0), 0) or 0,
             attrs={k: v for k, v in attrs.items() if not k.startswith("lrkit_")},
+            params={k: v for k, v in trial.params.items() if k != "lr"},
         )
+
+
+def _whole(value: Any, default: int | None) -> int | None:
+    """One of lrkit's own whole-number attrs, or ``default`` where an objective overwrote it
+    with something else (``trial.set_user_attr("lrkit_round", "first")``)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 @dataclass(frozen=True)
@@ -225,7 +239,11 @@ class SearchResult:
                 "seed": t.seed,
                 "error": t.error,
             }
-            row.update({k: v for k, v in t.attrs.items() if _scalar(v) and k != TRACEBACK})
+            # the objective's own, after lrkit's columns, which a same name never overwrites
+            for kind, extra in (("param", t.params), ("attr", t.attrs)):
+                for key, value in extra.items():
+                    if _scalar(value) and key != TRACEBACK:
+                        row[key if key not in row else f"{kind}_{key}"] = value
             rows.append(row)
         return rows
 

@@ -48,6 +48,7 @@ from lrkit.interrupts import no_interrupt
 from lrkit.search.objective import TaskObjective
 from lrkit.search.portable import check_portable
 from lrkit.search.result import TIMED_OUT, TRACEBACK
+from lrkit.search.samplers import LR_PARAM
 from lrkit.search.storage import (
     JournalSnapshot,
     StorageSpec,
@@ -105,7 +106,7 @@ def _run_trial(
     trial_id = trial._trial_id
     attrs = trial.user_attrs
     low, high = attrs.get(LOW_ATTR, lr_range[0]), attrs.get(HIGH_ATTR, lr_range[1])
-    lr = trial.suggest_float("lr", low, high, log=True)
+    lr = trial.suggest_float(LR_PARAM, low, high, log=True)
     seed = int(attrs.get(SEED_ATTR, trial.number))
     with _heartbeat(study, trial_id), _seeded(seed):
         began = time.monotonic()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from itertools import pairwise
@@ -31,7 +32,9 @@ ROUND_SIZE_ATTR = "lrkit_round_size"
 FIRST_ATTR = "lrkit_first_lr"  # the round's fixed first LR (``start_lr``), which the design fills
 
 
-_DRAW, _SHIFT = 0, 1  # separate streams for the in-stratum draws and the design's shift
+_DRAW, _SHIFT, _OTHER = 0, 1, 2  # separate streams: in-stratum draws, the design's shift, and
+# the parameters other than the LR that an objective suggests itself
+LR_PARAM = "lr"  # the name the LR is suggested under
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -176,6 +179,20 @@ def _slot(trial: optuna.trial.FrozenTrial) -> tuple[int, int, int | None]:
     )
 
 
+def _other_param(
+    seed: int, trial: optuna.trial.FrozenTrial, name: str, distribution: Any, study: Any
+) -> Any:
+    """A parameter other than the LR (``trial.suggest_float("momentum", ...)`` in the
+    objective): a uniform draw of Optuna's random sampler, from a seed that depends only on the
+    search seed, the trial's slot and the parameter's name, so that it is independent of the
+    LR's position and the same for any number of workers."""
+    slot, round_, _ = _slot(trial)
+    key = zlib.crc32(name.encode("utf-8", "surrogatepass"))
+    drawn = int(_rng(seed, round_, _OTHER, slot, key).integers(2**32))
+    sampler = optuna.samplers.RandomSampler(seed=drawn)
+    return sampler.sample_independent(study, trial, name, distribution)
+
+
 def _log_bounds(distribution: Any) -> tuple[float, float, bool]:
     low, high = float(distribution.low), float(distribution.high)
     return low, high, bool(getattr(distribution, "log", False))
@@ -198,6 +215,8 @@ class _SlotSampler(optuna.samplers.BaseSampler):
     def sample_independent(
         self, study: Any, trial: Any, param_name: str, param_distribution: Any
     ) -> Any:
+        if param_name != LR_PARAM:  # another parameter the objective suggests itself
+            return _other_param(self.seed, trial, param_name, param_distribution, study)
         low, high, log = _log_bounds(param_distribution)
         u = self._position(trial, (low, high, log))
         if log:
