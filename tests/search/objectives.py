@@ -251,3 +251,12 @@ def with_more_params(lr: float, trial: optuna.Trial) -> float:
     trial.suggest_int("layers", 1, 8)
     trial.suggest_categorical("act", ["relu", "gelu"])
     return quadratic(lr) + momentum * decay
+
+
+def leaves_a_thread(lr: float) -> float:
+    """Starts a thread that is not a daemon and leaves it running, as a watcher may."""
+    import threading
+    import time
+
+    threading.Thread(target=time.sleep, args=(120.0,), name="stray").start()
+    return quadratic(lr)

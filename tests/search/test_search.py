@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,15 @@ def test_an_objective_s_attrs_never_overwrite_lrkit_s_columns() -> None:
         "my note",
     )
     assert t.error is None and t.attrs["error"] == "my note"
+
+
+def test_a_thread_the_objective_leaves_running_does_not_hold_its_worker(tmp_path: Path) -> None:
+    """Python's exit joins a thread that is not a daemon: the worker waited 120 s on it, with its
+    trial recorded long before."""
+    started = time.monotonic()
+    result = run(objectives.leaves_a_thread, 2, storage=str(tmp_path / "s.journal"), n_workers=2)
+    assert result.count("complete") == 2
+    assert time.monotonic() - started < 60
 
 
 def test_workers_refuse_an_unpicklable_objective(tmp_path: Path) -> None:

@@ -435,6 +435,19 @@ def _child_main(
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except KeyboardInterrupt:  # Ctrl-C reaches every worker, even one still importing torch:
         os._exit(130)  # the parent fails and requeues its trial, without a traceback here
+    _leave_stray_threads()
+
+
+def _leave_stray_threads() -> None:
+    """Ends the worker at once when the objective left a thread running that is not a daemon:
+    Python's exit would join it, for as long as it runs (for ever, for a watcher), and the
+    search would wait on the worker. Its trial is recorded by now."""
+    me = threading.current_thread()
+    if any(t is not me and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(0)
 
 
 def _child_run(job: TrialJob, alive: Connection) -> None:
