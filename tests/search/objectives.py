@@ -260,3 +260,19 @@ def leaves_a_thread(lr: float) -> float:
 
     threading.Thread(target=time.sleep, args=(120.0,), name="stray").start()
     return quadratic(lr)
+
+
+def changes_directory(lr: float, trial: optuna.Trial) -> float:
+    """Moves to the parent folder, as Hydra moves to a run folder, and reports from there."""
+    os.chdir("..")
+    trial.report(quadratic(lr), 1)
+    return quadratic(lr)
+
+
+class Unreadable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def raises_unreadable(lr: float) -> float:
+    raise Unreadable

@@ -193,6 +193,69 @@ def test_a_thread_the_objective_leaves_running_does_not_hold_its_worker(tmp_path
     assert time.monotonic() - started < 60
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_objective_that_changes_the_working_directory(
+    workers: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative journal path was read from the objective's folder: a FileNotFoundError
+    traceback with one worker, every trial lost with two."""
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    result = run(objectives.changes_directory, 3, storage="s.journal", n_workers=workers)
+    assert result.count("complete") == 3
+    assert Path.cwd() == tmp_path / "here"  # put back after each trial
+    assert [p.name for p in Path.cwd().iterdir()] == ["s.journal"]
+    assert not (tmp_path / "s.journal").exists()  # nothing written from the objective's folder
+
+
+def test_an_objective_s_change_of_thread_count_ends_with_its_trial() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+
+    def more_threads(lr: float) -> float:
+        assert torch.get_num_threads() == before  # each trial starts with the search's
+        torch.set_num_threads(before + 1)
+        return lr
+
+    assert run(more_threads, 2).count("complete") == 2
+    assert torch.get_num_threads() == before
+
+
+def test_odd_exceptions_fail_their_trial() -> None:
+    with pytest.warns(SearchWarning, match="no trial completed"):
+        unreadable = run(objectives.raises_unreadable, 2)
+    assert [t.error for t in unreadable.trials] == [
+        "Unreadable: <its text could not be read: RuntimeError>"
+    ] * 2
+
+    def stops_a_generator(lr: float) -> float:
+        raise GeneratorExit("odd")
+
+    with pytest.raises(GeneratorExit):  # a BaseException: it goes on up, its trial recorded
+        run(stops_a_generator, 2, storage=":memory:")
+
+
+def test_a_second_parameter_with_a_default_keeps_it_and_optuna_s_signature_is_refused() -> None:
+    def with_epochs(lr: float, epochs: int = 3) -> float:
+        return lr * epochs
+
+    def with_trial_default(lr: float, trial: optuna.Trial | None = None) -> float:
+        assert trial is not None
+        return lr
+
+    assert run(with_epochs, 2).count("complete") == 2
+    assert run(with_trial_default, 2).count("complete") == 2
+
+    def optuna_style(trial: optuna.Trial) -> float:
+        return trial.suggest_float("lr", 1e-5, 1.0)
+
+    with pytest.raises(
+        ConfigError, match=r"objective must take the LR first, .*first is named 'trial'"
+    ):
+        run(optuna_style, 2)
+
+
 def test_workers_refuse_an_unpicklable_objective(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="objective must be picklable"):
         run(lambda lr: lr, 2, storage=str(tmp_path / "s.journal"), n_workers=2)

@@ -112,9 +112,13 @@ def search(
     Args:
         objective: ``objective(lr, trial)`` (or ``objective(lr)``) that trains a fresh model at
             ``lr`` and returns the value to minimize (validation loss); it may call
-            ``trial.report(value, epoch)`` and ``trial.should_prune()`` for early stopping. Or a
-            task (a :class:`~lrkit.tasks.Task`, a built-in name such as ``"digits"``, a task
-            file path), trained with ``schedule`` for ``epochs`` in each trial.
+            ``trial.report(value, epoch)`` and ``trial.should_prune()`` for early stopping. The
+            trial is passed as the second parameter when it has no default or is named
+            ``trial`` (``objective(lr, epochs=3)`` keeps its default). What the objective changes
+            for the whole process, the working directory and torch's thread count, is put back
+            after each trial. Or a task (a :class:`~lrkit.tasks.Task`, a built-in name such as
+            ``"digits"``, a task file path), trained with ``schedule`` for ``epochs`` in each
+            trial.
         low, high: The range of LRs. ``"auto"`` (task form only) runs the range test first and
             searches its range, from half a decade under its low end to its high end.
         n_trials: Trials in all (over all rounds); exact, however many workers run them.

@@ -242,8 +242,12 @@ class SearchResult:
             # the objective's own, after lrkit's columns, which a same name never overwrites
             for kind, extra in (("param", t.params), ("attr", t.attrs)):
                 for key, value in extra.items():
-                    if _scalar(value) and key != TRACEBACK:
-                        row[key if key not in row else f"{kind}_{key}"] = value
+                    if not _scalar(value) or key == TRACEBACK:
+                        continue
+                    if key not in row:
+                        row[key] = value
+                    elif row[key] != value:  # epochs_run, as a task trial records it: the same
+                        row[f"{kind}_{key}"] = value
             rows.append(row)
         return rows
 

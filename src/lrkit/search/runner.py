@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -91,8 +91,25 @@ def run_trial(
         if state != TrialState.RUNNING:
             return state
         # about another trial (the objective's own study, say): this one failed
-        _fail(study, trial, f"{type(error).__name__}: {error}", traceback.format_exc())
+        _fail(study, trial, error_text(error), traceback.format_exc())
         return TrialState.FAIL
+
+
+def error_text(error: BaseException) -> str:
+    """``"ValueError: why"``, also for an exception whose ``str()`` raises.
+
+    Example:
+        >>> class Odd(Exception):
+        ...     def __str__(self) -> str:
+        ...         raise RuntimeError
+        >>> error_text(ValueError("bad lr")), error_text(Odd())
+        ('ValueError: bad lr', 'Odd: <its text could not be read: RuntimeError>')
+    """
+    try:
+        text = str(error)
+    except Exception as unreadable:
+        text = f"<its text could not be read: {type(unreadable).__name__}>"
+    return f"{type(error).__name__}: {text}"
 
 
 def _run_trial(
@@ -108,7 +125,7 @@ def _run_trial(
     low, high = attrs.get(LOW_ATTR, lr_range[0]), attrs.get(HIGH_ATTR, lr_range[1])
     lr = trial.suggest_float(LR_PARAM, low, high, log=True)
     seed = int(attrs.get(SEED_ATTR, trial.number))
-    with _heartbeat(study, trial_id), _seeded(seed):
+    with _heartbeat(study, trial_id), _seeded(seed), _kept_as_it_was():
         began = time.monotonic()
         try:
             with _deadline(timeout):
@@ -128,17 +145,17 @@ def _run_trial(
         except KeyboardInterrupt:
             fail_interrupted(study, trial_id)
             raise
-        except SystemExit as error:  # sys.exit() in the objective: recorded, then it exits
-            _fail(study, trial, f"SystemExit: {error}", traceback.format_exc())
-            raise
         except optuna.exceptions.UpdateFinishedTrialError:
             raise
         except Exception as error:
             if spec is not None and spec.lost(error):  # not the LR's doing: run it again
                 fail_interrupted(study, trial_id)  # raises if the server is still away
                 return TrialState.FAIL
-            _fail(study, trial, f"{type(error).__name__}: {error}", traceback.format_exc())
+            _fail(study, trial, error_text(error), traceback.format_exc())
             return TrialState.FAIL
+        except BaseException as error:  # sys.exit(), GeneratorExit: recorded, then it goes on
+            _fail(study, trial, error_text(error), traceback.format_exc())
+            raise
     number, problem = _number(value)
     if number is None:
         _fail(study, trial, problem)
@@ -172,15 +189,25 @@ def _fail(study: optuna.Study, trial: optuna.Trial, error: str, tb: str | None =
 
 
 def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
-    """``objective(lr, trial)``, or ``objective(lr)`` for an objective with one parameter."""
+    """``objective(lr, trial)``, or ``objective(lr)`` for one that takes the LR alone."""
     try:
         params = inspect.signature(objective).parameters.values()
     except (TypeError, ValueError):  # some builtins have no signature: pass both
         return objective(lr, trial)
+    return objective(lr, trial) if _takes_trial(params) else objective(lr)
+
+
+def _takes_trial(params: Iterable[inspect.Parameter]) -> bool:
+    """Whether an objective with these parameters gets the trial: as its second positional
+    parameter, one without a default or named ``trial`` (``objective(lr, epochs=3)`` keeps
+    its default), or through ``*args``."""
+    params = list(params)
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return True
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(positional) == 1 and not any(p.kind == p.VAR_POSITIONAL for p in params):
-        return objective(lr)
-    return objective(lr, trial)
+    return len(positional) > 1 and (
+        positional[1].default is inspect.Parameter.empty or positional[1].name == "trial"
+    )
 
 
 def _number(value: Any) -> tuple[float | None, str]:
@@ -227,16 +254,43 @@ def check_objective(objective: Objective) -> None:
         signature = inspect.signature(objective)
     except (TypeError, ValueError):  # no signature to read: the trials will tell
         return
-    params = signature.parameters.values()
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    one = len(positional) == 1 and not any(p.kind == p.VAR_POSITIONAL for p in params)
+    params = list(signature.parameters.values())
+    if params and params[0].name == "trial" and params[0].kind != params[0].VAR_POSITIONAL:
+        raise ConfigError(  # Optuna's objective(trial): it would get the LR, and fail each time
+            f"objective must take the LR first, objective(lr, trial) or objective(lr) (lrkit "
+            f"suggests the LR and passes it), got a callable with parameters {signature}, "
+            "whose first is named 'trial'."
+        )
     try:
-        signature.bind(*((0.1,) if one else (0.1, None)))
+        signature.bind(*((0.1, None) if _takes_trial(params) else (0.1,)))
     except TypeError:
         raise ConfigError(
             f"objective must take the LR and the trial, objective(lr, trial), or the LR "
             f"alone, objective(lr); got a callable with parameters {signature}."
         ) from None
+
+
+@contextlib.contextmanager
+def _kept_as_it_was() -> Iterator[None]:
+    """Puts back, after a trial, what an objective may change for the whole process: the
+    working directory (a Hydra-style ``os.chdir``) and torch's CPU thread count, so that every
+    trial, and the search's own files after them, find what the search started with."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:  # the caller's folder was removed: nothing to go back to
+        cwd = None
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        if cwd is not None:
+            with contextlib.suppress(OSError):
+                if os.getcwd() != cwd:
+                    os.chdir(cwd)
 
 
 @contextlib.contextmanager

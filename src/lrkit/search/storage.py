@@ -150,12 +150,14 @@ class StorageSpec:
                 check_journal(path)
                 clear_stale_lock(path)
                 cut_torn_record(path)
+            # by its absolute path: an objective may change the working directory (Hydra)
+            where = str(path.absolute())
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 backend = (
-                    ShieldedJournalFileBackend(str(path))
+                    ShieldedJournalFileBackend(where)
                     if snapshot is None
-                    else SnapshotJournalFileBackend(str(path), snapshot)
+                    else SnapshotJournalFileBackend(where, snapshot)
                 )
             except OSError as error:
                 raise ConfigError(
@@ -189,7 +191,7 @@ class StorageSpec:
         else:
             engine = {"connect_args": {"timeout": 60}}
         try:
-            return _rdb_storage(_with_driver(self.location), engine, kwargs)
+            return _rdb_storage(_with_driver(_absolute_sqlite(self.location)), engine, kwargs)
         except ImportError as error:
             driver = self.location.split("://", 1)[0].partition("+")[2]
             if not self.location.startswith("postgres"):
@@ -252,6 +254,26 @@ def driver_error(error: BaseException) -> str:
     cause = (driver or said or [error])[0]
     lines = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def _absolute_sqlite(url: str) -> str:
+    """An SQLite URL with its file's absolute path, which a change of the working directory
+    (an objective's ``os.chdir``) leaves where it was; any other URL as it is.
+
+    Example:
+        >>> import os
+        >>> _absolute_sqlite("sqlite:///s.db?timeout=5") == f"sqlite:///{os.getcwd()}/s.db?timeout=5"
+        True
+        >>> _absolute_sqlite("sqlite:////abs/s.db"), _absolute_sqlite("postgresql://h/db")
+        ('sqlite:////abs/s.db', 'postgresql://h/db')
+    """
+    if not url.startswith("sqlite"):
+        return url
+    database = _database(url)
+    if not database or os.path.isabs(database):
+        return url
+    head, rest = url.split(":///", 1)
+    return f"{head}:///{os.path.abspath(database)}{rest[len(database) :]}"
 
 
 def _database(url: str) -> str:
