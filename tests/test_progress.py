@@ -256,3 +256,29 @@ def test_a_dumb_terminal_gets_plain_lines_not_a_bar(tmp_path: Path) -> None:
     text = output.decode()
     assert "range test: digits" in text and "\x1b[" not in text
     assert "" not in [line.strip() for line in text.replace("\r\n", "\n").split("\n")[:-1]]
+
+
+@pytest.mark.usefixtures("off_terminal")
+@pytest.mark.filterwarnings("ignore:Range test")  # a short sweep: what it reads is not the point
+def test_the_finder_s_range_test_shows_its_progress_unless_told_not_to(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """torch-lr-finder shows a tqdm bar; LRFinder.range_test showed nothing, for minutes."""
+    import torch
+
+    from lrkit import LRFinder
+    from tests.finder.helpers import loader, mlp
+
+    monkeypatch.setattr(lrkit.progress, "PLAIN_EVERY_S", 0.0)  # a line at every tenth
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+    finder = LRFinder(model, optimizer, torch.nn.CrossEntropyLoss())
+    finder.range_test(loader(), end_lr=1, num_iter=20)
+    shown = [PLAIN.match(line) for line in lines(capsys)]
+    assert shown and all(shown)
+    assert {(m["head"], m["total"], m["unit"]) for m in shown if m} == {
+        ("range test", "20", " steps")
+    }
+    finder.range_test(loader(), end_lr=1, num_iter=20, progress=False)
+    finder.range_test(loader(), end_lr=1, num_iter=20, on_step=lambda n: None)  # the caller's
+    assert lines(capsys) == []

@@ -11,9 +11,12 @@ from typing import Any
 from lrkit.errors import bad_value
 
 
-def figure_and_axes(ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
-    """``(figure, axes)``: a new ``size`` figure with one Axes when ``ax`` is None, else ``ax``
-    and its root figure (a SubFigure's too).
+def figure_and_axes(
+    ax: Any, size: tuple[float, float], figure_class: type | None = None
+) -> tuple[Any, Any]:
+    """``(figure, axes)``: a new ``size`` figure with one Axes when ``ax`` is None (of
+    ``figure_class``, a Figure subclass, where given), else ``ax`` and its root figure (a
+    SubFigure's too).
 
     Example:
         >>> fig, ax = figure_and_axes(None, (4.0, 3.0))
@@ -28,7 +31,7 @@ def figure_and_axes(ax: Any, size: tuple[float, float]) -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 
     if ax is None:
-        fig = Figure(figsize=size, layout="constrained")
+        fig = (figure_class or Figure)(figsize=size, layout="constrained")
         return fig, fig.add_subplot()
     if not isinstance(ax, Axes):
         raise bad_value("ax", "a matplotlib Axes, or None for a new figure", ax)
@@ -48,19 +51,21 @@ def plain_matplotlib() -> None:
     matplotlib.rcParams["text.usetex"] = False
 
 
-def pyplot_axes(size: tuple[float, float]) -> Any | None:
+def pyplot_axes(size: tuple[float, float], figure_class: type | None = None) -> Any | None:
     """A new ``size`` figure's Axes made through pyplot, where the caller uses pyplot: where it
     is imported, or in IPython and Jupyter (whose inline backend shows pyplot's figures at the
     end of a cell). ``None`` elsewhere: a script that never imported pyplot gets a figure that
-    opens no window.
+    opens no window. ``figure_class``: a Figure subclass to make.
     """
     if "matplotlib.pyplot" not in sys.modules:
         ipython = sys.modules.get("IPython")
         if ipython is None or getattr(ipython, "get_ipython", lambda: None)() is None:
             return None
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    return plt.figure(figsize=size, layout="constrained").add_subplot()
+    made = plt.figure(figsize=size, layout="constrained", FigureClass=figure_class or Figure)
+    return made.add_subplot()
 
 
 def label_log_axis(axis: Any) -> None:

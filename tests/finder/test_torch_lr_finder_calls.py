@@ -190,6 +190,8 @@ def test_plot_goes_through_pyplot_only_where_the_caller_uses_it() -> None:
         "finder.reset()  # torch-lr-finder's README: plot, then reset\n"
         "ax, lr = finder.plot(suggest_lr=True)\n"
         "print(plt.get_fignums() == [ax.figure.number], lr == finder.result.suggestion)\n"
+        "_, best_lr = finder.plot()  # torch-lr-finder's default return, through pyplot too\n"
+        "print(best_lr == lr, len(plt.get_fignums()))\n"
     )
     root = Path(__file__).parents[2]
     out = subprocess.run(
@@ -201,4 +203,4 @@ def test_plot_goes_through_pyplot_only_where_the_caller_uses_it() -> None:
         env={"MPLBACKEND": "Agg", "PATH": ""},
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "Figure", "True", "True"]
+    assert out.stdout.split() == ["False", "FinderFigure", "True", "True", "True", "2"]

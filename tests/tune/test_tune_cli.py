@@ -333,16 +333,81 @@ def test_a_task_without_test_data_ends_with_its_validation_loss(tmp_path: Path) 
     assert "judged on validation alone" in report
 
 
-def test_a_time_limit_every_search_trial_runs_past_is_said_so(tmp_path: Path) -> None:
+SLEEPY_TASK = """
+import time
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+g = torch.Generator().manual_seed(0)
+x = torch.randn(300, 5, generator=g)
+y = (x[:, 0] - x[:, 1] > 0).long()
+class Sleepy(torch.nn.Module):  # 20 ms a training step: 0.14 s an epoch
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(5, 2)
+    def forward(self, x):
+        if self.training:
+            time.sleep(0.02)
+        return self.linear(x)
+task = Task(name='sleepy', model=Sleepy, train_data=TensorDataset(x[:200], y[:200]),
+            val_data=TensorDataset(x[200:], y[200:]), batch_size=32, epochs=3)
+"""
+
+
+def test_a_time_limit_every_search_trial_runs_past_is_said_so_and_a_rerun_searches_again(
+    tmp_path: Path,
+) -> None:
     """``--trial-timeout`` reaches the search's trials: with one no trial can meet, the run
-    stops after the range test saying why, in one line."""
-    done = run("--trial-timeout", "0.01", "--out", str(tmp_path / "run"))
-    assert done.returncode == 2, done.stderr
+    stops after the range test saying why, in one line, as work that could not go on (exit 1).
+    The search that found nothing is not kept: a rerun with a longer limit searches again."""
+    (tmp_path / "sleepy.py").write_text(SLEEPY_TASK)
+    args = [str(tmp_path / "sleepy.py"), "--budget", "30", "--out", str(tmp_path / "run")]
+    done = run(*args, "--trial-timeout", "0.1")
+    assert done.returncode == 1, done.stderr
     assert done.stderr == (
-        "lrkit: error: the search found no learning rate that trains 'digits': every trial ran "
-        "past the time limit of 0.01 s a trial (--trial-timeout) "
+        "lrkit: error: the search found no learning rate that trains 'sleepy': every trial ran "
+        "past the time limit of 0.1 s a trial (--trial-timeout) "
         f"(see {tmp_path / 'run' / 'search.csv'}).\n"
     )
+    again = run(*args, "--trial-timeout", "60")
+    assert again.returncode == 0, again.stderr
+    assert "found no learning rate: searching again" in again.stdout
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["reused"] == ["range test"]
+    assert summary["search"]["failed"] == 0 and summary["search"]["complete"] >= 1
+
+
+FIRST_TRIAL_FAILS_TASK = """
+import os
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+g = torch.Generator().manual_seed(0)
+x = torch.randn(300, 5, generator=g)
+y = (x[:, 0] - x[:, 1] > 0).long()
+def model():  # the search's trials train from large seeds; its first one fails
+    marker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "failed-once")
+    if torch.initial_seed() > 100000 and not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("out of memory, say")
+    return torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+task = Task(name='once', model=model, train_data=TensorDataset(x[:200], y[:200]),
+            val_data=TensorDataset(x[200:], y[200:]), batch_size=32, epochs=3)
+"""
+
+
+def test_failed_search_trials_are_said_where_the_answer_is(tmp_path: Path) -> None:
+    """A search that lost trials to errors said so only in its section of the report: not on
+    the console, nor in the report's summary."""
+    (tmp_path / "once.py").write_text(FIRST_TRIAL_FAILS_TASK)
+    done = run(str(tmp_path / "once.py"), "--budget", "30", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["search"]["failed"] == 1
+    note = next(line for line in done.stdout.splitlines() if "failed" in line)
+    assert note.strip().startswith("note: ") and ", 1 failed (see " in note
+    report = unescape((tmp_path / "run" / "report.html").read_text())
+    assert f"{summary['search']['trials']} ({summary['search']['complete']} complete" in report
 
 
 def test_a_disk_that_fills_up_at_the_end_leaves_no_half_written_run(tmp_path: Path) -> None:

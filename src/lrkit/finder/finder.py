@@ -171,9 +171,12 @@ class LRFinder:
         suggest_lr)``, by position or by name. ``show_lr`` marks an LR with a red line. Given
         ``suggest_lr`` (torch-lr-finder's way of asking for its return value), ``plot`` returns
         what torch-lr-finder 0.2.2 returns: ``(ax, suggested_lr)`` when ``suggest_lr`` is true
-        (``suggested_lr`` is ``None`` where the curve shows no descent), else ``ax``. lrkit's
-        defaults differ: nothing is skipped at the ends (the marks show where the curve was
-        read), and the suggestion is lrkit's.
+        (``suggested_lr`` is ``None`` where the curve shows no descent), else ``ax``. Without
+        it, the figure it returns also unpacks as torch-lr-finder's default return does, so
+        ``_, lr = finder.plot()`` works (:class:`~lrkit.finder.figure.FinderFigure`; not for a
+        figure of the caller's, drawn on with ``ax=``). lrkit's defaults differ: nothing is
+        skipped at the ends (the marks show where the curve was read), and the suggestion is
+        lrkit's.
 
         Raises:
             ConfigError: No range test has run yet.
@@ -187,7 +190,10 @@ class LRFinder:
             ...                   nn.CrossEntropyLoss())
             >>> _ = finder.range_test(DataLoader(TensorDataset(x, y), batch_size=32), end_lr=100)
             >>> type(finder.plot()).__name__
-            'Figure'
+            'FinderFigure'
+            >>> _, lr = finder.plot()  # torch-lr-finder's default return
+            >>> lr == finder.result.suggestion
+            True
             >>> ax, lr = finder.plot(10, 5, suggest_lr=True)  # torch-lr-finder's call
             >>> type(ax).__name__, lr == finder.result.suggestion
             ('Axes', True)
@@ -224,19 +230,23 @@ class LRFinder:
         show_lr = options.pop("show_lr", None)
         suggest_lr = options.pop("suggest_lr", None)
         if ax is None:  # through pyplot where the caller uses it, as torch-lr-finder draws
-            from lrkit.axes import pyplot_axes
+            from lrkit.axes import figure_and_axes, pyplot_axes
+            from lrkit.finder.figure import FinderFigure
             from lrkit.finder.plot import FIGSIZE
 
-            ax = pyplot_axes(FIGSIZE)
+            ax = (
+                pyplot_axes(FIGSIZE, FinderFigure)
+                or figure_and_axes(None, FIGSIZE, FinderFigure)[1]
+            )
+            ax.figure.suggestion = self._result.suggestion  # `_, lr = finder.plot()` unpacks
         fig = self._result.plot(ax, **options)
-        axes = ax if ax is not None else fig.axes[0]
         if show_lr is not None:
-            axes.axvline(
+            ax.axvline(
                 positive_lr("show_lr", show_lr), color="red", linestyle="--", label="show_lr"
             )
         if suggest_lr is None:
             return fig
-        return (axes, self._result.suggestion) if suggest_lr else axes
+        return (ax, self._result.suggestion) if suggest_lr else ax
 
     @property
     def best_loss(self) -> float | None:
@@ -265,6 +275,7 @@ class LRFinder:
         rule: str = "lrkit",
         check_every: int = 10,
         on_step: Callable[[int], None] | None = None,
+        progress: bool = True,
     ) -> RangeTestResult:
         """Trains at LRs rising from ``start_lr`` to ``end_lr`` and reads the loss curve.
 
@@ -298,7 +309,11 @@ class LRFinder:
             rule: The suggestion rule (see :mod:`lrkit.finder.suggest`).
             check_every: Read the losses back and check for divergence every this many steps
                 (1 with a validation loader); larger means fewer host syncs, a later stop.
-            on_step: Called with the number of steps done after each step (a progress bar).
+            on_step: Called with the number of steps done after each step (a progress bar
+                of the caller's: lrkit's own is then not shown).
+            progress: A progress bar on a terminal (off one, a plain line to stderr now and
+                then, for a sweep longer than 10 s), as torch-lr-finder's tqdm bar; ``False``:
+                none.
 
         Returns:
             The :class:`RangeTestResult`.
@@ -325,6 +340,7 @@ class LRFinder:
             plan = replace(plan, check_every=1)
         check_options(train_loader, val_loader, step_fn, scaler, balance, seed, on_step, rule)
         check_flag("non_blocking_transfer", non_blocking_transfer)
+        check_flag("progress", progress)
         home = _normalize(_model_device(self.model))
         device = home if self.device is None else _normalize(self.device)
         if scaler is None:
@@ -366,7 +382,13 @@ class LRFinder:
                 autocast,
                 device,
             )
-            outcome = sweep.run(non_blocking_transfer, on_step)
+            if on_step is None and progress:
+                from lrkit.progress import ProgressBar
+
+                with ProgressBar(plan.num_iter, label="range test", unit="steps") as bar:
+                    outcome = sweep.run(non_blocking_transfer, bar.update)
+            else:
+                outcome = sweep.run(non_blocking_transfer, on_step)
         finally:
             with allow_sync(device):
                 if device != home:

@@ -235,6 +235,10 @@ def _pipeline(
         settings["start"] = start
     study = f"tune-search-{stages.digest(settings)}"
     kept = _finished_before(folder, study)
+    if kept and _found_nothing(folder, study):  # its LRs all failed: a rerun means to try again
+        say("      the search kept from an earlier run found no learning rate: searching again")
+        _forget(folder, study)
+        kept = False
     searched = _search(
         ref,
         loaded,
@@ -256,26 +260,28 @@ def _pipeline(
         reused.append("search")
     best = searched.best_trial
     if best is None:
-        why = "failed or diverged"
-        failed = [t for t in searched.trials if t.state == "failed"]
-        if trial_timeout is not None and failed and all(t.timed_out for t in failed):
-            why = f"ran past the time limit of {trial_timeout:g} s a trial (trial_timeout)"
-        raise ConfigError(
-            f"the search found no learning rate that trains {loaded.name!r}: every trial {why} "
-            f"(see {folder / outputs.SEARCH_CSV})."
+        raise RunError(
+            f"the search found no learning rate that trains {loaded.name!r}: "
+            f"{_no_trial_finished(searched, trial_timeout)} (see {folder / outputs.SEARCH_CSV})."
         )
     best_lr = best.lr
     judged = value_name(value, loaded.metric)
     say(f"      best lr {best_lr:.4g} (validation {judged} {best.value:.4g})")
+    if searched.count("failed"):  # a task that crashes in most trials is not a quiet matter
+        say(f"      note: {searched.tally()} (see {folder / outputs.SEARCH_CSV})")
 
     n = len(plan.schedules)
     say(f"[3/4] comparing {n} schedule{'s' if n > 1 else ''} at lr {best_lr:.4g}")
     compared = _compare(loaded, plan, folder, base, best_lr, device, progress, figures, say, reused)
     winner = compared.best
     if winner is None:
-        raise ConfigError(
-            f"every schedule diverged at lr {best_lr:.4g} on {loaded.name!r}; see "
-            f"{folder / outputs.COMPARE_JSON}."
+        what = (
+            "every schedule diverged"
+            if all(run.diverged for run in compared.runs)
+            else f"no schedule reached a finite validation {loaded.metric}"
+        )
+        raise RunError(
+            f"{what} at lr {best_lr:.4g} on {loaded.name!r}; see {folder / outputs.COMPARE_JSON}."
         )
     say(f"      winner: {winner.label} (by validation {loaded.metric})")
 
@@ -446,6 +452,53 @@ def _finished_before(folder: Path, study: str) -> bool:
     except KeyError:
         return False
     return bool(study_state(stored).get("done"))
+
+
+def _no_trial_finished(searched: SearchResult, trial_timeout: float | None) -> str:
+    """Why a search has no best trial, from its trials: each failed, timed out or was pruned.
+
+    Example:
+        >>> from lrkit.search.result import SearchResult, TrialRecord
+        >>> def trial(n, state, error=None):
+        ...     return TrialRecord(n, 0.1, None, state, 1.0, error=error)
+        >>> late = "timed out: ran past trial_timeout=2 s"
+        >>> r = SearchResult("s", ":memory:", "minimize", 0.01, 1.0, (trial(0, "failed", late),
+        ...                  trial(1, "pruned")), ((0.01, 1.0),))
+        >>> print(_no_trial_finished(r, 2.0))  # doctest: +NORMALIZE_WHITESPACE
+        no trial finished (1 pruned, 1 failed, timed out): every trial not stopped early ran
+        past the time limit of 2 s a trial (trial_timeout)
+    """
+    failed = [t for t in searched.trials if t.state == "failed"]
+    if failed and all(t.timed_out for t in failed):
+        limit = f" of {trial_timeout:g} s a trial" if trial_timeout is not None else ""
+        why = f"ran past the time limit{limit} (trial_timeout)"
+    else:
+        why = "failed or diverged"
+    if not searched.count("pruned"):
+        return f"every trial {why}"
+    return (
+        f"no trial finished ({searched.tally(complete=False)}): every trial not stopped early {why}"
+    )
+
+
+def _found_nothing(folder: Path, study: str) -> bool:
+    """Whether the folder's finished search ``study`` has no complete trial."""
+    import optuna
+
+    from lrkit.search.storage import default_storage
+
+    stored = optuna.load_study(study_name=study, storage=default_storage(folder).open())
+    complete = stored.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return not complete
+
+
+def _forget(folder: Path, study: str) -> None:
+    """Removes the search ``study`` from the folder's journal (a new one takes its name)."""
+    import optuna
+
+    from lrkit.search.storage import default_storage
+
+    optuna.delete_study(study_name=study, storage=default_storage(folder).open())
 
 
 def _compare(

@@ -97,7 +97,7 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
         **scored,
         "range test range": tuple(s["lr_range"]) if s["lr_range"] else None,
         "searched": tuple(s["searched_range"]),
-        "trials": f"{s['search']['trials']} ({s['search']['pruned']} pruned)",
+        "trials": f"{s['search']['trials']} ({result.search.tally()})",
         "epochs used": s["epochs_used"],
         "time": took(s),
     }
