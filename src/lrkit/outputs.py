@@ -185,7 +185,8 @@ def write_file(path: str | os.PathLike[str], data: str | bytes) -> None:
         ('{}', ['a.json'])
     """
     path = Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    # a lone surrogate (a file name's undecodable byte, in an error text) as \udcff, not a crash
+    raw = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
     try:
         try:
             there: os.stat_result | None = path.lstat()

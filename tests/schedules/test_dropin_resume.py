@@ -276,3 +276,18 @@ def test_a_cycling_child_before_its_milestone_leaves_the_momentum_alone_on_resum
         opt.step()
         sched.step()
     assert resumed == momenta[3:]
+
+
+def test_one_checkpoint_loads_twice_and_stays_as_it_was() -> None:
+    """torch's CyclicLR pops a key from the dict it loads: the second load was a KeyError."""
+    saved = dropin.CyclicLR(_sgd(), base_lr=0.01, max_lr=0.1, step_size_up=4)
+    for _ in range(3):
+        saved.optimizer.step()
+        saved.step()
+    state = saved.state_dict()
+    keys = set(state)
+    for _ in range(2):
+        again = dropin.CyclicLR(_sgd(), base_lr=0.01, max_lr=0.1, step_size_up=4)
+        again.load_state_dict(state)
+        assert again.get_last_lr() == saved.get_last_lr()
+    assert set(state) == keys

@@ -276,3 +276,8 @@ class Unreadable(Exception):
 
 def raises_unreadable(lr: float) -> float:
     raise Unreadable
+
+
+def shifted(lr: float, shift: float = 0.0) -> float:
+    """The bowl, moved up by ``shift`` (a partial of it is another objective than the bowl)."""
+    return quadratic(lr) + shift

@@ -256,6 +256,67 @@ def test_a_second_parameter_with_a_default_keeps_it_and_optuna_s_signature_is_re
         run(optuna_style, 2)
 
 
+def test_partials_of_two_functions_are_two_objectives(tmp_path: Path) -> None:
+    """Every partial was stored as "functools.partial": the second search returned the first's
+    trials as its own."""
+    import functools
+
+    storage = str(tmp_path / "s.journal")
+    run(functools.partial(objectives.shifted, shift=0.0), 2, storage=storage)
+    with pytest.raises(ConfigError, match=r"functools\.partial of tests\.search\.objectives\.qua"):
+        run(functools.partial(objectives.quadratic), 2, storage=storage, resume=True)
+
+
+@pytest.mark.parametrize(
+    ("returned", "value"),
+    [(np.array([0.25]), 0.25), (np.float32(0.5), 0.5), (np.complex128(1 + 0j), None)],
+)
+@pytest.mark.filterwarnings("ignore:no trial completed")
+def test_what_an_objective_returns(returned: Any, value: float | None) -> None:
+    result = run(lambda lr: returned, 1)
+    assert result.trials[0].value == value
+    if value is None:
+        assert "a complex number" in (result.trials[0].error or "")
+
+
+@pytest.mark.filterwarnings("ignore:no trial completed")
+def test_an_error_naming_an_undecodable_file_is_written_to_csv(tmp_path: Path) -> None:
+    name = os.fsdecode(b"caf\xe9.txt")  # a lone surrogate where the byte was
+
+    def cannot_parse(lr: float) -> float:
+        raise ValueError(f"cannot parse {name}")
+
+    run(cannot_parse, 1).to_csv(tmp_path / "t.csv")
+    assert "cannot parse caf\\udce9.txt" in (tmp_path / "t.csv").read_text()
+
+
+def test_a_seed_past_64_bits_is_refused_not_searched_as_another() -> None:
+    with pytest.raises(ConfigError, match=r"seed must be an integer from -2\*\*63 to 2\*\*63"):
+        run(objectives.quadratic, 1, seed=2**64)
+
+
+def test_a_search_leaves_the_caller_s_python_rng_as_it_was() -> None:
+    """The first search imported a library that drew from it (rich)."""
+    code = (
+        "import random\n"
+        "from lrkit.search import search\n"
+        "from tests.search.objectives import quadratic\n"
+        "random.seed(7)\n"
+        "search(quadratic, 1e-5, 1.0, 2, storage=':memory:')\n"
+        "drawn = random.random()\n"
+        "random.seed(7)\n"
+        "print(drawn == random.random())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[2],
+        timeout=120,
+    )
+    assert done.stdout.split() == ["True"], done.stderr
+
+
 def test_workers_refuse_an_unpicklable_objective(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="objective must be picklable"):
         run(lambda lr: lr, 2, storage=str(tmp_path / "s.journal"), n_workers=2)

@@ -38,6 +38,10 @@ def _task(**overrides: Any) -> Task:
     ("overrides", "needle"),
     [
         pytest.param({"name": ""}, "Task.name", id="empty-name"),
+        # an undecodable file name's byte, as os.fsdecode gives it: unprintable, undrawable
+        pytest.param(
+            {"name": "bad\udcff"}, "Task.name must be text that can be written", id="surrogate"
+        ),
         pytest.param({"model": "linear"}, "Task.model", id="model"),
         pytest.param({"train_data": 3}, "Task.train_data", id="train-data"),
         pytest.param(  # scikit-learn's (X, y): items X then y, which no batch can stack

@@ -147,7 +147,9 @@ class ExactResume(LRScheduler):
         Args:
             state_dict: A dict returned by :meth:`state_dict`, possibly from another process.
         """
-        super().load_state_dict(state_dict)
+        # a copy: torch's CyclicLR pops a key from the dict it is given, so that loading the
+        # same checkpoint twice (two schedulers, a retry) failed with a KeyError
+        super().load_state_dict(dict(state_dict))
         # A state saved by a torch older than 1.4 has no _last_lr: nothing to write back.
         last_lr = getattr(self, "_last_lr", None)
         if last_lr is not None:

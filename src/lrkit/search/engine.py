@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import math
+import random
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -188,6 +190,9 @@ def search(
     check_flag("progress", progress)
     stored = False  # whether this search has a study in the storage yet
     opened = None
+    # the caller's Python RNG, as the search found it: a library imported on the first call
+    # (rich) or the jitter of a database retry would otherwise draw from it
+    caller_random = random.getstate()
     try:
         with _optuna_quiet():  # lrkit shows its own progress
             if isinstance(objective, (str, Path)) or _is_task(objective):
@@ -339,6 +344,7 @@ def search(
     finally:
         if opened is not None:
             close_storage(opened)
+        random.setstate(caller_random)
     _warn_if_none_completed(result)
     return result
 
@@ -525,6 +531,9 @@ def _describe(objective: Any) -> str:
                 type(objective.schedule).__name__ if objective.schedule is not None else "constant"
             )
         return f"task {task}, schedule {schedule}, {objective.budget} epochs, {objective.value}"
+    if isinstance(objective, functools.partial):  # not "functools.partial" for every one
+        # by its function alone: an argument's repr may hold an address, new in each process
+        return f"functools.partial of {_describe(objective.func)}"
     name = getattr(objective, "__qualname__", None) or type(objective).__qualname__
     return f"{getattr(objective, '__module__', '?')}.{name}"
 
@@ -560,8 +569,9 @@ def _check_args(
         raise bad_value(
             "narrow", "a finite number > 1 (how many times narrower each round is)", narrow
         )
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise bad_value("seed", "an integer", seed)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not -(2**63) <= seed < 2**63:
+        # the draws take it modulo 2**64: 2**64 would search as 0 does
+        raise bad_value("seed", "an integer from -2**63 to 2**63 - 1", seed)
     if (
         not isinstance(join_timeout, (int, float))
         or isinstance(join_timeout, bool)

@@ -222,7 +222,14 @@ def _number(value: Any) -> tuple[float | None, str]:
             f"the objective returned {value!r} ({type(value).__name__}); it must return the "
             "value to optimize (a number or a one-element tensor)"
         )
+    if isinstance(value, (complex, np.complexfloating)) or _complex_tensor(value):
+        return None, (
+            f"the objective returned {_short(value)}, a complex number; it must return the "
+            "value to optimize (a real number or a one-element tensor)"
+        )
     detach = getattr(value, "detach", None)  # a loss tensor: read without autograd's warning
+    if isinstance(value, np.ndarray) and value.size == 1:  # np.array([0.3]), as a tensor([0.3])
+        value = value.reshape(())
     try:
         number = float(detach() if callable(detach) else value)
     except Exception as error:  # any: an int past float's range, a __float__ of the user's
@@ -237,6 +244,12 @@ def _number(value: Any) -> tuple[float | None, str]:
             "not a best"
         )
     return number, ""
+
+
+def _complex_tensor(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor) and value.is_complex()
 
 
 def _short(value: Any) -> str:

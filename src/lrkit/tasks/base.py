@@ -90,6 +90,12 @@ class Task:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise bad_value("Task.name", "a non-empty string", self.name)
+        try:  # it is printed, drawn and written: a lone surrogate failed each, after the work
+            self.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad_value(
+                "Task.name", "text that can be written as UTF-8 (no lone surrogate)", self.name
+            ) from None
         if isinstance(self.criterion, type) and issubclass(self.criterion, nn.Module):
             raise ConfigError(  # the class is callable, and fails later in a confusing way
                 f"Task.criterion must be a loss, such as {self.criterion.__name__}(), got the "
