@@ -138,7 +138,7 @@ def held(folder: Path, holder: str) -> Iterator[None]:
                 handle.close()
                 handle = None  # the file is the other process's to remove
                 raise RunError(
-                    f"out {os.fspath(folder)!r} is in use by {who}, still running; wait for it "
+                    f"out: {os.fspath(folder)!r} is in use by {who}, still running; wait for it "
                     "to end, or use another folder."
                 ) from None
             except OSError:  # a file system without locks (ENOLCK): unheld

@@ -96,3 +96,21 @@ def test_a_folder_another_command_holds_is_refused(
     assert status == 1 and out == ""
     assert f"is in use by `lrkit search` (pid {os.getpid()}), still running" in err
     assert err.count("\n") == 1 and not folder.exists()
+
+
+@pytest.mark.parametrize("command", ["find", "search", "compare", "tune"])
+def test_a_report_html_lrkit_did_not_write_is_never_replaced(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder's own report.html (notes of the user's) was silently replaced by the command's."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "report.html").write_text("<html><body>MY OWN NOTES</body></html>")
+
+    status, out, err = in_process([command, "--out", str(folder)], capsys)
+
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and "report.html" in err and "that lrkit did not write" in err
+    assert err.startswith("lrkit: error: --out ")
+    assert (folder / "report.html").read_text() == "<html><body>MY OWN NOTES</body></html>"
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html"]

@@ -61,6 +61,11 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     assert summary["epochs_used"] <= 80  # the budget, the range test's steps included
     assert summary["versions"]["torch"].startswith("2.")
     assert f"test accuracy {summary['test_accuracy']:.2%}" in done.stdout
+    grid = (out / "report.html").read_text()  # its summary says the numbers as the CLI does
+    assert f"<dt>learning rate</dt><dd>{summary['best_lr']:.4g}</dd>" in grid
+    assert f"<dt>epochs used</dt><dd>{summary['epochs_used']:.0f}</dd>" in grid
+    assert f", {summary['epochs_used']:.0f} training epochs)" in done.stdout
+    assert f"<dt>test loss</dt><dd>{summary['test_loss']:.4g}</dd>" in grid
     html = (out / "report.html").read_text()
     for key in ("summary", "range_test", "search", "compare", "training", "reproduce"):
         assert f'data-lrkit-section="{key}"' in html
@@ -216,7 +221,7 @@ def test_a_folder_another_command_holds_is_refused(
         assert sorted(p.name for p in out.iterdir()) == [".lrkit-lock"]  # the holder's only
     assert status == 1 and printed == ""
     assert err == (
-        f"lrkit: error: out '{out}' is in use by `lrkit search` (pid {os.getpid()}), still "
+        f"lrkit: error: --out: '{out}' is in use by `lrkit search` (pid {os.getpid()}), still "
         "running; wait for it to end, or use another folder.\n"
     )
     assert not out.exists()  # the holder made it, and leaves nothing

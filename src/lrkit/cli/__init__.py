@@ -296,6 +296,20 @@ def check_out(
             f"--out must be a folder that can be made and written, got {os.fspath(out)!r}: "
             f"{problem}."
         )
+    if command is not None:
+        refuse_foreign_report(out)
+
+
+def refuse_foreign_report(out: Path) -> None:
+    """A UsageError when ``out`` holds a ``report.html`` lrkit did not write, which the
+    command's report would replace."""
+    from lrkit.report.document import foreign_report
+
+    if foreign_report(out):
+        raise UsageError(
+            f"--out {os.fspath(out)!r} holds a report.html that lrkit did not write, which "
+            "this command's report would replace: use another folder, or move that file."
+        )
 
 
 def other_task_part(folder: Path, task: str, *, keep: str) -> str | None:

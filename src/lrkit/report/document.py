@@ -104,6 +104,33 @@ def write_report(
     return target
 
 
+def foreign_report(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a ``report.html`` that lrkit did not write (no generator tag of
+    lrkit's near its top): a file of the user's, which a command's report would replace.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> foreign_report(folder)
+        False
+        >>> _ = (folder / "report.html").write_text("<html>my notes</html>")
+        >>> foreign_report(folder)
+        True
+        >>> foreign_report(write_report(folder, [], title="digits").parent)
+        False
+        >>> import shutil; shutil.rmtree(folder)
+    """
+    target = _report_file(folder)
+    if not target.is_file():
+        return False
+    try:
+        with target.open(encoding="utf-8", errors="replace") as file:
+            head = file.read(4096)
+    except OSError:  # unreadable: writing it fails on its own, naming it
+        return False
+    return '<meta name="generator" content="lrkit ' not in head
+
+
 def report_task(path: str | Path) -> str | None:
     """The task a report written by :func:`write_report` is about; ``None`` when it does not
     say (no ``task`` was given, or the file is missing or not lrkit's).

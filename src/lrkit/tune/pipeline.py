@@ -41,9 +41,12 @@ if TYPE_CHECKING:
     from lrkit.tasks import Task
 
 DEFAULT_OUT = Path("lrkit-out/tune")
-SETTING_NAMES = {
+SETTING_NAMES = {  # in the order a note names them
+    "task": "task",
     "task_sha256": "task file content",
+    "seed": "seed",
     "epochs": "epoch count per run",
+    "budget": "budget",
     "value": "value judging the search",
 }
 REUSED = "kept from an earlier run in this folder"
@@ -203,7 +206,12 @@ def _pipeline(
     if "task" in changed:  # another task: its file's content is beside the point
         changed = [key for key in changed if key != "task_sha256"]
     if changed:
-        what = ", ".join(SETTING_NAMES.get(key, key) for key in changed)
+        order = list(SETTING_NAMES)
+        names = [
+            SETTING_NAMES.get(key, key)
+            for key in sorted(changed, key=lambda k: order.index(k) if k in order else len(order))
+        ]
+        what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
         say(f"note: {folder} held a run with another {what}; this run's files replace its files")
         # before the claim: a run stopped early leaves none beside its own (its search study
         # stays in study.journal)

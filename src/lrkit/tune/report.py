@@ -86,19 +86,22 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
     metric = s["metric"]
     score = s["test_metric"]
     shown = None if score is None else format_metric(metric, score)
+    # as the CLI's last line and the report's prose write them: four figures, whole epochs
     if shown is None:  # a task without test data: its final run's validation loss
-        scored = {"validation loss": s["final_val_loss"], "test data": "none"}
+        scored = {"validation loss": f"{s['final_val_loss']:.4g}", "test data": "none"}
     else:
-        scored = {f"test {metric}": shown, "test loss": s["test_loss"]}
+        scored = {f"test {metric}": shown}
+        if s["test_loss"] is not None and metric != "neg_loss":  # that is the loss, negated
+            scored["test loss"] = f"{s['test_loss']:.4g}"
     summary = {
         "task": result.task,
-        "learning rate": result.best_lr,
+        "learning rate": f"{result.best_lr:.4g}",
         "schedule": result.schedule,
         **scored,
         "range test range": tuple(s["lr_range"]) if s["lr_range"] else None,
         "searched": tuple(s["searched_range"]),
         "trials": f"{s['search']['trials']} ({result.search.tally()})",
-        "epochs used": s["epochs_used"],
+        "epochs used": f"{s['epochs_used']:.0f}",
         "time": took(s),
     }
     drawn = figures or {}

@@ -36,6 +36,13 @@ def check_writable(out: Path) -> None:
         blocked = f"{os.fspath(cache)!r} is a file, where lrkit keeps a folder"
     if blocked is not None:
         raise ConfigError(f"out must be a folder lrkit can write its files in: {blocked}.")
+    from lrkit.report.document import foreign_report
+
+    if foreign_report(out):
+        raise ConfigError(
+            f"out must be a folder without a report.html of another program's: {str(out)!r} "
+            "holds one that lrkit did not write, which this run's report would replace."
+        )
 
 
 def changed(out: Path, settings: dict[str, Any]) -> list[str]:
