@@ -95,7 +95,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="DIR",
         help=f"folder for compare.png/.json/.csv and report.html (default: {DEFAULT_OUT})",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--quiet", action="store_true", help="print only errors and warnings")
     parser.add_argument(
         "--json", action="store_true", help="print the result as JSON instead of the table"
     )
@@ -126,13 +126,14 @@ def run(args: argparse.Namespace) -> int:
         sklearn=args.sklearn,
         progress=not args.quiet,
     )
-    if not args.json:  # before the files: a disk that is full for them does not hide it
+    if not (args.json or args.quiet):  # before the files: a disk full for them hides nothing
         print(result.table())
     written = write_outputs(result, args.out, task=identity)
     if args.json:
         print_json((args.out / outputs.COMPARE_JSON).read_text())  # as written, not built again
-    stream = sys.stderr if args.json else sys.stdout  # --json keeps stdout pure JSON
-    print(f"Wrote {', '.join(str(p) for p in written)}.", file=stream)
+    if not args.quiet:
+        stream = sys.stderr if args.json else sys.stdout  # --json keeps stdout pure JSON
+        print(f"Wrote {', '.join(str(p) for p in written)}.", file=stream)
     return 0
 
 
