@@ -657,3 +657,15 @@ def test_an_optimizer_with_a_scheduler_attached_is_tested_and_the_schedule_goes_
             sched.step()
             lrs[i].append(opt.param_groups[0]["lr"])
     assert lrs[0] == lrs[1]
+
+
+def test_a_linear_sweep_warns_that_its_suggestion_is_poor() -> None:
+    """benchmarks/finder_linear.py: linear sweeps lost 25 to 42 points of held-out score on
+    average on the regret tasks, an exponential one 1.1; the user hears it with the result."""
+    model = mlp()
+    finder = LRFinder(model, torch.optim.SGD(model.parameters(), lr=1e-4), nn.CrossEntropyLoss())
+    with pytest.warns(FinderWarning, match=r"a linear sweep \(step_mode='linear'\) spends most"):
+        linear = finder.range_test(loader(), end_lr=1, num_iter=50, step_mode="linear")
+    assert linear.warning is not None and "step_mode='exp'" in linear.warning
+    exponential = finder.range_test(loader(), end_lr=10, num_iter=50)
+    assert "linear sweep" not in (exponential.warning or "")
