@@ -7,7 +7,9 @@ trains well, ``low`` a safe LR well below it. Each schedule here runs between th
   ``low / final_div_factor`` (``final_div_factor=1``: back to ``low``; torch's ``OneCycleLR``
   anneals to ``1e-4`` of that, pass ``final_div_factor=1e4`` for the same).
 - ``"warmup_cosine"``: a linear warmup from ``low`` to ``high`` over ``warmup`` steps (default:
-  5% of them), then a cosine down to ``low``.
+  5% of them), then a cosine down to ``low``. As every ``warmup`` phase, the ramp is
+  ``(t + 1) / (warmup + 1)`` of the way up at step ``t`` (nanoGPT's), so its first step is
+  already a ``warmup + 1``-th of the way from ``low`` to ``high``, never at ``low`` itself.
 - ``"step"``: ``high`` until the first milestone (default: half and three quarters of the
   steps), then divided by the same factor at each milestone so that the last phase is ``low``.
 - ``"cyclic"``: Smith's cyclical LR, the classic use of the range: triangles from ``low`` up to
