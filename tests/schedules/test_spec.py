@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lrkit.errors import ConfigError, SpecError, UnknownNameError
@@ -116,9 +118,23 @@ def test_malformed_specs_point_at_the_problem(spec: str, fragment: str) -> None:
 
 def test_unknown_parameter_lists_the_parameters() -> None:
     with pytest.raises(
-        SpecError, match="cosine has no parameter 'eta_min'; its parameters are: steps, min_lr"
+        SpecError, match="cosine has no parameter 'decay'; its parameters are: steps, min_lr"
     ):
-        parse("cosine:100,eta_min=0.1")
+        parse("cosine:100,decay=0.1")
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ("cosine:100,eta_min=0.1", "'eta_min' (torch's eta_min is min_lr here)"),
+        ("cosine:T_max=50", "'T_max' (torch's T_max is steps here)"),
+        ("linear:total_iters=10", "'total_iters' (torch's total_iters is steps here)"),
+        ("sgdr:T_0=5,T_mult=2", "'T_0' (torch's T_0 is period here)"),
+    ],
+)
+def test_torch_s_argument_names_are_translated(spec: str, said: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(said)):
+        parse(spec)
 
 
 def test_too_many_positional_values() -> None:

@@ -119,6 +119,21 @@ MEANING = 2
 """Raised whenever what a spec gives changes (2: ``onecycle:N`` ends on step N - 1, as torch's
 ``OneCycleLR``), so that results kept from runs of a spec's older meaning are not reused."""
 
+TORCH_NAMES = {
+    "T_max": "steps",
+    "total_iters": "steps",
+    "total_steps": "steps",
+    "eta_min": "min_lr",
+    "T_0": "period",
+    "T_mult": "mult",
+    "step_size_up": "up",
+    "step_size_down": "down",
+    "anneal_strategy": "anneal",
+    "end_learning_rate": "end_lr",
+}
+"""torch's (and Keras's) argument names, and the spec parameter that stands for each: said in
+the error when a spec is written with torch's name."""
+
 _EXAMPLES = {"gamma": "0.9", "milestones": "[30,60]"}
 """Values for a required parameter's example in an error, where a length (1000) is no sense."""
 
@@ -144,8 +159,10 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
     unknown = sorted(set(kwargs) - set(names))
     if unknown:
         extra = ["warmup"] if "steps" in names else ["warmup", "steps (its length as a phase)"]
+        ours = TORCH_NAMES.get(unknown[0])
+        hint = f" (torch's {unknown[0]} is {ours} here)" if ours in names else ""
         raise SpecError(
-            f"{cls.name} has no parameter {unknown[0]!r}; its parameters are: "
+            f"{cls.name} has no parameter {unknown[0]!r}{hint}; its parameters are: "
             f"{', '.join([*names, *extra])}."
         )
     missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.name not in kwargs]
