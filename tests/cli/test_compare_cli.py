@@ -154,3 +154,19 @@ def test_a_task_file_after_schedules_is_named_as_such(
         "lrkit: error: --schedules got 'mytask.py', a task file: give TASK before --schedules "
         "(lrkit compare mytask.py --schedules ...).\n"
     )
+
+
+def test_a_range_one_cycle_the_range_test_cannot_build_is_one_line(tmp_path: Path) -> None:
+    """It printed the range test's warning, then an error that said it again, and advice of
+    options `lrkit compare` does not have."""
+    from tests.task_files import FLAT_TASK
+
+    (tmp_path / "flat.py").write_text(FLAT_TASK)
+    args = ["--lr", "0.1", "--epochs", "1", "--schedules", "constant", "range-onecycle"]
+    result = run("compare", str(tmp_path / "flat.py"), *args, "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(
+        "lrkit: error: range-onecycle cannot be built for 'flat': the range test found no LR range"
+    )
+    assert "`lrkit find` shows its range test" in result.stderr

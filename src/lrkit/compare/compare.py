@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -224,21 +225,37 @@ def _resolve_range(
     """Runs the range test if ``"range-onecycle"`` is wanted, and builds that one-cycle."""
     if RANGE_ONE_CYCLE not in wanted:
         return None, [c for c in wanted if isinstance(c, Candidate)], []
+    from lrkit.finder import FinderWarning
     from lrkit.finder.task import range_test_task
 
-    result = range_test_task(task, seed=seed, device=device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FinderWarning)
+        result = range_test_task(task, seed=seed, device=device)
     out: list[Candidate] = []
     notes = [] if result.note is None else [f"range test: {result.note}"]
-    for item in wanted:
-        if isinstance(item, Candidate):
-            out.append(item)
-            continue
-        try:
-            out.append(range_one_cycle(result, max(2, steps)))
-        except ConfigError as exc:
-            if not defaults:  # asked for by name: say why it cannot be built
-                raise
-            notes.append(f"{RANGE_ONE_CYCLE} left out: {exc}")
+    refused = False  # its error says the range test's warning
+    try:
+        for item in wanted:
+            if isinstance(item, Candidate):
+                out.append(item)
+                continue
+            try:
+                out.append(range_one_cycle(result, max(2, steps)))
+            except ConfigError as exc:
+                if not defaults:  # asked for by name: say why it cannot be built
+                    refused = True
+                    raise ConfigError(
+                        f"{RANGE_ONE_CYCLE} cannot be built for {task.name!r}: {_lower(str(exc))} "
+                        "`lrkit find` shows its range test, and sweeps it otherwise with "
+                        "--start-lr, --end-lr and --num-iter."
+                    ) from None
+                notes.append(f"{RANGE_ONE_CYCLE} left out: {exc}")
+    finally:
+        for warning in caught:
+            if not (refused and issubclass(warning.category, FinderWarning)):
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
     return result, out, notes
 
 
@@ -289,3 +306,8 @@ def _train_all(
         steps_per_epoch=steps_per_epoch,
         note=candidate.note,
     )
+
+
+def _lower(text: str) -> str:
+    """``text`` with a lower-case first letter, to go on after a colon."""
+    return text[:1].lower() + text[1:]
