@@ -283,6 +283,9 @@ def _alt(fig: Figure, fallback: str) -> str:
         'digits: schedules; panels: loss, lr, against epoch; curves: cosine, constant'
         >>> _alt(Figure(), "Schedules")
         'Schedules'
+        >>> _ = fig.suptitle(r"cost in \\$: schedules")  # as plaintext.literal escapes it
+        >>> _alt(fig, "Schedules").split(";")[0]
+        'cost in $: schedules'
     """
     suptitle = getattr(fig, "_suptitle", None)  # Figure.get_suptitle is matplotlib >= 3.8
     parts = [suptitle.get_text()] if suptitle is not None and suptitle.get_text() else []
@@ -302,7 +305,8 @@ def _alt(fig: Figure, fallback: str) -> str:
     curves = [" ".join(t.get_text().split()) for legend in fig.legends for t in legend.get_texts()]
     if curves:
         parts.append("curves: " + ", ".join(curves))
-    return "; ".join(parts) or fallback
+    # as the figure shows it: a dollar sign escaped for matplotlib (plaintext.literal) is one
+    return "; ".join(parts).replace("\\$", "$") or fallback
 
 
 def _summary_value(value: Any) -> str:
