@@ -742,6 +742,14 @@ def test_the_plot_keeps_the_best_in_view_and_failures_at_the_worst_end(direction
     assert bottom < y < top and result.count("failed") == 1 and len(values) == 19
 
 
+@pytest.mark.filterwarnings("ignore:no trial completed")
+def test_a_plot_of_failures_alone_says_so_on_no_value_axis() -> None:
+    """They sat at 1.0 on an axis from 0.945 to 1.055: values no trial gave."""
+    ax = run(objectives.raises_unreadable, 3).plot().axes[0]
+    assert list(ax.get_yticks()) == []
+    assert [t.get_text() for t in ax.texts] == ["no trial gave a value: 3 failed"]
+
+
 @pytest.mark.parametrize(("low", "high", "minor_labels"), [(3e-3, 0.05, True), (1e-5, 1.0, False)])
 def test_a_narrow_ranges_plot_labels_more_than_its_decades(
     low: float, high: float, minor_labels: bool

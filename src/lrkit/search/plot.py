@@ -103,6 +103,16 @@ def plot_search(
         label_log_axis(ax.xaxis)  # 0.005, 0.01, 0.02, not 10^-2 alone
     if limits is not None:
         ax.set_ylim(limits[0], limits[1])
+    elif data.failed:  # no value to show: the failures on a bare line, and why
+        ax.set_yticks([])
+        ax.text(
+            0.5,
+            0.62,
+            f"no trial gave a value: {result.tally(complete=False)}",
+            transform=ax.transAxes,
+            ha="center",
+            color="tab:red",
+        )
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel(ylabel or f"objective ({result.direction})")
     ax.set_title(title or f"search '{literal(result.study_name)}': {result.n_trials} trials")
