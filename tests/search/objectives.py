@@ -6,6 +6,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -281,3 +282,24 @@ def raises_unreadable(lr: float) -> float:
 def shifted(lr: float, shift: float = 0.0) -> float:
     """The bowl, moved up by ``shift`` (a partial of it is another objective than the bowl)."""
     return quadratic(lr) + shift
+
+
+_BACKGROUND: list[Any] = []  # a module-level executor, made at the first trial in a process
+
+
+def saves_in_background(lr: float, trial: optuna.Trial) -> float:
+    """Hands a checkpoint to a thread pool and returns at once, as an async save does: the
+    file appears a second later, in the folder ``$CKPT_DIR``."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not _BACKGROUND:
+        _BACKGROUND.append(ThreadPoolExecutor(1))
+
+    def save(path: str) -> None:
+        time.sleep(1.0)
+        with open(path, "w") as file:
+            file.write("saved")
+
+    _BACKGROUND[0].submit(save, os.path.join(os.environ["CKPT_DIR"], f"ckpt-{trial.number}"))
+    return quadratic(lr)

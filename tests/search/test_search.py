@@ -317,6 +317,18 @@ def test_a_search_leaves_the_caller_s_python_rng_as_it_was() -> None:
     assert done.stdout.split() == ["True"], done.stderr
 
 
+def test_work_an_objective_hands_to_a_thread_pool_is_finished_in_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that ended at once at a stray thread lost a checkpoint written in the
+    background: the pool is shut down as Python's exit does it, and waited for."""
+    monkeypatch.setenv("CKPT_DIR", str(tmp_path))
+    storage = str(tmp_path / "s.journal")
+    result = run(objectives.saves_in_background, 2, storage=storage, n_workers=2)
+    assert result.count("complete") == 2
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*")) == ["ckpt-0", "ckpt-1"]
+
+
 def test_workers_refuse_an_unpicklable_objective(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="objective must be picklable"):
         run(lambda lr: lr, 2, storage=str(tmp_path / "s.journal"), n_workers=2)

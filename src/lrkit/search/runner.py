@@ -505,12 +505,31 @@ def _child_main(
     _leave_stray_threads()
 
 
-def _leave_stray_threads() -> None:
-    """Ends the worker at once when the objective left a thread running that is not a daemon:
-    Python's exit would join it, for as long as it runs (for ever, for a watcher), and the
-    search would wait on the worker. Its trial is recorded by now."""
+STRAY_GRACE_S = 10.0
+"""How long a worker waits, after its trial, for threads the objective left running."""
+
+
+def _leave_stray_threads(grace: float = STRAY_GRACE_S) -> None:
+    """Ends the worker when the objective left a thread running that is not a daemon, once it
+    has had ``grace`` seconds to finish: Python's exit would join it for as long as it runs
+    (for ever, for a watcher), and the search would wait on the worker. Its trial is recorded
+    by now. The executors of ``concurrent.futures`` are told to shut down first, as Python's
+    exit tells them, so that work handed to one (a checkpoint written in the background) is
+    finished within the grace, and its idle threads end."""
     me = threading.current_thread()
-    if any(t is not me and not t.daemon and t.is_alive() for t in threading.enumerate()):
+
+    def stray() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t is not me and not t.daemon and t.is_alive()]
+
+    if not stray():
+        return
+    for hook in list(getattr(threading, "_threading_atexits", ())):  # concurrent.futures'
+        with contextlib.suppress(Exception):
+            hook()
+    deadline = time.monotonic() + grace
+    for thread in stray():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if stray():
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
