@@ -8,6 +8,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -286,3 +287,46 @@ def test_a_schedule_that_overflows_stops_before_it_writes_inf() -> None:
             for _ in range(3000):
                 scheduler.step()
     assert all(math.isfinite(g["lr"]) for g in opt.param_groups)
+
+
+@pytest.mark.parametrize(
+    ("in_epochs", "in_steps"),
+    [
+        ("warmup:1 > cosine:9", "warmup:100 > cosine:900"),
+        ("onecycle:10", "onecycle:1000"),
+        ("onecycle:10,three_phase=True", "onecycle:1000,three_phase=True"),
+    ],
+)
+def test_a_schedule_in_epochs_stepped_per_batch_is_the_same_schedule_in_batches(
+    in_epochs: str, in_steps: str
+) -> None:
+    """A warmup in epochs started at half its peak (its first step one epoch in, not one
+    batch) and a one-cycle peaked an epoch early and spent its last epoch at its end."""
+
+    def lrs(spec: str, **how: Any) -> list[float]:
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        scheduler = bind(optimizer, spec, **how)
+        out = []
+        for _ in range(1000):
+            out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return out
+
+    per_batch = lrs(in_epochs, unit="epoch", steps_per_epoch=100)
+    assert per_batch == pytest.approx(lrs(in_steps), rel=1e-9, abs=1e-15)
+    assert per_batch[0] < 0.01  # the first batch at a small fraction of the peak
+
+
+def test_a_tensor_lr_keeps_its_start() -> None:
+    """The tensor LR is set in place: ``initial_lr`` was the same tensor and decayed with it,
+    so a second bind (or the optimizer's state_dict) started from the decayed LR."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=torch.tensor(0.1))
+    scheduler = bind(optimizer, "step:1,gamma=0.5")
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+    group = optimizer.param_groups[0]
+    assert float(group["lr"]) == pytest.approx(0.0125)
+    assert float(group["initial_lr"]) == pytest.approx(0.1)
+    assert bind(optimizer, "cosine:10").base_lrs == [pytest.approx(0.1)]

@@ -128,7 +128,10 @@ def test_unknown_parameter_lists_the_parameters() -> None:
     [
         ("cosine:100,eta_min=0.1", "'eta_min' (torch's eta_min is min_lr here)"),
         ("cosine:T_max=50", "'T_max' (torch's T_max is steps here)"),
-        ("linear:total_iters=10", "'total_iters' (torch's total_iters is steps here)"),
+        ("poly:total_iters=10", "'total_iters' (torch's total_iters is steps here)"),
+        # lrkit's linear is not torch's LinearLR: no hint that would make it one
+        ("linear:total_iters=10", "'total_iters'; its parameters are"),
+        ("ConstantLR:factor=0.5,total_iters=3", "'total_iters'; its parameters are"),
         ("sgdr:T_0=5,T_mult=2", "'T_0' (torch's T_0 is period here)"),
     ],
 )

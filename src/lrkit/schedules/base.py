@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import math
 from abc import ABC, abstractmethod
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
     from lrkit.schedules.plateau import Plateau
 
 Array = np.ndarray
+
+TICK: ContextVar[float] = ContextVar("lrkit_schedule_tick", default=1.0)
+"""The smallest move of the step, in the schedule's unit: 1, or ``1 / steps_per_epoch`` for a
+schedule in epochs stepped per batch (``bind(..., unit="epoch", steps_per_epoch=N)``). The
+schedules that count one step ahead (a warmup's first step above zero, a one-cycle's peak on
+the step before ``pct_start``) count one tick ahead, not one epoch."""
 
 
 class Schedule(ABC):

@@ -15,7 +15,7 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.errors import ConfigError, bad_value, caller_level, plain
-from lrkit.schedules.base import Schedule
+from lrkit.schedules.base import TICK, Schedule
 from lrkit.schedules.plateau import PlateauTracker, finite_metric
 from lrkit.schedules.spec import parse
 
@@ -112,14 +112,19 @@ class ScheduledLR(LRScheduler):
         """The LRs for the current position, one per param group."""
         for group in self.optimizer.param_groups[len(self.base_lrs) :]:
             # Groups added after binding (transformers #20029) join from their own LR.
-            group.setdefault("initial_lr", group["lr"])
+            lr = group["lr"]  # a tensor LR is set in place: its start must be a copy
+            group.setdefault("initial_lr", lr.clone() if isinstance(lr, torch.Tensor) else lr)
             self.base_lrs.append(float(group["initial_lr"]))
         t, red = self.position, self.plateau.reductions
-        # A group at LR 0 is frozen on purpose: keep it there.
-        return [
-            self.schedule(t, float(base), reductions=red) if float(base) > 0 else 0.0
-            for base in self.base_lrs
-        ]
+        # one step() is a batch: a warmup's first step is one batch in, not one epoch
+        tick = TICK.set(1.0 / self.steps_per_epoch if self.steps_per_epoch else 1.0)
+        try:  # a group at LR 0 is frozen on purpose: keep it there
+            return [
+                self.schedule(t, float(base), reductions=red) if float(base) > 0 else 0.0
+                for base in self.base_lrs
+            ]
+        finally:
+            TICK.reset(tick)
 
     def step(self, metrics: Any = None, epoch: None = None) -> None:  # type: ignore[override]
         """Advances one unit; a given metric is reported first (as ReduceLROnPlateau does)."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from lrkit.errors import ConfigError
 from lrkit.schedules.base import (
+    TICK,
     Array,
     Schedule,
     check_at_least,
@@ -122,9 +123,10 @@ class OneCycle(Schedule):
     def phase_ends(self) -> list[float]:
         """The step at which each phase ends (torch's ``end_step``): the peak, the return to
         the start value (``three_phase``), and the last step."""
-        up = self.pct_start * self.steps - 1.0
+        tick = TICK.get()  # torch's "- 1": one step, one batch for a cycle in epochs
+        up = self.pct_start * self.steps - tick
         ends = [up, 2.0 * up] if self.three_phase else [up]
-        return [*ends, float(self.steps) - 1.0]
+        return [*ends, float(self.steps) - tick]
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
         start = base / self.div_factor

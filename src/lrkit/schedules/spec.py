@@ -120,19 +120,20 @@ MEANING = 2
 ``OneCycleLR``), so that results kept from runs of a spec's older meaning are not reused."""
 
 TORCH_NAMES = {
-    "T_max": "steps",
-    "total_iters": "steps",
-    "total_steps": "steps",
-    "eta_min": "min_lr",
-    "T_0": "period",
-    "T_mult": "mult",
-    "step_size_up": "up",
-    "step_size_down": "down",
-    "anneal_strategy": "anneal",
-    "end_learning_rate": "end_lr",
+    ("cosine", "T_max"): "steps",
+    ("cosine", "eta_min"): "min_lr",
+    ("cosine_restarts", "T_0"): "period",
+    ("cosine_restarts", "T_mult"): "mult",
+    ("cosine_restarts", "eta_min"): "min_lr",
+    ("poly", "total_iters"): "steps",
+    ("onecycle", "total_steps"): "steps",
+    ("onecycle", "anneal_strategy"): "anneal",
+    ("cyclic", "step_size_up"): "up",
+    ("cyclic", "step_size_down"): "down",
 }
-"""torch's (and Keras's) argument names, and the spec parameter that stands for each: said in
-the error when a spec is written with torch's name."""
+"""torch's argument names, by schedule, and the spec parameter that means the same there: said
+in the error when a spec is written with torch's name. Not for ``constant`` and ``linear``,
+whose ``steps`` is not torch's ``total_iters`` (see :class:`~lrkit.schedules.ConstantLR`)."""
 
 _EXAMPLES = {"gamma": "0.9", "milestones": "[30,60]"}
 """Values for a required parameter's example in an error, where a length (1000) is no sense."""
@@ -159,7 +160,7 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
     unknown = sorted(set(kwargs) - set(names))
     if unknown:
         extra = ["warmup"] if "steps" in names else ["warmup", "steps (its length as a phase)"]
-        ours = TORCH_NAMES.get(unknown[0])
+        ours = TORCH_NAMES.get((cls.name, unknown[0]))
         hint = f" (torch's {unknown[0]} is {ours} here)" if ours in names else ""
         raise SpecError(
             f"{cls.name} has no parameter {unknown[0]!r}{hint}; its parameters are: "

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lrkit.schedules.base import Array, Schedule, check_length, check_range
+from lrkit.schedules.base import TICK, Array, Schedule, check_length, check_range
 from lrkit.schedules.registry import register
 
 
@@ -38,5 +38,6 @@ class Warmup(Schedule):
         return float(self.steps)
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
-        ramp = np.clip((t + 1.0) / (self.steps + 1.0), 0.0, 1.0)
+        tick = TICK.get()  # one step ahead: one batch ahead for a warmup in epochs
+        ramp = np.clip((t + tick) / (self.steps + tick), 0.0, 1.0)
         return base * (self.start_factor + (1.0 - self.start_factor) * ramp)
