@@ -89,7 +89,7 @@ def test_compare_prints_the_table_and_writes_the_files(tmp_path: Path) -> None:
 
 def test_json_with_sklearn_rows_into_the_default_out_dir(tmp_path: Path) -> None:
     result = run(
-        "compare", "--epochs", "1", "--schedules", "constant", "--sklearn", "--json", "--quiet",
+        "compare", "--epochs", "1", "--schedules", "constant", "--sklearn", "--json",
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -98,8 +98,11 @@ def test_json_with_sklearn_rows_into_the_default_out_dir(tmp_path: Path) -> None
         "constant", "sklearn:constant", "sklearn:invscaling", "sklearn:adaptive",
     ]  # fmt: skip
     assert data["best"] == "constant"
-    assert "Wrote" not in result.stderr  # --quiet: errors and warnings only, as find's
+    assert "Wrote" in result.stderr  # where it keeps stdout pure JSON
     assert (tmp_path / "lrkit-out" / "compare" / "compare.json").is_file()
+    quiet = run("compare", "--epochs", "1", "--schedules", "constant", "--quiet", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout == "" and "Wrote" not in quiet.stderr  # errors and warnings only
 
 
 BAD = {
@@ -169,4 +172,4 @@ def test_a_range_one_cycle_the_range_test_cannot_build_is_one_line(tmp_path: Pat
     assert result.stderr.startswith(
         "lrkit: error: range-onecycle cannot be built for 'flat': the range test found no LR range"
     )
-    assert "`lrkit find` shows its range test" in result.stderr
+    assert "Its range test is `lrkit find` (range_test_task)" in result.stderr

@@ -317,3 +317,29 @@ def test_ctrl_c_between_claiming_a_trial_and_starting_its_worker_queues_it_again
         quadratic, 1e-5, 1.0, 4, storage=str(journal), n_workers=2, progress=False, resume=True
     )
     assert resumed.count("complete") == 4
+
+
+def test_ctrl_c_between_claiming_a_trial_and_running_it_in_process_queues_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one worker, the trial taken from the queue was left RUNNING until a resume when
+    Ctrl-C came before its own handling began (while the display was redrawn)."""
+    import lrkit.search.runner as runner
+
+    journal = tmp_path / "study.journal"
+    real = runner.run_trial
+    calls = []
+
+    def ctrl_c_at_the_second(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "run_trial", ctrl_c_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        search(quadratic, 1e-5, 1.0, 4, storage=str(journal), progress=False)
+    trials = _study(journal).trials
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    stopped = [t for t in trials if t.user_attrs.get("error", "").startswith("interrupted")]
+    assert [t.number for t in stopped] == [1]

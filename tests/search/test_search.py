@@ -167,7 +167,12 @@ def test_parameters_besides_the_lr_are_drawn_on_their_own(sampler: str, tmp_path
 
 def test_an_objective_s_attrs_never_overwrite_lrkit_s_columns() -> None:
     def noted(lr: float, trial: optuna.Trial) -> float:
-        for key, value in (("lr", "after warmup"), ("value", 99.0), ("error", "my note")):
+        for key, value in (
+            ("lr", "after warmup"),
+            ("value", 99.0),
+            ("error", "my note"),
+            ("attr_lr", "its own"),  # where lrkit would write its renamed lr
+        ):
             trial.set_user_attr(key, value)
         trial.set_user_attr("lrkit_round", "first")  # lrkit's own name: read as if unset
         return lr
@@ -176,11 +181,8 @@ def test_an_objective_s_attrs_never_overwrite_lrkit_s_columns() -> None:
     assert result.count("complete") == 2
     t, row = result.trials[0], result.rows()[0]
     assert (row["lr"], row["value"], row["error"], row["round"]) == (t.lr, t.value, None, 0)
-    assert (row["attr_lr"], row["attr_value"], row["attr_error"]) == (
-        "after warmup",
-        99.0,
-        "my note",
-    )
+    assert (row["attr_value"], row["attr_error"]) == (99.0, "my note")
+    assert row["attr_attr_lr"] == "after warmup" and row["attr_lr"] == "its own"
     assert t.error is None and t.attrs["error"] == "my note"
 
 
@@ -222,7 +224,7 @@ def test_an_objective_s_change_of_thread_count_ends_with_its_trial() -> None:
     assert torch.get_num_threads() == before
 
 
-def test_odd_exceptions_fail_their_trial() -> None:
+def test_odd_exceptions_fail_their_trial(tmp_path: Path) -> None:
     with pytest.warns(SearchWarning, match="no trial completed"):
         unreadable = run(objectives.raises_unreadable, 2)
     assert [t.error for t in unreadable.trials] == [
@@ -232,8 +234,11 @@ def test_odd_exceptions_fail_their_trial() -> None:
     def stops_a_generator(lr: float) -> float:
         raise GeneratorExit("odd")
 
+    journal = str(tmp_path / "s.journal")
     with pytest.raises(GeneratorExit):  # a BaseException: it goes on up, its trial recorded
-        run(stops_a_generator, 2, storage=":memory:")
+        run(stops_a_generator, 2, storage=journal)
+    [trial] = optuna.load_study(study_name="lrkit-search", storage=_journal(journal)).trials[:1]
+    assert trial.state == TrialState.FAIL and trial.user_attrs["error"] == "GeneratorExit: odd"
 
 
 def test_a_second_parameter_with_a_default_keeps_it_and_optuna_s_signature_is_refused() -> None:
@@ -244,8 +249,17 @@ def test_a_second_parameter_with_a_default_keeps_it_and_optuna_s_signature_is_re
         assert trial is not None
         return lr
 
+    def named_otherwise(lr: float, optuna_trial: Any = None) -> float:
+        assert optuna_trial is not None
+        return lr
+
+    def annotated(lr: float, t: optuna.Trial = None) -> float:  # type: ignore[assignment]
+        assert t is not None
+        return lr
+
     assert run(with_epochs, 2).count("complete") == 2
-    assert run(with_trial_default, 2).count("complete") == 2
+    for takes_it in (with_trial_default, named_otherwise, annotated):
+        assert run(takes_it, 2).count("complete") == 2, takes_it.__name__
 
     def optuna_style(trial: optuna.Trial) -> float:
         return trial.suggest_float("lr", 1e-5, 1.0)

@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if not (args.json or args.quiet):  # before the files: a disk full for them hides nothing
         print(result.table())
+    elif args.quiet:  # a schedule left out, and why: said as a warning would be
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
     written = write_outputs(result, args.out, task=identity)
     if args.json:
         print_json((args.out / outputs.COMPARE_JSON).read_text())  # as written, not built again

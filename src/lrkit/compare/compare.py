@@ -246,8 +246,9 @@ def _resolve_range(
                     refused = True
                     raise ConfigError(
                         f"{RANGE_ONE_CYCLE} cannot be built for {task.name!r}: {_lower(str(exc))} "
-                        "`lrkit find` shows its range test, and sweeps it otherwise with "
-                        "--start-lr, --end-lr and --num-iter."
+                        "Its range test is `lrkit find` (range_test_task), which sweeps "
+                        "otherwise with --start-lr, --end-lr and --num-iter (start_lr, end_lr, "
+                        "num_iter)."
                     ) from None
                 notes.append(f"{RANGE_ONE_CYCLE} left out: {exc}")
     finally:

@@ -247,7 +247,10 @@ class SearchResult:
                     if key not in row:
                         row[key] = value
                     elif row[key] != value:  # epochs_run, as a task trial records it: the same
-                        row[f"{kind}_{key}"] = value
+                        renamed = f"{kind}_{key}"
+                        while renamed in row or renamed in t.attrs or renamed in t.params:
+                            renamed = f"{kind}_{renamed}"  # never over one of the objective's
+                        row[renamed] = value
             rows.append(row)
         return rows
 

@@ -199,14 +199,22 @@ def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
 
 def _takes_trial(params: Iterable[inspect.Parameter]) -> bool:
     """Whether an objective with these parameters gets the trial: as its second positional
-    parameter, one without a default or named ``trial`` (``objective(lr, epochs=3)`` keeps
-    its default), or through ``*args``."""
+    parameter, one without a default, or whose name or annotation says trial
+    (``optuna_trial=None``, ``t: optuna.Trial = None``), or through ``*args``;
+    ``objective(lr, epochs=3)`` keeps its default."""
     params = list(params)
     if any(p.kind == p.VAR_POSITIONAL for p in params):
         return True
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) > 1 and (
-        positional[1].default is inspect.Parameter.empty or positional[1].name == "trial"
+    if len(positional) < 2:
+        return False
+    second = positional[1]
+    annotation = second.annotation
+    said = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return (
+        second.default is inspect.Parameter.empty
+        or "trial" in second.name.lower()
+        or "Trial" in str(said)
     )
 
 
@@ -634,11 +642,20 @@ class Workers:
         if self.n_workers == 1:
             # shown as each trial starts (the one before it done): a line drawn between the two
             # would say none runs
-            while (trial_id := pop_waiting(self.study)) is not None:
-                self.on_change()
-                run_trial(
-                    self.study, trial_id, self.objective, self.lr_range, self.timeout, self.spec
-                )
+            while True:
+                with no_interrupt():  # a Ctrl-C now comes once the trial id is held
+                    trial_id = pop_waiting(self.study)
+                if trial_id is None:
+                    break
+                try:
+                    self.on_change()
+                    run_trial(
+                        self.study, trial_id, self.objective, self.lr_range, self.timeout, self.spec
+                    )
+                except BaseException:  # before the trial's own handling began (the display's
+                    with contextlib.suppress(Exception):  # redraw): queued again, not RUNNING
+                        fail_interrupted(self.study, trial_id)
+                    raise
             self.on_change()
             return
         self._run_processes()

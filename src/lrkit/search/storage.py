@@ -266,12 +266,14 @@ def _absolute_sqlite(url: str) -> str:
         True
         >>> _absolute_sqlite("sqlite:////abs/s.db"), _absolute_sqlite("postgresql://h/db")
         ('sqlite:////abs/s.db', 'postgresql://h/db')
+        >>> _absolute_sqlite("sqlite:///file:s.db?uri=true")  # a URI filename: SQLite's to read
+        'sqlite:///file:s.db?uri=true'
     """
     if not url.startswith("sqlite"):
         return url
     database = _database(url)
-    if not database or os.path.isabs(database):
-        return url
+    if not database or os.path.isabs(database) or database.startswith("file:"):
+        return url  # a URI filename (?uri=true) is SQLite's to read, as given
     head, rest = url.split(":///", 1)
     return f"{head}:///{os.path.abspath(database)}{rest[len(database) :]}"
 

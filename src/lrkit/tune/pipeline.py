@@ -113,8 +113,13 @@ def tune(
             seeds are the same for any number of workers.
 
     Raises:
-        ConfigError: Bad settings, a folder that cannot be written, a budget too small.
+        ConfigError: Bad settings, a folder that cannot be written (or holds a report.html
+            that lrkit did not write), a budget too small.
         TaskError: The task cannot be loaded or does not fit its loss.
+        RunError: The search found no LR that trains the task, or no schedule trained at the
+            LR it found (each stage's files say why), or the report could not be written.
+            A rerun with the same settings reuses the finished stages, but searches again
+            where the search found nothing.
     """
     from lrkit.finder.task import DEFAULT_NUM_ITER
     from lrkit.search.objective import check_value
