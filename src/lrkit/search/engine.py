@@ -125,7 +125,8 @@ def search(
             searches its range, from half a decade under its low end to its high end.
         n_trials: Trials in all (over all rounds); exact, however many workers run them.
         seed: Seeds the LR draws and each trial's training seed (a function of the seed and the
-            trial's place, so the same for any number of workers).
+            trial's place, so the same for any number of workers); an integer from -2**63 to
+            2**63 - 1 (each draws apart from the others).
         sampler: ``"stratified"`` (Latin hypercube in log-LR: even coverage), ``"random"``
             (seed 000's ``10 ** U(a, b)`` with NumPy), ``"random-torch"`` (the same with
             ``torch.distributions``), ``"tpe"``, or any Optuna sampler.
