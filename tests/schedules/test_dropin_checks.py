@@ -167,6 +167,12 @@ def test_chained_scheduler_refuses_a_bound_schedule_and_accepts_torch_ones() -> 
         dropin.ChainedScheduler(
             [bind(optimizer, "cosine:4"), dropin.ExponentialLR(optimizer, 0.5)], optimizer
         )
+    nested = _opt()  # one level down, in a SequentialLR: the product was as wrong
+    inner = dropin.SequentialLR(
+        nested, [bind(nested, "warmup:2"), bind(nested, "cosine:3")], milestones=[2]
+    )
+    with pytest.raises(ConfigError, match=r"'warmup:steps=2', inside a SequentialLR\), which"):
+        dropin.ChainedScheduler([inner, dropin.ExponentialLR(nested, 0.9)], nested)
     other = _opt()
     chained = dropin.ChainedScheduler(
         [dropin.CosineAnnealingLR(other, T_max=4), dropin.ExponentialLR(other, 0.5)], other

@@ -333,3 +333,29 @@ def _torch_lrs(factory, n: int) -> np.ndarray:  # type: ignore[no-untyped-def]
         opt.step()
         sched.step()
     return np.array(out)
+
+
+def test_a_sequence_with_two_plateaus_is_refused() -> None:
+    """One tracker counts the reductions: the second plateau began four halvings down, and
+    compared its first metric with the first plateau's best."""
+    with pytest.raises(ConfigError, match="phases may hold at most one plateau schedule"):
+        parse("plateau:factor=0.5,patience=1,steps=5 > cosine:3 > plateau:factor=0.5")
+    parse("warmup:2 > plateau:factor=0.5")  # one is what a sequence may hold
+
+
+def test_base_lr_and_step_take_numbers_as_numbers() -> None:
+    schedule = parse("cosine:10")
+    want = schedule(3, 0.1)
+    assert schedule(3, np.float64(0.1)) == want and schedule(np.int64(3), 0.1) == want
+    assert schedule(3, torch.tensor(0.1, dtype=torch.float64)) == want
+    assert schedule.trace(4, np.float64(0.1))[3] == pytest.approx(want)
+    for step in ("3", True):
+        with pytest.raises(ConfigError, match="step must be a finite number"):
+            schedule(step, 0.1)  # type: ignore[arg-type]
+
+
+def test_a_warmup_before_its_first_step_is_at_its_first_step() -> None:
+    """A SequentialLR rewinds a child not started yet to step -1: every schedule gives its
+    step-0 LR there, and a warmup gave 0."""
+    warmup = parse("warmup:4")
+    assert warmup(-1, 0.1) == warmup(0, 0.1) == pytest.approx(0.02)

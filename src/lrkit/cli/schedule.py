@@ -85,7 +85,8 @@ def _add_horizon_args(parser: argparse.ArgumentParser) -> None:
         type=read_metrics,
         metavar="FILE_OR_COMMA_LIST",
         help="metric per step driving plateau phases: '1.0,0.9,0.9' or a file (one number per "
-        "line, or a JSON list)",
+        "line, or a JSON list); a list that starts with a minus sign goes after '=': "
+        "--metrics=-1,-2,-3",
     )
 
 

@@ -7,7 +7,11 @@ plotting and resuming exact.
 
 Each concrete schedule is a frozen dataclass that defines ``_lr(t, base)`` once, vectorised over a
 NumPy array of steps, so the scalar path (``schedule(t, base)``) and the traced path
-(``schedule.trace(n)``) share a single formula and cannot drift apart.
+(``schedule.trace(n)``) share a single formula and cannot drift apart: they agree to the last
+bit or so (NumPy computes a power of a 0-d array and of a longer one by different routes, a
+unit in the last place apart for ``step``, ``multistep``, ``poly``; a long ``cosine_restarts``
+trace with ``mult`` near 1 finds its cycles by a closed form, within 1e-8 relative). A bound
+schedule sets the scalar path's value.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ class Schedule(ABC):
 
     def __call__(self, step: float, base_lr: float = 1.0, *, reductions: int = 0) -> float:
         """The learning rate at one step."""
+        base_lr = _number(base_lr)  # np.float32(0.1), a 0-d tensor: an LR as a float is
         check_positive("base_lr", base_lr)
         t = np.asarray(_finite_step(step), dtype=np.float64)
         red = np.asarray(float(reductions), dtype=np.float64)
@@ -111,6 +116,7 @@ class Schedule(ABC):
         n_steps = plain(n_steps)
         if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
             raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}.")
+        base_lr = _number(base_lr)
         check_positive("base_lr", base_lr)
         t = np.arange(n_steps, dtype=np.float64)
         red = np.zeros_like(t) if reductions is None else np.asarray(reductions, np.float64)
@@ -249,8 +255,19 @@ def check_non_negative(name: str, value: float) -> None:
         raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}.")
 
 
+def _number(value: Any) -> Any:
+    """A NumPy scalar or a one-element tensor as the Python number it holds; else as it is."""
+    value = plain(value)
+    if type(value).__module__.startswith("torch") and getattr(value, "numel", lambda: 0)() == 1:
+        return value.item()
+    return value
+
+
 def _finite_step(step: object) -> float:
-    """``step`` as a float; ConfigError unless it is a finite number (NaN would give a NaN LR)."""
+    """``step`` as a float; ConfigError unless it is a finite number (NaN would give a NaN LR);
+    text and ``True`` are not steps."""
+    if isinstance(step, (str, bytes, bool)):
+        raise ConfigError(f"step must be a finite number, got {step!r}.")
     try:
         t = float(step)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from dataclasses import dataclass
@@ -48,6 +49,11 @@ class Sequence(Schedule):
                     f"phase {i + 1} must have a length (steps=...) because another phase follows "
                     f"it (only the last phase may run forever), got {p.to_spec()!r}."
                 )
+        if sum(1 for p in flat if _holds_plateau(p)) > 1:  # one tracker counts its reductions
+            raise ConfigError(
+                "phases may hold at most one plateau schedule: a second would carry on from "
+                "the first's reductions and best metric, which one tracker counts."
+            )
         lengths = [p.length for p in flat if p.length is not None]
         if not math.isfinite(sum(lengths)):  # each is finite; their sum overflowed
             raise ConfigError(
@@ -197,3 +203,15 @@ class Product(Schedule):
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "factors": [f.to_dict() for f in self.factors]}
+
+
+def _holds_plateau(schedule: Schedule) -> bool:
+    """Whether ``schedule`` is a plateau schedule or has one inside (a product, a phase)."""
+    if isinstance(schedule, Plateau):
+        return True
+    for field in dataclasses.fields(schedule):  # type: ignore[arg-type]
+        value = getattr(schedule, field.name)
+        parts = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(p, Schedule) and _holds_plateau(p) for p in parts):
+            return True
+    return False

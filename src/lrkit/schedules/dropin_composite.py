@@ -66,12 +66,24 @@ class ChainedScheduler(ExactResume, lr_scheduler.ChainedScheduler):
         from lrkit.schedules.bound import ScheduledLR
 
         children = list(schedulers)
+
+        def bound_in(scheduler: Any) -> Any:
+            """A bound lrkit schedule in ``scheduler``, or inside a SequentialLR of it."""
+            if isinstance(scheduler, ScheduledLR):
+                return scheduler
+            inner = getattr(scheduler, "_schedulers", None)
+            if isinstance(scheduler, lr_scheduler.SequentialLR) and inner is not None:
+                return next((b for b in map(bound_in, inner) if b is not None), None)
+            return None
+
         for i, child in enumerate(children):
-            if isinstance(child, ScheduledLR):
+            found = bound_in(child)
+            if found is not None:
+                where = "" if found is child else ", inside a SequentialLR"
                 raise ConfigError(
                     f"schedulers[{i}] must be a torch scheduler that multiplies the LR, got a "
-                    f"bound lrkit schedule ({child.schedule.to_spec()!r}), which sets it "
-                    "outright; write the product in one spec instead, such as "
+                    f"bound lrkit schedule ({found.schedule.to_spec()!r}{where}), which sets "
+                    "it outright; write the product in one spec instead, such as "
                     "'cosine:100 * exponential:0.99'."
                 )
         if optimizer is None:  # torch before 2.2 takes no optimizer argument

@@ -39,5 +39,6 @@ class Warmup(Schedule):
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
         tick = TICK.get()  # one step ahead: one batch ahead for a warmup in epochs
-        ramp = np.clip((t + tick) / (self.steps + tick), 0.0, 1.0)
+        # before step 0 (a SequentialLR child not started yet): step 0's LR, as every schedule
+        ramp = np.clip((np.maximum(t, 0.0) + tick) / (self.steps + tick), 0.0, 1.0)
         return base * (self.start_factor + (1.0 - self.start_factor) * ramp)
