@@ -386,7 +386,16 @@ class LRFinder:
                 from lrkit.progress import ProgressBar
 
                 with ProgressBar(plan.num_iter, label="range test", unit="steps") as bar:
-                    outcome = sweep.run(non_blocking_transfer, bar.update)
+                    shown_at = [-1.0]
+
+                    def show(done: int) -> None:  # ten times a second: a step may take 0.1 ms
+                        now = time.monotonic()
+                        if now - shown_at[0] >= 0.1:
+                            shown_at[0] = now
+                            bar.update(done)
+
+                    outcome = sweep.run(non_blocking_transfer, show)
+                    bar.update(len(outcome.curve))
             else:
                 outcome = sweep.run(non_blocking_transfer, on_step)
         finally:
