@@ -346,7 +346,7 @@ class Replay:
                 trial.set_user_attr("epochs_run", epoch)
                 raise FloatingPointError(f"diverged at lr={lr:.3g} in epoch {epoch}")
             trial.report(value, epoch)
-            if trial.should_prune():
+            if epoch < len(curve) and trial.should_prune():  # as a task search: never the last
                 trial.set_user_attr("epochs_run", epoch)
                 raise optuna.TrialPruned()
         trial.set_user_attr("epochs_run", len(curve))

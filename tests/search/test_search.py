@@ -343,6 +343,17 @@ def test_work_an_objective_hands_to_a_thread_pool_is_finished_in_a_worker(
     assert sorted(p.name for p in tmp_path.glob("ckpt-*")) == ["ckpt-0", "ckpt-1"]
 
 
+def test_a_task_trial_trained_in_full_is_never_pruned() -> None:
+    """Hyperband's top rung is the budget: trials that had trained every epoch were marked
+    pruned there, their value left out of the best."""
+    result = run("digits", 9, low=1e-3, high=1.0, pruner="hyperband", epochs=3)
+    full = [t for t in result.trials if t.epochs_run == 3]
+    assert full and all(t.state == "complete" for t in full), [
+        (t.state, t.epochs_run) for t in full
+    ]
+    assert result.count("pruned") >= 1  # the pruner still stopped some early
+
+
 def test_workers_refuse_an_unpicklable_objective(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="objective must be picklable"):
         run(lambda lr: lr, 2, storage=str(tmp_path / "s.journal"), n_workers=2)

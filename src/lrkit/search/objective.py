@@ -118,7 +118,9 @@ class TaskObjective:
             current = record.val_loss if self.value == "val_loss" else record.val_metric
             if math.isfinite(current):
                 trial.report(current, record.epoch)
-            pruned = trial.should_prune()
+            # not after the last epoch: a trial trained in full has its value, and one pruned
+            # there (Hyperband's top rung is the budget) could never be the best
+            pruned = record.epoch < self.budget and trial.should_prune()
             return pruned
 
         seed = int(trial.user_attrs.get("lrkit_seed", trial.number))
