@@ -181,10 +181,12 @@ def test_a_lock_left_by_a_killed_writer_is_cleared_on_open(tmp_path: Path) -> No
     journal = tmp_path / "study.journal"
     search(Logged(tmp_path / "ran.log", 0.0), 1e-5, 1.0, 2, storage=str(journal), progress=False)
     lock = Path(f"{journal}.lock")  # Optuna's lock: a symlink made for the length of a write
-    os.symlink(journal, lock)
     spec = StorageSpec.parse(str(journal))
-    spec.open(first=True)
-    assert lock.is_symlink()  # a fresh lock may be a live writer's: kept
+    os.symlink(journal, lock)
+    started = time.monotonic()
+    spec.open(first=True)  # a --resume right after the kill: not Optuna's 30 s wait
+    assert not lock.is_symlink() and time.monotonic() - started < 10
+    os.symlink(journal, lock)
     old = time.time() - STALE_LOCK_S - 5
     os.utime(lock, (old, old), follow_symlinks=False)
     spec.open()
@@ -193,6 +195,34 @@ def test_a_lock_left_by_a_killed_writer_is_cleared_on_open(tmp_path: Path) -> No
     assert not lock.is_symlink()  # the search's own open: a lock that old is a dead writer's
     assert [p.name for p in tmp_path.iterdir() if ".lock" in p.name] == []
     storage.set_study_user_attr(storage.get_all_studies()[0]._study_id, "x", 1)  # writes at once
+
+
+def test_a_live_writer_s_lock_is_left_to_it(tmp_path: Path) -> None:
+    """Locks that come and go (a live process writing) are never taken away."""
+    import threading
+
+    from lrkit.search.storage import clear_stale_lock
+
+    journal = tmp_path / "study.journal"
+    journal.touch()
+    lock = Path(f"{journal}.lock")
+    stop = threading.Event()
+
+    def writes() -> None:
+        while not stop.is_set():
+            os.symlink(journal, lock)
+            time.sleep(0.005)
+            lock.unlink()
+            time.sleep(0.005)
+
+    writer = threading.Thread(target=writes)
+    writer.start()
+    try:
+        assert not any(clear_stale_lock(journal) for _ in range(20))
+    finally:
+        stop.set()
+        writer.join()
+    assert [p.name for p in tmp_path.iterdir()] == ["study.journal"]  # no lock put aside
 
 
 def test_a_journal_being_appended_to_passes_the_check(tmp_path: Path) -> None:

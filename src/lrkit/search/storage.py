@@ -38,6 +38,7 @@ HEARTBEAT_S = 10
 GRACE_S = 40
 
 STALE_LOCK_S = 10  # a journal write holds the file's lock for milliseconds
+LOCK_WATCH_S = 2.0  # how long a young lock is watched before it counts as a killed writer's
 MAX_RECORD_BYTES = 16 * 2**20  # a journal record is a few kB; a longer "line" is no record
 SCHEMA_RETRIES = 8  # opens on a fresh database, racing other workers to create the tables
 
@@ -376,24 +377,41 @@ def _whole(path: Path) -> bool:
         return True
 
 
-def clear_stale_lock(path: Path, older_than: float = STALE_LOCK_S) -> bool:
+def clear_stale_lock(
+    path: Path, older_than: float = STALE_LOCK_S, watch: float = LOCK_WATCH_S
+) -> bool:
     """Removes the journal's lock if a process killed mid-write left it; True if it did.
 
     A write holds the lock (Optuna's symlink ``<journal>.lock``) for milliseconds. One killed
     holding it (``kill -9``) leaves it behind, and Optuna would wait out its grace period, 30
     seconds, logging "taking longer" lines, before it forced it open. A lock older than
-    ``older_than`` seconds is such a leftover. It is taken away as Optuna releases a lock, by a
-    rename first, so that a lock made afresh in the meantime by a live writer is put back.
+    ``older_than`` seconds is such a leftover; so is a younger one that is still there, the
+    same one, after ``watch`` seconds (a ``--resume`` right after the kill), where a live
+    writer's comes and goes. It is taken away as Optuna releases a lock, by a rename first, so
+    that a lock made afresh in the meantime by a live writer is put back.
     """
     lock = f"{path}.lock"
     try:
-        if time.time() - os.lstat(lock).st_mtime < older_than:
-            return False
-        taken = f"{lock}.{uuid.uuid4().hex}.stale"
-        os.rename(lock, taken)
-    except OSError:  # no lock (the usual case), or another process took it first
+        seen = os.lstat(lock)
+    except OSError:  # no lock: the usual case
         return False
-    if time.time() - os.lstat(taken).st_mtime < older_than:  # a live writer's, made just now
+    if time.time() - seen.st_mtime < older_than:
+        deadline = time.monotonic() + watch
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            try:
+                now = os.lstat(lock)
+            except OSError:  # released: a live writer's
+                return False
+            if (now.st_ino, now.st_mtime_ns) != (seen.st_ino, seen.st_mtime_ns):
+                seen, deadline = now, time.monotonic() + watch  # another write: watch it anew
+    taken = f"{lock}.{uuid.uuid4().hex}.stale"
+    try:
+        os.rename(lock, taken)
+        moved = os.lstat(taken)
+    except OSError:  # another process took it first
+        return False
+    if (moved.st_ino, moved.st_mtime_ns) != (seen.st_ino, seen.st_mtime_ns):  # a live writer's
         with contextlib.suppress(OSError):
             os.rename(taken, lock)
         return False
