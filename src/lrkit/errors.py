@@ -55,6 +55,10 @@ typo (``1e9``) is an error instead of a run that never ends."""
 MAX_SEED = 2**32 - 1
 """The largest seed NumPy takes (torch takes more): every seed lrkit trains with is at most it."""
 
+MAX_STUDY_NAME = 512
+"""The longest search study name: Optuna's database storages keep it in a VARCHAR(512) (a
+journal or an SQLite file would take more, and a cluster's PostgreSQL then refused it)."""
+
 MAX_LR = 1e6
 """The highest learning rate lrkit accepts anywhere: far past where any loss diverges, and low
 enough that the step torch applies (Adam's ``lr / (1 - beta1)`` too) fits a float32 parameter;

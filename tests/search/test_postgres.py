@@ -593,3 +593,18 @@ def test_the_documented_command_with_narrowing_rounds_on_three_machines(
         data = json.loads((tmp_path / f"m{i}" / "search.json").read_text())
         assert data["counts"]["complete"] == n and data["best_lr"] == result.best_lr
         assert data["storage"] == StorageSpec.parse(postgres_db).describe()  # no password
+
+
+def test_a_server_that_asks_for_a_password_none_was_given_for_says_where_one_goes(
+    postgres_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libpq's bare "fe_sendauth: no password supplied" said nothing of ~/.pgpass."""
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))  # no password file to find
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    url = StorageSpec.parse(postgres_db).describe()  # the same URL, its password left out
+    with pytest.raises(ConfigError) as info:
+        search(Sleepy(), LOW, HIGH, 2, storage=url, progress=False)
+    assert "no password supplied" in str(info.value)
+    assert "put it in ~/.pgpass, as host:port:database:user:password, or in PGPASSWORD" in str(
+        info.value
+    )

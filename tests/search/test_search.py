@@ -627,6 +627,8 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
         ({"join_timeout": True}, "join_timeout must be a number of seconds >= 0"),
         ({"progress": "no"}, "progress must be True or False, got 'no'"),
         ({"n_workers": 0}, "n_workers must be a positive integer"),
+        # a PostgreSQL study name column holds 512: the cluster refused what the laptop took
+        ({"study_name": "s" * 513}, "study_name must be a non-empty string of at most 512"),
         ({"pruner": "sometimes"}, "valid pruners: none, halving, hyperband, median"),
         ({"direction": "up"}, "direction must be 'minimize', 'maximize' or None, got 'up'"),
         ({"storage": "redis://x"}, "storage must be a sqlite://, postgresql://"),
@@ -640,8 +642,14 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
         ({"resume": "yes"}, "resume must be True, False or 'auto', got 'yes'"),
         ({"resume": 1}, "resume must be True, False or 'auto', got 1"),
         ({"storage": 5}, "storage must be a database URL, a journal file path or ':memory:'"),
-        ({"study_name": 3}, "study_name must be a non-empty string, or None, got 3"),
-        ({"study_name": " "}, "study_name must be a non-empty string, or None, got ' '"),
+        (
+            {"study_name": 3},
+            "study_name must be a non-empty string of at most 512 characters .*, got 3",
+        ),
+        (
+            {"study_name": " "},
+            "study_name must be a non-empty string of at most 512 characters .*, got ' '",
+        ),
         (
             {"sampler": optuna.samplers.GridSampler({"lr": [1e-3, 1e-2]})},
             "sampler must be a sampler that draws the LR",
@@ -728,6 +736,17 @@ def test_sqlite_in_a_new_folder_is_made_as_a_journal_is(tmp_path: Path) -> None:
     assert not (tmp_path / "new").exists()  # a failed resume makes no database
     result = run(objectives.quadratic, 2, storage=url)
     assert result.count("complete") == 2 and (tmp_path / "new" / "deeper" / "s.db").is_file()
+
+
+def test_an_sqlite_file_given_as_a_path_is_told_its_url(tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "rel.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE t (x)")
+    with pytest.raises(ConfigError, match=r"an SQLite database given as a path; give it as a U"):
+        run(objectives.quadratic, 2, storage=str(database))
+    assert run(objectives.quadratic, 2, storage=f"sqlite:///{database}").count("complete") == 2
 
 
 def test_exports_and_plot(tmp_path: Path) -> None:

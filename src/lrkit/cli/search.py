@@ -75,6 +75,12 @@ def study_name(text: str) -> str:
     """
     if not text.strip():
         raise argparse.ArgumentTypeError(f"must be a non-empty study name, got {text!r}")
+    from lrkit.errors import MAX_STUDY_NAME
+
+    if len(text) > MAX_STUDY_NAME:  # Optuna's database column holds 512
+        raise argparse.ArgumentTypeError(
+            f"must be a study name of at most {MAX_STUDY_NAME} characters, got {len(text)}"
+        )
     return text
 
 
@@ -258,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"note: study {result.study_name!r} already finished in {result.storage} with these "
             "settings, so no trial ran: these are its results. To search again, use another "
-            "--study or --out.",
+            f"--study{'' if args.storage else ' or --out'}.",
             file=sys.stderr,
         )
     args.out.mkdir(parents=True, exist_ok=True)  # the study may live elsewhere (--storage)

@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lrkit.errors import (
+    MAX_STUDY_NAME,
     ConfigError,
     RunError,
     bad_value,
@@ -227,9 +228,18 @@ def search(
                 spec = StorageSpec.parse(storage)
             check_workers(spec, objective, n_workers, sampler, pruner, n_trials)
             if study_name is not None and (
-                not isinstance(study_name, str) or not study_name.strip()
+                not isinstance(study_name, str)
+                or not study_name.strip()
+                or len(study_name) > MAX_STUDY_NAME
             ):
-                raise bad_value("study_name", "a non-empty string, or None", study_name)
+                raise bad_value(
+                    "study_name",
+                    f"a non-empty string of at most {MAX_STUDY_NAME} characters (Optuna's "
+                    "databases hold no more), or None",
+                    study_name
+                    if not isinstance(study_name, str) or len(study_name) <= 80
+                    else study_name[:80] + "...",
+                )
             name = study_name or DEFAULT_STUDY
             if resume is True and spec.file is not None and not spec.file.exists():
                 raise no_study_to_resume(name, spec)  # and create no journal or database file

@@ -219,6 +219,11 @@ class StorageSpec:
                     " (a password that holds @, :, / or # must be percent-encoded in the URL: "
                     "%40, %3A, %2F, %23; or keep it in ~/.pgpass)"
                 )
+            if "no password supplied" in reason:
+                hint = (
+                    " (the server asks for a password: put it in ~/.pgpass, as "
+                    "host:port:database:user:password, or in PGPASSWORD)"
+                )
             raise StorageUnreachable(
                 f"storage: cannot connect to {self.describe()!r}: {reason}{hint}"
             ) from None
@@ -438,6 +443,11 @@ def _not_a_journal(path: Path, number: int, line: bytes) -> ConfigError:
             f"storage: the journal file {str(path)!r} is damaged at line {number} "
             f"({shown!r}), after {number - 1} good records; Optuna cannot read past it. Keep "
             "a copy, and remove that line (and any after it) to go on from the records before."
+        )
+    if line.startswith(b"SQLite format 3"):  # an SQLite database given as a plain path
+        return ConfigError(
+            f"storage must be a journal file path or a database URL, got {str(path)!r}, an "
+            f"SQLite database given as a path; give it as a URL: 'sqlite:///{path}'."
         )
     return ConfigError(
         f"storage must be an Optuna journal file (one JSON record per line) or a new file, got "
