@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -359,3 +360,17 @@ def test_a_warmup_before_its_first_step_is_at_its_first_step() -> None:
     step-0 LR there, and a warmup gave 0."""
     warmup = parse("warmup:4")
     assert warmup(-1, 0.1) == warmup(0, 0.1) == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize(
+    ("reductions", "said"),
+    [
+        ([1, 2], "reductions must hold one count per step (3), or one for all, got 2"),
+        ([0, float("nan"), 1], "reductions must be whole numbers >= 0"),
+        ([0, -1, 0], "reductions must be whole numbers >= 0"),
+    ],
+)
+def test_a_trace_s_reductions_are_checked(reductions: list[float], said: str) -> None:
+    """A list of the wrong length was numpy's bare broadcasting error; NaN passed silently."""
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        parse("plateau:factor=0.5").trace(3, reductions=reductions)

@@ -119,7 +119,7 @@ class Schedule(ABC):
         base_lr = _number(base_lr)
         check_positive("base_lr", base_lr)
         t = np.arange(n_steps, dtype=np.float64)
-        red = np.zeros_like(t) if reductions is None else np.asarray(reductions, np.float64)
+        red = np.zeros_like(t) if reductions is None else _reductions(reductions, n_steps)
         return np.broadcast_to(self._lr(t, float(base_lr), red), t.shape).astype(np.float64)
 
     # -- composition ---------------------------------------------------------------------------
@@ -253,6 +253,22 @@ def check_non_negative(name: str, value: float) -> None:
     """Raises ConfigError unless ``value`` is a finite number >= 0."""
     if not is_finite_number(value) or value < 0:
         raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}.")
+
+
+def _reductions(reductions: Any, n_steps: int) -> Array:
+    """A trace's plateau reductions: a count per step (or one for all), whole and >= 0."""
+    try:
+        red = np.asarray(reductions, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"reductions must be counts, one per step, got {reductions!r}.") from None
+    if red.shape not in ((), (n_steps,)):
+        raise ConfigError(
+            f"reductions must hold one count per step ({n_steps}), or one for all, got "
+            f"{red.size} (shape {red.shape})."
+        )
+    if not (np.all(np.isfinite(red)) and np.all(red >= 0) and np.all(red == np.floor(red))):
+        raise ConfigError(f"reductions must be whole numbers >= 0, got {reductions!r}.")
+    return red
 
 
 def _number(value: Any) -> Any:
