@@ -342,6 +342,8 @@ def test_a_sequence_with_two_plateaus_is_refused() -> None:
     with pytest.raises(ConfigError, match="phases may hold at most one plateau schedule"):
         parse("plateau:factor=0.5,patience=1,steps=5 > cosine:3 > plateau:factor=0.5")
     parse("warmup:2 > plateau:factor=0.5")  # one is what a sequence may hold
+    with pytest.raises(ConfigError, match="factors may hold at most one plateau schedule"):
+        parse("plateau:factor=0.5 * (warmup:1 > plateau:factor=0.5)")  # one inside a factor
 
 
 def test_base_lr_and_step_take_numbers_as_numbers() -> None:

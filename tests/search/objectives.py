@@ -303,3 +303,19 @@ def saves_in_background(lr: float, trial: optuna.Trial) -> float:
 
     _BACKGROUND[0].submit(save, os.path.join(os.environ["CKPT_DIR"], f"ckpt-{trial.number}"))
     return quadratic(lr)
+
+
+def hands_a_loop_to_a_pool(lr: float, trial: optuna.Trial) -> float:
+    """Hands a task that never ends (a monitor's loop) to a module-level thread pool."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not _BACKGROUND:
+        _BACKGROUND.append(ThreadPoolExecutor(1))
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.05)
+
+    _BACKGROUND[0].submit(watch)
+    return quadratic(lr)

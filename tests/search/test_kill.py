@@ -373,3 +373,49 @@ def test_ctrl_c_between_claiming_a_trial_and_running_it_in_process_queues_it_aga
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     stopped = [t for t in trials if t.user_attrs.get("error", "").startswith("interrupted")]
     assert [t.number for t in stopped] == [1]
+
+
+def test_ctrl_c_as_an_in_process_search_claims_a_trial_queues_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C held while the trial was claimed arrived as the claim ended, before the
+    handling that queues it again began: it stayed RUNNING until a resume."""
+    import lrkit.search.runner as runner
+
+    journal = tmp_path / "study.journal"
+    real = runner.pop_waiting
+    claims = []
+
+    def ctrl_c_in_the_second_claim(study: optuna.Study) -> int | None:
+        claims.append(1)
+        if len(claims) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # held by no_interrupt until the claim ends
+        return real(study)
+
+    monkeypatch.setattr(runner, "pop_waiting", ctrl_c_in_the_second_claim)
+    with pytest.raises(KeyboardInterrupt):
+        search(quadratic, 1e-5, 1.0, 4, storage=str(journal), progress=False)
+    trials = _study(journal).trials
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    stopped = [t for t in trials if t.user_attrs.get("error", "").startswith("interrupted")]
+    assert [t.number for t in stopped] == [1]
+
+
+def test_a_lock_held_through_a_slow_write_is_left_to_its_writer(tmp_path: Path) -> None:
+    """A write's fsync can take seconds on a loaded or network disk: a lock held 3 s, then
+    released, is not taken away."""
+    import threading
+
+    from lrkit.search.storage import LOCK_WATCH_S, clear_stale_lock
+
+    journal = tmp_path / "study.journal"
+    journal.touch()
+    lock = Path(f"{journal}.lock")
+    os.symlink(journal, lock)
+    release = threading.Timer(LOCK_WATCH_S - 2.0, lock.unlink)
+    release.start()
+    try:
+        assert clear_stale_lock(journal) is False
+    finally:
+        release.join()
+    assert [p.name for p in tmp_path.iterdir()] == ["study.journal"]

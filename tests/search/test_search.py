@@ -257,7 +257,11 @@ def test_a_second_parameter_with_a_default_keeps_it_and_optuna_s_signature_is_re
         assert t is not None
         return lr
 
+    def with_count(lr: float, n_trials: int = 3) -> float:  # a name with "trial" in it
+        return lr * n_trials
+
     assert run(with_epochs, 2).count("complete") == 2
+    assert run(with_count, 2).count("complete") == 2
     for takes_it in (with_trial_default, named_otherwise, annotated):
         assert run(takes_it, 2).count("complete") == 2, takes_it.__name__
 
@@ -352,6 +356,16 @@ def test_a_task_trial_trained_in_full_is_never_pruned() -> None:
         (t.state, t.epochs_run) for t in full
     ]
     assert result.count("pruned") >= 1  # the pruner still stopped some early
+
+
+def test_a_pool_task_that_never_ends_does_not_hold_its_worker(tmp_path: Path) -> None:
+    """The pool's exit hook joins its threads without a limit: called as is, it held the
+    worker (and the search) for ever; it gets the grace, as any thread does."""
+    started = time.monotonic()
+    storage = str(tmp_path / "s.journal")
+    result = run(objectives.hands_a_loop_to_a_pool, 2, storage=storage, n_workers=2)
+    assert result.count("complete") == 2
+    assert time.monotonic() - started < 60
 
 
 def test_workers_refuse_an_unpicklable_objective(tmp_path: Path) -> None:

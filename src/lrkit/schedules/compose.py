@@ -175,7 +175,7 @@ class Product(Schedule):
             flat.extend(f.factors if isinstance(f, Product) else (f,))
         if len(flat) < 2:
             raise ConfigError(f"factors must hold at least two schedules, got {len(flat)}.")
-        if sum(1 for f in flat if isinstance(f, Plateau)) > 1:
+        if sum(1 for f in flat if _holds_plateau(f)) > 1:  # one tracker counts reductions
             raise ConfigError("factors may hold at most one plateau schedule.")
         object.__setattr__(self, "factors", tuple(flat))
 

@@ -130,10 +130,12 @@ TORCH_NAMES = {
     ("onecycle", "anneal_strategy"): "anneal",
     ("cyclic", "step_size_up"): "up",
     ("cyclic", "step_size_down"): "down",
+    ("poly", "end_learning_rate"): "end_lr",  # Keras's PolynomialDecay
 }
-"""torch's argument names, by schedule, and the spec parameter that means the same there: said
-in the error when a spec is written with torch's name. Not for ``constant`` and ``linear``,
-whose ``steps`` is not torch's ``total_iters`` (see :class:`~lrkit.schedules.ConstantLR`)."""
+"""torch's (and Keras's) argument names, by schedule, and the spec parameter that means the
+same there: said in the error when a spec is written with their name. Not for ``constant`` and
+``linear``, whose ``steps`` is not torch's ``total_iters`` (see
+:class:`~lrkit.schedules.ConstantLR`)."""
 
 _EXAMPLES = {"gamma": "0.9", "milestones": "[30,60]"}
 """Values for a required parameter's example in an error, where a length (1000) is no sense."""
@@ -161,7 +163,8 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
     if unknown:
         extra = ["warmup"] if "steps" in names else ["warmup", "steps (its length as a phase)"]
         ours = TORCH_NAMES.get((cls.name, unknown[0]))
-        hint = f" (torch's {unknown[0]} is {ours} here)" if ours in names else ""
+        whose = "Keras's" if unknown[0] == "end_learning_rate" else "torch's"
+        hint = f" ({whose} {unknown[0]} is {ours} here)" if ours in names else ""
         raise SpecError(
             f"{cls.name} has no parameter {unknown[0]!r}{hint}; its parameters are: "
             f"{', '.join([*names, *extra])}."

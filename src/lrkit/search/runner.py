@@ -20,6 +20,7 @@ import math
 import multiprocessing
 import os
 import random
+import re
 import signal
 import sys
 import threading
@@ -199,9 +200,9 @@ def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
 
 def _takes_trial(params: Iterable[inspect.Parameter]) -> bool:
     """Whether an objective with these parameters gets the trial: as its second positional
-    parameter, one without a default, or whose name or annotation says trial
-    (``optuna_trial=None``, ``t: optuna.Trial = None``), or through ``*args``;
-    ``objective(lr, epochs=3)`` keeps its default."""
+    parameter, one without a default, or named ``trial`` or ``..._trial`` (``optuna_trial=None``),
+    or annotated as an Optuna trial (``t: optuna.Trial = None``), or through ``*args``;
+    ``objective(lr, epochs=3)`` and ``objective(lr, n_trials=3)`` keep their default."""
     params = list(params)
     if any(p.kind == p.VAR_POSITIONAL for p in params):
         return True
@@ -210,11 +211,13 @@ def _takes_trial(params: Iterable[inspect.Parameter]) -> bool:
         return False
     second = positional[1]
     annotation = second.annotation
-    said = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    said = annotation if isinstance(annotation, str) else repr(annotation)
+    name = second.name.lower()
     return (
         second.default is inspect.Parameter.empty
-        or "trial" in second.name.lower()
-        or "Trial" in str(said)
+        or name == "trial"
+        or name.endswith("_trial")  # optuna_trial, not n_trials or trial_count
+        or re.search(r"\b(Base|Frozen)?Trial\b", str(said)) is not None  # "Trial | None"
     )
 
 
@@ -522,8 +525,9 @@ def _leave_stray_threads(grace: float = STRAY_GRACE_S) -> None:
     has had ``grace`` seconds to finish: Python's exit would join it for as long as it runs
     (for ever, for a watcher), and the search would wait on the worker. Its trial is recorded
     by now. The executors of ``concurrent.futures`` are told to shut down first, as Python's
-    exit tells them, so that work handed to one (a checkpoint written in the background) is
-    finished within the grace, and its idle threads end."""
+    exit tells them, so that work handed to one (a checkpoint written in the background) can
+    finish within the grace, and their idle threads end; a task that runs on past it (a
+    monitor's loop) is left, as any thread is."""
     me = threading.current_thread()
 
     def stray() -> list[threading.Thread]:
@@ -531,10 +535,16 @@ def _leave_stray_threads(grace: float = STRAY_GRACE_S) -> None:
 
     if not stray():
         return
-    for hook in list(getattr(threading, "_threading_atexits", ())):  # concurrent.futures'
-        with contextlib.suppress(Exception):
-            hook()
     deadline = time.monotonic() + grace
+
+    def shut_down() -> None:  # concurrent.futures' hooks join their threads without a limit
+        for hook in list(getattr(threading, "_threading_atexits", ())):
+            with contextlib.suppress(Exception):
+                hook()
+
+    hooks = threading.Thread(target=shut_down, daemon=True, name="lrkit-shutdown")
+    hooks.start()
+    hooks.join(max(0.0, deadline - time.monotonic()))
     for thread in stray():
         thread.join(max(0.0, deadline - time.monotonic()))
     if stray():
@@ -643,18 +653,20 @@ class Workers:
             # shown as each trial starts (the one before it done): a line drawn between the two
             # would say none runs
             while True:
-                with no_interrupt():  # a Ctrl-C now comes once the trial id is held
-                    trial_id = pop_waiting(self.study)
-                if trial_id is None:
-                    break
+                trial_id = None
                 try:
+                    with no_interrupt():  # a Ctrl-C now comes once the trial id is held
+                        trial_id = pop_waiting(self.study)
+                    if trial_id is None:
+                        break
                     self.on_change()
                     run_trial(
                         self.study, trial_id, self.objective, self.lr_range, self.timeout, self.spec
                     )
                 except BaseException:  # before the trial's own handling began (the display's
-                    with contextlib.suppress(Exception):  # redraw): queued again, not RUNNING
-                        fail_interrupted(self.study, trial_id)
+                    if trial_id is not None:  # redraw): queued again, not left RUNNING
+                        with contextlib.suppress(Exception):
+                            fail_interrupted(self.study, trial_id)
                     raise
             self.on_change()
             return

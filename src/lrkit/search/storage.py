@@ -38,7 +38,8 @@ HEARTBEAT_S = 10
 GRACE_S = 40
 
 STALE_LOCK_S = 10  # a journal write holds the file's lock for milliseconds
-LOCK_WATCH_S = 2.0  # how long a young lock is watched before it counts as a killed writer's
+LOCK_WATCH_S = 5.0  # how long a young lock is watched before it counts as a killed writer's
+# (a write holds it for milliseconds, but its fsync can take seconds on a loaded or network disk)
 MAX_RECORD_BYTES = 16 * 2**20  # a journal record is a few kB; a longer "line" is no record
 SCHEMA_RETRIES = 8  # opens on a fresh database, racing other workers to create the tables
 
