@@ -266,10 +266,12 @@ def test_the_finder_s_range_test_shows_its_progress_unless_told_not_to(
     """torch-lr-finder shows a tqdm bar; LRFinder.range_test showed nothing, for minutes."""
     import torch
 
+    import lrkit.finder.finder
     from lrkit import LRFinder
     from tests.finder.helpers import loader, mlp
 
     monkeypatch.setattr(lrkit.progress, "PLAIN_EVERY_S", 0.0)  # a line at every tenth
+    monkeypatch.setattr(lrkit.finder.finder, "PROGRESS_AFTER_S", 0.0)  # a bar from the start
     model = mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
     finder = LRFinder(model, optimizer, torch.nn.CrossEntropyLoss())
