@@ -38,6 +38,14 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     assert width > 400 and height > 300 and image.shape[2] in (3, 4)
 
 
+def test_plot_writes_postscript_without_a_line_on_stderr(tmp_path: Path) -> None:
+    """matplotlib logged that the plot's translucent bands are drawn opaque in PostScript."""
+    out = tmp_path / "schedule.eps"
+    result = lrkit("schedule", "plot", "cosine:10", "-o", str(out))
+    assert result.returncode == 0 and result.stderr == ""
+    assert out.read_bytes().startswith(b"%!PS-Adobe")
+
+
 def test_plot_with_metrics_file_drives_a_plateau(tmp_path: Path) -> None:
     metrics = tmp_path / "val_loss.json"
     metrics.write_text(json.dumps([1.0] * 30))

@@ -376,3 +376,10 @@ def test_a_trace_s_reductions_are_checked(reductions: list[float], said: str) ->
     """A list of the wrong length was numpy's bare broadcasting error; NaN passed silently."""
     with pytest.raises(ConfigError, match=re.escape(said)):
         parse("plateau:factor=0.5").trace(3, reductions=reductions)
+
+
+def test_a_plateau_s_counts_take_whole_numbers_in_any_spelling() -> None:
+    """patience=1e3 was refused ("got 1000.0") where patience=1k was taken."""
+    assert parse("plateau:patience=1e3,cooldown=2.0") == parse("plateau:patience=1k,cooldown=2")
+    with pytest.raises(ConfigError, match=r"patience must be an integer >= 0, got 2\.5"):
+        parse("plateau:patience=2.5")

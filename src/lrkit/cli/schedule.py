@@ -15,7 +15,8 @@ import json
 import math
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,11 +124,27 @@ def run_plot(args: argparse.Namespace) -> int:
     fig = plot_schedules(curves, log=not args.linear, title=args.title)
     with deferred():  # no file after a Ctrl-C, and none cut short by one
         output.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(output, dpi=150)
+        with _quiet_postscript():
+            fig.savefig(output, dpi=150)
     _print_warnings(args.specs, args.lr, args.metrics)
     noun = "schedule" if len(curves) == 1 else "schedules"
     print(f"Wrote {output} ({len(curves)} {noun} over {steps} steps, base lr {args.lr:g}).")
     return 0
+
+
+@contextmanager
+def _quiet_postscript() -> Iterator[None]:
+    """matplotlib's PostScript backend logs a line on stderr for the plot's translucent
+    bands (drawn opaque in .eps/.ps): not a problem of the user's to read on every plot."""
+    import logging
+
+    log = logging.getLogger("matplotlib.backends.backend_ps")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _default_steps(specs: list[str]) -> int:

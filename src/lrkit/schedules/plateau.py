@@ -61,6 +61,9 @@ class Plateau(Schedule):
         check_range("factor", self.factor, 0.0, 1.0, open_low=True, open_high=True)
         for name in ("patience", "cooldown"):
             value = getattr(self, name)
+            if isinstance(value, float) and math.isfinite(value) and value == int(value):
+                value = int(value)  # patience=1e3 in a spec, as 1k is
+                object.__setattr__(self, name, value)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {value!r}.")
         check_non_negative("threshold", self.threshold)
