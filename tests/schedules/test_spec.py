@@ -96,7 +96,10 @@ def test_unknown_name_lists_the_valid_names() -> None:
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [
-        ("cosine:100,", "expected a value"),
+        ("cosine:100,", "a comma with no value after it at position 11"),
+        # said as a stray comma, not as "a bare value after key=value arguments"
+        ("cosine:steps=10,min_lr=1e-5,", "a comma with no value after it"),
+        ("cosine:", "a colon with no value after it"),
         ("cosine:steps=", "expected a value"),
         ("warmup:5 >", "expected a schedule name"),
         ("(warmup:5 > cosine:10", "missing ')'"),

@@ -323,6 +323,9 @@ class _Parser:
         return build(name, positional, keywords)
 
     def _argument(self, positional: list[Any], keywords: dict[str, Any]) -> None:
+        if self._peek() in ("", ">", "*", ")"):  # "cosine:10," or "cosine:10, > constant"
+            mark = "a colon" if self.text[: self.pos].rstrip().endswith(":") else "a comma"
+            self._fail(f"{mark} with no value after it")
         start = self.pos
         word = self._word() if self._peek() != "[" else ""
         if word and self._peek() == "=":
