@@ -393,8 +393,13 @@ def test_ctrl_c_as_an_in_process_search_claims_a_trial_queues_it_again(
         return real(study)
 
     monkeypatch.setattr(runner, "pop_waiting", ctrl_c_in_the_second_claim)
-    with pytest.raises(KeyboardInterrupt):
-        search(quadratic, 1e-5, 1.0, 4, storage=str(journal), progress=False)
+    # as in a terminal: a pytest-xdist worker ignores SIGINT, which no_interrupt leaves so
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search(quadratic, 1e-5, 1.0, 4, storage=str(journal), progress=False)
+    finally:
+        signal.signal(signal.SIGINT, before)
     trials = _study(journal).trials
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     stopped = [t for t in trials if t.user_attrs.get("error", "").startswith("interrupted")]
