@@ -297,6 +297,17 @@ def snapshot(optimizer: Optimizer, scheduler: Any) -> list[float]:
     return values
 
 
+def first_group_lrs(optimizer: Optimizer, scheduler: Any, steps: int) -> list[float]:
+    """The first param group's LR at each of ``steps`` training steps, the scheduler stepped
+    after each optimizer step."""
+    seen = []
+    for _ in range(steps):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return seen
+
+
 def advance(case: Case, optimizer: Optimizer, scheduler: Any, start: int, count: int) -> list:
     """Steps ``count`` times from step ``start``; the snapshot after each step."""
     trace = []

@@ -16,6 +16,7 @@ import torch
 
 from lrkit.errors import ConfigError
 from lrkit.schedules import ScheduledLR, bind, parse
+from tests.schedules.dropin_cases import first_group_lrs
 from tests.schedules.native_resume_child import make, run
 from tests.schedules.test_native import ALL
 
@@ -305,13 +306,7 @@ def test_a_schedule_in_epochs_stepped_per_batch_is_the_same_schedule_in_batches(
 
     def lrs(spec: str, **how: Any) -> list[float]:
         optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-        scheduler = bind(optimizer, spec, **how)
-        out = []
-        for _ in range(1000):
-            out.append(optimizer.param_groups[0]["lr"])
-            optimizer.step()
-            scheduler.step()
-        return out
+        return first_group_lrs(optimizer, bind(optimizer, spec, **how), 1000)
 
     per_batch = lrs(in_epochs, unit="epoch", steps_per_epoch=100)
     assert per_batch == pytest.approx(lrs(in_steps), rel=1e-9, abs=1e-15)

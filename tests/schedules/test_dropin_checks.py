@@ -10,6 +10,7 @@ import torch
 
 from lrkit.errors import ConfigError
 from lrkit.schedules import dropin
+from tests.schedules.dropin_cases import first_group_lrs
 
 
 def _opt(groups: int = 1) -> torch.optim.Optimizer:
@@ -137,13 +138,7 @@ def test_milestones_from_a_generator_are_not_used_up_by_the_check() -> None:
 
     def lrs(make: Any) -> list[float]:
         optimizer = _opt()
-        sched = make(optimizer, milestones=(m for m in [2, 4]))
-        seen = []
-        for _ in range(6):
-            seen.append(optimizer.param_groups[0]["lr"])
-            optimizer.step()
-            sched.step()
-        return seen
+        return first_group_lrs(optimizer, make(optimizer, milestones=(m for m in [2, 4])), 6)
 
     assert lrs(dropin.MultiStepLR) == lrs(lr_scheduler.MultiStepLR)
     assert lrs(dropin.MultiStepLR)[-1] == pytest.approx(0.001)

@@ -233,30 +233,29 @@ def _resolve_range(
         result = range_test_task(task, seed=seed, device=device)
     out: list[Candidate] = []
     notes = [] if result.note is None else [f"range test: {result.note}"]
-    refused = False  # its error says the range test's warning
-    try:
-        for item in wanted:
-            if isinstance(item, Candidate):
-                out.append(item)
-                continue
-            try:
-                out.append(range_one_cycle(result, max(2, steps)))
-            except ConfigError as exc:
-                if not defaults:  # asked for by name: say why it cannot be built
-                    refused = True
-                    raise ConfigError(
-                        f"{RANGE_ONE_CYCLE} cannot be built for {task.name!r}: {_lower(str(exc))} "
-                        "Its range test is `lrkit find` (range_test_task), which sweeps "
-                        "otherwise with --start-lr, --end-lr and --num-iter (start_lr, end_lr, "
-                        "num_iter)."
-                    ) from None
+    refusal = None  # asked for by name and not buildable: its error says the test's warning
+    for item in wanted:
+        if isinstance(item, Candidate):
+            out.append(item)
+            continue
+        try:
+            out.append(range_one_cycle(result, max(2, steps)))
+        except ConfigError as exc:
+            if defaults:
                 notes.append(f"{RANGE_ONE_CYCLE} left out: {exc}")
-    finally:
-        for warning in caught:
-            if not (refused and issubclass(warning.category, FinderWarning)):
-                warnings.warn_explicit(
-                    warning.message, warning.category, warning.filename, warning.lineno
-                )
+                continue
+            refusal = ConfigError(
+                f"{RANGE_ONE_CYCLE} cannot be built for {task.name!r}: {_lower(str(exc))} "
+                "Its range test is `lrkit find` (range_test_task), which sweeps otherwise "
+                "with --start-lr, --end-lr and --num-iter (start_lr, end_lr, num_iter)."
+            )
+    for warning in caught:
+        if refusal is None or not issubclass(warning.category, FinderWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    if refusal is not None:
+        raise refusal
     return result, out, notes
 
 

@@ -409,7 +409,7 @@ def clear_stale_lock(
                 now = os.lstat(lock)
             except OSError:  # released: a live writer's
                 return False
-            if (now.st_ino, now.st_mtime_ns) != (seen.st_ino, seen.st_mtime_ns):
+            if _same(now) != _same(seen):
                 seen, deadline = now, time.monotonic() + watch  # another write: watch it anew
     taken = f"{lock}.{uuid.uuid4().hex}.stale"
     try:
@@ -417,13 +417,18 @@ def clear_stale_lock(
         moved = os.lstat(taken)
     except OSError:  # another process took it first
         return False
-    if (moved.st_ino, moved.st_mtime_ns) != (seen.st_ino, seen.st_mtime_ns):  # a live writer's
+    if _same(moved) != _same(seen):  # a live writer's, made afresh
         with contextlib.suppress(OSError):
             os.rename(taken, lock)
         return False
     with contextlib.suppress(OSError):
         os.unlink(taken)
     return True
+
+
+def _same(stat: os.stat_result) -> tuple[int, int]:
+    """What tells one lock from another made in its place: its inode and modification time."""
+    return stat.st_ino, stat.st_mtime_ns
 
 
 def _is_journal_record(line: bytes) -> bool:

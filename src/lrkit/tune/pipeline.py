@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from lrkit import outputs
 from lrkit.errors import MAX_SEED, ConfigError, RunError, bad_value, check_flag, check_seed, plain
 from lrkit.jsondata import dumps
-from lrkit.plaintext import literal
+from lrkit.plaintext import in_words, literal
 from lrkit.tune import stages
 from lrkit.tune.plan import TunePlan, plan_budget
 
@@ -211,12 +211,8 @@ def _pipeline(
     if "task" in changed:  # another task: its file's content is beside the point
         changed = [key for key in changed if key != "task_sha256"]
     if changed:
-        order = list(SETTING_NAMES)
-        names = [
-            SETTING_NAMES.get(key, key)
-            for key in sorted(changed, key=lambda k: order.index(k) if k in order else len(order))
-        ]
-        what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
+        named = [name for key, name in SETTING_NAMES.items() if key in changed]
+        what = in_words(named + [key for key in changed if key not in SETTING_NAMES])
         say(f"note: {folder} held a run with another {what}; this run's files replace its files")
         # before the claim: a run stopped early leaves none beside its own (its search study
         # stays in study.journal)
@@ -247,11 +243,7 @@ def _pipeline(
     if start is not None:  # a run with no start keeps the study name it always had
         settings["start"] = start
     study = f"tune-search-{stages.digest(settings)}"
-    kept = _finished_before(folder, study)
-    if kept and _found_nothing(folder, study):  # its LRs all failed: a rerun means to try again
-        say("      the search kept from an earlier run found no learning rate: searching again")
-        _forget(folder, study)
-        kept = False
+    kept = _kept_search(folder, study, say)
     searched = _search(
         ref,
         loaded,
@@ -450,8 +442,10 @@ def _search(
     return searched
 
 
-def _finished_before(folder: Path, study: str) -> bool:
-    """Whether the folder's journal holds this search, finished (a rerun reads it back)."""
+def _kept_search(folder: Path, study: str, say: Callable[[str], None]) -> bool:
+    """Whether the folder's journal holds this search, finished (a rerun reads it back). One
+    that found no LR (every trial failed, timed out or was pruned) is removed instead, read
+    once: a rerun means to try again."""
     import optuna
 
     from lrkit.search.storage import default_storage
@@ -464,7 +458,13 @@ def _finished_before(folder: Path, study: str) -> bool:
         stored = optuna.load_study(study_name=study, storage=spec.open())
     except KeyError:
         return False
-    return bool(study_state(stored).get("done"))
+    if not study_state(stored).get("done"):
+        return False
+    if stored.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        return True
+    say("      the search kept from an earlier run found no learning rate: searching again")
+    optuna.delete_study(study_name=study, storage=stored._storage)
+    return False
 
 
 def _no_trial_finished(searched: SearchResult, trial_timeout: float | None) -> str:
@@ -492,26 +492,6 @@ def _no_trial_finished(searched: SearchResult, trial_timeout: float | None) -> s
     return (
         f"no trial finished ({searched.tally(complete=False)}): every trial not stopped early {why}"
     )
-
-
-def _found_nothing(folder: Path, study: str) -> bool:
-    """Whether the folder's finished search ``study`` has no complete trial."""
-    import optuna
-
-    from lrkit.search.storage import default_storage
-
-    stored = optuna.load_study(study_name=study, storage=default_storage(folder).open())
-    complete = stored.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return not complete
-
-
-def _forget(folder: Path, study: str) -> None:
-    """Removes the search ``study`` from the folder's journal (a new one takes its name)."""
-    import optuna
-
-    from lrkit.search.storage import default_storage
-
-    optuna.delete_study(study_name=study, storage=default_storage(folder).open())
 
 
 def _compare(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
+from lrkit.plaintext import in_words
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -39,8 +41,7 @@ def took(summary: Mapping[str, Any]) -> str:
     text = f"{summary['seconds']:.0f} s"
     reused = list(summary.get("reused") or [])
     if reused:
-        stages = reused[0] if len(reused) == 1 else ", ".join(reused[:-1]) + f" and {reused[-1]}"
-        text += f", the {stages} kept from an earlier run"
+        text += f", the {in_words(reused)} kept from an earlier run"
     return text
 
 
