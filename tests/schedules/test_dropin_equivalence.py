@@ -225,6 +225,14 @@ def test_plateau_rejects_a_metric_that_is_not_a_number() -> None:
         scheduler.step("low")  # type: ignore[arg-type]
 
 
+def test_plateau_refuses_a_tensor_of_several_values_with_the_kind_of_error_torch_raises() -> None:
+    metric = torch.tensor([1.0, 2.0])
+    with pytest.raises(ValueError):
+        lr_scheduler.ReduceLROnPlateau(make_optimizer("sgd")).step(metric)
+    with pytest.raises(ValueError, match=r"one-element tensor, got Tensor of shape \(2,\)"):
+        dropin.ReduceLROnPlateau(make_optimizer("sgd")).step(metric)
+
+
 def test_plateau_accepts_a_tensor_metric() -> None:
     scheduler = dropin.ReduceLROnPlateau(make_optimizer("sgd"))
     scheduler.step(torch.tensor(0.25))

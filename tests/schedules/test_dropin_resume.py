@@ -291,3 +291,105 @@ def test_one_checkpoint_loads_twice_and_stays_as_it_was() -> None:
         again.load_state_dict(state)
         assert again.get_last_lr() == saved.get_last_lr()
     assert set(state) == keys
+
+
+def _momenta_after_resume(make: Any, steps: int, save_as: str = "lrkit") -> tuple[list, list]:
+    """The momentum at each of 4 steps after ``steps``, uninterrupted and resumed at ``steps``
+    from a checkpoint through ``torch.save`` (into a fresh optimizer, its state not restored)."""
+    import io
+
+    opt, sched = make()
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+    buffer = io.BytesIO()
+    torch.save(sched.state_dict(), buffer)
+    buffer.seek(0)
+    again, again_sched = make()
+    again_sched.load_state_dict(torch.load(buffer))
+    uninterrupted, resumed = [], []
+    for _ in range(4):
+        uninterrupted.append(opt.param_groups[0]["momentum"])
+        resumed.append(again.param_groups[0]["momentum"])
+        for o, s in ((opt, sched), (again, again_sched)):
+            o.step()
+            s.step()
+    return uninterrupted, resumed
+
+
+def test_a_finished_cycling_child_does_not_write_back_its_stale_momentum() -> None:
+    # a, cycling all run, set the momentum last; b finished its part of the SequentialLR at
+    # step 5 and, loaded after a, wrote back its own (0.533 for 0.85)
+    def make() -> tuple[torch.optim.Optimizer, Any]:
+        opt = _sgd()
+        a = dropin.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=4)
+        b = dropin.CyclicLR(opt, 0.01, 0.1, step_size_up=3, base_momentum=0.5, max_momentum=0.6)
+        then = dropin.ConstantLR(opt, factor=1.0, total_iters=0)
+        return opt, dropin.ChainedScheduler(
+            [a, dropin.SequentialLR(opt, [b, then], milestones=[5])], optimizer=opt
+        )
+
+    uninterrupted, resumed = _momenta_after_resume(make, 10)
+    assert resumed == uninterrupted
+    assert uninterrupted[0] == pytest.approx(0.85)
+
+
+@pytest.mark.parametrize("child", ["CyclicLR", "OneCycleLR"])
+@pytest.mark.parametrize("composite", ["ChainedScheduler", "SequentialLR"])
+def test_a_composite_restores_the_momentum_of_torch_s_cycling_children(
+    child: str, composite: str
+) -> None:
+    # torch's own cycling schedulers write no momentum on load: the composite does it for them
+    def make() -> tuple[torch.optim.Optimizer, Any]:
+        opt = _sgd()
+        cycling = (
+            torch.optim.lr_scheduler.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=5)
+            if child == "CyclicLR"
+            else torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=50)
+        )
+        if composite == "ChainedScheduler":
+            return opt, dropin.ChainedScheduler([cycling], optimizer=opt)
+        first = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
+        return opt, dropin.SequentialLR(opt, [first, cycling], milestones=[2])
+
+    uninterrupted, resumed = _momenta_after_resume(make, 4)
+    assert resumed == uninterrupted
+    assert uninterrupted[0] != 0.9
+
+
+def test_a_checkpoint_of_torch_s_composite_resumes_the_momentum_of_the_current_child() -> None:
+    # torch's composite saves no momenta: the children that stepped last (the outer cycling
+    # one; not the finished one inside the SequentialLR) write theirs last
+    def make(impl: Any = dropin) -> tuple[torch.optim.Optimizer, Any]:
+        opt = _sgd()
+        a = impl.OneCycleLR(opt, max_lr=0.1, total_steps=50)
+        b = impl.CyclicLR(opt, 0.01, 0.1, step_size_up=3, base_momentum=0.5, max_momentum=0.6)
+        then = impl.ConstantLR(opt, factor=1.0, total_iters=0)
+        inner = impl.SequentialLR(opt, [b, then], milestones=[5])
+        return opt, impl.ChainedScheduler([a, inner], optimizer=opt)
+
+    opt, sched = make(torch.optim.lr_scheduler)
+    for _ in range(10):
+        opt.step()
+        sched.step()
+    again, again_sched = make()
+    again_sched.load_state_dict(sched.state_dict())
+    assert again.param_groups[0]["momentum"] == opt.param_groups[0]["momentum"]
+    assert again_sched.get_last_lr() == sched.get_last_lr()
+
+
+def test_a_composite_loads_one_checkpoint_of_torch_s_cyclic_child_twice() -> None:
+    def make() -> tuple[torch.optim.Optimizer, Any]:
+        opt = _sgd()
+        cycling = torch.optim.lr_scheduler.CyclicLR(opt, 0.01, 0.1, step_size_up=5)
+        return opt, dropin.SequentialLR(opt, [cycling], milestones=[])
+
+    opt, sched = make()
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    state = sched.state_dict()
+    for _ in range(2):
+        again, again_sched = make()
+        again_sched.load_state_dict(state)
+        assert again.param_groups[0]["momentum"] == opt.param_groups[0]["momentum"]

@@ -28,7 +28,11 @@ from torch.optim import lr_scheduler
 
 from lrkit.schedules.dropin_composite import ChainedScheduler, SequentialLR
 from lrkit.schedules.dropin_plateau import ReduceLROnPlateau
-from lrkit.schedules.dropin_resume import ExactResume, ResumableSchedule
+from lrkit.schedules.dropin_resume import (
+    ExactResume,
+    ResumableSchedule,
+    rewrite_cycled_momentum,
+)
 
 __all__ = [
     "ChainedScheduler",
@@ -207,21 +211,10 @@ class CosineAnnealingWarmRestarts(ExactResume, lr_scheduler.CosineAnnealingWarmR
 class _CycledMomentumResume(ResumableSchedule):
     """Also restores the momentum (or Adam's beta1) that a cycling scheduler sets each step."""
 
-    cycle_momentum: bool
-
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Loads the state, the LRs and the momentum the saved run had at this step."""
         super().load_state_dict(state_dict)
-        if not self.cycle_momentum or self.last_epoch < 0:
-            # last_epoch -1: a SequentialLR child before its milestone, which has set nothing yet
-            return
-        # get_lr() is a closed form of last_epoch here and writes the momentum as a side effect;
-        # the flag stops torch from warning that get_lr() was called outside step().
-        self._get_lr_called_within_step = True
-        try:
-            self.get_lr()
-        finally:
-            self._get_lr_called_within_step = False
+        rewrite_cycled_momentum(self)
 
 
 class CyclicLR(_CycledMomentumResume, lr_scheduler.CyclicLR):

@@ -2,24 +2,124 @@
 
 torch's composites load each child's state, and each child's state holds the LR that child set
 last, which for an idle child is stale. Loading therefore ends by writing the composite's own
-last LRs into the optimizer: that is the LR an uninterrupted run has there.
+last LRs into the optimizer: that is the LR an uninterrupted run has there. The same goes for the
+momentum (or Adam's beta1) a cycling child sets: a child that finished its part of a
+``SequentialLR`` would write back the momentum of its last step, not the one another child set
+since. So a composite with a cycling child keeps the optimizer's momenta in its state and writes
+them back last. From a state without them (torch's own composite saved it), each cycling child
+writes its own, those its last step stepped (every child of a ChainedScheduler, the current one
+of a SequentialLR) last.
 """
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterator
 from typing import Any
 
 from torch.optim import lr_scheduler
 
 from lrkit.errors import ConfigError
-from lrkit.schedules.dropin_resume import ExactResume
+from lrkit.schedules.dropin_resume import ExactResume, rewrite_cycled_momentum
+
+MOMENTA = "_lrkit_momenta"
+"""The key of a composite's state that holds each param group's momentum and betas."""
+
+_CYCLED = ("momentum", "betas")  # what CyclicLR and OneCycleLR write, by optimizer
 
 
-class SequentialLR(ExactResume, lr_scheduler.SequentialLR):
+class _CompositeResume(ExactResume):
+    """Mixin: the composite's state also holds the momenta its cycling children set."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's state, with each param group's momentum and betas where a child cycles them."""
+        state = super().state_dict()
+        state.pop(MOMENTA, None)  # an attribute a loaded state left: stale now
+        if any(getattr(leaf, "cycle_momentum", False) for leaf in _leaves(self)):
+            groups = [
+                {key: group[key] for key in _CYCLED if key in group}
+                for group in self.optimizer.param_groups
+            ]
+            state[MOMENTA] = {"steps": _steps(self), "groups": groups}
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Loads the children's states, then writes back the LRs and momenta the saved run had.
+
+        Args:
+            state_dict: A dict returned by :meth:`state_dict`, lrkit's or torch's.
+        """
+        state = _copied(state_dict)  # torch's CyclicLR child pops a key from its own state
+        momenta = state.pop(MOMENTA, None)
+        self.__dict__.pop(MOMENTA, None)
+        super().load_state_dict(state)
+        # torch's composite saved it (none), or saved what it was given once and has stepped
+        # since (lrkit's, then torch's, then lrkit's): each cycling child says its own
+        if not isinstance(momenta, dict) or momenta.get("steps") != _steps(self):
+            # the leaves that stepped last (every child of a ChainedScheduler, the current one of
+            # a SequentialLR) write theirs last
+            last = _current(self)
+            for leaf in sorted(_leaves(self), key=lambda leaf: id(leaf) in last):
+                rewrite_cycled_momentum(leaf)
+            return
+        groups = self.optimizer.param_groups
+        if len(momenta["groups"]) != len(groups):
+            raise ConfigError(
+                f"the saved scheduler state must hold one momentum per param group "
+                f"({len(groups)}), got {len(momenta['groups'])}; build the optimizer with the "
+                "same param groups as the saved run."
+            )
+        for group, saved in zip(groups, momenta["groups"], strict=True):
+            for key, value in saved.items():
+                if key in group:
+                    group[key] = tuple(value) if key == "betas" else value
+
+
+def _copied(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with its children's states copied too, so that loading leaves it as it was."""
+    copy = dict(state)
+    if isinstance(copy.get("_schedulers"), list):
+        copy["_schedulers"] = [
+            _copied(child) if isinstance(child, dict) else child for child in copy["_schedulers"]
+        ]
+    return copy
+
+
+def _current(scheduler: Any) -> set[int]:
+    """The ids of the leaves inside ``scheduler`` that its last step stepped."""
+    children = list(getattr(scheduler, "_schedulers", ()))
+    if isinstance(scheduler, lr_scheduler.SequentialLR):
+        children = [children[bisect.bisect_right(scheduler._milestones, scheduler.last_epoch)]]
+    found: set[int] = set()
+    for child in children:
+        if isinstance(child, (lr_scheduler.SequentialLR, lr_scheduler.ChainedScheduler)):
+            found |= _current(child)
+        else:
+            found.add(id(child))
+    return found
+
+
+def _steps(scheduler: Any) -> list[int]:
+    """Where each scheduler inside ``scheduler`` stands (a ChainedScheduler has no
+    ``last_epoch`` of its own): the mark that saved momenta belong to this state."""
+    return [int(getattr(leaf, "last_epoch", -1)) for leaf in _leaves(scheduler)]
+
+
+def _leaves(scheduler: Any) -> Iterator[Any]:
+    """The schedulers inside ``scheduler``, depth first in the order a composite loads them."""
+    for child in getattr(scheduler, "_schedulers", ()):
+        if isinstance(child, (lr_scheduler.SequentialLR, lr_scheduler.ChainedScheduler)):
+            yield from _leaves(child)
+        else:
+            yield child
+
+
+class SequentialLR(_CompositeResume, lr_scheduler.SequentialLR):
     """Runs ``schedulers[i]`` from ``milestones[i - 1]`` on; torch's ``SequentialLR``, exact resume.
 
     Each child restarts from its own epoch 0 at its milestone. Resume is exact across milestones
-    and without the optimizer's state; use lrkit children (or torch's) built on the same optimizer.
+    and without the optimizer's state, the LRs and any momentum a cycling child sets; use lrkit
+    children (or torch's) built on the same optimizer.
 
     Example:
         >>> import torch
@@ -38,7 +138,7 @@ class SequentialLR(ExactResume, lr_scheduler.SequentialLR):
     """
 
 
-class ChainedScheduler(ExactResume, lr_scheduler.ChainedScheduler):
+class ChainedScheduler(_CompositeResume, lr_scheduler.ChainedScheduler):
     """Steps every child on each step, their factors multiplying; torch's, with exact resume.
 
     Example:

@@ -7,7 +7,7 @@ from typing import Any, Literal, SupportsFloat
 
 from torch.optim import Optimizer, lr_scheduler
 
-from lrkit.errors import bad_value
+from lrkit.errors import ConfigError, bad_value
 from lrkit.schedules.dropin_resume import ExactResume
 
 
@@ -97,17 +97,20 @@ class ReduceLROnPlateau(ExactResume, lr_scheduler.ReduceLROnPlateau):
             epoch: Deprecated in torch; passed through unchanged.
 
         Raises:
-            ConfigError: If ``metrics`` is NaN or infinite.
-            TypeError: If ``metrics`` cannot be converted to a float.
+            ConfigError: If ``metrics`` is NaN or infinite, or a tensor of more than one element
+                (a ValueError, as torch raises there).
+            TypeError: If ``metrics`` cannot be converted to a float, or is text.
         """
         try:
             if isinstance(metrics, (str, bytes)):  # float() would read "0.5" without a word
                 raise TypeError
             current = float(metrics)
         except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"metrics must be a number or a one-element tensor, got {type(metrics).__name__}."
-            ) from exc
+            # the kind torch raises (code around torch's catches it), in lrkit's words
+            kind = ConfigError if isinstance(exc, ValueError) else TypeError
+            shape = getattr(metrics, "shape", None)
+            got = type(metrics).__name__ + (f" of shape {tuple(shape)}" if shape else "")
+            raise kind(f"metrics must be a number or a one-element tensor, got {got}.") from exc
         if not math.isfinite(current):
             raise bad_value(
                 "metrics",

@@ -63,6 +63,36 @@ def restore_lrs(optimizer: Optimizer, lrs: Sequence[float | Tensor]) -> None:
             group["lr"] = float(lr) if isinstance(lr, Tensor) else lr
 
 
+def rewrite_cycled_momentum(scheduler: LRScheduler) -> None:
+    """Writes into the optimizer the momentum (or Adam's beta1) that a cycling scheduler
+    (``CyclicLR``, ``OneCycleLR``, torch's or lrkit's) set at its current step; nothing for any
+    other scheduler, one that does not cycle momentum, or one that has not stepped yet.
+
+    Example:
+        >>> import torch
+        >>> from torch.optim import lr_scheduler
+        >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+        >>> sched = lr_scheduler.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=4)
+        >>> for _ in range(2):
+        ...     opt.step()
+        ...     sched.step()
+        >>> opt.param_groups[0]["momentum"] = 0.9  # as a fresh optimizer has it
+        >>> rewrite_cycled_momentum(sched)
+        >>> round(opt.param_groups[0]["momentum"], 6)
+        0.85
+    """
+    if not getattr(scheduler, "cycle_momentum", False) or scheduler.last_epoch < 0:
+        # last_epoch -1: a SequentialLR child before its milestone, which has set nothing yet
+        return
+    # get_lr() is a closed form of last_epoch in both cycling schedulers and writes the
+    # momentum as a side effect; the flag stops torch warning that it was called outside step()
+    scheduler._get_lr_called_within_step = True
+    try:
+        scheduler.get_lr()
+    finally:
+        scheduler._get_lr_called_within_step = False
+
+
 def _torch_scheduler(cls: type) -> type | None:
     """The torch scheduler a drop-in class derives from (``None`` for a mixin)."""
     return next(
