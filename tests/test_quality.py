@@ -26,3 +26,45 @@ def test_linters_are_clean(tool: str) -> None:
     args = [exe, "check", "."] if tool == "ruff" else [exe]
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+USER_CODE = """
+import math
+
+import lrkit
+from lrkit import LRFinder, RangeTestResult
+from lrkit.schedules import Schedule, parse
+from lrkit.search import SearchResult, TrialPruned
+
+
+def best(objective_scale: float) -> float | None:
+    result: SearchResult = lrkit.search(
+        lambda lr: (math.log10(lr) + objective_scale) ** 2, 1e-5, 1.0, n_trials=4
+    )
+    return result.best_lr
+
+
+def suggestion(result: RangeTestResult) -> float | None:
+    return result.suggestion
+
+
+schedule: Schedule = parse("warmup:5 > cosine:50")
+first: float = schedule(0, base_lr=0.1)
+pruned: type[Exception] = TrialPruned
+finder_class: type[LRFinder] = LRFinder
+"""
+
+
+def test_a_typed_user_script_type_checks_against_lrkit(tmp_path: Path) -> None:
+    # lrkit ships py.typed, so mypy reads its annotations (without it: "Skipping analyzing
+    # 'lrkit': module is installed, but missing library stubs or py.typed marker"), and
+    # lrkit.search(...) checks as a call, not "Module not callable"
+    script = tmp_path / "user.py"
+    script.write_text(USER_CODE + "\nbad: int = lrkit.search(lambda lr: lr)\n")
+    exe = shutil.which("mypy") or str(Path(sys.executable).with_name("mypy"))
+    args = [exe, "--strict", "--no-incremental", "--cache-dir", str(tmp_path / "cache"), "user.py"]
+    result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    # the one error is the deliberate one: a SearchResult is not an int
+    assert len(errors) == 1, result.stdout + result.stderr
+    assert 'expression has type "SearchResult", variable has type "int"' in errors[0]

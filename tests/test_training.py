@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -167,11 +168,30 @@ def test_default_lr_and_epochs_come_from_the_task() -> None:
         pytest.param({"unit": "batch"}, "unit must be", id="unit"),
         pytest.param({"schedule": 3}, "schedule must be", id="schedule"),
         pytest.param({"schedule": lambda opt: 3}, "schedule", id="schedule-result"),
+        pytest.param({"progress": "no"}, "progress must be True or False", id="progress"),
+        pytest.param({"verbose": "no", "progress": False}, "verbose must be", id="verbose"),
+        pytest.param({"check": "no"}, "check must be True or False", id="check"),
+        pytest.param({"test_each_epoch": "yes"}, "test_each_epoch must be", id="test-each"),
+        pytest.param({"on_epoch_end": 3}, "on_epoch_end must be None or a function", id="hook"),
     ],
 )
 def test_invalid_arguments_raise_config_error(kwargs: dict[str, Any], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         train(_tiny(), **{**QUIET, **kwargs})
+
+
+def test_numpy_and_tensor_numbers_train_as_the_numbers_they_hold() -> None:
+    # np.int64(1) as a seed crashed in torch's generator ("an integer is required")
+    plain = train(_tiny(epochs=2), lr=0.05, seed=1, **QUIET)
+    wrapped = train(
+        _tiny(epochs=np.int64(2), batch_size=torch.tensor(16)),
+        lr=torch.tensor(0.05, dtype=torch.float64),
+        seed=np.int64(1),
+        **QUIET,
+    )
+    assert [r.val_loss for r in wrapped.records] == [r.val_loss for r in plain.records]
+    assert wrapped.seed == 1 and type(wrapped.seed) is int
+    assert type(_tiny(epochs=np.int64(2)).epochs) is int
 
 
 def test_missing_lr_without_task_default_says_so() -> None:

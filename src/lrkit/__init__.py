@@ -19,7 +19,9 @@ from lrkit.errors import (
 
 if TYPE_CHECKING:
     from lrkit.finder import LRFinder, RangeTestResult, TrainDataLoaderIter, ValDataLoaderIter
-    from lrkit.search import SearchResult
+    from lrkit.search import CallableModule, SearchResult
+
+    search: CallableModule  # lrkit.search(...) type-checks as a call of lrkit.search.search
 
 __version__ = "0.1.0"
 

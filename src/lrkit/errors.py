@@ -77,6 +77,7 @@ def positive_lr(
         ...
         lrkit.errors.ConfigError: lr must be a positive finite learning rate, got 0.
     """
+    value = plain(value)
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -89,15 +90,17 @@ def positive_lr(
 
 
 def plain(value: T) -> T:
-    """A NumPy scalar (``np.int64(20)``, ``np.float32(0.1)``) as the Python number it holds;
-    anything else as it is, so that the checks that follow treat both alike.
+    """A NumPy scalar (``np.int64(20)``, ``np.float32(0.1)``) or a 0-d tensor
+    (``torch.tensor(10)``) as the Python number it holds; anything else as it is, so that the
+    checks that follow treat them alike.
 
     Example:
-        >>> import numpy as np
-        >>> plain(np.int64(20)), plain(np.float32(0.5)), plain("7")
-        (20, 0.5, '7')
+        >>> import numpy as np, torch
+        >>> plain(np.int64(20)), plain(np.float32(0.5)), plain(torch.tensor(3)), plain("7")
+        (20, 0.5, 3, '7')
     """
-    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+    module = type(value).__module__.split(".")[0]
+    if module in ("numpy", "torch") and getattr(value, "ndim", None) == 0:
         return value.item()  # type: ignore[attr-defined]
     return value
 
@@ -123,9 +126,9 @@ def error_chain(error: BaseException) -> list[BaseException]:
     return chain
 
 
-def check_seed(seed: object, most: int = MAX_SEED, why: str = "") -> None:
-    """A ConfigError unless ``seed`` is an integer from 0 to ``most`` (a NumPy integer too);
-    ``why`` says where ``most`` comes from.
+def check_seed(seed: object, most: int = MAX_SEED, why: str = "") -> int:
+    """``seed`` as an int; a ConfigError unless it is an integer from 0 to ``most`` (a NumPy
+    integer too); ``why`` says where ``most`` comes from.
 
     Example:
         >>> check_seed(-1)
@@ -136,6 +139,42 @@ def check_seed(seed: object, most: int = MAX_SEED, why: str = "") -> None:
     value = plain(seed)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
         raise bad_value("seed", f"an integer from 0 to {most}{why}", seed)
+    return value
+
+
+def whole_number(
+    name: str, value: object, least: int = 1, most: int | None = None, expected: str = ""
+) -> int:
+    """``value`` as an int when it is a whole number from ``least`` to ``most`` (a NumPy
+    integer or a 0-d integer tensor too; not a bool or a float); else a ConfigError naming
+    ``name``, saying ``expected`` (or the bounds).
+
+    Example:
+        >>> import numpy as np
+        >>> whole_number("steps", np.int64(100), least=2)
+        100
+        >>> whole_number("epochs", 2.0)
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.ConfigError: epochs must be a positive integer, got 2.0.
+        >>> whole_number("seeds", 10**6, most=1000, expected="a number of seeds from 1 to 1,000")
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.ConfigError: seeds must be a number of seeds from 1 to 1,000, got 1000000.
+    """
+    number = plain(value)
+    if (
+        isinstance(number, bool)
+        or not isinstance(number, int)
+        or number < least
+        or (most is not None and number > most)
+    ):
+        if not expected:
+            expected = "a positive integer" if least == 1 else f"an integer >= {least}"
+            if most is not None:
+                expected += f" up to {most:,}"
+        raise bad_value(name, expected, value)
+    return number
 
 
 def check_epochs(epochs: object) -> None:

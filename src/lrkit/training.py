@@ -19,7 +19,15 @@ import torch
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from lrkit.errors import ConfigError, bad_value, check_epochs, check_seed, plain, positive_lr
+from lrkit.errors import (
+    ConfigError,
+    bad_value,
+    check_epochs,
+    check_flag,
+    check_seed,
+    plain,
+    positive_lr,
+)
 from lrkit.history import EpochRecord, Evaluation, History, Unit
 from lrkit.progress import ProgressBar
 from lrkit.tasks.base import MetricTally, Task, check_task
@@ -125,6 +133,12 @@ def train(
         [0.05, 0.05, 0.005]
     """
     base_lr, n_epochs = _check_args(task, lr, epochs, seed, unit)
+    flags = ("progress", progress), ("verbose", verbose), ("check", check)
+    for name, flag in (*flags, ("test_each_epoch", test_each_epoch)):
+        check_flag(name, flag)
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise bad_value("on_epoch_end", "None or a function of an EpochRecord", on_epoch_end)
+    seed = plain(seed)  # np.int64(1) seeds as 1 does: torch's generators take only an int
     if check:
         check_task(task, device=device)
     started = time.perf_counter()

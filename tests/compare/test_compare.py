@@ -241,6 +241,7 @@ def test_sklearn_on_a_regression_task_is_a_config_error() -> None:
         ({"lr": None, "task": "no_lr"}, "lr must be given: .* pass one \\(--lr LR\\)"),
         ({"lr": 0.0}, "lr must be a positive finite learning rate"),
         ({"seeds": 0}, "seeds must be a positive integer"),
+        ({"seeds": 10**6}, "seeds must be a positive integer up to 1,000"),  # ran for ever
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"schedules": []}, "at least one schedule"),
         ({"schedules": "cosine:3"}, "schedules must be a list of specs"),

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 
 import lrkit
@@ -896,7 +897,7 @@ def test_task_form_can_judge_trials_by_the_validation_metric(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("setting", "given"),
-    [("schedule", "cosine:3"), ("epochs", 3), ("value", "val_metric")],
+    [("schedule", "cosine:3"), ("epochs", 3), ("value", "val_metric"), ("device", "gpu")],
 )
 def test_task_settings_with_a_callable_objective_are_refused(setting: str, given: Any) -> None:
     with pytest.raises(ConfigError, match=rf"^{setting} must be .* callable objective, .* got "):
@@ -1084,3 +1085,22 @@ def test_more_workers_than_cores_is_warned_about(
         warnings.simplefilter("error")
         check_workers(spec, quadratic, cores + 1, n_trials=cores)  # no more at once than cores
         check_workers(spec, quadratic, cores, n_trials=50)
+
+
+def test_an_out_that_is_not_a_path_is_refused_by_name(tmp_path: Path) -> None:
+    # pathlib's "expected str, bytes or os.PathLike object, not int" until now
+    with pytest.raises(ConfigError, match=r"^out must be a folder's path, or None, got 3"):
+        run(objectives.quadratic, 2, storage=None, out=3)
+
+
+def test_numpy_and_tensor_numbers_search_as_the_numbers_they_hold() -> None:
+    plain = run(objectives.quadratic, 3, low=1e-5, high=1.0, seed=2)
+    wrapped = run(
+        objectives.quadratic,
+        np.int64(3),
+        low=torch.tensor(1e-5, dtype=torch.float64),
+        high=np.float32(1.0),
+        seed=torch.tensor(2),
+        trial_timeout=torch.tensor(60.0),
+    )
+    assert [t.lr for t in wrapped.trials] == [t.lr for t in plain.trials]

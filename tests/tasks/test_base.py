@@ -79,6 +79,10 @@ def _task(**overrides: Any) -> Task:
         ),
         pytest.param({"epochs": 0}, "Task.epochs", id="epochs"),
         pytest.param({"epochs": 2.5}, "Task.epochs", id="epochs-float"),
+        # a typo's 10**9 trained for ever, where train(epochs=10**9) was refused
+        pytest.param({"epochs": 10**9}, "Task.epochs must be .* up to 100,000", id="epochs-huge"),
+        # text has __getitem__ and __len__: training failed later, unpacking characters
+        pytest.param({"test_data": "x"}, "Task.test_data must be a map-style dataset", id="text"),
         pytest.param({"batch_size": -1}, "Task.batch_size", id="batch-size"),
         pytest.param({"lr": -0.1}, "Task.lr", id="lr"),
         pytest.param({"lr": math.nan}, "Task.lr", id="lr-nan"),

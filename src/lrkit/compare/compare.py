@@ -26,6 +26,7 @@ from lrkit.errors import (
     check_seed,
     plain,
     positive_lr,
+    whole_number,
 )
 from lrkit.history import History
 from lrkit.progress import ProgressBar
@@ -33,6 +34,9 @@ from lrkit.tasks.base import Task
 
 if TYPE_CHECKING:
     from lrkit.finder.result import RangeTestResult
+
+MAX_SEEDS = 1_000
+"""The most seeds a comparison trains each schedule from (a typo's 10**6 would run for ever)."""
 
 
 def compare(
@@ -192,9 +196,9 @@ def _candidates(schedules: Sequence[str | Candidate] | None) -> list[Candidate |
 
 
 def _seeds(seeds: int, seed: int) -> tuple[int, ...]:
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise bad_value("seeds", "a positive integer (how many seeds)", seeds)
-    check_seed(seed)
+    expected = f"a positive integer up to {MAX_SEEDS:,} (how many seeds)"
+    seeds = whole_number("seeds", seeds, most=MAX_SEEDS, expected=expected)
+    seed = check_seed(seed)
     if seed + seeds - 1 > MAX_SEED:  # the last seed still one that torch and NumPy take
         raise ConfigError(
             f"seed must be at most 2**32 - {seeds} with seeds={seeds} (seed, seed + 1, ... "

@@ -28,6 +28,9 @@ MAX_ITER = 100_000
 """The most optimizer steps a sweep may plan. A range test takes a few hundred; far more is a
 typo (``100000000``) that would train for days, after listing every step's LR in memory."""
 
+MAX_ACCUMULATION = 10_000
+"""The most micro-batches per optimizer step: more is a typo that would never finish a step."""
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -104,6 +107,12 @@ def make_plan(
     if not _is_number(diverge_th) or not diverge_th > 1 or not math.isfinite(diverge_th):
         raise bad_value("diverge_th", "a finite number > 1", diverge_th)
     _integer("accumulation_steps", accumulation_steps, 1, "micro-batches per optimizer step")
+    if accumulation_steps > MAX_ACCUMULATION:  # a typo's 10**9 would never end a step
+        raise bad_value(
+            "accumulation_steps",
+            f"at most {MAX_ACCUMULATION:,} micro-batches per optimizer step",
+            accumulation_steps,
+        )
     _integer("check_every", check_every, 1, "steps between divergence checks")
     if current[reference] > 0:
         ratios = [lr / current[reference] for lr in current]

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from lrkit.errors import ConfigError, UnknownNameError, bad_value, positive_lr
+from lrkit.errors import ConfigError, UnknownNameError, bad_value, positive_lr, whole_number
 from lrkit.schedules import Constant, Cosine, Cyclic, MultiStep, OneCycle, Schedule, Warmup
 from lrkit.schedules.compose import Limited
 from lrkit.schedules.compose import Sequence as PhaseSequence
@@ -174,8 +174,7 @@ def schedule_from_range(
     positive_lr("high", high)
     if low > high:
         raise ConfigError(f"low must be <= high ({high!r}), got {low!r}.")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise bad_value("steps", "an integer >= 2", steps)
+    steps = whole_number("steps", steps, least=2)
     low, high = float(low), float(high)
     schedule: Schedule
     if name == "onecycle":
@@ -187,8 +186,8 @@ def schedule_from_range(
         )
     elif name == "warmup_cosine":
         n_warm = max(1, round(0.05 * steps)) if warmup is None else warmup
-        if isinstance(n_warm, bool) or not isinstance(n_warm, int) or not 0 <= n_warm < steps:
-            raise bad_value("warmup", f"an integer in [0, {steps - 1}]", warmup)
+        expected = f"an integer in [0, {steps - 1}]"
+        n_warm = whole_number("warmup", n_warm, least=0, most=steps - 1, expected=expected)
         cosine = Cosine(steps=steps - n_warm, min_lr=low)
         schedule = (
             cosine
@@ -199,8 +198,8 @@ def schedule_from_range(
             )
         )
     elif name == "cyclic":
-        if isinstance(cycles, bool) or not isinstance(cycles, int) or not 1 <= cycles <= steps // 2:
-            raise bad_value("cycles", f"an integer from 1 to {steps // 2} (steps // 2)", cycles)
+        expected = f"an integer from 1 to {steps // 2} (steps // 2)"
+        cycles = whole_number("cycles", cycles, most=steps // 2, expected=expected)
         if mode not in ("triangular", "triangular2"):
             raise bad_value("mode", "'triangular' or 'triangular2'", mode)
         half = steps // (2 * cycles)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any
 
 from optuna import TrialPruned
 
@@ -63,11 +62,14 @@ __all__ = [
 ]
 
 
-class _CallableModule(types.ModuleType):
-    """Lets ``lrkit.search(...)`` call :func:`search` while ``lrkit.search`` stays a package."""
+class CallableModule(types.ModuleType):
+    """Lets ``lrkit.search(...)`` call :func:`search` while ``lrkit.search`` stays a package.
 
-    def __call__(self, *args: Any, **kwargs: Any) -> SearchResult:
-        return search(*args, **kwargs)
+    A type checker sees ``lrkit.search`` as one of these: a call takes :func:`search`'s
+    arguments and gives a :class:`SearchResult`; its other attributes are the package's.
+    """
+
+    __call__ = staticmethod(search)
 
 
-sys.modules[__name__].__class__ = _CallableModule
+sys.modules[__name__].__class__ = CallableModule

@@ -7,6 +7,7 @@ import dataclasses
 import errno
 import functools
 import math
+import os
 import random
 import time
 import warnings
@@ -190,6 +191,8 @@ def search(
     if not (isinstance(resume, bool) or resume == "auto"):
         raise bad_value("resume", "True, False or 'auto'", resume)
     check_flag("progress", progress)
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise bad_value("out", "a folder's path, or None", out)
     stored = False  # whether this search has a study in the storage yet
     opened = None
     # the caller's Python RNG, as the search found it: a library imported on the first call
@@ -206,7 +209,7 @@ def search(
                     "objective", "a callable objective(lr, trial), or a task", objective
                 )
             else:
-                _task_form_only(schedule=schedule, epochs=epochs, value=value)
+                _task_form_only(schedule=schedule, epochs=epochs, value=value, device=device)
                 check_objective(objective)
             if direction not in (None, "minimize", "maximize"):
                 raise bad_value("direction", "'minimize', 'maximize' or None", direction)
@@ -591,12 +594,13 @@ def _check_args(
         raise bad_value("join_timeout", "a number of seconds >= 0", join_timeout)
 
 
-def _task_form_only(schedule: Any, epochs: Any, value: Any) -> None:
+def _task_form_only(schedule: Any, epochs: Any, value: Any, device: Any) -> None:
     """Refuses the task form's settings with a callable objective, which would ignore them."""
     for name, setting, default in (
         ("schedule", schedule, None),
         ("epochs", epochs, None),
         ("value", value, "val_loss"),
+        ("device", device, "cpu"),
     ):
         # compared as text only: a schedule's or an array's == may not give a bool
         if setting is not default and not (isinstance(setting, str) and setting == default):

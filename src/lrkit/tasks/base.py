@@ -27,7 +27,15 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lrkit.devices import check_device
-from lrkit.errors import ConfigError, TaskError, UnknownNameError, bad_value, positive_lr
+from lrkit.errors import (
+    MAX_EPOCHS,
+    ConfigError,
+    TaskError,
+    UnknownNameError,
+    bad_value,
+    positive_lr,
+    whole_number,
+)
 
 METRICS: tuple[str, ...] = ("accuracy", "r2", "neg_loss")
 """The metric names a task may report; all are higher-is-better."""
@@ -131,7 +139,8 @@ class Task:
                     "arrays (X, y); wrap them: TensorDataset(torch.as_tensor(X), "
                     "torch.as_tensor(y))."
                 )
-            if not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
+            text = isinstance(data, (str, bytes))  # a path, say: its items would be characters
+            if text or not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
                 raise bad_value(
                     f"Task.{attr}", "a map-style dataset (with __getitem__ and __len__)", data
                 )
@@ -141,13 +150,13 @@ class Task:
                 f"Unknown metric {self.metric!r}; valid metrics: {', '.join(METRICS)}"
                 f"{custom if callable(self.metric) else ''}."
             )
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise bad_value("Task.epochs", "a positive integer", self.epochs)
-        bs = self.batch_size
-        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
-            raise bad_value("Task.batch_size", "a positive integer", bs)
+        # a NumPy integer or a 0-d tensor is kept as the Python number it holds
+        epochs = whole_number("Task.epochs", self.epochs, most=MAX_EPOCHS)
+        object.__setattr__(self, "epochs", epochs)
+        object.__setattr__(self, "batch_size", whole_number("Task.batch_size", self.batch_size))
         if self.lr is not None:
-            positive_lr("Task.lr", self.lr, "a positive finite number or None")
+            lr = positive_lr("Task.lr", self.lr, "a positive finite number or None")
+            object.__setattr__(self, "lr", lr)
 
     def make_model(self, seed: int = 0) -> nn.Module:
         """Builds a fresh model whose initial weights depend only on ``seed``.

@@ -17,7 +17,7 @@ from functools import cache
 
 import numpy as np
 
-from lrkit.errors import MAX_EPOCHS, ConfigError, bad_value
+from lrkit.errors import MAX_EPOCHS, ConfigError, whole_number
 
 REDUCTION = 3  # successive halving keeps the best third at each rung (lrkit.search's "halving")
 MIN_TRIALS = 3
@@ -46,11 +46,9 @@ def halving_cost(epochs: int, trials: int, reduction: int = REDUCTION) -> float:
         >>> halving_cost(1, 8)
         1.0
     """
-    for name, value in (("epochs", epochs), ("trials", trials)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise bad_value(name, "a positive integer", value)
-    if isinstance(reduction, bool) or not isinstance(reduction, int) or reduction < 2:
-        raise bad_value("reduction", "an integer >= 2", reduction)
+    epochs = whole_number("epochs", epochs)
+    trials = whole_number("trials", trials)
+    reduction = whole_number("reduction", reduction, least=2)
     rungs = []
     rung = 1
     while rung < epochs:
@@ -149,16 +147,13 @@ def plan_budget(
         >>> small.trials, small.schedules, small.seeds, small.estimated
         (6, ('constant', 'cosine:12', 'warmup:1 > cosine:11', 'onecycle:12'), 1, 100)
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise bad_value("epochs", "a positive integer", epochs)
+    epochs = whole_number("epochs", epochs)
     schedules = compare_schedules(epochs)
     if budget is None:
         trials, seeds = DEFAULT_TRIALS, DEFAULT_SEEDS
     else:
-        if isinstance(budget, bool) or not isinstance(budget, int) or budget > MAX_EPOCHS:
-            raise bad_value(
-                "budget", f"a whole number of training epochs up to {MAX_EPOCHS:,}", budget
-            )
+        expected = f"a whole number of training epochs up to {MAX_EPOCHS:,}"
+        budget = whole_number("budget", budget, least=0, most=MAX_EPOCHS, expected=expected)
         ladder = _ladder(len(schedules))
 
         def cost(rung: int) -> int:
