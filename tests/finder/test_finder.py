@@ -549,6 +549,31 @@ def test_an_optimizer_with_its_own_zero_grad_has_it_called_every_step() -> None:
     assert calls == [True] * 15
 
 
+def test_an_optimizer_whose_zero_grad_takes_no_arguments_has_it_called() -> None:
+    # a wrapper's zero_grad(self): set_to_none=True was a TypeError at the first step
+    class Legacy(torch.optim.SGD):
+        calls = 0
+
+        def zero_grad(self) -> None:  # type: ignore[override]
+            type(self).calls += 1
+            super().zero_grad()
+
+    model = mlp()
+    LRFinder(model, Legacy(model.parameters(), lr=1e-3), CE).range_test(loader(), num_iter=15)
+    assert Legacy.calls == 15
+
+
+def test_a_disabled_grad_scaler_runs_the_sweep_in_full_precision() -> None:
+    # GradScaler(enabled=use_amp) with use_amp False turned float16 autocast on all the same
+    dtypes: set[torch.dtype] = set()
+    model = mlp()
+    model.register_forward_hook(lambda module, args, out: dtypes.add(out.dtype))
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    off = torch.amp.GradScaler("cpu", enabled=False)
+    LRFinder(model, optimizer, CE).range_test(loader(), num_iter=12, scaler=off)
+    assert dtypes == {torch.float32}
+
+
 def test_gradients_left_over_from_training_do_not_leak_into_the_first_step() -> None:
     """A model handed over with .grad set (mid-training, before zero_grad): the first sweep step
     starts from cleared gradients, and the user's gradients are back afterwards."""
@@ -601,6 +626,8 @@ def test_torch_lr_finder_plot_calls_and_attributes_work_unchanged() -> None:
         finder.plot(foo=1)
     with pytest.raises(lrkit.ConfigError, match="log_lr must be True or False, got 'no'"):
         finder.plot(log_lr="no")
+    with pytest.raises(lrkit.ConfigError, match="suggest_lr must be True or False, got 'yes'"):
+        finder.plot(suggest_lr="yes")  # was taken, as true
     with pytest.raises(lrkit.ConfigError, match="title must be a string or None, got 3"):
         finder.plot(title=3)
     missing = "/nonexistent/lrkit-cache"

@@ -281,3 +281,29 @@ def test_what_the_optimizer_trains_outside_the_model_is_restored(
     assert torch.equal(loose, torch.zeros(3)) and loose.grad is None
     assert float(loss.seen) == 0.0
     assert len(optimizer.state) == 0
+
+
+def test_a_second_ctrl_c_while_restoring_waits_until_all_is_put_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import signal
+
+    # pytest-xdist's workers ignore SIGINT: a terminal's handler, for this test
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    model, optimizer, data = _setup(OPTIMIZERS["sgd_momentum"])
+    train_steps(model, optimizer, data, 3)
+    before = _state(model, optimizer)
+    restore_optimizer = Snapshot._restore_optimizer
+
+    def pressed_again(self: Snapshot) -> None:  # Ctrl-C as the optimizer is put back
+        os.kill(os.getpid(), signal.SIGINT)
+        restore_optimizer(self)
+
+    monkeypatch.setattr(Snapshot, "_restore_optimizer", pressed_again)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            LRFinder(model, optimizer, nn.CrossEntropyLoss()).range_test(data, num_iter=20)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    _assert_equal(before, _state(model, optimizer))

@@ -39,6 +39,7 @@ from lrkit.finder.plan import Plan, check_optimizer, check_options, make_plan
 from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
 from lrkit.finder.snapshot import Snapshot
 from lrkit.finder.sweep import Outcome, Sweep, allow_sync
+from lrkit.interrupts import no_interrupt
 
 _TORCH_LR_FINDER_PLOT = ("skip_start", "skip_end", "log_lr", "show_lr", "ax", "suggest_lr")
 _PLOT_OPTIONS = (*_TORCH_LR_FINDER_PLOT, "show_raw", "title")
@@ -229,6 +230,8 @@ class LRFinder:
         ax = options.pop("ax", None)
         show_lr = options.pop("show_lr", None)
         suggest_lr = options.pop("suggest_lr", None)
+        if suggest_lr is not None:
+            check_flag("suggest_lr", suggest_lr)
         if ax is None:  # through pyplot where the caller uses it, as torch-lr-finder draws
             from lrkit.axes import figure_and_axes, pyplot_axes
             from lrkit.finder.figure import FinderFigure
@@ -301,8 +304,8 @@ class LRFinder:
                 ``backward`` and steps the optimizer.
             scaler: A ``torch.amp.GradScaler`` for mixed precision; a step it skips does not
                 advance the sweep.
-            amp_dtype: Autocast dtype for the forward pass; default ``torch.float16`` when a
-                scaler is given, no autocast otherwise.
+            amp_dtype: Autocast dtype for the forward pass; default ``torch.float16`` when an
+                enabled scaler is given, no autocast otherwise.
             balance: ``"undersample"`` or ``"sampler"`` to show the sweep class-balanced
                 batches of an imbalanced ``train_loader`` (see :mod:`lrkit.finder.balance`).
             seed: Seeds torch's, NumPy's and Python's RNGs (and the balancing) for the test.
@@ -353,8 +356,9 @@ class LRFinder:
                 if self._amp.autocast and here
                 else None
             )
-        else:
-            default_amp = torch.float16 if scaler is not None else None
+        else:  # GradScaler(enabled=use_amp) with use_amp False: no mixed precision either
+            enabled = scaler is not None and getattr(scaler, "is_enabled", lambda: True)()
+            default_amp = torch.float16 if enabled else None
         autocast = amp_dtype if amp_dtype is not None else default_amp
         generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
         with allow_sync(device):
@@ -387,7 +391,8 @@ class LRFinder:
             else:
                 outcome = sweep.run(non_blocking_transfer, on_step)
         finally:
-            with allow_sync(device):
+            # a second Ctrl-C while restoring would leave the optimizer half put back: held
+            with no_interrupt(), allow_sync(device):
                 if device != home:
                     self.model.to(home)
                 snapshot.restore()

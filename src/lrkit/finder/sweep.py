@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -79,8 +80,20 @@ def _grad_clearer(optimizer: torch.optim.Optimizer) -> Callable[[], None] | list
     """
     own = "zero_grad" in vars(optimizer)  # set on the instance (patched by a library, say)
     if own or getattr(type(optimizer), "zero_grad", None) is not torch.optim.Optimizer.zero_grad:
-        return functools.partial(optimizer.zero_grad, set_to_none=True)
+        if _takes_set_to_none(optimizer.zero_grad):
+            return functools.partial(optimizer.zero_grad, set_to_none=True)
+        return optimizer.zero_grad  # a wrapper's zero_grad() of no arguments, called as it is
     return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def _takes_set_to_none(method: Callable[..., Any]) -> bool:
+    """Whether ``method`` can be called with ``set_to_none=`` (by name, or ``**kwargs``); one
+    whose signature cannot be read is given it, as torch's own is."""
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "set_to_none" or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def clear_grads(clearer: Callable[[], None] | list[Tensor]) -> None:
