@@ -223,6 +223,10 @@ def test_resuming_into_a_different_unit_is_an_error() -> None:
         ({"last_epoch": "x"}, r"state_dict\['last_epoch'\] must be a whole number"),
         ({"last_epoch": -5}, r"state_dict\['last_epoch'\] must be a whole number"),
         ({"base_lrs": [float("nan")]}, r"state_dict\['base_lrs'\] must be a list of finite"),
+        ({"plateau": None}, r"state_dict\['plateau'\] must be the plateau counts a bound .*None"),
+        ({"plateau": {"best": "x"}}, r"state_dict\['plateau'\] must be the plateau counts"),
+        ({"plateau": {"reductions": -1}}, r"state_dict\['plateau'\] must be .*-1"),
+        ({"_step_count": None}, r"state_dict\['_step_count'\] must be a whole number"),
     ],
 )
 def test_a_state_that_is_not_a_schedulers_is_refused_and_changes_nothing(
@@ -325,3 +329,15 @@ def test_a_tensor_lr_keeps_its_start() -> None:
     assert float(group["lr"]) == pytest.approx(0.0125)
     assert float(group["initial_lr"]) == pytest.approx(0.1)
     assert bind(optimizer, "cosine:10").base_lrs == [pytest.approx(0.1)]
+
+
+def test_repr_shows_the_spec_the_unit_and_the_step() -> None:
+    scheduler = bind(make([0.1]), "warmup:5 > cosine:50")
+    for _ in range(3):
+        scheduler.step()
+    spec = "warmup:steps=5 > cosine:steps=50"  # the canonical spec, as to_spec() writes it
+    assert repr(scheduler) == f"ScheduledLR({spec!r}, unit='step', last_epoch=3)"
+    per_batch = bind(make([0.1]), "cosine:5", unit="epoch", steps_per_epoch=10)
+    assert repr(per_batch) == (
+        "ScheduledLR('cosine:steps=5', unit='epoch', steps_per_epoch=10, last_epoch=0)"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,78 @@ BAD: dict[str, tuple[str, dict[str, Any], str]] = {
     "plateau_patience": ("ReduceLROnPlateau", {"patience": -1}, "patience must be a number of"),
     "plateau_cooldown": ("ReduceLROnPlateau", {"cooldown": 0.5}, "cooldown must be an integer"),
     "plateau_min_lr": ("ReduceLROnPlateau", {"min_lr": -1.0}, "min_lr must be"),
+    # NaN passed torch's range checks (every comparison is False) and made every LR NaN
+    "constant_factor_nan": (
+        "ConstantLR",
+        {"factor": float("nan")},
+        "ConstantLR: factor must be a number in [0, 1] (the LR is multiplied by it until "
+        "total_iters), got nan.",
+    ),
+    "constant_factor_big": ("ConstantLR", {"factor": 1.5}, "ConstantLR: factor must be"),
+    "linear_start_nan": (
+        "LinearLR",
+        {"start_factor": float("nan")},
+        "LinearLR: start_factor must be a number in (0, 1] (the factor it starts at), got nan.",
+    ),
+    "linear_start_zero": ("LinearLR", {"start_factor": 0}, "LinearLR: start_factor must be"),
+    "linear_end_nan": (
+        "LinearLR",
+        {"end_factor": float("nan")},
+        "LinearLR: end_factor must be a number in [0, 1] (the factor it ends at), got nan.",
+    ),
+    "onecycle_pct_nan": (
+        "OneCycleLR",
+        {"max_lr": 0.1, "total_steps": 10, "pct_start": float("nan")},
+        "OneCycleLR: pct_start must be a number in [0, 1] (the part of the cycle spent "
+        "rising), got nan.",
+    ),
+    "onecycle_pct_big": (
+        "OneCycleLR",
+        {"max_lr": 0.1, "total_steps": 10, "pct_start": 1.5},
+        "OneCycleLR: pct_start must be",
+    ),
+    # torch's own checks failed on these with "'>' not supported between 'NoneType' and ..."
+    "constant_factor_none": ("ConstantLR", {"factor": None}, "ConstantLR: factor must be"),
+    "constant_factor_text": ("ConstantLR", {"factor": "1"}, "factor must be .*, got '1'."),
+    "linear_start_none": ("LinearLR", {"start_factor": None}, "start_factor must be .*, got None"),
+    "linear_end_text": ("LinearLR", {"end_factor": "1"}, "LinearLR: end_factor must be"),
+    "restarts_t0_none": (
+        "CosineAnnealingWarmRestarts",
+        {"T_0": None},
+        "CosineAnnealingWarmRestarts: T_0 must be a positive integer (the steps to the first "
+        "restart), got None.",
+    ),
+    "restarts_t0_zero": ("CosineAnnealingWarmRestarts", {"T_0": 0}, "T_0 must be a positive"),
+    "restarts_t0_float": ("CosineAnnealingWarmRestarts", {"T_0": 10.0}, "T_0 must .*, got 10.0"),
+    "restarts_t_mult_none": (
+        "CosineAnnealingWarmRestarts",
+        {"T_0": 5, "T_mult": None},
+        "CosineAnnealingWarmRestarts: T_mult must be an integer >= 1 (each period is T_mult "
+        "times the last), got None.",
+    ),
+    "restarts_t_mult_zero": ("CosineAnnealingWarmRestarts", {"T_0": 5, "T_mult": 0}, "T_mult"),
+    "onecycle_pct_none": (
+        "OneCycleLR",
+        {"max_lr": 0.1, "total_steps": 10, "pct_start": None},
+        "OneCycleLR: pct_start must be a number in [0, 1]",
+    ),
+    "onecycle_total_text": (
+        "OneCycleLR",
+        {"max_lr": 0.1, "total_steps": "10"},
+        "OneCycleLR: total_steps must be a positive integer, or None to give epochs and "
+        "steps_per_epoch, got '10'.",
+    ),
+    "onecycle_no_length": (
+        "OneCycleLR",
+        {"max_lr": 0.1, "epochs": 2},
+        "OneCycleLR: give total_steps, or epochs and steps_per_epoch, got total_steps=None, "
+        "epochs=2, steps_per_epoch=None.",
+    ),
+    "onecycle_epochs_float": (
+        "OneCycleLR",
+        {"max_lr": 0.1, "epochs": 2.5, "steps_per_epoch": 4},
+        "OneCycleLR: epochs must be a positive integer, got 2.5.",
+    ),
 }
 
 
@@ -85,7 +158,8 @@ BAD: dict[str, tuple[str, dict[str, Any], str]] = {
 def test_an_argument_torch_would_mishandle_is_refused_when_built(case: str) -> None:
     name, kwargs, message = BAD[case]
     optimizer = _opt()
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    pattern = re.sub(r"([()\[\]])", r"\\\1", message)  # the message's brackets, literally
+    with pytest.raises(ConfigError, match=pattern):
         getattr(dropin, name)(optimizer, **kwargs)
     assert optimizer.param_groups[0]["lr"] == 0.1 and "initial_lr" not in optimizer.param_groups[0]
 
@@ -113,8 +187,56 @@ def test_what_torch_handles_is_still_accepted() -> None:
         dropin.OneCycleLR(_opt(2), max_lr=[0.1, 0.0], total_steps=10),
         dropin.CyclicLR(_opt(2), base_lr=[0.01, 0.0], max_lr=[0.1, 0.0]),
         dropin.ReduceLROnPlateau(_opt(), patience=2.5),
+        # the ends of torch's ranges, and factors as NumPy numbers and tensors
+        dropin.ConstantLR(_opt(), factor=1, total_iters=3),
+        dropin.ConstantLR(_opt(), factor=np.float32(0.5)),
+        dropin.LinearLR(_opt(), start_factor=1.0, end_factor=0.0),
+        dropin.LinearLR(_opt(), start_factor=torch.tensor(0.5)),
+        dropin.OneCycleLR(_opt(), max_lr=0.1, total_steps=10, pct_start=0.0),
+        dropin.OneCycleLR(_opt(), max_lr=0.1, total_steps=10, epochs="ignored"),
+        dropin.CosineAnnealingWarmRestarts(_opt(), T_0=1, T_mult=1),
     ]
-    assert len(built) == 19
+    assert len(built) == 26
+
+
+INTEGERS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "restarts": ("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2}, {}),
+    "restarts_eta_min": ("CosineAnnealingWarmRestarts", {"T_0": 3, "eta_min": 0.001}, {}),
+    "onecycle": ("OneCycleLR", {"total_steps": 10}, {"max_lr": 0.1}),
+    "onecycle_epochs": ("OneCycleLR", {"epochs": 2, "steps_per_epoch": 5}, {"max_lr": 0.1}),
+}
+
+
+def _numpy(value: float) -> Any:
+    return np.int64(value) if isinstance(value, int) else np.float32(value)
+
+
+@pytest.mark.parametrize("wrap", [_numpy, torch.tensor], ids=["numpy", "tensor"])
+@pytest.mark.parametrize("case", list(INTEGERS), ids=list(INTEGERS))
+def test_a_numpy_or_tensor_number_is_torchs_plain_number(case: str, wrap: Any) -> None:
+    """torch refuses them (``Expected positive integer T_0, but got 10``, ``Expected float or
+    int eta_min``): it checks for an ``int`` (a ``float``); the drop-in hands it one, and the
+    LRs are torch's for the plain number."""
+    from torch.optim import lr_scheduler
+
+    name, numbers, others = INTEGERS[case]
+    wrapped = {k: wrap(v) for k, v in numbers.items()}
+    plain = {k: v.item() for k, v in wrapped.items()}
+    ours, theirs = _opt(), _opt()
+    a = getattr(dropin, name)(ours, **others, **wrapped)
+    b = getattr(lr_scheduler, name)(theirs, **others, **plain)
+    assert first_group_lrs(ours, a, 10) == first_group_lrs(theirs, b, 10)
+    assert all(type(getattr(a, k, 0)) is type(getattr(b, k, 0)) for k in plain)
+
+
+def test_a_pct_start_torch_refuses_for_its_type_is_taken_as_a_float() -> None:
+    from torch.optim import lr_scheduler
+
+    for given, meant in ((1, 1.0), (0, 0.0), (np.float32(0.25), float(np.float32(0.25)))):
+        ours, theirs = _opt(), _opt()
+        a = dropin.OneCycleLR(ours, max_lr=0.1, total_steps=8, pct_start=given)
+        b = lr_scheduler.OneCycleLR(theirs, max_lr=0.1, total_steps=8, pct_start=meant)
+        assert first_group_lrs(ours, a, 7) == first_group_lrs(theirs, b, 7)
 
 
 def test_cyclic_with_no_way_down_is_torchs_sawtooth() -> None:

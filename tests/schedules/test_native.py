@@ -31,6 +31,7 @@ from lrkit.schedules import (
     schedule_names,
     simulate,
 )
+from lrkit.schedules.base import MAX_TRACE_STEPS
 
 # One example per registered schedule; the contract below runs over all of them.
 EXAMPLES = {
@@ -318,6 +319,29 @@ def test_plateau_rejects_non_finite_metrics() -> None:
     s = parse("warmup:2 > plateau")
     with pytest.raises(ConfigError, match="metrics must be a finite number, got nan"):
         simulate(s, [1.0, 1.0, math.nan])
+
+
+@pytest.mark.parametrize("n_steps", [MAX_TRACE_STEPS + 1, 10**12])
+def test_a_trace_too_long_to_hold_is_refused_before_it_is_allocated(n_steps: int) -> None:
+    with pytest.raises(ConfigError, match=rf"^n_steps must be at most 100,000,000 .*got {n_steps}"):
+        Cosine(10).trace(n_steps)  # numpy said "Unable to allocate 7.28 TiB"
+
+
+def test_simulate_takes_a_spec_and_refuses_what_is_not_a_schedule() -> None:
+    metrics = [1.0, 1.0, 1.0, 1.0]
+    assert simulate("plateau:patience=1", metrics).tolist() == [0, 0, 0, 1]
+    assert (
+        simulate("plateau:patience=1", metrics).tolist()
+        == simulate(Plateau(patience=1), metrics).tolist()
+    )
+    with pytest.raises(ConfigError, match=r"^schedule must be an lrkit Schedule or a spec .*got 3"):
+        simulate(3, metrics)  # type: ignore[arg-type]
+    with pytest.raises(
+        ConfigError, match=r"^metrics must be a sequence of metric values, .*got 1\.0"
+    ):
+        simulate("plateau", 1.0)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^metrics must be a sequence of .*got '0\.5'"):
+        simulate("plateau", "0.5")
 
 
 def test_million_step_trace_is_vectorised() -> None:

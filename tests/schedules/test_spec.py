@@ -18,8 +18,10 @@ from lrkit.schedules import (
     Product,
     Sequence,
     Warmup,
+    format_spec,
     from_dict,
     parse,
+    schedule_class,
     schedule_names,
 )
 
@@ -193,6 +195,38 @@ def test_from_dict_errors() -> None:
         from_dict({"name": "sequence", "phase": []})
     with pytest.raises(UnknownNameError):
         from_dict({"name": "nope"})
+
+
+@pytest.mark.parametrize("name", [None, 3, ["cosine"]])
+def test_a_schedule_name_that_is_not_text_is_a_spec_error(name: object) -> None:
+    with pytest.raises(SpecError, match=r"^name must be a schedule name such as 'cosine', got "):
+        schedule_class(name)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("config", "error", "message"),
+    [
+        ({}, SpecError, "config must be a dict with a 'name' key"),
+        (None, SpecError, "config must be a dict with a 'name' key, .*got None"),
+        ({"name": "nosuch", "bogus": 1}, UnknownNameError, "Unknown schedule name 'nosuch'"),
+        ({"name": "cosine", "bogus": 1}, SpecError, "cosine has no parameter 'bogus'"),
+        ({"name": "cosine", "steps": -1}, SpecError, "steps must be a positive"),
+        ({"name": "sequence", "phases": [{}]}, SpecError, "'name' key"),
+    ],
+)
+def test_format_spec_refuses_what_from_dict_refuses(
+    config: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        from_dict(config)  # type: ignore[arg-type]
+    with pytest.raises(error, match=message):
+        format_spec(config)  # type: ignore[arg-type]
+
+
+def test_format_spec_of_a_valid_config_is_its_spec() -> None:
+    config = {"name": "sequence", "phases": [{"name": "warmup", "steps": 5}, Cosine(50).to_dict()]}
+    assert format_spec(config) == "warmup:steps=5 > cosine:steps=50"
+    assert parse(format_spec(config)).to_dict() == from_dict(config).to_dict()
 
 
 def test_defaults_are_left_out_of_configs() -> None:

@@ -38,6 +38,11 @@ schedule in epochs stepped per batch (``bind(..., unit="epoch", steps_per_epoch=
 schedules that count one step ahead (a warmup's first step above zero, a one-cycle's peak on
 the step before ``pct_start``) count one tick ahead, not one epoch."""
 
+MAX_TRACE_STEPS = 100_000_000
+"""The most steps :meth:`Schedule.trace` evaluates at once: 800 MB of LRs, and as much again for
+each intermediate array of a formula, far past any run's step count; past it, the arrays alone
+take more memory than a machine has (``trace(10**12)`` asked NumPy for 7 TiB)."""
+
 
 class Schedule(ABC):
     """Base class of every native schedule.
@@ -108,6 +113,10 @@ class Schedule(ABC):
     ) -> Array:
         """The learning rate at steps ``0 .. n_steps - 1`` as one vectorised NumPy evaluation.
 
+        Raises:
+            ConfigError: ``n_steps`` is not a positive integer of at most
+                :data:`MAX_TRACE_STEPS`, or ``base_lr`` or ``reductions`` is invalid.
+
         Example:
             >>> from lrkit.schedules import Step
             >>> Step(step_size=2, gamma=0.5).trace(5, base_lr=1.0).tolist()
@@ -116,6 +125,11 @@ class Schedule(ABC):
         n_steps = plain(n_steps)
         if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
             raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}.")
+        if n_steps > MAX_TRACE_STEPS:
+            raise ConfigError(
+                f"n_steps must be at most {MAX_TRACE_STEPS:,} (a trace holds a float per step), "
+                f"got {n_steps!r}; call the schedule at the steps you need instead."
+            )
         base_lr = _number(base_lr)
         check_positive("base_lr", base_lr)
         t = np.arange(n_steps, dtype=np.float64)
@@ -155,9 +169,9 @@ class Schedule(ABC):
 
     def to_spec(self) -> str:
         """The one-line spec string that :func:`lrkit.schedules.parse` turns back into this."""
-        from lrkit.schedules.spec import format_spec
+        from lrkit.schedules.spec import spec_text
 
-        return format_spec(self.to_dict())
+        return spec_text(self.to_dict())  # a schedule's own config: checked when it was built
 
     def __str__(self) -> str:
         return self.to_spec()

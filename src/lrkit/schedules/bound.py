@@ -101,6 +101,21 @@ class ScheduledLR(LRScheduler):
         ):
             warnings.warn(message, UserWarning, stacklevel=caller_level())
 
+    def __repr__(self) -> str:
+        """The schedule's spec, its unit and how many times it was stepped.
+
+        Example:
+            >>> import torch
+            >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+            >>> bind(opt, "cosine:50", unit="epoch")
+            ScheduledLR('cosine:steps=50', unit='epoch', last_epoch=0)
+        """
+        per_epoch = f", steps_per_epoch={self.steps_per_epoch}" if self.steps_per_epoch else ""
+        return (
+            f"{type(self).__name__}({self.schedule.to_spec()!r}, unit={self.unit!r}{per_epoch}, "
+            f"last_epoch={self.last_epoch})"
+        )
+
     @property
     def position(self) -> float:
         """Where the schedule stands, in its own unit (fractional with ``steps_per_epoch``)."""
@@ -269,6 +284,42 @@ def _check_state(state: Any) -> None:
     bases = state["base_lrs"]
     if not isinstance(bases, (list, tuple)) or not all(_rate(b) for b in bases):
         raise bad_value("state_dict['base_lrs']", "a list of finite learning rates >= 0", bases)
+    if "_step_count" in state and not _count(state["_step_count"]):
+        raise bad_value("state_dict['_step_count']", "a whole number >= 0", state["_step_count"])
+    if "plateau" in state and not _plateau_counts(state["plateau"]):
+        raise bad_value(
+            "state_dict['plateau']",
+            "the plateau counts a bound schedule saves (a dict of best, num_bad_epochs, "
+            "cooldown_counter and reductions); load a state_dict() this scheduler saved",
+            state["plateau"],
+        )
+
+
+def _count(value: Any) -> bool:
+    """Whether ``value`` is a whole number >= 0 (an int, or a float such as ``3.0``)."""
+    value = plain(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and value >= 0 and value == int(value)
+
+
+def _plateau_counts(plateau: Any) -> bool:
+    """Whether ``plateau`` reads as :meth:`PlateauTracker.state_dict`: a dict whose ``best`` is
+    None or a finite number, and whose counts are None or whole numbers >= 0."""
+    if not isinstance(plateau, dict):
+        return False
+    best = plateau.get("best")
+    if best is not None and (isinstance(best, (bool, str)) or not _finite(best)):
+        return False
+    counts = ("num_bad_epochs", "cooldown_counter", "reductions")
+    return all(plateau.get(key) is None or _count(plateau.get(key)) for key in counts)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        return False
 
 
 def _rate(value: Any) -> bool:

@@ -13,7 +13,10 @@ the Hugging Face Trainer check). Only what breaks on resume is changed (see
 - ``ReduceLROnPlateau`` takes ``verbose=True`` again and rejects NaN / inf / text metrics;
 - arguments torch accepts and then mishandles (``step_size=0``, a negative ``gamma``,
   ``T_max=0``, ``factor=0``...) are refused when the scheduler is built, with a ConfigError
-  naming them (:mod:`lrkit.schedules.dropin_checks`).
+  naming them (:mod:`lrkit.schedules.dropin_checks`);
+- a NumPy number or a one-element tensor where torch checks for an ``int`` or ``float``
+  (``T_0=np.int64(10)``, ``total_steps``, ``pct_start=1``) is handed to torch as that Python
+  number, with the LRs torch gives for it.
 
 Switching is a one-line change::
 

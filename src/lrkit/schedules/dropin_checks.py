@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -47,6 +48,39 @@ def whole(value: Any) -> bool:
         (True, True, False, False, False)
     """
     return _number(value) and float(value) == int(float(value))
+
+
+def integer(value: Any) -> bool:
+    """An integer as a type: an ``int``, a NumPy integer, a one-element integer tensor; not a
+    bool, and not ``10.0``, which torch's ``T_0`` and ``total_steps`` refuse.
+
+    Example:
+        >>> import numpy as np
+        >>> integer(3), integer(np.int64(3)), integer(3.0), integer(True), integer("3")
+        (True, True, False, False, False)
+    """
+    if bool_or_text(value):
+        return False
+    if isinstance(value, numbers.Integral):  # int, NumPy's integers
+        return True
+    dtype = str(getattr(value, "dtype", ""))
+    return dtype.startswith(("torch.int", "torch.uint")) and getattr(value, "numel", int)() == 1
+
+
+def _positive_integer(value: Any) -> bool:
+    return integer(value) and int(value) > 0
+
+
+def _in(low: float, high: float, *, open_low: bool = False) -> Check:
+    """A finite number from ``low`` to ``high`` (above ``low`` when ``open_low``)."""
+
+    def check(value: Any) -> bool:
+        if not _number(value):
+            return False
+        number = float(value)
+        return (low < number if open_low else low <= number) and number <= high
+
+    return check
 
 
 def _positive_int(value: Any) -> bool:
@@ -101,8 +135,15 @@ RULES: Mapping[str, Mapping[str, tuple[Check, str]]] = {
         "milestones": (_milestones, "a list of whole numbers (the steps to decay at)"),
         "gamma": GAMMA,
     },
-    "ConstantLR": {"total_iters": COUNT},
-    "LinearLR": {"total_iters": POSITIVE_INT},
+    "ConstantLR": {
+        "factor": (_in(0, 1), "a number in [0, 1] (the LR is multiplied by it until total_iters)"),
+        "total_iters": COUNT,
+    },
+    "LinearLR": {
+        "start_factor": (_in(0, 1, open_low=True), "a number in (0, 1] (the factor it starts at)"),
+        "end_factor": (_in(0, 1), "a number in [0, 1] (the factor it ends at)"),
+        "total_iters": POSITIVE_INT,
+    },
     "ExponentialLR": {"gamma": GAMMA},
     "PolynomialLR": {"total_iters": COUNT, "power": NON_NEGATIVE},
     "CosineAnnealingLR": {
@@ -119,8 +160,20 @@ RULES: Mapping[str, Mapping[str, tuple[Check, str]]] = {
         ),
         "gamma": GAMMA,
     },
-    "CosineAnnealingWarmRestarts": {"eta_min": NON_NEGATIVE},
+    "CosineAnnealingWarmRestarts": {
+        "T_0": (_positive_integer, "a positive integer (the steps to the first restart)"),
+        "T_mult": (
+            lambda v: integer(v) and int(v) >= 1,
+            "an integer >= 1 (each period is T_mult times the last)",
+        ),
+        "eta_min": NON_NEGATIVE,
+    },
     "OneCycleLR": {
+        "total_steps": (
+            lambda v: v is None or _positive_integer(v),
+            "a positive integer, or None to give epochs and steps_per_epoch",
+        ),
+        "pct_start": (_in(0, 1), "a number in [0, 1] (the part of the cycle spent rising)"),
         "max_lr": MAX_LR,
         "div_factor": (_positive, "a positive finite number (it starts at max_lr / div_factor)"),
         "final_div_factor": (
@@ -158,6 +211,8 @@ def check_arguments(scheduler: str, arguments: Mapping[str, Any]) -> None:
             f"ConstantLR: factor must be in (0, 1] (0 divides by zero at step total_iters="
             f"{total}), got {factor!r}."
         )
+    if scheduler == "OneCycleLR" and arguments.get("total_steps") is None:
+        _check_one_cycle_length(arguments)  # only then does torch read epochs, steps_per_epoch
     if scheduler == "CyclicLR" and arguments.get("scale_fn") is None:
         mode = arguments.get("mode")
         if mode not in CYCLIC_MODES:
@@ -165,3 +220,58 @@ def check_arguments(scheduler: str, arguments: Mapping[str, Any]) -> None:
                 f"CyclicLR: mode must be one of {', '.join(map(repr, CYCLIC_MODES))} (or give "
                 f"scale_fn), got {mode!r}."
             )
+
+
+def _check_one_cycle_length(arguments: Mapping[str, Any]) -> None:
+    """OneCycleLR without ``total_steps``: ``epochs`` and ``steps_per_epoch`` must both be
+    positive integers (torch multiplies them)."""
+    given = {name: arguments.get(name) for name in ("epochs", "steps_per_epoch")}
+    if any(value is None for value in given.values()):
+        said = ", ".join(f"{name}={value!r}" for name, value in given.items())
+        raise ConfigError(
+            f"OneCycleLR: give total_steps, or epochs and steps_per_epoch, got total_steps=None, "
+            f"{said}."
+        )
+    for name, value in given.items():
+        if not _positive_integer(value):
+            raise ConfigError(f"OneCycleLR: {name} must be a positive integer, got {value!r}.")
+
+
+TORCH_TYPES: Mapping[str, Mapping[str, tuple[type, ...]]] = {
+    "CosineAnnealingWarmRestarts": {"T_0": (int,), "T_mult": (int,), "eta_min": (int, float)},
+    "OneCycleLR": {
+        "total_steps": (int,),
+        "epochs": (int,),
+        "steps_per_epoch": (int,),
+        "pct_start": (float,),
+    },
+}
+"""The arguments torch checks by type (``isinstance(T_0, int)``), and the types it takes there:
+it refuses a NumPy number or a tensor, with a message that shows a valid value (``Expected
+positive integer T_0, but got 10``), and ``pct_start=1``."""
+
+
+def torch_values(scheduler: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments given to ``scheduler`` that torch would refuse for their type alone, as the
+    Python number torch takes; call it after :func:`check_arguments` has checked them.
+
+    A value torch takes stays as it is (``eta_min=0``, ``pct_start=np.float64(0.3)``), so that
+    the LRs are torch's own for every value torch takes.
+
+    Example:
+        >>> import numpy as np
+        >>> torch_values("CosineAnnealingWarmRestarts", {"T_0": np.int64(10), "T_mult": 2})
+        {'T_0': 10}
+        >>> torch_values("OneCycleLR", {"pct_start": 1, "total_steps": None})
+        {'pct_start': 1.0}
+    """
+    out: dict[str, Any] = {}
+    for name, kinds in TORCH_TYPES.get(scheduler, {}).items():
+        value = arguments.get(name)
+        if value is None or isinstance(value, kinds):
+            continue
+        if kinds == (int,) and integer(value):
+            out[name] = int(value)
+        elif float in kinds and _number(value):
+            out[name] = float(value)
+    return out

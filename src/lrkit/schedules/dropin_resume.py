@@ -24,7 +24,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.errors import ConfigError
-from lrkit.schedules.dropin_checks import check_arguments, whole
+from lrkit.schedules.dropin_checks import check_arguments, torch_values, whole
 
 # The start of torch's message; warnings.filterwarnings matches it as a regex from the start.
 _ORDER_WARNING = re.escape("Detected call of `lr_scheduler.step()` before `optimizer.step()`")
@@ -152,9 +152,10 @@ class ExactResume(LRScheduler):
         every = signature.bind(*args, **kwargs)
         every.apply_defaults()
         check_arguments(parent.__name__, every.arguments)
+        bound.arguments.update(torch_values(parent.__name__, bound.arguments))
         last_epoch = bound.arguments.get("last_epoch", -1)
         if last_epoch == -1:
-            super().__init__(*args, **kwargs)
+            super().__init__(*bound.args, **bound.kwargs)
             return
         if not whole(last_epoch) or float(last_epoch) < -1:
             raise ConfigError(f"last_epoch must be an integer >= -1, got {last_epoch!r}.")

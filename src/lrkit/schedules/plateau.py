@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, bad_value
 from lrkit.schedules.base import (
     Array,
     Schedule,
@@ -167,12 +167,35 @@ def finite_metric(metric: object, position: int | None = None) -> float:
     return value
 
 
-def simulate(schedule: Schedule, metrics: Iterable[float]) -> Array:
+def simulate(schedule: Schedule | str, metrics: Iterable[float]) -> Array:
     """Reductions in force at steps ``0 .. len(metrics) - 1`` when metric ``i`` ends step ``i``.
 
     Only reports made while a plateau phase is active count (a warmup's losses are not compared).
     Use it to trace or plot a plateau schedule against a recorded metric series.
+
+    Args:
+        schedule: A schedule, or a spec string such as ``"warmup:2 > plateau:patience=1"``.
+        metrics: One metric value per step.
+
+    Raises:
+        ConfigError: ``schedule`` is neither, ``metrics`` is not a sequence of values, or a
+            metric a plateau phase reads is not a finite number.
+        SpecError: the spec string is malformed or names an unknown schedule.
+
+    Example:
+        >>> simulate("warmup:2 > plateau:patience=1", [1, 1, 1, 1, 1, 1]).tolist()
+        [0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
     """
+    if isinstance(schedule, str):
+        from lrkit.schedules.spec import parse
+
+        schedule = parse(schedule)
+    if not isinstance(schedule, Schedule):
+        raise bad_value(
+            "schedule", "an lrkit Schedule or a spec string such as 'plateau:patience=3'", schedule
+        )
+    if isinstance(metrics, (str, bytes)) or not isinstance(metrics, Iterable):
+        raise bad_value("metrics", "a sequence of metric values, one per step", metrics)
     tracker = PlateauTracker()
     values = list(metrics)
     out = np.zeros(len(values), dtype=np.float64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from lrkit.errors import UnknownNameError
+from lrkit.errors import SpecError, UnknownNameError
 from lrkit.schedules.base import Schedule
 
 S = TypeVar("S", bound=type[Schedule])
@@ -42,7 +42,18 @@ def schedule_class(name: str) -> type[Schedule]:
 
     Raises:
         UnknownNameError: the name is not registered; the message lists the valid names.
+        SpecError: ``name`` is not a string.
+
+    Example:
+        >>> schedule_class("CosineAnnealingLR").name
+        'cosine'
+        >>> schedule_class(None)
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.SpecError: name must be a schedule name such as 'cosine', got None.
     """
+    if not isinstance(name, str):
+        raise SpecError(f"name must be a schedule name such as 'cosine', got {name!r}.")
     _load_builtins()
     canonical = _ALIASES.get(normalize(name))
     if canonical is None:

@@ -224,7 +224,32 @@ def _with_warmup(cls: type[Schedule], kwargs: dict[str, Any], warmup: Any) -> Sc
 
 
 def format_spec(config: Mapping[str, Any]) -> str:
-    """The one-line spec of a config dict (the inverse of ``parse`` on ``to_dict``)."""
+    """The one-line spec of a config dict (the inverse of ``parse`` on ``to_dict``).
+
+    The config is checked as :func:`from_dict` checks it, so that no spec is written that
+    ``parse`` would refuse.
+
+    Raises:
+        SpecError: the config is malformed or a parameter value is invalid.
+        UnknownNameError: a schedule name is not registered.
+
+    Example:
+        >>> format_spec({"name": "sequence", "phases": [{"name": "warmup", "steps": 5},
+        ...                                             {"name": "cosine", "steps": 50}]})
+        'warmup:steps=5 > cosine:steps=50'
+        >>> format_spec({"name": "cosine", "step": 50})
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.SpecError: cosine has no parameter 'step'; its parameters are: steps, \
+min_lr, warmup.
+    """
+    from_dict(config)
+    return spec_text(config)
+
+
+def spec_text(config: Mapping[str, Any]) -> str:
+    """The one-line spec of a config known to be valid (a schedule's own ``to_dict()``), which
+    :func:`format_spec` checks first."""
     name = config["name"]
     if name == "sequence":
         return " > ".join(_grouped(p, "product") for p in config["phases"])
@@ -235,7 +260,7 @@ def format_spec(config: Mapping[str, Any]) -> str:
 
 
 def _grouped(config: Mapping[str, Any], composite: str) -> str:
-    text = format_spec(config)
+    text = spec_text(config)
     return f"({text})" if config["name"] in (composite, "sequence") and " " in text else text
 
 
