@@ -97,11 +97,12 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     again = run("digits", *BUDGET, "--out", str(out))
     assert again.returncode == 0, again.stderr
     assert "held a run" not in again.stdout  # the same settings: nothing replaced
-    assert again.stdout.count(REUSED) == 3  # the range test, the search and the comparison
+    assert again.stdout.count(REUSED) == 4  # every stage, the final training's too
     rerun = json.loads((out / "summary.json").read_text())
-    assert rerun["reused"] == ["range test", "search", "comparison"]
+    assert rerun["reused"] == ["range test", "search", "comparison", "final training"]
     assert rerun["epochs_used"] == summary["epochs_used"]  # the pipeline's, not this run's
-    kept = "the range test, search and comparison kept from an earlier run"
+    assert rerun["test_metric"] == summary["test_metric"]
+    kept = "the range test, search, comparison and final training kept from an earlier run"
     assert f"({rerun['seconds']:.0f} s, {kept}, " in again.stdout
     assert f"{rerun['seconds']:.0f} s, {kept}" in unescape((out / "report.html").read_text())
     assert stage.stat().st_mtime_ns == stamp  # the range test was read back, not redone
@@ -439,7 +440,7 @@ def test_a_disk_that_fills_up_at_the_end_leaves_no_half_written_run(tmp_path: Pa
     assert not (out / "report.html").exists()
     done = run(str(tmp_path / "notest.py"), "--budget", "30", "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count(REUSED) == 3  # the stages that had finished
+    assert done.stdout.count(REUSED) == 4  # the stages that had finished: all four
     assert json.loads((out / "summary.json").read_text())["reused"]
     report = (out / "report.html").read_bytes()
     assert len(report) > 300_000
@@ -566,6 +567,7 @@ def test_workers_run_the_search_trials_in_processes_of_their_own(tmp_path: Path)
         "range test",
         "search",
         "comparison",
+        "final training",
     ]
     assert trials_of(out) == trials
 

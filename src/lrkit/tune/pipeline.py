@@ -291,7 +291,13 @@ def _pipeline(
     say(f"      winner: {winner.label} (by validation {loaded.metric})")
 
     say(f"[4/4] final training with {winner.label}")
-    final = _final(loaded, best_lr, winner.spec, winner.unit, plan, seed, device, progress)
+    final = stages.load(folder, "final", final_settings := _final_settings(base, best_lr, winner))
+    if final is None:
+        final = _final(loaded, best_lr, winner.spec, winner.unit, plan, seed, device, progress)
+        stages.save(folder, "final", final_settings, final)
+    else:
+        say(f"      {REUSED}")
+        reused.append("final training")
     summary = _summary(
         loaded,
         plan,
@@ -545,6 +551,15 @@ def _save_figure(fig: Figure, path: Path, figures: dict[str, Figure]) -> None:
     """Writes a stage's PNG and keeps its figure for the report (drawn once for both)."""
     outputs.save_png(fig, path, dpi=110)
     figures[path.stem] = fig
+
+
+def _final_settings(base: dict[str, Any], lr: float, winner: Any) -> dict[str, Any]:
+    """What the final run depends on besides the run's own settings: the LR and the schedule
+    the stages before it chose."""
+    from lrkit.schedules.spec import MEANING
+
+    spec, unit = winner.spec, winner.unit
+    return {**base, "stage": "final", "lr": lr, "spec": spec, "unit": unit, "spec_meaning": MEANING}
 
 
 def _final(
