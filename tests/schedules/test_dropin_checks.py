@@ -50,6 +50,23 @@ BAD: dict[str, tuple[str, dict[str, Any], str]] = {
     ),
     "cyclic_max_lr": ("CyclicLR", {"base_lr": 0.01, "max_lr": [0.1, -1]}, "max_lr must be"),
     "onecycle_max_lr": ("OneCycleLR", {"max_lr": 0, "total_steps": 10}, "OneCycleLR: max_lr"),
+    # torch divides by a phase's length of 0: at once, or at the last step of the cycle
+    "onecycle_rise_of_one_step": (
+        "OneCycleLR",
+        {"max_lr": 0.1, "total_steps": 10, "pct_start": 0.1},
+        "OneCycleLR: pct_start must leave each phase at least one step, got 0.1 with 10 steps: "
+        "its rise is 0 steps long",
+    ),
+    "onecycle_no_annealing": (
+        "OneCycleLR",
+        {"max_lr": 0.1, "epochs": 2, "steps_per_epoch": 5, "pct_start": 1.0},
+        "got 1.0 with 10 steps: its annealing is 0 steps long",
+    ),
+    "onecycle_three_phase_backwards": (
+        "OneCycleLR",
+        {"max_lr": 0.1, "total_steps": 10, "pct_start": 0.8, "three_phase": True},
+        "OneCycleLR: pct_start must be at most 0.5 with three_phase=True",
+    ),
     "onecycle_div_zero": (
         "OneCycleLR",
         {"max_lr": 0.1, "total_steps": 10, "div_factor": 0},
@@ -232,7 +249,7 @@ def test_a_numpy_or_tensor_number_is_torchs_plain_number(case: str, wrap: Any) -
 def test_a_pct_start_torch_refuses_for_its_type_is_taken_as_a_float() -> None:
     from torch.optim import lr_scheduler
 
-    for given, meant in ((1, 1.0), (0, 0.0), (np.float32(0.25), float(np.float32(0.25)))):
+    for given, meant in ((0, 0.0), (np.float32(0.25), float(np.float32(0.25)))):
         ours, theirs = _opt(), _opt()
         a = dropin.OneCycleLR(ours, max_lr=0.1, total_steps=8, pct_start=given)
         b = lr_scheduler.OneCycleLR(theirs, max_lr=0.1, total_steps=8, pct_start=meant)

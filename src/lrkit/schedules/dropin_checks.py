@@ -213,6 +213,8 @@ def check_arguments(scheduler: str, arguments: Mapping[str, Any]) -> None:
         )
     if scheduler == "OneCycleLR" and arguments.get("total_steps") is None:
         _check_one_cycle_length(arguments)  # only then does torch read epochs, steps_per_epoch
+    if scheduler == "OneCycleLR":
+        _check_one_cycle_phases(arguments)
     if scheduler == "CyclicLR" and arguments.get("scale_fn") is None:
         mode = arguments.get("mode")
         if mode not in CYCLIC_MODES:
@@ -235,6 +237,43 @@ def _check_one_cycle_length(arguments: Mapping[str, Any]) -> None:
     for name, value in given.items():
         if not _positive_integer(value):
             raise ConfigError(f"OneCycleLR: {name} must be a positive integer, got {value!r}.")
+
+
+def _check_one_cycle_phases(arguments: Mapping[str, Any]) -> None:
+    """Refuses a ``pct_start`` that gives a phase torch divides by its length of 0 (a rise of
+    one step, ``pct_start * total_steps == 1``, at once; ``pct_start=1`` at the last step), or a
+    three-phase cycle whose last phase runs backwards (``pct_start > 0.5``).
+
+    Example:
+        >>> _check_one_cycle_phases({"total_steps": 10, "pct_start": 0.1})
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.ConfigError: OneCycleLR: pct_start must leave each phase at least one ...
+    """
+    total = arguments.get("total_steps")
+    if total is None:
+        total = int(arguments["epochs"]) * int(arguments["steps_per_epoch"])
+    pct, total = float(arguments.get("pct_start", 0.3)), int(total)
+    three = bool(arguments.get("three_phase", False))
+    if three and pct > 0.5:
+        raise ConfigError(
+            f"OneCycleLR: pct_start must be at most 0.5 with three_phase=True (it rises, then "
+            f"falls as long again, then anneals), got {pct!r}."
+        )
+    ends = (
+        [pct * total - 1, 2 * pct * total - 2, total - 1] if three else [pct * total - 1, total - 1]
+    )
+    names = ["rise", "fall", "annealing"] if three else ["rise", "annealing"]
+    start = 0.0
+    for i, (end, name) in enumerate(zip(ends, names, strict=True)):
+        reached = end >= 0 or i == len(ends) - 1  # a phase that ends before step 0 is skipped
+        if reached and end == start:
+            raise ConfigError(
+                f"OneCycleLR: pct_start must leave each phase at least one step, got "
+                f"{arguments.get('pct_start')!r} with {total} steps: its {name} is 0 steps long, "
+                "and torch divides by that length."
+            )
+        start = end
 
 
 TORCH_TYPES: Mapping[str, Mapping[str, tuple[type, ...]]] = {
