@@ -297,6 +297,8 @@ BAD_CALLS: dict[str, tuple[dict[str, Any], str]] = {
     "too_few_iterations": ({"num_iter": 5}, "num_iter must be an integer >= 10"),
     "step_mode": ({"step_mode": "cosine"}, "step_mode must be one of 'exp', 'linear'"),
     "accumulation": ({"accumulation_steps": 0}, "accumulation_steps must be an integer >= 1"),
+    "amp_dtype_text": ({"amp_dtype": "float16"}, "amp_dtype must be a floating-point torch"),
+    "amp_dtype_int": ({"amp_dtype": torch.int64}, "amp_dtype must be a floating-point torch"),
     # 10**9 micro-batches a step never finished one
     "accumulation_huge": ({"accumulation_steps": 10**9}, "accumulation_steps must be at most"),
     "smooth_f_one": ({"smooth_f": 1.0}, "smooth_f must be a number in [0, 1)"),

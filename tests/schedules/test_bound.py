@@ -158,6 +158,22 @@ def test_non_finite_metric_is_rejected() -> None:
         sched.step(float("nan"))
 
 
+@pytest.mark.parametrize(
+    "metric", ["1.0", True, torch.tensor(True), torch.tensor([1.0, 2.0])], ids=repr
+)
+def test_a_metric_that_is_no_loss_is_rejected(metric: object) -> None:
+    # text and bools were read as numbers; several values were torch's RuntimeError
+    sched = bind(make([0.1]), "plateau", unit="epoch")
+    with pytest.raises(ConfigError, match=r"^metrics must be a finite number, got "):
+        sched.step(metric)
+    sched.step(torch.tensor([0.5]))  # one value, in any shape, is a loss
+
+
+def test_verbose_must_be_a_flag() -> None:
+    with pytest.raises(ConfigError, match=r"^verbose must be True or False, got 'no'"):
+        bind(make([0.1]), "cosine:5", verbose="no")  # type: ignore[arg-type]
+
+
 def test_no_false_warning_when_grad_scaler_skips_the_first_step() -> None:
     model = torch.nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -1104,3 +1104,13 @@ def test_numpy_and_tensor_numbers_search_as_the_numbers_they_hold() -> None:
         trial_timeout=torch.tensor(60.0),
     )
     assert [t.lr for t in wrapped.trials] == [t.lr for t in plain.trials]
+
+
+def test_a_result_s_repr_is_one_line_with_the_best_and_the_tally() -> None:
+    result = run(objectives.flaky, 6)  # some trials fail
+    text = repr(result)
+    assert "\n" not in text and len(text) < 200  # the dataclass's printed every trial
+    assert f"best_lr={result.best_lr!r}" in text
+    assert (
+        f"trials=6 ({result.count('complete')} complete, {result.count('failed')} failed)" in text
+    )

@@ -187,7 +187,9 @@ def test_errors_while_running_the_file_are_wrapped(tmp_path: Path) -> None:
 
 def test_invalid_task_fields_in_a_file_are_wrapped(tmp_path: Path) -> None:
     path = _write(tmp_path, MODULE_TASK.replace("epochs=2", "epochs=0"))
-    with pytest.raises(TaskError, match=r"Task.epochs must be a positive integer up to 100,000, got 0"):
+    with pytest.raises(
+        TaskError, match=r"Task.epochs must be a positive integer up to 100,000, got 0"
+    ):
         load_task(str(path))
 
 

@@ -359,6 +359,10 @@ class LRFinder:
         else:  # GradScaler(enabled=use_amp) with use_amp False: no mixed precision either
             enabled = scaler is not None and getattr(scaler, "is_enabled", lambda: True)()
             default_amp = torch.float16 if enabled else None
+        floating = isinstance(amp_dtype, torch.dtype) and amp_dtype.is_floating_point
+        if amp_dtype is not None and not floating:  # "float16" was torch's TypeError mid-test
+            expected = "a floating-point torch.dtype such as torch.bfloat16, or None"
+            raise bad_value("amp_dtype", expected, amp_dtype)
         autocast = amp_dtype if amp_dtype is not None else default_amp
         generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
         with allow_sync(device):

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrkit.errors import ConfigError, bad_value, caller_level, plain
+from lrkit.errors import ConfigError, bad_value, caller_level, check_flag, plain
 from lrkit.schedules.base import TICK, Schedule
 from lrkit.schedules.plateau import PlateauTracker, finite_metric
 from lrkit.schedules.spec import parse
@@ -63,6 +63,7 @@ class ScheduledLR(LRScheduler):
             )
         if unit not in ("step", "epoch"):
             raise ConfigError(f"unit must be 'step' or 'epoch', got {unit!r}.")
+        check_flag("verbose", verbose)
         steps_per_epoch = plain(steps_per_epoch)
         if steps_per_epoch is not None:
             if unit != "epoch":
@@ -159,7 +160,7 @@ class ScheduledLR(LRScheduler):
         Raises:
             ConfigError: the metric is NaN or infinite.
         """
-        value = finite_metric(metric.item() if isinstance(metric, torch.Tensor) else metric)
+        value = finite_metric(metric)
         plateau = self.schedule.plateau_at(self.position)
         if plateau is None:
             return False

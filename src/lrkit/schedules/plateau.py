@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError, bad_value, bool_or_text
 from lrkit.schedules.base import (
     Array,
     Schedule,
@@ -156,8 +156,10 @@ def finite_metric(metric: object, position: int | None = None) -> float:
     """
     where = "" if position is None else f" at position {position}"
     try:
+        if bool_or_text(metric):  # float("0.5") and float(True) read, but are no loss
+            raise TypeError
         value = float(metric)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several values
         raise ConfigError(f"metrics must be a finite number, got {metric!r}{where}.") from None
     if not math.isfinite(value):
         raise ConfigError(

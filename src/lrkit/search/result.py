@@ -158,6 +158,7 @@ class SearchResult:
 
     @property
     def completed(self) -> tuple[TrialRecord, ...]:
+        """The trials that ran to the end and returned a value, by number."""
         return tuple(t for t in self.trials if t.state == "complete")
 
     @property
@@ -171,13 +172,31 @@ class SearchResult:
 
     @property
     def best_lr(self) -> float | None:
+        """The best trial's learning rate; ``None`` when no trial completed."""
         best = self.best_trial
         return None if best is None else best.lr
 
     @property
     def best_value(self) -> float | None:
+        """The best trial's value (its validation loss by default); ``None`` when no trial
+        completed."""
         best = self.best_trial
         return None if best is None else best.value
+
+    def __repr__(self) -> str:
+        """One line: the study, the best trial and the trial count by state (the dataclass's
+        repr printed every trial).
+
+        Example:
+            >>> SearchResult("s", ":memory:", "minimize", 1e-5, 1.0, ())
+            SearchResult(study_name='s', best_lr=None, best_value=None, trials=0)
+        """
+        counts = ", ".join(f"{n} {state}" for state in STATES if (n := self.count(state)))
+        tally = f"{len(self.trials)} ({counts})" if counts else f"{len(self.trials)}"
+        return (
+            f"{type(self).__name__}(study_name={self.study_name!r}, best_lr={self.best_lr!r}, "
+            f"best_value={self.best_value!r}, trials={tally})"
+        )
 
     def count(self, state: State) -> int:
         """The trials in ``state`` (``"complete"``, ``"pruned"``, ``"failed"``, ...)."""
@@ -266,6 +285,8 @@ class SearchResult:
         return text
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as plain data (what ``search.json`` holds): the fields, and each trial as
+        a row of :meth:`rows` with its traceback where it failed."""
         data = asdict(self)
         data["trials"] = [
             {**row, TRACEBACK: t.attrs.get(TRACEBACK)} for row, t in zip(self.rows(), self.trials)
