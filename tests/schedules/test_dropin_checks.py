@@ -62,10 +62,10 @@ BAD: dict[str, tuple[str, dict[str, Any], str]] = {
         {"max_lr": 0.1, "epochs": 2, "steps_per_epoch": 5, "pct_start": 1.0},
         "got 1.0 with 10 steps: its annealing is 0 steps long",
     ),
-    "onecycle_three_phase_backwards": (
+    "onecycle_three_phase_no_annealing": (  # the fall ends where the cycle does
         "OneCycleLR",
-        {"max_lr": 0.1, "total_steps": 10, "pct_start": 0.8, "three_phase": True},
-        "OneCycleLR: pct_start must be at most 0.5 with three_phase=True",
+        {"max_lr": 0.1, "total_steps": 10, "pct_start": 0.55, "three_phase": True},
+        "got 0.55 with 10 steps: its annealing is 0 steps long",
     ),
     "onecycle_div_zero": (
         "OneCycleLR",
@@ -212,8 +212,10 @@ def test_what_torch_handles_is_still_accepted() -> None:
         dropin.OneCycleLR(_opt(), max_lr=0.1, total_steps=10, pct_start=0.0),
         dropin.OneCycleLR(_opt(), max_lr=0.1, total_steps=10, epochs="ignored"),
         dropin.CosineAnnealingWarmRestarts(_opt(), T_0=1, T_mult=1),
+        # the fall ends past the cycle: torch never anneals, and never divides by zero
+        dropin.OneCycleLR(_opt(), max_lr=0.1, total_steps=100, pct_start=0.6, three_phase=True),
     ]
-    assert len(built) == 26
+    assert len(built) == 27
 
 
 INTEGERS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {

@@ -393,3 +393,18 @@ def test_a_composite_loads_one_checkpoint_of_torch_s_cyclic_child_twice() -> Non
         again, again_sched = make()
         again_sched.load_state_dict(state)
         assert again.param_groups[0]["momentum"] == opt.param_groups[0]["momentum"]
+
+
+def test_a_checkpoint_of_torch_s_composite_before_its_first_step_keeps_the_momentum() -> None:
+    # before any step the children's construction order set the momentum, which the list order
+    # of a ChainedScheduler need not follow: nothing is to be written back
+    def make(impl: Any) -> tuple[torch.optim.Optimizer, Any]:
+        opt = _sgd()
+        later = impl.CyclicLR(opt, 0.01, 0.1, step_size_up=3, base_momentum=0.5, max_momentum=0.6)
+        first = impl.OneCycleLR(opt, max_lr=0.1, total_steps=40)
+        return opt, impl.ChainedScheduler([first, later], optimizer=opt)
+
+    opt, sched = make(torch.optim.lr_scheduler)
+    again, again_sched = make(dropin)
+    again_sched.load_state_dict(sched.state_dict())
+    assert again.param_groups[0]["momentum"] == opt.param_groups[0]["momentum"] == 0.95

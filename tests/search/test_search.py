@@ -902,6 +902,7 @@ def test_task_form_can_judge_trials_by_the_validation_metric(tmp_path: Path) -> 
 def test_task_settings_with_a_callable_objective_are_refused(setting: str, given: Any) -> None:
     with pytest.raises(ConfigError, match=rf"^{setting} must be .* callable objective, .* got "):
         run(objectives.quadratic, 2, **{setting: given})
+    run(objectives.quadratic, 2, device=torch.device("cpu"))  # the default, as a torch.device
 
 
 @pytest.mark.parametrize(

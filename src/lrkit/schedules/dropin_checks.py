@@ -241,8 +241,7 @@ def _check_one_cycle_length(arguments: Mapping[str, Any]) -> None:
 
 def _check_one_cycle_phases(arguments: Mapping[str, Any]) -> None:
     """Refuses a ``pct_start`` that gives a phase torch divides by its length of 0 (a rise of
-    one step, ``pct_start * total_steps == 1``, at once; ``pct_start=1`` at the last step), or a
-    three-phase cycle whose last phase runs backwards (``pct_start > 0.5``).
+    one step, ``pct_start * total_steps == 1``, at once; ``pct_start=1`` at the last step).
 
     Example:
         >>> _check_one_cycle_phases({"total_steps": 10, "pct_start": 0.1})
@@ -255,11 +254,6 @@ def _check_one_cycle_phases(arguments: Mapping[str, Any]) -> None:
         total = int(arguments["epochs"]) * int(arguments["steps_per_epoch"])
     pct, total = float(arguments.get("pct_start", 0.3)), int(total)
     three = bool(arguments.get("three_phase", False))
-    if three and pct > 0.5:
-        raise ConfigError(
-            f"OneCycleLR: pct_start must be at most 0.5 with three_phase=True (it rises, then "
-            f"falls as long again, then anneals), got {pct!r}."
-        )
     ends = (
         [pct * total - 1, 2 * pct * total - 2, total - 1] if three else [pct * total - 1, total - 1]
     )

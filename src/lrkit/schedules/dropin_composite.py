@@ -36,11 +36,7 @@ class _CompositeResume(ExactResume):
         state = super().state_dict()
         state.pop(MOMENTA, None)  # an attribute a loaded state left: stale now
         if any(getattr(leaf, "cycle_momentum", False) for leaf in _leaves(self)):
-            groups = [
-                {key: group[key] for key in _CYCLED if key in group}
-                for group in self.optimizer.param_groups
-            ]
-            state[MOMENTA] = {"steps": _steps(self), "groups": groups}
+            state[MOMENTA] = {"steps": _steps(self), "groups": _momenta(self.optimizer)}
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -52,10 +48,16 @@ class _CompositeResume(ExactResume):
         state = _copied(state_dict)  # torch's CyclicLR child pops a key from its own state
         momenta = state.pop(MOMENTA, None)
         self.__dict__.pop(MOMENTA, None)
+        built = _momenta(self.optimizer)  # what constructing the children set
         super().load_state_dict(state)
         # torch's composite saved it (none), or saved what it was given once and has stepped
         # since (lrkit's, then torch's, then lrkit's): each cycling child says its own
         if not isinstance(momenta, dict) or momenta.get("steps") != _steps(self):
+            if all(step <= 0 for step in _steps(self)):
+                # saved before any step: the children's construction set it, in an order the
+                # list need not follow, and built as the saved run was, this one has it
+                _write_momenta(self.optimizer, built)
+                return
             # the leaves that stepped last (every child of a ChainedScheduler, the current one of
             # a SequentialLR) write theirs last
             last = _current(self)
@@ -69,10 +71,22 @@ class _CompositeResume(ExactResume):
                 f"({len(groups)}), got {len(momenta['groups'])}; build the optimizer with the "
                 "same param groups as the saved run."
             )
-        for group, saved in zip(groups, momenta["groups"], strict=True):
-            for key, value in saved.items():
-                if key in group:
-                    group[key] = tuple(value) if key == "betas" else value
+        _write_momenta(self.optimizer, momenta["groups"])
+
+
+def _momenta(optimizer: Any) -> list[dict[str, Any]]:
+    """Each param group's momentum and betas, those it has."""
+    return [
+        {key: group[key] for key in _CYCLED if key in group} for group in optimizer.param_groups
+    ]
+
+
+def _write_momenta(optimizer: Any, momenta: list[dict[str, Any]]) -> None:
+    """Writes :func:`_momenta`'s values back into the param groups."""
+    for group, saved in zip(optimizer.param_groups, momenta, strict=True):
+        for key, value in saved.items():
+            if key in group:
+                group[key] = tuple(value) if key == "betas" else value
 
 
 def _copied(state: dict[str, Any]) -> dict[str, Any]:

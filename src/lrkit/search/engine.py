@@ -209,7 +209,8 @@ def search(
                     "objective", "a callable objective(lr, trial), or a task", objective
                 )
             else:
-                _task_form_only(schedule=schedule, epochs=epochs, value=value, device=device)
+                where = str(device) if type(device).__module__ == "torch" else device  # cpu
+                _task_form_only(schedule=schedule, epochs=epochs, value=value, device=where)
                 check_objective(objective)
             if direction not in (None, "minimize", "maximize"):
                 raise bad_value("direction", "'minimize', 'maximize' or None", direction)
