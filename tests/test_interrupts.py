@@ -342,3 +342,30 @@ def test_a_held_interrupt_stops_tune_in_its_range_test_and_a_search_before_its_s
         with pytest.raises(InterruptedBeforeStudy):  # not "resume it": nothing was stored
             search(lambda lr: lr, 1e-3, 1.0, 2, out=tmp_path / "search", progress=False)
     assert not (tmp_path / "tune" / "range_test.json").exists()  # stopped in the range test
+
+
+def test_ctrl_c_in_a_task_file_s_own_code_stops_it_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # lrkit runs a task file through importlib: its code (minutes of data loading) counted as
+    # an import, so Ctrl-C waited for the whole file, then was lost to its "defines no task"
+    from lrkit.cli.main import main
+
+    slow = tmp_path / "slow_task.py"
+    slow.write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n")
+    started = time.monotonic()
+    assert main(["train", str(slow)]) == 130
+    assert time.monotonic() - started < 4  # not slept to the end
+    assert capsys.readouterr().err.strip() == "lrkit: interrupted."
+
+
+def test_ctrl_c_held_in_a_task_file_s_import_is_not_lost_to_its_error(
+    importable: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrkit.cli.main import main
+
+    (importable / "lrkit_test_dep_t.py").write_text(OPTIONAL_DEPENDENCY)
+    broken = importable / "broken_task.py"  # Ctrl-C lands in its import, then it has no task
+    broken.write_text("import lrkit_test_dep_t\n")
+    assert main(["train", str(broken)]) == 130  # not 2, for the missing task
+    assert "defines no" not in capsys.readouterr().err

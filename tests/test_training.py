@@ -252,10 +252,14 @@ def test_unit_defaults_to_what_the_schedule_declares() -> None:
 
 
 def test_test_each_epoch_records_the_test_split_without_changing_training() -> None:
-    task = _tiny(test_data=TensorDataset(torch.randn(20, 4), torch.randint(0, 2, (20,))))
+    task = _tiny(
+        # dropout draws from torch's RNG, as a test loader's start does: not from one stream
+        model=lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2)),
+        test_data=TensorDataset(torch.randn(20, 4), torch.randint(0, 2, (20,))),
+    )
     plain = train(task, **QUIET)
     tested = train(task, test_each_epoch=True, **QUIET)
-    # same trajectory: the test evaluation draws no randomness and touches no weights
+    # same trajectory: the test evaluation takes no randomness from training, touches no weights
     assert tested.val_loss == plain.val_loss and tested.step_lrs == plain.step_lrs
     assert all(r.test_loss is None and r.test_metric is None for r in plain.records)
     assert plain.best_test_metric is None and math.isnan(plain.epoch_test_loss[0])
@@ -308,6 +312,15 @@ def test_a_schedule_whose_length_misses_the_run_warns() -> None:
         warnings.simplefilter("error")
         train(_tiny(), 0.1, "warmup:1 > cosine:5", **QUIET)  # 6 epochs: no warning
         train(_tiny(), 0.1, "step:2", **QUIET)  # no length of its own
+        train(_tiny(), 0.1, "warmup:5 > plateau", **QUIET)  # 6 epochs: it gets to the plateau
+
+
+def test_a_run_that_ends_before_an_open_ended_phase_warns() -> None:
+    # warmup:10 > plateau over 6 epochs never reached the base LR, without a word
+    with pytest.warns(UserWarning, match=r"runs 10 epochs before its open-ended phase, but the "):
+        train(_tiny(), 0.1, "warmup:10 > plateau", **QUIET)
+    with pytest.warns(UserWarning, match=r"runs 30 steps before its open-ended phase"):
+        train(_tiny(), 0.1, "warmup:30 > plateau", unit="step", **QUIET)  # 6 x 4 batches
 
 
 def test_the_length_warning_counts_a_schedule_in_epochs_stepped_per_batch() -> None:

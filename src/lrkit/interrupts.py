@@ -45,15 +45,24 @@ class Terminated(KeyboardInterrupt):
 # SIGALRM, where there is one: a search's trial_timeout raises from its handler
 ALARM = (signal.SIGALRM,) if hasattr(signal, "SIGALRM") else ()
 
+TASK_MODULE = "lrkit_task_"
+"""How the module of a user's task file is named (:func:`lrkit.tasks.load_task_file`)."""
+
 _held: type[KeyboardInterrupt] | None = None  # the interrupt held since an import, if any
 _deferring = False  # inside deferred(): every Ctrl-C is held until the block ends
 
 
 def _importing(frame: FrameType | None) -> bool:
-    """Whether ``frame`` or a frame that called it runs Python's import machinery."""
+    """Whether ``frame`` or a frame that called it runs Python's import machinery, in a
+    library's import: not in a task file's own code (lrkit runs it through importlib too), where
+    minutes of data loading must stop at the first Ctrl-C."""
     while frame is not None:
         if frame.f_code.co_filename.startswith("<frozen importlib"):
             return True
+        if frame.f_code.co_name == "<module>" and str(frame.f_globals.get("__name__")).startswith(
+            TASK_MODULE
+        ):
+            return False  # the task file's code, or a function it called, was running
         frame = frame.f_back
     return False
 

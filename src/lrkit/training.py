@@ -260,13 +260,16 @@ class _Run:
         )
         test = None
         if self.test_loader is not None:
-            test = evaluate(
-                self.model,
-                self.test_loader,
-                self.task.criterion,
-                self.task.metric,
-                device=self.device,
-            )
+            # in a fork of the RNG: starting a loader draws a seed from it, and the training
+            # that follows (dropout) must draw what it draws without the test pass
+            with torch.random.fork_rng(devices=_cuda_devices(self.device)):
+                test = evaluate(
+                    self.model,
+                    self.test_loader,
+                    self.task.criterion,
+                    self.task.metric,
+                    device=self.device,
+                )
         record = self._finish(epoch, n_epochs, lrs, total / max(count, 1), val, test, started)
         self._step_epoch_end(val.loss)
         return record
@@ -348,16 +351,45 @@ def _check_args(
     return float(lr), n_epochs
 
 
+def _warn_lead_in(scheduler: Any, total: int, unit: str) -> None:
+    """Warns when a run ends inside the fixed phases before an open-ended one (``warmup:10 >
+    plateau`` over 2 epochs never reaches the base LR, nor the plateau phase)."""
+    from lrkit.errors import caller_level
+    from lrkit.schedules.compose import Sequence
+
+    schedule = scheduler.schedule
+    if not isinstance(schedule, Sequence):
+        return
+    lead = 0.0
+    for phase in schedule.phases:
+        if phase.length is None:
+            break
+        lead += phase.length
+    per = scheduler.steps_per_epoch
+    lead_in = lead * per if per and unit == "step" else lead
+    if 0 < total < lead_in:
+        warnings.warn(
+            f"schedule {schedule.to_spec()!r} runs {lead_in:g} {unit}s before its open-ended "
+            f"phase, but the run ends after {total:g}: it never gets there; shorten its first "
+            "phases or train longer.",
+            UserWarning,
+            stacklevel=caller_level(),
+        )
+
+
 def _warn_length(scheduler: Any, total: int, unit: str) -> None:
     """Warns when a bound schedule's length misses the run's: one that ends early holds its
     last LR (0 for a cosine) for the rest; one that ends late is cut before its end."""
     from lrkit.errors import caller_level
     from lrkit.schedules.bound import ScheduledLR
 
-    if not isinstance(scheduler, ScheduledLR) or scheduler.schedule.length is None:
+    if not isinstance(scheduler, ScheduledLR):
+        return
+    per = scheduler.steps_per_epoch
+    if scheduler.schedule.length is None:  # open-ended (a plateau phase): its lead-in must end
+        _warn_lead_in(scheduler, total, unit)
         return
     own = scheduler.schedule.length  # in the schedule's unit: epochs when steps_per_epoch is set
-    per = scheduler.steps_per_epoch
     length = own * per if per and unit == "step" else own
     if length == total:
         return

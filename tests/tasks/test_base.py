@@ -411,3 +411,33 @@ def test_a_model_s_own_index_error_gets_no_loss_hint() -> None:
     with pytest.raises(TaskError, match="the model failed on a training batch") as info:
         check_task(_task(model=Picky))
     assert "Fix:" not in str(info.value)
+
+
+def test_check_task_tries_a_batch_of_the_validation_and_test_splits() -> None:
+    # float64 validation inputs, or a test split of other shapes, failed with a traceback
+    # after a training epoch (the test one after the whole run); the train split was checked
+    x, y = _data().tensors
+    with pytest.raises(TaskError, match=r"a validation batch .* got Double and Float. Fix: "):
+        check_task(_task(val_data=TensorDataset(x.double(), y)))
+    with pytest.raises(TaskError, match=r"a validation batch .* Fix: class-index targets"):
+        check_task(_task(val_data=TensorDataset(x, y.float())))
+    with pytest.raises(TaskError, match=r"a test batch \(inputs of shape \(8, 2\)\)"):
+        check_task(_task(test_data=TensorDataset(x[:, :2], y)))
+
+
+def test_a_model_that_cannot_be_moved_to_the_device_is_a_task_error() -> None:
+    with pytest.raises(TaskError, match="the model could not be moved to 'cpu': NotImplemented"):
+        check_task(_task(model=lambda: nn.Linear(4, 3, device="meta")))
+
+
+def test_an_iterable_dataset_to_train_on_is_refused_as_such() -> None:
+    class Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+        def __iter__(self) -> Any:
+            return iter(_data())
+
+        def __len__(self) -> int:  # with a length it passed the checks, then failed in torch
+            return 24
+
+    with pytest.raises(ConfigError, match=r"got an IterableDataset \(Stream\), which cannot be"):
+        _task(train_data=Stream())
+    _task(val_data=Stream())  # evaluation reads it in order: fine

@@ -221,3 +221,30 @@ MASK = """
 def mask(x):
     return x
 """
+
+
+def test_a_file_of_several_tasks_and_none_named_task_lists_them(tmp_path: Path) -> None:
+    text = MODULE_TASK.replace("task = Task(", "small = Task(") + "big = small\n"
+    path = _write(tmp_path, text)
+    with pytest.raises(TaskError, match=r"it defines `small`, `big`: give one, as '.*:small'"):
+        load_task(str(path))
+
+
+@pytest.mark.parametrize("after", ["", "1x"])
+def test_a_file_with_no_name_after_its_colon_is_said_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: str
+) -> None:
+    # it was "Unknown task 'my_task.py:'; built-in tasks: ...", as if the file were not there
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, MODULE_TASK)
+    with pytest.raises(TaskError, match=r"after the file 'my_task\.py', ':' must be followed by"):
+        load_task(f"my_task.py:{after}")
+
+
+def test_a_path_without_py_keeps_its_dot_slash_and_is_pointed_at_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, MODULE_TASK)
+    with pytest.raises(TaskError, match=r"'./my_task' does not exist \('./my_task.py' is here"):
+        load_task("./my_task")

@@ -290,6 +290,9 @@ def _show_warning(
 
 
 def _fail(message: str, status: int) -> int:
+    # a Ctrl-C held since an import (a task file's) came first: it is what stopped the work,
+    # not this error (main says "interrupted", exit 130)
+    raise_held()
     print(f"lrkit: error: {one_line(message)}", file=sys.stderr)
     return status
 

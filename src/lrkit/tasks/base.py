@@ -139,6 +139,13 @@ class Task:
                     "arrays (X, y); wrap them: TensorDataset(torch.as_tensor(X), "
                     "torch.as_tensor(y))."
                 )
+            if attr == "train_data" and isinstance(data, torch.utils.data.IterableDataset):
+                raise ConfigError(  # torch's Dataset has __getitem__: the check below passes it
+                    f"Task.train_data must be a map-style dataset (with __getitem__ and "
+                    f"__len__), which lrkit shuffles each epoch, got an IterableDataset "
+                    f"({type(data).__name__}), which cannot be shuffled; load it into a "
+                    "TensorDataset, or index it (an IterableDataset works as val_data)."
+                )
             text = isinstance(data, (str, bytes))  # a path, say: its items would be characters
             if text or not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
                 raise bad_value(
@@ -395,7 +402,7 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
         if data is not None and len(data) == 0:
             raise TaskError(f"{where}: {split} is empty.")
     with torch.random.fork_rng(devices=[]):
-        model = task.make_model(seed=0).to(device)
+        model = _moved(task.make_model(seed=0), device, where)
         try:
             optimizer = task.make_optimizer(model, task.lr or 1e-3)
         except TaskError:
@@ -439,6 +446,61 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
         _check_classes(task, output)
         _check_loss(task, output, targets)
         MetricTally(task.metric, task.criterion).update(output, targets)
+        model.eval()
+        with torch.no_grad():
+            for split, loader in (("validation", task.val_loader()), ("test", task.test_loader())):
+                if loader is not None:
+                    _check_evaluation(task, model, loader, split, device)
+
+
+def _moved(model: nn.Module, device: str | torch.device, where: str) -> nn.Module:
+    """``model`` on ``device``; a TaskError where it cannot go (a model built on 'meta')."""
+    try:
+        return model.to(device)
+    except Exception as exc:
+        raise TaskError(
+            f"{where}: the model could not be moved to {str(device)!r}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}; build it on the CPU, with its "
+            "weights (not on 'meta'), and lrkit moves it to the device."
+        ) from exc
+
+
+def _check_evaluation(
+    task: Task, model: nn.Module, loader: DataLoader[Any], split: str, device: Any
+) -> None:
+    """One batch of an evaluation split through the model, the loss and the metric: a split
+    that does not fit (float64 inputs, float targets for a classifier, other shapes) is said
+    now, not after a training epoch or the whole run."""
+    where = f"Task {task.name!r}"
+    try:
+        batch = next(iter(loader))
+    except Exception as exc:
+        if not _raised_in_collate(exc):
+            raise
+        raise TaskError(
+            f"{where}: the first {split} batch could not be made from its items: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise TaskError(
+            f"{where}: each {split} batch must be an (inputs, targets) pair, as the training "
+            f"batches are, got a {type(batch).__name__}."
+        )
+    inputs, targets = (t.to(device) if isinstance(t, Tensor) else t for t in batch)
+    try:
+        output = model(inputs)
+        loss = task.criterion(output, targets)
+        float(loss)
+        MetricTally(task.metric, task.criterion).update(output, targets)
+    except TaskError:
+        raise
+    except Exception as exc:
+        failed = (
+            f"{where}: a {split} batch (inputs of shape {_shape(inputs)}) does not fit the "
+            f"model, the loss or the metric, as the training batches do: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        )
+        raise TaskError(_with_fix(failed, exc, (*_MODEL_FIXES, *_LOSS_FIXES))) from exc
 
 
 def _check_loss(task: Task, output: Any, targets: Any) -> None:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lrkit.errors import TaskError, UnknownNameError, bad_value
+from lrkit.interrupts import TASK_MODULE
 from lrkit.tasks.base import Task
 from lrkit.tasks.digits import digits_task
 from lrkit.tasks.friedman import friedman_task
@@ -75,6 +76,12 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
         return load_task_file(named[0], attr=named[1])
     text = os.fspath(source)
     name = _builtin_name(text)
+    head, colon, tail = text.rpartition(":")
+    if name not in BUILTIN_TASKS and colon and head.endswith(".py") and Path(head).is_file():
+        raise TaskError(  # "good.py:" or "good.py:1x": a file, and no name after it
+            f"Task {text!r}: after the file {head!r}, ':' must be followed by the name of a "
+            f"task it defines, such as {f'{head}:task'!r}, got {tail!r}."
+        )
     if name not in BUILTIN_TASKS:
         file = f"{text}.py"
         there = f" ({file!r} is here: give its name with .py)" if Path(file).is_file() else ""
@@ -146,7 +153,10 @@ def load_task_file(path: str | os.PathLike[str], *, attr: str = "task") -> Task:
     file = Path(path)
     if not file.is_file():
         problem = "is a directory, not a file" if file.is_dir() else "does not exist"
-        raise TaskError(f"Task file {str(file)!r} {problem}.")
+        given = os.fspath(path)  # as given: Path drops a leading ./
+        if not file.exists() and Path(f"{given}.py").is_file():
+            problem += f" ({f'{given}.py'!r} is here: give its name with .py)"
+        raise TaskError(f"Task file {given!r} {problem}.")
     with _same_randomness():
         return _task_of(file, _run_file(file), attr)
 
@@ -165,6 +175,9 @@ def _task_of(file: Path, module: object, attr: str) -> Task:
         tasks = [name for name, value in vars(module).items() if isinstance(value, Task)]
         if attr == "task" and len(tasks) == 1:  # the default: its task may have another name
             hint = f" (it defines `{tasks[0]}`: give {f'{file}:{tasks[0]}'!r})"
+        elif attr == "task" and tasks:  # several: name them, and how to pick one
+            named = ", ".join(f"`{name}`" for name in tasks)
+            hint = f" (it defines {named}: give one, as {f'{file}:{tasks[0]}'!r})"
         else:  # a typo: a Task, or a function the file itself defines (it may return one)
             functions = [n for n, v in vars(module).items() if getattr(v, "__module__", "") == own]
             near = difflib.get_close_matches(attr, [*tasks, *functions], n=1)
@@ -195,7 +208,7 @@ def _run_file(file: Path) -> object:
     """Executes ``file`` as a fresh module, registered in ``sys.modules`` so pickling works."""
     resolved = file.resolve()
     digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:10]
-    module_name = f"lrkit_task_{digest}"
+    module_name = f"{TASK_MODULE}{digest}"
     spec = importlib.util.spec_from_file_location(module_name, resolved)
     if spec is None or spec.loader is None:
         raise TaskError(f"Task file {str(file)!r} cannot be loaded as Python.")

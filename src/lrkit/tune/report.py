@@ -61,6 +61,7 @@ def reproduce_commands(result: TuneResult) -> list[str]:
     final = (
         f"lrkit train {task} --lr {result.best_lr!r} --schedule {shlex.quote(result.schedule)} "
         f"--epochs {result.plan.epochs} --seed {result.final.seed}"
+        + (" --unit step" if result.final.unit == "step" else "")  # lrkit train's is epoch
         + (f" --device {settings['device']}" if settings["device"] != "cpu" else "")
     )
     return [command, final]
