@@ -83,3 +83,18 @@ def test_a_holder_removes_only_its_own_lock_file(tmp_path: Path) -> None:
         with pytest.raises(RunError, match="in use by `lrkit search`"), held(tmp_path, "x"):
             pass
     assert not (tmp_path / LOCK).exists()
+
+
+def test_the_folder_s_holder_removes_temporary_files_a_killed_command_left(
+    tmp_path: Path,
+) -> None:
+    # kill -9 mid-write left .lrkit-XXXX.tmp in the folder, and no rerun removed it
+    from lrkit.outputs import held
+
+    stray = tmp_path / ".lrkit-hysbe7po.tmp"
+    stray.write_text('{"half": ')
+    theirs = tmp_path / "notes.tmp"  # not lrkit's
+    theirs.write_text("keep")
+    with held(tmp_path, "lrkit tune"):
+        assert not stray.exists()
+    assert theirs.read_text() == "keep"

@@ -25,6 +25,7 @@ SEARCH_PNG, SEARCH_JSON, SEARCH_CSV = "search.png", "search.json", "search.csv"
 COMPARE_PNG, COMPARE_JSON, COMPARE_CSV = "compare.png", "compare.json", "compare.csv"
 SUMMARY = "summary.json"  # lrkit tune's
 LOCK = ".lrkit-lock"  # held by the command writing the folder (see held())
+TEMP_PREFIX, TEMP_SUFFIX = ".lrkit-", ".tmp"  # write_file's temporary files
 JOURNAL = "study.journal"  # a search's study, where no other storage is given
 
 # what each command writes
@@ -127,6 +128,7 @@ def held(folder: Path, holder: str) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / LOCK
     handle = None
+    locked = False  # a file system without locks leaves the folder unheld
     try:
         while handle is None:
             handle = lock.open("a+", encoding="utf-8")
@@ -146,12 +148,15 @@ def held(folder: Path, holder: str) -> Iterator[None]:
             # its last holder may have removed the file between our open and our lock
             with contextlib.suppress(OSError):
                 if os.path.samestat(os.fstat(handle.fileno()), lock.stat()):
+                    locked = True
                     break
             handle.close()
             handle = None
         handle.truncate(0)
         handle.write(f"`{holder}` (pid {os.getpid()})\n")
         handle.flush()
+        if locked:  # no other lrkit command writes here now
+            _remove_stray_temps(folder)
         yield
     finally:
         if handle is not None:
@@ -162,6 +167,16 @@ def held(folder: Path, holder: str) -> Iterator[None]:
         for path in made:  # deepest first; one that holds anything stays
             with contextlib.suppress(OSError):
                 path.rmdir()
+
+
+def _remove_stray_temps(folder: Path) -> None:
+    """Removes the temporary files of :func:`write_file` that a command killed mid-write
+    (``kill -9``) left in ``folder``: only the holder of the folder may, as no one else writes
+    there then."""
+    for stray in folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            if stray.is_file() and not stray.is_symlink():
+                stray.unlink()
 
 
 def write_file(path: str | os.PathLike[str], data: str | bytes) -> None:
@@ -198,7 +213,7 @@ def write_file(path: str | os.PathLike[str], data: str | bytes) -> None:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         mode = stat.S_IMODE(there.st_mode) if there is not None else 0o666 & ~_umask()
         try:
-            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".lrkit-", suffix=".tmp")
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
         except OSError as error:
             if error.errno not in (errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.EROFS):
                 raise

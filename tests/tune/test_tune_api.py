@@ -80,3 +80,16 @@ def test_the_over_budget_note_names_its_cause() -> None:
     [note] = budget_notes(summary(110, 95), 100)
     assert note.endswith("successive halving stopped fewer trials early than planned.")
     assert budget_notes(summary(90, 95), 100) == [] and budget_notes(summary(90, 95), None) == []
+
+
+def test_the_over_budget_note_names_interrupted_trials_run_again() -> None:
+    # after a kill -9 mid-trial, the rerun blamed successive halving for the redone trial
+    from lrkit.cli.tune import budget_notes
+
+    plan = {"trials": 6, "schedules": ["constant"], "seeds": 1, "estimated_epochs": 60}
+    summary = {"epochs_used": 68, "settings": {"plan": plan}, "search": {"interrupted": 1}}
+    (note,) = budget_notes(summary, 66)
+    assert note.endswith(": 1 search trial interrupted in an earlier run trained again, with the "
+                         "epochs spent on the interrupted attempts counted too.")  # fmt: skip
+    summary["search"] = {"interrupted": 0}
+    assert budget_notes(summary, 66)[0].endswith("stopped fewer trials early than planned.")

@@ -66,7 +66,9 @@ def add_parser(subparsers: Any) -> None:
         type=positive_int,
         default=1,
         metavar="W",
-        help="search trials at once on this machine, each in a fresh process (default: 1)",
+        help="search trials at once on this machine, each in a fresh process (default: 1; with "
+        "more, which trials halving stops early depends on timing, and so, now and then, does "
+        "the answer)",
     )
     parser.add_argument(
         "--out",
@@ -138,12 +140,20 @@ def budget_notes(summary: dict[str, Any], budget: int | None) -> list[str]:
     used, plan = summary["epochs_used"], summary["settings"]["plan"]
     notes = []
     if budget is not None and used > budget:
-        why = (  # the range test's second sweep can leave less than the smallest pipeline
-            "the range test took more than planned, and the smallest pipeline after it needs "
-            f"about {plan['estimated_epochs']}"
-            if plan["estimated_epochs"] > budget
-            else "successive halving stopped fewer trials early than planned"
-        )
+        lost = summary.get("search", {}).get("interrupted", 0)
+        if plan["estimated_epochs"] > budget:  # a second sweep can leave less than the least
+            why = (
+                "the range test took more than planned, and the smallest pipeline after it "
+                f"needs about {plan['estimated_epochs']}"
+            )
+        elif lost:  # an interrupted trial's epochs were spent, and it ran again
+            trials = "1 search trial" if lost == 1 else f"{lost} search trials"
+            why = (
+                f"{trials} interrupted in an earlier run trained again, with the epochs spent "
+                "on the interrupted attempts counted too"
+            )
+        else:
+            why = "successive halving stopped fewer trials early than planned"
         notes.append(
             f"{used:.0f} training epochs, {used / budget - 1:.0%} over the budget of "
             f"{budget}: {why}."
