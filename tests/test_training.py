@@ -319,6 +319,8 @@ def test_a_run_that_ends_before_an_open_ended_phase_warns() -> None:
     # warmup:10 > plateau over 6 epochs never reached the base LR, without a word
     with pytest.warns(UserWarning, match=r"runs 10 epochs before its open-ended phase, but the "):
         train(_tiny(), 0.1, "warmup:10 > plateau", **QUIET)
+    with pytest.warns(UserWarning, match=r"runs 6 epochs before its open-ended phase"):
+        train(_tiny(), 0.1, "warmup:6 > plateau", **QUIET)  # its last epoch still warming up
     with pytest.warns(UserWarning, match=r"runs 30 steps before its open-ended phase"):
         train(_tiny(), 0.1, "warmup:30 > plateau", unit="step", **QUIET)  # 6 x 4 batches
 

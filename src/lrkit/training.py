@@ -367,7 +367,7 @@ def _warn_lead_in(scheduler: Any, total: int, unit: str) -> None:
         lead += phase.length
     per = scheduler.steps_per_epoch
     lead_in = lead * per if per and unit == "step" else lead
-    if 0 < total < lead_in:
+    if 0 < total <= lead_in:  # at lead_in the last step is still the lead-in's
         warnings.warn(
             f"schedule {schedule.to_spec()!r} runs {lead_in:g} {unit}s before its open-ended "
             f"phase, but the run ends after {total:g}: it never gets there; shorten its first "

@@ -140,6 +140,28 @@ def test_workers_give_the_same_lrs_seeds_and_values(tmp_path: Path) -> None:
     assert len({t.attrs["pid"] for t in two.trials}) == 4  # a fresh process per trial
 
 
+@pytest.mark.parametrize("pruner", ["halving", "median", "hyperband"])
+def test_workers_stop_the_same_trials_as_one_worker(pruner: str, tmp_path: Path) -> None:
+    # the pruners judged a trial against the reports so far: with two workers the odd slot's
+    # first epoch ended first, so it survived where one worker stopped it (and the even one was
+    # stopped instead), and two runs of a search kept different trials
+    def states(n_workers: int) -> list[tuple[float, str]]:
+        storage = str(tmp_path / f"{pruner}-{n_workers}.journal")
+        found = run(
+            objectives.even_slots_report_late,
+            6,
+            pruner=pruner,
+            storage=storage,
+            n_workers=n_workers,
+            epochs=None,
+        )
+        return [(t.lr, t.state) for t in found.trials]
+
+    one = states(1)
+    assert "pruned" in {state for _, state in one}  # the test compares something
+    assert states(2) == one
+
+
 @pytest.mark.parametrize("sampler", ["stratified", "random"])
 def test_parameters_besides_the_lr_are_drawn_on_their_own(sampler: str, tmp_path: Path) -> None:
     """The slot's position gave every parameter the LR's place in its range (momentum 0.45

@@ -426,8 +426,22 @@ def test_check_task_tries_a_batch_of_the_validation_and_test_splits() -> None:
 
 
 def test_a_model_that_cannot_be_moved_to_the_device_is_a_task_error() -> None:
-    with pytest.raises(TaskError, match="the model could not be moved to 'cpu': NotImplemented"):
+    with pytest.raises(TaskError, match=r"moved to 'cpu': NotImplemented.*build it on the CPU"):
         check_task(_task(model=lambda: nn.Linear(4, 3, device="meta")))
+
+
+def test_a_metric_that_does_not_fit_an_evaluation_split_names_the_split() -> None:
+    x, y = _data().tensors
+    binary = TensorDataset(x, (y % 2).float().unsqueeze(1))
+    task = _task(
+        model=lambda: nn.Linear(4, 1),
+        criterion=nn.BCEWithLogitsLoss(),
+        train_data=binary,
+        val_data=binary,
+        test_data=TensorDataset(x, torch.full((24, 1), 2.0)),  # no label of a binary task
+    )
+    with pytest.raises(TaskError, match=r"^Task 'toy': a test batch: Metric 'accuracy'"):
+        check_task(task)
 
 
 def test_an_iterable_dataset_to_train_on_is_refused_as_such() -> None:

@@ -230,15 +230,17 @@ def test_a_file_of_several_tasks_and_none_named_task_lists_them(tmp_path: Path) 
         load_task(str(path))
 
 
+@pytest.mark.parametrize("folder", ["", "sub/"])
 @pytest.mark.parametrize("after", ["", "1x"])
 def test_a_file_with_no_name_after_its_colon_is_said_as_such(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: str, folder: str
 ) -> None:
     # it was "Unknown task 'my_task.py:'; built-in tasks: ...", as if the file were not there
     monkeypatch.chdir(tmp_path)
-    _write(tmp_path, MODULE_TASK)
-    with pytest.raises(TaskError, match=r"after the file 'my_task\.py', ':' must be followed by"):
-        load_task(f"my_task.py:{after}")
+    (tmp_path / "sub").mkdir()
+    _write(tmp_path / folder, MODULE_TASK)
+    with pytest.raises(TaskError, match=rf"after the file '{folder}my_task\.py', ':' must be"):
+        load_task(f"{folder}my_task.py:{after}")
 
 
 def test_a_path_without_py_keeps_its_dot_slash_and_is_pointed_at_the_file(

@@ -66,9 +66,7 @@ def add_parser(subparsers: Any) -> None:
         type=positive_int,
         default=1,
         metavar="W",
-        help="search trials at once on this machine, each in a fresh process (default: 1; with "
-        "more, which trials halving stops early depends on timing, and so, now and then, does "
-        "the answer)",
+        help="search trials at once on this machine, each in a fresh process (default: 1)",
     )
     parser.add_argument(
         "--out",

@@ -9,11 +9,18 @@ whatever its state, so the interrupted attempt of a trial (failed, its retry que
 :func:`lrkit.search.study.fail_interrupted`) would count a second time once its retry reaches
 the same rungs, and a resumed search would prune trials that an uninterrupted one keeps. The
 pruners built here by name do not see those attempts.
+
+They also judge a trial in slot order, as one worker does: against the trials of earlier
+rounds and of earlier slots of its round only, after waiting (a while) for those still running
+to report the same step. Optuna's pruners judge against whatever has been reported so far, so
+with several workers (or machines) the trial whose first epoch happened to end first survived
+and the other was stopped, and two runs of one search could keep different trials.
 """
 
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Container
 from typing import Any
 
@@ -22,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from lrkit.errors import UnknownNameError, bad_value
 from lrkit.search.result import is_interrupted
+from lrkit.search.samplers import ROUND_ATTR, SLOT_ATTR
 
 PRUNERS = ("none", "halving", "hyperband", "median")
 FIRST_ATTEMPT_ATTR = "lrkit_first_attempt"
@@ -74,24 +82,33 @@ def make_pruner(name: str | Any, *, max_resource: int | None = None) -> optuna.p
         top: Any = max_resource if max_resource is not None else "auto"
         return HyperbandPruner(min_resource=1, max_resource=top, reduction_factor=3)
     if key == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        return MedianPruner(n_startup_trials=3, n_warmup_steps=1)
     raise UnknownNameError(f"Unknown pruner {name!r}; valid pruners: {', '.join(PRUNERS)}.")
 
 
 class HalvingPruner(optuna.pruners.SuccessiveHalvingPruner):
-    """Optuna's successive halving, blind to interrupted attempts (see the module's notes)."""
+    """Optuna's successive halving, blind to interrupted attempts, in slot order (see the
+    module's notes)."""
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        return super().prune(without_interrupted(study), trial)
+        return super().prune(in_slot_order(study, trial), trial)
+
+
+class MedianPruner(optuna.pruners.MedianPruner):
+    """Optuna's median pruner, blind to interrupted attempts, in slot order (see the module's
+    notes)."""
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        return super().prune(in_slot_order(study, trial), trial)
 
 
 class HyperbandPruner(optuna.pruners.HyperbandPruner):
-    """Optuna's Hyperband, blind to interrupted attempts (see the module's notes), with a
-    retry in its slot's bracket: Hyperband picks a trial's bracket from its number, and a retry
-    has a new one, so it would join another bracket's competition."""
+    """Optuna's Hyperband, blind to interrupted attempts, in slot order (see the module's
+    notes), with a retry in its slot's bracket: Hyperband picks a trial's bracket from its
+    number, and a retry has a new one, so it would join another bracket's competition."""
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        return super().prune(without_interrupted(study), trial)
+        return super().prune(in_slot_order(study, trial), trial)
 
     def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:
         first = trial.user_attrs.get(FIRST_ATTEMPT_ATTR)
@@ -101,19 +118,73 @@ class HyperbandPruner(optuna.pruners.HyperbandPruner):
         return int(super()._get_bracket_id(study, trial))
 
 
-def without_interrupted(study: optuna.Study) -> optuna.Study:
-    """``study`` as a pruner should see it: the same study, its interrupted attempts left out of
-    every list of trials (Hyperband's bracket studies, built on its storage, included)."""
+ORDER_POLL_S = 0.05
+"""How often a trial waiting for the earlier slots' reports reads the storage again."""
+
+ORDER_WAIT_LEAST_S = 10.0
+"""The least a trial waits for an earlier slot's report of the same step. It waits at most as
+long as it took itself to get there (and this least): a trial that started earlier on an equal
+machine reports within that; a far slower one is not waited for, and the judgement is then on
+the reports so far, as Optuna's."""
+
+
+def in_slot_order(study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
+    """``study`` as a pruner should see it when judging ``trial``: the same study, listing only
+    the trials before it in slot order (earlier rounds, then earlier slots of its round), none
+    of them an interrupted attempt (Hyperband's bracket studies, built on its storage,
+    included), once those still running have reported ``trial``'s last step.
+
+    A trial without lrkit's slot (one added by hand through Optuna) is judged against every
+    trial, as Optuna does.
+    """
+    place = _place(trial)
+    if place is None:
+        return _view(study, lambda t: True)
+    step = trial.last_step
+    started = trial.datetime_start
+    patience = ORDER_WAIT_LEAST_S
+    if started is not None:
+        patience = max(patience, (started.now(started.tzinfo) - started).total_seconds())
+    deadline = time.monotonic() + patience
+    while step is not None:
+        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        behind = [
+            t
+            for t in trials
+            if t.state == TrialState.RUNNING
+            and (_place(t) or place) < place
+            and (t.last_step is None or t.last_step < step)
+        ]
+        if not behind or time.monotonic() > deadline:
+            break
+        time.sleep(ORDER_POLL_S)
+    return _view(study, lambda t: t.number == trial.number or (_place(t) or place) < place)
+
+
+def _place(trial: FrozenTrial) -> tuple[int, int] | None:
+    """A trial's (round, slot), its place in the search's order; ``None`` without lrkit's."""
+    round_, slot = trial.user_attrs.get(ROUND_ATTR, 0), trial.user_attrs.get(SLOT_ATTR)
+    if isinstance(round_, bool) or isinstance(slot, bool):
+        return None
+    if not (isinstance(round_, int) and isinstance(slot, int)):
+        return None
+    return round_, slot
+
+
+def _view(study: optuna.Study, shown: Any) -> optuna.Study:
+    """``study`` listing only the trials ``shown`` keeps, and no interrupted attempt."""
     view = copy.copy(study)  # a Study copies without its thread-local cache
-    view._storage = _WithoutInterrupted(study._storage)  # type: ignore[assignment]  # duck-typed
+    view._storage = _Listed(study._storage, shown)  # type: ignore[assignment]  # duck-typed
     return view
 
 
-class _WithoutInterrupted:
-    """A storage's view that lists no interrupted attempt; all else goes to the storage."""
+class _Listed:
+    """A storage's view that lists only some trials, never an interrupted attempt; all else
+    goes to the storage."""
 
-    def __init__(self, storage: optuna.storages.BaseStorage) -> None:
+    def __init__(self, storage: optuna.storages.BaseStorage, shown: Any) -> None:
         self._storage = storage
+        self._shown = shown
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._storage, name)
@@ -122,4 +193,4 @@ class _WithoutInterrupted:
         self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
         trials = self._storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
-        return [t for t in trials if not is_interrupted(t)]
+        return [t for t in trials if not is_interrupted(t) and self._shown(t)]

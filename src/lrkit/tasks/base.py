@@ -144,7 +144,7 @@ class Task:
                     f"Task.train_data must be a map-style dataset (with __getitem__ and "
                     f"__len__), which lrkit shuffles each epoch, got an IterableDataset "
                     f"({type(data).__name__}), which cannot be shuffled; load it into a "
-                    "TensorDataset, or index it (an IterableDataset works as val_data)."
+                    "TensorDataset, or index it (one with a __len__ works as val_data)."
                 )
             text = isinstance(data, (str, bytes))  # a path, say: its items would be characters
             if text or not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
@@ -458,10 +458,15 @@ def _moved(model: nn.Module, device: str | torch.device, where: str) -> nn.Modul
     try:
         return model.to(device)
     except Exception as exc:
+        said = str(exc).splitlines()[0] if str(exc) else ""
+        fix = (
+            "; build it on the CPU, with its weights (not on 'meta'), and lrkit moves it there"
+            if "meta tensor" in str(exc)
+            else ""
+        )
         raise TaskError(
-            f"{where}: the model could not be moved to {str(device)!r}: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}; build it on the CPU, with its "
-            "weights (not on 'meta'), and lrkit moves it to the device."
+            f"{where}: the model could not be moved to {str(device)!r}: "
+            f"{type(exc).__name__}: {said}{fix}."
         ) from exc
 
 
@@ -492,8 +497,8 @@ def _check_evaluation(
         loss = task.criterion(output, targets)
         float(loss)
         MetricTally(task.metric, task.criterion).update(output, targets)
-    except TaskError:
-        raise
+    except TaskError as exc:  # the metric's own message: say where
+        raise TaskError(f"{where}: a {split} batch: {exc}") from exc
     except Exception as exc:
         failed = (
             f"{where}: a {split} batch (inputs of shape {_shape(inputs)}) does not fit the "

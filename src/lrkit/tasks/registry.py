@@ -76,13 +76,8 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
         return load_task_file(named[0], attr=named[1])
     text = os.fspath(source)
     name = _builtin_name(text)
-    head, colon, tail = text.rpartition(":")
-    if name not in BUILTIN_TASKS and colon and head.endswith(".py") and Path(head).is_file():
-        raise TaskError(  # "good.py:" or "good.py:1x": a file, and no name after it
-            f"Task {text!r}: after the file {head!r}, ':' must be followed by the name of a "
-            f"task it defines, such as {f'{head}:task'!r}, got {tail!r}."
-        )
     if name not in BUILTIN_TASKS:
+        _check_colon(text)
         file = f"{text}.py"
         there = f" ({file!r} is here: give its name with .py)" if Path(file).is_file() else ""
         raise UnknownNameError(
@@ -91,6 +86,17 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
             "Or give the path of a .py file that defines `task`."
         )
     return BUILTIN_TASKS[name]()
+
+
+def _check_colon(text: str) -> None:
+    """A TaskError for a task file followed by ':' and no task name (``good.py:``,
+    ``sub/good.py:1x``), which would otherwise read as a file or a built-in that is not there."""
+    head, colon, tail = text.rpartition(":")
+    if colon and head.endswith(".py") and Path(head).is_file():
+        raise TaskError(
+            f"Task {text!r}: after the file {head!r}, ':' must be followed by the name of a "
+            f"task it defines, such as {f'{head}:task'!r}, got {tail!r}."
+        )
 
 
 def task_fingerprint(source: str | os.PathLike[str] | Task) -> str | None:
@@ -154,6 +160,7 @@ def load_task_file(path: str | os.PathLike[str], *, attr: str = "task") -> Task:
     if not file.is_file():
         problem = "is a directory, not a file" if file.is_dir() else "does not exist"
         given = os.fspath(path)  # as given: Path drops a leading ./
+        _check_colon(str(given))
         if not file.exists() and Path(f"{given}.py").is_file():
             problem += f" ({f'{given}.py'!r} is here: give its name with .py)"
         raise TaskError(f"Task file {given!r} {problem}.")

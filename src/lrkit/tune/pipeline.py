@@ -110,9 +110,8 @@ def tune(
             search whatever its limit was.
         n_workers: Search trials at once, each in a fresh process (see
             :func:`lrkit.search.search`); not a setting of the run either: the trials' LRs and
-            seeds are the same for any number of workers. Successive halving judges a trial
-            against the reports so far, so with several workers the trials it stops, and now
-            and then the answer, can differ from run to run; one worker always gives the same.
+            seeds are the same for any number of workers, and so are the trials successive
+            halving stops (it judges them in slot order, as one worker does).
 
     Raises:
         ConfigError: Bad settings, a folder that cannot be written (or holds a report.html
