@@ -369,3 +369,36 @@ def test_ctrl_c_held_in_a_task_file_s_import_is_not_lost_to_its_error(
     broken.write_text("import lrkit_test_dep_t\n")
     assert main(["train", str(broken)]) == 130  # not 2, for the missing task
     assert "defines no" not in capsys.readouterr().err
+
+
+def test_ctrl_c_held_in_a_task_file_s_import_stops_the_file_when_the_import_ends(
+    importable: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the import ends whole, as it must; then the file's own code (here 5 s of "loading")
+    # ran to its end before the held Ctrl-C was raised
+    from lrkit.cli.main import main
+
+    (importable / "lrkit_test_dep_l.py").write_text(OPTIONAL_DEPENDENCY)
+    slow = importable / "loads_after_import.py"
+    slow.write_text("import time\nimport lrkit_test_dep_l\ntime.sleep(5)\n")
+    started = time.monotonic()
+    assert main(["train", str(slow)]) == 130
+    assert time.monotonic() - started < 4
+    assert sys.gettrace() is None  # the trace that raised it is gone
+
+
+def test_a_task_file_that_ends_with_the_interrupted_import_leaves_no_trace(
+    importable: Path,
+) -> None:
+    from lrkit.tasks import load_task_file
+
+    (importable / "lrkit_test_dep_e.py").write_text(OPTIONAL_DEPENDENCY)
+    last = importable / "ends_with_import.py"
+    last.write_text(
+        "from lrkit.tasks import load_task\ntask = load_task('friedman')\nimport lrkit_test_dep_e\n"
+    )
+    with interrupts.held_during_imports():
+        assert load_task_file(str(last)).name == "friedman"
+        assert sys.gettrace() is None  # every later call would have paid for one
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.raise_held()  # still held, for the next progress update

@@ -25,6 +25,7 @@ are written whole or not at all), and the command exits 143 instead of 130.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,45 @@ _held: type[KeyboardInterrupt] | None = None  # the interrupt held since an impo
 _deferring = False  # inside deferred(): every Ctrl-C is held until the block ends
 
 
+def _task_file_frame(frame: FrameType | None) -> FrameType | None:
+    """The frame of a task file's own code that ``frame`` runs under (an import it does), if
+    any."""
+    while frame is not None:
+        if _in_task_file(frame):
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _in_task_file(frame: FrameType) -> bool:
+    name = str(frame.f_globals.get("__name__"))
+    return frame.f_code.co_name == "<module>" and name.startswith(TASK_MODULE)
+
+
+def _raise_at_next_line(frame: FrameType) -> None:
+    """Raises the held interrupt when ``frame`` (a task file's) runs its next line: an import
+    it did ends whole, and the file's own code (minutes of data loading) does not run on.
+
+    A frame's local trace runs only while some trace function is set: one that traces nothing
+    else is set until then (any the caller had, a debugger's, is put back).
+    """
+    before = sys.gettrace()
+
+    def at_line(traced: FrameType, event: str, arg: Any) -> Any:
+        if traced is frame and event in ("line", "return"):  # its next line, or its end
+            frame.f_trace = None
+            sys.settrace(before)
+            if event == "line":
+                raise_held()
+            return None
+        return at_line
+
+    frame.f_trace = at_line
+    frame.f_trace_lines = True
+    if before is None:
+        sys.settrace(lambda *args: None)  # calls elsewhere: traced not at all
+
+
 def _importing(frame: FrameType | None) -> bool:
     """Whether ``frame`` or a frame that called it runs Python's import machinery, in a
     library's import: not in a task file's own code (lrkit runs it through importlib too), where
@@ -59,9 +99,7 @@ def _importing(frame: FrameType | None) -> bool:
     while frame is not None:
         if frame.f_code.co_filename.startswith("<frozen importlib"):
             return True
-        if frame.f_code.co_name == "<module>" and str(frame.f_globals.get("__name__")).startswith(
-            TASK_MODULE
-        ):
+        if _in_task_file(frame):
             return False  # the task file's code, or a function it called, was running
         frame = frame.f_back
     return False
@@ -76,6 +114,9 @@ def handler(signum: int, frame: FrameType | None) -> None:
         _held = None
         raise kind
     _held = kind
+    task_file = None if _deferring else _task_file_frame(frame)
+    if task_file is not None:  # an import a task file does: raised when it returns there
+        _raise_at_next_line(task_file)
 
 
 def raise_held() -> None:

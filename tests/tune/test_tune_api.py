@@ -93,3 +93,19 @@ def test_the_over_budget_note_names_interrupted_trials_run_again() -> None:
                          "epochs spent on the interrupted attempts counted too.")  # fmt: skip
     summary["search"] = {"interrupted": 0}
     assert budget_notes(summary, 66)[0].endswith("stopped fewer trials early than planned.")
+
+
+def test_a_stage_that_cannot_be_kept_is_a_warning_not_the_end_of_the_run(
+    tmp_path: Path,
+) -> None:
+    # a folder where the stage's file goes failed the whole run after its training, naming
+    # the temporary file
+    from lrkit.tune import stages
+
+    (tmp_path / stages.CACHE_DIR / "final.pkl").mkdir(parents=True)
+    with pytest.warns(UserWarning, match=r"the final training could not be kept for a rerun \("):
+        stages.save(tmp_path, "final", {"a": 1}, [1, 2])
+    assert stages.load(tmp_path, "final", {"a": 1}) is None
+    assert not (tmp_path / stages.CACHE_DIR / ".final.pkl.tmp").exists()
+    stages.save(tmp_path, "compare", {"a": 1}, [1, 2])  # the others are kept as before
+    assert stages.load(tmp_path, "compare", {"a": 1}) == [1, 2]

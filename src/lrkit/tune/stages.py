@@ -8,10 +8,12 @@ trials in the folder's Optuna journal and resumes from there.)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from lrkit.errors import ConfigError
 from lrkit.outputs import JOURNAL, TUNE, in_the_way, unwritable
 
 CACHE_DIR = ".lrkit-stages"
+NAMES = {"range_test": "range test", "compare": "comparison", "final": "final training"}
+"""The stages' names as messages say them."""
 
 
 def check_writable(out: Path) -> None:
@@ -91,13 +95,26 @@ def load(out: Path, stage: str, settings: dict[str, Any]) -> Any | None:
 
 
 def save(out: Path, stage: str, settings: dict[str, Any], result: Any) -> None:
-    """Stores a stage's result atomically (a temp file, then a rename)."""
+    """Stores a stage's result atomically (a temp file, then a rename). One that cannot be
+    stored is only not kept: a warning says so, and the run goes on (the files it writes next
+    say what is wrong with the folder, if anything is)."""
     folder = out / CACHE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stage}.pkl"
     temp = folder / f".{stage}.pkl.tmp"
-    with temp.open("wb") as handle:
-        pickle.dump((_canonical(settings), result), handle)
-    os.replace(temp, folder / f"{stage}.pkl")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with temp.open("wb") as handle:
+            pickle.dump((_canonical(settings), result), handle)
+        os.replace(temp, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        warnings.warn(
+            f"the {NAMES.get(stage, stage)} could not be kept for a rerun ({os.fspath(path)}: "
+            f"{error.strerror or error}); a rerun will do it again.",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _canonical(settings: dict[str, Any]) -> str:
