@@ -327,3 +327,26 @@ def even_slots_report_late(lr: float, trial: optuna.Trial) -> float:
     if trial.user_attrs.get("lrkit_slot", 0) % 2 == 0:
         time.sleep(1.0)
     return curve(lr, trial)
+
+
+def even_slots_save_before_judgement(lr: float, trial: optuna.Trial) -> float:
+    """``curve`` whose even slots spend half a second between each report and the pruner's
+    judgement (a checkpoint saved): successive halving stores a trial's rung value in the
+    judgement, not in the report."""
+    level, value = quadratic(lr), 0.0
+    for epoch in range(1, 4):
+        value = level + 1.0 / epoch
+        trial.report(value, epoch)
+        if trial.user_attrs.get("lrkit_slot", 0) % 2 == 0:
+            time.sleep(0.5)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return value
+
+
+def first_slot_hangs(lr: float, trial: optuna.Trial) -> float:
+    """``curve``, whose first slot hangs 20 s before its first epoch (a dead or far slower
+    machine); the others' epochs take no time."""
+    if trial.user_attrs.get("lrkit_slot", 0) == 0:
+        time.sleep(20.0)
+    return curve(lr, trial)

@@ -162,6 +162,46 @@ def test_workers_stop_the_same_trials_as_one_worker(pruner: str, tmp_path: Path)
     assert states(2) == one
 
 
+@pytest.mark.parametrize("pruner", ["halving", "hyperband"])
+def test_workers_wait_for_an_earlier_trial_s_judgement_not_its_report(
+    pruner: str, tmp_path: Path
+) -> None:
+    # halving stores a rung value when the trial is judged: a later slot that stopped waiting
+    # at the report was judged without it, and survived where one worker stopped it
+    def states(n_workers: int) -> list[tuple[float, str]]:
+        storage = str(tmp_path / f"{pruner}-{n_workers}.journal")
+        found = run(
+            objectives.even_slots_save_before_judgement,
+            6,
+            pruner=pruner,
+            storage=storage,
+            n_workers=n_workers,
+        )
+        return [(t.lr, t.state) for t in found.trials]
+
+    one = states(1)
+    assert "pruned" in {state for _, state in one}
+    assert states(2) == one
+
+
+def test_a_hung_earlier_trial_holds_a_later_one_up_once_not_at_every_epoch(
+    tmp_path: Path,
+) -> None:
+    # the wait's limit applied again at every epoch, and grew with the trial's time, waits
+    # included: 10 s, then 10 s more, and so on while the first slot hung
+    result = run(
+        objectives.first_slot_hangs,
+        3,
+        pruner="halving",
+        storage=str(tmp_path / "s.journal"),
+        n_workers=2,
+    )
+    later = [t for t in result.trials if t.number > 0]
+    assert all(t.duration is not None and t.duration < 15 for t in later), [
+        t.duration for t in later
+    ]
+
+
 @pytest.mark.parametrize("sampler", ["stratified", "random"])
 def test_parameters_besides_the_lr_are_drawn_on_their_own(sampler: str, tmp_path: Path) -> None:
     """The slot's position gave every parameter the LR's place in its range (momentum 0.45

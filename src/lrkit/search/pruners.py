@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Container
+from collections.abc import Callable, Container
 from typing import Any
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from lrkit.errors import UnknownNameError, bad_value
@@ -91,7 +92,7 @@ class HalvingPruner(optuna.pruners.SuccessiveHalvingPruner):
     module's notes)."""
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        return super().prune(in_slot_order(study, trial), trial)
+        return judged_in_slot_order(super().prune, study, trial)
 
 
 class MedianPruner(optuna.pruners.MedianPruner):
@@ -99,7 +100,7 @@ class MedianPruner(optuna.pruners.MedianPruner):
     notes)."""
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        return super().prune(in_slot_order(study, trial), trial)
+        return judged_in_slot_order(super().prune, study, trial)
 
 
 class HyperbandPruner(optuna.pruners.HyperbandPruner):
@@ -108,7 +109,7 @@ class HyperbandPruner(optuna.pruners.HyperbandPruner):
     number, and a retry has a new one, so it would join another bracket's competition."""
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        return super().prune(in_slot_order(study, trial), trial)
+        return judged_in_slot_order(super().prune, study, trial)
 
     def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:
         first = trial.user_attrs.get(FIRST_ATTEMPT_ATTR)
@@ -122,17 +123,39 @@ ORDER_POLL_S = 0.05
 """How often a trial waiting for the earlier slots' reports reads the storage again."""
 
 ORDER_WAIT_LEAST_S = 10.0
-"""The least a trial waits for an earlier slot's report of the same step. It waits at most as
-long as it took itself to get there (and this least): a trial that started earlier on an equal
-machine reports within that; a far slower one is not waited for, and the judgement is then on
-the reports so far, as Optuna's."""
+"""The least time a trial may spend waiting, in all, for earlier slots' judgements. It may wait
+as long as it has trained (and this least): a trial that started earlier on an equal machine
+is judged within that; a far slower one, or a dead one, is not waited for, and the judgement is
+then on the reports so far, as Optuna's."""
+
+JUDGED_ATTR = "lrkit_judged"
+"""A trial's system attr: the last step its pruner judged it at (its rung value stored)."""
+
+_WAITED: dict[int, float] = {}  # seconds each trial of this process has waited, by trial id
+
+
+def judged_in_slot_order(
+    prune: Callable[[optuna.Study, FrozenTrial], bool], study: optuna.Study, trial: FrozenTrial
+) -> bool:
+    """``prune(study, trial)`` with the study seen in slot order (:func:`in_slot_order`); then
+    marks ``trial`` as judged at its last step, so that later slots wait no longer for it.
+
+    A trial is marked once its pruner has stored what later trials compare against (successive
+    halving's rung value is written inside ``prune``, not by ``trial.report``).
+    """
+    pruned = prune(in_slot_order(study, trial), trial)
+    if trial.last_step is not None and _place(trial) is not None:
+        study._storage.set_trial_system_attr(trial._trial_id, JUDGED_ATTR, trial.last_step)
+    return pruned
 
 
 def in_slot_order(study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
     """``study`` as a pruner should see it when judging ``trial``: the same study, listing only
     the trials before it in slot order (earlier rounds, then earlier slots of its round), none
     of them an interrupted attempt (Hyperband's bracket studies, built on its storage,
-    included), once those still running have reported ``trial``'s last step.
+    included), once those still running have been judged at ``trial``'s last step (or the
+    trial has waited its share: :data:`ORDER_WAIT_LEAST_S`; a trial whose machine stopped
+    beating is not waited for).
 
     A trial without lrkit's slot (one added by hand through Optuna) is judged against every
     trial, as Optuna does.
@@ -141,24 +164,45 @@ def in_slot_order(study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
     if place is None:
         return _view(study, lambda t: True)
     step = trial.last_step
+    waited = _WAITED.get(trial._trial_id, 0.0)
     started = trial.datetime_start
-    patience = ORDER_WAIT_LEAST_S
-    if started is not None:
-        patience = max(patience, (started.now(started.tzinfo) - started).total_seconds())
-    deadline = time.monotonic() + patience
-    while step is not None:
+    trained = 0.0 if started is None else (started.now(started.tzinfo) - started).total_seconds()
+    patience = max(ORDER_WAIT_LEAST_S, trained - waited) - waited  # in all, not per step
+    began = time.monotonic()
+    while step is not None and patience > 0:
         trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        stale = _stale(study)
         behind = [
             t
             for t in trials
             if t.state == TrialState.RUNNING
             and (_place(t) or place) < place
-            and (t.last_step is None or t.last_step < step)
+            and t._trial_id not in stale
+            and _judged(t) < step
         ]
-        if not behind or time.monotonic() > deadline:
+        if not behind or time.monotonic() - began > patience:
             break
         time.sleep(ORDER_POLL_S)
+    _WAITED[trial._trial_id] = waited + time.monotonic() - began
     return _view(study, lambda t: t.number == trial.number or (_place(t) or place) < place)
+
+
+def _judged(trial: FrozenTrial) -> int:
+    """The last step ``trial`` was judged at (-1: none yet)."""
+    step = trial.system_attrs.get(JUDGED_ATTR)
+    return step if isinstance(step, int) and not isinstance(step, bool) else -1
+
+
+def _stale(study: optuna.Study) -> set[int]:
+    """The ids of running trials whose heartbeat stopped (a dead machine's), on a database with
+    heartbeats; none elsewhere."""
+    storage = study._storage
+    try:
+        if not is_heartbeat_enabled(storage):
+            return set()
+        return set(storage._get_stale_trial_ids(study._study_id))  # type: ignore[attr-defined]
+    except Exception:  # a storage of another kind, a database hiccup: wait as if alive
+        return set()
 
 
 def _place(trial: FrozenTrial) -> tuple[int, int] | None:
