@@ -120,7 +120,7 @@ class HyperbandPruner(optuna.pruners.HyperbandPruner):
 
 
 ORDER_POLL_S = 0.05
-"""How often a trial waiting for the earlier slots' reports reads the storage again."""
+"""How often a trial waiting for the earlier slots' judgements reads the storage again."""
 
 ORDER_WAIT_LEAST_S = 10.0
 """The least time a trial may spend waiting, in all, for earlier slots' judgements. It may wait
