@@ -188,13 +188,9 @@ def check_epochs(epochs: object) -> None:
         lrkit.errors.ConfigError: epochs must be a positive integer up to 100,000, or None (the \
 task's), got 1000000000.
     """
-    value = plain(epochs)
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EPOCHS
-    ):
-        raise bad_value(
-            "epochs", f"a positive integer up to {MAX_EPOCHS:,}, or None (the task's)", epochs
-        )
+    if plain(epochs) is not None:
+        expected = f"a positive integer up to {MAX_EPOCHS:,}, or None (the task's)"
+        whole_number("epochs", epochs, most=MAX_EPOCHS, expected=expected)
 
 
 def check_flag(name: str, value: object) -> None:

@@ -351,6 +351,13 @@ def _check_args(
     return float(lr), n_epochs
 
 
+def _in_run_units(length: float, scheduler: Any, unit: str) -> float:
+    """A length in a bound schedule's own unit, in the run's: epochs of ``steps_per_epoch``
+    steps in steps when the run counts steps."""
+    per = scheduler.steps_per_epoch
+    return length * per if per and unit == "step" else length
+
+
 def _warn_lead_in(scheduler: Any, total: int, unit: str) -> None:
     """Warns when a run ends inside the fixed phases before an open-ended one (``warmup:10 >
     plateau`` over 2 epochs never reaches the base LR, nor the plateau phase)."""
@@ -365,8 +372,7 @@ def _warn_lead_in(scheduler: Any, total: int, unit: str) -> None:
         if phase.length is None:
             break
         lead += phase.length
-    per = scheduler.steps_per_epoch
-    lead_in = lead * per if per and unit == "step" else lead
+    lead_in = _in_run_units(lead, scheduler, unit)
     if 0 < total <= lead_in:  # at lead_in the last step is still the lead-in's
         warnings.warn(
             f"schedule {schedule.to_spec()!r} runs {lead_in:g} {unit}s before its open-ended "
@@ -385,12 +391,12 @@ def _warn_length(scheduler: Any, total: int, unit: str) -> None:
 
     if not isinstance(scheduler, ScheduledLR):
         return
-    per = scheduler.steps_per_epoch
     if scheduler.schedule.length is None:  # open-ended (a plateau phase): its lead-in must end
         _warn_lead_in(scheduler, total, unit)
         return
     own = scheduler.schedule.length  # in the schedule's unit: epochs when steps_per_epoch is set
-    length = own * per if per and unit == "step" else own
+    per = scheduler.steps_per_epoch
+    length = _in_run_units(own, scheduler, unit)
     if length == total:
         return
     spec = scheduler.schedule.to_spec()

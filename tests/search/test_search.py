@@ -140,26 +140,23 @@ def test_workers_give_the_same_lrs_seeds_and_values(tmp_path: Path) -> None:
     assert len({t.attrs["pid"] for t in two.trials}) == 4  # a fresh process per trial
 
 
+def _states_by_workers(
+    objective: Any, pruner: str, n_workers: int, tmp_path: Path
+) -> list[tuple[float, str]]:
+    """Each trial's LR and state after a search of 6 trials with ``n_workers`` workers."""
+    storage = str(tmp_path / f"{pruner}-{n_workers}.journal")
+    found = run(objective, 6, pruner=pruner, storage=storage, n_workers=n_workers)
+    return [(t.lr, t.state) for t in found.trials]
+
+
 @pytest.mark.parametrize("pruner", ["halving", "median", "hyperband"])
 def test_workers_stop_the_same_trials_as_one_worker(pruner: str, tmp_path: Path) -> None:
     # the pruners judged a trial against the reports so far: with two workers the odd slot's
     # first epoch ended first, so it survived where one worker stopped it (and the even one was
     # stopped instead), and two runs of a search kept different trials
-    def states(n_workers: int) -> list[tuple[float, str]]:
-        storage = str(tmp_path / f"{pruner}-{n_workers}.journal")
-        found = run(
-            objectives.even_slots_report_late,
-            6,
-            pruner=pruner,
-            storage=storage,
-            n_workers=n_workers,
-            epochs=None,
-        )
-        return [(t.lr, t.state) for t in found.trials]
-
-    one = states(1)
+    one = _states_by_workers(objectives.even_slots_report_late, pruner, 1, tmp_path)
     assert "pruned" in {state for _, state in one}  # the test compares something
-    assert states(2) == one
+    assert _states_by_workers(objectives.even_slots_report_late, pruner, 2, tmp_path) == one
 
 
 @pytest.mark.parametrize("pruner", ["halving", "hyperband"])
@@ -168,20 +165,10 @@ def test_workers_wait_for_an_earlier_trial_s_judgement_not_its_report(
 ) -> None:
     # halving stores a rung value when the trial is judged: a later slot that stopped waiting
     # at the report was judged without it, and survived where one worker stopped it
-    def states(n_workers: int) -> list[tuple[float, str]]:
-        storage = str(tmp_path / f"{pruner}-{n_workers}.journal")
-        found = run(
-            objectives.even_slots_save_before_judgement,
-            6,
-            pruner=pruner,
-            storage=storage,
-            n_workers=n_workers,
-        )
-        return [(t.lr, t.state) for t in found.trials]
-
-    one = states(1)
+    objective = objectives.even_slots_save_before_judgement
+    one = _states_by_workers(objective, pruner, 1, tmp_path)
     assert "pruned" in {state for _, state in one}
-    assert states(2) == one
+    assert _states_by_workers(objective, pruner, 2, tmp_path) == one
 
 
 def test_a_hung_earlier_trial_holds_a_later_one_up_once_not_at_every_epoch(

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.errors import MAX_LR, ConfigError, bad_value, check_seed, positive_lr
+from lrkit.errors import MAX_LR, ConfigError, bad_value, check_seed, positive_lr, whole_number
 
 STEP_MODES: tuple[str, ...] = ("exp", "linear")
 """How the LR rises: geometrically (``"exp"``) or linearly."""
@@ -245,8 +245,7 @@ def _is_number(value: object) -> bool:
 
 
 def _integer(name: str, value: object, least: int, why: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise bad_value(name, f"an integer >= {least} ({why})", value)
+    whole_number(name, value, least=least, expected=f"an integer >= {least} ({why})")
 
 
 def _length(loader: Any) -> int | None:

@@ -27,6 +27,7 @@ from lrkit.errors import (
     check_flag,
     plain,
     positive_lr,
+    whole_number,
 )
 from lrkit.interrupts import Terminated, raise_held
 from lrkit.search.display import SearchDisplay
@@ -563,8 +564,7 @@ def _check_args(
     n_trials: Any, rounds: Any, narrow: Any, n_workers: Any, seed: Any, join_timeout: Any
 ) -> None:
     for name, value in (("n_trials", n_trials), ("rounds", rounds), ("n_workers", n_workers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise bad_value(name, "a positive integer", value)
+        whole_number(name, value)
     if n_trials > MAX_TRIALS:  # every trial is queued at the start: 1e9 would fill the disk
         raise bad_value(
             "n_trials",

@@ -176,7 +176,7 @@ def in_slot_order(study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
             t
             for t in trials
             if t.state == TrialState.RUNNING
-            and (_place(t) or place) < place
+            and _before(t, place)
             and t._trial_id not in stale
             and _judged(t) < step
         ]
@@ -184,7 +184,13 @@ def in_slot_order(study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
             break
         time.sleep(ORDER_POLL_S)
     _WAITED[trial._trial_id] = waited + time.monotonic() - began
-    return _view(study, lambda t: t.number == trial.number or (_place(t) or place) < place)
+    return _view(study, lambda t: t.number == trial.number or _before(t, place))
+
+
+def _before(trial: FrozenTrial, place: tuple[int, int]) -> bool:
+    """Whether ``trial`` comes before ``place`` in slot order (one without a place does not)."""
+    own = _place(trial)
+    return own is not None and own < place
 
 
 def _judged(trial: FrozenTrial) -> int:

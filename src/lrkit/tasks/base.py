@@ -417,24 +417,7 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
                 "lrkit trains (and sweeps the LR) one step per batch, as the other optimizers "
                 "do; use one of those (SGD, Adam, ...)."
             )
-        try:
-            batch = next(iter(task.train_loader(seed=0)))
-        except Exception as exc:
-            if not _raised_in_collate(exc):  # the dataset's own error: its traceback says where
-                raise
-            raise TaskError(
-                f"{where}: the first training batch could not be made from its items: "
-                f"{type(exc).__name__}: {exc}; each item of train_data must be an (inputs, "
-                "targets) pair of the same shapes as the others."
-            ) from exc
-        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-            items = f" of {len(batch)} items" if isinstance(batch, (tuple, list)) else ""
-            raise TaskError(
-                f"{where}: each training batch must be an (inputs, targets) pair, got a "
-                f"{type(batch).__name__}{items}; make the dataset return (inputs, targets) per "
-                "item."
-            )
-        inputs, targets = (t.to(device) if isinstance(t, Tensor) else t for t in batch)
+        inputs, targets = _first_batch(task, task.train_loader(seed=0), "training", device)
         try:
             output = model(inputs)
         except Exception as exc:
@@ -458,7 +441,7 @@ def _moved(model: nn.Module, device: str | torch.device, where: str) -> nn.Modul
     try:
         return model.to(device)
     except Exception as exc:
-        said = str(exc).splitlines()[0] if str(exc) else ""
+        said = _first_line(exc)
         fix = (
             "; build it on the CPU, with its weights (not on 'meta'), and lrkit moves it there"
             if "meta tensor" in str(exc)
@@ -470,6 +453,38 @@ def _moved(model: nn.Module, device: str | torch.device, where: str) -> nn.Modul
         ) from exc
 
 
+def _first_batch(task: Task, loader: DataLoader[Any], split: str, device: Any) -> tuple[Any, Any]:
+    """The first batch of ``loader`` (the ``split`` split: "training", "validation", "test")
+    as ``(inputs, targets)`` on ``device``; a TaskError where it cannot be made or is no pair."""
+    where = f"Task {task.name!r}"
+    data = {"training": "train_data", "validation": "val_data"}.get(split, f"{split}_data")
+    try:
+        batch = next(iter(loader))
+    except Exception as exc:
+        if not _raised_in_collate(exc):  # the dataset's own error: its traceback says where
+            raise
+        raise TaskError(
+            f"{where}: the first {split} batch could not be made from its items: "
+            f"{type(exc).__name__}: {exc}; each item of {data} must be an (inputs, "
+            "targets) pair of the same shapes as the others."
+        ) from exc
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        items = f" of {len(batch)} items" if isinstance(batch, (tuple, list)) else ""
+        raise TaskError(
+            f"{where}: each {split} batch must be an (inputs, targets) pair, got a "
+            f"{type(batch).__name__}{items}; make the dataset return (inputs, targets) per "
+            "item."
+        )
+    inputs, targets = (t.to(device) if isinstance(t, Tensor) else t for t in batch)
+    return inputs, targets
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (torch's run on with advice over many)."""
+    lines = str(error).splitlines()
+    return lines[0] if lines else ""
+
+
 def _check_evaluation(
     task: Task, model: nn.Module, loader: DataLoader[Any], split: str, device: Any
 ) -> None:
@@ -477,21 +492,7 @@ def _check_evaluation(
     that does not fit (float64 inputs, float targets for a classifier, other shapes) is said
     now, not after a training epoch or the whole run."""
     where = f"Task {task.name!r}"
-    try:
-        batch = next(iter(loader))
-    except Exception as exc:
-        if not _raised_in_collate(exc):
-            raise
-        raise TaskError(
-            f"{where}: the first {split} batch could not be made from its items: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-        raise TaskError(
-            f"{where}: each {split} batch must be an (inputs, targets) pair, as the training "
-            f"batches are, got a {type(batch).__name__}."
-        )
-    inputs, targets = (t.to(device) if isinstance(t, Tensor) else t for t in batch)
+    inputs, targets = _first_batch(task, loader, split, device)
     try:
         output = model(inputs)
         loss = task.criterion(output, targets)
@@ -503,7 +504,7 @@ def _check_evaluation(
         failed = (
             f"{where}: a {split} batch (inputs of shape {_shape(inputs)}) does not fit the "
             f"model, the loss or the metric, as the training batches do: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f"{type(exc).__name__}: {_first_line(exc)}"
         )
         raise TaskError(_with_fix(failed, exc, (*_MODEL_FIXES, *_LOSS_FIXES))) from exc
 

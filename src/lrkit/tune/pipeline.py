@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
-from lrkit.errors import MAX_SEED, ConfigError, RunError, bad_value, check_flag, check_seed, plain
+from lrkit.errors import (
+    MAX_SEED,
+    ConfigError,
+    RunError,
+    bad_value,
+    check_flag,
+    check_seed,
+    plain,
+    whole_number,
+)
 from lrkit.jsondata import dumps
 from lrkit.plaintext import in_words, literal
 from lrkit.tune import stages
@@ -139,9 +148,7 @@ def tune(
     check_flag("progress", progress)
     from lrkit.search.runner import check_trial_timeout
 
-    n_workers = plain(n_workers)
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise bad_value("n_workers", "a positive integer", n_workers)
+    n_workers = whole_number("n_workers", n_workers)
     trial_timeout = check_trial_timeout(plain(trial_timeout), n_workers)
     check_seed(
         seed,
@@ -292,13 +299,14 @@ def _pipeline(
     say(f"      winner: {winner.label} (by validation {loaded.metric})")
 
     say(f"[4/4] final training with {winner.label}")
-    final = stages.load(folder, "final", final_settings := _final_settings(base, best_lr, winner))
-    if final is None:
-        final = _final(loaded, best_lr, winner.spec, winner.unit, plan, seed, device, progress)
-        stages.save(folder, "final", final_settings, final)
-    else:
-        say(f"      {REUSED}")
-        reused.append("final training")
+    final = _stage(
+        folder,
+        "final",
+        _final_settings(base, best_lr, winner),
+        lambda: _final(loaded, best_lr, winner.spec, winner.unit, plan, seed, device, progress),
+        say,
+        reused,
+    )
     summary = _summary(
         loaded,
         plan,
@@ -356,16 +364,13 @@ def _range_test(
     from lrkit.finder import FinderWarning
     from lrkit.finder.task import range_test_task
 
-    settings = {**base, "stage": "range_test"}
-    found = stages.load(folder, "range_test", settings)
-    if found is None:
+    def run() -> RangeTestResult:
         with warnings.catch_warnings():  # the pipeline says the result's warning as a note
             warnings.simplefilter("ignore", FinderWarning)
-            found = range_test_task(task, seed=base["seed"], device=device)
-        stages.save(folder, "range_test", settings, found)
-    else:
-        say(f"      {REUSED}")
-        reused.append("range test")
+            return range_test_task(task, seed=base["seed"], device=device)
+
+    settings = {**base, "stage": "range_test"}
+    found: RangeTestResult = _stage(folder, "range_test", settings, run, say, reused)
     fig = found.plot(title=f"{literal(task.name)}: range test")
     with outputs.writing():  # Ctrl-C waits: a stage's files are all written or none
         outputs.write_file(folder / outputs.RANGE_JSON, _json(found.to_dict()))
@@ -524,9 +529,11 @@ def _compare(
         "seeds": plan.seeds,
         "spec_meaning": MEANING,  # the specs' runs of an older lrkit are not these
     }
-    compared = stages.load(folder, "compare", settings)
-    if compared is None:
-        compared = compare(
+    compared: CompareResult = _stage(
+        folder,
+        "compare",
+        settings,
+        lambda: compare(
             task,
             lr,
             list(plan.schedules),
@@ -535,17 +542,36 @@ def _compare(
             epochs=plan.epochs,
             device=device,
             progress=progress,
-        )
-        stages.save(folder, "compare", settings, compared)
-    else:
-        say(f"      {REUSED}")
-        reused.append("comparison")
+        ),
+        say,
+        reused,
+    )
     fig = compared.plot()
     with outputs.writing():
         outputs.write_file(folder / outputs.COMPARE_JSON, compared.to_json())
         outputs.write_file(folder / outputs.COMPARE_CSV, compared.to_csv())
         _save_figure(fig, folder / outputs.COMPARE_PNG, figures)
     return compared
+
+
+def _stage(
+    folder: Path,
+    stage: str,
+    settings: dict[str, Any],
+    run: Callable[[], Any],
+    say: Callable[[str], None],
+    reused: list[str],
+) -> Any:
+    """The stage's result kept in the folder from a run with these ``settings`` (said, and
+    named in ``reused``), or ``run()``'s, kept for the next."""
+    kept = stages.load(folder, stage, settings)
+    if kept is not None:
+        say(f"      {REUSED}")
+        reused.append(stages.NAMES[stage])
+        return kept
+    result = run()
+    stages.save(folder, stage, settings, result)
+    return result
 
 
 def _save_figure(fig: Figure, path: Path, figures: dict[str, Figure]) -> None:
