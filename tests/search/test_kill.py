@@ -341,7 +341,9 @@ def test_ctrl_c_between_claiming_a_trial_and_starting_its_worker_queues_it_again
     trials = _study(journal).trials
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     stopped = [t for t in trials if t.user_attrs.get("error", "").startswith("interrupted")]
-    assert len(stopped) == 1 and stopped[0].number == 2
+    # the claimed one, queued again; the other worker's trial may still have been in flight
+    # (a slot frees when the first of the two ends), and is queued again too
+    assert 2 in {t.number for t in stopped} and {t.number for t in stopped} <= {0, 1, 2}
     monkeypatch.setattr(runner, "journal_snapshot", real)
     resumed = search(
         quadratic, 1e-5, 1.0, 4, storage=str(journal), n_workers=2, progress=False, resume=True
