@@ -323,10 +323,10 @@ def test_ctrl_c_between_claiming_a_trial_and_starting_its_worker_queues_it_again
 ) -> None:
     """The trial taken from the queue, whose worker never started, was left RUNNING until a
     resume: now it is queued again at once, as the workers' trials are."""
-    import lrkit.search.runner as runner
+    import lrkit.search.workers as workers
 
     journal = tmp_path / "study.journal"
-    real = runner.journal_snapshot
+    real = workers.journal_snapshot
     taken = []
 
     def ctrl_c_at_the_third(storage: optuna.storages.BaseStorage) -> object:
@@ -335,7 +335,7 @@ def test_ctrl_c_between_claiming_a_trial_and_starting_its_worker_queues_it_again
             raise KeyboardInterrupt
         return real(storage)
 
-    monkeypatch.setattr(runner, "journal_snapshot", ctrl_c_at_the_third)
+    monkeypatch.setattr(workers, "journal_snapshot", ctrl_c_at_the_third)
     with pytest.raises(KeyboardInterrupt):
         search(quadratic, 1e-5, 1.0, 4, storage=str(journal), n_workers=2, progress=False)
     trials = _study(journal).trials
@@ -344,7 +344,7 @@ def test_ctrl_c_between_claiming_a_trial_and_starting_its_worker_queues_it_again
     # the claimed one, queued again; the other worker's trial may still have been in flight
     # (a slot frees when the first of the two ends), and is queued again too
     assert 2 in {t.number for t in stopped} and {t.number for t in stopped} <= {0, 1, 2}
-    monkeypatch.setattr(runner, "journal_snapshot", real)
+    monkeypatch.setattr(workers, "journal_snapshot", real)
     resumed = search(
         quadratic, 1e-5, 1.0, 4, storage=str(journal), n_workers=2, progress=False, resume=True
     )
@@ -356,10 +356,10 @@ def test_ctrl_c_between_claiming_a_trial_and_running_it_in_process_queues_it_aga
 ) -> None:
     """With one worker, the trial taken from the queue was left RUNNING until a resume when
     Ctrl-C came before its own handling began (while the display was redrawn)."""
-    import lrkit.search.runner as runner
+    import lrkit.search.workers as workers
 
     journal = tmp_path / "study.journal"
-    real = runner.run_trial
+    real = workers.run_trial
     calls = []
 
     def ctrl_c_at_the_second(*args: object, **kwargs: object) -> object:
@@ -368,7 +368,7 @@ def test_ctrl_c_between_claiming_a_trial_and_running_it_in_process_queues_it_aga
             raise KeyboardInterrupt
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner, "run_trial", ctrl_c_at_the_second)
+    monkeypatch.setattr(workers, "run_trial", ctrl_c_at_the_second)
     with pytest.raises(KeyboardInterrupt):
         search(quadratic, 1e-5, 1.0, 4, storage=str(journal), progress=False)
     trials = _study(journal).trials
@@ -382,10 +382,10 @@ def test_ctrl_c_as_an_in_process_search_claims_a_trial_queues_it_again(
 ) -> None:
     """A Ctrl-C held while the trial was claimed arrived as the claim ended, before the
     handling that queues it again began: it stayed RUNNING until a resume."""
-    import lrkit.search.runner as runner
+    import lrkit.search.workers as workers
 
     journal = tmp_path / "study.journal"
-    real = runner.pop_waiting
+    real = workers.pop_waiting
     claims = []
 
     def ctrl_c_in_the_second_claim(study: optuna.Study) -> int | None:
@@ -394,7 +394,7 @@ def test_ctrl_c_as_an_in_process_search_claims_a_trial_queues_it_again(
             os.kill(os.getpid(), signal.SIGINT)  # held by no_interrupt until the claim ends
         return real(study)
 
-    monkeypatch.setattr(runner, "pop_waiting", ctrl_c_in_the_second_claim)
+    monkeypatch.setattr(workers, "pop_waiting", ctrl_c_in_the_second_claim)
     # as in a terminal: a pytest-xdist worker ignores SIGINT, which no_interrupt leaves so
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:

@@ -1124,8 +1124,8 @@ def test_more_workers_than_cores_is_warned_about(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lrkit.search import WorkersWarning
-    from lrkit.search.runner import check_workers
     from lrkit.search.storage import default_storage
+    from lrkit.search.workers import check_workers
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU to give each worker
     spec, cores, quadratic = default_storage(tmp_path), os.cpu_count() or 1, objectives.quadratic

@@ -14,7 +14,14 @@ import optuna
 import pytest
 
 from lrkit.errors import ConfigError
-from lrkit.search import FinishedStudyWarning, SearchResult, SearchWarning, runner, search
+from lrkit.search import (
+    FinishedStudyWarning,
+    SearchResult,
+    SearchWarning,
+    search,
+    timeouts,
+    trials,
+)
 from tests.search import objectives
 
 TIMED_OUT = "timed out: ran past trial_timeout="
@@ -77,7 +84,7 @@ def test_a_worker_deaf_to_the_limit_is_killed(
 ) -> None:
     """With workers, one that ignores SIGALRM and SIGTERM (stuck in a C call) is killed once the
     grace after its time is over, and its trial fails; the search finishes."""
-    monkeypatch.setattr(runner, "TIMEOUT_GRACE_S", 1.0)
+    monkeypatch.setattr(timeouts, "TIMEOUT_GRACE_S", 1.0)
     result = _search(
         objectives.deaf_above,
         4,
@@ -98,7 +105,7 @@ def test_the_limit_counts_from_the_trials_start_not_its_workers(
 ) -> None:
     """A worker that takes longer to start its trial than the limit and the grace together
     (a script's heavy top level) is not killed for it: the clock starts with the trial."""
-    monkeypatch.setattr(runner, "TIMEOUT_GRACE_S", 0.5)
+    monkeypatch.setattr(timeouts, "TIMEOUT_GRACE_S", 0.5)
     result = _search(
         objectives.SlowToUnpickle(0.2, setup=2.5),
         2,
@@ -281,7 +288,7 @@ def test_a_limit_that_lands_in_the_journals_replay_loses_no_record(tmp_path: Pat
         assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
         for _ in range(40):
             trial_id = mine.ask()._trial_id
-            runner.run_trial(mine, trial_id, reads_the_study, (1e-3, 1.0), timeout=0.05)
+            trials.run_trial(mine, trial_id, reads_the_study, (1e-3, 1.0), timeout=0.05)
     finally:
         writer.kill()
         writer.wait()

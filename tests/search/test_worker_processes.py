@@ -23,8 +23,8 @@ import torch
 import torch._dynamo
 
 from lrkit.search import FinishedStudyWarning, SearchResult, search
-from lrkit.search.runner import _gpu_ids
 from lrkit.search.worker_processes import worker_processes
+from lrkit.search.workers import _gpu_ids
 from tests.search import objectives
 
 
@@ -211,10 +211,10 @@ def test_the_callers_own_preload_modules_are_imported_once_by_the_server() -> No
 def test_a_search_with_nothing_to_run_starts_no_worker_processes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import lrkit.search.runner as runner
+    import lrkit.search.workers as workers
 
     started: list[int] = []
-    real = runner.worker_processes
+    real = workers.worker_processes
 
     @contextlib.contextmanager
     def counted() -> Iterator[object]:
@@ -222,7 +222,7 @@ def test_a_search_with_nothing_to_run_starts_no_worker_processes(
         with real() as source:
             yield source
 
-    monkeypatch.setattr(runner, "worker_processes", counted)
+    monkeypatch.setattr(workers, "worker_processes", counted)
     first = run(tmp_path, "done", 4)
     assert first.count("complete") == 4 and started == [1]  # one for the whole search
     with pytest.warns(FinishedStudyWarning):

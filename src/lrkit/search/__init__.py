@@ -23,7 +23,6 @@ from lrkit.search.engine import bracket, collect, search
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import PRUNERS, make_pruner
 from lrkit.search.result import FinishedStudyWarning, SearchResult, SearchWarning, TrialRecord
-from lrkit.search.runner import TrialTimeout, WorkersWarning
 from lrkit.search.samplers import (
     SAMPLERS,
     LogUniformSampler,
@@ -35,6 +34,8 @@ from lrkit.search.samplers import (
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec
 from lrkit.search.study import trial_seed
+from lrkit.search.timeouts import TrialTimeout
+from lrkit.search.workers import WorkersWarning
 
 __all__ = [
     "PRUNERS",

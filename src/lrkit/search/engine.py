@@ -35,13 +35,6 @@ from lrkit.search.objective import TaskObjective, Value
 from lrkit.search.portable import refuse_in_worker
 from lrkit.search.pruners import make_pruner, pruner_key
 from lrkit.search.result import SearchResult, SearchWarning, TrialRecord
-from lrkit.search.runner import (
-    Workers,
-    again,
-    check_objective,
-    check_trial_timeout,
-    check_workers,
-)
 from lrkit.search.samplers import make_sampler
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec, close_storage, default_storage, driver_error
@@ -58,6 +51,9 @@ from lrkit.search.study import (
     study_direction,
     study_state,
 )
+from lrkit.search.timeouts import check_trial_timeout
+from lrkit.search.trials import check_objective
+from lrkit.search.workers import Workers, again, check_workers
 
 if TYPE_CHECKING:
     from lrkit.finder import RangeTestResult

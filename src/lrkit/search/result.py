@@ -26,7 +26,7 @@ class FinishedStudyWarning(SearchWarning):
     """The study already finished with these settings: its results are returned, no trial ran."""
 
 
-TRACEBACK = "traceback"  # the user attr of a failed trial's traceback (the runner's)
+TRACEBACK = "traceback"  # the user attr of a failed trial's traceback (run_trial's)
 TIMED_OUT = "timed out: "  # how the error of a trial past its trial_timeout begins
 STOPPED = ("pruned", "failed", "interrupted")  # states of a trial that ended early
 INTERRUPTED = "interrupted: its worker stopped before the trial finished; queued again"

@@ -46,7 +46,7 @@ HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 # trial's first steps import (an optimizer's first step imports torch._dynamo and sympy: about
 # a second) and lrkit's training; with scikit-learn, what a built-in task's data loading uses;
 # under the CLI, the module its script imports (a worker runs the script again: 8 ms a trial)
-PRELOAD = ("lrkit.search.runner", "numpy.random")
+PRELOAD = ("lrkit.search.workers", "numpy.random")
 PRELOAD_WITH = {
     "torch": (
         "torch",

@@ -146,7 +146,7 @@ def tune(
         )
     check_value(value)
     check_flag("progress", progress)
-    from lrkit.search.runner import check_trial_timeout
+    from lrkit.search.timeouts import check_trial_timeout
 
     n_workers = whole_number("n_workers", n_workers)
     trial_timeout = check_trial_timeout(plain(trial_timeout), n_workers)

@@ -1,55 +1,39 @@
-"""Running trials: one at a time in this process, or each in a fresh worker process.
+"""Trials each in a fresh worker process (``n_workers > 1``).
 
-A trial runs the same way wherever it runs (:func:`run_trial`): it takes its LR from the sampler
-(or the retry it is), seeds every RNG with its own seed, calls the objective, and tells the study
-how it ended. An exception is recorded as a failed trial with its error text and the search goes
-on; a NaN or infinite result is a failure too, never a best; Ctrl-C fails the trial as
-interrupted and queues it again, so a resumed search redoes only what was in flight.
-
-With ``n_workers > 1`` every trial gets a fresh process, so GPU memory and leaks never pile up
-across trials (optuna #1224, #3050), and each worker slot gets one GPU through
-``CUDA_VISIBLE_DEVICES`` when GPUs are present (optuna #1365). Where the processes come from (a
-fork server that imported torch once, or spawning) is :mod:`lrkit.search.worker_processes`.
+Every trial gets a fresh process, so GPU memory and leaks never pile up across trials (optuna
+#1224, #3050), and each worker slot gets one GPU through ``CUDA_VISIBLE_DEVICES`` when GPUs are
+present (optuna #1365). A worker runs its trial as the search's own process would
+(:func:`lrkit.search.trials.run_trial`). Where the processes come from (a fork server that
+imported torch once, or spawning) is :mod:`lrkit.search.worker_processes`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
-import math
 import multiprocessing
 import os
-import random
-import re
 import signal
 import sys
 import threading
 import time
-import traceback
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-import numpy as np
 import optuna
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.errors import (
     ConfigError,
     RunError,
-    bad_value,
-    bool_or_text,
     caller_level,
-    error_chain,
 )
 from lrkit.interrupts import no_interrupt
+from lrkit.search import timeouts
 from lrkit.search.objective import TaskObjective
 from lrkit.search.portable import check_portable
-from lrkit.search.result import TIMED_OUT, TRACEBACK
-from lrkit.search.samplers import LR_PARAM
 from lrkit.search.storage import (
     JournalSnapshot,
     StorageSpec,
@@ -57,394 +41,14 @@ from lrkit.search.storage import (
     driver_error,
     journal_snapshot,
 )
-from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted, pop_waiting
+from lrkit.search.study import fail_interrupted, pop_waiting
+from lrkit.search.trials import Objective, run_trial
 from lrkit.search.worker_processes import (
     HELD_SIGNALS,
     WorkerProcesses,
     held_signals,
     worker_processes,
 )
-
-Objective = Callable[..., Any]
-
-
-def run_trial(
-    study: optuna.Study,
-    trial_id: int,
-    objective: Objective,
-    lr_range: tuple[float, float],
-    timeout: float | None = None,
-    spec: StorageSpec | None = None,
-) -> TrialState:
-    """Runs the objective for one claimed (RUNNING) trial and tells the study how it ended.
-
-    A trial ended meanwhile by another process (a ``--resume`` started beside this search
-    fails it as interrupted and queues its retry, or the search's parent ended it past its
-    ``timeout``) stops quietly at its next write. One that runs past ``timeout`` seconds fails.
-    One whose objective lost the connection to ``spec``'s database server (a write of
-    ``trial.report`` failed) was interrupted, not failed: it is queued again.
-    """
-    trial = optuna.Trial(study, trial_id)
-    try:
-        return _run_trial(study, trial, objective, lr_range, timeout, spec)
-    except optuna.exceptions.UpdateFinishedTrialError as error:
-        state = study._storage.get_trial(trial_id).state
-        if state != TrialState.RUNNING:
-            return state
-        # about another trial (the objective's own study, say): this one failed
-        _fail(study, trial, error_text(error), traceback.format_exc())
-        return TrialState.FAIL
-
-
-def error_text(error: BaseException) -> str:
-    """``"ValueError: why"``, also for an exception whose ``str()`` raises.
-
-    Example:
-        >>> class Odd(Exception):
-        ...     def __str__(self) -> str:
-        ...         raise RuntimeError
-        >>> error_text(ValueError("bad lr")), error_text(Odd())
-        ('ValueError: bad lr', 'Odd: <its text could not be read: RuntimeError>')
-    """
-    try:
-        text = str(error)
-    except Exception as unreadable:
-        text = f"<its text could not be read: {type(unreadable).__name__}>"
-    return f"{type(error).__name__}: {text}"
-
-
-def _run_trial(
-    study: optuna.Study,
-    trial: optuna.Trial,
-    objective: Objective,
-    lr_range: tuple[float, float],
-    timeout: float | None,
-    spec: StorageSpec | None,
-) -> TrialState:
-    trial_id = trial._trial_id
-    attrs = trial.user_attrs
-    low, high = attrs.get(LOW_ATTR, lr_range[0]), attrs.get(HIGH_ATTR, lr_range[1])
-    lr = trial.suggest_float(LR_PARAM, low, high, log=True)
-    seed = int(attrs.get(SEED_ATTR, trial.number))
-    with _heartbeat(study, trial_id), _seeded(seed), _kept_as_it_was():
-        began = time.monotonic()
-        try:
-            with _deadline(timeout):
-                value = _call(objective, lr, trial)
-            if timeout is not None and time.monotonic() - began > timeout:
-                raise TrialTimeout  # it swallowed one (a bare except, a return in a finally)
-        except TrialTimeout as error:
-            interrupt = _interrupt_behind(error)
-            if interrupt is not None:  # a Ctrl-C that the time limit overtook: it stands
-                fail_interrupted(study, trial_id)
-                raise interrupt from None
-            _fail(study, trial, timed_out(timeout))
-            return TrialState.FAIL
-        except optuna.TrialPruned:
-            _tell(study, trial, state=TrialState.PRUNED)
-            return TrialState.PRUNED
-        except KeyboardInterrupt:
-            fail_interrupted(study, trial_id)
-            raise
-        except optuna.exceptions.UpdateFinishedTrialError:
-            raise
-        except Exception as error:
-            if spec is not None and spec.lost(error):  # not the LR's doing: run it again
-                fail_interrupted(study, trial_id)  # raises if the server is still away
-                return TrialState.FAIL
-            _fail(study, trial, error_text(error), traceback.format_exc())
-            return TrialState.FAIL
-        except BaseException as error:  # sys.exit(), GeneratorExit: recorded, then it goes on
-            _fail(study, trial, error_text(error), traceback.format_exc())
-            raise
-    number, problem = _number(value)
-    if number is None:
-        _fail(study, trial, problem)
-        return TrialState.FAIL
-    _tell(study, trial, number)
-    return TrialState.COMPLETE
-
-
-def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
-    """The Ctrl-C (or SIGTERM) that ``error`` was raised while handling, if any."""
-    return next((e for e in error_chain(error) if isinstance(e, KeyboardInterrupt)), None)
-
-
-def _tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> None:
-    """``study.tell``, unless the trial was ended meanwhile by another process: a ``--resume``
-    started while this search still ran failed it as interrupted and queued its retry."""
-    try:
-        study.tell(trial, *args, **kwargs)
-    except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
-        # Optuna says "Cannot tell a FAIL trial." with a ValueError; any other is re-raised
-        if not study._storage.get_trial(trial._trial_id).state.is_finished():
-            raise
-
-
-def _fail(study: optuna.Study, trial: optuna.Trial, error: str, tb: str | None = None) -> None:
-    first = error.strip().splitlines()[0][:500] if error.strip() else error
-    trial.set_user_attr("error", first)
-    if tb:
-        trial.set_user_attr(TRACEBACK, tb[-4000:])
-    _tell(study, trial, state=TrialState.FAIL)
-
-
-def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
-    """``objective(lr, trial)``, or ``objective(lr)`` for one that takes the LR alone."""
-    try:
-        params = inspect.signature(objective).parameters.values()
-    except (TypeError, ValueError):  # some builtins have no signature: pass both
-        return objective(lr, trial)
-    return objective(lr, trial) if _takes_trial(params) else objective(lr)
-
-
-def _takes_trial(params: Iterable[inspect.Parameter]) -> bool:
-    """Whether an objective with these parameters gets the trial: as its second positional
-    parameter, one without a default, or named ``trial`` or ``..._trial`` (``optuna_trial=None``),
-    or annotated as an Optuna trial (``t: optuna.Trial = None``), or through ``*args``;
-    ``objective(lr, epochs=3)`` and ``objective(lr, n_trials=3)`` keep their default."""
-    params = list(params)
-    if any(p.kind == p.VAR_POSITIONAL for p in params):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(positional) < 2:
-        return False
-    second = positional[1]
-    annotation = second.annotation
-    said = annotation if isinstance(annotation, str) else repr(annotation)
-    name = second.name.lower()
-    return (
-        second.default is inspect.Parameter.empty
-        or name == "trial"
-        or name.endswith("_trial")  # optuna_trial, not n_trials or trial_count
-        or re.search(r"\b(Base|Frozen)?Trial\b", str(said)) is not None  # "Trial | None"
-    )
-
-
-def _number(value: Any) -> tuple[float | None, str]:
-    """The objective's result as a finite float, or ``None`` and why it is not one."""
-    if value is None:
-        return None, (
-            "the objective returned None; it must return the value to optimize (a number or a "
-            "one-element tensor): is its return statement missing?"
-        )
-    if bool_or_text(value):
-        return None, (
-            f"the objective returned {value!r} ({type(value).__name__}); it must return the "
-            "value to optimize (a number or a one-element tensor)"
-        )
-    if isinstance(value, (complex, np.complexfloating)) or _complex_tensor(value):
-        return None, (
-            f"the objective returned {_short(value)}, a complex number; it must return the "
-            "value to optimize (a real number or a one-element tensor)"
-        )
-    detach = getattr(value, "detach", None)  # a loss tensor: read without autograd's warning
-    if isinstance(value, np.ndarray) and value.size == 1:  # np.array([0.3]), as a tensor([0.3])
-        value = value.reshape(())
-    try:
-        number = float(detach() if callable(detach) else value)
-    except Exception as error:  # any: an int past float's range, a __float__ of the user's
-        return None, (
-            f"the objective returned {_short(value)} ({type(value).__name__}); it must return "
-            f"the value to optimize (a number or a one-element tensor): "
-            f"{type(error).__name__}: {error}"
-        )
-    if not math.isfinite(number):
-        return None, (
-            f"the objective returned {_short(value)}; a NaN or infinite result is a failure, "
-            "not a best"
-        )
-    return number, ""
-
-
-def _complex_tensor(value: Any) -> bool:
-    import torch
-
-    return isinstance(value, torch.Tensor) and value.is_complex()
-
-
-def _short(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # an int of more than 4300 digits, a __repr__ of the user's
-        return f"<{type(value).__name__} that cannot be shown>"
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def check_objective(objective: Objective) -> None:
-    """Fails at once, not once per trial, for an objective that cannot take ``(lr, trial)`` or
-    ``(lr)`` as :func:`_call` passes them."""
-    try:
-        signature = inspect.signature(objective)
-    except (TypeError, ValueError):  # no signature to read: the trials will tell
-        return
-    params = list(signature.parameters.values())
-    if params and params[0].name == "trial" and params[0].kind != params[0].VAR_POSITIONAL:
-        raise ConfigError(  # Optuna's objective(trial): it would get the LR, and fail each time
-            f"objective must take the LR first, objective(lr, trial) or objective(lr) (lrkit "
-            f"suggests the LR and passes it), got a callable with parameters {signature}, "
-            "whose first is named 'trial'."
-        )
-    try:
-        signature.bind(*((0.1, None) if _takes_trial(params) else (0.1,)))
-    except TypeError:
-        raise ConfigError(
-            f"objective must take the LR and the trial, objective(lr, trial), or the LR "
-            f"alone, objective(lr); got a callable with parameters {signature}."
-        ) from None
-
-
-@contextlib.contextmanager
-def _kept_as_it_was() -> Iterator[None]:
-    """Puts back, after a trial, what an objective may change for the whole process: the
-    working directory (a Hydra-style ``os.chdir``) and torch's CPU thread count, so that every
-    trial, and the search's own files after them, find what the search started with."""
-    import torch
-
-    threads = torch.get_num_threads()
-    try:
-        cwd: str | None = os.getcwd()
-    except OSError:  # the caller's folder was removed: nothing to go back to
-        cwd = None
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-        if cwd is not None:
-            with contextlib.suppress(OSError):
-                if os.getcwd() != cwd:
-                    os.chdir(cwd)
-
-
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Seeds Python's, NumPy's and torch's global RNGs for the trial; restores them after."""
-    import torch
-
-    py_state, np_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
-
-
-class TrialTimeout(BaseException):
-    """Raised in an objective that runs past the search's ``trial_timeout``.
-
-    A ``BaseException``, as ``KeyboardInterrupt`` is, so that an objective's ``except
-    Exception`` (one that returns NaN on any error, say) does not swallow it.
-    """
-
-
-def timed_out(timeout: float | None, killed: bool = False) -> str:
-    """The error text of a trial stopped at its time limit."""
-    text = f"{TIMED_OUT}ran past trial_timeout={timeout:g} s"
-    if killed:
-        text += f" and did not stop within {TIMEOUT_GRACE_S:g} s more: its worker was killed"
-    return text
-
-
-# how long a worker past its trial_timeout (which raises TrialTimeout in its objective) has to
-# stop before it is killed: one stuck in a C call never sees the exception
-TIMEOUT_GRACE_S = 10.0
-
-
-def check_trial_timeout(timeout: Any, n_workers: int) -> float | None:
-    """``trial_timeout`` as seconds (None: no limit), or a ConfigError that names it."""
-    if timeout is None or timeout == math.inf:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise bad_value("trial_timeout", "a number of seconds > 0, or None", timeout)
-    if n_workers == 1 and (
-        not hasattr(signal, "setitimer")
-        or threading.current_thread() is not threading.main_thread()
-    ):
-        raise ConfigError(
-            "trial_timeout with n_workers=1 stops a trial with SIGALRM, which only the main "
-            "thread of a Unix process receives; run the search from the main thread, or with "
-            "n_workers >= 2 (a trial past its time is then stopped with its worker process)."
-        )
-    return float(timeout)
-
-
-# a worker process's slot in the parent's clock of trials started (see Workers._kill_if_late)
-_started_clock: tuple[Any, int] | None = None
-
-
-@contextlib.contextmanager
-def _deadline(timeout: float | None) -> Iterator[None]:
-    """Raises :class:`TrialTimeout` in the block once it has run ``timeout`` seconds, and again
-    every second after while the block runs (one swallowed, by an ``except BaseException`` or
-    a ``__del__``, does not lift the limit).
-
-    SIGALRM's handler raises it at the objective's next Python instruction, or at once in a
-    sleep or a wait on a lock, a pipe or a socket; a journal's write or replay underway finishes
-    first (``no_interrupt`` holds SIGALRM too). A signal handler and a timer of the caller's own
-    are put back after. Where there is no SIGALRM (Windows: ``n_workers > 1`` only), the worker
-    process is ended by its parent instead. In a worker, the trial's start is told to the
-    parent here, which counts its time to kill from it.
-    """
-    if timeout is None:
-        yield
-        return
-    began = time.monotonic()
-    if _started_clock is not None:
-        clock, slot = _started_clock
-        clock[slot] = began
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-    armed = True
-
-    def alarm(signum: int, frame: Any) -> None:
-        if armed:
-            raise TrialTimeout
-
-    caller_timer = signal.getitimer(signal.ITIMER_REAL)
-    previous = signal.signal(signal.SIGALRM, alarm)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, min(timeout, 1e8), 1.0)  # 3 years: time_t's range
-        yield
-    finally:
-        armed = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        left, interval = caller_timer
-        if left > 0:  # the caller's own alarm: what was left of it
-            signal.setitimer(
-                signal.ITIMER_REAL, max(left - (time.monotonic() - began), 0.001), interval
-            )
-
-
-@contextlib.contextmanager
-def _heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
-    """Records the trial's heartbeat while it runs, on storages that have one."""
-    storage = study._storage
-    interval = storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
-    if not interval or not isinstance(storage, BaseHeartbeat):
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(Exception):  # a missed beat only risks a late retry
-                storage.record_heartbeat(trial_id)
-            stop.wait(interval)
-
-    thread = threading.Thread(target=beat, name=f"lrkit-heartbeat-{trial_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 @dataclass(frozen=True)
@@ -484,9 +88,8 @@ def _child_main(
     or multiprocessing's exit hooks printed a traceback). A parent that ignores Ctrl-C (nohup)
     passes ``interruptible=False``: the worker ignores it too, and still stops on SIGTERM.
     """
-    global _started_clock
-    if clock is not None:  # where this trial's start is told to the parent (_deadline)
-        _started_clock = (clock, slot)
+    if clock is not None:
+        timeouts.tell_starts(clock, slot)
     held = hasattr(signal, "pthread_sigmask")
     try:
         handler = signal.default_int_handler if interruptible else signal.SIG_IGN
@@ -763,7 +366,7 @@ class Workers:
         started = [clock[slot] for slot in active if clock[slot] > 0]
         if self.timeout is None or not started:
             return 1.0
-        kill_at = min(started) + self.timeout + TIMEOUT_GRACE_S
+        kill_at = min(started) + self.timeout + timeouts.TIMEOUT_GRACE_S
         return min(1.0, max(0.05, kill_at - time.monotonic()))
 
     def _kill_if_late(self, process: Any, trial_id: int, started: float) -> None:
@@ -774,14 +377,16 @@ class Workers:
         if it had not ended meanwhile."""
         if self.timeout is None or not started:
             return
-        if time.monotonic() < started + self.timeout + TIMEOUT_GRACE_S:
+        if time.monotonic() < started + self.timeout + timeouts.TIMEOUT_GRACE_S:
             return
         process.kill()  # first: a worker that records its trial meanwhile is not overwritten
         process.join(timeout=5)
         storage = self.study._storage
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             if storage.get_trial(trial_id).state == TrialState.RUNNING:
-                storage.set_trial_user_attr(trial_id, "error", timed_out(self.timeout, True))
+                storage.set_trial_user_attr(
+                    trial_id, "error", timeouts.timed_out(self.timeout, True)
+                )
                 storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
 
     def _check_ended(self, trial_id: int, exitcode: int) -> None:

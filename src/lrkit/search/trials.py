@@ -1,0 +1,333 @@
+"""One trial, run the same way wherever it runs: in the search's process or in a worker's.
+
+:func:`run_trial` takes the trial's LR from the sampler (or the retry it is), seeds every RNG
+with its own seed, calls the objective, and tells the study how it ended. An exception is
+recorded as a failed trial with its error text and the search goes on; a NaN or infinite result
+is a failure too, never a best; Ctrl-C fails the trial as interrupted and queues it again, so a
+resumed search redoes only what was in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import os
+import random
+import re
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.trial import TrialState
+
+from lrkit.errors import (
+    ConfigError,
+    bool_or_text,
+    error_chain,
+)
+from lrkit.search.result import TRACEBACK
+from lrkit.search.samplers import LR_PARAM
+from lrkit.search.storage import (
+    StorageSpec,
+)
+from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted
+from lrkit.search.timeouts import TrialTimeout, deadline, timed_out
+
+Objective = Callable[..., Any]
+
+
+def run_trial(
+    study: optuna.Study,
+    trial_id: int,
+    objective: Objective,
+    lr_range: tuple[float, float],
+    timeout: float | None = None,
+    spec: StorageSpec | None = None,
+) -> TrialState:
+    """Runs the objective for one claimed (RUNNING) trial and tells the study how it ended.
+
+    A trial ended meanwhile by another process (a ``--resume`` started beside this search
+    fails it as interrupted and queues its retry, or the search's parent ended it past its
+    ``timeout``) stops quietly at its next write. One that runs past ``timeout`` seconds fails.
+    One whose objective lost the connection to ``spec``'s database server (a write of
+    ``trial.report`` failed) was interrupted, not failed: it is queued again.
+    """
+    trial = optuna.Trial(study, trial_id)
+    try:
+        return _run_trial(study, trial, objective, lr_range, timeout, spec)
+    except optuna.exceptions.UpdateFinishedTrialError as error:
+        state = study._storage.get_trial(trial_id).state
+        if state != TrialState.RUNNING:
+            return state
+        # about another trial (the objective's own study, say): this one failed
+        _fail(study, trial, error_text(error), traceback.format_exc())
+        return TrialState.FAIL
+
+
+def error_text(error: BaseException) -> str:
+    """``"ValueError: why"``, also for an exception whose ``str()`` raises.
+
+    Example:
+        >>> class Odd(Exception):
+        ...     def __str__(self) -> str:
+        ...         raise RuntimeError
+        >>> error_text(ValueError("bad lr")), error_text(Odd())
+        ('ValueError: bad lr', 'Odd: <its text could not be read: RuntimeError>')
+    """
+    try:
+        text = str(error)
+    except Exception as unreadable:
+        text = f"<its text could not be read: {type(unreadable).__name__}>"
+    return f"{type(error).__name__}: {text}"
+
+
+def _run_trial(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    objective: Objective,
+    lr_range: tuple[float, float],
+    timeout: float | None,
+    spec: StorageSpec | None,
+) -> TrialState:
+    trial_id = trial._trial_id
+    attrs = trial.user_attrs
+    low, high = attrs.get(LOW_ATTR, lr_range[0]), attrs.get(HIGH_ATTR, lr_range[1])
+    lr = trial.suggest_float(LR_PARAM, low, high, log=True)
+    seed = int(attrs.get(SEED_ATTR, trial.number))
+    with _heartbeat(study, trial_id), _seeded(seed), _kept_as_it_was():
+        began = time.monotonic()
+        try:
+            with deadline(timeout):
+                value = _call(objective, lr, trial)
+            if timeout is not None and time.monotonic() - began > timeout:
+                raise TrialTimeout  # it swallowed one (a bare except, a return in a finally)
+        except TrialTimeout as error:
+            interrupt = _interrupt_behind(error)
+            if interrupt is not None:  # a Ctrl-C that the time limit overtook: it stands
+                fail_interrupted(study, trial_id)
+                raise interrupt from None
+            _fail(study, trial, timed_out(timeout))
+            return TrialState.FAIL
+        except optuna.TrialPruned:
+            _tell(study, trial, state=TrialState.PRUNED)
+            return TrialState.PRUNED
+        except KeyboardInterrupt:
+            fail_interrupted(study, trial_id)
+            raise
+        except optuna.exceptions.UpdateFinishedTrialError:
+            raise
+        except Exception as error:
+            if spec is not None and spec.lost(error):  # not the LR's doing: run it again
+                fail_interrupted(study, trial_id)  # raises if the server is still away
+                return TrialState.FAIL
+            _fail(study, trial, error_text(error), traceback.format_exc())
+            return TrialState.FAIL
+        except BaseException as error:  # sys.exit(), GeneratorExit: recorded, then it goes on
+            _fail(study, trial, error_text(error), traceback.format_exc())
+            raise
+    number, problem = _number(value)
+    if number is None:
+        _fail(study, trial, problem)
+        return TrialState.FAIL
+    _tell(study, trial, number)
+    return TrialState.COMPLETE
+
+
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM) that ``error`` was raised while handling, if any."""
+    return next((e for e in error_chain(error) if isinstance(e, KeyboardInterrupt)), None)
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> None:
+    """``study.tell``, unless the trial was ended meanwhile by another process: a ``--resume``
+    started while this search still ran failed it as interrupted and queued its retry."""
+    try:
+        study.tell(trial, *args, **kwargs)
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+        # Optuna says "Cannot tell a FAIL trial." with a ValueError; any other is re-raised
+        if not study._storage.get_trial(trial._trial_id).state.is_finished():
+            raise
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, error: str, tb: str | None = None) -> None:
+    first = error.strip().splitlines()[0][:500] if error.strip() else error
+    trial.set_user_attr("error", first)
+    if tb:
+        trial.set_user_attr(TRACEBACK, tb[-4000:])
+    _tell(study, trial, state=TrialState.FAIL)
+
+
+def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
+    """``objective(lr, trial)``, or ``objective(lr)`` for one that takes the LR alone."""
+    try:
+        params = inspect.signature(objective).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature: pass both
+        return objective(lr, trial)
+    return objective(lr, trial) if _takes_trial(params) else objective(lr)
+
+
+def _takes_trial(params: Iterable[inspect.Parameter]) -> bool:
+    """Whether an objective with these parameters gets the trial: as its second positional
+    parameter, one without a default, or named ``trial`` or ``..._trial`` (``optuna_trial=None``),
+    or annotated as an Optuna trial (``t: optuna.Trial = None``), or through ``*args``;
+    ``objective(lr, epochs=3)`` and ``objective(lr, n_trials=3)`` keep their default."""
+    params = list(params)
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < 2:
+        return False
+    second = positional[1]
+    annotation = second.annotation
+    said = annotation if isinstance(annotation, str) else repr(annotation)
+    name = second.name.lower()
+    return (
+        second.default is inspect.Parameter.empty
+        or name == "trial"
+        or name.endswith("_trial")  # optuna_trial, not n_trials or trial_count
+        or re.search(r"\b(Base|Frozen)?Trial\b", str(said)) is not None  # "Trial | None"
+    )
+
+
+def _number(value: Any) -> tuple[float | None, str]:
+    """The objective's result as a finite float, or ``None`` and why it is not one."""
+    if value is None:
+        return None, (
+            "the objective returned None; it must return the value to optimize (a number or a "
+            "one-element tensor): is its return statement missing?"
+        )
+    if bool_or_text(value):
+        return None, (
+            f"the objective returned {value!r} ({type(value).__name__}); it must return the "
+            "value to optimize (a number or a one-element tensor)"
+        )
+    if isinstance(value, (complex, np.complexfloating)) or _complex_tensor(value):
+        return None, (
+            f"the objective returned {_short(value)}, a complex number; it must return the "
+            "value to optimize (a real number or a one-element tensor)"
+        )
+    detach = getattr(value, "detach", None)  # a loss tensor: read without autograd's warning
+    if isinstance(value, np.ndarray) and value.size == 1:  # np.array([0.3]), as a tensor([0.3])
+        value = value.reshape(())
+    try:
+        number = float(detach() if callable(detach) else value)
+    except Exception as error:  # any: an int past float's range, a __float__ of the user's
+        return None, (
+            f"the objective returned {_short(value)} ({type(value).__name__}); it must return "
+            f"the value to optimize (a number or a one-element tensor): "
+            f"{type(error).__name__}: {error}"
+        )
+    if not math.isfinite(number):
+        return None, (
+            f"the objective returned {_short(value)}; a NaN or infinite result is a failure, "
+            "not a best"
+        )
+    return number, ""
+
+
+def _complex_tensor(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor) and value.is_complex()
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # an int of more than 4300 digits, a __repr__ of the user's
+        return f"<{type(value).__name__} that cannot be shown>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_objective(objective: Objective) -> None:
+    """Fails at once, not once per trial, for an objective that cannot take ``(lr, trial)`` or
+    ``(lr)`` as :func:`_call` passes them."""
+    try:
+        signature = inspect.signature(objective)
+    except (TypeError, ValueError):  # no signature to read: the trials will tell
+        return
+    params = list(signature.parameters.values())
+    if params and params[0].name == "trial" and params[0].kind != params[0].VAR_POSITIONAL:
+        raise ConfigError(  # Optuna's objective(trial): it would get the LR, and fail each time
+            f"objective must take the LR first, objective(lr, trial) or objective(lr) (lrkit "
+            f"suggests the LR and passes it), got a callable with parameters {signature}, "
+            "whose first is named 'trial'."
+        )
+    try:
+        signature.bind(*((0.1, None) if _takes_trial(params) else (0.1,)))
+    except TypeError:
+        raise ConfigError(
+            f"objective must take the LR and the trial, objective(lr, trial), or the LR "
+            f"alone, objective(lr); got a callable with parameters {signature}."
+        ) from None
+
+
+@contextlib.contextmanager
+def _kept_as_it_was() -> Iterator[None]:
+    """Puts back, after a trial, what an objective may change for the whole process: the
+    working directory (a Hydra-style ``os.chdir``) and torch's CPU thread count, so that every
+    trial, and the search's own files after them, find what the search started with."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:  # the caller's folder was removed: nothing to go back to
+        cwd = None
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        if cwd is not None:
+            with contextlib.suppress(OSError):
+                if os.getcwd() != cwd:
+                    os.chdir(cwd)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seeds Python's, NumPy's and torch's global RNGs for the trial; restores them after."""
+    import torch
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+@contextlib.contextmanager
+def _heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
+    """Records the trial's heartbeat while it runs, on storages that have one."""
+    storage = study._storage
+    interval = storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
+    if not interval or not isinstance(storage, BaseHeartbeat):
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):  # a missed beat only risks a late retry
+                storage.record_heartbeat(trial_id)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=beat, name=f"lrkit-heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
