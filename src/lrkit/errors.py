@@ -126,6 +126,28 @@ def error_chain(error: BaseException) -> list[BaseException]:
     return chain
 
 
+def where_raised(exc: BaseException) -> str:
+    """`` (at file.py:12)``: the innermost place the error passed through outside the standard
+    library and installed packages (the user's code), or ``""``."""
+    import site
+    import sysconfig
+    import traceback
+    from pathlib import Path
+
+    import torch
+
+    skip = [Path(torch.__file__).parent, Path(__file__).parent]  # torch, lrkit
+    paths = sysconfig.get_paths()
+    skip += [Path(paths[key]) for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    skip += [Path(p) for p in (*site.getsitepackages(), site.getusersitepackages())]
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename)
+        frozen = frame.filename.startswith("<frozen ")  # the standard library's frozen modules
+        if not frozen and not any(path.is_relative_to(folder) for folder in skip):
+            return f" (at {path.name}:{frame.lineno})"
+    return ""
+
+
 def check_seed(seed: object, most: int = MAX_SEED, why: str = "") -> int:
     """``seed`` as an int; a ConfigError unless it is an integer from 0 to ``most`` (a NumPy
     integer too); ``why`` says where ``most`` comes from.

@@ -30,7 +30,9 @@ from lrkit.errors import (
 )
 from lrkit.history import EpochRecord, Evaluation, History, Unit
 from lrkit.progress import ProgressBar
-from lrkit.tasks.base import MetricTally, Task, check_task
+from lrkit.tasks.base import Task
+from lrkit.tasks.checks import check_task
+from lrkit.tasks.metrics import MetricTally
 
 if TYPE_CHECKING:
     from lrkit.schedules import Schedule

@@ -9,16 +9,11 @@ Example:
 
 from __future__ import annotations
 
-from lrkit.tasks.base import (
-    METRICS,
-    MetricTally,
-    Task,
-    check_task,
-    split_datasets,
-    split_indices,
-)
+from lrkit.tasks.base import Task
+from lrkit.tasks.checks import check_task
 from lrkit.tasks.digits import digits_task
 from lrkit.tasks.friedman import friedman_task
+from lrkit.tasks.metrics import METRICS, MetricTally
 from lrkit.tasks.registry import (
     ALIASES,
     BUILTIN_TASKS,
@@ -29,6 +24,7 @@ from lrkit.tasks.registry import (
     task_identity,
     task_names,
 )
+from lrkit.tasks.splits import split_datasets, split_indices
 
 __all__ = [
     "ALIASES",

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lrkit.tasks.base import Task, split_datasets, split_indices
+from lrkit.tasks.base import Task
+from lrkit.tasks.splits import split_datasets, split_indices
 
 SPLIT_SEED = 0
 """The seed of the train/validation/test split; fixed so that every run sees the same split."""

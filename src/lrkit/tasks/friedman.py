@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lrkit.tasks.base import Task, split_datasets, split_indices
+from lrkit.tasks.base import Task
+from lrkit.tasks.splits import split_datasets, split_indices
 
 SPLIT_SEED = 0
 """Seeds both the generated data and its split, so every run sees the same samples."""
