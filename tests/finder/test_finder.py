@@ -445,6 +445,8 @@ def test_bad_construction_is_a_clear_error() -> None:
         LRFinder(model, other)
     with pytest.raises(lrkit.ConfigError, match=r"without a closure, got LBFGS, whose step"):
         LRFinder(model, torch.optim.LBFGS(model.parameters()))  # before any sweep, not in one
+    with pytest.raises(lrkit.ConfigError, match=r"got Rprop, which reads lr only to start"):
+        LRFinder(model, torch.optim.Rprop(model.parameters()))  # the LR swept changes nothing
     with pytest.raises(lrkit.ConfigError, match="plot needs a range test first"):
         LRFinder(model, torch.optim.SGD(model.parameters(), lr=0.1)).plot()
     with pytest.raises(lrkit.ConfigError, match="device must be a torch device"):
@@ -700,3 +702,46 @@ def test_a_linear_sweep_warns_that_its_suggestion_is_poor() -> None:
     assert linear.warning is not None and "step_mode='exp'" in linear.warning
     exponential = finder.range_test(loader(), end_lr=10, num_iter=50)
     assert "linear sweep" not in (exponential.warning or "")
+
+
+class _StepSize(torch.optim.Optimizer):
+    """An optimizer of a user's own whose step size is not called ``lr``."""
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params, {"step_size": 0.1})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-group["step_size"])
+
+
+def test_an_optimizer_without_a_learning_rate_is_a_clear_error() -> None:
+    model = mlp()
+    finder = LRFinder(model, _StepSize(model.parameters()), CE)
+    with pytest.raises(lrkit.ConfigError, match=r"param group 0 must have a learning rate 'lr'"):
+        finder.range_test(loader(), start_lr=1e-4, end_lr=1, num_iter=20)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer.param_groups[0]["lr"] = None  # as transformers' Adafactor(relative_step=True)
+    with pytest.raises(lrkit.ConfigError, match=r"got SGD with lr=None"):
+        LRFinder(model, optimizer, CE).range_test(loader(), end_lr=1, num_iter=20)
+
+
+def test_the_sweep_ends_where_adafactor_stops_applying_the_lr() -> None:
+    # torch's Adafactor steps by min(lr, 1/sqrt(step)): an LR above that changes nothing
+    model = mlp()
+    optimizer = torch.optim.Adafactor(model.parameters(), lr=1e-3)
+    seen, handle = _record_lrs(optimizer)
+    with pytest.warns(FinderWarning, match=r"torch's Adafactor applies min\(lr, 1/sqrt\(step\)\)"):
+        result = LRFinder(model, optimizer, CE).range_test(loader(), end_lr=10, num_iter=100)
+    handle.remove()
+    assert 10 <= result.steps < 100 and len(seen) == result.steps
+    assert all(lrs[0] <= (step + 1) ** -0.5 for step, lrs in enumerate(seen))
+    assert seen[-1][0] == pytest.approx(result.lrs[-1])
+    assert result.suggestion is None or result.suggestion <= result.lrs[-1]
+    late = torch.optim.Adafactor(model.parameters(), lr=1e-3)
+    late.state[next(model.parameters())]["step"] = torch.tensor(9999.0)  # 1/sqrt(10000): 0.01
+    with pytest.raises(lrkit.ConfigError, match=r"start_lr must be below what Adafactor applies"):
+        LRFinder(model, late, CE).range_test(loader(), start_lr=0.05, end_lr=1, num_iter=20)

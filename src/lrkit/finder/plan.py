@@ -10,13 +10,23 @@ from __future__ import annotations
 import inspect
 import math
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from lrkit.errors import MAX_LR, ConfigError, bad_value, check_seed, positive_lr, whole_number
+from lrkit.errors import (
+    MAX_LR,
+    ConfigError,
+    bad_value,
+    caller_level,
+    check_seed,
+    positive_lr,
+    whole_number,
+)
+from lrkit.finder.result import FinderWarning
 
 STEP_MODES: tuple[str, ...] = ("exp", "linear")
 """How the LR rises: geometrically (``"exp"``) or linearly."""
@@ -74,7 +84,7 @@ def make_plan(
         >>> [(column[0], column[-1]) for column in plan.columns]
         [(0.001, 1.0), (0.01, 10.0)]
     """
-    current = [float(group["lr"]) for group in optimizer.param_groups]
+    current = _group_lrs(optimizer)
     reference = next((g for g, lr in enumerate(current) if lr > 0), 0)
     if start_lr is None:
         if current[reference] <= 0:
@@ -124,6 +134,9 @@ def make_plan(
         lrs = [start * (end / start) ** (i / last) for i in range(num_iter)]
     else:
         lrs = [start + (end - start) * (i / last) for i in range(num_iter)]
+    if isinstance(optimizer, _ADAFACTOR):
+        lrs = _applied_by_adafactor(optimizer, lrs)
+        num_iter, end = len(lrs), lrs[-1]
     return Plan(
         columns=tuple(
             tuple(lrs) if ratio == 1.0 else tuple([lr * ratio for lr in lrs]) for ratio in ratios
@@ -154,6 +167,14 @@ def check_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
             "optimizer must hold parameters of the model, got one whose parameters all belong "
             "to another model; build it from model.parameters()."
         )
+    if isinstance(optimizer, torch.optim.Rprop):
+        raise ConfigError(
+            "optimizer must apply the LR it is given at every step, got Rprop, which reads lr "
+            "only to start each parameter's step size and then adapts the step sizes itself: "
+            "the LRs a range test sweeps change nothing after its first step. Search the "
+            "initial step size (lrkit.search) with Rprop inside the objective, or run the range "
+            "test with SGD or Adam."
+        )
     if _needs_closure(optimizer):
         raise ConfigError(
             f"optimizer must take one step per batch without a closure, got "
@@ -162,6 +183,64 @@ def check_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
             "LR. Run the range test with SGD or Adam, or search the LR (lrkit.search) with "
             "this optimizer inside the objective."
         )
+
+
+def _group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
+    """Each param group's LR as a float, or a ConfigError naming the group without one."""
+    lrs = []
+    for g, group in enumerate(optimizer.param_groups):
+        lr: Any = group.get("lr")
+        if isinstance(lr, torch.Tensor) and lr.numel() == 1 and lr.is_floating_point():
+            lr = lr.item()
+        if not _is_number(lr) or not math.isfinite(lr) or lr < 0:
+            raise ConfigError(
+                f"optimizer's param group {g} must have a learning rate 'lr' >= 0 to sweep, got "
+                f"{type(optimizer).__name__} with lr={lr!r}: a range test of an optimizer that "
+                "sets its own step size (transformers' Adafactor with relative_step=True) or "
+                "names it otherwise measures nothing. Give it an LR (Adafactor: "
+                "relative_step=False, lr=...), or run the range test with SGD or Adam."
+            )
+        lrs.append(float(lr))
+    return lrs
+
+
+_ADAFACTOR: tuple[type, ...] = tuple(
+    getattr(torch.optim, name) for name in ("Adafactor",) if hasattr(torch.optim, name)
+)
+
+
+def _applied_by_adafactor(optimizer: torch.optim.Optimizer, lrs: list[float]) -> list[float]:
+    """The sweep's LRs up to the first that torch's Adafactor would not apply.
+
+    Its step size is ``min(lr, 1 / sqrt(step))``, ``step`` counting each parameter's updates:
+    an LR above that bound changes nothing, so the curve past it would plot losses against LRs
+    never used. The sweep ends there, with a warning; a ConfigError if it would end within
+    ``MIN_ITER`` steps.
+    """
+    done = max(
+        (int(state["step"]) for state in optimizer.state.values() if "step" in state),
+        default=0,
+    )
+    # the reference group's LRs (the curve's axis): the others keep their ratio to it
+    kept = next((i for i, lr in enumerate(lrs) if lr > (done + i + 1) ** -0.5), len(lrs))
+    if kept == len(lrs):
+        return lrs
+    bound = (done + kept + 1) ** -0.5
+    if kept < MIN_ITER:
+        raise ConfigError(
+            f"start_lr must be below what Adafactor applies, 1/sqrt(step) = {bound:.3g} at its "
+            f"step {done + kept + 1}, for {MIN_ITER} steps at least, got a sweep from "
+            f"{lrs[0]:.3g}: torch's Adafactor uses min(lr, 1/sqrt(step)), so a higher LR "
+            "changes nothing. Lower start_lr."
+        )
+    warnings.warn(
+        f"Range test: the sweep ends at LR {lrs[kept - 1]:.3g} (step {kept} of {len(lrs)}), "
+        f"not at end_lr={lrs[-1]:.3g}: torch's Adafactor applies min(lr, 1/sqrt(step)), "
+        f"{bound:.3g} at its step {done + kept + 1}, so the higher LRs would change nothing.",
+        FinderWarning,
+        stacklevel=caller_level(),
+    )
+    return lrs[:kept]
 
 
 def _needs_closure(optimizer: torch.optim.Optimizer) -> bool:
