@@ -40,15 +40,29 @@ def figure_and_axes(
 
 
 def plain_matplotlib() -> None:
-    """Draws with matplotlib's own text and the Agg renderer, whatever a ``matplotlibrc`` or
-    ``MPLBACKEND`` says: for the ``lrkit`` command's process alone (it changes them for the
+    """Draws with matplotlib's own style, text and the Agg renderer, whatever a ``matplotlibrc``
+    or ``MPLBACKEND`` says: for the ``lrkit`` command's process alone (it changes them for the
     whole process), which only writes PNG files. A ``text.usetex: True`` without LaTeX
     installed, or a backend left over from another environment (a notebook's
     ``module://matplotlib_inline...``), would fail the command after its work."""
     os.environ["MPLBACKEND"] = "agg"  # read when matplotlib is imported, here and in workers
     import matplotlib
+    import matplotlib.style
 
+    # matplotlib's own style: a dark or one-colour matplotlibrc made white text on the report's
+    # white figures, or schedules of one colour
+    matplotlib.style.use("default")
     matplotlib.rcParams["text.usetex"] = False
+
+
+def tidy(value: float) -> float:
+    """``value`` to 12 significant digits: an axis limit without float noise at any scale.
+
+    Example:
+        >>> tidy(0.1 + 0.2), tidy(3e-14 + 1e-30)
+        (0.3, 3e-14)
+    """
+    return float(f"{value:.12g}")
 
 
 def pyplot_axes(size: tuple[float, float], figure_class: type | None = None) -> Any | None:

@@ -351,3 +351,49 @@ def test_plots_whatever_the_users_matplotlib_settings_say(tmp_path: Path) -> Non
         )
         assert result.returncode == 0, result.stderr
         assert out.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_plots_in_matplotlibs_own_style_whatever_the_users_style(tmp_path: Path) -> None:
+    """A dark matplotlibrc gave the report's PNGs light text on white; a one-colour cycle drew
+    every schedule in the same colour."""
+    import os
+
+    import matplotlib.image
+    import numpy as np
+
+    config = tmp_path / "mplconfig"
+    config.mkdir()
+    (config / "matplotlibrc").write_text(
+        "figure.facecolor: black\naxes.facecolor: black\ntext.color: white\n"
+        "axes.prop_cycle: cycler('color', ['k'])\n"
+    )
+    out = tmp_path / "two.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "lrkit", "schedule", "plot", "cosine:10", "step:5", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MPLCONFIGDIR": str(config)},
+    )
+    assert result.returncode == 0, result.stderr
+    image = matplotlib.image.imread(str(out))[..., :3]
+    assert np.allclose(image[0, 0], 1.0)  # matplotlib's white figure, not the rc's black
+    colours = {tuple(np.round(p, 1)) for p in image.reshape(-1, 3)}
+    assert any(c[2] > c[0] + 0.3 for c in colours)  # tab:blue: the first schedule's
+    assert any(c[0] > c[2] + 0.3 for c in colours)  # tab:orange: the second schedule's
+
+
+def test_the_plot_replaces_its_file_whole(tmp_path: Path) -> None:
+    """The file was written in place: two plots to one path at once left an SVG of both, not
+    well-formed, and a reader of the old file saw it change under it. Now it is written next to
+    it and renamed over it: one open on the old file still reads all of the old file."""
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "same.svg"
+    out.write_text("<svg>old</svg>")
+    with out.open() as reader:
+        result = lrkit("schedule", "plot", "cosine:100", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert reader.read() == "<svg>old</svg>"
+    ET.parse(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["same.svg"]

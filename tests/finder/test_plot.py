@@ -154,3 +154,15 @@ def test_plotting_never_blocks_or_opens_a_window_headless() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "Figure"]  # no pyplot figure, nothing to show
+
+
+def test_a_curve_of_tiny_losses_is_drawn_at_its_own_scale() -> None:
+    """Losses near 1e-14 (an MSE on targets of 1e-7): the limits were rounded to 12 decimal
+    places, so the curve lay flat on an axis from 0 to 0 with the marker at 0."""
+    tiny = _result(_curve()[:95] * 1e-14)
+    data = plot_data(tiny)
+    assert data.ylim is not None and data.suggestion is not None
+    low, high = data.ylim
+    assert 0 < low < float(np.min(tiny.losses)) and float(np.max(data.smoothed)) < high < 1e-12
+    normal = plot_data(RESULT).suggestion
+    assert normal is not None and data.suggestion[1] == pytest.approx(normal[1] * 1e-14, rel=1e-6)

@@ -103,6 +103,23 @@ def test_figure_html_is_a_png_data_uri_sized_in_css_pixels() -> None:
     assert 'style="max-width:100%;height:auto"' in tag
 
 
+@pytest.mark.parametrize(("face", "corner"), [("black", 0.0), ("none", 1.0), ("white", 1.0)])
+def test_figure_html_keeps_the_figures_own_background(face: str, corner: float) -> None:
+    """Drawn on white whatever the figure's: a dark style's light text vanished on it. A
+    figure without a background (transparent) still gets white, as the page's."""
+    import io
+
+    import matplotlib.image
+
+    fig = Figure(figsize=(2, 1), facecolor=face)
+    fig.add_subplot().plot([1, 2], [3, 4])
+    data = re.search(r'src="data:image/png;base64,([^"]+)"', figure_html(fig, "a line"))
+    assert data is not None
+    image = matplotlib.image.imread(io.BytesIO(base64.b64decode(data.group(1))), format="png")
+    assert image[0, 0, :3].tolist() == [corner] * 3
+    assert image.shape[2] == 3 or image[0, 0, 3] == 1.0  # opaque
+
+
 @pytest.mark.parametrize(
     ("build", "images"),
     [

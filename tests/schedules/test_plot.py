@@ -283,3 +283,14 @@ def test_a_cut_label_keeps_its_plateau_note() -> None:
     assert short.endswith(f" … (31 parts) ({FLAT_PLATEAU_NOTE})")
     assert len(short) <= MAX_LEGEND_CHARS
     assert legend_label("cosine:10") == "cosine:10"
+
+
+def test_a_schedule_of_one_step_is_a_dot_on_a_unit_axis() -> None:
+    """It was an empty axes from -0.05 to 0.05, and matplotlib's warning of identical limits."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_schedules(["cosine:1"], steps=1, base_lr=0.1)
+    ax = fig.axes[0]
+    [line] = ax.get_lines()
+    assert line.get_marker() == "o" and list(line.get_xdata()) == [0]
+    assert ax.get_xlim() == (0.0, 1.0)

@@ -870,6 +870,31 @@ def test_a_plot_of_failures_alone_says_so_on_no_value_axis() -> None:
     assert [t.get_text() for t in ax.texts] == ["no trial gave a value: 3 failed"]
 
 
+def _pruned_before_a_report(lr: float, trial: optuna.Trial) -> float:
+    if lr > 0.01:
+        raise optuna.TrialPruned()  # stopped before its first report: no value to place it at
+    return objectives.quadratic(lr)
+
+
+@pytest.mark.filterwarnings("ignore:no trial completed")
+@pytest.mark.parametrize("kept", [True, False])
+def test_trials_pruned_before_a_report_are_on_the_plot(kept: bool) -> None:
+    """They were left off it: a legend of 'complete (6)' under a title of 10 trials, and with
+    every trial pruned a blank figure and matplotlib's warning of an empty legend."""
+    low = 1e-4 if kept else 0.02
+    result = run(_pruned_before_a_report, 8, low=low, high=1.0)
+    pruned = result.count("pruned")
+    assert pruned > 0 and result.count("complete") == (8 - pruned if kept else 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "No artists with labels found to put in legend"
+        ax = result.plot().axes[0]
+    [shown] = [c for c in ax.collections if c.get_label().startswith("pruned before a value")]
+    assert shown.get_label() == f"pruned before a value ({pruned})"
+    assert len(shown.get_offsets()) == pruned
+    if not kept:
+        assert [t.get_text() for t in ax.texts] == [f"no trial gave a value: {pruned} pruned"]
+
+
 @pytest.mark.parametrize(("low", "high", "minor_labels"), [(3e-3, 0.05, True), (1e-5, 1.0, False)])
 def test_a_narrow_ranges_plot_labels_more_than_its_decades(
     low: float, high: float, minor_labels: bool

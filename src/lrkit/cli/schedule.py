@@ -11,6 +11,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lrkit.cli import UsageError, capped_int, positive_float
-from lrkit.outputs import unwritable
+from lrkit.outputs import unwritable, write_file
 
 DEFAULT_LR = 1.0  # as Schedule.trace: the y axis then reads as a multiple of the base LR
 MAX_STEPS = 5_000_000  # lrkit.schedules.plot.MAX_STEPS, kept here so that --help needs no import
@@ -124,11 +125,14 @@ def run_plot(args: argparse.Namespace) -> int:
     fig = plot_schedules(curves, log=not args.linear, title=args.title)
     with deferred():  # no file after a Ctrl-C, and none cut short by one
         output.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
         with _quiet_postscript():
-            fig.savefig(output, dpi=150)
+            fig.savefig(buffer, format=output.suffix[1:].lower(), dpi=150)
+        write_file(output, buffer.getvalue())  # whole or not at all, as every lrkit output
     _print_warnings(args.specs, args.lr, args.metrics)
     noun = "schedule" if len(curves) == 1 else "schedules"
-    print(f"Wrote {output} ({len(curves)} {noun} over {steps} steps, base lr {args.lr:g}).")
+    over = f"{steps} step{'' if steps == 1 else 's'}"
+    print(f"Wrote {output} ({len(curves)} {noun} over {over}, base lr {args.lr:g}).")
     return 0
 
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lrkit.axes import figure_and_axes
+from lrkit.axes import figure_and_axes, tidy
 from lrkit.errors import bad_value, check_flag
 from lrkit.finder.suggest import MIN_POINTS, read_curve
 
@@ -119,7 +119,7 @@ def plot_data(
     if result.suggestion is not None and read:
         x = np.log(lrs[:read]) if log_lr else lrs[:read]
         at = math.log(result.suggestion) if log_lr else result.suggestion
-        suggestion = (result.suggestion, round(float(np.interp(at, x, smoothed)), 12))
+        suggestion = (result.suggestion, tidy(float(np.interp(at, x, smoothed))))
     return FinderPlotData(
         lrs=lrs[part],
         losses=losses[part],
@@ -156,7 +156,7 @@ def _ylim(losses: np.ndarray, smoothed: np.ndarray) -> tuple[float, float] | Non
     span = high - low
     if span <= 0:
         return None
-    return round(low - FOOTROOM * span, 12), round(high + HEADROOM * span, 12)
+    return tidy(low - FOOTROOM * span), tidy(high + HEADROOM * span)
 
 
 def plot_result(

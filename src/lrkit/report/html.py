@@ -104,8 +104,14 @@ def figure_html(fig: Figure, alt: str, *, dpi: float = DISPLAY_DPI) -> str:
     """
     if not (isinstance(dpi, (int, float)) and math.isfinite(dpi) and dpi > 0):
         raise bad_value("dpi", "a positive number", dpi)
+    from matplotlib.colors import to_rgba
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi * RENDER_SCALE, facecolor="white")
+    # the figure's own background (a dark style's text is light), white where it has none
+    face = to_rgba(fig.get_facecolor())
+    fig.savefig(
+        buffer, format="png", dpi=dpi * RENDER_SCALE, facecolor=face if face[3] else "white"
+    )
     png = buffer.getvalue()
     width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk: the pixel size
     data = base64.b64encode(png).decode("ascii")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lrkit.axes import figure_and_axes
+from lrkit.axes import figure_and_axes, tidy
 from lrkit.errors import ConfigError
 from lrkit.schedules.base import Array, Schedule, check_positive
 from lrkit.schedules.compose import Limited, Product, Sequence
@@ -224,7 +224,7 @@ def log_limits(curves: SequenceOf[Curve], decades: float = 5.0) -> tuple[float, 
     low = float(f"{10.0 ** math.floor(math.log10(bottom) + 1e-9):.0e}")
     if low >= top:  # one flat line exactly on a decade
         low /= 10.0
-    return low, round(top * 1.5, 12)
+    return low, tidy(top * 1.5)
 
 
 @dataclass(frozen=True)
@@ -365,12 +365,18 @@ def plot_schedules(
     # Lines carry their legend text: a label of thousands of characters (a spec of 2000 parts)
     # upsets the constrained layout even where the legend does not show it.
     lines = [
-        ax.plot(curve.steps, curve.lrs, label=legend_label(curve.label), linewidth=1.8)[0]
+        ax.plot(
+            curve.steps,
+            curve.lrs,
+            label=legend_label(curve.label),
+            linewidth=1.8,
+            marker="o" if len(curve.steps) == 1 else None,  # one step: a dot, not nothing
+        )[0]
         for curve in curves
     ]
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
-    ax.set_xlim(0, max(int(c.steps[-1]) for c in curves))
+    ax.set_xlim(0, max(1, *(int(c.steps[-1]) for c in curves)))
     if log:
         ax.set_yscale("log")
         limits = log_limits(curves)

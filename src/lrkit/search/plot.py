@@ -22,18 +22,20 @@ class SearchPlotData:
     """What the plot shows, computed apart from drawing.
 
     ``complete`` and ``pruned`` are ``(lr, value)`` points (a pruned trial at the last value it
-    reported), ``failed`` the LRs of failed trials, ``best`` the best completed point.
+    reported), ``failed`` the LRs of failed trials, ``unreported`` those of pruned trials that
+    reported no value, ``best`` the best completed point.
     """
 
     complete: tuple[tuple[float, float], ...]
     pruned: tuple[tuple[float, float], ...]
     failed: tuple[float, ...]
+    unreported: tuple[float, ...]
     best: tuple[float, float] | None
     rounds: tuple[tuple[float, float], ...]
 
 
 def search_plot_data(result: SearchResult) -> SearchPlotData:
-    complete, pruned, failed = [], [], []
+    complete, pruned, failed, unreported = [], [], [], []
     for t in result.trials:
         if not math.isfinite(t.lr):
             continue
@@ -41,6 +43,8 @@ def search_plot_data(result: SearchResult) -> SearchPlotData:
             complete.append((t.lr, t.value))
         elif t.state == "pruned" and t.intermediate and math.isfinite(t.intermediate[-1][1]):
             pruned.append((t.lr, t.intermediate[-1][1]))
+        elif t.state == "pruned":  # stopped before its first report (or at a NaN)
+            unreported.append(t.lr)
         elif t.state in ("failed", "complete"):
             failed.append(t.lr)
     best = result.best_trial
@@ -48,6 +52,7 @@ def search_plot_data(result: SearchResult) -> SearchPlotData:
         complete=tuple(complete),
         pruned=tuple(pruned),
         failed=tuple(failed),
+        unreported=tuple(unreported),
         best=None if best is None or best.value is None else (best.lr, best.value),
         rounds=result.rounds[1:],
     )
@@ -75,8 +80,19 @@ def plot_search(
         )
     values = [v for _, v in data.complete + data.pruned]
     limits = value_limits(values, maximize=result.direction == "maximize")
+    worst = 1.0 if limits is None else limits[2]
+    if data.unreported:  # no value to place them at: at the worst end, hollow as pruned ones
+        ax.scatter(
+            data.unreported,
+            [worst] * len(data.unreported),
+            s=36,
+            facecolors="none",
+            edgecolors="tab:gray",
+            marker="s",
+            zorder=2,
+            label=f"pruned before a value ({len(data.unreported)})",
+        )
     if data.failed:  # at the worst end of the axis: the top when minimizing, else the bottom
-        worst = 1.0 if limits is None else limits[2]
         ax.scatter(
             data.failed,
             [worst] * len(data.failed),
@@ -103,7 +119,7 @@ def plot_search(
         label_log_axis(ax.xaxis)  # 0.005, 0.01, 0.02, not 10^-2 alone
     if limits is not None:
         ax.set_ylim(limits[0], limits[1])
-    elif data.failed:  # no value to show: the failures on a bare line, and why
+    elif data.failed or data.unreported:  # no value to show: the trials on a bare line, and why
         ax.set_yticks([])
         ax.text(
             0.5,
@@ -117,7 +133,8 @@ def plot_search(
     ax.set_ylabel(ylabel or f"objective ({result.direction})")
     ax.set_title(title or f"search '{literal(result.study_name)}': {result.n_trials} trials")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(loc="best", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # none for a search without trials
+        ax.legend(loc="best", fontsize=8)
     return fig
 
 
