@@ -166,13 +166,15 @@ class ProgressBar:
         self._lines = 0  # plain lines written
 
     def __enter__(self) -> ProgressBar:
-        self._bar.__enter__()
+        if not self._bar.disable:  # rich before 14.3 printed a blank line on a disabled one's stop
+            self._bar.__enter__()
         self._id = self._bar.add_task("", total=self.total)
         self._started = self._said_at = self._clock()
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
-        self._bar.__exit__(exc_type, *exc)
+        if not self._bar.disable:
+            self._bar.__exit__(exc_type, *exc)
         # the end, for a log that was told of the work (not after an error: it says its own)
         if self._plain and self._lines and exc_type is None and self.completed != self._said:
             self._write(self._clock(), done=True)
