@@ -20,6 +20,19 @@ def test_import_does_not_pull_heavy_libraries(module: str) -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_commands_help_imports_no_numerical_library() -> None:
+    """``lrkit --help`` imported numpy (tune's plan, for a limit the help names)."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from lrkit.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        f"print(sorted(m for m in {('numpy', 'torch', *HEAVY)!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("tool", ["ruff", "mypy"])
 def test_linters_are_clean(tool: str) -> None:
     exe = shutil.which(tool) or str(Path(sys.executable).with_name(tool))

@@ -15,8 +15,6 @@ import math
 from dataclasses import dataclass
 from functools import cache
 
-import numpy as np
-
 from lrkit.errors import MAX_EPOCHS, ConfigError, whole_number
 
 REDUCTION = 3  # successive halving keeps the best third at each rung (lrkit.search's "halving")
@@ -46,6 +44,8 @@ def halving_cost(epochs: int, trials: int, reduction: int = REDUCTION) -> float:
         >>> halving_cost(1, 8)
         1.0
     """
+    import numpy as np  # here: `lrkit --help` reads this module's limits, not its model
+
     epochs = whole_number("epochs", epochs)
     trials = whole_number("trials", trials)
     reduction = whole_number("reduction", reduction, least=2)
