@@ -246,3 +246,29 @@ def test_no_advice_to_sweep_further_after_a_sweep_that_stopped_early() -> None:
     assert went_on.warning is not None and "sweep further (end_lr)" in went_on.warning
     assert stopped.warning is not None and "sweep further" not in stopped.warning
     assert "Start the sweep lower (start_lr) or in more steps (num_iter)" in stopped.warning
+
+
+def test_a_long_sweep_is_read_in_blocks_as_it_would_be_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """100,000 steps held every spike-filter window at once (11.7 GB) and smoothed each point
+    against every other (81 s); now the filter works through blocks of rows and the kernel
+    leaves out points past 7.8 widths. The reading is the same, to the last digits."""
+    from lrkit.finder import suggest as rule
+
+    lrs = np.geomspace(1e-7, 10, 3000)
+    x = np.log10(lrs)
+    noise = np.random.default_rng(1).normal(0, 0.05, len(lrs))
+    losses = 2 - 1.5 / (1 + np.exp(-(x + 2) * 3)) + np.where(lrs > 1, (lrs - 1) * 5, 0) + noise
+    near = rule._smooth(x, losses, 0.3, None)[0]
+    reading = read_curve(lrs, losses)
+    monkeypatch.setattr(rule, "MEDIAN_BLOCK", 2000)  # a few rows of ~150-point windows each
+    blocked = rule._running_median(x, losses, rule.MEDIAN_HALF_WIDTH)
+    monkeypatch.setattr(rule, "MEDIAN_BLOCK", 1 << 40)  # every window at once, as before
+    monkeypatch.setattr(rule, "KERNEL_REACH", math.inf)  # every point in every average
+    assert np.array_equal(blocked, rule._running_median(x, losses, rule.MEDIAN_HALF_WIDTH))
+    np.testing.assert_allclose(near, rule._smooth(x, losses, 0.3, None)[0], rtol=1e-12)
+    before = read_curve(lrs, losses)  # as every point was read before
+    assert (reading.diverged_at, reading.catapult) == (before.diverged_at, before.catapult)
+    assert (reading.low, reading.minimum) == pytest.approx((before.low, before.minimum), rel=1e-12)
+    np.testing.assert_allclose(reading.smoothed, before.smoothed, rtol=1e-12)

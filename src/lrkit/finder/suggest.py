@@ -79,6 +79,8 @@ BANDWIDTHS = (0.3, 0.45, 0.6, 0.9)  # Gaussian smoothing widths tried, in decade
 CLEAR = 5.0  # a drop of CLEAR standard errors needs no wider smoothing
 DESCENT = 3.0  # a drop of fewer standard errors is not a descent
 MEDIAN_HALF_WIDTH = 0.2  # spike filter before the divergence cut, in decades (>= 2 points)
+MEDIAN_BLOCK = 1 << 22  # values sorted at once by the spike filter (32 MiB)
+KERNEL_REACH = 7.8  # kernel widths past which the smoothing leaves points out (exp(-30.4))
 GIVE_BACK = 0.5  # diverged once the loss has given back this share of its improvement
 # steps' worth of LR accumulated at any point of the standard sweep (100 steps, 1e-7 -> 10)
 REFERENCE_STEPS = 1.0 / (1.0 - 10.0 ** (-8.0 / 99.0))
@@ -158,11 +160,19 @@ def _running_median(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarr
     # (np.nanmedian over NaN-padded windows cost ~0.4 ms per call, a visible share of a
     # small model's range test).
     count = hi - lo
-    cols = lo[:, None] + idx[: int(count.max())]
-    windows = y[np.minimum(cols, n - 1)]
-    windows[cols >= hi[:, None]] = np.inf
-    windows.sort(axis=1)
-    return 0.5 * (windows[idx, (count - 1) // 2] + windows[idx, count // 2])
+    out = np.empty(n)
+    # in blocks of rows: a long sweep's windows hold thousands of points each (100,000 steps:
+    # 2,500 per window, 2 GB at once)
+    rows = max(1, MEDIAN_BLOCK // int(count.max()))
+    for a in range(0, n, rows):
+        part = slice(a, a + rows)
+        cols = lo[part, None] + idx[: int(count[part].max())]
+        windows = y[np.minimum(cols, n - 1)]
+        windows[cols >= hi[part, None]] = np.inf
+        windows.sort(axis=1)
+        inside, c = np.arange(len(windows)), count[part]
+        out[part] = 0.5 * (windows[inside, (c - 1) // 2] + windows[inside, c // 2])
+    return out
 
 
 def _smooth(
@@ -176,9 +186,13 @@ def _smooth(
         w = np.exp(d2 * scale)
         return (w @ y) / w.sum(1), w
     out = np.empty(len(x))
+    reach = KERNEL_REACH * width  # beyond it a weight is below 1e-13 of the centre's
     for a in range(0, len(x), 512):  # in blocks: memory stays small for long sweeps
-        w = np.exp(scale * (x[a : a + 512, None] - x[None, :]) ** 2)
-        out[a : a + 512] = (w @ y) / w.sum(1)
+        block = x[a : a + 512]
+        # only the points within reach of the block: time grows as the sweep, not its square
+        lo, hi = np.searchsorted(x, (block[0] - reach, block[-1] + reach), side="left")
+        w = np.exp(scale * (block[:, None] - x[None, lo:hi]) ** 2)
+        out[a : a + 512] = (w @ y[lo:hi]) / w.sum(1)
     return out, None
 
 
