@@ -11,6 +11,7 @@ import warnings
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -734,14 +735,66 @@ def test_the_sweep_ends_where_adafactor_stops_applying_the_lr() -> None:
     model = mlp()
     optimizer = torch.optim.Adafactor(model.parameters(), lr=1e-3)
     seen, handle = _record_lrs(optimizer)
-    with pytest.warns(FinderWarning, match=r"torch's Adafactor applies min\(lr, 1/sqrt\(step\)\)"):
+    with pytest.warns(FinderWarning, match=r"Adafactor steps by min\(lr, 1/sqrt\(step\)\)"):
         result = LRFinder(model, optimizer, CE).range_test(loader(), end_lr=10, num_iter=100)
     handle.remove()
     assert 10 <= result.steps < 100 and len(seen) == result.steps
     assert all(lrs[0] <= (step + 1) ** -0.5 for step, lrs in enumerate(seen))
     assert seen[-1][0] == pytest.approx(result.lrs[-1])
     assert result.suggestion is None or result.suggestion <= result.lrs[-1]
+    # said in the result (the CLI's JSON and report, tune's note), and no advice to go further
+    assert result.warning is not None and result.warning.startswith("the sweep ended at LR")
+    assert "sweep further" not in result.warning
     late = torch.optim.Adafactor(model.parameters(), lr=1e-3)
     late.state[next(model.parameters())]["step"] = torch.tensor(9999.0)  # 1/sqrt(10000): 0.01
-    with pytest.raises(lrkit.ConfigError, match=r"start_lr must be below what Adafactor applies"):
+    with pytest.raises(lrkit.ConfigError, match=r"end_lr must keep the sweep's first 10 steps"):
         LRFinder(model, late, CE).range_test(loader(), start_lr=0.05, end_lr=1, num_iter=20)
+
+
+def test_adafactors_bound_ends_the_sweep_where_the_highest_group_passes_it() -> None:
+    """The group of the highest LR passes 1/sqrt(step) first: the sweep ended where the
+    first group did, 18 steps later, the other group clipped all along."""
+    first, second = mlp(), mlp()
+    model = nn.ModuleList([first, second])
+    optimizer = torch.optim.Adafactor(
+        [{"params": first.parameters(), "lr": 1e-4}, {"params": second.parameters(), "lr": 1e-3}]
+    )
+    seen, handle = _record_lrs(optimizer)
+
+    def step_fn(model: nn.Module, batch: Any) -> torch.Tensor:
+        x, y = batch
+        return CE(model[0](x), y) + CE(model[1](x), y)
+
+    with pytest.warns(FinderWarning, match=r"a higher LR \(param group 1's\)"):
+        result = LRFinder(model, optimizer).range_test(
+            loader(), end_lr=10, num_iter=100, step_fn=step_fn
+        )
+    handle.remove()
+    assert 10 <= result.steps < 100 and len(seen) == result.steps
+    assert all(lrs[1] <= (step + 1) ** -0.5 for step, lrs in enumerate(seen))
+    assert result.group_lrs[1][-1] == pytest.approx(10 * result.lrs[-1])
+
+
+def test_the_task_range_test_says_where_adafactor_ended_it() -> None:
+    """lrkit find and tune hear the result's warning only: the cut was warned apart, and lost."""
+    from lrkit.finder.task import range_test_task
+    from lrkit.tasks import load_task
+
+    task = dataclasses.replace(
+        load_task("digits"), optimizer=lambda params, lr: torch.optim.Adafactor(params, lr=lr)
+    )
+    with pytest.warns(FinderWarning) as caught:
+        result = range_test_task(task, seed=0)
+    assert result.warning is not None and "torch's Adafactor steps by" in result.warning
+    assert [str(w.message) for w in caught] == [f"Range test: {result.warning}"]
+
+
+def test_a_numeric_lr_of_any_kind_is_swept_and_a_bad_one_named() -> None:
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer.param_groups[0]["lr"] = np.float32(1e-4)  # a NumPy scalar, not a float subclass
+    result = LRFinder(model, optimizer, CE).range_test(loader(), end_lr=1, num_iter=20)
+    assert result.start_lr == pytest.approx(1e-4) and result.steps == 20
+    optimizer.param_groups[0]["lr"] = float("nan")
+    with pytest.raises(lrkit.ConfigError, match=r"param group 0's 'lr' must be a finite number"):
+        LRFinder(model, optimizer, CE).range_test(loader(), end_lr=1, num_iter=20)

@@ -888,8 +888,8 @@ def test_trials_pruned_before_a_report_are_on_the_plot(kept: bool) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "No artists with labels found to put in legend"
         ax = result.plot().axes[0]
-    [shown] = [c for c in ax.collections if c.get_label().startswith("pruned before a value")]
-    assert shown.get_label() == f"pruned before a value ({pruned})"
+    [shown] = [c for c in ax.collections if c.get_label().startswith("pruned without a value")]
+    assert shown.get_label() == f"pruned without a value ({pruned})"
     assert len(shown.get_offsets()) == pruned
     if not kept:
         assert [t.get_text() for t in ax.texts] == [f"no trial gave a value: {pruned} pruned"]

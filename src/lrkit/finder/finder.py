@@ -566,8 +566,11 @@ def _result(plan: Plan, outcome: Outcome, rule: str, seconds: float) -> RangeTes
     lrs = reference[:n]
     stop_reason: StopReason = "completed" if outcome.stop is None else outcome.stop[1]
     diverged_lr = None if outcome.stop is None else reference[outcome.stop[0]]
-    s = suggest(lrs, curve.raw, rule=rule, stopped_early=outcome.stop is not None)
+    ended = outcome.stop is not None or plan.cut is not None  # no further sweep to advise
+    s = suggest(lrs, curve.raw, rule=rule, stopped_early=ended)
     warning = s.warning
+    if plan.cut is not None:  # the optimizer's bound ended it (Adafactor's 1/sqrt(step))
+        warning = plan.cut + ("" if warning is None else f" Also, {warning}")
     if plan.step_mode == "linear":  # torch-lr-finder's mode, kept; its readings are poor
         warning = f"{warning} Also, " if warning else ""
         warning += LINEAR_WARNING

@@ -9,24 +9,15 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import sys
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from lrkit.errors import (
-    MAX_LR,
-    ConfigError,
-    bad_value,
-    caller_level,
-    check_seed,
-    positive_lr,
-    whole_number,
-)
-from lrkit.finder.result import FinderWarning
+from lrkit.errors import MAX_LR, ConfigError, bad_value, check_seed, positive_lr, whole_number
 
 STEP_MODES: tuple[str, ...] = ("exp", "linear")
 """How the LR rises: geometrically (``"exp"``) or linearly."""
@@ -56,6 +47,7 @@ class Plan:
     diverge_th: float
     accumulation_steps: int
     check_every: int
+    cut: str | None = None  # why the sweep ends before end_lr (an optimizer's bound on the LR)
 
 
 def make_plan(
@@ -134,8 +126,9 @@ def make_plan(
         lrs = [start * (end / start) ** (i / last) for i in range(num_iter)]
     else:
         lrs = [start + (end - start) * (i / last) for i in range(num_iter)]
+    cut = None
     if isinstance(optimizer, _ADAFACTOR):
-        lrs = _applied_by_adafactor(optimizer, lrs)
+        lrs, cut = _applied_by_adafactor(optimizer, lrs, ratios, start_lr is not None)
         num_iter, end = len(lrs), lrs[-1]
     return Plan(
         columns=tuple(
@@ -150,6 +143,7 @@ def make_plan(
         diverge_th=float(diverge_th),
         accumulation_steps=accumulation_steps,
         check_every=check_every,
+        cut=cut,
     )
 
 
@@ -190,17 +184,23 @@ def _group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
     lrs = []
     for g, group in enumerate(optimizer.param_groups):
         lr: Any = group.get("lr")
-        if isinstance(lr, torch.Tensor) and lr.numel() == 1 and lr.is_floating_point():
-            lr = lr.item()
-        if not _is_number(lr) or not math.isfinite(lr) or lr < 0:
+        where = f"optimizer's param group {g} must have a learning rate 'lr'"
+        if lr is None or isinstance(lr, str):
             raise ConfigError(
-                f"optimizer's param group {g} must have a learning rate 'lr' >= 0 to sweep, got "
-                f"{type(optimizer).__name__} with lr={lr!r}: a range test of an optimizer that "
-                "sets its own step size (transformers' Adafactor with relative_step=True) or "
-                "names it otherwise measures nothing. Give it an LR (Adafactor: "
-                "relative_step=False, lr=...), or run the range test with SGD or Adam."
+                f"{where} to sweep, got {type(optimizer).__name__} with lr={lr!r}: a range test "
+                "of an optimizer that sets its own step size (transformers' Adafactor with "
+                "relative_step=True) or names it otherwise measures nothing. Give it an LR "
+                "(Adafactor: relative_step=False, lr=...), or run the range test with SGD or Adam."
             )
-        lrs.append(float(lr))
+        if isinstance(lr, torch.Tensor):  # a float tensor of one value, as torch takes
+            value = lr.item() if lr.numel() == 1 and lr.is_floating_point() else math.nan
+        else:
+            value = float(lr) if isinstance(lr, numbers.Real) and not isinstance(lr, bool) else -1
+        if not (math.isfinite(value) and value >= 0):
+            raise bad_value(
+                f"optimizer's param group {g}'s 'lr'", "a finite number >= 0 to sweep from", lr
+            )
+        lrs.append(value)
     return lrs
 
 
@@ -209,38 +209,44 @@ _ADAFACTOR: tuple[type, ...] = tuple(
 )
 
 
-def _applied_by_adafactor(optimizer: torch.optim.Optimizer, lrs: list[float]) -> list[float]:
-    """The sweep's LRs up to the first that torch's Adafactor would not apply.
+def _applied_by_adafactor(
+    optimizer: torch.optim.Optimizer, lrs: list[float], ratios: list[float], given_start: bool
+) -> tuple[list[float], str | None]:
+    """The sweep's LRs up to the first that torch's Adafactor would not apply, and why it was
+    cut there (``None``: not cut).
 
     Its step size is ``min(lr, 1 / sqrt(step))``, ``step`` counting each parameter's updates:
-    an LR above that bound changes nothing, so the curve past it would plot losses against LRs
-    never used. The sweep ends there, with a warning; a ConfigError if it would end within
-    ``MIN_ITER`` steps.
+    an LR above that bound does not change the step, so the curve past it would plot losses
+    against LRs never used. The sweep ends where the group of the highest LR passes it; a
+    ConfigError if that leaves fewer than ``MIN_ITER`` steps.
     """
     done = max(
         (int(state["step"]) for state in optimizer.state.values() if "step" in state),
         default=0,
     )
-    # the reference group's LRs (the curve's axis): the others keep their ratio to it
-    kept = next((i for i, lr in enumerate(lrs) if lr > (done + i + 1) ** -0.5), len(lrs))
+    top = max(ratios)  # the group of the highest LR passes the bound first
+    kept = next((i for i, lr in enumerate(lrs) if lr * top > (done + i + 1) ** -0.5), len(lrs))
     if kept == len(lrs):
-        return lrs
-    bound = (done + kept + 1) ** -0.5
+        return lrs, None
+    group = f" (param group {ratios.index(top)}'s)" if len(ratios) > 1 else ""
     if kept < MIN_ITER:
+        most = (done + MIN_ITER) ** -0.5 / top
+        start = "start_lr" if given_start else "the optimizer's LR, where it starts"
         raise ConfigError(
-            f"start_lr must be below what Adafactor applies, 1/sqrt(step) = {bound:.3g} at its "
-            f"step {done + kept + 1}, for {MIN_ITER} steps at least, got a sweep from "
-            f"{lrs[0]:.3g}: torch's Adafactor uses min(lr, 1/sqrt(step)), so a higher LR "
-            "changes nothing. Lower start_lr."
+            f"end_lr must keep the sweep's first {MIN_ITER} steps under what torch's Adafactor "
+            f"applies, min(lr, 1/sqrt(step)): from {start}, {lrs[0]:.3g}, to end_lr, "
+            f"{lrs[-1]:.3g}, the LR{group} passes 1/sqrt(step) at the sweep's step {kept + 1} "
+            f"(Adafactor's step {done + kept + 1}). An LR above it does not change the "
+            f"step, and a longer sweep only lowers it: sweep from below {most:.3g}, to an "
+            "end_lr nearer it."
         )
-    warnings.warn(
-        f"Range test: the sweep ends at LR {lrs[kept - 1]:.3g} (step {kept} of {len(lrs)}), "
-        f"not at end_lr={lrs[-1]:.3g}: torch's Adafactor applies min(lr, 1/sqrt(step)), "
-        f"{bound:.3g} at its step {done + kept + 1}, so the higher LRs would change nothing.",
-        FinderWarning,
-        stacklevel=caller_level(),
+    cut = (
+        f"the sweep ended at LR {lrs[kept - 1]:.3g} (step {kept} of {len(lrs)}), not at "
+        f"end_lr={lrs[-1]:.3g}: torch's Adafactor steps by min(lr, 1/sqrt(step)), "
+        f"{(done + kept + 1) ** -0.5:.3g} at its step {done + kept + 1}, so a higher LR{group} "
+        "would not change its step (no longer sweep reaches one either)."
     )
-    return lrs[:kept]
+    return lrs[:kept], cut
 
 
 def _needs_closure(optimizer: torch.optim.Optimizer) -> bool:

@@ -50,6 +50,7 @@ Example:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -84,6 +85,11 @@ KERNEL_REACH = 7.8  # kernel widths past which the smoothing leaves points out (
 GIVE_BACK = 0.5  # diverged once the loss has given back this share of its improvement
 # steps' worth of LR accumulated at any point of the standard sweep (100 steps, 1e-7 -> 10)
 REFERENCE_STEPS = 1.0 / (1.0 - 10.0 ** (-8.0 / 99.0))
+
+
+SWEEP_FURTHER = "; sweep further (end_lr)."
+"""The advice a warning ends with where a longer sweep could tell more (left out where the
+sweep could not go on: it diverged, or the optimizer applies no higher LR)."""
 
 
 @dataclass(frozen=True)
@@ -400,7 +406,7 @@ def _lrkit(lrs: np.ndarray, losses: np.ndarray, r: CurveReading) -> Suggestion:
     if r.diverged_at is None and r.minimum >= r.lrs[-1]:
         warning = (
             "the loss was still falling at the end of the sweep: the range's high end may "
-            "be too low; sweep further (end_lr)."
+            f"be too low{SWEEP_FURTHER}"
         )
     elif r.low <= r.lrs[min(len(r.lrs), max(5, len(losses) // 10)) - 1]:
         warning = (
@@ -495,8 +501,8 @@ def suggest(
         rule: ``"lrkit"`` (default), or an anchor tool's rule for comparison: ``"steepest"``
             (torch-lr-finder), ``"valley"`` (fastai's default), ``"minimum/10"`` (fastai),
             ``"lightning"``.
-        stopped_early: The sweep stopped before ``end_lr`` (the loss diverged), so a warning
-            does not advise sweeping further.
+        stopped_early: The sweep stopped before ``end_lr`` (the loss diverged, or the
+            optimizer applies no higher LR), so a warning does not advise sweeping further.
 
     Returns:
         A :class:`Suggestion`; its ``lr`` is ``None`` (with a ``warning``) when the curve has
@@ -533,7 +539,10 @@ def suggest(
             f"{reading.noise:.3g}): no suggestion. Start the sweep lower (start_lr){further} "
             "or in more steps (num_iter), or check the model and the loss.",
         )
-    return _within(_RULES[name](x, y, reading), *swept)
+    read = _within(_RULES[name](x, y, reading), *swept)
+    if stopped_early and read.warning is not None and SWEEP_FURTHER in read.warning:
+        return dataclasses.replace(read, warning=read.warning.replace(SWEEP_FURTHER, "."))
+    return read
 
 
 def _within(s: Suggestion, first: float, last: float) -> Suggestion:

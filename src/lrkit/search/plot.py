@@ -90,7 +90,7 @@ def plot_search(
             edgecolors="tab:gray",
             marker="s",
             zorder=2,
-            label=f"pruned before a value ({len(data.unreported)})",
+            label=f"pruned without a value ({len(data.unreported)})",
         )
     if data.failed:  # at the worst end of the axis: the top when minimizing, else the bottom
         ax.scatter(

@@ -15,10 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from lrkit.errors import (
-    ConfigError,
-    bad_value,
-)
+from lrkit.errors import ConfigError, bad_value
 from lrkit.search.result import TIMED_OUT
 
 

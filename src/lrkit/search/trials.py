@@ -26,16 +26,10 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from lrkit.errors import (
-    ConfigError,
-    bool_or_text,
-    error_chain,
-)
+from lrkit.errors import ConfigError, bool_or_text, error_chain
 from lrkit.search.result import TRACEBACK
 from lrkit.search.samplers import LR_PARAM
-from lrkit.search.storage import (
-    StorageSpec,
-)
+from lrkit.search.storage import StorageSpec
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted
 from lrkit.search.timeouts import TrialTimeout, deadline, timed_out
 

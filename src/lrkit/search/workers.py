@@ -25,11 +25,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from lrkit.errors import (
-    ConfigError,
-    RunError,
-    caller_level,
-)
+from lrkit.errors import ConfigError, RunError, caller_level
 from lrkit.interrupts import no_interrupt
 from lrkit.search import timeouts
 from lrkit.search.objective import TaskObjective
@@ -213,8 +209,8 @@ class Workers:
         lr_range: Fallback range for trials queued without one.
         on_change: Called after a trial starts or ends (for progress displays).
         timeout: ``trial_timeout``: seconds after which a trial fails, raised in its objective
-            (:class:`TrialTimeout`); a worker process that has not stopped ``TIMEOUT_GRACE_S``
-            later is killed.
+            (:class:`~lrkit.search.timeouts.TrialTimeout`); a worker process that has not
+            stopped ``timeouts.TIMEOUT_GRACE_S`` later is killed.
         joining: Whether this process joined a study another machine coordinates (what an
             error tells it to do next).
     """
@@ -370,11 +366,11 @@ class Workers:
         return min(1.0, max(0.05, kill_at - time.monotonic()))
 
     def _kill_if_late(self, process: Any, trial_id: int, started: float) -> None:
-        """Kills a worker still running ``TIMEOUT_GRACE_S`` past its trial's time limit (stuck
-        where :class:`TrialTimeout` cannot reach it, in a C call), counted from when its trial
-        started (``started``, as the worker told it; 0: not yet), not from its process's start
-        (a script's top level, run again in each worker, may take long); then fails the trial,
-        if it had not ended meanwhile."""
+        """Kills a worker still running ``timeouts.TIMEOUT_GRACE_S`` past its trial's time
+        limit (stuck where :class:`~lrkit.search.timeouts.TrialTimeout` cannot reach it, in a C
+        call), counted from when its trial started (``started``, as the worker told it; 0: not
+        yet), not from its process's start (a script's top level, run again in each worker, may
+        take long); then fails the trial, if it had not ended meanwhile."""
         if self.timeout is None or not started:
             return
         if time.monotonic() < started + self.timeout + timeouts.TIMEOUT_GRACE_S:

@@ -14,10 +14,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from lrkit.errors import (
-    TaskError,
-    UnknownNameError,
-)
+from lrkit.errors import TaskError, UnknownNameError
 
 METRICS: tuple[str, ...] = ("accuracy", "r2", "neg_loss")
 """The metric names a task may report; all are higher-is-better."""

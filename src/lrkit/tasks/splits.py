@@ -9,9 +9,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from lrkit.errors import (
-    bad_value,
-)
+from lrkit.errors import bad_value
 
 
 def split_indices(
