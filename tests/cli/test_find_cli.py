@@ -208,7 +208,7 @@ def test_the_table_says_where_the_curve_diverged_when_the_stop_rule_did_not_fire
     )
     line = table("mine", result).splitlines()[3]
     cut = float(line.split()[2])
-    assert line.endswith("(read from the curve; the sweep went on to --end-lr)")
+    assert line.endswith("(read from the curve; the sweep went on to 10)")
     assert 0.5 < cut <= 0.7, line  # the first wild step
     calm = RangeTestResult(
         lrs=tuple(lrs),
@@ -219,7 +219,9 @@ def test_the_table_says_where_the_curve_diverged_when_the_stop_rule_did_not_fire
         range=(0.005, 0.1),
         seconds=1.0,
     )
-    assert table("mine", calm).splitlines()[3].endswith("- (not detected up to --end-lr)")
+    assert (
+        table("mine", calm).splitlines()[3].endswith("diverged at  not detected (swept up to 10)")
+    )
 
 
 def test_step_mode_is_read_in_any_case_as_the_library_reads_it() -> None:

@@ -300,6 +300,10 @@ def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:
     assert (
         "already exists with different settings: --low=1e-05 (this search: 0.001)" in other.stderr
     )
+    # what to do, in the command's words: a new search is another --study or --out
+    assert other.stderr.rstrip().endswith(
+        "another --study, or another folder for its journal (--out=DIR)."
+    )
     assert (out / "study.journal").read_bytes() == journal  # nothing stored was touched
 
 

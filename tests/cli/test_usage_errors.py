@@ -150,7 +150,7 @@ def test_warnings_name_the_options_of_the_command(
     assert status == 0, err
     warning = next(line for line in err.splitlines() if line.startswith("warning: "))
     assert "(--start-lr)" in warning and "(--num-iter)" in warning and "_" not in warning
-    assert "not detected up to --end-lr" in stdout
+    assert "diverged at  not detected (swept up to " in stdout
 
 
 def test_the_library_refuses_seeds_past_numpys_last_too() -> None:

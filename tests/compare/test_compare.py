@@ -271,7 +271,7 @@ def test_candidate_checks_its_values() -> None:
         Candidate("constant", unit="batch")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("epochs", [1, 2, 3, 12, 90])
+@pytest.mark.parametrize("epochs", [1, 2, 3, 5, 12, 90])
 def test_default_schedules_parse_and_scale_to_the_budget(epochs: int) -> None:
     specs = default_schedules(epochs)
     names = [type(parse(s)).__name__ for s in specs]
@@ -281,6 +281,10 @@ def test_default_schedules_parse_and_scale_to_the_budget(epochs: int) -> None:
     assert parse(specs[3]).to_dict()["steps"] == epochs
     milestones = parse(specs[1]).to_dict()["milestones"]
     assert all(1 <= m <= max(1, epochs) for m in milestones)
+    # StepLR drops at most twice within the budget (step_size=E//3 dropped 4 times in 5 epochs)
+    step = parse(specs[0])
+    drops = sum(step(e, base_lr=1.0) < step(e - 1, base_lr=1.0) for e in range(1, epochs))
+    assert drops == min(2, epochs - 1)
 
 
 def test_range_one_cycle_peaks_at_the_suggestion_or_the_high_end() -> None:
@@ -401,6 +405,7 @@ def test_a_tie_on_the_metric_is_said_with_the_loss_that_broke_it() -> None:
         _run("step:1", _history("step:1", 0.8, 0.10, 0.9)),
     )
     text = html.unescape(compare_section(tied).html)
+    assert [run.label for run in tied.tied_with_best()] == ["constant"]  # tune says it too
     assert (
         "Best by mean final validation accuracy: cosine:3 (tied with constant on it; the lower "
         "mean final validation loss broke the tie: 0.2 against 0.25)."
@@ -411,3 +416,4 @@ def test_a_tie_on_the_metric_is_said_with_the_loss_that_broke_it() -> None:
     assert "Best by mean final validation accuracy: a. " in html.unescape(
         compare_section(clear).html
     )
+    assert clear.tied_with_best() == ()

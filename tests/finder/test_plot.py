@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import json
 import math
 import subprocess
@@ -120,7 +122,11 @@ def test_the_figure_has_a_log_lr_axis_and_marks(tmp_path: Path) -> None:
     assert list(read.get_ydata()) == list(read_curve(RESULT.lrs, RESULT.losses).smoothed)
     # the curve drawn is the one range_test.json holds, not the sweep's running average
     saved = json.loads(json.dumps(RESULT.to_dict()))["read_curve"]
-    assert saved == {"lrs": list(read.get_xdata()), "loss": list(read.get_ydata())}
+    assert saved == {
+        "lrs": list(read.get_xdata()),
+        "loss": list(read.get_ydata()),
+        "diverged_at": RESULT.curve_diverged_lr,
+    }
     back = RangeTestResult.from_dict(json.loads(json.dumps(RESULT.to_dict())))
     assert (back.lrs, back.losses, back.suggestion) == (
         RESULT.lrs,
@@ -166,3 +172,19 @@ def test_a_curve_of_tiny_losses_is_drawn_at_its_own_scale() -> None:
     assert 0 < low < float(np.min(tiny.losses)) and float(np.max(data.smoothed)) < high < 1e-12
     normal = plot_data(RESULT).suggestion
     assert normal is not None and data.suggestion[1] == pytest.approx(normal[1] * 1e-14, rel=1e-6)
+
+
+def test_find_its_json_and_the_report_say_the_same_divergence() -> None:
+    """A sweep whose stop rule never fired: the terminal said 'diverged at 1.29 (read from the
+    curve)', range_test.json null, the report 'did not diverge'."""
+    from lrkit.report import range_test_section
+
+    went_on = dataclasses.replace(RESULT, stop_reason="completed", diverged_lr=None)
+    read = went_on.curve_diverged_lr
+    assert read is not None and read == read_curve(RESULT.lrs, RESULT.losses).diverged_at
+    said = went_on.divergence_text()
+    assert said == f"{read:.3g} (read from the curve; the sweep went on to {RESULT.lrs[-1]:.3g})"
+    assert json.loads(json.dumps(went_on.to_dict()))["read_curve"]["diverged_at"] == read
+    section = range_test_section(went_on, task="digits").html
+    assert went_on.divergence_text() in html.unescape(section)
+    assert "did not diverge" not in section

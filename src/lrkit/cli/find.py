@@ -211,28 +211,11 @@ def table(task: str, result: RangeTestResult) -> str:
     rows = [
         ("suggestion", _lr(result.suggestion)),
         ("range", span),
-        ("diverged at", _diverged(result)),
+        ("diverged at", result.divergence_text()),
         ("stopped", result.stop_reason),
     ]
     head = f"range test: {task} ({result.steps} steps, {result.seconds:.1f} s)"
     return "\n".join([head, *(f"  {name:<12} {value}" for name, value in rows)])
-
-
-def _diverged(result: RangeTestResult) -> str:
-    """Where the sweep stopped on a diverging loss or, where its stop rule never fired, where
-    the rule's reading of the curve cut it (the end of the curve the plot draws)."""
-    from lrkit.errors import ConfigError
-    from lrkit.finder.suggest import read_curve
-
-    if result.diverged_lr is not None:
-        return _lr(result.diverged_lr)
-    try:
-        cut = read_curve(result.lrs, result.losses).diverged_at
-    except ConfigError:  # too few finite points to read
-        cut = None
-    if cut is None:
-        return "- (not detected up to --end-lr)"
-    return f"{_lr(cut)} (read from the curve; the sweep went on to --end-lr)"
 
 
 def _lr(value: float | None) -> str:

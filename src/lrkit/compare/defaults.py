@@ -4,7 +4,8 @@ Seed 002 trains one model under torch's StepLR, MultiStepLR, ExponentialLR, Cosi
 ReduceLROnPlateau. Their usual settings assume a budget (``step_size=30`` for 90 epochs), so here
 each is scaled to the task's epoch budget ``E``:
 
-1. ``StepLR``: ``step_size = E // 3``, ``gamma = 0.1`` (two drops, the last third at 1/100).
+1. ``StepLR``: ``step_size = ceil(E / 3)``, ``gamma = 0.1`` (two drops at most, the last third
+   at 1/100; ``E // 3`` dropped four times in 5 epochs).
 2. ``MultiStepLR``: milestones at half and three quarters of ``E``, ``gamma = 0.1``.
 3. ``ExponentialLR``: ``gamma = 0.01 ** (1 / E)``, so the LR falls 100x over the budget.
 4. ``CosineAnnealingLR``: ``T_max = E``.
@@ -49,7 +50,7 @@ def default_schedules(epochs: int) -> tuple[str, ...]:
         raise bad_value("epochs", "a positive integer", epochs)
     milestones = sorted({max(1, epochs // 2), max(1, (3 * epochs) // 4)})
     return (
-        f"StepLR:step_size={max(1, epochs // 3)},gamma=0.1",
+        f"StepLR:step_size={-(-epochs // 3)},gamma=0.1",  # ceil: never a third drop
         f"MultiStepLR:milestones=[{','.join(map(str, milestones))}],gamma=0.1",
         f"ExponentialLR:gamma={0.01 ** (1 / epochs):.4g}",
         f"CosineAnnealingLR:{epochs}",

@@ -216,6 +216,15 @@ class CompareResult:
             return None
         return ranked[0]
 
+    def tied_with_best(self) -> tuple[ScheduleRun, ...]:
+        """The runs whose mean final validation metric equals the winner's: the tie the lower
+        validation loss broke (empty when the metric alone chose the winner)."""
+        best = self.best
+        if best is None:
+            return ()
+        score = best.final_val_metric.mean
+        return tuple(r for r in self.ranked() if r is not best and r.final_val_metric.mean == score)
+
     def rows(self) -> list[dict[str, Any]]:
         """One flat dict per run (the CSV's rows): settings, means and standard deviations."""
         best = self.best

@@ -57,11 +57,7 @@ def compare_section(
 
 def _tie(result: CompareResult, best: ScheduleRun) -> str:
     """How ``best`` won a tie on the validation metric, if it did: by the validation loss."""
-    tied = [
-        run
-        for run in result.ranked()
-        if run is not best and run.final_val_metric.mean == best.final_val_metric.mean
-    ]
+    tied = result.tied_with_best()
     if not tied:
         return ""
     names = ", ".join(run.label for run in tied)

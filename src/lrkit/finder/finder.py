@@ -569,8 +569,9 @@ def _result(plan: Plan, outcome: Outcome, rule: str, seconds: float) -> RangeTes
     ended = outcome.stop is not None or plan.cut is not None  # no further sweep to advise
     s = suggest(lrs, curve.raw, rule=rule, stopped_early=ended)
     warning = s.warning
-    if plan.cut is not None:  # the optimizer's bound ended it (Adafactor's 1/sqrt(step))
-        warning = plan.cut + ("" if warning is None else f" Also, {warning}")
+    if plan.cut is not None:  # the optimizer's bound ended it (Adafactor's 1/sqrt(step)); after
+        # the reading's own warning, whose first clause callers quote as why it gave none
+        warning = plan.cut if warning is None else f"{warning} Also, {plan.cut}"
     if plan.step_mode == "linear":  # torch-lr-finder's mode, kept; its readings are poor
         warning = f"{warning} Also, " if warning else ""
         warning += LINEAR_WARNING

@@ -194,11 +194,18 @@ def _group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
             )
         if isinstance(lr, torch.Tensor):  # a float tensor of one value, as torch takes
             value = lr.item() if lr.numel() == 1 and lr.is_floating_point() else math.nan
+        elif isinstance(lr, numbers.Real) and not isinstance(lr, bool):
+            try:
+                value = float(lr)
+            except OverflowError:  # an int of 400 digits
+                value = math.inf
         else:
-            value = float(lr) if isinstance(lr, numbers.Real) and not isinstance(lr, bool) else -1
+            value = math.nan
         if not (math.isfinite(value) and value >= 0):
             raise bad_value(
-                f"optimizer's param group {g}'s 'lr'", "a finite number >= 0 to sweep from", lr
+                f"optimizer's param group {g}'s 'lr'",
+                "a finite number >= 0 to sweep from (or a float tensor of one)",
+                lr,
             )
         lrs.append(value)
     return lrs
@@ -228,23 +235,32 @@ def _applied_by_adafactor(
     kept = next((i for i, lr in enumerate(lrs) if lr * top > (done + i + 1) ** -0.5), len(lrs))
     if kept == len(lrs):
         return lrs, None
-    group = f" (param group {ratios.index(top)}'s)" if len(ratios) > 1 else ""
-    if kept < MIN_ITER:
-        most = (done + MIN_ITER) ** -0.5 / top
-        start = "start_lr" if given_start else "the optimizer's LR, where it starts"
+    g = ratios.index(top)
+    group = f" of param group {g}" if len(ratios) > 1 else ""
+    if kept == 0:
+        start = "start_lr" if given_start else "The optimizer's LR, where the sweep starts,"
         raise ConfigError(
-            f"end_lr must keep the sweep's first {MIN_ITER} steps under what torch's Adafactor "
-            f"applies, min(lr, 1/sqrt(step)): from {start}, {lrs[0]:.3g}, to end_lr, "
-            f"{lrs[-1]:.3g}, the LR{group} passes 1/sqrt(step) at the sweep's step {kept + 1} "
-            f"(Adafactor's step {done + kept + 1}). An LR above it does not change the "
-            f"step, and a longer sweep only lowers it: sweep from below {most:.3g}, to an "
-            "end_lr nearer it."
+            f"{start} must be below what torch's Adafactor applies, min(lr, 1/sqrt(step)) = "
+            f"{(done + 1) ** -0.5:.3g} at its step {done + 1}, got {lrs[0] * top:.3g}{group}: "
+            "a higher LR does not change its step."
         )
+    if kept < MIN_ITER:
+        raise ConfigError(
+            f"end_lr must keep the sweep under what torch's Adafactor applies, min(lr, "
+            f"1/sqrt(step)), for its first {MIN_ITER} steps, got {lrs[-1]:.3g}: the LR{group} "
+            f"passes it at the sweep's step {kept + 1} (Adafactor's {done + kept + 1}), and a "
+            f"higher LR does not change its step. Lower end_lr (to about "
+            f"{(done + MIN_ITER) ** -0.5 / top:.3g}), start lower, or sweep in more steps "
+            "(num_iter)."
+        )
+    at = f"LR {lrs[kept - 1]:.3g}"
+    if top != 1.0:
+        at += f" (param group {g} at {lrs[kept - 1] * top:.3g})"
     cut = (
-        f"the sweep ended at LR {lrs[kept - 1]:.3g} (step {kept} of {len(lrs)}), not at "
-        f"end_lr={lrs[-1]:.3g}: torch's Adafactor steps by min(lr, 1/sqrt(step)), "
-        f"{(done + kept + 1) ** -0.5:.3g} at its step {done + kept + 1}, so a higher LR{group} "
-        "would not change its step (no longer sweep reaches one either)."
+        f"the sweep ended at {at}, step {kept} of {len(lrs)}, not at end_lr={lrs[-1]:.3g}: "
+        f"torch's Adafactor steps by min(lr, 1/sqrt(step)), {(done + kept + 1) ** -0.5:.3g} at "
+        f"its step {done + kept + 1}, so a higher LR{group} would not change its step (nor, "
+        "later in a longer sweep, where the bound is lower)."
     )
     return lrs[:kept], cut
 

@@ -143,6 +143,38 @@ class RangeTestResult:
         """
         return {"lr": list(self.lrs), "loss": list(self.smoothed)}
 
+    @property
+    def curve_diverged_lr(self) -> float | None:
+        """Where the loss diverged: where the sweep stopped on it (``diverged_lr``) or, where
+        its stop rule never fired, where lrkit's reading of the curve cut it (the end of the
+        curve the plot draws); ``None`` where neither found it."""
+        if self.diverged_lr is not None:
+            return self.diverged_lr
+        from lrkit.finder.suggest import read_curve
+
+        try:
+            return read_curve(self.lrs, self.losses).diverged_at
+        except ConfigError:  # too few finite points to read
+            return None
+
+    def divergence_text(self) -> str:
+        """``curve_diverged_lr`` for people, saying where it came from.
+
+        Example:
+            >>> r = RangeTestResult(lrs=(0.1, 1.0), losses=(1.0, 9.0), smoothed=(1.0, 5.0),
+            ...                     group_lrs=((0.1, 1.0),), suggestion=None, range=None,
+            ...                     stop_reason="diverged", diverged_lr=1.0)
+            >>> r.divergence_text()
+            '1'
+        """
+        lr = self.curve_diverged_lr
+        last = f"{self.lrs[-1]:.3g}" if self.lrs else "its start"
+        if lr is None:
+            return f"not detected (swept up to {last})"
+        if self.diverged_lr is None:
+            return f"{lr:.3g} (read from the curve; the sweep went on to {last})"
+        return f"{lr:.3g}"
+
     def to_dict(self) -> dict[str, Any]:
         """Every field as JSON-able data (tuples become lists), and ``read_curve``: the
         ``lrs`` and ``loss`` of the curve lrkit's rule reads, which the plot draws.
@@ -158,6 +190,7 @@ class RangeTestResult:
             if isinstance(value, tuple):
                 out[key] = [list(v) if isinstance(v, tuple) else v for v in value]
         out["read_curve"] = self._read_curve()
+        out["read_curve"]["diverged_at"] = self.curve_diverged_lr  # what find and the report say
         return out
 
     def _read_curve(self) -> dict[str, list[float]]:

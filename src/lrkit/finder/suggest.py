@@ -80,7 +80,7 @@ BANDWIDTHS = (0.3, 0.45, 0.6, 0.9)  # Gaussian smoothing widths tried, in decade
 CLEAR = 5.0  # a drop of CLEAR standard errors needs no wider smoothing
 DESCENT = 3.0  # a drop of fewer standard errors is not a descent
 MEDIAN_HALF_WIDTH = 0.2  # spike filter before the divergence cut, in decades (>= 2 points)
-MEDIAN_BLOCK = 1 << 22  # values sorted at once by the spike filter (32 MiB)
+MEDIAN_BLOCK = 1 << 22  # values sorted at once by the spike filter (32 MiB, ~128 with indices)
 KERNEL_REACH = 7.8  # kernel widths past which the smoothing leaves points out (exp(-30.4))
 GIVE_BACK = 0.5  # diverged once the loss has given back this share of its improvement
 # steps' worth of LR accumulated at any point of the standard sweep (100 steps, 1e-7 -> 10)
@@ -195,7 +195,8 @@ def _smooth(
     reach = KERNEL_REACH * width  # beyond it a weight is below 1e-13 of the centre's
     for a in range(0, len(x), 512):  # in blocks: memory stays small for long sweeps
         block = x[a : a + 512]
-        # only the points within reach of the block: time grows as the sweep, not its square
+        # only the points within reach of the block: about half of them at the narrowest width
+        # on an exponential sweep (a linear one crowds its points where every block reaches)
         lo, hi = np.searchsorted(x, (block[0] - reach, block[-1] + reach), side="left")
         w = np.exp(scale * (block[:, None] - x[None, lo:hi]) ** 2)
         out[a : a + 512] = (w @ y[lo:hi]) / w.sum(1)
@@ -539,13 +540,13 @@ def suggest(
             f"{reading.noise:.3g}): no suggestion. Start the sweep lower (start_lr){further} "
             "or in more steps (num_iter), or check the model and the loss.",
         )
-    read = _within(_RULES[name](x, y, reading), *swept)
+    read = _within(_RULES[name](x, y, reading), *swept, further=not stopped_early)
     if stopped_early and read.warning is not None and SWEEP_FURTHER in read.warning:
         return dataclasses.replace(read, warning=read.warning.replace(SWEEP_FURTHER, "."))
     return read
 
 
-def _within(s: Suggestion, first: float, last: float) -> Suggestion:
+def _within(s: Suggestion, first: float, last: float, *, further: bool = True) -> Suggestion:
     """``s`` kept to the LRs the sweep tried: the speed correction can carry a reading of a
     short or slow sweep past its ends, where no loss was measured (0.13 from a sweep to 0.1)."""
     if s.lr is None:
@@ -554,9 +555,13 @@ def _within(s: Suggestion, first: float, last: float) -> Suggestion:
     span = None if s.range is None else tuple(min(max(v, first), last) for v in s.range)
     if lr == s.lr and span == s.range:
         return s
+    below = s.lr < first or (s.range is not None and s.range[0] < first)
+    above = s.lr > last or (s.range is not None and s.range[1] > last)
+    advice = [a for a, past in (("start_lr", below), ("end_lr", above and further)) if past]
+    wider = f": sweep a wider range ({', '.join(advice)})" if advice else ""
     note = (
         f"corrected for the sweep's speed, the reading lay past the LRs swept ({first:.3g} to "
-        f"{last:.3g}); it is kept to them: sweep a wider range (start_lr, end_lr)."
+        f"{last:.3g}); it is kept to them{wider}."
     )
     warning = note if s.warning is None else f"{s.warning} And {note}"
     return Suggestion(lr, span, s.rule, warning)  # type: ignore[arg-type]

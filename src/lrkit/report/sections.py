@@ -135,7 +135,7 @@ def range_test_section(
         "range": "none"
         if result.range is None
         else f"{_lr(result.range[0])} – {_lr(result.range[1])}",
-        "diverged at": "did not diverge" if result.diverged_lr is None else _lr(result.diverged_lr),
+        "diverged at": result.divergence_text(),
         "stopped": result.stop_reason.replace("_", " "),
         "sweep": f"{_lr(result.start_lr)} → {_lr(result.end_lr)}, {result.steps} of "
         f"{result.num_iter} steps ({result.step_mode})",

@@ -186,9 +186,14 @@ def open_study(
         )
     differs = config.mismatch(stored, derived)
     if differs is not None:
+        new = (
+            "another study_name (several searches share a database)"
+            if spec.shared
+            else "another study_name, or another folder for its journal (out=DIR)"
+        )
         raise ConfigError(
-            f"{where} already exists with different settings: {differs}. Use the same settings "
-            "to join or resume it, or another study name for a new search."
+            f"{where} already exists with different settings: {differs}. To go on with it, "
+            f"use its settings; for a new search, give it {new}."
         )
     done = bool(study_state(study).get("done"))
     coordinate = resume is True or (resume == "auto" and not spec.shared)

@@ -296,7 +296,9 @@ def _pipeline(
         raise RunError(
             f"{what} at lr {best_lr:.4g} on {loaded.name!r}; see {folder / outputs.COMPARE_JSON}."
         )
-    say(f"      winner: {winner.label} (by validation {loaded.metric})")
+    tied = len(compared.tied_with_best())
+    tie = f"; tied with {tied} on it, ahead by validation loss" if tied else ""
+    say(f"      winner: {winner.label} (by validation {loaded.metric}{tie})")
 
     say(f"[4/4] final training with {winner.label}")
     final = _stage(
