@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -402,3 +403,31 @@ def test_a_task_file_that_ends_with_the_interrupted_import_leaves_no_trace(
         assert sys.gettrace() is None  # every later call would have paid for one
         with pytest.raises(KeyboardInterrupt):
             interrupts.raise_held()  # still held, for the next progress update
+
+
+def test_ctrl_c_in_a_searchs_first_import_of_torch_leaves_torch_whole() -> None:
+    """A notebook interrupted a search in its first second, inside torch's first import: every
+    later `import torch` in the kernel failed (a module half imported) until a restart."""
+    code = """
+import os, signal, sys, importlib.abc
+class Interrupt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "torch.nn":  # deep inside `import torch`, as a Ctrl-C lands there
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+import lrkit
+sys.meta_path.insert(0, Interrupt())
+try:
+    lrkit.search(lambda lr: lr, 1e-3, 1.0, n_trials=2, storage=":memory:", progress=False)
+except KeyboardInterrupt as stop:
+    print("interrupted:", stop)
+import torch
+print(float(torch.ones(2).sum()))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "interrupted: before the search stored its study: nothing to resume",
+        "2.0",
+    ]

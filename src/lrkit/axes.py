@@ -30,8 +30,10 @@ def figure_and_axes(
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from lrkit.figures import NotebookFigure
+
     if ax is None:
-        fig = (figure_class or Figure)(figsize=size, layout="constrained")
+        fig = (figure_class or NotebookFigure)(figsize=size, layout="constrained")
         return fig, fig.add_subplot()
     if not isinstance(ax, Axes):
         raise bad_value("ax", "a matplotlib Axes, or None for a new figure", ax)
@@ -76,9 +78,12 @@ def pyplot_axes(size: tuple[float, float], figure_class: type | None = None) -> 
         if ipython is None or getattr(ipython, "get_ipython", lambda: None)() is None:
             return None
     import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
 
-    made = plt.figure(figsize=size, layout="constrained", FigureClass=figure_class or Figure)
+    from lrkit.figures import NotebookFigure
+
+    made = plt.figure(
+        figsize=size, layout="constrained", FigureClass=figure_class or NotebookFigure
+    )
     return made.add_subplot()
 
 

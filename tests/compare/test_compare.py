@@ -179,7 +179,7 @@ def test_plot_data_and_figure() -> None:
     assert np.all(constant.lr.mean == 0.1) and np.all(constant.lr.low == constant.lr.high)
     assert sum(c.best for c in data.curves) == 1
     fig = result.plot()
-    assert type(fig).__name__ == "Figure" and len(fig.axes) == 4
+    assert type(fig).__name__ == "NotebookFigure" and len(fig.axes) == 4
     assert {ax.get_ylabel() for ax in fig.axes} >= {"validation loss", "learning rate"}
 
 

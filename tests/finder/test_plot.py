@@ -159,7 +159,7 @@ def test_plotting_never_blocks_or_opens_a_window_headless() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60, env=env
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["0", "Figure"]  # no pyplot figure, nothing to show
+    assert out.stdout.split() == ["0", "NotebookFigure"]  # no pyplot figure, nothing to show
 
 
 def test_a_curve_of_tiny_losses_is_drawn_at_its_own_scale() -> None:

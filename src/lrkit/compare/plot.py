@@ -192,12 +192,13 @@ def plot_compare(
     Returns:
         The figure.
     """
-    from matplotlib.figure import Figure
     from matplotlib.ticker import PercentFormatter
+
+    from lrkit.figures import NotebookFigure
 
     data = plot_data(result)
     if fig is None:
-        fig = Figure(figsize=(12.0, 8.5), layout="constrained")
+        fig = NotebookFigure(figsize=(12.0, 8.5), layout="constrained")
     (loss_ax, lr_ax), (val_ax, test_ax) = fig.subplots(2, 2, sharex=True)
     for i, curve in enumerate(data.curves):
         style: dict[str, Any] = {

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from matplotlib.figure import Figure
+from lrkit.figures import NotebookFigure
 
 
-class FinderFigure(Figure):
+class FinderFigure(NotebookFigure):
     """A Figure with one Axes that unpacks as ``(ax, suggestion)`` (``None``: no suggestion)."""
 
     suggestion: float | None = None

@@ -79,13 +79,13 @@ def training_curves(history: History) -> TrainingCurves:
 def plot_training(history: History, *, title: str | None = None) -> Figure:
     """Three axes in a row: loss (train and validation), the metric (an accuracy in percent, as
     the tables show it), and the LR, by epoch."""
-    from matplotlib.figure import Figure
     from matplotlib.ticker import PercentFormatter
 
+    from lrkit.figures import NotebookFigure
     from lrkit.report.html import format_metric
 
     data = training_curves(history)
-    fig = Figure(figsize=(9.6, 3.3), layout="constrained")
+    fig = NotebookFigure(figsize=(9.6, 3.3), layout="constrained")
     loss_ax, metric_ax, lr_ax = fig.subplots(1, 3)
     loss_ax.plot(data.epochs, data.train_loss, "o-", color="C0", markersize=3, label="train")
     loss_ax.plot(data.epochs, data.val_loss, "o-", color="C1", markersize=3, label="validation")

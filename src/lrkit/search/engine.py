@@ -29,7 +29,7 @@ from lrkit.errors import (
     positive_lr,
     whole_number,
 )
-from lrkit.interrupts import Terminated, raise_held
+from lrkit.interrupts import Terminated, no_interrupt, raise_held
 from lrkit.search.display import SearchDisplay
 from lrkit.search.objective import TaskObjective, Value
 from lrkit.search.portable import refuse_in_worker
@@ -338,7 +338,7 @@ def search(
             raise
         # nothing to resume: say so, not --resume
         kind = TerminatedBeforeStudy if isinstance(stop, Terminated) else InterruptedBeforeStudy
-        raise kind from None
+        raise kind("before the search stored its study: nothing to resume") from None
     except Exception as error:
         if stored and spec.kind == "journal" and _unwritable(error):  # a full disk
             raise RunError(
@@ -551,7 +551,10 @@ def _describe(objective: Any) -> str:
 
 
 def _is_task(value: Any) -> TypeGuard[Task]:
-    from lrkit.tasks import Task
+    # torch's first import, most often: a Ctrl-C inside it left torch half imported for the
+    # whole process (a notebook's kernel then failed every later `import torch`)
+    with no_interrupt():
+        from lrkit.tasks import Task
 
     return isinstance(value, Task)
 
