@@ -89,6 +89,19 @@ class History:
     stopped_early: bool
     wall_time: float = field(default=0.0, compare=False)
 
+    def __repr__(self) -> str:
+        """One line: the run and how it ended (the dataclass's repr printed the LR of every
+        optimizer step: megabytes for a long run)."""
+        last = self.records[-1] if self.records else None
+        end = "" if last is None else f", val_{self.metric}={last.val_metric:.4g}"
+        if self.test_metric is not None:
+            end += f", test_{self.metric}={self.test_metric:.4g}"
+        return (
+            f"History(task={self.task!r}, lr={self.lr:.4g}, schedule={self.schedule!r}, "
+            f"seed={self.seed}, epochs={self.epochs_run}/{self.epochs}{end}"
+            f"{', diverged' if self.diverged else ''})"
+        )
+
     @property
     def epochs_run(self) -> int:
         """Number of epochs started, the diverged one included."""

@@ -417,3 +417,19 @@ def test_a_tie_on_the_metric_is_said_with_the_loss_that_broke_it() -> None:
         compare_section(clear).html
     )
     assert clear.tied_with_best() == ()
+
+
+def test_a_comparison_and_its_runs_print_on_one_line() -> None:
+    """A cell's last line printed 78,000 characters for a comparison, every run's every epoch
+    and step."""
+    result = _result(
+        _run("cosine:3", _history("cosine:3", 0.9, 0.20, 0.8)),
+        _run("constant", _history("constant", 0.8, 0.25, 0.9)),
+    )
+    assert repr(result) == (
+        "CompareResult(task='toy', lr=0.1, epochs=1, seeds=1, schedules=2, best='cosine:3')"
+    )
+    assert repr(result.runs[0].histories[0]) == (
+        "History(task='toy', lr=0.1, schedule='cosine:3', seed=0, epochs=1/1, "
+        "val_accuracy=0.9, test_accuracy=0.8)"
+    )

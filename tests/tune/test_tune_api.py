@@ -109,3 +109,23 @@ def test_a_stage_that_cannot_be_kept_is_a_warning_not_the_end_of_the_run(
     assert not (tmp_path / stages.CACHE_DIR / ".final.pkl.tmp").exists()
     stages.save(tmp_path, "compare", {"a": 1}, [1, 2])  # the others are kept as before
     assert stages.load(tmp_path, "compare", {"a": 1}) == [1, 2]
+
+
+def test_a_tune_result_prints_on_one_line(tmp_path: Path) -> None:
+    """A cell's last line printed 91,000 characters: every stage's every number."""
+    from lrkit.history import EpochRecord, History
+    from lrkit.tune import TuneResult
+
+    record = EpochRecord(1, 0.19, (0.19,), 0.5, 0.03, 0.98)
+    final = History(
+        "digits", "accuracy", 0.19, "cosine:1", 1000, "epoch", 1, (record,), (0.19,) * 9000,
+        0.03, 0.9861, False, False,
+    )  # fmt: skip
+    stage: Any = None  # what the repr leaves out
+    result = TuneResult(
+        "digits", stage, stage, stage, 0.1913, stage, "cosine:1", final, {}, tmp_path
+    )
+    assert repr(result) == (
+        f"TuneResult(task='digits', best_lr=0.1913, schedule='cosine:1', "
+        f"test_accuracy=0.9861, out={str(tmp_path)!r})"
+    )

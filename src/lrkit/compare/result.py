@@ -183,6 +183,16 @@ class CompareResult:
     notes: tuple[str, ...] = ()
     wall_time: float = field(default=0.0, compare=False)
 
+    def __repr__(self) -> str:
+        """One line: the comparison and its winner (the dataclass's repr printed every run's
+        every epoch: 78,000 characters for six schedules on two seeds)."""
+        best = self.best
+        return (
+            f"CompareResult(task={self.task!r}, lr={self.lr:.4g}, epochs={self.epochs}, "
+            f"seeds={len(self.seeds)}, schedules={len(self.runs)}, "
+            f"best={None if best is None else best.label!r})"
+        )
+
     def ranked(self) -> tuple[ScheduleRun, ...]:
         """The task's own runs (not scikit-learn's), best first, by *validation* only.
 

@@ -78,6 +78,16 @@ class TuneResult:
     summary: dict[str, Any]
     out: Path
 
+    def __repr__(self) -> str:
+        """One line: the answer and where its evidence is (the dataclass's repr printed every
+        stage's every number: 91,000 characters)."""
+        test = self.final.test_metric
+        scored = "" if test is None else f", test_{self.final.metric}={test:.4g}"
+        return (
+            f"TuneResult(task={self.task!r}, best_lr={self.best_lr:.4g}, "
+            f"schedule={self.schedule!r}{scored}, out={str(self.out)!r})"
+        )
+
 
 def tune(
     task: str | Path = "digits",
