@@ -374,3 +374,10 @@ def test_outputs_whose_loss_is_nan_score_nothing() -> None:
     # the argmax of NaN outputs is class 0, which half of the data is: no accuracy for it
     assert all(math.isnan(m) for m in history.val_metric)
     assert history.best_val_metric == -math.inf and history.best_epoch is None
+
+
+def test_train_takes_a_task_by_name_as_search_does() -> None:
+    history = train("digits", 0.05, epochs=1, progress=False, verbose=False)
+    assert history.task == "digits" and history.epochs_run == 1
+    with pytest.raises(ConfigError, match=r"task must be a lrkit\.tasks\.Task, a built-in task's"):
+        train(3, 0.05, epochs=1)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ user can fix the call without reading lrkit's source.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -41,6 +42,20 @@ class RunError(LrkitError):
 
 class TaskError(LrkitError):
     """A task cannot be loaded or does not provide what the protocol requires."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` Did you mean 'cosine'?``: the nearest of ``choices`` to a name not among them, or
+    ``""`` when none is near.
+
+    Example:
+        >>> did_you_mean("cosin", ["cosine", "constant"]), did_you_mean("xyz", ["cosine"])
+        (" Did you mean 'cosine'?", '')
+    """
+    import difflib
+
+    near = difflib.get_close_matches(name.lower(), list(choices), n=1, cutoff=0.75)
+    return f" Did you mean {near[0]!r}?" if near else ""
 
 
 def bad_value(name: str, expected: str, got: object) -> ConfigError:

@@ -10,6 +10,7 @@ diverge, and that is a result, not an error.
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -83,7 +84,7 @@ def evaluate(
 
 
 def train(
-    task: Task,
+    task: Task | str | os.PathLike[str],
     lr: float | None = None,
     schedule: str | Schedule | Callable[[torch.optim.Optimizer], Any] | None = None,
     *,
@@ -100,7 +101,8 @@ def train(
     """Trains a fresh model of ``task`` and returns its :class:`History`.
 
     Args:
-        task: What to train.
+        task: What to train: a :class:`~lrkit.tasks.Task`, a built-in task's name
+            (``"digits"``) or a task file's path, as :func:`lrkit.search` takes.
         lr: Base learning rate; ``None`` uses the task's own ``lr``.
         schedule: ``None`` for a constant LR; an lrkit schedule or spec string (``"cosine:12"``);
             or a callable ``optimizer -> scheduler`` for any torch scheduler, e.g.
@@ -134,6 +136,10 @@ def train(
         >>> [round(lr, 6) for lr in h.lrs]
         [0.05, 0.05, 0.005]
     """
+    if isinstance(task, (str, os.PathLike)):  # a built-in task's name or a task file, as search's
+        from lrkit.tasks import load_task
+
+        task = load_task(task)
     base_lr, n_epochs = _check_args(task, lr, epochs, seed, unit)
     flags = ("progress", progress), ("verbose", verbose), ("check", check)
     for name, flag in (*flags, ("test_each_epoch", test_each_epoch)):
@@ -339,10 +345,13 @@ def _check_args(
     task: Task, lr: float | None, epochs: int | None, seed: int, unit: str | None
 ) -> tuple[float, int]:
     if not isinstance(task, Task):
-        raise bad_value("task", "a lrkit.tasks.Task (see lrkit.tasks.load_task)", task)
+        raise bad_value("task", "a lrkit.tasks.Task, a built-in task's name or a task file", task)
     if lr is None:
         if task.lr is None:
-            raise ConfigError(f"lr must be given: task {task.name!r} has no default learning rate.")
+            raise ConfigError(
+                f"lr must be given: task {task.name!r} has no default learning rate; pass one, "
+                "e.g. the suggestion of a range test (`lrkit find`)."
+            )
         lr = task.lr
     positive_lr("lr", lr)
     check_epochs(epochs)

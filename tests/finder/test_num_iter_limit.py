@@ -17,8 +17,8 @@ from lrkit.finder.task import range_test_task
 from lrkit.tasks import load_task
 
 MESSAGE = (
-    "num_iter must be an integer from 10 to 100,000 (a range test takes a few hundred steps), "
-    "got {}."
+    "num_iter must be an integer from 10 to 100,000 (a range test takes 100 to a few hundred "
+    "steps), got {}."
 )
 
 

@@ -316,3 +316,16 @@ def test_limited_wraps_one_schedule_without_a_length() -> None:
 def test_a_limited_schedule_holds_its_value_after_its_end() -> None:
     s = parse("exponential:0.5,steps=3")
     assert [s(t) for t in (2, 3, 4, 50)] == pytest.approx([0.25, 0.125, 0.125, 0.125])
+
+
+def test_a_misspelt_name_or_a_missing_colon_says_what_was_meant() -> None:
+    from lrkit.errors import UnknownNameError
+
+    with pytest.raises(
+        UnknownNameError, match=r"Unknown schedule name 'cosin'\. Did you mean 'cos"
+    ):
+        parse("cosin:10")
+    with pytest.raises(SpecError, match=r"unexpected '2' \(write 'warmup:2': a colon before its"):
+        parse("warmup 2 > cosine:10")
+    with pytest.raises(SpecError, match=r"unexpected '10' \(write 'cosine:10'"):  # not '1'
+        parse("warmup:2 > cosine 10")

@@ -250,3 +250,10 @@ def test_a_path_without_py_keeps_its_dot_slash_and_is_pointed_at_the_file(
     _write(tmp_path, MODULE_TASK)
     with pytest.raises(TaskError, match=r"'./my_task' does not exist \('./my_task.py' is here"):
         load_task("./my_task")
+
+
+def test_a_misspelt_task_name_says_which_was_meant() -> None:
+    with pytest.raises(UnknownNameError, match=r"Unknown task 'digit'\. Did you mean 'digits'\?"):
+        load_task("digit")
+    with pytest.raises(UnknownNameError, match=r"Unknown task 'mnist'\. Built-in tasks"):
+        load_task("mnist")  # nothing near: no guess

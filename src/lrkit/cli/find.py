@@ -111,7 +111,7 @@ def num_iter_arg(text: str) -> int:
         >>> num_iter_arg("1k")
         1000
     """
-    must = f"an integer from 10 to {MAX_NUM_ITER:,} (a range test takes a few hundred steps)"
+    must = f"an integer from 10 to {MAX_NUM_ITER:,} (a range test takes 100 to a few hundred steps)"
     value = capped_int(text, MAX_NUM_ITER, must)
     if value < 10:
         raise argparse.ArgumentTypeError(f"must be {must}, got {text!r}")

@@ -325,7 +325,7 @@ def run_show(args: argparse.Namespace) -> int:
     ]
     caption = f"base lr {args.lr:g}, {steps} steps"
     if FLAT_PLATEAU_NOTE in curve.label:
-        caption += f" ({FLAT_PLATEAU_NOTE}: pass --metrics)"
+        caption += f" ({FLAT_PLATEAU_NOTE}; pass --metrics)"
     print(f"spec: {schedule.to_spec()}")
     _print_table(["step", "lr", "x base", "note"], rows, caption=caption, right=(0, 1, 2))
     _print_warnings([args.spec], args.lr, args.metrics)

@@ -291,7 +291,11 @@ def run(args: argparse.Namespace) -> int:
                 f"{result.tally()}; {result.total_epochs} epochs in all."
             )
         if "auto" in (args.low, args.high):
-            print(f"Searched [{result.low:.3g}, {result.high:.3g}], from the range test.")
+            ends = [e for e in ("low", "high") if getattr(args, e) == "auto"]
+            print(
+                f"Searched [{result.low:.3g}, {result.high:.3g}], its {' and '.join(ends)} end"
+                f"{'s' if len(ends) > 1 else ''} from the range test."
+            )
     from lrkit.report import search_section
 
     # built first, then written while Ctrl-C waits: all the files or none (the study is kept)

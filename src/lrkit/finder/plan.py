@@ -96,7 +96,8 @@ def make_plan(
     if num_iter > MAX_ITER:
         raise bad_value(
             "num_iter",
-            f"an integer from {MIN_ITER} to {MAX_ITER:,} (a range test takes a few hundred steps)",
+            f"an integer from {MIN_ITER} to {MAX_ITER:,} (a range test takes 100 to a few hundred "
+            "steps)",
             num_iter,
         )
     given = step_mode

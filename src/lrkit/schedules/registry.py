@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from lrkit.errors import SpecError, UnknownNameError
+from lrkit.errors import SpecError, UnknownNameError, did_you_mean
 from lrkit.schedules.base import Schedule
 
 S = TypeVar("S", bound=type[Schedule])
@@ -57,8 +57,9 @@ def schedule_class(name: str) -> type[Schedule]:
     _load_builtins()
     canonical = _ALIASES.get(normalize(name))
     if canonical is None:
+        near = did_you_mean(normalize(name), [*schedule_names(), *alias_names()])
         raise UnknownNameError(
-            f"Unknown schedule name {name!r}. Valid names: {', '.join(schedule_names())} "
+            f"Unknown schedule name {name!r}.{near} Valid names: {', '.join(schedule_names())} "
             f"(aliases: {', '.join(sorted(alias_names()))})."
         )
     return _CLASSES[canonical]

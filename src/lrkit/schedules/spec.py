@@ -286,7 +286,7 @@ class _Parser:
         result = self._sequence()
         self._skip()
         if self.pos < len(self.text):
-            self._fail(f"unexpected {self.text[self.pos]!r}")
+            self._fail(f"unexpected {self._token()!r}")
         return result
 
     def _fail(self, what: str) -> None:
@@ -344,8 +344,16 @@ class _Parser:
                     break
                 self.pos += 1
         if self._peek() not in ("", ">", "*", ")"):  # "cos ine:3": said here, not as "cos"
-            self._fail(f"unexpected {self.text[self.pos]!r}")
+            token = self._token()
+            colon = token[0].isdigit() or token[0] == "."  # "warmup 2": its argument, unmarked
+            hint = f" (write '{name}:{token}': a colon before its arguments)" if colon else ""
+            self._fail(f"unexpected {token!r}{hint}")
         return build(name, positional, keywords)
+
+    def _token(self) -> str:
+        """The word at ``pos``, as a message quotes it ('10', not '1')."""
+        found = re.match(r"[^\s>*(),]+", self.text[self.pos :])
+        return found.group() if found else self.text[self.pos]
 
     def _argument(self, positional: list[Any], keywords: dict[str, Any]) -> None:
         if self._peek() in ("", ">", "*", ")"):  # "cosine:10," or "cosine:10, > constant"

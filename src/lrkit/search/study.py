@@ -224,7 +224,7 @@ def _warn_finished(where: str) -> None:
 def no_study_to_resume(name: str, spec: StorageSpec) -> ConfigError:
     return ConfigError(
         f"resume: there is no study {name!r} in {spec.describe()} to resume; check the folder, "
-        "storage and study name, or start a new search without resume (--resume)."
+        "storage and study name, or leave resume out to start a new search."
     )
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lrkit.errors import TaskError, UnknownNameError, bad_value
+from lrkit.errors import TaskError, UnknownNameError, bad_value, did_you_mean
 from lrkit.interrupts import TASK_MODULE
 from lrkit.tasks.base import Task
 from lrkit.tasks.digits import digits_task
@@ -65,7 +65,7 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
         >>> load_task("mnist")
         Traceback (most recent call last):
         ...
-        lrkit.errors.UnknownNameError: Unknown task 'mnist'; built-in tasks: digits, friedman ...
+        lrkit.errors.UnknownNameError: Unknown task 'mnist'. Built-in tasks: digits, friedman ...
     """
     if isinstance(source, Task):
         return source
@@ -80,8 +80,9 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
         _check_colon(text)
         file = f"{text}.py"
         there = f" ({file!r} is here: give its name with .py)" if Path(file).is_file() else ""
+        near = "" if there else did_you_mean(text, [*task_names(), *ALIASES])
         raise UnknownNameError(
-            f"Unknown task {text!r}{there}; built-in tasks: {', '.join(task_names())} "
+            f"Unknown task {text!r}{there}.{near} Built-in tasks: {', '.join(task_names())} "
             f"(aliases: {', '.join(sorted(ALIASES))}). "
             "Or give the path of a .py file that defines `task`."
         )
