@@ -106,7 +106,10 @@ def test_json_with_sklearn_rows_into_the_default_out_dir(tmp_path: Path) -> None
 
 
 BAD = {
-    "bad_spec": (["--schedules", "cosinus:3"], "Unknown schedule name 'cosinus'. Valid names"),
+    "bad_spec": (
+        ["--schedules", "cosinus:3"],
+        "Unknown schedule name 'cosinus'. Did you mean 'cosine'? Valid names",
+    ),
     "malformed_spec": (["--schedules", "cosine:3,"], "spec is malformed"),
     "zero_lr": (["--lr", "0"], "argument --lr: must be a positive finite number"),
     "zero_seeds": (["--seeds", "0"], "argument --seeds: must be a positive integer"),

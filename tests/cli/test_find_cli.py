@@ -94,8 +94,8 @@ BAD = {
     "end_not_above_start": (["--start-lr", "1", "--end-lr", "0.1"], "--end-lr must be greater"),
     "too_few_iterations": (
         ["--num-iter", "5"],
-        "argument --num-iter: must be an integer from 10 to 100,000 (a range test takes a few "
-        "hundred steps), got '5' (see 'lrkit find --help')",
+        "argument --num-iter: must be an integer from 10 to 100,000 (a range test takes 100 to a "
+        "few hundred steps), got '5' (see 'lrkit find --help')",
     ),
     "step_mode_any_case_but_known": (
         ["--step-mode", "Geometric"],
@@ -103,8 +103,8 @@ BAD = {
     ),
     "too_many_iterations": (  # a typo that was a sweep of days
         ["--num-iter", "1e8"],
-        "argument --num-iter: must be an integer from 10 to 100,000 (a range test takes a few "
-        "hundred steps), got '1e8' (see 'lrkit find --help')",
+        "argument --num-iter: must be an integer from 10 to 100,000 (a range test takes 100 to a "
+        "few hundred steps), got '1e8' (see 'lrkit find --help')",
     ),
     "empty_loader": (["@n = 0"], "Task 'mine': train_data is empty."),
     "first_loss_nan": (["@n = 300; x[:] = float('nan')"], "must give a finite loss at the start"),

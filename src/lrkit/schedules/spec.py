@@ -351,8 +351,8 @@ class _Parser:
         return build(name, positional, keywords)
 
     def _token(self) -> str:
-        """The word at ``pos``, as a message quotes it ('10', not '1')."""
-        found = re.match(r"[^\s>*(),]+", self.text[self.pos :])
+        """What a message quotes at ``pos``: a number whole ('10', not '1'), else its character."""
+        found = re.match(r"\.?[0-9][0-9.eE+-]*", self.text[self.pos :])
         return found.group() if found else self.text[self.pos]
 
     def _argument(self, positional: list[Any], keywords: dict[str, Any]) -> None:
