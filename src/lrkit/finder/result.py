@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -143,7 +144,7 @@ class RangeTestResult:
         """
         return {"lr": list(self.lrs), "loss": list(self.smoothed)}
 
-    @property
+    @functools.cached_property
     def curve_diverged_lr(self) -> float | None:
         """Where the loss diverged: where the sweep stopped on it (``diverged_lr``) or, where
         its stop rule never fired, where lrkit's reading of the curve cut it (the end of the
