@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import sys
 from dataclasses import dataclass
@@ -71,28 +72,21 @@ class Sequence(Schedule):
             return None
         return float(sum(p.length or 0.0 for p in self.phases))
 
-    def _bounds(self) -> list[tuple[float, float]]:
-        return self._spans
-
     @functools.cached_property
-    def _spans(self) -> list[tuple[float, float]]:
-        """Each phase's ``(start, end)`` in steps, the last one's end infinite."""
-        bounds, start = [], 0.0
-        for i, p in enumerate(self.phases):
-            end = np.inf if i == len(self.phases) - 1 else start + float(p.length or 0.0)
-            bounds.append((start, end))
-            start = end
-        return bounds
+    def _ends(self) -> np.ndarray:
+        """Where each phase ends, in steps (the last one's end infinite); each starts where the
+        one before it ends."""
+        lengths = [float(p.length or 0.0) for p in self.phases[:-1]]
+        return np.array([*itertools.accumulate(lengths), np.inf])
+
+    def _start(self, i: int) -> float:
+        return float(self._ends[i - 1]) if i else 0.0
 
     def plateau_at(self, t: float) -> Plateau | None:
         i = int(np.searchsorted(self._ends, t, side="right"))
         if i >= len(self.phases):
             return None
-        return self.phases[i].plateau_at(t - self._spans[i][0])
-
-    @functools.cached_property
-    def _ends(self) -> np.ndarray:
-        return np.array([end for _, end in self._bounds()])
+        return self.phases[i].plateau_at(t - self._start(i))
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
         t1 = np.atleast_1d(t)
@@ -101,14 +95,12 @@ class Sequence(Schedule):
         # each step's phase by bisection: a step's cost does not grow with the phases (a bound
         # schedule of 200 phases spent 0.5 ms a step looking at each)
         at = np.searchsorted(self._ends, t1, side="right")
-        bounds = self._bounds()
         for i in np.unique(at[at < len(self.phases)]).tolist():
-            p, (start, _) = self.phases[i], bounds[i]
-            mask = at == i
+            p, mask = self.phases[i], at == i
             target = base
             if isinstance(p, Warmup) and i + 1 < len(self.phases):
                 target = self.phases[i + 1](0, base)
-            out[mask] = p._lr(t1[mask] - start, target, red[mask])
+            out[mask] = p._lr(t1[mask] - self._start(i), target, red[mask])
         return out.reshape(np.shape(t))
 
     def to_dict(self) -> dict[str, Any]:

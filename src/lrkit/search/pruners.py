@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from lrkit.errors import UnknownNameError, bad_value
 from lrkit.search.result import is_interrupted
-from lrkit.search.samplers import ROUND_ATTR, SLOT_ATTR
+from lrkit.search.samplers import slot_place
 
 PRUNERS = ("none", "halving", "hyperband", "median")
 FIRST_ATTEMPT_ATTR = "lrkit_first_attempt"
@@ -144,7 +144,7 @@ def judged_in_slot_order(
     halving's rung value is written inside ``prune``, not by ``trial.report``).
     """
     pruned = prune(in_slot_order(study, trial), trial)
-    if trial.last_step is not None and _place(trial) is not None:
+    if trial.last_step is not None and slot_place(trial) is not None:
         study._storage.set_trial_system_attr(trial._trial_id, JUDGED_ATTR, trial.last_step)
     return pruned
 
@@ -160,7 +160,7 @@ def in_slot_order(study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
     A trial without lrkit's slot (one added by hand through Optuna) is judged against every
     trial, as Optuna does.
     """
-    place = _place(trial)
+    place = slot_place(trial)
     if place is None:
         return _view(study, lambda t: True)
     step = trial.last_step
@@ -189,7 +189,7 @@ def in_slot_order(study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
 
 def _before(trial: FrozenTrial, place: tuple[int, int]) -> bool:
     """Whether ``trial`` comes before ``place`` in slot order (one without a place does not)."""
-    own = _place(trial)
+    own = slot_place(trial)
     return own is not None and own < place
 
 
@@ -209,16 +209,6 @@ def _stale(study: optuna.Study) -> set[int]:
         return set(storage._get_stale_trial_ids(study._study_id))  # type: ignore[attr-defined]
     except Exception:  # a storage of another kind, a database hiccup: wait as if alive
         return set()
-
-
-def _place(trial: FrozenTrial) -> tuple[int, int] | None:
-    """A trial's (round, slot), its place in the search's order; ``None`` without lrkit's."""
-    round_, slot = trial.user_attrs.get(ROUND_ATTR, 0), trial.user_attrs.get(SLOT_ATTR)
-    if isinstance(round_, bool) or isinstance(slot, bool):
-        return None
-    if not (isinstance(round_, int) and isinstance(slot, int)):
-        return None
-    return round_, slot
 
 
 def _view(study: optuna.Study, shown: Any) -> optuna.Study:

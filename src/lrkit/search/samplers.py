@@ -37,6 +37,17 @@ _DRAW, _SHIFT, _OTHER = 0, 1, 2  # separate streams: in-stratum draws, the desig
 LR_PARAM = "lr"  # the name the LR is suggested under
 
 
+def slot_place(trial: optuna.trial.FrozenTrial) -> tuple[int, int] | None:
+    """A trial's ``(round, slot)``, its place in the search's order; ``None`` for one without
+    lrkit's slot, or with something else in its place (a trial queued by other code)."""
+    round_, slot = trial.user_attrs.get(ROUND_ATTR, 0), trial.user_attrs.get(SLOT_ATTR)
+    if isinstance(round_, bool) or isinstance(slot, bool):
+        return None
+    if not (isinstance(round_, int) and isinstance(slot, int)):
+        return None
+    return round_, slot
+
+
 def _rng(seed: int, *key: int) -> np.random.Generator:
     """A generator that depends only on ``seed`` and ``key`` (negative seeds allowed)."""
     return np.random.default_rng([seed % 2**64, *key])

@@ -30,7 +30,14 @@ from lrkit.errors import ConfigError, caller_level
 from lrkit.interrupts import no_interrupt
 from lrkit.search.pruners import FIRST_ATTEMPT_ATTR, pruner_key
 from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_interrupted
-from lrkit.search.samplers import FIRST_ATTR, ROUND_ATTR, ROUND_SIZE_ATTR, SLOT_ATTR, sampler_key
+from lrkit.search.samplers import (
+    FIRST_ATTR,
+    ROUND_ATTR,
+    ROUND_SIZE_ATTR,
+    SLOT_ATTR,
+    sampler_key,
+    slot_place,
+)
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec
 
@@ -386,11 +393,8 @@ def pop_waiting(study: optuna.Study) -> int | None:
 def _queue_place(trial: optuna.trial.FrozenTrial) -> tuple[int, int, int]:
     """(round, slot, number); a trial queued by other code, without lrkit's attrs or with
     others in their place, by its number."""
-    attrs = trial.user_attrs
-    round_, slot = attrs.get(ROUND_ATTR, 0), attrs.get(SLOT_ATTR, trial.number)
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (round_, slot)):
-        return (0, trial.number, trial.number)
-    return (round_, slot, trial.number)
+    place = slot_place(trial)
+    return (0, trial.number, trial.number) if place is None else (*place, trial.number)
 
 
 def round_open(study: optuna.Study, round_: int) -> tuple[int, int]:

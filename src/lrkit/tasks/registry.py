@@ -78,8 +78,7 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
     name = _builtin_name(text)
     if name not in BUILTIN_TASKS:
         _check_colon(text)
-        file = f"{text}.py"
-        there = f" ({file!r} is here: give its name with .py)" if Path(file).is_file() else ""
+        there = _py_beside(text)
         near = "" if there else did_you_mean(text, [*task_names(), *ALIASES])
         raise UnknownNameError(
             f"Unknown task {text!r}{there}.{near} Built-in tasks: {', '.join(task_names())} "
@@ -87,6 +86,13 @@ def load_task(source: str | os.PathLike[str] | Task) -> Task:
             "Or give the path of a .py file that defines `task`."
         )
     return BUILTIN_TASKS[name]()
+
+
+def _py_beside(text: str) -> str:
+    """`` ('name.py' is here: give its name with .py)`` where ``text`` names a task file without
+    its suffix, else ``""``."""
+    file = f"{text}.py"
+    return f" ({file!r} is here: give its name with .py)" if Path(file).is_file() else ""
 
 
 def _check_colon(text: str) -> None:
@@ -162,8 +168,8 @@ def load_task_file(path: str | os.PathLike[str], *, attr: str = "task") -> Task:
         problem = "is a directory, not a file" if file.is_dir() else "does not exist"
         given = os.fspath(path)  # as given: Path drops a leading ./
         _check_colon(str(given))
-        if not file.exists() and Path(f"{given}.py").is_file():
-            problem += f" ({f'{given}.py'!r} is here: give its name with .py)"
+        if not file.exists():
+            problem += _py_beside(given)
         raise TaskError(f"Task file {given!r} {problem}.")
     with _same_randomness():
         return _task_of(file, _run_file(file), attr)

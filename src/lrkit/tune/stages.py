@@ -8,7 +8,6 @@ trials in the folder's Optuna journal and resumes from there.)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lrkit.errors import ConfigError
-from lrkit.outputs import JOURNAL, TUNE, in_the_way, unwritable
+from lrkit.outputs import JOURNAL, TUNE, in_the_way, unwritable, write_file
 
 CACHE_DIR = ".lrkit-stages"
 NAMES = {"range_test": "range test", "compare": "comparison", "final": "final training"}
@@ -71,9 +70,7 @@ def claim(out: Path, settings: dict[str, Any]) -> None:
     """
     folder = out / CACHE_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    temp = folder / ".run.json.tmp"
-    temp.write_text(_canonical(settings))
-    os.replace(temp, folder / "run.json")
+    write_file(folder / "run.json", _canonical(settings))
 
 
 def digest(settings: dict[str, Any]) -> str:
@@ -95,20 +92,15 @@ def load(out: Path, stage: str, settings: dict[str, Any]) -> Any | None:
 
 
 def save(out: Path, stage: str, settings: dict[str, Any], result: Any) -> None:
-    """Stores a stage's result atomically (a temp file, then a rename). One that cannot be
-    stored is only not kept: a warning says so, and the run goes on (the files it writes next
-    say what is wrong with the folder, if anything is)."""
+    """Stores a stage's result whole or not at all (:func:`lrkit.outputs.write_file`). One that
+    cannot be stored is only not kept: a warning says so, and the run goes on (the files it
+    writes next say what is wrong with the folder, if anything is)."""
     folder = out / CACHE_DIR
     path = folder / f"{stage}.pkl"
-    temp = folder / f".{stage}.pkl.tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with temp.open("wb") as handle:
-            pickle.dump((_canonical(settings), result), handle)
-        os.replace(temp, path)
+        write_file(path, pickle.dumps((_canonical(settings), result)))
     except OSError as error:
-        with contextlib.suppress(OSError):
-            temp.unlink()
         warnings.warn(
             f"the {NAMES.get(stage, stage)} could not be kept for a rerun ({os.fspath(path)}: "
             f"{error.strerror or error}); a rerun will do it again.",
