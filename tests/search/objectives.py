@@ -350,3 +350,11 @@ def first_slot_hangs(lr: float, trial: optuna.Trial) -> float:
     if trial.user_attrs.get("lrkit_slot", 0) == 0:
         time.sleep(20.0)
     return curve(lr, trial)
+
+
+def counts_waiting(lr: float, trial: optuna.Trial) -> float:
+    """:func:`curve` (five reports, for a pruner), recording how many trials of the study
+    were waiting in the queue when it started."""
+    waiting = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    trial.set_user_attr("waiting", len(waiting))
+    return curve(lr, trial)

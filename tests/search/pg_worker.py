@@ -30,7 +30,8 @@ class Sleepy:
     Records the worker's pid in the trial; with ``markers``, writes ``<pid>-<number>`` there
     when a trial starts; with ``quorum`` too, holds each trial until that many workers have
     started one (so that every worker surely runs a trial, however slowly it started); with
-    ``hang``, never finishes (a worker to kill mid-trial).
+    ``hang``, never finishes (a worker to kill mid-trial); with ``first``, the first trial it
+    runs in a process takes that many seconds.
     """
 
     def __init__(
@@ -39,8 +40,10 @@ class Sleepy:
         markers: str | None = None,
         hang: bool = False,
         quorum: int = 0,
+        first: float | None = None,
     ) -> None:
         self.seconds, self.markers, self.hang, self.quorum = seconds, markers, hang, quorum
+        self.first = first
 
     def __call__(self, lr: float, trial: optuna.Trial) -> float:
         trial.set_user_attr("pid", os.getpid())
@@ -52,7 +55,8 @@ class Sleepy:
                 if len({p.name.split("-")[0] for p in markers.iterdir()}) >= self.quorum:
                     break
                 time.sleep(0.05)
-        time.sleep(3600.0 if self.hang else self.seconds)
+        seconds, self.first = self.first if self.first is not None else self.seconds, None
+        time.sleep(3600.0 if self.hang else seconds)
         return bowl(lr)
 
 
@@ -118,7 +122,11 @@ def main(job_path: str) -> int:
             return 2
         time.sleep(0.02)
     objective = Sleepy(
-        job.get("sleep", 0.0), job.get("markers"), job.get("hang", False), job.get("quorum", 0)
+        job.get("sleep", 0.0),
+        job.get("markers"),
+        job.get("hang", False),
+        job.get("quorum", 0),
+        job.get("first"),
     )
     try:
         result = search(

@@ -38,6 +38,7 @@ from lrkit.search import (
 )
 from lrkit.search.study import (
     CONFIG_ATTR,
+    QUEUE_AHEAD,
     SearchConfig,
     open_study,
     pop_waiting,
@@ -140,6 +141,10 @@ def alone(n_trials: int, **kwargs: Any) -> SearchResult:
     )
 
 
+def start(trial: optuna.trial.FrozenTrial) -> Any:
+    return trial.datetime_start
+
+
 def slots(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[int, int]]:
     return [(t.user_attrs["lrkit_round"], t.user_attrs["lrkit_slot"]) for t in trials]
 
@@ -182,6 +187,39 @@ def test_three_machines_share_one_study_exactly(postgres_db: str, tmp_path: Path
     for w in workers:  # every worker, coordinator or joiner, reports the whole study
         own = json.loads(Path(f"{w.job}.result.json").read_text())
         assert own["counts"]["complete"] == n and own["best_lr"] == reference.best_lr
+
+
+def test_machines_that_joined_run_the_round_while_its_coordinator_trains_one_trial(
+    postgres_db: str, tmp_path: Path
+) -> None:
+    # a round is queued a few slots ahead (QUEUE_AHEAD); a coordinator that trains its trial in
+    # its own thread queues more from another, or the other machines would wait for its trial
+    n, study = 2 * QUEUE_AHEAD + 8, "busy-coordinator"
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    jobs = [
+        job(postgres_db, study, tmp_path / "go-first", n, markers=str(markers), first=15.0),
+        job(postgres_db, study, tmp_path / "go-then", n),
+    ]
+    coordinator, joiner = workers = start_workers(tmp_path, jobs)
+    (tmp_path / "go-first").touch()
+    wait_for(lambda: any(markers.iterdir()), 60, workers)  # it made the study, and trains
+    (tmp_path / "go-then").touch()
+    finish(workers)
+
+    loaded, _ = load(postgres_db, study)
+    trials = loaded.get_trials()
+    assert sorted(slots(trials)) == [(0, slot) for slot in range(n)]
+    long = min((t for t in trials if t.user_attrs["pid"] == coordinator.pid), key=start)
+    assert long.number == 0 and long.datetime_complete is not None
+    meanwhile = [
+        t
+        for t in trials
+        if t.user_attrs["pid"] == joiner.pid
+        and t.datetime_complete is not None
+        and t.datetime_complete < long.datetime_complete
+    ]
+    assert len(meanwhile) == n - 1
 
 
 def test_a_machine_with_several_workers_runs_each_trial_in_a_fresh_process(

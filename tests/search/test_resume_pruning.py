@@ -39,13 +39,17 @@ class Objective:
 
 
 @pytest.mark.parametrize("pruner", ["halving", "hyperband"])
-@pytest.mark.parametrize(("seed", "stop"), [(0, (1, 2)), (4, (1, 2)), (6, (1, 2)), (0, (3, 1))])
+@pytest.mark.parametrize(
+    ("seed", "stop", "n_trials"),
+    [(0, (1, 2), 16), (4, (1, 2), 16), (6, (1, 2), 16), (0, (3, 1), 16), (0, (30, 1), 40)],
+)
 def test_a_resumed_search_prunes_as_an_uninterrupted_one(
-    tmp_path: Path, pruner: str, seed: int, stop: tuple[int, int]
+    tmp_path: Path, pruner: str, seed: int, stop: tuple[int, int], n_trials: int
 ) -> None:
     """Hyperband's brackets are set up once the first trial has finished: the 3rd trial's
-    retry, with a number of its own, would join another bracket than its slot's."""
-    settings: dict[str, Any] = dict(n_trials=16, pruner=pruner, seed=seed, progress=False)
+    retry, with a number of its own, would join another bracket than its slot's. With 40
+    trials, the 30th is interrupted while later slots are still to be queued."""
+    settings: dict[str, Any] = dict(n_trials=n_trials, pruner=pruner, seed=seed, progress=False)
     plain = search(Objective(), 1e-5, 1.0, out=tmp_path / "plain", **settings)
     with pytest.raises(KeyboardInterrupt):
         search(Objective(stop), 1e-5, 1.0, out=tmp_path / "cut", **settings)

@@ -40,11 +40,11 @@ from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec, close_storage, default_storage, driver_error
 from lrkit.search.study import (
     CONFIG_ATTR,
+    RoundQueue,
     SearchConfig,
     best_trial,
     no_study_to_resume,
     open_study,
-    queue_round,
     recover,
     round_open,
     set_state,
@@ -78,8 +78,8 @@ class TerminatedBeforeStudy(InterruptedBeforeStudy, Terminated):
 
 
 MAX_TRIALS = 10_000
-"""The most trials a search takes. A round's trials are queued in the storage when it starts,
-so a typo (``1e9``) would write until the disk is full before the first trial ran."""
+"""The most trials a search takes: a one-dimensional LR search needs tens, and ``1e9`` is a
+typo, which would run until the disk is full of trials."""
 
 
 def search(
@@ -398,11 +398,11 @@ def _coordinate(
     state = study_state(study)
     ranges = [tuple(r) for r in state.get("ranges", [[config.low, config.high]])]
     for round_ in range(len(ranges) - 1, config.rounds):
-        current = LogRange(*ranges[round_])
-        queue_round(study, config, round_, current)
+        queue = RoundQueue(study, config, round_, LogRange(*ranges[round_]))
         while True:
-            workers.run()
-            if round_open(study, round_) == (0, 0):
+            workers.run(queue.top_up)
+            queue.top_up()
+            if queue.all_queued and round_open(study, round_) == (0, 0):
                 break
             time.sleep(1.0)  # trials of this round still run on other machines
             if spec.has_heartbeat:
@@ -411,7 +411,7 @@ def _coordinate(
             # narrowing centres on the best trial so far (seed 000: "around the best")
             best = best_trial(study.get_trials(deepcopy=False), config.direction)
             centres = [] if best is None else [float(best.params["lr"])]
-            following = current.narrowed(centres, config.narrow)
+            following = queue.lr_range.narrowed(centres, config.narrow)
             ranges.append((following.low, following.high))
             set_state(study, ranges=[list(r) for r in ranges])
     set_state(study, done=True)
@@ -564,7 +564,7 @@ def _check_args(
 ) -> None:
     for name, value in (("n_trials", n_trials), ("rounds", rounds), ("n_workers", n_workers)):
         whole_number(name, value)
-    if n_trials > MAX_TRIALS:  # every trial is queued at the start: 1e9 would fill the disk
+    if n_trials > MAX_TRIALS:
         raise bad_value(
             "n_trials",
             f"at most {MAX_TRIALS:,} (a one-dimensional LR search needs tens)",

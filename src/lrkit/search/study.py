@@ -1,12 +1,12 @@
 """A search's Optuna study: created once, joined by any number of workers, resumed after a crash.
 
-The whole design of a round is queued up front as WAITING trials (Optuna's ``enqueue_trial``),
-each tagged with its round, its slot in the round and its training seed. Workers only ever pop
-WAITING trials, an atomic step in every Optuna storage, so the trial count is exact however many
-processes and machines run, no trial runs twice, and trial numbers (hence LRs and seeds) do not
-depend on who ran what.
+A round's trials are queued as WAITING trials (Optuna's ``enqueue_trial``), a few slots ahead of
+the workers (:class:`RoundQueue`), each tagged with its round, its slot in the round and its
+training seed. Workers only ever pop WAITING trials, an atomic step in every Optuna storage, so
+the trial count is exact however many processes and machines run, no trial runs twice, and
+trial numbers (hence LRs and seeds) do not depend on who ran what.
 
-The process that creates the study coordinates it: it queues each round, narrows the range
+The process that creates the study coordinates it: it queues each round's trials, narrows the range
 between rounds and marks the study done. Others started on the same storage and study name join
 and run trials. ``resume=True`` makes a process take over a study whose coordinator died.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 import warnings
 from collections.abc import Callable, Collection
@@ -278,28 +279,80 @@ def set_state(study: optuna.Study, **changes: Any) -> dict[str, Any]:
     return state
 
 
-def queue_round(study: optuna.Study, config: SearchConfig, round_: int, lr_range: LogRange) -> None:
-    """Queues the round's trials that are not in the study yet (all of them, the first time)."""
-    size = config.round_sizes()[round_]
-    present = {
-        t.user_attrs.get(SLOT_ATTR)
-        for t in study.get_trials(deepcopy=False)
-        if t.user_attrs.get(ROUND_ATTR) == round_
-    }
-    start = config.start_lr if round_ == 0 else None
-    for slot in range(size):
-        if slot in present:
-            continue
-        study.enqueue_trial(
-            {"lr": start} if start is not None and slot == 0 else {},
+# how many of a round's trials wait in the queue at least (twice the trials running, where more
+# run): the rest are queued as these are taken. Optuna's database storages read every unfinished
+# trial again at each read, and a queued trial is unfinished: with a round of 2,000 queued at
+# once, SQLite and halving, a trial cost 11 s of reading
+QUEUE_AHEAD = 16
+
+
+class RoundQueue:
+    """Keeps a round's next slots queued as WAITING trials, a few at a time.
+
+    Only the coordinator queues (one process: no slot is queued twice), in slot order; a slot
+    that is in the study already (a resumed search's, a retry of an interrupted trial) is not
+    queued again. Thread-safe: a coordinator that trains its trials in its own thread keeps
+    the queue topped up from another, for the machines that joined it.
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        config: SearchConfig,
+        round_: int,
+        lr_range: LogRange,
+    ) -> None:
+        self.study, self.round, self.lr_range = study, round_, lr_range
+        self.size = config.round_sizes()[round_]
+        self.seed = config.seed
+        self.start = config.start_lr if round_ == 0 else None
+        self._missing: list[int] | None = None  # the slots still to queue, once read
+        self._lock = threading.Lock()
+
+    @property
+    def all_queued(self) -> bool:
+        """Whether every slot of the round is in the study (as of the last :meth:`top_up`)."""
+        return self._missing == []
+
+    def top_up(self) -> None:
+        """Queues the round's next slots not in the study yet, until at least ``QUEUE_AHEAD`` of
+        its trials wait, or twice as many as run."""
+        with self._lock:
+            if self._missing is None:  # once: a resumed round has slots in the study already
+                present = {
+                    t.user_attrs.get(SLOT_ATTR)
+                    for t in self.study.get_trials(deepcopy=False)
+                    if t.user_attrs.get(ROUND_ATTR) == self.round
+                }
+                self._missing = [slot for slot in range(self.size) if slot not in present]
+            if not self._missing:
+                return
+            waiting = running = 0
+            for t in self.study.get_trials(
+                deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)
+            ):
+                if t.user_attrs.get(ROUND_ATTR) == self.round:
+                    waiting += t.state == TrialState.WAITING
+                    running += t.state == TrialState.RUNNING
+            wanted = max(QUEUE_AHEAD, 2 * running) - waiting
+            with no_interrupt():  # one enqueue is one write; none is left half done
+                while self._missing and wanted > 0:
+                    self._enqueue(self._missing[0])
+                    del self._missing[0]
+                    wanted -= 1
+
+    def _enqueue(self, slot: int) -> None:
+        start = self.start if slot == 0 else None
+        self.study.enqueue_trial(
+            {"lr": start} if start is not None else {},
             user_attrs={
-                **({FIRST_ATTR: start} if start is not None else {}),
+                **({FIRST_ATTR: self.start} if self.start is not None else {}),
                 SLOT_ATTR: slot,
-                ROUND_ATTR: round_,
-                ROUND_SIZE_ATTR: size,
-                SEED_ATTR: trial_seed(config.seed, round_, slot),
-                LOW_ATTR: lr_range.low,
-                HIGH_ATTR: lr_range.high,
+                ROUND_ATTR: self.round,
+                ROUND_SIZE_ATTR: self.size,
+                SEED_ATTR: trial_seed(self.seed, self.round, slot),
+                LOW_ATTR: self.lr_range.low,
+                HIGH_ATTR: self.lr_range.high,
             },
         )
 

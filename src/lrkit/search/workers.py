@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -183,6 +183,9 @@ def _child_run(job: TrialJob, alive: Connection) -> None:
 # a worker's exit code when it lost the study's database server (EX_TEMPFAIL)
 STORAGE_LOST_EXIT = 75
 
+# how often a coordinator training a trial in its own thread queues more for other machines
+REFILL_EVERY_S = 1.0
+
 
 def _exit_with_parent(alive: Connection) -> None:
     """Ends this worker when its parent dies (kill -9), leaving its trial RUNNING for recovery.
@@ -247,31 +250,66 @@ class Workers:
         self._processes.close()
         self._source = None
 
-    def run(self) -> None:
-        if self.n_workers == 1:
-            # shown as each trial starts (the one before it done): a line drawn between the two
-            # would say none runs
-            while True:
-                trial_id = None
-                try:
-                    with no_interrupt():  # a Ctrl-C now comes once the trial id is held
-                        trial_id = pop_waiting(self.study)
-                    if trial_id is None:
-                        break
-                    self.on_change()
-                    run_trial(
-                        self.study, trial_id, self.objective, self.lr_range, self.timeout, self.spec
-                    )
-                except BaseException:  # before the trial's own handling began (the display's
-                    if trial_id is not None:  # redraw): queued again, not left RUNNING
-                        with contextlib.suppress(Exception):
-                            fail_interrupted(self.study, trial_id)
-                    raise
-            self.on_change()
-            return
-        self._run_processes()
+    def run(self, refill: Callable[[], None] = lambda: None) -> None:
+        """Runs the study's WAITING trials until none is left.
 
-    def _run_processes(self) -> None:
+        ``refill``: called before trials are taken (and, on a shared storage, every
+        ``REFILL_EVERY_S`` while a trial trains in this process), to queue more: the
+        coordinator's :meth:`~lrkit.search.study.RoundQueue.top_up`.
+        """
+        if self.n_workers == 1:
+            with self._refilling(refill):
+                self._run_here(refill)
+            return
+        self._run_processes(refill)
+
+    def _run_here(self, refill: Callable[[], None]) -> None:
+        # shown as each trial starts (the one before it done): a line drawn between the two
+        # would say none runs
+        while True:
+            trial_id = None
+            try:
+                refill()
+                with no_interrupt():  # a Ctrl-C now comes once the trial id is held
+                    trial_id = pop_waiting(self.study)
+                if trial_id is None:
+                    break
+                self.on_change()
+                run_trial(
+                    self.study, trial_id, self.objective, self.lr_range, self.timeout, self.spec
+                )
+            except BaseException:  # before the trial's own handling began (the display's
+                if trial_id is not None:  # redraw): queued again, not left RUNNING
+                    with contextlib.suppress(Exception):
+                        fail_interrupted(self.study, trial_id)
+                raise
+        self.on_change()
+
+    @contextlib.contextmanager
+    def _refilling(self, refill: Callable[[], None]) -> Iterator[None]:
+        """On a shared storage, calls ``refill`` every ``REFILL_EVERY_S`` from a thread while
+        the block runs: other machines take trials while this process trains one."""
+        if not self.spec.shared:
+            yield
+            return
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(REFILL_EVERY_S):
+                # a storage lost: this process's own next write says so
+                with contextlib.suppress(Exception):
+                    refill()
+
+        thread = threading.Thread(target=loop, name="lrkit-queue", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=REFILL_EVERY_S)
+
+    def _run_processes(self, refill: Callable[[], None]) -> None:
+        refill()
         if not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return  # as a joining machine waits: no worker processes for nothing to run
         if self._source is None:
@@ -281,15 +319,19 @@ class Workers:
         stopping = spawning.Event()
         # when each slot's trial started its clock (0: not yet), as its worker tells it
         clock = spawning.Array("d", self.n_workers, lock=False)
-        self._run_from(self._source, stopping, clock)
+        self._run_from(self._source, stopping, clock, refill)
 
-    def _run_from(self, source: WorkerProcesses, stopping: Any, clock: Any) -> None:
+    def _run_from(
+        self, source: WorkerProcesses, stopping: Any, clock: Any, refill: Callable[[], None]
+    ) -> None:
         interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         active: dict[int, tuple[Any, int]] = {}  # worker slot -> (process, trial id)
         claimed = None  # a trial taken from the queue whose worker has not started yet
         changed = False  # shown once the free slots are filled again, not in between
         try:
             while True:
+                if len(active) < self.n_workers or self.spec.shared:  # others take trials too
+                    refill()
                 for slot in range(self.n_workers):
                     if slot in active:
                         continue
