@@ -41,14 +41,16 @@ class Objective:
 @pytest.mark.parametrize("pruner", ["halving", "hyperband"])
 @pytest.mark.parametrize(
     ("seed", "stop", "n_trials"),
-    [(0, (1, 2), 16), (4, (1, 2), 16), (6, (1, 2), 16), (0, (3, 1), 16), (0, (30, 1), 40)],
+    [(0, (1, 2), 16), (4, (1, 2), 16), (6, (1, 2), 16), (0, (3, 1), 16), (0, (2, 1), 60)],
 )
 def test_a_resumed_search_prunes_as_an_uninterrupted_one(
     tmp_path: Path, pruner: str, seed: int, stop: tuple[int, int], n_trials: int
 ) -> None:
     """Hyperband's brackets are set up once the first trial has finished: the 3rd trial's
-    retry, with a number of its own, would join another bracket than its slot's. With 40
-    trials, the 30th is interrupted while later slots are still to be queued."""
+    retry, with a number of its own, would join another bracket than its slot's. With 60
+    trials, the 2nd is interrupted while most slots are still to be queued (a round is queued
+    as its trials are taken): its retry's number comes before theirs, and each of theirs is
+    one higher than in the uninterrupted search."""
     settings: dict[str, Any] = dict(n_trials=n_trials, pruner=pruner, seed=seed, progress=False)
     plain = search(Objective(), 1e-5, 1.0, out=tmp_path / "plain", **settings)
     with pytest.raises(KeyboardInterrupt):

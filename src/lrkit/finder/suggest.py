@@ -166,7 +166,8 @@ def _running_median(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarr
     hi = np.searchsorted(x, x + half_width, side="right")
     np.maximum(np.minimum(lo, idx - 2, out=lo), 0, out=lo)
     np.minimum(np.maximum(hi, idx + 3, out=hi), n, out=hi)
-    values, window, out = y.tolist(), [], [0.0] * n
+    values, out = y.tolist(), [0.0] * n
+    window: list[float] = []
     first = last = 0  # the window holds values[first:last], sorted
     for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
         for value in values[last:b]:

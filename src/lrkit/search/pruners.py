@@ -33,8 +33,14 @@ from lrkit.search.result import is_interrupted
 from lrkit.search.samplers import slot_place
 
 PRUNERS = ("none", "halving", "hyperband", "median")
+PLACE_ATTR = "lrkit_place"
+"""On a trial lrkit queued: the number it has in a search that nothing interrupted (its round's
+first number plus its slot), whose Hyperband bracket it takes. A round is queued as its trials
+are taken, so an interrupted trial's retry takes a number between its slots, and the slots
+queued after it have numbers one higher than they would."""
 FIRST_ATTEMPT_ATTR = "lrkit_first_attempt"
-"""On a retried trial: the number of its slot's first attempt, whose Hyperband bracket it keeps."""
+"""On a retried trial: the number of its slot's first attempt, whose Hyperband bracket it keeps
+(in a study queued whole by an earlier lrkit, without :data:`PLACE_ATTR`)."""
 _PRUNER_ALIASES = {
     "nop": "none",
     "off": "none",
@@ -105,17 +111,18 @@ class MedianPruner(optuna.pruners.MedianPruner):
 
 class HyperbandPruner(optuna.pruners.HyperbandPruner):
     """Optuna's Hyperband, blind to interrupted attempts, in slot order (see the module's
-    notes), with a retry in its slot's bracket: Hyperband picks a trial's bracket from its
-    number, and a retry has a new one, so it would join another bracket's competition."""
+    notes), with each trial in its slot's bracket: Hyperband picks a trial's bracket from its
+    number, and a retry has a new one (and so do the slots queued after it), so it would join
+    another bracket's competition."""
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         return judged_in_slot_order(super().prune, study, trial)
 
     def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:
-        first = trial.user_attrs.get(FIRST_ATTEMPT_ATTR)
-        if isinstance(first, int) and first != trial.number:
+        place = trial.user_attrs.get(PLACE_ATTR, trial.user_attrs.get(FIRST_ATTEMPT_ATTR))
+        if isinstance(place, int) and not isinstance(place, bool) and place != trial.number:
             trial = copy.copy(trial)
-            trial.number = first
+            trial.number = place
         return int(super()._get_bracket_id(study, trial))
 
 

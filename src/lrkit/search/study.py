@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, caller_level
 from lrkit.interrupts import no_interrupt
-from lrkit.search.pruners import FIRST_ATTEMPT_ATTR, pruner_key
+from lrkit.search.pruners import FIRST_ATTEMPT_ATTR, PLACE_ATTR, pruner_key
 from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_interrupted
 from lrkit.search.samplers import (
     FIRST_ATTR,
@@ -303,7 +303,8 @@ class RoundQueue:
         lr_range: LogRange,
     ) -> None:
         self.study, self.round, self.lr_range = study, round_, lr_range
-        self.size = config.round_sizes()[round_]
+        sizes = config.round_sizes()
+        self.size, self.first_number = sizes[round_], sum(sizes[:round_])
         self.seed = config.seed
         self.start = config.start_lr if round_ == 0 else None
         self._missing: list[int] | None = None  # the slots still to queue, once read
@@ -348,6 +349,7 @@ class RoundQueue:
             user_attrs={
                 **({FIRST_ATTR: self.start} if self.start is not None else {}),
                 SLOT_ATTR: slot,
+                PLACE_ATTR: self.first_number + slot,
                 ROUND_ATTR: self.round,
                 ROUND_SIZE_ATTR: self.size,
                 SEED_ATTR: trial_seed(self.seed, self.round, slot),
