@@ -60,3 +60,59 @@ def test_workers_keep_the_queue_filled_and_run_every_slot_once(tmp_path: Path) -
     assert sorted(t.seed for t in result.trials) == sorted(t.seed for t in alone.trials)
     assert len({t.seed for t in result.trials}) == n
     assert max(t.attrs["waiting"] for t in result.trials) <= AHEAD
+
+
+def test_a_slot_whose_queueing_raised_after_it_was_stored_is_not_queued_twice() -> None:
+    """A database write can be stored and still raise (the connection lost in its commit): the
+    queue reads back which slots are in the study instead of queueing that one again."""
+    import optuna
+
+    from lrkit.search.space import LogRange
+    from lrkit.search.study import RoundQueue, SearchConfig
+
+    study = optuna.create_study()
+    config = SearchConfig(
+        low=1e-5, high=1.0, n_trials=40, rounds=1, seed=0, sampler="random",
+        direction="minimize", narrow=10.0,
+    )  # fmt: skip
+    queue = RoundQueue(study, config, 0, LogRange(1e-5, 1.0))
+    enqueue, calls = study.enqueue_trial, []
+
+    def stored_then_lost(*args: Any, **kwargs: Any) -> None:
+        enqueue(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("server closed the connection unexpectedly")
+
+    study.enqueue_trial = stored_then_lost  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="closed the connection"):
+        queue.top_up()
+    lr = {"lr": optuna.distributions.FloatDistribution(1e-5, 1.0)}
+    for _ in range(40):  # as workers take them: ask() takes the first WAITING trial
+        queue.top_up()
+        if study.get_trials(states=(optuna.trial.TrialState.WAITING,)):
+            study.tell(study.ask(lr), 1.0)
+    slots = [t.user_attrs["lrkit_slot"] for t in study.get_trials()]
+    assert sorted(slots) == list(range(40)) and queue.all_queued
+
+
+def test_a_refill_that_fails_on_a_shared_storage_is_said_once(tmp_path: Path) -> None:
+    """The thread that queues trials for the machines that joined, while this process trains
+    one, warns of its first error (they may wait) rather than hiding it."""
+    import time
+
+    from lrkit.search.storage import StorageSpec
+    from lrkit.search.workers import REFILL_EVERY_S, Workers, WorkersWarning
+
+    spec = StorageSpec.parse("postgresql://user@127.0.0.1:1/none")
+    workers = Workers(spec, None, counts_waiting, 1, (1e-5, 1.0))  # type: ignore[arg-type]
+    calls = []
+
+    def refill() -> int:
+        calls.append(1)
+        raise OSError("connection refused")
+
+    said = "could not queue more trials.*connection refused"
+    with pytest.warns(WorkersWarning, match=said), workers._refilling(refill):
+        time.sleep(2.5 * REFILL_EVERY_S)
+    assert len(calls) == 2  # tried each second, said once

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from lrkit.search import TrialPruned, search
+from lrkit.search.study import QUEUE_AHEAD
 
 
 def _value(lr: float, epoch: int) -> float:
@@ -62,6 +63,10 @@ def test_a_resumed_search_prunes_as_an_uninterrupted_one(
         return sorted((t.lr, t.state, t.value, len(t.intermediate)) for t in kept)
 
     assert [t.state for t in resumed.trials].count("interrupted") == 1
+    [cut] = [t for t in resumed.trials if t.state == "interrupted"]
+    [retry] = [t for t in resumed.trials if t.seed == cut.seed and t.number != cut.number]
+    if n_trials > QUEUE_AHEAD:  # queued before the round's later slots: they were shifted
+        assert retry.number < n_trials
     assert outcomes(resumed) == outcomes(plain)
     assert resumed.total_epochs == plain.total_epochs + stop[1]  # the interrupted attempt's
 

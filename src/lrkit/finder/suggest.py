@@ -156,9 +156,11 @@ def _median(values: list[float]) -> float:
 def _running_median(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarray:
     """Median over a window of ``±half_width`` in x (and at least ±2 points): removes spikes.
 
-    The windows' ends only move right as x grows, so one sorted list slides along: each point
-    is inserted once and removed once (a bisection and a memmove). Sorting every window
-    instead cost minutes on a long linear sweep, whose windows each hold a third of its points.
+    The windows' ends only move right as x grows (``x`` is sorted), so one sorted list slides
+    along: each point is inserted once and removed once (a bisection and a memmove). Sorting
+    every window instead cost minutes on a long linear sweep, whose windows each hold a third
+    of its points. ``y`` holds no NaN (a curve ends at its first non-finite loss): bisection
+    could not find one to remove it.
     """
     n = len(x)
     idx = np.arange(n)

@@ -79,7 +79,7 @@ class TerminatedBeforeStudy(InterruptedBeforeStudy, Terminated):
 
 MAX_TRIALS = 10_000
 """The most trials a search takes: a one-dimensional LR search needs tens, and ``1e9`` is a
-typo, which would run until the disk is full of trials."""
+typo, which would run for ever."""
 
 
 def search(
@@ -401,7 +401,8 @@ def _coordinate(
         queue = RoundQueue(study, config, round_, LogRange(*ranges[round_]))
         while True:
             workers.run(queue.top_up)
-            queue.top_up()
+            if queue.top_up():  # the machines that joined took the rest meanwhile
+                continue
             if queue.all_queued and round_open(study, round_) == (0, 0):
                 break
             time.sleep(1.0)  # trials of this round still run on other machines

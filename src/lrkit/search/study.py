@@ -289,10 +289,11 @@ QUEUE_AHEAD = 16
 class RoundQueue:
     """Keeps a round's next slots queued as WAITING trials, a few at a time.
 
-    Only the coordinator queues (one process: no slot is queued twice), in slot order; a slot
-    that is in the study already (a resumed search's, a retry of an interrupted trial) is not
-    queued again. Thread-safe: a coordinator that trains its trials in its own thread keeps
-    the queue topped up from another, for the machines that joined it.
+    Only the coordinator queues a round's slots (one process: no slot is queued twice), in
+    slot order; a slot that is in the study already (a resumed search's, or one whose retry
+    another process queued after an interruption) is not queued again. Thread-safe: a
+    coordinator that runs its trials in its own process (``n_workers=1``) on a database server
+    keeps the queue topped up from a second thread, for the machines that joined it.
     """
 
     def __init__(
@@ -307,7 +308,8 @@ class RoundQueue:
         self.size, self.first_number = sizes[round_], sum(sizes[:round_])
         self.seed = config.seed
         self.start = config.start_lr if round_ == 0 else None
-        self._missing: list[int] | None = None  # the slots still to queue, once read
+        # the slots still to queue, the next last; read from the study when None
+        self._missing: list[int] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -315,32 +317,35 @@ class RoundQueue:
         """Whether every slot of the round is in the study (as of the last :meth:`top_up`)."""
         return self._missing == []
 
-    def top_up(self) -> None:
+    def top_up(self) -> int:
         """Queues the round's next slots not in the study yet, until at least ``QUEUE_AHEAD`` of
-        its trials wait, or twice as many as run."""
+        its trials wait, or twice as many as run; returns how many it queued."""
         with self._lock:
-            if self._missing is None:  # once: a resumed round has slots in the study already
-                present = {
-                    t.user_attrs.get(SLOT_ATTR)
-                    for t in self.study.get_trials(deepcopy=False)
-                    if t.user_attrs.get(ROUND_ATTR) == self.round
-                }
-                self._missing = [slot for slot in range(self.size) if slot not in present]
-            if not self._missing:
-                return
-            waiting = running = 0
-            for t in self.study.get_trials(
-                deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)
-            ):
-                if t.user_attrs.get(ROUND_ATTR) == self.round:
-                    waiting += t.state == TrialState.WAITING
-                    running += t.state == TrialState.RUNNING
-            wanted = max(QUEUE_AHEAD, 2 * running) - waiting
-            with no_interrupt():  # one enqueue is one write; none is left half done
-                while self._missing and wanted > 0:
-                    self._enqueue(self._missing[0])
-                    del self._missing[0]
-                    wanted -= 1
+            try:
+                return self._top_up()
+            except BaseException:
+                # a write may be stored and still raise (a connection lost in its commit): the
+                # next call reads which slots are in the study, not queueing one twice
+                self._missing = None
+                raise
+
+    def _top_up(self) -> int:
+        if self._missing is None:
+            present = {
+                t.user_attrs.get(SLOT_ATTR)
+                for t in self.study.get_trials(deepcopy=False)
+                if t.user_attrs.get(ROUND_ATTR) == self.round
+            }
+            self._missing = [slot for slot in reversed(range(self.size)) if slot not in present]
+        if not self._missing:
+            return 0
+        waiting, running = round_open(self.study, self.round)
+        wanted = min(len(self._missing), max(QUEUE_AHEAD, 2 * running) - waiting)
+        with no_interrupt():  # one enqueue is one write; none is left half done
+            for _ in range(wanted):
+                self._enqueue(self._missing[-1])
+                self._missing.pop()
+        return max(0, wanted)
 
     def _enqueue(self, slot: int) -> None:
         start = self.start if slot == 0 else None

@@ -183,8 +183,13 @@ def _child_run(job: TrialJob, alive: Connection) -> None:
 # a worker's exit code when it lost the study's database server (EX_TEMPFAIL)
 STORAGE_LOST_EXIT = 75
 
-# how often a coordinator training a trial in its own thread queues more for other machines
+# how often a coordinator that runs its trials in its own process (n_workers=1) on a database
+# server queues more for the machines that joined it, while it trains
 REFILL_EVERY_S = 1.0
+
+
+def _nothing() -> None:
+    """What a process that only joins a study does to queue trials: nothing."""
 
 
 def _exit_with_parent(alive: Connection) -> None:
@@ -250,20 +255,20 @@ class Workers:
         self._processes.close()
         self._source = None
 
-    def run(self, refill: Callable[[], None] = lambda: None) -> None:
+    def run(self, refill: Callable[[], object] | None = None) -> None:
         """Runs the study's WAITING trials until none is left.
 
-        ``refill``: called before trials are taken (and, on a shared storage, every
-        ``REFILL_EVERY_S`` while a trial trains in this process), to queue more: the
-        coordinator's :meth:`~lrkit.search.study.RoundQueue.top_up`.
+        ``refill``: the coordinator's :meth:`~lrkit.search.study.RoundQueue.top_up`, called
+        before trials are taken (and, on a shared storage, every ``REFILL_EVERY_S`` while a
+        trial trains in this process), to queue more.
         """
         if self.n_workers == 1:
             with self._refilling(refill):
-                self._run_here(refill)
+                self._run_here(refill or _nothing)
             return
-        self._run_processes(refill)
+        self._run_processes(refill or _nothing)
 
-    def _run_here(self, refill: Callable[[], None]) -> None:
+    def _run_here(self, refill: Callable[[], object]) -> None:
         # shown as each trial starts (the one before it done): a line drawn between the two
         # would say none runs
         while True:
@@ -286,19 +291,31 @@ class Workers:
         self.on_change()
 
     @contextlib.contextmanager
-    def _refilling(self, refill: Callable[[], None]) -> Iterator[None]:
+    def _refilling(self, refill: Callable[[], object] | None) -> Iterator[None]:
         """On a shared storage, calls ``refill`` every ``REFILL_EVERY_S`` from a thread while
-        the block runs: other machines take trials while this process trains one."""
-        if not self.spec.shared:
+        the block runs: other machines take trials while this process trains one. Its first
+        error is a warning (the machines that joined may wait for this trial's end); this
+        thread's own next refill, before its next trial, raises it if it lasts."""
+        if refill is None or not self.spec.shared:
             yield
             return
         stop = threading.Event()
 
         def loop() -> None:
+            warned = False
             while not stop.wait(REFILL_EVERY_S):
-                # a storage lost: this process's own next write says so
-                with contextlib.suppress(Exception):
+                try:
                     refill()
+                except Exception as error:
+                    if not warned:
+                        warnings.warn(
+                            f"could not queue more trials for the machines that joined the "
+                            f"study ({type(error).__name__}: {error}); they may wait until "
+                            "this process's trial ends",
+                            WorkersWarning,
+                            stacklevel=1,
+                        )
+                        warned = True
 
         thread = threading.Thread(target=loop, name="lrkit-queue", daemon=True)
         thread.start()
@@ -306,9 +323,9 @@ class Workers:
             yield
         finally:
             stop.set()
-            thread.join(timeout=REFILL_EVERY_S)
+            thread.join()  # at most one refill under way: the storage closes after it
 
-    def _run_processes(self, refill: Callable[[], None]) -> None:
+    def _run_processes(self, refill: Callable[[], object]) -> None:
         refill()
         if not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return  # as a joining machine waits: no worker processes for nothing to run
@@ -322,7 +339,7 @@ class Workers:
         self._run_from(self._source, stopping, clock, refill)
 
     def _run_from(
-        self, source: WorkerProcesses, stopping: Any, clock: Any, refill: Callable[[], None]
+        self, source: WorkerProcesses, stopping: Any, clock: Any, refill: Callable[[], object]
     ) -> None:
         interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         active: dict[int, tuple[Any, int]] = {}  # worker slot -> (process, trial id)
@@ -337,6 +354,9 @@ class Workers:
                         continue
                     with no_interrupt():  # a Ctrl-C now comes once the trial id is held
                         claimed = trial_id = pop_waiting(self.study)
+                    if trial_id is None and refill():  # more workers free than were queued
+                        with no_interrupt():
+                            claimed = trial_id = pop_waiting(self.study)
                     if trial_id is None:
                         break
                     gpu = self._gpus[slot % len(self._gpus)] if self._gpus else None
