@@ -4,11 +4,12 @@ A round's trials are queued as WAITING trials (Optuna's ``enqueue_trial``), a fe
 the workers (:class:`RoundQueue`), each tagged with its round, its slot in the round and its
 training seed. Workers only ever pop WAITING trials, an atomic step in every Optuna storage, so
 the trial count is exact however many processes and machines run, no trial runs twice, and
-trial numbers (hence LRs and seeds) do not depend on who ran what.
+a trial's LR and seed depend on its round and slot alone, not on who ran it or when.
 
-The process that creates the study coordinates it: it queues each round's trials, narrows the range
-between rounds and marks the study done. Others started on the same storage and study name join
-and run trials. ``resume=True`` makes a process take over a study whose coordinator died.
+The process that creates the study coordinates it: it queues each round's trials, narrows the
+range between rounds and marks the study done. Others started on the same storage and study
+name join and run trials. ``resume=True`` makes a process take over a study whose coordinator
+died.
 """
 
 from __future__ import annotations
