@@ -4,15 +4,19 @@ An objective that reports 10 values (and asks the pruner after each; it never pr
 trains nothing, so what is timed is lrkit and Optuna around it. One search of 1,000 trials per
 storage (in memory, the journal file that is the default, SQLite) and pruner (none, successive
 halving); a trial's cost is the time from its start to the next trial's start, and the table
-shows its median over the first 100 trials and over the last 100. A search that does not slow
-down as it goes has a growth (last over first) near 1.
+shows its median over the first 100 trials and over the last 100, and the growth (last over
+first). Without a pruner a trial costs the same at the end as at the start. With one, each
+report is judged against the trials before it, which Optuna's pruner and lrkit's slot order
+(``lrkit.search.pruners.in_slot_order``) read: a few microseconds per trial in the study, so
+a few milliseconds a trial at 1,000 trials.
 
 ``--whole`` also times a round queued whole at its start (as lrkit did until a round was
 queued a few slots ahead, ``lrkit.search.study.QUEUE_AHEAD``) on SQLite with halving, at 300
 trials: Optuna's database storages read every unfinished trial again at each read, and a queued
 trial is unfinished.
 
-Run: ``python benchmarks/search_scale.py [--trials 1000] [--whole]`` (about 3 minutes; the
+Run: ``python benchmarks/search_scale.py [--trials 1000] [--whole]`` (about 5 minutes, 9 with
+``--whole``; the
 journal's figures move with the machine's ``fsync``)
 """
 
@@ -33,8 +37,8 @@ from lrkit.search import study as study_module
 
 REPORTS = 10
 EDGE = 100  # trials at each end of a search whose costs are compared
-GROWTH_MS = 2.0  # a growth smaller than this is not counted: Optuna's pruners read every
-# trial at each report, a few microseconds per trial in memory
+TARGET_MS = 50.0  # the issue's per-trial overhead, here at the end of a search of 1,000 trials
+LOCAL = ("memory", "journal")  # the storages on this machine (SQLite's writes cost what they do)
 
 
 STARTS: list[float] = []  # when each call of the objective began (time.perf_counter)
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--whole", action="store_true", help="also time a round queued whole")
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    grown = []
+    over = []
     with tempfile.TemporaryDirectory() as tmp:
         runs = iter(range(10**6))  # a fresh folder for each search
 
@@ -100,8 +104,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"  {storage:8} {pruner:8} {first:7.1f} {last:7.1f}  {last / first:5.2f}x",
                     flush=True,
                 )
-                if last - first > max(0.5 * first, GROWTH_MS):
-                    grown.append(f"{storage} {pruner}")
+                if storage in LOCAL and last > TARGET_MS:
+                    over.append(f"{storage} {pruner}")
         if args.whole:
             queued = study_module.QUEUE_AHEAD
             study_module.QUEUE_AHEAD = 10**9
@@ -115,10 +119,10 @@ def main(argv: list[str] | None = None) -> None:
                 f"{whole[1]:.0f} ms per trial with the round queued whole; {ahead[0]:.0f} and "
                 f"{ahead[1]:.0f} ms queued {queued} ahead"
             )
-    verdict = f"NOT MET ({', '.join(grown)})" if grown else "met"
+    verdict = f"NOT MET ({', '.join(over)})" if over else "met"
     print(
-        f"target: per-trial cost does not grow with the trials (by at most 1.5x, or "
-        f"{GROWTH_MS:g} ms): {verdict}"
+        f"target: per-trial overhead under {TARGET_MS:g} ms at the end of a search of "
+        f"{args.trials} trials, in memory and on the journal file: {verdict}"
     )
     print(f"time: {time.perf_counter() - began:.0f} s")
 
