@@ -16,8 +16,7 @@ trials: Optuna's database storages read every unfinished trial again at each rea
 trial is unfinished.
 
 Run: ``python benchmarks/search_scale.py [--trials 1000] [--whole]`` (about 5 minutes, 9 with
-``--whole``; the
-journal's figures move with the machine's ``fsync``)
+``--whole``; the journal's figures move with the machine's ``fsync``)
 """
 
 from __future__ import annotations
