@@ -147,6 +147,42 @@ def test_steps_a_grad_scaler_skips_do_not_advance_the_sweep() -> None:
     assert scaler.get_scale() == 256.0  # restored
 
 
+@pytest.mark.parametrize("init_scale", [1e12, 0.7])
+def test_a_scale_that_float32_rounds_is_not_read_as_a_skipped_step(init_scale: float) -> None:
+    """A fresh scaler's scale is the float it was given; once used, its float32 tensor's,
+    rounded down for these: that was read as a back-off, a skip, and the step run again.
+    (bfloat16 has float32's range: no gradient overflows at these scales.)"""
+    finder, _, optimizer = _finder()
+    scaler = torch.amp.GradScaler("cpu", init_scale=init_scale)
+    seen, handle = _record_lrs(optimizer)
+    result = finder.range_test(
+        loader(), end_lr=1, num_iter=10, scaler=scaler, amp_dtype=torch.bfloat16
+    )
+    handle.remove()
+    assert result.skipped_steps == 0 and len(seen) == 10
+    assert [s[0] for s in seen] == list(result.lrs)
+
+
+def test_a_non_finite_loss_ends_the_sweep_with_a_scaler_as_without() -> None:
+    """With a scaler, a NaN loss makes NaN gradients, which it skips: the sweep ran the step
+    again and again instead of ending at the loss, as it does without a scaler."""
+    steps = {}
+    for scaler in (None, torch.amp.GradScaler("cpu", init_scale=256.0)):
+        finder, _, _ = _finder()
+        calls = 0
+
+        def step_fn(model: nn.Module, batch: Any) -> torch.Tensor:
+            nonlocal calls
+            calls += 1
+            loss = CE(model(batch[0]), batch[1])
+            return loss * math.nan if calls >= 5 else loss
+
+        result = finder.range_test(loader(), end_lr=1, num_iter=15, step_fn=step_fn, scaler=scaler)
+        assert result.stop_reason == "non_finite_loss" and result.skipped_steps == 0
+        steps[scaler is None] = result.steps
+    assert steps[True] == steps[False] == 4
+
+
 def test_a_short_loader_is_cycled() -> None:
     finder, _, _ = _finder()
     short = loader(n=64, batch_size=32)  # two batches
@@ -298,8 +334,11 @@ BAD_CALLS: dict[str, tuple[dict[str, Any], str]] = {
     "too_few_iterations": ({"num_iter": 5}, "num_iter must be an integer >= 10"),
     "step_mode": ({"step_mode": "cosine"}, "step_mode must be one of 'exp', 'linear'"),
     "accumulation": ({"accumulation_steps": 0}, "accumulation_steps must be an integer >= 1"),
-    "amp_dtype_text": ({"amp_dtype": "float16"}, "amp_dtype must be a floating-point torch"),
-    "amp_dtype_int": ({"amp_dtype": torch.int64}, "amp_dtype must be a floating-point torch"),
+    "amp_dtype_text": ({"amp_dtype": "float16"}, "amp_dtype must be torch.bfloat16 or torch"),
+    "amp_dtype_int": ({"amp_dtype": torch.int64}, "amp_dtype must be torch.bfloat16 or torch"),
+    # torch.autocast warns and runs the whole test in full precision
+    "amp_dtype_float32": ({"amp_dtype": torch.float32}, "or None, got torch.float32."),
+    "amp_dtype_float64": ({"amp_dtype": torch.float64}, "or None, got torch.float64."),
     # 10**9 micro-batches a step never finished one
     "accumulation_huge": ({"accumulation_steps": 10**9}, "accumulation_steps must be at most"),
     "smooth_f_one": ({"smooth_f": 1.0}, "smooth_f must be a number in [0, 1)"),

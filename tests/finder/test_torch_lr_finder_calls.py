@@ -45,6 +45,19 @@ class CountingScaler(torch.amp.GradScaler):
         return super().scale(outputs)
 
 
+class ScalesOnly:
+    """What torch-lr-finder calls on a scaler, and no more."""
+
+    def scale(self, loss: Any) -> Any:
+        return loss
+
+    def step(self, optimizer: Any) -> None:
+        optimizer.step()
+
+    def update(self) -> None:
+        pass
+
+
 def test_torch_amp_arguments_autocast_and_scale_the_sweep() -> None:
     # torch-lr-finder's README: LRFinder(..., amp_backend="torch", amp_config=..., grad_scaler=...)
     model = mlp()
@@ -103,8 +116,14 @@ def test_torch_amp_arguments_autocast_and_scale_the_sweep() -> None:
         ({"amp_backend": "torch", "grad_scaler": 2.0}, "grad_scaler must be a torch.amp"),
         (
             {"amp_backend": "torch", "amp_config": {"dtype": "float16"}},
-            r"amp_config\['dtype'\] must be a torch.dtype",
+            r"amp_config\['dtype'\] must be torch.float16 or torch.bfloat16",
         ),
+        (
+            {"amp_backend": "torch", "amp_config": {"dtype": torch.float64}},
+            r"amp_config\['dtype'\] must be .* got torch.float64",
+        ),
+        # all torch-lr-finder calls; the sweep reads get_scale to tell a skipped step
+        ({"amp_backend": "torch", "grad_scaler": ScalesOnly()}, "grad_scaler must be a torch.amp"),
         (
             {"amp_backend": "torch", "amp_config": {"dtype": torch.float16, "bogus": 1}},
             r"amp_config must hold torch.autocast's arguments \(device_type, dtype, enabled, "

@@ -359,9 +359,10 @@ class LRFinder:
         else:  # GradScaler(enabled=use_amp) with use_amp False: no mixed precision either
             enabled = scaler is not None and getattr(scaler, "is_enabled", lambda: True)()
             default_amp = torch.float16 if enabled else None
-        floating = isinstance(amp_dtype, torch.dtype) and amp_dtype.is_floating_point
-        if amp_dtype is not None and not floating:  # "float16" was torch's TypeError mid-test
-            expected = "a floating-point torch.dtype such as torch.bfloat16, or None"
+        # "float16" was torch's TypeError mid-test; float32 and float64, a warning from torch
+        # and a test run without autocast
+        if amp_dtype is not None and amp_dtype not in AUTOCAST_DTYPES:
+            expected = "torch.bfloat16 or torch.float16 (what torch.autocast runs in), or None"
             raise bad_value("amp_dtype", expected, amp_dtype)
         autocast = amp_dtype if amp_dtype is not None else default_amp
         generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
@@ -470,7 +471,9 @@ def _torch_lr_finder_amp(backend: str | None, config: dict[str, Any] | None, sca
         raise bad_value("amp_backend", "'torch' or None", backend)
     if config is not None and not isinstance(config, dict):
         raise bad_value("amp_config", "a dict of torch.autocast's arguments, or None", config)
-    if scaler is not None and not all(hasattr(scaler, m) for m in ("scale", "step", "update")):
+    if scaler is not None and not all(
+        callable(getattr(scaler, m, None)) for m in ("scale", "step", "update", "get_scale")
+    ):  # get_scale: the sweep reads it to tell a skipped step
         raise bad_value("grad_scaler", "a torch.amp.GradScaler, or None", scaler)
     if backend is None:
         if config is not None or scaler is not None:
@@ -488,8 +491,8 @@ def _torch_lr_finder_amp(backend: str | None, config: dict[str, Any] | None, sca
             f"got the key {unknown[0]!r}."
         )
     dtype = options.get("dtype")
-    if dtype is not None and not isinstance(dtype, torch.dtype):
-        raise bad_value("amp_config['dtype']", "a torch.dtype such as torch.float16", dtype)
+    if dtype is not None and dtype not in AUTOCAST_DTYPES:
+        raise bad_value("amp_config['dtype']", "torch.float16 or torch.bfloat16", dtype)
     device_type = options.get("device_type")
     if device_type is not None and not isinstance(device_type, str):
         raise bad_value("amp_config['device_type']", "a device type such as 'cuda'", device_type)
@@ -497,6 +500,7 @@ def _torch_lr_finder_amp(backend: str | None, config: dict[str, Any] | None, sca
 
 
 _AUTOCAST_KEYS = ("device_type", "dtype", "enabled", "cache_enabled")
+AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)  # torch.autocast's lower precisions
 
 
 # -- devices and RNGs --------------------------------------------------------------------------

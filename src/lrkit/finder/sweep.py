@@ -26,6 +26,7 @@ from lrkit.finder.result import StopReason
 if TYPE_CHECKING:
     from lrkit.finder.plan import Plan
 
+SCALE_ROUNDING = 1e-6  # a scale read back this much lower is the scaler's own rounding
 MAX_SKIPS_IN_A_ROW = 40
 """GradScaler-skipped steps in a row after which the sweep stops (``"non_finite_grads"``).
 
@@ -304,8 +305,13 @@ class Sweep:
         scaler.step(self.optimizer)
         scaler.update()
         scale = scaler.get_scale()  # a sync, but GradScaler.step has made one already
-        skipped = scale < self._scale  # the scaler backed off: inf or NaN gradients
+        # the scaler backed off: inf or NaN gradients (a fresh scaler's scale is the float it
+        # was given, which its float32 tensor then rounds, down for 1e12: not a back-off)
+        skipped = scale < self._scale * (1 - SCALE_ROUNDING)
         self._scale = scale
+        if skipped and not math.isfinite(float(loss)):  # the loss itself: the curve ends at it
+            self.in_a_row = 0
+            return loss
         self.skipped += skipped
         self.in_a_row = self.in_a_row + 1 if skipped else 0
         return None if skipped else loss
