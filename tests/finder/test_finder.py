@@ -163,6 +163,19 @@ def test_a_scale_that_float32_rounds_is_not_read_as_a_skipped_step(init_scale: f
     assert [s[0] for s in seen] == list(result.lrs)
 
 
+def test_a_sweep_whose_every_step_the_scaler_skipped_says_why_and_plots_nothing() -> None:
+    """float16 gradients overflow at every scale from 1e38 down 40 halvings: no step is
+    recorded. The warning blamed num_iter and start_lr, and plot() skip_start + skip_end."""
+    finder, _, _ = _finder()
+    scaler = torch.amp.GradScaler("cpu", init_scale=1e38)
+    result = finder.range_test(loader(), end_lr=1, num_iter=10, scaler=scaler)
+    assert result.steps == 0 and result.stop_reason == "non_finite_grads"
+    assert result.warning is not None
+    assert result.warning.startswith("the GradScaler skipped 40 steps in a row")
+    with pytest.raises(lrkit.ConfigError, match="nothing to plot: the range test recorded no step"):
+        finder.plot()
+
+
 def test_a_non_finite_loss_ends_the_sweep_with_a_scaler_as_without() -> None:
     """With a scaler, a NaN loss makes NaN gradients, which it skips: the sweep ran the step
     again and again instead of ending at the loss, as it does without a scaler."""

@@ -38,7 +38,7 @@ from lrkit.finder.batch import Criterion, StepFn
 from lrkit.finder.plan import Plan, check_optimizer, check_options, make_plan
 from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
 from lrkit.finder.snapshot import Snapshot
-from lrkit.finder.sweep import Outcome, Sweep, allow_sync
+from lrkit.finder.sweep import MAX_SKIPS_IN_A_ROW, Outcome, Sweep, allow_sync
 from lrkit.interrupts import no_interrupt
 
 _TORCH_LR_FINDER_PLOT = ("skip_start", "skip_end", "log_lr", "show_lr", "ax", "suggest_lr")
@@ -573,6 +573,13 @@ def _result(plan: Plan, outcome: Outcome, rule: str, seconds: float) -> RangeTes
     ended = outcome.stop is not None or plan.cut is not None  # no further sweep to advise
     s = suggest(lrs, curve.raw, rule=rule, stopped_early=ended)
     warning = s.warning
+    if stop_reason == "non_finite_grads":  # why, before what the curve then says
+        grads = (
+            f"the GradScaler skipped {MAX_SKIPS_IN_A_ROW} steps in a row (gradients not finite "
+            "at every scale it backed off to): look for gradients that are not finite "
+            "whatever the scale, or start the scaler lower (init_scale)."
+        )
+        warning = grads if warning is None else f"{grads} {warning}"
     if plan.cut is not None:  # the optimizer's bound ended it (Adafactor's 1/sqrt(step)); after
         # the reading's own warning, whose first clause callers quote as why it gave none
         warning = plan.cut if warning is None else f"{warning} Also, {plan.cut}"

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lrkit.axes import figure_and_axes, tidy
-from lrkit.errors import bad_value, check_flag
+from lrkit.errors import ConfigError, bad_value, check_flag
 from lrkit.finder.suggest import MIN_POINTS, read_curve
 
 if TYPE_CHECKING:
@@ -101,6 +101,10 @@ def plot_data(
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise bad_value(name, "an integer >= 0", value)
     n = result.steps
+    if n == 0:
+        raise ConfigError(
+            f"nothing to plot: the range test recorded no step ({result.warning or 'no loss'})"
+        )
     if skip_start + skip_end >= n:
         raise bad_value(
             "skip_start + skip_end", f"less than the {n} steps of the curve", skip_start + skip_end
