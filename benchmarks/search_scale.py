@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--whole", action="store_true", help="also time a round queued whole")
     args = parser.parse_args(argv)
+    if args.trials < 4:
+        parser.error(f"--trials must be at least 4 (two gaps at each end), got {args.trials}")
     began = time.perf_counter()
     over = []
     with tempfile.TemporaryDirectory() as tmp:

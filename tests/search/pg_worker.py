@@ -55,7 +55,8 @@ class Sleepy:
                 if len({p.name.split("-")[0] for p in markers.iterdir()}) >= self.quorum:
                     break
                 time.sleep(0.05)
-        seconds, self.first = self.first if self.first is not None else self.seconds, None
+        seconds = self.first if self.first is not None else self.seconds
+        self.first = None  # the first trial only
         time.sleep(3600.0 if self.hang else seconds)
         return bowl(lr)
 

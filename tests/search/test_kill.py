@@ -389,10 +389,12 @@ def test_ctrl_c_as_an_in_process_search_claims_a_trial_queues_it_again(
     claims = []
 
     def ctrl_c_in_the_second_claim(study: optuna.Study) -> int | None:
-        claims.append(1)
-        if len(claims) == 2:
-            os.kill(os.getpid(), signal.SIGINT)  # held by no_interrupt until the claim ends
-        return real(study)
+        claimed = real(study)  # None once the queue is empty, before it is topped up
+        if claimed is not None:
+            claims.append(claimed)
+            if len(claims) == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # held by no_interrupt until the claim ends
+        return claimed
 
     monkeypatch.setattr(workers, "pop_waiting", ctrl_c_in_the_second_claim)
     # as in a terminal: a pytest-xdist worker ignores SIGINT, which no_interrupt leaves so

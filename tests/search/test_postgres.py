@@ -141,10 +141,6 @@ def alone(n_trials: int, **kwargs: Any) -> SearchResult:
     )
 
 
-def start(trial: optuna.trial.FrozenTrial) -> Any:
-    return trial.datetime_start
-
-
 def slots(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[int, int]]:
     return [(t.user_attrs["lrkit_round"], t.user_attrs["lrkit_slot"]) for t in trials]
 
@@ -210,7 +206,8 @@ def test_machines_that_joined_run_the_round_while_its_coordinator_trains_one_tri
     loaded, _ = load(postgres_db, study)
     trials = loaded.get_trials()
     assert sorted(slots(trials)) == [(0, slot) for slot in range(n)]
-    long = min((t for t in trials if t.user_attrs["pid"] == coordinator.pid), key=start)
+    mine = [t for t in trials if t.user_attrs["pid"] == coordinator.pid]
+    long = min(mine, key=lambda t: t.datetime_start)
     assert long.number == 0 and long.datetime_complete is not None
     meanwhile = [
         t

@@ -148,9 +148,13 @@ class CurveReading:
 
 def _median(values: list[float]) -> float:
     """The median of a short list (np.median costs ~10x more on arrays this small)."""
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+    return _sorted_median(sorted(values))
+
+
+def _sorted_median(ordered: list[float]) -> float:
+    """The median of a sorted list."""
+    c = len(ordered)
+    return 0.5 * (ordered[(c - 1) // 2] + ordered[c // 2])
 
 
 def _running_median(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarray:
@@ -177,8 +181,7 @@ def _running_median(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarr
         for value in values[first:a]:
             del window[bisect.bisect_left(window, value)]
         first, last = a, b
-        c = len(window)
-        out[i] = 0.5 * (window[(c - 1) // 2] + window[c // 2])
+        out[i] = _sorted_median(window)
     return np.array(out)
 
 

@@ -259,8 +259,9 @@ class Workers:
         """Runs the study's WAITING trials until none is left.
 
         ``refill``: the coordinator's :meth:`~lrkit.search.study.RoundQueue.top_up`, called
-        before trials are taken (and, on a shared storage, every ``REFILL_EVERY_S`` while a
-        trial trains in this process), to queue more.
+        when no trial is left to take (and, on a shared storage, every ``REFILL_EVERY_S``: in
+        the worker-process loop, and from a thread while a trial trains in this process), to
+        queue more; it returns how many it queued.
         """
         if self.n_workers == 1:
             with self._refilling(refill):
@@ -274,9 +275,11 @@ class Workers:
         while True:
             trial_id = None
             try:
-                refill()
                 with no_interrupt():  # a Ctrl-C now comes once the trial id is held
                     trial_id = pop_waiting(self.study)
+                if trial_id is None and refill():  # queued a few at a time, more when none is
+                    with no_interrupt():
+                        trial_id = pop_waiting(self.study)
                 if trial_id is None:
                     break
                 self.on_change()
@@ -294,8 +297,8 @@ class Workers:
     def _refilling(self, refill: Callable[[], object] | None) -> Iterator[None]:
         """On a shared storage, calls ``refill`` every ``REFILL_EVERY_S`` from a thread while
         the block runs: other machines take trials while this process trains one. Its first
-        error is a warning (the machines that joined may wait for this trial's end); this
-        thread's own next refill, before its next trial, raises it if it lasts."""
+        error is a warning (the machines that joined may wait for this trial's end); the
+        main thread's next refill raises it if it lasts."""
         if refill is None or not self.spec.shared:
             yield
             return
@@ -347,7 +350,7 @@ class Workers:
         changed = False  # shown once the free slots are filled again, not in between
         try:
             while True:
-                if len(active) < self.n_workers or self.spec.shared:  # others take trials too
+                if self.spec.shared:  # other machines take trials too
                     refill()
                 for slot in range(self.n_workers):
                     if slot in active:
