@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from lrkit.devices import check_device
 from lrkit.errors import ConfigError, bad_value, check_flag, plain, positive_lr
 from lrkit.finder.batch import Criterion, StepFn
-from lrkit.finder.plan import Plan, check_optimizer, check_options, make_plan
+from lrkit.finder.plan import Plan, check_optimizer, check_options, is_scaler, make_plan
 from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
 from lrkit.finder.snapshot import Snapshot
 from lrkit.finder.sweep import MAX_SKIPS_IN_A_ROW, Outcome, Sweep, allow_sync
@@ -471,9 +471,7 @@ def _torch_lr_finder_amp(backend: str | None, config: dict[str, Any] | None, sca
         raise bad_value("amp_backend", "'torch' or None", backend)
     if config is not None and not isinstance(config, dict):
         raise bad_value("amp_config", "a dict of torch.autocast's arguments, or None", config)
-    if scaler is not None and not all(
-        callable(getattr(scaler, m, None)) for m in ("scale", "step", "update", "get_scale")
-    ):  # get_scale: the sweep reads it to tell a skipped step
+    if scaler is not None and not is_scaler(scaler):
         raise bad_value("grad_scaler", "a torch.amp.GradScaler, or None", scaler)
     if backend is None:
         if config is not None or scaler is not None:

@@ -299,9 +299,7 @@ def check_options(
         raise TypeError(f"step_fn must be callable (model, batch) -> loss, got {step_fn!r}.")
     if on_step is not None and not callable(on_step):
         raise TypeError(f"on_step must be callable (steps_done) -> None, got {on_step!r}.")
-    if scaler is not None and not all(
-        callable(getattr(scaler, m, None)) for m in ("scale", "step", "update", "get_scale")
-    ):
+    if scaler is not None and not is_scaler(scaler):
         raise TypeError(f"scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}.")
     if balance is not None:
         from lrkit.finder.balance import BALANCE_MODES
@@ -344,6 +342,12 @@ def _check_bounds(
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_scaler(scaler: Any) -> bool:
+    """Whether ``scaler`` has what the sweep calls on a GradScaler (``get_scale`` tells it a
+    skipped step)."""
+    return all(callable(getattr(scaler, m, None)) for m in ("scale", "step", "update", "get_scale"))
 
 
 def _integer(name: str, value: object, least: int, why: str) -> None:

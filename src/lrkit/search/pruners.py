@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from lrkit.errors import UnknownNameError, bad_value
 from lrkit.search.result import is_interrupted
-from lrkit.search.samplers import slot_place
+from lrkit.search.samplers import slot_place, whole_attr
 
 PRUNERS = ("none", "halving", "hyperband", "median")
 PLACE_ATTR = "lrkit_place"
@@ -119,8 +119,10 @@ class HyperbandPruner(optuna.pruners.HyperbandPruner):
         return judged_in_slot_order(super().prune, study, trial)
 
     def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:
-        place = trial.user_attrs.get(PLACE_ATTR, trial.user_attrs.get(FIRST_ATTEMPT_ATTR))
-        if isinstance(place, int) and not isinstance(place, bool) and place != trial.number:
+        place = whole_attr(
+            trial.user_attrs.get(PLACE_ATTR, trial.user_attrs.get(FIRST_ATTEMPT_ATTR))
+        )
+        if place is not None and place != trial.number:
             trial = copy.copy(trial)
             trial.number = place
         return int(super()._get_bracket_id(study, trial))
@@ -202,8 +204,8 @@ def _before(trial: FrozenTrial, place: tuple[int, int]) -> bool:
 
 def _judged(trial: FrozenTrial) -> int:
     """The last step ``trial`` was judged at (-1: none yet)."""
-    step = trial.system_attrs.get(JUDGED_ATTR)
-    return step if isinstance(step, int) and not isinstance(step, bool) else -1
+    step = whole_attr(trial.system_attrs.get(JUDGED_ATTR))
+    return -1 if step is None else step
 
 
 def _stale(study: optuna.Study) -> set[int]:

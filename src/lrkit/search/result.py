@@ -12,6 +12,7 @@ import optuna
 from lrkit.errors import bad_value
 from lrkit.jsondata import dumps
 from lrkit.outputs import csv_text, write_file
+from lrkit.search.samplers import whole_attr
 
 State = Literal["complete", "pruned", "failed", "interrupted", "running", "waiting"]
 STATES: tuple[State, ...] = ("complete", "pruned", "failed", "interrupted", "running", "waiting")
@@ -116,17 +117,11 @@ class TrialRecord:
             error=attrs.pop("error", None)
             if trial.state != optuna.trial.TrialState.COMPLETE
             else None,
-            seed=_whole(attrs.pop("lrkit_seed", None), None),
-            round=_whole(attrs.pop("lrkit_round", 0), 0) or 0,
+            seed=whole_attr(attrs.pop("lrkit_seed", None)),
+            round=whole_attr(attrs.pop("lrkit_round", 0), 0) or 0,
             attrs={k: v for k, v in attrs.items() if not k.startswith("lrkit_")},
             params={k: v for k, v in trial.params.items() if k != "lr"},
         )
-
-
-def _whole(value: Any, default: int | None) -> int | None:
-    """One of lrkit's own whole-number attrs, or ``default`` where an objective overwrote it
-    with something else (``trial.set_user_attr("lrkit_round", "first")``)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 @dataclass(frozen=True)

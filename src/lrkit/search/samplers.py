@@ -37,15 +37,18 @@ _DRAW, _SHIFT, _OTHER = 0, 1, 2  # separate streams: in-stratum draws, the desig
 LR_PARAM = "lr"  # the name the LR is suggested under
 
 
+def whole_attr(value: Any, default: int | None = None) -> int | None:
+    """One of lrkit's own whole-number attrs, or ``default`` where something else is in its
+    place (an objective's ``trial.set_user_attr("lrkit_round", "first")``, a bool)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
 def slot_place(trial: optuna.trial.FrozenTrial) -> tuple[int, int] | None:
     """A trial's ``(round, slot)``, its place in the search's order; ``None`` for one without
     lrkit's slot, or with something else in its place (a trial queued by other code)."""
-    round_, slot = trial.user_attrs.get(ROUND_ATTR, 0), trial.user_attrs.get(SLOT_ATTR)
-    if isinstance(round_, bool) or isinstance(slot, bool):
-        return None
-    if not (isinstance(round_, int) and isinstance(slot, int)):
-        return None
-    return round_, slot
+    round_ = whole_attr(trial.user_attrs.get(ROUND_ATTR, 0))
+    slot = whole_attr(trial.user_attrs.get(SLOT_ATTR))
+    return None if round_ is None or slot is None else (round_, slot)
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:

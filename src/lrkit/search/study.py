@@ -332,11 +332,8 @@ class RoundQueue:
 
     def _top_up(self) -> int:
         if self._missing is None:
-            present = {
-                t.user_attrs.get(SLOT_ATTR)
-                for t in self.study.get_trials(deepcopy=False)
-                if t.user_attrs.get(ROUND_ATTR) == self.round
-            }
+            places = (slot_place(t) for t in self.study.get_trials(deepcopy=False))
+            present = {place[1] for place in places if place and place[0] == self.round}
             self._missing = [slot for slot in reversed(range(self.size)) if slot not in present]
         if not self._missing:
             return 0
