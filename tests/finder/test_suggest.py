@@ -270,6 +270,34 @@ def test_a_long_sweep_is_smoothed_as_it_would_be_over_every_point(
 
 
 @pytest.mark.parametrize("sweep", ["exponential", "linear"])
+def test_a_long_sweep_s_smoothing_is_the_kernel_average_over_every_point(sweep: str) -> None:
+    """Past 1024 points an exponential sweep (evenly spaced in log-LR) is smoothed by one FFT
+    convolution (100,000 steps: 0.4 s instead of 51 s), a linear one in blocks of points within
+    reach; both equal the kernel average of every point over every other, at every width."""
+    from lrkit.finder import suggest as rule
+
+    n = 3000
+    lrs = np.geomspace(1e-7, 10, n) if sweep == "exponential" else np.linspace(1e-4, 1, n)
+    x = np.log10(lrs)
+    losses = 2 - 1.5 / (1 + np.exp(-(x + 2) * 3)) + np.random.default_rng(2).normal(0, 0.05, n)
+    assert (rule._even_step(x) is not None) == (sweep == "exponential")
+    for width in rule.BANDWIDTHS:
+        w = np.exp(-0.5 / width**2 * np.subtract.outer(x, x) ** 2)
+        every = (w @ losses) / w.sum(1)
+        np.testing.assert_allclose(rule._smooth(x, losses, width, None)[0], every, rtol=1e-12)
+
+
+def test_nearly_even_points_are_not_taken_for_an_exponential_sweep() -> None:
+    from lrkit.finder import suggest as rule
+
+    x = np.linspace(-7.0, 1.0, 2000)
+    assert rule._even_step(x) == pytest.approx(8 / 1999, rel=1e-12)
+    x[1000] += 1e-6  # a millionth of a decade off its place: the kernel would be misplaced
+    assert rule._even_step(x) is None
+    assert rule._even_step(np.log10(np.geomspace(1e-7, 10, 2000, dtype=np.float32))) is None
+
+
+@pytest.mark.parametrize("sweep", ["exponential", "linear"])
 def test_the_spike_filter_is_each_window_s_median(sweep: str) -> None:
     """The running median slides one sorted window along (sorting every window of a linear
     sweep of 100,000 steps, each a third of its points, took minutes): it equals each

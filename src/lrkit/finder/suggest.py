@@ -195,8 +195,14 @@ def _smooth(
     if d2 is not None:
         w = np.exp(d2 * scale)
         return (w @ y) / w.sum(1), w
-    out = np.empty(len(x))
     reach = KERNEL_REACH * width  # beyond it a weight is below 1e-13 of the centre's
+    step = _even_step(x)
+    if step is not None:  # an exponential sweep: one kernel for every point, convolved by FFT
+        offsets = np.arange(1, int(min(reach / step, len(x) - 1)) + 1) * step
+        half = np.exp(scale * offsets**2)
+        kernel = np.concatenate((half[::-1], [1.0], half))
+        return _convolve(y, kernel) / _convolve(np.ones(len(y)), kernel), None
+    out = np.empty(len(x))
     for a in range(0, len(x), 512):  # in blocks: memory stays small for long sweeps
         block = x[a : a + 512]
         # only the points within reach of the block: about half of them at the narrowest width
@@ -205,6 +211,22 @@ def _smooth(
         w = np.exp(scale * (block[:, None] - x[None, lo:hi]) ** 2)
         out[a : a + 512] = (w @ y[lo:hi]) / w.sum(1)
     return out, None
+
+
+def _even_step(x: np.ndarray) -> float | None:
+    """The spacing of ``x`` when its points lie evenly spaced (each within 1e-9 of a step of its
+    place, as an exponential sweep's LRs do in log space), else ``None``."""
+    step = float(x[-1] - x[0]) / (len(x) - 1)
+    even = x[0] + step * np.arange(len(x))
+    return step if step > 0 and np.all(np.abs(x - even) <= 1e-9 * step) else None
+
+
+def _convolve(y: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``np.convolve(y, kernel, "same")`` for an odd-length ``kernel``, by FFT."""
+    size = 1 << (len(y) + len(kernel) - 2).bit_length()
+    full = np.fft.irfft(np.fft.rfft(y, size) * np.fft.rfft(kernel, size), size)
+    first = len(kernel) // 2
+    return full[first : first + len(y)]
 
 
 def _distances(x: np.ndarray) -> np.ndarray | None:
