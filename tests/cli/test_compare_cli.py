@@ -66,12 +66,18 @@ def test_compare_prints_the_table_and_writes_the_files(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "compare: digits, 2 epochs, lr 0.05, seeds 0, 1 (mean±std over 2 seeds)"
     header = lines[1].split()
-    assert header[:2] == ["schedule", "lr"] and "time" in header
-    rows = [line[2:].split()[0] for line in lines[2:4]]
-    assert rows == ["cosine:2", "constant"]
+    assert header[:3] == ["schedule", "unit", "lr"] and "time" in header
+    rows = [line[2:].split()[:3] for line in lines[2:4]]
+    assert rows == [["cosine:2", "epoch", "0.05"], ["constant", "epoch", "0.05"]]
     assert sum(line.startswith("* ") for line in lines[2:4]) == 1  # the winner, by validation
     assert "never used to choose" in result.stdout
-    assert lines[-1].startswith(f"Wrote {out / 'compare.png'}")
+    assert lines[-2].startswith(f"Wrote {out / 'compare.png'}")
+    best = next(line[2:].split()[0] for line in lines[2:4] if line.startswith("* "))
+    spec = {"cosine:2": "cosine:steps=2", "constant": "constant"}[best]
+    assert lines[-1] == (  # the winner, ready to train on its own
+        f"next: lrkit train digits --lr 0.05 --schedule {spec} --unit epoch --epochs 2  "
+        "(the best schedule, to keep)"
+    )
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((out / "compare.json").read_text())
     assert data["task"] == "digits" and data["seeds"] == [0, 1] and data["epochs"] == 2
@@ -98,7 +104,7 @@ def test_json_with_sklearn_rows_into_the_default_out_dir(tmp_path: Path) -> None
         "constant", "sklearn:constant", "sklearn:invscaling", "sklearn:adaptive",
     ]  # fmt: skip
     assert data["best"] == "constant"
-    assert "Wrote" in result.stderr  # where it keeps stdout pure JSON
+    assert result.stderr == ""  # stdout is pure JSON, and nothing else is said (as find's)
     assert (tmp_path / "lrkit-out" / "compare" / "compare.json").is_file()
     quiet = run("compare", "--epochs", "1", "--schedules", "constant", "--quiet", cwd=tmp_path)
     assert quiet.returncode == 0, quiet.stderr
@@ -176,3 +182,29 @@ def test_a_range_one_cycle_the_range_test_cannot_build_is_one_line(tmp_path: Pat
         "lrkit: error: range-onecycle cannot be built for 'flat': the range test found no LR range"
     )
     assert "Its range test is `lrkit find` (range_test_task)" in result.stderr
+
+
+def test_the_next_line_trains_the_winning_one_cycle_per_step(tmp_path: Path) -> None:
+    """A one-cycle counts optimizer steps: the line compare ends with says so (--unit step), and
+    pasted as it is, train runs that schedule, at the LR compare trained it at, to its end."""
+    import shlex
+
+    compared = run(
+        "compare", "--epochs", "2", "--schedules", "range-onecycle", "--out", str(tmp_path / "c")
+    )  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    said = compared.stdout.splitlines()[-1]
+    assert said.startswith("next: lrkit train digits --lr ") and "(the best schedule" in said
+    words = shlex.split(said.removeprefix("next: ").split("  (")[0])
+    options = dict(zip(words[3::2], words[4::2]))
+    data = json.loads((tmp_path / "c" / "compare.json").read_text())
+    (row,) = data["runs"]
+    assert options == {
+        "--lr": f"{row['lr']:.4g}",
+        "--schedule": row["spec"],
+        "--unit": "step",
+        "--epochs": "2",
+    }
+    trained = run(*words[1:], "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    assert "warning" not in trained.stderr.lower()  # the whole cycle fits the run

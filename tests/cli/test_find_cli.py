@@ -62,7 +62,13 @@ def test_find_on_digits_prints_the_table_and_writes_the_plot_and_json(tmp_path: 
     assert len(data["lrs"]) == len(data["losses"]) <= 60
     png = tmp_path / "out" / "range_test.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert f"Wrote {png}" in lines[-1]
+    assert f"Wrote {png}" in lines[-2]
+    # what to run next, with the suggestion as printed (four significant digits)
+    assert lines[-1] == f"next: lrkit compare digits --lr {data['suggestion']:.4g}" + (
+        "  (schedules at the suggestion)"
+    )
+    assert lines[1].split() == ["suggestion", f"{data['suggestion']:.4g}"]
+    assert lines[2].split() == ["range", f"{data['range'][0]:.4g}", "to", f"{data['range'][1]:.4g}"]
 
     # a disk that fills up while the files are written leaves the earlier ones whole
     # (less than the plot; then room for the plot and the JSON, not the report): all or none

@@ -488,9 +488,10 @@ def test_ctrl_c_in_the_range_test_says_there_is_nothing_to_resume(tmp_path: Path
     again = run(*args)  # as it says: not refused as a study to resume
     assert again.returncode == 0, again.stderr
     searched = json.loads((out / "search.json").read_text())
-    low, high = f"{searched['low']:.3g}", f"{searched['high']:.3g}"
-    line = f"Searched [{low}, {high}], its low end from the range test."  # --high: its default
-    assert line in again.stdout.splitlines()
+    low, high = f"{searched['low']:.4g}", f"{searched['high']:.4g}"
+    line = f"Searched {low} to {high}: its low end half a decade under the range test's."
+    assert line in again.stdout.splitlines()  # --high: its default, said as it is
+    assert searched["settings"]["auto_ends"] == "low" and searched["settings"]["seed"] == 0
 
 
 def _completed(journal: Path) -> int:

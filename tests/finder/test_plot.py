@@ -183,7 +183,7 @@ def test_find_its_json_and_the_report_say_the_same_divergence() -> None:
     read = went_on.curve_diverged_lr
     assert read is not None and read == read_curve(RESULT.lrs, RESULT.losses).diverged_at
     said = went_on.divergence_text()
-    assert said == f"{read:.3g} (read from the curve; the sweep went on to {RESULT.lrs[-1]:.3g})"
+    assert said == f"{read:.4g} (read from the curve; the sweep went on to {RESULT.lrs[-1]:.4g})"
     assert json.loads(json.dumps(went_on.to_dict()))["read_curve"]["diverged_at"] == read
     section = range_test_section(went_on, task="digits").html
     assert went_on.divergence_text() in html.unescape(section)

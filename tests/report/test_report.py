@@ -143,7 +143,7 @@ def test_sections_embed_their_figures_as_data_uris(build, images: int) -> None:
 
 def test_range_test_section_shows_suggestion_range_and_warning() -> None:
     html = range_test_section(range_result(), task="digits").html
-    assert "0.01" in html and "0.003 – 0.05" in html and "diverged" in html
+    assert "0.01" in html and "0.003 to 0.05" in html and "diverged" in html
     assert '<p class="note">a doubtful curve</p>' in html
 
 
@@ -255,7 +255,7 @@ def test_merge_keeps_the_sections_other_commands_wrote(tmp_path: Path) -> None:
     assert list(merged) == ["summary", "range_test", "search", "reproduce"]
     assert summary_items(merged["summary"]) == {
         "suggestion": "0.01",
-        "range": "0.003 – 0.05",
+        "range": "0.003 to 0.05",
         "best LR": "0.02",
     }
     assert section_commands(merged["reproduce"]) == ["lrkit find digits", "lrkit search digits"]

@@ -78,10 +78,10 @@ def test_off_a_terminal_a_line_per_finished_trial_at_most_every_ten_seconds(
     lr = display.study.best_trial.params["lr"]
     assert err_lines(capsys) == [
         "search: 3/7 trials (42%), 0 running, 1 pruned, 0 failed, best 0.25 at lr="
-        f"{display.study.trials[2].params['lr']:.3g}, 0:00:12 elapsed, about 0:00:16 left",
-        f"search: 6/7 trials (85%), 0 running, 1 pruned, 1 failed, best 0.125 at lr={lr:.3g}, "
+        f"{display.study.trials[2].params['lr']:.4g}, 0:00:12 elapsed, about 0:00:16 left",
+        f"search: 6/7 trials (85%), 0 running, 1 pruned, 1 failed, best 0.125 at lr={lr:.4g}, "
         "0:00:24 elapsed, about 0:00:04 left",
-        f"search: 7/7 trials (100%), 0 running, 1 pruned, 1 failed, best 0.125 at lr={lr:.3g}, "
+        f"search: 7/7 trials (100%), 0 running, 1 pruned, 1 failed, best 0.125 at lr={lr:.4g}, "
         "finished in 0:00:28",
     ]
 
@@ -124,7 +124,7 @@ def test_the_time_left_of_a_resumed_search_counts_only_its_own_trials(
         trial(display, clock, 5.0, 0.5)  # 2 trials in 10 s: the 2 left take 10 s more
     assert err_lines(capsys)[0] == (
         "search: 6/8 trials (75%), 0 running, 0 pruned, 0 failed, best 0.5 at lr="
-        f"{resumed.trials[5].params['lr']:.3g}, 0:00:10 elapsed, about 0:00:10 left"
+        f"{resumed.trials[5].params['lr']:.4g}, 0:00:10 elapsed, about 0:00:10 left"
     )
 
 

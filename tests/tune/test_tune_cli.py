@@ -83,7 +83,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
         ]
     unit = next(r["unit"] for r in compared["runs"] if r["label"] == compared["best"])
     assert f'lrkit.schedules.bind(optimizer, "{summary["schedule"]}", unit="{unit}")' in said
-    assert f"[{low:.3g}, {high:.3g}]: from half a decade under the range test's low end" in said
+    assert f"in {low:.4g} to {high:.4g}: from half a decade under the range test's low end" in said
     complete = summary["search"]["complete"]
     assert f"{complete} of 6 trials ran the whole budget" in said
     # the search's table names the metric and shows an accuracy in percent, as the rest does
@@ -296,7 +296,7 @@ def test_no_range_from_the_range_test_searches_the_default_range(tmp_path: Path)
     assert "over the budget of 28" in done.stdout
     assert "note: swept twice: the first sweep, of 100 steps, gave no suggestion" in done.stdout
     assert "no range: the loss never decreased clearly" in done.stdout
-    assert "searching the default range 1e-05 .. 1 instead" in done.stdout
+    assert "searching the default range 1e-05 to 1 instead" in done.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["lr_range"] is None and summary["suggested_lr"] is None
     assert summary["searched_range"] == [1e-5, 1.0]

@@ -232,6 +232,25 @@ def command_line(argv: list[str] | None = None) -> str:
     return without_password(" ".join(["lrkit", *(shlex.quote(a) for a in args)]))
 
 
+def next_command(args: argparse.Namespace, command: str, *options: str, why: str) -> str:
+    """The line a command ends with: what to run next with its answer, ready to paste (the same
+    task, ``--device`` and ``--seed`` as this run's where they are not the defaults).
+
+    Example:
+        >>> args = argparse.Namespace(task="my task.py", device="cpu", seed=3)
+        >>> next_command(args, "compare", "--lr", "0.1392", why="schedules at this LR")
+        "next: lrkit compare 'my task.py' --lr 0.1392 --seed 3  (schedules at this LR)"
+    """
+    import shlex
+
+    words = ["lrkit", command, args.task, *options]
+    if args.device != "cpu":
+        words += ["--device", args.device]
+    if args.seed != 0:
+        words += ["--seed", str(args.seed)]
+    return f"next: {' '.join(shlex.quote(w) for w in words)}  ({why})"
+
+
 REPORT_PART = {"find": "range_test", "search": "search", "compare": "compare"}
 """The section of ``report.html`` each command writes (and a rerun replaces)."""
 

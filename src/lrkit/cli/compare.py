@@ -28,11 +28,13 @@ from lrkit.cli import (
     capped_int,
     check_out,
     epochs_arg,
+    next_command,
     out_arg,
     positive_float,
     print_json,
     write_report_part,
 )
+from lrkit.plaintext import in_words, lr_text
 
 if TYPE_CHECKING:
     from lrkit.compare import CompareResult
@@ -134,9 +136,13 @@ def run(args: argparse.Namespace) -> int:
     written = write_outputs(result, args.out, task=identity)
     if args.json:
         print_json((args.out / outputs.COMPARE_JSON).read_text())  # as written, not built again
-    if not args.quiet:
-        stream = sys.stderr if args.json else sys.stdout  # --json keeps stdout pure JSON
-        print(f"Wrote {', '.join(str(p) for p in written)}.", file=stream)
+    elif not args.quiet:
+        print(f"Wrote {in_words([str(p) for p in written])}.")
+        best = result.best
+        if best is not None:
+            options = ["--lr", lr_text(best.lr), "--schedule", best.spec, "--unit", best.unit]
+            options += ["--epochs", str(result.epochs)]
+            print(next_command(args, "train", *options, why="the best schedule, to keep"))
     return 0
 
 

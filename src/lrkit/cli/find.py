@@ -24,12 +24,13 @@ from lrkit.cli import (
     add_task_arguments,
     capped_int,
     check_out,
+    next_command,
     out_arg,
     positive_float,
     print_json,
     write_report_part,
 )
-from lrkit.plaintext import literal
+from lrkit.plaintext import literal, lr_text, range_text
 
 if TYPE_CHECKING:
     from lrkit.finder import RangeTestResult
@@ -189,6 +190,9 @@ def run(args: argparse.Namespace) -> int:
         print_json(document)
     elif not args.quiet:
         print(f"Wrote {png}, {data} and {report}.")
+        if result.suggestion is not None:
+            lr = lr_text(result.suggestion)
+            print(next_command(args, "compare", "--lr", lr, why="schedules at the suggestion"))
     return 0
 
 
@@ -203,20 +207,16 @@ def table(task: str, result: RangeTestResult) -> str:
         >>> print(table("digits", r))
         range test: digits (2 steps, 0.5 s)
           suggestion   0.0123
-          range        0.004 - 0.04
+          range        0.004 to 0.04
           diverged at  1
           stopped      diverged
     """
-    span = "none" if result.range is None else f"{_lr(result.range[0])} - {_lr(result.range[1])}"
+    span = "none" if result.range is None else range_text(*result.range)
     rows = [
-        ("suggestion", _lr(result.suggestion)),
+        ("suggestion", lr_text(result.suggestion)),
         ("range", span),
         ("diverged at", result.divergence_text()),
         ("stopped", result.stop_reason),
     ]
     head = f"range test: {task} ({result.steps} steps, {result.seconds:.1f} s)"
     return "\n".join([head, *(f"  {name:<12} {value}" for name, value in rows)])
-
-
-def _lr(value: float | None) -> str:
-    return "none" if value is None else f"{value:.3g}"

@@ -23,6 +23,7 @@ from lrkit.cli import (
     capped_int,
     check_out,
     epochs_arg,
+    next_command,
     out_arg,
     positive_float,
     positive_int,
@@ -30,7 +31,7 @@ from lrkit.cli import (
     stopped,
     write_report_part,
 )
-from lrkit.plaintext import literal
+from lrkit.plaintext import literal, lr_text, range_text
 
 if TYPE_CHECKING:
     from lrkit.search import SearchResult
@@ -287,15 +288,10 @@ def run(args: argparse.Namespace) -> int:
             print(_none_completed(result))
         else:
             print(
-                f"Best lr {best.lr:.4g} (trial {best.number}, value {best.value:.4g}); "
+                f"Best lr {lr_text(best.lr)} (trial {best.number}, value {best.value:.4g}); "
                 f"{result.tally()}; {result.total_epochs} epochs in all."
             )
-        if "auto" in (args.low, args.high):
-            ends = [e for e in ("low", "high") if getattr(args, e) == "auto"]
-            print(
-                f"Searched [{result.low:.3g}, {result.high:.3g}], its {' and '.join(ends)} end"
-                f"{'s' if len(ends) > 1 else ''} from the range test."
-            )
+        print(f"Searched {range_text(result.low, result.high)}{_auto_ends(args)}.")
     from lrkit.report import search_section
 
     # built first, then written while Ctrl-C waits: all the files or none (the study is kept)
@@ -327,7 +323,20 @@ def run(args: argparse.Namespace) -> int:
         print_json(document)
     elif not args.quiet:
         print(f"Wrote {png}, {data}, {table} and {report}.")
+        if result.best_trial is not None:
+            lr = lr_text(result.best_trial.lr)
+            print(next_command(args, "compare", "--lr", lr, why="schedules at the best LR"))
     return 0 if result.best_trial is not None else 1
+
+
+def _auto_ends(args: argparse.Namespace) -> str:
+    """Where an ``auto`` end of the searched range came from (``""`` when none is)."""
+    low, high = args.low == "auto", args.high == "auto"
+    if low and high:
+        return ": from half a decade under the range test's low end to its high end"
+    if low:
+        return ": its low end half a decade under the range test's"
+    return ": its high end the range test's" if high else ""
 
 
 def _none_completed(result: SearchResult) -> str:

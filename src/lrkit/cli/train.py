@@ -16,6 +16,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from lrkit.cli import add_task_arguments, epochs_arg, positive_float
+from lrkit.plaintext import lr_text
 
 if TYPE_CHECKING:
     from lrkit.training import History
@@ -87,7 +88,7 @@ def summary(history: History) -> str:
         >>> summary(h)
         'digits lr=0.05 schedule=cosine:12: best val accuracy 0.9810 (epoch 11), final 0.9780, test 0.9720 (12 epochs, 1.3 s)'
     """  # noqa: E501
-    head = f"{history.task} lr={history.lr:g} schedule={history.schedule}"
+    head = f"{history.task} lr={lr_text(history.lr)} schedule={history.schedule}"
     n = history.epochs_run
     tail = f"({n} epoch{'' if n == 1 else 's'}, {history.wall_time:.1f} s)"
     if history.diverged:

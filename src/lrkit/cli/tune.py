@@ -24,6 +24,7 @@ from lrkit.cli import (
     print_json,
     stopped,
 )
+from lrkit.plaintext import lr_text
 from lrkit.tune.pipeline import DEFAULT_OUT
 from lrkit.tune.plan import MAX_TRIALS
 
@@ -117,12 +118,18 @@ def run(args: argparse.Namespace) -> int:
         if summary["test_loss"] is not None:
             scored += f", test loss {summary['test_loss']:.4g}"
         print(
-            f"\nlr {summary['best_lr']:.4g} with {summary['schedule']}: {scored} "
+            f"\nlr {lr_text(summary['best_lr'])} with {summary['schedule']}: {scored} "
             f"({took(summary)}, {summary['epochs_used']:.0f} training epochs)."
         )
         for note in budget_notes(summary, args.budget):
             print(f"note: {note}")
         print(f"Wrote {result.out / outputs.REPORT} and {result.out / outputs.SUMMARY}.")
+        unit = summary["unit"]
+        print(
+            f"next: build your optimizer with lr={lr_text(summary['best_lr'])}, then "
+            f"scheduler = lrkit.schedules.bind(optimizer, {summary['schedule']!r}, "
+            f"unit={unit!r}) and call scheduler.step() once per {unit}"
+        )
     return 0
 
 

@@ -24,6 +24,7 @@ from lrkit.compare.candidate import Candidate
 from lrkit.errors import ConfigError, bad_value
 from lrkit.finder.result import RangeTestResult
 from lrkit.finder.to_schedule import schedule_from_range
+from lrkit.plaintext import lr_text, range_text
 from lrkit.schedules import OneCycle
 
 ONE_CYCLE_DIV = 25.0
@@ -97,7 +98,7 @@ def range_one_cycle(result: RangeTestResult, steps: int, *, peak: str = "suggest
             "e.g. 'onecycle:steps=1000'."
         )
     low, high = result.range
-    top = float(f"{(result.suggestion if peak == 'suggestion' else high):.4g}")
+    top = result.suggestion if peak == "suggestion" else high
     built = schedule_from_range(
         top / ONE_CYCLE_DIV, top, "onecycle", steps, final_div_factor=ONE_CYCLE_FINAL_DIV
     )
@@ -111,7 +112,7 @@ def range_one_cycle(result: RangeTestResult, steps: int, *, peak: str = "suggest
         lr=built.base_lr,
         unit="step",
         note=(
-            f"one-cycle per optimizer step, peak {top:.3g} = the range test's {peak} "
-            f"(range {low:.3g} - {high:.3g})"
+            f"one-cycle per optimizer step, peak {lr_text(top)} = the range test's {peak} "
+            f"(range {range_text(low, high)})"
         ),
     )

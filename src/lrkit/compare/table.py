@@ -1,8 +1,9 @@
 """The comparison as the fixed-width text table ``lrkit compare`` prints.
 
 Accuracies are shown in percent, other metrics and losses with four decimals; with more than one
-seed each cell is ``mean±std`` (sample standard deviation over seeds). The winner, chosen by
-validation only, is marked ``*``.
+seed each cell is ``mean±std`` (sample standard deviation over seeds). The unit column says what
+a schedule's lengths count (epochs, or optimizer steps: ``lrkit train --unit``). The winner,
+chosen by validation only, is marked ``*``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lrkit.compare.result import METRIC_NAMES
+from lrkit.plaintext import lr_text
 
 if TYPE_CHECKING:
     from lrkit.compare.result import CompareResult, ScheduleRun, Stat
@@ -26,7 +28,7 @@ def format_table(result: CompareResult) -> str:
     """
     seeds = result.seeds
     budget = f"{result.epochs} epoch{'s' if result.epochs != 1 else ''}"
-    head = f"compare: {result.task}, {budget}, lr {result.lr:g}, "
+    head = f"compare: {result.task}, {budget}, lr {lr_text(result.lr)}, "
     if len(seeds) == 1:
         head += f"seed {seeds[0]}"
     else:
@@ -67,6 +69,7 @@ def column_names(metric: str) -> list[str]:
     short = METRIC_NAMES.get(metric, metric) + (" %" if metric == "accuracy" else "")
     return [
         "schedule",
+        "unit",
         "lr",
         f"val {short}",
         f"final test {short}",
@@ -81,7 +84,8 @@ def cells(run: ScheduleRun, metric: str) -> list[str]:
     """One run's row as text, in :func:`column_names`'s order."""
     return [
         run.label,
-        f"{run.lr:.3g}",
+        run.unit,
+        lr_text(run.lr),
         metric_cell(run.final_val_metric, metric),
         metric_cell(run.final_test_metric, metric),
         metric_cell(run.best_test_metric, metric),

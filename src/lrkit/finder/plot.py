@@ -37,6 +37,7 @@ import numpy as np
 from lrkit.axes import figure_and_axes, tidy
 from lrkit.errors import ConfigError, bad_value, check_flag
 from lrkit.finder.suggest import MIN_POINTS, read_curve
+from lrkit.plaintext import lr_text, range_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -209,7 +210,7 @@ def plot_result(
         )
     if data.range is not None:
         low, high = data.range
-        ax.axvspan(low, high, color="C2", alpha=0.15, label=f"range {low:.3g} – {high:.3g}")
+        ax.axvspan(low, high, color="C2", alpha=0.15, label=f"range {range_text(low, high)}")
     if data.first_jump is not None:
         ax.axvline(
             data.first_jump,
@@ -221,7 +222,7 @@ def plot_result(
     if data.suggestion is not None:
         lr, loss = data.suggestion
         ax.axvline(lr, color="C1", linestyle="--", linewidth=1.2)
-        ax.plot([lr], [loss], "o", color="C1", markersize=8, label=f"suggestion {lr:.3g}")
+        ax.plot([lr], [loss], "o", color="C1", markersize=8, label=f"suggestion {lr_text(lr)}")
     if data.diverged_lr is not None:
         ax.axvline(
             data.diverged_lr,

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from lrkit.errors import ConfigError
+from lrkit.plaintext import lr_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -169,12 +170,12 @@ class RangeTestResult:
             '1'
         """
         lr = self.curve_diverged_lr
-        last = f"{self.lrs[-1]:.3g}" if self.lrs else "its start"
+        last = lr_text(self.lrs[-1]) if self.lrs else "its start"
         if lr is None:
             return f"not detected (swept up to {last})"
         if self.diverged_lr is None:
-            return f"{lr:.3g} (read from the curve; the sweep went on to {last})"
-        return f"{lr:.3g}"
+            return f"{lr_text(lr)} (read from the curve; the sweep went on to {last})"
+        return lr_text(lr)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as JSON-able data (tuples become lists), and ``read_curve``: the

@@ -32,7 +32,7 @@ def merge_sections(old: Sequence[Section], new: Sequence[Section]) -> list[Secti
         >>> merged = merge_sections([summary_section({"suggestion": 0.01, "range": (0.001, 0.1)})],
         ...                         [summary_section({"best LR": 0.02, "range": (0.002, 0.2)})])
         >>> summary_items(merged[0])
-        {'suggestion': '0.01', 'best LR': '0.02', 'range': '0.002 – 0.2'}
+        {'suggestion': '0.01', 'best LR': '0.02', 'range': '0.002 to 0.2'}
     """
     earlier = {s.key: s for s in old}
     replaced = {s.key for s in new}

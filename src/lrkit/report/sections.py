@@ -5,7 +5,7 @@ Each function returns a :class:`~lrkit.report.html.Section` whose figures are al
 
 Example:
     >>> s = summary_section({"best LR": 0.012345, "range": (0.003, 0.05), "schedule": "cosine"})
-    >>> s.key, "0.0123" in s.html, "0.003 – 0.05" in s.html
+    >>> s.key, "0.01235" in s.html, "0.003 to 0.05" in s.html
     ('summary', True, True)
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lrkit.errors import bad_value
-from lrkit.plaintext import literal
+from lrkit.plaintext import literal, lr_text, range_text
 from lrkit.report.html import (
     Section,
     escape,
@@ -80,12 +80,12 @@ def section(
 def summary_section(summary: Mapping[str, Any], *, title: str = "Summary") -> Section:
     """The key numbers as a grid of labelled values (best LR, range, schedule, test accuracy...).
 
-    Floats show 3 significant digits, a pair of numbers shows as ``low – high``, ``None`` as
+    Floats show 4 significant digits, a pair of numbers shows as ``low to high``, ``None`` as
     ``none``; strings show as given. Writing a report with ``merge=True`` keeps the items of an
     earlier summary whose labels the new one does not have.
 
     Example:
-        >>> "<dt>test accuracy</dt><dd>0.961</dd>" in summary_section(
+        >>> "<dt>test accuracy</dt><dd>0.9612</dd>" in summary_section(
         ...     {"test accuracy": 0.96123}).html
         True
     """
@@ -131,13 +131,11 @@ def range_test_section(
     """
     facts = {
         "task": task,
-        "suggestion": _lr(result.suggestion),
-        "range": "none"
-        if result.range is None
-        else f"{_lr(result.range[0])} – {_lr(result.range[1])}",
+        "suggestion": lr_text(result.suggestion),
+        "range": "none" if result.range is None else range_text(*result.range),
         "diverged at": result.divergence_text(),
         "stopped": result.stop_reason.replace("_", " "),
-        "sweep": f"{_lr(result.start_lr)} → {_lr(result.end_lr)}, {result.steps} of "
+        "sweep": f"{lr_text(result.start_lr)} → {lr_text(result.end_lr)}, {result.steps} of "
         f"{result.num_iter} steps ({result.step_mode})",
         "loss": "validation" if result.loss_kind == "val" else "training",
         "rule": result.rule,
@@ -181,10 +179,10 @@ def search_section(
         raise bad_value("top", "a positive integer or None", top)
     best = result.best_trial
     text = (
-        f"{result.n_trials} trials log-uniform between {_lr(result.low)} and "
-        f"{_lr(result.high)} ({result.tally()}; {result.total_epochs} epochs of training in all). "
+        f"{result.n_trials} trials log-uniform in {range_text(result.low, result.high)} "
+        f"({result.tally()}; {result.total_epochs} epochs of training in all). "
         + (
-            f"Best: trial {best.number} at lr {_lr(best.lr)}, value {format_value(best.value)} "
+            f"Best: trial {best.number} at lr {lr_text(best.lr)}, value {format_value(best.value)} "
             f"({result.direction})."
             if best is not None
             else "No trial completed."
@@ -243,7 +241,7 @@ def training_section(
     facts = {
         "task": history.task,
         "schedule": history.schedule,
-        "base lr": _lr(history.lr),
+        "base lr": lr_text(history.lr),
         "epochs": f"{history.epochs_run} of {history.epochs}"
         + (" (diverged)" if history.diverged else "")
         + (" (stopped early)" if history.stopped_early else ""),
@@ -258,7 +256,7 @@ def training_section(
         "time": _seconds(history.wall_time),
     }
     alt = (
-        f"Training {history.task} with {history.schedule} at lr {_lr(history.lr)}: loss, "
+        f"Training {history.task} with {history.schedule} at lr {lr_text(history.lr)}: loss, "
         f"validation {history.metric} and learning rate against epoch."
     )
     fig = plot_training(history)
@@ -313,18 +311,14 @@ def _summary_value(value: Any) -> str:
     if value is None:
         return "none"
     if isinstance(value, float):
-        return _lr(value)
+        return lr_text(value)
     if (
         isinstance(value, (tuple, list))
         and len(value) == 2
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     ):
-        return f"{_lr(float(value[0]))} – {_lr(float(value[1]))}"
+        return range_text(float(value[0]), float(value[1]))
     return format_value(value)
-
-
-def _lr(value: float | None) -> str:
-    return "none" if value is None else f"{value:.3g}"
 
 
 def _seconds(value: float) -> str:

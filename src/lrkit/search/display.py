@@ -12,6 +12,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lrkit.interrupts import raise_held
+from lrkit.plaintext import lr_text
 from lrkit.progress import PLAIN_EVERY_S, ProgressBar, hms, time_left, write_line
 from lrkit.search.result import is_interrupted
 from lrkit.search.study import best_trial, study_direction
@@ -146,7 +147,7 @@ class SearchDisplay:
         self._bar.pace(self._pace)
         best_text = ""
         if best is not None:
-            best_text = f" · best {best.value:.4g} at lr={best.params['lr']:.3g}"
+            best_text = f" · best {best.value:.4g} at lr={lr_text(best.params['lr'])}"
         self._bar.describe(
             f"{counts[TrialState.RUNNING]} running · {counts[TrialState.PRUNED]} pruned · "
             f"{counts[TrialState.FAIL]} failed{best_text}"
@@ -185,7 +186,7 @@ class SearchDisplay:
             f"{counts[TrialState.FAIL]} failed",
         ]
         if best is not None:
-            parts.append(f"best {best.value:.4g} at lr={best.params['lr']:.3g}")
+            parts.append(f"best {best.value:.4g} at lr={lr_text(best.params['lr'])}")
         if end:
             parts.append(f"finished in {hms(elapsed)}")
         else:

@@ -460,6 +460,7 @@ def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
         trials=trials,
         rounds=tuple((float(a), float(b)) for a, b in state.get("ranges", [])),
         objective=str(config.get("objective", "")),
+        settings={k: v for k, v in config.items() if k not in ("low", "high", "objective")},
     )
 
 

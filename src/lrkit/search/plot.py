@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lrkit.axes import figure_and_axes, label_log_axis
-from lrkit.plaintext import literal
+from lrkit.plaintext import literal, lr_text
 
 if TYPE_CHECKING:
     from lrkit.search.result import SearchResult
@@ -109,7 +109,7 @@ def plot_search(
             marker="*",
             color="tab:orange",
             zorder=4,
-            label=f"best lr={data.best[0]:.3g}",
+            label=f"best lr={lr_text(data.best[0])}",
         )
     for low, high in data.rounds:
         ax.axvspan(low, high, color="tab:green", alpha=0.07)

@@ -12,6 +12,7 @@ import optuna
 from lrkit.errors import bad_value
 from lrkit.jsondata import dumps
 from lrkit.outputs import csv_text, write_file
+from lrkit.plaintext import lr_text
 from lrkit.search.samplers import whole_attr
 
 State = Literal["complete", "pruned", "failed", "interrupted", "running", "waiting"]
@@ -139,6 +140,9 @@ class SearchResult:
             constant, 12 epochs, val_loss"``, or an objective function's module and name).
         task: The task's name, for a search of a task run by this process (``None`` for an
             objective function, or a result read from storage with :func:`collect`).
+        settings: The rest of what defines the search, as stored with the study: ``n_trials``,
+            ``rounds``, ``seed``, ``sampler``, ``pruner``, ``direction``, ``narrow``,
+            ``start_lr`` and ``auto_ends`` (the ends a range test gave).
     """
 
     study_name: str
@@ -150,6 +154,7 @@ class SearchResult:
     rounds: tuple[tuple[float, float], ...] = ()
     objective: str = ""
     task: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def completed(self) -> tuple[TrialRecord, ...]:
@@ -334,7 +339,7 @@ class SearchResult:
             else:
                 value = ""
             duration = "" if t.duration is None else f"{t.duration:.1f}"
-            lr = f"{t.lr:.3g}" if math.isfinite(t.lr) else "-"  # stopped before it drew one
+            lr = lr_text(t.lr) if math.isfinite(t.lr) else "-"  # stopped before it drew one
             lines.append(
                 f"{t.number:>5}  {lr:>10}  {value:>10}  {t.state:<11}  "
                 f"{t.epochs_run:>6}  {duration:>7}"

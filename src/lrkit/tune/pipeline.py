@@ -35,7 +35,7 @@ from lrkit.errors import (
     whole_number,
 )
 from lrkit.jsondata import dumps
-from lrkit.plaintext import in_words, literal
+from lrkit.plaintext import in_words, literal, lr_text, range_text
 from lrkit.tune import stages
 from lrkit.tune.plan import TunePlan, plan_budget
 
@@ -255,8 +255,11 @@ def _pipeline(
         )
 
     start = search_start(found, low, high)
-    first = f", the first at the suggestion {start:.3g}" if start is not None else ""
-    say(f"[2/4] search: {plan.trials} trials in [{low:.3g}, {high:.3g}]{first}, successive halving")
+    first = f", the first at the suggestion {lr_text(start)}" if start is not None else ""
+    say(
+        f"[2/4] search: {plan.trials} trials in {range_text(low, high)}{first}, each under "
+        f"{plan.search_schedule}, successive halving"
+    )
     settings: dict[str, Any] = {**run, "trials": plan.trials, "range": [low, high]}
     if start is not None:  # a run with no start keeps the study name it always had
         settings["start"] = start
@@ -289,12 +292,12 @@ def _pipeline(
         )
     best_lr = best.lr
     judged = value_name(value, loaded.metric)
-    say(f"      best lr {best_lr:.4g} (validation {judged} {best.value:.4g})")
+    say(f"      best lr {lr_text(best_lr)} (validation {judged} {best.value:.4g})")
     if searched.count("failed"):  # a task that crashes in most trials is not a quiet matter
         say(f"      note: {searched.tally()} (see {folder / outputs.SEARCH_CSV})")
 
     n = len(plan.schedules)
-    say(f"[3/4] comparing {n} schedule{'s' if n > 1 else ''} at lr {best_lr:.4g}")
+    say(f"[3/4] comparing {n} schedule{'s' if n > 1 else ''} at lr {lr_text(best_lr)}")
     compared = _compare(loaded, plan, folder, base, best_lr, device, progress, figures, say, reused)
     winner = compared.best
     if winner is None:
@@ -304,7 +307,8 @@ def _pipeline(
             else f"no schedule reached a finite validation {loaded.metric}"
         )
         raise RunError(
-            f"{what} at lr {best_lr:.4g} on {loaded.name!r}; see {folder / outputs.COMPARE_JSON}."
+            f"{what} at lr {lr_text(best_lr)} on {loaded.name!r}; "
+            f"see {folder / outputs.COMPARE_JSON}."
         )
     tied = len(compared.tied_with_best())
     tie = f"; tied with {tied} on it, ahead by validation loss" if tied else ""
@@ -328,6 +332,7 @@ def _pipeline(
         best_lr,
         compared,
         winner.label,
+        winner.unit,
         final,
         task_ref=str(task),
         seed=seed,
@@ -357,7 +362,7 @@ def _pipeline(
 
         where = f"{error.filename}: " if error.filename else ""
         raise RunError(
-            f"tune found lr {best_lr:.4g} with {winner.label} ({final_score(summary)}), but "
+            f"tune found lr {lr_text(best_lr)} with {winner.label} ({final_score(summary)}), but "
             f"could not write its report: {where}{error.strerror or error}. Its finished "
             "stages are kept and reused when you run the same command again."
         ) from error
@@ -407,9 +412,9 @@ def _search_range(found: RangeTestResult, say: Callable[[str], None]) -> tuple[f
         say(f"      note: {found.note}")
     if found.range is None:
         say(f"      no range: {found.warning or found.stop_reason.replace('_', ' ')}")
-        say(f"      searching the default range {DEFAULT_LOW:g} .. {DEFAULT_HIGH:g} instead")
+        say(f"      searching the default range {range_text(DEFAULT_LOW, DEFAULT_HIGH)} instead")
         return DEFAULT_LOW, DEFAULT_HIGH
-    say(f"      range {found.range[0]:.3g} .. {found.range[1]:.3g}")
+    say(f"      suggestion {lr_text(found.suggestion)}, range {range_text(*found.range)}")
     if found.warning:
         say(f"      note: {found.warning}")
     return bracket(found)
@@ -446,7 +451,7 @@ def _search(
             start_lr=start_lr,
             sampler="stratified",
             pruner="halving",
-            schedule=f"cosine:{plan.epochs}",
+            schedule=plan.search_schedule,
             epochs=plan.epochs,
             value=value,
             out=folder,
@@ -637,6 +642,7 @@ def _summary(
     best_lr: float,
     compared: CompareResult,
     spec: str,
+    unit: str,
     final: History,
     *,
     task_ref: str,
@@ -661,6 +667,7 @@ def _summary(
         "suggested_lr": found.suggestion,
         "searched_range": list(searched_range),
         "schedule": spec,
+        "unit": unit,  # what the schedule's lengths count: "epoch" or "step"
         "test_accuracy": final.test_metric if task.metric == "accuracy" else None,
         "test_metric": final.test_metric,
         "test_loss": final.test_loss,

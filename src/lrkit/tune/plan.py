@@ -122,6 +122,12 @@ class TunePlan:
     estimated: int
     range_epochs: float = 0.0
 
+    @property
+    def search_schedule(self) -> str:
+        """The schedule each search trial trains under: a cosine over the whole run, so that
+        successive halving compares trials at the same point of the same schedule."""
+        return f"cosine:{self.epochs}"
+
 
 def plan_budget(
     epochs: int, budget: int | None = None, *, range_epochs: float = 0.0, strict: bool = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from lrkit.plaintext import in_words
+from lrkit.plaintext import in_words, lr_text, range_text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -97,7 +97,7 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
             scored["test loss"] = f"{s['test_loss']:.4g}"
     summary = {
         "task": result.task,
-        "learning rate": f"{result.best_lr:.4g}",
+        "learning rate": lr_text(result.best_lr),
         "schedule": result.schedule,
         **scored,
         "range test range": tuple(s["lr_range"]) if s["lr_range"] else None,
@@ -120,7 +120,7 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
     return write_report(
         result.out,
         sections,
-        title=f"{result.task}: lr {result.best_lr:.3g} with {result.schedule}",
+        title=f"{result.task}: lr {lr_text(result.best_lr)} with {result.schedule}",
         subtitle=f"{final_score(s)}; lrkit tune",
     )
 
@@ -130,7 +130,7 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
     from lrkit.tune.pipeline import search_start
 
     found, searched, plan = result.range_test, result.search, result.plan
-    lr, schedule = f"{result.best_lr:.4g}", result.schedule
+    lr, schedule = lr_text(result.best_lr), result.schedule
     winner = result.comparison.best
     unit = winner.unit if winner is not None else "epoch"
     score = f" It reached test {result.summary['metric']} {shown}" if shown else " It trained"
@@ -165,10 +165,10 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
             else f"One training run of {found.steps} steps"
         )
         reach = (
-            f"towards {found.end_lr:.3g} (it stopped at {found.lrs[-1]:.3g}, where the loss "
-            "diverged)"
+            f"towards {lr_text(found.end_lr)} (it stopped at {lr_text(found.lrs[-1])}, where "
+            "the loss diverged)"
             if found.diverged_lr is not None
-            else f"to {found.end_lr:.3g}"
+            else f"to {lr_text(found.end_lr)}"
         )
         there = (
             "the search's first trial trained there."
@@ -176,11 +176,12 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
             else "it lay outside the searched range, so the search did not start there."
         )
         texts["range_test"] = (
-            f"{sweeps} with the LR rising exponentially from {found.start_lr:.3g} {reach}, the "
-            f"{'validation' if found.loss_kind == 'val' else 'training'} loss read against it: "
-            f"the loss falls from about {low:.3g} and stops falling near {high:.3g} (the range: "
-            f"Leslie Smith's base and max LR). The suggestion, {found.suggestion:.3g}, is where "
-            f"lrkit's rule expects the best LR for a whole run; {there}"
+            f"{sweeps} with the LR rising exponentially from {lr_text(found.start_lr)} {reach}, "
+            f"the {'validation' if found.loss_kind == 'val' else 'training'} loss read against "
+            f"it: the loss falls from about {lr_text(low)} and stops falling near "
+            f"{lr_text(high)} (the range: Leslie Smith's base and max LR). The suggestion, "
+            f"{lr_text(found.suggestion)}, is where lrkit's rule expects the best LR for a whole "
+            f"run; {there}"
             if found.suggestion is not None
             else ""
         )
@@ -202,13 +203,13 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
     )
     texts["search"] = (
         f"{searched.n_trials} fresh models, one per LR, each trained for up to {plan.epochs} "
-        f"epochs under cosine:{plan.epochs} (a schedule fixed over the whole budget, so that "
-        f"early epochs compare fairly), in [{searched.low:.3g}, {searched.high:.3g}]: {where}. "
+        f"epochs under {plan.search_schedule} (a schedule fixed over the whole budget, so that "
+        f"early epochs compare fairly), in {range_text(searched.low, searched.high)}: {where}. "
         + order
         + "Successive halving stopped the weaker ones early: at epochs 1, 3, 9, ... a trial went "
         "on only if it was in the best third of the trials that had reached that epoch so far. "
         f"The value is the final validation {judged}; the {lowest} is the answer "
-        f"({'none' if best is None else f'{best.lr:.4g}'}). "
+        f"({lr_text(None if best is None else best.lr)}). "
         f"{done} of {searched.n_trials} trials ran the whole budget"
         + (
             ", so the answer is the best of one full run: read the plot to see how clear it is."
