@@ -47,15 +47,10 @@ def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
     assert data["task"] == "digits" and data["objective"].startswith("task digits, schedule")
     best = data["best_lr"]
     assert f"Best lr {best:.4g}" in done.stdout
-    assert done.stdout.splitlines()[0].split() == [
-        "trial",
-        "lr",
-        "value",
-        "state",
-        "epochs",
-        "time",
-        "s",
-    ]
+    header = done.stdout.splitlines()[0].split()
+    assert header == ["trial", "lr", "val", "loss", "state", "epochs", "time", "s"]
+    assert data["value_name"] == "val loss" and data["metric"] == "accuracy"
+    assert data["settings"]["pruner"] == "halving" and data["settings"]["n_trials"] == 5
     assert (out / "search.png").stat().st_size > 10_000
     csv = (out / "search.csv").read_text().splitlines()
     assert len(csv) == 6 and "test_metric" in csv[0]
@@ -71,8 +66,9 @@ def test_value_val_metric_keeps_the_best_accuracy(
 ) -> None:
     out = tmp_path / "run"
     args = ["search", "digits", "--trials", "3", "--epochs", "2", "--low", "1e-3"]
-    status, _, err = in_process([*args, "--value", "val_metric", "--out", str(out)], capsys)
+    status, said, err = in_process([*args, "--value", "val_metric", "--out", str(out)], capsys)
     assert status == 0, err
+    assert said.splitlines()[0].split()[2:4] == ["val", "accuracy"]  # what the value is
     data = json.loads((out / "search.json").read_text())
     assert data["direction"] == "maximize"
     done = [t for t in data["trials"] if t["state"] == "complete"]

@@ -64,6 +64,12 @@ def test_tune_out_that_is_a_file_says_so(
             ["compare", "nosuchtask", "--schedules", "range-onecycle", "--epochs", "1"],
             "TASK: Unknown task 'nosuchtask'",
         ),
+        (["find", "./nosuch.py"], "TASK: Task file './nosuch.py' does not exist"),
+        (
+            ["train", "--schedule", "cosin:1"],
+            "--schedule 'cosin:1': Unknown schedule name 'cosin'. Did you mean 'cosine'? Valid "
+            "names: constant, cosine,",  # the aliases left to `lrkit schedule list`
+        ),
         (
             ["compare", "--seed", str(2**32 - 1), "--seeds", "2", "--epochs", "1"],
             "--seed must be at most 2**32 - 2 with --seeds=2",

@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lrkit import LRFinder
+from lrkit.errors import ConfigError
 from lrkit.finder.snapshot import Snapshot
 from tests.finder.helpers import blobs, mlp, train_steps
 
@@ -233,6 +234,43 @@ def test_parameters_frozen_or_unfrozen_during_the_sweep_are_put_back() -> None:
     )
     assert {name: p.requires_grad for name, p in model.named_parameters()} == before
     assert model[1].training  # type: ignore[index]
+
+
+def test_a_param_group_added_during_the_sweep_is_removed() -> None:
+    """Progressive unfreezing that adds the frozen layer as a new param group at step 5 (and
+    one more parameter to the first group): the optimizer comes back with its own groups, each
+    with its own parameters, and its state_dict as it was."""
+    model = mlp(norm=True)
+    head, body = list(model[-1].parameters()), list(model[0].parameters())  # type: ignore[index]
+    optimizer = torch.optim.SGD(head, lr=1e-5, momentum=0.9)
+    train_steps(model, optimizer, DataLoader(blobs(), batch_size=32), 2)
+    before = _state(model, optimizer)
+    groups = [list(g["params"]) for g in optimizer.param_groups]
+
+    def on_step(step: int) -> None:
+        if step == 5:
+            optimizer.add_param_group({"params": body[:1], "lr": 1e-3})
+            optimizer.param_groups[0]["params"].append(body[1])
+
+    LRFinder(model, optimizer, nn.CrossEntropyLoss()).range_test(
+        DataLoader(blobs(), batch_size=32), num_iter=20, on_step=on_step
+    )
+    assert [list(g["params"]) for g in optimizer.param_groups] == groups
+    _assert_equal(before, _state(model, optimizer))
+
+
+def test_lazy_parameters_not_yet_materialised_are_a_clear_error() -> None:
+    model = nn.Sequential(nn.LazyLinear(16), nn.ReLU(), nn.Linear(16, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+    finder = LRFinder(model, optimizer, nn.CrossEntropyLoss())
+    with pytest.raises(ConfigError, match="lazy parameters not yet materialised"):
+        finder.range_test(DataLoader(blobs(), batch_size=32), num_iter=20)
+    model(torch.zeros(1, 8))  # one forward pass materialises them: then the test runs
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+    result = LRFinder(model, optimizer, nn.CrossEntropyLoss()).range_test(
+        DataLoader(blobs(), batch_size=32), num_iter=20
+    )
+    assert len(result.lrs) > 0
 
 
 class _TemperatureLoss(nn.Module):

@@ -58,7 +58,11 @@ def add_parser(subparsers: Any) -> None:
         help=f"first learning rate (default: {DEFAULT_START_LR:g})",
     )
     parser.add_argument(
-        "--end-lr", type=positive_float, default=10.0, metavar="LR", help="last LR (default: 10)"
+        "--end-lr",
+        type=positive_float,
+        default=10.0,
+        metavar="LR",
+        help="last learning rate (default: 10)",
     )
     parser.add_argument(
         "--num-iter",
@@ -77,7 +81,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--balance",
         choices=("undersample", "sampler"),
-        help="show the sweep class-balanced batches of imbalanced data",
+        help="show the sweep class-balanced batches of imbalanced data (default: as they come)",
     )
     parser.add_argument(
         "--out",

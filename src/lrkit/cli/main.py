@@ -148,7 +148,10 @@ def _run(argv: Sequence[str] | None) -> int:
     except SpecError as exc:  # its parameters are the spec's (cosine's steps, not --steps)
         return _fail(spec_option(str(exc), args), EXIT_USAGE)
     except LrkitError as exc:
-        return _fail(as_flag(str(exc), _options(parser, args)), EXIT_USAGE)
+        message = as_flag(str(exc), _options(parser, args))
+        if message.startswith("Task file ") and hasattr(args, "task"):  # TASK names it
+            message = f"TASK: {message}"
+        return _fail(message, EXIT_USAGE)
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):  # `lrkit schedule list | head`: not an error
             _silence_stdout()

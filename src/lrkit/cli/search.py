@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 DEFAULT_OUT = Path("lrkit-out/search")
 
 
-YLABELS = {"val_loss": "final validation loss", "val_metric": "final validation metric"}
 MAX_TRIALS = 10_000  # lrkit.search.engine.MAX_TRIALS, kept here so that --help needs no import
 
 
@@ -146,7 +145,8 @@ def add_parser(subparsers: Any) -> None:
         "--schedule",
         default=None,
         metavar="SPEC",
-        help="schedule inside each trial, over the full budget, e.g. 'cosine:12'",
+        help="schedule inside each trial, over the full budget, in epochs, e.g. 'cosine:12' "
+        "(default: constant)",
     )
     parser.add_argument(
         "--value",
@@ -298,7 +298,8 @@ def run(args: argparse.Namespace) -> int:
     written = False
     name = result.task or Path(str(args.task)).stem
     try:
-        fig = result.plot(title=f"{literal(name)}: search", ylabel=YLABELS[args.value])
+        ylabel = f"final {result.value_name.replace('val ', 'validation ', 1)}"
+        fig = result.plot(title=f"{literal(name)}: search", ylabel=ylabel)
         sections = [search_section(result, fig=fig)]
         with outputs.writing():
             outputs.save_png(fig, png, dpi=120)

@@ -35,7 +35,9 @@ def add_parser(subparsers: Any) -> None:
         "--lr", type=positive_float, help="base learning rate (default: the task's)"
     )
     parser.add_argument(
-        "--schedule", metavar="SPEC", help="schedule spec, e.g. 'warmup:2 > cosine:10'"
+        "--schedule",
+        metavar="SPEC",
+        help="schedule spec, e.g. 'warmup:2 > cosine:10' (default: constant)",
     )
     parser.add_argument(
         "--unit",
@@ -44,7 +46,7 @@ def add_parser(subparsers: Any) -> None:
         help="what schedule lengths count: epochs or optimizer steps (default: epoch)",
     )
     parser.add_argument(
-        "--epochs", type=epochs_arg, metavar="N", help="epoch budget (default: the task's)"
+        "--epochs", type=epochs_arg, metavar="E", help="epoch budget (default: the task's)"
     )
     parser.add_argument(
         "--quiet", action="store_true", help="print only the summary line, no per-epoch lines"

@@ -14,7 +14,12 @@ tensors, so parameters, optimizer state tensors and param-group dicts keep their
 anything that holds on to them (a scheduler, an EMA of the weights, a hook) stays valid; a
 parameter or buffer that the sweep replaced by another tensor is put back.
 Optimizer state created during the sweep (a momentum buffer the optimizer did not have yet) is
-removed again, so a fresh optimizer is fresh again afterwards.
+removed again, so a fresh optimizer is fresh again afterwards; so is a param group added during
+it (progressive unfreezing in a ``step_fn``), and each group's list of parameters is put back.
+
+What lies outside the model, the optimizer, the scaler and the RNGs is not saved: the sweep calls
+the optimizer's step hooks at every step, as training does, and what a hook changes elsewhere (an
+EMA model it updates, a scheduler it steps) stays changed.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
+
+from lrkit.errors import ConfigError
 
 _MISSING = object()
 _CPU = torch.device("cpu")
@@ -129,6 +137,7 @@ class Snapshot:
                     saved[id(param)] = _save_param(param)
                     self._loose.append((param, *saved[id(param)]))
         self._groups = [_save_group(group) for group in optimizer.param_groups]
+        self._group_params = [list(group["params"]) for group in optimizer.param_groups]
         self._state = {
             key: {k: _save(v) for k, v in values.items()} for key, values in optimizer.state.items()
         }
@@ -186,6 +195,9 @@ class Snapshot:
 
     def _restore_optimizer(self) -> None:
         optimizer = self._optimizer
+        del optimizer.param_groups[len(self._groups) :]  # groups the sweep added
+        for group, params in zip(optimizer.param_groups, self._group_params):
+            group["params"][:] = params
         for group, (plain, other) in zip(optimizer.param_groups, self._groups):
             for key in [k for k in group if k != "params" and k not in plain and k not in other]:
                 del group[key]
@@ -270,6 +282,12 @@ def _restore_attrs(obj: Any, saved: dict[str, Any]) -> None:
 
 
 def _save_param(param: Tensor) -> tuple[_Saved, _Saved | None]:
+    if is_lazy(param):
+        raise ConfigError(
+            "the model has lazy parameters not yet materialised (a LazyLinear, LazyConv...): "
+            "run one forward pass on a batch before the range test, and build the optimizer "
+            "after it."
+        )
     grad = param.grad
     return _Saved(param), None if grad is None else _Saved(grad)
 

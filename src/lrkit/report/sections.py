@@ -177,6 +177,7 @@ def search_section(
     """
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise bad_value("top", "a positive integer or None", top)
+    metric = result.metric if metric is None else metric
     best = result.best_trial
     text = (
         f"{result.n_trials} trials log-uniform in {range_text(result.low, result.high)} "
@@ -205,6 +206,7 @@ def search_section(
         columns.append("error")
     named = {k: k.replace("_", " ") for k in ("val_loss", "val_metric", "test_loss", "test_metric")}
     named["last_value"] = "last value"
+    named["value"] = result.value_name
     if metric is not None:
         scores = ("val_metric", "test_metric")
         named.update({k: f"{k.split('_')[0]} {metric.replace('_', ' ')}" for k in scores})
@@ -220,7 +222,7 @@ def search_section(
     table = table_html(
         rows,
         columns,
-        floatfmt={"lr": ".3g", "duration_s": ".1f"},
+        floatfmt={"lr": ".4g", "duration_s": ".1f"},
         headers={"number": "trial", "epochs_run": "epochs", "duration_s": "time (s)", **named},
     )
     alt = f"Search objective against learning rate, log axis, {result.tally()}."

@@ -60,7 +60,7 @@ def schedule_class(name: str) -> type[Schedule]:
         near = did_you_mean(normalize(name), [*schedule_names(), *alias_names()])
         raise UnknownNameError(
             f"Unknown schedule name {name!r}.{near} Valid names: {', '.join(schedule_names())} "
-            f"(aliases: {', '.join(sorted(alias_names()))})."
+            "(and their aliases, such as CosineAnnealingLR: `lrkit schedule list` shows them)."
         )
     return _CLASSES[canonical]
 

@@ -31,7 +31,7 @@ from lrkit.errors import (
 )
 from lrkit.interrupts import Terminated, no_interrupt, raise_held
 from lrkit.search.display import SearchDisplay
-from lrkit.search.objective import TaskObjective, Value
+from lrkit.search.objective import TaskObjective, Value, value_name
 from lrkit.search.portable import refuse_in_worker
 from lrkit.search.pruners import make_pruner, pruner_key
 from lrkit.search.result import SearchResult, SearchWarning, TrialRecord
@@ -331,7 +331,13 @@ def search(
                     _join(study, spec, workers, join_timeout)
             result = collect(study, spec)
             if isinstance(objective, TaskObjective):
-                result = dataclasses.replace(result, task=objective.task.name)
+                judged = value_name(objective.value, objective.task.metric)
+                result = dataclasses.replace(
+                    result,
+                    task=objective.task.name,
+                    metric=objective.task.metric,
+                    value_name=f"val {judged}",
+                )
     except KeyboardInterrupt as stop:
         if stored:
             stop.lrkit_role = role  # type: ignore[attr-defined]  # for the CLI's advice

@@ -140,6 +140,9 @@ class SearchResult:
             constant, 12 epochs, val_loss"``, or an objective function's module and name).
         task: The task's name, for a search of a task run by this process (``None`` for an
             objective function, or a result read from storage with :func:`collect`).
+        metric: The task's metric (``"accuracy"``), for a search of a task run by this process.
+        value_name: What a trial's value is, for tables: ``"val loss"``, ``"val accuracy"``
+            (a task's search), or ``"value"`` (an objective function's).
         settings: The rest of what defines the search, as stored with the study: ``n_trials``,
             ``rounds``, ``seed``, ``sampler``, ``pruner``, ``direction``, ``narrow``,
             ``start_lr`` and ``auto_ends`` (the ends a range test gave).
@@ -154,6 +157,8 @@ class SearchResult:
     rounds: tuple[tuple[float, float], ...] = ()
     objective: str = ""
     task: str | None = None
+    metric: str | None = None
+    value_name: str = "value"
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -328,8 +333,10 @@ class SearchResult:
         if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 0):
             raise bad_value("top", "a whole number of trials (0 or more), or None for all", top)
         chosen = self.ranked()[: top if top is not None else None]
+        width = max(10, len(self.value_name))
         lines = [
-            f"{'trial':>5}  {'lr':>10}  {'value':>10}  {'state':<11}  {'epochs':>6}  {'time s':>7}"
+            f"{'trial':>5}  {'lr':>10}  {self.value_name:>{width}}  {'state':<11}  {'epochs':>6}  "
+            f"{'time s':>7}"
         ]
         for t in chosen:
             if t.value is not None:
@@ -341,7 +348,7 @@ class SearchResult:
             duration = "" if t.duration is None else f"{t.duration:.1f}"
             lr = lr_text(t.lr) if math.isfinite(t.lr) else "-"  # stopped before it drew one
             lines.append(
-                f"{t.number:>5}  {lr:>10}  {value:>10}  {t.state:<11}  "
+                f"{t.number:>5}  {lr:>10}  {value:>{width}}  {t.state:<11}  "
                 f"{t.epochs_run:>6}  {duration:>7}"
             )
         left = len(self.trials) - len(chosen)
@@ -350,7 +357,7 @@ class SearchResult:
                 f"... and {left} more trial{'s' if left > 1 else ''} (the best shown first)"
             )
         if any(t.state in STOPPED and t.last_value is not None for t in chosen):
-            lines.append("(value): the last value a trial reported before it stopped")
+            lines.append(f"({self.value_name}): the last value a trial reported before it stopped")
         return "\n".join(lines)
 
     def plot(self, ax: Any = None, *, title: str | None = None, ylabel: str | None = None) -> Any:
