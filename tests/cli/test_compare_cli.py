@@ -200,7 +200,7 @@ def test_the_next_line_trains_the_winning_one_cycle_per_step(tmp_path: Path) -> 
     data = json.loads((tmp_path / "c" / "compare.json").read_text())
     (row,) = data["runs"]
     assert options == {
-        "--lr": f"{row['lr']:.4g}",
+        "--lr": repr(row["lr"]),  # in full: the same run, to the last digit
         "--schedule": row["spec"],
         "--unit": "step",
         "--epochs": "2",
@@ -208,3 +208,7 @@ def test_the_next_line_trains_the_winning_one_cycle_per_step(tmp_path: Path) -> 
     trained = run(*words[1:], "--quiet")
     assert trained.returncode == 0, trained.stderr
     assert "warning" not in trained.stderr.lower()  # the whole cycle fits the run
+    final = row["histories"][0]["epochs"][-1]["val_metric"]  # the same run as compare's row
+    assert f", final {final:.4f}, test {row['histories'][0]['test_metric']:.4f} (" in (
+        trained.stdout
+    )

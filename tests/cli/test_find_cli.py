@@ -64,7 +64,7 @@ def test_find_on_digits_prints_the_table_and_writes_the_plot_and_json(tmp_path: 
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"Wrote {png}" in lines[-2]
     # what to run next, with the suggestion as printed (four significant digits)
-    assert lines[-1] == f"next: lrkit compare digits --lr {data['suggestion']:.4g}" + (
+    assert lines[-1] == f"next: lrkit compare digits --lr {data['suggestion']!r}" + (
         "  (schedules at the suggestion)"
     )
     assert lines[1].split() == ["suggestion", f"{data['suggestion']:.4g}"]

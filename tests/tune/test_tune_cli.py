@@ -61,6 +61,12 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     assert summary["epochs_used"] <= 80  # the budget, the range test's steps included
     assert summary["versions"]["torch"].startswith("2.")
     assert f"test accuracy {summary['test_accuracy']:.2%}" in done.stdout
+    unit = summary["unit"]  # the answer, as the last line puts it in a training script
+    assert done.stdout.splitlines()[-1] == (
+        f"next: build your optimizer with lr={summary['best_lr']!r}, then scheduler = "
+        f"lrkit.schedules.bind(optimizer, {summary['schedule']!r}, unit={unit!r}) and call "
+        f"scheduler.step() once per {unit}"
+    )
     grid = (out / "report.html").read_text()  # its summary says the numbers as the CLI does
     assert f"<dt>learning rate</dt><dd>{summary['best_lr']:.4g}</dd>" in grid
     assert f"<dt>epochs used</dt><dd>{summary['epochs_used']:.0f}</dd>" in grid

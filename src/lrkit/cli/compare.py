@@ -34,7 +34,7 @@ from lrkit.cli import (
     print_json,
     write_report_part,
 )
-from lrkit.plaintext import in_words, lr_text
+from lrkit.plaintext import in_words
 
 if TYPE_CHECKING:
     from lrkit.compare import CompareResult
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Wrote {in_words([str(p) for p in written])}.")
         best = result.best
         if best is not None:
-            options = ["--lr", lr_text(best.lr), "--schedule", best.spec, "--unit", best.unit]
+            options = ["--lr", repr(best.lr), "--schedule", best.spec, "--unit", best.unit]
             options += ["--epochs", str(result.epochs)]
             print(next_command(args, "train", *options, why="the best schedule, to keep"))
     return 0

@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(f"Wrote {png}, {data} and {report}.")
         if result.suggestion is not None:
-            lr = lr_text(result.suggestion)
+            lr = repr(result.suggestion)
             print(next_command(args, "compare", "--lr", lr, why="schedules at the suggestion"))
     return 0
 

@@ -325,7 +325,7 @@ def run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(f"Wrote {png}, {data}, {table} and {report}.")
         if result.best_trial is not None:
-            lr = lr_text(result.best_trial.lr)
+            lr = repr(result.best_trial.lr)
             print(next_command(args, "compare", "--lr", lr, why="schedules at the best LR"))
     return 0 if result.best_trial is not None else 1
 

@@ -123,10 +123,14 @@ def run(args: argparse.Namespace) -> int:
         )
         for note in budget_notes(summary, args.budget):
             print(f"note: {note}")
-        print(f"Wrote {result.out / outputs.REPORT} and {result.out / outputs.SUMMARY}.")
+        print(
+            f"Wrote {result.out / outputs.REPORT} and {result.out / outputs.SUMMARY}, and each "
+            f"stage's files beside them ({outputs.RANGE_JSON}, {outputs.SEARCH_JSON}, "
+            f"{outputs.COMPARE_JSON}, ...)."
+        )
         unit = summary["unit"]
         print(
-            f"next: build your optimizer with lr={lr_text(summary['best_lr'])}, then "
+            f"next: build your optimizer with lr={summary['best_lr']!r}, then "
             f"scheduler = lrkit.schedules.bind(optimizer, {summary['schedule']!r}, "
             f"unit={unit!r}) and call scheduler.step() once per {unit}"
         )
