@@ -16,6 +16,9 @@ code runs with only its import changed, and fixes what the anchors get wrong:
   :mod:`lrkit.finder.curve`); a curve without descent gives a warning, not a made-up LR.
 - On a GPU the host never waits for a step: losses stay on the device and are read back every
   ``check_every`` steps.
+- A :class:`~torch.nn.parallel.DistributedDataParallel` model records, at each step, the loss
+  averaged over its process group: every rank stops at the same step and reads the same
+  suggestion (a rank that stopped alone would leave the others waiting in DDP's all-reduce).
 """
 
 from __future__ import annotations
@@ -317,6 +320,11 @@ class LRFinder:
             progress: A progress bar on a terminal (off one, a plain line to stderr now and
                 then, for a sweep longer than 10 s), as torch-lr-finder's tqdm bar; ``False``:
                 none.
+
+        A :class:`~torch.nn.parallel.DistributedDataParallel` model is tested on every rank
+        at once: each rank calls ``range_test`` on its own batches, and the loss recorded at
+        each step (the validation loss too) is the mean over the model's process group, so
+        every rank gets the same result. Any other model is tested on the calling rank alone.
 
         Returns:
             The :class:`RangeTestResult`.

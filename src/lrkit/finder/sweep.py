@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from lrkit.errors import ConfigError
@@ -66,6 +67,29 @@ class Outcome:
     stop: tuple[int, StopReason] | None
     skipped: int
     loss_kind: str
+
+
+def _group_mean(model: nn.Module) -> Callable[[Tensor], Tensor] | None:
+    """What turns a rank's loss into the mean over a DistributedDataParallel model's process
+    group; ``None`` for any other model (one may be range-tested on a single rank, where a
+    collective would wait for ranks that never come).
+
+    Every rank then records the same curve and so stops at the same step, for the same reason,
+    and reads the same suggestion: a rank that stopped alone would leave the others waiting in
+    DDP's gradient all-reduce. A non-finite loss on one rank makes the mean non-finite on all.
+    """
+    if not isinstance(model, nn.parallel.DistributedDataParallel):
+        return None
+    group = model.process_group
+    return functools.partial(_mean_over, group=group, size=dist.get_world_size(group))
+
+
+def _mean_over(loss: Tensor, group: Any, size: int) -> Tensor:
+    """The mean of ``loss`` over ``group``, on a detached copy (the graph is left alone) on the
+    loss's device: no host sync (gloo has no AVG: a SUM, then a division)."""
+    mean = loss.detach().to(torch.promote_types(loss.dtype, torch.float32), copy=True)
+    dist.all_reduce(mean, op=dist.ReduceOp.SUM, group=group)
+    return mean.div_(size)
 
 
 def _grad_clearer(optimizer: torch.optim.Optimizer) -> Callable[[], None] | list[Tensor]:
@@ -163,6 +187,9 @@ class Sweep:
         self._scale = scaler.get_scale() if scaler is not None else 0.0
         self.skipped, self.in_a_row = 0, 0  # steps a GradScaler skipped: in all, and in a row
         self._clearer = _grad_clearer(optimizer)
+        # A DDP model's losses are averaged over its process group (each step runs through
+        # _run_general then; the plain loop is for every other model).
+        self._mean = _group_mean(model)
 
     def run(self, non_blocking: bool, on_step: Callable[[int], None] | None) -> Outcome:
         self.non_blocking = non_blocking
@@ -174,6 +201,7 @@ class Sweep:
             and self.plan.accumulation_steps == 1
             and self.val_loader is None
             and not tensor_lrs
+            and self._mean is None
         )
         self.model.train()
         if plain:  # it checks the first loss on the host itself
@@ -296,6 +324,8 @@ class Sweep:
         for _ in range(micro - 1):
             total = total + self._micro_step(micro)
         loss = total / micro if micro > 1 else total
+        if self._mean is not None:  # before any decision on it: every rank takes the same
+            loss = self._mean(loss)
         if self._first:
             self._check_first(loss, "train_loader")
             self._first = False
@@ -334,7 +364,8 @@ class Sweep:
             return batch_loss(self.model, self.criterion, self.step_fn, batch, source)
 
     def _val_loss(self, val_loader: Iterable[Any], first: bool) -> Tensor:
-        """Mean validation loss over ``val_loader`` (weighted by batch size), on the device."""
+        """Mean validation loss over ``val_loader`` (weighted by batch size), on the device; for
+        a DDP model, the mean of the ranks' means."""
         self.model.eval()
         total: Tensor | None = None
         count = 0
@@ -354,9 +385,12 @@ class Sweep:
             )
         if total is None:
             raise ConfigError("val_loader must yield at least one batch, got an empty loader.")
+        loss = total / count
+        if self._mean is not None:
+            loss = self._mean(loss)
         if first:
-            self._check_first(total, "val_loader")
-        return total / count
+            self._check_first(loss, "val_loader")
+        return loss
 
     def _check_loss(self, loss: Tensor) -> None:
         """The first step's checks (as :meth:`_micro_step` and :meth:`_step` make them)."""
