@@ -142,6 +142,19 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank(step: int, tmp_path: Pat
         assert ranks[0]["losses"] == ranks[1]["losses"]
 
 
+def test_accumulated_micro_batches_sync_gradients_once_per_optimizer_step(
+    tmp_path: Path,
+) -> None:
+    """With ``accumulation_steps=2`` DDP all-reduces the gradients on the last micro-batch of
+    each step only (``no_sync`` on the others), as a DDP training loop accumulates."""
+    ranks = _job("accumulate", tmp_path)
+    for r in ranks:
+        assert r["steps"] > 10 and r["forwards"] == 2 * r["steps"]
+        assert r["gradient_syncs"] == r["steps"]  # one per optimizer step, not per micro-batch
+        assert r["restored"] == {"model": True, "optimizer": True, "grads": True}
+    assert ranks[0]["losses"] == ranks[1]["losses"]
+
+
 def test_a_plain_model_on_one_rank_makes_no_collective(tmp_path: Path) -> None:
     """Rank 0 range-tests a model that is not DDP while rank 1 waits at a barrier."""
     tested, waiting = _job("plain", tmp_path)
@@ -220,8 +233,17 @@ def _run(rank: int, scenario: str) -> dict[str, Any]:
     model = _model(norm=scenario == "diverge")
     if scenario != "plain":
         model = DistributedDataParallel(model)
-    forwards = [0]
+    forwards, syncs = [0], [0]
     model.register_forward_pre_hook(lambda *_: forwards.__setitem__(0, forwards[0] + 1))
+    if scenario == "accumulate":  # (the hook's own all_reduce would count in all_reduces)
+        from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+        def sync(state: Any, bucket: Any) -> Any:  # DDP's gradient all-reduce, counted
+            syncs[0] += 1
+            return allreduce_hook(state, bucket)
+
+        sync.__annotations__.clear()  # DDP checks them: these are strings here, not its types
+        model.register_comm_hook(None, sync)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-5, momentum=0.9)
     criterion = _Recording(rank, int(scenario[3:]) if scenario.startswith("nan") else None)
     sampler = DistributedSampler(data, WORLD, rank, seed=0) if scenario != "plain" else None
@@ -231,6 +253,7 @@ def _run(rank: int, scenario: str) -> dict[str, Any]:
         x, y = _shard(rank, noisy=True, n=2048).tensors
         val_loader = DataLoader(TensorDataset(x[-64:], y[-64:]), batch_size=64)
     end_lr, num_iter = (1000.0, 100) if scenario == "diverge" else (3.0, 40)
+    accumulation = 2 if scenario == "accumulate" else 1
     calls = [0]
     reduce = dist.all_reduce
 
@@ -243,7 +266,12 @@ def _run(rank: int, scenario: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     try:
         result = LRFinder(model, optimizer, criterion).range_test(
-            loader, val_loader, end_lr=end_lr, num_iter=num_iter, progress=False
+            loader,
+            val_loader,
+            end_lr=end_lr,
+            num_iter=num_iter,
+            accumulation_steps=accumulation,
+            progress=False,
         )
     except Exception as error:
         out["error"] = f"{type(error).__name__}: {error}"
@@ -263,6 +291,7 @@ def _run(rank: int, scenario: str) -> dict[str, Any]:
         local=criterion.local,
         forwards=forwards[0] - len(criterion.local["val"]),  # training forward passes
         all_reduces=calls[0],
+        gradient_syncs=syncs[0],
         restored=_restored(before, model, optimizer),
     )
     return out
@@ -285,7 +314,7 @@ def _worker(scenario: str, rank_text: str, init: str, out_path: str) -> None:
         dist.destroy_process_group()
 
 
-SCENARIOS = ("agree", "agree_val", "diverge", "nan0", "nan9", "plain")
+SCENARIOS = ("agree", "agree_val", "diverge", "nan0", "nan9", "plain", "accumulate")
 
 if __name__ == "__main__":
     if len(sys.argv) != 5 or sys.argv[1] not in SCENARIOS:

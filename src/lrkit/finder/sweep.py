@@ -13,7 +13,7 @@ import inspect
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.distributed as dist
@@ -35,6 +35,7 @@ A scaler halves its scale at each skip; 40 halvings take the default 65536 below
 gradient that is still not finite is not an overflow of float16.
 """
 
+_NO_CONTEXT = contextlib.nullcontext()
 _SEQUENCES = (list, tuple)
 """The batch types read inline as ``(inputs, labels)`` (a DataLoader collates pairs to lists)."""
 
@@ -320,9 +321,15 @@ class Sweep:
         The first step also checks on the host that the loss is a finite scalar.
         """
         micro, scaler = self.plan.accumulation_steps, self.scaler
-        total = self._micro_step(micro)
-        for _ in range(micro - 1):
-            total = total + self._micro_step(micro)
+        total: Tensor | None = None
+        # a DDP model syncs its gradients once per optimizer step, on its last micro-batch
+        ddp = cast(nn.parallel.DistributedDataParallel, self.model)
+        with ddp.no_sync() if micro > 1 and self._mean is not None else _NO_CONTEXT:
+            for _ in range(micro - 1):
+                loss = self._micro_step(micro)
+                total = loss if total is None else total + loss
+        loss = self._micro_step(micro)
+        total = loss if total is None else total + loss
         loss = total / micro if micro > 1 else total
         if self._mean is not None:  # before any decision on it: every rank takes the same
             loss = self._mean(loss)
