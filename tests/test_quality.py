@@ -20,6 +20,26 @@ def test_import_does_not_pull_heavy_libraries(module: str) -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_subpackages_are_attributes_of_a_plain_import_lrkit() -> None:
+    """``lrkit tune`` ends with ``lrkit.schedules.bind(...)`` advice: it must run after a plain
+    ``import lrkit``, which loads each subpackage on first use (and not torch before that)."""
+    code = (
+        "import sys, lrkit\n"
+        "assert 'torch' not in sys.modules\n"
+        "import torch\n"
+        "opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.2)\n"
+        "scheduler = lrkit.schedules.bind(opt, 'warmup:1 > cosine:3', unit='epoch')\n"
+        "lrs = [opt.param_groups[0]['lr']]\n"
+        "for _ in range(3):\n"
+        "    opt.step(); scheduler.step(); lrs.append(opt.param_groups[0]['lr'])\n"
+        "print([round(lr, 6) for lr in lrs], lrkit.finder.LRFinder.__name__,\n"
+        "      lrkit.tasks.__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[0.1,", "0.2,", "0.15,", "0.05]", "LRFinder", "lrkit.tasks"]
+
+
 def test_the_commands_help_imports_no_numerical_library() -> None:
     """``lrkit --help`` imported numpy (tune's plan, for a limit the help names)."""
     code = (

@@ -34,9 +34,11 @@ _LAZY = {
     "SearchResult": "lrkit.search",
 }
 
+_SUBPACKAGES = ("compare", "finder", "report", "schedules", "search", "tasks", "tune")
+
 
 def __getattr__(name: str) -> Any:
-    if name in ("search", "compare", "tune", "report"):  # subpackages, loaded on first use
+    if name in _SUBPACKAGES:  # loaded on first use: lrkit.schedules.bind(...) after import lrkit
         import importlib
 
         # lrkit.search is also callable: lrkit.search(...) is lrkit.search.search(...)

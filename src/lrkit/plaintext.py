@@ -26,6 +26,10 @@ def in_words(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
 
 
+LR_FORMAT = ".4g"
+"""How a learning rate is written for people: four significant digits (trailing zeros left out)."""
+
+
 def lr_text(lr: float | None) -> str:
     """A learning rate for people: four significant digits (``"none"`` for ``None``).
 
@@ -33,7 +37,7 @@ def lr_text(lr: float | None) -> str:
         >>> lr_text(0.13922061623), lr_text(1.0), lr_text(1e-5), lr_text(None)
         ('0.1392', '1', '1e-05', 'none')
     """
-    return "none" if lr is None else f"{lr:.4g}"
+    return "none" if lr is None else format(lr, LR_FORMAT)
 
 
 def range_text(low: float, high: float) -> str:

@@ -30,6 +30,7 @@ from lrkit.errors import (
     positive_lr,
 )
 from lrkit.history import EpochRecord, Evaluation, History, Unit
+from lrkit.plaintext import lr_text
 from lrkit.progress import ProgressBar
 from lrkit.tasks.base import Task
 from lrkit.tasks.checks import check_task
@@ -322,7 +323,7 @@ class _Run:
         return record
 
     def _line(self, record: EpochRecord, n_epochs: int) -> str:
-        head = f"Epoch {record.epoch}/{n_epochs}  lr={record.lr:.4g}"
+        head = f"Epoch {record.epoch}/{n_epochs}  lr={lr_text(record.lr)}"
         if self.diverged:
             return (
                 f"{head}  train_loss={record.train_loss}  diverged at step {self._steps}; stopping."
@@ -420,8 +421,8 @@ def _warn_length(scheduler: Any, total: int, unit: str) -> None:
         last = float(scheduler.schedule(own, base))
         message = (
             f"schedule {spec!r} ends after {count(length)}, but the run lasts {count(total)}: "
-            f"the last {total - length:g} run at its final LR ({last:g}, {last / base:g} x the "
-            "base LR)"
+            f"the last {total - length:g} run at its final LR ({lr_text(last)}, {last / base:g} x "
+            "the base LR)"
         )
     else:
         message = (

@@ -76,7 +76,7 @@ def test_compare_prints_the_table_and_writes_the_files(tmp_path: Path) -> None:
     spec = {"cosine:2": "cosine:steps=2", "constant": "constant"}[best]
     assert lines[-1] == (  # the winner, ready to train on its own
         f"next: lrkit train digits --lr 0.05 --schedule {spec} --unit epoch --epochs 2  "
-        "(the best schedule, to keep)"
+        "# the best schedule, to keep (its seed 0 run)"  # train runs one seed of the two
     )
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((out / "compare.json").read_text())
@@ -194,8 +194,8 @@ def test_the_next_line_trains_the_winning_one_cycle_per_step(tmp_path: Path) -> 
     )  # fmt: skip
     assert compared.returncode == 0, compared.stderr
     said = compared.stdout.splitlines()[-1]
-    assert said.startswith("next: lrkit train digits --lr ") and "(the best schedule" in said
-    words = shlex.split(said.removeprefix("next: ").split("  (")[0])
+    assert said.startswith("next: lrkit train digits --lr ") and "# the best schedule" in said
+    words = shlex.split(said.removeprefix("next: "), comments=True)  # as a shell reads it
     options = dict(zip(words[3::2], words[4::2]))
     data = json.loads((tmp_path / "c" / "compare.json").read_text())
     (row,) = data["runs"]

@@ -65,7 +65,7 @@ def test_find_on_digits_prints_the_table_and_writes_the_plot_and_json(tmp_path: 
     assert f"Wrote {png}" in lines[-2]
     # what to run next, with the suggestion as printed (four significant digits)
     assert lines[-1] == f"next: lrkit compare digits --lr {data['suggestion']!r}" + (
-        "  (schedules at the suggestion)"
+        "  # schedules at the suggestion"
     )
     assert lines[1].split() == ["suggestion", f"{data['suggestion']:.4g}"]
     assert lines[2].split() == ["range", f"{data['range'][0]:.4g}", "to", f"{data['range'][1]:.4g}"]
@@ -125,7 +125,7 @@ BAD = {
     ),
     "start_lr_tiny": (
         ["--start-lr", "1e-320", "--end-lr", "1"],
-        "--start-lr must be at least 5.56e-309, so that --end-lr / --start-lr is a finite number",
+        "--start-lr must be at least 5.563e-309, so that --end-lr / --start-lr is a finite number",
     ),
 }
 

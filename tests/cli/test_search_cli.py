@@ -51,6 +51,10 @@ def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
     assert header == ["trial", "lr", "val", "loss", "state", "epochs", "time", "s"]
     assert data["value_name"] == "val loss" and data["metric"] == "accuracy"
     assert data["settings"]["pruner"] == "halving" and data["settings"]["n_trials"] == 5
+    assert data["settings"]["n_rounds"] == 1 and "direction" not in data["settings"]
+    assert done.stdout.splitlines()[-1] == (  # compare at the budget the LR was searched for
+        f"next: lrkit compare digits --lr {best!r} --epochs 3  # schedules at the best LR"
+    )
     assert (out / "search.png").stat().st_size > 10_000
     csv = (out / "search.csv").read_text().splitlines()
     assert len(csv) == 6 and "test_metric" in csv[0]

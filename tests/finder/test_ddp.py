@@ -142,6 +142,17 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank(step: int, tmp_path: Pat
         assert ranks[0]["losses"] == ranks[1]["losses"]
 
 
+def test_a_compiled_ddp_model_is_averaged_too(tmp_path: Path) -> None:
+    """torch.compile(DDP(model)), torch's order, wraps the DDP model: it is seen through."""
+    ranks = _job("compiled", tmp_path)
+    expected = _mean_of([r["local"]["train"] for r in ranks])
+    assert ranks[0]["local"]["train"] != ranks[1]["local"]["train"]
+    for r in ranks:
+        assert r["losses"] == expected
+        assert r["restored"] == {"model": True, "optimizer": True, "grads": True}
+    assert ranks[0]["suggestion"] == ranks[1]["suggestion"] is not None
+
+
 def test_accumulated_micro_batches_sync_gradients_once_per_optimizer_step(
     tmp_path: Path,
 ) -> None:
@@ -228,11 +239,13 @@ def _run(rank: int, scenario: str) -> dict[str, Any]:
 
     if scenario == "plain" and rank == 1:
         return {}  # straight to the barrier, while rank 0 tests its own model
-    noisy = scenario in ("agree", "agree_val", "diverge")
+    noisy = scenario in ("agree", "agree_val", "diverge", "compiled")
     data = _shard(rank, noisy)
     model = _model(norm=scenario == "diverge")
     if scenario != "plain":
         model = DistributedDataParallel(model)
+    if scenario == "compiled":
+        model = torch.compile(model, backend="eager")  # type: ignore[assignment]
     forwards, syncs = [0], [0]
     model.register_forward_pre_hook(lambda *_: forwards.__setitem__(0, forwards[0] + 1))
     if scenario == "accumulate":  # (the hook's own all_reduce would count in all_reduces)
@@ -314,7 +327,7 @@ def _worker(scenario: str, rank_text: str, init: str, out_path: str) -> None:
         dist.destroy_process_group()
 
 
-SCENARIOS = ("agree", "agree_val", "diverge", "nan0", "nan9", "plain", "accumulate")
+SCENARIOS = ("agree", "agree_val", "diverge", "nan0", "nan9", "plain", "accumulate", "compiled")
 
 if __name__ == "__main__":
     if len(sys.argv) != 5 or sys.argv[1] not in SCENARIOS:

@@ -365,7 +365,7 @@ BAD_CALLS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "start_lr_tiny": (
         {"start_lr": 1e-320, "end_lr": 1.0},
-        "start_lr must be at least 5.56e-309, so that end_lr / start_lr is a finite number",
+        "start_lr must be at least 5.563e-309, so that end_lr / start_lr is a finite number",
     ),
     "balance": ({"balance": "oversample"}, "balance must be one of 'undersample', 'sampler'"),
     "seed": ({"seed": "7"}, "seed must be an integer"),

@@ -90,7 +90,7 @@ def test_the_first_jump_is_marked_where_the_rule_found_it() -> None:
     assert data.first_jump == read_curve(jumpy.lrs, jumpy.losses).catapult == LRS[jump]
     assert plot_data(RESULT).first_jump is None
     labels = [t.get_text() for t in jumpy.plot().axes[0].get_legend().get_texts()]
-    assert f"first jump {LRS[jump]:.2g}" in labels
+    assert f"first jump {LRS[jump]:.4g}" in labels
 
 
 def test_a_curve_too_short_to_read_is_drawn_raw() -> None:

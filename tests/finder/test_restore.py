@@ -252,20 +252,61 @@ def test_a_param_group_added_during_the_sweep_is_removed() -> None:
             optimizer.add_param_group({"params": body[:1], "lr": 1e-3})
             optimizer.param_groups[0]["params"].append(body[1])
 
+    # each step's gradient of an added parameter is that step's own, never a running sum
+    fresh: list[torch.Tensor] = []
+    stepped: list[torch.Tensor] = []
+    hooks = [
+        body[0].register_hook(lambda grad: fresh.append(grad.clone())),
+        optimizer.register_step_pre_hook(
+            lambda *_: stepped.append(body[0].grad.clone()) if body[0].grad is not None else None
+        ),
+    ]
     LRFinder(model, optimizer, nn.CrossEntropyLoss()).range_test(
         DataLoader(blobs(), batch_size=32), num_iter=20, on_step=on_step
     )
+    for hook in hooks:
+        hook.remove()
+    assert len(stepped) == len(fresh) == 20  # (not the optimizer's before step 5: they add up)
+    for got, own in zip(stepped[5:], fresh[5:]):
+        assert torch.equal(got, own)
     assert [list(g["params"]) for g in optimizer.param_groups] == groups
     _assert_equal(before, _state(model, optimizer))
 
 
-def test_lazy_parameters_not_yet_materialised_are_a_clear_error() -> None:
-    model = nn.Sequential(nn.LazyLinear(16), nn.ReLU(), nn.Linear(16, 3))
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+def test_param_groups_removed_reordered_or_replaced_during_the_sweep_come_back() -> None:
+    model = mlp(norm=True)
+    first, last = list(model[0].parameters()), list(model[-1].parameters())  # type: ignore[index]
+    optimizer = torch.optim.SGD([{"params": first}, {"params": last, "lr": 2e-5}], lr=1e-5)
+    groups = list(optimizer.param_groups)
+    lists = [g["params"] for g in groups]
+    before = _state(model, optimizer)
+
+    def on_step(step: int) -> None:
+        if step == 3:
+            optimizer.param_groups.reverse()
+            optimizer.param_groups[0]["params"] = tuple(optimizer.param_groups[0]["params"])
+        if step == 6:
+            optimizer.param_groups.pop()
+
+    LRFinder(model, optimizer, nn.CrossEntropyLoss()).range_test(
+        DataLoader(blobs(), batch_size=32), num_iter=20, on_step=on_step
+    )
+    assert all(a is b for a, b in zip(optimizer.param_groups, groups, strict=True))
+    assert all(g["params"] is held for g, held in zip(groups, lists))  # the same lists
+    _assert_equal(before, _state(model, optimizer))
+
+
+@pytest.mark.parametrize("lazy", ["parameters", "buffers"])
+def test_lazy_modules_not_yet_materialised_are_a_clear_error(lazy: str) -> None:
+    if lazy == "parameters":
+        model = nn.Sequential(nn.LazyLinear(16), nn.ReLU(), nn.Linear(16, 3))
+    else:  # a BatchNorm without weights: lazy running stats, no lazy parameter
+        model = nn.Sequential(nn.LazyBatchNorm1d(affine=False), nn.Linear(8, 3))
+    optimizer = torch.optim.SGD(model[-1].parameters(), lr=1e-5)
     finder = LRFinder(model, optimizer, nn.CrossEntropyLoss())
-    with pytest.raises(ConfigError, match="lazy parameters not yet materialised"):
+    with pytest.raises(ConfigError, match=r"a lazy module not yet materialised \(Lazy"):
         finder.range_test(DataLoader(blobs(), batch_size=32), num_iter=20)
-    model(torch.zeros(1, 8))  # one forward pass materialises them: then the test runs
+    model(torch.zeros(2, 8))  # one forward pass materialises them: then the test runs
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
     result = LRFinder(model, optimizer, nn.CrossEntropyLoss()).range_test(
         DataLoader(blobs(), batch_size=32), num_iter=20

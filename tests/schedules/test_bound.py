@@ -304,10 +304,23 @@ def test_a_schedule_that_overflows_stops_before_it_writes_inf() -> None:
     scheduler = bind(opt, "exponential:1.5")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow in exp
-        with pytest.raises(ConfigError, match=r"must give a finite learning rate, got inf"):
+        with pytest.raises(ConfigError, match=r"must give a finite learning rate \(one a float32 "):
             for _ in range(3000):
                 scheduler.step()
     assert all(math.isfinite(g["lr"]) for g in opt.param_groups)
+
+
+def test_an_lr_past_what_a_float32_holds_stops_before_the_optimizer_overflows() -> None:
+    """1e198 is a finite float, but SGD's step raised RuntimeError ("value cannot be converted
+    to type float without overflow") with a traceback on the command line."""
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    scheduler = bind(opt, "exponential:1e200")
+    with pytest.raises(ConfigError, match=r"got 1\.0+2*e\+198 for param group 0 \(base lr 0\.01\)"):
+        scheduler.step()
+    assert opt.param_groups[0]["lr"] == 0.01
+    model(torch.ones(1, 2)).sum().backward()
+    opt.step()  # still trains: nothing overflowed
 
 
 @pytest.mark.parametrize(

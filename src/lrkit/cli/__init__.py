@@ -233,14 +233,15 @@ def command_line(argv: list[str] | None = None) -> str:
 
 
 def next_command(args: argparse.Namespace, command: str, *options: str, why: str) -> str:
-    """The line a command ends with: what to run next with its answer, ready to paste (the same
-    task, ``--device`` and ``--seed`` as this run's where they are not the defaults). An LR in
-    it is given in full (``repr``): rounded, it would train to another score.
+    """The line a command ends with: what to run next with its answer, ready to paste as a shell
+    line, the why a comment (the same task, ``--device`` and ``--seed`` as this run's where they
+    are not the defaults). An LR in it is given in full (``repr``): rounded, it would train to
+    another score.
 
     Example:
         >>> args = argparse.Namespace(task="my task.py", device="cpu", seed=3)
         >>> next_command(args, "compare", "--lr", repr(0.1392), why="schedules at this LR")
-        "next: lrkit compare 'my task.py' --lr 0.1392 --seed 3  (schedules at this LR)"
+        "next: lrkit compare 'my task.py' --lr 0.1392 --seed 3  # schedules at this LR"
     """
     import shlex
 
@@ -249,7 +250,7 @@ def next_command(args: argparse.Namespace, command: str, *options: str, why: str
         words += ["--device", args.device]
     if args.seed != 0:
         words += ["--seed", str(args.seed)]
-    return f"next: {' '.join(shlex.quote(w) for w in words)}  ({why})"
+    return f"next: {' '.join(shlex.quote(w) for w in words)}  # {why}"
 
 
 REPORT_PART = {"find": "range_test", "search": "search", "compare": "compare"}

@@ -142,7 +142,10 @@ def run(args: argparse.Namespace) -> int:
         if best is not None:
             options = ["--lr", repr(best.lr), "--schedule", best.spec, "--unit", best.unit]
             options += ["--epochs", str(result.epochs)]
-            print(next_command(args, "train", *options, why="the best schedule, to keep"))
+            why = "the best schedule, to keep"
+            if len(result.seeds) > 1:  # train runs one seed: the first of the row's
+                why += f" (its seed {result.seeds[0]} run)"
+            print(next_command(args, "train", *options, why=why))
     return 0
 
 

@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 from lrkit import __version__
 from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, HOLDS, UsageError, stdout_for_json, stopped
-from lrkit.errors import LrkitError, RunError, SpecError
+from lrkit.errors import LrkitError, RunError, SpecError, TaskError
 from lrkit.interrupts import (
     exit_status,
     handler,
@@ -149,7 +149,7 @@ def _run(argv: Sequence[str] | None) -> int:
         return _fail(spec_option(str(exc), args), EXIT_USAGE)
     except LrkitError as exc:
         message = as_flag(str(exc), _options(parser, args))
-        if message.startswith("Task file ") and hasattr(args, "task"):  # TASK names it
+        if isinstance(exc, TaskError) and message.startswith("Task file "):  # TASK names it
             message = f"TASK: {message}"
         return _fail(message, EXIT_USAGE)
     except OSError as exc:

@@ -23,6 +23,7 @@ from typing import Any
 
 from lrkit.cli import UsageError, capped_int, positive_float
 from lrkit.outputs import unwritable, write_file
+from lrkit.plaintext import lr_text
 
 DEFAULT_LR = 1.0  # as Schedule.trace: the y axis then reads as a multiple of the base LR
 MAX_STEPS = 5_000_000  # lrkit.schedules.plot.MAX_STEPS, kept here so that --help needs no import
@@ -132,7 +133,7 @@ def run_plot(args: argparse.Namespace) -> int:
     _print_warnings(args.specs, args.lr, args.metrics)
     noun = "schedule" if len(curves) == 1 else "schedules"
     over = f"{steps} step{'' if steps == 1 else 's'}"
-    print(f"Wrote {output} ({len(curves)} {noun} over {over}, base lr {args.lr:g}).")
+    print(f"Wrote {output} ({len(curves)} {noun} over {over}, base lr {lr_text(args.lr)}).")
     return 0
 
 
@@ -323,7 +324,7 @@ def run_show(args: argparse.Namespace) -> int:
         [str(k.step), f"{curve.lrs[k.step]:.6g}", f"{curve.lrs[k.step] / args.lr:.4g}", k.note]
         for k in key_steps(schedule, steps)
     ]
-    caption = f"base lr {args.lr:g}, {steps} steps"
+    caption = f"base lr {lr_text(args.lr)}, {steps} steps"
     if FLAT_PLATEAU_NOTE in curve.label:
         caption += f" ({FLAT_PLATEAU_NOTE}; pass --metrics)"
     print(f"spec: {schedule.to_spec()}")

@@ -325,18 +325,22 @@ def run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(f"Wrote {png}, {data}, {table} and {report}.")
         if result.best_trial is not None:
-            lr = repr(result.best_trial.lr)
-            print(next_command(args, "compare", "--lr", lr, why="schedules at the best LR"))
+            options = ["--lr", repr(result.best_trial.lr)]
+            if args.epochs is not None:  # the budget the LR was searched for
+                options += ["--epochs", str(args.epochs)]
+            print(next_command(args, "compare", *options, why="schedules at the best LR"))
     return 0 if result.best_trial is not None else 1
 
 
 def _auto_ends(args: argparse.Namespace) -> str:
     """Where an ``auto`` end of the searched range came from (``""`` when none is)."""
+    from lrkit.search.engine import BRACKET_MARGIN_WORDS as margin
+
     low, high = args.low == "auto", args.high == "auto"
     if low and high:
-        return ": from half a decade under the range test's low end to its high end"
+        return f": from {margin} under the range test's low end to its high end"
     if low:
-        return ": its low end half a decade under the range test's"
+        return f": its low end {margin} under the range test's"
     return ": its high end the range test's" if high else ""
 
 

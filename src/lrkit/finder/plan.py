@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from lrkit.errors import MAX_LR, ConfigError, bad_value, check_seed, positive_lr, whole_number
+from lrkit.plaintext import lr_text
 
 STEP_MODES: tuple[str, ...] = ("exp", "linear")
 """How the LR rises: geometrically (``"exp"``) or linearly."""
@@ -89,7 +90,7 @@ def make_plan(
     end = positive_lr("end_lr", end_lr)
     if end <= start:
         raise ConfigError(
-            f"end_lr must be greater than start_lr ({start:g}), got {end_lr!r}: the sweep "
+            f"end_lr must be greater than start_lr ({float(start)!r}), got {end_lr!r}: the sweep "
             "raises the LR from start_lr to end_lr."
         )
     _integer("num_iter", num_iter, MIN_ITER, "a curve needs points to read")
@@ -242,26 +243,27 @@ def _applied_by_adafactor(
         start = "start_lr" if given_start else "The optimizer's LR, where the sweep starts,"
         raise ConfigError(
             f"{start} must be below what torch's Adafactor applies, min(lr, 1/sqrt(step)) = "
-            f"{(done + 1) ** -0.5:.3g} at its step {done + 1}, got {lrs[0] * top:.3g}{group}: "
-            "a higher LR does not change its step."
+            f"{lr_text((done + 1) ** -0.5)} at its step {done + 1}, got "
+            f"{lr_text(lrs[0] * top)}{group}: a higher LR does not change its step."
         )
     if kept < MIN_ITER:
         raise ConfigError(
             f"end_lr must keep the sweep under what torch's Adafactor applies, min(lr, "
-            f"1/sqrt(step)), for its first {MIN_ITER} steps, got {lrs[-1]:.3g}: the LR{group} "
+            f"1/sqrt(step)), for its first {MIN_ITER} steps, got {lr_text(lrs[-1])}: the LR{group} "
             f"passes it at the sweep's step {kept + 1} (Adafactor's {done + kept + 1}), and a "
             f"higher LR does not change its step. Lower end_lr (to about "
-            f"{(done + MIN_ITER) ** -0.5 / top:.3g}), start lower, or sweep in more steps "
+            f"{lr_text((done + MIN_ITER) ** -0.5 / top)}), start lower, or sweep in more steps "
             "(num_iter)."
         )
-    at = f"LR {lrs[kept - 1]:.3g}"
+    at = f"LR {lr_text(lrs[kept - 1])}"
     if top != 1.0:
-        at += f" (param group {g} at {lrs[kept - 1] * top:.3g})"
+        at += f" (param group {g} at {lr_text(lrs[kept - 1] * top)})"
     cut = (
-        f"the sweep ended at {at}, step {kept} of {len(lrs)}, not at end_lr={lrs[-1]:.3g}: "
-        f"torch's Adafactor steps by min(lr, 1/sqrt(step)), {(done + kept + 1) ** -0.5:.3g} at "
-        f"its step {done + kept + 1}, so a higher LR{group} would not change its step (nor, "
-        "later in a longer sweep, where the bound is lower)."
+        f"the sweep ended at {at}, step {kept} of {len(lrs)}, not at end_lr={lr_text(lrs[-1])}: "
+        "torch's Adafactor steps by min(lr, 1/sqrt(step)), "
+        f"{lr_text((done + kept + 1) ** -0.5)} at its step {done + kept + 1}, so a higher "
+        f"LR{group} would not change its step (nor, later in a longer sweep, where the bound is "
+        "lower)."
     )
     return lrs[:kept], cut
 
@@ -325,7 +327,7 @@ def _check_bounds(
         group = ratios.index(top)
         why = (
             f" (param group {group} runs at {top:g}x the swept LR, so end_lr must be at most "
-            f"{MAX_LR / top:.3g})"
+            f"{lr_text(MAX_LR / top)})"
             if top > 1.0
             else ""
         )
@@ -334,7 +336,7 @@ def _check_bounds(
         given = "the optimizer's LR, " if start_lr is None else ""
         raise bad_value(
             "start_lr",
-            f"{given}at least {end / sys.float_info.max:.3g}, so that end_lr / start_lr is a "
+            f"{given}at least {lr_text(end / sys.float_info.max)}, so that end_lr / start_lr is a "
             "finite number for the geometric sweep",
             start if start_lr is None else start_lr,
         )

@@ -217,7 +217,7 @@ def plot_result(
             color="0.35",
             linestyle="-.",
             linewidth=1.0,
-            label=f"first jump {data.first_jump:.2g}",
+            label=f"first jump {lr_text(data.first_jump)}",
         )
     if data.suggestion is not None:
         lr, loss = data.suggestion
@@ -229,7 +229,7 @@ def plot_result(
             color="C3",
             linestyle=":",
             linewidth=1.2,
-            label=f"stopped at {data.diverged_lr:.2g} ({result.stop_reason})",
+            label=f"stopped at {lr_text(data.diverged_lr)} ({result.stop_reason})",
         )
     if data.log_lr:
         ax.set_xscale("log")

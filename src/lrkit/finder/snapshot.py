@@ -14,8 +14,9 @@ tensors, so parameters, optimizer state tensors and param-group dicts keep their
 anything that holds on to them (a scheduler, an EMA of the weights, a hook) stays valid; a
 parameter or buffer that the sweep replaced by another tensor is put back.
 Optimizer state created during the sweep (a momentum buffer the optimizer did not have yet) is
-removed again, so a fresh optimizer is fresh again afterwards; so is a param group added during
-it (progressive unfreezing in a ``step_fn``), and each group's list of parameters is put back.
+removed again, so a fresh optimizer is fresh again afterwards; the param groups are put back as
+they were (a group added during it, for progressive unfreezing, is removed; one removed comes
+back), each with its own list of parameters.
 
 What lies outside the model, the optimizer, the scaler and the RNGs is not saved: the sweep calls
 the optimizer's step hooks at every step, as training does, and what a hook changes elsewhere (an
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn.parameter import is_lazy
+from torch.nn.modules.lazy import LazyModuleMixin
 
 from lrkit.errors import ConfigError
 
@@ -116,6 +117,13 @@ class Snapshot:
         # prefixed names through nested generators, a visible cost on a small model, and the
         # saved (module, name, tensor) triples let restore() put back the very same objects.
         self._modules = _unique_modules([model, *also])
+        for module in self._modules:
+            if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
+                raise ConfigError(
+                    f"the model has a lazy module not yet materialised ({type(module).__name__}): "
+                    "run one forward pass on a batch before the range test, and build the "
+                    "optimizer after it."
+                )
         self._modes = [m.training for m in self._modules]
         saved: dict[int, tuple[_Saved, _Saved | None]] = {}  # tied weights are saved once
         self._params: list[tuple[nn.Module, str, Tensor, _Saved, _Saved | None]] = []
@@ -136,8 +144,9 @@ class Snapshot:
                 if isinstance(param, Tensor) and id(param) not in saved:
                     saved[id(param)] = _save_param(param)
                     self._loose.append((param, *saved[id(param)]))
-        self._groups = [_save_group(group) for group in optimizer.param_groups]
-        self._group_params = [list(group["params"]) for group in optimizer.param_groups]
+        self._groups = [(group, *_save_group(group)) for group in optimizer.param_groups]
+        # each group's list of parameters, and what it holds (a step_fn may append to it)
+        self._group_params = [(g["params"], list(g["params"])) for g in optimizer.param_groups]
         self._state = {
             key: {k: _save(v) for k, v in values.items()} for key, values in optimizer.state.items()
         }
@@ -195,10 +204,14 @@ class Snapshot:
 
     def _restore_optimizer(self) -> None:
         optimizer = self._optimizer
-        del optimizer.param_groups[len(self._groups) :]  # groups the sweep added
-        for group, params in zip(optimizer.param_groups, self._group_params):
-            group["params"][:] = params
-        for group, (plain, other) in zip(optimizer.param_groups, self._groups):
+        groups, now = [group for group, *_ in self._groups], optimizer.param_groups
+        if len(now) != len(groups) or any(a is not b for a, b in zip(now, groups)):
+            now[:] = groups  # groups added, removed or reordered: the saved dicts, in order
+        for (group, *_), (held, params) in zip(self._groups, self._group_params):
+            group["params"] = held
+            if isinstance(held, list):
+                held[:] = params
+        for group, plain, other in self._groups:
             for key in [k for k in group if k != "params" and k not in plain and k not in other]:
                 del group[key]
             group.update(plain)
@@ -282,12 +295,6 @@ def _restore_attrs(obj: Any, saved: dict[str, Any]) -> None:
 
 
 def _save_param(param: Tensor) -> tuple[_Saved, _Saved | None]:
-    if is_lazy(param):
-        raise ConfigError(
-            "the model has lazy parameters not yet materialised (a LazyLinear, LazyConv...): "
-            "run one forward pass on a batch before the range test, and build the optimizer "
-            "after it."
-        )
     grad = param.grad
     return _Saved(param), None if grad is None else _Saved(grad)
 

@@ -61,6 +61,7 @@ import numpy as np
 
 from lrkit.errors import ConfigError, UnknownNameError
 from lrkit.finder import rules
+from lrkit.plaintext import range_text
 
 __all__ = [
     "ALIASES",
@@ -81,6 +82,7 @@ CLEAR = 5.0  # a drop of CLEAR standard errors needs no wider smoothing
 DESCENT = 3.0  # a drop of fewer standard errors is not a descent
 MEDIAN_HALF_WIDTH = 0.2  # spike filter before the divergence cut, in decades (>= 2 points)
 KERNEL_REACH = 7.8  # kernel widths past which the smoothing leaves points out (exp(-30.4))
+FFT_RANGE = 1e4  # the largest loss over the median one up to which a long sweep uses an FFT
 GIVE_BACK = 0.5  # diverged once the loss has given back this share of its improvement
 # steps' worth of LR accumulated at any point of the standard sweep (100 steps, 1e-7 -> 10)
 REFERENCE_STEPS = 1.0 / (1.0 - 10.0 ** (-8.0 / 99.0))
@@ -197,7 +199,11 @@ def _smooth(
         return (w @ y) / w.sum(1), w
     reach = KERNEL_REACH * width  # beyond it a weight is below 1e-13 of the centre's
     step = _even_step(x)
-    if step is not None:  # an exponential sweep: one kernel for every point, convolved by FFT
+    magnitude = np.abs(y)
+    # an exponential sweep: one kernel for every point, convolved by FFT; its rounding error is
+    # a share of the largest loss spread over every point, so a curve whose spikes dwarf it is
+    # averaged point by point instead
+    if step is not None and magnitude.max() <= FFT_RANGE * np.median(magnitude):
         offsets = np.arange(1, int(min(reach / step, len(x) - 1)) + 1) * step
         half = np.exp(scale * offsets**2)
         kernel = np.concatenate((half[::-1], [1.0], half))
@@ -222,7 +228,9 @@ def _even_step(x: np.ndarray) -> float | None:
 
 
 def _convolve(y: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """``np.convolve(y, kernel, "same")`` for an odd-length ``kernel``, by FFT."""
+    """The ``len(y)`` points of the full convolution of ``y`` and an odd-length ``kernel`` that
+    are centred on ``y``'s (``np.convolve(y, kernel, "same")`` when the kernel is the shorter),
+    by FFT."""
     size = 1 << (len(y) + len(kernel) - 2).bit_length()
     full = np.fft.irfft(np.fft.rfft(y, size) * np.fft.rfft(kernel, size), size)
     first = len(kernel) // 2
@@ -586,8 +594,8 @@ def _within(s: Suggestion, first: float, last: float, *, further: bool = True) -
     advice = [a for a, past in (("start_lr", below), ("end_lr", above and further)) if past]
     wider = f": sweep a wider range ({', '.join(advice)})" if advice else ""
     note = (
-        f"corrected for the sweep's speed, the reading lay past the LRs swept ({first:.3g} to "
-        f"{last:.3g}); it is kept to them{wider}."
+        f"corrected for the sweep's speed, the reading lay past the LRs swept "
+        f"({range_text(first, last)}); it is kept to them{wider}."
     )
     warning = note if s.warning is None else f"{s.warning} And {note}"
     return Suggestion(lr, span, s.rule, warning)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import inspect
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -70,7 +70,16 @@ class Outcome:
     loss_kind: str
 
 
-def _group_mean(model: nn.Module) -> Callable[[Tensor], Tensor] | None:
+def _ddp_of(model: nn.Module) -> nn.parallel.DistributedDataParallel | None:
+    """``model`` as a DistributedDataParallel, also through ``torch.compile``'s wrapper (torch's
+    order: wrap in DDP, then compile); ``None`` for any other model."""
+    inner = getattr(model, "_orig_mod", model)
+    return inner if isinstance(inner, nn.parallel.DistributedDataParallel) else None
+
+
+def _group_mean(
+    ddp: nn.parallel.DistributedDataParallel | None,
+) -> Callable[[Tensor], Tensor] | None:
     """What turns a rank's loss into the mean over a DistributedDataParallel model's process
     group; ``None`` for any other model (one may be range-tested on a single rank, where a
     collective would wait for ranks that never come).
@@ -79,9 +88,9 @@ def _group_mean(model: nn.Module) -> Callable[[Tensor], Tensor] | None:
     and reads the same suggestion: a rank that stopped alone would leave the others waiting in
     DDP's gradient all-reduce. A non-finite loss on one rank makes the mean non-finite on all.
     """
-    if not isinstance(model, nn.parallel.DistributedDataParallel):
+    if ddp is None:
         return None
-    group = model.process_group
+    group = ddp.process_group
     return functools.partial(_mean_over, group=group, size=dist.get_world_size(group))
 
 
@@ -110,6 +119,10 @@ def _grad_clearer(optimizer: torch.optim.Optimizer) -> Callable[[], None] | list
             return functools.partial(optimizer.zero_grad, set_to_none=True)
         return optimizer.zero_grad  # a wrapper's zero_grad() of no arguments, called as it is
     return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def _group_sizes(optimizer: torch.optim.Optimizer) -> list[int]:
+    return [len(group["params"]) for group in optimizer.param_groups]
 
 
 def _takes_set_to_none(method: Callable[..., Any]) -> bool:
@@ -188,9 +201,11 @@ class Sweep:
         self._scale = scaler.get_scale() if scaler is not None else 0.0
         self.skipped, self.in_a_row = 0, 0  # steps a GradScaler skipped: in all, and in a row
         self._clearer = _grad_clearer(optimizer)
+        self._sizes = _group_sizes(optimizer)
         # A DDP model's losses are averaged over its process group (each step runs through
         # _run_general then; the plain loop is for every other model).
-        self._mean = _group_mean(model)
+        self._ddp = _ddp_of(model)
+        self._mean = _group_mean(self._ddp)
 
     def run(self, non_blocking: bool, on_step: Callable[[int], None] | None) -> Outcome:
         self.non_blocking = non_blocking
@@ -217,13 +232,14 @@ class Sweep:
     ) -> tuple[int, StopReason] | None:
         """Steps ``step .. end - 1`` with any settings; why the sweep stopped, if it did."""
         plan, groups = self.plan, self.optimizer.param_groups
+        watch = on_step is not None or self.step_fn is not None  # they may add param groups
         while step < end:
             for group, column in zip(groups, plan.columns):
                 if tensor_lrs and isinstance(group["lr"], Tensor):
                     group["lr"].fill_(column[step])
                 else:
                     group["lr"] = column[step]
-            clear_grads(self._clearer)
+            clear_grads(self._current_clearer() if watch else self._clearer)
             loss = self._step()
             if loss is None:  # a GradScaler skipped the step: run it again at the same LR
                 if self.in_a_row >= MAX_SKIPS_IN_A_ROW:
@@ -271,11 +287,15 @@ class Sweep:
         others = list(zip(optimizer.param_groups[1:], plan.columns[1:]))
         # Pairs are read inline when there is a criterion and no step_fn.
         inline = criterion is not None and step_fn is None
+        watch = on_step is not None or step_fn is not None  # they may add param groups
         for done in range(step + 1, n + 1):
             first["lr"] = lrs[done - 1]
             if others:
                 for group, column in others:
                     group["lr"] = column[done - 1]
+            if watch:
+                clearer = self._current_clearer()
+                params = clearer if isinstance(clearer, list) else None
             if params is not None:  # zero_grad(set_to_none=True), without its profiler range
                 for p in params:
                     if p.grad is not None:
@@ -315,6 +335,15 @@ class Sweep:
                     return stop
         return None
 
+    def _current_clearer(self) -> Callable[[], None] | list[Tensor]:
+        """The gradient clearer, built again when the param groups changed (a group added in an
+        ``on_step`` callback or a ``step_fn``: progressive unfreezing), so that every parameter
+        the optimizer steps starts each step from no gradient."""
+        sizes = _group_sizes(self.optimizer)
+        if sizes != self._sizes:
+            self._sizes, self._clearer = sizes, _grad_clearer(self.optimizer)
+        return self._clearer
+
     def _step(self) -> Tensor | None:
         """One optimizer step, any settings; its mean loss, or ``None`` if a scaler skipped it.
 
@@ -323,8 +352,8 @@ class Sweep:
         micro, scaler = self.plan.accumulation_steps, self.scaler
         total: Tensor | None = None
         # a DDP model syncs its gradients once per optimizer step, on its last micro-batch
-        ddp = cast(nn.parallel.DistributedDataParallel, self.model)
-        with ddp.no_sync() if micro > 1 and self._mean is not None else _NO_CONTEXT:
+        ddp = self._ddp
+        with ddp.no_sync() if micro > 1 and ddp is not None else _NO_CONTEXT:
             for _ in range(micro - 1):
                 loss = self._micro_step(micro)
                 total = loss if total is None else total + loss

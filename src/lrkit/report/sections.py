@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lrkit.errors import bad_value
-from lrkit.plaintext import literal, lr_text, range_text
+from lrkit.plaintext import LR_FORMAT, literal, lr_text, range_text
 from lrkit.report.html import (
     Section,
     escape,
@@ -135,7 +135,7 @@ def range_test_section(
         "range": "none" if result.range is None else range_text(*result.range),
         "diverged at": result.divergence_text(),
         "stopped": result.stop_reason.replace("_", " "),
-        "sweep": f"{lr_text(result.start_lr)} → {lr_text(result.end_lr)}, {result.steps} of "
+        "sweep": f"{range_text(result.start_lr, result.end_lr)}, {result.steps} of "
         f"{result.num_iter} steps ({result.step_mode})",
         "loss": "validation" if result.loss_kind == "val" else "training",
         "rule": result.rule,
@@ -222,7 +222,7 @@ def search_section(
     table = table_html(
         rows,
         columns,
-        floatfmt={"lr": ".4g", "duration_s": ".1f"},
+        floatfmt={"lr": LR_FORMAT, "duration_s": ".1f"},
         headers={"number": "trial", "epochs_run": "epochs", "duration_s": "time (s)", **named},
     )
     alt = f"Search objective against learning rate, log axis, {result.tally()}."

@@ -15,9 +15,12 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit.errors import ConfigError, bad_value, caller_level, check_flag, plain
+from lrkit.plaintext import lr_text
 from lrkit.schedules.base import TICK, Schedule
 from lrkit.schedules.plateau import PlateauTracker, finite_metric
 from lrkit.schedules.spec import parse
+
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 Unit = Literal["step", "epoch"]
 
@@ -185,10 +188,11 @@ class ScheduledLR(LRScheduler):
     def _apply(self) -> None:
         values = self.get_lr()
         for i, lr in enumerate(values):  # an overflow (exponential:1.5) must not train at inf
-            if not math.isfinite(float(lr)):
+            if not abs(float(lr)) <= FLOAT32_MAX:  # past it, torch's optimizers overflow too
+                base = lr_text(float(self.base_lrs[i]))
                 raise ConfigError(
-                    f"schedule {self.schedule.to_spec()!r} must give a finite learning rate, "
-                    f"got {float(lr)} for param group {i} (base lr {self.base_lrs[i]:g}) at "
+                    f"schedule {self.schedule.to_spec()!r} must give a finite learning rate (one "
+                    f"a float32 holds), got {float(lr)} for param group {i} (base lr {base}) at "
                     f"{self.unit} {self.position:g}; use parameters that keep it finite over "
                     "the run."
                 )

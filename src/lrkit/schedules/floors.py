@@ -18,6 +18,7 @@ decaying; a floor is an LR, not a fraction of the base LR."]
 
 from __future__ import annotations
 
+from lrkit.plaintext import lr_text
 from lrkit.schedules.base import Schedule
 
 FLOORS = ("min_lr", "end_lr")
@@ -38,8 +39,8 @@ def floor_warnings(schedule: Schedule, base_lr: float) -> list[str]:
         floor = getattr(schedule, name, None)
         if isinstance(floor, (int, float)) and floor > base_lr:
             out.append(
-                f"{schedule.name}'s {name} ({floor:g}) is above the base LR ({base_lr:g}), so it "
-                "holds the base LR instead of decaying; a floor is an LR, not a fraction of the "
-                "base LR."
+                f"{schedule.name}'s {name} ({lr_text(floor)}) is above the base LR "
+                f"({lr_text(base_lr)}), so it holds the base LR instead of decaying; a floor is "
+                "an LR, not a fraction of the base LR."
             )
     return out

@@ -23,6 +23,7 @@ import numpy as np
 
 from lrkit.axes import figure_and_axes, tidy
 from lrkit.errors import ConfigError
+from lrkit.plaintext import lr_text
 from lrkit.schedules.base import Array, Schedule, check_positive
 from lrkit.schedules.compose import Limited, Product, Sequence
 from lrkit.schedules.plateau import Plateau, finite_metric, simulate
@@ -185,7 +186,7 @@ def _check_finite(name: str, lrs: Array, base_lr: float) -> None:
     )
     raise ConfigError(
         f"schedule {name!r} must give a finite learning rate, got {float(lrs[step])} at step "
-        f"{step} (base_lr={base_lr:g}); {advice}."
+        f"{step} (base_lr={lr_text(base_lr)}); {advice}."
     )
 
 

@@ -30,6 +30,7 @@ from lrkit.errors import (
     whole_number,
 )
 from lrkit.interrupts import Terminated, no_interrupt, raise_held
+from lrkit.plaintext import lr_text, range_text
 from lrkit.search.display import SearchDisplay
 from lrkit.search.objective import TaskObjective, Value, value_name
 from lrkit.search.portable import refuse_in_worker
@@ -65,6 +66,7 @@ DEFAULT_STUDY = "lrkit-search"
 # (lrkit's own suggestion is read there), often a little below it: the sweep sees each LR for one
 # step, a run for thousands. A finder-bracketed search starts half a decade under the range.
 BRACKET_MARGIN_DECADES = 0.5
+BRACKET_MARGIN_WORDS = "half a decade"  # BRACKET_MARGIN_DECADES, as messages say it
 DEFAULT_LOW, DEFAULT_HIGH = 1e-5, 1.0  # seed 000's range: 10 ** U(-5, 0)
 
 
@@ -267,13 +269,13 @@ def search(
                     derived.append("start_lr")
                 if not low < high:  # one end given, the other from the range test
                     auto, got, other = (
-                        ("low", low, f"high={high:g}")
+                        ("low", low, f"high={lr_text(high)}")
                         if given[0] == "auto"
-                        else ("high", high, f"low={low:g}")
+                        else ("high", high, f"low={lr_text(low)}")
                     )
                     raise ConfigError(
-                        f"{auto}='auto' took {got:.3g} from the range test, which does not leave "
-                        f"a range with {other}; give both ends, or let both be 'auto'."
+                        f"{auto}='auto' took {lr_text(got)} from the range test, which does not "
+                        f"leave a range with {other}; give both ends, or let both be 'auto'."
                     )
             lr_range = fixed or LogRange(low, high)
             if start_lr is not None and (
@@ -282,7 +284,9 @@ def search(
                 or not lr_range.low <= start_lr <= lr_range.high
             ):
                 raise bad_value(
-                    "start_lr", f"an LR in [{lr_range.low:g}, {lr_range.high:g}] or None", start_lr
+                    "start_lr",
+                    f"an LR in {range_text(lr_range.low, lr_range.high)} or None",
+                    start_lr,
                 )
             config = SearchConfig(
                 low=lr_range.low,
@@ -466,7 +470,11 @@ def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
         trials=trials,
         rounds=tuple((float(a), float(b)) for a, b in state.get("ranges", [])),
         objective=str(config.get("objective", "")),
-        settings={k: v for k, v in config.items() if k not in ("low", "high", "objective")},
+        settings={  # the rest of the config (direction, low, high and objective are fields)
+            ("n_rounds" if k == "rounds" else k): v
+            for k, v in config.items()
+            if k not in ("low", "high", "objective", "direction")
+        },
     )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import optuna
 
 from lrkit.errors import ConfigError, SpecError, bad_value, check_epochs, plain
+from lrkit.plaintext import lr_text
 
 if TYPE_CHECKING:
     from lrkit.history import EpochRecord
@@ -148,7 +149,7 @@ class TaskObjective:
         trial.set_user_attr("diverged", history.diverged)
         if history.diverged:
             raise FloatingPointError(
-                f"training diverged at lr={lr:.3g}: the loss became NaN or infinite in epoch "
+                f"training diverged at lr={lr_text(lr)}: the loss became NaN or infinite in epoch "
                 f"{history.epochs_run}"
             )
         if pruned:

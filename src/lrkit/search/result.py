@@ -144,8 +144,8 @@ class SearchResult:
         value_name: What a trial's value is, for tables: ``"val loss"``, ``"val accuracy"``
             (a task's search), or ``"value"`` (an objective function's).
         settings: The rest of what defines the search, as stored with the study: ``n_trials``,
-            ``rounds``, ``seed``, ``sampler``, ``pruner``, ``direction``, ``narrow``,
-            ``start_lr`` and ``auto_ends`` (the ends a range test gave).
+            ``n_rounds``, ``seed``, ``sampler``, ``pruner``, ``narrow``, ``start_lr`` and
+            ``auto_ends`` (the ends a range test gave).
     """
 
     study_name: str

@@ -30,6 +30,7 @@ from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, caller_level
 from lrkit.interrupts import no_interrupt
+from lrkit.plaintext import lr_text
 from lrkit.search.pruners import FIRST_ATTEMPT_ATTR, PLACE_ATTR, pruner_key
 from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_interrupted
 from lrkit.search.samplers import (
@@ -115,7 +116,7 @@ def _setting(key: str, stored: Any, mine: Any) -> str:
     if key == "auto_ends":  # no parameter of its own: which of low and high were "auto"
         return f"ends from the range test: {stored or 'none'} (this search: {mine or 'none'})"
     if key == "start_lr":  # the CLI has no option for it: low="auto" sets it
-        short = [("none" if v is None else f"{v:.4g}") for v in (stored, mine)]
+        short = [lr_text(v) for v in (stored, mine)]
         if short[0] == short[1]:  # 0.1392 and 0.13920001: in full, or it reads as no difference
             short = [repr(stored), repr(mine)]
         return f"first trial at {short[0]} (this search: {short[1]})"

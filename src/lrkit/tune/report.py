@@ -127,6 +127,7 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
 
 def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
     """What each section of the report shows and how the pipeline used it, by section key."""
+    from lrkit.search.engine import BRACKET_MARGIN_WORDS
     from lrkit.tune.pipeline import search_start
 
     found, searched, plan = result.range_test, result.search, result.plan
@@ -137,7 +138,7 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
     texts = {
         "summary": (
             f"Train with lr {lr} under the schedule {schedule}.{score} in a fresh run "
-            f"(below). In PyTorch, build the optimizer with lr={lr}, then "
+            f"(below). In PyTorch, build the optimizer with lr={result.best_lr!r}, then "
             f'scheduler = lrkit.schedules.bind(optimizer, "{schedule}", unit="{unit}") and call '
             f"scheduler.step() once per {unit}: the schedule sets the LR as a multiple of lr "
             "(for a one-cycle, lr is its peak)."
@@ -190,8 +191,8 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
     maximized = searched.direction == "maximize"  # the task's metric (tune --value val_metric)
     judged, lowest = (result.summary["metric"], "highest") if maximized else ("loss", "lowest")
     where = (
-        "from half a decade under the range test's low end (the best LR for a whole run is "
-        "often a little below it) to its high end"
+        f"from {BRACKET_MARGIN_WORDS} under the range test's low end (the best LR for a whole "
+        "run is often a little below it) to its high end"
         if found.range is not None
         else "the default range, since the range test found no range"
     )
