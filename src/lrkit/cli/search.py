@@ -293,13 +293,14 @@ def run(args: argparse.Namespace) -> int:
             )
         print(f"Searched {range_text(result.low, result.high)}{_auto_ends(args)}.")
     from lrkit.report import search_section
+    from lrkit.search.objective import value_name
 
     # built first, then written while Ctrl-C waits: all the files or none (the study is kept)
     written = False
     name = result.task or Path(str(args.task)).stem
     try:
-        ylabel = f"final {result.value_name.replace('val ', 'validation ', 1)}"
-        fig = result.plot(title=f"{literal(name)}: search", ylabel=ylabel)
+        judged = value_name(args.value, result.metric or "metric")
+        fig = result.plot(title=f"{literal(name)}: search", ylabel=f"final validation {judged}")
         sections = [search_section(result, fig=fig)]
         with outputs.writing():
             outputs.save_png(fig, png, dpi=120)
