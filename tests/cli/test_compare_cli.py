@@ -85,7 +85,7 @@ def test_compare_prints_the_table_and_writes_the_files(tmp_path: Path) -> None:
     with (out / "compare.csv").open() as handle:
         table = list(csv.DictReader(handle))
     assert [r["schedule"] for r in table] == ["cosine:2", "constant"]
-    assert float(table[0]["final_test_accuracy"]) > 0.5
+    assert float(table[0]["final_test_metric"]) > 0.5
     sections = {s.key: s for s in read_sections(out / "report.html")}
     assert "<td>cosine:2</td>" in sections["compare"].html
     assert section_commands(sections["reproduce"]) == [

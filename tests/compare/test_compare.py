@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from lrkit.finder.result import RangeTestResult
 from lrkit.history import EpochRecord, History
 from lrkit.schedules import parse
 from lrkit.tasks import Task, load_task
+from tests.outputs_doc import assert_keys_documented
 
 QUIET: dict[str, Any] = {"progress": False}
 
@@ -122,9 +124,9 @@ def test_run_statistics_are_over_the_seeds_histories() -> None:
     )
     assert run.wall_time.mean > 0 and result.wall_time >= sum(h.wall_time for h in run.histories)
     row = result.rows()[0]
-    assert row["final_test_accuracy"] == run.final_test_metric.mean
-    assert row["final_test_accuracy_std"] == run.final_test_metric.std
-    assert row["seeds"] == 3 and row["spec"] == "cosine:steps=3"
+    assert row["final_test_metric"] == run.final_test_metric.mean
+    assert row["final_test_metric_std"] == run.final_test_metric.std
+    assert row["n_seeds"] == 3 and row["spec"] == "cosine:steps=3"
 
 
 def test_the_winner_is_chosen_by_validation_never_by_test() -> None:
@@ -336,12 +338,14 @@ FOUND = RangeTestResult(
 )  # fmt: skip
 
 
-def test_range_one_cycle_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_range_one_cycle_by_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("lrkit.finder.task.range_test_task", _fake_range_test(FOUND))
     result = compare(_tiny(), 0.1, ["constant", RANGE_ONE_CYCLE], epochs=2, **QUIET)
     assert [run.label for run in result.runs] == ["constant", "onecycle:steps=8"]
     assert result.runs[1].unit == "step" and result.runs[1].lr == 0.2
     assert result.range_test is FOUND
+    (tmp_path / "compare.json").write_text(result.to_json())  # its range test's keys too
+    assert_keys_documented(tmp_path / "compare.json")
 
 
 def test_a_range_test_swept_twice_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -102,7 +102,9 @@ def test_ranks_with_different_data_record_the_mean_loss_and_agree(
         assert r["losses"] == expected  # the group's mean, bit for bit, at every step
         assert r["loss_kind"] == kind
         assert r["restored"] == {"model": True, "optimizer": True, "grads": True}
-        assert r["all_reduces"] == r["steps"] * (2 if validation else 1)
+        # per step one for the loss and one for the validation loss; before the first step,
+        # one after the checks and one after the first batch, so that all ranks start or none
+        assert r["all_reduces"] == r["steps"] * (2 if validation else 1) + 2
     for key in ("losses", "steps", "stop_reason", "diverged_lr", "suggestion", "range"):
         assert first[key] == second[key], key
     assert first["suggestion"] is not None
@@ -140,6 +142,35 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank(step: int, tmp_path: Pat
         assert r["restored"] == {"model": True, "optimizer": True, "grads": True}
     if step:
         assert ranks[0]["losses"] == ranks[1]["losses"]
+
+
+EMPTY = {  # rank 1's own error, rank 0's, and the training steps each rank ran
+    "no_val": ("val_loader must yield at least one batch", "failed its checks before the sweep", 0),
+    "no_train": ("train_loader must yield at least one batch", "failed its checks before", 0),
+    "no_train_iter": (
+        "train_loader must yield at least one",
+        "to give its first training batch",
+        0,
+    ),
+    "val_once": ("val_loader gave no batches the second time", "rank stops here rather than", 2),
+}
+
+
+@pytest.mark.parametrize("scenario", list(EMPTY))
+def test_a_loader_empty_on_one_rank_stops_every_rank(scenario: str, tmp_path: Path) -> None:
+    """Rank 1's shard gives no validation batch (``no_val``), no training batch (``no_train``;
+    ``no_train_iter`` as an iterator, which has no length to check first), or a validation
+    iterator that runs out after the first step (``val_once``): rank 1 raises its own error,
+    rank 0 one that names the other rank, both at the same point. Rank 0 used to wait for rank
+    1 in the next collective (gloo's timeout: 30 minutes)."""
+    waiting, failing = _job(scenario, tmp_path)
+    own, other, forwards = EMPTY[scenario]
+    assert failing["error"].startswith(f"ConfigError: {own}")
+    assert "1 of its 2 ranks" in waiting["error"] and other in waiting["error"]
+    for r in (waiting, failing):
+        assert r["past_barrier"]
+        assert r["forwards"] == forwards
+        assert r["restored"] == {"model": True, "optimizer": True, "grads": True}
 
 
 def test_a_compiled_ddp_model_is_averaged_too(tmp_path: Path) -> None:
@@ -261,10 +292,18 @@ def _run(rank: int, scenario: str) -> dict[str, Any]:
     criterion = _Recording(rank, int(scenario[3:]) if scenario.startswith("nan") else None)
     sampler = DistributedSampler(data, WORLD, rank, seed=0) if scenario != "plain" else None
     loader = DataLoader(data, batch_size=32, sampler=sampler)
-    val_loader = None
-    if scenario == "agree_val":  # each rank's own 64 held-out points, one batch
+    val_loader: Any = None
+    if scenario in ("agree_val", "no_val", "val_once"):  # each rank's own 64 held-out points
         x, y = _shard(rank, noisy=True, n=2048).tensors
         val_loader = DataLoader(TensorDataset(x[-64:], y[-64:]), batch_size=64)
+    if rank == 1 and scenario == "no_val":
+        val_loader = []
+    if rank == 1 and scenario == "val_once":
+        val_loader = iter(list(val_loader))  # read once: empty at the second step
+    if rank == 1 and scenario == "no_train":
+        loader = DataLoader(TensorDataset(*(t[:0] for t in data.tensors)), batch_size=32)
+    if rank == 1 and scenario == "no_train_iter":
+        loader = iter(())  # type: ignore[assignment]
     end_lr, num_iter = (1000.0, 100) if scenario == "diverge" else (3.0, 40)
     accumulation = 2 if scenario == "accumulate" else 1
     calls = [0]
@@ -334,7 +373,10 @@ def _worker(scenario: str, rank_text: str, init: str, out_path: str) -> None:
     os._exit(0)
 
 
-SCENARIOS = ("agree", "agree_val", "diverge", "nan0", "nan9", "plain", "accumulate", "compiled")
+SCENARIOS = (
+    *("agree", "agree_val", "diverge", "nan0", "nan9", "plain", "accumulate", "compiled"),
+    *EMPTY,
+)
 
 if __name__ == "__main__":
     if len(sys.argv) != 5 or sys.argv[1] not in SCENARIOS:

@@ -124,7 +124,7 @@ def test_the_figure_has_a_log_lr_axis_and_marks(tmp_path: Path) -> None:
     saved = json.loads(json.dumps(RESULT.to_dict()))["read_curve"]
     assert saved == {
         "lrs": list(read.get_xdata()),
-        "loss": list(read.get_ydata()),
+        "losses": list(read.get_ydata()),
         "diverged_at": RESULT.curve_diverged_lr,
     }
     back = RangeTestResult.from_dict(json.loads(json.dumps(RESULT.to_dict())))

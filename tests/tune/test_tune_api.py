@@ -72,7 +72,12 @@ def test_the_over_budget_note_names_its_cause() -> None:
     from lrkit.cli.tune import budget_notes
 
     def summary(used: int, estimated: int) -> dict[str, Any]:
-        plan = {"trials": 6, "schedules": ["constant"], "seeds": 1, "estimated_epochs": estimated}
+        plan = {
+            "n_trials": 6,
+            "schedules": ["constant"],
+            "n_seeds": 1,
+            "estimated_epochs": estimated,
+        }
         return {"epochs_used": used, "settings": {"plan": plan}}
 
     [note] = budget_notes(summary(86, 86), 36)
@@ -86,12 +91,16 @@ def test_the_over_budget_note_names_interrupted_trials_run_again() -> None:
     # after a kill -9 mid-trial, the rerun blamed successive halving for the redone trial
     from lrkit.cli.tune import budget_notes
 
-    plan = {"trials": 6, "schedules": ["constant"], "seeds": 1, "estimated_epochs": 60}
-    summary = {"epochs_used": 68, "settings": {"plan": plan}, "search": {"interrupted": 1}}
+    plan = {"n_trials": 6, "schedules": ["constant"], "n_seeds": 1, "estimated_epochs": 60}
+    summary = {
+        "epochs_used": 68,
+        "settings": {"plan": plan},
+        "search": {"counts": {"interrupted": 1}},
+    }
     (note,) = budget_notes(summary, 66)
     assert note.endswith(": 1 search trial interrupted in an earlier run trained again, with the "
                          "epochs spent on the interrupted attempts counted too.")  # fmt: skip
-    summary["search"] = {"interrupted": 0}
+    summary["search"] = {"counts": {"interrupted": 0}}
     assert budget_notes(summary, 66)[0].endswith("stopped fewer trials early than planned.")
 
 

@@ -19,6 +19,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from lrkit.tune.pipeline import REUSED
 from tests.cli import files_up_to, in_process
+from tests.outputs_doc import assert_keys_documented
 from tests.task_files import FLAT_TASK, SLOW_TASK
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main", "tune"]
@@ -41,26 +42,20 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     done = run("digits", *BUDGET, "--out", str(out))
     assert done.returncode == 0, done.stderr
     summary = json.loads((out / "summary.json").read_text())
-    for key in (
-        "best_lr",
-        "lr_range",
-        "schedule",
-        "test_accuracy",
-        "test_loss",
-        "settings",
-        "versions",
-    ):
-        assert key in summary
+    for name in ("range_test.json", "search.json", "search.csv", "compare.json", "compare.csv",
+                 "summary.json"):  # fmt: skip
+        assert_keys_documented(out / name)  # every key, and nothing docs/outputs.md lacks
+    assert summary["metric"] == "accuracy"
     low, high = summary["searched_range"]
     assert low <= summary["best_lr"] <= high
-    assert summary["test_accuracy"] > 0.9
-    assert summary["settings"]["plan"]["trials"] == 6
+    assert summary["test_metric"] > 0.9
+    assert summary["settings"]["plan"]["n_trials"] == 6
     assert len(summary["settings"]["plan"]["schedules"]) == 2
     assert REUSED not in done.stdout
     assert summary["reused"] == [] and f"({summary['seconds']:.0f} s, " in done.stdout
     assert summary["epochs_used"] <= 80  # the budget, the range test's steps included
     assert summary["versions"]["torch"].startswith("2.")
-    assert f"test accuracy {summary['test_accuracy']:.2%}" in done.stdout
+    assert f"test accuracy {summary['test_metric']:.2%}" in done.stdout
     unit = summary["unit"]  # the answer, as the last line puts it in a training script
     assert done.stdout.splitlines()[-1] == (
         f"next: build your optimizer with lr={summary['best_lr']!r}, then scheduler = "
@@ -80,7 +75,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     said = unescape(html)  # how to use the answer, and how the search ran
     assert (
         f"Train with lr {summary['best_lr']:.4g} under the schedule {summary['schedule']}. It "
-        f"reached test accuracy {summary['test_accuracy']:.2%} in a fresh run"
+        f"reached test accuracy {summary['test_metric']:.2%} in a fresh run"
     ) in said
     compared = json.loads((out / "compare.json").read_text())
     with (out / "compare.csv").open() as table:  # as `lrkit compare` writes it
@@ -90,7 +85,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     unit = next(r["unit"] for r in compared["runs"] if r["label"] == compared["best"])
     assert f'lrkit.schedules.bind(optimizer, "{summary["schedule"]}", unit="{unit}")' in said
     assert f"in {low:.4g} to {high:.4g}: from half a decade under the range test's low end" in said
-    complete = summary["search"]["complete"]
+    complete = summary["search"]["counts"]["complete"]
     assert f"{complete} of 6 trials ran the whole budget" in said
     # the search's table names the metric and shows an accuracy in percent, as the rest does
     best_trial = next(t for t in trials_of(out) if t["lr"] == summary["best_lr"])
@@ -268,7 +263,7 @@ def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:
     done = run("digits", *BUDGET, "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert stage.stat().st_mtime_ns == stamp
-    assert json.loads((out / "summary.json").read_text())["test_accuracy"] > 0.9
+    assert json.loads((out / "summary.json").read_text())["test_metric"] > 0.9
 
     # a run with other settings, stopped early, leaves none of the first run's files beside its
     # own: a summary there would describe the other run
@@ -304,7 +299,7 @@ def test_no_range_from_the_range_test_searches_the_default_range(tmp_path: Path)
     assert "no range: the loss never decreased clearly" in done.stdout
     assert "searching the default range 1e-05 to 1 instead" in done.stdout
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["lr_range"] is None and summary["suggested_lr"] is None
+    assert summary["range"] is None and summary["suggestion"] is None
     assert summary["searched_range"] == [1e-5, 1.0]
     assert 1e-5 <= summary["best_lr"] <= 1.0
 
@@ -386,7 +381,9 @@ def test_a_time_limit_every_search_trial_runs_past_is_said_so_and_a_rerun_search
     assert "found no learning rate: searching again" in again.stdout
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["reused"] == ["range test"]
-    assert summary["search"]["failed"] == 0 and summary["search"]["complete"] >= 1
+    assert (
+        summary["search"]["counts"]["failed"] == 0 and summary["search"]["counts"]["complete"] >= 1
+    )
 
 
 FIRST_TRIAL_FAILS_TASK = """
@@ -415,11 +412,12 @@ def test_failed_search_trials_are_said_where_the_answer_is(tmp_path: Path) -> No
     done = run(str(tmp_path / "once.py"), "--budget", "30", "--out", str(tmp_path / "run"))
     assert done.returncode == 0, done.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["search"]["failed"] == 1
+    assert summary["search"]["counts"]["failed"] == 1
     note = next(line for line in done.stdout.splitlines() if "failed" in line)
     assert note.strip().startswith("note: ") and ", 1 failed (see " in note
     report = unescape((tmp_path / "run" / "report.html").read_text())
-    assert f"{summary['search']['trials']} ({summary['search']['complete']} complete" in report
+    search = summary["search"]
+    assert f"{search['n_trials']} ({search['counts']['complete']} complete" in report
 
 
 def test_a_disk_that_fills_up_at_the_end_leaves_no_half_written_run(tmp_path: Path) -> None:
@@ -483,7 +481,7 @@ def test_a_rerun_with_an_edited_task_file_redoes_every_stage(tmp_path: Path) -> 
     assert f"note: {out} held a run with another task file content;" in edited.stdout
     assert stage.stat().st_mtime_ns != stamp  # the range test ran again, on the new data
     trials = json.loads((out / "search.json").read_text())["trials"]
-    assert len(trials) == json.loads((out / "summary.json").read_text())["search"]["trials"]
+    assert len(trials) == json.loads((out / "summary.json").read_text())["search"]["n_trials"]
     # another budget in the same folder: a study of its own, not a refusal of the first one's
     other = run(str(task), "--budget", "40", "--out", str(out))
     assert other.returncode == 0, other.stderr

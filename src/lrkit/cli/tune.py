@@ -142,14 +142,14 @@ def budget_notes(summary: dict[str, Any], budget: int | None) -> list[str]:
     under it because the plan tops out.
 
     Example:
-        >>> plan = {"trials": 6, "schedules": ["constant"], "seeds": 1, "estimated_epochs": 86}
+        >>> plan = {"n_trials": 6, "schedules": ["constant"], "n_seeds": 1, "estimated_epochs": 86}
         >>> budget_notes({"epochs_used": 86, "settings": {"plan": plan}}, 36)  # doctest: +ELLIPSIS
         ['86 training epochs, 139% over the budget of 36: the range test took more ...']
     """
     used, plan = summary["epochs_used"], summary["settings"]["plan"]
     notes = []
     if budget is not None and used > budget:
-        lost = summary.get("search", {}).get("interrupted", 0)
+        lost = summary.get("search", {}).get("counts", {}).get("interrupted", 0)
         if plan["estimated_epochs"] > budget:  # a second sweep can leave less than the least
             why = (
                 "the range test took more than planned, and the smallest pipeline after it "
@@ -167,10 +167,10 @@ def budget_notes(summary: dict[str, Any], budget: int | None) -> list[str]:
             f"{used:.0f} training epochs, {used / budget - 1:.0%} over the budget of "
             f"{budget}: {why}."
         )
-    if budget is not None and used < 0.8 * budget and plan["trials"] >= MAX_TRIALS:
+    if budget is not None and used < 0.8 * budget and plan["n_trials"] >= MAX_TRIALS:
         notes.append(
             f"{used:.0f} of the budget's {budget} training epochs used: the plan tops out at "
-            f"{plan['trials']} search trials and {len(plan['schedules'])} schedules compared on "
-            f"{plan['seeds']} seeds (about {plan['estimated_epochs']} epochs)."
+            f"{plan['n_trials']} search trials and {len(plan['schedules'])} schedules compared on "
+            f"{plan['n_seeds']} seeds (about {plan['estimated_epochs']} epochs)."
         )
     return notes

@@ -246,11 +246,11 @@ class CompareResult:
                 "source": run.source,
                 "lr": run.lr,
                 "unit": run.unit,
-                "seeds": len(run.histories),
-                "diverged": run.diverged,
+                "n_seeds": len(run.histories),
+                "n_diverged": run.diverged,
                 "best": run is best,
             }
-            for name, stat in _stats(run, self.metric):
+            for name, stat in _stats(run):
                 row[name] = stat.mean
                 row[f"{name}_std"] = stat.std
             row["note"] = run.note
@@ -297,7 +297,7 @@ class CompareResult:
             "seeds": list(self.seeds),
             "best": None if best is None else best.label,
             "selected_by": f"mean final validation {self.metric} (ties: validation loss)",
-            "wall_time": self.wall_time,
+            "seconds": self.wall_time,
             "notes": list(self.notes),
             "range_test": None if self.range_test is None else _range_dict(self.range_test),
             "rows": self.rows(),
@@ -311,15 +311,16 @@ class CompareResult:
         return dumps(self.to_dict(), indent=indent)
 
 
-def _stats(run: ScheduleRun, metric: str) -> list[tuple[str, Stat]]:
+def _stats(run: ScheduleRun) -> list[tuple[str, Stat]]:
+    # the metric's keys are the same for every task (``metric`` names it), as in search.json
     return [
-        (f"final_val_{metric}", run.final_val_metric),
+        ("final_val_metric", run.final_val_metric),
         ("final_val_loss", run.final_val_loss),
-        (f"final_test_{metric}", run.final_test_metric),
-        (f"best_test_{metric}", run.best_test_metric),
+        ("final_test_metric", run.final_test_metric),
+        ("best_test_metric", run.best_test_metric),
         ("final_test_loss", run.final_test_loss),
         ("best_test_loss", run.best_test_loss),
-        ("wall_time", run.wall_time),
+        ("seconds", run.wall_time),
     ]
 
 
@@ -347,7 +348,7 @@ def _run_dict(run: ScheduleRun) -> dict[str, Any]:
                 "seed": h.seed,
                 "schedule": h.schedule,
                 "diverged": h.diverged,
-                "wall_time": h.wall_time,
+                "seconds": h.wall_time,
                 "test_loss": h.test_loss,
                 "test_metric": h.test_metric,
                 "epochs": [

@@ -41,7 +41,7 @@ from lrkit.finder.batch import Criterion, StepFn
 from lrkit.finder.plan import Plan, check_optimizer, check_options, is_scaler, make_plan
 from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
 from lrkit.finder.snapshot import Snapshot
-from lrkit.finder.sweep import MAX_SKIPS_IN_A_ROW, Outcome, Sweep, allow_sync
+from lrkit.finder.sweep import MAX_SKIPS_IN_A_ROW, Outcome, Sweep, allow_sync, ranks_agree
 from lrkit.interrupts import no_interrupt
 
 _TORCH_LR_FINDER_PLOT = ("skip_start", "skip_end", "log_lr", "show_lr", "ax", "suggest_lr")
@@ -335,48 +335,50 @@ class LRFinder:
             TypeError: A batch cannot be read or the loss is not a scalar tensor.
         """
         started = time.perf_counter()
-        plan = make_plan(
-            self.optimizer,
-            plain(start_lr),
-            plain(end_lr),
-            plain(num_iter),
-            step_mode,
-            plain(smooth_f),
-            plain(diverge_th),
-            plain(accumulation_steps),
-            plain(check_every),
-        )
-        seed = plain(seed)
-        if val_loader is not None:  # each step costs a validation pass: stop at once
-            plan = replace(plan, check_every=1)
-        check_options(train_loader, val_loader, step_fn, scaler, balance, seed, on_step, rule)
-        check_flag("non_blocking_transfer", non_blocking_transfer)
-        check_flag("progress", progress)
-        home = _normalize(_model_device(self.model))
-        device = home if self.device is None else _normalize(self.device)
-        if scaler is None:
-            scaler = self._amp.scaler
-        if self._amp.given:  # torch-lr-finder's amp_config decides, whatever the scaler
-            # autocast for another device type than the sweep's changes nothing, as in torch
-            here = self._amp.device_type in (None, device.type)
-            default_amp = (
-                (self._amp.dtype or torch.get_autocast_dtype(device.type))
-                if self._amp.autocast and here
-                else None
+        # a DDP model's ranks start the sweep together, or all raise (one alone would hang)
+        with ranks_agree(self.model, "its checks before the sweep"):
+            plan = make_plan(
+                self.optimizer,
+                plain(start_lr),
+                plain(end_lr),
+                plain(num_iter),
+                step_mode,
+                plain(smooth_f),
+                plain(diverge_th),
+                plain(accumulation_steps),
+                plain(check_every),
             )
-        else:  # GradScaler(enabled=use_amp) with use_amp False: no mixed precision either
-            enabled = scaler is not None and getattr(scaler, "is_enabled", lambda: True)()
-            default_amp = torch.float16 if enabled else None
-        # "float16" was torch's TypeError mid-test; float32 and float64, a warning from torch
-        # and a test run without autocast
-        if amp_dtype is not None and amp_dtype not in AUTOCAST_DTYPES:
-            expected = "torch.bfloat16 or torch.float16 (what torch.autocast runs in), or None"
-            raise bad_value("amp_dtype", expected, amp_dtype)
-        autocast = amp_dtype if amp_dtype is not None else default_amp
-        generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
-        with allow_sync(device):
-            modules = [self.criterion] if isinstance(self.criterion, nn.Module) else []
-            snapshot = Snapshot(self.model, self.optimizer, scaler, generators, also=modules)
+            seed = plain(seed)
+            if val_loader is not None:  # each step costs a validation pass: stop at once
+                plan = replace(plan, check_every=1)
+            check_options(train_loader, val_loader, step_fn, scaler, balance, seed, on_step, rule)
+            check_flag("non_blocking_transfer", non_blocking_transfer)
+            check_flag("progress", progress)
+            home = _normalize(_model_device(self.model))
+            device = home if self.device is None else _normalize(self.device)
+            if scaler is None:
+                scaler = self._amp.scaler
+            if self._amp.given:  # torch-lr-finder's amp_config decides, whatever the scaler
+                # autocast for another device type than the sweep's changes nothing, as in torch
+                here = self._amp.device_type in (None, device.type)
+                default_amp = (
+                    (self._amp.dtype or torch.get_autocast_dtype(device.type))
+                    if self._amp.autocast and here
+                    else None
+                )
+            else:  # GradScaler(enabled=use_amp) with use_amp False: no mixed precision either
+                enabled = scaler is not None and getattr(scaler, "is_enabled", lambda: True)()
+                default_amp = torch.float16 if enabled else None
+            # "float16" was torch's TypeError mid-test; float32 and float64, a warning from torch
+            # and a test run without autocast
+            if amp_dtype is not None and amp_dtype not in AUTOCAST_DTYPES:
+                expected = "torch.bfloat16 or torch.float16 (what torch.autocast runs in), or None"
+                raise bad_value("amp_dtype", expected, amp_dtype)
+            autocast = amp_dtype if amp_dtype is not None else default_amp
+            generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
+            with allow_sync(device):
+                modules = [self.criterion] if isinstance(self.criterion, nn.Module) else []
+                snapshot = Snapshot(self.model, self.optimizer, scaler, generators, also=modules)
         try:
             if seed is not None:
                 _seed_everything(seed)

@@ -179,7 +179,7 @@ class RangeTestResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as JSON-able data (tuples become lists), and ``read_curve``: the
-        ``lrs`` and ``loss`` of the curve lrkit's rule reads, which the plot draws.
+        ``lrs`` and ``losses`` of the curve lrkit's rule reads, which the plot draws.
 
         Example:
             >>> r = RangeTestResult(lrs=(0.1,), losses=(1.0,), smoothed=(1.0,),
@@ -203,8 +203,8 @@ class RangeTestResult:
         try:
             data = plot_data(self)
         except ConfigError:  # no steps, or LRs that do not rise (a result built by hand)
-            return {"lrs": [], "loss": []}
-        return {"lrs": data.smoothed_lrs.tolist(), "loss": data.smoothed.tolist()}
+            return {"lrs": [], "losses": []}
+        return {"lrs": data.smoothed_lrs.tolist(), "losses": data.smoothed.tolist()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RangeTestResult:

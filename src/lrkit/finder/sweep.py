@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -92,6 +93,51 @@ def _group_mean(
         return None
     group = ddp.process_group
     return functools.partial(_mean_over, group=group, size=dist.get_world_size(group))
+
+
+def _mean_and_failures(
+    loss: Tensor | None, ddp: nn.parallel.DistributedDataParallel, device: torch.device
+) -> tuple[Tensor, str | None]:
+    """The mean of the ranks' ``loss`` over ``ddp``'s process group, and how many ranks failed
+    (had no loss: ``"1 of its 2 ranks"``; ``None`` when none did), in one all-reduce whose count
+    is read on the host. Every rank can then raise at the same point, rather than one alone
+    while the others wait for it in the next collective."""
+    group = ddp.process_group
+    both = torch.zeros(2, device=device)
+    if loss is None:
+        both[1] = 1.0
+    else:
+        both = both.to(torch.promote_types(loss.dtype, torch.float32))
+        both[0] = loss.detach()
+    dist.all_reduce(both, op=dist.ReduceOp.SUM, group=group)
+    with allow_sync(device):
+        failing = round(float(both[1]))
+    size = dist.get_world_size(group)
+    return both[0] / size, (f"{failing} of its {size} ranks" if failing else None)
+
+
+@contextlib.contextmanager
+def ranks_agree(model: nn.Module, what: str) -> Iterator[None]:
+    """Runs the block; for a DDP model, every rank of its process group raises when the block
+    raised on any (that rank its own error, the others a ConfigError naming ``what`` it
+    failed), where one rank alone would leave the others waiting in the next collective."""
+    ddp = _ddp_of(model)
+    device = next(model.parameters()).device if ddp is not None else torch.device("cpu")
+    if ddp is None:
+        yield
+        return
+    try:
+        yield
+    except Exception:
+        _mean_and_failures(None, ddp, device)
+        raise
+    _, failing = _mean_and_failures(torch.zeros((), device=device), ddp, device)
+    if failing:
+        raise ConfigError(
+            f"every rank of a DDP model's process group must pass the range test's start: "
+            f"{failing} failed {what} (see its error), so every rank stops here rather than "
+            "wait for it."
+        )
 
 
 def _mean_over(loss: Tensor, group: Any, size: int) -> Tensor:
@@ -220,12 +266,22 @@ class Sweep:
             and self._mean is None
         )
         self.model.train()
+        if self._ddp is not None:
+            self._first_batch_on_every_rank()
         if plain:  # it checks the first loss on the host itself
             stop = self._run_plain(0, on_step)
         else:
             stop = self._run_general(0, self.plan.num_iter, tensor_lrs, on_step)
         kind = "train" if self.val_loader is None else "val"
         return Outcome(self.curve, stop, self.skipped, kind)
+
+    def _first_batch_on_every_rank(self) -> None:
+        """Takes the first training batch before the first step, on every rank of a DDP model
+        together: a rank that gets none (an empty shard) raises, and so do the others."""
+        assert self._ddp is not None
+        with ranks_agree(self.model, "to give its first training batch"):
+            first = next(self.batches)
+        self.batches = itertools.chain((first,), self.batches)
 
     def _run_general(
         self, step: int, end: int, tensor_lrs: bool, on_step: Callable[[int], None] | None
@@ -413,6 +469,13 @@ class Sweep:
                 total = part if total is None else total + part
                 count += n
         self.model.train()
+        # a DDP model's ranks learn together whether any rank's loader was empty: the others
+        # would wait for it in the next collective
+        failing = None
+        if self._ddp is not None:
+            mean, failing = _mean_and_failures(
+                None if total is None else total / count, self._ddp, self.device
+            )
         if total is None and not first:
             raise ConfigError(
                 "val_loader gave no batches the second time it was read (a generator or "
@@ -421,9 +484,13 @@ class Sweep:
             )
         if total is None:
             raise ConfigError("val_loader must yield at least one batch, got an empty loader.")
-        loss = total / count
-        if self._mean is not None:
-            loss = self._mean(loss)
+        if failing:
+            raise ConfigError(
+                f"val_loader must yield batches on every rank of the DDP model's process group: "
+                f"{failing} gave none (see its error); every rank stops here rather than wait for "
+                "it."
+            )
+        loss = total / count if self._ddp is None else mean
         if first:
             self._check_first(loss, "val_loader")
         return loss

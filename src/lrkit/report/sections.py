@@ -196,7 +196,7 @@ def search_section(
     rows = sorted(
         (r for r in result.rows() if r["number"] in place), key=lambda r: place[r["number"]]
     )
-    columns = ["number", "lr", "value", "state", "epochs_run", "round", "duration_s"]
+    columns = ["number", "lr", "value", "state", "epochs_run", "round", "seconds"]
     if len(result.rounds) <= 1:  # one round: the column would be all zeros
         columns.remove("round")
     hidden = ("seed", "error", "round")
@@ -222,8 +222,8 @@ def search_section(
     table = table_html(
         rows,
         columns,
-        floatfmt={"lr": LR_FORMAT, "duration_s": ".1f"},
-        headers={"number": "trial", "epochs_run": "epochs", "duration_s": "time (s)", **named},
+        floatfmt={"lr": LR_FORMAT, "seconds": ".1f"},
+        headers={"number": "trial", "epochs_run": "epochs", "seconds": "time (s)", **named},
     )
     alt = f"Search objective against learning rate, log axis, {result.tally()}."
     body = (

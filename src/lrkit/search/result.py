@@ -209,6 +209,16 @@ class SearchResult:
             raise bad_value("state", f"one of {', '.join(STATES)}", state)
         return sum(t.state == state for t in self.trials)
 
+    def counts(self) -> dict[str, int]:
+        """The finished trials by state (``search.json``'s ``counts``; a search that returned
+        has none running or waiting).
+
+        Example:
+            >>> SearchResult("s", ":memory:", "minimize", 1e-5, 1.0, ()).counts()
+            {'complete': 0, 'pruned': 0, 'failed': 0, 'interrupted': 0}
+        """
+        return {state: self.count(state) for state in STATES[:4]}
+
     @property
     def n_trials(self) -> int:
         """The trials, less the interrupted ones (each was queued again as a trial of its own)."""
@@ -257,7 +267,7 @@ class SearchResult:
                 "value": t.value,
                 "state": t.state,
                 "last_value": t.last_value,
-                "duration_s": None if t.duration is None else round(t.duration, 3),
+                "seconds": None if t.duration is None else round(t.duration, 3),
                 "epochs_run": t.epochs_run,
                 "round": t.round,
                 "seed": t.seed,
@@ -300,7 +310,7 @@ class SearchResult:
         data["best_value"] = self.best_value
         data["best_trial"] = None if self.best_trial is None else self.best_trial.number
         data["total_epochs"] = self.total_epochs
-        data["counts"] = {s: self.count(s) for s in ("complete", "pruned", "failed", "interrupted")}
+        data["counts"] = self.counts()
         return data
 
     def to_json(self, path: str | Path | None = None) -> str:

@@ -100,9 +100,9 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
         "learning rate": lr_text(result.best_lr),
         "schedule": result.schedule,
         **scored,
-        "range test range": tuple(s["lr_range"]) if s["lr_range"] else None,
+        "range test range": tuple(s["range"]) if s["range"] else None,
         "searched": tuple(s["searched_range"]),
-        "trials": f"{s['search']['trials']} ({result.search.tally()})",
+        "trials": f"{s['search']['n_trials']} ({result.search.tally()})",
         "epochs used": f"{s['epochs_used']:.0f}",
         "time": took(s),
     }
