@@ -853,3 +853,42 @@ def test_a_numeric_lr_of_any_kind_is_swept_and_a_bad_one_named() -> None:
     optimizer.param_groups[0]["lr"] = float("nan")
     with pytest.raises(lrkit.ConfigError, match=r"param group 0's 'lr' must be a finite number"):
         LRFinder(model, optimizer, CE).range_test(loader(), end_lr=1, num_iter=20)
+
+
+@pytest.mark.parametrize("validation", [False, True], ids=["train_loss", "val_loss"])
+def test_a_module_the_user_put_in_eval_mode_stays_so_during_the_sweep(validation: bool) -> None:
+    """Fine-tuning with a frozen BatchNorm (``model.train(); bn.eval()``): the sweep used to
+    call ``model.train()``, so the BatchNorm trained on the sweep's batches and the curve was
+    another model's (QA 110). A model wholly in eval mode is still swept in train mode."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2))
+    seen: list[tuple[bool, bool]] = []  # (model, BatchNorm) modes at each training forward
+    model.register_forward_pre_hook(
+        lambda m, _: seen.append((m.training, m[1].training)) if torch.is_grad_enabled() else None
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+    data = loader(256, 32)
+    val = loader(64, 64, seed=1) if validation else None
+    model.train()
+    model[1].eval()
+    mean = model[1].running_mean.clone()
+    LRFinder(model, optimizer, CE).range_test(data, val, end_lr=1, num_iter=20, progress=False)
+    assert seen == [(True, False)] * 20
+    assert torch.equal(model[1].running_mean, mean) and not model[1].training
+    seen.clear()
+    model.eval()
+    LRFinder(model, optimizer, CE).range_test(data, val, end_lr=1, num_iter=20, progress=False)
+    assert seen == [(True, True)] * 20 and not model.training  # as torch-lr-finder, restored
+
+
+def test_a_last_batch_of_one_sample_under_batchnorm_names_the_loader() -> None:
+    """33 samples in batches of 32: the sweep reaches the batch of one mid-test, where torch's
+    BatchNorm raised "Expected more than 1 value per channel" with no word of the loader."""
+    model = mlp(norm=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+    with pytest.raises(lrkit.ConfigError, match=r"^train_loader must not give a batch of one") as e:
+        LRFinder(model, optimizer, CE).range_test(loader(33, 32), num_iter=10, progress=False)
+    assert "drop_last=True" in str(e.value)
+    LRFinder(model, optimizer, CE).range_test(  # as it says
+        loader(33, 32, drop_last=True), num_iter=10, progress=False
+    )

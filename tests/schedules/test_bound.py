@@ -151,6 +151,38 @@ def test_plateau_messages_count_in_the_schedule_unit(
     ]
 
 
+@pytest.mark.parametrize("steps_per_epoch", [None, 4])
+def test_a_plateau_stepped_past_its_patience_without_a_metric_warns_once(
+    steps_per_epoch: int | None,
+) -> None:
+    """Without a metric the plateau's LR cannot drop (QA 110: Lightning's bare config): a
+    warning after patience + 1 epochs of the phase, warmup not counted, and only once; none
+    when a metric comes once an epoch, by step() or report()."""
+    per = steps_per_epoch or 1
+    opt = make([0.1])
+
+    def run(feed: str, epochs: int) -> list[str]:
+        sched = bind(opt, "warmup:2 > plateau:patience=3", unit="epoch", steps_per_epoch=per)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for call in range(epochs * per):
+                if feed == "report" and call % per == 0:
+                    sched.report(1.0)
+                sched.step(1.0 if feed == "step" and call % per == 0 else None)
+        return [str(w.message) for w in caught if "without a metric" in str(w.message)]
+
+    assert run("none", 2 + 4) == []  # the warmup, then patience + 1 epochs, less one call
+    assert len(run("none", 2 + 4 + 1)) == 1
+    (said,) = run("none", 30)
+    assert said.startswith("ScheduledLR.step() was called for 4 epochs of the plateau phase")
+    assert run("report", 30) == [] and run("step", 30) == []
+    step_unit = bind(opt, "plateau:patience=1", unit="step")  # its metric may come rarely
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(100):
+            step_unit.step()
+
+
 def test_non_finite_metric_is_rejected() -> None:
     opt = make([0.1])
     sched = bind(opt, "plateau", unit="epoch")
@@ -295,7 +327,8 @@ def test_a_state_with_tensor_base_lrs_still_loads() -> None:
     state = StepLR(tensor_lr, 3).state_dict()
     assert isinstance(state["base_lrs"][0], torch.Tensor)
     scheduler = bind(make([0.1]), "cosine:10")
-    scheduler.load_state_dict(state)
+    with pytest.warns(UserWarning, match=r"holds no schedule \(a torch scheduler's, not a bound"):
+        scheduler.load_state_dict(state)  # taken, with a word (QA 110: it was silent)
     assert scheduler.base_lrs == [0.25] and scheduler.last_epoch == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,20 @@ def _data() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(160, 4, generator=g)
     return x, x.sum(dim=1, keepdim=True)
+
+
+def _quiet_trainer(**options: Any) -> Any:
+    """A Lightning Trainer on the CPU that writes nothing and shows nothing."""
+    import lightning as L
+
+    return L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **options,
+    )
 
 
 def test_lightning_steps_a_bound_schedule_per_optimizer_step() -> None:
@@ -43,14 +58,7 @@ def test_lightning_steps_a_bound_schedule_per_optimizer_step() -> None:
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     module = Module()
-    trainer = L.Trainer(
-        max_steps=STEPS,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = _quiet_trainer(max_steps=STEPS)
     trainer.fit(module, DataLoader(TensorDataset(*_data()), batch_size=8))
     assert module.seen == pytest.approx(parse(SPEC).trace(STEPS, base_lr=0.1).tolist(), rel=1e-12)
 
@@ -97,3 +105,45 @@ def test_hugging_face_trainer_takes_a_bound_schedule(tmp_path: Path) -> None:
     )
     trainer.train()
     assert seen == pytest.approx(parse(SPEC).trace(STEPS, base_lr=0.1).tolist(), rel=1e-12)
+
+
+@pytest.mark.parametrize("configured", [False, True], ids=["bare", "reduce_on_plateau"])
+def test_lightning_feeds_a_bound_plateau_only_when_told(configured: bool) -> None:
+    """Lightning passes the monitored metric only to torch's ReduceLROnPlateau, or a scheduler
+    configured with ``"reduce_on_plateau": True`` (QA 110): bare, a bound plateau's LR never
+    drops, and lrkit warns once; configured, it drops as torch's does on a flat val_loss."""
+    import lightning as L
+
+    class Module(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Linear(4, 1)
+            self.lrs: list[float] = []
+
+        def training_step(self, batch: Any, index: int) -> torch.Tensor:
+            return F.mse_loss(self.net(batch[0]), batch[1])
+
+        def validation_step(self, batch: Any, index: int) -> None:
+            self.log("val_loss", torch.tensor(1.0))  # never improves
+
+        def on_train_epoch_start(self) -> None:
+            self.lrs.append(self.trainer.optimizers[0].param_groups[0]["lr"])
+
+        def configure_optimizers(self) -> Any:
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            sched = bind(opt, "plateau:patience=1,factor=0.5", unit="epoch", verbose=False)
+            config = {"scheduler": sched, "monitor": "val_loss", "interval": "epoch"}
+            return {"optimizer": opt, "lr_scheduler": config | {"reduce_on_plateau": configured}}
+
+    module = Module()
+    trainer = _quiet_trainer(max_epochs=6)
+    loader = DataLoader(TensorDataset(*_data()), batch_size=32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(module, loader, loader)
+    unfed = [w for w in caught if "without a metric" in str(w.message)]
+    if configured:  # torch's ReduceLROnPlateau(patience=1) on 1.0 every epoch
+        assert module.lrs == [0.1, 0.1, 0.1, 0.05, 0.05, 0.025] and not unfed
+    else:
+        assert module.lrs == [0.1] * 6
+        assert len(unfed) == 1 and '"reduce_on_plateau": True' in str(unfed[0].message)

@@ -265,13 +265,22 @@ class Sweep:
             and not tensor_lrs
             and self._mean is None
         )
-        self.model.train()
+        if not self.model.training:  # torch-lr-finder's: a model in eval mode is trained
+            self.model.train()  # (in train mode, modules the user put in eval mode stay so)
         if self._ddp is not None:
             self._first_batch_on_every_rank()
-        if plain:  # it checks the first loss on the host itself
-            stop = self._run_plain(0, on_step)
-        else:
-            stop = self._run_general(0, self.plan.num_iter, tensor_lrs, on_step)
+        try:
+            if plain:  # it checks the first loss on the host itself
+                stop = self._run_plain(0, on_step)
+            else:
+                stop = self._run_general(0, self.plan.num_iter, tensor_lrs, on_step)
+        except ValueError as error:  # a loader's last batch of one sample, and a BatchNorm
+            if "Expected more than 1 value per channel" not in str(error):
+                raise
+            raise ConfigError(
+                "train_loader must not give a batch of one sample to a model whose BatchNorm "
+                f"trains (torch: {error}): pass drop_last=True to its DataLoader."
+            ) from error
         kind = "train" if self.val_loader is None else "val"
         return Outcome(self.curve, stop, self.skipped, kind)
 
@@ -458,6 +467,8 @@ class Sweep:
     def _val_loss(self, val_loader: Iterable[Any], first: bool) -> Tensor:
         """Mean validation loss over ``val_loader`` (weighted by batch size), on the device; for
         a DDP model, the mean of the ranks' means."""
+        modules = list(self.model.modules())
+        modes = [m.training for m in modules]  # a frozen BatchNorm's eval mode, say: kept
         self.model.eval()
         total: Tensor | None = None
         count = 0
@@ -468,7 +479,8 @@ class Sweep:
                 part = self._loss(batch, "val_loader").detach().float() * n
                 total = part if total is None else total + part
                 count += n
-        self.model.train()
+        for module, mode in zip(modules, modes):
+            module.training = mode
         # a DDP model's ranks learn together whether any rank's loader was empty: the others
         # would wait for it in the next collective
         failing = None

@@ -93,6 +93,9 @@ class ScheduledLR(LRScheduler):
         self.steps_per_epoch = steps_per_epoch
         self.verbose = verbose
         self.plateau = PlateauTracker()
+        # where a plateau phase was first stepped without a metric ever given (_warn_unfed);
+        # -1 once a metric came or the warning was given: it is never given twice
+        self._unfed_from: float | None = None
         self.base_lrs: list[float | torch.Tensor] = []
         self.last_epoch = 0
         self._step_count = 1
@@ -151,6 +154,8 @@ class ScheduledLR(LRScheduler):
             raise ConfigError("epoch must not be given: lrkit schedules count their own steps.")
         if metrics is not None:
             self.report(metrics)
+        elif self.unit == "epoch" and self._unfed_from != -1:
+            self._watch_unfed()
         self.last_epoch += 1
         self._step_count += 1
         self._apply()
@@ -167,6 +172,7 @@ class ScheduledLR(LRScheduler):
         plateau = self.schedule.plateau_at(self.position)
         if plateau is None:
             return False
+        self._unfed_from = -1  # fed: the plateau phase is watched no longer
         before = list(self._last_lr)
         if not self.plateau.update(value, plateau):
             return False
@@ -184,6 +190,29 @@ class ScheduledLR(LRScheduler):
                 if float(old) - float(new) > 1e-12 * max(abs(float(old)), 1e-300):
                     print(f"{when}: reducing learning rate of group {i} to {float(new):.4e}.")
         return True
+
+    def _watch_unfed(self) -> None:
+        """Warns, once, when a plateau phase has run past its patience in epochs and no metric
+        ever came: its LR cannot drop. Lightning and the Hugging Face Trainer step a scheduler
+        without one unless it is torch's ReduceLROnPlateau (QA 110), where torch's own step()
+        would raise. Epochs only: with ``unit="step"`` the metric may come every 500 steps."""
+        plateau = self.schedule.plateau_at(self.position)
+        if plateau is None:
+            return
+        if self._unfed_from is None:
+            self._unfed_from = self.position
+        if self.position - self._unfed_from < plateau.patience + 1:
+            return
+        self._unfed_from = -1
+        warnings.warn(
+            f"{type(self).__name__}.step() was called for {plateau.patience + 1} epochs of the "
+            f"plateau phase of {self.schedule.to_spec()!r} without a metric: its LR cannot drop. "
+            "Pass the metric (scheduler.step(val_loss)) or call scheduler.report(val_loss) "
+            'before step(); in Lightning, return the scheduler with "reduce_on_plateau": True '
+            'and "monitor": "val_loss" in its config.',
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _apply(self) -> None:
         values = self.get_lr()
@@ -219,7 +248,15 @@ class ScheduledLR(LRScheduler):
         """Restores the position and writes the matching LRs into the optimizer right away."""
         _check_state(state_dict)
         saved = state_dict.get("schedule")
-        if saved is not None and saved != self.schedule.to_dict():
+        if saved is None:  # a torch scheduler's state_dict, say (QA 110): taken, with a word
+            warnings.warn(
+                f"Resuming from a state_dict that holds no schedule (a torch scheduler's, not a "
+                f"bound schedule's?): this scheduler takes its step ({state_dict['last_epoch']}) "
+                f"and base LRs, and runs {self.schedule.to_spec()!r} from there.",
+                UserWarning,
+                stacklevel=2,
+            )
+        elif saved != self.schedule.to_dict():
             warnings.warn(
                 f"Resuming a different schedule: the checkpoint holds {saved!r}, this scheduler "
                 f"runs {self.schedule.to_dict()!r}. Its LRs follow the new schedule.",
