@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from lrkit.finder import RangeTestResult
 from tests.cli import files_up_to, in_process
+from tests.outputs_doc import assert_keys_documented
 
 LRKIT = [sys.executable, "-m", "lrkit.cli.main"]
 
@@ -60,6 +62,9 @@ def test_find_on_digits_prints_the_table_and_writes_the_plot_and_json(tmp_path: 
     data = json.loads((tmp_path / "out" / "range_test.json").read_text())
     assert data["task"] == "digits" and data["start_lr"] == 1e-7 and data["end_lr"] == 10
     assert len(data["lrs"]) == len(data["losses"]) <= 60
+    assert_keys_documented(tmp_path / "out" / "range_test.json")  # docs/outputs.md, as tune's
+    back = RangeTestResult.from_dict(data)  # as docs/outputs.md says: it used to refuse "task"
+    assert back.suggestion == data["suggestion"] and list(back.lrs) == data["lrs"]
     png = tmp_path / "out" / "range_test.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"Wrote {png}" in lines[-2]

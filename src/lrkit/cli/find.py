@@ -126,7 +126,12 @@ def num_iter_arg(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     """Runs the range test, prints the table, writes the plot and the JSON result."""
     from lrkit.finder import FinderWarning
-    from lrkit.finder.task import DEFAULT_NUM_ITER, RETRY_NUM_ITER, range_test_task
+    from lrkit.finder.task import (
+        DEFAULT_NUM_ITER,
+        RETRY_NUM_ITER,
+        range_test_task,
+        task_range_test_dict,
+    )
     from lrkit.jsondata import dumps
     from lrkit.progress import ProgressBar
     from lrkit.tasks import check_task, load_task
@@ -178,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     png, data = args.out / outputs.RANGE_PNG, args.out / outputs.RANGE_JSON
     fig = result.plot(title=f"{literal(task.name)}: range test")
     sections = [range_test_section(result, task=task.name, fig=fig)]
-    document = dumps({"task": task.name, "seed": args.seed, **result.to_dict()})
+    document = dumps(task_range_test_dict(task.name, args.seed, result))
     with outputs.writing():
         args.out.mkdir(parents=True, exist_ok=True)
         outputs.save_png(fig, png, dpi=120)

@@ -208,9 +208,11 @@ class RangeTestResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RangeTestResult:
-        """The result that :meth:`to_dict` wrote (as read back from JSON)."""
+        """The result that :meth:`to_dict` wrote (as read back from JSON), from
+        ``range_test.json`` too (whose ``task`` and ``seed`` it leaves out)."""
         values = dict(data)
-        values.pop("read_curve", None)  # derived from the losses: read again when needed
+        for key in ("read_curve", "task", "seed"):  # read_curve: derived from the losses
+            values.pop(key, None)
         for key in ("lrs", "losses", "smoothed"):
             values[key] = tuple(float(v) for v in values[key])
         values["group_lrs"] = tuple(tuple(float(v) for v in g) for g in values["group_lrs"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -113,3 +114,10 @@ def range_test_task(
     if result.warning is not None:
         warnings.warn(f"Range test: {result.warning}", FinderWarning, stacklevel=2)
     return result
+
+
+def task_range_test_dict(task: str, seed: int | None, result: RangeTestResult) -> dict[str, Any]:
+    """What ``range_test.json`` holds, as ``lrkit find`` and ``lrkit tune`` write it: the task's
+    name and the seed, then :meth:`RangeTestResult.to_dict` (which
+    :meth:`RangeTestResult.from_dict` reads back, the task and seed left out)."""
+    return {"task": task, "seed": seed, **result.to_dict()}

@@ -379,7 +379,7 @@ def _range_test(
     reused: list[str],
 ) -> RangeTestResult:
     from lrkit.finder import FinderWarning
-    from lrkit.finder.task import range_test_task
+    from lrkit.finder.task import range_test_task, task_range_test_dict
 
     def run() -> RangeTestResult:
         with warnings.catch_warnings():  # the pipeline says the result's warning as a note
@@ -390,7 +390,8 @@ def _range_test(
     found: RangeTestResult = _stage(folder, "range_test", settings, run, say, reused)
     fig = found.plot(title=f"{literal(task.name)}: range test")
     with outputs.writing():  # Ctrl-C waits: a stage's files are all written or none
-        outputs.write_file(folder / outputs.RANGE_JSON, _json(found.to_dict()))
+        document = task_range_test_dict(task.name, base["seed"], found)
+        outputs.write_file(folder / outputs.RANGE_JSON, _json(document))
         _save_figure(fig, folder / outputs.RANGE_PNG, figures)
     return found
 
