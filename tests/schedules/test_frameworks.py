@@ -147,3 +147,58 @@ def test_lightning_feeds_a_bound_plateau_only_when_told(configured: bool) -> Non
     else:
         assert module.lrs == [0.1] * 6
         assert len(unfed) == 1 and '"reduce_on_plateau": True' in str(unfed[0].message)
+
+
+def test_hugging_face_trainer_feeds_a_bound_plateau_from_a_callback(tmp_path: Path) -> None:
+    """As the README says: the Trainer hands eval metrics only to torch's ReduceLROnPlateau, so
+    a callback's ``on_evaluate`` reports them to the bound schedule, whose LR then drops."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    class Frozen(nn.Module):  # its eval loss never improves: the optimizer steps a bystander
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 1).requires_grad_(False)
+            self.bystander = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+            out = self.lin(x)
+            return {"loss": F.mse_loss(out, labels) + 0 * self.bystander.sum(), "logits": out}
+
+    seen: list[float] = []
+
+    class Feed(TrainerCallback):
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            seen.append(kw["optimizer"].param_groups[0]["lr"])
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            kw["lr_scheduler"].report(kw["metrics"]["eval_loss"])
+
+    x, y = _data()
+    data = [{"x": xi, "labels": yi} for xi, yi in zip(x, y)]
+    model = Frozen()
+    opt = torch.optim.SGD([model.bystander], lr=0.1)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=12,
+        per_device_train_batch_size=8,
+        eval_strategy="steps",
+        eval_steps=2,
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+    )
+    sched = bind(opt, "plateau:patience=1,factor=0.5", unit="step", verbose=False)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data,
+        eval_dataset=data[:16],
+        optimizers=(opt, sched),
+        callbacks=[Feed()],
+    )
+    trainer.train()
+    # evaluations after steps 2, 4, 6, ...: the third makes two bad in a row, past patience 1
+    assert seen == [0.1] * 6 + [0.05] * 4 + [0.025] * 2
