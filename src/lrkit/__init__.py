@@ -17,11 +17,19 @@ from lrkit.errors import (
     UnknownNameError,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what the lazy names below are, for a type checker
+    from lrkit import compare as compare
+    from lrkit import finder as finder
+    from lrkit import report as report
+    from lrkit import schedules as schedules
+    from lrkit import tasks as tasks
+    from lrkit import tune as tune
     from lrkit.finder import LRFinder, RangeTestResult, TrainDataLoaderIter, ValDataLoaderIter
-    from lrkit.search import CallableModule, SearchResult
+    from lrkit.search import SearchPackage, SearchResult
 
-    search: CallableModule  # lrkit.search(...) type-checks as a call of lrkit.search.search
+    # lrkit.search(...) type-checks as a call of lrkit.search.search, and lrkit.search.<name>
+    # as that name of lrkit.search.__all__; annotations import its types (see SearchPackage)
+    search: SearchPackage
 
 __version__ = "0.1.0"
 
@@ -37,18 +45,33 @@ _LAZY = {
 _SUBPACKAGES = ("compare", "finder", "report", "schedules", "search", "tasks", "tune")
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBPACKAGES:  # loaded on first use: lrkit.schedules.bind(...) after import lrkit
+if not TYPE_CHECKING:  # a type checker reads the imports above instead: a module __getattr__
+    # it can see would make any name, typos included, type-check as Any
+
+    def __getattr__(name: str) -> Any:
+        if name in _SUBPACKAGES:  # loaded on first use: lrkit.schedules.bind(...) after import
+            import importlib
+
+            # lrkit.search is also callable: lrkit.search(...) is lrkit.search.search(...)
+            return importlib.import_module(f"lrkit.{name}")
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'lrkit' has no attribute {name!r}")
         import importlib
 
-        # lrkit.search is also callable: lrkit.search(...) is lrkit.search.search(...)
-        return importlib.import_module(f"lrkit.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lrkit' has no attribute {name!r}")
-    import importlib
+        return getattr(importlib.import_module(module), name)
 
-    return getattr(importlib.import_module(module), name)
+
+def __dir__() -> list[str]:
+    """The module's names with the lazily loaded ones, for ``dir()``, ``help()`` and completion
+    (listing them imports nothing).
+
+    Example:
+        >>> import lrkit
+        >>> "LRFinder" in dir(lrkit), "schedules" in dir(lrkit)
+        (True, True)
+    """
+    return sorted({*globals(), *_LAZY, *_SUBPACKAGES})
 
 
 __all__ = [

@@ -28,11 +28,11 @@ from lrkit.report import (
     section_commands,
     summary_items,
     summary_section,
-    table_html,
     training_section,
     write_report,
 )
 from lrkit.report.figures import training_curves
+from lrkit.report.html import table_html
 from lrkit.search.result import SearchResult, TrialRecord
 
 EVIL = '<script>alert("x")</script>'

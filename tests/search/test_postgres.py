@@ -33,9 +33,9 @@ from lrkit.search import (
     SearchResult,
     SearchWarning,
     StorageSpec,
-    collect,
     search,
 )
+from lrkit.search.engine import collect
 from lrkit.search.study import (
     CONFIG_ATTR,
     QUEUE_AHEAD,

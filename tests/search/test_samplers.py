@@ -17,8 +17,8 @@ from lrkit.search import (
     largest_gap,
     make_sampler,
     search,
-    stratified_positions,
 )
+from lrkit.search.samplers import stratified_positions
 from tests.search.objectives import quadratic
 
 

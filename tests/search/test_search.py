@@ -839,6 +839,17 @@ def test_exports_and_plot(tmp_path: Path) -> None:
     assert result.table(top=None).splitlines()[-1].startswith("(value): the last value")
 
 
+def test_the_plot_names_a_task_searchs_value() -> None:
+    """A task search's value axis said ``objective (minimize)`` for its validation loss."""
+    result = run(objectives.quadratic, 3)
+    assert result.plot().axes[0].get_ylabel() == "objective (minimize)"
+    judged = dataclasses.replace(result, direction="maximize", value_name="val accuracy")
+    assert judged.plot().axes[0].get_ylabel() == "val accuracy (maximize)"
+    assert judged.plot(ylabel="final validation accuracy").axes[0].get_ylabel() == (
+        "final validation accuracy"
+    )
+
+
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_the_plot_keeps_the_best_in_view_and_failures_at_the_worst_end(direction: str) -> None:
     """A sharp peak among 20 trials, one failing: the axis trims the worst values, never the

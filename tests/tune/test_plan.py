@@ -10,8 +10,8 @@ import pytest
 
 from lrkit.errors import ConfigError
 from lrkit.search.pruners import make_pruner
-from lrkit.tune import compare_schedules, halving_cost, plan_budget
-from lrkit.tune.plan import search_cost
+from lrkit.tune import compare_schedules, plan_budget
+from lrkit.tune.plan import halving_cost, search_cost
 
 
 def _optuna_halving_epochs(epochs: int, trials: int, searches: int) -> float:

@@ -29,7 +29,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict, overload
 
 import numpy as np
 import torch
@@ -43,6 +43,28 @@ from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
 from lrkit.finder.snapshot import Snapshot
 from lrkit.finder.sweep import MAX_SKIPS_IN_A_ROW, Outcome, Sweep, allow_sync, ranks_agree
 from lrkit.interrupts import no_interrupt
+
+if TYPE_CHECKING:  # matplotlib is imported by plot() only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from typing_extensions import Unpack
+
+    from lrkit.finder.figure import FinderFigure
+
+    class _LookOptions(TypedDict, total=False):
+        """``LRFinder.plot``'s options of lrkit's own, by name only."""
+
+        show_raw: bool
+        title: str | None
+
+    class _PlotOptions(_LookOptions, total=False):
+        """``LRFinder.plot``'s options by name after a positional ``ax``."""
+
+        skip_start: int
+        skip_end: int
+        log_lr: bool
+        show_lr: float | None
+
 
 _TORCH_LR_FINDER_PLOT = ("skip_start", "skip_end", "log_lr", "show_lr", "ax", "suggest_lr")
 _PLOT_OPTIONS = (*_TORCH_LR_FINDER_PLOT, "show_raw", "title")
@@ -165,6 +187,85 @@ class LRFinder:
         call it, runs unchanged.
         """
 
+    # What plot returns depends on its arguments, so a type checker is told case by case:
+    # without suggest_lr, lrkit's figure (a FinderFigure) or the figure of the caller's ax;
+    # with it, torch-lr-finder's (ax, lr) or ax. Each case twice: torch-lr-finder's positional
+    # order (skip_start, skip_end, log_lr, show_lr, ax by name), and lrkit's plot(ax, ...).
+    @overload
+    def plot(
+        self,
+        skip_start: int = ...,
+        skip_end: int = ...,
+        log_lr: bool = ...,
+        show_lr: float | None = ...,
+        ax: None = ...,
+        suggest_lr: None = ...,
+        **options: Unpack[_LookOptions],
+    ) -> FinderFigure: ...
+    @overload
+    def plot(
+        self, ax: Axes, /, *, suggest_lr: None = ..., **options: Unpack[_PlotOptions]
+    ) -> Figure: ...
+    @overload
+    def plot(
+        self,
+        skip_start: int = ...,
+        skip_end: int = ...,
+        log_lr: bool = ...,
+        show_lr: float | None = ...,
+        *,
+        ax: Axes,
+        suggest_lr: None = ...,
+        **options: Unpack[_LookOptions],
+    ) -> Figure: ...
+    @overload
+    def plot(
+        self,
+        skip_start: int = ...,
+        skip_end: int = ...,
+        log_lr: bool = ...,
+        show_lr: float | None = ...,
+        ax: Axes | None = ...,
+        *,
+        suggest_lr: Literal[True],
+        **options: Unpack[_LookOptions],
+    ) -> tuple[Axes, float | None]: ...
+    @overload
+    def plot(
+        self, ax: Axes, /, *, suggest_lr: Literal[True], **options: Unpack[_PlotOptions]
+    ) -> tuple[Axes, float | None]: ...
+    @overload
+    def plot(
+        self,
+        skip_start: int = ...,
+        skip_end: int = ...,
+        log_lr: bool = ...,
+        show_lr: float | None = ...,
+        ax: Axes | None = ...,
+        *,
+        suggest_lr: Literal[False],
+        **options: Unpack[_LookOptions],
+    ) -> Axes: ...
+    @overload
+    def plot(
+        self, ax: Axes, /, *, suggest_lr: Literal[False], **options: Unpack[_PlotOptions]
+    ) -> Axes: ...
+    @overload
+    def plot(
+        self,
+        skip_start: int = ...,
+        skip_end: int = ...,
+        log_lr: bool = ...,
+        show_lr: float | None = ...,
+        ax: Axes | None = ...,
+        *,
+        suggest_lr: bool,
+        **options: Unpack[_LookOptions],
+    ) -> Axes | tuple[Axes, float | None]: ...
+    @overload
+    def plot(
+        self, ax: Axes, /, *, suggest_lr: bool, **options: Unpack[_PlotOptions]
+    ) -> Axes | tuple[Axes, float | None]: ...
     def plot(self, *args: Any, **options: Any) -> Any:
         """Draws the last result (see :meth:`RangeTestResult.plot`) and returns the figure;
         never blocks. Where the caller uses pyplot (it is imported, or this is IPython or

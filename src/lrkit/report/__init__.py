@@ -21,7 +21,7 @@ Importing this package does not import matplotlib; drawing a section does.
 from __future__ import annotations
 
 from lrkit.report.document import ORDER, REPORT_NAME, read_sections, render_report, write_report
-from lrkit.report.html import Section, escape, facts_html, figure_html, table_html
+from lrkit.report.html import Section, figure_html
 from lrkit.report.merge import merge_sections
 from lrkit.report.reproduce import environment_versions, reproduce_section, section_commands
 from lrkit.report.sections import (
@@ -38,8 +38,6 @@ __all__ = [
     "REPORT_NAME",
     "Section",
     "environment_versions",
-    "escape",
-    "facts_html",
     "figure_html",
     "merge_sections",
     "range_test_section",
@@ -51,7 +49,6 @@ __all__ = [
     "section_commands",
     "summary_items",
     "summary_section",
-    "table_html",
     "training_section",
     "write_report",
 ]

@@ -80,11 +80,25 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lrkit.schedules' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+if not TYPE_CHECKING:  # a type checker reads the imports above instead: a module __getattr__
+    # it can see would make any name, typos included, type-check as Any
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'lrkit.schedules' has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    """The module's names with the lazily loaded ones, for ``dir()``, ``help()`` and completion.
+
+    Example:
+        >>> import lrkit.schedules
+        >>> "StepLR" in dir(lrkit.schedules), "bind" in dir(lrkit.schedules)
+        (True, True)
+    """
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

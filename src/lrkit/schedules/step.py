@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,13 +49,13 @@ class MultiStep(Schedule):
     """Multiply by ``gamma`` at each milestone (repeated milestones multiply again).
 
     Example:
-        >>> s = MultiStep(milestones=(30, 80), gamma=0.1)
+        >>> s = MultiStep(milestones=[30, 80], gamma=0.1)  # a list or a tuple
         >>> [round(s(t, base_lr=0.05), 6) for t in (0, 30, 80)]
         [0.05, 0.005, 0.0005]
     """
 
     name = "multistep"
-    milestones: tuple[float, ...]
+    milestones: Sequence[float]  # any list or tuple; kept as a tuple, so the schedule hashes
     gamma: float = 0.1
 
     def __post_init__(self) -> None:

@@ -19,7 +19,7 @@ import types
 
 from optuna import TrialPruned
 
-from lrkit.search.engine import bracket, collect, search
+from lrkit.search.engine import bracket, search
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import PRUNERS, make_pruner
 from lrkit.search.result import FinishedStudyWarning, SearchResult, SearchWarning, TrialRecord
@@ -29,11 +29,9 @@ from lrkit.search.samplers import (
     StratifiedSampler,
     largest_gap,
     make_sampler,
-    stratified_positions,
 )
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec
-from lrkit.search.study import trial_seed
 from lrkit.search.timeouts import TrialTimeout
 from lrkit.search.workers import WorkersWarning
 
@@ -53,21 +51,57 @@ __all__ = [
     "TrialTimeout",
     "WorkersWarning",
     "bracket",
-    "collect",
     "largest_gap",
     "make_pruner",
     "make_sampler",
     "search",
-    "stratified_positions",
-    "trial_seed",
 ]
+
+
+class SearchPackage:
+    """What a type checker sees as ``lrkit.search`` after ``import lrkit``: callable as
+    :func:`search`, with each name of ``__all__`` as an attribute of its real type.
+
+    The package's module object cannot say both to a type checker (a module is not callable,
+    and ``types.ModuleType`` makes any attribute, typos included, type-check as ``Any``), so
+    ``lrkit/__init__.py`` declares ``search: SearchPackage``. ``lrkit.search(...)``,
+    ``lrkit.search.bracket(...)`` and ``lrkit.search.TrialPruned`` type-check; a misspelt name
+    is an error. Two things stay out of reach: ``lrkit.search.SearchResult`` is not valid in an
+    annotation (a type checker does not look a type up through a variable), so annotations name
+    its types by import (``from lrkit.search import SearchResult``, or ``lrkit.SearchResult``);
+    and ``import lrkit.search as s; s(...)`` is "Module not callable" (``s`` is the module).
+
+    At run time ``lrkit.search`` is the module (a :class:`CallableModule`); this class is never
+    instantiated, and a test keeps its attributes equal to ``__all__``.
+    """
+
+    __call__ = staticmethod(search)
+    PRUNERS = PRUNERS
+    SAMPLERS = SAMPLERS
+    FinishedStudyWarning = FinishedStudyWarning
+    LogRange = LogRange
+    LogUniformSampler = LogUniformSampler
+    SearchResult = SearchResult
+    SearchWarning = SearchWarning
+    StorageSpec = StorageSpec
+    StratifiedSampler = StratifiedSampler
+    TaskObjective = TaskObjective
+    TrialPruned = TrialPruned
+    TrialRecord = TrialRecord
+    TrialTimeout = TrialTimeout
+    WorkersWarning = WorkersWarning
+    bracket = staticmethod(bracket)
+    largest_gap = staticmethod(largest_gap)
+    make_pruner = staticmethod(make_pruner)
+    make_sampler = staticmethod(make_sampler)
+    search = staticmethod(search)
 
 
 class CallableModule(types.ModuleType):
     """Lets ``lrkit.search(...)`` call :func:`search` while ``lrkit.search`` stays a package.
 
-    A type checker sees ``lrkit.search`` as one of these: a call takes :func:`search`'s
-    arguments and gives a :class:`SearchResult`; its other attributes are the package's.
+    This is the module's class at run time only: a type checker sees ``lrkit.search`` as a
+    :class:`SearchPackage` (see there for what it checks, and why annotations import the types).
     """
 
     __call__ = staticmethod(search)

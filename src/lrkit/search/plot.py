@@ -130,7 +130,9 @@ def plot_search(
             color="tab:red",
         )
     ax.set_xlabel("learning rate (log scale)")
-    ax.set_ylabel(ylabel or f"objective ({result.direction})")
+    # a task search names its value ("val loss", "val accuracy"); an objective's is "value"
+    name = "objective" if result.value_name == "value" else result.value_name
+    ax.set_ylabel(ylabel or f"{name} ({result.direction})")
     ax.set_title(title or f"search '{literal(result.study_name)}': {result.n_trials} trials")
     ax.grid(True, which="both", alpha=0.25)
     if ax.get_legend_handles_labels()[0]:  # none for a search without trials

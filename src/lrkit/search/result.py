@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
@@ -14,6 +14,10 @@ from lrkit.jsondata import dumps
 from lrkit.outputs import csv_text, write_file
 from lrkit.plaintext import lr_text
 from lrkit.search.samplers import whole_attr
+
+if TYPE_CHECKING:  # matplotlib is imported by plot() only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 State = Literal["complete", "pruned", "failed", "interrupted", "running", "waiting"]
 STATES: tuple[State, ...] = ("complete", "pruned", "failed", "interrupted", "running", "waiting")
@@ -370,11 +374,15 @@ class SearchResult:
             lines.append(f"({self.value_name}): the last value a trial reported before it stopped")
         return "\n".join(lines)
 
-    def plot(self, ax: Any = None, *, title: str | None = None, ylabel: str | None = None) -> Any:
+    def plot(
+        self, ax: Axes | None = None, *, title: str | None = None, ylabel: str | None = None
+    ) -> Figure:
         """Value against LR on a log axis; pruned trials hollow, failed ones marked at the top.
 
-        ``ylabel`` names the value (default: ``"objective (minimize)"``). Returns the matplotlib
-        figure; never blocks on a headless machine.
+        ``ylabel`` names the value (default: :attr:`value_name` and the direction, such as
+        ``"val loss (minimize)"``, or ``"objective (minimize)"`` for an objective's plain
+        ``"value"``). Draws on ``ax`` when given, else on a new figure; returns the figure (the
+        one ``ax`` is on); never blocks on a headless machine.
         """
         from lrkit.search.plot import plot_search
 

@@ -326,7 +326,7 @@ def sampler_key(name: str) -> str:
     return _SAMPLER_ALIASES.get(key, key)
 
 
-def make_sampler(name: str | Any, seed: int) -> Any:
+def make_sampler(name: str | Any, seed: int) -> optuna.samplers.BaseSampler:
     """An Optuna sampler from a name in :data:`SAMPLERS`, or an Optuna sampler passed through."""
     # a grid refuses trials queued without params; brute force cannot enumerate a float range
     if isinstance(name, (optuna.samplers.GridSampler, optuna.samplers.BruteForceSampler)):

@@ -1,6 +1,6 @@
 """``lrkit tune``: range test -> search -> schedule comparison -> final training -> report."""
 
 from lrkit.tune.pipeline import TuneResult, tune
-from lrkit.tune.plan import TunePlan, compare_schedules, halving_cost, plan_budget
+from lrkit.tune.plan import TunePlan, compare_schedules, plan_budget
 
-__all__ = ["TunePlan", "TuneResult", "compare_schedules", "halving_cost", "plan_budget", "tune"]
+__all__ = ["TunePlan", "TuneResult", "compare_schedules", "plan_budget", "tune"]

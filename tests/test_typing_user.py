@@ -1,0 +1,103 @@
+"""lrkit's public API as ``mypy --strict`` sees it in a user's script: real types, not ``Any``.
+
+A module ``__getattr__`` a type checker can see, or ``types.ModuleType``'s, makes every name
+type-check as ``Any``: ``from lrkit import LRFindr`` passed ``mypy --strict`` and failed at run
+time. One mypy run (about 20 s: it reads torch) checks a correct script and one of typos.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import lrkit.search
+from lrkit.search import SearchPackage
+
+# `assert_type` fails on Any, and --strict's warn_return_any on a function returning it
+CORRECT = """
+import math
+from typing import assert_type
+
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+import lrkit
+from lrkit.finder import RangeTestResult
+from lrkit.finder.figure import FinderFigure
+from lrkit.schedules import MultiStep, ScheduledLR
+from lrkit.search import SearchResult, TrialRecord
+
+
+def objective(lr: float) -> float:
+    return (math.log10(lr) + 2) ** 2
+
+
+result = lrkit.search(objective, 1e-5, 1.0, n_trials=4, storage=":memory:", progress=False)
+assert_type(result, SearchResult)
+assert_type(lrkit.search.search(objective, 1e-5, 1.0), SearchResult)
+assert_type(result.best_lr, float | None)
+assert_type(result.trials, tuple[TrialRecord, ...])
+assert_type(lrkit.search.SearchResult.count(result, "pruned"), int)
+assert_type(result.plot(), Figure)
+pruned: type[Exception] = lrkit.search.TrialPruned
+
+
+def bracketed(found: RangeTestResult) -> tuple[float, float]:
+    return lrkit.search.bracket(found)
+
+
+model = torch.nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+assert_type(lrkit.schedules.bind(optimizer, "warmup:5 > cosine:50"), ScheduledLR)
+assert_type(lrkit.schedules.MultiStep([30, 60]), MultiStep)
+finder = lrkit.LRFinder(model, optimizer, torch.nn.CrossEntropyLoss())
+assert_type(finder.plot(), FinderFigure)
+ax, lr = finder.plot(10, 5, suggest_lr=True)
+assert_type(ax, Axes)
+assert_type(lr, float | None)
+assert_type(finder.plot(suggest_lr=False), Axes)
+assert_type(finder.plot(ax), Figure)
+assert_type(finder.plot(ax=ax, title="range test"), Figure)
+assert_type(finder.plot(ax, skip_start=2, suggest_lr=True), tuple[Axes, float | None])
+"""
+
+TYPOS = """
+import lrkit
+from lrkit import LRFindr
+
+lrkit.schedules.StepLRR
+lrkit.search.TrialPrunedd
+"""
+
+
+def test_a_user_script_type_checks_with_lrkit_types_and_its_typos_are_errors(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "correct.py").write_text(CORRECT)
+    (tmp_path / "typos.py").write_text(TYPOS)
+    args = ["--strict", "--no-incremental", "--cache-dir", str(tmp_path / "cache")]
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", *args, "correct.py", "typos.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert not [e for e in errors if e.startswith("correct.py")], result.stdout + result.stderr
+    typos = [e for e in errors if e.startswith("typos.py")]
+    assert [e.split(":")[1] for e in typos] == ["3", "5", "6"], result.stdout
+    for typo, error in zip(["LRFindr", "StepLRR", "TrialPrunedd"], typos):
+        assert f'has no attribute "{typo}"' in error
+
+
+def test_the_typed_attributes_of_lrkit_search_are_its_all() -> None:
+    """``SearchPackage`` is what a type checker sees as ``lrkit.search``: a name added to
+    ``__all__`` without it would be an error in users' scripts, one left in it after leaving
+    ``__all__`` would type-check and fail."""
+    declared = {name for name in vars(SearchPackage) if not name.startswith("_")}
+    assert declared == set(lrkit.search.__all__)
+    for name in declared:
+        assert getattr(SearchPackage, name) is getattr(lrkit.search, name), name
+    assert SearchPackage.__call__ is lrkit.search.search
