@@ -49,6 +49,7 @@ EXAMPLES = {
     "wsd": "wsd:100,decay=0.3,cooldown=1-sqrt,min_lr=1e-4",
     "invscaling": "invscaling:power_t=0.25",
     "optimal": "optimal:alpha=0.01",
+    "adaptive": "adaptive:patience=2",
     "warmup": "warmup:10,start_factor=0.1",
     "plateau": "plateau:factor=0.5,patience=2",
 }

@@ -355,6 +355,7 @@ _REQUIRED = {
     "optimal": "",
     "warmup": "steps=10",
     "plateau": "",
+    "adaptive": "",
 }
 _PARAMETERS = {
     "constant": ["factor", "steps"],
@@ -369,10 +370,11 @@ _PARAMETERS = {
     "onecycle": ["steps", "pct_start", "div_factor", "final_div_factor"],
     "inverse_sqrt": ["timescale"],
     "wsd": ["steps", "decay", "min_lr"],
-    "invscaling": ["power_t"],
+    "invscaling": ["power_t", "samples"],
     "optimal": ["alpha"],
     "warmup": ["steps", "start_factor"],
     "plateau": ["factor", "min_lr"],
+    "adaptive": ["factor", "min_lr"],
 }
 # A factor or gamma > 1 grows the LR by design (constant:factor=1e30 is how a test diverges).
 _GROWS = {"constant": "factor", "step": "gamma", "multistep": "gamma", "exponential": "gamma"}
