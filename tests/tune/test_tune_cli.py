@@ -83,7 +83,8 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
             r["label"] for r in compared["runs"]
         ]
     unit = next(r["unit"] for r in compared["runs"] if r["label"] == compared["best"])
-    assert f'lrkit.schedules.bind(optimizer, "{summary["schedule"]}", unit="{unit}")' in said
+    # the report's advice is the last line's, word for word
+    assert f"In PyTorch, {done.stdout.splitlines()[-1].removeprefix('next: ')}: " in said
     assert f"in {low:.4g} to {high:.4g}: from half a decade under the range test's low end" in said
     complete = summary["search"]["counts"]["complete"]
     assert f"{complete} of 6 trials ran the whole budget" in said

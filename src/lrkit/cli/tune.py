@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs the pipeline and prints where the report is."""
     from lrkit.jsondata import dumps
     from lrkit.tune import tune
-    from lrkit.tune.report import final_score, took
+    from lrkit.tune.report import final_score, python_advice, took
 
     quiet = args.quiet or args.json
     command = command_line() if sys.argv[1:] else None
@@ -128,12 +128,7 @@ def run(args: argparse.Namespace) -> int:
             f"stage's files beside them ({outputs.RANGE_JSON}, {outputs.SEARCH_JSON}, "
             f"{outputs.COMPARE_JSON}, ...)."
         )
-        unit = summary["unit"]
-        print(
-            f"next: build your optimizer with lr={summary['best_lr']!r}, then "
-            f"scheduler = lrkit.schedules.bind(optimizer, {summary['schedule']!r}, "
-            f"unit={unit!r}) and call scheduler.step() once per {unit}"
-        )
+        print(f"next: {python_advice(summary['best_lr'], summary['schedule'], summary['unit'])}")
     return 0
 
 

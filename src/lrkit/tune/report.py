@@ -125,6 +125,22 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
     )
 
 
+def python_advice(lr: float, schedule: str, unit: str) -> str:
+    """How to train with the answer in PyTorch, as the report and the CLI's last line say it:
+    the LR in full (rounded, it would train to another score) and the spec as Python quotes it.
+
+    Example:
+        >>> python_advice(0.19131637686569145, "warmup:1 > cosine:11", "epoch")
+        "build your optimizer with lr=0.19131637686569145, then scheduler = \
+lrkit.schedules.bind(optimizer, 'warmup:1 > cosine:11', unit='epoch') and call scheduler.step() \
+once per epoch"
+    """
+    return (
+        f"build your optimizer with lr={lr!r}, then scheduler = lrkit.schedules.bind(optimizer, "
+        f"{schedule!r}, unit={unit!r}) and call scheduler.step() once per {unit}"
+    )
+
+
 def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
     """What each section of the report shows and how the pipeline used it, by section key."""
     from lrkit.search.engine import BRACKET_MARGIN_WORDS
@@ -138,10 +154,8 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
     texts = {
         "summary": (
             f"Train with lr {lr} under the schedule {schedule}.{score} in a fresh run "
-            f"(below). In PyTorch, build the optimizer with lr={result.best_lr!r}, then "
-            f'scheduler = lrkit.schedules.bind(optimizer, "{schedule}", unit="{unit}") and call '
-            f"scheduler.step() once per {unit}: the schedule sets the LR as a multiple of lr "
-            "(for a one-cycle, lr is its peak)."
+            f"(below). In PyTorch, {python_advice(result.best_lr, schedule, unit)}: the "
+            "schedule sets the LR as a multiple of lr (for a one-cycle, lr is its peak)."
         ),
         "training": (
             f"The winner trained once more, from seed {result.final.seed} (the run's seed + "
