@@ -83,6 +83,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
             r["label"] for r in compared["runs"]
         ]
     unit = next(r["unit"] for r in compared["runs"] if r["label"] == compared["best"])
+    assert unit == summary["unit"]  # the winner's, as the comparison ran it
     # the report's advice is the last line's, word for word
     assert f"In PyTorch, {done.stdout.splitlines()[-1].removeprefix('next: ')}: " in said
     assert f"in {low:.4g} to {high:.4g}: from half a decade under the range test's low end" in said
