@@ -153,6 +153,66 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(
     assert not (tmp_path / "out").exists()
 
 
+ODD_TASKS = {  # torch trains on each; what they hold is what the error must name
+    "dict_inputs": (
+        """
+import torch
+from torch.utils.data import Dataset
+from lrkit.tasks import Task
+class Named(Dataset):  # a model of named inputs: a dict of tensors per example
+    def __init__(self, n):
+        self.x = torch.randn(n, 4, generator=torch.Generator().manual_seed(n))
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i): return {"x": self.x[i]}, int(self.x[i, 0] > 0)
+class Model(torch.nn.Module):
+    def __init__(self): super().__init__(); self.linear = torch.nn.Linear(4, 2)
+    def forward(self, inputs): return self.linear(inputs["x"])
+task = Task(name="named", model=Model, train_data=Named(64), val_data=Named(32), lr=0.1,
+            batch_size=16)
+""",
+        ["--sklearn"],
+        "sklearn rows need inputs that are arrays of numbers (tensors or NumPy arrays), one per "
+        "example: MLPClassifier fits NumPy arrays; the task's train_data has inputs as a dict",
+    ),
+    "string_targets": (
+        """
+import torch
+from torch.utils.data import Dataset
+from lrkit.tasks import Task
+class Words(Dataset):  # labels as read from a file: strings
+    def __len__(self): return 64
+    def __getitem__(self, i): return torch.randn(4), "ab"[i % 2]
+task = Task(name="words", model=lambda: torch.nn.Linear(4, 2), train_data=Words(),
+            val_data=Words(), lr=0.1, batch_size=16, criterion=lambda out, y: out.sum() * 0)
+""",
+        [],
+        "Task 'words': a training batch: Metric 'accuracy' needs the model output and the "
+        "targets as tensors (class indices, class probabilities, or one 0/1 target per output); "
+        "got the targets as a tuple of str. Map the labels to class indices",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_TASKS), ids=list(ODD_TASKS))
+def test_a_task_torch_takes_and_compare_cannot_is_one_line_before_training(
+    case: str, tmp_path: Path
+) -> None:
+    """Inputs of dicts with --sklearn were a RuntimeError traceback once the torch rows had
+    trained; string targets an AttributeError traceback from lrkit's own check of the task."""
+    source, args, message = ODD_TASKS[case]
+    (tmp_path / "odd.py").write_text(source)
+    out = tmp_path / "out"
+    result = run(
+        "compare", str(tmp_path / "odd.py"), "--epochs", "1", "--schedules", "constant",
+        *args, "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"lrkit: error: {message}"), result.stderr
+    assert "epoch" not in result.stderr.lower() and not out.exists()  # nothing trained
+
+
 def test_a_task_file_after_schedules_is_named_as_such(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

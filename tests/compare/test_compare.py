@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from lrkit.compare import (
     RANGE_ONE_CYCLE,
@@ -27,6 +29,7 @@ from lrkit.compare import (
     range_one_cycle,
     sklearn_runs,
 )
+from lrkit.compare.sklearn_rows import sklearn_data
 from lrkit.errors import ConfigError, SpecError, UnknownNameError
 from lrkit.finder.result import RangeTestResult
 from lrkit.history import EpochRecord, History
@@ -218,7 +221,7 @@ def test_sklearn_rows_are_reproducible_and_shuffle_each_epoch_anew() -> None:
 
 
 def test_a_bad_spec_raises_the_spec_error_with_the_valid_names() -> None:
-    with pytest.raises(UnknownNameError, match="Valid names: constant, cosine") as info:
+    with pytest.raises(UnknownNameError, match=r"Valid names: (\w+, )*constant, cosine, ") as info:
         compare(_tiny(), 0.1, ["cosine:3", "cosinus:3"], **QUIET)
     assert isinstance(info.value, SpecError)
     with pytest.raises(SpecError, match="malformed"):
@@ -235,6 +238,158 @@ def test_the_same_schedule_twice_is_refused_before_training() -> None:
 def test_sklearn_on_a_regression_task_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"classification task .* 'friedman' with metric 'r2'"):
         compare("friedman", schedules=["constant"], epochs=1, sklearn=True, **QUIET)
+
+
+class _DictInputs(Dataset):  # type: ignore[type-arg]
+    """Inputs as a dict of tensors (a model of several inputs): torch trains on them, NumPy
+    has no array of them."""
+
+    def __init__(self, data: TensorDataset) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        x, y = self.data[i]
+        return {"x": x}, y
+
+
+class _DictModel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 2)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.linear(inputs["x"])
+
+
+def _unfit_for_sklearn(case: str) -> Task:
+    """``_tiny`` with one thing torch trains on and scikit-learn's MLPClassifier cannot."""
+    x = torch.randn(96, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    if case == "dict_inputs":
+        task = _tiny()
+        return dataclasses.replace(
+            task,
+            model=_DictModel,
+            train_data=_DictInputs(task.train_data),  # type: ignore[arg-type]
+            val_data=_DictInputs(task.val_data),  # type: ignore[arg-type]
+            test_data=_DictInputs(task.test_data),  # type: ignore[arg-type]
+        )
+    if case == "one_hot_targets":  # CrossEntropyLoss takes class probabilities
+        one_hot = nn.functional.one_hot(y, 2).float()
+        return _tiny(train_data=TensorDataset(x[:64], one_hot[:64]))
+    if case == "nan_input":  # the loss is NaN, and torch trains on; scikit-learn refuses
+        x[70, 2] = math.nan
+        return _tiny(val_data=TensorDataset(x[64:80], y[64:80]))
+    if case == "one_class":
+        zeros = torch.zeros(96, dtype=torch.long)
+        return _tiny(
+            train_data=TensorDataset(x[:64], zeros[:64]),
+            val_data=TensorDataset(x[64:80], zeros[64:80]),
+            test_data=TensorDataset(x[80:], zeros[80:]),
+        )
+    assert case == "momentum_above_1"  # torch's SGD takes it; MLPClassifier does not
+    return _tiny(optimizer=functools.partial(torch.optim.SGD, momentum=1.5))
+
+
+SKLEARN_REFUSALS = {
+    "dict_inputs": r"need inputs that are arrays of numbers .* the task's train_data has inputs "
+    r"as a dict \(RuntimeError: Could not infer dtype of dict\)\. Leave the sklearn rows out",
+    "one_hot_targets": r"need integer class indices as targets, one per example; the task's "
+    r"train_data has targets of dtype torch.float32 and shape \(64, 2\)",
+    "nan_input": r"need finite inputs .*; the task's val_data has 1 non-finite input values",
+    "one_class": r"need at least 2 classes among the targets .* got only class 0",
+    "momentum_above_1": r"need the task's SGD momentum between 0 and 1, .* got momentum=1\.5",
+}
+
+
+@pytest.mark.parametrize("case", list(SKLEARN_REFUSALS), ids=list(SKLEARN_REFUSALS))
+def test_what_scikit_learn_cannot_fit_is_refused_before_anything_trains(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They were found once every torch row had trained (600 epochs, then the error), or not
+    at all: a dict of inputs was a RuntimeError traceback."""
+
+    def no_training(*args: Any, **kwargs: Any) -> None:
+        pytest.fail("a torch row trained before the sklearn rows' data was checked")
+
+    monkeypatch.setattr("lrkit.training.train", no_training)
+    task = _unfit_for_sklearn(case)
+    with pytest.raises(ConfigError, match=r"^sklearn rows " + SKLEARN_REFUSALS[case]):
+        compare(task, 0.1, ["constant"], epochs=1, sklearn=True, **QUIET)
+
+
+def _estimator(note: str, seed: int) -> Any:
+    """The MLPClassifier a sklearn row's note writes, built from the note's text alone."""
+    from sklearn.neural_network import MLPClassifier
+
+    text = re.match(r"MLPClassifier\(.*?\)\)", note)
+    assert text is not None, note
+    code = text.group(0).replace("RandomState(seed)", f"np.random.RandomState({seed})")
+    return eval(code, {"MLPClassifier": MLPClassifier, "np": np})
+
+
+def test_sklearn_rows_take_the_tasks_sgd_settings_and_their_note_rebuilds_them() -> None:
+    """The note said only momentum=0.9; scikit-learn's defaults put in an L2 penalty and
+    Nesterov momentum that the task's torch SGD did not have."""
+    plain = sklearn_runs(_tiny(), 0.1, epochs=1, seeds=[0], options=["constant"])[0]
+    assert "momentum=0.9, nesterovs_momentum=False, alpha=0.0, " in plain.note
+    assert "learning_rate='constant', learning_rate_init=0.1, batch_size=16" in plain.note
+    sgd = functools.partial(torch.optim.SGD, momentum=0.8, nesterov=True, weight_decay=1e-3)
+    task = _tiny(optimizer=sgd)
+    run = sklearn_runs(task, 0.1, epochs=1, seeds=[3], options=["invscaling"])[0]
+    # torch adds weight_decay * w to the mean loss's gradient; scikit-learn alpha * w / batch
+    assert "power_t=0.5, batch_size=16, momentum=0.8, nesterovs_momentum=True, alpha=0.016," in (
+        run.note
+    )
+    assert "alpha = weight_decay 0.001 x batch_size 16" in run.note
+    clf = _estimator(run.note, seed=3)
+    x, y = task.train_data.tensors  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.partial_fit(x.double().numpy(), y.numpy(), classes=[0, 1])
+    assert clf.loss_ == run.histories[0].train_loss[0]  # the very same training
+    adam = sklearn_runs(_tiny(optimizer=torch.optim.Adam), 0.1, epochs=1, seeds=[0])[0]
+    assert "the task trains with Adam, and scikit-learn's learning_rate options" in adam.note
+
+
+def test_sklearn_rows_train_as_fit_does_in_the_first_epoch_only() -> None:
+    """The docstring said one partial_fit per epoch followed the same sequence as one
+    fit(max_iter=epochs): fit reshuffles its last order, partial_fit the examples' own."""
+    task = _tiny()
+    data = sklearn_data(task)
+    run = sklearn_runs(task, 0.1, epochs=2, seeds=[0], options=["constant"], data=data)[0]
+    clf = _estimator(run.note, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = clf.fit(*data.train).loss_curve_
+    rows = run.histories[0].train_loss
+    assert rows[0] == fitted[0]  # the same initial weights and first shuffle
+    assert rows[1] != pytest.approx(fitted[1], rel=1e-6)  # then other batches
+
+
+def test_the_report_says_the_sklearn_rows_are_another_model_not_in_the_choice() -> None:
+    """report.html said every row had the same weights and batches, and left out the table's
+    line that sklearn rows are not in the choice."""
+    import html
+
+    from lrkit.compare import compare_section
+
+    step = _run("step", _history("step", val=0.95, val_loss=0.5, test=0.80))
+    mlp = _run("sklearn:constant", _history("x", 0.99, 0.1, 0.99), source="sklearn")
+    text = html.unescape(compare_section(_result(step, mlp)).html)
+    assert "each seed gives every lrkit schedule the same initial weights" in text
+    assert (
+        "The sklearn:* rows are not among them: they train scikit-learn's own MLP "
+        "(MLPClassifier), not the task's model, from its own initial weights and with its own "
+        "shuffling, on the same split; they are shown for reference, not in the choice of the "
+        "best"
+    ) in text
+    alone = html.unescape(compare_section(_result(step)).html)
+    assert "each seed gives every schedule the same initial weights" in alone
+    assert "sklearn" not in alone
 
 
 @pytest.mark.parametrize(

@@ -129,8 +129,8 @@ def job(url: str, study: str, go: Path, n_trials: int, **extra: Any) -> dict[str
 
 def load(url: str, study: str) -> tuple[optuna.Study, SearchResult]:
     """The study straight from the database, and lrkit's view of it."""
-    spec = StorageSpec.parse(url)
-    loaded = optuna.load_study(study_name=study, storage=optuna.storages.RDBStorage(url))
+    spec = StorageSpec.parse(url)  # opened as lrkit opens it: the installed driver named
+    loaded = optuna.load_study(study_name=study, storage=spec.open())
     return loaded, collect(loaded, spec)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any
@@ -442,6 +443,43 @@ def test_a_metric_that_does_not_fit_an_evaluation_split_names_the_split() -> Non
     )
     with pytest.raises(TaskError, match=r"^Task 'toy': a test batch: Metric 'accuracy'"):
         check_task(task)
+
+
+class _StringLabels(Dataset):  # type: ignore[type-arg]
+    """Labels as the strings they were read as: the loader collates them into a tuple."""
+
+    def __len__(self) -> int:
+        return 16
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
+        return torch.full((4,), float(i)), "ab"[i % 2]
+
+
+def test_string_targets_are_a_task_error_not_an_attribute_error() -> None:
+    # a loss that ignores the targets passed them on to the metric, which read .detach()
+    task = _task(
+        model=lambda: nn.Linear(4, 2),
+        train_data=_StringLabels(),
+        val_data=_StringLabels(),
+        criterion=lambda out, y: out.sum() * 0,
+    )
+    with pytest.raises(TaskError, match=r"^Task 'toy': a training batch: Metric 'accuracy' needs"):
+        check_task(task)
+    with pytest.raises(TaskError, match=r"got the targets as a tuple of str\. Map the labels"):
+        check_task(task)
+    # with cross-entropy the loss refuses them first, and says what to do
+    with pytest.raises(TaskError, match=r"Fix: the targets must be tensors: map string labels"):
+        check_task(dataclasses.replace(task, criterion=nn.CrossEntropyLoss()))
+
+
+def test_a_metric_of_no_tensors_says_what_it_got() -> None:
+    with pytest.raises(TaskError, match=r"'r2' needs .* as tensors \(numbers shaped like the ou"):
+        MetricTally("r2").update(torch.zeros(2), [1.0, 2.0])  # type: ignore[arg-type]
+    with pytest.raises(TaskError, match=r"got the model output as a dict\.$"):
+        MetricTally("accuracy").update({"logits": torch.zeros(2, 2)}, torch.zeros(2))  # type: ignore[arg-type]
+    tally = MetricTally("neg_loss")  # the loss alone ranks: targets of any kind are its business
+    tally.update(torch.zeros(2), ("a", "b"))  # type: ignore[arg-type]
+    assert tally.compute(mean_loss=0.5) == -0.5
 
 
 def test_an_iterable_dataset_to_train_on_is_refused_as_such() -> None:

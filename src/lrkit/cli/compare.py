@@ -88,7 +88,8 @@ def add_parser(subparsers: Any) -> None:
         "--sklearn",
         action="store_true",
         help="add scikit-learn MLPClassifier rows (learning_rate constant, invscaling, adaptive) "
-        "on the same split; classification tasks only",
+        "on the same split, from their own weights and shuffling: shown for reference, never "
+        "chosen as the best; classification tasks only",
     )
     parser.add_argument(
         "--out",

@@ -2,8 +2,11 @@
 
 For each seed every schedule starts from the same initial weights and sees the same batches in
 the same order (:func:`lrkit.training.train` seeds both), so the differences between rows are
-the schedules', not the luck of the draw. The test split is evaluated after every epoch for the
-report; the winner is chosen by validation only (:attr:`CompareResult.best`).
+the schedules', not the luck of the draw. The ``sklearn:*`` rows (``sklearn=True``) are the
+exception: scikit-learn's own MLP, with its own initial weights and shuffling, on the same split
+(:mod:`lrkit.compare.sklearn_rows`); they are shown for reference, never chosen as the best.
+The test split is evaluated after every epoch for the report; the winner is chosen by validation
+only (:attr:`CompareResult.best`).
 """
 
 from __future__ import annotations
@@ -77,8 +80,11 @@ def compare(
 
     Raises:
         ConfigError: An argument is invalid, no LR is given for a task without one, or
-            ``sklearn=True`` for a task that is not classification. All are raised before
-            anything trains.
+            ``sklearn=True`` for a task scikit-learn's MLPClassifier cannot fit (not
+            classification; inputs that are not arrays of numbers; targets that are not class
+            indices). All are raised before anything trains.
+        TaskError: The task cannot train (:func:`~lrkit.tasks.check_task`); before anything
+            trains too.
         SpecError: A spec does not parse (an unknown name lists the valid names).
 
     Example:
@@ -102,15 +108,19 @@ def compare(
     base_lr = _base_lr(task, lr)
     n_epochs = task.epochs if epochs is None else plain(epochs)
     if sklearn:
-        from lrkit.compare.sklearn_rows import check_sklearn_task
+        from lrkit.compare.sklearn_rows import check_sklearn_task, sklearn_data
 
-        check_sklearn_task(task)
+        check_sklearn_task(task)  # the cheap one first: no data is read for a regression
     if schedules is None:
         wanted = [*(Candidate(s) for s in default_schedules(n_epochs)), RANGE_ONE_CYCLE]
-    if RANGE_ONE_CYCLE in wanted:  # a task that cannot train says so, not the range test
+    # a task that cannot train says so, not the range test or scikit-learn
+    checked = sklearn or RANGE_ONE_CYCLE in wanted
+    if checked:
         from lrkit.tasks import check_task
 
         check_task(task, device=device)
+    # every refusal of the sklearn rows comes now, not after the torch rows have trained
+    mlp_data = sklearn_data(task, seed_list[0]) if sklearn else None
     steps_per_epoch = len(task.train_loader(seed_list[0]))
     n_rows = len(wanted) + (3 if sklearn else 0)
     total = n_rows * len(seed_list) * n_epochs
@@ -131,7 +141,7 @@ def compare(
                 verbose,
                 steps_per_epoch,
                 bar,
-                check=i == 0,  # the task is checked once, before its first run
+                check=i == 0 and not checked,  # the task is checked once, before any run
                 position=f"schedule {i + 1}/{len(candidates)}",
             )
             for i, c in enumerate(candidates)
@@ -141,7 +151,12 @@ def compare(
 
             bar.describe("scikit-learn MLPClassifier")
             runs += sklearn_runs(
-                task, base_lr, epochs=n_epochs, seeds=seed_list, on_epoch=bar.advance
+                task,
+                base_lr,
+                epochs=n_epochs,
+                seeds=seed_list,
+                on_epoch=bar.advance,
+                data=mlp_data,
             )
     return CompareResult(
         task=task.name,

@@ -34,11 +34,13 @@ def compare_section(
 
     best = result.best
     seeds = ", ".join(map(str, result.seeds))
+    mlp = any(run.source == "sklearn" for run in result.runs)
     lines = [
         f"{result.task} trained for {result.epochs} epochs under each schedule, on seed(s) "
-        f"{seeds}; each seed gives every schedule the same initial weights and the same batches "
-        "in the same order."
-        + (f" Cells are mean±std over {len(result.seeds)} seeds." if len(result.seeds) > 1 else ""),
+        f"{seeds}; each seed gives every {'lrkit ' if mlp else ''}schedule the same initial "
+        "weights and the same batches in the same order."
+        + (f" Cells are mean±std over {len(result.seeds)} seeds." if len(result.seeds) > 1 else "")
+        + (_SKLEARN_ROWS if mlp else ""),
         (
             f"Best by mean final validation {result.metric}: {best.label}"
             + _tie(result, best)
@@ -53,6 +55,16 @@ def compare_section(
         lines.append("Notes: " + " | ".join(notes))
     figures = [] if not result.runs else [result.plot() if fig is None else fig]
     return section("compare", title, text="\n\n".join(lines), figures=figures, table=_rows(result))
+
+
+_SKLEARN_ROWS = (
+    " The sklearn:* rows are not among them: they train scikit-learn's own MLP "
+    "(MLPClassifier), not the task's model, from its own initial weights and with its own "
+    "shuffling, on the same split; they are shown for reference, not in the choice of the best "
+    "(their settings are in the notes)."
+)
+"""What the section says of scikit-learn's rows, where there are any (the table's note, and why
+they do not share the task's runs' weights and batches)."""
 
 
 def _tie(result: CompareResult, best: ScheduleRun) -> str:

@@ -1,12 +1,22 @@
 """scikit-learn's MLPClassifier under its three learning-rate options, on the task's own split.
 
 Seed 002 sets scikit-learn's ``learning_rate`` options beside torch's schedulers. Here each runs
-as ``MLPClassifier(solver="sgd", learning_rate=..., learning_rate_init=lr, momentum=0.9)`` on the
-task's training split, flattened to one feature vector per example, with one hidden layer sized
-so that the MLP has about as many parameters as the task's model. It trains one ``partial_fit``
-(one epoch) at a time so that validation and test can be measured after every epoch, as the
-torch rows are. Its random state is a ``RandomState(seed)`` that ``partial_fit`` keeps drawing
-from, so initial weights and shuffles follow the same sequence as one ``fit(max_iter=epochs)``.
+as ``MLPClassifier(solver="sgd", learning_rate=..., learning_rate_init=lr, ...)`` on the task's
+training split, flattened to one feature vector per example, with one hidden layer sized so that
+the MLP has about as many parameters as the task's model. Its SGD settings are the task's own
+where MLPClassifier has them (:func:`sgd_settings`): the momentum, plain or Nesterov (scikit-learn
+defaults to Nesterov, torch's SGD to plain), and the weight decay as ``alpha`` (scikit-learn
+defaults to an L2 penalty of 1e-4; the built-in tasks have none). Each row's note gives every
+argument that matters, so that the row can be rebuilt.
+
+It trains one ``partial_fit`` (one epoch) at a time, because ``fit`` measures nothing between
+epochs, and the rows show validation and test after every epoch, as the torch rows do. Its random
+state is a ``RandomState(seed)`` that ``partial_fit`` keeps drawing from, so the initial weights
+and the first epoch's batches are those of ``fit(max_iter=epochs)`` with the same random state.
+Later epochs' batches are not: ``fit`` shuffles its previous epoch's order again, each
+``partial_fit`` shuffles the examples' own order. Both orders are uniformly random and
+independent of the epochs before, so the rows train as ``fit`` does in distribution, not batch
+for batch.
 
 What the options do (scikit-learn's rules, per epoch):
 
@@ -18,6 +28,9 @@ What the options do (scikit-learn's rules, per epoch):
 
 Where ``fit`` would stop (the training loss stalled), the row stops too; where it would warn
 ``ConvergenceWarning`` (the budget ran out first), the row says so in its note instead.
+
+Every check that can fail is in :func:`sklearn_data`, which :func:`~lrkit.compare.compare` calls
+before anything trains: a task scikit-learn cannot fit is refused before the torch rows' work.
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,13 +50,60 @@ from lrkit.compare.result import ScheduleRun
 from lrkit.errors import ConfigError
 from lrkit.history import EpochRecord, History
 from lrkit.tasks.base import Task
+from lrkit.tasks.metrics import value_kind
 
 SKLEARN_OPTIONS: tuple[str, ...] = ("constant", "invscaling", "adaptive")
 """scikit-learn's ``MLPClassifier(learning_rate=...)`` options, in seed 002's order."""
 
+_LEAVE_OUT = (
+    "Leave the sklearn rows out for this task (the --sklearn option, the sklearn argument)."
+)
+
+
+@dataclass(frozen=True, eq=False)
+class SklearnData:
+    """What the rows train on and with, built and checked by :func:`sklearn_data`.
+
+    ``train``, ``val`` and ``test`` are ``(X, y)``: inputs flattened to float64 ``(N, features)``,
+    targets the class labels; ``test`` is ``None`` when the task has no test split. ``momentum``,
+    ``nesterov`` and ``alpha`` are :func:`sgd_settings`'s, ``remarks`` what it could not match.
+    """
+
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray] | None
+    classes: np.ndarray
+    width: int
+    batch_size: int
+    momentum: float
+    nesterov: bool
+    alpha: float
+    remarks: tuple[str, ...] = ()
+
+    def estimator(self, option: str, lr: float, epochs: int) -> str:
+        """The MLPClassifier of one row, as Python: every argument that differs from
+        scikit-learn's default or matters to the comparison.
+
+        Example:
+            >>> from lrkit.tasks import load_task
+            >>> print(sklearn_data(load_task("digits")).estimator("invscaling", 0.05, 12))
+            MLPClassifier(hidden_layer_sizes=(132,), solver='sgd', learning_rate='invscaling', \
+learning_rate_init=0.05, power_t=0.5, batch_size=64, momentum=0.9, nesterovs_momentum=False, \
+alpha=0.0, max_iter=12, shuffle=True, random_state=RandomState(seed))
+        """
+        power_t = ", power_t=0.5" if option == "invscaling" else ""  # the others do not read it
+        return (
+            f"MLPClassifier(hidden_layer_sizes=({self.width},), solver='sgd', "
+            f"learning_rate={option!r}, learning_rate_init={float(lr)!r}{power_t}, "
+            f"batch_size={self.batch_size}, momentum={self.momentum!r}, "
+            f"nesterovs_momentum={self.nesterov}, alpha={self.alpha!r}, max_iter={epochs}, "
+            "shuffle=True, random_state=RandomState(seed))"
+        )
+
 
 def check_sklearn_task(task: Task) -> None:
-    """Raises a ConfigError unless ``task`` is a classification task scikit-learn can fit.
+    """Raises a ConfigError unless ``task`` is a classification task (the cheap check, without
+    the data; :func:`sklearn_data` does the rest).
 
     Example:
         >>> from lrkit.tasks import load_task
@@ -54,9 +115,113 @@ def check_sklearn_task(task: Task) -> None:
     if task.metric != "accuracy":
         raise ConfigError(
             "sklearn rows need a classification task (metric 'accuracy'), because they train "
-            f"MLPClassifier; got task {task.name!r} with metric {task.metric!r}. Leave the "
-            "sklearn rows out for this task (the --sklearn option, the sklearn argument)."
+            f"MLPClassifier; got task {task.name!r} with metric {task.metric!r}. {_LEAVE_OUT}"
         )
+
+
+def sklearn_data(task: Task, seed: int = 0) -> SklearnData:
+    """The task's splits as arrays and the MLP's settings, checked: everything that can refuse
+    the sklearn rows, so that it refuses before anything trains.
+
+    ``seed`` builds the task's model whose size the MLP matches (:func:`hidden_units`).
+
+    Raises:
+        ConfigError: The task is not classification; a split has no examples, inputs that are
+            not arrays of numbers (dicts, say) or not finite, or targets that are not integer
+            class indices; fewer than two classes; a momentum MLPClassifier does not take.
+
+    Example:
+        >>> from lrkit.tasks import load_task
+        >>> data = sklearn_data(load_task("digits"))
+        >>> data.train[0].shape, data.width, data.momentum, data.nesterov, data.alpha
+        ((1078, 64), 132, 0.9, False, 0.0)
+    """
+    check_sklearn_task(task)
+    train = _arrays(task.train_data, "train_data")
+    val = _arrays(task.val_data, "val_data")
+    test = None if task.test_data is None else _arrays(task.test_data, "test_data")
+    others = {"val_data": val, **({} if test is None else {"test_data": test})}
+    for name, (x, _) in others.items():
+        if x.shape[1] != train[0].shape[1]:
+            raise ConfigError(
+                f"sklearn rows need the same number of input features in every split; the "
+                f"task's train_data has {train[0].shape[1]}, its {name} {x.shape[1]}."
+            )
+    labels = [train[1], val[1], *([] if test is None else [test[1]])]
+    classes = np.unique(np.concatenate(labels))
+    if len(classes) < 2:
+        raise ConfigError(
+            "sklearn rows need at least 2 classes among the targets (MLPClassifier tells "
+            f"classes apart), got only class {classes[0].item()!r} in the task's splits."
+        )
+    batch_size = min(task.batch_size, len(train[1]))  # scikit-learn clips it so, with a warning
+    momentum, nesterov, alpha, remarks = sgd_settings(task, batch_size)
+    return SklearnData(
+        train=train,
+        val=val,
+        test=test,
+        classes=classes,
+        width=hidden_units(task, train[0].shape[1], len(classes), seed),
+        batch_size=batch_size,
+        momentum=momentum,
+        nesterov=nesterov,
+        alpha=alpha,
+        remarks=remarks,
+    )
+
+
+def sgd_settings(task: Task, batch_size: int) -> tuple[float, bool, float, tuple[str, ...]]:
+    """MLPClassifier's ``momentum``, ``nesterovs_momentum`` and ``alpha`` for the task's optimizer,
+    and remarks on what could not be matched.
+
+    A torch SGD's own momentum and Nesterov flag, and its weight decay as ``alpha = weight_decay
+    * batch_size``: scikit-learn divides its L2 gradient by the batch's size, torch adds
+    ``weight_decay * w`` to the mean loss's gradient as it is. Any other optimizer has no
+    counterpart among the ``learning_rate`` options (they are the SGD solver's): then SGD with
+    lrkit's default momentum 0.9, plain, and no penalty.
+
+    Raises:
+        ConfigError: The task's SGD momentum is above 1, which MLPClassifier refuses.
+
+    Example:
+        >>> from functools import partial
+        >>> from lrkit.tasks import load_task
+        >>> digits = load_task("digits")
+        >>> sgd_settings(digits, 64)
+        (0.9, False, 0.0, ())
+        >>> import dataclasses, torch
+        >>> decayed = partial(torch.optim.SGD, momentum=0.8, nesterov=True, weight_decay=1e-4)
+        >>> sgd_settings(dataclasses.replace(digits, optimizer=decayed), 64)[:3]
+        (0.8, True, 0.0064)
+    """
+    optimizer = task.make_optimizer(task.make_model(seed=0), task.lr or 1e-3)
+    if not isinstance(optimizer, torch.optim.SGD):
+        remark = (
+            f"the task trains with {type(optimizer).__name__}, and scikit-learn's learning_rate "
+            "options are its SGD solver's: these rows use SGD with plain momentum 0.9 (lrkit's "
+            "default optimizer) and no L2 penalty"
+        )
+        return 0.9, False, 0.0, (remark,)
+    keys = ("momentum", "nesterov", "weight_decay", "dampening")
+    first = optimizer.param_groups[0]
+    momentum, nesterov = float(first["momentum"]), bool(first["nesterov"])
+    decay, dampening = float(first["weight_decay"]), float(first["dampening"])
+    if not 0.0 <= momentum <= 1.0:
+        raise ConfigError(
+            "sklearn rows need the task's SGD momentum between 0 and 1, as MLPClassifier takes "
+            f"it; got momentum={momentum!r}. {_LEAVE_OUT}"
+        )
+    remarks = []
+    if decay:
+        remarks.append(
+            f"alpha = weight_decay {decay!r} x batch_size {batch_size} (scikit-learn divides its "
+            "L2 gradient by the batch's size, and leaves the biases undecayed)"
+        )
+    if dampening:
+        remarks.append(f"the task's SGD dampening={dampening!r} has no MLPClassifier counterpart")
+    if any(group[k] != first[k] for group in optimizer.param_groups for k in keys):
+        remarks.append("the task's param groups differ: the first group's settings are used")
+    return momentum, nesterov, decay * batch_size, tuple(remarks)
 
 
 def hidden_units(task: Task, n_features: int, n_classes: int, seed: int = 0) -> int:
@@ -81,39 +246,38 @@ def sklearn_runs(
     seeds: Sequence[int],
     options: Sequence[str] = SKLEARN_OPTIONS,
     on_epoch: Callable[[], None] | None = None,
+    data: SklearnData | None = None,
 ) -> tuple[ScheduleRun, ...]:
     """One :class:`~lrkit.compare.result.ScheduleRun` per option, each trained on every seed.
 
     Args:
-        task: A classification task (see :func:`check_sklearn_task`).
+        task: A classification task (see :func:`sklearn_data`).
         lr: ``learning_rate_init`` of every option.
         epochs: ``max_iter``: the epoch budget.
         seeds: ``random_state`` of each run.
         options: Which ``learning_rate`` options.
         on_epoch: Called after every epoch trained (a progress bar).
+        data: ``sklearn_data(task, seeds[0])``, when already built (and so checked) before
+            other work; by default it is built here.
 
     Raises:
-        ConfigError: The task is not classification, or its targets are not class indices.
+        ConfigError: :func:`sklearn_data` refuses the task (only where ``data`` is not given).
     """
-    check_sklearn_task(task)
-    x_train, y_train = _arrays(task.train_data, "train_data")
-    x_val, y_val = _arrays(task.val_data, "val_data")
-    test = None if task.test_data is None else _arrays(task.test_data, "test_data")
-    classes = np.unique(np.concatenate([y_train, y_val, *([] if test is None else [test[1]])]))
-    width = hidden_units(task, x_train.shape[1], len(classes), seeds[0] if seeds else 0)
-    steps_per_epoch = math.ceil(len(y_train) / min(task.batch_size, len(y_train)))
+    if data is None:
+        data = sklearn_data(task, seeds[0] if seeds else 0)
+    steps_per_epoch = math.ceil(len(data.train[1]) / data.batch_size)
     runs = []
     for option in options:
         histories, notes = [], set()
         for seed in seeds:
-            history, note = _fit(
-                task, option, lr, epochs, seed, width, classes, (x_train, y_train),
-                (x_val, y_val), test, steps_per_epoch, on_epoch,
-            )  # fmt: skip
+            history, note = _fit(task, data, option, lr, epochs, seed, steps_per_epoch, on_epoch)
             histories.append(history)
             if note:
                 notes.add(note)
-        head = f"MLPClassifier(hidden_layer_sizes=({width},), solver='sgd', momentum=0.9)"
+        head = (
+            f"{data.estimator(option, lr, epochs)}, one partial_fit per epoch on the training "
+            f"split flattened to {data.train[0].shape[1]} features"
+        )
         runs.append(
             ScheduleRun(
                 label=f"sklearn:{option}",
@@ -123,7 +287,7 @@ def sklearn_runs(
                 source="sklearn",
                 histories=tuple(histories),
                 steps_per_epoch=steps_per_epoch,
-                note="; ".join([head, *sorted(notes)]),
+                note="; ".join([head, *data.remarks, *sorted(notes)]),
             )
         )
     return tuple(runs)
@@ -131,15 +295,11 @@ def sklearn_runs(
 
 def _fit(
     task: Task,
+    data: SklearnData,
     option: str,
     lr: float,
     epochs: int,
     seed: int,
-    width: int,
-    classes: np.ndarray,
-    train: tuple[np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray] | None,
     steps_per_epoch: int,
     on_epoch: Callable[[], None] | None,
 ) -> tuple[History, str]:
@@ -147,13 +307,17 @@ def _fit(
     from sklearn.neural_network import MLPClassifier
 
     started = time.perf_counter()
-    clf = MLPClassifier(
-        hidden_layer_sizes=(width,),
+    train, val, test, classes = data.train, data.val, data.test, data.classes
+    clf = MLPClassifier(  # as data.estimator() writes it, for the row's note
+        hidden_layer_sizes=(data.width,),
         solver="sgd",
         learning_rate=option,
         learning_rate_init=lr,
-        momentum=0.9,
-        batch_size=task.batch_size,
+        power_t=0.5,
+        batch_size=data.batch_size,
+        momentum=data.momentum,
+        nesterovs_momentum=data.nesterov,
+        alpha=data.alpha,
         max_iter=epochs,
         shuffle=True,
         # a RandomState, not the int: partial_fit re-reads random_state on every call, and an
@@ -242,17 +406,60 @@ def _finite_weights(clf: Any) -> bool:
 
 
 def _arrays(data: Dataset[Any], name: str) -> tuple[np.ndarray, np.ndarray]:
-    """A dataset as ``(X, y)``: inputs flattened to ``(N, features)``, targets to class indices."""
-    inputs, targets = [], []
-    for x, y in DataLoader(data, batch_size=1024, shuffle=False):
-        inputs.append(torch.as_tensor(x).reshape(len(x), -1).double())
-        targets.append(torch.as_tensor(y))
+    """A dataset as ``(X, y)``: inputs flattened to ``(N, features)``, targets to class indices;
+    a ConfigError naming the split where scikit-learn could not fit them."""
+    inputs: list[torch.Tensor] = []
+    targets: list[torch.Tensor] = []
+    for batch in DataLoader(data, batch_size=1024, shuffle=False):
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise ConfigError(
+                f"sklearn rows need (inputs, targets) pairs as the items of the task's {name}, "
+                f"got batches of {value_kind(batch)}."
+            )
+        x, y = _tensor(batch[0], name, "inputs"), _tensor(batch[1], name, "targets")
+        if x.dim() == 0 or x.is_complex():
+            raise ConfigError(
+                f"sklearn rows need real-valued inputs, one array per example; the task's {name} "
+                f"has inputs of dtype {x.dtype} and shape {tuple(x.shape)}. {_LEAVE_OUT}"
+            )
+        flat = x.reshape(x.shape[0], -1).double()
+        if inputs and flat.shape[1] != inputs[0].shape[1]:
+            raise ConfigError(
+                f"sklearn rows need the same number of input features in every example; the "
+                f"task's {name} has {inputs[0].shape[1]} and {flat.shape[1]}. {_LEAVE_OUT}"
+            )
+        inputs.append(flat)
+        targets.append(y)
     if not inputs:
         raise ConfigError(f"sklearn rows need examples in the task's {name}, got none.")
     y_all = torch.cat(targets)
-    if y_all.dim() != 1 or y_all.is_floating_point():
+    if y_all.dim() != 1 or y_all.is_floating_point() or y_all.is_complex():
         raise ConfigError(
             f"sklearn rows need integer class indices as targets, one per example; the task's "
             f"{name} has targets of dtype {y_all.dtype} and shape {tuple(y_all.shape)}."
         )
-    return torch.cat(inputs).numpy(), y_all.numpy()
+    x_all = torch.cat(inputs)
+    bad = int((~torch.isfinite(x_all)).sum())
+    if bad:  # scikit-learn's own check would say so only once the torch rows have trained
+        raise ConfigError(
+            f"sklearn rows need finite inputs (MLPClassifier refuses NaN and infinity); the "
+            f"task's {name} has {bad} non-finite input values. {_LEAVE_OUT}"
+        )
+    return x_all.numpy(), y_all.numpy()
+
+
+def _tensor(value: Any, name: str, what: str) -> torch.Tensor:
+    """``value`` (a batch's inputs or targets) as one tensor, or a ConfigError saying why not."""
+    try:
+        return torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as exc:  # a dict, strings, ragged lists
+        said = str(exc).splitlines()[0] if str(exc) else ""  # the CLI's error is one line
+        expected = (
+            "integer class indices as targets, one per example"
+            if what == "targets"
+            else "inputs that are arrays of numbers (tensors or NumPy arrays), one per example"
+        )
+        raise ConfigError(
+            f"sklearn rows need {expected}: MLPClassifier fits NumPy arrays; the task's {name} "
+            f"has {what} as a {value_kind(value)} ({type(exc).__name__}: {said}). {_LEAVE_OUT}"
+        ) from exc

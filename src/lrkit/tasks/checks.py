@@ -84,7 +84,10 @@ def check_task(task: Task, *, device: str | torch.device = "cpu") -> None:
             raise TaskError(_with_fix(failed, exc, _MODEL_FIXES)) from exc
         _check_classes(task, output)
         _check_loss(task, output, targets)
-        MetricTally(task.metric, task.criterion).update(output, targets)
+        try:
+            MetricTally(task.metric, task.criterion).update(output, targets)
+        except TaskError as exc:  # the metric's own message: say where
+            raise TaskError(f"{where}: a training batch: {exc}") from exc
         model.eval()
         with torch.no_grad():
             for split, loader in (("validation", task.val_loader()), ("test", task.test_loader())):
@@ -216,6 +219,10 @@ _LOSS_FIXES = (
         "class-index targets must have shape (N,), not (N, 1): y.view(-1)",
     ),
     ("out of bounds", "a class index is not below the model's number of outputs"),
+    (  # torch's words for targets that are no tensor: strings, collated into a tuple
+        "'target' (position 2) must be Tensor",
+        "the targets must be tensors: map string labels to class indices in the dataset",
+    ),
 )
 
 

@@ -54,8 +54,18 @@ class MetricTally:
         """Adds one batch.
 
         Raises:
-            TaskError: The output and target shapes do not fit the metric.
+            TaskError: The output or the targets are not tensors, or their shapes do not fit
+                the metric.
         """
+        if self.name == "neg_loss":  # the loss alone ranks: nothing of the batch to tally
+            return
+        for what, value in (("the model output", output), ("the targets", target)):
+            if not isinstance(value, Tensor):  # strings, say: collated into a tuple of them
+                raise TaskError(
+                    f"Metric {self.name!r} needs the model output and the targets as tensors "
+                    f"({_EXPECTED[self.name]}); got {what} as a {value_kind(value)}."
+                    + (_STRING_FIX if _holds_text(value) else "")
+                )
         output, target = output.detach(), target.detach()
         if self.name == "accuracy":
             if output.dim() == target.dim() + 1:  # class scores along dim 1, as CrossEntropyLoss
@@ -104,6 +114,31 @@ class MetricTally:
             return self._correct / self._count
         sst = self._sum_sq - self._sum**2 / self._count
         return 1.0 - self._sse / sst if sst > 0 else math.nan
+
+
+_EXPECTED = {
+    "accuracy": "class indices, class probabilities, or one 0/1 target per output",
+    "r2": "numbers shaped like the output",
+}
+_STRING_FIX = (
+    " Map the labels to class indices in the dataset, e.g. "
+    "torch.tensor(classes.index(label)) with classes = sorted(set(labels))."
+)
+
+
+def value_kind(value: object) -> str:
+    """``value``'s type, with its items' where it is a tuple or list: ``"tuple of str"``."""
+    name = type(value).__name__
+    if isinstance(value, (tuple, list)) and value:
+        items = sorted({type(item).__name__ for item in value})
+        return f"{name} of {' and '.join(items)}"
+    return name
+
+
+def _holds_text(value: object) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, (tuple, list)) and any(isinstance(item, str) for item in value)
+    )
 
 
 def _unwrapped(criterion: object) -> tuple[object, dict[str, Any]]:
