@@ -68,7 +68,7 @@ def test_tune_out_that_is_a_file_says_so(
         (
             ["train", "--schedule", "cosin:1"],
             "--schedule 'cosin:1': Unknown schedule name 'cosin'. Did you mean 'cosine'? Valid "
-            "names: constant, cosine,",  # the aliases left to `lrkit schedule list`
+            "names: adaptive, constant, cosine,",  # the aliases left to `lrkit schedule list`
         ),
         (
             ["compare", "--seed", str(2**32 - 1), "--seeds", "2", "--epochs", "1"],

@@ -173,6 +173,14 @@ def test_a_loader_empty_on_one_rank_stops_every_rank(scenario: str, tmp_path: Pa
         assert r["restored"] == {"model": True, "optimizer": True, "grads": True}
 
 
+def test_a_model_evaluated_inside_its_ddp_wrapper_is_swept_in_train_mode(tmp_path: Path) -> None:
+    """``ddp.module.eval()`` leaves the wrapper's own flag at train: the sweep judged the model
+    by that flag and ran every step in eval mode (review 116), dropout off, BatchNorm frozen."""
+    for r in _job("inner_eval", tmp_path):
+        assert r["modes"] and all(r["modes"]) and len(r["modes"]) == r["forwards"]
+        assert r["restored"] == {"model": True, "optimizer": True, "grads": True}
+
+
 def test_a_compiled_ddp_model_is_averaged_too(tmp_path: Path) -> None:
     """torch.compile(DDP(model)), torch's order, wraps the DDP model: it is seen through."""
     ranks = _job("compiled", tmp_path)
@@ -279,6 +287,13 @@ def _run(rank: int, scenario: str) -> dict[str, Any]:
         model = torch.compile(model, backend="eager")  # type: ignore[assignment]
     forwards, syncs = [0], [0]
     model.register_forward_pre_hook(lambda *_: forwards.__setitem__(0, forwards[0] + 1))
+    modes: list[bool] = []  # the inner model's mode at each training forward
+    if scenario == "inner_eval":  # evaluated as DDP code does: the wrapper's flag stays train
+        inner = model.module  # type: ignore[union-attr]
+        inner.eval()
+        inner.register_forward_pre_hook(
+            lambda m, _: modes.append(m.training) if torch.is_grad_enabled() else None
+        )
     if scenario == "accumulate":  # (the hook's own all_reduce would count in all_reduces)
         from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
@@ -340,6 +355,7 @@ def _run(rank: int, scenario: str) -> dict[str, Any]:
     finally:
         dist.all_reduce = reduce
     out.update(
+        modes=modes,
         local=criterion.local,
         forwards=forwards[0] - len(criterion.local["val"]),  # training forward passes
         all_reduces=calls[0],
@@ -375,6 +391,7 @@ def _worker(scenario: str, rank_text: str, init: str, out_path: str) -> None:
 
 SCENARIOS = (
     *("agree", "agree_val", "diverge", "nan0", "nan9", "plain", "accumulate", "compiled"),
+    "inner_eval",
     *EMPTY,
 )
 

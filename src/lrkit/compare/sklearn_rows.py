@@ -417,7 +417,7 @@ def _arrays(data: Dataset[Any], name: str) -> tuple[np.ndarray, np.ndarray]:
                 f"got batches of {value_kind(batch)}."
             )
         x, y = _tensor(batch[0], name, "inputs"), _tensor(batch[1], name, "targets")
-        if x.dim() == 0 or x.is_complex():
+        if x.is_complex():
             raise ConfigError(
                 f"sklearn rows need real-valued inputs, one array per example; the task's {name} "
                 f"has inputs of dtype {x.dtype} and shape {tuple(x.shape)}. {_LEAVE_OUT}"

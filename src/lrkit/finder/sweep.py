@@ -95,20 +95,29 @@ def _group_mean(
     return functools.partial(_mean_over, group=group, size=dist.get_world_size(group))
 
 
+def _collective_device(ddp: nn.parallel.DistributedDataParallel) -> torch.device:
+    """Where a collective's tensor lives: the current GPU for NCCL (which reduces GPU tensors
+    only), else the device of the model's parameters (gloo takes either)."""
+    if dist.get_backend(ddp.process_group) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    first = next(ddp.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 def _mean_and_failures(
-    loss: Tensor | None, ddp: nn.parallel.DistributedDataParallel, device: torch.device
+    loss: Tensor | None, ddp: nn.parallel.DistributedDataParallel
 ) -> tuple[Tensor, str | None]:
     """The mean of the ranks' ``loss`` over ``ddp``'s process group, and how many ranks failed
-    (had no loss: ``"1 of its 2 ranks"``; ``None`` when none did), in one all-reduce whose count
-    is read on the host. Every rank can then raise at the same point, rather than one alone
-    while the others wait for it in the next collective."""
-    group = ddp.process_group
+    (had no loss: ``"1 of its 2 ranks"``; ``None`` when none did), in one float32 all-reduce
+    (every rank's tensor alike, failing or not) whose count is read on the host. Every rank
+    can then raise at the same point, rather than one alone while the others wait for it in the
+    next collective."""
+    group, device = ddp.process_group, _collective_device(ddp)
     both = torch.zeros(2, device=device)
     if loss is None:
         both[1] = 1.0
     else:
-        both = both.to(torch.promote_types(loss.dtype, torch.float32))
-        both[0] = loss.detach()
+        both[0] = loss.detach().to(device, torch.float32)
     dist.all_reduce(both, op=dist.ReduceOp.SUM, group=group)
     with allow_sync(device):
         failing = round(float(both[1]))
@@ -122,16 +131,15 @@ def ranks_agree(model: nn.Module, what: str) -> Iterator[None]:
     raised on any (that rank its own error, the others a ConfigError naming ``what`` it
     failed), where one rank alone would leave the others waiting in the next collective."""
     ddp = _ddp_of(model)
-    device = next(model.parameters()).device if ddp is not None else torch.device("cpu")
     if ddp is None:
         yield
         return
     try:
         yield
     except Exception:
-        _mean_and_failures(None, ddp, device)
+        _mean_and_failures(None, ddp)
         raise
-    _, failing = _mean_and_failures(torch.zeros((), device=device), ddp, device)
+    _, failing = _mean_and_failures(torch.zeros(()), ddp)
     if failing:
         raise ConfigError(
             f"every rank of a DDP model's process group must pass the range test's start: "
@@ -265,8 +273,12 @@ class Sweep:
             and not tensor_lrs
             and self._mean is None
         )
-        if not self.model.training:  # torch-lr-finder's: a model in eval mode is trained
-            self.model.train()  # (in train mode, modules the user put in eval mode stay so)
+        # torch-lr-finder's: a model in eval mode is trained; in train mode, modules the user
+        # put in eval mode stay so (a frozen BatchNorm). Judged by the model inside a DDP or
+        # torch.compile wrapper, whose own flag ddp.module.eval() leaves at train
+        inner = self._ddp.module if self._ddp is not None else self.model
+        if not getattr(inner, "_orig_mod", inner).training:
+            self.model.train()
         if self._ddp is not None:
             self._first_batch_on_every_rank()
         try:
@@ -279,7 +291,8 @@ class Sweep:
                 raise
             raise ConfigError(
                 "train_loader must not give a batch of one sample to a model whose BatchNorm "
-                f"trains (torch: {error}): pass drop_last=True to its DataLoader."
+                f"trains (torch: {error}): pass drop_last=True to its DataLoader, or a "
+                "batch_size of at least 2."
             ) from error
         kind = "train" if self.val_loader is None else "val"
         return Outcome(self.curve, stop, self.skipped, kind)
@@ -485,9 +498,7 @@ class Sweep:
         # would wait for it in the next collective
         failing = None
         if self._ddp is not None:
-            mean, failing = _mean_and_failures(
-                None if total is None else total / count, self._ddp, self.device
-            )
+            mean, failing = _mean_and_failures(None if total is None else total / count, self._ddp)
         if total is None and not first:
             raise ConfigError(
                 "val_loader gave no batches the second time it was read (a generator or "

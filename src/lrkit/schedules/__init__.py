@@ -26,7 +26,7 @@ from lrkit.schedules.inverse_sqrt import InverseSqrt
 from lrkit.schedules.linear import Linear, Polynomial
 from lrkit.schedules.plateau import Plateau, PlateauTracker, simulate
 from lrkit.schedules.registry import schedule_class, schedule_names
-from lrkit.schedules.sklearn_rules import InvScaling, Optimal
+from lrkit.schedules.sklearn_rules import Adaptive, InvScaling, Optimal
 from lrkit.schedules.spec import format_spec, from_dict, parse
 from lrkit.schedules.step import Exponential, MultiStep, Step
 from lrkit.schedules.warmup import Warmup
@@ -103,6 +103,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "WSD",
+    "Adaptive",
     "ChainedScheduler",
     "Constant",
     "ConstantLR",

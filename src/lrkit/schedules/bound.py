@@ -206,10 +206,11 @@ class ScheduledLR(LRScheduler):
         self._unfed_from = -1
         warnings.warn(
             f"{type(self).__name__}.step() was called for {plateau.patience + 1} epochs of the "
-            f"plateau phase of {self.schedule.to_spec()!r} without a metric: its LR cannot drop. "
-            "Pass the metric (scheduler.step(val_loss)) or call scheduler.report(val_loss) "
-            'before step(); in Lightning, return the scheduler with "reduce_on_plateau": True '
-            'and "monitor": "val_loss" in its config.',
+            f"plateau phase of {self.schedule.to_spec()!r} and no metric has come yet: without "
+            "one its LR cannot drop. Pass the metric (scheduler.step(val_loss)) or call "
+            "scheduler.report(val_loss) before step(); in Lightning, return the scheduler with "
+            '"reduce_on_plateau": True and "monitor": "val_loss" in its config. (A metric '
+            "that comes less often than that is taken when it comes.)",
             UserWarning,
             stacklevel=3,
         )
@@ -285,6 +286,8 @@ class ScheduledLR(LRScheduler):
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["initial_lr"] = base
         self.plateau.load_state_dict(state_dict.get("plateau", {}))
+        # a checkpoint whose plateau has a best was fed before: not watched; else from here
+        self._unfed_from = -1 if self.plateau.best is not None else None
         self._apply()
 
 

@@ -91,11 +91,10 @@ class Plateau(Schedule):
             return metric > best * (self.threshold + 1.0)
         return metric > best + self.threshold
 
-    def best_after(self, metric: float, best: float | None) -> float:
-        """The best metric once ``metric`` is reported: torch's best moves only on an
-        improvement (by ``threshold``); scikit-learn's (:class:`Adaptive`) follows every new
-        low."""
-        return metric if best is None or self.improves(metric, best) else best
+    def kept_best(self, metric: float, best: float) -> float:
+        """The best metric after a report of ``metric`` that did not improve on ``best``:
+        torch's stays; scikit-learn's (:class:`Adaptive`) follows every new low."""
+        return best
 
 
 @functools.lru_cache(maxsize=256)
@@ -130,10 +129,11 @@ class PlateauTracker:
         """
         value = finite_metric(metric)
         if self.best is None or plateau.improves(value, self.best):
+            self.best = value
             self.num_bad_epochs = 0
         else:
+            self.best = plateau.kept_best(value, self.best)
             self.num_bad_epochs += 1
-        self.best = plateau.best_after(value, self.best)
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0

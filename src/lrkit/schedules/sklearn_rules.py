@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lrkit.errors import bad_value
 from lrkit.schedules.base import Array, Schedule, check_non_negative, check_positive
 from lrkit.schedules.plateau import Plateau
 from lrkit.schedules.registry import register
@@ -112,17 +113,18 @@ class Adaptive(Plateau):
     threshold_mode: str = "abs"
     eps: float = 0.0
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.threshold_mode != "abs":  # scikit-learn's tol is absolute; there is no other
+            raise bad_value("threshold_mode", "'abs' (scikit-learn's tol)", self.threshold_mode)
+
     def improves(self, metric: float, best: float) -> bool:
         """scikit-learn's test (``_update_no_improvement_count``): not ``loss > best - tol``
-        (``score < best + tol`` for ``mode=max``); relative thresholds as torch's."""
-        if self.threshold_mode == "rel":
-            return super().improves(metric, best)
+        (``score < best + tol`` for ``mode=max``)."""
         if self.mode == "min":
             return not metric > best - self.threshold
         return not metric < best + self.threshold
 
-    def best_after(self, metric: float, best: float | None) -> float:
+    def kept_best(self, metric: float, best: float) -> float:
         """The best follows every new low (high, for ``mode=max``), as scikit-learn's does."""
-        if best is None:
-            return metric
         return min(metric, best) if self.mode == "min" else max(metric, best)
