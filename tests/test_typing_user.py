@@ -62,6 +62,12 @@ assert_type(finder.plot(suggest_lr=False), Axes)
 assert_type(finder.plot(ax), Figure)
 assert_type(finder.plot(ax=ax, title="range test"), Figure)
 assert_type(finder.plot(ax, skip_start=2, suggest_lr=True), tuple[Axes, float | None])
+
+
+def on_a_device(place: torch.device) -> None:  # a torch.device is taken where "cpu" is
+    lrkit.compare.compare("digits", 0.1, ["cosine:2"], device=place)
+    lrkit.search("digits", n_trials=2, device=place)
+    lrkit.tune.tune("digits", device=place)
 """
 
 TYPOS = """

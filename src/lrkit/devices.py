@@ -4,9 +4,12 @@ enabled``), after a range test or a search had begun."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lrkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def device_problem(device: Any) -> str | None:
@@ -60,3 +63,18 @@ def check_device(device: Any, name: str = "device") -> None:
     problem = device_problem(device)
     if problem is not None:
         raise ConfigError(f"{name} {problem}, got {device!r}.")
+
+
+def device_text(device: str | torch.device) -> str:
+    """``device`` as the text lrkit passes on and records (``torch.device("cuda", 0)`` is
+    ``"cuda:0"``); anything else as it is, for the checks where it is used to say what is
+    wrong with it.
+
+    Example:
+        >>> import torch
+        >>> device_text(torch.device("cuda", 0)), device_text("cpu")
+        ('cuda:0', 'cpu')
+    """
+    import torch
+
+    return str(device) if isinstance(device, torch.device) else device

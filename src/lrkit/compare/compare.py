@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from lrkit.compare.candidate import RANGE_ONE_CYCLE, Candidate
 from lrkit.compare.defaults import default_schedules, range_one_cycle
 from lrkit.compare.result import CompareResult, ScheduleRun
+from lrkit.devices import device_text
 from lrkit.errors import (
     MAX_SEED,
     ConfigError,
@@ -36,6 +37,8 @@ from lrkit.progress import ProgressBar
 from lrkit.tasks.base import Task
 
 if TYPE_CHECKING:
+    import torch
+
     from lrkit.finder.result import RangeTestResult
 
 MAX_SEEDS = 1_000
@@ -50,7 +53,7 @@ def compare(
     seeds: int = 1,
     seed: int = 0,
     epochs: int | None = None,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     sklearn: bool = False,
     progress: bool = True,
     verbose: bool = False,
@@ -99,6 +102,7 @@ def compare(
     from lrkit.tasks import load_task
 
     started = time.perf_counter()
+    device = device_text(device)  # torch.device("cuda", 0) too
     for name, flag in (("progress", progress), ("sklearn", sklearn), ("verbose", verbose)):
         check_flag(name, flag)
     check_epochs(epochs)

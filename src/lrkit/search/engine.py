@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 import optuna
 from optuna.trial import TrialState
 
+from lrkit.devices import device_text
 from lrkit.errors import (
     MAX_STUDY_NAME,
     ConfigError,
@@ -57,6 +58,8 @@ from lrkit.search.trials import check_objective
 from lrkit.search.workers import Workers, again, check_workers
 
 if TYPE_CHECKING:
+    import torch
+
     from lrkit.finder import RangeTestResult
     from lrkit.tasks import Task
 
@@ -105,7 +108,7 @@ def search(
     schedule: Any = None,
     epochs: int | None = None,
     value: Value = "val_loss",
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     progress: bool = True,
     join_timeout: float = 30.0,
     trial_timeout: float | None = None,
@@ -192,6 +195,7 @@ def search(
     check_flag("progress", progress)
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise bad_value("out", "a folder's path, or None", out)
+    device = device_text(device)  # torch.device("cuda", 0) too
     stored = False  # whether this search has a study in the storage yet
     opened = None
     # the caller's Python RNG, as the search found it: a library imported on the first call
@@ -208,8 +212,7 @@ def search(
                     "objective", "a callable objective(lr, trial), or a task", objective
                 )
             else:
-                where = str(device) if type(device).__module__ == "torch" else device  # cpu
-                _task_form_only(schedule=schedule, epochs=epochs, value=value, device=where)
+                _task_form_only(schedule=schedule, epochs=epochs, value=value, device=device)
                 check_objective(objective)
             if direction not in (None, "minimize", "maximize"):
                 raise bad_value("direction", "'minimize', 'maximize' or None", direction)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
+from lrkit.devices import device_text
 from lrkit.errors import (
     MAX_SEED,
     ConfigError,
@@ -40,6 +41,7 @@ from lrkit.tune import stages
 from lrkit.tune.plan import TunePlan, plan_budget
 
 if TYPE_CHECKING:
+    import torch
     from matplotlib.figure import Figure
 
     from lrkit.compare import CompareResult
@@ -95,7 +97,7 @@ def tune(
     budget: int | None = None,
     seed: int = 0,
     value: Value = "val_loss",
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     out: str | Path = DEFAULT_OUT,
     command: str | None = None,
     say: Callable[[str], None] | None = None,
@@ -166,6 +168,7 @@ def tune(
         f" (the final run trains from seed + {FINAL_SEED_OFFSET}, and no seed may pass {MAX_SEED})",
     )
     seed = plain(seed)  # np.int64(3) is a seed too
+    device = device_text(device)  # torch.device("cuda", 0) too: summary.json records the text
     say = say or (lambda text: print(text, flush=True))
     if not isinstance(out, (str, os.PathLike)):
         raise bad_value("out", "a folder's path", out)
