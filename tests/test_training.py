@@ -133,6 +133,26 @@ def test_divergence_is_recorded_not_raised(capsys: pytest.CaptureFixture[str]) -
     assert "diverged at step" in capsys.readouterr().out
 
 
+def test_a_validation_loss_blown_up_by_the_last_step_is_divergence_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One batch an epoch: its training loss is finite, the step after it overflows the weights,
+    and the validation loss is inf. The run went on as not diverged (QA 118): compare counted no
+    divergence in a row of null means, a search's trial failed with diverged false."""
+    x = torch.randn(32, 4, generator=torch.Generator().manual_seed(0)) * 1e4
+    data = TensorDataset(x, x.sum(dim=1, keepdim=True))
+    task = _tiny(
+        model=lambda: nn.Linear(4, 1), train_data=data, val_data=data, test_data=data,
+        batch_size=32, criterion=nn.MSELoss(), metric="r2", lr=1e6,
+    )  # fmt: skip
+    history = train(task, epochs=3, progress=False)
+    [record] = history.records
+    assert math.isfinite(record.train_loss) and not math.isfinite(record.val_loss)
+    assert history.diverged and history.epochs_run == 1 and history.test_loss is None
+    out = capsys.readouterr().out
+    assert "val_loss=inf  diverged at step 1; stopping." in out
+
+
 def test_verbose_prints_the_lr_each_epoch(capsys: pytest.CaptureFixture[str]) -> None:
     train(_tiny(), 0.05, epochs=2, progress=False)
     lines = capsys.readouterr().out.splitlines()

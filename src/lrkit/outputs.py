@@ -9,6 +9,7 @@ import contextvars
 import csv
 import errno
 import io
+import math
 import os
 import stat
 import tempfile
@@ -315,15 +316,28 @@ def _umask() -> int:
     return mask
 
 
-def csv_text(
-    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, lineterminator: str = "\r\n"
-) -> str:
-    """``rows`` as CSV text under the header ``columns`` (a missing value is empty)."""
+def csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """``rows`` as CSV text under the header ``columns``, lines ended by ``\n``: a value that
+    is missing, ``None``, NaN or infinite is an empty field (the JSON files' ``null``).
+
+    Example:
+        >>> row = {"lr": 0.1, "loss": float("nan"), "best": True}
+        >>> print(csv_text([row], ["lr", "loss", "best"]))
+        lr,loss,best
+        0.1,,True
+        <BLANKLINE>
+    """
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator=lineterminator)
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in rows)
     return buffer.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def save_png(fig: Figure, path: Path, dpi: int) -> None:

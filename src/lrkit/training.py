@@ -3,7 +3,8 @@
 One run trains a task's fresh model at one base learning rate, optionally under a schedule,
 evaluates on the validation split after every epoch and on the test split at the end (or after
 every epoch too, on request, for reports that show a test curve). A run whose training loss turns
-NaN or infinite stops at once and is marked ``diverged``: searches train at learning rates that
+NaN or infinite stops at once and is marked ``diverged``, and so does one whose validation loss
+does (the last steps of an epoch blew the weights up): searches train at learning rates that
 diverge, and that is a result, not an error.
 """
 
@@ -267,6 +268,9 @@ class _Run:
             self.task.metric,
             device=self.device,
         )
+        if not math.isfinite(val.loss):  # the epoch's last steps blew the weights up
+            self.diverged = True
+            return self._finish(epoch, n_epochs, lrs, total / max(count, 1), val, None, started)
         test = None
         if self.test_loader is not None:
             # in a fork of the RNG: starting a loader draws a seed from it, and the training
@@ -325,8 +329,11 @@ class _Run:
     def _line(self, record: EpochRecord, n_epochs: int) -> str:
         head = f"Epoch {record.epoch}/{n_epochs}  lr={lr_text(record.lr)}"
         if self.diverged:
+            # a finite training loss: the validation loss was the one that was not
+            where = f"  val_loss={record.val_loss}" if math.isfinite(record.train_loss) else ""
             return (
-                f"{head}  train_loss={record.train_loss}  diverged at step {self._steps}; stopping."
+                f"{head}  train_loss={record.train_loss:.4g}{where}  diverged at step "
+                f"{self._steps}; stopping."
             )
         label = _METRIC_LABELS[self.task.metric]
         return (

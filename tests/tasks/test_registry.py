@@ -149,6 +149,29 @@ def test_an_unseeded_task_file_gives_the_same_data_in_every_process(tmp_path: Pa
     assert (torch.rand(1), np.random.rand(), random.random()) == expected
 
 
+def test_a_split_drawn_after_an_import_is_the_same_whether_it_was_imported_before(
+    tmp_path: Path,
+) -> None:
+    """A search's workers have modules imported already (their fork server preloads
+    sklearn.datasets, whose first import draws from ``random``), where the main process imports
+    them while the task file runs: the split drawn after the import differed between the two,
+    and so did every trial's value (QA 117). Imports now leave the random states alone."""
+    import subprocess
+    import sys
+
+    (tmp_path / "drawing.py").write_text(  # a module whose first import draws from all three
+        "import random, numpy, torch\nrandom.random(); numpy.random.rand(); torch.rand(1)\n"
+    )
+    path = _write(tmp_path, "import drawing\n" + UNSEEDED_SPLIT)
+    load = f"from lrkit.tasks import load_task; load_task({str(path)!r})"
+    imported_first = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import drawing; {load}"
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        for code in (load, imported_first)
+    ]
+    assert runs[0].stdout == runs[1].stdout != ""
+
+
 def test_missing_file_says_it_does_not_exist(tmp_path: Path) -> None:
     missing = tmp_path / "nope.py"
     with pytest.raises(TaskError, match="does not exist") as info:

@@ -85,6 +85,12 @@ def test_the_over_budget_note_names_its_cause() -> None:
     [note] = budget_notes(summary(110, 95), 100)
     assert note.endswith("successive halving stopped fewer trials early than planned.")
     assert budget_notes(summary(90, 95), 100) == [] and budget_notes(summary(90, 95), None) == []
+    # far under it without a note (QA 118: 59 of 80): halving stopped more trials than planned
+    [note] = budget_notes(summary(59, 76), 80)
+    assert note == (
+        "59 of the budget's 80 training epochs used: successive halving stopped more trials "
+        "early than planned."
+    )
 
 
 def test_the_over_budget_note_names_interrupted_trials_run_again() -> None:

@@ -162,10 +162,13 @@ def budget_notes(summary: dict[str, Any], budget: int | None) -> list[str]:
             f"{used:.0f} training epochs, {used / budget - 1:.0%} over the budget of "
             f"{budget}: {why}."
         )
-    if budget is not None and used < 0.8 * budget and plan["n_trials"] >= MAX_TRIALS:
-        notes.append(
-            f"{used:.0f} of the budget's {budget} training epochs used: the plan tops out at "
-            f"{plan['n_trials']} search trials and {len(plan['schedules'])} schedules compared on "
-            f"{plan['n_seeds']} seeds (about {plan['estimated_epochs']} epochs)."
+    if budget is not None and used < 0.8 * budget:
+        why = (
+            f"the plan tops out at {plan['n_trials']} search trials and "
+            f"{len(plan['schedules'])} schedules compared on {plan['n_seeds']} seeds (about "
+            f"{plan['estimated_epochs']} epochs)"
+            if plan["n_trials"] >= MAX_TRIALS
+            else "successive halving stopped more trials early than planned"
         )
+        notes.append(f"{used:.0f} of the budget's {budget} training epochs used: {why}.")
     return notes

@@ -45,7 +45,8 @@ class Stat:
     Attributes:
         values: One value per seed (NaN where that seed has none, e.g. it diverged).
         mean: Their mean; NaN if any is NaN (a diverged seed is not averaged away).
-        std: Their sample standard deviation (``ddof=1``); 0 for one seed.
+        std: Their sample standard deviation (``ddof=1``); 0 for one seed; NaN where the mean
+            is.
 
     Example:
         >>> s = Stat.of([0.96, 0.98])
@@ -64,8 +65,8 @@ class Stat:
         if not vals:
             return cls((), math.nan, math.nan)
         mean = math.fsum(vals) / len(vals)
-        if len(vals) == 1 or not math.isfinite(mean):
-            return cls(vals, mean, 0.0 if len(vals) == 1 else math.nan)
+        if len(vals) == 1 or not math.isfinite(mean):  # no spread beside a missing mean
+            return cls(vals, mean, 0.0 if math.isfinite(mean) else math.nan)
         var = math.fsum((v - mean) ** 2 for v in vals) / (len(vals) - 1)
         return cls(vals, mean, math.sqrt(var))
 

@@ -298,7 +298,7 @@ class SearchResult:
         columns: list[str] = []
         for row in rows:
             columns += [k for k in row if k not in columns]
-        text = csv_text(rows, columns or ["number"], lineterminator="\n")
+        text = csv_text(rows, columns or ["number"])
         if path is not None:
             write_file(Path(path), text)
         return text

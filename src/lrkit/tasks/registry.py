@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from lrkit.errors import TaskError, UnknownNameError, bad_value, did_you_mean
 from lrkit.interrupts import TASK_MODULE
@@ -249,20 +250,49 @@ def _run_file(file: Path) -> object:
 @contextmanager
 def _same_randomness() -> Iterator[None]:
     """Python's, NumPy's and torch's (CPU) global random states seeded with 0 for the block,
-    and the caller's put back after it."""
+    and the caller's put back after it.
+
+    Imports in the block leave the states as they found them: a module imported for the first
+    time may draw from them (importing ``sklearn.datasets`` moves ``random``'s), and a search's
+    worker processes start with such modules imported already (their fork server preloads
+    them), where the main process imports them inside the block. Without this, a split a task
+    file draws after ``import sklearn.datasets`` differed between the two (QA 117).
+    """
+    import builtins
     import random
+    import threading
 
     import numpy as np
     import torch
 
     python, numpy = random.getstate(), np.random.get_state()
+    importing = builtins.__import__
+    depth, this_thread = 0, threading.get_ident()
+
+    def neutral_import(*args: Any, **kwargs: Any) -> Any:
+        nonlocal depth
+        # inside another import (the outermost one puts the states back), or another thread's
+        if depth or threading.get_ident() != this_thread:
+            return importing(*args, **kwargs)
+        states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+        depth += 1
+        try:
+            return importing(*args, **kwargs)
+        finally:
+            depth -= 1
+            random.setstate(states[0])
+            np.random.set_state(states[1])
+            torch.random.set_rng_state(states[2])
+
     with torch.random.fork_rng(devices=[]):
         random.seed(0)
         np.random.seed(0)
         torch.default_generator.manual_seed(0)  # the CPU's: CUDA's (and its lazy seed) untouched
+        builtins.__import__ = neutral_import
         try:
             yield
         finally:
+            builtins.__import__ = importing
             random.setstate(python)
             np.random.set_state(numpy)
 

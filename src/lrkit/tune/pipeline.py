@@ -660,9 +660,12 @@ def _summary(
 ) -> dict[str, Any]:
     from lrkit.report.reproduce import environment_versions
 
-    used = (
-        found_epochs(found, task) + searched.total_epochs + compared.total_epochs + final.epochs_run
-    )
+    stages = {
+        "range_test": found_epochs(found, task),
+        "search": searched.total_epochs,
+        "comparison": compared.total_epochs,
+        "final": final.epochs_run,
+    }
     return {
         "task": task.name,
         "metric": task.metric,
@@ -676,6 +679,8 @@ def _summary(
         "test_metric": final.test_metric,
         "test_loss": final.test_loss,
         "final_val_loss": final.final_val_loss,
+        "final_val_metric": final.final_val_metric,
+        "final_seed": final.seed,
         "search": {  # under search.json's names
             "n_trials": searched.n_trials,
             "counts": searched.counts(),
@@ -684,7 +689,8 @@ def _summary(
             "direction": searched.direction,
         },
         "comparison": compared.rows(),
-        "epochs_used": round(used, 2),
+        "epochs_used": round(sum(stages.values()), 2),
+        "epochs_by_stage": {stage: round(epochs, 2) for stage, epochs in stages.items()},
         "seconds": round(seconds, 1),  # this run's: stages kept from an earlier one took none
         "reused": list(reused),
         "settings": {
