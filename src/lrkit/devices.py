@@ -75,6 +75,6 @@ def device_text(device: str | torch.device) -> str:
         >>> device_text(torch.device("cuda", 0)), device_text("cpu")
         ('cuda:0', 'cpu')
     """
-    import torch
-
-    return str(device) if isinstance(device, torch.device) else device
+    # by its type's module, without importing torch: a search imports torch later, where a
+    # Ctrl-C in the middle of that first import is held (tests/test_interrupts.py)
+    return str(device) if type(device).__module__ == "torch" else device  # type: ignore[return-value]
