@@ -91,6 +91,11 @@ def test_the_over_budget_note_names_its_cause() -> None:
         "59 of the budget's 80 training epochs used: successive halving stopped more trials "
         "early than planned."
     )
+    [note] = budget_notes(summary(59, 60), 80)  # the plan itself left a fifth of it unspent
+    assert note == (
+        "59 of the budget's 80 training epochs used: the next step up from 6 search trials and "
+        "1 schedule compared on 1 seed (about 60 epochs) does not fit in it."
+    )
 
 
 def test_the_over_budget_note_names_interrupted_trials_run_again() -> None:

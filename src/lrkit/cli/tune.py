@@ -163,12 +163,17 @@ def budget_notes(summary: dict[str, Any], budget: int | None) -> list[str]:
             f"{budget}: {why}."
         )
     if budget is not None and used < 0.8 * budget:
-        why = (
-            f"the plan tops out at {plan['n_trials']} search trials and "
-            f"{len(plan['schedules'])} schedules compared on {plan['n_seeds']} seeds (about "
-            f"{plan['estimated_epochs']} epochs)"
-            if plan["n_trials"] >= MAX_TRIALS
-            else "successive halving stopped more trials early than planned"
+        schedules, seeds = len(plan["schedules"]), plan["n_seeds"]
+        planned = (
+            f"{plan['n_trials']} search trials and {schedules} schedule{'s' * (schedules != 1)} "
+            f"compared on {seeds} seed{'s' * (seeds != 1)} (about {plan['estimated_epochs']} "
+            "epochs)"
         )
+        if plan["n_trials"] >= MAX_TRIALS:
+            why = f"the plan tops out at {planned}"
+        elif plan["estimated_epochs"] < 0.8 * budget:
+            why = f"the next step up from {planned} does not fit in it"
+        else:
+            why = "successive halving stopped more trials early than planned"
         notes.append(f"{used:.0f} of the budget's {budget} training epochs used: {why}.")
     return notes
