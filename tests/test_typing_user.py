@@ -20,6 +20,7 @@ import math
 
 from typing_extensions import assert_type  # typing's from Python 3.11; lrkit supports 3.10
 
+import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -29,6 +30,7 @@ from lrkit.finder import RangeTestResult
 from lrkit.finder.figure import FinderFigure
 from lrkit.schedules import MultiStep, ScheduledLR
 from lrkit.search import SearchResult, TrialRecord
+from lrkit.training import train
 
 
 def objective(lr: float) -> float:
@@ -62,6 +64,18 @@ assert_type(finder.plot(suggest_lr=False), Axes)
 assert_type(finder.plot(ax), Figure)
 assert_type(finder.plot(ax=ax, title="range test"), Figure)
 assert_type(finder.plot(ax, skip_start=2, suggest_lr=True), tuple[Axes, float | None])
+
+
+# a NumPy number or a 0-d tensor is taken wherever a number is (the README): QA 112 found each
+# of these an error under --strict, though each ran
+def numbers(x: np.float32, n: np.int64, t: torch.Tensor) -> None:
+    train("digits", x, epochs=n, seed=n)
+    train("digits", t)
+    lrkit.search(objective, np.float64(1e-5), t, n, seed=n, rounds=n, n_workers=n)
+    lrkit.compare.compare("digits", t, seeds=n, seed=n, epochs=n)
+    lrkit.tune.tune("digits", budget=n, seed=n, n_workers=n)
+    finder.range_test([], start_lr=x, end_lr=t, num_iter=n, seed=n, check_every=n)
+    lrkit.schedules.bind(optimizer, "cosine:10", unit="epoch", steps_per_epoch=n)
 
 
 def on_a_device(place: torch.device) -> None:  # a torch.device is taken where "cpu" is

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import numpy as np
+    import torch
+
+    # What a public function takes where the README says a number is taken: a NumPy number or
+    # a 0-d tensor too (read with plain(), then checked), for type checkers as at run time
+    Real: TypeAlias = float | "np.floating[Any]" | "np.integer[Any]" | "torch.Tensor"
+    Whole: TypeAlias = int | "np.integer[Any]" | "torch.Tensor"
 
 T = TypeVar("T")
 
@@ -104,7 +115,13 @@ def positive_lr(
     return float(value)
 
 
-def plain(value: T) -> T:
+@overload
+def plain(value: Whole) -> int: ...  # type: ignore[overload-overlap]  # (a float tensor: refused)
+@overload
+def plain(value: Real) -> float: ...
+@overload
+def plain(value: T) -> T: ...
+def plain(value: Any) -> Any:
     """A NumPy scalar (``np.int64(20)``, ``np.float32(0.1)``) or a 0-d tensor
     (``torch.tensor(10)``) as the Python number it holds; anything else as it is, so that the
     checks that follow treat them alike.
@@ -116,7 +133,7 @@ def plain(value: T) -> T:
     """
     module = type(value).__module__.split(".")[0]
     if module in ("numpy", "torch") and getattr(value, "ndim", None) == 0:
-        return value.item()  # type: ignore[attr-defined]
+        return value.item()
     return value
 
 

@@ -15,7 +15,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -38,6 +38,7 @@ from lrkit.tasks.checks import check_task
 from lrkit.tasks.metrics import MetricTally
 
 if TYPE_CHECKING:
+    from lrkit.errors import Real, Whole
     from lrkit.schedules import Schedule
 
 # History and its records live in lrkit.history; they are re-exported here for convenience.
@@ -87,11 +88,11 @@ def evaluate(
 
 def train(
     task: Task | str | os.PathLike[str],
-    lr: float | None = None,
+    lr: Real | None = None,
     schedule: str | Schedule | Callable[[torch.optim.Optimizer], Any] | None = None,
     *,
-    epochs: int | None = None,
-    seed: int = 0,
+    epochs: Whole | None = None,
+    seed: Whole = 0,
     unit: Unit | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -142,13 +143,12 @@ def train(
         from lrkit.tasks import load_task
 
         task = load_task(task)
-    base_lr, n_epochs = _check_args(task, lr, epochs, seed, unit)
+    base_lr, n_epochs, seed = _check_args(task, lr, epochs, seed, unit)
     flags = ("progress", progress), ("verbose", verbose), ("check", check)
     for name, flag in (*flags, ("test_each_epoch", test_each_epoch)):
         check_flag(name, flag)
     if on_epoch_end is not None and not callable(on_epoch_end):
         raise bad_value("on_epoch_end", "None or a function of an EpochRecord", on_epoch_end)
-    seed = plain(seed)  # np.int64(1) seeds as 1 does: torch's generators take only an int
     if check:
         check_task(task, device=device)
     started = time.perf_counter()
@@ -350,8 +350,10 @@ def _test_value(test: Evaluation | None, name: str, tested: bool) -> float | Non
 
 
 def _check_args(
-    task: Task, lr: float | None, epochs: int | None, seed: int, unit: str | None
-) -> tuple[float, int]:
+    task: Task, lr: object, epochs: object, seed: object, unit: str | None
+) -> tuple[float, int, int]:
+    """The base LR, the epochs and the seed as checked plain numbers (a NumPy number or a 0-d
+    tensor too); a ConfigError for the first that is not one."""
     if not isinstance(task, Task):
         raise bad_value("task", "a lrkit.tasks.Task, a built-in task's name or a task file", task)
     if lr is None:
@@ -361,13 +363,13 @@ def _check_args(
                 "e.g. the suggestion of a range test (`lrkit find`)."
             )
         lr = task.lr
-    positive_lr("lr", lr)
+    base_lr = positive_lr("lr", lr)
     check_epochs(epochs)
-    check_seed(seed)
-    n_epochs = task.epochs if epochs is None else plain(epochs)
+    seed = check_seed(seed)
+    n_epochs = task.epochs if epochs is None else cast(int, plain(epochs))
     if unit not in ("epoch", "step", None):
         raise bad_value("unit", "'epoch', 'step' or None (as the schedule declares)", unit)
-    return float(lr), n_epochs
+    return base_lr, n_epochs, seed
 
 
 def _in_run_units(length: float, scheduler: Any, unit: str) -> float:

@@ -39,6 +39,7 @@ from lrkit.tasks.base import Task
 if TYPE_CHECKING:
     import torch
 
+    from lrkit.errors import Real, Whole
     from lrkit.finder.result import RangeTestResult
 
 MAX_SEEDS = 1_000
@@ -47,12 +48,12 @@ MAX_SEEDS = 1_000
 
 def compare(
     task: Task | str | os.PathLike[str],
-    lr: float | None = None,
+    lr: Real | None = None,
     schedules: Sequence[str | Candidate] | None = None,
     *,
-    seeds: int = 1,
-    seed: int = 0,
-    epochs: int | None = None,
+    seeds: Whole = 1,
+    seed: Whole = 0,
+    epochs: Whole | None = None,
     device: str | torch.device = "cpu",
     sklearn: bool = False,
     progress: bool = True,
@@ -214,7 +215,7 @@ def _candidates(schedules: Sequence[str | Candidate] | None) -> list[Candidate |
     return out
 
 
-def _seeds(seeds: int, seed: int) -> tuple[int, ...]:
+def _seeds(seeds: object, seed: object) -> tuple[int, ...]:
     expected = f"a positive integer up to {MAX_SEEDS:,} (how many seeds)"
     seeds = whole_number("seeds", seeds, most=MAX_SEEDS, expected=expected)
     seed = check_seed(seed)
@@ -226,7 +227,7 @@ def _seeds(seeds: int, seed: int) -> tuple[int, ...]:
     return tuple(range(seed, seed + seeds))
 
 
-def _base_lr(task: Task, lr: float | None) -> float:
+def _base_lr(task: Task, lr: object) -> float:
     if lr is None:
         if task.lr is None:
             raise ConfigError(

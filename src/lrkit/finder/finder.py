@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # matplotlib is imported by plot() only
     from matplotlib.figure import Figure
     from typing_extensions import Unpack
 
+    from lrkit.errors import Real, Whole
     from lrkit.finder.figure import FinderFigure
 
     class _LookOptions(TypedDict, total=False):
@@ -365,22 +366,22 @@ class LRFinder:
         self,
         train_loader: Iterable[Any],
         val_loader: Iterable[Any] | None = None,
-        start_lr: float | None = None,
-        end_lr: float = 10,
-        num_iter: int = 100,
+        start_lr: Real | None = None,
+        end_lr: Real = 10,
+        num_iter: Whole = 100,
         step_mode: str = "exp",
-        smooth_f: float = 0.05,
-        diverge_th: float = 5,
-        accumulation_steps: int = 1,
+        smooth_f: Real = 0.05,
+        diverge_th: Real = 5,
+        accumulation_steps: Whole = 1,
         non_blocking_transfer: bool = True,
         *,
         step_fn: StepFn | None = None,
         scaler: Any = None,
         amp_dtype: torch.dtype | None = None,
         balance: str | None = None,
-        seed: int | None = None,
+        seed: Whole | None = None,
         rule: str = "lrkit",
-        check_every: int = 10,
+        check_every: Whole = 10,
         on_step: Callable[[int], None] | None = None,
         progress: bool = True,
     ) -> RangeTestResult:

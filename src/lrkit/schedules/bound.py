@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
@@ -19,6 +19,9 @@ from lrkit.plaintext import lr_text
 from lrkit.schedules.base import TICK, Schedule
 from lrkit.schedules.plateau import PlateauTracker, finite_metric
 from lrkit.schedules.spec import parse
+
+if TYPE_CHECKING:
+    from lrkit.errors import Whole
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
@@ -57,7 +60,7 @@ class ScheduledLR(LRScheduler):
         schedule: Schedule | str,
         *,
         unit: Unit = "step",
-        steps_per_epoch: int | None = None,
+        steps_per_epoch: Whole | None = None,
         verbose: bool = True,
     ) -> None:
         if not isinstance(optimizer, torch.optim.Optimizer):
@@ -67,7 +70,7 @@ class ScheduledLR(LRScheduler):
         if unit not in ("step", "epoch"):
             raise ConfigError(f"unit must be 'step' or 'epoch', got {unit!r}.")
         check_flag("verbose", verbose)
-        steps_per_epoch = plain(steps_per_epoch)
+        steps_per_epoch = None if steps_per_epoch is None else plain(steps_per_epoch)
         if steps_per_epoch is not None:
             if unit != "epoch":
                 raise ConfigError(
@@ -296,7 +299,7 @@ def bind(
     schedule: Schedule | str,
     *,
     unit: Unit = "step",
-    steps_per_epoch: int | None = None,
+    steps_per_epoch: Whole | None = None,
     verbose: bool = True,
 ) -> ScheduledLR:
     """Attaches a native schedule (or a spec string) to an optimizer. See :class:`ScheduledLR`.

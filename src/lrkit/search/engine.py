@@ -60,6 +60,7 @@ from lrkit.search.workers import Workers, again, check_workers
 if TYPE_CHECKING:
     import torch
 
+    from lrkit.errors import Real, Whole
     from lrkit.finder import RangeTestResult
     from lrkit.tasks import Task
 
@@ -89,29 +90,29 @@ typo, which would run for ever."""
 
 def search(
     objective: Callable[..., Any] | str | Path | Task,
-    low: float | Literal["auto"] = DEFAULT_LOW,
-    high: float | Literal["auto"] = DEFAULT_HIGH,
-    n_trials: int = 20,
+    low: Real | Literal["auto"] = DEFAULT_LOW,
+    high: Real | Literal["auto"] = DEFAULT_HIGH,
+    n_trials: Whole = 20,
     *,
-    seed: int = 0,
+    seed: Whole = 0,
     sampler: str | optuna.samplers.BaseSampler = "stratified",
     pruner: str | optuna.pruners.BasePruner | None = "none",
-    rounds: int = 1,
-    narrow: float = 4.0,
-    start_lr: float | None = None,
+    rounds: Whole = 1,
+    narrow: Real = 4.0,
+    start_lr: Real | None = None,
     direction: Literal["minimize", "maximize"] | None = None,
     storage: str | Path | None = None,
     study_name: str | None = None,
     out: str | Path | None = None,
     resume: bool | Literal["auto"] = False,
-    n_workers: int = 1,
+    n_workers: Whole = 1,
     schedule: Any = None,
-    epochs: int | None = None,
+    epochs: Whole | None = None,
     value: Value = "val_loss",
     device: str | torch.device = "cpu",
     progress: bool = True,
-    join_timeout: float = 30.0,
-    trial_timeout: float | None = None,
+    join_timeout: Real = 30.0,
+    trial_timeout: Real | None = None,
 ) -> SearchResult:
     """Searches the learning rate log-uniformly and returns every trial and the best.
 
@@ -187,9 +188,16 @@ def search(
     refuse_in_worker("lrkit.search")
     n_trials, rounds, n_workers = plain(n_trials), plain(rounds), plain(n_workers)
     seed, narrow, join_timeout = plain(seed), plain(narrow), plain(join_timeout)
-    low, high, start_lr = plain(low), plain(high), plain(start_lr)
+    if not isinstance(low, str):  # "auto": the range test's, later
+        low = plain(low)
+    if not isinstance(high, str):
+        high = plain(high)
+    start_lr = None if start_lr is None else plain(start_lr)
+    epochs = None if epochs is None else plain(epochs)
     _check_args(n_trials, rounds, narrow, n_workers, seed, join_timeout)
-    trial_timeout = check_trial_timeout(plain(trial_timeout), n_workers)
+    trial_timeout = check_trial_timeout(
+        None if trial_timeout is None else plain(trial_timeout), n_workers
+    )
     if not (isinstance(resume, bool) or resume == "auto"):
         raise bad_value("resume", "True, False or 'auto'", resume)
     check_flag("progress", progress)

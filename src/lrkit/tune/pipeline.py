@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from lrkit.compare import CompareResult
+    from lrkit.errors import Real, Whole
     from lrkit.finder import RangeTestResult
     from lrkit.history import History
     from lrkit.search import SearchResult
@@ -94,16 +95,16 @@ class TuneResult:
 def tune(
     task: str | Path = "digits",
     *,
-    budget: int | None = None,
-    seed: int = 0,
+    budget: Whole | None = None,
+    seed: Whole = 0,
     value: Value = "val_loss",
     device: str | torch.device = "cpu",
     out: str | Path = DEFAULT_OUT,
     command: str | None = None,
     say: Callable[[str], None] | None = None,
     progress: bool = True,
-    trial_timeout: float | None = None,
-    n_workers: int = 1,
+    trial_timeout: Real | None = None,
+    n_workers: Whole = 1,
 ) -> TuneResult:
     """Runs range test -> search -> comparison -> final training -> report on ``task``.
 
@@ -168,6 +169,7 @@ def tune(
         f" (the final run trains from seed + {FINAL_SEED_OFFSET}, and no seed may pass {MAX_SEED})",
     )
     seed = plain(seed)  # np.int64(3) is a seed too
+    budget = None if budget is None else plain(budget)  # checked by plan_budget
     device = device_text(device)  # torch.device("cuda", 0) too: summary.json records the text
     say = say or (lambda text: print(text, flush=True))
     if not isinstance(out, (str, os.PathLike)):
