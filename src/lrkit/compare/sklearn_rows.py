@@ -80,9 +80,25 @@ class SklearnData:
     alpha: float
     remarks: tuple[str, ...] = ()
 
+    def arguments(self, option: str, lr: float, epochs: int) -> dict[str, Any]:
+        """One row's MLPClassifier arguments, but its random state: every one that differs
+        from scikit-learn's default or matters to the comparison."""
+        return {
+            "hidden_layer_sizes": (self.width,),
+            "solver": "sgd",
+            "learning_rate": option,
+            "learning_rate_init": float(lr),
+            **({"power_t": 0.5} if option == "invscaling" else {}),  # the others do not read it
+            "batch_size": self.batch_size,
+            "momentum": self.momentum,
+            "nesterovs_momentum": self.nesterov,
+            "alpha": self.alpha,
+            "max_iter": epochs,
+            "shuffle": True,
+        }
+
     def estimator(self, option: str, lr: float, epochs: int) -> str:
-        """The MLPClassifier of one row, as Python: every argument that differs from
-        scikit-learn's default or matters to the comparison.
+        """One row's MLPClassifier, as Python (for its note), from :meth:`arguments`.
 
         Example:
             >>> from lrkit.tasks import load_task
@@ -91,13 +107,9 @@ class SklearnData:
 learning_rate_init=0.05, power_t=0.5, batch_size=64, momentum=0.9, nesterovs_momentum=False, \
 alpha=0.0, max_iter=12, shuffle=True, random_state=RandomState(seed))
         """
-        power_t = ", power_t=0.5" if option == "invscaling" else ""  # the others do not read it
-        return (
-            f"MLPClassifier(hidden_layer_sizes=({self.width},), solver='sgd', "
-            f"learning_rate={option!r}, learning_rate_init={float(lr)!r}{power_t}, "
-            f"batch_size={self.batch_size}, momentum={self.momentum!r}, "
-            f"nesterovs_momentum={self.nesterov}, alpha={self.alpha!r}, max_iter={epochs}, "
-            "shuffle=True, random_state=RandomState(seed))"
+        given = self.arguments(option, lr, epochs).items()
+        return f"MLPClassifier({', '.join(f'{k}={v!r}' for k, v in given)}, " + (
+            "random_state=RandomState(seed))"
         )
 
 
@@ -308,18 +320,8 @@ def _fit(
 
     started = time.perf_counter()
     train, val, test, classes = data.train, data.val, data.test, data.classes
-    clf = MLPClassifier(  # as data.estimator() writes it, for the row's note
-        hidden_layer_sizes=(data.width,),
-        solver="sgd",
-        learning_rate=option,
-        learning_rate_init=lr,
-        power_t=0.5,
-        batch_size=data.batch_size,
-        momentum=data.momentum,
-        nesterovs_momentum=data.nesterov,
-        alpha=data.alpha,
-        max_iter=epochs,
-        shuffle=True,
+    clf = MLPClassifier(  # as the row's note writes it (data.estimator)
+        **data.arguments(option, lr, epochs),
         # a RandomState, not the int: partial_fit re-reads random_state on every call, and an
         # int would replay the first epoch's shuffle every epoch
         random_state=np.random.RandomState(seed),

@@ -96,8 +96,9 @@ class ScheduledLR(LRScheduler):
         self.steps_per_epoch = steps_per_epoch
         self.verbose = verbose
         self.plateau = PlateauTracker()
-        # where a plateau phase was first stepped without a metric ever given (_warn_unfed);
-        # -1 once a metric came or the warning was given: it is never given twice
+        # whether a plateau phase stepped without any metric is watched (_watch_unfed): no more
+        # once a metric came or the warning was given; and where it was first stepped so
+        self._watching = True
         self._unfed_from: float | None = None
         self.base_lrs: list[float | torch.Tensor] = []
         self.last_epoch = 0
@@ -157,7 +158,7 @@ class ScheduledLR(LRScheduler):
             raise ConfigError("epoch must not be given: lrkit schedules count their own steps.")
         if metrics is not None:
             self.report(metrics)
-        elif self.unit == "epoch" and self._unfed_from != -1:
+        elif self.unit == "epoch" and self._watching:
             self._watch_unfed()
         self.last_epoch += 1
         self._step_count += 1
@@ -175,7 +176,7 @@ class ScheduledLR(LRScheduler):
         plateau = self.schedule.plateau_at(self.position)
         if plateau is None:
             return False
-        self._unfed_from = -1  # fed: the plateau phase is watched no longer
+        self._watching = False  # fed: the plateau phase is watched no longer
         before = list(self._last_lr)
         if not self.plateau.update(value, plateau):
             return False
@@ -206,7 +207,7 @@ class ScheduledLR(LRScheduler):
             self._unfed_from = self.position
         if self.position - self._unfed_from < plateau.patience + 1:
             return
-        self._unfed_from = -1
+        self._watching = False
         warnings.warn(
             f"{type(self).__name__}.step() was called for {plateau.patience + 1} epochs of the "
             f"plateau phase of {self.schedule.to_spec()!r} and no metric has come yet: without "
@@ -290,7 +291,7 @@ class ScheduledLR(LRScheduler):
             group["initial_lr"] = base
         self.plateau.load_state_dict(state_dict.get("plateau", {}))
         # a checkpoint whose plateau has a best was fed before: not watched; else from here
-        self._unfed_from = -1 if self.plateau.best is not None else None
+        self._watching, self._unfed_from = self.plateau.best is None, None
         self._apply()
 
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # matplotlib is imported by plot() only
 
 State = Literal["complete", "pruned", "failed", "interrupted", "running", "waiting"]
 STATES: tuple[State, ...] = ("complete", "pruned", "failed", "interrupted", "running", "waiting")
+FINISHED: tuple[State, ...] = STATES[:4]
+"""The states a trial can end in: a search that returned has none running or waiting."""
 
 
 class SearchWarning(UserWarning):
@@ -214,14 +216,13 @@ class SearchResult:
         return sum(t.state == state for t in self.trials)
 
     def counts(self) -> dict[str, int]:
-        """The finished trials by state (``search.json``'s ``counts``; a search that returned
-        has none running or waiting).
+        """The trials by the state they ended in (``search.json``'s ``counts``).
 
         Example:
             >>> SearchResult("s", ":memory:", "minimize", 1e-5, 1.0, ()).counts()
             {'complete': 0, 'pruned': 0, 'failed': 0, 'interrupted': 0}
         """
-        return {state: self.count(state) for state in STATES[:4]}
+        return {state: self.count(state) for state in FINISHED}
 
     @property
     def n_trials(self) -> int:
