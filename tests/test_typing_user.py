@@ -10,9 +10,16 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
+import pytest
+
+import lrkit.compare
 import lrkit.search
+import lrkit.tune
+from lrkit.compare import ComparePackage
 from lrkit.search import SearchPackage
+from lrkit.tune import TunePackage
 
 # `assert_type` fails on Any, and --strict's warn_return_any on a function returning it
 CORRECT = """
@@ -29,8 +36,10 @@ import lrkit
 from lrkit.finder import RangeTestResult
 from lrkit.finder.figure import FinderFigure
 from lrkit.schedules import MultiStep, ScheduledLR
+from lrkit.compare import CompareResult
 from lrkit.search import SearchResult, TrialRecord
 from lrkit.training import train
+from lrkit.tune import TuneResult
 
 
 def objective(lr: float) -> float:
@@ -45,6 +54,9 @@ assert_type(result.trials, tuple[TrialRecord, ...])
 assert_type(lrkit.search.SearchResult.count(result, "pruned"), int)
 assert_type(result.plot(), Figure)
 pruned: type[Exception] = lrkit.search.TrialPruned
+assert_type(lrkit.compare("digits", 0.1, ["cosine:2"], epochs=2), CompareResult)
+assert_type(lrkit.compare.compare("digits"), CompareResult)
+assert_type(lrkit.tune("digits", budget=70), TuneResult)
 
 
 def bracketed(found: RangeTestResult) -> tuple[float, float]:
@@ -90,6 +102,8 @@ from lrkit import LRFindr
 
 lrkit.schedules.StepLRR
 lrkit.search.TrialPrunedd
+lrkit.tune.tunee
+lrkit.compare(lr=0.1)
 """
 
 
@@ -110,17 +124,27 @@ def test_a_user_script_type_checks_with_lrkit_types_and_its_typos_are_errors(
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert not [e for e in errors if e.startswith("correct.py")], result.stdout + result.stderr
     typos = [e for e in errors if e.startswith("typos.py")]
-    assert [e.split(":")[1] for e in typos] == ["3", "5", "6"], result.stdout
-    for typo, error in zip(["LRFindr", "StepLRR", "TrialPrunedd"], typos):
+    assert [e.split(":")[1] for e in typos] == ["3", "5", "6", "7", "8"], result.stdout
+    for typo, error in zip(["LRFindr", "StepLRR", "TrialPrunedd", "tunee"], typos):
         assert f'has no attribute "{typo}"' in error
+    assert "[call-arg]" in typos[4], typos[4]  # lrkit.compare checks as compare()
 
 
-def test_the_typed_attributes_of_lrkit_search_are_its_all() -> None:
-    """``SearchPackage`` is what a type checker sees as ``lrkit.search``: a name added to
-    ``__all__`` without it would be an error in users' scripts, one left in it after leaving
-    ``__all__`` would type-check and fail."""
-    declared = {name for name in vars(SearchPackage) if not name.startswith("_")}
-    assert declared == set(lrkit.search.__all__)
+@pytest.mark.parametrize(
+    ("package", "typed"),
+    [(lrkit.search, SearchPackage), (lrkit.compare, ComparePackage), (lrkit.tune, TunePackage)],
+)
+def test_the_typed_attributes_of_a_callable_package_are_its_all(
+    package: ModuleType, typed: type
+) -> None:
+    """``SearchPackage`` is what a type checker sees as ``lrkit.search`` (``ComparePackage``,
+    ``TunePackage`` the same for theirs): a name added to ``__all__`` without it would be an
+    error in users' scripts, one left in it after leaving ``__all__`` would type-check and
+    fail. At run time the package calls its function."""
+    declared = {name for name in vars(typed) if not name.startswith("_")}
+    assert declared == set(package.__all__)
     for name in declared:
-        assert getattr(SearchPackage, name) is getattr(lrkit.search, name), name
-    assert SearchPackage.__call__ is lrkit.search.search
+        assert getattr(typed, name) is getattr(package, name), name
+    function = getattr(package, package.__name__.rsplit(".", 1)[1])
+    assert typed.__call__ is function
+    assert type(package).__call__ is function  # type: ignore[operator]

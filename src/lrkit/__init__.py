@@ -18,18 +18,21 @@ from lrkit.errors import (
 )
 
 if TYPE_CHECKING:  # what the lazy names below are, for a type checker
-    from lrkit import compare as compare
     from lrkit import finder as finder
     from lrkit import report as report
     from lrkit import schedules as schedules
     from lrkit import tasks as tasks
-    from lrkit import tune as tune
+    from lrkit.compare import ComparePackage
     from lrkit.finder import LRFinder, RangeTestResult, TrainDataLoaderIter, ValDataLoaderIter
     from lrkit.search import SearchPackage, SearchResult
+    from lrkit.tune import TunePackage
 
     # lrkit.search(...) type-checks as a call of lrkit.search.search, and lrkit.search.<name>
-    # as that name of lrkit.search.__all__; annotations import its types (see SearchPackage)
+    # as that name of lrkit.search.__all__; annotations import its types (see SearchPackage).
+    # The same for lrkit.compare and lrkit.tune.
+    compare: ComparePackage
     search: SearchPackage
+    tune: TunePackage
 
 __version__ = "0.1.0"
 
@@ -52,7 +55,8 @@ if not TYPE_CHECKING:  # a type checker reads the imports above instead: a modul
         if name in _SUBPACKAGES:  # loaded on first use: lrkit.schedules.bind(...) after import
             import importlib
 
-            # lrkit.search is also callable: lrkit.search(...) is lrkit.search.search(...)
+            # lrkit.search, lrkit.compare and lrkit.tune are also callable: lrkit.search(...)
+            # is lrkit.search.search(...)
             return importlib.import_module(f"lrkit.{name}")
         module = _LAZY.get(name)
         if module is None:

@@ -1,8 +1,11 @@
 """Compare schedules on one task: same seeds, same data order, test reported, chosen by validation.
 
+``lrkit.compare`` is this package and also a function: ``lrkit.compare("digits", 0.05)`` is
+:func:`lrkit.compare.compare`.
+
 Example:
-    >>> from lrkit.compare import compare
-    >>> result = compare("digits", 0.05, ["cosine:2", "constant"], epochs=2, progress=False)
+    >>> import lrkit
+    >>> result = lrkit.compare("digits", 0.05, ["cosine:2", "constant"], epochs=2, progress=False)
     >>> print(result.table())  # doctest: +SKIP
     compare: digits, 2 epochs, lr 0.05, seed 0
       schedule   unit    lr  val acc %  final test acc %  best test acc %  final test loss  ...
@@ -13,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from lrkit.callable_package import make_callable
 from lrkit.compare.candidate import RANGE_ONE_CYCLE, Candidate
 from lrkit.compare.compare import compare
 from lrkit.compare.defaults import default_schedules, range_one_cycle
@@ -38,3 +42,28 @@ __all__ = [
     "range_one_cycle",
     "sklearn_runs",
 ]
+
+
+class ComparePackage:
+    """What a type checker sees as ``lrkit.compare``: callable as :func:`compare`, with each
+    name of ``__all__`` as an attribute (see :class:`lrkit.search.SearchPackage` for why)."""
+
+    __call__ = staticmethod(compare)
+    RANGE_ONE_CYCLE = RANGE_ONE_CYCLE
+    SKLEARN_OPTIONS = SKLEARN_OPTIONS
+    Candidate = Candidate
+    CompareCurve = CompareCurve
+    ComparePlotData = ComparePlotData
+    CompareResult = CompareResult
+    ScheduleRun = ScheduleRun
+    Stat = Stat
+    compare = staticmethod(compare)
+    compare_section = staticmethod(compare_section)
+    default_schedules = staticmethod(default_schedules)
+    plot_compare = staticmethod(plot_compare)
+    plot_data = staticmethod(plot_data)
+    range_one_cycle = staticmethod(range_one_cycle)
+    sklearn_runs = staticmethod(sklearn_runs)
+
+
+make_callable(__name__, compare)

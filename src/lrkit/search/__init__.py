@@ -14,11 +14,9 @@ Example:
 
 from __future__ import annotations
 
-import sys
-import types
-
 from optuna import TrialPruned
 
+from lrkit.callable_package import make_callable
 from lrkit.search.engine import bracket, search
 from lrkit.search.objective import TaskObjective
 from lrkit.search.pruners import PRUNERS, make_pruner
@@ -71,8 +69,10 @@ class SearchPackage:
     its types by import (``from lrkit.search import SearchResult``, or ``lrkit.SearchResult``);
     and ``import lrkit.search as s; s(...)`` is "Module not callable" (``s`` is the module).
 
-    At run time ``lrkit.search`` is the module (a :class:`CallableModule`); this class is never
-    instantiated, and a test keeps its attributes equal to ``__all__``.
+    At run time ``lrkit.search`` is the module, made callable by
+    :func:`~lrkit.callable_package.make_callable`; this class is never instantiated, and a test
+    keeps its attributes equal to ``__all__``. ``ComparePackage`` and ``TunePackage`` do the same
+    for ``lrkit.compare`` and ``lrkit.tune``.
     """
 
     __call__ = staticmethod(search)
@@ -97,14 +97,4 @@ class SearchPackage:
     search = staticmethod(search)
 
 
-class CallableModule(types.ModuleType):
-    """Lets ``lrkit.search(...)`` call :func:`search` while ``lrkit.search`` stays a package.
-
-    This is the module's class at run time only: a type checker sees ``lrkit.search`` as a
-    :class:`SearchPackage` (see there for what it checks, and why annotations import the types).
-    """
-
-    __call__ = staticmethod(search)
-
-
-sys.modules[__name__].__class__ = CallableModule
+make_callable(__name__, search)
