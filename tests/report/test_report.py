@@ -18,6 +18,7 @@ from lrkit.history import EpochRecord, History
 from lrkit.report import (
     ORDER,
     Section,
+    environment_versions,
     figure_html,
     range_test_section,
     read_sections,
@@ -329,3 +330,17 @@ def test_importing_the_report_does_not_import_matplotlib() -> None:
     code = "import sys, lrkit.report; print('matplotlib' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_versions_record_torch_threads_which_move_a_cpu_runs_last_digits() -> None:
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        versions = environment_versions()
+        assert versions["threads"] == "1"
+        assert "OMP_NUM_THREADS" in reproduce_section(["lrkit tune"], versions=versions).html
+        assert "OMP_NUM_THREADS" not in reproduce_section(["lrkit tune"], versions={}).html
+    finally:
+        torch.set_num_threads(threads)

@@ -55,6 +55,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     assert summary["reused"] == [] and f"({summary['seconds']:.0f} s, " in done.stdout
     assert summary["epochs_used"] <= 80  # the budget, the range test's steps included
     assert summary["versions"]["torch"].startswith("2.")
+    assert int(summary["versions"]["threads"]) >= 1  # the process trained, so it has torch
     assert f"test accuracy {summary['test_metric']:.2%}" in done.stdout
     unit = summary["unit"]  # the answer, as the last line puts it in a training script
     assert done.stdout.splitlines()[-1] == (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import platform
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 
@@ -53,6 +54,12 @@ def reproduce_section(
     versions = environment_versions() if versions is None else versions
     if versions:
         body += f'\n<p class="caption">Versions</p>\n{facts_html(dict(versions))}'
+    if "threads" in versions:
+        body += (
+            '\n<p class="caption">On the CPU the commands repeat these numbers to the digit with'
+            " these versions and as many threads (<code>OMP_NUM_THREADS</code>); another thread"
+            " count moves their last digits.</p>"
+        )
     return Section("reproduce", title, body)
 
 
@@ -83,7 +90,8 @@ def _commands_html(commands: Sequence[str]) -> str:
 
 
 def environment_versions() -> dict[str, str]:
-    """lrkit's, Python's and the main libraries' versions, read without importing them.
+    """lrkit's, Python's and the main libraries' versions, read without importing them, and
+    torch's CPU threads (``threads``) where the process has imported torch (it trained).
 
     Example:
         >>> list(environment_versions())[:2]
@@ -98,4 +106,7 @@ def environment_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     found["platform"] = platform.platform(terse=True)
+    torch = sys.modules.get("torch")  # a CPU sum's last bits move with the thread count
+    if torch is not None:
+        found["threads"] = str(torch.get_num_threads())
     return found
