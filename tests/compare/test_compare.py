@@ -30,7 +30,7 @@ from lrkit.compare import (
     sklearn_runs,
 )
 from lrkit.compare.sklearn_rows import sklearn_data
-from lrkit.errors import ConfigError, SpecError, UnknownNameError
+from lrkit.errors import ConfigError, SpecError, TaskError, UnknownNameError
 from lrkit.finder.result import RangeTestResult
 from lrkit.history import EpochRecord, History
 from lrkit.schedules import parse
@@ -319,6 +319,17 @@ def test_what_scikit_learn_cannot_fit_is_refused_before_anything_trains(
     task = _unfit_for_sklearn(case)
     with pytest.raises(ConfigError, match=r"^sklearn rows " + SKLEARN_REFUSALS[case]):
         compare(task, 0.1, ["constant"], epochs=1, sklearn=True, **QUIET)
+
+
+def test_a_task_that_cannot_train_is_a_task_error_before_its_loader_is_built() -> None:
+    """With schedules given and no --sklearn, the check came inside the first run, after the
+    steps per epoch were counted: torch's DataLoader said "num_samples should be a positive
+    integer value" (a traceback on the CLI) for an empty train_data (review 121)."""
+    data = TensorDataset(torch.randn(8, 4), torch.randint(0, 3, (8,)))
+    empty = TensorDataset(torch.randn(0, 4), torch.randint(0, 3, (0,)))
+    task = Task(name="empty", model=lambda: nn.Linear(4, 3), train_data=empty, val_data=data)
+    with pytest.raises(TaskError, match=r"^Task 'empty': train_data is empty\.$"):
+        compare(task, 0.1, ["constant"], epochs=1, **QUIET)
 
 
 def _estimator(note: str, seed: int) -> Any:

@@ -118,12 +118,10 @@ def compare(
         check_sklearn_task(task)  # the cheap one first: no data is read for a regression
     if schedules is None:
         wanted = [*(Candidate(s) for s in default_schedules(n_epochs)), RANGE_ONE_CYCLE]
-    # a task that cannot train says so, not the range test or scikit-learn
-    checked = sklearn or RANGE_ONE_CYCLE in wanted
-    if checked:
-        from lrkit.tasks import check_task
+    # a task that cannot train says so (one batch), not the loader, range test or scikit-learn
+    from lrkit.tasks import check_task
 
-        check_task(task, device=device)
+    check_task(task, device=device)
     # every refusal of the sklearn rows comes now, not after the torch rows have trained
     mlp_data = sklearn_data(task, seed_list[0]) if sklearn else None
     steps_per_epoch = len(task.train_loader(seed_list[0]))
@@ -146,7 +144,6 @@ def compare(
                 verbose,
                 steps_per_epoch,
                 bar,
-                check=i == 0 and not checked,  # the task is checked once, before any run
                 position=f"schedule {i + 1}/{len(candidates)}",
             )
             for i, c in enumerate(candidates)
@@ -294,7 +291,6 @@ def _train_all(
     steps_per_epoch: int,
     bar: ProgressBar,
     *,
-    check: bool,
     position: str,
 ) -> ScheduleRun:
     from lrkit.training import train
@@ -314,7 +310,7 @@ def _train_all(
             device=device,
             progress=False,
             verbose=verbose,
-            check=check and not histories,
+            check=False,  # compare() checked the task
             on_epoch_end=lambda _record: bar.advance(),
             test_each_epoch=True,
         )
