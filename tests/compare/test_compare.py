@@ -451,6 +451,7 @@ def test_default_schedules_parse_and_scale_to_the_budget(epochs: int) -> None:
     step = parse(specs[0])
     drops = sum(step(e, base_lr=1.0) < step(e - 1, base_lr=1.0) for e in range(1, epochs))
     assert drops == min(2, epochs - 1)
+    assert default_schedules(np.int64(epochs)) == specs  # np.int64 was refused
 
 
 def test_range_one_cycle_peaks_at_the_suggestion_or_the_high_end() -> None:

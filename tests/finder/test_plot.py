@@ -77,6 +77,8 @@ def test_skipping_steps_cuts_what_is_drawn_not_what_is_read() -> None:
     assert part.smoothed_lrs[0] == RESULT.lrs[10]
     assert part.smoothed.tolist() == whole.smoothed[10 : 10 + len(part.smoothed)].tolist()
     assert part.suggestion == whole.suggestion
+    numpy = plot_data(RESULT, skip_start=np.int64(10), skip_end=np.int32(30))  # were refused
+    assert numpy.lrs.tolist() == part.lrs.tolist()
     with pytest.raises(ConfigError, match="skip_start \\+ skip_end must be less than the 95"):
         plot_data(RESULT, skip_start=50, skip_end=45)
 

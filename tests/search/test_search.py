@@ -1192,6 +1192,17 @@ def test_numpy_and_tensor_numbers_search_as_the_numbers_they_hold() -> None:
     assert [t.lr for t in wrapped.trials] == [t.lr for t in plain.trials]
 
 
+def test_numpy_and_tensor_counts_are_taken_by_the_results_table_section_and_sampler() -> None:
+    """Each of these checked ``isinstance(top, int)`` by hand and refused np.int64 (review 121)."""
+    from lrkit.report import search_section
+    from lrkit.search import StratifiedSampler
+
+    result = run(objectives.quadratic, 5)
+    assert result.table(top=np.int64(3)) == result.table(top=3)
+    assert search_section(result, top=torch.tensor(2)).html == search_section(result, top=2).html
+    assert StratifiedSampler(size=np.int64(8)).size == 8
+
+
 def test_a_result_s_repr_is_one_line_with_the_best_and_the_tally() -> None:
     result = run(objectives.flaky, 6)  # some trials fail
     text = repr(result)

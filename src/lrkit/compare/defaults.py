@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from lrkit.compare.candidate import Candidate
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError, bad_value, whole_number
 from lrkit.finder.result import RangeTestResult
 from lrkit.finder.to_schedule import schedule_from_range
 from lrkit.plaintext import lr_text, range_text
@@ -47,8 +47,7 @@ def default_schedules(epochs: int) -> tuple[str, ...]:
         CosineAnnealingLR:12
         ReduceLROnPlateau:factor=0.1,patience=2
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise bad_value("epochs", "a positive integer", epochs)
+    epochs = whole_number("epochs", epochs)
     milestones = sorted({max(1, epochs // 2), max(1, (3 * epochs) // 4)})
     return (
         f"StepLR:step_size={-(-epochs // 3)},gamma=0.1",  # ceil: never a third drop

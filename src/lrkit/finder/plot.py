@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lrkit.axes import figure_and_axes, tidy
-from lrkit.errors import ConfigError, bad_value, check_flag
+from lrkit.errors import ConfigError, bad_value, check_flag, whole_number
 from lrkit.finder.suggest import MIN_POINTS, read_curve
 from lrkit.plaintext import lr_text, range_text
 
@@ -98,9 +98,8 @@ def plot_data(
     Raises:
         ConfigError: ``skip_start`` or ``skip_end`` is negative, or together they leave no step.
     """
-    for name, value in (("skip_start", skip_start), ("skip_end", skip_end)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise bad_value(name, "an integer >= 0", value)
+    skip_start = whole_number("skip_start", skip_start, least=0)
+    skip_end = whole_number("skip_end", skip_end, least=0)
     n = result.steps
     if n == 0:
         raise ConfigError(

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lrkit.errors import bad_value
+from lrkit.errors import bad_value, whole_number
 from lrkit.plaintext import LR_FORMAT, literal, lr_text, range_text
 from lrkit.report.html import (
     Section,
@@ -175,8 +175,8 @@ def search_section(
             ``test_metric``): its columns are named after it and shown as elsewhere (an
             accuracy in percent).
     """
-    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
-        raise bad_value("top", "a positive integer or None", top)
+    if top is not None:
+        top = whole_number("top", top, expected="a positive integer or None")
     metric = result.metric if metric is None else metric
     best = result.best_trial
     text = (

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from lrkit.errors import ConfigError, plain
+from lrkit.errors import ConfigError, plain, whole_number
 
 if TYPE_CHECKING:
     from lrkit.schedules.plateau import Plateau
@@ -122,9 +122,7 @@ class Schedule(ABC):
             >>> Step(step_size=2, gamma=0.5).trace(5, base_lr=1.0).tolist()
             [1.0, 1.0, 0.5, 0.5, 0.25]
         """
-        n_steps = plain(n_steps)
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}.")
+        n_steps = whole_number("n_steps", n_steps)
         if n_steps > MAX_TRACE_STEPS:
             raise ConfigError(
                 f"n_steps must be at most {MAX_TRACE_STEPS:,} (a trace holds a float per step), "

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lrkit.errors import ConfigError, bad_value, bool_or_text
+from lrkit.errors import ConfigError, bad_value, bool_or_text, whole_number
 from lrkit.schedules.base import (
     Array,
     Schedule,
@@ -63,9 +63,7 @@ class Plateau(Schedule):
             value = getattr(self, name)
             if isinstance(value, float) and math.isfinite(value) and value == int(value):
                 value = int(value)  # patience=1e3 in a spec, as 1k is
-                object.__setattr__(self, name, value)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{name} must be an integer >= 0, got {value!r}.")
+            object.__setattr__(self, name, whole_number(name, value, least=0))
         check_non_negative("threshold", self.threshold)
         check_choice("threshold_mode", self.threshold_mode, ("rel", "abs"))
         check_choice("mode", self.mode, ("min", "max"))

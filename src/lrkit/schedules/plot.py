@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lrkit.axes import figure_and_axes, tidy
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, whole_number
 from lrkit.plaintext import lr_text
 from lrkit.schedules.base import Array, Schedule, check_positive
 from lrkit.schedules.compose import Limited, Product, Sequence
@@ -201,8 +201,7 @@ def _reductions(schedule: Schedule, metrics: list[float], steps: int) -> Array:
 
 
 def _check_steps(steps: int) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ConfigError(f"steps must be a positive integer, got {steps!r}.")
+    whole_number("steps", steps)
 
 
 def log_limits(curves: SequenceOf[Curve], decades: float = 5.0) -> tuple[float, float] | None:

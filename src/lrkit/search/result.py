@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
-from lrkit.errors import bad_value
+from lrkit.errors import bad_value, whole_number
 from lrkit.jsondata import dumps
 from lrkit.outputs import csv_text, write_file
 from lrkit.plaintext import lr_text
@@ -345,8 +345,9 @@ class SearchResult:
 
         A pruned, failed or interrupted trial shows the last value it reported, in parentheses.
         """
-        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 0):
-            raise bad_value("top", "a whole number of trials (0 or more), or None for all", top)
+        if top is not None:
+            expected = "a whole number of trials (0 or more), or None for all"
+            top = whole_number("top", top, least=0, expected=expected)
         chosen = self.ranked()[: top if top is not None else None]
         width = max(10, len(self.value_name))
         lines = [

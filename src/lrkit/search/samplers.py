@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import optuna
 
-from lrkit.errors import UnknownNameError, bad_value
+from lrkit.errors import UnknownNameError, bad_value, whole_number
 
 SAMPLERS = ("random", "random-torch", "stratified", "tpe")
 _SAMPLER_ALIASES = {"lhs": "stratified", "latin": "stratified"}
@@ -287,8 +287,8 @@ class StratifiedSampler(_SlotSampler):
 
     def __init__(self, seed: int = 0, size: int | None = None) -> None:
         super().__init__(seed)
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise bad_value("size", "a positive integer or None", size)
+        if size is not None:
+            size = whole_number("size", size, expected="a positive integer or None")
         self.size = size
         self._cache: dict[tuple[int, int, float | None], list[float]] = {}
         self._orders: dict[tuple[int, int, float | None], list[int]] = {}
