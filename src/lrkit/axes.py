@@ -57,16 +57,6 @@ def plain_matplotlib() -> None:
     matplotlib.rcParams["text.usetex"] = False
 
 
-def tidy(value: float) -> float:
-    """``value`` to 12 significant digits: an axis limit without float noise at any scale.
-
-    Example:
-        >>> tidy(0.1 + 0.2), tidy(3e-14 + 1e-30)
-        (0.3, 3e-14)
-    """
-    return float(f"{value:.12g}")
-
-
 def pyplot_axes(size: tuple[float, float], figure_class: type | None = None) -> Any | None:
     """A new ``size`` figure's Axes made through pyplot, where the caller uses pyplot: where it
     is imported, or in IPython and Jupyter (whose inline backend shows pyplot's figures at the

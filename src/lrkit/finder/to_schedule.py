@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from lrkit.errors import ConfigError, UnknownNameError, bad_value, positive_lr, whole_number
+from lrkit.rounding import tidy
 from lrkit.schedules import Constant, Cosine, Cyclic, MultiStep, OneCycle, Schedule, Warmup
 from lrkit.schedules.compose import Limited
 from lrkit.schedules.compose import Sequence as PhaseSequence
@@ -193,9 +194,7 @@ def schedule_from_range(
             cosine
             if n_warm == 0
             # 12 digits: the spec reads start_factor=0.1, not 0.09999999999999999
-            else PhaseSequence(
-                (Warmup(steps=n_warm, start_factor=float(f"{low / high:.12g}")), cosine)
-            )
+            else PhaseSequence((Warmup(steps=n_warm, start_factor=tidy(low / high)), cosine))
         )
     elif name == "cyclic":
         expected = f"an integer from 1 to {steps // 2} (steps // 2)"
@@ -205,10 +204,10 @@ def schedule_from_range(
         half = steps // (2 * cycles)
         # at base_lr=high: a constant factor low/high, times triangles from 1 to high/low; the
         # steps left over by whole cycles stay at low, so the schedule ends there
-        triangles: Schedule = Cyclic(up=half, max_factor=float(f"{high / low:.12g}"), mode=mode)
+        triangles: Schedule = Cyclic(up=half, max_factor=tidy(high / low), mode=mode)
         if 2 * cycles * half < steps:
             triangles = Limited(triangles, 2 * cycles * half).then(Constant())
-        schedule = Constant(factor=float(f"{low / high:.12g}")) * triangles
+        schedule = Constant(factor=tidy(low / high)) * triangles
     else:
         fractions = [float(m) for m in milestones]
         if not fractions or any(not 0 < m < 1 for m in fractions) or fractions != sorted(fractions):

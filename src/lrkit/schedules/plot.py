@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lrkit.axes import figure_and_axes, tidy
+from lrkit.axes import figure_and_axes
 from lrkit.errors import ConfigError, whole_number
 from lrkit.plaintext import lr_text
+from lrkit.rounding import tidy
 from lrkit.schedules.base import Array, Schedule, check_positive
 from lrkit.schedules.compose import Limited, Product, Sequence
 from lrkit.schedules.plateau import Plateau, finite_metric, simulate

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lrkit.errors import ConfigError, positive_lr
+from lrkit.rounding import tidy
 
 MIN_DECADES = 1e-3
 """Narrowing stops at this width in decades (0.23% from low to high): LRs closer than that train
@@ -65,9 +66,4 @@ class LogRange:
         lo = min(max(centre - width / 2, self.log_low), self.log_high - width)
         lo = max(lo, self.log_low)
         hi = min(lo + width, self.log_high)
-        return LogRange(_round_lr(10.0**lo), _round_lr(10.0**hi))
-
-
-def _round_lr(lr: float) -> float:
-    """Rounds away float noise (1e-3 rather than 0.0010000000000000002), 12 significant digits."""
-    return float(f"{lr:.12g}")
+        return LogRange(tidy(10.0**lo), tidy(10.0**hi))
