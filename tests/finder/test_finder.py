@@ -293,6 +293,71 @@ def test_dict_batches_hugging_face_models_and_step_fn() -> None:
     assert custom.range_test(batches, end_lr=1, num_iter=10, step_fn=weighted).steps == 10
 
 
+@pytest.mark.parametrize("micro", [1, 3])
+def test_a_step_fn_that_calls_backward_is_refused_and_a_step_pre_hook_clips(micro: int) -> None:
+    """QA 119: a step_fn that clipped after its own backward (retain_graph=True, as torch's
+    error advises) ran without a word, and the sweep's backward added the unclipped gradient:
+    norms of 0.3-0.5 reached the optimizer with max_norm=0.01."""
+    finder, model, optimizer = _finder(momentum=0.9)
+    before = copy.deepcopy(model.state_dict())
+
+    def clipping(model: nn.Module, batch: Any) -> torch.Tensor:
+        loss = CE(model(batch[0]), batch[1])
+        loss.backward(retain_graph=True)
+        nn.utils.clip_grad_norm_(model.parameters(), 0.01)
+        return loss
+
+    with pytest.raises(lrkit.ConfigError, match=r"^step_fn must return the loss without calling "):
+        finder.range_test(loader(), num_iter=10, step_fn=clipping, accumulation_steps=micro)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    norms: list[float] = []
+
+    def clip(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        norms.append(float(nn.utils.clip_grad_norm_(model.parameters(), 0.01)))
+        norms.append(float(nn.utils.get_total_norm([p.grad for p in model.parameters()])))
+
+    optimizer.register_step_pre_hook(clip)
+    finder.range_test(loader(), num_iter=10, accumulation_steps=micro, progress=False)
+    assert len(norms) == 20 and max(norms[1::2]) <= 0.01 * 1.0001 < max(norms[::2])
+
+
+def test_a_model_output_the_criterion_cannot_take_says_how_to_pick_the_prediction() -> None:
+    """QA 119: an RNN's (output, hidden), or a dict of heads, reached cross_entropy as it was:
+    "argument 'input' (position 1) must be Tensor, not tuple", with no word from lrkit."""
+
+    class Pair(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = mlp()
+
+        def forward(self, x: torch.Tensor) -> Any:
+            out = self.net(x[:, :8])
+            return (out, out.detach()) if x.shape[1] == 8 else {"logits": out, "aux": out}
+
+    model = Pair()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    hint = r"criterion=lambda output, labels: loss\(output\[0\], labels\)"
+    pairs = list(loader())
+    with pytest.raises(TypeError, match=r"criterion failed: TypeError: .*" + hint) as caught:
+        LRFinder(model, optimizer, CE).range_test(pairs, num_iter=10)
+    assert "a tuple of 2 items (a tensor of shape (32, 2), a tensor of" in str(caught.value)
+    wider = [(torch.cat([x, x], 1), y) for x, y in pairs]
+    with pytest.raises(TypeError, match=r"a dict with keys 'logits', 'aux'"):
+        LRFinder(model, optimizer, CE).range_test(wider, num_iter=10)
+    picked = LRFinder(model, optimizer, lambda output, labels: CE(output[0], labels))
+    assert picked.range_test(pairs, num_iter=10, progress=False).steps == 10
+
+
+def test_a_criterion_failing_on_a_batch_of_three_says_which_items_it_read() -> None:
+    """QA 119: (inputs, lengths, labels) batches, as packed sequences come, used the lengths
+    as the labels; where that fails, the error says how the batch was read."""
+    finder, _, _ = _finder()
+    lengths = torch.full((32,), 9)  # not a class index of 2 classes
+    batches = [(x, lengths, y) for x, y in loader()]
+    with pytest.raises(TypeError, match=r"The batch has 3 items: the first was read as the"):
+        finder.range_test(batches, num_iter=10)
+
+
 def test_negative_losses_do_not_stop_the_sweep_early() -> None:
     finder, _, _ = _finder(lr=1e-3, momentum=0.9)
     result = finder.range_test(loader(), end_lr=0.5, num_iter=40, step_fn=_shifted(-10.0))

@@ -94,6 +94,25 @@ def test_a_nan_at_the_start_leaves_too_few_points() -> None:
     losses[3] = math.nan
     s = suggest(LRS, losses)
     assert s.lr is None and s.warning is not None and "only 3 finite points" in s.warning
+    assert "diverged after 3 steps from lr 1e-07: at LRs this low that points to the " in s.warning
+
+
+def test_too_few_points_says_whether_the_sweep_was_short_or_diverged() -> None:
+    """QA 119: a float16 Adam (eps=1e-8 is 0) whose loss was NaN after one step at lr 1e-7 was
+    told "only 1 finite points", and to sweep from a lower start_lr."""
+    losses = valley(LRS)
+    short = suggest(LRS[:5], losses[:5]).warning
+    assert (
+        short == "only 5 finite points: at least 10 are needed; sweep with more steps (num_iter)."
+    )
+    one = suggest(LRS[:2], [losses[0], math.nan]).warning
+    assert one is not None and one.startswith("only 1 finite point: ")
+    higher = suggest(LRS[50:56], [*losses[50:55], math.inf]).warning
+    assert higher is not None and higher.endswith(
+        "diverged after 5 steps: sweep from a lower start_lr."
+    )
+    stopped = suggest(LRS[50:55], losses[50:55], stopped_early=True).warning  # a finite blow-up
+    assert stopped is not None and "diverged after 5 steps" in stopped
 
 
 def test_lrkit_reads_shifted_and_scaled_losses_the_same() -> None:

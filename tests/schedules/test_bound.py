@@ -330,6 +330,16 @@ def test_a_floor_above_the_base_lr_warns_when_bound() -> None:
         bind(make([0.05]), "cosine:10,min_lr=0.001")  # a floor below the base: silent
 
 
+def test_binding_rprop_warns_that_its_lr_acts_only_at_the_first_step() -> None:
+    """QA 119: the range test refuses Rprop for this; bind ran without a word."""
+    params = torch.nn.Linear(2, 1).parameters()
+    with pytest.warns(UserWarning, match=r"^Rprop reads lr only to start each parameter's step"):
+        bind(torch.optim.Rprop(params, lr=0.01), "cosine:10")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bind(make([0.05]), "cosine:10")
+
+
 def test_a_state_with_tensor_base_lrs_still_loads() -> None:
     """torch's schedulers keep an optimizer's tensor LR as a 0-d tensor in base_lrs."""
     from lrkit.schedules.dropin import StepLR

@@ -85,7 +85,7 @@ def batch_loss(
     if step_fn is not None:
         return step_fn(model, batch)
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:
-        return _criterion(criterion)(model(batch[0]), batch[1])
+        return criterion_loss(_criterion(criterion), model(batch[0]), batch[1], len(batch))
     if isinstance(batch, Mapping):
         inputs = next((k for k in INPUT_KEYS if k in batch), None)
         labels = next((k for k in LABEL_KEYS if k in batch), None)
@@ -113,6 +113,40 @@ def batch_loss(
         f"{source} must yield (inputs, labels) pairs or dicts, got {got}; for anything else "
         "pass step_fn=lambda model, batch: loss."
     )
+
+
+def criterion_loss(criterion: Criterion, output: Any, labels: Any, items: int = 2) -> Tensor:
+    """``criterion(output, labels)``; where it fails on a model output that is not a tensor (an
+    RNN's ``(output, hidden)``, a dict of heads) or on a batch of more than two ``items``, the
+    error says how the batch was read and what to pass.
+
+    Example:
+        >>> criterion_loss(torch.nn.MSELoss(), (torch.zeros(2), torch.zeros(1)), torch.ones(2))
+        Traceback (most recent call last):
+        ...
+        TypeError: criterion failed: AttributeError: ... The model's output, a tuple of 2 items ...
+    """
+    try:
+        return criterion(output, labels)
+    except Exception as error:
+        hints = []
+        if not isinstance(output, Tensor):
+            hints.append(
+                f"The model's output, {_described(output)}, went to the criterion as it is: "
+                "pass a criterion that picks the prediction (criterion=lambda output, labels: "
+                "loss(output[0], labels)) or step_fn=lambda model, batch: loss."
+            )
+        if items > 2:
+            hints.append(
+                f"The batch has {items} items: the first was read as the inputs and the second "
+                "as the labels, the rest left out; yield ((inputs, lengths), labels) or pass "
+                "step_fn=lambda model, batch: loss."
+            )
+        if not hints:
+            raise
+        raise TypeError(
+            f"criterion failed: {type(error).__name__}: {error}. {' '.join(hints)}"
+        ) from error
 
 
 def batch_size(batch: Any) -> int:
@@ -184,8 +218,17 @@ def _output_loss(output: Any) -> Tensor:
     return loss
 
 
-def _described(item: Any) -> str:
-    """``a tensor of shape (8, 2)``, ``nothing``, or the item's type."""
+def _described(item: Any, depth: int = 0) -> str:
+    """``a tensor of shape (8, 2)``, ``nothing``, a tuple or dict with what it holds, or the
+    item's type."""
     if isinstance(item, Tensor):
         return f"a tensor of shape {tuple(item.shape)}"
+    if isinstance(item, (tuple, list)) and depth == 0:
+        inside = ", ".join(_described(i, 1) for i in item[:4]) + (", ..." if len(item) > 4 else "")
+        return (
+            f"a {type(item).__name__} of {len(item)} item{'' if len(item) == 1 else 's'} ({inside})"
+        )
+    if isinstance(item, Mapping) and depth == 0:
+        keys = ", ".join(map(repr, list(item)[:6])) + (", ..." if len(item) > 6 else "")
+        return f"a {type(item).__name__} with keys {keys}"
     return "nothing" if item is None else type(item).__name__

@@ -61,7 +61,7 @@ import numpy as np
 
 from lrkit.errors import ConfigError, UnknownNameError
 from lrkit.finder import rules
-from lrkit.plaintext import range_text
+from lrkit.plaintext import lr_text, range_text
 
 __all__ = [
     "ALIASES",
@@ -76,6 +76,7 @@ __all__ = [
 ]
 
 MIN_POINTS = 10
+LOW_START_LR = 1e-5  # a loss that diverges within a few steps from here: the numbers, not the LR
 FRACTION = 0.15  # where the suggestion sits between low (0) and high (1), in log-LR
 BANDWIDTHS = (0.3, 0.45, 0.6, 0.9)  # Gaussian smoothing widths tried, in decades of LR
 CLEAR = 5.0  # a drop of CLEAR standard errors needs no wider smoothing
@@ -548,9 +549,8 @@ def suggest(
         ConfigError: lengths differ, or an LR is not positive, finite and increasing.
 
     Example:
-        >>> print(suggest([1e-3, 1e-2], [1.0, 0.5]).warning)  # doctest: +NORMALIZE_WHITESPACE
-        only 2 finite points: at least 10 are needed; sweep with more steps (num_iter), or
-        from a lower start_lr if the loss diverged this early.
+        >>> print(suggest([1e-3, 1e-2], [1.0, 0.5]).warning)
+        only 2 finite points: at least 10 are needed; sweep with more steps (num_iter).
     """
     name = resolve_rule(rule)
     x, y = _check(lrs, losses)
@@ -559,8 +559,7 @@ def suggest(
             None,
             None,
             name,
-            f"only {len(y)} finite points: at least {MIN_POINTS} are needed; sweep with more "
-            "steps (num_iter), or from a lower start_lr if the loss diverged this early.",
+            _too_few(len(y), len(lrs), float(min(lrs, default=math.inf)), stopped_early),
         )
     swept = (float(np.min(lrs)), float(np.max(lrs)))  # NaN losses cut x, not the LRs tried
     reading = _read(x, y)
@@ -578,6 +577,29 @@ def suggest(
     if stopped_early and read.warning is not None and SWEEP_FURTHER in read.warning:
         return dataclasses.replace(read, warning=read.warning.replace(SWEEP_FURTHER, "."))
     return read
+
+
+def _too_few(finite: int, steps: int, first_lr: float, stopped_early: bool) -> str:
+    """Why a curve of ``finite`` finite losses (of ``steps``) has no suggestion.
+
+    Example:
+        >>> print(_too_few(1, 2, 1e-7, True))  # doctest: +NORMALIZE_WHITESPACE
+        only 1 finite point: at least 10 are needed. The loss diverged after 1 step from lr
+        1e-07: at LRs this low that points to the numbers rather than the LR (a float16 model,
+        where Adam's eps=1e-8 is 0; NaN in the data); else sweep from a lower start_lr.
+    """
+    told = f"only {finite} finite point{'' if finite == 1 else 's'}: at least {MIN_POINTS} are "
+    told += "needed"
+    if finite == steps and not stopped_early:  # a short sweep: nothing diverged
+        return f"{told}; sweep with more steps (num_iter)."
+    after = f"{finite} step{'' if finite == 1 else 's'}"
+    if first_lr <= LOW_START_LR:
+        return (
+            f"{told}. The loss diverged after {after} from lr {lr_text(first_lr)}: at LRs this "
+            "low that points to the numbers rather than the LR (a float16 model, where Adam's "
+            "eps=1e-8 is 0; NaN in the data); else sweep from a lower start_lr."
+        )
+    return f"{told}. The loss diverged after {after}: sweep from a lower start_lr."
 
 
 def _within(s: Suggestion, first: float, last: float, *, further: bool = True) -> Suggestion:

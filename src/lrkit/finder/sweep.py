@@ -21,7 +21,15 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from lrkit.errors import ConfigError
-from lrkit.finder.batch import Criterion, StepFn, batch_loss, batch_size, check_loss, to_device
+from lrkit.finder.batch import (
+    Criterion,
+    StepFn,
+    batch_loss,
+    batch_size,
+    check_loss,
+    criterion_loss,
+    to_device,
+)
 from lrkit.finder.curve import LossCurve, Stop
 from lrkit.finder.result import StopReason
 
@@ -393,7 +401,7 @@ class Sweep:
                 except AttributeError:  # not tensors
                     here = False
             if here:
-                loss = criterion(model(inputs), labels)  # type: ignore[misc]
+                loss = criterion_loss(criterion, model(inputs), labels)  # type: ignore[arg-type]
             else:
                 batch = to_device(batch, device, non_blocking)
                 loss = batch_loss(model, criterion, step_fn, batch)
@@ -433,9 +441,9 @@ class Sweep:
         ddp = self._ddp
         with ddp.no_sync() if micro > 1 and ddp is not None else _NO_CONTEXT:
             for _ in range(micro - 1):
-                loss = self._micro_step(micro)
+                loss = self._micro_step(micro, total is None)
                 total = loss if total is None else total + loss
-        loss = self._micro_step(micro)
+        loss = self._micro_step(micro, total is None)
         total = loss if total is None else total + loss
         loss = total / micro if micro > 1 else total
         if self._mean is not None:  # before any decision on it: every rank takes the same
@@ -460,13 +468,15 @@ class Sweep:
         self.in_a_row = self.in_a_row + 1 if skipped else 0
         return None if skipped else loss
 
-    def _micro_step(self, micro: int) -> Tensor:
+    def _micro_step(self, micro: int, opening: bool) -> Tensor:
         batch = to_device(next(self.batches), self.device, self.non_blocking)
         loss = self._loss(batch)
         if self._first:
             loss = check_loss(
                 loss, "step_fn" if self.step_fn else "criterion (or the model's .loss)"
             )
+            if opening:  # no gradient accumulated yet in this step
+                self._check_no_backward()
         scaled = loss / micro if micro > 1 else loss
         (scaled if self.scaler is None else self.scaler.scale(scaled)).backward()
         return loss.detach()
@@ -521,8 +531,27 @@ class Sweep:
     def _check_loss(self, loss: Tensor) -> None:
         """The first step's checks (as :meth:`_micro_step` and :meth:`_step` make them)."""
         check_loss(loss, "step_fn" if self.step_fn else "criterion (or the model's .loss)")
+        self._check_no_backward()
         self._check_first(loss, "train_loader")
         self._first = False
+
+    def _check_no_backward(self) -> None:
+        """A ``step_fn`` that called ``backward`` itself (to clip, say) is refused: the sweep's
+        own backward would add the gradient again, unclipped. Checked once, on the first step,
+        whose gradients were cleared before ``step_fn`` ran."""
+        if self.step_fn is None:
+            return
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        with allow_sync(self.device):
+            if not any(p.grad is not None and bool(p.grad.ne(0).any()) for p in params):
+                return
+        raise ConfigError(
+            "step_fn must return the loss without calling backward: the range test calls "
+            "backward and steps the optimizer itself, so a gradient step_fn made is added to "
+            "its own (clipping it there clips nothing). To clip gradients, clip in a step "
+            "pre-hook, as the README shows: optimizer.register_step_pre_hook(hook), where "
+            "hook(optimizer, args, kwargs) calls torch.nn.utils.clip_grad_norm_ and returns None."
+        )
 
     def _check_first(self, loss: Tensor, source: str) -> None:
         with allow_sync(self.device):

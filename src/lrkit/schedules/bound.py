@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrkit.errors import ConfigError, bad_value, caller_level, check_flag, plain
+from lrkit.errors import ConfigError, bad_value, caller_level, check_flag, plain, whole_number
 from lrkit.plaintext import lr_text
 from lrkit.schedules.base import TICK, Schedule
 from lrkit.schedules.plateau import PlateauTracker, finite_metric
@@ -77,14 +77,7 @@ class ScheduledLR(LRScheduler):
                     f"steps_per_epoch only applies with unit='epoch', got unit={unit!r} and "
                     f"steps_per_epoch={steps_per_epoch!r}."
                 )
-            if (
-                isinstance(steps_per_epoch, bool)
-                or not isinstance(steps_per_epoch, int)
-                or steps_per_epoch < 1
-            ):
-                raise ConfigError(
-                    f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}."
-                )
+            steps_per_epoch = whole_number("steps_per_epoch", steps_per_epoch)
         self.optimizer = optimizer
         self.schedule = parse(schedule) if isinstance(schedule, str) else schedule
         if not isinstance(self.schedule, Schedule):
@@ -111,6 +104,15 @@ class ScheduledLR(LRScheduler):
             m for b in sorted(bases) for m in floor_warnings(self.schedule, b)
         ):
             warnings.warn(message, UserWarning, stacklevel=caller_level())
+        if isinstance(optimizer, torch.optim.Rprop):  # as the range test refuses it
+            warnings.warn(
+                "Rprop reads lr only to start each parameter's step size, then adapts the step "
+                "sizes itself: a schedule bound to it changes nothing after the first step. "
+                "Schedule an optimizer that applies its lr at every step (SGD, Adam), or leave "
+                "Rprop unscheduled.",
+                UserWarning,
+                stacklevel=caller_level(),
+            )
 
     def __repr__(self) -> str:
         """The schedule's spec, its unit and how many times it was stepped.
