@@ -26,7 +26,7 @@ class EpochRecord:
         lr: Learning rate of the first param group when the epoch started.
         lrs: Learning rates of every param group when the epoch started.
         train_loss: Mean training loss over the epoch's batches (NaN or inf if it diverged).
-        val_loss: Mean validation loss after the epoch (NaN if the epoch diverged).
+        val_loss: Mean validation loss after the epoch (NaN or inf if the epoch diverged).
         val_metric: Validation metric after the epoch (NaN if the epoch diverged).
         seconds: Wall time of the epoch, evaluation included; ignored by ``==``.
         test_loss: Mean test loss after the epoch, when the run was asked to test every epoch
@@ -62,7 +62,8 @@ class History:
         step_lrs: Learning rate of the first param group at every optimizer step.
         test_loss: Test loss of the final model; ``None`` without test data or after divergence.
         test_metric: Test metric of the final model; ``None`` likewise.
-        diverged: The training loss became NaN or infinite and the run stopped there.
+        diverged: The training or validation loss became NaN or infinite and the run stopped
+            there.
         stopped_early: ``on_epoch_end`` asked the run to stop (a pruned search trial).
         wall_time: Seconds the whole run took; ignored by ``==``.
 

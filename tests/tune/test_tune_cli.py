@@ -17,6 +17,7 @@ import optuna
 import pytest
 from optuna.storages.journal import JournalFileBackend
 
+from lrkit.tasks import load_task
 from lrkit.tune.pipeline import REUSED
 from tests.cli import files_up_to, in_process
 from tests.outputs_doc import assert_keys_documented
@@ -68,6 +69,9 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     assert f"<dt>epochs used</dt><dd>{summary['epochs_used']:.0f}</dd>" in grid
     assert f", {summary['epochs_used']:.0f} training epochs)" in done.stdout
     assert f"<dt>test loss</dt><dd>{summary['test_loss']:.4g}</dd>" in grid
+    described = summary["settings"]["task_description"]  # what the task is, as it says
+    assert described == load_task("digits").description and described
+    assert f"<dt>task</dt><dd>digits: {described}</dd>" in grid
     html = (out / "report.html").read_text()
     for key in ("summary", "range_test", "search", "compare", "training", "reproduce"):
         assert f'data-lrkit-section="{key}"' in html

@@ -4,7 +4,9 @@ Each subcommand module exposes ``add_parser(subparsers)``, which registers its p
 ``run`` as its handler (``parser.set_defaults(run=run)``), and ``run(args) -> int``, the exit
 status. :mod:`lrkit.cli.main` wires them together and turns errors into one line on stderr.
 
-This module holds what the subcommands share: argument types and :class:`UsageError`. It must
+This module holds what the subcommands share: :class:`UsageError` and the exit statuses,
+argument types, the ``--json`` redirection of stdout, the checks and lock of an ``--out`` folder,
+writing a command's part of its report, and the command line a report shows. It must
 not import :mod:`lrkit.cli.main` (``python -m lrkit.cli.main`` runs that module as
 ``__main__``, and a second copy would hold a second ``UsageError`` class).
 """
@@ -24,7 +26,7 @@ from typing import Any
 from lrkit.errors import MAX_EPOCHS, MAX_SEED
 from lrkit.outputs import SUMMARY, held, in_the_way, unwritable
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2  # interrupted: lrkit.interrupts.exit_status
+EXIT_FAILURE, EXIT_USAGE = 1, 2  # interrupted: lrkit.interrupts.exit_status
 
 
 HOLDS = contextlib.ExitStack()

@@ -147,6 +147,8 @@ def _pad(values: list[float] | tuple[float, ...], n: int) -> list[float]:
 
 
 def _band(per_seed: list[tuple[float, ...]], n: int) -> Band:
+    # each epoch's mean over the seeds still training there: a seed that diverged leaves the
+    # curve where it stopped (padded with NaN), while the table's mean is NaN to say it did
     matrix = np.array([_pad(v, n) for v in per_seed], dtype=np.float64).reshape(-1, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

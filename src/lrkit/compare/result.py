@@ -60,7 +60,7 @@ class Stat:
 
     @classmethod
     def of(cls, values: list[float] | tuple[float, ...]) -> Stat:
-        """The stat of ``values`` (at least one)."""
+        """The stat of ``values``; NaN mean and spread for none."""
         vals = tuple(float(v) for v in values)
         if not vals:
             return cls((), math.nan, math.nan)

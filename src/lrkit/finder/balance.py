@@ -17,7 +17,7 @@ Only the sweep sees the balanced loader; the user's own loader is not changed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +27,6 @@ from lrkit.errors import ConfigError, bad_value
 from lrkit.finder.batch import LABEL_KEYS
 from lrkit.tasks.base import last_batch_of_one
 
-Balance = Literal["undersample", "sampler"]
 BALANCE_MODES: tuple[str, ...] = ("undersample", "sampler")
 """The values of ``range_test(balance=...)`` besides ``None``."""
 

@@ -112,7 +112,7 @@ class Snapshot:
         generators: Iterable[torch.Generator] = (),
         also: Iterable[nn.Module] = (),
     ) -> None:
-        self._model, self._optimizer, self._scaler = model, optimizer, scaler
+        self._optimizer, self._scaler = optimizer, scaler
         # Each module's own _parameters and _buffers, walked once: named_parameters() builds
         # prefixed names through nested generators, a visible cost on a small model, and the
         # saved (module, name, tensor) triples let restore() put back the very same objects.

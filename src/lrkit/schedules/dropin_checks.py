@@ -112,7 +112,6 @@ def _milestones(value: Any) -> bool:
 
 POSITIVE_INT = (_positive_int, "a positive integer")
 COUNT = (_count, "an integer >= 0")
-POSITIVE = (_positive, "a positive finite number")
 NON_NEGATIVE = (_non_negative, "a finite number >= 0")
 GAMMA = (_non_negative, "a finite number >= 0 (the factor the LR is multiplied by)")
 

@@ -58,7 +58,8 @@ class Task:
         batch_size: Batch size of every loader (training and evaluation).
         lr: A learning rate known to train well, used when a command is given none; ``None`` if
             the task has no such default.
-        description: One line shown by ``lrkit`` when listing tasks.
+        description: One line that says what the task is (its data, model and optimizer),
+            shown in ``lrkit tune``'s report and ``summary.json``.
 
     Example:
         >>> import torch

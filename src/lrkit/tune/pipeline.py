@@ -697,6 +697,7 @@ def _summary(
         "reused": list(reused),
         "settings": {
             "task": task.name,
+            "task_description": task.description,
             "task_ref": task_ref,
             "budget": budget,
             "plan": {

@@ -95,8 +95,9 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
         scored = {f"test {metric}": shown}
         if s["test_loss"] is not None and metric != "neg_loss":  # that is the loss, negated
             scored["test loss"] = f"{s['test_loss']:.4g}"
+    described = s["settings"].get("task_description")  # absent in an earlier run's summary
     summary = {
-        "task": result.task,
+        "task": f"{result.task}: {described}" if described else result.task,
         "learning rate": lr_text(result.best_lr),
         "schedule": result.schedule,
         **scored,
