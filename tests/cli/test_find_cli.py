@@ -244,10 +244,10 @@ def test_step_mode_is_read_in_any_case_as_the_library_reads_it() -> None:
 
 
 def test_num_iter_is_capped_where_the_library_caps_it() -> None:
-    from lrkit.cli.find import MAX_NUM_ITER, num_iter_arg
+    from lrkit.cli.find import MAX_ITER, num_iter_arg
     from lrkit.finder import plan
 
-    assert MAX_NUM_ITER == plan.MAX_ITER  # kept in the CLI so that --help needs no torch
+    assert MAX_ITER == plan.MAX_ITER == 100_000  # lrkit.finder_settings: --help needs no torch
     assert num_iter_arg("100k") == num_iter_arg("100000") == plan.MAX_ITER
     for text in ("100001", "1e8", "100M"):
         with pytest.raises(argparse.ArgumentTypeError, match=re.escape(f"got {text!r}")):

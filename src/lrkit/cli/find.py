@@ -30,14 +30,19 @@ from lrkit.cli import (
     print_json,
     write_report_part,
 )
+from lrkit.finder_settings import (
+    BALANCE_MODES,
+    DEFAULT_END_LR,
+    DEFAULT_START_LR,
+    MAX_ITER,
+    MIN_ITER,
+)
 from lrkit.plaintext import literal, lr_text, range_text
 
 if TYPE_CHECKING:
     from lrkit.finder import RangeTestResult
 
 DEFAULT_OUT = Path("lrkit-out") / "find"
-DEFAULT_START_LR = 1e-7  # fastai's start: low enough that the first steps barely train
-MAX_NUM_ITER = 100_000  # lrkit.finder.plan.MAX_ITER, kept here so that --help needs no torch
 
 
 def add_parser(subparsers: Any) -> None:
@@ -60,15 +65,15 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--end-lr",
         type=positive_float,
-        default=10.0,
+        default=DEFAULT_END_LR,
         metavar="LR",
-        help="last learning rate (default: 10)",
+        help=f"last learning rate (default: {DEFAULT_END_LR:g})",
     )
     parser.add_argument(
         "--num-iter",
         type=num_iter_arg,
         metavar="N",
-        help=f"optimizer steps in the sweep, 10 to {MAX_NUM_ITER:,} (default: 100, then 200 "
+        help=f"optimizer steps in the sweep, {MIN_ITER} to {MAX_ITER:,} (default: 100, then 200 "
         "once more from a fresh model if that curve is too noisy to give a suggestion)",
     )
     parser.add_argument(
@@ -80,7 +85,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--balance",
-        choices=("undersample", "sampler"),
+        choices=BALANCE_MODES,
         help="show the sweep class-balanced batches of imbalanced data (default: as they come)",
     )
     parser.add_argument(
@@ -109,16 +114,17 @@ def step_mode_arg(text: str) -> str:
 
 
 def num_iter_arg(text: str) -> int:
-    """Argument type: the sweep's steps, a positive integer up to ``MAX_NUM_ITER`` (the library
+    """Argument type: the sweep's steps, a positive integer up to ``MAX_ITER`` (the library
     says what it needs at the low end).
 
     Example:
         >>> num_iter_arg("1k")
         1000
     """
-    must = f"an integer from 10 to {MAX_NUM_ITER:,} (a range test takes 100 to a few hundred steps)"
-    value = capped_int(text, MAX_NUM_ITER, must)
-    if value < 10:
+    must = f"an integer from {MIN_ITER} to {MAX_ITER:,} (a range test takes 100 to a few hundred "
+    must += "steps)"
+    value = capped_int(text, MAX_ITER, must)
+    if value < MIN_ITER:
         raise argparse.ArgumentTypeError(f"must be {must}, got {text!r}")
     return value
 

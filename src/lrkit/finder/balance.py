@@ -23,12 +23,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset, TensorDataset, WeightedRandomSampler
 
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError
 from lrkit.finder.batch import LABEL_KEYS
+from lrkit.finder_settings import check_balance
 from lrkit.tasks.base import last_batch_of_one
-
-BALANCE_MODES: tuple[str, ...] = ("undersample", "sampler")
-"""The values of ``range_test(balance=...)`` besides ``None``."""
 
 
 def balanced_loader(
@@ -54,8 +52,7 @@ def balanced_loader(
         ...        for label in labels)
         [0, 0, 1, 1]
     """
-    if mode not in BALANCE_MODES:
-        raise bad_value("balance", f"one of {', '.join(map(repr, BALANCE_MODES))} or None", mode)
+    check_balance(mode)
     if not isinstance(loader, DataLoader) or not hasattr(loader.dataset, "__len__"):
         raise _cannot_balance("a torch DataLoader over a map-style dataset", repr(type(loader)))
     dataset = loader.dataset

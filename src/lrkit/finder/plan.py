@@ -18,17 +18,12 @@ import torch
 from torch import nn
 
 from lrkit.errors import MAX_LR, ConfigError, bad_value, check_seed, positive_lr, whole_number
+from lrkit.finder_settings import MAX_ITER, MIN_ITER, check_balance
 from lrkit.plaintext import lr_text
 
 STEP_MODES: tuple[str, ...] = ("exp", "linear")
 """How the LR rises: geometrically (``"exp"``) or linearly."""
 
-MIN_ITER = 10
-"""The fewest optimizer steps a sweep may plan: fewer points do not make a curve."""
-
-MAX_ITER = 100_000
-"""The most optimizer steps a sweep may plan. A range test takes a few hundred; far more is a
-typo (``100000000``) that would train for days, after listing every step's LR in memory."""
 
 MAX_ACCUMULATION = 10_000
 """The most micro-batches per optimizer step: more is a typo that would never finish a step."""
@@ -304,11 +299,7 @@ def check_options(
     if scaler is not None and not is_scaler(scaler):
         raise TypeError(f"scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}.")
     if balance is not None:
-        from lrkit.finder.balance import BALANCE_MODES
-
-        if balance not in BALANCE_MODES:
-            choices = ", ".join(map(repr, BALANCE_MODES))
-            raise bad_value("balance", f"one of {choices} or None", balance)
+        check_balance(balance)
     if seed is not None:
         check_seed(seed, why=", or None")
 

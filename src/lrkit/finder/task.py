@@ -19,11 +19,10 @@ import torch
 from lrkit.errors import ConfigError
 from lrkit.finder.finder import LRFinder
 from lrkit.finder.result import FinderWarning, RangeTestResult
+from lrkit.finder_settings import DEFAULT_END_LR, DEFAULT_START_LR
 from lrkit.interrupts import raise_held
 from lrkit.tasks.base import Task
 
-DEFAULT_START_LR = 1e-7  # fastai's start: low enough that the first steps barely train
-DEFAULT_END_LR = 10.0
 DEFAULT_NUM_ITER = 100
 RETRY_NUM_ITER = 2 * DEFAULT_NUM_ITER  # the second sweep of a curve too noisy to read
 
