@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from lrkit.errors import bad_value
@@ -55,6 +56,18 @@ def plain_matplotlib() -> None:
     # white figures, or schedules of one colour
     matplotlib.style.use("default")
     matplotlib.rcParams["text.usetex"] = False
+
+
+def spans(values: Iterable[float], ratio: float) -> bool:
+    """Whether the positive finite ``values`` span more than ``ratio`` (high / low): a log axis
+    then reads better.
+
+    Example:
+        >>> spans([1e-4, 0.5, float("nan")], 100.0), spans([0.0, 1.0, 50.0], 100.0)
+        (True, False)
+    """
+    positive = [float(v) for v in values if math.isfinite(v) and v > 0]
+    return bool(positive) and max(positive) / min(positive) > ratio
 
 
 def pyplot_axes(size: tuple[float, float], figure_class: type | None = None) -> Any | None:

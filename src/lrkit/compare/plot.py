@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from lrkit.axes import label_log_axis
+from lrkit.axes import label_log_axis, spans
 from lrkit.plaintext import literal
 
 if TYPE_CHECKING:
@@ -111,8 +111,8 @@ def plot_data(result: CompareResult) -> ComparePlotData:
         metric=result.metric,
         seeds=len(result.seeds),
         metric_ylim=_metric_ylim(curves, result.epochs),
-        log_loss=_spans(losses, 10.0),
-        log_lr=_spans(lrs, 100.0),
+        log_loss=spans(losses, 10.0),
+        log_lr=spans(lrs, 100.0),
     )
 
 
@@ -174,11 +174,6 @@ def _metric_ylim(curves: tuple[CompareCurve, ...], epochs: int) -> tuple[float, 
     low, high = float(values.min()), float(values.max())
     pad = max(high - low, 1e-3) * 0.08
     return round(low - pad, 12), round(high + pad, 12)
-
-
-def _spans(values: np.ndarray, ratio: float) -> bool:
-    positive = values[np.isfinite(values) & (values > 0)]
-    return bool(positive.size) and float(positive.max() / positive.min()) > ratio
 
 
 def plot_compare(

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -81,6 +80,7 @@ def plot_training(history: History, *, title: str | None = None) -> Figure:
     the tables show it), and the LR, by epoch."""
     from matplotlib.ticker import PercentFormatter
 
+    from lrkit.axes import spans
     from lrkit.figures import NotebookFigure
     from lrkit.report.html import format_metric
 
@@ -110,7 +110,7 @@ def plot_training(history: History, *, title: str | None = None) -> Figure:
         xs, ys = (*data.lr_x, float(len(data.epochs))), (*data.lrs, data.lrs[-1])
         lr_ax.plot(xs, ys, color="C4", drawstyle="steps-post")
     lr_ax.set_ylabel("learning rate")
-    if _spans_decades(data.lrs):
+    if spans(data.lrs, 100.0):
         lr_ax.set_yscale("log")
     for ax in (loss_ax, metric_ax, lr_ax):
         ax.set_xlabel("epoch")
@@ -119,9 +119,3 @@ def plot_training(history: History, *, title: str | None = None) -> Figure:
     if title:
         fig.suptitle(title)
     return fig
-
-
-def _spans_decades(values: tuple[float, ...]) -> bool:
-    """Whether the positive values span more than two decades (a log axis then reads better)."""
-    positive = [v for v in values if math.isfinite(v) and v > 0]
-    return bool(positive) and max(positive) / min(positive) > 100.0
