@@ -16,6 +16,7 @@ import optuna
 
 from lrkit.errors import ConfigError, SpecError, bad_value, check_epochs, plain
 from lrkit.plaintext import lr_text
+from lrkit.search.samplers import SEED_ATTR
 
 if TYPE_CHECKING:
     from lrkit.history import EpochRecord
@@ -124,7 +125,7 @@ class TaskObjective:
             pruned = record.epoch < self.budget and trial.should_prune()
             return pruned
 
-        seed = int(trial.user_attrs.get("lrkit_seed", trial.number))
+        seed = int(trial.user_attrs.get(SEED_ATTR, trial.number))
         history = train(
             self.task,
             lr,

@@ -13,7 +13,7 @@ from lrkit.errors import bad_value, whole_number
 from lrkit.jsondata import dumps
 from lrkit.outputs import csv_text, write_file
 from lrkit.plaintext import lr_text
-from lrkit.search.samplers import whole_attr
+from lrkit.search.samplers import ROUND_ATTR, SEED_ATTR, whole_attr
 
 if TYPE_CHECKING:  # matplotlib is imported by plot() only
     from matplotlib.axes import Axes
@@ -124,8 +124,8 @@ class TrialRecord:
             error=attrs.pop("error", None)
             if trial.state != optuna.trial.TrialState.COMPLETE
             else None,
-            seed=whole_attr(attrs.pop("lrkit_seed", None)),
-            round=whole_attr(attrs.pop("lrkit_round", 0), 0) or 0,
+            seed=whole_attr(attrs.pop(SEED_ATTR, None)),
+            round=whole_attr(attrs.pop(ROUND_ATTR, 0), 0) or 0,
             attrs={k: v for k, v in attrs.items() if not k.startswith("lrkit_")},
             params={k: v for k, v in trial.params.items() if k != "lr"},
         )

@@ -28,6 +28,7 @@ _SAMPLER_ALIASES = {"lhs": "stratified", "latin": "stratified"}
 
 SLOT_ATTR = "lrkit_slot"  # the trial's index within its round
 ROUND_ATTR = "lrkit_round"
+SEED_ATTR = "lrkit_seed"  # the trial's training seed, derived from its round and slot
 ROUND_SIZE_ATTR = "lrkit_round_size"
 FIRST_ATTR = "lrkit_first_lr"  # the round's fixed first LR (``start_lr``), which the design fills
 

@@ -37,6 +37,7 @@ from lrkit.search.samplers import (
     FIRST_ATTR,
     ROUND_ATTR,
     ROUND_SIZE_ATTR,
+    SEED_ATTR,
     SLOT_ATTR,
     sampler_key,
     slot_place,
@@ -46,7 +47,6 @@ from lrkit.search.storage import StorageSpec
 
 CONFIG_ATTR = "lrkit_config"
 STATE_ATTR = "lrkit_state"
-SEED_ATTR = "lrkit_seed"
 LOW_ATTR, HIGH_ATTR = "lrkit_low", "lrkit_high"
 RETRY_ATTR = "lrkit_retry_of"
 
