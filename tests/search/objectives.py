@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,15 @@ def slow_and_marked(lr: float, trial: optuna.Trial) -> float:
     trial.set_user_attr("pid", os.getpid())
     Path(os.environ["LRKIT_TEST_MARKS"], f"{trial.number}.started").touch()
     time.sleep(1.0)
+    return quadratic(lr)
+
+
+def stuck_holding_the_gil(lr: float, trial: optuna.Trial) -> float:
+    """Writes its pid to a file in ``$LRKIT_TEST_MARKS``, then backtracks in the regex engine,
+    which holds the GIL throughout (2**40 ways to split the a's): no Python thread of its
+    process runs again. A test that starts it must kill it."""
+    Path(os.environ["LRKIT_TEST_MARKS"], f"{os.getpid()}.pid").touch()
+    re.match(r"(a+)+$", "a" * 40 + "b")
     return quadratic(lr)
 
 

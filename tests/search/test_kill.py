@@ -3,6 +3,7 @@ nothing is left RUNNING, the trial count is exact."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -428,3 +429,43 @@ def test_a_lock_held_through_a_slow_write_is_left_to_its_writer(tmp_path: Path) 
     finally:
         release.join()
     assert [p.name for p in tmp_path.iterdir()] == ["study.journal"]
+
+
+def test_a_kill_9_ends_workers_stuck_where_no_python_thread_runs(tmp_path: Path) -> None:
+    """QA 120: a worker stuck in native code that holds the GIL could not run the thread that
+    watches its search, and kept its fork server alive: both ran on for 12 minutes after a
+    kill -9 of the search. The kernel's parent-death signal now ends the server, then them."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = (
+        "from lrkit.search import search\n"
+        "from tests.search.objectives import stuck_holding_the_gil\n"
+        f"search(stuck_holding_the_gil, 1e-5, 1.0, 4, n_workers=2, out={str(tmp_path)!r}, "
+        "progress=False)\n"
+    )
+    env = {**os.environ, "LRKIT_TEST_MARKS": str(marks)}
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env)
+    workers: list[int] = []
+    try:
+        _wait_for(lambda: len(list(marks.glob("*.pid"))) == 2)
+        workers = [int(p.name.split(".")[0]) for p in marks.glob("*.pid")]
+        time.sleep(0.5)  # into the regex
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    try:
+        _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=10.0)
+    finally:
+        for pid in workers:  # not left to burn a core for hours if the test fails
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert _study(tmp_path / "study.journal").trials[0].state.name == "RUNNING"  # for --resume
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (not a zombie waiting for its parent to read its status)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")

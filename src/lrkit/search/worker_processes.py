@@ -14,7 +14,8 @@ Elsewhere (macOS, whose frameworks are not safe to fork, as Python's own default
 Windows, which has no fork; Python 3.10, whose fork server would search its working directory
 first), beside a fork server of the caller's own, or where the server cannot start, workers are
 spawned. If the server dies during the search (the OOM killer, a ``kill -9``; it holds SIGTERM),
-the workers it forked are stopped, their trials queued again, and the rest spawned.
+the workers it forked die with it (or, without Linux's parent-death signal, are stopped), their
+trials are queued again, and the rest spawned.
 
 A worker starts with Ctrl-C and SIGTERM held (:func:`held_signals`) until it can take them: a
 spawned one inherits this thread's signal mask, a forked one the server's, which is started
@@ -37,16 +38,18 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from lrkit.interrupts import no_interrupt
+from lrkit.search.parent_death import SERVER_OF
 
 # held in the signal mask while a worker starts, until the worker takes them
 HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 # what the fork server imports once for all of a search's workers, which each would import
-# again: lrkit's trial code always; with torch imported in this process, torch with what a
+# again: first the module that ties the server's life to this process's (parent_death); then
+# lrkit's trial code always; with torch imported in this process, torch with what a
 # trial's first steps import (an optimizer's first step imports torch._dynamo and sympy: about
 # a second) and lrkit's training; with scikit-learn, what a built-in task's data loading uses;
 # under the CLI, the module its script imports (a worker runs the script again: 8 ms a trial)
-PRELOAD = ("lrkit.search.workers", "numpy.random")
+PRELOAD = ("lrkit.search.parent_death", "lrkit.search.workers", "numpy.random")
 PRELOAD_WITH = {
     "torch": (
         "torch",
@@ -115,9 +118,10 @@ class WorkerProcesses:
         self._server_pid = None
         self._context = multiprocessing.get_context("spawn")
 
-    def outlived_server(self, process: Any) -> bool:
+    def lost_server(self, process: Any) -> bool:
         """Whether a forked worker that reads as ended (exit code 255: its server's status
-        pipe closed) in fact runs on, its fork server gone."""
+        pipe closed) lost its fork server: it died with it (:mod:`lrkit.search.parent_death`),
+        or runs on without it where the kernel has no parent-death signal."""
         server = self._forked_by
         if getattr(process, "_start_method", None) != "forkserver" or server is None:
             return False
@@ -127,13 +131,15 @@ class WorkerProcesses:
         deadline = time.monotonic() + SERVER_DEATH_S
         while _running(server) and time.monotonic() < deadline:
             time.sleep(0.01)
-        return not _running(server) and _running(process.pid)
+        return not _running(server)
 
     def end(self, process: Any) -> None:
-        """Stops a worker that outlived its fork server as a plain ``kill`` would (its trial is
-        recorded as interrupted and queued again), then, if it has not ended, kills it; and
-        spawns the workers from here on."""
+        """Stops a worker that lost its fork server, if it runs on, as a plain ``kill`` would
+        (its trial is recorded as interrupted and queued again), then, if it has not ended,
+        kills it; and spawns the workers from here on."""
         self.server_gone()
+        if not _running(process.pid):  # it died with the server: its pid may be another's now
+            return
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signal.SIGTERM)
             deadline = time.monotonic() + ORPHAN_STOP_S
@@ -227,7 +233,8 @@ def _start(server: Any) -> tuple[BaseContext, int | None]:
 
 @contextlib.contextmanager
 def _this_path() -> Iterator[None]:
-    """The fork server's imports search this process's ``sys.path``, as a spawned worker's do.
+    """The fork server's imports search this process's ``sys.path``, as a spawned worker's do;
+    and it dies with this process (:mod:`lrkit.search.parent_death`).
 
     Python 3.11's fork server ignores the path it is given and searches its working directory
     first, where a ``numpy/`` or an ``optuna.py`` of the user's would shadow the real one, or an
@@ -235,11 +242,12 @@ def _this_path() -> Iterator[None]:
     ``PYTHONSAFEPATH`` to leave the working directory out; the environment is put back after
     (its workers take this process's environment anyway: ``TrialJob.environ``).
     """
-    names = ("PYTHONPATH", "PYTHONSAFEPATH")
+    names = ("PYTHONPATH", "PYTHONSAFEPATH", SERVER_OF)
     saved = {name: os.environ.get(name) for name in names}
     entries = (entry or os.getcwd() for entry in sys.path if isinstance(entry, str))
     os.environ["PYTHONPATH"] = os.pathsep.join(entries)  # not a Path: imports skip those
     os.environ["PYTHONSAFEPATH"] = "1"
+    os.environ[SERVER_OF] = str(os.getpid())  # the server dies with this process
     try:
         yield
     finally:

@@ -29,6 +29,7 @@ from lrkit.errors import ConfigError, RunError, caller_level
 from lrkit.interrupts import no_interrupt
 from lrkit.search import timeouts
 from lrkit.search.objective import TaskObjective
+from lrkit.search.parent_death import die_with_parent
 from lrkit.search.portable import check_portable
 from lrkit.search.storage import (
     JournalSnapshot,
@@ -193,9 +194,11 @@ def _nothing() -> None:
 
 
 def _exit_with_parent(alive: Connection) -> None:
-    """Ends this worker when its parent dies (kill -9), leaving its trial RUNNING for recovery.
-
-    ``alive``: see ``WorkerProcesses.alive``."""
+    """Ends this worker when its parent dies (kill -9), leaving its trial RUNNING for recovery:
+    a thread that watches ``alive`` (see ``WorkerProcesses.alive``), and on Linux the kernel's
+    SIGKILL when the parent (the fork server, or the search that spawned it) dies, for a worker
+    stuck where the thread cannot run (:mod:`lrkit.search.parent_death`)."""
+    die_with_parent()
 
     def watch() -> None:
         with contextlib.suppress(OSError):
@@ -406,7 +409,7 @@ class Workers:
                         self._kill_if_late(process, trial_id, clock[slot])
                         continue
                     exitcode = process.exitcode
-                    if source.outlived_server(process):  # its fork server died, not it
+                    if source.lost_server(process):  # its fork server died, maybe not it
                         source.end(process)
                         exitcode = -signal.SIGTERM  # stopped as by a kill: queued again
                     process.join()
