@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -115,6 +116,65 @@ def test_restored_when_the_sweep_raises(error: type[BaseException]) -> None:
     assert optimizer.param_groups[0] is group
     assert optimizer.state[model[0].weight]["exp_avg"] is moment  # type: ignore[index]
     assert finder.result is None
+
+
+@pytest.mark.parametrize("error", [None, _Boom], ids=["completed", "raised"])
+def test_memory_cache_false_keeps_the_copy_in_a_file_of_cache_dir_until_restored(
+    error: type[BaseException] | None, tmp_path: Path
+) -> None:
+    """QA 120: torch-lr-finder's memory_cache=False changed nothing (the copy stayed in memory,
+    the folder empty). Now the copy is in a file there during the sweep, read back to restore,
+    and the file removed after; the model, optimizer and RNGs come back exactly."""
+    model, optimizer, data = _setup(OPTIMIZERS["adamw"])
+    train_steps(model, optimizer, data, 3)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    before, rng = _state(model, optimizer), _rng()
+    scale = scaler.get_scale()
+    files: list[list[str]] = []
+
+    def look(done: int) -> None:
+        files.append(sorted(p.name for p in tmp_path.iterdir()))
+        if error is not None and done == 7:
+            raise error
+
+    finder = LRFinder(
+        model, optimizer, nn.CrossEntropyLoss(), memory_cache=False, cache_dir=tmp_path
+    )
+    with pytest.raises(_Boom) if error else contextlib.nullcontext():
+        finder.range_test(data, end_lr=10, num_iter=20, on_step=look, scaler=scaler)
+    assert len(files[0]) == 1 and files[0][0].startswith("lrkit-snapshot-")
+    assert all(f == files[0] for f in files)  # one file throughout
+    assert list(tmp_path.iterdir()) == []  # removed after
+    _assert_equal(before, _state(model, optimizer))
+    assert torch.equal(rng[0], torch.get_rng_state()) and rng[2] == random.getstate()
+    assert scaler.get_scale() == scale
+
+
+def test_a_snapshot_in_a_file_holds_no_tensor_in_memory_and_restores_twice(tmp_path: Path) -> None:
+    model, optimizer, data = _setup(OPTIMIZERS["adam"])
+    train_steps(model, optimizer, data, 2)
+    before = _state(model, optimizer)
+    snap = Snapshot(model, optimizer, cache_dir=tmp_path)
+    assert snap.saved_tensors() == []
+    for _ in range(2):
+        train_steps(model, optimizer, data, 2)
+        snap.restore()
+        _assert_equal(before, _state(model, optimizer))
+    assert snap.saved_tensors() == []  # let go again after each restore
+    del snap
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_dir_it_cannot_write_to_is_a_config_error(tmp_path: Path) -> None:
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    model, optimizer, _ = _setup(OPTIMIZERS["adam"])
+    before = _state(model, optimizer)
+    finder = LRFinder(model, optimizer, nn.CrossEntropyLoss(), memory_cache=False, cache_dir=folder)
+    folder.rmdir()  # between the finder and its test
+    with pytest.raises(ConfigError, match=r"^cache_dir must be a folder the range test can "):
+        finder.range_test(DataLoader(blobs(), batch_size=32), num_iter=10)
+    _assert_equal(before, _state(model, optimizer))
 
 
 def test_a_fresh_optimizer_stays_fresh_and_lazy_scaler_stays_lazy() -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -82,10 +83,11 @@ class LRFinder:
             Hugging Face style dicts (the model returns ``.loss``) or a ``step_fn`` is given.
         device: Where to run the test: the model is moved there for the test and back after it.
             ``None``: where the model is.
-        memory_cache, cache_dir: torch-lr-finder's, accepted so that its code runs unchanged.
-            They choose where torch-lr-finder keeps its copy of the model (on the device, or
-            on disk to spare the device's memory); lrkit always keeps its copy in CPU memory,
-            never on the device.
+        memory_cache, cache_dir: Where the range test keeps its copy of the model, gradients,
+            optimizer state and the rest while it runs: ``True`` (the default), in CPU memory
+            (never on the device, where torch-lr-finder keeps it); ``False``, in a file in
+            ``cache_dir`` (the system's temporary folder when ``None``) removed after, as
+            torch-lr-finder's does, for a model whose second copy would not fit in memory.
         amp_backend, amp_config, grad_scaler: torch-lr-finder's mixed precision, the defaults
             of :meth:`range_test`'s ``amp_dtype`` and ``scaler``: with ``amp_backend="torch"``,
             the forward pass runs under autocast with ``amp_config``'s ``dtype`` (autocast's
@@ -150,6 +152,8 @@ class LRFinder:
             raise bad_value("cache_dir", "an existing folder or None", cache_dir)
         check_optimizer(model, optimizer)
         self.model, self.optimizer, self.criterion = model, optimizer, criterion
+        # where the range test keeps its copy: None in memory, else a folder for its file
+        self._cache_dir = None if memory_cache else (cache_dir or tempfile.gettempdir())
         self.device = None
         if device is not None:
             check_device(device)  # a device this machine has: said now, not mid-sweep
@@ -480,7 +484,14 @@ class LRFinder:
             generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
             with allow_sync(device):
                 modules = [self.criterion] if isinstance(self.criterion, nn.Module) else []
-                snapshot = Snapshot(self.model, self.optimizer, scaler, generators, also=modules)
+                snapshot = Snapshot(
+                    self.model,
+                    self.optimizer,
+                    scaler,
+                    generators,
+                    also=modules,
+                    cache_dir=self._cache_dir,
+                )
         try:
             if seed is not None:
                 _seed_everything(seed)

@@ -9,7 +9,10 @@ generators, NumPy's and Python's global ones, and any ``torch.Generator`` a Data
 order from), and puts them all back exactly.
 
 The copy lives on the CPU: a model on a GPU is not duplicated there (torch-lr-finder keeps a
-``deepcopy`` on the device by default). Restoring copies the saved values *into* the existing
+``deepcopy`` on the device by default). Given a ``cache_dir`` (torch-lr-finder's
+``memory_cache=False``), the tensors go to a file there instead and are read back, memory-mapped,
+only while they are restored: during the sweep the process holds no second copy of the weights,
+gradients and optimizer state. Restoring copies the saved values *into* the existing
 tensors, so parameters, optimizer state tensors and param-group dicts keep their identity, and
 anything that holds on to them (a scheduler, an EMA of the weights, a hook) stays valid; a
 parameter or buffer that the sweep replaced by another tensor is put back.
@@ -25,10 +28,15 @@ EMA model it updates, a scheduler it steps) stays changed.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
+import os
 import random
-from collections.abc import Iterable
+import tempfile
+import weakref
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -40,6 +48,9 @@ from lrkit.errors import ConfigError
 
 _MISSING = object()
 _CPU = torch.device("cpu")
+_OFFLOADED = torch.empty(0)  # a saved tensor's value while it is in the snapshot's file
+# whether a saved tensor is copied (False while a snapshot bound for a file is taken)
+_COPYING: ContextVar[bool] = ContextVar("lrkit_snapshot_copying", default=True)
 _IMMUTABLE = (bool, int, float, complex, str, bytes, type(None))
 
 
@@ -51,8 +62,13 @@ class _Saved:
     def __init__(self, tensor: Tensor) -> None:
         self.device, self.requires_grad = tensor.device, tensor.requires_grad
         detached = tensor.detach()
+        if not _COPYING.get():  # written to a file before anything changes it: no copy
+            self.value = detached
         # clone() on the CPU: .to("cpu", copy=True) costs several times more per tensor
-        self.value = detached.clone() if tensor.is_cpu else detached.to(_CPU, copy=True)
+        elif tensor.is_cpu:
+            self.value = detached.clone()
+        else:
+            self.value = detached.to(_CPU, copy=True)
 
 
 def _save(value: Any) -> Any:
@@ -89,6 +105,8 @@ class Snapshot:
         scaler: A ``torch.amp.GradScaler``, or ``None``.
         generators: ``torch.Generator`` objects to save besides the global ones (a DataLoader's).
         also: More modules saved like the model (the loss, when it is a module with state).
+        cache_dir: A folder to keep the saved tensors in, in a file removed with the snapshot,
+            rather than in memory; ``None``: in memory.
 
     The optimizer's parameters that no module holds (a loose tensor, a learnable temperature
     in a loss) are saved too, with their gradients.
@@ -111,6 +129,7 @@ class Snapshot:
         scaler: Any = None,
         generators: Iterable[torch.Generator] = (),
         also: Iterable[nn.Module] = (),
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._optimizer, self._scaler = optimizer, scaler
         # Each module's own _parameters and _buffers, walked once: named_parameters() builds
@@ -124,6 +143,22 @@ class Snapshot:
                     "run one forward pass on a batch before the range test, and build the "
                     "optimizer after it."
                 )
+        copying = _COPYING.set(cache_dir is None)  # bound for a file: written before it changes
+        try:
+            self._take(optimizer, scaler, generators)
+        finally:
+            _COPYING.reset(copying)
+        self._file: str | None = None
+        if cache_dir is not None:
+            self._offload(cache_dir)
+
+    def _take(
+        self,
+        optimizer: torch.optim.Optimizer,
+        scaler: Any,
+        generators: Iterable[torch.Generator],
+    ) -> None:
+        """Saves the state of the modules, ``optimizer``, ``scaler`` and RNGs."""
         self._modes = [m.training for m in self._modules]
         saved: dict[int, tuple[_Saved, _Saved | None]] = {}  # tied weights are saved once
         self._params: list[tuple[nn.Module, str, Tensor, _Saved, _Saved | None]] = []
@@ -163,7 +198,7 @@ class Snapshot:
 
     def restore(self) -> None:
         """Puts everything back as it was when the snapshot was taken (it can be restored again)."""
-        with torch.no_grad():
+        with torch.no_grad(), self._loaded():
             self._restore_model()
             self._restore_optimizer()
             if self._scaler_state is not None:
@@ -177,13 +212,53 @@ class Snapshot:
         random.setstate(self._python_rng)
 
     def saved_tensors(self) -> list[Tensor]:
-        """Every tensor the snapshot holds (for tests: they all live on the CPU)."""
-        out = [t.value for *_, v, g in self._params for t in (v, g) if t is not None]
-        out += [t.value for _, v, g in self._loose for t in (v, g) if t is not None]
-        out += [saved.value for *_, saved in self._buffers]
-        for values in self._state.values():
-            out += [v.value for v in values.values() if isinstance(v, _Saved)]
-        return out
+        """Every tensor the snapshot holds in memory (for tests: they all live on the CPU, and
+        none is left in memory with a ``cache_dir``)."""
+        return [saved.value for saved in self._saved() if saved.value is not _OFFLOADED]
+
+    def _saved(self) -> list[_Saved]:
+        """Every tensor saved, in an order that does not change."""
+        found = [t for *_, v, g in self._params for t in (v, g) if t is not None]
+        found += [t for _, v, g in self._loose for t in (v, g) if t is not None]
+        found += [saved for *_, saved in self._buffers]
+        values = [*(v for _, _, other in self._groups for v in other.values())]
+        values += [v for state in self._state.values() for v in state.values()]
+        values += [] if self._scaler_state is None else list(self._scaler_state.values())
+        return found + [v for v in values if isinstance(v, _Saved)]
+
+    def _offload(self, folder: str | os.PathLike[str]) -> None:
+        """Moves the saved tensors to a file in ``folder`` (removed with the snapshot)."""
+        saved = self._saved()
+        try:
+            handle, path = tempfile.mkstemp(prefix="lrkit-snapshot-", suffix=".pt", dir=folder)
+            os.close(handle)
+            self._file = path
+            weakref.finalize(self, _remove, path)
+            torch.save([s.value for s in saved], path)
+        except OSError as error:  # a full disk, a folder removed since, say
+            raise ConfigError(
+                f"cache_dir must be a folder the range test can write its copy of the model, "
+                f"gradients and optimizer state to, got {str(folder)!r}: {error}. Free space "
+                "there, or pass memory_cache=True to keep the copy in memory."
+            ) from error
+        for s in saved:
+            s.value = _OFFLOADED
+
+    @contextlib.contextmanager
+    def _loaded(self) -> Iterator[None]:
+        """The saved tensors in reach: read back from the file, memory-mapped, and let go after."""
+        if self._file is None:
+            yield
+            return
+        saved = self._saved()
+        values = torch.load(self._file, map_location=_CPU, mmap=True, weights_only=True)
+        for s, value in zip(saved, values, strict=True):
+            s.value = value
+        try:
+            yield
+        finally:
+            for s in saved:
+                s.value = _OFFLOADED
 
     def _restore_model(self) -> None:
         for module, name, param, value, grad in self._params:
@@ -232,6 +307,11 @@ class Snapshot:
             optimizer.__dict__.pop("_opt_called", None)
         else:
             optimizer.__dict__["_opt_called"] = self._opt_called
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 def _save_group(group: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
