@@ -340,7 +340,11 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def save_png(fig: Figure, path: Path, dpi: int) -> None:
+PNG_DPI = 110
+"""The resolution of every PNG a command writes."""
+
+
+def save_png(fig: Figure, path: Path, dpi: int = PNG_DPI) -> None:
     """Saves ``fig`` as a PNG at ``path``, whole or not at all (see :func:`write_file`)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)

@@ -367,10 +367,10 @@ def other_task_part(folder: Path, task: str, *, keep: str) -> str | None:
 def is_tune_folder(folder: Path) -> bool:
     """Whether ``folder`` holds an ``lrkit tune`` run: its ``summary.json``, or the stages of
     one that has not finished (``.lrkit-stages/run.json``)."""
-    from lrkit.tune.stages import CACHE_DIR
+    from lrkit.tune.stages import CACHE_DIR, RUN_FILE
 
     with contextlib.suppress(OSError):
-        if (folder / CACHE_DIR / "run.json").is_file():
+        if (folder / CACHE_DIR / RUN_FILE).is_file():
             return True
     try:
         summary = json.loads((folder / SUMMARY).read_text(encoding="utf-8"))

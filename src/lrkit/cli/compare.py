@@ -164,13 +164,9 @@ def write_outputs(result: CompareResult, out: Path, *, task: str) -> list[Path]:
     )
     fig = result.plot()
     sections = [compare_section(result, fig=fig)]
-    document = result.to_json() + "\n"
-    csv_text = result.to_csv()
     with outputs.writing():
         out.mkdir(parents=True, exist_ok=True)
-        outputs.save_png(fig, png, dpi=110)
-        outputs.write_file(data, document)
-        outputs.write_file(table, csv_text)
+        result.write(out, fig)
         report = write_report_part(
             out,
             sections,

@@ -137,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         RETRY_NUM_ITER,
         range_test_task,
         task_range_test_dict,
+        write_range_test,
     )
     from lrkit.jsondata import dumps
     from lrkit.progress import ProgressBar
@@ -189,11 +190,9 @@ def run(args: argparse.Namespace) -> int:
     png, data = args.out / outputs.RANGE_PNG, args.out / outputs.RANGE_JSON
     fig = result.plot(title=f"{literal(task.name)}: range test")
     sections = [range_test_section(result, task=task.name, fig=fig)]
-    document = dumps(task_range_test_dict(task.name, args.seed, result))
     with outputs.writing():
         args.out.mkdir(parents=True, exist_ok=True)
-        outputs.save_png(fig, png, dpi=120)
-        outputs.write_file(data, document + "\n")
+        write_range_test(args.out, task.name, args.seed, result, fig)
         report = write_report_part(
             args.out,
             sections,
@@ -202,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
             task=identity,
         )
     if args.json:
-        print_json(document)
+        print_json(dumps(task_range_test_dict(task.name, args.seed, result)))
     elif not args.quiet:
         print(f"Wrote {png}, {data} and {report}.")
         if result.suggestion is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lrkit.history import History, Unit
@@ -306,6 +307,15 @@ class CompareResult:
         }
         clean: dict[str, Any] = jsonable(data)
         return clean
+
+    def write(self, folder: Path, fig: Figure) -> None:
+        """Writes ``compare.json``, ``compare.csv`` and ``compare.png`` (``fig``, from
+        :meth:`plot`) to ``folder``, as ``lrkit compare`` and ``lrkit tune`` do."""
+        from lrkit import outputs
+
+        outputs.write_file(folder / outputs.COMPARE_JSON, self.to_json() + "\n")
+        outputs.write_file(folder / outputs.COMPARE_CSV, self.to_csv())
+        outputs.save_png(fig, folder / outputs.COMPARE_PNG)
 
     def to_json(self, indent: int | None = 2) -> str:
         """:meth:`to_dict` as strict JSON text."""

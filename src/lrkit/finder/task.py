@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -22,6 +23,9 @@ from lrkit.finder.result import FinderWarning, RangeTestResult
 from lrkit.finder_settings import DEFAULT_END_LR, DEFAULT_START_LR
 from lrkit.interrupts import raise_held
 from lrkit.tasks.base import Task
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DEFAULT_NUM_ITER = 100
 RETRY_NUM_ITER = 2 * DEFAULT_NUM_ITER  # the second sweep of a curve too noisy to read
@@ -113,6 +117,19 @@ def range_test_task(
     if result.warning is not None:
         warnings.warn(f"Range test: {result.warning}", FinderWarning, stacklevel=2)
     return result
+
+
+def write_range_test(
+    folder: Path, task: str, seed: int | None, result: RangeTestResult, fig: Figure
+) -> None:
+    """Writes ``range_test.json`` (:func:`task_range_test_dict`) and ``range_test.png`` (``fig``)
+    to ``folder``, as ``lrkit find`` and ``lrkit tune`` do."""
+    from lrkit import outputs
+    from lrkit.jsondata import dumps
+
+    document = dumps(task_range_test_dict(task, seed, result)) + "\n"
+    outputs.write_file(folder / outputs.RANGE_JSON, document)
+    outputs.save_png(fig, folder / outputs.RANGE_PNG)
 
 
 def task_range_test_dict(task: str, seed: int | None, result: RangeTestResult) -> dict[str, Any]:

@@ -211,50 +211,13 @@ def search(
     caller_random = random.getstate()
     try:
         with _optuna_quiet():  # lrkit shows its own progress
-            if isinstance(objective, (str, Path)) or _is_task(objective):
-                objective = TaskObjective(
-                    objective, schedule, epochs=epochs, value=value, device=device
-                )
-            elif not callable(objective):
-                raise bad_value(
-                    "objective", "a callable objective(lr, trial), or a task", objective
-                )
-            else:
-                _task_form_only(schedule=schedule, epochs=epochs, value=value, device=device)
-                check_objective(objective)
-            if direction not in (None, "minimize", "maximize"):
-                raise bad_value("direction", "'minimize', 'maximize' or None", direction)
-            if isinstance(objective, TaskObjective):
-                if direction not in (None, objective.direction):  # it would keep the worst
-                    raise bad_value(
-                        "direction",
-                        f"{objective.direction!r} or None for value={objective.value!r}",
-                        direction,
-                    )
-                direction = objective.direction
-                from lrkit.tasks import check_task
-
-                check_task(objective.task, device=device)  # a broken task fails now, not later
-            direction = direction or "minimize"
+            objective, direction = _objective(objective, schedule, epochs, value, device, direction)
             if storage is None:
                 spec = default_storage(out or DEFAULT_OUT)
             else:
                 spec = StorageSpec.parse(storage)
             check_workers(spec, objective, n_workers, sampler, pruner, n_trials)
-            if study_name is not None and (
-                not isinstance(study_name, str)
-                or not study_name.strip()
-                or len(study_name) > MAX_STUDY_NAME
-            ):
-                raise bad_value(
-                    "study_name",
-                    f"a non-empty string of at most {MAX_STUDY_NAME} characters (Optuna's "
-                    "databases hold no more), or None",
-                    study_name
-                    if not isinstance(study_name, str) or len(study_name) <= 80
-                    else study_name[:80] + "...",
-                )
-            name = study_name or DEFAULT_STUDY
+            name = _study_name(study_name)
             if resume is True and spec.file is not None and not spec.file.exists():
                 raise no_study_to_resume(name, spec)  # and create no journal or database file
             fixed = None  # the range, checked before any file is made
@@ -271,34 +234,9 @@ def search(
             if resume is True and name not in optuna.get_all_study_names(opened):
                 raise no_study_to_resume(name, spec)  # before a range test, not after it
             auto_ends = ",".join(end for end, at in (("low", low), ("high", high)) if at == "auto")
-            derived = [end for end in ("low", "high") if end in auto_ends]  # the range test's
-            if low == "auto" or high == "auto":
-                given = (low, high)
-                low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
-                if start_lr is None:
-                    start_lr = suggested
-                    derived.append("start_lr")
-                if not low < high:  # one end given, the other from the range test
-                    auto, got, other = (
-                        ("low", low, f"high={lr_text(high)}")
-                        if given[0] == "auto"
-                        else ("high", high, f"low={lr_text(low)}")
-                    )
-                    raise ConfigError(
-                        f"{auto}='auto' took {lr_text(got)} from the range test, which does not "
-                        f"leave a range with {other}; give both ends, or let both be 'auto'."
-                    )
-            lr_range = fixed or LogRange(low, high)
-            if start_lr is not None and (
-                isinstance(start_lr, bool)
-                or not isinstance(start_lr, (int, float))
-                or not lr_range.low <= start_lr <= lr_range.high
-            ):
-                raise bad_value(
-                    "start_lr",
-                    f"an LR in {range_text(lr_range.low, lr_range.high)} or None",
-                    start_lr,
-                )
+            lr_range, start_lr, derived = _lr_range(
+                fixed, objective, low, high, start_lr, opened, name, seed, device
+            )
             config = SearchConfig(
                 low=lr_range.low,
                 high=lr_range.high,
@@ -489,6 +427,95 @@ def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
     )
 
 
+def _objective(
+    objective: Any, schedule: Any, epochs: Any, value: Any, device: str, direction: Any
+) -> tuple[Callable[..., Any], Literal["minimize", "maximize"]]:
+    """The objective to run (a task made a :class:`TaskObjective`, checked on one batch) and
+    the direction it is judged in."""
+    if isinstance(objective, (str, Path)) or _is_task(objective):
+        objective = TaskObjective(objective, schedule, epochs=epochs, value=value, device=device)
+    elif not callable(objective):
+        raise bad_value("objective", "a callable objective(lr, trial), or a task", objective)
+    else:
+        _task_form_only(schedule=schedule, epochs=epochs, value=value, device=device)
+        check_objective(objective)
+    if direction not in (None, "minimize", "maximize"):
+        raise bad_value("direction", "'minimize', 'maximize' or None", direction)
+    if isinstance(objective, TaskObjective):
+        if direction not in (None, objective.direction):  # it would keep the worst
+            raise bad_value(
+                "direction",
+                f"{objective.direction!r} or None for value={objective.value!r}",
+                direction,
+            )
+        from lrkit.tasks import check_task
+
+        check_task(objective.task, device=device)  # a broken task fails now, not later
+        return objective, objective.direction
+    return objective, direction or "minimize"
+
+
+def _study_name(study_name: Any) -> str:
+    """The study's name: ``study_name``, checked, or the default."""
+    if study_name is not None and (
+        not isinstance(study_name, str)
+        or not study_name.strip()
+        or len(study_name) > MAX_STUDY_NAME
+    ):
+        raise bad_value(
+            "study_name",
+            f"a non-empty string of at most {MAX_STUDY_NAME} characters (Optuna's "
+            "databases hold no more), or None",
+            study_name
+            if not isinstance(study_name, str) or len(study_name) <= 80
+            else study_name[:80] + "...",
+        )
+    return study_name or DEFAULT_STUDY
+
+
+def _lr_range(
+    fixed: LogRange | None,
+    objective: Any,
+    low: Any,
+    high: Any,
+    start_lr: Any,
+    opened: Any,
+    name: str,
+    seed: int,
+    device: str,
+) -> tuple[LogRange, Any, list[str]]:
+    """The range searched (``fixed``, or with its ``"auto"`` ends from a range test), the
+    first trial's LR, and which of those the range test gave (``"low"``, ``"high"``,
+    ``"start_lr"``)."""
+    derived = [end for end, at in (("low", low), ("high", high)) if at == "auto"]
+    if low == "auto" or high == "auto":
+        given = (low, high)
+        low, high, suggested = _auto_range(objective, low, high, opened, name, seed, device)
+        if start_lr is None:
+            start_lr = suggested
+            derived.append("start_lr")
+        if not low < high:  # one end given, the other from the range test
+            auto, got, other = (
+                ("low", low, f"high={lr_text(high)}")
+                if given[0] == "auto"
+                else ("high", high, f"low={lr_text(low)}")
+            )
+            raise ConfigError(
+                f"{auto}='auto' took {lr_text(got)} from the range test, which does not "
+                f"leave a range with {other}; give both ends, or let both be 'auto'."
+            )
+    lr_range = fixed or LogRange(low, high)
+    if start_lr is not None and (
+        isinstance(start_lr, bool)
+        or not isinstance(start_lr, (int, float))
+        or not lr_range.low <= start_lr <= lr_range.high
+    ):
+        raise bad_value(
+            "start_lr", f"an LR in {range_text(lr_range.low, lr_range.high)} or None", start_lr
+        )
+    return lr_range, start_lr, derived
+
+
 def _auto_range(
     objective: Any,
     low: Any,
@@ -520,7 +547,7 @@ def _auto_range(
             result = range_test_task(objective.task, seed=seed, device=device)
         found, suggestion = bracket(result), result.suggestion  # no range: its error says why
         if result.warning:
-            warnings.warn(f"Range test: {result.warning}", FinderWarning, stacklevel=3)
+            warnings.warn(f"Range test: {result.warning}", FinderWarning, stacklevel=caller_level())
     low = found[0] if low == "auto" else low
     high = found[1] if high == "auto" else high
     if suggestion is not None and not low <= suggestion <= high:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
+from lrkit import outputs
 from lrkit.errors import bad_value, whole_number
 from lrkit.jsondata import dumps
 from lrkit.outputs import csv_text, write_file
@@ -317,6 +318,13 @@ class SearchResult:
         data["total_epochs"] = self.total_epochs
         data["counts"] = self.counts()
         return data
+
+    def write(self, folder: Path, fig: Figure) -> None:
+        """Writes ``search.json``, ``search.csv`` and ``search.png`` (``fig``, from
+        :meth:`plot`) to ``folder``, as ``lrkit search`` and ``lrkit tune`` do."""
+        self.to_json(folder / outputs.SEARCH_JSON)
+        self.to_csv(folder / outputs.SEARCH_CSV)
+        outputs.save_png(fig, folder / outputs.SEARCH_PNG)
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The result as JSON text (NaN written as null); also written to ``path`` when given."""

@@ -384,7 +384,7 @@ def _range_test(
     reused: list[str],
 ) -> RangeTestResult:
     from lrkit.finder import FinderWarning
-    from lrkit.finder.task import range_test_task, task_range_test_dict
+    from lrkit.finder.task import range_test_task, write_range_test
 
     def run() -> RangeTestResult:
         with warnings.catch_warnings():  # the pipeline says the result's warning as a note
@@ -395,9 +395,8 @@ def _range_test(
     found: RangeTestResult = _stage(folder, "range_test", settings, run, say, reused)
     fig = found.plot(title=f"{literal(task.name)}: range test")
     with outputs.writing():  # Ctrl-C waits: a stage's files are all written or none
-        document = task_range_test_dict(task.name, base["seed"], found)
-        outputs.write_file(folder / outputs.RANGE_JSON, _json(document))
-        _save_figure(fig, folder / outputs.RANGE_PNG, figures)
+        write_range_test(folder, task.name, base["seed"], found, fig)
+    figures["range_test"] = fig  # drawn once, for the file and the report
     return found
 
 
@@ -471,9 +470,8 @@ def _search(
     judged = value_name(value, task.metric)
     fig = searched.plot(title=f"{literal(task.name)}: search", ylabel=f"final validation {judged}")
     with outputs.writing():
-        searched.to_json(folder / outputs.SEARCH_JSON)
-        searched.to_csv(folder / outputs.SEARCH_CSV)
-        _save_figure(fig, folder / outputs.SEARCH_PNG, figures)
+        searched.write(folder, fig)
+    figures["search"] = fig
     return searched
 
 
@@ -571,9 +569,8 @@ def _compare(
     )
     fig = compared.plot()
     with outputs.writing():
-        outputs.write_file(folder / outputs.COMPARE_JSON, compared.to_json())
-        outputs.write_file(folder / outputs.COMPARE_CSV, compared.to_csv())
-        _save_figure(fig, folder / outputs.COMPARE_PNG, figures)
+        compared.write(folder, fig)
+    figures["compare"] = fig
     return compared
 
 
@@ -595,12 +592,6 @@ def _stage(
     result = run()
     stages.save(folder, stage, settings, result)
     return result
-
-
-def _save_figure(fig: Figure, path: Path, figures: dict[str, Figure]) -> None:
-    """Writes a stage's PNG and keeps its figure for the report (drawn once for both)."""
-    outputs.save_png(fig, path, dpi=110)
-    figures[path.stem] = fig
 
 
 def _final_settings(base: dict[str, Any], lr: float, winner: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from lrkit.errors import ConfigError
 from lrkit.outputs import JOURNAL, TUNE, in_the_way, unwritable, write_file
 
 CACHE_DIR = ".lrkit-stages"
+RUN_FILE = "run.json"  # in CACHE_DIR: the settings of the run the folder holds
 NAMES = {"range_test": "range test", "compare": "comparison", "final": "final training"}
 """The stages' names as messages say them."""
 
@@ -52,7 +53,7 @@ def changed(out: Path, settings: dict[str, Any]) -> list[str]:
     """The names of the settings in which the run the folder holds differs from ``settings``
     (empty for a new folder or the same run)."""
     try:
-        before = json.loads((out / CACHE_DIR / "run.json").read_text())
+        before = json.loads((out / CACHE_DIR / RUN_FILE).read_text())
     except (OSError, ValueError):
         return []
     if not isinstance(before, dict):
@@ -70,7 +71,7 @@ def claim(out: Path, settings: dict[str, Any]) -> None:
     """
     folder = out / CACHE_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    write_file(folder / "run.json", _canonical(settings))
+    write_file(folder / RUN_FILE, _canonical(settings))
 
 
 def digest(settings: dict[str, Any]) -> str:
