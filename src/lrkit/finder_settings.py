@@ -11,6 +11,8 @@ from lrkit.errors import bad_value
 
 DEFAULT_START_LR = 1e-7  # fastai's start: low enough that the first steps barely train
 DEFAULT_END_LR = 10.0
+DEFAULT_NUM_ITER = 100  # a task's range test (lrkit find, tune)
+RETRY_NUM_ITER = 2 * DEFAULT_NUM_ITER  # its second sweep, of a curve too noisy to read
 
 MIN_ITER = 10
 """The fewest optimizer steps a sweep may plan: fewer points do not make a curve."""

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lrkit import LRFinder
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, RunError
 from lrkit.finder.snapshot import Snapshot
 from tests.finder.helpers import blobs, mlp, train_steps
 
@@ -163,6 +163,36 @@ def test_a_snapshot_in_a_file_holds_no_tensor_in_memory_and_restores_twice(tmp_p
     assert snap.saved_tensors() == []  # let go again after each restore
     del snap
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_snapshot_file_holds_a_view_s_values_not_its_whole_storage(tmp_path: Path) -> None:
+    """Review 122: written without a copy, a 16-float buffer sliced from a 200 MB table wrote
+    the whole table to the file."""
+    model = nn.Linear(3, 3)
+    model.register_buffer("position", torch.arange(1_000_000.0)[:16])
+    snap = Snapshot(model, torch.optim.SGD(model.parameters(), lr=0.1), cache_dir=tmp_path)
+    (file,) = tmp_path.iterdir()
+    assert file.stat().st_size < 100_000
+    model.position.zero_()
+    snap.restore()
+    assert model.position.tolist() == [float(i) for i in range(16)]
+
+
+def test_a_snapshot_file_removed_during_the_sweep_says_the_model_was_not_restored(
+    tmp_path: Path,
+) -> None:
+    model, optimizer, data = _setup(OPTIMIZERS["adam"])
+
+    def clean_tmp(done: int) -> None:  # a cleaner of temporary files, say
+        if done == 3:
+            for file in tmp_path.iterdir():
+                file.unlink()
+
+    finder = LRFinder(
+        model, optimizer, nn.CrossEntropyLoss(), memory_cache=False, cache_dir=tmp_path
+    )
+    with pytest.raises(RunError, match=r"could not read back its copy .* were NOT restored"):
+        finder.range_test(data, num_iter=10, on_step=clean_tmp)
 
 
 def test_a_cache_dir_it_cannot_write_to_is_a_config_error(tmp_path: Path) -> None:

@@ -33,9 +33,11 @@ from lrkit.cli import (
 from lrkit.finder_settings import (
     BALANCE_MODES,
     DEFAULT_END_LR,
+    DEFAULT_NUM_ITER,
     DEFAULT_START_LR,
     MAX_ITER,
     MIN_ITER,
+    RETRY_NUM_ITER,
 )
 from lrkit.plaintext import literal, lr_text, range_text
 
@@ -73,8 +75,9 @@ def add_parser(subparsers: Any) -> None:
         "--num-iter",
         type=num_iter_arg,
         metavar="N",
-        help=f"optimizer steps in the sweep, {MIN_ITER} to {MAX_ITER:,} (default: 100, then 200 "
-        "once more from a fresh model if that curve is too noisy to give a suggestion)",
+        help=f"optimizer steps in the sweep, {MIN_ITER} to {MAX_ITER:,} (default: "
+        f"{DEFAULT_NUM_ITER}, then {RETRY_NUM_ITER} once more from a fresh model if that curve "
+        "is too noisy to give a suggestion)",
     )
     parser.add_argument(
         "--step-mode",
@@ -133,8 +136,6 @@ def run(args: argparse.Namespace) -> int:
     """Runs the range test, prints the table, writes the plot and the JSON result."""
     from lrkit.finder import FinderWarning
     from lrkit.finder.task import (
-        DEFAULT_NUM_ITER,
-        RETRY_NUM_ITER,
         range_test_task,
         task_range_test_dict,
         write_range_test,

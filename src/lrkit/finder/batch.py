@@ -74,7 +74,8 @@ def batch_loss(
 
     Raises:
         TypeError: The batch cannot be read, or the model returned no loss; the message says
-            what to pass instead.
+            what to pass instead. An error of the criterion's keeps its type, with a note
+            where the output or the batch was the likely cause (:func:`criterion_loss`).
 
     Example:
         >>> model = torch.nn.Linear(3, 2)
@@ -116,37 +117,42 @@ def batch_loss(
 
 
 def criterion_loss(criterion: Criterion, output: Any, labels: Any, items: int = 2) -> Tensor:
-    """``criterion(output, labels)``; where it fails on a model output that is not a tensor (an
-    RNN's ``(output, hidden)``, a dict of heads) or on a batch of more than two ``items``, the
-    error says how the batch was read and what to pass.
+    """``criterion(output, labels)``. Where it fails on a model output that is not a tensor (an
+    RNN's ``(output, hidden)``, a dict of heads), or on a batch of more than two ``items``, the
+    error keeps its type and gains a note (Python 3.11+) that says how the batch was read and
+    what to pass.
 
     Example:
-        >>> criterion_loss(torch.nn.MSELoss(), (torch.zeros(2), torch.zeros(1)), torch.ones(2))
-        Traceback (most recent call last):
-        ...
-        TypeError: criterion failed: AttributeError: ... The model's output, a tuple of 2 items ...
+        >>> try:
+        ...     criterion_loss(torch.nn.MSELoss(), (torch.zeros(2), torch.zeros(1)), torch.ones(2))
+        ... except AttributeError as error:
+        ...     print(error.__notes__[0][:60])
+        The model's output, a tuple of 2 items (a tensor of shape (2
     """
     try:
         return criterion(output, labels)
     except Exception as error:
-        hints = []
-        if not isinstance(output, Tensor):
-            hints.append(
+        add_note = getattr(error, "add_note", None)  # Python 3.11+
+        if add_note is None or isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+            raise
+        if not isinstance(output, Tensor) and isinstance(error, (TypeError, AttributeError)):
+            pick = (
+                f"output[{next(iter(output))!r}]"
+                if isinstance(output, Mapping) and output
+                else "output[0]"
+            )
+            add_note(
                 f"The model's output, {_described(output)}, went to the criterion as it is: "
-                "pass a criterion that picks the prediction (criterion=lambda output, labels: "
-                "loss(output[0], labels)) or step_fn=lambda model, batch: loss."
+                f"pass a criterion that picks the prediction (criterion=lambda output, labels: "
+                f"loss({pick}, labels)) or step_fn=lambda model, batch: loss."
             )
         if items > 2:
-            hints.append(
+            add_note(
                 f"The batch has {items} items: the first was read as the inputs and the second "
                 "as the labels, the rest left out; yield ((inputs, lengths), labels) or pass "
                 "step_fn=lambda model, batch: loss."
             )
-        if not hints:
-            raise
-        raise TypeError(
-            f"criterion failed: {type(error).__name__}: {error}. {' '.join(hints)}"
-        ) from error
+        raise
 
 
 def batch_size(batch: Any) -> int:

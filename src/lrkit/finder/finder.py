@@ -410,7 +410,9 @@ class LRFinder:
             non_blocking_transfer: Copy batches to the device asynchronously.
             step_fn: ``step_fn(model, batch) -> loss`` for batches that are not ``(inputs,
                 labels)`` or dicts (see :mod:`lrkit.finder.batch`); the finder still calls
-                ``backward`` and steps the optimizer.
+                ``backward`` and steps the optimizer, so one that calls ``backward`` itself is
+                refused (a ConfigError on the first step). Clip gradients in a step pre-hook
+                (``optimizer.register_step_pre_hook``), which the sweep's steps run.
             scaler: A ``torch.amp.GradScaler`` for mixed precision; a step it skips does not
                 advance the sweep.
             amp_dtype: Autocast dtype for the forward pass; default ``torch.float16`` when an

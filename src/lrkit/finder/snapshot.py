@@ -12,10 +12,11 @@ The copy lives on the CPU: a model on a GPU is not duplicated there (torch-lr-fi
 ``deepcopy`` on the device by default). Given a ``cache_dir`` (torch-lr-finder's
 ``memory_cache=False``), the tensors go to a file there instead and are read back, memory-mapped,
 only while they are restored: during the sweep the process holds no second copy of the weights,
-gradients and optimizer state. Restoring copies the saved values *into* the existing
-tensors, so parameters, optimizer state tensors and param-group dicts keep their identity, and
-anything that holds on to them (a scheduler, an EMA of the weights, a hook) stays valid; a
-parameter or buffer that the sweep replaced by another tensor is put back.
+gradients and the optimizer's state tensors (what an optimizer keeps in lists or other objects
+is deep-copied in memory, as without a ``cache_dir``). Restoring copies the saved values *into*
+the existing tensors, so parameters, optimizer state tensors and param-group dicts keep their
+identity, and anything that holds on to them (a scheduler, an EMA of the weights, a hook) stays
+valid; a parameter or buffer that the sweep replaced by another tensor is put back.
 Optimizer state created during the sweep (a momentum buffer the optimizer did not have yet) is
 removed again, so a fresh optimizer is fresh again afterwards; the param groups are put back as
 they were (a group added during it, for progressive unfreezing, is removed; one removed comes
@@ -36,7 +37,6 @@ import random
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
-from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -44,13 +44,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, RunError
 
 _MISSING = object()
 _CPU = torch.device("cpu")
 _OFFLOADED = torch.empty(0)  # a saved tensor's value while it is in the snapshot's file
-# whether a saved tensor is copied (False while a snapshot bound for a file is taken)
-_COPYING: ContextVar[bool] = ContextVar("lrkit_snapshot_copying", default=True)
 _IMMUTABLE = (bool, int, float, complex, str, bytes, type(None))
 
 
@@ -59,10 +57,12 @@ class _Saved:
 
     __slots__ = ("device", "requires_grad", "value")
 
-    def __init__(self, tensor: Tensor) -> None:
+    def __init__(self, tensor: Tensor, copied: bool = True) -> None:
         self.device, self.requires_grad = tensor.device, tensor.requires_grad
         detached = tensor.detach()
-        if not _COPYING.get():  # written to a file before anything changes it: no copy
+        # not ``copied``: written to a file before anything changes it; a view of a larger
+        # storage is copied all the same (a file would hold the whole storage)
+        if not copied and detached.untyped_storage().nbytes() == detached.nbytes:
             self.value = detached
         # clone() on the CPU: .to("cpu", copy=True) costs several times more per tensor
         elif tensor.is_cpu:
@@ -71,9 +71,9 @@ class _Saved:
             self.value = detached.to(_CPU, copy=True)
 
 
-def _save(value: Any) -> Any:
+def _save(value: Any, copied: bool = True) -> Any:
     if isinstance(value, Tensor):
-        return _Saved(value)
+        return _Saved(value, copied)
     return value if type(value) in _IMMUTABLE else copy.deepcopy(value)
 
 
@@ -143,11 +143,7 @@ class Snapshot:
                     "run one forward pass on a batch before the range test, and build the "
                     "optimizer after it."
                 )
-        copying = _COPYING.set(cache_dir is None)  # bound for a file: written before it changes
-        try:
-            self._take(optimizer, scaler, generators)
-        finally:
-            _COPYING.reset(copying)
+        self._take(optimizer, scaler, generators, copied=cache_dir is None)
         self._file: str | None = None
         if cache_dir is not None:
             self._offload(cache_dir)
@@ -157,8 +153,11 @@ class Snapshot:
         optimizer: torch.optim.Optimizer,
         scaler: Any,
         generators: Iterable[torch.Generator],
+        *,
+        copied: bool,
     ) -> None:
-        """Saves the state of the modules, ``optimizer``, ``scaler`` and RNGs."""
+        """Saves the state of the modules, ``optimizer``, ``scaler`` and RNGs; the tensors not
+        copied unless ``copied`` (they are written to a file at once)."""
         self._modes = [m.training for m in self._modules]
         saved: dict[int, tuple[_Saved, _Saved | None]] = {}  # tied weights are saved once
         self._params: list[tuple[nn.Module, str, Tensor, _Saved, _Saved | None]] = []
@@ -167,27 +166,28 @@ class Snapshot:
             for name, param in module._parameters.items():
                 if param is not None:
                     if id(param) not in saved:
-                        saved[id(param)] = _save_param(param)
+                        saved[id(param)] = _save_param(param, copied)
                     self._params.append((module, name, param, *saved[id(param)]))
             for name, buffer in module._buffers.items():
                 if buffer is not None:
-                    self._buffers.append((module, name, buffer, _Saved(buffer)))
+                    self._buffers.append((module, name, buffer, _Saved(buffer, copied)))
         # what the optimizer trains outside the modules (a loss's temperature, a loose tensor)
         self._loose: list[tuple[Tensor, _Saved, _Saved | None]] = []
         for group in optimizer.param_groups:
             for param in group["params"]:
                 if isinstance(param, Tensor) and id(param) not in saved:
-                    saved[id(param)] = _save_param(param)
+                    saved[id(param)] = _save_param(param, copied)
                     self._loose.append((param, *saved[id(param)]))
-        self._groups = [(group, *_save_group(group)) for group in optimizer.param_groups]
+        self._groups = [(group, *_save_group(group, copied)) for group in optimizer.param_groups]
         # each group's list of parameters, and what it holds (a step_fn may append to it)
         self._group_params = [(g["params"], list(g["params"])) for g in optimizer.param_groups]
         self._state = {
-            key: {k: _save(v) for k, v in values.items()} for key, values in optimizer.state.items()
+            key: {k: _save(v, copied) for k, v in values.items()}
+            for key, values in optimizer.state.items()
         }
         self._opt_called = optimizer.__dict__.get("_opt_called", _MISSING)
         self._scaler_state = (
-            None if scaler is None else {k: _save(v) for k, v in vars(scaler).items()}
+            None if scaler is None else {k: _save(v, copied) for k, v in vars(scaler).items()}
         )
         self._generators = [(g, g.get_state()) for g in _unique(generators)]
         self._torch_rng = torch.get_rng_state()
@@ -227,20 +227,26 @@ class Snapshot:
         return found + [v for v in values if isinstance(v, _Saved)]
 
     def _offload(self, folder: str | os.PathLike[str]) -> None:
-        """Moves the saved tensors to a file in ``folder`` (removed with the snapshot)."""
-        saved = self._saved()
+        """Moves the saved tensors to a file in ``folder`` (removed with the snapshot, by the
+        process that made it: not by a child forked meanwhile), read back once to be sure of it
+        before anything trains."""
+        saved, path = self._saved(), None
         try:
             handle, path = tempfile.mkstemp(prefix="lrkit-snapshot-", suffix=".pt", dir=folder)
             os.close(handle)
-            self._file = path
-            weakref.finalize(self, _remove, path)
             torch.save([s.value for s in saved], path)
-        except OSError as error:  # a full disk, a folder removed since, say
+            _read(path, len(saved))
+        except Exception as error:  # a full disk (torch's RuntimeError), a folder gone, ...
+            if path is not None:
+                _remove(path, os.getpid())
             raise ConfigError(
                 f"cache_dir must be a folder the range test can write its copy of the model, "
-                f"gradients and optimizer state to, got {str(folder)!r}: {error}. Free space "
-                "there, or pass memory_cache=True to keep the copy in memory."
+                f"gradients and optimizer state to and read it back from, got "
+                f"{str(folder)!r}: {type(error).__name__}: {error}. Free space there, or pass "
+                "memory_cache=True to keep the copy in memory."
             ) from error
+        self._file = path
+        weakref.finalize(self, _remove, path, os.getpid())
         for s in saved:
             s.value = _OFFLOADED
 
@@ -251,7 +257,14 @@ class Snapshot:
             yield
             return
         saved = self._saved()
-        values = torch.load(self._file, map_location=_CPU, mmap=True, weights_only=True)
+        try:
+            values = _read(self._file, len(saved))
+        except Exception as error:  # removed by a cleaner of temporary files, say
+            raise RunError(
+                f"the range test could not read back its copy of the model from "
+                f"{self._file!r} ({type(error).__name__}: {error}): the model, its optimizer "
+                "and the RNGs were NOT restored, and hold what the sweep left."
+            ) from error
         for s, value in zip(saved, values, strict=True):
             s.value = value
         try:
@@ -309,12 +322,22 @@ class Snapshot:
             optimizer.__dict__["_opt_called"] = self._opt_called
 
 
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.remove(path)
+def _read(path: str, count: int) -> list[Tensor]:
+    """The ``count`` tensors of a snapshot's file, memory-mapped (lrkit wrote the file, so a
+    tensor subclass in it is read too)."""
+    values = torch.load(path, map_location=_CPU, mmap=True, weights_only=False)
+    if not isinstance(values, list) or len(values) != count:
+        raise ValueError(f"the file holds {type(values).__name__}, not the {count} tensors saved")
+    return values
 
 
-def _save_group(group: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _remove(path: str, owner: int) -> None:
+    if os.getpid() == owner:  # a forked child's exit runs its copy of the finalizer too
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def _save_group(group: dict[str, Any], copied: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """A param group's keys (but ``params``): immutable values, and the rest (tensors, lists)."""
     plain, other = {}, {}
     for key, value in group.items():
@@ -322,7 +345,7 @@ def _save_group(group: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
             if type(value) in _IMMUTABLE:
                 plain[key] = value
             else:
-                other[key] = _save(value)
+                other[key] = _save(value, copied)
     return plain, other
 
 
@@ -374,9 +397,9 @@ def _restore_attrs(obj: Any, saved: dict[str, Any]) -> None:
         attrs[key] = _load(value, attrs.get(key, _MISSING))
 
 
-def _save_param(param: Tensor) -> tuple[_Saved, _Saved | None]:
+def _save_param(param: Tensor, copied: bool) -> tuple[_Saved, _Saved | None]:
     grad = param.grad
-    return _Saved(param), None if grad is None else _Saved(grad)
+    return _Saved(param, copied), None if grad is None else _Saved(grad, copied)
 
 
 def _restore_param(param: Tensor, value: _Saved, grad: _Saved | None) -> None:

@@ -264,6 +264,8 @@ class Sweep:
         self.skipped, self.in_a_row = 0, 0  # steps a GradScaler skipped: in all, and in a row
         self._clearer = _grad_clearer(optimizer)
         self._sizes = _group_sizes(optimizer)
+        # what the first step's clearing cleared, before a step_fn could add a group
+        self._cleared = [p for group in optimizer.param_groups for p in group["params"]]
         # A DDP model's losses are averaged over its process group (each step runs through
         # _run_general then; the plain loop is for every other model).
         self._ddp = _ddp_of(model)
@@ -538,12 +540,15 @@ class Sweep:
     def _check_no_backward(self) -> None:
         """A ``step_fn`` that called ``backward`` itself (to clip, say) is refused: the sweep's
         own backward would add the gradient again, unclipped. Checked once, on the first step,
-        whose gradients were cleared before ``step_fn`` ran."""
+        whose gradients were cleared before ``step_fn`` ran (the parameters of a group it
+        added are not looked at: their gradients are older)."""
         if self.step_fn is None:
             return
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        grads = [p.grad for p in self._cleared if isinstance(p, Tensor) and p.grad is not None]
+        # one sync for all of them; a sparse gradient's values are what it holds
+        made = [(g._values() if g.is_sparse else g).ne(0).any() for g in grads]
         with allow_sync(self.device):
-            if not any(p.grad is not None and bool(p.grad.ne(0).any()) for p in params):
+            if not made or not bool(torch.stack([m.to(made[0].device) for m in made]).any()):
                 return
         raise ConfigError(
             "step_fn must return the loss without calling backward: the range test calls "

@@ -20,15 +20,17 @@ import torch
 from lrkit.errors import ConfigError
 from lrkit.finder.finder import LRFinder
 from lrkit.finder.result import FinderWarning, RangeTestResult
-from lrkit.finder_settings import DEFAULT_END_LR, DEFAULT_START_LR
+from lrkit.finder_settings import (
+    DEFAULT_END_LR,
+    DEFAULT_NUM_ITER,
+    DEFAULT_START_LR,
+    RETRY_NUM_ITER,
+)
 from lrkit.interrupts import raise_held
 from lrkit.tasks.base import Task
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-DEFAULT_NUM_ITER = 100
-RETRY_NUM_ITER = 2 * DEFAULT_NUM_ITER  # the second sweep of a curve too noisy to read
 
 
 def range_test_task(

@@ -57,8 +57,9 @@ def reproduce_section(
     if "threads" in versions:
         body += (
             '\n<p class="caption">On the CPU the commands repeat these numbers to the digit with'
-            " these versions and as many threads (<code>OMP_NUM_THREADS</code>); another thread"
-            " count moves their last digits.</p>"
+            " these versions and as many threads (<code>OMP_NUM_THREADS</code>; a search's"
+            " workers each had their share of the cores); another thread count moves their last"
+            " digits.</p>"
         )
     return Section("reproduce", title, body)
 

@@ -29,7 +29,11 @@ SERVER_OF = "LRKIT_FORK_SERVER_OF"
 
 def die_with_parent() -> bool:
     """Asks the kernel to SIGKILL this process when its parent thread ends (Linux); whether it
-    took. Elsewhere, or where ``prctl`` cannot be called, nothing happens."""
+    took. Elsewhere, or where ``prctl`` cannot be called, nothing happens.
+
+    A parent that died before the call is not signalled, and needs no signal: a worker's
+    watching thread sees the search's pipe end as it starts, before its trial runs; a server
+    whose search died before this has no workers, and ends at the end of its "alive" pipe."""
     if not sys.platform.startswith("linux"):
         return False
     try:

@@ -144,7 +144,7 @@ def tune(
             A rerun with the same settings reuses the finished stages, but searches again
             where the search found nothing.
     """
-    from lrkit.finder.task import DEFAULT_NUM_ITER
+    from lrkit.finder_settings import DEFAULT_NUM_ITER
     from lrkit.search.objective import check_value
     from lrkit.search.portable import refuse_in_worker
     from lrkit.tasks import check_task, load_task
