@@ -122,6 +122,17 @@ def test_training_leaves_the_callers_rng_alone() -> None:
     assert torch.equal(torch.random.get_rng_state(), before)
 
 
+def test_a_plateau_s_cut_shows_in_the_epoch_lines_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """QA 123: bind's own torch-style line ("Epoch 00002: reducing learning rate of group 0")
+    repeated each cut between the epoch lines, and once more after the last epoch."""
+    history = train(_tiny(), 0.3, "plateau:patience=0,threshold=0.9", epochs=4, progress=False)
+    out = capsys.readouterr().out
+    assert "reducing learning rate" not in out
+    lines = [line for line in out.splitlines() if line.startswith("Epoch ")]
+    assert len(lines) == 4 and history.records[-1].lr < 0.3  # the cuts: in the epochs' lr
+    assert all(f"lr={record.lr:.4g}" in line for record, line in zip(history.records, lines))
+
+
 def test_divergence_is_recorded_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
     history = train(load_task("digits"), 1e4, epochs=3, progress=False)
     assert history.diverged

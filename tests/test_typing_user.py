@@ -7,6 +7,7 @@ time. One mypy run (about 20 s: it reads torch) checks a correct script and one 
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -148,3 +149,5 @@ def test_the_typed_attributes_of_a_callable_package_are_its_all(
     function = getattr(package, package.__name__.rsplit(".", 1)[1])
     assert typed.__call__ is function
     assert type(package).__call__ is function  # type: ignore[operator]
+    # QA 123: help() and inspect left out the first parameter, reading __call__ as a method
+    assert inspect.signature(package) == inspect.signature(function)

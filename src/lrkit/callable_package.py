@@ -8,6 +8,7 @@ of the same shape (``SearchPackage``, ``ComparePackage``, ``TunePackage``) that
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from collections.abc import Callable
@@ -19,11 +20,18 @@ def make_callable(module_name: str, function: Callable[..., Any]) -> None:
 
     Example:
         >>> import lrkit.compare
+        >>> import inspect
         >>> lrkit.compare.__call__ is lrkit.compare.compare, type(lrkit.compare).__name__
         (True, 'CallablePackage')
+        >>> list(inspect.signature(lrkit.compare).parameters)[:3]
+        ['task', 'lr', 'schedules']
     """
 
     class CallablePackage(types.ModuleType):
         __call__ = staticmethod(function)
 
-    sys.modules[module_name].__class__ = CallablePackage
+    module = sys.modules[module_name]
+    module.__class__ = CallablePackage
+    # help() and inspect.signature read a callable object's __call__ as a method and leave out
+    # its first parameter (objective, task); the module's own signature says it whole
+    module.__signature__ = inspect.signature(function)  # type: ignore[attr-defined]

@@ -160,7 +160,7 @@ def train(
             criterion.to(device)  # a weighted loss holds tensors that must sit with the model
         optimizer = task.make_optimizer(model, base_lr)
         loader = task.train_loader(seed)
-        scheduler, schedule_name = _make_scheduler(schedule, optimizer, unit, verbose)
+        scheduler, schedule_name = _make_scheduler(schedule, optimizer, unit)
         per = getattr(scheduler, "steps_per_epoch", None)
         if unit == "epoch" and per:
             raise ConfigError(
@@ -465,7 +465,7 @@ def _declared_unit(scheduler: Any) -> Unit:
 
 
 def _make_scheduler(
-    schedule: object, optimizer: torch.optim.Optimizer, unit: Unit | None, verbose: bool
+    schedule: object, optimizer: torch.optim.Optimizer, unit: Unit | None
 ) -> tuple[Any, str]:
     """Turns the ``schedule`` argument into a stepping object and a name for the history."""
     if schedule is None:
@@ -475,7 +475,9 @@ def _make_scheduler(
 
     # A native Schedule is itself callable (step -> lr), so test for it before callables.
     if isinstance(schedule, (str, Schedule)):
-        bound = bind(optimizer, schedule, unit=unit or "epoch", verbose=verbose)
+        # the epoch lines show each epoch's LR: bind's own line for a plateau's cut would say it
+        # again, torch's way (and once more after the last epoch, where it acts on nothing)
+        bound = bind(optimizer, schedule, unit=unit or "epoch", verbose=False)
         # a spec keeps the caller's words ("cosine:3", not "cosine:steps=3")
         name = " ".join(schedule.split()) if isinstance(schedule, str) else schedule.to_spec()
         return bound, name

@@ -112,7 +112,13 @@ def test_too_few_points_says_whether_the_sweep_was_short_or_diverged() -> None:
         "diverged after 5 steps: sweep from a lower start_lr."
     )
     stopped = suggest(LRS[50:55], losses[50:55], stopped_early=True).warning  # a finite blow-up
-    assert stopped is not None and "diverged after 5 steps" in stopped
+    assert stopped is not None and stopped.endswith(
+        "diverged after 5 steps: sweep from a lower start_lr."
+    )
+    # QA 123: a finite jump at a low LR (a model overfit to its first batch) is no sign of
+    # float16 or NaN in the data
+    low = suggest(LRS[:2], losses[:2], stopped_early=True).warning
+    assert low is not None and "numbers" not in low and "diverged after 2 steps" in low
 
 
 def test_lrkit_reads_shifted_and_scaled_losses_the_same() -> None:

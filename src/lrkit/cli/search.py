@@ -279,14 +279,14 @@ def run(args: argparse.Namespace) -> int:
             f"stay in the storage: rerun with --study {before} --resume to write it back)",
             file=sys.stderr,
         )
-    if result.best_trial is None and quiet:  # the table and its line are not printed
-        print(f"lrkit: {_none_completed(result)}", file=sys.stderr)
     if not quiet:  # before the files: a disk that is full for them does not hide the result
         print(result.table(top=10))
-        best = result.best_trial
-        if best is None:
-            print(_none_completed(result))
-        else:
+    best = result.best_trial
+    if best is None:  # the cause of exit status 1, where errors go
+        sys.stdout.flush()  # after the table, when both go to one place
+        print(f"lrkit: {_none_completed(result)}", file=sys.stderr)
+    if not quiet:
+        if best is not None:
             print(
                 f"Best lr {lr_text(best.lr)} (trial {best.number}, value {best.value:.4g}); "
                 f"{result.tally()}; {result.total_epochs} epochs in all."

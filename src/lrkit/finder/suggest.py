@@ -593,7 +593,7 @@ def _too_few(finite: int, steps: int, first_lr: float, stopped_early: bool) -> s
     if finite == steps and not stopped_early:  # a short sweep: nothing diverged
         return f"{told}; sweep with more steps (num_iter)."
     after = f"{finite} step{'' if finite == 1 else 's'}"
-    if first_lr <= LOW_START_LR:
+    if finite < steps and first_lr <= LOW_START_LR:  # NaN or inf, not a loss that rose
         return (
             f"{told}. The loss diverged after {after} from lr {lr_text(first_lr)}: at LRs this "
             "low that points to the numbers rather than the LR (a float16 model, where Adam's "

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import types
 from typing import TYPE_CHECKING, Any
 
 from lrkit.schedules.base import Schedule
@@ -93,12 +94,18 @@ if not TYPE_CHECKING:  # a type checker reads the imports above instead: a modul
 def __dir__() -> list[str]:
     """The module's names with the lazily loaded ones, for ``dir()``, ``help()`` and completion.
 
+    Its public names and submodules: not what it imports to work (``Any``, ``importlib``).
+
     Example:
         >>> import lrkit.schedules
         >>> "StepLR" in dir(lrkit.schedules), "bind" in dir(lrkit.schedules)
         (True, True)
+        >>> "importlib" in dir(lrkit.schedules), "TYPE_CHECKING" in dir(lrkit.schedules)
+        (False, False)
     """
-    return sorted({*globals(), *_LAZY})
+    own = {name for name, value in globals().items() if isinstance(value, types.ModuleType)}
+    own -= {"importlib", "types"}  # what this module imports to work
+    return sorted({*__all__, *_LAZY, *own})
 
 
 __all__ = [

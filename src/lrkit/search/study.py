@@ -224,8 +224,8 @@ def open_study(
 def _warn_finished(where: str) -> None:
     warnings.warn(
         f"{where} already finished with these settings, so no trial ran: these are its "
-        "results. To search again, use another study_name or out folder (the objective "
-        "is compared by its name, not by its code).",
+        "results. To search again, use another study_name or storage (another out folder, "
+        "for the default storage); the objective is compared by its name, not by its code.",
         FinishedStudyWarning,
         stacklevel=caller_level(),
     )
