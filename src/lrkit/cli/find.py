@@ -137,10 +137,8 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.finder import FinderWarning
     from lrkit.finder.task import (
         range_test_task,
-        task_range_test_dict,
         write_range_test,
     )
-    from lrkit.jsondata import dumps
     from lrkit.progress import ProgressBar
     from lrkit.tasks import check_task, load_task
     from lrkit.tasks.registry import task_identity
@@ -193,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     sections = [range_test_section(result, task=task.name, fig=fig)]
     with outputs.writing():
         args.out.mkdir(parents=True, exist_ok=True)
-        write_range_test(args.out, task.name, args.seed, result, fig)
+        document = write_range_test(args.out, task.name, args.seed, result, fig)
         report = write_report_part(
             args.out,
             sections,
@@ -202,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
             task=identity,
         )
     if args.json:
-        print_json(dumps(task_range_test_dict(task.name, args.seed, result)))
+        print_json(document)
     elif not args.quiet:
         print(f"Wrote {png}, {data} and {report}.")
         if result.suggestion is not None:

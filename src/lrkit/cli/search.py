@@ -303,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
         fig = result.plot(title=f"{literal(name)}: search", ylabel=f"final validation {judged}")
         sections = [search_section(result, fig=fig)]
         with outputs.writing():
-            result.write(args.out, fig)
+            document = result.write(args.out, fig)
             report = write_report_part(
                 args.out,
                 sections,
@@ -320,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
             "; the search finished and is kept; run the same command again to write its files.",
         )
     if args.json:
-        print_json(result.to_json())
+        print_json(document)
     elif not args.quiet:
         print(f"Wrote {png}, {data}, {table} and {report}.")
         if result.best_trial is not None:

@@ -123,15 +123,16 @@ def range_test_task(
 
 def write_range_test(
     folder: Path, task: str, seed: int | None, result: RangeTestResult, fig: Figure
-) -> None:
+) -> str:
     """Writes ``range_test.json`` (:func:`task_range_test_dict`) and ``range_test.png`` (``fig``)
-    to ``folder``, as ``lrkit find`` and ``lrkit tune`` do."""
+    to ``folder``, as ``lrkit find`` and ``lrkit tune`` do; returns the JSON text."""
     from lrkit import outputs
     from lrkit.jsondata import dumps
 
     document = dumps(task_range_test_dict(task, seed, result)) + "\n"
     outputs.write_file(folder / outputs.RANGE_JSON, document)
     outputs.save_png(fig, folder / outputs.RANGE_PNG)
+    return document
 
 
 def task_range_test_dict(task: str, seed: int | None, result: RangeTestResult) -> dict[str, Any]:

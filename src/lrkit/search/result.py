@@ -319,12 +319,14 @@ class SearchResult:
         data["counts"] = self.counts()
         return data
 
-    def write(self, folder: Path, fig: Figure) -> None:
+    def write(self, folder: Path, fig: Figure) -> str:
         """Writes ``search.json``, ``search.csv`` and ``search.png`` (``fig``, from
-        :meth:`plot`) to ``folder``, as ``lrkit search`` and ``lrkit tune`` do."""
-        self.to_json(folder / outputs.SEARCH_JSON)
+        :meth:`plot`) to ``folder``, as ``lrkit search`` and ``lrkit tune`` do; returns the
+        JSON text."""
+        document = self.to_json(folder / outputs.SEARCH_JSON)
         self.to_csv(folder / outputs.SEARCH_CSV)
         outputs.save_png(fig, folder / outputs.SEARCH_PNG)
+        return document
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The result as JSON text (NaN written as null); also written to ``path`` when given."""
