@@ -195,6 +195,28 @@ def test_a_snapshot_file_removed_during_the_sweep_says_the_model_was_not_restore
         finder.range_test(data, num_iter=10, on_step=clean_tmp)
 
 
+def test_ctrl_c_while_the_snapshot_file_is_written_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA 124: a KeyboardInterrupt in torch.save left the half-written file in cache_dir."""
+    model, optimizer, data = _setup(OPTIMIZERS["adam"])
+    before = _state(model, optimizer)
+    save = torch.save
+
+    def interrupted(obj: Any, path: Any) -> None:
+        save(obj, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    finder = LRFinder(
+        model, optimizer, nn.CrossEntropyLoss(), memory_cache=False, cache_dir=tmp_path
+    )
+    with pytest.raises(KeyboardInterrupt):
+        finder.range_test(data, num_iter=10)
+    assert list(tmp_path.iterdir()) == []
+    _assert_equal(before, _state(model, optimizer))
+
+
 def test_a_cache_dir_it_cannot_write_to_is_a_config_error(tmp_path: Path) -> None:
     folder = tmp_path / "gone"
     folder.mkdir()

@@ -236,9 +236,11 @@ class Snapshot:
             os.close(handle)
             torch.save([s.value for s in saved], path)
             _read(path, len(saved))
-        except Exception as error:  # a full disk (torch's RuntimeError), a folder gone, ...
-            if path is not None:
+        except BaseException as error:  # a full disk (torch's RuntimeError), a folder gone, ...
+            if path is not None:  # ... or Ctrl-C while it writes: no file left behind
                 _remove(path, os.getpid())
+            if not isinstance(error, Exception):
+                raise
             raise ConfigError(
                 f"cache_dir must be a folder the range test can write its copy of the model, "
                 f"gradients and optimizer state to and read it back from, got "
