@@ -467,3 +467,39 @@ def test_a_kill_9_ends_workers_stuck_where_no_python_thread_runs(tmp_path: Path)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     assert _study(tmp_path / "study.journal").trials[0].state.name == "RUNNING"  # for --resume
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_second_ctrl_c_kills_stuck_workers_at_once(tmp_path: Path) -> None:
+    """QA 124: a second Ctrl-C broke out of the wait for the workers with them still running,
+    and the process hung at exit waiting for them, for good."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = (
+        "from lrkit.search import search\n"
+        "from tests.search.objectives import stuck_holding_the_gil\n"
+        "if __name__ == '__main__':\n"
+        f"    search(stuck_holding_the_gil, 1e-5, 1.0, 4, n_workers=2, out={str(tmp_path)!r}, "
+        "progress=False)\n"
+    )
+    (tmp_path / "stuck.py").write_text(script)
+    env = {**os.environ, "LRKIT_TEST_MARKS": str(marks), "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, str(tmp_path / "stuck.py")], cwd=ROOT, env=env, stderr=subprocess.PIPE
+    )
+    workers: list[int] = []
+    try:
+        _wait_for(lambda: len(list(marks.glob("*.pid"))) == 2)
+        workers = [int(p.name.split(".")[0]) for p in marks.glob("*.pid")]
+        time.sleep(0.5)  # into the regex
+        process.send_signal(signal.SIGINT)  # to the search alone: the workers run on
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=15)  # the grace and the wait are 2 s and 10 s
+        assert process.returncode != 0 and b"KeyboardInterrupt" in err
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        process.kill()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

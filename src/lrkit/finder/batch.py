@@ -14,6 +14,7 @@ What a batch means, in order:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -136,11 +137,7 @@ def criterion_loss(criterion: Criterion, output: Any, labels: Any, items: int = 
         if add_note is None or isinstance(error, (MemoryError, torch.OutOfMemoryError)):
             raise
         if not isinstance(output, Tensor) and isinstance(error, (TypeError, AttributeError)):
-            pick = (
-                f"output[{next(iter(output))!r}]"
-                if isinstance(output, Mapping) and output
-                else "output[0]"
-            )
+            pick = _prediction_in(output)
             add_note(
                 f"The model's output, {_described(output)}, went to the criterion as it is: "
                 f"pass a criterion that picks the prediction (criterion=lambda output, labels: "
@@ -149,8 +146,9 @@ def criterion_loss(criterion: Criterion, output: Any, labels: Any, items: int = 
         if items > 2:
             add_note(
                 f"The batch has {items} items: the first was read as the inputs and the second "
-                "as the labels, the rest left out; yield ((inputs, lengths), labels) or pass "
-                "step_fn=lambda model, batch: loss."
+                "as the labels, the rest left out. For a model of several inputs, pass "
+                "step_fn=lambda model, batch: criterion(model(*batch[:-1]), batch[-1]); or "
+                "yield (inputs, labels) pairs."
             )
         raise
 
@@ -222,6 +220,32 @@ def _output_loss(output: Any) -> Tensor:
             f"{type(output).__name__} without one; add 'labels' to the batch or pass step_fn."
         )
     return loss
+
+
+PREDICTION_KEYS = ("logits", "prediction", "predictions", "output", "scores", "out")
+"""Where a model that returns a dict or a dataclass usually keeps its prediction."""
+
+
+def _prediction_in(output: Any) -> str:
+    """How a criterion would pick the prediction from ``output``: ``output['logits']``,
+    ``output.logits``, ``output[0]``.
+
+    Example:
+        >>> _prediction_in({"aux": 1, "logits": 2}), _prediction_in((1, 2))
+        ("output['logits']", 'output[0]')
+    """
+    if isinstance(output, Mapping) and output:
+        key = next((k for k in PREDICTION_KEYS if k in output), next(iter(output)))
+        return f"output[{key!r}]"
+    if isinstance(output, (tuple, list)):
+        return "output[0]"
+    if dataclasses.is_dataclass(output):
+        names = [f.name for f in dataclasses.fields(output)]
+    else:  # an object of attributes (a Hugging Face ModelOutput is a mapping, above)
+        names = [n for n in getattr(output, "__dict__", {}) if not n.startswith("_")]
+    if names:
+        return f"output.{next((n for n in PREDICTION_KEYS if n in names), names[0])}"
+    return "output[0]"
 
 
 def _described(item: Any, depth: int = 0) -> str:

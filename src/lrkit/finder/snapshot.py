@@ -244,8 +244,8 @@ class Snapshot:
             raise ConfigError(
                 f"cache_dir must be a folder the range test can write its copy of the model, "
                 f"gradients and optimizer state to and read it back from, got "
-                f"{str(folder)!r}: {type(error).__name__}: {error}. Free space there, or pass "
-                "memory_cache=True to keep the copy in memory."
+                f"{str(folder)!r}: {type(error).__name__}: {error}. Free space there or give a "
+                "folder you can write to, or pass memory_cache=True to keep the copy in memory."
             ) from error
         self._file = path
         weakref.finalize(self, _remove, path, os.getpid())

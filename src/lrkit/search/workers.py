@@ -494,18 +494,38 @@ class Workers:
     def _stop(self, active: dict[int, tuple[Any, int]]) -> None:
         """After Ctrl-C or SIGTERM: give the workers a moment to record their trials, then ask
         those still running to (SIGTERM: a signal meant for this process alone, a ``kill`` or
-        a container's stop, never reached them), then end any left and fail their trials."""
-        for patience, stop in ((STOP_GRACE_S, "terminate"), (STOP_WAIT_S, "kill")):
-            deadline = time.monotonic() + patience
-            for process, _ in active.values():
-                process.join(timeout=max(0.0, deadline - time.monotonic()))
+        a container's stop, never reached them), then end any left and fail their trials.
+
+        A second Ctrl-C meanwhile kills the workers left at once (QA 124: it broke out of the
+        waiting with stuck workers alive, and the process hung at exit waiting for them)."""
+        again: KeyboardInterrupt | None = None
+        try:
+            for patience, stop in ((STOP_GRACE_S, "terminate"), (STOP_WAIT_S, "kill")):
+                deadline = time.monotonic() + patience
+                for process, _ in active.values():
+                    process.join(timeout=max(0.0, deadline - time.monotonic()))
+                left = [process for process, _ in active.values() if process.is_alive()]
+                if left and stop == "terminate":
+                    print(
+                        f"lrkit: stopping {len(left)} worker process{'es' if len(left) > 1 else ''}"
+                        f" still running (killed in {STOP_WAIT_S:.0f} s; Ctrl-C again: now)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                for process in left:
+                    getattr(process, stop)()
+        except KeyboardInterrupt as interrupt:
+            again = interrupt
+        with no_interrupt():  # what is left takes a moment, and must not be cut short
             for process, _ in active.values():
                 if process.is_alive():
-                    getattr(process, stop)()
-        for process, trial_id in active.values():
-            process.join(timeout=5)
-            if self.study._storage.get_trial(trial_id).state == TrialState.RUNNING:
-                fail_interrupted(self.study, trial_id)
+                    process.kill()
+            for process, trial_id in active.values():
+                process.join(timeout=5)
+                if self.study._storage.get_trial(trial_id).state == TrialState.RUNNING:
+                    fail_interrupted(self.study, trial_id)
+        if again is not None:
+            raise again
 
 
 # after this process is stopped: how long its workers have to record their trials (a terminal's
