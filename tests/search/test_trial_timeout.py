@@ -235,8 +235,8 @@ def test_cli_trial_timeout(tmp_path: Path) -> None:
         env=env,
     )
     assert ran.returncode == 1, ran.stderr
-    assert "No trial completed (2 failed, all timed out)" in ran.stdout
-    assert TIMED_OUT + "1 s" in ran.stdout
+    assert ran.stderr.startswith("lrkit: No trial completed (2 failed, all timed out)")
+    assert TIMED_OUT + "1 s" in ran.stderr
     stored = optuna.load_study(
         study_name="lrkit-search",
         storage=optuna.storages.JournalStorage(
