@@ -231,9 +231,9 @@ def whole_number(
     return number
 
 
-def check_epochs(epochs: object) -> None:
-    """A ConfigError unless ``epochs`` is ``None`` (the task's) or a whole number of epochs up
-    to :data:`MAX_EPOCHS` (a NumPy integer too).
+def check_epochs(epochs: object) -> int | None:
+    """``epochs`` as an int, or ``None`` (the task's); a ConfigError unless it is a whole number
+    of epochs up to :data:`MAX_EPOCHS` (a NumPy integer too) or ``None``.
 
     Example:
         >>> check_epochs(10**9)
@@ -242,9 +242,10 @@ def check_epochs(epochs: object) -> None:
         lrkit.errors.ConfigError: epochs must be a positive integer up to 100,000, or None (the \
 task's), got 1000000000.
     """
-    if plain(epochs) is not None:
-        expected = f"a positive integer up to {MAX_EPOCHS:,}, or None (the task's)"
-        whole_number("epochs", epochs, most=MAX_EPOCHS, expected=expected)
+    if plain(epochs) is None:
+        return None
+    expected = f"a positive integer up to {MAX_EPOCHS:,}, or None (the task's)"
+    return whole_number("epochs", epochs, most=MAX_EPOCHS, expected=expected)
 
 
 def check_flag(name: str, value: object) -> None:

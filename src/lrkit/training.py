@@ -15,7 +15,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -27,7 +27,6 @@ from lrkit.errors import (
     check_epochs,
     check_flag,
     check_seed,
-    plain,
     positive_lr,
 )
 from lrkit.history import EpochRecord, Evaluation, History, Unit
@@ -364,9 +363,9 @@ def _check_args(
             )
         lr = task.lr
     base_lr = positive_lr("lr", lr)
-    check_epochs(epochs)
+    given = check_epochs(epochs)
     seed = check_seed(seed)
-    n_epochs = task.epochs if epochs is None else cast(int, plain(epochs))
+    n_epochs = task.epochs if given is None else given
     if unit not in ("epoch", "step", None):
         raise bad_value("unit", "'epoch', 'step' or None (as the schedule declares)", unit)
     return base_lr, n_epochs, seed

@@ -28,7 +28,6 @@ from lrkit.errors import (
     check_epochs,
     check_flag,
     check_seed,
-    plain,
     positive_lr,
     whole_number,
 )
@@ -106,12 +105,12 @@ def compare(
     device = device_text(device)  # torch.device("cuda", 0) too
     for name, flag in (("progress", progress), ("sklearn", sklearn), ("verbose", verbose)):
         check_flag(name, flag)
-    check_epochs(epochs)
+    given = check_epochs(epochs)
     wanted = _candidates(schedules)  # specs fail before the task's data is loaded
     seed_list = _seeds(seeds, seed)
     task = load_task(task)
     base_lr = _base_lr(task, lr)
-    n_epochs = task.epochs if epochs is None else plain(epochs)
+    n_epochs = task.epochs if given is None else given
     if sklearn:
         from lrkit.compare.sklearn_rows import check_sklearn_task, sklearn_data
 

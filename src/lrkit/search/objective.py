@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
-from lrkit.errors import ConfigError, SpecError, bad_value, check_epochs, plain
+from lrkit.errors import ConfigError, SpecError, bad_value, check_epochs
 from lrkit.plaintext import lr_text
 from lrkit.search.samplers import SEED_ATTR
 
@@ -68,8 +68,7 @@ class TaskObjective:
         device: str = "cpu",
     ) -> None:
         check_value(value)
-        check_epochs(epochs)
-        epochs = plain(epochs)
+        epochs = check_epochs(epochs)
         if not (schedule is None or isinstance(schedule, str) or callable(schedule)):
             raise bad_value(  # an lrkit Schedule is callable too
                 "schedule",
