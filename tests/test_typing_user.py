@@ -34,11 +34,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 import lrkit
-from lrkit.finder import RangeTestResult
+from lrkit import LRFinder, RangeTestResult
 from lrkit.finder.figure import FinderFigure
-from lrkit.schedules import MultiStep, ScheduledLR
+from lrkit.schedules import MultiStep, Schedule, ScheduledLR, parse
 from lrkit.compare import CompareResult
-from lrkit.search import SearchResult, TrialRecord
+from lrkit.search import SearchResult, TrialPruned, TrialRecord
 from lrkit.training import train
 from lrkit.tune import TuneResult
 
@@ -55,6 +55,10 @@ assert_type(result.trials, tuple[TrialRecord, ...])
 assert_type(lrkit.search.SearchResult.count(result, "pruned"), int)
 assert_type(result.plot(), Figure)
 pruned: type[Exception] = lrkit.search.TrialPruned
+assert_type(TrialPruned, type[TrialPruned])
+schedule: Schedule = parse("warmup:5 > cosine:50")
+assert_type(schedule(0, base_lr=0.1), float)
+finder_class: type[LRFinder] = LRFinder
 assert_type(lrkit.compare("digits", 0.1, ["cosine:2"], epochs=2), CompareResult)
 assert_type(lrkit.compare.compare("digits"), CompareResult)
 assert_type(lrkit.tune("digits", budget=70), TuneResult)
@@ -105,6 +109,7 @@ lrkit.schedules.StepLRR
 lrkit.search.TrialPrunedd
 lrkit.tune.tunee
 lrkit.compare(lr=0.1)
+wrong: int = lrkit.search(lambda lr: lr)
 """
 
 
@@ -125,10 +130,14 @@ def test_a_user_script_type_checks_with_lrkit_types_and_its_typos_are_errors(
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert not [e for e in errors if e.startswith("correct.py")], result.stdout + result.stderr
     typos = [e for e in errors if e.startswith("typos.py")]
-    assert [e.split(":")[1] for e in typos] == ["3", "5", "6", "7", "8"], result.stdout
+    assert [e.split(":")[1] for e in typos] == ["3", "5", "6", "7", "8", "9"], result.stdout
     for typo, error in zip(["LRFindr", "StepLRR", "TrialPrunedd", "tunee"], typos):
         assert f'has no attribute "{typo}"' in error
     assert "[call-arg]" in typos[4], typos[4]  # lrkit.compare checks as compare()
+    # lrkit ships py.typed, so mypy reads its annotations (without it: "Skipping analyzing
+    # 'lrkit': module is installed, but missing library stubs or py.typed marker"), and
+    # lrkit.search(...) checks as a call returning its result, not "Module not callable"
+    assert 'expression has type "SearchResult", variable has type "int"' in typos[5], typos[5]
 
 
 @pytest.mark.parametrize(
