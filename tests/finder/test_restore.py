@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,22 +122,37 @@ def test_restored_when_the_sweep_raises(error: type[BaseException]) -> None:
     assert finder.result is None
 
 
+def _held(folder: Path) -> list[str]:
+    """This process's open descriptors of files in ``folder`` whose name is gone, as paths that
+    read them (``/proc/self/fd/N``)."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
+            target = os.readlink(fd)
+            if target.startswith(f"{folder}/") and target.endswith(" (deleted)"):
+                found.append(str(fd))
+    return found
+
+
 @pytest.mark.parametrize("error", [None, _Boom], ids=["completed", "raised"])
 def test_memory_cache_false_keeps_the_copy_in_a_file_of_cache_dir_until_restored(
     error: type[BaseException] | None, tmp_path: Path
 ) -> None:
     """QA 120: torch-lr-finder's memory_cache=False changed nothing (the copy stayed in memory,
     the folder empty). Now the copy is in a file there during the sweep, read back to restore,
-    and the file removed after; the model, optimizer and RNGs come back exactly."""
+    and let go after; the model, optimizer and RNGs come back exactly. The file's name is gone
+    from the folder at once, the file held open (so that no kill leaves it there)."""
     model, optimizer, data = _setup(OPTIMIZERS["adamw"])
     train_steps(model, optimizer, data, 3)
     scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
     before, rng = _state(model, optimizer), _rng()
     scale = scaler.get_scale()
-    files: list[list[str]] = []
+    names: list[list[str]] = []
+    held: list[list[tuple[str, int]]] = []
 
     def look(done: int) -> None:
-        files.append(sorted(p.name for p in tmp_path.iterdir()))
+        names.append(sorted(p.name for p in tmp_path.iterdir()))
+        held.append([(os.readlink(fd), os.stat(fd).st_size) for fd in _held(tmp_path)])
         if error is not None and done == 7:
             raise error
 
@@ -142,12 +161,55 @@ def test_memory_cache_false_keeps_the_copy_in_a_file_of_cache_dir_until_restored
     )
     with pytest.raises(_Boom) if error else contextlib.nullcontext():
         finder.range_test(data, end_lr=10, num_iter=20, on_step=look, scaler=scaler)
-    assert len(files[0]) == 1 and files[0][0].startswith("lrkit-snapshot-")
-    assert all(f == files[0] for f in files)  # one file throughout
-    assert list(tmp_path.iterdir()) == []  # removed after
+    assert all(n == [] for n in names)
+    ((name, size),) = held[0]
+    assert Path(name).name.startswith("lrkit-snapshot-")
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    assert size > 3 * weights  # the weights, their gradients and AdamW's three state tensors
+    assert all(h == held[0] for h in held)  # one file throughout
+    assert _held(tmp_path) == [] and list(tmp_path.iterdir()) == []  # let go after
     _assert_equal(before, _state(model, optimizer))
     assert torch.equal(rng[0], torch.get_rng_state()) and rng[2] == random.getstate()
     assert scaler.get_scale() == scale
+
+
+KILLED = """
+import sys, time
+import torch
+from torch import nn
+from lrkit import LRFinder
+
+model = nn.Linear(4, 2)
+data = [(torch.randn(8, 4), torch.randint(0, 2, (8,))) for _ in range(4)]
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+loss = nn.CrossEntropyLoss()
+finder = LRFinder(model, optimizer, loss, memory_cache=False, cache_dir=sys.argv[1])
+
+def wait(done):
+    print("sweeping", flush=True)
+    time.sleep(60)
+
+finder.range_test(data, num_iter=10, on_step=wait, progress=False)
+"""
+
+
+@pytest.mark.parametrize("signal", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "SIGTERM"])
+def test_a_range_test_killed_mid_sweep_leaves_no_file_in_cache_dir(
+    signal: signal.Signals, tmp_path: Path
+) -> None:
+    """Leftover of QA 124: the file lived on after kill -9 (torch-lr-finder's does too)."""
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "sweeping\n"
+        process.send_signal(signal)
+        assert process.wait(timeout=30) == -signal
+    finally:
+        process.kill()
+    assert list(folder.iterdir()) == []
 
 
 def test_a_snapshot_in_a_file_holds_no_tensor_in_memory_and_restores_twice(tmp_path: Path) -> None:
@@ -155,14 +217,14 @@ def test_a_snapshot_in_a_file_holds_no_tensor_in_memory_and_restores_twice(tmp_p
     train_steps(model, optimizer, data, 2)
     before = _state(model, optimizer)
     snap = Snapshot(model, optimizer, cache_dir=tmp_path)
-    assert snap.saved_tensors() == []
+    assert snap.saved_tensors() == [] and len(_held(tmp_path)) == 1
     for _ in range(2):
         train_steps(model, optimizer, data, 2)
         snap.restore()
         _assert_equal(before, _state(model, optimizer))
     assert snap.saved_tensors() == []  # let go again after each restore
     del snap
-    assert list(tmp_path.iterdir()) == []
+    assert _held(tmp_path) == [] and list(tmp_path.iterdir()) == []
 
 
 def test_a_snapshot_file_holds_a_view_s_values_not_its_whole_storage(tmp_path: Path) -> None:
@@ -171,28 +233,45 @@ def test_a_snapshot_file_holds_a_view_s_values_not_its_whole_storage(tmp_path: P
     model = nn.Linear(3, 3)
     model.register_buffer("position", torch.arange(1_000_000.0)[:16])
     snap = Snapshot(model, torch.optim.SGD(model.parameters(), lr=0.1), cache_dir=tmp_path)
-    (file,) = tmp_path.iterdir()
-    assert file.stat().st_size < 100_000
+    (file,) = _held(tmp_path)
+    assert os.stat(file).st_size < 100_000
     model.position.zero_()
     snap.restore()
     assert model.position.tolist() == [float(i) for i in range(16)]
 
 
-def test_a_snapshot_file_removed_during_the_sweep_says_the_model_was_not_restored(
-    tmp_path: Path,
+def _no_proc(path: str) -> str:  # the snapshot on a system without /proc/self/fd: macOS, say
+    return path
+
+
+@pytest.mark.parametrize("system", ["linux", "no /proc"])
+def test_a_cleaner_of_temporary_files_cannot_take_the_copy_away_on_linux(
+    system: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Where the file keeps its name, one removed mid-sweep says the model was not restored."""
+    if system == "no /proc":
+        monkeypatch.setattr("lrkit.finder.snapshot._held_open", _no_proc)
     model, optimizer, data = _setup(OPTIMIZERS["adam"])
+    before = _state(model, optimizer)
+    cleaned: list[str] = []
 
     def clean_tmp(done: int) -> None:  # a cleaner of temporary files, say
         if done == 3:
             for file in tmp_path.iterdir():
                 file.unlink()
+                cleaned.append(file.name)
 
     finder = LRFinder(
         model, optimizer, nn.CrossEntropyLoss(), memory_cache=False, cache_dir=tmp_path
     )
-    with pytest.raises(RunError, match=r"could not read back its copy .* were NOT restored"):
+    if system == "linux":
         finder.range_test(data, num_iter=10, on_step=clean_tmp)
+        assert cleaned == []
+        _assert_equal(before, _state(model, optimizer))
+    else:
+        with pytest.raises(RunError, match=r"could not read back its copy .* were NOT restored"):
+            finder.range_test(data, num_iter=10, on_step=clean_tmp)
+        assert len(cleaned) == 1 and cleaned[0].startswith("lrkit-snapshot-")
 
 
 def test_ctrl_c_while_the_snapshot_file_is_written_leaves_no_file(

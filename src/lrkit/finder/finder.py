@@ -87,7 +87,8 @@ class LRFinder:
             optimizer state and the rest while it runs: ``True`` (the default), in CPU memory
             (never on the device, where torch-lr-finder keeps it); ``False``, in a file in
             ``cache_dir`` (the system's temporary folder when ``None``) removed after, as
-            torch-lr-finder's does, for a model whose second copy would not fit in memory.
+            torch-lr-finder's is, for a model whose second copy would not fit in memory (on
+            Linux the file's name goes at once: a process killed mid-test leaves nothing).
         amp_backend, amp_config, grad_scaler: torch-lr-finder's mixed precision, the defaults
             of :meth:`range_test`'s ``amp_dtype`` and ``scaler``: with ``amp_backend="torch"``,
             the forward pass runs under autocast with ``amp_config``'s ``dtype`` (autocast's

@@ -13,14 +13,18 @@ The copy lives on the CPU: a model on a GPU is not duplicated there (torch-lr-fi
 ``memory_cache=False``), the tensors go to a file there instead and are read back, memory-mapped,
 only while they are restored: during the sweep the process holds no second copy of the weights,
 gradients and the optimizer's state tensors (what an optimizer keeps in lists or other objects
-is deep-copied in memory, as without a ``cache_dir``). Restoring copies the saved values *into*
-the existing tensors, so parameters, optimizer state tensors and param-group dicts keep their
-identity, and anything that holds on to them (a scheduler, an EMA of the weights, a hook) stays
-valid; a parameter or buffer that the sweep replaced by another tensor is put back.
-Optimizer state created during the sweep (a momentum buffer the optimizer did not have yet) is
-removed again, so a fresh optimizer is fresh again afterwards; the param groups are put back as
-they were (a group added during it, for progressive unfreezing, is removed; one removed comes
-back), each with its own list of parameters.
+is deep-copied in memory, as without a ``cache_dir``). On Linux the file's name is removed as
+soon as it is written and checked, and the snapshot reads it through the descriptor it keeps
+open: a process killed mid-sweep (``kill -9``, SIGTERM, out of memory) leaves no file behind,
+and a cleaner of temporary folders cannot take the copy away during the sweep.
+
+Restoring copies the saved values *into* the existing tensors, so parameters, optimizer state
+tensors and param-group dicts keep their identity, and anything that holds on to them (a scheduler,
+an EMA of the weights, a hook) stays valid; a parameter or buffer that the sweep replaced by
+another tensor is put back. Optimizer state created during the sweep (a momentum buffer the
+optimizer did not have yet) is removed again, so a fresh optimizer is fresh again afterwards; the
+param groups are put back as they were (a group added during it, for progressive unfreezing, is
+removed; one removed comes back), each with its own list of parameters.
 
 What lies outside the model, the optimizer, the scaler and the RNGs is not saved: the sweep calls
 the optimizer's step hooks at every step, as training does, and what a hook changes elsewhere (an
@@ -144,7 +148,8 @@ class Snapshot:
                     "optimizer after it."
                 )
         self._take(optimizer, scaler, generators, copied=cache_dir is None)
-        self._file: str | None = None
+        self._file: str | None = None  # the path the file is read from
+        self._named: str | None = None  # its name in cache_dir, for messages
         if cache_dir is not None:
             self._offload(cache_dir)
 
@@ -227,15 +232,19 @@ class Snapshot:
         return found + [v for v in values if isinstance(v, _Saved)]
 
     def _offload(self, folder: str | os.PathLike[str]) -> None:
-        """Moves the saved tensors to a file in ``folder`` (removed with the snapshot, by the
-        process that made it: not by a child forked meanwhile), read back once to be sure of it
-        before anything trains."""
+        """Moves the saved tensors to a file in ``folder``, read back once to be sure of it
+        before anything trains. On Linux its name goes at once and the file lives on as an open
+        descriptor, which the kernel lets go however the process ends; elsewhere the file is
+        removed with the snapshot, by the process that made it (not by a child forked meanwhile).
+        """
         saved, path = self._saved(), None
         try:
             handle, path = tempfile.mkstemp(prefix="lrkit-snapshot-", suffix=".pt", dir=folder)
             os.close(handle)
             torch.save([s.value for s in saved], path)
             _read(path, len(saved))
+            self._file = self._named = path
+            self._file = _held_open(path)
         except BaseException as error:  # a full disk (torch's RuntimeError), a folder gone, ...
             if path is not None:  # ... or Ctrl-C while it writes: no file left behind
                 _remove(path, os.getpid())
@@ -247,8 +256,7 @@ class Snapshot:
                 f"{str(folder)!r}: {type(error).__name__}: {error}. Free space there or give a "
                 "folder you can write to, or pass memory_cache=True to keep the copy in memory."
             ) from error
-        self._file = path
-        weakref.finalize(self, _remove, path, os.getpid())
+        weakref.finalize(self, _remove, self._file, os.getpid())
         for s in saved:
             s.value = _OFFLOADED
 
@@ -264,7 +272,7 @@ class Snapshot:
         except Exception as error:  # removed by a cleaner of temporary files, say
             raise RunError(
                 f"the range test could not read back its copy of the model from "
-                f"{self._file!r} ({type(error).__name__}: {error}): the model, its optimizer "
+                f"{self._named!r} ({type(error).__name__}: {error}): the model, its optimizer "
                 "and the RNGs were NOT restored, and hold what the sweep left."
             ) from error
         for s, value in zip(saved, values, strict=True):
@@ -333,9 +341,31 @@ def _read(path: str, count: int) -> list[Tensor]:
     return values
 
 
+def _held_open(path: str) -> str:
+    """Where the file at ``path`` is read once its name is gone: ``/proc/self/fd/N`` on Linux,
+    for a descriptor kept open (a forked child holds its own copy of it); elsewhere ``path``
+    itself, left in place."""
+    descriptor = os.open(path, os.O_RDONLY)
+    held = f"/proc/self/fd/{descriptor}"
+    try:
+        if not os.path.samefile(held, path):
+            raise OSError("no /proc/self/fd")
+    except OSError:  # not Linux, or no /proc
+        os.close(descriptor)
+        return path
+    os.remove(path)
+    return held
+
+
 def _remove(path: str, owner: int) -> None:
-    if os.getpid() == owner:  # a forked child's exit runs its copy of the finalizer too
-        with contextlib.suppress(OSError):
+    """Removes the snapshot's file, or closes the descriptor that holds it; in ``owner``, the
+    process that wrote it, only: a forked child's exit runs its copy of the finalizer too."""
+    if os.getpid() != owner:
+        return
+    with contextlib.suppress(OSError):
+        if path.startswith("/proc/self/fd/"):
+            os.close(int(path.rsplit("/", 1)[1]))
+        else:
             os.remove(path)
 
 
