@@ -13,7 +13,7 @@ ROOT = Path(__file__).parents[1]
 HEAVY = ("matplotlib", "optuna", "sklearn")
 
 
-@pytest.mark.parametrize("module", ["lrkit", "lrkit.schedules", "lrkit.errors"])
+@pytest.mark.parametrize("module", ["lrkit", "lrkit.schedules", "lrkit.errors", "lrkit.checks"])
 def test_import_does_not_pull_heavy_libraries(module: str) -> None:
     code = f"import sys, {module}; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

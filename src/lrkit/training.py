@@ -21,14 +21,8 @@ import torch
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from lrkit.errors import (
-    ConfigError,
-    bad_value,
-    check_epochs,
-    check_flag,
-    check_seed,
-    positive_lr,
-)
+from lrkit.checks import check_epochs, check_flag, check_seed, positive_lr
+from lrkit.errors import ConfigError, bad_value
 from lrkit.history import EpochRecord, Evaluation, History, Unit
 from lrkit.plaintext import lr_text
 from lrkit.progress import ProgressBar
@@ -37,7 +31,7 @@ from lrkit.tasks.checks import check_task
 from lrkit.tasks.metrics import MetricTally
 
 if TYPE_CHECKING:
-    from lrkit.errors import Real, Whole
+    from lrkit.checks import Real, Whole
     from lrkit.schedules import Schedule
 
 # History and its records live in lrkit.history; they are re-exported here for convenience.
@@ -381,8 +375,8 @@ def _in_run_units(length: float, scheduler: Any, unit: str) -> float:
 def _warn_lead_in(scheduler: Any, total: int, unit: str) -> None:
     """Warns when a run ends inside the fixed phases before an open-ended one (``warmup:10 >
     plateau`` over 2 epochs never reaches the base LR, nor the plateau phase)."""
-    from lrkit.errors import caller_level
     from lrkit.schedules.compose import Sequence
+    from lrkit.stacklevel import caller_level
 
     schedule = scheduler.schedule
     if not isinstance(schedule, Sequence):
@@ -406,8 +400,8 @@ def _warn_lead_in(scheduler: Any, total: int, unit: str) -> None:
 def _warn_length(scheduler: Any, total: int, unit: str) -> None:
     """Warns when a bound schedule's length misses the run's: one that ends early holds its
     last LR (0 for a cosine) for the rest; one that ends late is cut before its end."""
-    from lrkit.errors import caller_level
     from lrkit.schedules.bound import ScheduledLR
+    from lrkit.stacklevel import caller_level
 
     if not isinstance(scheduler, ScheduledLR):
         return

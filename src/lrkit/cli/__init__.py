@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from lrkit.errors import MAX_EPOCHS, MAX_SEED
+from lrkit.checks import MAX_EPOCHS, MAX_SEED
 from lrkit.outputs import SUMMARY, held, in_the_way, unwritable
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2  # interrupted: lrkit.interrupts.exit_status

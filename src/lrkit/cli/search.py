@@ -75,7 +75,7 @@ def study_name(text: str) -> str:
     """
     if not text.strip():
         raise argparse.ArgumentTypeError(f"must be a non-empty study name, got {text!r}")
-    from lrkit.errors import MAX_STUDY_NAME
+    from lrkit.checks import MAX_STUDY_NAME
 
     if len(text) > MAX_STUDY_NAME:  # Optuna's database column holds 512
         raise argparse.ArgumentTypeError(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lrkit.errors import bad_value, positive_lr
+from lrkit.checks import positive_lr
+from lrkit.errors import bad_value
 from lrkit.history import Unit
 
 RANGE_ONE_CYCLE = "range-onecycle"

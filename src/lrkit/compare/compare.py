@@ -17,20 +17,12 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from lrkit.checks import MAX_SEED, check_epochs, check_flag, check_seed, positive_lr, whole_number
 from lrkit.compare.candidate import RANGE_ONE_CYCLE, Candidate
 from lrkit.compare.defaults import default_schedules, range_one_cycle
 from lrkit.compare.result import CompareResult, ScheduleRun
 from lrkit.devices import device_text
-from lrkit.errors import (
-    MAX_SEED,
-    ConfigError,
-    bad_value,
-    check_epochs,
-    check_flag,
-    check_seed,
-    positive_lr,
-    whole_number,
-)
+from lrkit.errors import ConfigError, bad_value
 from lrkit.history import History
 from lrkit.progress import ProgressBar
 from lrkit.tasks.base import Task
@@ -38,7 +30,7 @@ from lrkit.tasks.base import Task
 if TYPE_CHECKING:
     import torch
 
-    from lrkit.errors import Real, Whole
+    from lrkit.checks import Real, Whole
     from lrkit.finder.result import RangeTestResult
 
 MAX_SEEDS = 1_000

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from lrkit.checks import whole_number
 from lrkit.compare.candidate import Candidate
-from lrkit.errors import ConfigError, bad_value, whole_number
+from lrkit.errors import ConfigError, bad_value
 from lrkit.finder.result import RangeTestResult
 from lrkit.finder.to_schedule import schedule_from_range
 from lrkit.plaintext import lr_text, range_text

@@ -36,8 +36,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lrkit.checks import check_flag, plain, positive_lr
 from lrkit.devices import check_device
-from lrkit.errors import ConfigError, bad_value, check_flag, plain, positive_lr
+from lrkit.errors import ConfigError, bad_value
 from lrkit.finder.batch import Criterion, StepFn
 from lrkit.finder.plan import Plan, check_optimizer, check_options, is_scaler, make_plan
 from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
@@ -50,7 +51,7 @@ if TYPE_CHECKING:  # matplotlib is imported by plot() only
     from matplotlib.figure import Figure
     from typing_extensions import Unpack
 
-    from lrkit.errors import Real, Whole
+    from lrkit.checks import Real, Whole
     from lrkit.finder.figure import FinderFigure
 
     class _LookOptions(TypedDict, total=False):

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrkit.errors import MAX_LR, ConfigError, bad_value, check_seed, positive_lr, whole_number
+from lrkit.checks import MAX_LR, check_seed, positive_lr, whole_number
+from lrkit.errors import ConfigError, bad_value
 from lrkit.finder_settings import MAX_ITER, MIN_ITER, check_balance
 from lrkit.plaintext import lr_text
 

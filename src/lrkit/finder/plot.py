@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lrkit.axes import figure_and_axes
-from lrkit.errors import ConfigError, bad_value, check_flag, whole_number
+from lrkit.checks import check_flag, whole_number
+from lrkit.errors import ConfigError, bad_value
 from lrkit.finder.suggest import MIN_POINTS, read_curve
 from lrkit.plaintext import lr_text, range_text
 from lrkit.rounding import tidy

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from lrkit.errors import ConfigError, UnknownNameError, bad_value, positive_lr, whole_number
+from lrkit.checks import positive_lr, whole_number
+from lrkit.errors import ConfigError, UnknownNameError, bad_value
 from lrkit.rounding import tidy
 from lrkit.schedules import Constant, Cosine, Cyclic, MultiStep, OneCycle, Schedule, Warmup
 from lrkit.schedules.compose import Limited

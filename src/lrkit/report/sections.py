@@ -17,7 +17,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lrkit.errors import bad_value, whole_number
+from lrkit.checks import whole_number
+from lrkit.errors import bad_value
 from lrkit.plaintext import LR_FORMAT, literal, lr_text, range_text
 from lrkit.report.html import (
     Section,

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from lrkit.errors import ConfigError, plain, whole_number
+from lrkit.checks import plain, whole_number
+from lrkit.errors import ConfigError
 
 if TYPE_CHECKING:
     from lrkit.schedules.plateau import Plateau
@@ -179,7 +180,7 @@ class Schedule(ABC):
 
 
 def python_value(value: Any) -> Any:
-    """:func:`~lrkit.errors.plain` through arrays, lists and tuples: NumPy numbers as Python's,
+    """:func:`~lrkit.checks.plain` through arrays, lists and tuples: NumPy numbers as Python's,
     an array as a list; anything else, ``value`` itself.
 
     Example:

@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrkit.errors import ConfigError, bad_value, caller_level, check_flag, plain, whole_number
+from lrkit.checks import check_flag, plain, whole_number
+from lrkit.errors import ConfigError, bad_value
 from lrkit.plaintext import lr_text
 from lrkit.schedules.base import TICK, Schedule
 from lrkit.schedules.plateau import PlateauTracker, finite_metric
 from lrkit.schedules.spec import parse
+from lrkit.stacklevel import caller_level
 
 if TYPE_CHECKING:
-    from lrkit.errors import Whole
+    from lrkit.checks import Whole
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 

@@ -24,7 +24,8 @@ import numbers
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from lrkit.errors import ConfigError, bool_or_text
+from lrkit.checks import bool_or_text
+from lrkit.errors import ConfigError
 
 Check = Callable[[Any], bool]
 

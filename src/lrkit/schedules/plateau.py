@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lrkit.errors import ConfigError, bad_value, bool_or_text, whole_number
+from lrkit.checks import bool_or_text, whole_number
+from lrkit.errors import ConfigError, bad_value
 from lrkit.schedules.base import (
     Array,
     Schedule,

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lrkit.axes import figure_and_axes
-from lrkit.errors import ConfigError, whole_number
+from lrkit.checks import whole_number
+from lrkit.errors import ConfigError
 from lrkit.plaintext import lr_text
 from lrkit.rounding import tidy
 from lrkit.schedules.base import Array, Schedule, check_positive

@@ -18,18 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 import optuna
 from optuna.trial import TrialState
 
+from lrkit.checks import MAX_STUDY_NAME, check_flag, plain, positive_lr, whole_number
 from lrkit.devices import device_text
-from lrkit.errors import (
-    MAX_STUDY_NAME,
-    ConfigError,
-    RunError,
-    bad_value,
-    caller_level,
-    check_flag,
-    plain,
-    positive_lr,
-    whole_number,
-)
+from lrkit.errors import ConfigError, RunError, bad_value
 from lrkit.interrupts import Terminated, no_interrupt, raise_held
 from lrkit.plaintext import lr_text, range_text
 from lrkit.search.display import SearchDisplay
@@ -56,11 +47,12 @@ from lrkit.search.study import (
 from lrkit.search.timeouts import check_trial_timeout
 from lrkit.search.trials import check_objective
 from lrkit.search.workers import Workers, again, check_workers
+from lrkit.stacklevel import caller_level
 
 if TYPE_CHECKING:
     import torch
 
-    from lrkit.errors import Real, Whole
+    from lrkit.checks import Real, Whole
     from lrkit.finder import RangeTestResult
     from lrkit.tasks import Task
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 
-from lrkit.errors import ConfigError, SpecError, bad_value, check_epochs
+from lrkit.checks import check_epochs
+from lrkit.errors import ConfigError, SpecError, bad_value
 from lrkit.plaintext import lr_text
 from lrkit.search.samplers import SEED_ATTR
 

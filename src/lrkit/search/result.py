@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import optuna
 
 from lrkit import outputs
-from lrkit.errors import bad_value, whole_number
+from lrkit.checks import whole_number
+from lrkit.errors import bad_value
 from lrkit.jsondata import dumps
 from lrkit.outputs import csv_text, write_file
 from lrkit.plaintext import lr_text

@@ -21,7 +21,8 @@ from typing import Any, Literal
 import numpy as np
 import optuna
 
-from lrkit.errors import UnknownNameError, bad_value, whole_number
+from lrkit.checks import whole_number
+from lrkit.errors import UnknownNameError, bad_value
 
 SAMPLERS = ("random", "random-torch", "stratified", "tpe")
 _SAMPLER_ALIASES = {"lhs": "stratified", "latin": "stratified"}

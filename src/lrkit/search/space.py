@@ -6,7 +6,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lrkit.errors import ConfigError, positive_lr
+from lrkit.checks import positive_lr
+from lrkit.errors import ConfigError
 from lrkit.rounding import tidy
 
 MIN_DECADES = 1e-3

@@ -28,7 +28,7 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, caller_level
+from lrkit.errors import ConfigError
 from lrkit.interrupts import no_interrupt
 from lrkit.plaintext import lr_text
 from lrkit.search.pruners import FIRST_ATTEMPT_ATTR, PLACE_ATTR, pruner_key
@@ -44,6 +44,7 @@ from lrkit.search.samplers import (
 )
 from lrkit.search.space import LogRange
 from lrkit.search.storage import StorageSpec
+from lrkit.stacklevel import caller_level
 
 CONFIG_ATTR = "lrkit_config"
 STATE_ATTR = "lrkit_state"

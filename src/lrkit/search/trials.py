@@ -26,7 +26,8 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, bool_or_text, error_chain
+from lrkit.checks import bool_or_text
+from lrkit.errors import ConfigError, error_chain
 from lrkit.search.result import TRACEBACK
 from lrkit.search.samplers import LR_PARAM
 from lrkit.search.storage import StorageSpec

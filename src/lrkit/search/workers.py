@@ -25,7 +25,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from lrkit.errors import ConfigError, RunError, caller_level
+from lrkit.errors import ConfigError, RunError
 from lrkit.interrupts import no_interrupt
 from lrkit.search import timeouts
 from lrkit.search.objective import TaskObjective
@@ -46,6 +46,7 @@ from lrkit.search.worker_processes import (
     held_signals,
     worker_processes,
 )
+from lrkit.stacklevel import caller_level
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from lrkit.errors import (
-    MAX_EPOCHS,
-    ConfigError,
-    TaskError,
-    UnknownNameError,
-    bad_value,
-    positive_lr,
-    where_raised,
-    whole_number,
-)
+from lrkit.checks import MAX_EPOCHS, positive_lr, whole_number
+from lrkit.errors import ConfigError, TaskError, UnknownNameError, bad_value, where_raised
 from lrkit.tasks.metrics import METRICS
 
 

@@ -24,17 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
+from lrkit.checks import MAX_SEED, check_flag, check_seed, plain, whole_number
 from lrkit.devices import device_text
-from lrkit.errors import (
-    MAX_SEED,
-    ConfigError,
-    RunError,
-    bad_value,
-    check_flag,
-    check_seed,
-    plain,
-    whole_number,
-)
+from lrkit.errors import ConfigError, RunError, bad_value
 from lrkit.jsondata import dumps
 from lrkit.plaintext import in_words, literal, lr_text, range_text
 from lrkit.tune import stages
@@ -44,8 +36,8 @@ if TYPE_CHECKING:
     import torch
     from matplotlib.figure import Figure
 
+    from lrkit.checks import Real, Whole
     from lrkit.compare import CompareResult
-    from lrkit.errors import Real, Whole
     from lrkit.finder import RangeTestResult
     from lrkit.history import History
     from lrkit.search import SearchResult

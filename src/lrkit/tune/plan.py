@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass
 from functools import cache
 
-from lrkit.errors import MAX_EPOCHS, ConfigError, whole_number
+from lrkit.checks import MAX_EPOCHS, whole_number
+from lrkit.errors import ConfigError
 
 REDUCTION = 3  # successive halving keeps the best third at each rung (lrkit.search's "halving")
 MIN_TRIALS = 3
