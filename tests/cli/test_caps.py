@@ -115,7 +115,7 @@ def test_an_output_that_cannot_be_written_is_a_usage_error_before_any_work(
 
 
 def test_checking_an_out_folder_leaves_nothing_behind(tmp_path: Path) -> None:
-    from lrkit.cli import check_out
+    from lrkit.cli.out_folder import check_out
 
     check_out(tmp_path / "a" / "b")
     assert list(tmp_path.iterdir()) == []

@@ -40,7 +40,7 @@ def test_an_alias_is_the_same_task(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_a_rerun_on_another_task_starts_a_new_report(tmp_path: Path) -> None:
     """``lrkit find digits`` then ``lrkit find friedman`` in one folder: the second replaces all
     that the first wrote, so it is not refused, and nothing of digits stays in the report."""
-    from lrkit.cli import write_report_part
+    from lrkit.cli.out_folder import write_report_part
 
     folder = tmp_path / "run"
     for task in ("digits", "friedman"):

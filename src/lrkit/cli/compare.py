@@ -22,18 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
-from lrkit.cli import (
-    UsageError,
-    add_task_arguments,
-    capped_int,
-    check_out,
-    epochs_arg,
-    next_command,
-    out_arg,
-    positive_float,
-    print_json,
-    write_report_part,
-)
+from lrkit.cli import UsageError, next_command
+from lrkit.cli.arguments import add_task_arguments, capped_int, epochs_arg, out_arg, positive_float
+from lrkit.cli.json_stdout import print_json
+from lrkit.cli.out_folder import check_out, write_report_part
 from lrkit.plaintext import in_words
 
 if TYPE_CHECKING:
@@ -152,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
 def write_outputs(result: CompareResult, out: Path, *, task: str) -> list[Path]:
     """Writes ``compare.png``, ``compare.json``, ``compare.csv`` and ``report.html`` to ``out``
-    (the report's part on ``task``, see :func:`~lrkit.cli.write_report_part`).
+    (the report's part on ``task``, see :func:`~lrkit.cli.out_folder.write_report_part`).
 
     All of them or, when Ctrl-C comes first, none: they are drawn and built before the first
     is written, and Ctrl-C waits while they are written (:func:`lrkit.interrupts.deferred`).

@@ -20,16 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
-from lrkit.cli import (
-    add_task_arguments,
-    capped_int,
-    check_out,
-    next_command,
-    out_arg,
-    positive_float,
-    print_json,
-    write_report_part,
-)
+from lrkit.cli import next_command
+from lrkit.cli.arguments import add_task_arguments, capped_int, out_arg, positive_float
+from lrkit.cli.json_stdout import print_json
+from lrkit.cli.out_folder import check_out, write_report_part
 from lrkit.finder_settings import (
     BALANCE_MODES,
     DEFAULT_END_LR,

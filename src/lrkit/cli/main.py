@@ -25,7 +25,8 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from lrkit import __version__
-from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, HOLDS, UsageError, stdout_for_json, stopped
+from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, HOLDS, UsageError, stopped
+from lrkit.cli.json_stdout import stdout_for_json
 from lrkit.errors import LrkitError, RunError, SpecError, TaskError
 from lrkit.interrupts import (
     exit_status,

@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli import UsageError, capped_int, positive_float
+from lrkit.cli import UsageError
+from lrkit.cli.arguments import capped_int, positive_float
 from lrkit.outputs import unwritable, write_file
 from lrkit.plaintext import lr_text
 

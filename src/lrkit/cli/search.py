@@ -18,19 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
-from lrkit.cli import (
+from lrkit.cli import next_command, stopped
+from lrkit.cli.arguments import (
     add_task_arguments,
     capped_int,
-    check_out,
     epochs_arg,
-    next_command,
     out_arg,
     positive_float,
     positive_int,
-    print_json,
-    stopped,
-    write_report_part,
 )
+from lrkit.cli.json_stdout import print_json
+from lrkit.cli.out_folder import check_out, write_report_part
 from lrkit.plaintext import literal, lr_text, range_text
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import argparse
 import math
 from typing import TYPE_CHECKING, Any
 
-from lrkit.cli import add_task_arguments, epochs_arg, positive_float
+from lrkit.cli.arguments import add_task_arguments, epochs_arg, positive_float
 from lrkit.plaintext import lr_text
 
 if TYPE_CHECKING:

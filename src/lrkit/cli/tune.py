@@ -14,16 +14,15 @@ import sys
 from typing import Any
 
 from lrkit import outputs
-from lrkit.cli import (
+from lrkit.cli import command_line, stopped
+from lrkit.cli.arguments import (
     add_task_arguments,
-    command_line,
     epochs_arg,
     out_arg,
     positive_float,
     positive_int,
-    print_json,
-    stopped,
 )
+from lrkit.cli.json_stdout import print_json
 from lrkit.plaintext import lr_text
 from lrkit.tune.pipeline import DEFAULT_OUT
 from lrkit.tune.plan import MAX_TRIALS
