@@ -37,7 +37,9 @@ def start(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
+def test_search_writes_table_plot_json_and_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     args = ["digits", "--trials", "5", "--epochs", "3", "--pruner", "halving", "--low", "1e-3"]
     done = run(*args, "--out", str(out))
@@ -60,9 +62,9 @@ def test_search_writes_table_plot_json_and_csv(tmp_path: Path) -> None:
     assert len(csv) == 6 and "test_metric" in csv[0]
     assert (out / "study.journal").exists()
 
-    again = run(*args, "--out", str(out), "--json")  # finished: read back
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["trials"] == data["trials"]
+    status, said, err = in_process(["search", *args, "--out", str(out), "--json"], capsys)
+    assert status == 0, err  # finished: read back
+    assert json.loads(said)["trials"] == data["trials"]
 
 
 def test_value_val_metric_keeps_the_best_accuracy(
@@ -149,16 +151,18 @@ def test_a_storage_file_that_is_not_a_journal_is_refused_and_kept(
         assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
-def test_an_empty_storage_file_becomes_the_journal(tmp_path: Path) -> None:
+def test_an_empty_storage_file_becomes_the_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     journal = tmp_path / "empty.journal"
     journal.touch()
     args = ["--storage", str(journal), "--trials", "1", "--epochs", "1", "--out", str(tmp_path)]
     done = run(*args, "--json")
     assert done.returncode == 0, done.stderr
     assert journal.read_text().startswith('{"op_code":')
-    again = run(*args, "--resume", "--json")  # the journal it wrote is read back
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["trials"] == json.loads(done.stdout)["trials"]
+    status, said, err = in_process(["search", *args, "--resume", "--json"], capsys)
+    assert status == 0, err  # the journal it wrote is read back
+    assert json.loads(said)["trials"] == json.loads(done.stdout)["trials"]
 
 
 def test_auto_range_without_a_range_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -212,7 +216,9 @@ def test_a_journal_cut_off_by_a_full_disk_resumes(tmp_path: Path) -> None:
     assert data["counts"]["complete"] == 5 and data["counts"]["failed"] == 0
 
 
-def test_the_same_finished_search_again_says_no_trial_ran(tmp_path: Path) -> None:
+def test_the_same_finished_search_again_says_no_trial_ran(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["digits", "--trials", "2", "--epochs", "1", "--out", str(tmp_path)]
     first = run(*args)
     assert first.returncode == 0, first.stderr
@@ -223,12 +229,15 @@ def test_the_same_finished_search_again_says_no_trial_ran(tmp_path: Path) -> Non
         "or --out.\n"
     )
     # said however the result is printed, and when --resume finds nothing to resume
-    for extra in ([], ["--json"], ["--quiet"], ["--resume"]):
-        again = run(*args, *extra)
-        assert again.returncode == 0, again.stderr
-        assert note in again.stderr and "Warning" not in again.stderr, extra
+    again = run(*args)  # a process of its own, as a user runs it
+    assert again.returncode == 0, again.stderr
+    assert note in again.stderr and "Warning" not in again.stderr
+    for extra in (["--json"], ["--quiet"], ["--resume"]):
+        status, said, err = in_process(["search", *args, *extra], capsys)
+        assert status == 0, err
+        assert note in err and "Warning" not in err, extra
         if extra == ["--json"]:
-            assert json.loads(again.stdout)["counts"]["complete"] == 2  # stdout is the JSON
+            assert json.loads(said)["counts"]["complete"] == 2  # stdout is the JSON
 
 
 def test_a_search_in_which_every_trial_failed_says_why_and_exits_1(tmp_path: Path) -> None:
@@ -292,20 +301,19 @@ def test_a_search_that_could_not_go_on_is_one_line_and_exit_1(
     assert err == "lrkit: error: the study is not done; resume it ('resume=True', `--resume`).\n"
 
 
-def test_a_study_with_another_range_is_refused_and_kept(tmp_path: Path) -> None:
+def test_a_study_with_another_range_is_refused_and_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     first = run("digits", "--trials", "2", "--epochs", "1", "--out", str(out))
     assert first.returncode == 0, first.stderr
     journal = (out / "study.journal").read_bytes()
-    other = run("digits", "--trials", "2", "--epochs", "1", "--low", "1e-3", "--out", str(out))
-    assert other.returncode == 2
-    assert (
-        "already exists with different settings: --low=1e-05 (this search: 0.001)" in other.stderr
-    )
+    args = ["search", "digits", "--trials", "2", "--epochs", "1", "--low", "1e-3"]
+    status, _, err = in_process([*args, "--out", str(out)], capsys)
+    assert status == 2
+    assert "already exists with different settings: --low=1e-05 (this search: 0.001)" in err
     # what to do, in the command's words: a new search is another --study or --out
-    assert other.stderr.rstrip().endswith(
-        "another --study, or another folder for its journal (--out=DIR)."
-    )
+    assert err.rstrip().endswith("another --study, or another folder for its journal (--out=DIR).")
     assert (out / "study.journal").read_bytes() == journal  # nothing stored was touched
 
 
@@ -321,50 +329,62 @@ task = Task(name='small', model=lambda: torch.nn.Linear(4, 2), train_data=Tensor
 """
 
 
-def test_another_study_in_the_same_folder_says_whose_files_it_replaces(tmp_path: Path) -> None:
+def test_another_study_in_the_same_folder_says_whose_files_it_replaces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     task, out = tmp_path / "small.py", tmp_path / "run"
     task.write_text(SMALL_TASK)
-    for name in ("a", "b"):
-        done = run(str(task), "--trials", "2", "--study", name, "--out", str(out))
-        assert done.returncode == 0, done.stderr
-    assert f"note: {out / 'search.json'} held study 'a'; it now holds 'b'" in done.stderr
+    done = run(str(task), "--trials", "2", "--study", "a", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    args = ["search", str(task), "--trials", "2", "--out", str(out), "--study"]
+    status, _, err = in_process([*args, "b"], capsys)
+    assert status == 0, err
+    assert f"note: {out / 'search.json'} held study 'a'; it now holds 'b'" in err
     assert json.loads((out / "search.json").read_text())["study_name"] == "b"
-    back = run(str(task), "--trials", "2", "--study", "a", "--resume", "--out", str(out))
-    assert back.returncode == 0, back.stderr  # as the note says
+    status, _, err = in_process([*args, "a", "--resume"], capsys)
+    assert status == 0, err  # as the note says
     assert json.loads((out / "search.json").read_text())["study_name"] == "a"
-    again = run(str(task), "--trials", "2", "--study", "a", "--resume", "--out", str(out))
-    assert "held study" not in again.stderr  # the same study: nothing replaced
+    status, _, err = in_process([*args, "a", "--resume"], capsys)
+    assert status == 0 and "held study" not in err  # the same study: nothing replaced
 
 
-def test_a_broken_task_fails_before_any_trial(tmp_path: Path) -> None:
+def test_a_broken_task_fails_before_any_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     task = tmp_path / "broken.py"
     task.write_text(SMALL_TASK.replace("lambda: torch.nn.Linear(4, 2)", "lambda: 1 / 0"))
-    done = run(str(task), "--trials", "2", "--out", str(tmp_path / "run"))
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.strip() == (
+    args = ["search", str(task), "--trials", "2", "--out", str(tmp_path / "run")]
+    status, _, err = in_process(args, capsys)
+    assert status == 2, err
+    assert err.strip() == (
         "lrkit: error: Task 'small': model() raised ZeroDivisionError: division by zero "
         "(at broken.py:8)"
     )
     assert not (tmp_path / "run" / "study.journal").exists()  # no trial was run
 
 
-def test_an_edited_task_file_is_another_search(tmp_path: Path) -> None:
+def test_an_edited_task_file_is_another_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     task, out = tmp_path / "small.py", tmp_path / "run"
     task.write_text(SMALL_TASK)
     first = run(str(task), "--trials", "2", "--out", str(out))
     assert first.returncode == 0, first.stderr
-    again = run(str(task), "--trials", "2", "--out", str(out), "--resume")
-    assert again.returncode == 0, again.stderr  # the same file: the finished study is resumed
+    args = ["search", str(task), "--trials", "2", "--out", str(out), "--resume"]
+    status, _, err = in_process(args, capsys)
+    assert status == 0, err  # the same file: the finished study is resumed
     task.write_text(SMALL_TASK.replace("manual_seed(0)", "manual_seed(1)"))  # other data
-    edited = run(str(task), "--trials", "2", "--out", str(out), "--resume")
-    assert edited.returncode == 2, edited.stderr
-    line = edited.stderr.strip()
+    status, _, err = in_process(args, capsys)
+    assert status == 2, err
+    line = err.strip()
     assert line.startswith("lrkit: error: study 'lrkit-search'") and "\n" not in line
     assert "already exists with different settings: the task file changed since the" in line
     assert line.count("file sha256") == 2  # the stored file's digest and the edited one's
 
 
-def test_a_study_is_resumed_however_its_task_and_schedule_are_spelled(tmp_path: Path) -> None:
+def test_a_study_is_resumed_however_its_task_and_schedule_are_spelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "copy").mkdir()
     task, out = tmp_path / "small.py", tmp_path / "run"
     task.write_text(SMALL_TASK)
@@ -378,19 +398,37 @@ def test_a_study_is_resumed_however_its_task_and_schedule_are_spelled(tmp_path: 
         ("copy/../small.py", " cosine:3"),
     ):
         args = ["search", spelled, "--trials", "2", "--schedule", schedule, "--resume"]
-        again = subprocess.run(
-            [*LRKIT, *args, "--out", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=ENV,
-            cwd=tmp_path,
-        )
-        assert again.returncode == 0, (spelled, schedule, again.stderr)
+        monkeypatch.chdir(tmp_path)
+        status, _, err = in_process([*args, "--out", str(out)], capsys)
+        assert status == 0, (spelled, schedule, err)
         # resumed, not refused nor redone
         assert json.loads((out / "search.json").read_text())["trials"] == trials
-    other = run(str(task), "--trials", "2", "--schedule", "cosine:4", "--out", str(out), "--resume")
-    assert other.returncode == 2 and "schedule cosine:steps=4" in other.stderr
+    args = ["search", str(task), "--trials", "2", "--schedule", "cosine:4", "--resume"]
+    status, _, err = in_process([*args, "--out", str(out)], capsys)
+    assert status == 2 and "schedule cosine:steps=4" in err
+
+
+PACED_TASK = """
+import pathlib, time
+import torch
+from torch.utils.data import TensorDataset
+from lrkit.tasks import Task
+
+PACE = pathlib.Path(__file__).with_name("pace")
+
+
+class Paced(torch.nn.Linear):  # each forward pass waits as long as the file "pace" says
+    def forward(self, x):
+        time.sleep(float(PACE.read_text()))
+        return super().forward(x)
+
+
+g = torch.Generator().manual_seed(0)
+x = torch.randn(200, 4, generator=g)
+y = (x[:, 0] > x[:, 1]).long()
+task = Task(name="paced", model=lambda: Paced(4, 2), train_data=TensorDataset(x[:160], y[:160]),
+            val_data=TensorDataset(x[160:], y[160:]), batch_size=40, epochs=4)
+"""
 
 
 @pytest.mark.parametrize(
@@ -402,15 +440,27 @@ def test_a_study_is_resumed_however_its_task_and_schedule_are_spelled(tmp_path: 
         ("2", "kill"),
     ],
 )
-def test_interrupted_then_resumed(tmp_path: Path, workers: str, stop: str) -> None:
-    out = tmp_path / "run"
-    args = ["digits", "--trials", "6", "--epochs", "4", "--workers", workers, "--out", str(out)]
+def test_interrupted_then_resumed(
+    tmp_path: Path, workers: str, stop: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # trials of 20 forward passes that wait rather than compute (the other test process keeps
+    # the CPU): 0.05 s each until two trials are done, then 3 s, so that the trials in flight
+    # would take a minute more to end on their own
+    task, out, pace = tmp_path / "paced.py", tmp_path / "run", tmp_path / "pace"
+    task.write_text(PACED_TASK)
+    pace.write_text("0.05")
+    args = [str(task), "--trials", "5", "--workers", workers, "--out", str(out)]
     process = start(*args)
     journal = out / "study.journal"
     deadline = time.monotonic() + 120
-    while _completed(journal) < 2:
-        assert time.monotonic() < deadline
+    while _trials(journal) < 2:
+        assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.1)
+    pace.write_text("3")
+    while _trials(journal, "RUNNING") < 1:  # a trial in flight, in a slow forward pass
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    time.sleep(0.5)
     if stop == "ctrl-c":
         # as a terminal's: to the whole process group, worker processes (some perhaps still
         # importing torch) included
@@ -419,6 +469,7 @@ def test_interrupted_then_resumed(tmp_path: Path, workers: str, stop: str) -> No
         process.send_signal(signal.SIGTERM)
     stopped = time.monotonic()
     _, err = process.communicate(timeout=60)
+    assert time.monotonic() - stopped < 15  # not the in-flight trials' minute left
     if stop == "ctrl-c":
         # 130 from lrkit's handler; rarely (seen once in ~100 runs) the process ends by the
         # signal itself instead, which a shell reports as 130 too
@@ -427,17 +478,17 @@ def test_interrupted_then_resumed(tmp_path: Path, workers: str, stop: str) -> No
     else:
         assert process.returncode == 143
         assert "lrkit: terminated; finished trials are kept" in err and "--resume" in err
-        assert time.monotonic() - stopped < 15  # not a trial's whole time left
     assert "Traceback" not in err
     _assert_group_ended(process.pid)  # no worker left training
-    refused = run(*args)
-    assert refused.returncode == 2 and "--resume" in refused.stderr
+    pace.write_text("0")
+    status, _, said = in_process(["search", *args], capsys)
+    assert status == 2 and "--resume" in said
     resumed = run(*args, "--resume", "--json")
     assert resumed.returncode == 0, resumed.stderr
     counts = json.loads(resumed.stdout)["counts"]
-    assert counts["complete"] == 6
+    assert counts["complete"] == 5
     assert counts["failed"] == 0
-    assert counts["interrupted"] <= 2  # the trials in flight, queued again and finished
+    assert 1 <= counts["interrupted"] <= 2  # the trials in flight, queued again and finished
 
 
 def _assert_group_ended(group: int) -> None:
@@ -496,7 +547,8 @@ def test_ctrl_c_in_the_range_test_says_there_is_nothing_to_resume(tmp_path: Path
     assert searched["settings"]["auto_ends"] == "low" and searched["settings"]["seed"] == 0
 
 
-def _completed(journal: Path) -> int:
+def _trials(journal: Path, state: str = "COMPLETE") -> int:
+    """How many of the search's trials ``journal`` holds in ``state``."""
     if not journal.exists():
         return 0
     import optuna
@@ -507,4 +559,4 @@ def _completed(journal: Path) -> int:
         study = optuna.load_study(study_name="lrkit-search", storage=storage)
     except KeyError:
         return 0
-    return len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    return len(study.get_trials(states=(optuna.trial.TrialState[state],)))

@@ -38,7 +38,9 @@ def trials_of(out: Path) -> list[dict[str, Any]]:
     return trials
 
 
-def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Path) -> None:
+def test_tune_writes_summary_and_report_and_reuses_finished_stages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     done = run("digits", *BUDGET, "--out", str(out))
     assert done.returncode == 0, done.stderr
@@ -117,21 +119,18 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
     assert json.loads((out / "search.json").read_text())["trials"] == trials
     journal = optuna.storages.JournalStorage(JournalFileBackend(str(out / "study.journal")))
     assert len(optuna.get_all_study_names(journal)) == 1  # the search resumed, not redone
-    as_json = run("digits", *BUDGET, "--out", str(out), "--json")
-    assert as_json.returncode == 0, as_json.stderr
-    assert json.loads(as_json.stdout)["best_lr"] == summary["best_lr"]
+    status, as_json, err = in_process(
+        ["tune", "digits", *BUDGET, "--out", str(out), "--json"], capsys
+    )
+    assert status == 0, err
+    assert json.loads(as_json)["best_lr"] == summary["best_lr"]
 
     # another command would replace a stage and leave the report contradicting its summary
     report = (out / "report.html").read_bytes()
     for command in ("find", "search", "compare"):
-        refused = subprocess.run(
-            [sys.executable, "-m", "lrkit.cli.main", command, "--out", str(out)],
-            capture_output=True,
-            text=True,
-            env=ENV,
-        )
-        assert refused.returncode == 2
-        assert refused.stderr.strip().splitlines() == [
+        status, _, err = in_process([command, "--out", str(out)], capsys)
+        assert status == 2
+        assert err.strip().splitlines() == [
             f"lrkit: error: --out {str(out)!r} holds an `lrkit tune` run; `lrkit {command}` "
             "would replace one of its stages and its report would no longer agree with its "
             "summary: use another folder."
@@ -151,23 +150,32 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(tmp_path: Pat
         (["--seed", "4294967000"], "--seed must be an integer from 0 to 4294966295"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "kept").mkdir()
-    done = run(*args, "--out", str(tmp_path / "o" / "deep"))
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
+    status, _, err = in_process(["tune", *args, "--out", str(tmp_path / "o" / "deep")], capsys)
+    assert status == 2, err
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lrkit: error: ") and message in lines[0]
     assert not (tmp_path / "o").exists()  # the folders it would have made: not left behind
-    again = run(*args, "--out", str(tmp_path / "kept"))
-    assert again.returncode == 2 and (tmp_path / "kept").is_dir()  # one there before: kept
+    status, _, err = in_process(["tune", *args, "--out", str(tmp_path / "kept")], capsys)
+    assert status == 2 and (tmp_path / "kept").is_dir()  # one there before: kept
 
 
-def test_task_files_that_are_broken(tmp_path: Path) -> None:
+def test_a_refusal_is_one_line_and_exit_2_from_a_process_of_its_own(tmp_path: Path) -> None:
+    done = run("--budget", "20", "--out", str(tmp_path / "o"))
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr.startswith("lrkit: error: --budget must be at least 66 epochs for a task")
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
+def test_task_files_that_are_broken(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")
-    done = run(str(empty), "--out", str(tmp_path / "o1"))
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
-    assert "task" in done.stderr.lower()
+    status, _, err = in_process(["tune", str(empty), "--out", str(tmp_path / "o1")], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "task" in err.lower()
     mismatch = tmp_path / "mismatch.py"
     mismatch.write_text(
         "import torch\nfrom torch.utils.data import TensorDataset\nfrom lrkit.tasks import Task\n"
@@ -175,25 +183,25 @@ def test_task_files_that_are_broken(tmp_path: Path) -> None:
         "task = Task(name='bad', model=lambda: torch.nn.Linear(4, 2),\n"
         "            train_data=TensorDataset(x, y), val_data=TensorDataset(x, y))\n"
     )
-    done = run(str(mismatch), "--out", str(tmp_path / "o2"))
-    assert done.returncode == 2, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    status, _, err = in_process(["tune", str(mismatch), "--out", str(tmp_path / "o2")], capsys)
+    assert status == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     raising = tmp_path / "raising.py"
     raising.write_text(mismatch.read_text().replace("torch.nn.Linear(4, 2)", "1 / 0"))
-    done = run(str(raising), "--out", str(tmp_path / "o3"))
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.strip() == (
+    status, _, err = in_process(["tune", str(raising), "--out", str(tmp_path / "o3")], capsys)
+    assert status == 2, err
+    assert err.strip() == (
         "lrkit: error: Task 'bad': model() raised ZeroDivisionError: division by zero "
         "(at raising.py:5)"
     )
 
 
-def test_an_unwritable_out_folder(tmp_path: Path) -> None:
+def test_an_unwritable_out_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    done = run("--out", str(blocker / "run"))
-    assert done.returncode == 2
-    assert "out must be a writable folder" in done.stderr
+    status, _, err = in_process(["tune", "--out", str(blocker / "run")], capsys)
+    assert status == 2
+    assert "out must be a writable folder" in err
 
 
 @pytest.mark.parametrize(
