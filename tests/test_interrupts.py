@@ -65,12 +65,12 @@ def test_a_second_ctrl_c_while_one_is_held_raises_at_once(importable: Path) -> N
         "os.kill(os.getpid(), signal.SIGINT)\n"
         "time.sleep(0.2)\n"
         "os.kill(os.getpid(), signal.SIGINT)\n"
-        "time.sleep(5)\n"
+        "time.sleep(60)\n"
     )
     started = time.monotonic()
     with interrupts.held_during_imports(), pytest.raises(KeyboardInterrupt):
         importlib.import_module("lrkit_test_dep_b")
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 30  # not held to the import's end (a minute)
     interrupts.raise_held()  # the held one went with the second
 
 
@@ -353,10 +353,10 @@ def test_ctrl_c_in_a_task_file_s_own_code_stops_it_at_once(
     from lrkit.cli.main import main
 
     slow = tmp_path / "slow_task.py"
-    slow.write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n")
+    slow.write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(60)\n")
     started = time.monotonic()
     assert main(["train", str(slow)]) == 130
-    assert time.monotonic() - started < 4  # not slept to the end
+    assert time.monotonic() - started < 30  # not slept to the end (a minute)
     assert capsys.readouterr().err.strip() == "lrkit: interrupted."
 
 
@@ -375,16 +375,16 @@ def test_ctrl_c_held_in_a_task_file_s_import_is_not_lost_to_its_error(
 def test_ctrl_c_held_in_a_task_file_s_import_stops_the_file_when_the_import_ends(
     importable: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # the import ends whole, as it must; then the file's own code (here 5 s of "loading")
+    # the import ends whole, as it must; then the file's own code (here a minute of "loading")
     # ran to its end before the held Ctrl-C was raised
     from lrkit.cli.main import main
 
     (importable / "lrkit_test_dep_l.py").write_text(OPTIONAL_DEPENDENCY)
     slow = importable / "loads_after_import.py"
-    slow.write_text("import time\nimport lrkit_test_dep_l\ntime.sleep(5)\n")
+    slow.write_text("import time\nimport lrkit_test_dep_l\ntime.sleep(60)\n")
     started = time.monotonic()
     assert main(["train", str(slow)]) == 130
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 30
     assert sys.gettrace() is None  # the trace that raised it is gone
 
 

@@ -92,3 +92,38 @@ def test_balancing_regression_targets_or_a_plain_iterable_is_a_config_error() ->
         ConfigError, match="balance: class-balanced batches need a torch DataLoader"
     ):
         balanced_loader([(torch.zeros(2), torch.tensor(0))], "sampler")  # type: ignore[arg-type]
+
+
+def test_the_label_is_a_sample_s_second_item_as_the_sweep_reads_it() -> None:
+    """QA 127: an (input, label, index) sample was balanced by its index (the last item), and
+    nothing was balanced; the sweep reads a batch's labels from its second item."""
+    base = skewed()
+    index = torch.arange(len(base))
+    triples = DataLoader(TensorDataset(*base.tensors, index), batch_size=32)
+    labels = [int(y) for _, ys, _ in balanced_loader(triples, "sampler", seed=0) for y in ys]
+    assert 0.4 < sum(labels) / len(labels) < 0.6
+
+    class Triples(Dataset[tuple[torch.Tensor, torch.Tensor, float]]):
+        def __len__(self) -> int:
+            return len(base)
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+            return base[i][0], base[i][1], 0.5  # a weight last
+
+    assert class_labels(Triples()).tolist() == base.tensors[1].tolist()
+    with pytest.raises(ConfigError, match="got a TensorDataset of one tensor"):
+        class_labels(TensorDataset(base.tensors[1]))
+
+
+def test_balancing_a_loader_over_an_iterable_dataset_is_a_config_error() -> None:
+    class Stream(torch.utils.data.IterableDataset[tuple[torch.Tensor, torch.Tensor]]):
+        def __iter__(self) -> Any:
+            return iter(skewed())
+
+        def __len__(self) -> int:  # a length does not make it indexable
+            return 820
+
+    with pytest.raises(
+        ConfigError, match="got a DataLoader over Stream, an iterable dataset"
+    ):  # torch's NotImplementedError from the sampler's first index, before
+        balanced_loader(DataLoader(Stream(), batch_size=32), "sampler")

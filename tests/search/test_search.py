@@ -102,6 +102,10 @@ def test_other_pruners_run(pruner: str) -> None:
     result = run(objectives.curve, 12, pruner=pruner)
     assert result.count("complete") + result.count("pruned") == 12
     assert result.count("complete") >= 1
+    # the pruner is in use, not just accepted: half the bowl is far behind after one epoch
+    pruned = [t for t in result.trials if t.state == "pruned"]
+    assert len(pruned) >= 3
+    assert all(t.value is None and 1 <= len(t.intermediate) < 5 for t in pruned)
 
 
 def test_rounds_narrow_around_the_best() -> None:

@@ -76,7 +76,8 @@ def test_a_limit_that_lands_in_a_journal_write_waits_for_its_end(tmp_path: Path)
             trial_timeout=0.2,
         )
     assert _timed_out(result) == list(range(10))
-    assert all(len(t.intermediate) > 10 and t.duration < 2.0 for t in result.trials)
+    # a stop inside a write would leave the lock for the next write to wait out (30 s)
+    assert all(len(t.intermediate) > 10 and 0.2 <= t.duration < 10.0 for t in result.trials)
 
 
 def test_a_worker_deaf_to_the_limit_is_killed(
@@ -125,7 +126,8 @@ def test_a_swallowed_stop_comes_again(tmp_path: Path) -> None:
             1,
             trial_timeout=0.5,
         )
-    assert _timed_out(result) == [0] and 1.4 < result.trials[0].duration < 3.0
+    # the second stop a second after the first (not the next trial_timeout, nor never)
+    assert _timed_out(result) == [0] and 1.4 < result.trials[0].duration < 10.0
 
 
 def test_a_trial_that_swallowed_its_stop_and_returned_still_fails() -> None:

@@ -205,23 +205,23 @@ def test_an_unwritable_out_folder(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.parametrize(
-    ("make", "problem"),
+    ("blocked", "make", "problem"),
     [
-        (lambda out: (out / "study.journal").mkdir(), "study.journal' is a folder"),
-        (lambda out: (out / ".lrkit-stages").write_text(""), ".lrkit-stages' is a file"),
+        ("study.journal", lambda path: path.mkdir(), "study.journal' is a folder"),
+        (".lrkit-stages", lambda path: path.write_text(""), ".lrkit-stages' is a file"),
     ],
 )
 def test_a_blocked_journal_or_stage_folder_is_refused_before_any_work(
-    tmp_path: Path, make: Any, problem: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, blocked: str, make: Any, problem: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Refused at once (exit 2), not after the range test (exit 1)."""
     out = tmp_path / "run"
     out.mkdir()
-    make(out)
+    make(out / blocked)
     status, printed, err = in_process(["tune", "--out", str(out)], capsys)
     assert status == 2 and printed == ""
     assert err.count("\n") == 1 and problem in err
-    assert sorted(p.name for p in out.iterdir()) in (["study.journal"], [".lrkit-stages"])
+    assert [p.name for p in out.iterdir()] == [blocked]  # the blocker only: nothing was begun
 
 
 def test_a_folder_another_command_holds_is_refused(
@@ -294,7 +294,10 @@ def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:
         assert time.monotonic() < deadline + 300
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=120)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode in (130, -signal.SIGINT), err
+    assert "Traceback" not in err
+    assert "finished stages are kept" in err
     for name in ("summary.json", "report.html", "search.json", "compare.json", "compare.png"):
         assert not (out / name).exists(), name
 

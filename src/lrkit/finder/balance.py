@@ -21,7 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset, TensorDataset, WeightedRandomSampler
+from torch.utils.data import (
+    DataLoader,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    WeightedRandomSampler,
+)
 
 from lrkit.errors import ConfigError
 from lrkit.finder.batch import LABEL_KEYS
@@ -53,8 +59,15 @@ def balanced_loader(
         [0, 0, 1, 1]
     """
     check_balance(mode)
-    if not isinstance(loader, DataLoader) or not hasattr(loader.dataset, "__len__"):
+    if not isinstance(loader, DataLoader):
         raise _cannot_balance("a torch DataLoader over a map-style dataset", repr(type(loader)))
+    if isinstance(loader.dataset, IterableDataset) or not hasattr(loader.dataset, "__len__"):
+        iterable = isinstance(loader.dataset, IterableDataset)
+        kind = "an iterable dataset" if iterable else "a dataset without a length"
+        raise _cannot_balance(
+            "a torch DataLoader over a map-style dataset (one that can be indexed)",
+            f"a DataLoader over {type(loader.dataset).__name__}, {kind}",
+        )
     dataset = loader.dataset
     labels = class_labels(dataset)
     generator = None if seed is None else torch.Generator().manual_seed(seed)
@@ -101,10 +114,11 @@ def _undersample(labels: np.ndarray, seed: int | None) -> np.ndarray:
 def class_labels(dataset: Any) -> np.ndarray:
     """The class label of every sample of a map-style dataset, as a 1-D integer array.
 
-    Looks, in order, at a ``TensorDataset``'s last tensor (through ``Subset`` wrappers), at a
+    Looks, in order, at a ``TensorDataset``'s second tensor (through ``Subset`` wrappers), at a
     ``targets`` or ``labels`` attribute (torchvision's datasets have one), and otherwise at every
-    sample: the last element of a tuple, or the ``"label"`` / ``"labels"`` / ``"target"`` /
-    ``"targets"`` / ``"y"`` value of a dict.
+    sample: the second element of a tuple (as the range test reads its batches: an
+    ``(input, label, weight)`` sample's label is its second item), or the ``"label"`` /
+    ``"labels"`` / ``"target"`` / ``"targets"`` / ``"y"`` value of a dict.
 
     Raises:
         ConfigError: No labels found, or they are not class labels (one integer per sample).
@@ -131,7 +145,11 @@ def class_labels(dataset: Any) -> np.ndarray:
 
 def _find_labels(dataset: Any) -> Any:
     if isinstance(dataset, TensorDataset):
-        return dataset.tensors[-1]
+        if len(dataset.tensors) < 2:
+            raise _cannot_balance(
+                "samples of an input and a class label", "a TensorDataset of one tensor"
+            )
+        return dataset.tensors[1]
     if isinstance(dataset, Subset):
         inner = np.asarray(_as_array(_find_labels(dataset.dataset)))
         return inner[np.asarray(dataset.indices, dtype=np.int64)]
@@ -152,7 +170,7 @@ def _label_of(sample: Any) -> Any:
             if key in sample:
                 return _scalar(sample[key])
     elif isinstance(sample, Sequence) and not isinstance(sample, str) and len(sample) >= 2:
-        return _scalar(sample[-1])
+        return _scalar(sample[1])
     raise _cannot_balance(
         "samples that carry a class label (an (input, label) pair or a dict with a 'label' key)",
         repr(type(sample).__name__),
