@@ -117,7 +117,7 @@ def test_bad_input_is_one_line_and_exit_2(
     assert len(lines) == 1 and lines[0].startswith("lrkit: error: ")
     assert message in lines[0]
     assert "u:pw" not in err  # the password is never echoed
-    assert not (tmp_path / "o" / "study.journal").exists()  # refused before any file is made
+    assert not (tmp_path / "o").exists()  # refused before the folder, or any file in it, is made
 
 
 def test_a_storage_file_that_is_not_a_journal_is_refused_and_kept(

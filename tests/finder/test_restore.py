@@ -577,3 +577,52 @@ def test_a_second_ctrl_c_while_restoring_waits_until_all_is_put_back(
     finally:
         signal.signal(signal.SIGINT, previous)
     _assert_equal(before, _state(model, optimizer))
+
+
+class _Augmented(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Random augmentation in the loader's worker processes."""
+
+    def __len__(self) -> int:
+        return 32
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.randn(4), torch.tensor(i % 2)
+
+
+def _persistent() -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+    return DataLoader(
+        _Augmented(),
+        batch_size=8,
+        shuffle=True,
+        num_workers=2,
+        persistent_workers=True,
+        multiprocessing_context="fork",
+        generator=torch.Generator().manual_seed(5),
+    )
+
+
+def _epoch(loader: DataLoader[tuple[torch.Tensor, torch.Tensor]]) -> list[list[float]]:
+    return [[*labels.tolist(), inputs.sum().item()] for inputs, labels in loader]
+
+
+def test_a_persistent_workers_loader_s_next_epoch_is_as_without_the_range_test() -> None:
+    """QA 127: the iterator the test made stayed in the loader, its workers seeded during the
+    test and drawn from since: the next epoch was shuffled and augmented otherwise, and a
+    second range_test(seed=7) on it swept another curve."""
+    torch.manual_seed(1)
+    without = _epoch(_persistent())
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+    finder = LRFinder(model, optimizer, nn.CrossEntropyLoss())
+    torch.manual_seed(1)
+    loader = _persistent()
+    first = finder.range_test(loader, num_iter=12, seed=7, progress=False).losses
+    assert _epoch(loader) == without
+    twice = _persistent()
+    assert finder.range_test(twice, num_iter=12, seed=7, progress=False).losses == first
+    assert finder.range_test(twice, num_iter=12, seed=7, progress=False).losses == first
+    again = _persistent()
+    _epoch(again)  # a loader in use keeps its iterator, and its workers, through a test
+    kept = again._iterator
+    finder.range_test(again, num_iter=12, seed=7, progress=False)
+    assert again._iterator is kept

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict, overload
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
 from lrkit.checks import check_flag, plain, positive_lr
 from lrkit.devices import check_device
@@ -486,6 +487,7 @@ class LRFinder:
                 raise bad_value("amp_dtype", expected, amp_dtype)
             autocast = amp_dtype if amp_dtype is not None else default_amp
             generators = [*_loader_generators(train_loader), *_loader_generators(val_loader)]
+            fresh = _without_iterator([train_loader, val_loader])
             with allow_sync(device):
                 modules = [self.criterion] if isinstance(self.criterion, nn.Module) else []
                 snapshot = Snapshot(
@@ -528,6 +530,7 @@ class LRFinder:
                 if device != home:
                     self.model.to(home)
                 snapshot.restore()
+                _drop_iterators(fresh)
             del snapshot
         self._result = _result(plan, outcome, rule, time.perf_counter() - started)
         self._history = self._result.history
@@ -666,6 +669,35 @@ def _loader_generators(loader: Any) -> list[torch.Generator]:
         if isinstance(generator, torch.Generator):
             found.append(generator)
     return found
+
+
+def _without_iterator(loaders: list[Any]) -> list[DataLoader[Any]]:
+    """The DataLoaders among ``loaders`` (through a torch-lr-finder style wrapper's
+    ``data_loader`` too) that hold no iterator of ``persistent_workers`` yet."""
+    found: list[DataLoader[Any]] = []
+    for loader in loaders:
+        for candidate in (loader, getattr(loader, "data_loader", None)):
+            if not isinstance(candidate, DataLoader) or not candidate.persistent_workers:
+                continue
+            unused = getattr(candidate, "_iterator", None) is None
+            if unused and all(candidate is not f for f in found):
+                found.append(candidate)
+    return found
+
+
+def _drop_iterators(loaders: list[DataLoader[Any]]) -> None:
+    """Stops the ``persistent_workers`` iterator the range test made each of ``loaders`` keep:
+    its workers were seeded from the loader's generator during the test and drew from their
+    RNGs since, so the next epoch would be shuffled and augmented otherwise than without the
+    test (the generator itself is restored). The next ``iter(loader)`` starts fresh workers,
+    seeded as they would have been."""
+    for loader in loaders:
+        made = getattr(loader, "_iterator", None)
+        if made is not None:
+            shutdown = getattr(made, "_shutdown_workers", None)
+            if callable(shutdown):
+                shutdown()
+            loader._iterator = None
 
 
 def _seed_everything(seed: int) -> None:
