@@ -235,6 +235,32 @@ def test_broken_task_fails_before_training_with_a_task_error() -> None:
         train(_tiny(model=lambda: nn.Linear(4, 1), criterion=nn.NLLLoss()), **QUIET)
 
 
+class _OneShot(torch.utils.data.IterableDataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Validation data streamed once, as from a generator, though its length says 64 items."""
+
+    def __init__(self, data: TensorDataset, empty: bool = False) -> None:
+        self.items = iter([] if empty else [data[i] for i in range(len(data))])
+
+    def __len__(self) -> int:
+        return 64
+
+    def __iter__(self) -> Any:
+        return self.items
+
+
+def test_validation_data_used_up_by_its_first_pass_is_a_task_error_not_divergence() -> None:
+    """QA 127: the second epoch's validation pass saw nothing, scored NaN and the run was
+    recorded as diverged (a search failed every trial with "training diverged")."""
+    task = _tiny()
+    with pytest.raises(TaskError, match=r"^Task 'tiny': val_data \(after epoch \d\) yielded no "):
+        train(_tiny(val_data=_OneShot(task.train_data)), **QUIET)  # type: ignore[arg-type]
+    empty = _OneShot(task.train_data, empty=True)
+    with pytest.raises(TaskError, match="val_data yielded no validation batch, though its len"):
+        train(_tiny(val_data=empty), **QUIET)  # the check before training: not StopIteration
+    with pytest.raises(TaskError, match=r"^loader yielded no batch to evaluate on"):
+        evaluate(nn.Linear(4, 2), [], nn.CrossEntropyLoss())
+
+
 def test_regression_reports_r2() -> None:
     x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
     y = (x @ torch.tensor([[1.0], [-2.0], [0.5]])) + 0.1

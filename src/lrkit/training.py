@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lrkit.checks import check_epochs, check_flag, check_seed, positive_lr
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError, TaskError, bad_value
 from lrkit.history import EpochRecord, Evaluation, History, Unit
 from lrkit.plaintext import lr_text
 from lrkit.progress import ProgressBar
@@ -48,10 +48,16 @@ def evaluate(
     metric: str = "neg_loss",
     *,
     device: str | torch.device = "cpu",
+    data: str = "loader",
 ) -> Evaluation:
     """Mean loss (weighted by batch size) and metric of ``model`` over ``loader``, without grad.
 
     The model is put in eval mode and returned to the mode it was in.
+
+    Raises:
+        TaskError: ``loader`` yielded no batch (``data`` names it in the message): a one-shot
+            iterable exhausted by an earlier pass, say. Its loss would be NaN, which training
+            reads as divergence.
 
     Example:
         >>> from lrkit.tasks import load_task
@@ -73,10 +79,22 @@ def evaluate(
             count += size
             tally.update(output, targets)
     model.train(was_training)
-    mean_loss = total / count if count else math.nan
+    if count == 0:
+        raise TaskError(
+            f"{data} yielded no batch to evaluate on; it must yield its items on every pass "
+            "(a one-shot iterable dataset or a generator is used up by its first pass: make "
+            "__iter__ start over)."
+        )
+    mean_loss = total / count
     # outputs that make the loss NaN or infinite score nothing (argmax of NaNs is class 0)
     score = tally.compute(mean_loss) if math.isfinite(mean_loss) else math.nan
     return Evaluation(loss=mean_loss, metric=score)
+
+
+def _data(task: Task, split: str, epoch: int | None = None) -> str:
+    """How an error names a task's split: ``Task 'x': val_data (after epoch 2)``."""
+    when = "" if epoch is None else f" (after epoch {epoch})"
+    return f"Task {task.name!r}: {split}_data{when}"
 
 
 def train(
@@ -183,7 +201,14 @@ def train(
         else:
             test_loader = task.test_loader()
             if test_loader is not None:
-                test = evaluate(model, test_loader, criterion, task.metric, device=device)
+                test = evaluate(
+                    model,
+                    test_loader,
+                    criterion,
+                    task.metric,
+                    device=device,
+                    data=_data(task, "test"),
+                )
     return History(
         task=task.name,
         metric=task.metric,
@@ -260,6 +285,7 @@ class _Run:
             self.task.criterion,
             self.task.metric,
             device=self.device,
+            data=_data(self.task, "val", epoch),
         )
         if not math.isfinite(val.loss):  # the epoch's last steps blew the weights up
             self.diverged = True
@@ -275,6 +301,7 @@ class _Run:
                     self.task.criterion,
                     self.task.metric,
                     device=self.device,
+                    data=_data(self.task, "test", epoch),
                 )
         record = self._finish(epoch, n_epochs, lrs, total / max(count, 1), val, test, started)
         self._step_epoch_end(val.loss)

@@ -119,6 +119,11 @@ def _first_batch(task: Task, loader: DataLoader[Any], split: str, device: Any) -
     data = {"training": "train_data", "validation": "val_data"}.get(split, f"{split}_data")
     try:
         batch = next(iter(loader))
+    except StopIteration:  # its length promised items (an empty one is refused before)
+        raise TaskError(
+            f"{where}: {data} yielded no {split} batch, though its length says it has items; "
+            "make it yield them on every pass."
+        ) from None
     except Exception as exc:
         if not _raised_in_collate(exc):  # the dataset's own error: its traceback says where
             raise
