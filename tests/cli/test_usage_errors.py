@@ -164,3 +164,38 @@ def test_the_library_refuses_seeds_past_numpys_last_too() -> None:
 
     with pytest.raises(ConfigError, match=r"seed must be at most 2\*\*32 - 3 with seeds=3"):
         compare("digits", 0.1, ["cosine:1"], seeds=3, seed=2**32 - 2, epochs=1)
+
+
+UNREADABLE_TASK = """
+import torch
+from torch.utils.data import Dataset, TensorDataset
+from lrkit.tasks import Task
+
+
+class Disk(Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, i):
+        if i == 40:
+            raise OSError("disk read failed for item 40")
+        return torch.randn(4), torch.tensor(i % 2)
+
+
+data = TensorDataset(torch.randn(16, 4), torch.randint(0, 2, (16,)))
+task = Task(name="disk", model=lambda: torch.nn.Linear(4, 2), train_data=Disk(), val_data=data,
+            batch_size=8, epochs=1)
+"""
+
+
+def test_an_os_error_of_the_task_s_own_data_shows_where_it_was_raised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA 127: the CLI said it as one bare line (``lrkit: error: disk read failed for item
+    40``), as it says an output folder it cannot write, with nothing naming the task's data;
+    any other error of a dataset shows its traceback."""
+    task = tmp_path / "disk.py"
+    task.write_text(UNREADABLE_TASK)
+    with pytest.raises(OSError, match="disk read failed for item 40") as raised:
+        in_process(["train", str(task), "--lr", "0.1", "--quiet"], capsys)
+    assert raised.traceback[-1].path == task  # raised in the task file, and passed on

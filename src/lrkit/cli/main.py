@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 from lrkit import __version__
 from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, HOLDS, UsageError, stopped
 from lrkit.cli.json_stdout import stdout_for_json
-from lrkit.errors import LrkitError, RunError, SpecError, TaskError
+from lrkit.errors import LrkitError, RunError, SpecError, TaskError, where_raised
 from lrkit.interrupts import (
     exit_status,
     handler,
@@ -157,6 +157,8 @@ def _run(argv: Sequence[str] | None) -> int:
         if isinstance(exc, BrokenPipeError):  # `lrkit schedule list | head`: not an error
             _silence_stdout()
             return EXIT_FAILURE
+        if where_raised(exc):  # the task's own code (its data read from disk): its traceback
+            raise  # says where, as any other error of the task's does (QA 127)
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         return _fail(f"{where}{exc.strerror or exc}", EXIT_FAILURE)
     except KeyboardInterrupt as exc:
