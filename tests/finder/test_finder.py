@@ -489,6 +489,11 @@ BAD_CALLS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "empty_loader": ({"train_loader": "empty"}, "train_loader must yield at least one batch"),
     "empty_val_loader": ({"val_loader": "empty"}, "val_loader must yield at least one batch"),
+    "drop_last_loader": (  # QA 127: said "an empty loader", not why
+        {"train_loader": "drop_last"},
+        "train_loader must yield at least one batch, got a DataLoader of 20 items in batches of "
+        "32 with drop_last=True, which drops its one short batch.",
+    ),
     "one_shot_loader": (
         {"train_loader": "one_shot"},
         "train_loader ran out after 3 batches and gave none when started again (a generator or "
@@ -512,6 +517,8 @@ def test_bad_input_is_a_config_error_naming_the_parameter(case: str) -> None:
     before = copy.deepcopy(model.state_dict())
     kind = kwargs.pop("train_loader", None)
     train: Any = {"empty": _empty(), None: loader()}.get(kind)
+    if kind == "drop_last":
+        train = loader(n=20, drop_last=True)
     if kind == "nan":  # read inline as (inputs, labels)
         train = [(torch.full((4, 8), math.nan), torch.zeros(4, dtype=torch.long))]
     if kind == "one_shot":

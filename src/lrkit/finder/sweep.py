@@ -31,6 +31,7 @@ from lrkit.finder.batch import (
     to_device,
 )
 from lrkit.finder.curve import LossCurve, Stop
+from lrkit.finder.plan import empty_loader
 from lrkit.finder.result import StopReason
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
                 "fewer steps (num_iter)."
             )
         if empty:
-            raise ConfigError(f"{name} must yield at least one batch, got an empty loader.")
+            raise ConfigError(f"{name} must yield at least one batch, got {empty_loader(loader)}.")
 
 
 class Sweep:
@@ -518,7 +519,9 @@ class Sweep:
                 "or a list."
             )
         if total is None:
-            raise ConfigError("val_loader must yield at least one batch, got an empty loader.")
+            raise ConfigError(
+                f"val_loader must yield at least one batch, got {empty_loader(val_loader)}."
+            )
         if failing:
             raise ConfigError(
                 f"val_loader must yield batches on every rank of the DDP model's process group: "
