@@ -78,8 +78,8 @@ ax, lr = finder.plot(10, 5, suggest_lr=True)
 assert_type(ax, Axes)
 assert_type(lr, float | None)
 assert_type(finder.plot(suggest_lr=False), Axes)
-assert_type(finder.plot(ax), Figure)
-assert_type(finder.plot(ax=ax, title="range test"), Figure)
+assert_type(finder.plot(ax), tuple[Axes, float | None])  # torch-lr-finder's default return
+assert_type(finder.plot(ax=ax, title="range test"), tuple[Axes, float | None])
 assert_type(finder.plot(ax, skip_start=2, suggest_lr=True), tuple[Axes, float | None])
 
 

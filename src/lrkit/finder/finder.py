@@ -49,7 +49,6 @@ from lrkit.interrupts import no_interrupt
 
 if TYPE_CHECKING:  # matplotlib is imported by plot() only
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
     from typing_extensions import Unpack
 
     from lrkit.checks import Real, Whole
@@ -213,7 +212,7 @@ class LRFinder:
     @overload
     def plot(
         self, ax: Axes, /, *, suggest_lr: None = ..., **options: Unpack[_PlotOptions]
-    ) -> Figure: ...
+    ) -> tuple[Axes, float | None]: ...
     @overload
     def plot(
         self,
@@ -225,7 +224,7 @@ class LRFinder:
         ax: Axes,
         suggest_lr: None = ...,
         **options: Unpack[_LookOptions],
-    ) -> Figure: ...
+    ) -> tuple[Axes, float | None]: ...
     @overload
     def plot(
         self,
@@ -285,11 +284,12 @@ class LRFinder:
         ``suggest_lr`` (torch-lr-finder's way of asking for its return value), ``plot`` returns
         what torch-lr-finder 0.2.2 returns: ``(ax, suggested_lr)`` when ``suggest_lr`` is true
         (``suggested_lr`` is ``None`` where the curve shows no descent), else ``ax``. Without
-        it, the figure it returns also unpacks as torch-lr-finder's default return does, so
-        ``_, lr = finder.plot()`` works (:class:`~lrkit.finder.figure.FinderFigure`; not for a
-        figure of the caller's, drawn on with ``ax=``). lrkit's defaults differ: nothing is
-        skipped at the ends (the marks show where the curve was read), and the suggestion is
-        lrkit's.
+        it, ``plot`` returns what torch-lr-finder returns by default, ``(ax, suggested_lr)``:
+        for axes of the caller's (``ax``), that pair; else the figure it made, which unpacks
+        as that pair (:class:`~lrkit.finder.figure.FinderFigure`), so that both
+        ``finder.plot().savefig(...)`` and ``_, lr = finder.plot()`` work. lrkit's defaults
+        differ: nothing is skipped at the ends (the marks show where the curve was read), and
+        the suggestion is lrkit's.
 
         Raises:
             ConfigError: No range test has run yet.
@@ -310,6 +310,9 @@ class LRFinder:
             >>> ax, lr = finder.plot(10, 5, suggest_lr=True)  # torch-lr-finder's call
             >>> type(ax).__name__, lr == finder.result.suggestion
             ('Axes', True)
+            >>> mine, lr = finder.plot(ax=ax)  # and its default return, on axes of one's own
+            >>> mine is ax, lr == finder.result.suggestion
+            (True, True)
         """
         if self._result is None:
             raise ConfigError("plot needs a range test first: call range_test(...), got none.")
@@ -344,6 +347,7 @@ class LRFinder:
         suggest_lr = options.pop("suggest_lr", None)
         if suggest_lr is not None:
             check_flag("suggest_lr", suggest_lr)
+        given = ax is not None
         if ax is None:  # through pyplot where the caller uses it, as torch-lr-finder draws
             from lrkit.axes import figure_and_axes, pyplot_axes
             from lrkit.finder.figure import FinderFigure
@@ -359,9 +363,9 @@ class LRFinder:
             ax.axvline(
                 positive_lr("show_lr", show_lr), color="red", linestyle="--", label="show_lr"
             )
-        if suggest_lr is None:
-            return fig
-        return (ax, self._result.suggestion) if suggest_lr else ax
+        if suggest_lr is None and not given:
+            return fig  # unpacks as (ax, suggestion)
+        return (ax, self._result.suggestion) if suggest_lr in (None, True) else ax
 
     @property
     def best_loss(self) -> float | None:
