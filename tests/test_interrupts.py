@@ -353,7 +353,9 @@ def test_ctrl_c_in_a_task_file_s_own_code_stops_it_at_once(
     from lrkit.cli.main import main
 
     slow = tmp_path / "slow_task.py"
-    slow.write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(60)\n")
+    slow.write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(60)\n"
+    )
     started = time.monotonic()
     assert main(["train", str(slow)]) == 130
     assert time.monotonic() - started < 30  # not slept to the end (a minute)

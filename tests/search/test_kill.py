@@ -123,7 +123,7 @@ def test_kill_9_of_the_cli_with_workers_ends_its_workers_and_resumes(tmp_path: P
     ]
     process = subprocess.Popen(command, cwd=ROOT)
     journal = out / "study.journal"
-    children: list[int] = []
+    descendants: dict[int, int | None] = {}
 
     def two_running() -> bool:
         if not journal.exists():
@@ -133,15 +133,28 @@ def test_kill_9_of_the_cli_with_workers_ends_its_workers_and_resumes(tmp_path: P
         except KeyError:  # the file exists, the study is not written into it yet
             return False
         running = [t for t in trials if t.state.name == "RUNNING"]
-        return len(running) >= 1 and len(_children(process.pid)) >= 1
+        # the workers are the fork server's children, not the CLI's
+        below = _descendants(process.pid)
+        workers = [pid for pid, parent in below.items() if parent != process.pid]
+        return len(running) >= 2 and len(workers) >= 2
 
     try:
         _wait_for(two_running, timeout=120)
-        children = _children(process.pid)
+        # by start time too: a pid freed by the kill may be another process's by the check
+        descendants = {pid: _started(pid) for pid in _descendants(process.pid)}
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    _wait_for(lambda: not any(_alive(pid) for pid in children), timeout=15)
+
+    def left() -> list[int]:
+        return [p for p, t in descendants.items() if _alive(p) and _started(p) == t]
+
+    try:  # the fork server, its workers and anything they started: none left orphaned
+        _wait_for(lambda: not left(), timeout=15)
+    finally:
+        for pid in left():  # not left to train on if the test fails
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     resumed = subprocess.run(
         [*command, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300
@@ -149,22 +162,39 @@ def test_kill_9_of_the_cli_with_workers_ends_its_workers_and_resumes(tmp_path: P
     assert resumed.returncode == 0, resumed.stderr
     trials = _study(journal).trials
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
-    finished = [
-        t
-        for t in trials
-        if t.state.name == "COMPLETE"
-        or (
-            t.state.name == "FAIL"
-            and not str(t.user_attrs.get("error", "")).startswith("interrupted")
-        )
-    ]
-    assert len(finished) == 6
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    failed = [str(t.user_attrs.get("error")) for t in trials if t.state.name == "FAIL"]
+    assert len(complete) == 6
+    # only the trials the kill cut short (queued again), none that failed of its own
+    assert len(failed) <= 2 and all(e.startswith("interrupted") for e in failed), failed
     assert (out / "search.json").exists() and (out / "search.png").exists()
 
 
-def _children(pid: int) -> list[int]:
-    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(x) for x in found.stdout.split()]
+def _descendants(pid: int) -> dict[int, int]:
+    """Every process below ``pid`` (its children, theirs, and so on), each with its parent."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # ended while listed
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found: dict[int, int] = {}
+    below = [pid]
+    while below:
+        parent = below.pop()
+        for child in children.get(parent, []):
+            found[child] = parent
+            below.append(child)
+    return found
+
+
+def _started(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot; ``None`` if it has ended."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _alive(pid: int) -> bool:
@@ -264,7 +294,7 @@ def test_ctrl_c_stops_workers_mid_trial_at_once(tmp_path: Path) -> None:
     os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C
     started = time.monotonic()
     _, err = process.communicate(timeout=60)
-    assert time.monotonic() - started < 5.0, err
+    assert time.monotonic() - started < 9.0, err  # not the 10 s grace
     # the script's own KeyboardInterrupt only: nothing from the workers
     assert err.count("Traceback") <= 1 and "Process lrkit-trial" not in err, err
     assert "Exception ignored" not in err, err

@@ -193,14 +193,26 @@ def test_machines_that_joined_run_the_round_while_its_coordinator_trains_one_tri
     n, study = 2 * QUEUE_AHEAD + 8, "busy-coordinator"
     markers = tmp_path / "markers"
     markers.mkdir()
+    # the coordinator's trials are held until a second name shows among the markers (a
+    # minute at most): the test's own, once the joiner has run every other trial, so the
+    # first one lasts as long as the joiner needs, however loaded the machine
     jobs = [
-        job(postgres_db, study, tmp_path / "go-first", n, markers=str(markers), first=15.0),
+        job(postgres_db, study, tmp_path / "go-first", n, markers=str(markers), quorum=2),
         job(postgres_db, study, tmp_path / "go-then", n),
     ]
     coordinator, joiner = workers = start_workers(tmp_path, jobs)
     (tmp_path / "go-first").touch()
     wait_for(lambda: any(markers.iterdir()), 60, workers)  # it made the study, and trains
     (tmp_path / "go-then").touch()
+    watched = optuna.load_study(study_name=study, storage=StorageSpec.parse(postgres_db).open())
+
+    def joiner_ran_the_rest() -> bool:
+        done = watched.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return len([t for t in done if t.user_attrs.get("pid") == joiner.pid]) >= n - 1
+
+    # past the coordinator's minute the joiner may finish all the same (too late: failed below)
+    wait_for(joiner_ran_the_rest, 120, workers)
+    (markers / "released-by-the-test").touch()
     finish(workers)
 
     loaded, _ = load(postgres_db, study)

@@ -126,7 +126,7 @@ def test_a_swallowed_stop_comes_again(tmp_path: Path) -> None:
             1,
             trial_timeout=0.5,
         )
-    # the second stop a second after the first (not the next trial_timeout, nor never)
+    # stopped again a second after the swallowed stop (not one more trial_timeout later)
     assert _timed_out(result) == [0] and 1.4 < result.trials[0].duration < 10.0
 
 
