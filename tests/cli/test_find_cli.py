@@ -162,14 +162,15 @@ def test_balancing_a_regression_task_is_one_line_naming_the_option(tmp_path: Pat
     )
 
 
-def test_json_and_quiet_for_scripts(tmp_path: Path) -> None:
-    done = run("find", "--json", "--out", str(tmp_path / "j"))
-    assert done.returncode == 0, done.stderr
-    data = json.loads(done.stdout)
+def test_json_and_quiet_for_scripts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, said, err = in_process(["find", "--json", "--out", str(tmp_path / "j")], capsys)
+    assert status == 0, err
+    data = json.loads(said)
     assert data == json.loads((tmp_path / "j" / "range_test.json").read_text())
     assert data["range"][0] <= data["suggestion"] <= data["range"][1]
-    quiet = run("find", "--quiet", "--out", str(tmp_path / "q"))
-    assert quiet.returncode == 0 and quiet.stdout == ""
+    args = ["find", "--quiet", "--num-iter", "30", "--out", str(tmp_path / "q")]
+    status, said, err = in_process(args, capsys)
+    assert status == 0 and said == "", err
     assert (tmp_path / "q" / "report.html").exists()
     # a script that closed stdout (>&-) still gets the files, and no traceback
     closed = subprocess.run(
@@ -186,16 +187,18 @@ def test_json_and_quiet_for_scripts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["find", "search"])
-def test_an_out_that_is_a_file_fails_before_any_work(command: str, tmp_path: Path) -> None:
+def test_an_out_that_is_a_file_fails_before_any_work(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "results.txt"
     blocker.write_text("a file, not a folder")
-    result = run(command, "--out", str(blocker))
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.strip() == (
+    status, said, err = in_process([command, "--out", str(blocker)], capsys)
+    assert status == 2, said + err
+    assert err.strip() == (
         f"lrkit: error: --out must be a folder that can be made and written, got "
         f"'{blocker}': '{blocker}' is a file, not a folder."
     )
-    assert result.stdout == ""  # no range test or trial ran
+    assert said == ""  # no range test or trial ran
     assert blocker.read_text() == "a file, not a folder"
 
 

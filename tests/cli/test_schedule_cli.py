@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lrkit.schedules import parse
+from tests.cli import in_process
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -285,16 +286,18 @@ def test_interrupt_exits_130_quietly(
     assert captured.out == "" and captured.err == ""
 
 
-def test_a_floor_above_the_base_lr_is_a_warning_line() -> None:
+def test_a_floor_above_the_base_lr_is_a_warning_line(capsys: pytest.CaptureFixture[str]) -> None:
     done = lrkit("schedule", "show", "cosine:10,min_lr=5", "--lr", "1")
     assert done.returncode == 0
     assert done.stderr == (
         "warning: 'cosine:10,min_lr=5': cosine's min_lr (5) is above the base LR (1), so it holds "
         "the base LR instead of decaying; a floor is an LR, not a fraction of the base LR.\n"
     )
-    trained = lrkit("train", "--epochs", "2", "--schedule", "cosine:2,min_lr=0.5")
-    assert trained.returncode == 0, trained.stderr
-    warned = [line for line in trained.stderr.splitlines() if "min_lr" in line]
+    status, _, err = in_process(
+        ["train", "--epochs", "2", "--schedule", "cosine:2,min_lr=0.5"], capsys
+    )
+    assert status == 0, err
+    warned = [line for line in err.splitlines() if "min_lr" in line]
     assert warned == [
         "warning: cosine's min_lr (0.5) is above the base LR (0.05), so it holds the base LR "
         "instead of decaying; a floor is an LR, not a fraction of the base LR."
