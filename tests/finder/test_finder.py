@@ -1007,3 +1007,25 @@ def test_a_last_batch_of_one_sample_under_batchnorm_names_the_loader() -> None:
     LRFinder(model, optimizer, CE).range_test(  # as it says
         loader(33, 32, drop_last=True), num_iter=10, progress=False
     )
+
+
+@pytest.mark.parametrize(("bad_call", "said"), [(30, "with no rise before it"), (2, "numbers")])
+def test_the_warning_of_a_sweep_a_nan_ended_says_where(bad_call: int, said: str) -> None:
+    """QA 125: the sweep leaves the NaN's step out of its curve, and the reading never saw that
+    a NaN ended it: one bad batch in a level curve was told to start the sweep lower, and a NaN
+    at the first steps from lr 1e-7 (QA 119's float16 Adam) was not told to look at the
+    numbers."""
+    calls = [0]
+
+    def criterion(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        calls[0] += 1
+        return CE(output, target) * (math.nan if calls[0] == bad_call else 1.0)
+
+    model = mlp()
+    finder = LRFinder(model, torch.optim.SGD(model.parameters(), lr=1e-6), criterion)
+    with pytest.warns(lrkit.finder.FinderWarning) as warned:
+        result = finder.range_test(loader(), start_lr=1e-7, end_lr=10, num_iter=100)
+    assert result.stop_reason == "non_finite_loss" and result.suggestion is None
+    assert len(result.lrs) == bad_call - 1
+    message = str(warned[0].message)
+    assert said in message and "Start the sweep lower" not in message

@@ -121,6 +121,19 @@ def test_too_few_points_says_whether_the_sweep_was_short_or_diverged() -> None:
     assert low is not None and "numbers" not in low and "diverged after 2 steps" in low
 
 
+def test_a_nan_out_of_a_level_curve_points_to_the_data_not_the_lr() -> None:
+    """QA 125: one bad batch's NaN at step 30 of a curve that had not fallen yet was told to
+    start the sweep lower; a curve on its way up to a NaN still is."""
+    level = 1.0 + np.random.default_rng(0).normal(0.0, 0.01, 30)
+    cut = suggest(LRS[:31], [*level, math.nan]).warning
+    assert cut is not None and "Start the sweep lower" not in cut
+    assert f"before a non-finite loss (NaN or inf) at lr {LRS[30]:.4g} ended the sweep" in cut
+    assert "after 30 steps, with no rise before it: no suggestion. A loss that jumps" in cut
+    rising = suggest(LRS[:31], [*np.linspace(1.0, 3.0, 30), math.nan]).warning
+    assert rising is not None and "non-finite" not in rising
+    assert "no suggestion. Start the sweep lower (start_lr)" in rising
+
+
 def test_lrkit_reads_shifted_and_scaled_losses_the_same() -> None:
     """No ratio-to-best logic: negative losses (an ELBO, a reward) and units do not matter."""
     losses = valley(LRS) + np.random.default_rng(2).normal(0.0, 0.03, len(LRS))

@@ -23,6 +23,7 @@ code runs with only its import changed, and fixes what the anchors get wrong:
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import tempfile
@@ -733,6 +734,9 @@ def _result(plan: Plan, outcome: Outcome, rule: str, seconds: float) -> RangeTes
     diverged_lr = None if outcome.stop is None else reference[outcome.stop[0]]
     ended = outcome.stop is not None or plan.cut is not None  # no further sweep to advise
     s = suggest(lrs, curve.raw, rule=rule, stopped_early=ended)
+    if s.lr is None and stop_reason == "non_finite_loss":  # why none: the step a NaN ended
+        # the sweep on was tried, though it is not part of the curve, and the warning says so
+        s = suggest([*lrs, reference[n]], [*curve.raw, math.nan], rule=rule, stopped_early=ended)
     warning = s.warning
     if stop_reason == "non_finite_grads":  # why, before what the curve then says
         grads = (

@@ -564,19 +564,53 @@ def suggest(
     swept = (float(np.min(lrs)), float(np.max(lrs)))  # NaN losses cut x, not the LRs tried
     reading = _read(x, y)
     if not reading.descends:  # for every rule: no made-up suggestion from a curve like this
+        never = f"the loss never decreased clearly (drop {reading.drop:.3g}, noise "
+        never += f"{reading.noise:.3g})"
+        if len(y) < len(lrs) and not _rose(y):  # a NaN out of a level curve: not the LR's
+            return Suggestion(None, None, name, _cut_short(never, len(y), float(lrs[len(y)])))
         further = "" if stopped_early else ", sweep further (end_lr)"  # it went far enough
         return Suggestion(
             None,
             None,
             name,
-            f"the loss never decreased clearly (drop {reading.drop:.3g}, noise "
-            f"{reading.noise:.3g}): no suggestion. Start the sweep lower (start_lr){further} "
-            "or in more steps (num_iter), or check the model and the loss.",
+            f"{never}: no suggestion. Start the sweep lower (start_lr){further} or in more steps "
+            "(num_iter), or check the model and the loss.",
         )
     read = _within(_RULES[name](x, y, reading), *swept, further=not stopped_early)
     if stopped_early and read.warning is not None and SWEEP_FURTHER in read.warning:
         return dataclasses.replace(read, warning=read.warning.replace(SWEEP_FURTHER, "."))
     return read
+
+
+def _rose(y: np.ndarray) -> bool:
+    """Whether a curve's last few losses stand clearly (3 standard errors of its step noise)
+    above its first few: a loss on its way up, as one that diverges is."""
+    k = min(5, len(y) // 2)
+    if k == 0:
+        return False
+    step_noise = float(np.median(np.abs(np.diff(y)))) / 0.954  # MAD of a difference, as an sd
+    return float(np.mean(y[-k:]) - np.mean(y[:k])) > 3 * step_noise / math.sqrt(k)
+
+
+def _cut_short(never: str, finite: int, lr: float) -> str:
+    """Why a curve that a non-finite loss cut short, with no rise before it, has no suggestion.
+
+    Example:
+        >>> print(_cut_short("the loss never decreased clearly", 29, 9.5e-5))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        the loss never decreased clearly before a non-finite loss (NaN or inf) at lr 9.5e-05
+        ended the sweep after 29 steps, with no rise before it: no suggestion. A loss that jumps
+        from a level curve to NaN points to one batch or to the numbers (NaN or inf in the data,
+        a float16 overflow) rather than to the LR; find that, or else start the sweep lower
+        (start_lr).
+    """
+    return (
+        f"{never} before a non-finite loss (NaN or inf) at lr {lr_text(lr)} ended the sweep "
+        f"after {finite} steps, with no rise before it: no suggestion. A loss that jumps from a "
+        "level curve to NaN points to one batch or to the numbers (NaN or inf in the data, a "
+        "float16 overflow) rather than to the LR; find that, or else start the sweep lower "
+        "(start_lr)."
+    )
 
 
 def _too_few(finite: int, steps: int, first_lr: float, stopped_early: bool) -> str:
