@@ -1215,3 +1215,44 @@ def test_a_result_s_repr_is_one_line_with_the_best_and_the_tally() -> None:
     assert (
         f"trials=6 ({result.count('complete')} complete, {result.count('failed')} failed)" in text
     )
+
+
+class _Cyclic:
+    """A model that refers back to itself (as a module with a hook or a closure often does):
+    only a garbage collection frees it."""
+
+    def __init__(self) -> None:
+        self.weights = torch.zeros(250_000)
+        self.itself = self
+
+
+def test_a_trial_s_model_held_in_a_reference_cycle_is_freed_before_the_next_trial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """QA 125: the trials of one process held on to every earlier model in a cycle until
+    Python's next full collection (optuna #1224, #3050). Trials this short are collected only
+    when their share lets them (COLLECT_SHARE: a quick objective pays nothing)."""
+    import weakref
+
+    import lrkit.search.trials
+
+    models: list[weakref.ref[_Cyclic]] = []
+    alive: list[int] = []
+
+    def objective(lr: float) -> float:
+        alive.append(sum(ref() is not None for ref in models))
+        model = _Cyclic()
+        models.append(weakref.ref(model))
+        time.sleep(0.02)
+        if lr > 0.1:
+            raise RuntimeError("diverged")  # a failed trial's model is freed too
+        return (math.log10(lr) + 2) ** 2
+
+    monkeypatch.setattr(lrkit.search.trials, "COLLECT_SHARE", 1e3)
+    search(objective, 1e-5, 1.0, n_trials=6, storage=":memory:", progress=False)
+    assert alive == [0] * 6
+    monkeypatch.setattr(lrkit.search.trials, "COLLECT_SHARE", 1e-6)
+    models.clear()
+    alive.clear()
+    search(objective, 1e-5, 1.0, n_trials=6, storage=":memory:", progress=False)
+    assert max(alive) > 0  # without: earlier models were still there
