@@ -100,3 +100,11 @@ def where_raised(exc: BaseException) -> str:
         if not frozen and not any(path.is_relative_to(folder) for folder in skip):
             return f" (at {path.name}:{frame.lineno})"
     return ""
+
+
+def add_note(error: BaseException, note: str) -> None:
+    """Adds ``note`` to ``error``'s traceback (Python 3.11's ``add_note``; on 3.10, nothing):
+    a hint under someone else's error, whose type and message stay as they are."""
+    add = getattr(error, "add_note", None)
+    if add is not None:
+        add(note)

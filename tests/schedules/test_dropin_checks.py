@@ -317,3 +317,23 @@ def test_chained_scheduler_refuses_a_bound_schedule_and_accepts_torch_ones() -> 
         other.step()
         chained.step()
     assert chained.get_last_lr()[0] == pytest.approx(0.1 * 0.5 * 0.25)  # cosine(2/4) * 0.5 ** 2
+
+
+def test_torch_s_errors_for_its_known_pitfalls_come_with_lrkit_s_way_around() -> None:
+    """QA 125: a drop-in raised torch's error for OneCycleLR stepped past its end (pytorch
+    #38170) and a plateau inside SequentialLR (#82859), with nothing on lrkit's way around
+    either; the error stays torch's (type and message), a note added."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    cycle = dropin.OneCycleLR(opt, max_lr=0.1, total_steps=3)  # (built: the first of its 3 steps)
+    for _ in range(3):
+        opt.step()
+        cycle.step()
+    opt.step()
+    with pytest.raises(ValueError, match=r"^Tried to step 4 times") as past:
+        cycle.step()
+    assert "bind(optimizer, 'onecycle:TOTAL_STEPS')" in past.value.__notes__[0]
+    with pytest.raises(ValueError, match="does not support `ReduceLROnPlateau`") as plateau:
+        dropin.SequentialLR(
+            opt, [dropin.LinearLR(opt), dropin.ReduceLROnPlateau(opt)], milestones=[2]
+        )
+    assert "'warmup:5 > plateau:patience=3'" in plateau.value.__notes__[0]

@@ -25,10 +25,11 @@ Switching is a one-line change::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch.optim import lr_scheduler
 
+from lrkit.errors import add_note
 from lrkit.schedules.dropin_composite import ChainedScheduler, SequentialLR
 from lrkit.schedules.dropin_plateau import ReduceLROnPlateau
 from lrkit.schedules.dropin_resume import (
@@ -36,6 +37,9 @@ from lrkit.schedules.dropin_resume import (
     ResumableSchedule,
     rewrite_cycled_momentum,
 )
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = [
     "ChainedScheduler",
@@ -257,4 +261,22 @@ class OneCycleLR(_CycledMomentumResume, lr_scheduler.OneCycleLR):
         ...     sched.step()
         >>> [round(lr, 10) for lr in sched.get_last_lr()]  # peak at step pct_start * 10 - 1
         [0.1]
+
+    Stepped past ``total_steps`` it raises torch's ``ValueError``, as torch's does, with a note
+    on lrkit's schedule that holds its last LR there instead (pytorch #38170).
     """
+
+    def get_lr(self) -> list[float | Tensor]:
+        try:
+            return super().get_lr()
+        except ValueError as error:
+            if "Tried to step" in str(error):
+                add_note(error, ONE_CYCLE_PAST_END)
+            raise
+
+
+ONE_CYCLE_PAST_END = (
+    "lrkit: its own one-cycle schedule holds its last LR past the end instead (pytorch #38170): "
+    "lrkit.schedules.bind(optimizer, 'onecycle:TOTAL_STEPS'), the optimizer's lr being the "
+    "peak (max_lr); or give OneCycleLR the total_steps the run takes."
+)

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch.optim import lr_scheduler
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, add_note
 from lrkit.schedules.dropin_resume import ExactResume, rewrite_cycled_momentum
 
 MOMENTA = "_lrkit_momenta"
@@ -149,7 +149,28 @@ class SequentialLR(_CompositeResume, lr_scheduler.SequentialLR):
         ...     sched.step()
         >>> lrs  # lr = 0.005 if epoch < 2, then 0.05 * 0.9 ** (epoch - 2)
         [0.005, 0.005, 0.05, 0.045]
+
+    A ``ReduceLROnPlateau`` child is refused with torch's ``ValueError``, as torch's is, with a
+    note on lrkit's schedules that run a plateau phase after others (pytorch #82859).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except ValueError as error:
+            if "ReduceLROnPlateau" in str(error):
+                add_note(error, PLATEAU_IN_SEQUENCE)
+            raise
+
+
+SequentialLR.__init__.__wrapped__ = lr_scheduler.SequentialLR.__init__  # type: ignore[attr-defined]
+# (help() and inspect show torch's signature)
+
+PLATEAU_IN_SEQUENCE = (
+    "lrkit: its own schedules run a plateau phase after others, stepped with the metric "
+    "(pytorch #82859): lrkit.schedules.bind(optimizer, 'warmup:5 > plateau:patience=3'), then "
+    "scheduler.step(metrics=val_loss) once per epoch."
+)
 
 
 class ChainedScheduler(_CompositeResume, lr_scheduler.ChainedScheduler):
