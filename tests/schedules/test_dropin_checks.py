@@ -324,7 +324,7 @@ def test_torch_s_errors_for_its_known_pitfalls_come_with_lrkit_s_way_around() ->
     #38170) and a plateau inside SequentialLR (#82859), with nothing on lrkit's way around
     either; the error stays torch's (type and message), a note added."""
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    cycle = dropin.OneCycleLR(opt, max_lr=0.1, total_steps=3)  # (built: the first of its 3 steps)
+    cycle = dropin.OneCycleLR(opt, max_lr=0.1, total_steps=3)
     for _ in range(3):
         opt.step()
         cycle.step()
