@@ -142,6 +142,10 @@ def test_workers_give_the_same_lrs_seeds_and_values(tmp_path: Path) -> None:
         (t.lr, t.seed, t.value, t.attrs["draw"]) for t in two.trials
     ]
     assert len({t.attrs["pid"] for t in two.trials}) == 4  # a fresh process per trial
+    for t in one.trials:  # torch's generator seeded with the trial's seed, in either
+        assert t.seed is not None
+        seeded = torch.Generator().manual_seed(t.seed)
+        assert t.attrs["draw"] == float(torch.rand((), generator=seeded))
 
 
 def _states_by_workers(

@@ -399,9 +399,8 @@ def collect(study: optuna.Study, spec: StorageSpec) -> SearchResult:
     """The :class:`SearchResult` of a study as it is stored now."""
     config = study.user_attrs.get(CONFIG_ATTR, {})
     state = study_state(study)
-    trials = tuple(
-        TrialRecord.from_frozen(t) for t in sorted(study.get_trials(), key=lambda t: t.number)
-    )
+    frozen = study.get_trials(deepcopy=False)  # read into records at once, copied there
+    trials = tuple(TrialRecord.from_frozen(t) for t in sorted(frozen, key=lambda t: t.number))
     return SearchResult(
         study_name=study.study_name,
         storage=spec.describe(),
