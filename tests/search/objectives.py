@@ -331,6 +331,14 @@ def hands_a_loop_to_a_pool(lr: float, trial: optuna.Trial) -> float:
     return quadratic(lr)
 
 
+def leaves_a_thread_or_a_pool_task(lr: float, trial: optuna.Trial) -> float:
+    """``leaves_a_thread`` in even slots, ``hands_a_loop_to_a_pool`` in odd ones: two workers
+    each hold one of the two kinds of thread that kept a worker from ending."""
+    if trial.user_attrs.get("lrkit_slot", 0) % 2 == 0:
+        return leaves_a_thread(lr)
+    return hands_a_loop_to_a_pool(lr, trial)
+
+
 def even_slots_report_late(lr: float, trial: optuna.Trial) -> float:
     """``curve``, whose trials in even slots take a second longer over their first epoch: with
     two workers, the odd slot's report comes first, the opposite of one worker's order."""
