@@ -246,7 +246,9 @@ def test_a_folder_another_command_holds_is_refused(
         pass
 
 
-def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:
+def test_ctrl_c_keeps_the_finished_stages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     process = subprocess.Popen(
         [*LRKIT, "digits", *BUDGET, "--out", str(out)],
@@ -268,13 +270,9 @@ def test_ctrl_c_keeps_the_finished_stages(tmp_path: Path) -> None:
     assert process.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err
     assert "finished stages are kept" in err
-    refused = subprocess.run(  # an unfinished tune run is a tune run: no other command in it
-        [sys.executable, "-m", "lrkit.cli.main", "compare", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-    )
-    assert refused.returncode == 2 and "holds an `lrkit tune` run" in refused.stderr
+    # an unfinished tune run is a tune run: no other command in it
+    status, _, err = in_process(["compare", "--out", str(out)], capsys)
+    assert status == 2 and "holds an `lrkit tune` run" in err
     done = run("digits", *BUDGET, "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert stage.stat().st_mtime_ns == stamp
