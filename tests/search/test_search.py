@@ -211,12 +211,12 @@ def test_parameters_besides_the_lr_are_drawn_on_their_own(sampler: str, tmp_path
     assert len({t.params["momentum"] for t in result.trials}) == 16
     with_workers = run(
         objectives.with_more_params,
-        4,
+        2,
         sampler=sampler,
         storage=str(tmp_path / "s.journal"),
         n_workers=2,
     )
-    assert [t.params for t in with_workers.trials] == [t.params for t in result.trials[:4]]
+    assert [t.params for t in with_workers.trials] == [t.params for t in result.trials[:2]]
     row = result.rows()[0]
     assert [row[k] for k in ("momentum", "decay", "layers", "act")] == [
         result.trials[0].params[k] for k in ("momentum", "decay", "layers", "act")
