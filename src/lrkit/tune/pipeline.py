@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from lrkit.checks import Real, Whole
     from lrkit.compare import CompareResult
+    from lrkit.compare.result import ScheduleRun
     from lrkit.finder import RangeTestResult
     from lrkit.history import History
     from lrkit.search import SearchResult
@@ -222,19 +223,7 @@ def _pipeline(
     if value != "val_loss":  # the default's runs keep the settings (and study) they always had
         run["value"] = value
 
-    changed = stages.changed(folder, run)
-    if "task" in changed:  # another task: its file's content is beside the point
-        changed = [key for key in changed if key != "task_sha256"]
-    if changed:
-        named = [name for key, name in SETTING_NAMES.items() if key in changed]
-        what = in_words(named + [key for key in changed if key not in SETTING_NAMES])
-        say(f"note: {folder} held a run with another {what}; this run's files replace its files")
-        # before the claim: a run stopped early leaves none beside its own (its search study
-        # stays in study.journal)
-        for name in outputs.TUNE:
-            (folder / name).unlink(missing_ok=True)
-    stages.claim(folder, run)
-
+    _claim(folder, run, say)
     say(f"[1/4] range test on {loaded.name}")
     figures: dict[str, Figure] = {}  # each stage's plot, drawn once for its PNG and the report
     reused: list[str] = []  # the stages kept from an earlier run in the folder
@@ -296,20 +285,7 @@ def _pipeline(
     n = len(plan.schedules)
     say(f"[3/4] comparing {n} schedule{'s' if n > 1 else ''} at lr {lr_text(best_lr)}")
     compared = _compare(loaded, plan, folder, base, best_lr, device, progress, figures, say, reused)
-    winner = compared.best
-    if winner is None:
-        what = (
-            "every schedule diverged"
-            if all(run.diverged for run in compared.runs)
-            else f"no schedule reached a finite validation {loaded.metric}"
-        )
-        raise RunError(
-            f"{what} at lr {lr_text(best_lr)} on {loaded.name!r}; "
-            f"see {folder / outputs.COMPARE_JSON}."
-        )
-    tied = len(compared.tied_with_best())
-    tie = f"; tied with {tied} on it, ahead by validation loss" if tied else ""
-    say(f"      winner: {winner.label} (by validation {loaded.metric}{tie})")
+    winner = _winner(compared, loaded, best_lr, folder, say)
 
     say(f"[4/4] final training with {winner.label}")
     final = _stage(
@@ -352,18 +328,60 @@ def _pipeline(
         summary=summary,
         out=folder,
     )
+    _write(result, figures)
+    return result
+
+
+def _claim(folder: Path, run: dict[str, Any], say: Callable[[str], None]) -> None:
+    """Claims ``folder`` for the run of settings ``run``; one that held a run of other settings
+    is said, and that run's files are removed first: a run stopped early leaves none beside its
+    own (its search study stays in study.journal)."""
+    changed = stages.changed(folder, run)
+    if "task" in changed:  # another task: its file's content is beside the point
+        changed = [key for key in changed if key != "task_sha256"]
+    if changed:
+        named = [name for key, name in SETTING_NAMES.items() if key in changed]
+        what = in_words(named + [key for key in changed if key not in SETTING_NAMES])
+        say(f"note: {folder} held a run with another {what}; this run's files replace its files")
+        for name in outputs.TUNE:
+            (folder / name).unlink(missing_ok=True)
+    stages.claim(folder, run)
+
+
+def _winner(
+    compared: CompareResult, task: Task, lr: float, folder: Path, say: Callable[[str], None]
+) -> ScheduleRun:
+    """The comparison's winner, said; a RunError when none has a finite score."""
+    winner = compared.best
+    if winner is None:
+        what = (
+            "every schedule diverged"
+            if all(run.diverged for run in compared.runs)
+            else f"no schedule reached a finite validation {task.metric}"
+        )
+        raise RunError(
+            f"{what} at lr {lr_text(lr)} on {task.name!r}; see {folder / outputs.COMPARE_JSON}."
+        )
+    tied = len(compared.tied_with_best())
+    tie = f"; tied with {tied} on it, ahead by validation loss" if tied else ""
+    say(f"      winner: {winner.label} (by validation {task.metric}{tie})")
+    return winner
+
+
+def _write(result: TuneResult, figures: Mapping[str, Figure]) -> None:
+    """Writes the run's files; on a full disk, a RunError that says the answer all the same."""
     try:
         write_outputs(result, figures)
-    except OSError as error:  # a full disk: the answer is said all the same
+    except OSError as error:
         from lrkit.tune.report import final_score
 
         where = f"{error.filename}: " if error.filename else ""
         raise RunError(
-            f"tune found lr {lr_text(best_lr)} with {winner.label} ({final_score(summary)}), but "
-            f"could not write its report: {where}{error.strerror or error}. Its finished "
-            "stages are kept and reused when you run the same command again."
+            f"tune found lr {lr_text(result.best_lr)} with {result.schedule} "
+            f"({final_score(result.summary)}), but could not write its report: "
+            f"{where}{error.strerror or error}. Its finished stages are kept and reused when "
+            "you run the same command again."
         ) from error
-    return result
 
 
 def _range_test(
