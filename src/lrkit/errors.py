@@ -82,22 +82,30 @@ def error_chain(error: BaseException) -> list[BaseException]:
 
 def where_raised(exc: BaseException) -> str:
     """`` (at file.py:12)``: the innermost place the error passed through outside the standard
-    library and installed packages (the user's code), or ``""``."""
+    library and installed packages (the user's code), or ``""``.
+
+    It imports nothing: torch's folder is skipped where torch is imported (an error raised
+    while importing torch, a missing CUDA library say, has no user's frame to name), and a
+    frame of no file (``<string>``: a dataclass's ``__init__``, code run by ``exec``) is not
+    the user's."""
     import site
+    import sys
     import sysconfig
     import traceback
     from pathlib import Path
 
-    import torch
-
-    skip = [Path(torch.__file__).parent, Path(__file__).parent]  # torch, lrkit
+    skip = [Path(__file__).parent]  # lrkit
+    torch = sys.modules.get("torch")
+    if getattr(torch, "__file__", None):
+        skip.append(Path(torch.__file__).parent)  # type: ignore[union-attr, arg-type]
     paths = sysconfig.get_paths()
     skip += [Path(paths[key]) for key in ("stdlib", "platstdlib", "purelib", "platlib")]
     skip += [Path(p) for p in (*site.getsitepackages(), site.getusersitepackages())]
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.startswith("<"):  # <frozen ...> of the standard library, <string>
+            continue
         path = Path(frame.filename)
-        frozen = frame.filename.startswith("<frozen ")  # the standard library's frozen modules
-        if not frozen and not any(path.is_relative_to(folder) for folder in skip):
+        if not any(path.is_relative_to(folder) for folder in skip):
             return f" (at {path.name}:{frame.lineno})"
     return ""
 

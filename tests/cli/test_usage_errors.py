@@ -3,6 +3,7 @@ work, or words of Python rather than of the command line: each is one line and e
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -199,3 +200,39 @@ def test_an_os_error_of_the_task_s_own_data_shows_where_it_was_raised(
     with pytest.raises(OSError, match="disk read failed for item 40") as raised:
         in_process(["train", str(task), "--lr", "0.1", "--quiet"], capsys)
     assert raised.traceback[-1].path == task  # raised in the task file, and passed on
+
+
+def test_an_os_error_raised_while_torch_imports_is_one_line(tmp_path: Path) -> None:
+    """Review 129: the handler read where the error was raised by importing torch, which raised
+    it again (a torch whose CUDA library is missing fails to import with an OSError): two
+    tracebacks, where there had been one line."""
+    fake = tmp_path / "site" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise OSError('libcudnn.so.9: cannot open shared object')\n")
+    code = (
+        "import sys, site, sysconfig\n"
+        f"site.getsitepackages = lambda: [{str(tmp_path / 'site')!r}]\n"  # an installed torch
+        "from lrkit.cli.main import main\n"
+        "sys.exit(main(['find', '--out', sys.argv[1]]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path / "site")},
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == "lrkit: error: libcudnn.so.9: cannot open shared object\n"
+
+
+def test_a_frame_of_no_file_is_not_the_user_s() -> None:
+    """Review 129: code of no file (``<string>``: a dataclass's generated methods, exec) was
+    named as the user's."""
+    from lrkit.errors import where_raised
+
+    try:
+        exec("raise OSError('no room')")
+    except OSError as error:
+        here = error.__traceback__
+        assert here is not None
+        assert where_raised(error) == f" (at {Path(__file__).name}:{here.tb_lineno})"
