@@ -626,3 +626,32 @@ def test_a_persistent_workers_loader_s_next_epoch_is_as_without_the_range_test()
     kept = again._iterator
     finder.range_test(again, num_iter=12, seed=7, progress=False)
     assert again._iterator is kept
+
+
+def test_a_cache_dir_whose_files_cannot_be_removed_keeps_the_named_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review 129: where removing the name failed at once (a folder of some network mounts),
+    the range test was refused as if it could not write there, its descriptor left open."""
+    import lrkit.finder.snapshot
+
+    remove, refused = os.remove, []
+
+    def remove_later(path: Any) -> None:
+        if not refused:  # the first removal, at once after the file is written: refused
+            refused.append(path)
+            raise PermissionError(1, "Operation not permitted", path)
+        remove(path)
+
+    monkeypatch.setattr(lrkit.finder.snapshot.os, "remove", remove_later)
+    model, optimizer, data = _setup(OPTIMIZERS["adam"])
+    before = _state(model, optimizer)
+    names: list[list[str]] = []
+    finder = LRFinder(
+        model, optimizer, nn.CrossEntropyLoss(), memory_cache=False, cache_dir=tmp_path
+    )
+    finder.range_test(data, num_iter=10, on_step=lambda done: names.append(os.listdir(tmp_path)))
+    assert len(refused) == 1 and all(n == [Path(refused[0]).name] for n in names)
+    assert _held(tmp_path) == []  # no descriptor left open
+    assert list(tmp_path.iterdir()) == []  # removed after, as it is where names stay
+    _assert_equal(before, _state(model, optimizer))

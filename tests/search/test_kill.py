@@ -352,6 +352,17 @@ def test_a_study_cut_short_before_its_settings_resumes_and_a_foreign_one_is_refu
             )
     assert not _study(journal, "theirs").trials and not _study(journal, "max").trials
 
+    # QA 130: an empty one, when not resumed, was written into (claimed), then refused
+    optuna.create_study(study_name="mine", storage=storage)
+    before = journal.read_bytes()
+    with pytest.raises(ConfigError, match="exists with no trial and none of lrkit's settings"):
+        search(lambda lr: lr, 1e-5, 1.0, 4, storage=str(journal), study_name="mine")
+    assert journal.read_bytes() == before
+    # one of several objectives, which no search of lrkit's makes: said so, not Optuna's error
+    optuna.create_study(study_name="two", storage=storage, directions=["minimize"] * 2)
+    with pytest.raises(ConfigError, match="exists but was not made by lrkit's search"):
+        search(lambda lr: lr, 1e-5, 1.0, 4, storage=str(journal), study_name="two", resume=True)
+
 
 def test_ctrl_c_between_claiming_a_trial_and_starting_its_worker_queues_it_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

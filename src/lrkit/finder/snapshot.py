@@ -350,10 +350,10 @@ def _held_open(path: str) -> str:
     try:
         if not os.path.samefile(held, path):
             raise OSError("no /proc/self/fd")
-    except OSError:  # not Linux, or no /proc
+        os.remove(path)
+    except OSError:  # not Linux, or no /proc; a folder whose files cannot be removed meanwhile
         os.close(descriptor)
         return path
-    os.remove(path)
     return held
 
 

@@ -185,9 +185,18 @@ def open_study(
             return study, "coordinator"
     stored = _wait_for_config(study, CONFIG_WAIT_S if spec.shared else LOCAL_CONFIG_WAIT_S)
     where = f"study {name!r} in {spec.describe()}"
-    if stored is None and _empty(study) and study.direction.name.lower() == direction:
+    coordinate = resume is True or (resume == "auto" and not spec.shared)
+    if stored is None and _empty(study) and _direction(study) == direction:
         # lrkit's, whose creator was killed (kill -9) between creating it and writing its
-        # settings: there is nothing in it to lose
+        # settings, or an empty one made with Optuna itself: nothing in it to lose, but taken
+        # over only by a search that resumes (or joins) it
+        if not (coordinate or spec.shared):
+            raise ConfigError(
+                f"{where} exists with no trial and none of lrkit's settings (made with Optuna "
+                "itself, or by a search stopped as it began); to take it over, resume it "
+                "('resume=True', `--resume`); else pick another study name. It was left as it "
+                "was."
+            )
         with no_interrupt():
             _claim(study, config)
         stored = asdict(config)
@@ -207,7 +216,6 @@ def open_study(
             f"use its settings; for a new search, give it {new}."
         )
     done = bool(study_state(study).get("done"))
-    coordinate = resume is True or (resume == "auto" and not spec.shared)
     if not (coordinate or done or spec.shared):
         raise ConfigError(
             f"{where} already exists and is unfinished. If the search that made it has "
@@ -237,6 +245,14 @@ def no_study_to_resume(name: str, spec: StorageSpec) -> ConfigError:
         f"resume: there is no study {name!r} in {spec.describe()} to resume; check the folder, "
         "storage and study name, or leave resume out to start a new search."
     )
+
+
+def _direction(study: optuna.Study) -> str | None:
+    """``"minimize"`` or ``"maximize"``; ``None`` for a study of several objectives, which no
+    search of lrkit's makes."""
+    if len(study.directions) != 1:
+        return None
+    return study.directions[0].name.lower()
 
 
 def _empty(study: optuna.Study) -> bool:

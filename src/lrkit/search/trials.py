@@ -91,7 +91,10 @@ def _let_go(trial_s: float) -> None:
     gc.collect()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()
+        # after a CUDA error that sticks (a device-side assert), every CUDA call raises: the
+        # trial is recorded by now, and the search goes on to say so (review 129)
+        with contextlib.suppress(Exception):
+            torch.cuda.empty_cache()
     _last_collect_s[0] = time.perf_counter() - started
 
 
@@ -323,9 +326,15 @@ def _cpu_only() -> bool:
     each device's seed was queued (a third of a quick trial's overhead)."""
     import torch
 
-    devices = (torch.cuda, torch.backends.mps, torch.xpu, torch.mtia)
+    devices = [
+        torch.cuda,
+        torch.backends.mps,
+        getattr(torch, "xpu", None),
+        getattr(torch, "mtia", None),
+    ]
     custom = torch._C._get_privateuse1_backend_name()  # a backend a package registered
-    return not any(device.is_available() for device in devices) and not hasattr(torch, custom)
+    available = any(device is not None and device.is_available() for device in devices)
+    return not available and not hasattr(torch, custom)
 
 
 @contextlib.contextmanager
