@@ -80,6 +80,7 @@ assert_type(lr, float | None)
 assert_type(finder.plot(suggest_lr=False), Axes)
 assert_type(finder.plot(ax), tuple[Axes, float | None])  # torch-lr-finder's default return
 assert_type(finder.plot(ax=ax, title="range test"), tuple[Axes, float | None])
+assert_type(finder.plot(10, 5, True, None, ax), tuple[Axes, float | None])  # all by position
 assert_type(finder.plot(ax, skip_start=2, suggest_lr=True), tuple[Axes, float | None])
 
 

@@ -1253,3 +1253,16 @@ def test_a_trial_s_model_held_in_a_reference_cycle_is_freed_before_the_next_tria
     alive.clear()
     search(objective, 1e-5, 1.0, n_trials=6, storage=":memory:", progress=False)
     assert max(alive) > 0  # without: earlier models were still there
+
+
+def test_a_result_s_attrs_are_its_own_not_the_storage_s() -> None:
+    """Review 129: read without a deep copy (as the result reads its trials), a list the
+    objective set was the storage's own object, and changing it in the result changed the
+    study."""
+    from lrkit.search import TrialRecord
+
+    study = optuna.create_study()
+    study.optimize(lambda trial: trial.set_user_attr("seen", [1, 2]) or 0.5, n_trials=1)
+    record = TrialRecord.from_frozen(study.get_trials(deepcopy=False)[0])
+    record.attrs["seen"].append(3)
+    assert study.get_trials(deepcopy=False)[0].user_attrs["seen"] == [1, 2]

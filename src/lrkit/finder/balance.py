@@ -117,7 +117,8 @@ def class_labels(dataset: Any) -> np.ndarray:
     Looks, in order, at a ``TensorDataset``'s second tensor (through ``Subset`` wrappers), at a
     ``targets`` or ``labels`` attribute (torchvision's datasets have one), and otherwise at every
     sample: the second element of a tuple (as the range test reads its batches: an
-    ``(input, label, weight)`` sample's label is its second item), or the ``"label"`` /
+    ``(input, label, weight)`` sample's label is its second item; samples of several inputs
+    and then a label, read by a ``step_fn``, need the ``targets`` attribute), or the ``"label"`` /
     ``"labels"`` / ``"target"`` / ``"targets"`` / ``"y"`` value of a dict.
 
     Raises:

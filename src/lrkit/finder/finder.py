@@ -196,9 +196,10 @@ class LRFinder:
         """
 
     # What plot returns depends on its arguments, so a type checker is told case by case:
-    # without suggest_lr, lrkit's figure (a FinderFigure) or the figure of the caller's ax;
-    # with it, torch-lr-finder's (ax, lr) or ax. Each case twice: torch-lr-finder's positional
-    # order (skip_start, skip_end, log_lr, show_lr, ax by name), and lrkit's plot(ax, ...).
+    # without suggest_lr, lrkit's figure (a FinderFigure, which unpacks as (ax, lr)), or (ax,
+    # lr) for the caller's ax; with it, torch-lr-finder's (ax, lr) or ax. Each case twice:
+    # torch-lr-finder's positional order (skip_start, skip_end, log_lr, show_lr, ax), and
+    # lrkit's plot(ax, ...).
     @overload
     def plot(
         self,
@@ -222,6 +223,17 @@ class LRFinder:
         log_lr: bool = ...,
         show_lr: float | None = ...,
         *,
+        ax: Axes,
+        suggest_lr: None = ...,
+        **options: Unpack[_LookOptions],
+    ) -> tuple[Axes, float | None]: ...
+    @overload
+    def plot(
+        self,
+        skip_start: int,
+        skip_end: int,
+        log_lr: bool,
+        show_lr: float | None,
         ax: Axes,
         suggest_lr: None = ...,
         **options: Unpack[_LookOptions],
@@ -275,10 +287,11 @@ class LRFinder:
         self, ax: Axes, /, *, suggest_lr: bool, **options: Unpack[_PlotOptions]
     ) -> Axes | tuple[Axes, float | None]: ...
     def plot(self, *args: Any, **options: Any) -> Any:
-        """Draws the last result (see :meth:`RangeTestResult.plot`) and returns the figure;
-        never blocks. Where the caller uses pyplot (it is imported, or this is IPython or
-        Jupyter), a new figure is made through pyplot, so it shows as torch-lr-finder's does: at
-        the end of a notebook cell, or at ``plt.show()``; elsewhere it opens no window.
+        """Draws the last result (see :meth:`RangeTestResult.plot`) and returns the figure, or the
+        axes and the suggestion, as torch-lr-finder does (see below); never blocks. Where the
+        caller uses pyplot (it is imported, or this is IPython or Jupyter), a new figure is made
+        through pyplot, so it shows as torch-lr-finder's does: at the end of a notebook cell, or at
+        ``plt.show()``; elsewhere it opens no window.
 
         torch-lr-finder's calls work too: ``plot(skip_start, skip_end, log_lr, show_lr, ax,
         suggest_lr)``, by position or by name. ``show_lr`` marks an LR with a red line. Given
@@ -427,6 +440,9 @@ class LRFinder:
                 enabled scaler is given, no autocast otherwise.
             balance: ``"undersample"`` or ``"sampler"`` to show the sweep class-balanced
                 batches of an imbalanced ``train_loader`` (see :mod:`lrkit.finder.balance`).
+                A sample's class is its second item, as the sweep reads a batch's labels; for
+                samples that hold it elsewhere (several inputs, then the label, for a
+                ``step_fn``), give the dataset a ``targets`` attribute.
             seed: Seeds torch's, NumPy's and Python's RNGs (and the balancing) for the test.
             rule: The suggestion rule (see :mod:`lrkit.finder.suggest`).
             check_every: Read the losses back and check for divergence every this many steps

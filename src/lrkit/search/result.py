@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -110,7 +111,11 @@ class TrialRecord:
 
     @staticmethod
     def from_frozen(trial: optuna.trial.FrozenTrial) -> TrialRecord:
-        attrs = dict(trial.user_attrs)
+        # a copy of its own: a list or dict the objective set is the storage's own object
+        attrs: dict[str, Any] = {
+            k: copy.deepcopy(v) if isinstance(v, (list, dict)) else v
+            for k, v in trial.user_attrs.items()
+        }
         duration = trial.duration.total_seconds() if trial.duration is not None else None
         return TrialRecord(
             number=trial.number,
