@@ -623,8 +623,16 @@ def test_a_study_is_resumed_whatever_the_spelling_of_its_sampler_and_pruner(
         with pytest.warns(FinishedStudyWarning):  # the same search: read back, not refused
             again = run(objectives.quadratic, 4, storage=storage, sampler=sampler, pruner=pruner)
         assert [t.lr for t in again.trials] == [t.lr for t in first.trials]
-    with pytest.raises(ConfigError, match=r"pruner='none' \(this search: 'halving'\)"):
+    with pytest.raises(
+        ConfigError, match=r"pruner: the study's is 'none', this search's 'halving'"
+    ):
         run(objectives.quadratic, 4, storage=storage, sampler="stratified", pruner="SHA")
+    # QA 130: an object's class, stored by its name, was said as one ("sampler='tpesampler'")
+    with pytest.raises(
+        ConfigError,
+        match=r"sampler: the study's is 'stratified', this search's an Optuna tpesampler object",
+    ):
+        run(objectives.quadratic, 4, storage=storage, sampler=optuna.samplers.TPESampler())
 
 
 def test_machines_that_started_at_once_take_the_range_test_of_the_first(

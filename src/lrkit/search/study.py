@@ -31,12 +31,13 @@ from optuna.trial import TrialState
 from lrkit.errors import ConfigError
 from lrkit.interrupts import no_interrupt
 from lrkit.plaintext import lr_text
-from lrkit.search.pruners import FIRST_ATTEMPT_ATTR, PLACE_ATTR, pruner_key
+from lrkit.search.pruners import FIRST_ATTEMPT_ATTR, PLACE_ATTR, PRUNERS, pruner_key
 from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_interrupted
 from lrkit.search.samplers import (
     FIRST_ATTR,
     ROUND_ATTR,
     ROUND_SIZE_ATTR,
+    SAMPLERS,
     SEED_ATTR,
     SLOT_ATTR,
     sampler_key,
@@ -129,6 +130,13 @@ def _setting(key: str, stored: Any, mine: Any) -> str:
         and _DIGEST.sub("", stored) == _DIGEST.sub("", mine)
     ):
         return f"the task file changed since the study began ({key}={stored!r}, now {mine!r})"
+    if key in ("sampler", "pruner"):  # a name, or the class of an Optuna object
+        named = SAMPLERS if key == "sampler" else PRUNERS
+        stored_said, mine_said = (
+            repr(v) if v in named or not isinstance(v, str) else f"an Optuna {v} object"
+            for v in (stored, mine)
+        )
+        return f"{key}: the study's is {stored_said}, this search's {mine_said}"
     return f"{key}={stored!r} (this search: {mine!r})"
 
 
