@@ -1274,3 +1274,19 @@ def test_a_result_s_attrs_are_its_own_not_the_storage_s() -> None:
     record = TrialRecord.from_frozen(study.get_trials(deepcopy=False)[0])
     record.attrs["seen"].append(3)
     assert study.get_trials(deepcopy=False)[0].user_attrs["seen"] == [1, 2]
+
+
+def test_trials_optuna_itself_added_to_the_study_are_listed_not_read_as_the_best(
+    tmp_path: Path,
+) -> None:
+    """QA 130: one without an LR made the best LR NaN, one outside the range the best."""
+    storage = str(tmp_path / "s.journal")
+    first = run(objectives.quadratic, 4, storage=storage)
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+    study = optuna.load_study(study_name=first.study_name, storage=journal)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) * 0 - 1, n_trials=1)
+    study.optimize(lambda t: t.suggest_float("lr", 10, 100, log=True) * 0 - 1, n_trials=1)
+    with pytest.warns(FinishedStudyWarning):
+        again = run(objectives.quadratic, 4, storage=storage)
+    assert again.count("complete") == 6  # listed
+    assert (again.best_lr, again.best_value) == (first.best_lr, first.best_value)

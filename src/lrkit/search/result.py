@@ -181,8 +181,17 @@ class SearchResult:
 
     @property
     def best_trial(self) -> TrialRecord | None:
-        """The completed trial with the best value; ``None`` when no trial completed."""
-        done = [t for t in self.completed if t.value is not None and math.isfinite(t.value)]
+        """The completed trial with the best value; ``None`` when no trial completed. Only the
+        search's own trials count: one added to its study with Optuna itself (no seed of the
+        search's, perhaps no LR) is listed, not read as the best."""
+        done = [
+            t
+            for t in self.completed
+            if t.value is not None
+            and math.isfinite(t.value)
+            and math.isfinite(t.lr)
+            and t.seed is not None
+        ]
         if not done:
             return None
         sign = 1.0 if self.direction == "minimize" else -1.0

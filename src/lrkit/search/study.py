@@ -501,7 +501,8 @@ def study_direction(study: optuna.Study) -> Literal["minimize", "maximize"]:
 def best_trial(
     trials: list[optuna.trial.FrozenTrial], direction: str
 ) -> optuna.trial.FrozenTrial | None:
-    """The best completed trial with a finite value and an LR, or ``None``."""
+    """The best completed trial of the search's own (one that Optuna itself added to the study
+    is not) with a finite value and an LR, or ``None``."""
     done = [
         t
         for t in trials
@@ -509,6 +510,7 @@ def best_trial(
         and t.value is not None
         and math.isfinite(t.value)
         and "lr" in t.params
+        and SEED_ATTR in t.user_attrs
     ]
     sign = 1.0 if direction == "minimize" else -1.0
     return min(done, key=lambda t: sign * float(t.value or 0.0), default=None)
