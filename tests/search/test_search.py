@@ -1290,3 +1290,37 @@ def test_trials_optuna_itself_added_to_the_study_are_listed_not_read_as_the_best
         again = run(objectives.quadratic, 4, storage=storage)
     assert again.count("complete") == 6  # listed
     assert (again.best_lr, again.best_value) == (first.best_lr, first.best_value)
+
+
+def test_an_optuna_storage_object_is_refused_naming_what_to_pass_and_a_direction_taken(
+    tmp_path: Path,
+) -> None:
+    """QA 130: an Optuna storage object was refused as any object is, with its repr; Optuna's
+    own StudyDirection was refused as a direction."""
+    rdb = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'a.db'}")
+    journal = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "j.journal"))
+    )
+    for storage, instead in [
+        (rdb, f"pass its URL, 'sqlite:///{tmp_path / 'a.db'}'."),
+        (journal, "pass the journal file's path."),
+        (optuna.storages.InMemoryStorage(), "pass ':memory:'."),
+    ]:
+        with pytest.raises(ConfigError) as refused:
+            search(objectives.quadratic, 1e-5, 1.0, n_trials=2, storage=storage)  # type: ignore[arg-type]
+        assert str(refused.value).startswith(
+            "storage must be a database URL, a journal file path or ':memory:', got an Optuna "
+            f"{type(storage).__name__} object: each worker process and machine opens"
+        )
+        assert str(refused.value).endswith(instead)
+    found = search(
+        objectives.quadratic,
+        1e-5,
+        1.0,
+        n_trials=3,
+        storage=":memory:",
+        direction=optuna.study.StudyDirection.MAXIMIZE,  # type: ignore[arg-type]
+        progress=False,
+    )
+    assert found.direction == "maximize"
+    assert found.best_value == max(t.value for t in found.completed if t.value is not None)

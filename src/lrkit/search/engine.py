@@ -430,6 +430,8 @@ def _objective(
     else:
         _task_form_only(schedule=schedule, epochs=epochs, value=value, device=device)
         check_objective(objective)
+    if isinstance(direction, optuna.study.StudyDirection) and direction.name != "NOT_SET":
+        direction = direction.name.lower()  # as Optuna itself takes it
     if direction not in (None, "minimize", "maximize"):
         raise bad_value("direction", "'minimize', 'maximize' or None", direction)
     if isinstance(objective, TaskObjective):

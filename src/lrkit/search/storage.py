@@ -63,7 +63,7 @@ class StorageSpec:
     @staticmethod
     def parse(value: str | Path) -> StorageSpec:
         if not isinstance(value, (str, Path)):  # 5 would be a journal file named "5"
-            raise bad_value("storage", "a database URL, a journal file path or ':memory:'", value)
+            raise _not_a_storage_name(value)
         text = str(value).strip()
         if not text:
             raise bad_value("storage", "a database URL or a journal file path", value)
@@ -594,3 +594,23 @@ class SnapshotJournalFileBackend(ShieldedJournalFileBackend, BaseJournalSnapshot
 def default_storage(out: str | Path) -> StorageSpec:
     """The local default: a journal file ``study.journal`` in the run directory ``out``."""
     return StorageSpec("journal", str(Path(out) / JOURNAL))
+
+
+def _not_a_storage_name(value: object) -> ConfigError:
+    """The error for a storage given as something other than its name: an Optuna storage
+    object is named by what opens it again, since every worker process and machine opens the
+    storage itself."""
+    expected = "a database URL, a journal file path or ':memory:'"
+    module = type(value).__module__.split(".")[0]
+    if module != "optuna":
+        return bad_value("storage", expected, value)
+    url = getattr(value, "url", None)  # RDBStorage keeps its URL
+    instead = {
+        "RDBStorage": f"its URL, {without_password(url)!r}" if isinstance(url, str) else "its URL",
+        "JournalStorage": "the journal file's path",
+        "InMemoryStorage": "':memory:'",
+    }.get(type(value).__name__, "its URL or path")
+    return ConfigError(
+        f"storage must be {expected}, got an Optuna {type(value).__name__} object: each worker "
+        f"process and machine opens the storage itself, from its name; pass {instead}."
+    )
