@@ -1324,3 +1324,23 @@ def test_an_optuna_storage_object_is_refused_naming_what_to_pass_and_a_direction
     )
     assert found.direction == "maximize"
     assert found.best_value == max(t.value for t in found.completed if t.value is not None)
+
+
+def test_an_objective_s_lists_dicts_and_numpy_numbers_reach_the_json_and_csv() -> None:
+    """QA 130: a list or dict the objective recorded was left out of search.json, as of the CSV
+    (which cannot hold it), and a NumPy number out of both."""
+
+    def noted(lr: float, trial: optuna.Trial) -> float:
+        trial.set_user_attr("per_epoch", [0.5, 0.7])
+        trial.set_user_attr("config", {"batch_size": 32})
+        trial.set_user_attr("steps", np.int64(100))
+        trial.set_user_attr("handle", object())  # JSON holds nothing of it: left out
+        return lr
+
+    result = search(noted, 1e-5, 1.0, n_trials=1, storage=":memory:", progress=False)
+    row = json.loads(result.to_json())["trials"][0]
+    assert (row["per_epoch"], row["config"], row["steps"]) == ([0.5, 0.7], {"batch_size": 32}, 100)
+    assert "handle" not in row
+    header, values = result.to_csv().splitlines()
+    assert "steps" in header.split(",") and "per_epoch" not in header
+    assert values.split(",")[header.split(",").index("steps")] == "100"

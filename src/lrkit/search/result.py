@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import optuna
 
 from lrkit import outputs
-from lrkit.checks import whole_number
+from lrkit.checks import plain, whole_number
 from lrkit.errors import bad_value
 from lrkit.jsondata import dumps
 from lrkit.outputs import csv_text, write_file
@@ -276,10 +276,11 @@ class SearchResult:
         """Training epochs summed over all trials: the compute the search spent."""
         return sum(t.epochs_run for t in self.trials)
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self, *, nested: bool = False) -> list[dict[str, Any]]:
         """One flat dict per trial, for tables and CSV: the same columns whatever the trials'
         states, then what the objective recorded (a failure's traceback, many lines, is left
-        to :meth:`to_dict`)."""
+        to :meth:`to_dict`). A NumPy number the objective recorded is the Python number it
+        holds; a list or dict, left out of a table's row, is kept with ``nested`` (for JSON)."""
         rows = []
         for t in self.trials:
             row = {
@@ -297,7 +298,9 @@ class SearchResult:
             # the objective's own, after lrkit's columns, which a same name never overwrites
             for kind, extra in (("param", t.params), ("attr", t.attrs)):
                 for key, value in extra.items():
-                    if not _scalar(value) or key == TRACEBACK:
+                    value = plain(value)
+                    kept = _scalar(value) or (nested and _nested_json(value))
+                    if not kept or key == TRACEBACK:
                         continue
                     if key not in row:
                         row[key] = value
@@ -325,7 +328,8 @@ class SearchResult:
         a row of :meth:`rows` with its traceback where it failed."""
         data = asdict(self)
         data["trials"] = [
-            {**row, TRACEBACK: t.attrs.get(TRACEBACK)} for row, t in zip(self.rows(), self.trials)
+            {**row, TRACEBACK: t.attrs.get(TRACEBACK)}
+            for row, t in zip(self.rows(nested=True), self.trials)
         ]
         data["best_lr"] = self.best_lr
         data["best_value"] = self.best_value
@@ -418,3 +422,16 @@ class SearchResult:
 
 def _scalar(value: Any) -> bool:
     return isinstance(value, (int, float, str, bool)) or value is None
+
+
+def _nested_json(value: Any) -> bool:
+    """Whether ``value`` is a list or dict that JSON holds as it is (its items plain too)."""
+    import json
+
+    if not isinstance(value, (list, dict)):
+        return False
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
