@@ -104,16 +104,16 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(
     stage = out / ".lrkit-stages" / "range_test.pkl"
     stamp = stage.stat().st_mtime_ns
     trials = json.loads((out / "search.json").read_text())["trials"]
-    again = run("digits", *BUDGET, "--out", str(out))
-    assert again.returncode == 0, again.stderr
-    assert "held a run" not in again.stdout  # the same settings: nothing replaced
-    assert again.stdout.count(REUSED) == 4  # every stage, the final training's too
+    status, said, err = in_process(["tune", "digits", *BUDGET, "--out", str(out)], capsys)
+    assert status == 0, err
+    assert "held a run" not in said  # the same settings: nothing replaced
+    assert said.count(REUSED) == 4  # every stage, the final training's too
     rerun = json.loads((out / "summary.json").read_text())
     assert rerun["reused"] == ["range test", "search", "comparison", "final training"]
     assert rerun["epochs_used"] == summary["epochs_used"]  # the pipeline's, not this run's
     assert rerun["test_metric"] == summary["test_metric"]
     kept = "the range test, search, comparison and final training kept from an earlier run"
-    assert f"({rerun['seconds']:.0f} s, {kept}, " in again.stdout
+    assert f"({rerun['seconds']:.0f} s, {kept}, " in said
     assert f"{rerun['seconds']:.0f} s, {kept}" in unescape((out / "report.html").read_text())
     assert stage.stat().st_mtime_ns == stamp  # the range test was read back, not redone
     assert json.loads((out / "search.json").read_text())["trials"] == trials
@@ -480,16 +480,19 @@ def test_a_budget_past_the_largest_plan_says_how_much_it_used(tmp_path: Path) ->
     ) in done.stdout
 
 
-def test_a_rerun_with_an_edited_task_file_redoes_every_stage(tmp_path: Path) -> None:
+def test_a_rerun_with_an_edited_task_file_redoes_every_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     task, out = tmp_path / "notest.py", tmp_path / "run"
     task.write_text(NO_TEST_TASK)
     first = run(str(task), "--budget", "30", "--out", str(out))
     assert first.returncode == 0, first.stderr
     stage = out / ".lrkit-stages" / "range_test.pkl"
     stamp = stage.stat().st_mtime_ns
-    respelled = run(f"{tmp_path}/./notest.py", "--budget", "30", "--out", str(out))
-    assert respelled.returncode == 0, respelled.stderr
-    assert "held a run" not in respelled.stdout  # ./notest.py is notest.py: nothing redone
+    args = ["tune", f"{tmp_path}/./notest.py", "--budget", "30", "--out", str(out)]
+    status, said, err = in_process(args, capsys)
+    assert status == 0, err
+    assert "held a run" not in said  # ./notest.py is notest.py: nothing redone
     assert stage.stat().st_mtime_ns == stamp
     task.write_text(NO_TEST_TASK.replace("manual_seed(0)", "manual_seed(1)"))  # other data
     edited = run(str(task), "--budget", "30", "--out", str(out))
@@ -499,9 +502,9 @@ def test_a_rerun_with_an_edited_task_file_redoes_every_stage(tmp_path: Path) -> 
     trials = json.loads((out / "search.json").read_text())["trials"]
     assert len(trials) == json.loads((out / "summary.json").read_text())["search"]["n_trials"]
     # another budget in the same folder: a study of its own, not a refusal of the first one's
-    other = run(str(task), "--budget", "40", "--out", str(out))
-    assert other.returncode == 0, other.stderr
-    assert "held a run with another budget;" in other.stdout
+    status, said, err = in_process(["tune", str(task), "--budget", "40", "--out", str(out)], capsys)
+    assert status == 0, err
+    assert "held a run with another budget;" in said
 
 
 def test_a_run_over_its_budget_says_so(tmp_path: Path) -> None:
@@ -517,7 +520,9 @@ def test_a_run_over_its_budget_says_so(tmp_path: Path) -> None:
     )
 
 
-def test_the_search_can_be_judged_by_the_validation_metric(tmp_path: Path) -> None:
+def test_the_search_can_be_judged_by_the_validation_metric(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     task, out = tmp_path / "notest.py", tmp_path / "run"
     task.write_text(NO_TEST_TASK)
     done = run(str(task), "--budget", "30", "--value", "val_metric", "--out", str(out))
@@ -535,9 +540,9 @@ def test_the_search_can_be_judged_by_the_validation_metric(tmp_path: Path) -> No
     assert "The value is the final validation accuracy; the highest is the answer" in said
 
     # the default value in the same folder: another search, the range test kept
-    again = run(str(task), "--budget", "30", "--out", str(out))
-    assert again.returncode == 0, again.stderr
-    assert f"note: {out} held a run with another value judging the search;" in again.stdout
+    status, said, err = in_process(["tune", str(task), "--budget", "30", "--out", str(out)], capsys)
+    assert status == 0, err
+    assert f"note: {out} held a run with another value judging the search;" in said
     rerun = json.loads((out / "summary.json").read_text())
     assert rerun["reused"][:1] == ["range test"]
     assert rerun["settings"]["value"] == "val_loss"
