@@ -14,6 +14,7 @@ from lrkit.search import display as search_display
 from lrkit.search import engine, search
 from lrkit.search.display import SearchDisplay
 from lrkit.search.result import INTERRUPTED
+from lrkit.search.samplers import SEED_ATTR
 from tests.test_progress import Clock, shown_left, terminal
 
 LR = {"lr": FloatDistribution(1e-5, 1.0, log=True)}
@@ -45,8 +46,10 @@ def trial(
     value: float | None = None,
     state: TrialState = TrialState.COMPLETE,
 ) -> None:
-    """One trial as the runner runs it: started, ``seconds`` of work, ended."""
+    """One trial as the runner runs it: started (with the seed the search gives each of its
+    own trials), ``seconds`` of work, ended."""
     t = display.study.ask(LR)
+    t.set_user_attr(SEED_ATTR, t.number)
     display.update()
     clock.now += seconds
     if state == TrialState.COMPLETE:
