@@ -1344,3 +1344,33 @@ def test_an_objective_s_lists_dicts_and_numpy_numbers_reach_the_json_and_csv() -
     header, values = result.to_csv().splitlines()
     assert "steps" in header.split(",") and "per_epoch" not in header
     assert values.split(",")[header.split(",").index("steps")] == "100"
+
+
+class _NeedsAPackage(optuna.samplers.RandomSampler):
+    """A sampler that needs a package that is not installed, as CmaEsSampler needs cmaes."""
+
+    def sample_independent(self, *args: Any, **kwargs: Any) -> Any:
+        import lrkit_no_such_package  # type: ignore[import-not-found]  # noqa: F401
+
+        raise AssertionError("unreachable")
+
+
+def test_a_sampler_that_cannot_draw_fails_its_trials_saying_so() -> None:
+    """QA 130: the sampler's error (CmaEsSampler without cmaes: ModuleNotFoundError) ended the
+    search with a traceback, its trial left running and later said to be interrupted."""
+    with pytest.warns(SearchWarning, match="no trial completed"):
+        result = search(
+            objectives.quadratic,
+            1e-5,
+            1.0,
+            n_trials=2,
+            sampler=_NeedsAPackage(),
+            storage=":memory:",
+            progress=False,
+        )
+    assert [t.state for t in result.trials] == ["failed", "failed"]
+    assert all(
+        t.error == "the sampler could not draw the trial's lr: ModuleNotFoundError: No module "
+        "named 'lrkit_no_such_package'"
+        for t in result.trials
+    )

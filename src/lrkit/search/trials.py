@@ -126,7 +126,16 @@ def _run_trial(
     trial_id = trial._trial_id
     attrs = trial.user_attrs
     low, high = attrs.get(LOW_ATTR, lr_range[0]), attrs.get(HIGH_ATTR, lr_range[1])
-    lr = trial.suggest_float(LR_PARAM, low, high, log=True)
+    try:
+        lr = trial.suggest_float(LR_PARAM, low, high, log=True)
+    except Exception as error:  # a sampler that needs a package not installed (CmaEs: cmaes)
+        _fail(
+            study,
+            trial,
+            f"the sampler could not draw the trial's lr: {error_text(error)}",
+            traceback.format_exc(),
+        )
+        return TrialState.FAIL
     seed = int(attrs.get(SEED_ATTR, trial.number))
     with _heartbeat(study, trial_id), _seeded(seed), _kept_as_it_was():
         began = time.monotonic()
