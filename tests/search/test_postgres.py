@@ -655,3 +655,24 @@ def test_a_server_that_asks_for_a_password_none_was_given_for_says_where_one_goe
     assert "put it in ~/.pgpass, as host:port:database:user:password, or in PGPASSWORD" in str(
         info.value
     )
+
+
+def test_an_empty_study_made_with_optuna_itself_is_taken_over_only_when_resumed(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review 131: on a database, a machine that joins (no resume) waited for a coordinator's
+    settings, then wrote its own into the study and waited on a coordinator that was not
+    there; it is refused now, the study untouched, and a resume takes it over."""
+    import lrkit.search.study
+
+    monkeypatch.setattr(lrkit.search.study, "CONFIG_WAIT_S", 0.5)  # the wait, not its length
+    name = f"theirs-{uuid.uuid4().hex[:8]}"
+    optuna.create_study(study_name=name, storage=postgres_url)
+    with pytest.raises(ConfigError, match="exists with no trial and none of lrkit's settings"):
+        search(Sleepy(), LOW, HIGH, 2, storage=postgres_url, study_name=name, progress=False)
+    loaded, _ = load(postgres_url, name)
+    assert loaded.user_attrs == {} and loaded.get_trials() == []
+    taken = search(
+        Sleepy(), LOW, HIGH, 2, storage=postgres_url, study_name=name, progress=False, resume=True
+    )
+    assert taken.count("complete") == 2

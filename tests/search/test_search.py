@@ -1290,6 +1290,14 @@ def test_trials_optuna_itself_added_to_the_study_are_listed_not_read_as_the_best
         again = run(objectives.quadratic, 4, storage=storage)
     assert again.count("complete") == 6  # listed
     assert (again.best_lr, again.best_value) == (first.best_lr, first.best_value)
+    assert [t.foreign for t in again.ranked()] == [False] * 4 + [True] * 2  # after the search's
+    # review 131: a result built by hand (its trials not foreign by default) has its best
+    from lrkit.search import TrialRecord
+
+    built = SearchResult(
+        "s", ":memory:", "minimize", 1e-5, 1.0, (TrialRecord(0, 0.01, 0.2, "complete", 1.0),)
+    )
+    assert built.best_lr == 0.01
 
 
 def test_an_optuna_storage_object_is_refused_naming_what_to_pass_and_a_direction_taken(
@@ -1319,7 +1327,7 @@ def test_an_optuna_storage_object_is_refused_naming_what_to_pass_and_a_direction
         1.0,
         n_trials=3,
         storage=":memory:",
-        direction=optuna.study.StudyDirection.MAXIMIZE,  # type: ignore[arg-type]
+        direction=optuna.study.StudyDirection.MAXIMIZE,
         progress=False,
     )
     assert found.direction == "maximize"
@@ -1335,21 +1343,29 @@ def test_an_objective_s_lists_dicts_and_numpy_numbers_reach_the_json_and_csv() -
         trial.set_user_attr("config", {"batch_size": 32})
         trial.set_user_attr("steps", np.int64(100))
         trial.set_user_attr("handle", object())  # JSON holds nothing of it: left out
+        trial.set_user_attr("by_lr", {math.inf: 1.0})  # review 131: lrkit's JSON has no inf key
         return lr
 
     result = search(noted, 1e-5, 1.0, n_trials=1, storage=":memory:", progress=False)
     row = json.loads(result.to_json())["trials"][0]
     assert (row["per_epoch"], row["config"], row["steps"]) == ([0.5, 0.7], {"batch_size": 32}, 100)
-    assert "handle" not in row
+    assert "handle" not in row and "by_lr" not in row
     header, values = result.to_csv().splitlines()
     assert "steps" in header.split(",") and "per_epoch" not in header
     assert values.split(",")[header.split(",").index("steps")] == "100"
 
 
 class _NeedsAPackage(optuna.samplers.RandomSampler):
-    """A sampler that needs a package that is not installed, as CmaEsSampler needs cmaes."""
+    """A sampler that needs a package that is not installed, as CmaEsSampler needs cmaes (from
+    its ``first`` draw on: CmaEsSampler's first trials are drawn without it)."""
 
-    def sample_independent(self, *args: Any, **kwargs: Any) -> Any:
+    def __init__(self, first: int = 0) -> None:
+        super().__init__(seed=0)
+        self.first = first
+
+    def sample_independent(self, study: Any, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        if trial.number < self.first:
+            return super().sample_independent(study, trial, *args, **kwargs)
         import lrkit_no_such_package  # type: ignore[import-not-found]  # noqa: F401
 
         raise AssertionError("unreachable")
@@ -1374,3 +1390,15 @@ def test_a_sampler_that_cannot_draw_fails_its_trials_saying_so() -> None:
         "named 'lrkit_no_such_package'"
         for t in result.trials
     )
+    # review 131: with a first trial drawn, a quiet search of one trial; now said
+    with pytest.warns(SearchWarning, match=r"^2 of 3 trials failed: the sampler could not draw"):
+        partly = search(
+            objectives.quadratic,
+            1e-5,
+            1.0,
+            n_trials=3,
+            sampler=_NeedsAPackage(first=1),
+            storage=":memory:",
+            progress=False,
+        )
+    assert partly.count("complete") == 1

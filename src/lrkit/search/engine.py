@@ -45,7 +45,7 @@ from lrkit.search.study import (
     study_state,
 )
 from lrkit.search.timeouts import check_trial_timeout
-from lrkit.search.trials import check_objective
+from lrkit.search.trials import SAMPLER_FAILED, check_objective
 from lrkit.search.workers import Workers, again, check_workers
 from lrkit.stacklevel import caller_level
 
@@ -92,7 +92,7 @@ def search(
     rounds: Whole = 1,
     narrow: Real = 4.0,
     start_lr: Real | None = None,
-    direction: Literal["minimize", "maximize"] | None = None,
+    direction: Literal["minimize", "maximize"] | optuna.study.StudyDirection | None = None,
     storage: str | Path | None = None,
     study_name: str | None = None,
     out: str | Path | None = None,
@@ -135,8 +135,8 @@ def search(
         start_lr: The first trial's LR (the others are drawn as ``sampler`` says), e.g. a range
             test's suggestion. With ``low``/``high="auto"`` it defaults to that suggestion: the
             search then starts from the single best guess and explores around it.
-        direction: ``"minimize"`` (default) or ``"maximize"``; a task form that returns its
-            validation metric sets it.
+        direction: ``"minimize"`` (default) or ``"maximize"`` (or Optuna's
+            ``StudyDirection``); a task form that returns its validation metric sets it.
         storage: ``None``: a journal file in ``out`` (safe with several processes); a journal
             file path; ``"sqlite:///x.db"``; ``"postgresql://user@host/db"`` for many machines
             (the password in ``~/.pgpass``); ``":memory:"`` (one process, nothing kept).
@@ -320,7 +320,16 @@ def _unwritable(error: BaseException) -> bool:
 
 
 def _warn_if_none_completed(result: SearchResult) -> None:
-    """A search with trials but no completed one says why, instead of a quiet ``best_lr=None``."""
+    """A search with trials but no completed one says why, instead of a quiet ``best_lr=None``;
+    one whose sampler failed to draw some trials' LRs says so, however many completed (the
+    first trials of a sampler that needs a package not installed may be drawn without it)."""
+    undrawn = [t for t in result.trials if (t.error or "").startswith(SAMPLER_FAILED)]
+    if undrawn and result.best_trial is not None:
+        warnings.warn(
+            f"{len(undrawn)} of {len(result.trials)} trials failed: {undrawn[0].error}",
+            SearchWarning,
+            stacklevel=caller_level(),
+        )
     if not result.trials or result.best_trial is not None:
         return
     failed = result.first_failure

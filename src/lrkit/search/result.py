@@ -78,6 +78,8 @@ class TrialRecord:
         attrs: Everything else the trial recorded (e.g. ``test_metric``, ``epochs_run``).
         params: The parameters other than the LR that the objective suggested itself
             (``trial.suggest_float("momentum", 0.8, 0.99)``).
+        foreign: Added to the search's study with Optuna itself (none of the search's
+            settings on it, perhaps no LR): listed, never the best.
     """
 
     number: int
@@ -91,6 +93,7 @@ class TrialRecord:
     round: int = 0
     attrs: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    foreign: bool = False
 
     @property
     def last_value(self) -> float | None:
@@ -135,6 +138,7 @@ class TrialRecord:
             round=whole_attr(attrs.pop(ROUND_ATTR, 0), 0) or 0,
             attrs={k: v for k, v in attrs.items() if not k.startswith("lrkit_")},
             params={k: v for k, v in trial.params.items() if k != "lr"},
+            foreign=SEED_ATTR not in trial.user_attrs,  # the search gives each of its own one
         )
 
 
@@ -182,15 +186,15 @@ class SearchResult:
     @property
     def best_trial(self) -> TrialRecord | None:
         """The completed trial with the best value; ``None`` when no trial completed. Only the
-        search's own trials count: one added to its study with Optuna itself (no seed of the
-        search's, perhaps no LR) is listed, not read as the best."""
+        search's own trials count: one added to its study with Optuna itself (``foreign``) is
+        listed, not read as the best."""
         done = [
             t
             for t in self.completed
             if t.value is not None
             and math.isfinite(t.value)
             and math.isfinite(t.lr)
-            and t.seed is not None
+            and not t.foreign
         ]
         if not done:
             return None
@@ -361,10 +365,11 @@ class SearchResult:
         states = ("complete", "pruned", "running", "waiting", "failed", "interrupted")
         order = {state: i for i, state in enumerate(states)}
 
-        def key(t: TrialRecord) -> tuple[int, float, int]:
+        def key(t: TrialRecord) -> tuple[int, int, float, int]:
             last = t.value if t.value is not None else t.last_value
             last = math.inf if last is None else last
-            return order[t.state], sign * last if math.isfinite(last) else math.inf, t.number
+            ranked = sign * last if math.isfinite(last) else math.inf
+            return order[t.state], t.foreign, ranked, t.number  # Optuna's own after the search's
 
         return sorted(self.trials, key=key)
 
@@ -425,13 +430,12 @@ def _scalar(value: Any) -> bool:
 
 
 def _nested_json(value: Any) -> bool:
-    """Whether ``value`` is a list or dict that JSON holds as it is (its items plain too)."""
-    import json
-
+    """Whether ``value`` is a list or dict that ``search.json`` holds as it is (its items plain
+    too, written as lrkit writes JSON: an infinite key is no key)."""
     if not isinstance(value, (list, dict)):
         return False
     try:
-        json.dumps(value)
+        dumps(value)
     except (TypeError, ValueError):
         return False
     return True

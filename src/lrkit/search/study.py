@@ -197,13 +197,15 @@ def open_study(
     if stored is None and _empty(study) and _direction(study) == direction:
         # lrkit's, whose creator was killed (kill -9) between creating it and writing its
         # settings, or an empty one made with Optuna itself: nothing in it to lose, but taken
-        # over only by a search that resumes (or joins) it
-        if not (coordinate or spec.shared):
+        # over only by a search that resumes it (on a database, a machine that joins has
+        # waited for the coordinator's settings by now, in vain)
+        if not coordinate:
+            one = " on one machine" if spec.shared else ""
             raise ConfigError(
                 f"{where} exists with no trial and none of lrkit's settings (made with Optuna "
-                "itself, or by a search stopped as it began); to take it over, resume it "
-                "('resume=True', `--resume`); else pick another study name. It was left as it "
-                "was."
+                "itself, or by a search stopped as it began); to take it over, resume it"
+                f"{one} ('resume=True', `--resume`), once no other search is starting it; "
+                "else pick another study name. It was left as it was."
             )
         with no_interrupt():
             _claim(study, config)

@@ -98,6 +98,10 @@ def _let_go(trial_s: float) -> None:
     _last_collect_s[0] = time.perf_counter() - started
 
 
+SAMPLER_FAILED = "the sampler could not draw the trial's lr"
+"""How a trial's error starts when its sampler raised (the search warns of it at the end)."""
+
+
 def error_text(error: BaseException) -> str:
     """``"ValueError: why"``, also for an exception whose ``str()`` raises.
 
@@ -128,13 +132,13 @@ def _run_trial(
     low, high = attrs.get(LOW_ATTR, lr_range[0]), attrs.get(HIGH_ATTR, lr_range[1])
     try:
         lr = trial.suggest_float(LR_PARAM, low, high, log=True)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        raise
     except Exception as error:  # a sampler that needs a package not installed (CmaEs: cmaes)
-        _fail(
-            study,
-            trial,
-            f"the sampler could not draw the trial's lr: {error_text(error)}",
-            traceback.format_exc(),
-        )
+        if spec is not None and spec.lost(error):  # the draw's write, not the sampler
+            fail_interrupted(study, trial_id)
+            return TrialState.FAIL
+        _fail(study, trial, f"{SAMPLER_FAILED}: {error_text(error)}", traceback.format_exc())
         return TrialState.FAIL
     seed = int(attrs.get(SEED_ATTR, trial.number))
     with _heartbeat(study, trial_id), _seeded(seed), _kept_as_it_was():
