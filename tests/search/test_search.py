@@ -1402,3 +1402,28 @@ def test_a_sampler_that_cannot_draw_fails_its_trials_saying_so() -> None:
             progress=False,
         )
     assert partly.count("complete") == 1
+
+
+def test_numpy_numbers_and_arrays_an_objective_records_are_stored_in_a_journal_too(
+    tmp_path: Path,
+) -> None:
+    """QA 132: Optuna's journal file stores JSON alone: np.float32(1.5) failed every trial of
+    a search kept on disk (the default), where the memory kept it."""
+
+    def noted(lr: float, trial: optuna.Trial) -> float:
+        trial.set_user_attr("acc", np.float32(0.5))
+        trial.set_user_attr("per_epoch", [np.float32(0.25), np.int64(3)])
+        trial.set_user_attr("weights", np.arange(2))
+        trial.set_user_attr("loss", torch.tensor(2.0))
+        return lr
+
+    found = search(noted, 1e-5, 1.0, n_trials=2, storage=str(tmp_path / "s.journal"))
+    assert found.count("complete") == 2
+    attrs = found.trials[0].attrs
+    assert (attrs["acc"], attrs["per_epoch"], attrs["weights"], attrs["loss"]) == (
+        0.5,
+        [0.25, 3],
+        [0, 1],
+        2.0,
+    )
+    assert type(attrs["acc"]) is float and type(attrs["per_epoch"][1]) is int

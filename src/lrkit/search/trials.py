@@ -29,7 +29,7 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
-from lrkit.checks import bool_or_text
+from lrkit.checks import bool_or_text, plain
 from lrkit.errors import ConfigError, error_chain
 from lrkit.search.result import TRACEBACK
 from lrkit.search.samplers import LR_PARAM
@@ -56,7 +56,7 @@ def run_trial(
     One whose objective lost the connection to ``spec``'s database server (a write of
     ``trial.report`` failed) was interrupted, not failed: it is queued again.
     """
-    trial = optuna.Trial(study, trial_id)
+    trial = _Trial(study, trial_id)
     began = time.monotonic()
     try:
         return _run_trial(study, trial, objective, lr_range, timeout, spec)
@@ -69,6 +69,34 @@ def run_trial(
         return TrialState.FAIL
     finally:
         _let_go(time.monotonic() - began)
+
+
+class _Trial(optuna.Trial):
+    """Optuna's trial, whose ``set_user_attr`` stores a NumPy number or a 0-d tensor as the
+    Python number it holds, and a NumPy array as a list: Optuna's journal file and databases
+    store JSON alone, and failed the trial over ``np.float32(1.5)`` (QA 132), which its memory
+    kept."""
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        super().set_user_attr(key, _stored(value))
+
+
+def _stored(value: Any) -> Any:
+    """``value`` with the NumPy numbers and 0-d tensors in it (through lists, tuples and dicts)
+    as Python's, and its NumPy arrays as lists.
+
+    Example:
+        >>> _stored({"acc": np.float32(0.5), "per_epoch": [np.int64(3)], "w": np.arange(2)})
+        {'acc': 0.5, 'per_epoch': [3], 'w': [0, 1]}
+    """
+    value = plain(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_stored(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _stored(v) for k, v in value.items()}
+    return value
 
 
 COLLECT_SHARE = 0.05
