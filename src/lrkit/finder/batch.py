@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, add_note
 
 StepFn = Callable[[nn.Module, Any], Tensor]
 Criterion = Callable[[Any, Any], Tensor]
@@ -133,22 +133,23 @@ def criterion_loss(criterion: Criterion, output: Any, labels: Any, items: int = 
     try:
         return criterion(output, labels)
     except Exception as error:
-        add_note = getattr(error, "add_note", None)  # Python 3.11+
-        if add_note is None or isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
             raise
         if not isinstance(output, Tensor) and isinstance(error, (TypeError, AttributeError)):
             pick = _prediction_in(output)
             add_note(
+                error,
                 f"The model's output, {_described(output)}, went to the criterion as it is: "
                 f"pass a criterion that picks the prediction (criterion=lambda output, labels: "
-                f"loss({pick}, labels)) or step_fn=lambda model, batch: loss."
+                f"loss({pick}, labels)) or step_fn=lambda model, batch: loss.",
             )
         if items > 2:
             add_note(
+                error,
                 f"The batch has {items} items: the first was read as the inputs and the second "
                 "as the labels, the rest left out. For a model of several inputs, pass "
                 "step_fn=lambda model, batch: criterion(model(*batch[:-1]), batch[-1]); or "
-                "yield (inputs, labels) pairs."
+                "yield (inputs, labels) pairs.",
             )
         raise
 

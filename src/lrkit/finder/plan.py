@@ -292,7 +292,7 @@ def check_options(
         if not hasattr(loader, "__iter__"):
             raise TypeError(f"{name} must be an iterable of batches, got {type(loader).__name__}.")
         if _length(loader) == 0:
-            raise ConfigError(f"{name} must yield at least one batch, got {empty_loader(loader)}.")
+            raise no_batch(name, loader)
     if step_fn is not None and not callable(step_fn):
         raise TypeError(f"step_fn must be callable (model, batch) -> loss, got {step_fn!r}.")
     if on_step is not None and not callable(on_step):
@@ -357,17 +357,23 @@ def _length(loader: Any) -> int | None:
         return None
 
 
-def empty_loader(loader: Any) -> str:
-    """How an error names a loader that yields no batch: ``an empty loader``, or why a
+def no_batch(name: str, loader: Any) -> ConfigError:
+    """The error for the loader ``name`` that yielded no batch: said an empty loader, or why a
     DataLoader is empty when ``drop_last`` drops its only, short, batch.
 
     Example:
         >>> import torch
         >>> from torch.utils.data import DataLoader, TensorDataset
         >>> short = DataLoader(TensorDataset(torch.zeros(5)), batch_size=8, drop_last=True)
-        >>> print(empty_loader(short))
-        a DataLoader of 5 items in batches of 8 with drop_last=True, which drops its one short batch
+        >>> print(no_batch("train_loader", short))  # doctest: +NORMALIZE_WHITESPACE
+        train_loader must yield at least one batch, got a DataLoader of 5 items in batches of 8
+        with drop_last=True, which drops its one short batch.
     """
+    return ConfigError(f"{name} must yield at least one batch, got {_empty(loader)}.")
+
+
+def _empty(loader: Any) -> str:
+    """How :func:`no_batch` names a loader that yielded no batch."""
     dataset = getattr(loader, "dataset", None)
     size = getattr(loader, "batch_size", None)
     if getattr(loader, "drop_last", False) and hasattr(dataset, "__len__") and size:

@@ -243,7 +243,7 @@ class Snapshot:
             os.close(handle)
             torch.save([s.value for s in saved], path)
             _read(path, len(saved))
-            self._file = self._named = path
+            self._named = path
             self._file = _held_open(path)
         except BaseException as error:  # a full disk (torch's RuntimeError), a folder gone, ...
             if path is not None:  # ... or Ctrl-C while it writes: no file left behind

@@ -31,7 +31,7 @@ from lrkit.finder.batch import (
     to_device,
 )
 from lrkit.finder.curve import LossCurve, Stop
-from lrkit.finder.plan import empty_loader
+from lrkit.finder.plan import no_batch
 from lrkit.finder.result import StopReason
 
 if TYPE_CHECKING:
@@ -228,7 +228,7 @@ def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
                 "fewer steps (num_iter)."
             )
         if empty:
-            raise ConfigError(f"{name} must yield at least one batch, got {empty_loader(loader)}.")
+            raise no_batch(name, loader)
 
 
 class Sweep:
@@ -519,9 +519,7 @@ class Sweep:
                 "or a list."
             )
         if total is None:
-            raise ConfigError(
-                f"val_loader must yield at least one batch, got {empty_loader(val_loader)}."
-            )
+            raise no_batch("val_loader", val_loader)
         if failing:
             raise ConfigError(
                 f"val_loader must yield batches on every rank of the DDP model's process group: "

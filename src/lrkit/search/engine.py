@@ -308,7 +308,7 @@ def search(
         if opened is not None:
             close_storage(opened)
         random.setstate(caller_random)
-    _warn_if_none_completed(result)
+    _warn_of_failed_trials(result)
     return result
 
 
@@ -319,7 +319,7 @@ def _unwritable(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in codes
 
 
-def _warn_if_none_completed(result: SearchResult) -> None:
+def _warn_of_failed_trials(result: SearchResult) -> None:
     """A search with trials but no completed one says why, instead of a quiet ``best_lr=None``;
     one whose sampler failed to draw some trials' LRs says so, however many completed (the
     first trials of a sampler that needs a package not installed may be drawn without it)."""

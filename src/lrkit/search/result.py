@@ -50,6 +50,12 @@ def is_interrupted(trial: optuna.trial.FrozenTrial) -> bool:
     )
 
 
+def is_foreign(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether ``trial`` was added to a search's study with Optuna itself, not by the search,
+    which gives each of its trials a seed: it is listed, never the best."""
+    return SEED_ATTR not in trial.user_attrs
+
+
 _STATES: dict[optuna.trial.TrialState, State] = {
     optuna.trial.TrialState.COMPLETE: "complete",
     optuna.trial.TrialState.PRUNED: "pruned",
@@ -138,7 +144,7 @@ class TrialRecord:
             round=whole_attr(attrs.pop(ROUND_ATTR, 0), 0) or 0,
             attrs={k: v for k, v in attrs.items() if not k.startswith("lrkit_")},
             params={k: v for k, v in trial.params.items() if k != "lr"},
-            foreign=SEED_ATTR not in trial.user_attrs,  # the search gives each of its own one
+            foreign=is_foreign(trial),
         )
 
 

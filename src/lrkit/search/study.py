@@ -32,7 +32,7 @@ from lrkit.errors import ConfigError
 from lrkit.interrupts import no_interrupt
 from lrkit.plaintext import lr_text
 from lrkit.search.pruners import FIRST_ATTEMPT_ATTR, PLACE_ATTR, PRUNERS, pruner_key
-from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_interrupted
+from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_foreign, is_interrupted
 from lrkit.search.samplers import (
     FIRST_ATTR,
     ROUND_ATTR,
@@ -512,7 +512,7 @@ def best_trial(
         and t.value is not None
         and math.isfinite(t.value)
         and "lr" in t.params
-        and SEED_ATTR in t.user_attrs
+        and not is_foreign(t)
     ]
     sign = 1.0 if direction == "minimize" else -1.0
     return min(done, key=lambda t: sign * float(t.value or 0.0), default=None)
