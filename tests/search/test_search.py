@@ -896,6 +896,24 @@ def _pruned_before_a_report(lr: float, trial: optuna.Trial) -> float:
     return objectives.quadratic(lr)
 
 
+def _pruned_saying_why(lr: float, trial: optuna.Trial) -> float:
+    if lr > 0.01:
+        raise optuna.TrialPruned(f"lr {lr:.3g} too high\nsecond line")
+    if lr > 0.001:
+        raise optuna.TrialPruned()
+    return objectives.quadratic(lr)
+
+
+def test_what_a_pruned_trial_said_is_kept() -> None:
+    """TrialPruned("why") lost its message: a pruned trial's error was always None."""
+    result = run(_pruned_saying_why, 12, low=1e-4, high=1.0)
+    by_state = {s: [t for t in result.trials if t.state == s] for s in ("pruned", "complete")}
+    said = [t for t in by_state["pruned"] if t.lr > 0.01]
+    assert said and all(t.error == f"lr {t.lr:.3g} too high" for t in said)
+    assert all(t.error is None for t in by_state["pruned"] if t.lr <= 0.01)
+    assert by_state["complete"] and all(t.error is None for t in by_state["complete"])
+
+
 @pytest.mark.filterwarnings("ignore:no trial completed")
 @pytest.mark.parametrize("kept", [True, False])
 def test_trials_pruned_before_a_report_are_on_the_plot(kept: bool) -> None:

@@ -78,7 +78,8 @@ class TrialRecord:
             finished, and the same LR and seed were queued again as a new trial.
         duration: Seconds from start to finish (``None`` while it runs).
         intermediate: ``(step, value)`` pairs the trial reported (one per epoch for tasks).
-        error: Why a failed or interrupted trial stopped (the exception's first line).
+        error: Why a failed or interrupted trial stopped (the exception's first line), or
+            what a pruned one's ``TrialPruned`` said, if anything.
         seed: The seed the trial trained with.
         round: The narrowing round it belongs to (0 for the first).
         attrs: Everything else the trial recorded (e.g. ``test_metric``, ``epochs_run``).

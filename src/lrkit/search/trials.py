@@ -183,7 +183,10 @@ def _run_trial(
                 raise interrupt from None
             _fail(study, trial, timed_out(timeout))
             return TrialState.FAIL
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as error:
+            said = str(error).strip()
+            if said:  # TrialPruned("loss flat since step 40"): kept as the trial's error
+                trial.set_user_attr("error", said.splitlines()[0][:500])
             _tell(study, trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
         except KeyboardInterrupt:
