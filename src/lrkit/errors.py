@@ -20,6 +20,16 @@ class ConfigError(LrkitError, ValueError):
     """
 
 
+class NotRunError(ConfigError, RuntimeError):
+    """A call that needs an earlier one first (``plot()`` before ``range_test()``); a
+    ``RuntimeError`` too, which torch-lr-finder raises there."""
+
+
+class BatchTypeError(ConfigError, TypeError):
+    """A batch of a type that cannot be read as ``(inputs, labels)``; a ``TypeError``, and a
+    ``ValueError`` as torch-lr-finder's is."""
+
+
 class SpecError(ConfigError):
     """A schedule spec string or config dict cannot be parsed."""
 

@@ -223,3 +223,47 @@ def test_plot_goes_through_pyplot_only_where_the_caller_uses_it() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "FinderFigure", "True", "True", "True", "2"]
+
+
+def test_torch_lr_finder_attributes_errors_and_indexing(tmp_path: Path) -> None:
+    """Code written for torch-lr-finder read finder.device (None here), memory_cache and the
+    amp arguments (missing), caught RuntimeError from plot() before a range test and ValueError
+    from a dict batch (ValueError and TypeError were raised), and took plot()[1] (not
+    subscriptable)."""
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+    finder = LRFinder(model, optimizer, nn.CrossEntropyLoss())
+    assert finder.device == finder.model_device == torch.device("cpu")
+    assert (finder.memory_cache, finder.cache_dir, finder.amp_backend) == (True, None, None)
+    assert finder.amp_config is None and finder.grad_scaler is None
+    with pytest.raises(RuntimeError, match="plot needs a range test first"):
+        finder.plot()
+    with pytest.raises(lrkit.ConfigError, match="plot needs a range test first"):
+        finder.plot(suggest_lr=False)
+    dicts = DataLoader([{"x": x, "y": y} for x, y in zip(*blobs().tensors)], batch_size=32)
+    with pytest.raises(ValueError, match="reads \\(inputs, labels\\) from tuples or lists"):
+        finder.range_test(TrainDataLoaderIter(dicts), end_lr=10, num_iter=20)
+    with pytest.raises(TypeError, match="got a batch of type dict"):
+        next(TrainDataLoaderIter(dicts))
+    finder.range_test(loader(n=1024), end_lr=10, num_iter=100)
+    fig = finder.plot()
+    assert fig[1] == finder.result.suggestion is not None and fig[0] is fig.axes[0]
+    assert len(fig) == 2 and fig[-1] == fig[1] and fig[:1] == (fig.axes[0],)
+    scaler = torch.amp.GradScaler("cpu")
+    config = {"device_type": "cpu", "dtype": torch.bfloat16}
+    given = LRFinder(
+        model,
+        optimizer,
+        nn.CrossEntropyLoss(),
+        device="cpu",
+        memory_cache=False,
+        cache_dir=tmp_path,
+        amp_backend="torch",
+        amp_config=config,
+        grad_scaler=scaler,
+    )
+    assert (given.memory_cache, given.cache_dir, given.amp_backend) == (False, tmp_path, "torch")
+    assert given.amp_config is config and given.grad_scaler is scaler
+    assert given.device == torch.device("cpu")
+    with pytest.raises(lrkit.ConfigError, match="device"):
+        given.device = "nonsense"

@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader
 
 from lrkit.checks import check_flag, plain, positive_lr
 from lrkit.devices import check_device
-from lrkit.errors import ConfigError, bad_value
+from lrkit.errors import ConfigError, NotRunError, bad_value
 from lrkit.finder.batch import Criterion, StepFn
 from lrkit.finder.plan import Plan, check_optimizer, check_options, is_scaler, make_plan
 from lrkit.finder.result import FinderWarning, RangeTestResult, StopReason
@@ -157,13 +157,55 @@ class LRFinder:
         self.model, self.optimizer, self.criterion = model, optimizer, criterion
         # where the range test keeps its copy: None in memory, else a folder for its file
         self._cache_dir = None if memory_cache else (cache_dir or tempfile.gettempdir())
-        self.device = None
+        self._device: torch.device | None = None
         if device is not None:
-            check_device(device)  # a device this machine has: said now, not mid-sweep
-            self.device = torch.device(device)
+            self.device = device
         self._result: RangeTestResult | None = None
         self._history: dict[str, list[float]] = {"lr": [], "loss": []}
         self._amp = _torch_lr_finder_amp(amp_backend, amp_config, grad_scaler)
+        # torch-lr-finder's attributes, as given (read only: the range test reads them)
+        self._given = (memory_cache, cache_dir, amp_backend, amp_config, grad_scaler)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the range test runs: the ``device`` given, else the model's (its first
+        parameter's), as torch-lr-finder's ``device`` reads."""
+        return self._device if self._device is not None else _model_device(self.model)
+
+    @device.setter
+    def device(self, value: str | torch.device) -> None:
+        check_device(value)  # a device this machine has: said now, not mid-sweep
+        self._device = torch.device(value)
+
+    @property
+    def model_device(self) -> torch.device:
+        """The model's device (its first parameter's); the range test leaves the model there."""
+        return _model_device(self.model)
+
+    @property
+    def memory_cache(self) -> bool:
+        """Whether the range test keeps its copy of the model and optimizer in memory."""
+        return self._given[0]
+
+    @property
+    def cache_dir(self) -> str | os.PathLike[str] | None:
+        """The folder given for that copy's file with ``memory_cache=False``."""
+        return self._given[1]
+
+    @property
+    def amp_backend(self) -> str | None:
+        """torch-lr-finder's ``amp_backend``, as given."""
+        return self._given[2]
+
+    @property
+    def amp_config(self) -> dict[str, Any] | None:
+        """torch-lr-finder's ``amp_config``, as given."""
+        return self._given[3]
+
+    @property
+    def grad_scaler(self) -> Any:
+        """torch-lr-finder's ``grad_scaler``, as given."""
+        return self._given[4]
 
     @property
     def result(self) -> RangeTestResult | None:
@@ -306,7 +348,7 @@ class LRFinder:
         the suggestion is lrkit's.
 
         Raises:
-            ConfigError: No range test has run yet.
+            NotRunError: No range test has run yet (a ``ConfigError`` and a ``RuntimeError``).
             TypeError: Too many positional arguments, one given twice, or an unknown option.
 
         Example:
@@ -329,7 +371,7 @@ class LRFinder:
             (True, True)
         """
         if self._result is None:
-            raise ConfigError("plot needs a range test first: call range_test(...), got none.")
+            raise NotRunError("plot needs a range test first: call range_test(...), got none.")
         if args and isinstance(args[0], (bool, np.bool_)):
             raise TypeError(
                 f"plot's first argument must be skip_start (an int) or ax, got {args[0]!r}."
@@ -487,7 +529,7 @@ class LRFinder:
             check_flag("non_blocking_transfer", non_blocking_transfer)
             check_flag("progress", progress)
             home = _normalize(_model_device(self.model))
-            device = home if self.device is None else _normalize(self.device)
+            device = home if self._device is None else _normalize(self._device)
             if scaler is None:
                 scaler = self._amp.scaler
             if self._amp.given:  # torch-lr-finder's amp_config decides, whatever the scaler

@@ -27,7 +27,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from lrkit.errors import bad_value
+from lrkit.errors import BatchTypeError, bad_value
 
 __all__ = ["DataLoaderIter", "TrainDataLoaderIter", "ValDataLoaderIter"]
 
@@ -58,10 +58,11 @@ class DataLoaderIter:
         them are left out). Override it for batches of another shape.
 
         Raises:
-            TypeError: The batch is not a tuple or list of at least two items.
+            BatchTypeError: The batch is not a tuple or list of at least two items (a
+                ``TypeError``, and a ``ValueError`` as torch-lr-finder's).
         """
         if not isinstance(batch_data, (list, tuple)) or len(batch_data) < 2:
-            raise TypeError(
+            raise BatchTypeError(
                 f"{type(self).__name__} reads (inputs, labels) from tuples or lists, got a "
                 f"batch of type {type(batch_data).__name__}; subclass it and override "
                 "inputs_labels_from_batch, or pass the loader itself with step_fn=lambda "
