@@ -59,3 +59,17 @@ def test_linters_are_clean(tool: str) -> None:
     args = [exe, "check", "."] if tool == "ruff" else [exe]
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_version_is_the_package_metadata_s() -> None:
+    """``lrkit.__version__`` is written by hand in ``__init__.py`` (reading the metadata would
+    cost ``import lrkit`` importlib.metadata): a release that bumps pyproject.toml alone fails
+    here."""
+    import importlib.metadata
+    import tomllib
+
+    import lrkit
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert lrkit.__version__ == pyproject["project"]["version"]
+    assert lrkit.__version__ == importlib.metadata.version("lrkit")

@@ -8,6 +8,7 @@ time. One mypy run (about 20 s: it reads torch) checks a correct script and one 
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,22 +115,38 @@ wrong: int = lrkit.search(lambda lr: lr)
 """
 
 
+# the README's examples, checked as mypy checks a script by default (QA 133: one read
+# finder.result.suggestion, an error there: result is None before a range test)
+AS_BY_DEFAULT = (
+    "# mypy: allow-untyped-defs, allow-untyped-calls, allow-incomplete-defs, allow-any-generics, "
+    "allow-subclassing-any, allow-untyped-decorators, no-warn-return-any, implicit-reexport, "
+    'no-check-untyped-defs, no-strict-equality, disable-error-code="import-untyped"\n'
+)
+
+
 def test_a_user_script_type_checks_with_lrkit_types_and_its_typos_are_errors(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "correct.py").write_text(CORRECT)
     (tmp_path / "typos.py").write_text(TYPOS)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    examples = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert len(examples) >= 10
+    names = [f"readme_{i}.py" for i in range(len(examples))]
+    for name, example in zip(names, examples):
+        (tmp_path / name).write_text(AS_BY_DEFAULT + example)
     # as a user on the oldest Python lrkit supports
     args = ["--strict", "--python-version", "3.10", "--no-incremental"]
     args += ["--cache-dir", str(tmp_path / "cache")]
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", *args, "correct.py", "typos.py"],
+        [sys.executable, "-m", "mypy", *args, "correct.py", "typos.py", *names],
         cwd=tmp_path,
         capture_output=True,
         text=True,
     )
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert not [e for e in errors if e.startswith("correct.py")], result.stdout + result.stderr
+    assert not [e for e in errors if e.startswith("readme_")], result.stdout
     typos = [e for e in errors if e.startswith("typos.py")]
     assert [e.split(":")[1] for e in typos] == ["3", "5", "6", "7", "8", "9"], result.stdout
     for typo, error in zip(["LRFindr", "StepLRR", "TrialPrunedd", "tunee"], typos):

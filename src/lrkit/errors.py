@@ -121,8 +121,27 @@ def where_raised(exc: BaseException) -> str:
 
 
 def add_note(error: BaseException, note: str) -> None:
-    """Adds ``note`` to ``error``'s traceback (Python 3.11's ``add_note``; on 3.10, nothing):
-    a hint under someone else's error, whose type and message stay as they are."""
+    """Adds ``note`` to ``error``'s traceback (Python 3.11's ``add_note``): a hint under someone
+    else's error, whose type and message stay as they are. On 3.10 it goes in ``__notes__`` as
+    3.11 keeps it (the ``exceptiongroup`` backport's traceback and rich's print it there).
+
+    Example:
+        >>> class Older(Exception):  # as an exception is on Python 3.10
+        ...     add_note = None
+        >>> error = Older("boom")
+        >>> add_note(error, "a hint"); add_note(error, "another")
+        >>> error.__notes__, str(error)
+        (['a hint', 'another'], 'boom')
+    """
     add = getattr(error, "add_note", None)
     if add is not None:
         add(note)
+        return
+    notes = getattr(error, "__notes__", None)
+    if not isinstance(notes, list):
+        notes = []
+        try:
+            error.__notes__ = notes  # type: ignore[attr-defined]
+        except AttributeError:  # an exception type with __slots__ of its own: no room
+            return
+    notes.append(note)

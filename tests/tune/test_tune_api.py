@@ -131,6 +131,51 @@ def test_a_stage_that_cannot_be_kept_is_a_warning_not_the_end_of_the_run(
     assert stages.load(tmp_path, "compare", {"a": 1}) == [1, 2]
 
 
+class _Touches:
+    """What a crafted stage file could hold: unpickling it calls ``Path.touch``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.path,))
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        None,  # a call of Path.touch
+        b"clrkit.tune.stages\npickle\n",  # a module lrkit imports, not lrkit's data
+        b"clrkit.tune.stages\nload\n",  # a function of lrkit's
+        b"clrkit.__main__\nmain\n",  # importing it would run the CLI
+    ],
+)
+def test_a_stage_file_from_elsewhere_runs_no_code(tmp_path: Path, named: bytes | None) -> None:
+    """A rerun unpickled whatever the folder held: a shared or downloaded folder could run code
+    on the machine that ran lrkit tune in it again."""
+    import sys
+
+    from lrkit.finder import RangeTestResult
+    from lrkit.tune import stages
+
+    settings = {"a": 1}
+    marker = tmp_path / "ran"
+    main_before = "lrkit.__main__" in sys.modules
+    stages.save(tmp_path, "final", settings, _Touches(marker) if named is None else None)
+    path = tmp_path / stages.CACHE_DIR / "final.pkl"
+    if named is not None:  # the None stored, named by hand (pickle refuses modules)
+        data = path.read_bytes()
+        assert data.count(b"N\x86") == 1
+        path.write_bytes(data.replace(b"N\x86", named + b"\x86"))
+    assert stages.load(tmp_path, "final", settings) is None
+    assert not marker.exists()
+    assert ("lrkit.__main__" in sys.modules) == main_before
+    result = RangeTestResult.__new__(RangeTestResult)  # lrkit's data is read back
+    stages.save(tmp_path, "range_test", settings, [result, {"x": (1.5, None)}])
+    [back, rest] = stages.load(tmp_path, "range_test", settings)
+    assert type(back) is RangeTestResult and rest == {"x": (1.5, None)}
+
+
 def test_a_tune_result_prints_on_one_line(tmp_path: Path) -> None:
     """A cell's last line printed 91,000 characters: every stage's every number."""
     from lrkit.history import EpochRecord, History

@@ -4,11 +4,19 @@ A stage's result is stored in the run folder as soon as the stage ends, with the
 produced it. A rerun with the same settings reads it back instead of redoing it, so an error or
 a Ctrl-C late in the pipeline never costs the stages that had finished. (The search keeps its own
 trials in the folder's Optuna journal and resumes from there.)
+
+The results are pickled, and read back by an unpickler that builds lrkit's own data classes and
+nothing else: a folder from elsewhere (shared, downloaded) cannot run code when a rerun reads it;
+a file that names anything else is not read, and its stage runs again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
+import importlib
+import io
 import json
 import os
 import pickle
@@ -85,8 +93,7 @@ def load(out: Path, stage: str, settings: dict[str, Any]) -> Any | None:
     if not path.exists():
         return None
     try:
-        with path.open("rb") as handle:
-            stored_settings, result = pickle.load(handle)
+        stored_settings, result = _DataOnly(io.BytesIO(path.read_bytes())).load()
     except Exception:  # an unreadable cache is only a cache: redo the stage
         return None
     return result if stored_settings == _canonical(settings) else None
@@ -107,6 +114,30 @@ def save(out: Path, stage: str, settings: dict[str, Any], result: Any) -> None:
             f"{error.strerror or error}); a rerun will do it again.",
             UserWarning,
             stacklevel=2,
+        )
+
+
+class _DataOnly(pickle.Unpickler):
+    """Unpickles Python's plain values (numbers, strings, lists, dicts, ...) and the data classes
+    and enums lrkit defines, whose construction runs no code of the file's choosing; any other
+    name the file asks for (``os.system``, a function, a module) raises ``UnpicklingError``."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        parts = module.split(".")
+        if (
+            parts[0] == "lrkit"
+            and all(p.isidentifier() and not p.startswith("_") for p in parts)  # no __main__
+            and name.isidentifier()
+        ):
+            found = getattr(importlib.import_module(module), name, None)
+            if (
+                isinstance(found, type)
+                and found.__module__ == module
+                and (dataclasses.is_dataclass(found) or issubclass(found, enum.Enum))
+            ):
+                return found
+        raise pickle.UnpicklingError(
+            f"a stage's file may hold lrkit's data alone, not {module}.{name}"
         )
 
 
