@@ -80,6 +80,9 @@ def _time_left_column_class() -> type:
     return TimeLeftColumn
 
 
+BAR_LEAST = 10  # columns: a bar narrower than this says little
+
+
 def write_line(text: str) -> None:
     """Writes one plain progress line to stderr, at once (a log shows it as it happens)."""
     stream = sys.stderr
@@ -188,6 +191,15 @@ class ProgressBar:
     def plain(self) -> bool:
         """Whether it writes plain lines (enabled, off a terminal, ``plain=True``)."""
         return self._plain
+
+    @property
+    def room(self) -> int:
+        """Columns of the terminal's line left for text beyond the label, a bar of
+        ``BAR_LEAST`` columns, the count and the time left: what a description that should not
+        push them off the line may take (rich cuts the count and the time before it)."""
+        digits = len(str(max(self.total, 0)))
+        used = len(self._label or "") + BAR_LEAST + 2 * digits + 1 + (7 if self._eta else 0)
+        return self._bar.console.width - used - 4  # one space between each two columns
 
     def describe(self, text: str) -> None:
         self._description = text

@@ -292,3 +292,34 @@ def test_search_writes_plain_lines_unless_progress_is_off(
         assert [line.split(", ")[1] for line in said] == ["1 running"] * 3 + ["0 running"]
     else:
         assert said == []
+
+
+@pytest.mark.parametrize("width", [120, 80, 60, 44])
+def test_on_a_narrow_terminal_the_count_and_time_left_stay_on_the_line(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80 columns the line read 'search ━━━╸ 28/… 1 running · 0 pruned · 0 failed · best
+    1.303 at lr=0.1482 0:00…' (rich cut the count and the time left, not the description), at
+    40 's… 1 running · 0 pruned · 0 failed · b…'."""
+    import io
+
+    from rich.console import Console
+
+    terminal(monkeypatch, is_terminal=True)
+    monkeypatch.setenv("COLUMNS", str(width))
+    clock = Clock()
+    with SearchDisplay(study(), 30, enabled=True, clock=clock) as display:
+        for value in (1.5, 1.303, 2.0):
+            trial(display, clock, 10.0, value)
+        trial(display, clock, 10.0, state=TrialState.PRUNED)
+        progress = display._bar._bar
+        assert progress.console.width == width
+        out = io.StringIO()
+        Console(file=out, width=width, force_terminal=True, color_system=None).print(
+            progress.make_tasks_table(progress.tasks)
+        )
+    [line] = out.getvalue().splitlines()
+    assert "…" not in line and len(line) <= width, line
+    assert line.startswith("search ━") and " 4/30 " in line and line.endswith("0:04:20"), line
+    best = "best 1.303 at lr=" if width >= 60 else "lr="
+    assert best in line and ("1 pruned" in line) == (width >= 80), line

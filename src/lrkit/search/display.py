@@ -60,6 +60,43 @@ def recent_pace(
     return (sum(later) / len(later)) / (sum(seconds) / len(seconds))
 
 
+def live_text(
+    counts: dict[TrialState, int], best: optuna.trial.FrozenTrial | None, room: int
+) -> str:
+    """The live line's text after the count: trials running, pruned and failed, and the best
+    so far, in at most ``room`` characters. Where all of it does not fit, counts of none go
+    first, then the running count, then the best value; its LR goes last.
+
+    Example:
+        >>> from optuna.trial import create_trial
+        >>> counts = {TrialState.RUNNING: 1, TrialState.PRUNED: 0, TrialState.FAIL: 2}
+        >>> best = create_trial(value=1.30312, params={"lr": 0.148213},
+        ...     distributions={"lr": optuna.distributions.FloatDistribution(1e-5, 1, log=True)})
+        >>> for room in (80, 50, 36, 24, 10, 5):
+        ...     print(repr(live_text(counts, best, room)))
+        '1 running · 0 pruned · 2 failed · best 1.303 at lr=0.1482'
+        '1 running · 2 failed · best 1.303 at lr=0.1482'
+        '2 failed · best 1.303 at lr=0.1482'
+        'best 1.303 at lr=0.1482'
+        'lr=0.1482'
+        ''
+    """
+    states = ((TrialState.RUNNING, "running"), (TrialState.PRUNED, "pruned"))
+    named = [(counts[state], f"{counts[state]} {word}") for state, word in states]
+    named.append((counts[TrialState.FAIL], f"{counts[TrialState.FAIL]} failed"))
+    best_parts: list[str] = []
+    if best is not None:
+        lr = f"lr={lr_text(best.params['lr'])}"
+        best_parts = [f"best {best.value:.4g} at {lr}", lr]
+    counted = [text for _, text in named]
+    some = [text for n, text in named if n]
+    failures = [text for n, text in named[1:] if n]  # pruned and failed, where any
+    tails = [best_parts[0]] if best_parts else []
+    options = [counted + tails, some + tails, failures + tails]
+    options += [[part] for part in best_parts] + [counted, some, []]
+    return next(text for text in (" · ".join(o) for o in options) if len(text) <= room)
+
+
 class SearchDisplay:
     """A search's progress on stderr: trials done/total, running, pruned, failed, best so far.
 
@@ -145,13 +182,7 @@ class SearchDisplay:
             self._bar.already(min(done, self.total))
             self._drawn = True
         self._bar.pace(self._pace)
-        best_text = ""
-        if best is not None:
-            best_text = f" · best {best.value:.4g} at lr={lr_text(best.params['lr'])}"
-        self._bar.describe(
-            f"{counts[TrialState.RUNNING]} running · {counts[TrialState.PRUNED]} pruned · "
-            f"{counts[TrialState.FAIL]} failed{best_text}"
-        )
+        self._bar.describe(live_text(counts, best, self._bar.room))
         self._bar.update(min(done, self.total))
 
     def _read(self) -> tuple[dict[TrialState, int], int, optuna.trial.FrozenTrial | None]:
