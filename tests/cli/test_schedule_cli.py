@@ -122,8 +122,8 @@ def test_version() -> None:
             id="huge-spec-plot",
         ),
         pytest.param(
-            ["show", "cosine:10", "--steps", "1e9"],
-            "--steps: must be a positive integer at most 5,000,000 (the steps that are traced)",
+            ["show", "cosine:10", "--steps", "1e16"],
+            "--steps: must be a positive integer at most 1e+15 (the horizon shown)",
             id="huge-steps-show",
         ),
         pytest.param(
@@ -400,3 +400,13 @@ def test_the_plot_replaces_its_file_whole(tmp_path: Path) -> None:
         assert reader.read() == "<svg>old</svg>"
     ET.parse(out)
     assert [p.name for p in tmp_path.iterdir()] == ["same.svg"]
+
+
+def test_show_reads_a_schedule_of_any_length_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """show traced every step, so a schedule of 10 million needed --steps (then at most 5
+    million): it reads its key steps alone."""
+    status, out, err = in_process(["schedule", "show", "warmup:500 > cosine:10M"], capsys)
+    assert (status, err) == (0, "")
+    rows = {line.split()[-2]: line.split() for line in out.splitlines() if "ends" in line}
+    assert rows["cosine"][:2] == ["10000500", "0"] and rows["warmup"][:2] == ["500", "1"]
+    assert out.splitlines()[-1] == "base lr 1, 11000550 steps"

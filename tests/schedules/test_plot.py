@@ -294,3 +294,48 @@ def test_a_schedule_of_one_step_is_a_dot_on_a_unit_axis() -> None:
     [line] = ax.get_lines()
     assert line.get_marker() == "o" and list(line.get_xdata()) == [0]
     assert ax.get_xlim() == (0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "metrics"),
+    [
+        ("warmup:10 > cosine:90,min_lr=0.01", None),
+        ("onecycle:100", None),
+        ("cyclic:up=7,mode=triangular2", None),
+        ("multistep:[30,60],gamma=0.3", None),
+        ("warmup:5 > plateau:factor=0.5,patience=2", [1.0, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8]),
+        ("cosine_restarts:17,mult=2 * exponential:0.99", None),
+    ],
+)
+def test_the_lr_at_key_steps_is_the_traced_curve_s(spec: str, metrics: list[float] | None) -> None:
+    """``lrkit schedule show`` reads the LR at its key steps alone (it traced every step, and
+    refused a schedule of over 5 million): the same numbers as the whole trace."""
+    from lrkit.schedules.plot import key_steps, lrs_at
+
+    steps = [k.step for k in key_steps(spec, 150)] + list(range(0, 150, 7))
+    [curve] = schedule_curves(spec, 150, 0.3, metrics)
+    assert lrs_at(spec, steps, 0.3, metrics) == [float(curve.lrs[s]) for s in steps]
+
+
+def test_an_overflow_is_placed_at_its_first_step_between_the_steps_read() -> None:
+    from lrkit.schedules.plot import lrs_at
+
+    with pytest.raises(ConfigError, match=r"got inf at step 1025 \(base_lr=1\); trace at most"):
+        lrs_at("exponential:2", [0, 500, 1000, 1500, 1999])
+    with pytest.raises(ConfigError, match=r"got inf at step 1025"):
+        schedule_curves("exponential:2", 2000)
+
+
+def test_a_curve_of_millions_of_steps_is_drawn_from_its_buckets_lows_and_highs() -> None:
+    """A plot of 5 million steps drew every one: 4 s and a gigabyte for a few thousand pixels."""
+    from lrkit.schedules.plot import DRAWN_BUCKETS
+
+    [curve] = schedule_curves("cosine_restarts:1000,min_lr=0.1", 2_000_000, 0.5)
+    fig = plot_schedules([curve])
+    xs, ys = fig.axes[0].lines[0].get_data()
+    assert len(xs) == 2 * DRAWN_BUCKETS and np.all(np.diff(xs) >= 0)
+    assert (xs[0], xs[-1]) == (0, 1_999_999)
+    # every restart's peak and trough is drawn: the band is as wide as the curve's
+    assert (ys.min(), ys.max()) == (curve.lrs.min(), curve.lrs.max())
+    [short] = schedule_curves("cosine:100", 101)
+    assert len(plot_schedules([short]).axes[0].lines[0].get_xdata()) == 101  # all of it

@@ -28,6 +28,7 @@ from lrkit.plaintext import lr_text
 
 DEFAULT_LR = 1.0  # as Schedule.trace: the y axis then reads as a multiple of the base LR
 MAX_STEPS = 5_000_000  # lrkit.schedules.plot.MAX_STEPS, kept here so that --help needs no import
+MAX_SHOW_STEPS = 10**15  # show reads the LR at a few steps: any step a float holds exactly
 
 
 def add_parser(subparsers: Any) -> None:
@@ -60,7 +61,7 @@ def add_parser(subparsers: Any) -> None:
         "milestones, the quarters of the horizon and the last step.",
     )
     show.add_argument("spec", metavar="SPEC", help="schedule spec, e.g. 'warmup:10 > cosine:90'")
-    _add_horizon_args(show)
+    _add_horizon_args(show, most=MAX_SHOW_STEPS)
 
     actions.add_parser(
         "list",
@@ -70,12 +71,13 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _add_horizon_args(parser: argparse.ArgumentParser) -> None:
+def _add_horizon_args(parser: argparse.ArgumentParser, most: int = MAX_STEPS) -> None:
     parser.add_argument(
         "--steps",
-        type=trace_steps,
+        type=trace_steps if most == MAX_STEPS else show_steps,
         metavar="N",
-        help="steps to trace, at most 5M (default: the longest schedule length x 1.1, or 100)",
+        help=f"steps to {'trace, at most 5M' if most == MAX_STEPS else 'show'} (default: the "
+        "longest schedule length x 1.1, or 100)",
     )
     parser.add_argument(
         "--lr",
@@ -103,6 +105,17 @@ def trace_steps(text: str) -> int:
     """
     must = f"a positive integer at most {MAX_STEPS:,} (the steps that are traced)"
     return capped_int(text, MAX_STEPS, must)
+
+
+def show_steps(text: str) -> int:
+    """Argument type: the horizon of ``show``, a positive integer up to ``MAX_SHOW_STEPS``.
+
+    Example:
+        >>> show_steps("1e12")
+        1000000000000
+    """
+    must = f"a positive integer at most {MAX_SHOW_STEPS:.0e} (the horizon shown)"
+    return capped_int(text, MAX_SHOW_STEPS, must)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,19 +166,21 @@ def _quiet_postscript() -> Iterator[None]:
         log.setLevel(level)
 
 
-def _default_steps(specs: list[str]) -> int:
-    """The default horizon (the longest length x 1.1); a UsageError if it is too long to trace."""
+def _default_steps(specs: list[str], most: int = MAX_STEPS, action: str = "plot") -> int:
+    """The default horizon (the longest length x 1.1); a UsageError if it is longer than
+    ``most`` steps."""
     from lrkit.schedules import parse
     from lrkit.schedules.plot import default_steps
 
     schedules = [parse(s) for s in specs]
     steps = default_steps(schedules)
-    if steps > MAX_STEPS:
+    if steps > most:
         length, spec = max((float(s.length or 0.0), t.strip()) for s, t in zip(schedules, specs))
+        what = "to trace whole" if action == "plot" else "to show"
         raise UsageError(
             f"argument --steps is needed: schedule {spec!r} lasts {length:.4g} steps, too many "
-            f"to trace whole (the default horizon, its length x 1.1, must be at most "
-            f"{MAX_STEPS:,} steps); pass --steps N to trace its first N steps"
+            f"{what} (the default horizon, its length x 1.1, must be at most {most:,} steps); "
+            f"pass --steps N to {action} its first N steps"
         )
     return steps
 
@@ -316,17 +331,16 @@ def _numbers(items: list[str], source: str, *, header: bool) -> list[float]:
 def run_show(args: argparse.Namespace) -> int:
     """``lrkit schedule show``: the canonical spec and the LR at key steps."""
     from lrkit.schedules import parse
-    from lrkit.schedules.plot import FLAT_PLATEAU_NOTE, key_steps, schedule_curves
+    from lrkit.schedules.plot import FLAT_PLATEAU_NOTE, has_plateau, key_steps, lrs_at
 
     schedule = parse(args.spec)
-    steps = args.steps or _default_steps([args.spec])
-    [curve] = schedule_curves([args.spec], steps, args.lr, args.metrics)  # errors quote the spec
-    rows = [
-        [str(k.step), f"{curve.lrs[k.step]:.6g}", f"{curve.lrs[k.step] / args.lr:.4g}", k.note]
-        for k in key_steps(schedule, steps)
-    ]
+    steps = args.steps or _default_steps([args.spec], MAX_SHOW_STEPS, "show")
+    keys = key_steps(schedule, steps)
+    # the LR at those steps alone: a schedule of any length shows at once
+    lrs = lrs_at(args.spec, [k.step for k in keys], args.lr, args.metrics)
+    rows = [[str(k.step), f"{lr:.6g}", f"{lr / args.lr:.4g}", k.note] for k, lr in zip(keys, lrs)]
     caption = f"base lr {lr_text(args.lr)}, {steps} steps"
-    if FLAT_PLATEAU_NOTE in curve.label:
+    if has_plateau(schedule) and not args.metrics:
         caption += f" ({FLAT_PLATEAU_NOTE}; pass --metrics)"
     print(f"spec: {schedule.to_spec()}")
     _print_table(["step", "lr", "x base", "note"], rows, caption=caption, right=(0, 1, 2))

@@ -177,18 +177,20 @@ def _curve(item: str | Schedule, steps: int, base_lr: float, metrics: list[float
 def _check_finite(name: str, lrs: Array, base_lr: float) -> None:
     """Raises ConfigError at the first step whose LR overflowed (``exponential:2``) or is NaN."""
     bad = np.flatnonzero(~np.isfinite(lrs))
-    if not bad.size:
-        return
-    step = int(bad[0])
+    if bad.size:
+        raise _not_finite(name, float(lrs[int(bad[0])]), int(bad[0]), base_lr)
+
+
+def _not_finite(name: str, lr: float, step: int, base_lr: float) -> ConfigError:
     # past step 0 the schedule's own factor overflowed (exponential:2): base_lr cannot help
     advice = (
         f"trace at most {step} steps, or use parameters that keep the learning rate finite"
         if step
         else "use a lower base_lr or parameters that keep the learning rate finite"
     )
-    raise ConfigError(
-        f"schedule {name!r} must give a finite learning rate, got {float(lrs[step])} at step "
-        f"{step} (base_lr={lr_text(base_lr)}); {advice}."
+    return ConfigError(
+        f"schedule {name!r} must give a finite learning rate, got {lr} at step {step} "
+        f"(base_lr={lr_text(base_lr)}); {advice}."
     )
 
 
@@ -199,6 +201,53 @@ def _reductions(schedule: Schedule, metrics: list[float], steps: int) -> Array:
     counts = simulate(schedule, [*used, used[-1]])
     out = np.full(steps, counts[-1], dtype=np.float64)
     out[: len(used)] = counts[: len(used)]
+    return out
+
+
+def lrs_at(
+    schedule: Schedule | str,
+    steps: SequenceOf[int],
+    base_lr: float = 1.0,
+    metrics: SequenceOf[float] | None = None,
+) -> list[float]:
+    """The LR at each of ``steps``, without tracing the steps between them: what
+    :func:`schedule_curves` gives there, for a horizon of any length. ``metrics`` drive a
+    plateau phase as they do there (the last one's reductions hold after the series ends).
+
+    Raises:
+        ConfigError: The LR is not finite at one of ``steps`` (``exponential:2`` overflows).
+
+    Example:
+        >>> lrs_at("cosine:1e12", [0, 500_000_000_000, 999_999_999_999], base_lr=0.1)
+        [0.1, 0.05, 0.0]
+        >>> lrs_at("plateau:factor=0.5,patience=1", [0, 3, 10**9], metrics=[1, 1, 1, 1, 1])
+        [1.0, 0.5, 0.25]
+    """
+    parsed = parse(schedule)
+    check_positive("base_lr", base_lr)
+    counts = None
+    if metrics and has_plateau(parsed):
+        used = [finite_metric(m, i) for i, m in enumerate(metrics)]
+        counts = simulate(parsed, [*used, used[-1]])  # as _reductions: the count before each
+    name = schedule.strip() if isinstance(schedule, str) else parsed.to_spec()
+
+    def at(step: int) -> float:
+        reductions = 0 if counts is None else int(counts[min(step, len(counts) - 1)])
+        with np.errstate(over="ignore", invalid="ignore"):
+            return parsed(step, base_lr, reductions=reductions)
+
+    out: list[float] = []
+    finite = -1  # the last step seen with a finite LR
+    for step in steps:
+        lr = at(step)
+        if not math.isfinite(lr):  # the first such step after the last finite one seen
+            bad = step
+            while bad - finite > 1:
+                middle = (finite + bad) // 2
+                finite, bad = (middle, bad) if math.isfinite(at(middle)) else (finite, middle)
+            raise _not_finite(name, at(bad), bad, base_lr)
+        finite = step
+        out.append(lr)
     return out
 
 
@@ -368,8 +417,7 @@ def plot_schedules(
     # upsets the constrained layout even where the legend does not show it.
     lines = [
         ax.plot(
-            curve.steps,
-            curve.lrs,
+            *thinned(curve.steps, curve.lrs),
             label=legend_label(curve.label),
             linewidth=1.8,
             marker="o" if len(curve.steps) == 1 else None,  # one step: a dot, not nothing
@@ -393,6 +441,37 @@ def plot_schedules(
         ax.set_title(title)
     _draw_legend(ax, lines, [c.label for c in curves])
     return fig
+
+
+DRAWN_BUCKETS = 4000
+"""A curve of more steps is drawn as this many buckets' lowest and highest LR: a plot is a few
+thousand pixels wide, and a line of 5 million points took 4 s and a gigabyte to draw."""
+
+
+def thinned(steps: Array, lrs: Array, buckets: int = DRAWN_BUCKETS) -> tuple[Array, Array]:
+    """The points of a curve to draw: all of them up to ``2 * buckets``; past that, in each of
+    ``buckets`` runs of steps its lowest and highest LR (in the order the run meets them: a
+    decay's highest first), so that a drawn line has every peak and trough a full line has.
+
+    Example:
+        >>> steps = np.arange(10_000)
+        >>> lrs = np.where(steps % 2 == 0, 1.0, 0.5)  # an LR that alternates at every step
+        >>> xs, ys = thinned(steps, lrs, buckets=100)
+        >>> len(xs), float(ys.min()), float(ys.max()), int(xs[0]), int(xs[-1])
+        (200, 0.5, 1.0, 0, 9999)
+    """
+    n = len(steps)
+    if n <= 2 * buckets:
+        return steps, lrs
+    starts = np.linspace(0, n, buckets + 1).astype(np.int64)[:-1]
+    ends = np.append(starts[1:], n) - 1  # each run's last step
+    low, high = np.minimum.reduceat(lrs, starts), np.maximum.reduceat(lrs, starts)
+    falling = lrs[starts] > lrs[ends]
+    first = np.where(falling, high, low)
+    second = np.where(falling, low, high)
+    xs = np.column_stack([steps[starts], steps[ends]]).ravel()
+    ys = np.column_stack([first, second]).ravel()
+    return xs, ys
 
 
 def _draw_legend(ax: Axes, lines: SequenceOf[Any], labels: SequenceOf[str]) -> None:
