@@ -232,6 +232,33 @@ def test_a_lock_left_by_a_killed_writer_is_cleared_on_open(tmp_path: Path) -> No
     storage.set_study_user_attr(storage.get_all_studies()[0]._study_id, "x", 1)  # writes at once
 
 
+def test_released_locks_a_killed_writer_left_are_cleared_on_open(tmp_path: Path) -> None:
+    """Optuna releases the lock by renaming it, then deleting the new name: a SIGTERM between
+    the two left a '<journal>.lock<uuid>.rename' link that no --resume removed, one more for
+    each unlucky kill (QA 134)."""
+    from lrkit.search.storage import STALE_LOCK_S, StorageSpec
+
+    journal = tmp_path / "study.journal"
+    search(Logged(tmp_path / "ran.log", 0.0), 1e-5, 1.0, 2, storage=str(journal), progress=False)
+    old = time.time() - STALE_LOCK_S - 5
+    left = [f"study.journal.lock{i}1b2c.rename" for i in range(3)]
+    left.append("study.journal.lock.9f8e.stale")  # clear_stale_lock's own, killed mid-way
+    young = "study.journal.lock7777.rename"  # a live process between its rename and delete
+    for name in [*left, young]:
+        os.symlink(journal, tmp_path / name)
+    for name in left:
+        os.utime(tmp_path / name, (old, old), follow_symlinks=False)
+    (tmp_path / "study.journal.lockfile.txt").write_text("a file of the user's")
+    spec = StorageSpec.parse(str(journal))
+    spec.open()  # a trial's worker process opening the journal leaves them be
+    assert all((tmp_path / name).is_symlink() for name in left)
+    spec.open(first=True)
+    assert sorted(p.name for p in tmp_path.iterdir() if ".lock" in p.name) == [
+        young,
+        "study.journal.lockfile.txt",
+    ]
+
+
 def test_a_live_writer_s_lock_is_left_to_it(tmp_path: Path) -> None:
     """Locks that come and go (a live process writing) are never taken away."""
     import threading

@@ -151,6 +151,7 @@ class StorageSpec:
             if first:
                 check_journal(path)
                 clear_stale_lock(path)
+                clear_released_locks(path)
                 cut_torn_record(path)
             # by its absolute path: an objective may change the working directory (Hydra)
             where = str(path.absolute())
@@ -424,6 +425,33 @@ def clear_stale_lock(
     with contextlib.suppress(OSError):
         os.unlink(taken)
     return True
+
+
+def clear_released_locks(path: Path, older_than: float = STALE_LOCK_S) -> int:
+    """Removes the released locks a killed process left beside the journal; how many it did.
+
+    Optuna releases the journal's lock by renaming it (``<journal>.lock<uuid>.rename``) and
+    then deleting that name, and :func:`clear_stale_lock` does the same (``.stale``). A
+    process killed between the two (SIGTERM during a write) leaves the renamed link, which no
+    process reads again, and each such kill added one. One older than ``older_than`` seconds
+    is such a leftover: a live release deletes its own within microseconds.
+    """
+    removed = 0
+    lock = f"{path.name}.lock"
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return 0
+    for name in names:
+        if not (name.startswith(lock) and name.endswith((".rename", ".stale"))):
+            continue
+        try:
+            if time.time() - os.lstat(path.parent / name).st_mtime >= older_than:
+                os.unlink(path.parent / name)
+                removed += 1
+        except OSError:  # gone already
+            continue
+    return removed
 
 
 def _same(stat: os.stat_result) -> tuple[int, int]:
