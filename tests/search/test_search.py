@@ -417,6 +417,9 @@ def test_a_task_trial_trained_in_full_is_never_pruned() -> None:
         (t.state, t.epochs_run) for t in full
     ]
     assert result.count("pruned") >= 1  # the pruner still stopped some early
+    # a task trial's pruning says nothing its state and epochs do not: no error text (the
+    # report's table would grow an error column of "pruned after epoch 1")
+    assert all(t.error is None for t in result.trials)
 
 
 def test_workers_refuse_an_unpicklable_objective(tmp_path: Path) -> None:

@@ -153,6 +153,6 @@ class TaskObjective:
                 f"training diverged at lr={lr_text(lr)}: the loss became NaN or infinite in epoch "
                 f"{history.epochs_run}"
             )
-        if pruned:
-            raise optuna.TrialPruned(f"pruned after epoch {history.epochs_run}")
+        if pruned:  # no message: it would be kept as the trial's error, and epochs_run says it
+            raise optuna.TrialPruned()
         return history.final_val_loss if self.value == "val_loss" else history.final_val_metric
