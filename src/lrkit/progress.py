@@ -198,7 +198,8 @@ class ProgressBar:
         ``BAR_LEAST`` columns, the count and the time left: what a description that should not
         push them off the line may take (rich cuts the count and the time before it)."""
         digits = len(str(max(self.total, 0)))
-        used = len(self._label or "") + BAR_LEAST + 2 * digits + 1 + (7 if self._eta else 0)
+        eta = 9 if self._eta else 0  # H:MM:SS, and 100:00:00 for a search of days
+        used = len(self._label or "") + BAR_LEAST + 2 * digits + 1 + eta
         return self._bar.console.width - used - 4  # one space between each two columns
 
     def describe(self, text: str) -> None:

@@ -141,6 +141,17 @@ def test_version() -> None:
             "schedule 'exponential:2' must give a finite learning rate, got inf at step 1025",
             id="overflow-show",
         ),
+        pytest.param(  # between the key steps, where a longer horizon reads no more
+            ["show", "exponential:2,steps=1100 > constant", "--steps", "3e7"],
+            "schedule 'exponential:2,steps=1100 > constant' must give a finite learning rate, "
+            "got inf at step 1025",
+            id="overflow-in-a-phase-of-a-long-show",
+        ),
+        pytest.param(
+            ["show", "exponential:2,steps=1100 > constant", "--steps", "3000"],
+            "got inf at step 1025",
+            id="overflow-in-a-phase-show",
+        ),
         pytest.param(
             ["show", "constant:factor=10", "--lr", "1e308"],
             "finite learning rate, got inf at step 0 (base_lr=1e+308); use a lower base_lr",

@@ -267,3 +267,5 @@ def test_torch_lr_finder_attributes_errors_and_indexing(tmp_path: Path) -> None:
     assert given.device == torch.device("cpu")
     with pytest.raises(lrkit.ConfigError, match="device"):
         given.device = "nonsense"
+    given.device = None  # back to the model's, as before it was a property
+    assert given.device == torch.device("cpu") and given._device is None

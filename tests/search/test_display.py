@@ -294,7 +294,7 @@ def test_search_writes_plain_lines_unless_progress_is_off(
         assert said == []
 
 
-@pytest.mark.parametrize("width", [120, 80, 60, 44])
+@pytest.mark.parametrize("width", [120, 80, 60, 44, 30])
 def test_on_a_narrow_terminal_the_count_and_time_left_stay_on_the_line(
     width: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -319,6 +319,9 @@ def test_on_a_narrow_terminal_the_count_and_time_left_stay_on_the_line(
             progress.make_tasks_table(progress.tasks)
         )
     [line] = out.getvalue().splitlines()
+    if width < 40:  # no room left for any text: rich cuts the rest, and the search goes on
+        assert display._bar._description == "" and line.startswith("s"), line
+        return
     assert "…" not in line and len(line) <= width, line
     assert line.startswith("search ━") and " 4/30 " in line and line.endswith("0:04:20"), line
     best = "best 1.303 at lr=" if width >= 60 else "lr="

@@ -232,22 +232,28 @@ def test_a_lock_left_by_a_killed_writer_is_cleared_on_open(tmp_path: Path) -> No
     storage.set_study_user_attr(storage.get_all_studies()[0]._study_id, "x", 1)  # writes at once
 
 
-def test_released_locks_a_killed_writer_left_are_cleared_on_open(tmp_path: Path) -> None:
+def test_released_locks_a_killed_writer_left_are_cleared_on_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Optuna releases the lock by renaming it, then deleting the new name: a SIGTERM between
     the two left a '<journal>.lock<uuid>.rename' link that no --resume removed, one more for
     each unlucky kill (QA 134)."""
-    from lrkit.search.storage import STALE_LOCK_S, StorageSpec
+    from lrkit.search import storage
+    from lrkit.search.storage import StorageSpec
 
     journal = tmp_path / "study.journal"
     search(Logged(tmp_path / "ran.log", 0.0), 1e-5, 1.0, 2, storage=str(journal), progress=False)
-    old = time.time() - STALE_LOCK_S - 5
+    monkeypatch.setattr(storage, "STALE_LOCK_S", 0.5)  # a rename sets the time: wait it out
     left = [f"study.journal.lock{i}1b2c.rename" for i in range(3)]
     left.append("study.journal.lock.9f8e.stale")  # clear_stale_lock's own, killed mid-way
-    young = "study.journal.lock7777.rename"  # a live process between its rename and delete
-    for name in [*left, young]:
-        os.symlink(journal, tmp_path / name)
     for name in left:
-        os.utime(tmp_path / name, (old, old), follow_symlinks=False)
+        os.symlink(journal, tmp_path / name)
+    time.sleep(0.6)
+    young = "study.journal.lock7777.rename"  # a live process between its rename and delete
+    taken = tmp_path / "study.journal.lock"  # ... of a lock taken long ago, renamed just now
+    os.symlink(journal, taken)
+    os.utime(taken, (1e9, 1e9), follow_symlinks=False)
+    taken.rename(tmp_path / young)
     (tmp_path / "study.journal.lockfile.txt").write_text("a file of the user's")
     spec = StorageSpec.parse(str(journal))
     spec.open()  # a trial's worker process opening the journal leaves them be

@@ -127,8 +127,8 @@ def test_a_stage_that_cannot_be_kept_is_a_warning_not_the_end_of_the_run(
         stages.save(tmp_path, "final", {"a": 1}, [1, 2])
     assert stages.load(tmp_path, "final", {"a": 1}) is None
     assert not (tmp_path / stages.CACHE_DIR / ".final.pkl.tmp").exists()
-    stages.save(tmp_path, "compare", {"a": 1}, [1, 2])  # the others are kept as before
-    assert stages.load(tmp_path, "compare", {"a": 1}) == [1, 2]
+    stages.save(tmp_path, "other", {"a": 1}, [1, 2])  # the others are kept as before
+    assert stages.load(tmp_path, "other", {"a": 1}) == [1, 2]
 
 
 class _Touches:
@@ -148,32 +148,60 @@ class _Touches:
         b"clrkit.tune.stages\npickle\n",  # a module lrkit imports, not lrkit's data
         b"clrkit.tune.stages\nload\n",  # a function of lrkit's
         b"clrkit.__main__\nmain\n",  # importing it would run the CLI
+        # a data class of lrkit's, filled in as if it were an instance: its __post_init__ (the
+        # range's checks) replaced for the rest of the process (review 136)
+        b"clrkit.search.space\nLogRange\nN}X\r\x00\x00\x00__post_init__"
+        b"clrkit.schedules.plateau\nPlateauTracker\ns\x86b",
     ],
 )
 def test_a_stage_file_from_elsewhere_runs_no_code(tmp_path: Path, named: bytes | None) -> None:
     """A rerun unpickled whatever the folder held: a shared or downloaded folder could run code
     on the machine that ran lrkit tune in it again."""
+    import pickle
     import sys
 
-    from lrkit.finder import RangeTestResult
+    from lrkit.search.space import LogRange
     from lrkit.tune import stages
 
     settings = {"a": 1}
     marker = tmp_path / "ran"
     main_before = "lrkit.__main__" in sys.modules
-    stages.save(tmp_path, "final", settings, _Touches(marker) if named is None else None)
+    checks = LogRange.__post_init__
+    stages.save(tmp_path, "final", settings, None)  # the folder, as a run leaves it
     path = tmp_path / stages.CACHE_DIR / "final.pkl"
-    if named is not None:  # the None stored, named by hand (pickle refuses modules)
-        data = path.read_bytes()
+    held = _Touches(marker) if named is None else None
+    data = pickle.dumps((stages._canonical(settings), held), protocol=2)  # no frames to mend
+    if named is not None:  # the None, named by hand (pickle refuses modules)
         assert data.count(b"N\x86") == 1
-        path.write_bytes(data.replace(b"N\x86", named + b"\x86"))
-    assert stages.load(tmp_path, "final", settings) is None
+        data = data.replace(b"N\x86", named + b"\x86")
+    path.write_bytes(data)
+    try:
+        assert stages.load(tmp_path, "final", settings) is None
+        assert LogRange.__post_init__ is checks
+    finally:
+        LogRange.__post_init__ = checks  # type: ignore[method-assign]
     assert not marker.exists()
     assert ("lrkit.__main__" in sys.modules) == main_before
-    result = RangeTestResult.__new__(RangeTestResult)  # lrkit's data is read back
-    stages.save(tmp_path, "range_test", settings, [result, {"x": (1.5, None)}])
-    [back, rest] = stages.load(tmp_path, "range_test", settings)
-    assert type(back) is RangeTestResult and rest == {"x": (1.5, None)}
+    with pytest.raises(ConfigError, match="low must be below high"):
+        LogRange(5.0, 1.0)
+
+
+def test_a_stage_file_is_read_back_only_as_its_stage_s_result(tmp_path: Path) -> None:
+    from lrkit.history import EpochRecord, History
+    from lrkit.tune import stages
+
+    settings = {"a": 1}
+    record = EpochRecord(1, 0.19, (0.19,), 0.5, 0.03, 0.98)
+    final = History(
+        "digits", "accuracy", 0.19, "cosine:1", 1000, "epoch", 1, (record,), (0.19,),
+        0.03, 0.9861, False, False,
+    )  # fmt: skip
+    stages.save(tmp_path, "final", settings, final)
+    assert stages.load(tmp_path, "final", settings) == final
+    stages.save(tmp_path, "range_test", settings, final)  # not a range test's result
+    assert stages.load(tmp_path, "range_test", settings) is None
+    stages.save(tmp_path, "compare", settings, "other")  # plain data, of the wrong kind
+    assert stages.load(tmp_path, "compare", settings) is None
 
 
 def test_a_tune_result_prints_on_one_line(tmp_path: Path) -> None:

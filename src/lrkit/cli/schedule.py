@@ -61,7 +61,7 @@ def add_parser(subparsers: Any) -> None:
         "milestones, the quarters of the horizon and the last step.",
     )
     show.add_argument("spec", metavar="SPEC", help="schedule spec, e.g. 'warmup:10 > cosine:90'")
-    _add_horizon_args(show, most=MAX_SHOW_STEPS)
+    _add_horizon_args(show, show_steps, "the horizon, any length up to 1e15 steps")
 
     actions.add_parser(
         "list",
@@ -71,13 +71,16 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _add_horizon_args(parser: argparse.ArgumentParser, most: int = MAX_STEPS) -> None:
+def _add_horizon_args(
+    parser: argparse.ArgumentParser,
+    steps: Callable[[str], int] | None = None,
+    what: str = "steps to trace, at most 5M",
+) -> None:
     parser.add_argument(
         "--steps",
-        type=trace_steps if most == MAX_STEPS else show_steps,
+        type=steps or trace_steps,
         metavar="N",
-        help=f"steps to {'trace, at most 5M' if most == MAX_STEPS else 'show'} (default: the "
-        "longest schedule length x 1.1, or 100)",
+        help=f"{what} (default: the longest schedule length x 1.1, or 100)",
     )
     parser.add_argument(
         "--lr",
@@ -331,13 +334,24 @@ def _numbers(items: list[str], source: str, *, header: bool) -> list[float]:
 def run_show(args: argparse.Namespace) -> int:
     """``lrkit schedule show``: the canonical spec and the LR at key steps."""
     from lrkit.schedules import parse
-    from lrkit.schedules.plot import FLAT_PLATEAU_NOTE, has_plateau, key_steps, lrs_at
+    from lrkit.schedules.plot import (
+        FLAT_PLATEAU_NOTE,
+        has_plateau,
+        key_steps,
+        lrs_at,
+        schedule_curves,
+    )
 
     schedule = parse(args.spec)
     steps = args.steps or _default_steps([args.spec], MAX_SHOW_STEPS, "show")
     keys = key_steps(schedule, steps)
-    # the LR at those steps alone: a schedule of any length shows at once
-    lrs = lrs_at(args.spec, [k.step for k in keys], args.lr, args.metrics)
+    if steps <= MAX_STEPS:  # traced whole: an LR that overflows anywhere is said
+        [curve] = schedule_curves([args.spec], steps, args.lr, args.metrics)
+        lrs = [float(curve.lrs[k.step]) for k in keys]
+    else:  # longer: read at those steps and the step before each (a phase's last) alone
+        read = sorted({k.step for k in keys} | {k.step - 1 for k in keys if k.step})
+        at = dict(zip(read, lrs_at(args.spec, read, args.lr, args.metrics)))
+        lrs = [at[k.step] for k in keys]
     rows = [[str(k.step), f"{lr:.6g}", f"{lr / args.lr:.4g}", k.note] for k, lr in zip(keys, lrs)]
     caption = f"base lr {lr_text(args.lr)}, {steps} steps"
     if has_plateau(schedule) and not args.metrics:

@@ -173,7 +173,10 @@ class LRFinder:
         return self._device if self._device is not None else _model_device(self.model)
 
     @device.setter
-    def device(self, value: str | torch.device) -> None:
+    def device(self, value: str | torch.device | None) -> None:
+        if value is None:  # the model's, wherever it is when a range test starts
+            self._device = None
+            return
         check_device(value)  # a device this machine has: said now, not mid-sweep
         self._device = torch.device(value)
 

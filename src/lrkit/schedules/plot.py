@@ -214,8 +214,14 @@ def lrs_at(
     :func:`schedule_curves` gives there, for a horizon of any length. ``metrics`` drive a
     plateau phase as they do there (the last one's reductions hold after the series ends).
 
+    Only the steps read are checked: an LR that overflows between two of them and is finite
+    again at both (a phase that grows, then another) is not seen; ``lrkit schedule show`` reads
+    the step before each key step too, each phase's last.
+
     Raises:
-        ConfigError: The LR is not finite at one of ``steps`` (``exponential:2`` overflows).
+        ConfigError: The LR is not finite at one of ``steps`` (``exponential:2`` overflows);
+            the step said is the first one that is, after the last finite step read before
+            it, found by bisection.
 
     Example:
         >>> lrs_at("cosine:1e12", [0, 500_000_000_000, 999_999_999_999], base_lr=0.1)

@@ -72,7 +72,7 @@ def live_text(
         >>> counts = {TrialState.RUNNING: 1, TrialState.PRUNED: 0, TrialState.FAIL: 2}
         >>> best = create_trial(value=1.30312, params={"lr": 0.148213},
         ...     distributions={"lr": optuna.distributions.FloatDistribution(1e-5, 1, log=True)})
-        >>> for room in (80, 50, 36, 24, 10, 5):
+        >>> for room in (80, 50, 36, 24, 10, -3):
         ...     print(repr(live_text(counts, best, room)))
         '1 running · 0 pruned · 2 failed · best 1.303 at lr=0.1482'
         '1 running · 2 failed · best 1.303 at lr=0.1482'
@@ -94,7 +94,7 @@ def live_text(
     tails = [best_parts[0]] if best_parts else []
     options = [counted + tails, some + tails, failures + tails]
     options += [[part] for part in best_parts] + [counted, some, []]
-    return next(text for text in (" · ".join(o) for o in options) if len(text) <= room)
+    return next((text for text in (" · ".join(o) for o in options) if len(text) <= room), "")
 
 
 class SearchDisplay:

@@ -427,15 +427,18 @@ def clear_stale_lock(
     return True
 
 
-def clear_released_locks(path: Path, older_than: float = STALE_LOCK_S) -> int:
+def clear_released_locks(path: Path, older_than: float | None = None) -> int:
     """Removes the released locks a killed process left beside the journal; how many it did.
 
     Optuna releases the journal's lock by renaming it (``<journal>.lock<uuid>.rename``) and
     then deleting that name, and :func:`clear_stale_lock` does the same (``.stale``). A
     process killed between the two (SIGTERM during a write) leaves the renamed link, which no
-    process reads again, and each such kill added one. One older than ``older_than`` seconds
-    is such a leftover: a live release deletes its own within microseconds.
+    process reads again, and each such kill added one. One renamed more than ``older_than``
+    seconds ago (:data:`STALE_LOCK_S` by default) is such a leftover, as a live release
+    deletes its own within microseconds: its status-change time, which a rename sets, tells,
+    or its modification time (when the lock was taken) where that is later.
     """
+    limit = STALE_LOCK_S if older_than is None else older_than
     removed = 0
     lock = f"{path.name}.lock"
     try:
@@ -446,7 +449,8 @@ def clear_released_locks(path: Path, older_than: float = STALE_LOCK_S) -> int:
         if not (name.startswith(lock) and name.endswith((".rename", ".stale"))):
             continue
         try:
-            if time.time() - os.lstat(path.parent / name).st_mtime >= older_than:
+            seen = os.lstat(path.parent / name)
+            if time.time() - max(seen.st_ctime, seen.st_mtime) >= limit:
                 os.unlink(path.parent / name)
                 removed += 1
         except OSError:  # gone already

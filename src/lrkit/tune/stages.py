@@ -13,7 +13,6 @@ a file that names anything else is not read, and its stage runs again.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import hashlib
 import importlib
 import io
@@ -22,7 +21,7 @@ import os
 import pickle
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from lrkit.errors import ConfigError
 from lrkit.outputs import JOURNAL, TUNE, in_the_way, unwritable, write_file
@@ -31,6 +30,12 @@ CACHE_DIR = ".lrkit-stages"
 RUN_FILE = "run.json"  # in CACHE_DIR: the settings of the run the folder holds
 NAMES = {"range_test": "range test", "compare": "comparison", "final": "final training"}
 """The stages' names as messages say them."""
+KINDS = {
+    "range_test": "lrkit.finder.result.RangeTestResult",
+    "compare": "lrkit.compare.result.CompareResult",
+    "final": "lrkit.history.History",
+}
+"""The class of each stage's result: a file that holds anything else is not read."""
 
 
 def check_writable(out: Path) -> None:
@@ -96,6 +101,9 @@ def load(out: Path, stage: str, settings: dict[str, Any]) -> Any | None:
         stored_settings, result = _DataOnly(io.BytesIO(path.read_bytes())).load()
     except Exception:  # an unreadable cache is only a cache: redo the stage
         return None
+    kind = type(result)
+    if stage in KINDS and f"{kind.__module__}.{kind.__qualname__}" != KINDS[stage]:
+        return None
     return result if stored_settings == _canonical(settings) else None
 
 
@@ -117,10 +125,14 @@ def save(out: Path, stage: str, settings: dict[str, Any], result: Any) -> None:
         )
 
 
-class _DataOnly(pickle.Unpickler):
-    """Unpickles Python's plain values (numbers, strings, lists, dicts, ...) and the data classes
-    and enums lrkit defines, whose construction runs no code of the file's choosing; any other
-    name the file asks for (``os.system``, a function, a module) raises ``UnpicklingError``."""
+class _DataOnly(pickle._Unpickler):  # Python's own: its BUILD can be refused for a class
+    """Unpickles Python's plain values (numbers, strings, lists, dicts, ...) and instances of
+    the data classes lrkit defines, built by their own ``__init__`` or filled in field by field;
+    any other name the file asks for (``os.system``, a function, a module) raises
+    ``UnpicklingError``, and so does filling in a class itself (a BUILD on the class would set
+    its attributes, ``__post_init__`` included, for the rest of the process)."""
+
+    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
 
     def find_class(self, module: str, name: str) -> Any:
         parts = module.split(".")
@@ -133,12 +145,19 @@ class _DataOnly(pickle.Unpickler):
             if (
                 isinstance(found, type)
                 and found.__module__ == module
-                and (dataclasses.is_dataclass(found) or issubclass(found, enum.Enum))
+                and dataclasses.is_dataclass(found)
             ):
                 return found
         raise pickle.UnpicklingError(
             f"a stage's file may hold lrkit's data alone, not {module}.{name}"
         )
+
+    def load_build(self) -> None:
+        if isinstance(self.stack[-2], type):  # type: ignore[attr-defined]
+            raise pickle.UnpicklingError("a stage's file may not change a class")
+        super().load_build()  # type: ignore[misc]
+
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 def _canonical(settings: dict[str, Any]) -> str:
