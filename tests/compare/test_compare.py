@@ -602,3 +602,27 @@ def test_a_comparison_and_its_runs_print_on_one_line() -> None:
         "History(task='toy', lr=0.1, schedule='cosine:3', seed=0, epochs=1/1, "
         "val_accuracy=0.9, test_accuracy=0.8)"
     )
+
+
+def test_a_result_writes_its_files_to_a_folder_named_by_a_string(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """write("out") failed ('str' / 'str') and needed the figure passed (QA 137), where the
+    search's own search(out=...) wrote only its journal."""
+    import os
+
+    from lrkit import outputs
+    from lrkit.search import search
+
+    monkeypatch.chdir(tmp_path)
+    compared = _result(_run("cosine:3", _history("cosine:3", 0.9, 0.4, 0.88)))
+    compared.write("compared")
+    searched = search(lambda lr: abs(lr - 0.01), 1e-4, 1.0, 4, storage=":memory:", progress=False)
+    document = searched.write("deeper/searched")
+    assert sorted(os.listdir("compared")) == sorted(
+        [outputs.COMPARE_JSON, outputs.COMPARE_CSV, outputs.COMPARE_PNG]
+    )
+    assert sorted(os.listdir("deeper/searched")) == sorted(
+        [outputs.SEARCH_JSON, outputs.SEARCH_CSV, outputs.SEARCH_PNG]
+    )
+    assert (tmp_path / "deeper/searched" / outputs.SEARCH_JSON).read_text() == document + "\n"

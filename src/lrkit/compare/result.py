@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -308,10 +309,15 @@ class CompareResult:
         clean: dict[str, Any] = jsonable(data)
         return clean
 
-    def write(self, folder: Path, fig: Figure) -> None:
-        """Writes ``compare.json``, ``compare.csv`` and ``compare.png`` (``fig``, from
-        :meth:`plot`) to ``folder``, as ``lrkit compare`` and ``lrkit tune`` do."""
+    def write(self, folder: str | os.PathLike[str], fig: Figure | None = None) -> None:
+        """Writes ``compare.json``, ``compare.csv`` and ``compare.png`` (``fig``, by default
+        :meth:`plot`'s) to ``folder`` (made if missing), as ``lrkit compare`` and ``lrkit
+        tune`` do."""
         from lrkit import outputs
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        fig = self.plot() if fig is None else fig
 
         outputs.write_file(folder / outputs.COMPARE_JSON, self.to_json() + "\n")
         outputs.write_file(folder / outputs.COMPARE_CSV, self.to_csv())

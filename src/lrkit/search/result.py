@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -349,10 +350,13 @@ class SearchResult:
         data["counts"] = self.counts()
         return data
 
-    def write(self, folder: Path, fig: Figure) -> str:
-        """Writes ``search.json``, ``search.csv`` and ``search.png`` (``fig``, from
-        :meth:`plot`) to ``folder``, as ``lrkit search`` and ``lrkit tune`` do; returns the
-        JSON text."""
+    def write(self, folder: str | os.PathLike[str], fig: Figure | None = None) -> str:
+        """Writes ``search.json``, ``search.csv`` and ``search.png`` (``fig``, by default
+        :meth:`plot`'s) to ``folder`` (made if missing), as ``lrkit search`` and ``lrkit tune``
+        do; returns the JSON text."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        fig = self.plot() if fig is None else fig
         document = self.to_json(folder / outputs.SEARCH_JSON)
         self.to_csv(folder / outputs.SEARCH_CSV)
         outputs.save_png(fig, folder / outputs.SEARCH_PNG)
