@@ -94,6 +94,37 @@ def test_no_range_or_bad_options_are_clear_errors() -> None:
         _result().to_schedule("cyclic", steps=10, mode="exp_range")
 
 
+@pytest.mark.parametrize(
+    ("kind", "options", "owner"),
+    [
+        ("onecycle", {"warmup": 5}, "warmup_cosine"),
+        ("warmup_cosine", {"cycles": 9}, "cyclic"),
+        ("step", {"pct_start": 0.2}, "onecycle"),
+        ("cyclic", {"milestones": [0.2]}, "step"),
+    ],
+)
+def test_an_option_of_another_kind_is_refused(
+    kind: str, options: dict[str, object], owner: str
+) -> None:
+    """to_schedule("onecycle", 100, warmup=5, cycles=9, milestones=[0.2]) built a plain
+    one-cycle schedule and said nothing of the three options it left out (QA 137)."""
+    name = next(iter(options))
+    with pytest.raises(ConfigError, match=f"{name} is an option of the {owner!r} kind, got it "):
+        _result().to_schedule(kind, steps=100, **options)
+
+
+def test_a_range_schedule_binds_by_epoch_with_steps_per_epoch() -> None:
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    made = _result().to_schedule("warmup_cosine", steps=10, warmup=2)
+    bound = made.bind(optimizer, unit="epoch", steps_per_epoch=4)
+    assert bound.steps_per_epoch == 4
+    for _ in range(8):  # two epochs of four steps: the warmup's end
+        optimizer.step()
+        bound.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(made.lr(2))
+
+
 def test_cyclic_runs_whole_triangles_from_low_to_high_and_ends_at_low() -> None:
     built = schedule_from_range(LOW, HIGH, "clr", steps=200, cycles=3)
     lrs = built.trace()

@@ -62,6 +62,14 @@ _ALIASES = {
 }
 
 
+_OPTIONS = {
+    "onecycle": ("pct_start", "final_div_factor"),
+    "warmup_cosine": ("warmup",),
+    "step": ("milestones",),
+    "cyclic": ("cycles", "mode"),
+}  # the options of each kind
+
+
 @dataclass(frozen=True)
 class RangeSchedule:
     """A native schedule built from a range, and the base LR it must be bound with.
@@ -96,12 +104,19 @@ class RangeSchedule:
         """The LR at steps ``0 .. n_steps - 1`` (default: the whole schedule)."""
         return self.schedule.trace(self.steps if n_steps is None else n_steps, self.base_lr)
 
-    def bind(self, optimizer: torch.optim.Optimizer, *, unit: Unit = "step") -> ScheduledLR:
+    def bind(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        unit: Unit = "step",
+        steps_per_epoch: int | None = None,
+    ) -> ScheduledLR:
         """Sets the optimizer's LR to ``base_lr`` and binds the schedule to it.
 
         The first param group whose LR is not 0 gets ``base_lr``; the others keep their ratio to
         it (a group at 0 stays at 0). Call ``step()`` on the returned scheduler after each
-        optimizer step (``unit="step"``) or epoch (``unit="epoch"``).
+        optimizer step (``unit="step"``) or epoch (``unit="epoch"``); ``steps_per_epoch`` as
+        :func:`lrkit.schedules.bind` takes it.
 
         Example:
             >>> model = torch.nn.Linear(2, 1)
@@ -122,7 +137,7 @@ class RangeSchedule:
             new = self.base_lr if reference is None else self.base_lr * lr / reference
             group["lr"] = new
             group["initial_lr"] = new  # what a bound schedule scales (set by any earlier one)
-        return bind(optimizer, self.schedule, unit=unit)
+        return bind(optimizer, self.schedule, unit=unit, steps_per_epoch=steps_per_epoch)
 
 
 def schedule_from_range(
@@ -131,12 +146,12 @@ def schedule_from_range(
     kind: str,
     steps: int,
     *,
-    pct_start: float = 0.3,
-    final_div_factor: float = 1.0,
+    pct_start: float | None = None,
+    final_div_factor: float | None = None,
     warmup: int | None = None,
-    milestones: Sequence[float] = (0.5, 0.75),
-    cycles: int = 3,
-    mode: str = "triangular",
+    milestones: Sequence[float] | None = None,
+    cycles: int | None = None,
+    mode: str | None = None,
 ) -> RangeSchedule:
     """A schedule between ``low`` and ``high`` (see the module docstring for the kinds).
 
@@ -147,16 +162,19 @@ def schedule_from_range(
             ``"1cycle"``, ``"one_cycle"``, ``"cosine"``, ``"multistep"``, ``"clr"``,
             ``"triangular"``).
         steps: Length of the schedule (>= 2).
-        pct_start: ``"onecycle"``: the fraction of the steps spent rising.
-        final_div_factor: ``"onecycle"``: it ends at ``low / final_div_factor``.
+        pct_start: ``"onecycle"``: the fraction of the steps spent rising (default 0.3).
+        final_div_factor: ``"onecycle"``: it ends at ``low / final_div_factor`` (default 1).
         warmup: ``"warmup_cosine"``: warmup steps, ``0 <= warmup < steps``; default 5% of them.
-        milestones: ``"step"``: where the LR drops, as fractions of ``steps`` in ``(0, 1)``.
+        milestones: ``"step"``: where the LR drops, as fractions of ``steps`` in ``(0, 1)``
+            (default ``(0.5, 0.75)``).
         cycles: ``"cyclic"``: how many up-and-down cycles fill the steps (each half-cycle lasts
-            ``steps // (2 * cycles)`` steps, at least 1).
-        mode: ``"cyclic"``: ``"triangular"`` or ``"triangular2"`` (the height halves each cycle).
+            ``steps // (2 * cycles)`` steps, at least 1; default 3).
+        mode: ``"cyclic"``: ``"triangular"`` (default) or ``"triangular2"`` (the height halves
+            each cycle).
 
     Raises:
-        ConfigError: An argument is invalid.
+        ConfigError: An argument is invalid, or an option given is not the kind's
+            (``warmup=`` for ``"onecycle"``).
         UnknownNameError: ``kind`` is not one of the kinds.
 
     Example:
@@ -177,14 +195,30 @@ def schedule_from_range(
     if low > high:
         raise ConfigError(f"low must be <= high ({high!r}), got {low!r}.")
     steps = whole_number("steps", steps, least=2)
+    given = {
+        "pct_start": pct_start,
+        "final_div_factor": final_div_factor,
+        "warmup": warmup,
+        "milestones": milestones,
+        "cycles": cycles,
+        "mode": mode,
+    }
+    foreign = [k for k, v in given.items() if v is not None and k not in _OPTIONS[name]]
+    if foreign:
+        mine = ", ".join(_OPTIONS[name]) or "none"
+        owner = next(kind for kind, options in _OPTIONS.items() if foreign[0] in options)
+        raise ConfigError(
+            f"{foreign[0]} is an option of the {owner!r} kind, got it for {name!r}, whose "
+            f"options are: {mine}."
+        )
     low, high = float(low), float(high)
     schedule: Schedule
     if name == "onecycle":
         schedule = OneCycle(
             steps=steps,
-            pct_start=pct_start,
+            pct_start=0.3 if pct_start is None else pct_start,
             div_factor=high / low,
-            final_div_factor=final_div_factor,
+            final_div_factor=1.0 if final_div_factor is None else final_div_factor,
         )
     elif name == "warmup_cosine":
         n_warm = max(1, round(0.05 * steps)) if warmup is None else warmup
@@ -199,7 +233,9 @@ def schedule_from_range(
         )
     elif name == "cyclic":
         expected = f"an integer from 1 to {steps // 2} (steps // 2)"
-        cycles = whole_number("cycles", cycles, most=steps // 2, expected=expected)
+        cycles = whole_number("cycles", 3 if cycles is None else cycles, most=steps // 2,
+                              expected=expected)  # fmt: skip
+        mode = "triangular" if mode is None else mode
         if mode not in ("triangular", "triangular2"):
             raise bad_value("mode", "'triangular' or 'triangular2'", mode)
         half = steps // (2 * cycles)
@@ -210,7 +246,7 @@ def schedule_from_range(
             triangles = Limited(triangles, 2 * cycles * half).then(Constant())
         schedule = Constant(factor=tidy(low / high)) * triangles
     else:
-        fractions = [float(m) for m in milestones]
+        fractions = [float(m) for m in ((0.5, 0.75) if milestones is None else milestones)]
         if not fractions or any(not 0 < m < 1 for m in fractions) or fractions != sorted(fractions):
             raise bad_value("milestones", "increasing fractions of the steps in (0, 1)", milestones)
         schedule = MultiStep(
