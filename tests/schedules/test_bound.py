@@ -424,3 +424,24 @@ def test_repr_shows_the_spec_the_unit_and_the_step() -> None:
     assert repr(per_batch) == (
         "ScheduledLR('cosine:steps=5', unit='epoch', steps_per_epoch=10, last_epoch=0)"
     )
+
+
+def test_an_lr_set_by_hand_between_two_binds_is_warned_of() -> None:
+    """A second bind scales the initial_lr the first one left, as torch's schedulers do: an LR
+    set by hand in between (the range test's suggestion) was lost without a word (QA 137)."""
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    bind(optimizer, "onecycle:100")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = bind(optimizer, "cosine:100")  # nothing set in between: as torch, no word
+    assert again.base_lrs == [0.1]
+    optimizer.param_groups[0]["lr"] = 0.01
+    with pytest.warns(UserWarning, match=r"param group 0's lr was set to 0\.01 after an earl") as w:
+        kept = bind(optimizer, "warmup:10 > cosine:90")
+    assert kept.base_lrs == [0.1] and w[0].filename == __file__
+    optimizer.param_groups[0]["lr"] = 0.01
+    optimizer.param_groups[0]["initial_lr"] = 0.01  # the warning's advice: no word, and 0.01
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        moved = bind(optimizer, "cosine:100")
+    assert moved.base_lrs == [0.01]

@@ -98,6 +98,7 @@ class ScheduledLR(LRScheduler):
         self.base_lrs: list[float | torch.Tensor] = []
         self.last_epoch = 0
         self._step_count = 1
+        _warn_of_a_set_lr(optimizer)
         self._apply()
         from lrkit.schedules.floors import floor_warnings
 
@@ -240,6 +241,7 @@ class ScheduledLR(LRScheduler):
             else:
                 group["lr"] = lr
         self._last_lr = [float(v) for v in values]
+        setattr(self.optimizer, WRITTEN, list(self._last_lr))
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data: the schedule's config, the counter, base LRs and plateau counts."""
@@ -297,6 +299,31 @@ class ScheduledLR(LRScheduler):
         # a checkpoint whose plateau has a best was fed before: not watched; else from here
         self._watching, self._unfed_from = self.plateau.best is None, None
         self._apply()
+
+
+WRITTEN = "_lrkit_written_lrs"
+"""The optimizer's attribute that holds the LRs a bound schedule last set, one per group."""
+
+
+def _warn_of_a_set_lr(optimizer: torch.optim.Optimizer) -> None:
+    """Warns where a group's LR was set by hand since a schedule bound before set it: a new
+    schedule scales the group's ``initial_lr`` (the earlier one's base), as torch's do, and the
+    LR just set would be lost without a word (QA 137)."""
+    written = getattr(optimizer, WRITTEN, None)
+    if not isinstance(written, list) or len(written) != len(optimizer.param_groups):
+        return
+    for i, (group, before) in enumerate(zip(optimizer.param_groups, written)):
+        now = float(group["lr"])
+        if "initial_lr" in group and now != before and now != float(group["initial_lr"]):
+            warnings.warn(
+                f"param group {i}'s lr was set to {lr_text(now)} after an earlier schedule set "
+                f"it to {lr_text(before)}; this schedule scales the group's initial_lr, "
+                f"{lr_text(float(group['initial_lr']))}, as torch's schedulers do. To start "
+                "from the lr set, set group['initial_lr'] to it too before binding.",
+                UserWarning,
+                stacklevel=caller_level(),
+            )
+            return
 
 
 def bind(
