@@ -138,6 +138,10 @@ def test_unknown_parameter_lists_the_parameters() -> None:
         ("linear:total_iters=10", "'total_iters'; its parameters are"),
         ("ConstantLR:factor=0.5,total_iters=3", "'total_iters'; its parameters are"),
         ("sgdr:T_0=5,T_mult=2", "'T_0' (torch's T_0 is period here)"),
+        # LRs of torch's, where a spec's values are multiples of the base LR (QA 137)
+        ("onecycle:100,max_lr=0.1", "'max_lr' (torch's max_lr: the peak is the base LR: the "),
+        ("cyclic:up=10,base_lr=0.01", "'base_lr' (torch's base_lr: the floor is the base LR"),
+        ("cyclic:up=10,max_lr=0.1", "(torch's max_lr: the peak is max_factor times the base LR)"),
     ],
 )
 def test_torch_s_argument_names_are_translated(spec: str, said: str) -> None:

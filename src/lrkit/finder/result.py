@@ -127,8 +127,11 @@ class RangeTestResult:
             )
 
     def __repr__(self) -> str:
+        """One line, LRs to four figures as lrkit prints them (the attributes hold them whole)."""
+        suggestion = "None" if self.suggestion is None else f"{self.suggestion:.4g}"
+        found = "None" if self.range is None else f"({self.range[0]:.4g}, {self.range[1]:.4g})"
         return (
-            f"RangeTestResult(suggestion={self.suggestion!r}, range={self.range!r}, "
+            f"RangeTestResult(suggestion={suggestion}, range={found}, "
             f"stop_reason={self.stop_reason!r}, steps={self.steps})"
         )
 

@@ -70,6 +70,17 @@ class Curve:
     steps: Array
     lrs: Array
 
+    def __repr__(self) -> str:
+        """One line (the dataclass's repr printed both arrays whole: 23,000 characters for a
+        curve of 1,000 steps).
+
+        Example:
+            >>> schedule_curves("cosine:100", 101, base_lr=0.1)[0]
+            Curve(label='cosine:100', steps=101, lr 0.1 to 0)
+        """
+        ends = f", lr {self.lrs[0]:.4g} to {self.lrs[-1]:.4g}" if len(self.lrs) else ""
+        return f"Curve(label={self.label!r}, steps={len(self.steps)}{ends})"
+
 
 def has_plateau(schedule: Schedule) -> bool:
     """Whether a reduce-on-plateau phase appears anywhere in ``schedule``.

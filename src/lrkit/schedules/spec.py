@@ -137,6 +137,14 @@ same there: said in the error when a spec is written with their name. Not for ``
 ``linear``, whose ``steps`` is not torch's ``total_iters`` (see
 :class:`~lrkit.schedules.ConstantLR`)."""
 
+TORCH_LRS = {
+    ("onecycle", "max_lr"): "the peak is the base LR: the optimizer's lr (--lr on the CLI)",
+    ("cyclic", "max_lr"): "the peak is max_factor times the base LR",
+    ("cyclic", "base_lr"): "the floor is the base LR: the optimizer's lr (--lr on the CLI)",
+}
+"""torch's arguments that are LRs where a spec is a multiple of the base LR: what to do
+instead, said in the error."""
+
 _EXAMPLES = {"gamma": "0.9", "milestones": "[30,60]"}
 """Values for a required parameter's example in an error, where a length (1000) is no sense."""
 
@@ -165,6 +173,8 @@ def build(name: str, positional: list[Any], keywords: dict[str, Any]) -> Schedul
         ours = TORCH_NAMES.get((cls.name, unknown[0]))
         whose = "Keras's" if unknown[0] == "end_learning_rate" else "torch's"
         hint = f" ({whose} {unknown[0]} is {ours} here)" if ours in names else ""
+        if (cls.name, unknown[0]) in TORCH_LRS:
+            hint = f" (torch's {unknown[0]}: {TORCH_LRS[cls.name, unknown[0]]})"
         raise SpecError(
             f"{cls.name} has no parameter {unknown[0]!r}{hint}; its parameters are: "
             f"{', '.join([*names, *extra])}."

@@ -103,6 +103,21 @@ class TrialRecord:
     params: dict[str, Any] = field(default_factory=dict)
     foreign: bool = False
 
+    def __repr__(self) -> str:
+        """One line (the dataclass's repr printed every reported value), numbers to four
+        figures.
+
+        Example:
+            >>> TrialRecord(3, 0.0123456, 0.51234, "complete", 1.2, ((1, 0.9), (2, 0.51234)))
+            TrialRecord(number=3, lr=0.01235, value=0.5123, state='complete', reports=2)
+        """
+        value = "None" if self.value is None else f"{self.value:.4g}"
+        error = "" if self.error is None else f", error={self.error!r}"
+        return (
+            f"TrialRecord(number={self.number}, lr={self.lr:.4g}, value={value}, "
+            f"state={self.state!r}, reports={len(self.intermediate)}{error})"
+        )
+
     @property
     def last_value(self) -> float | None:
         """The last value the trial reported (``None`` before its first report)."""
