@@ -134,3 +134,36 @@ def test_cyclic_runs_whole_triangles_from_low_to_high_and_ends_at_low() -> None:
     assert [built.lr(t) for t in (0, 66, 132, 198, 199, 200)] == pytest.approx([LOW] * 6)
     halved = schedule_from_range(LOW, HIGH, "cyclic", steps=120, cycles=2, mode="triangular2")
     assert halved.lr(90) - LOW == pytest.approx((HIGH - LOW) / 2)  # the second peak, half high
+
+
+def test_any_schedule_at_the_suggestion_binds_with_the_groups_ratios() -> None:
+    """The range's four kinds were all there was: warmup and cosine at the suggestion meant
+    setting each group's LR by hand, which loses their ratios (QA 137)."""
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    optimizer = torch.optim.SGD(
+        [
+            {"params": model[0].parameters(), "lr": 1.0},
+            {"params": model[1].parameters(), "lr": 0.1},
+        ]
+    )
+    found = _result()
+    at = found.to_schedule("warmup:10 > cosine:90")
+    assert (at.kind, at.base_lr, at.steps) == ("spec", found.suggestion, 100)
+    bound = at.bind(optimizer)
+    for _ in range(10):
+        optimizer.step()
+        bound.step()
+    lrs = [group["lr"] for group in optimizer.param_groups]
+    assert lrs == pytest.approx([0.01, 0.001])  # the peak: the suggestion, and a tenth of it
+    assert found.to_schedule(parse("cosine:50")).steps == 50
+    assert found.to_schedule("constant:factor=0.5", steps=7).lr(3) == pytest.approx(0.005)
+    with pytest.raises(ConfigError, match="warmup is an option of the range's kinds"):
+        found.to_schedule("cosine:50", warmup=5)
+    with pytest.raises(ConfigError, match=r"steps must be the schedule's own length \(50\)"):
+        found.to_schedule("cosine:50", steps=60)
+    with pytest.raises(ConfigError, match="steps must be given for a schedule without an end"):
+        found.to_schedule("constant:factor=0.5")
+    with pytest.raises(ConfigError, match="to_schedule at the suggestion needs a range test"):
+        _result(None).to_schedule("cosine:50")
+    with pytest.raises(ConfigError, match=r"to_schedule\('onecycle'\) needs steps"):
+        found.to_schedule("onecycle")

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from lrkit.finder.to_schedule import RangeSchedule
+    from lrkit.schedules.base import Schedule
 
 StopReason = Literal["completed", "diverged", "non_finite_loss", "non_finite_grads"]
 """Why a sweep ended:
@@ -250,21 +251,55 @@ class RangeTestResult:
             title=title,
         )
 
-    def to_schedule(self, kind: str, steps: int, **options: Any) -> RangeSchedule:
-        """A native schedule whose peak is ``range[1]`` and floor ``range[0]``.
+    def to_schedule(
+        self, kind: str | Schedule, steps: int | None = None, **options: Any
+    ) -> RangeSchedule:
+        """A native schedule from the test: one of the range's kinds, whose peak is ``range[1]``
+        and floor ``range[0]`` (see :func:`lrkit.finder.to_schedule.schedule_from_range` for
+        the kinds and options), or any schedule (a spec such as ``"warmup:10 > cosine:90"``,
+        or a ``Schedule``) at the suggestion: its base LR is ``suggestion``.
 
-        See :func:`lrkit.finder.to_schedule.schedule_from_range` for the kinds and options.
+        Either way its :meth:`~lrkit.finder.RangeSchedule.bind` sets the optimizer's LR to the
+        base LR, the other param groups keeping their ratios, and binds the schedule.
+
+        Example:
+            >>> found = RangeTestResult(lrs=(1e-3, 1e-2, 1e-1), losses=(2.0, 1.0, 3.0),
+            ...     smoothed=(2.0, 1.5, 2.0), group_lrs=((1e-3, 1e-2, 1e-1),),
+            ...     suggestion=0.02, range=(0.005, 0.05))
+            >>> at = found.to_schedule("warmup:10 > cosine:90")
+            >>> at.base_lr, at.steps, round(at.lr(10), 4)
+            (0.02, 100, 0.02)
 
         Raises:
-            ConfigError: The test gave no range (``warning`` says why), or an option is invalid.
+            ConfigError: The test gave no range (a kind), or no suggestion (a spec) (``warning``
+                says why); an option is invalid; a spec was given options or a ``steps`` other
+                than its length.
+            SpecError: A spec string is malformed.
         """
-        from lrkit.finder.to_schedule import schedule_from_range
+        from lrkit.finder.to_schedule import (
+            KIND_ALIASES,
+            SCHEDULE_KINDS,
+            schedule_at,
+            schedule_from_range,
+        )
 
+        is_kind = isinstance(kind, str) and kind.strip() in (*SCHEDULE_KINDS, *KIND_ALIASES)
+        if not is_kind and (not isinstance(kind, str) or ":" in kind or ">" in kind):
+            if self.suggestion is None:
+                raise ConfigError(
+                    "to_schedule at the suggestion needs a range test that gave one, got none"
+                    + (f" ({self.warning})" if self.warning else "")
+                    + "; pick the LR yourself and bind the schedule with lrkit.schedules.bind."
+                )
+            floor = self.range[0] if self.range is not None else self.suggestion
+            return schedule_at(kind, self.suggestion, floor, steps, **options)
         if self.range is None:
             raise ConfigError(
                 "to_schedule needs a range test that found a range, got none"
                 + (f" ({self.warning})" if self.warning else "")
                 + "; pick the peak LR yourself and build the schedule with lrkit.schedules."
             )
+        if steps is None:
+            raise ConfigError(f"to_schedule({kind!r}) needs steps, the schedule's length.")
         low, high = self.range
-        return schedule_from_range(low, high, kind, steps, **options)
+        return schedule_from_range(low, high, str(kind), steps, **options)

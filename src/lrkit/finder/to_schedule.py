@@ -30,9 +30,10 @@ the last, step ``steps - 1``, as torch's ``OneCycleLR(total_steps=steps)`` does.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 SCHEDULE_KINDS: tuple[str, ...] = ("onecycle", "warmup_cosine", "step", "cyclic")
 """The kinds :func:`schedule_from_range` builds."""
 
-_ALIASES = {
+KIND_ALIASES = {
     "one_cycle": "onecycle",
     "1cycle": "onecycle",
     "warmup-cosine": "warmup_cosine",
@@ -79,7 +80,8 @@ class RangeSchedule:
             ``schedule.to_spec()``).
         base_lr: The LR the schedule scales: the range's ``high``, its peak.
         floor: The range's ``low``.
-        kind: ``"onecycle"``, ``"warmup_cosine"``, ``"step"`` or ``"cyclic"``.
+        kind: ``"onecycle"``, ``"warmup_cosine"``, ``"step"`` or ``"cyclic"``; ``"spec"``
+            for any schedule at the suggestion (:func:`schedule_at`).
         steps: The schedule's length, in the unit it is bound with.
 
     Example:
@@ -185,7 +187,7 @@ def schedule_from_range(
         >>> [round(s.lr(t), 6) for t in (0, 29, 64, 99)]
         [0.001, 0.1, 0.0505, 0.001]
     """
-    name = _ALIASES.get(kind, kind) if isinstance(kind, str) else kind
+    name = KIND_ALIASES.get(kind, kind) if isinstance(kind, str) else kind
     if name not in SCHEDULE_KINDS:
         raise UnknownNameError(
             f"Unknown schedule kind {kind!r}; valid kinds: {', '.join(SCHEDULE_KINDS)}."
@@ -254,3 +256,55 @@ def schedule_from_range(
             gamma=(low / high) ** (1.0 / len(fractions)),
         )
     return RangeSchedule(schedule=schedule, base_lr=high, floor=low, kind=name, steps=steps)
+
+
+def schedule_at(
+    spec: str | Schedule, lr: float, floor: float, steps: int | None = None, **options: Any
+) -> RangeSchedule:
+    """Any schedule (a spec or a ``Schedule``) with ``lr`` as its base LR: what
+    ``RangeTestResult.to_schedule("warmup:10 > cosine:90")`` gives at the suggestion.
+
+    Args:
+        spec: The schedule, e.g. ``"warmup:5 > cosine:95"``.
+        lr: Its base LR (the suggestion).
+        floor: The range's low end (the suggestion where there is no range).
+        steps: Its length; by default the schedule's own, which one without an end needs.
+
+    Raises:
+        ConfigError: An option was given (a spec carries its own settings), or ``steps`` is
+            not the schedule's length, or missing for one without an end.
+        SpecError: The spec is malformed.
+
+    Example:
+        >>> s = schedule_at("warmup:5 > cosine:95", 0.02, 0.005)
+        >>> s.kind, s.steps, s.base_lr, round(s.lr(5), 4), round(s.lr(100), 4)
+        ('spec', 100, 0.02, 0.02, 0.0)
+    """
+    from lrkit.schedules import parse
+
+    if options:
+        raise ConfigError(
+            f"{next(iter(options))} is an option of the range's kinds "
+            f"({', '.join(SCHEDULE_KINDS)}), got it with the schedule {spec!r}, which carries "
+            "its own settings in its spec."
+        )
+    schedule = parse(spec)
+    positive_lr("lr", lr)
+    length = schedule.length
+    own = int(length) if length is not None and math.isfinite(length) else None
+    if steps is None and own is None:
+        raise ConfigError(
+            f"steps must be given for a schedule without an end, got none for "
+            f"{schedule.to_spec()!r}."
+        )
+    if steps is not None:
+        steps = whole_number("steps", steps)
+        if own is not None and steps != own:
+            raise ConfigError(
+                f"steps must be the schedule's own length ({own}) or left out, got {steps} for "
+                f"{schedule.to_spec()!r}."
+            )
+    span = steps if steps is not None else own
+    assert span is not None
+    return RangeSchedule(schedule=schedule, base_lr=float(lr), floor=float(floor), kind="spec",
+                         steps=span)  # fmt: skip
