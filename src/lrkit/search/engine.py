@@ -572,7 +572,7 @@ def bracket(result: RangeTestResult) -> tuple[float, float]:
         raise ConfigError(
             f"low/high='auto' needs a range from the range test, which found none ({swept}"
             f"{result.warning or result.stop_reason.replace('_', ' ')}); give low and high as "
-            "numbers instead (seed 000's range is 1e-5 to 1)."
+            "numbers instead (the default range is 1e-5 to 1)."
         )
     low, high = result.range
     return float(f"{low / 10**BRACKET_MARGIN_DECADES:.6g}"), float(f"{high:.6g}")
