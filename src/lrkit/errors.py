@@ -6,7 +6,7 @@ user can fix the call without reading lrkit's source.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 class LrkitError(Exception):
@@ -98,10 +98,22 @@ def where_raised(exc: BaseException) -> str:
     while importing torch, a missing CUDA library say, has no user's frame to name), and a
     frame of no file (``<string>``: a dataclass's ``__init__``, code run by ``exec``) is not
     the user's."""
+    import traceback
+    from pathlib import Path
+
+    users = users_code()
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if users(frame.filename):
+            return f" (at {Path(frame.filename).name}:{frame.lineno})"
+    return ""
+
+
+def users_code() -> Callable[[str], bool]:
+    """Whether a frame's file is the user's: not lrkit's, torch's, the standard library's nor
+    an installed package's, and a file (not ``<string>``, ``<frozen ...>``)."""
     import site
     import sys
     import sysconfig
-    import traceback
     from pathlib import Path
 
     skip = [Path(__file__).parent]  # lrkit
@@ -111,13 +123,14 @@ def where_raised(exc: BaseException) -> str:
     paths = sysconfig.get_paths()
     skip += [Path(paths[key]) for key in ("stdlib", "platstdlib", "purelib", "platlib")]
     skip += [Path(p) for p in (*site.getsitepackages(), site.getusersitepackages())]
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename.startswith("<"):  # <frozen ...> of the standard library, <string>
-            continue
-        path = Path(frame.filename)
-        if not any(path.is_relative_to(folder) for folder in skip):
-            return f" (at {path.name}:{frame.lineno})"
-    return ""
+
+    def users(filename: str) -> bool:
+        if filename.startswith("<"):  # <frozen ...> of the standard library, <string>
+            return False
+        path = Path(filename)
+        return not any(path.is_relative_to(folder) for folder in skip)
+
+    return users
 
 
 def add_note(error: BaseException, note: str) -> None:

@@ -158,7 +158,7 @@ def _run(argv: Sequence[str] | None) -> int:
             _silence_stdout()
             return EXIT_FAILURE
         if where_raised(exc):  # the task's own code (its data read from disk): its traceback
-            raise  # says where, as any other error of the task's does (QA 127)
+            return _task_failed(exc)  # says where, as any other error of the task's does
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         return _fail(f"{where}{exc.strerror or exc}", EXIT_FAILURE)
     except KeyboardInterrupt as exc:
@@ -167,7 +167,39 @@ def _run(argv: Sequence[str] | None) -> int:
         interrupt = interrupt_behind(exc)  # an import that Ctrl-C cut short before main held it
         if interrupt is not None:
             return _interrupted(args, interrupt)
-        raise
+        if where_raised(exc):  # the task's model, data or loss: its own error
+            return _task_failed(exc)
+        raise  # lrkit's: the whole traceback, for a bug report
+
+
+FULL_TRACEBACK = "LRKIT_TRACEBACK"
+"""Set to 1, an error of the task's code shows lrkit's frames too."""
+
+
+def _task_failed(exc: BaseException) -> int:
+    """An error the task's own code raised (its model, data or loss) while lrkit ran it: the
+    traceback from the task's first frame on (lrkit's frames before it, 20 to 50 lines of the
+    training loop, left out unless ``LRKIT_TRACEBACK=1``), then one line; exit 1 (QA 139: four
+    commands printed the whole traceback, search one line)."""
+    import traceback
+
+    from lrkit.errors import users_code
+
+    tb = exc.__traceback__
+    if os.environ.get(FULL_TRACEBACK) != "1":
+        users = users_code()
+        first = tb
+        while first is not None and not users(first.tb_frame.f_code.co_filename):
+            first = first.tb_next
+        tb = first or tb
+    traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
+    said = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    shown = "" if os.environ.get(FULL_TRACEBACK) == "1" else f" ({FULL_TRACEBACK}=1 adds lrkit's)"
+    return _fail(
+        f"the task's code raised {type(exc).__name__}{': ' + said if said else ''}"
+        f"{where_raised(exc)}; its traceback above starts in the task's code{shown}.",
+        EXIT_FAILURE,
+    )
 
 
 def _interrupted(args: argparse.Namespace | None, interrupt: KeyboardInterrupt) -> int:
