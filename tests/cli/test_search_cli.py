@@ -206,7 +206,7 @@ def test_a_journal_cut_off_by_a_full_disk_resumes(tmp_path: Path) -> None:
     assert full.stderr.strip().splitlines()[-1] == (
         f"lrkit: error: cannot write the study's journal ({out / 'study.journal'}): File too "
         "large. Its finished trials are kept; once that is mended, resume the search "
-        "('resume=True', `--resume`)."
+        "(--resume)."
     )
     assert not (out / "study.journal").read_bytes().endswith(b"\n")  # cut off mid-record
     resumed = run(*args[1:], "--resume", "--json")
@@ -223,10 +223,10 @@ def test_the_same_finished_search_again_says_no_trial_ran(
     first = run(*args)
     assert first.returncode == 0, first.stderr
     assert "note:" not in first.stderr
-    note = (
-        f"note: study 'lrkit-search' already finished in {tmp_path / 'study.journal'} with these "
-        "settings, so no trial ran: these are its results. To search again, use another --study "
-        "or --out.\n"
+    note = (  # a warning: --quiet keeps errors and warnings alone (QA 139)
+        f"warning: study 'lrkit-search' already finished in {tmp_path / 'study.journal'} with "
+        "these settings, so no trial ran: these are its results. To search again, use another "
+        "--study or --out.\n"
     )
     # said however the result is printed, and when --resume finds nothing to resume
     again = run(*args)  # a process of its own, as a user runs it
@@ -246,7 +246,7 @@ def test_a_search_in_which_every_trial_failed_says_why_and_exits_1(tmp_path: Pat
     assert done.returncode == 1, done.stderr
     # on stderr, where the cause of a failing exit goes (QA 123: it was on stdout only)
     assert done.stderr.startswith(
-        "lrkit: No trial completed (2 failed). The first error (trial 0): RuntimeError: the "
+        "lrkit: error: No trial completed (2 failed). The first error (trial 0): RuntimeError: the "
         "model broke in training\n"
     )
     assert "trial" in done.stdout  # the table
@@ -255,7 +255,7 @@ def test_a_search_in_which_every_trial_failed_says_why_and_exits_1(tmp_path: Pat
         str(tmp_path / "breaks.py"), "--trials", "2", "--out", str(tmp_path / "q"), "--quiet"
     )
     assert quiet.returncode == 1 and quiet.stdout == ""
-    assert quiet.stderr.startswith("lrkit: No trial completed (2 failed). The first error")
+    assert quiet.stderr.startswith("lrkit: error: No trial completed (2 failed). The first error")
 
 
 CHATTY_TASK = """
@@ -298,7 +298,8 @@ def test_a_search_that_could_not_go_on_is_one_line_and_exit_1(
     monkeypatch.setattr(lrkit.search, "search", gone)
     status, out, err = in_process(["search", "--out", str(tmp_path / "o")], capsys)
     assert (status, out) == (1, "")
-    assert err == "lrkit: error: the study is not done; resume it ('resume=True', `--resume`).\n"
+    # the library names both spellings of the option, the command its own alone
+    assert err == "lrkit: error: the study is not done; resume it (--resume).\n"
 
 
 def test_a_study_with_another_range_is_refused_and_kept(

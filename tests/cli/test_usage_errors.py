@@ -282,3 +282,24 @@ def test_a_frame_of_no_file_is_not_the_user_s() -> None:
         here = error.__traceback__
         assert here is not None
         assert where_raised(error) == f" (at {Path(__file__).name}:{here.tb_lineno})"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        # a second --schedules dropped the first list without a word: both are read
+        (
+            ["compare", "--schedules", "cosine:1", "--schedules", "cosine:1", "--epochs", "1"],
+            "--schedules must differ, got 'cosine:1' and 'cosine:1', the same schedule",
+        ),
+        # --unit without --schedule was ignored: the LR is constant
+        (["train", "--unit", "step"], "argument --unit: says what --schedule's lengths count"),
+    ],
+)
+def test_options_given_in_vain_are_said(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA 139: each of these ran, leaving out what the user gave."""
+    status, out, err = in_process(args, capsys)
+    assert (status, out) == (2, "") and err.startswith(f"lrkit: error: {said}"), err
+    assert len(err.splitlines()) == 1

@@ -237,7 +237,7 @@ def test_cli_trial_timeout(tmp_path: Path) -> None:
         env=env,
     )
     assert ran.returncode == 1, ran.stderr
-    assert ran.stderr.startswith("lrkit: No trial completed (2 failed, all timed out)")
+    assert ran.stderr.startswith("lrkit: error: No trial completed (2 failed, all timed out)")
     assert TIMED_OUT + "1 s" in ran.stderr
     stored = optuna.load_study(
         study_name="lrkit-search",

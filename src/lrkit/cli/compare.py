@@ -61,6 +61,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--schedules",
         nargs="+",
+        action="extend",  # given twice: both lists, not the last alone
         metavar="SPEC",
         help="schedule specs, e.g. 'cosine:12' 'StepLR:step_size=4,gamma=0.1', and "
         "range-onecycle (compare's own: a one-cycle from a range test) (default: the five "

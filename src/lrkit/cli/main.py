@@ -251,7 +251,14 @@ def as_flag(message: str, options: dict[str, str]) -> str:
         '--low must be below --high, got --low=0.1 >= --high=0.01'
         >>> as_flag("rounds must be below low, not 'low=1'", {"low": "--low", "rounds": "--rounds"})
         "--rounds must be below --low, not 'low=1'"
+        >>> as_flag("resume it ('resume=True', `--resume`) once", {})  # the library's two forms
+        'resume it (--resume) once'
+        >>> as_flag("leave them out (the --sklearn option, the sklearn argument).", {})
+        'leave them out (--sklearn).'
     """
+    # where the library names both spellings of an option, the command's alone
+    message = re.sub(r"\('[a-z_]+=True', `(--[a-z-]+)`\)", r"(\1)", message)
+    message = re.sub(r"\(the (--[a-z-]+) option, the [a-z_]+ argument\)", r"(\1)", message)
     options = {**options, **{k: options[v] for k, v in LIBRARY_NAMES.items() if v in options}}
     word = re.match(r"[a-z_]+(?=:| must )", message)  # "budget must", "resume: there is"
     if word is not None and word.group() in options:

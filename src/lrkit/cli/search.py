@@ -165,8 +165,8 @@ def add_parser(subparsers: Any) -> None:
         "--trial-timeout",
         type=positive_float,
         default=None,
-        metavar="S",
-        help="fail a trial that runs longer than S seconds and go on (default: no limit)",
+        metavar="SECONDS",
+        help="fail a trial that runs longer than this and go on (default: no limit)",
     )
     parser.add_argument(
         "--storage",
@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     finished = [w for w in caught if issubclass(w.category, FinishedStudyWarning)]
     if finished:  # a warning, on stderr: said with --quiet and --json too
         print(
-            f"note: study {result.study_name!r} already finished in {result.storage} with these "
+            f"warning: study {result.study_name!r} already finished in {result.storage} with these "
             "settings, so no trial ran: these are its results. To search again, use another "
             f"--study{'' if args.storage else ' or --out'}.",
             file=sys.stderr,
@@ -282,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
     best = result.best_trial
     if best is None:  # the cause of exit status 1, where errors go
         sys.stdout.flush()  # after the table, when both go to one place
-        print(f"lrkit: {_none_completed(result)}", file=sys.stderr)
+        print(f"lrkit: error: {_none_completed(result)}", file=sys.stderr)
     if not quiet:
         if best is not None:
             print(

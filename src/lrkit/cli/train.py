@@ -15,6 +15,7 @@ import argparse
 import math
 from typing import TYPE_CHECKING, Any
 
+from lrkit.cli import UsageError
 from lrkit.cli.arguments import add_task_arguments, epochs_arg, positive_float
 from lrkit.plaintext import lr_text
 
@@ -42,8 +43,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--unit",
         choices=("epoch", "step"),
-        default="epoch",
-        help="what schedule lengths count: epochs or optimizer steps (default: epoch)",
+        default=None,  # given without --schedule: said, not ignored
+        help="what --schedule's lengths count: epochs or optimizer steps (default: epoch)",
     )
     parser.add_argument(
         "--epochs", type=epochs_arg, metavar="E", help="epoch budget (default: the task's)"
@@ -59,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     from lrkit.tasks import load_task
     from lrkit.training import train
 
+    if args.unit is not None and args.schedule is None:
+        raise UsageError(
+            f"argument --unit: says what --schedule's lengths count, got --unit {args.unit} "
+            "with no --schedule (the LR is constant without one)"
+        )
     if args.schedule is not None:
         from lrkit.schedules import parse
 
@@ -70,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         args.schedule,
         epochs=args.epochs,
         seed=args.seed,
-        unit=args.unit,
+        unit=args.unit or "epoch",
         device=args.device,
         progress=not args.quiet,
         verbose=not args.quiet,

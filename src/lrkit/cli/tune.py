@@ -58,8 +58,8 @@ def add_parser(subparsers: Any) -> None:
         "--trial-timeout",
         type=positive_float,
         default=None,
-        metavar="S",
-        help="fail a search trial that runs longer than S seconds and go on (default: no limit)",
+        metavar="SECONDS",
+        help="fail a search trial that runs longer than this and go on (default: no limit)",
     )
     parser.add_argument(
         "--workers",
