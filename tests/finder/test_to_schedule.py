@@ -167,3 +167,10 @@ def test_any_schedule_at_the_suggestion_binds_with_the_groups_ratios() -> None:
         _result(None).to_schedule("cosine:50")
     with pytest.raises(ConfigError, match=r"to_schedule\('onecycle'\) needs steps"):
         found.to_schedule("onecycle")
+    # review 140: a kind padded with spaces was recognised, then refused; a schedule's name
+    # that no kind has ("constant") was refused as an unknown kind
+    assert found.to_schedule("  onecycle ", 100).kind == "onecycle"
+    assert found.to_schedule("constant", 10).kind == "spec"
+    assert found.to_schedule("cosine", 100).kind == "warmup_cosine"  # a kind's alias: the kind
+    with pytest.raises(UnknownNameError, match="or a schedule spec at the suggestion, such as"):
+        found.to_schedule("triangle", 100)

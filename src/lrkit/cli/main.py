@@ -251,14 +251,27 @@ def as_flag(message: str, options: dict[str, str]) -> str:
         '--low must be below --high, got --low=0.1 >= --high=0.01'
         >>> as_flag("rounds must be below low, not 'low=1'", {"low": "--low", "rounds": "--rounds"})
         "--rounds must be below --low, not 'low=1'"
-        >>> as_flag("resume it ('resume=True', `--resume`) once", {})  # the library's two forms
-        'resume it (--resume) once'
-        >>> as_flag("leave them out (the --sklearn option, the sklearn argument).", {})
+        >>> as_flag("resume it ('resume=True', `--resume`)", {"resume": "--resume"})
+        'resume it (--resume)'
+        >>> as_flag("resume it ('resume=True', `--resume`)", {})  # lrkit tune's: no --resume
+        'resume it (run the same command again)'
+        >>> as_flag("leave them out (the --sklearn option, the sklearn argument).",
+        ...         {"sklearn": "--sklearn"})
         'leave them out (--sklearn).'
     """
-    # where the library names both spellings of an option, the command's alone
-    message = re.sub(r"\('[a-z_]+=True', `(--[a-z-]+)`\)", r"(\1)", message)
-    message = re.sub(r"\(the (--[a-z-]+) option, the [a-z_]+ argument\)", r"(\1)", message)
+    # where the library names both spellings of an option, the command's alone (or, where
+    # the command has no such option, how it does the same)
+    for pattern in (
+        r"\('([a-z_]+)=True', `--[a-z-]+`\)",
+        r"\(the --[a-z-]+ option, the ([a-z_]+) argument\)",
+    ):
+        found = re.search(pattern, message)
+        if found is not None:
+            mine = options.get(found.group(1))
+            again = "run the same command again" if found.group(1) == "resume" else None
+            said = mine or again
+            if said is not None:
+                message = message[: found.start()] + f"({said})" + message[found.end() :]
     options = {**options, **{k: options[v] for k, v in LIBRARY_NAMES.items() if v in options}}
     word = re.match(r"[a-z_]+(?=:| must )", message)  # "budget must", "resume: there is"
     if word is not None and word.group() in options:

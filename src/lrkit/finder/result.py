@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from lrkit.errors import ConfigError
+from lrkit.errors import ConfigError, UnknownNameError
 from lrkit.plaintext import lr_text
 
 if TYPE_CHECKING:
@@ -283,8 +283,9 @@ class RangeTestResult:
             schedule_from_range,
         )
 
-        is_kind = isinstance(kind, str) and kind.strip() in (*SCHEDULE_KINDS, *KIND_ALIASES)
-        if not is_kind and (not isinstance(kind, str) or ":" in kind or ">" in kind):
+        text = kind.strip() if isinstance(kind, str) else None
+        if text is None or text not in (*SCHEDULE_KINDS, *KIND_ALIASES):  # a spec, or a bare
+            # name that no kind has ("constant"); a kind's name alone is the kind ("cosine")
             if self.suggestion is None:
                 raise ConfigError(
                     "to_schedule at the suggestion needs a range test that gave one, got none"
@@ -292,7 +293,15 @@ class RangeTestResult:
                     + "; pick the LR yourself and bind the schedule with lrkit.schedules.bind."
                 )
             floor = self.range[0] if self.range is not None else self.suggestion
-            return schedule_at(kind, self.suggestion, floor, steps, **options)
+            try:
+                return schedule_at(kind, self.suggestion, floor, steps, **options)
+            except UnknownNameError as error:
+                if text is None or any(mark in text for mark in ":>*"):
+                    raise
+                raise UnknownNameError(  # a kind misspelt, as likely as a schedule's name
+                    f"Unknown schedule kind {kind!r}; valid kinds: {', '.join(SCHEDULE_KINDS)}; "
+                    f"or a schedule spec at the suggestion, such as 'cosine:1000' ({error})"
+                ) from None
         if self.range is None:
             raise ConfigError(
                 "to_schedule needs a range test that found a range, got none"
@@ -302,4 +311,4 @@ class RangeTestResult:
         if steps is None:
             raise ConfigError(f"to_schedule({kind!r}) needs steps, the schedule's length.")
         low, high = self.range
-        return schedule_from_range(low, high, str(kind), steps, **options)
+        return schedule_from_range(low, high, text, steps, **options)

@@ -241,7 +241,8 @@ class ScheduledLR(LRScheduler):
             else:
                 group["lr"] = lr
         self._last_lr = [float(v) for v in values]
-        setattr(self.optimizer, WRITTEN, list(self._last_lr))
+        # as written: a float32 tensor LR holds them rounded
+        setattr(self.optimizer, WRITTEN, [float(g["lr"]) for g in self.optimizer.param_groups])
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data: the schedule's config, the counter, base LRs and plateau counts."""
@@ -306,20 +307,21 @@ WRITTEN = "_lrkit_written_lrs"
 
 
 def _warn_of_a_set_lr(optimizer: torch.optim.Optimizer) -> None:
-    """Warns where a group's LR was set by hand since a schedule bound before set it: a new
-    schedule scales the group's ``initial_lr`` (the earlier one's base), as torch's do, and the
-    LR just set would be lost without a word (QA 137)."""
+    """Warns where a group's LR changed since a schedule bound before set it (by hand, by a
+    checkpoint or another scheduler): a new schedule scales the group's ``initial_lr`` (the
+    earlier one's base), as torch's do, and an LR just set would be lost without a word
+    (QA 137)."""
     written = getattr(optimizer, WRITTEN, None)
-    if not isinstance(written, list) or len(written) != len(optimizer.param_groups):
+    if not isinstance(written, list):
         return
-    for i, (group, before) in enumerate(zip(optimizer.param_groups, written)):
-        now = float(group["lr"])
+    for i, (group, before) in enumerate(zip(optimizer.param_groups, written)):  # groups added
+        now = float(group["lr"])  # since are not compared
         if "initial_lr" in group and now != before and now != float(group["initial_lr"]):
             warnings.warn(
-                f"param group {i}'s lr was set to {lr_text(now)} after an earlier schedule set "
-                f"it to {lr_text(before)}; this schedule scales the group's initial_lr, "
-                f"{lr_text(float(group['initial_lr']))}, as torch's schedulers do. To start "
-                "from the lr set, set group['initial_lr'] to it too before binding.",
+                f"param group {i}'s lr is {lr_text(now)}, not the {lr_text(before)} an earlier "
+                f"lrkit schedule set; this schedule scales the group's initial_lr, "
+                f"{lr_text(float(group['initial_lr']))}, as torch's schedulers do. If the lr was "
+                "set to start from it, set group['initial_lr'] to it too before binding.",
                 UserWarning,
                 stacklevel=caller_level(),
             )

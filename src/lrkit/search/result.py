@@ -112,10 +112,12 @@ class TrialRecord:
             TrialRecord(number=3, lr=0.01235, value=0.5123, state='complete', reports=2)
         """
         value = "None" if self.value is None else f"{self.value:.4g}"
-        error = "" if self.error is None else f", error={self.error!r}"
+        more = f", params={self.params!r}" if self.params else ""
+        more += f", error={self.error!r}" if self.error is not None else ""
+        more += ", foreign=True" if self.foreign else ""
         return (
             f"TrialRecord(number={self.number}, lr={self.lr:.4g}, value={value}, "
-            f"state={self.state!r}, reports={len(self.intermediate)}{error})"
+            f"state={self.state!r}, reports={len(self.intermediate)}{more})"
         )
 
     @property
