@@ -16,6 +16,7 @@ import json
 import math
 import shutil
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -221,7 +222,10 @@ def _check_title(title: str | None) -> None:
     FigureCanvasAgg(fig)
     fig.suptitle(title)
     try:
-        fig.canvas.draw()
+        with warnings.catch_warnings():
+            # matplotlib before 3.10.7 calls pyparsing 3.3's deprecated names: not the user's
+            warnings.simplefilter("ignore", DeprecationWarning)
+            fig.canvas.draw()
     except ValueError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else "cannot draw it"
         reason = reason.split(" (at char")[0]  # pyparsing's position: the text is short
