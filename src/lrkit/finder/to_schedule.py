@@ -78,7 +78,8 @@ class RangeSchedule:
     Attributes:
         schedule: The lrkit schedule (a pure function of the step; its spec is
             ``schedule.to_spec()``).
-        base_lr: The LR the schedule scales: the range's ``high``, its peak.
+        base_lr: The LR the schedule scales: the range's ``high``, its peak (the suggestion, for
+            a ``"spec"``).
         floor: The range's ``low``.
         kind: ``"onecycle"``, ``"warmup_cosine"``, ``"step"`` or ``"cyclic"``; ``"spec"``
             for any schedule at the suggestion (:func:`schedule_at`).
@@ -208,7 +209,7 @@ def schedule_from_range(
     foreign = [k for k, v in given.items() if v is not None and k not in _OPTIONS[name]]
     if foreign:
         mine = ", ".join(_OPTIONS[name]) or "none"
-        owner = next(kind for kind, options in _OPTIONS.items() if foreign[0] in options)
+        owner = next(k for k, options in _OPTIONS.items() if foreign[0] in options)
         raise ConfigError(
             f"{foreign[0]} is an option of the {owner!r} kind, got it for {name!r}, whose "
             f"options are: {mine}."
