@@ -324,5 +324,5 @@ def test_on_a_narrow_terminal_the_count_and_time_left_stay_on_the_line(
         return
     assert "…" not in line and len(line) <= width, line
     assert line.startswith("search ━") and " 4/30 " in line and line.endswith("0:04:20"), line
-    best = "best 1.303 at lr=" if width >= 60 else "lr="
-    assert best in line and ("1 pruned" in line) == (width >= 80), line
+    if width >= 60:  # room for the best (its LR, drawn at random, is 7 to 9 characters)
+        assert "best 1.303 at lr=" in line and ("1 pruned" in line) == (width >= 80), line

@@ -457,7 +457,7 @@ def test_a_worker_that_loses_the_database_says_so_in_one_line(
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert "lost the study's storage" in done.stderr
-    assert "resume the search (--resume)" in done.stderr
+    assert "resume the search ('resume=True', `--resume`)" in done.stderr  # a script's
     with psycopg.connect(postgres_url, autocommit=True) as admin:  # the server is back
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
     time.sleep(2.5)  # the heartbeats of trials left RUNNING are stale by now
