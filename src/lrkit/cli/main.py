@@ -186,7 +186,8 @@ def _task_failed(exc: BaseException) -> int:
     from lrkit.errors import users_code
 
     tb = exc.__traceback__
-    if os.environ.get(FULL_TRACEBACK) != "1":
+    full = os.environ.get(FULL_TRACEBACK) == "1"
+    if not full:
         users = users_code()
         first = tb
         while first is not None and not users(first.tb_frame.f_code.co_filename):
@@ -194,7 +195,7 @@ def _task_failed(exc: BaseException) -> int:
         tb = first or tb
     traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
     said = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    shown = "" if os.environ.get(FULL_TRACEBACK) == "1" else f" ({FULL_TRACEBACK}=1 adds lrkit's)"
+    shown = "" if full else f" ({FULL_TRACEBACK}=1 adds lrkit's)"
     return _fail(
         f"the task's code raised {type(exc).__name__}{': ' + said if said else ''}"
         f"{where_raised(exc)}; its traceback above starts in the task's code{shown}.",

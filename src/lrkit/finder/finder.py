@@ -164,7 +164,9 @@ class LRFinder:
         self._history: dict[str, list[float]] = {"lr": [], "loss": []}
         self._amp = _torch_lr_finder_amp(amp_backend, amp_config, grad_scaler)
         # torch-lr-finder's attributes, as given (read only: the range test reads them)
-        self._given = (memory_cache, cache_dir, amp_backend, amp_config, grad_scaler)
+        self._memory_cache, self._given_cache_dir = memory_cache, cache_dir
+        self._amp_backend, self._amp_config = amp_backend, amp_config
+        self._grad_scaler = grad_scaler
 
     @property
     def device(self) -> torch.device:
@@ -188,27 +190,27 @@ class LRFinder:
     @property
     def memory_cache(self) -> bool:
         """Whether the range test keeps its copy of the model and optimizer in memory."""
-        return self._given[0]
+        return self._memory_cache
 
     @property
     def cache_dir(self) -> str | os.PathLike[str] | None:
         """The folder given for that copy's file with ``memory_cache=False``."""
-        return self._given[1]
+        return self._given_cache_dir
 
     @property
     def amp_backend(self) -> str | None:
         """torch-lr-finder's ``amp_backend``, as given."""
-        return self._given[2]
+        return self._amp_backend
 
     @property
     def amp_config(self) -> dict[str, Any] | None:
         """torch-lr-finder's ``amp_config``, as given."""
-        return self._given[3]
+        return self._amp_config
 
     @property
     def grad_scaler(self) -> Any:
         """torch-lr-finder's ``grad_scaler``, as given."""
-        return self._given[4]
+        return self._grad_scaler
 
     @property
     def result(self) -> RangeTestResult | None:

@@ -319,8 +319,7 @@ def _read(lrs: np.ndarray, losses: np.ndarray) -> CurveReading:
     # 1) the divergence cut, and the step noise of what is left
     cut = _divergence(x, losses, start)
     xs, ys, values = x[:cut], losses[:cut], values[:cut]
-    steps = [abs(b - a) for a, b in itertools.pairwise(values)]
-    sigma = 1.4826 * _median(steps) / math.sqrt(2) if cut > 2 else 0.0
+    sigma = _step_sigma(values) if cut > 2 else 0.0
     # 2) the stable part: up to the first catapult (if it leaves enough points to read)
     jump = _catapult(values, start, sigma)
     stable = jump if jump is not None and jump >= MIN_POINTS else cut
@@ -588,8 +587,15 @@ def _rose(y: np.ndarray) -> bool:
     k = min(5, len(y) // 2)
     if k == 0:
         return False
-    step_noise = float(np.median(np.abs(np.diff(y)))) / 0.954  # MAD of a difference, as an sd
-    return float(np.mean(y[-k:]) - np.mean(y[:k])) > 3 * step_noise / math.sqrt(k)
+    return float(np.mean(y[-k:]) - np.mean(y[:k])) > 3 * _step_sigma(y.tolist()) / math.sqrt(k)
+
+
+def _step_sigma(values: list[float]) -> float:
+    """The standard deviation of one loss's noise, from the curve's step-to-step differences:
+    their median absolute size (robust to the jumps of a catapult or a divergence), as an sd,
+    over sqrt(2) for the two noisy losses in each difference."""
+    steps = [abs(b - a) for a, b in itertools.pairwise(values)]
+    return 1.4826 * _median(steps) / math.sqrt(2)
 
 
 def _cut_short(never: str, finite: int, lr: float) -> str:

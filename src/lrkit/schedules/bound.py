@@ -241,8 +241,7 @@ class ScheduledLR(LRScheduler):
             else:
                 group["lr"] = lr
         self._last_lr = [float(v) for v in values]
-        # as written: a float32 tensor LR holds them rounded
-        setattr(self.optimizer, WRITTEN, [float(g["lr"]) for g in self.optimizer.param_groups])
+        setattr(self.optimizer, WRITTEN, self._last_lr)  # no read of a tensor LR: no sync
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data: the schedule's config, the counter, base LRs and plateau counts."""
@@ -316,7 +315,9 @@ def _warn_of_a_set_lr(optimizer: torch.optim.Optimizer) -> None:
         return
     for i, (group, before) in enumerate(zip(optimizer.param_groups, written)):  # groups added
         now = float(group["lr"])  # since are not compared
-        if "initial_lr" in group and now != before and now != float(group["initial_lr"]):
+        # a tensor LR holds what was written rounded (float32): not a change
+        moved = not math.isclose(now, before, rel_tol=1e-6)
+        if "initial_lr" in group and moved and now != float(group["initial_lr"]):
             warnings.warn(
                 f"param group {i}'s lr is {lr_text(now)}, not the {lr_text(before)} an earlier "
                 f"lrkit schedule set; this schedule scales the group's initial_lr, "

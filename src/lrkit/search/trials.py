@@ -184,9 +184,8 @@ def _run_trial(
             _fail(study, trial, timed_out(timeout))
             return TrialState.FAIL
         except optuna.TrialPruned as error:
-            said = str(error).strip()
-            if said:  # TrialPruned("loss flat since step 40"): kept as the trial's error
-                trial.set_user_attr("error", said.splitlines()[0][:500])
+            if str(error).strip():  # TrialPruned("loss flat since step 40"): kept as its error
+                _say_why(trial, str(error))
             _tell(study, trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
         except KeyboardInterrupt:
@@ -228,11 +227,16 @@ def _tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -
 
 
 def _fail(study: optuna.Study, trial: optuna.Trial, error: str, tb: str | None = None) -> None:
-    first = error.strip().splitlines()[0][:500] if error.strip() else error
-    trial.set_user_attr("error", first)
+    _say_why(trial, error)
     if tb:
         trial.set_user_attr(TRACEBACK, tb[-4000:])
     _tell(study, trial, state=TrialState.FAIL)
+
+
+def _say_why(trial: optuna.Trial, error: str) -> None:
+    """Records why the trial ended where it did not complete: its error's first line."""
+    first = error.strip().splitlines()[0][:500] if error.strip() else error
+    trial.set_user_attr("error", first)
 
 
 def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
