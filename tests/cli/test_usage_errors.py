@@ -303,3 +303,51 @@ def test_options_given_in_vain_are_said(
     status, out, err = in_process(args, capsys)
     assert (status, out) == (2, "") and err.startswith(f"lrkit: error: {said}"), err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "name", "expected"),
+    [
+        (["train", "--seed", "2e0"], "seed", 2),  # as --epochs 1e1 is 10
+        (["train", "--seed", "1k"], "seed", 1000),
+        (["train", "--seed", str(2**32 - 1)], "seed", 2**32 - 1),  # exact, not through a float
+        (["find", "--balance", "Sampler"], "balance", "sampler"),
+        (["search", "--value", "VAL_METRIC"], "value", "val_metric"),
+        (["train", "--unit", "Step"], "unit", "step"),
+        (["tune", "--value", " Val_Loss"], "value", "val_loss"),
+        (["train", "--device", "CPU"], "device", "cpu"),
+    ],
+)
+def test_integers_and_choices_read_alike_in_every_option(
+    args: list[str], name: str, expected: object
+) -> None:
+    from lrkit.cli.main import build_parser
+
+    assert getattr(build_parser().parse_args(args), name) == expected
+
+
+@pytest.mark.parametrize("seed", ["1.5", "-1", "5e9", "x"])
+def test_a_seed_that_is_no_integer_in_range_is_one_line(
+    seed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = in_process(["train", "--seed", seed], capsys)
+    _one_line(status, err, "--seed: must be an integer from 0 to 2**32 - 1", repr(seed))
+
+
+@pytest.mark.parametrize("command", [[], ["search"], ["schedule", "plot"]])
+def test_help_command_is_the_help_option(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown = []
+    for args in (["help", *command], [*command, "--help"]):
+        with pytest.raises(SystemExit) as exit_:  # argparse's help exits, status 0
+            in_process(args, capsys)
+        assert exit_.value.code == 0
+        shown.append(capsys.readouterr())
+    assert shown[0] == shown[1]
+    assert shown[0].out.startswith(f"usage: {' '.join(['lrkit', *command])} ")
+
+
+def test_help_for_a_command_that_is_none_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = in_process(["help", "serach"], capsys)
+    _one_line(status, err, "invalid choice: 'serach'")

@@ -10,6 +10,28 @@ from pathlib import Path
 from lrkit.checks import MAX_EPOCHS, MAX_SEED
 
 
+def whole_number(text: str) -> int | None:
+    """An integer written as ``1000``, ``10k``, ``2M`` or ``1e4``; None for anything else.
+
+    Example:
+        >>> [whole_number(text) for text in ("10k", "1e4", "4294967295", "1.5")]
+        [10000, 10000, 4294967295, None]
+    """
+    try:
+        return int(text)  # exact, however large
+    except ValueError:
+        pass
+    scale = {"k": 1_000, "K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
+    body = text[:-1] if scale != 1 else text
+    try:
+        value = float(body) * scale
+    except ValueError:
+        return None
+    if not math.isfinite(value) or value != int(value):
+        return None
+    return int(value)
+
+
 def positive_int(text: str) -> int:
     """Argument type: an integer >= 1 (``1000``, ``10k`` and ``1e4`` are all accepted).
 
@@ -17,15 +39,10 @@ def positive_int(text: str) -> int:
         >>> positive_int("10k"), positive_int("1e4")
         (10000, 10000)
     """
-    scale = {"k": 1_000, "K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
-    body = text[:-1] if scale != 1 else text
-    try:
-        value = float(body) * scale
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 1 or value != int(value):
+    value = whole_number(text)
+    if value is None or value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return int(value)
+    return value
 
 
 def capped_int(text: str, most: int, must: str) -> int:
@@ -78,19 +95,28 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def seed_arg(text: str) -> int:
-    """Argument type: a seed NumPy and torch both take, 0 to 2**32 - 1.
+    """Argument type: a seed NumPy and torch both take, 0 to 2**32 - 1 (``1e3`` is 1000, as
+    for the other integer options).
 
     Example:
-        >>> seed_arg("7")
-        7
+        >>> seed_arg("7"), seed_arg("2e0")
+        (7, 2)
     """
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= MAX_SEED:
+    value = whole_number(text)
+    if value is None or not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1, got {text!r}")
     return value
+
+
+def lowered(text: str) -> str:
+    """Argument type for options with ``choices``: read case-insensitively, as the sampler,
+    pruner, task and schedule names are.
+
+    Example:
+        >>> lowered(" Val_Loss")
+        'val_loss'
+    """
+    return text.strip().lower()
 
 
 def device_arg(text: str) -> str:
@@ -102,10 +128,11 @@ def device_arg(text: str) -> str:
     """
     from lrkit.devices import device_problem
 
-    problem = device_problem(text)
+    device = lowered(text)  # torch's names are lower case: CPU and CUDA:1 mean the same
+    problem = device_problem(device)
     if problem is not None:
         raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
-    return text
+    return device
 
 
 def out_arg(text: str) -> Path:

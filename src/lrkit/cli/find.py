@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
 from lrkit.cli import next_command
-from lrkit.cli.arguments import add_task_arguments, capped_int, out_arg, positive_float
+from lrkit.cli.arguments import (
+    add_task_arguments,
+    capped_int,
+    lowered,
+    out_arg,
+    positive_float,
+)
 from lrkit.cli.json_stdout import print_json
 from lrkit.cli.out_folder import check_out, write_report_part
 from lrkit.finder_settings import (
@@ -82,6 +88,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--balance",
+        type=lowered,
         choices=BALANCE_MODES,
         help="show the sweep class-balanced batches of imbalanced data (default: as they come)",
     )

@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="lrkit",
         description="What learning rate, and what schedule? Answered for a real model.",
+        epilog="'lrkit help COMMAND' (or 'lrkit COMMAND --help') shows a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"lrkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -131,7 +132,7 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser = None
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_help_as_option(sys.argv[1:] if argv is None else argv))
         # the library's warnings name their parameters as this command's options (--end-lr)
         warnings.showwarning = functools.partial(_show_warning, options=_options(parser, args))
         if _AS_COMMAND and (args.command in PLOTTING or getattr(args, "action", None) == "plot"):
@@ -170,6 +171,17 @@ def _run(argv: Sequence[str] | None) -> int:
         if where_raised(exc):  # the task's model, data or loss: its own error
             return _task_failed(exc)
         raise  # lrkit's: the whole traceback, for a bug report
+
+
+def _help_as_option(argv: Sequence[str]) -> list[str]:
+    """``lrkit help [COMMAND ...]`` as ``lrkit [COMMAND ...] --help``, as git and pip take it.
+
+    Example:
+        >>> _help_as_option(["help", "schedule", "plot"])
+        ['schedule', 'plot', '--help']
+    """
+    argv = list(argv)
+    return [*argv[1:], "--help"] if argv[:1] == ["help"] else argv
 
 
 FULL_TRACEBACK = "LRKIT_TRACEBACK"

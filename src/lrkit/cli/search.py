@@ -23,6 +23,7 @@ from lrkit.cli.arguments import (
     add_task_arguments,
     capped_int,
     epochs_arg,
+    lowered,
     out_arg,
     positive_float,
     positive_int,
@@ -148,6 +149,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--value",
+        type=lowered,
         choices=("val_loss", "val_metric"),
         default="val_loss",
         help="what judges each trial, every epoch and at the end: the validation loss "

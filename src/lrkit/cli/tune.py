@@ -18,6 +18,7 @@ from lrkit.cli import command_line, stopped
 from lrkit.cli.arguments import (
     add_task_arguments,
     epochs_arg,
+    lowered,
     out_arg,
     positive_float,
     positive_int,
@@ -48,6 +49,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--value",
+        type=lowered,
         choices=("val_loss", "val_metric"),
         default="val_loss",
         help="what judges the search's trials, every epoch and at the end: the validation loss "
