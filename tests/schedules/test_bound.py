@@ -455,3 +455,26 @@ def test_an_lr_set_by_hand_between_two_binds_is_warned_of() -> None:
             first.step()
         bind(held, "cosine:100")
     assert moved.base_lrs == [0.01]
+
+
+def test_binding_again_after_loading_the_optimizers_state_is_no_hand_set_lr() -> None:
+    """Resuming: bind, load the optimizer's checkpoint (an LR mid-schedule), bind again and
+    load the schedule's state. The checkpoint's LR is not one set by hand: no warning."""
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = bind(optimizer, "warmup:10 > cosine:90")
+    for _ in range(40):
+        optimizer.step()
+        scheduler.step()
+    saved = (optimizer.state_dict(), scheduler.state_dict())
+    fresh = torch.optim.SGD(model.parameters(), lr=0.1)
+    bind(fresh, "warmup:10 > cosine:90")
+    fresh.load_state_dict(saved[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed = bind(fresh, "warmup:10 > cosine:90")
+        resumed.load_state_dict(saved[1])
+    assert resumed.get_last_lr() == scheduler.get_last_lr()
+    fresh.param_groups[0]["lr"] = 0.5  # by hand after the load: still said
+    with pytest.warns(UserWarning, match=r"param group 0.s lr is 0\.5, not the"):
+        bind(fresh, "cosine:100")

@@ -240,8 +240,9 @@ class ScheduledLR(LRScheduler):
                 group["lr"].fill_(lr)
             else:
                 group["lr"] = lr
-        self._last_lr = [float(v) for v in values]
-        setattr(self.optimizer, WRITTEN, self._last_lr)  # no read of a tensor LR: no sync
+        written = [float(v) for v in values]
+        self._last_lr = list(written)
+        _record_written(self.optimizer, written)
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data: the schedule's config, the counter, base LRs and plateau counts."""
@@ -305,11 +306,23 @@ WRITTEN = "_lrkit_written_lrs"
 """The optimizer's attribute that holds the LRs a bound schedule last set, one per group."""
 
 
+def _record_written(optimizer: torch.optim.Optimizer, lrs: list[float]) -> None:
+    """Keeps ``lrs`` (as computed: no read of a tensor LR, no host sync) for the next bind's
+    check; an ``optimizer.load_state_dict`` forgets them, as a checkpoint's LRs are no hand's."""
+    if not hasattr(optimizer, WRITTEN):  # the first write: the hook once per optimizer
+        optimizer.register_load_state_dict_post_hook(_forget_written)
+    setattr(optimizer, WRITTEN, lrs)
+
+
+def _forget_written(optimizer: torch.optim.Optimizer) -> None:
+    setattr(optimizer, WRITTEN, None)
+
+
 def _warn_of_a_set_lr(optimizer: torch.optim.Optimizer) -> None:
-    """Warns where a group's LR changed since a schedule bound before set it (by hand, by a
-    checkpoint or another scheduler): a new schedule scales the group's ``initial_lr`` (the
-    earlier one's base), as torch's do, and an LR just set would be lost without a word
-    (QA 137)."""
+    """Warns where a group's LR changed since a schedule bound before set it (by hand or by
+    another scheduler; not by loading the optimizer's state, as resuming does): a new schedule
+    scales the group's ``initial_lr`` (the earlier one's base), as torch's do, and an LR just
+    set would be lost without a word (QA 137)."""
     written = getattr(optimizer, WRITTEN, None)
     if not isinstance(written, list):
         return
