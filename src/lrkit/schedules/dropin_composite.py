@@ -152,6 +152,12 @@ class SequentialLR(_CompositeResume, lr_scheduler.SequentialLR):
 
     A ``ReduceLROnPlateau`` child is refused with torch's ``ValueError``, as torch's is, with a
     note on lrkit's schedules that run a plateau phase after others (pytorch #82859).
+
+    ``last_epoch=N`` replays from the children's bases, which a child takes from each group's
+    ``initial_lr``. A ``OneCycleLR`` child overwrites that (with ``max_lr / div_factor``), and
+    an optimizer loaded from a checkpoint brings the overwritten value back, so children built
+    on it start from the wrong base, in torch's and here. Resume such a sequence with
+    ``load_state_dict``: exact, the children's bases are in it.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

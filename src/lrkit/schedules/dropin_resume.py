@@ -142,8 +142,8 @@ class ExactResume(LRScheduler):
         built at epoch 0 from each group's ``initial_lr`` (or its ``lr`` when there is none) and
         stepped ``N + 1`` times: the state of an uninterrupted run whose ``last_epoch`` is
         ``N + 1``, as torch's constructor defines it, to the last bit of the recursive formulas
-        (a closed form would differ there). That takes about 4 s per million steps on a CPU
-        core; ``load_state_dict`` resumes at once.
+        (a closed form would differ there). That takes some seconds per million steps (4 to
+        10 on a CPU core, by the scheduler); ``load_state_dict`` resumes at once.
         """
         parent = _torch_scheduler(type(self))
         assert parent is not None, "a drop-in derives from one of torch's schedulers"
