@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lrkit.plaintext import lr_text
 from tests.cli import files_up_to, in_process
 from tests.task_files import BREAKS_IN_TRAINING_TASK, FLAT_TASK
 
@@ -35,6 +36,17 @@ def start(*args: str) -> subprocess.Popen[str]:
         env=ENV,
         start_new_session=True,
     )
+
+
+def test_a_narrowing_search_says_where_each_round_searched(tmp_path: Path) -> None:
+    """Seed 000's progressive narrowing: the ranges were only in search.json (QA 142)."""
+    out = tmp_path / "run"
+    done = run("digits", "--trials", "4", "--epochs", "1", "--rounds", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rounds = json.loads((out / "search.json").read_text())["rounds"]
+    assert len(rounds) == 2 and rounds[1] != rounds[0]
+    said = ", then ".join(f"{lr_text(low)} to {lr_text(high)}" for low, high in rounds)
+    assert f"; rounds: {said}." in done.stdout, done.stdout
 
 
 def test_search_writes_table_plot_json_and_csv(

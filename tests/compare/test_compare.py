@@ -399,6 +399,10 @@ def test_the_report_says_the_sklearn_rows_are_another_model_not_in_the_choice() 
     alone = html.unescape(compare_section(_result(step)).html)
     assert "each seed gives every schedule the same initial weights" in alone
     assert "sklearn" not in alone
+    # how to read the result comes after what was compared and which won (QA 145)
+    read = compare_section(_result(step), caveat="One seed: luck.").html
+    paragraphs = re.findall(r"<p>(.*?)</p>", read, re.S)
+    assert paragraphs[-1] == "One seed: luck." and "Best by" in paragraphs[-2], paragraphs
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ from lrkit.report import (
 )
 from lrkit.report.figures import training_curves
 from lrkit.report.html import table_html
+from lrkit.report.style import CSS
 from lrkit.search.result import SearchResult, TrialRecord
 
 EVIL = '<script>alert("x")</script>'
@@ -160,6 +161,45 @@ def test_search_section_ranks_trials_and_lists_errors() -> None:
     assert "&lt;script&gt;" not in html  # the failed trial (with the error) is not shown
     full = search_section(search_result(), top=None).html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in full
+
+
+def test_the_trials_table_has_one_column_per_quantity() -> None:
+    """A task's trials recorded their val loss too: the table showed "val loss" twice (the
+    value, blank for a pruned trial, and the recorded one) and "last value" a third time; now
+    the value column holds a stopped trial's last report in parentheses, as the terminal's
+    table does (QA 145)."""
+    trials = (
+        TrialRecord(0, 0.01, 0.2, "complete", 1.0, ((1, 0.5), (2, 0.2)), attrs={"val_loss": 0.2}),
+        TrialRecord(1, 1e-4, None, "pruned", 0.5, ((1, 0.9),), attrs={"val_loss": 0.9}),
+    )
+    result = SearchResult(
+        "s", ":memory:", "minimize", 1e-5, 1.0, trials, ((1e-5, 1.0),), value_name="val loss"
+    )
+    html = search_section(result).html
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", html)
+    assert heads.count("val loss") == 1 and "last value" not in heads, heads
+    cells = re.findall(r"<tr>(.*?)</tr>", html)[1:]
+    assert [re.findall(r"<td[^>]*>([^<]*)</td>", row)[2] for row in cells] == ["0.2", "(0.9)"]
+    assert '<td class="num">(0.9)</td>' in html  # right-aligned as the numbers are
+    assert "(val loss): the last value a trial reported before it stopped" in html
+
+
+def test_number_columns_written_as_text_are_right_aligned() -> None:
+    html = table_html([{"lr": "0.1913", "acc": "98.61±0.20", "pct": "97.65%", "spec": "cosine:12"}])
+    assert re.findall(r"<td([^>]*)>", html) == [' class="num"'] * 3 + [""]
+
+
+def test_printed_tables_never_split_a_number() -> None:
+    """On paper a table wraps at spaces: ``overflow-wrap: anywhere`` printed lr 0.1913 as
+    0.19 / 13 (QA 145)."""
+    printed = CSS.split("@media print", 1)[1]
+    assert "anywhere" not in printed and "td.num { white-space: nowrap; }" in printed
+
+
+def test_training_section_can_name_the_schedule_as_the_page_does() -> None:
+    html = training_section(history(), schedule="warmup:1 > cosine:11").html
+    assert "warmup:1 &gt; cosine:11" in html and "cosine:3" not in html
+    assert "cosine:3" in training_section(history()).html
 
 
 def test_training_curves_spread_step_lrs_over_the_epochs() -> None:

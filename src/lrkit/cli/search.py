@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
                 f"Best lr {lr_text(best.lr)} (trial {best.number}, value {best.value:.4g}); "
                 f"{result.tally()}; {result.total_epochs} epochs in all."
             )
-        print(f"Searched {range_text(result.low, result.high)}{_auto_ends(args)}.")
+        print(f"Searched {range_text(result.low, result.high)}{_auto_ends(args)}{_rounds(result)}.")
     from lrkit.report import search_section
     from lrkit.search.objective import value_name
 
@@ -329,6 +329,21 @@ def run(args: argparse.Namespace) -> int:
                 options += ["--epochs", str(args.epochs)]
             print(next_command(args, "compare", *options, why="schedules at the best LR"))
     return 0 if result.best_trial is not None else 1
+
+
+def _rounds(result: SearchResult) -> str:
+    """The ranges of a narrowing search's rounds, as the summary line's end (seed 000's
+    progressive narrowing: where each round searched).
+
+    Example:
+        >>> from lrkit.search.result import SearchResult
+        >>> rounds = ((1e-5, 1.0), (0.00197, 0.035))
+        >>> _rounds(SearchResult("s", ":memory:", "minimize", 1e-5, 1.0, (), rounds))
+        '; rounds: 1e-05 to 1, then 0.00197 to 0.035'
+    """
+    if len(result.rounds) < 2:
+        return ""
+    return "; rounds: " + ", then ".join(range_text(low, high) for low, high in result.rounds)
 
 
 def _auto_ends(args: argparse.Namespace) -> str:

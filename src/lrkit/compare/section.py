@@ -21,11 +21,16 @@ if TYPE_CHECKING:
 
 
 def compare_section(
-    result: CompareResult, *, title: str = "Schedules compared", fig: Figure | None = None
+    result: CompareResult,
+    *,
+    title: str = "Schedules compared",
+    fig: Figure | None = None,
+    caveat: str | None = None,
 ) -> Section:
     """A report section (key ``"compare"``): what was compared, the curves and the table.
 
     ``fig`` is the curves when already drawn (``result.plot()``); by default they are drawn here.
+    ``caveat`` is a paragraph on how to read the result, after the line that names the best.
 
     Write it with ``lrkit.report.write_report(folder, [section], title=..., merge=True)``;
     ``lrkit compare --out DIR`` writes ``DIR/report.html`` so.
@@ -50,6 +55,8 @@ def compare_section(
         )
         + "The test columns are reported, never used to choose.",
     ]
+    if caveat:
+        lines.append(caveat)
     notes = table_notes(result)
     if notes:
         lines.append("Notes: " + " | ".join(notes))

@@ -102,7 +102,8 @@ def plot_training(history: History, *, title: str | None = None) -> Figure:
             markersize=11,
             label=f"best {format_metric(data.metric, best)} (epoch {data.best_epoch})",
         )
-        metric_ax.legend(fontsize="small", frameon=False, loc="lower right")
+        # framed: the legend's star is not read as a point of the curve (QA 145)
+        metric_ax.legend(fontsize="small", loc="lower right", framealpha=0.9)
     metric_ax.set_ylabel(f"validation {data.metric}")
     if data.metric == "accuracy":
         metric_ax.yaxis.set_major_formatter(PercentFormatter(1.0))

@@ -235,7 +235,21 @@ def paragraphs_html(text: str) -> str:
     return "\n".join(f"<p>{escape(p)}</p>" for p in parts)
 
 
+_NUMBER = r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:e[-+]?\d+)?%?"
+_NUMBER_TEXT = re.compile(rf"\(?{_NUMBER}(?:±{_NUMBER})?\)?|-|nan|inf", re.IGNORECASE)
+"""A cell's text that reads as a number: ``0.1913``, ``97.65%``, ``98.61±0.20``, a stopped
+trial's ``(0.1138)``, or ``-`` where there is none."""
+
+
 def _is_number(value: Any) -> bool:
+    """Whether a cell is a number, or text written as one (right-aligned as numbers are).
+
+    Example:
+        >>> [_is_number(v) for v in (0.5, True, "97.65%", "98.61±0.00", "(0.1138)", "cosine:5")]
+        [True, False, True, True, True, False]
+    """
+    if isinstance(value, str):
+        return _NUMBER_TEXT.fullmatch(value.strip()) is not None
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

@@ -200,14 +200,7 @@ def search_section(
     columns = ["number", "lr", "value", "state", "epochs_run", "round", "seconds"]
     if len(result.rounds) <= 1:  # one round: the column would be all zeros
         columns.remove("round")
-    hidden = ("seed", "error", "round")
-    extra = [k for row in rows for k in row if k not in columns and k not in hidden]
-    columns += list(dict.fromkeys(extra))
-    if any(row.get("error") for row in rows):
-        columns.append("error")
     named = {k: k.replace("_", " ") for k in ("val_loss", "val_metric", "test_loss", "test_metric")}
-    named["last_value"] = "last value"
-    named["value"] = result.value_name
     if metric is not None:
         scores = ("val_metric", "test_metric")
         named.update({k: f"{k.split('_')[0]} {metric.replace('_', ' ')}" for k in scores})
@@ -215,11 +208,29 @@ def search_section(
             {**r, **{k: format_metric(metric, r[k]) for k in scores if isinstance(r.get(k), float)}}
             for r in rows
         ]
+    named["value"] = result.value_name
+    # the value column has a stopped trial's last report, as the terminal's table does: the
+    # objective's own column of the same name (a task's val loss) would repeat it
+    hidden = {"seed", "error", "round", "last_value"}
+    hidden |= {k for k, name in named.items() if name == result.value_name and k != "value"}
+    extra = [k for row in rows for k in row if k not in columns and k not in hidden]
+    columns += list(dict.fromkeys(extra))
+    if any(row.get("error") for row in rows):
+        columns.append("error")
+    from lrkit.search.result import STOPPED
+
+    reported = False
+    for i, row in enumerate(rows):
+        if row["value"] is None and row["state"] in STOPPED and row["last_value"] is not None:
+            rows[i] = {**row, "value": f"({row['last_value']:.4g})"}
+            reported = True
     more = (
         ""
         if len(shown) == len(ranked)
         else f" (the first {len(shown)} of {len(ranked)} trials, best first)"
     )
+    if reported:
+        more += f"; ({result.value_name}): the last value a trial reported before it stopped"
     table = table_html(
         rows,
         columns,
@@ -235,15 +246,22 @@ def search_section(
 
 
 def training_section(
-    history: History, *, title: str = "Final training", key: str = "training"
+    history: History,
+    *,
+    title: str = "Final training",
+    key: str = "training",
+    schedule: str | None = None,
 ) -> Section:
-    """Loss, metric and LR by epoch in a row of three plots, and the run's final numbers."""
+    """Loss, metric and LR by epoch in a row of three plots, and the run's final numbers;
+    ``schedule`` names the schedule as the rest of the page does (default: the history's
+    canonical spec, ``warmup:steps=1 > cosine:steps=11``)."""
     from lrkit.report.figures import plot_training
 
     best = history.best_epoch
+    schedule = history.schedule if schedule is None else schedule
     facts = {
         "task": history.task,
-        "schedule": history.schedule,
+        "schedule": schedule,
         "base lr": lr_text(history.lr),
         "epochs": f"{history.epochs_run} of {history.epochs}"
         + (" (diverged)" if history.diverged else "")
@@ -259,7 +277,7 @@ def training_section(
         "time": _seconds(history.wall_time),
     }
     alt = (
-        f"Training {history.task} with {history.schedule} at lr {lr_text(history.lr)}: loss, "
+        f"Training {history.task} with {schedule} at lr {lr_text(history.lr)}: loss, "
         f"validation {history.metric} and learning rate against epoch."
     )
     fig = plot_training(history)

@@ -28,7 +28,7 @@ body {
   font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", "Noto Sans",
     "Liberation Sans", Arial, sans-serif;
 }
-.wrap { max-width: 1080px; margin: 0 auto; padding: 0 28px; }
+.wrap { max-width: 1280px; margin: 0 auto; padding: 0 28px; }
 .page-header { background: var(--panel); border-bottom: 1px solid var(--border); }
 .page-header .wrap { padding-top: 26px; padding-bottom: 18px; }
 .brand {
@@ -119,10 +119,12 @@ pre {
   .wrap { max-width: none; padding: 0; }
   h2 { break-after: avoid-page; }
   figure, .kv, tr, .note, .commands .cmd { break-inside: avoid-page; }
-  /* paper cannot scroll: every column is printed, wrapping inside its cells */
+  /* paper cannot scroll: every column is printed, wrapping inside its cells at spaces; a
+     number or a word is never split (0.19 / 13 reads as another LR) */
   .table-wrap { overflow: visible; background: none; }
-  table { font-size: 8.5pt; }
-  th, td { padding: 3px 6px; white-space: normal; overflow-wrap: anywhere; }
+  table { font-size: 7.5pt; }
+  th, td { padding: 2px 4px; white-space: normal; overflow-wrap: normal; }
+  td.num { white-space: nowrap; }
   pre { overflow: visible; }
 }
 """.strip()

@@ -24,7 +24,9 @@ class Linear(Schedule):
     """Linear change from ``start_factor * base_lr`` to ``end_factor * base_lr`` over ``steps``.
 
     With the defaults this is seed 003's ``LinearDecayLR``: ``lr = base_lr * (1 - t / steps)``,
-    except that it holds its end value past ``steps`` instead of turning negative.
+    except that it holds its end value past ``steps`` instead of turning negative. Bound per
+    epoch, it runs one epoch ahead of the seed's loop, whose ``step(0)`` after the first epoch
+    sets the LR it already had: the seed prints 0.1, 0.099, ..., 0.001; this 0.099, ..., 0.
 
     Example:
         >>> s = Linear(steps=100)

@@ -113,8 +113,12 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
         summary_section(summary),
         range_test_section(result.range_test, task=result.task, fig=drawn.get("range_test")),
         search_section(result.search, fig=drawn.get("search"), metric=metric),
-        compare_section(result.comparison, fig=drawn.get("compare")),
-        training_section(result.final, title=f"Final training: {result.schedule}"),
+        compare_section(
+            result.comparison, fig=drawn.get("compare"), caveat=texts.pop("compare", None)
+        ),
+        training_section(
+            result.final, title=f"Final training: {result.schedule}", schedule=result.schedule
+        ),
         reproduce_section(reproduce_commands(result), versions=s["versions"]),
     ]
     sections = [_with_text(section, texts.get(section.key)) for section in sections]
