@@ -1284,6 +1284,33 @@ def test_a_trial_s_model_held_in_a_reference_cycle_is_freed_before_the_next_tria
     assert max(alive) > 0  # without: earlier models were still there
 
 
+def test_one_slow_collection_does_not_stop_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA 146: a collection that took 0.19 s (a busy machine) set the bar at 3.8 s for every
+    later trial, and no trial of 2.5 s was collected again: memory grew by a model a trial.
+    The trials' time since the last collection counts now, and each collection is timed."""
+    import lrkit.search.trials as trials
+
+    clock = [0.0]
+    collected: list[float] = []
+
+    def collect() -> int:  # a collection of 0.1 s on a clock of its own
+        collected.append(clock[0])
+        clock[0] += 0.1
+        return 0
+
+    monkeypatch.setattr(trials, "_collecting", {"last_s": 0.19, "since_s": 0.0})
+    monkeypatch.setattr(trials.gc, "collect", collect)
+    monkeypatch.setattr(trials.time, "perf_counter", lambda: clock[0])
+    for _ in range(12):
+        trials._let_go(2.5)  # each alone under the first bar (2.5 * 0.05 < 0.19)
+    # the second trial's (5 s since), then every one: the bar is the 0.1 s one takes now
+    assert len(collected) == 11
+    collected.clear()
+    for _ in range(100):
+        trials._let_go(0.0005)  # a quick objective: 0.05 s in all, no collection
+    assert collected == []
+
+
 def test_a_result_s_attrs_are_its_own_not_the_storage_s() -> None:
     """Review 129: read without a deep copy (as the result reads its trials), a list the
     objective set was the storage's own object, and changing it in the result changed the

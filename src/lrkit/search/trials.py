@@ -100,20 +100,25 @@ def _stored(value: Any) -> Any:
 
 
 COLLECT_SHARE = 0.05
-"""The most of a trial's time that collecting its garbage after it may take."""
+"""The most of the trials' time that collecting their garbage may take."""
 
-_last_collect_s = [0.1]  # what the last collection took (a guess before the first)
+_collecting = {"last_s": 0.1, "since_s": 0.0}
+"""What the last collection took (a guess before the first), and the trials' seconds since."""
 
 
 def _let_go(trial_s: float) -> None:
-    """Frees what a trial of ``trial_s`` seconds left in reference cycles (a model that a hook
-    or a closure refers back to) and, where CUDA is in use, the memory torch caches for it:
-    without this, the trials of one process held on to every earlier model until Python's next
-    full collection, which counts objects rather than the memory they hold (optuna #1224,
-    #3050). Only after a trial long enough that it costs at most ``COLLECT_SHARE`` of it (a
-    collection takes tens of ms with torch loaded): a search of quick objectives pays
-    nothing."""
-    if trial_s * COLLECT_SHARE < _last_collect_s[0]:
+    """Frees what the trials left in reference cycles (a model that a hook or a closure refers
+    back to) and, where CUDA is in use, the memory torch caches for them: without this, the
+    trials of one process held on to every earlier model until Python's next full collection,
+    which counts objects rather than the memory they hold (optuna #1224, #3050).
+
+    It collects once the trials since the last collection (``trial_s`` is this one's) ran long
+    enough that a collection costs at most ``COLLECT_SHARE`` of their time (one takes tens of
+    ms with torch loaded): after every trial of a second or more, every few shorter ones, and
+    a search of quick objectives pays nothing. Each collection is timed again, so one slow
+    one (on a busy machine) does not stop the next (QA 146)."""
+    _collecting["since_s"] += trial_s
+    if _collecting["since_s"] * COLLECT_SHARE < _collecting["last_s"]:
         return
     started = time.perf_counter()
     gc.collect()
@@ -123,7 +128,7 @@ def _let_go(trial_s: float) -> None:
         # trial is recorded by now, and the search goes on to say so (review 129)
         with contextlib.suppress(Exception):
             torch.cuda.empty_cache()
-    _last_collect_s[0] = time.perf_counter() - started
+    _collecting.update(last_s=time.perf_counter() - started, since_s=0.0)
 
 
 SAMPLER_FAILED = "the sampler could not draw the trial's lr"
