@@ -27,12 +27,19 @@ loop usually reads). ``suggest ms`` is the suggestion rule's share of the test. 
 
 Run it with ``python benchmarks/finder_overhead.py [--repeats N] [--seconds S] [--threads T]``; it
 exits 1 when a ratio of the bests misses the target.
+
+``--torch-lr-finder`` times torch-lr-finder's ``range_test`` and ``reset()`` on the ``loader``
+rows too, in the same rotation (its ``tlf ratio`` column; it takes a DataLoader, not a list of
+batches). It is not a dependency: ``pip install -c constraints.txt torch-lr-finder==0.2.2``
+first. Its progress bar and closing line go to a buffer, not the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import io
 import statistics
 import sys
 import time
@@ -115,6 +122,22 @@ def range_test(
     return result
 
 
+def torch_lr_finder_test(
+    model: nn.Module, optimizer: torch.optim.Optimizer, data: DataLoader[Any]
+) -> None:
+    """torch-lr-finder's sweep over the same steps, then its ``reset()``: what a user of it
+    runs to get the model and optimizer back, as lrkit's range test does by itself."""
+    from torch_lr_finder import LRFinder as TorchLRFinder
+
+    finder = TorchLRFinder(model, optimizer, nn.CrossEntropyLoss(), device="cpu")
+    quiet = io.StringIO()
+    with contextlib.redirect_stderr(quiet), contextlib.redirect_stdout(quiet):  # its tqdm bar
+        finder.range_test(data, start_lr=1e-4, end_lr=1e-2, num_iter=STEPS)  # and a line
+    finder.reset()
+    if len(finder.history["lr"]) != STEPS:
+        raise RuntimeError("torch-lr-finder's sweep stopped early: not comparable")
+
+
 def suggest_ms(result: RangeTestResult, repeats: int) -> float:
     """The best time of the suggestion rule alone on the recorded curve (part of the test)."""
     times = []
@@ -126,9 +149,15 @@ def suggest_ms(result: RangeTestResult, repeats: int) -> float:
 
 
 def measure(
-    build: Callable[[], nn.Module], data: Iterable[Any], repeats: int, seconds: float = 0.0
-) -> tuple[list[float], list[float], list[float], float]:
-    """Times the loops in turns: ``repeats`` rounds at least, and for ``seconds`` at least."""
+    build: Callable[[], nn.Module],
+    data: Iterable[Any],
+    repeats: int,
+    seconds: float = 0.0,
+    *,
+    with_tlf: bool = False,
+) -> tuple[list[float], list[float], list[float], float, list[float]]:
+    """Times the loops in turns: ``repeats`` rounds at least, and for ``seconds`` at least;
+    ``with_tlf``, torch-lr-finder's test too (the last list; empty without)."""
     torch.manual_seed(0)
     model = build()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
@@ -137,6 +166,10 @@ def measure(
     bare: list[float] = []
     lean: list[float] = []
     finder: list[float] = []
+    tlf: list[float] = []
+    if with_tlf:
+        assert isinstance(data, DataLoader), "torch-lr-finder takes a DataLoader"
+        torch_lr_finder_test(model, optimizer, data)  # its first run imports it: untimed
     started, i = time.perf_counter(), 0
     while i < repeats or time.perf_counter() - started < seconds:
         # The bare loops train their own copy; the finder restores the model itself. They run
@@ -145,20 +178,24 @@ def measure(
         twin = copy.deepcopy(model)
         twin_opt = torch.optim.SGD(twin.parameters(), lr=1e-3, momentum=0.9)
         twin_opt.load_state_dict(optimizer.state_dict())
-        for which in ORDERS[i % len(ORDERS)]:
+        for which in (ORDERS_TLF if with_tlf else ORDERS)[i % len(ORDERS)]:
             start = time.perf_counter()
             if which == 0:
                 bare_loop(twin, twin_opt, data)
             elif which == 1:
                 lean_loop(twin, twin_opt, data)
-            else:
+            elif which == 2:
                 range_test(model, optimizer, data)
-            (bare, lean, finder)[which].append(time.perf_counter() - start)
+            else:
+                torch_lr_finder_test(model, optimizer, data)  # type: ignore[arg-type]
+            (bare, lean, finder, tlf)[which].append(time.perf_counter() - start)
         i += 1
-    return bare, lean, finder, suggest_ms(result, repeats)
+    return bare, lean, finder, suggest_ms(result, repeats), tlf
 
 
 ORDERS = ((0, 1, 2), (2, 0, 1), (1, 2, 0), (2, 1, 0), (0, 2, 1), (1, 0, 2))
+# with torch-lr-finder's test (3) in each round, at each place in turn
+ORDERS_TLF = ((0, 1, 2, 3), (3, 2, 0, 1), (1, 3, 2, 0), (2, 0, 3, 1), (3, 1, 0, 2), (1, 2, 3, 0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,7 +209,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--target", type=float, default=1.03, help="target ratio of the bests")
+    parser.add_argument(
+        "--torch-lr-finder",
+        action="store_true",
+        help="time torch-lr-finder's range_test + reset() on the loader rows too (installed "
+        "on the side: pip install -c constraints.txt torch-lr-finder==0.2.2)",
+    )
     args = parser.parse_args(argv)
+    if args.torch_lr_finder:
+        try:
+            import torch_lr_finder  # noqa: F401
+        except ImportError:
+            parser.error(
+                "--torch-lr-finder needs torch-lr-finder installed: "
+                "pip install -c constraints.txt torch-lr-finder==0.2.2"
+            )
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")  # a short sweep may warn about its curve
 
@@ -184,11 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'model':<14} {'data':<8} {'bare ms':>8} {'test ms':>8} {'ratio':>6} {'paired':>7}  "
         f"{'lean ms':>7} {'vs lean':>7} {'suggest ms':>10} {'target':>6} {'runs':>5}"
+        + ("      tlf ratio" if args.torch_lr_finder else "")
     )
     failed = False
     for name, (build, shape) in MODELS.items():
         for source, data in (("tensors", tensors(shape)), ("loader", loader(shape))):
-            bare, lean, finder, rule_ms = measure(build, data, args.repeats, args.seconds)
+            with_tlf = args.torch_lr_finder and source == "loader"
+            bare, lean, finder, rule_ms, tlf = measure(
+                build, data, args.repeats, args.seconds, with_tlf=with_tlf
+            )
             b_best, l_best, f_best = 1e3 * min(bare), 1e3 * min(lean), 1e3 * min(finder)
             ratio = f_best / b_best
             paired = statistics.median(f / b for f, b in zip(finder, bare))
@@ -198,11 +253,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:<14} {source:<8} {b_best:>8.1f} {f_best:>8.1f} {ratio:>6.3f} "
                 f"{paired:>7.3f}  {l_best:>7.1f} {f_best / l_best:>7.3f} {rule_ms:>10.2f} "
                 f"{args.target:>6g} {len(bare):>5}  {'ok' if ok else 'FAIL'}"
+                + (f"  {1e3 * min(tlf) / b_best:>9.3f}" if tlf else "")
             )
     print(
         "ratio: best test / best bare loop; paired: median of test / bare over the rounds; "
         "lean: the bare loop clearing gradients as the sweep does; suggest ms: the suggestion "
         "rule's share of the test"
+        + (
+            "; tlf ratio: torch-lr-finder's range_test + reset() over the same bare loop"
+            if args.torch_lr_finder
+            else ""
+        )
     )
     return 1 if failed else 0
 

@@ -430,3 +430,16 @@ def test_a_sequence_of_many_phases_finds_each_steps_phase() -> None:
     assert schedule(start - 0.5, base_lr=0.1) == parse(f"cosine:{lengths[-1]}")(
         lengths[-1] - 0.5, base_lr=0.1
     )
+
+
+@pytest.mark.parametrize(
+    "spec", ["wsd:steps=1 * step:20,gamma=1.5", "cosine:10 * exponential:1.01"]
+)
+def test_a_factor_at_zero_holds_a_product_at_zero_however_far_another_grew(spec: str) -> None:
+    """0 * inf was NaN, silently, in the curve and the trace (QA 147)."""
+    schedule = parse(spec)
+    with np.errstate(over="ignore"):
+        assert schedule(10**6, base_lr=1.0) == 0.0
+        traced = schedule.trace(1_000_001, base_lr=1.0)
+    assert not np.isnan(traced).any() and traced[-1] == 0.0
+    assert schedule(0, base_lr=1.0) > 0.0  # before: the plain product

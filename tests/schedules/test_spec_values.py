@@ -145,6 +145,11 @@ def test_whole_lengths_may_be_floats(spec: str, expected: object, fractional: st
         ("cosine:1" + "0" * 400, "steps must be a positive finite number, got 1000"),
         ("constant:factor=1" + "0" * 400, "factor must be a positive finite number, got 1000"),
         ("multistep:[1" + "0" * 400 + "]", "milestones must be whole numbers of steps >= 0"),
+        # past the 4,300 digits Python reads as an int: a ValueError and a traceback (QA 147)
+        ("cosine:" + "1" * 5000, "steps must be a positive finite number, got inf"),
+        # a plateau's counts are read back as floats when it resumes: an OverflowError then
+        ("plateau:cooldown=" + "9" * 400, "cooldown must be a whole number of reports that a"),
+        ("plateau:patience=1" + "0" * 400, "patience must be a whole number of reports that a"),
         # a list of milestones is needed: none was a TypeError
         ("multistep:milestones=none", "milestones must be a list of whole steps >= 0 such as"),
     ],

@@ -9,7 +9,8 @@ Each concrete schedule is a frozen dataclass that defines ``_lr(t, base)`` once,
 NumPy array of steps, so the scalar path (``schedule(t, base)``) and the traced path
 (``schedule.trace(n)``) share a single formula and cannot drift apart: they agree to the last
 bit or so (NumPy computes a power of a 0-d array and of a longer one by different routes, a
-unit in the last place apart for ``step``, ``multistep``, ``poly``; a long ``cosine_restarts``
+unit in the last place apart for ``step``, ``multistep``, ``poly``, ``plateau``, ``adaptive``
+and products holding them; a long ``cosine_restarts``
 trace with ``mult`` near 1 finds its cycles by a closed form, within 1e-8 relative). A bound
 schedule sets the scalar path's value.
 """

@@ -199,11 +199,17 @@ class Product(Schedule):
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
         first, *rest = self.factors
         out = np.array(np.broadcast_to(first._lr(t, base, reductions), np.shape(t)), np.float64)
+        zero = out == 0
         for f in rest:  # in place: a million-step trace should not allocate per factor
             # Divided by base before the next factor multiplies: lr * lr would underflow to 0 for
             # a base LR of 1e-200 (or overflow to inf for 1e200) before the division.
             out /= base
-            out *= f._lr(t, base, reductions)
+            value = f._lr(t, base, reductions)
+            with np.errstate(invalid="ignore"):  # 0 * inf, set to 0 below
+                out *= value
+            zero |= value == 0
+        # a factor at 0 holds the product there, however far another grew: 0 * inf is NaN
+        out[zero] = 0.0
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from lrkit.schedules.base import (
     check_non_negative,
     check_range,
     floor_lr,
+    is_finite_number,
 )
 from lrkit.schedules.registry import register
 
@@ -64,7 +65,13 @@ class Plateau(Schedule):
             value = getattr(self, name)
             if isinstance(value, float) and math.isfinite(value) and value == int(value):
                 value = int(value)  # patience=1e3 in a spec, as 1k is
-            object.__setattr__(self, name, whole_number(name, value, least=0))
+            value = whole_number(name, value, least=0)
+            if not is_finite_number(value):  # a state's counters are read as floats
+                raise ConfigError(
+                    f"{name} must be a whole number of reports that a float holds (0 to "
+                    f"1e308), got {value!r}."
+                )
+            object.__setattr__(self, name, value)
         check_non_negative("threshold", self.threshold)
         check_choice("threshold_mode", self.threshold_mode, ("rel", "abs"))
         check_choice("mode", self.mode, ("min", "max"))

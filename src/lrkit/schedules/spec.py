@@ -422,7 +422,14 @@ def _convert(word: str) -> Any:
         return word
     number, exponent, suffix = match.group(1), match.group(2), match.group(3)
     scale = _SUFFIX[suffix]
-    if exponent is None and "." not in number:
-        return int(word[: len(word) - len(suffix)]) * scale
-    value = float(word[: len(word) - len(suffix)]) * scale
+    digits = word[: len(word) - len(suffix)]
+    if exponent is None and "." not in number and len(digits) <= _MOST_DIGITS:
+        return int(digits) * scale
+    # a longer one is read as a float: past its range, inf, which the checks refuse by name
+    value = float(digits) * scale
     return int(value) if suffix and value.is_integer() else value
+
+
+_MOST_DIGITS = 4_000
+"""The longest integer a spec reads exactly (Python refuses to read one of over 4,300 digits,
+with a ValueError)."""
