@@ -275,6 +275,20 @@ def test_a_hugging_face_tuple_output_gives_its_first_item_as_the_loss() -> None:
         LRFinder(model, optimizer).range_test([{"input_ids": x} for x, _ in loader()])
 
 
+def test_a_criterion_given_with_batches_a_model_scores_itself_is_said_to_be_unused() -> None:
+    """QA 146: with a criterion given out of habit (torch-lr-finder requires one), a Hugging
+    Face batch's loss was the model's own .loss, and the criterion was ignored silently."""
+    hf = _HFStyle()
+    finder = LRFinder(hf, torch.optim.Adam(hf.parameters(), lr=1e-5), CE)
+    with pytest.warns(UserWarning, match=r"criterion is not used for a dict batch without an in"):
+        finder.range_test(_Dicts(("input_ids", "labels")), end_lr=1, num_iter=10)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="criterion is not used")
+        LRFinder(hf, torch.optim.Adam(hf.parameters(), lr=1e-5)).range_test(
+            _Dicts(("input_ids", "labels")), end_lr=1, num_iter=10
+        )
+
+
 def test_dict_batches_hugging_face_models_and_step_fn() -> None:
     for keys in (("input", "label"), ("x", "targets")):
         finder, _, _ = _finder()

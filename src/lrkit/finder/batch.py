@@ -15,6 +15,7 @@ What a batch means, in order:
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -105,6 +106,8 @@ def batch_loss(
                 f"failed: {error}. Name its input 'input', or pass step_fn=lambda model, batch: "
                 f"criterion(model(batch[{(others or ['...'])[0]!r}]), batch[{labels!r}])."
             ) from error
+        if criterion is not None:  # shown once, by Python's default filter
+            warnings.warn(UNUSED_CRITERION, UserWarning, stacklevel=2)
         return _output_loss(output)
     got = type(batch).__name__
     if isinstance(batch, (tuple, list)):
@@ -115,6 +118,15 @@ def batch_loss(
         f"{source} must yield (inputs, labels) pairs or dicts, got {got}; for anything else "
         "pass step_fn=lambda model, batch: loss."
     )
+
+
+UNUSED_CRITERION = (
+    "criterion is not used for a dict batch without an input key: the model is called as "
+    "model(**batch), and the loss is its output's .loss (a Hugging Face model's, given "
+    "'labels'). Pass criterion=None to say so, or step_fn=lambda model, batch: "
+    "criterion(...) to use it."
+)
+"""The warning for a criterion given with batches whose loss is the model's own."""
 
 
 def criterion_loss(criterion: Criterion, output: Any, labels: Any, items: int = 2) -> Tensor:
