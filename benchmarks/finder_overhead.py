@@ -178,7 +178,8 @@ def measure(
         twin = copy.deepcopy(model)
         twin_opt = torch.optim.SGD(twin.parameters(), lr=1e-3, momentum=0.9)
         twin_opt.load_state_dict(optimizer.state_dict())
-        for which in (ORDERS_TLF if with_tlf else ORDERS)[i % len(ORDERS)]:
+        orders = ORDERS_TLF if with_tlf else ORDERS
+        for which in orders[i % len(orders)]:
             start = time.perf_counter()
             if which == 0:
                 bare_loop(twin, twin_opt, data)
@@ -194,8 +195,9 @@ def measure(
 
 
 ORDERS = ((0, 1, 2), (2, 0, 1), (1, 2, 0), (2, 1, 0), (0, 2, 1), (1, 0, 2))
-# with torch-lr-finder's test (3) in each round, at each place in turn
-ORDERS_TLF = ((0, 1, 2, 3), (3, 2, 0, 1), (1, 3, 2, 0), (2, 0, 3, 1), (3, 1, 0, 2), (1, 2, 3, 0))
+# with torch-lr-finder's test (3): each loop at each place once in four rounds, and after
+# each other loop once (a balanced Latin square)
+ORDERS_TLF = ((0, 1, 3, 2), (1, 2, 0, 3), (2, 3, 1, 0), (3, 0, 2, 1))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -182,6 +182,26 @@ def test_the_trials_table_has_one_column_per_quantity() -> None:
     assert [re.findall(r"<td[^>]*>([^<]*)</td>", row)[2] for row in cells] == ["0.2", "(0.9)"]
     assert '<td class="num">(0.9)</td>' in html  # right-aligned as the numbers are
     assert "(val loss): the last value a trial reported before it stopped" in html
+    # judged by the accuracy: the value is shown as its column was, in percent (review 148)
+    by_metric = (
+        TrialRecord(0, 0.01, 0.9765, "complete", 1.0, ((1, 0.9765),), attrs={"val_metric": 0.9765}),
+        TrialRecord(1, 1e-4, None, "pruned", 0.5, ((1, 0.9),), attrs={"val_metric": 0.9}),
+    )
+    judged = SearchResult(
+        "s",
+        ":memory:",
+        "maximize",
+        1e-5,
+        1.0,
+        by_metric,
+        ((1e-5, 1.0),),
+        metric="accuracy",
+        value_name="val accuracy",
+    )
+    html = search_section(judged).html
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", html)
+    assert heads.count("val accuracy") == 1, heads
+    assert '<td class="num">97.65%</td>' in html and '<td class="num">(90.00%)</td>' in html
 
 
 def test_number_columns_written_as_text_are_right_aligned() -> None:
@@ -191,9 +211,14 @@ def test_number_columns_written_as_text_are_right_aligned() -> None:
 
 def test_printed_tables_never_split_a_number() -> None:
     """On paper a table wraps at spaces: ``overflow-wrap: anywhere`` printed lr 0.1913 as
-    0.19 / 13 (QA 145)."""
+    0.19 / 13 (QA 145); a long text (an error's path) may still break anywhere, or the table
+    outgrows the page (review 148)."""
     printed = CSS.split("@media print", 1)[1]
-    assert "anywhere" not in printed and "td.num { white-space: nowrap; }" in printed
+    assert "th, td { padding: 2px 4px; white-space: normal; overflow-wrap: normal; }" in printed
+    assert "td.num { white-space: nowrap; }" in printed
+    assert "td.long { overflow-wrap: anywhere; }" in printed
+    html = table_html([{"lr": 0.1913, "state": "complete", "error": "x" * 30}])
+    assert re.findall(r"<td([^>]*)>", html) == [' class="num"', "", ' class="long"']
 
 
 def test_training_section_can_name_the_schedule_as_the_page_does() -> None:

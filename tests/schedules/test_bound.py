@@ -478,3 +478,8 @@ def test_binding_again_after_loading_the_optimizers_state_is_no_hand_set_lr() ->
     fresh.param_groups[0]["lr"] = 0.5  # by hand after the load: still said
     with pytest.warns(UserWarning, match=r"param group 0.s lr is 0\.5, not the"):
         bind(fresh, "cosine:100")
+    # and with no bind between the load and the hand (review 148)
+    fresh.load_state_dict(saved[0])
+    fresh.param_groups[0]["lr"] = 0.5
+    with pytest.warns(UserWarning, match=r"param group 0.s lr is 0\.5, not the"):
+        bind(fresh, "cosine:100")

@@ -4,30 +4,28 @@ raise ``ArgumentTypeError``: one line, exit status 2) and the task arguments the
 from __future__ import annotations
 
 import argparse
+import decimal
 import math
 from pathlib import Path
 
 from lrkit.checks import MAX_EPOCHS, MAX_SEED
 
 
-def whole_number(text: str) -> int | None:
-    """An integer written as ``1000``, ``10k``, ``2M`` or ``1e4``; None for anything else.
+def integer_text(text: str) -> int | None:
+    """The integer ``text`` writes as ``1000``, ``10k``, ``2M`` or ``1e4``, read exactly (no
+    float between); None for anything else (``1.5``, ``4294967295.0000001``).
 
     Example:
-        >>> [whole_number(text) for text in ("10k", "1e4", "4294967295", "1.5")]
-        [10000, 10000, 4294967295, None]
+        >>> [integer_text(text) for text in ("10k", "1e4", "4294967295", "1.5", "1.0000001e1")]
+        [10000, 10000, 4294967295, None, None]
     """
-    try:
-        return int(text)  # exact, however large
-    except ValueError:
-        pass
     scale = {"k": 1_000, "K": 1_000, "M": 1_000_000}.get(text[-1:], 1)
     body = text[:-1] if scale != 1 else text
     try:
-        value = float(body) * scale
-    except ValueError:
+        value = decimal.Decimal(body.strip()) * scale
+    except (decimal.InvalidOperation, ValueError):
         return None
-    if not math.isfinite(value) or value != int(value):
+    if not value.is_finite() or value != value.to_integral_value() or abs(value) > 10**100:
         return None
     return int(value)
 
@@ -39,7 +37,7 @@ def positive_int(text: str) -> int:
         >>> positive_int("10k"), positive_int("1e4")
         (10000, 10000)
     """
-    value = whole_number(text)
+    value = integer_text(text)
     if value is None or value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
     return value
@@ -102,7 +100,7 @@ def seed_arg(text: str) -> int:
         >>> seed_arg("7"), seed_arg("2e0")
         (7, 2)
     """
-    value = whole_number(text)
+    value = integer_text(text)
     if value is None or not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**32 - 1, got {text!r}")
     return value

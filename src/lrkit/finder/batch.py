@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from lrkit.errors import ConfigError, add_note
+from lrkit.stacklevel import caller_level
 
 StepFn = Callable[[nn.Module, Any], Tensor]
 Criterion = Callable[[Any, Any], Tensor]
@@ -106,8 +107,6 @@ def batch_loss(
                 f"failed: {error}. Name its input 'input', or pass step_fn=lambda model, batch: "
                 f"criterion(model(batch[{(others or ['...'])[0]!r}]), batch[{labels!r}])."
             ) from error
-        if criterion is not None:  # shown once, by Python's default filter
-            warnings.warn(UNUSED_CRITERION, UserWarning, stacklevel=2)
         return _output_loss(output)
     got = type(batch).__name__
     if isinstance(batch, (tuple, list)):
@@ -120,13 +119,25 @@ def batch_loss(
     )
 
 
-UNUSED_CRITERION = (
-    "criterion is not used for a dict batch without an input key: the model is called as "
-    "model(**batch), and the loss is its output's .loss (a Hugging Face model's, given "
-    "'labels'). Pass criterion=None to say so, or step_fn=lambda model, batch: "
-    "criterion(...) to use it."
-)
-"""The warning for a criterion given with batches whose loss is the model's own."""
+def warn_if_criterion_unused(
+    criterion: Criterion | None, step_fn: StepFn | None, batch: Any
+) -> None:
+    """Warns (at the user's line) where ``criterion`` was given but ``batch`` is one whose loss
+    is the model's own (``model(**batch).loss``, a Hugging Face batch): torch-lr-finder requires
+    a criterion, and one passed out of habit was ignored without a word (QA 146). Called on a
+    range test's first batch, so said once a test."""
+    if criterion is None or step_fn is not None or not isinstance(batch, Mapping):
+        return
+    if any(k in batch for k in INPUT_KEYS) and any(k in batch for k in LABEL_KEYS):
+        return
+    warnings.warn(
+        "criterion is not used for a dict batch without an input key: the model is called as "
+        "model(**batch), and the loss is its output's .loss (a Hugging Face model's, given "
+        "'labels'). Pass criterion=None to say so, or step_fn=lambda model, batch: "
+        "criterion(...) to use it.",
+        UserWarning,
+        stacklevel=caller_level(),
+    )
 
 
 def criterion_loss(criterion: Criterion, output: Any, labels: Any, items: int = 2) -> Tensor:

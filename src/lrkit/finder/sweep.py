@@ -29,6 +29,7 @@ from lrkit.finder.batch import (
     check_loss,
     criterion_loss,
     to_device,
+    warn_if_criterion_unused,
 )
 from lrkit.finder.curve import LossCurve, Stop
 from lrkit.finder.plan import no_batch
@@ -409,6 +410,7 @@ class Sweep:
                 batch = to_device(batch, device, non_blocking)
                 loss = batch_loss(model, criterion, step_fn, batch)
             if done == 1:  # the first loss: checked on the host before it trains anything
+                warn_if_criterion_unused(criterion, step_fn, batch)
                 self._check_loss(loss)
             loss.backward()
             optimizer_step()
@@ -474,6 +476,8 @@ class Sweep:
     def _micro_step(self, micro: int, opening: bool) -> Tensor:
         batch = to_device(next(self.batches), self.device, self.non_blocking)
         loss = self._loss(batch)
+        if self._first and opening:  # the first batch
+            warn_if_criterion_unused(self.criterion, self.step_fn, batch)
         if self._first:
             loss = check_loss(
                 loss, "step_fn" if self.step_fn else "criterion (or the model's .loss)"

@@ -191,8 +191,9 @@ def table_html(
     body = "\n".join(
         "<tr>"
         + "".join(
-            f"<td{_num(numeric[c])}>{escape(format_value(row.get(c), fmt(c)))}</td>"
+            f"<td{_cell(numeric[c], text)}>{escape(text)}</td>"
             for c in columns
+            for text in (format_value(row.get(c), fmt(c)),)
         )
         + "</tr>"
         for row in rows
@@ -235,22 +236,36 @@ def paragraphs_html(text: str) -> str:
     return "\n".join(f"<p>{escape(p)}</p>" for p in parts)
 
 
-_NUMBER = r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:e[-+]?\d+)?%?"
-_NUMBER_TEXT = re.compile(rf"\(?{_NUMBER}(?:±{_NUMBER})?\)?|-|nan|inf", re.IGNORECASE)
-"""A cell's text that reads as a number: ``0.1913``, ``97.65%``, ``98.61±0.20``, a stopped
-trial's ``(0.1138)``, or ``-`` where there is none."""
+_NUMBER = r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?%?|[-+]?inf|nan"
+_NUMBER_TEXT = re.compile(rf"(?:{_NUMBER})(?:±(?:{_NUMBER}))?|\((?:{_NUMBER})\)|-", re.IGNORECASE)
+"""A cell's text that reads as a number: ``0.1913``, ``1,200``, ``97.65%``, ``98.61±0.20``,
+``-inf``, a stopped trial's ``(0.1138)``, or ``-`` where there is none (not a list such as
+``30,60``)."""
 
 
 def _is_number(value: Any) -> bool:
     """Whether a cell is a number, or text written as one (right-aligned as numbers are).
 
     Example:
-        >>> [_is_number(v) for v in (0.5, True, "97.65%", "98.61±0.00", "(0.1138)", "cosine:5")]
-        [True, False, True, True, True, False]
+        >>> [_is_number(v) for v in (0.5, True, "97.65%", "98.61±0.00", "(0.1138)", "(inf)")]
+        [True, False, True, True, True, True]
+        >>> [_is_number(v) for v in ("30,60", "1,", "(0.5", "cosine:5", "1,200", "-inf")]
+        [False, False, False, False, True, True]
     """
     if isinstance(value, str):
         return _NUMBER_TEXT.fullmatch(value.strip()) is not None
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+LONG_CELL = 24
+"""A cell of more characters than this may be broken anywhere on paper (a path, an error);
+shorter ones break at spaces only, so that a number or a word is never split."""
+
+
+def _cell(numeric: bool, text: str) -> str:
+    """A cell's class attribute: ``num`` (right-aligned), ``long`` (may break anywhere)."""
+    classes = ["num"] * numeric + ["long"] * (len(text) > LONG_CELL)
+    return f' class="{" ".join(classes)}"' if classes else ""
 
 
 def _num(numeric: bool) -> str:

@@ -208,22 +208,30 @@ def search_section(
             {**r, **{k: format_metric(metric, r[k]) for k in scores if isinstance(r.get(k), float)}}
             for r in rows
         ]
-    named["value"] = result.value_name
     # the value column has a stopped trial's last report, as the terminal's table does: the
-    # objective's own column of the same name (a task's val loss) would repeat it
-    hidden = {"seed", "error", "round", "last_value"}
-    hidden |= {k for k, name in named.items() if name == result.value_name and k != "value"}
+    # objective's own column of the same name (a task's val loss) would repeat it, and the
+    # value is shown as that column was (an accuracy in percent)
+    same = next(
+        (k for k, name in named.items() if _spelled(name) == _spelled(result.value_name)), None
+    )
+    named["value"] = result.value_name
+    hidden = {"seed", "error", "round", "last_value", same}
     extra = [k for row in rows for k in row if k not in columns and k not in hidden]
     columns += list(dict.fromkeys(extra))
     if any(row.get("error") for row in rows):
         columns.append("error")
     from lrkit.search.result import STOPPED
 
+    shown_as = format_metric if same in ("val_metric", "test_metric") else None
     reported = False
     for i, row in enumerate(rows):
-        if row["value"] is None and row["state"] in STOPPED and row["last_value"] is not None:
-            rows[i] = {**row, "value": f"({row['last_value']:.4g})"}
-            reported = True
+        value, stopped = row["value"], None
+        if value is None and row["state"] in STOPPED and row["last_value"] is not None:
+            value, stopped = row["last_value"], True
+        if value is not None and (stopped or shown_as is not None):
+            text = format_metric(str(metric), value) if shown_as else format_value(value)
+            rows[i] = {**row, "value": f"({text})" if stopped else text}
+            reported |= bool(stopped)
     more = (
         ""
         if len(shown) == len(ranked)
@@ -340,6 +348,11 @@ def _summary_value(value: Any) -> str:
     ):
         return range_text(float(value[0]), float(value[1]))
     return format_value(value)
+
+
+def _spelled(name: str) -> str:
+    """A column's name as read: ``val neg_loss`` and ``val neg loss`` are one."""
+    return name.replace("_", " ")
 
 
 def _seconds(value: float) -> str:

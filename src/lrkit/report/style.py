@@ -120,11 +120,13 @@ pre {
   h2 { break-after: avoid-page; }
   figure, .kv, tr, .note, .commands .cmd { break-inside: avoid-page; }
   /* paper cannot scroll: every column is printed, wrapping inside its cells at spaces; a
-     number or a word is never split (0.19 / 13 reads as another LR) */
+     number or a word is never split (0.19 / 13 reads as another LR), a long text (a path,
+     an error) anywhere */
   .table-wrap { overflow: visible; background: none; }
   table { font-size: 7.5pt; }
   th, td { padding: 2px 4px; white-space: normal; overflow-wrap: normal; }
   td.num { white-space: nowrap; }
+  td.long { overflow-wrap: anywhere; }
   pre { overflow: visible; }
 }
 """.strip()

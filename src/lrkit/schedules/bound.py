@@ -308,14 +308,15 @@ WRITTEN = "_lrkit_written_lrs"
 
 def _record_written(optimizer: torch.optim.Optimizer, lrs: list[float]) -> None:
     """Keeps ``lrs`` (as computed: no read of a tensor LR, no host sync) for the next bind's
-    check; an ``optimizer.load_state_dict`` forgets them, as a checkpoint's LRs are no hand's."""
+    check; an ``optimizer.load_state_dict`` keeps the LRs it loaded instead, as a checkpoint's
+    LRs are no hand's (one read per load), and an LR set by hand after it is still seen."""
     if not hasattr(optimizer, WRITTEN):  # the first write: the hook once per optimizer
-        optimizer.register_load_state_dict_post_hook(_forget_written)
+        optimizer.register_load_state_dict_post_hook(_record_loaded)
     setattr(optimizer, WRITTEN, lrs)
 
 
-def _forget_written(optimizer: torch.optim.Optimizer) -> None:
-    setattr(optimizer, WRITTEN, None)
+def _record_loaded(optimizer: torch.optim.Optimizer) -> None:
+    setattr(optimizer, WRITTEN, [float(group["lr"]) for group in optimizer.param_groups])
 
 
 def _warn_of_a_set_lr(optimizer: torch.optim.Optimizer) -> None:

@@ -197,18 +197,24 @@ class Product(Schedule):
         return None
 
     def _lr(self, t: Array, base: float, reductions: Array) -> Array:
+        # Each factor is divided by base before the next multiplies: lr * lr would underflow
+        # to 0 for a base LR of 1e-200 (or overflow to inf for 1e200) before the division. A
+        # factor at 0 holds the product there, however far another grew (0 * inf is NaN).
         first, *rest = self.factors
+        if np.ndim(t) == 0 and np.ndim(reductions) == 0:  # a bound schedule's step: floats
+            lr = float(first._lr(t, base, reductions))
+            for f in rest:
+                factor = float(f._lr(t, base, reductions))
+                lr = 0.0 if lr == 0.0 or factor == 0.0 else lr / base * factor
+            return np.array(lr)
         out = np.array(np.broadcast_to(first._lr(t, base, reductions), np.shape(t)), np.float64)
         zero = out == 0
-        for f in rest:  # in place: a million-step trace should not allocate per factor
-            # Divided by base before the next factor multiplies: lr * lr would underflow to 0 for
-            # a base LR of 1e-200 (or overflow to inf for 1e200) before the division.
+        for f in rest:  # in place: a million-step trace allocates a mask, not a copy, a factor
             out /= base
             value = f._lr(t, base, reductions)
             with np.errstate(invalid="ignore"):  # 0 * inf, set to 0 below
                 out *= value
             zero |= value == 0
-        # a factor at 0 holds the product there, however far another grew: 0 * inf is NaN
         out[zero] = 0.0
         return out
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -423,13 +424,16 @@ def _convert(word: str) -> Any:
     number, exponent, suffix = match.group(1), match.group(2), match.group(3)
     scale = _SUFFIX[suffix]
     digits = word[: len(word) - len(suffix)]
-    if exponent is None and "." not in number and len(digits) <= _MOST_DIGITS:
+    if exponent is None and "." not in number and len(digits) <= _most_digits():
         return int(digits) * scale
     # a longer one is read as a float: past its range, inf, which the checks refuse by name
     value = float(digits) * scale
     return int(value) if suffix and value.is_integer() else value
 
 
-_MOST_DIGITS = 4_000
-"""The longest integer a spec reads exactly (Python refuses to read one of over 4,300 digits,
-with a ValueError)."""
+def _most_digits() -> int:
+    """The longest integer a spec reads exactly: Python refuses to read one of more digits
+    than its limit (4,300 by default; ``PYTHONINTMAXSTRDIGITS``, 0 for none) with a
+    ValueError (a longer one is read as a float: inf, refused by name)."""
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4_300)()  # Python 3.11 on
+    return 4_000 if limit == 0 else min(4_000, limit - 1)
