@@ -222,16 +222,16 @@ def search_section(
         columns.append("error")
     from lrkit.search.result import STOPPED
 
-    shown_as = format_metric if same in ("val_metric", "test_metric") else None
+    by_metric = metric is not None and same in ("val_metric", "test_metric")
     reported = False
     for i, row in enumerate(rows):
-        value, stopped = row["value"], None
+        value, stopped = row["value"], False
         if value is None and row["state"] in STOPPED and row["last_value"] is not None:
             value, stopped = row["last_value"], True
-        if value is not None and (stopped or shown_as is not None):
-            text = format_metric(str(metric), value) if shown_as else format_value(value)
+        if value is not None and (stopped or by_metric):
+            text = format_metric(str(metric), value) if by_metric else format_value(value)
             rows[i] = {**row, "value": f"({text})" if stopped else text}
-            reported |= bool(stopped)
+            reported |= stopped
     more = (
         ""
         if len(shown) == len(ranked)
