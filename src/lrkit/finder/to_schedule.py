@@ -63,12 +63,13 @@ KIND_ALIASES = {
 }
 
 
-_OPTIONS = {
-    "onecycle": ("pct_start", "final_div_factor"),
-    "warmup_cosine": ("warmup",),
-    "step": ("milestones",),
-    "cyclic": ("cycles", "mode"),
-}  # the options of each kind
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "onecycle": {"pct_start": 0.3, "final_div_factor": 1.0},
+    "warmup_cosine": {"warmup": None},  # 5% of the steps
+    "step": {"milestones": (0.5, 0.75)},
+    "cyclic": {"cycles": 3, "mode": "triangular"},
+}
+"""Each kind's options, and the value of each one left out."""
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def schedule_from_range(
     if low > high:
         raise ConfigError(f"low must be <= high ({high!r}), got {low!r}.")
     steps = whole_number("steps", steps, least=2)
-    given = {
+    given: dict[str, Any] = {
         "pct_start": pct_start,
         "final_div_factor": final_div_factor,
         "warmup": warmup,
@@ -206,25 +207,27 @@ def schedule_from_range(
         "cycles": cycles,
         "mode": mode,
     }
-    foreign = [k for k, v in given.items() if v is not None and k not in _OPTIONS[name]]
+    foreign = [k for k, v in given.items() if v is not None and k not in _DEFAULTS[name]]
     if foreign:
-        mine = ", ".join(_OPTIONS[name]) or "none"
-        owner = next(k for k, options in _OPTIONS.items() if foreign[0] in options)
+        mine = ", ".join(_DEFAULTS[name])
+        owner = next(k for k, options in _DEFAULTS.items() if foreign[0] in options)
         raise ConfigError(
             f"{foreign[0]} is an option of the {owner!r} kind, got it for {name!r}, whose "
             f"options are: {mine}."
         )
+    option = {k: given[k] if given[k] is not None else v for k, v in _DEFAULTS[name].items()}
     low, high = float(low), float(high)
     schedule: Schedule
     if name == "onecycle":
         schedule = OneCycle(
             steps=steps,
-            pct_start=0.3 if pct_start is None else pct_start,
+            pct_start=option["pct_start"],
             div_factor=high / low,
-            final_div_factor=1.0 if final_div_factor is None else final_div_factor,
+            final_div_factor=option["final_div_factor"],
         )
     elif name == "warmup_cosine":
-        n_warm = max(1, round(0.05 * steps)) if warmup is None else warmup
+        n_warm = option["warmup"]
+        n_warm = max(1, round(0.05 * steps)) if n_warm is None else n_warm
         expected = f"an integer in [0, {steps - 1}]"
         n_warm = whole_number("warmup", n_warm, least=0, most=steps - 1, expected=expected)
         cosine = Cosine(steps=steps - n_warm, min_lr=low)
@@ -236,22 +239,22 @@ def schedule_from_range(
         )
     elif name == "cyclic":
         expected = f"an integer from 1 to {steps // 2} (steps // 2)"
-        cycles = whole_number("cycles", 3 if cycles is None else cycles, most=steps // 2,
-                              expected=expected)  # fmt: skip
-        mode = "triangular" if mode is None else mode
-        if mode not in ("triangular", "triangular2"):
-            raise bad_value("mode", "'triangular' or 'triangular2'", mode)
+        cycles = whole_number("cycles", option["cycles"], most=steps // 2, expected=expected)
+        shape = option["mode"]
+        if shape not in ("triangular", "triangular2"):
+            raise bad_value("mode", "'triangular' or 'triangular2'", shape)
         half = steps // (2 * cycles)
         # at base_lr=high: a constant factor low/high, times triangles from 1 to high/low; the
         # steps left over by whole cycles stay at low, so the schedule ends there
-        triangles: Schedule = Cyclic(up=half, max_factor=tidy(high / low), mode=mode)
+        triangles: Schedule = Cyclic(up=half, max_factor=tidy(high / low), mode=shape)
         if 2 * cycles * half < steps:
             triangles = Limited(triangles, 2 * cycles * half).then(Constant())
         schedule = Constant(factor=tidy(low / high)) * triangles
     else:
-        fractions = [float(m) for m in ((0.5, 0.75) if milestones is None else milestones)]
+        drops = option["milestones"]
+        fractions = [float(m) for m in drops]
         if not fractions or any(not 0 < m < 1 for m in fractions) or fractions != sorted(fractions):
-            raise bad_value("milestones", "increasing fractions of the steps in (0, 1)", milestones)
+            raise bad_value("milestones", "increasing fractions of the steps in (0, 1)", drops)
         schedule = MultiStep(
             milestones=tuple(round(m * steps) for m in fractions),
             gamma=(low / high) ** (1.0 / len(fractions)),
@@ -293,19 +296,19 @@ def schedule_at(
     positive_lr("lr", lr)
     length = schedule.length
     own = int(length) if length is not None and math.isfinite(length) else None
-    if steps is None and own is None:
-        raise ConfigError(
-            f"steps must be given for a schedule without an end, got none for "
-            f"{schedule.to_spec()!r}."
-        )
-    if steps is not None:
-        steps = whole_number("steps", steps)
-        if own is not None and steps != own:
+    if steps is None:
+        if own is None:
             raise ConfigError(
-                f"steps must be the schedule's own length ({own}) or left out, got {steps} for "
+                f"steps must be given for a schedule without an end, got none for "
                 f"{schedule.to_spec()!r}."
             )
-    span = steps if steps is not None else own
-    assert span is not None
-    return RangeSchedule(schedule=schedule, base_lr=float(lr), floor=float(floor), kind="spec",
-                         steps=span)  # fmt: skip
+        steps = own
+    steps = whole_number("steps", steps)
+    if own is not None and steps != own:
+        raise ConfigError(
+            f"steps must be the schedule's own length ({own}) or left out, got {steps} for "
+            f"{schedule.to_spec()!r}."
+        )
+    return RangeSchedule(
+        schedule=schedule, base_lr=float(lr), floor=float(floor), kind="spec", steps=steps
+    )
