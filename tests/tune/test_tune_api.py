@@ -16,6 +16,7 @@ from lrkit.tune import tune
     [
         ({"out": 5}, "out must be a folder's path, got 5."),
         ({"budget": 10**9}, "budget must be a whole number of training epochs up to 100,000"),
+        ({"epochs": 0}, "epochs must be a positive integer up to 100,000, or None (the task's)"),
         ({"n_workers": 0}, "n_workers must be a positive integer, got 0."),
         ({"n_workers": True}, "n_workers must be a positive integer, got True."),
     ],

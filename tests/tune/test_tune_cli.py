@@ -146,6 +146,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(
         (["no/such/task.py"], "no/such/task.py"),
         (["--budget", "20"], "budget must be at least 66 epochs"),
         (["--budget", "0"], "must be a positive integer, got '0'"),
+        (["--epochs", "0"], "--epochs: must be a positive integer"),
         (["--value", "val_acc"], "--value: invalid choice: 'val_acc'"),
         (["--workers", "0"], "--workers: must be a positive integer, got '0'"),
         # the final run trains from seed + 1000, which must be a seed too: said before any work
@@ -552,6 +553,28 @@ def test_the_search_can_be_judged_by_the_validation_metric(
     searched = json.loads((out / "search.json").read_text())["trials"]
     assert all(t["value"] == t["val_loss"] for t in searched if t["state"] == "complete")
     assert "the lowest is the answer" in unescape((out / "report.html").read_text())
+
+
+def test_epochs_sets_every_run_s_length_and_keeps_the_range_test(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task, out = tmp_path / "notest.py", tmp_path / "run"
+    task.write_text(NO_TEST_TASK)  # 3 epochs a run
+    first = run(str(task), "--budget", "30", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    args = ["tune", str(task), "--epochs", "2", "--budget", "30", "--out", str(out)]
+    status, said, err = in_process(args, capsys)
+    assert status == 0, err
+    assert f"note: {out} held a run with another epoch count per run;" in said
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["reused"] == ["range test"]  # the sweep does not depend on a run's length
+    assert summary["settings"]["plan"]["epochs"] == 2
+    trials = trials_of(out)
+    assert max(t["epochs_run"] for t in trials) == 2  # the trials' budget
+    compared = json.loads((out / "compare.json").read_text())
+    lengths = {len(h["epochs"]) for r in compared["runs"] for h in r["histories"]}
+    assert lengths == {2}
+    assert summary["epochs_by_stage"]["final"] == 2
 
 
 PIDS_TASK = """

@@ -3,8 +3,8 @@
 Writes ``summary.json`` and ``report.html`` (self-contained: open it in any browser, offline)
 to DIR, with every stage's own files beside them. Finished stages are kept in DIR and reused
 when the same command runs again, after an error or Ctrl-C; a run with other settings (another
-task, an edited task file, another seed or budget) redoes the stages they change and
-replaces DIR's files.
+task, an edited task file, another seed, epoch count or budget) redoes the stages they change
+and replaces DIR's files.
 """
 
 from __future__ import annotations
@@ -46,6 +46,14 @@ def add_parser(subparsers: Any) -> None:
         metavar="EPOCHS",
         help="training epochs for the whole pipeline (default: as the plan needs, about 16 "
         "runs' worth)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=epochs_arg,
+        default=None,
+        metavar="E",
+        help="epochs of each training run: every search trial, every schedule compared and the "
+        "final run (default: the task's)",
     )
     parser.add_argument(
         "--value",
@@ -94,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         result = tune(
             args.task,
             budget=args.budget,
+            epochs=args.epochs,
             seed=args.seed,
             value=args.value,
             device=args.device,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrkit import outputs
-from lrkit.checks import MAX_SEED, check_flag, check_seed, plain, whole_number
+from lrkit.checks import MAX_SEED, check_epochs, check_flag, check_seed, plain, whole_number
 from lrkit.devices import device_text
 from lrkit.errors import ConfigError, RunError, bad_value
 from lrkit.jsondata import dumps
@@ -89,6 +89,7 @@ def tune(
     task: str | Path = "digits",
     *,
     budget: Whole | None = None,
+    epochs: Whole | None = None,
     seed: Whole = 0,
     value: Value = "val_loss",
     device: str | torch.device = "cpu",
@@ -105,6 +106,9 @@ def tune(
         task: A built-in task name or a task file path.
         budget: Training epochs for the whole pipeline (``None``: the default plan, see
             :func:`~lrkit.tune.plan.plan_budget`); too small a budget is a ConfigError.
+        epochs: Epochs of each training run: every search trial, every schedule compared and
+            the final run (``None``: the task's). The LR is searched for this budget, since the
+            best LR depends on how long the run is.
         seed: Seeds every stage.
         value: What judges the search's trials, every epoch and at the end: ``"val_loss"``
             (the validation loss, minimized, as seed 000 does) or ``"val_metric"`` (the task's
@@ -113,9 +117,9 @@ def tune(
         device: Where to train.
         out: Run folder: ``summary.json``, ``report.html``, the stages' files; finished stages
             in it are reused by a rerun with the same settings (task, task file content, seed,
-            budget, value). A run with other settings redoes the stages those settings change and
-            replaces the files (the earlier search's trials stay in the folder's journal, in a
-            study of their own).
+            epochs, budget, value). A run with other settings redoes the stages those settings
+            change and replaces the files (the earlier search's trials stay in the folder's
+            journal, in a study of their own).
         command: The command line to show under "how to reproduce".
         say: Where stage headers go (default: print); ``None`` output with ``progress=False``
             makes the pipeline silent.
@@ -163,6 +167,7 @@ def tune(
     )
     seed = plain(seed)  # np.int64(3) is a seed too
     budget = None if budget is None else plain(budget)  # checked by plan_budget
+    given = check_epochs(epochs)
     device = device_text(device)  # torch.device("cuda", 0) too: summary.json records the text
     say = say or (lambda text: print(text, flush=True))
     if not isinstance(out, (str, os.PathLike)):
@@ -171,15 +176,17 @@ def tune(
     stages.check_writable(folder)  # it makes nothing: a usage error leaves no folder behind
     loaded = load_task(task)
     check_task(loaded, device=device)  # first: it says what is wrong with an empty split
+    epochs = loaded.epochs if given is None else given
     # before any work: a budget too small for the range test's first sweep and the smallest
     # pipeline after it fails fast
-    plan_budget(loaded.epochs, budget, range_epochs=DEFAULT_NUM_ITER / len(loaded.train_loader()))
+    plan_budget(epochs, budget, range_epochs=DEFAULT_NUM_ITER / len(loaded.train_loader()))
     with outputs.held(folder, "lrkit tune"):  # made here; another run on it would mix files in
         return _pipeline(
             task,
             loaded,
             folder,
             budget=budget,
+            epochs=epochs,
             seed=seed,
             value=value,
             device=device,
@@ -198,6 +205,7 @@ def _pipeline(
     folder: Path,
     *,
     budget: int | None,
+    epochs: int,
     seed: int,
     value: Value,
     device: str,
@@ -217,7 +225,7 @@ def _pipeline(
         "task": ref,  # ./t.py and t.py are one task
         "task_sha256": task_fingerprint(task),  # an edited task file is another run
         "seed": seed,
-        "epochs": loaded.epochs,
+        "epochs": epochs,
     }
     run = {**base, "budget": budget}
     if value != "val_loss":  # the default's runs keep the settings (and study) they always had
@@ -232,7 +240,7 @@ def _pipeline(
     # the rest of the budget, after what the range test really cost (a second sweep, or an
     # early stop at divergence)
     spent = found_epochs(found, loaded)
-    plan = plan_budget(loaded.epochs, budget, range_epochs=spent, strict=False)
+    plan = plan_budget(epochs, budget, range_epochs=spent, strict=False)
     if budget is not None and plan.estimated > budget:
         say(
             f"      note: the range test used {plan.range_epochs:g} epochs, so the smallest "
@@ -401,7 +409,8 @@ def _range_test(
             warnings.simplefilter("ignore", FinderWarning)
             return range_test_task(task, seed=base["seed"], device=device)
 
-    settings = {**base, "stage": "range_test"}
+    # the sweep's steps do not depend on how long a run is: another --epochs keeps it
+    settings = {**{k: v for k, v in base.items() if k != "epochs"}, "stage": "range_test"}
     found: RangeTestResult = _stage(folder, "range_test", settings, run, say, reused)
     fig = found.plot(title=f"{literal(task.name)}: range test")
     with outputs.writing():  # Ctrl-C waits: a stage's files are all written or none
