@@ -147,7 +147,7 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(
         (["--budget", "20"], "budget must be at least 66 epochs"),
         (["--budget", "0"], "must be a positive integer, got '0'"),
         (["--epochs", "0"], "--epochs: must be a positive integer"),
-        (["--value", "val_acc"], "--value: invalid choice: 'val_acc'"),
+        (["--value", "Val_Acc"], "--value: invalid choice: 'Val_Acc'"),  # as typed
         (["--workers", "0"], "--workers: must be a positive integer, got '0'"),
         # the final run trains from seed + 1000, which must be a seed too: said before any work
         (["--seed", "4294967000"], "--seed must be an integer from 0 to 4294966295"),

@@ -7,6 +7,7 @@ import argparse
 import decimal
 import math
 from pathlib import Path
+from typing import Any
 
 from lrkit.checks import MAX_EPOCHS, MAX_SEED
 
@@ -107,14 +108,38 @@ def seed_arg(text: str) -> int:
 
 
 def lowered(text: str) -> str:
-    """Argument type for options with ``choices``: read case-insensitively, as the sampler,
-    pruner, task and schedule names are.
+    """A name as lrkit reads it: case-insensitively, as the sampler, pruner, task and schedule
+    names are.
 
     Example:
         >>> lowered(" Val_Loss")
         'val_loss'
     """
     return text.strip().lower()
+
+
+def one_of(*names: str) -> dict[str, Any]:
+    """``type`` and ``choices`` for an option that takes one of ``names``, read as
+    :func:`lowered` reads them; a wrong one is named as it was typed (argparse would name the
+    lowered text, which the user never wrote).
+
+    Example:
+        >>> option = one_of("epoch", "step")
+        >>> option["type"]("Step"), option["choices"]
+        ('step', ('epoch', 'step'))
+        >>> option["type"]("Steps")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: invalid choice: 'Steps' (choose from 'epoch', 'step')
+    """
+
+    def choice(text: str) -> str:
+        name = lowered(text)
+        if name not in names:
+            listed = ", ".join(repr(n) for n in names)
+            raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {listed})")
+        return name
+
+    return {"type": choice, "choices": names}
 
 
 def device_arg(text: str) -> str:

@@ -24,7 +24,7 @@ from lrkit.cli import next_command
 from lrkit.cli.arguments import (
     add_task_arguments,
     capped_int,
-    lowered,
+    one_of,
     out_arg,
     positive_float,
 )
@@ -88,8 +88,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--balance",
-        type=lowered,
-        choices=BALANCE_MODES,
+        **one_of(*BALANCE_MODES),
         help="show the sweep class-balanced batches of imbalanced data (default: as they come)",
     )
     parser.add_argument(

@@ -23,7 +23,7 @@ from lrkit.cli.arguments import (
     add_task_arguments,
     capped_int,
     epochs_arg,
-    lowered,
+    one_of,
     out_arg,
     positive_float,
     positive_int,
@@ -149,8 +149,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--value",
-        type=lowered,
-        choices=("val_loss", "val_metric"),
+        **one_of("val_loss", "val_metric"),
         default="val_loss",
         help="what judges each trial, every epoch and at the end: the validation loss "
         "(minimized, the default) or the task's metric on the validation set, e.g. accuracy "

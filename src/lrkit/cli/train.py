@@ -16,7 +16,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from lrkit.cli import UsageError
-from lrkit.cli.arguments import add_task_arguments, epochs_arg, lowered, positive_float
+from lrkit.cli.arguments import add_task_arguments, epochs_arg, one_of, positive_float
 from lrkit.plaintext import lr_text
 
 if TYPE_CHECKING:
@@ -42,8 +42,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--unit",
-        type=lowered,
-        choices=("epoch", "step"),
+        **one_of("epoch", "step"),
         default=None,  # given without --schedule: said, not ignored
         help="what --schedule's lengths count: epochs or optimizer steps (default: epoch)",
     )

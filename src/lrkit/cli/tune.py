@@ -18,7 +18,7 @@ from lrkit.cli import command_line, stopped
 from lrkit.cli.arguments import (
     add_task_arguments,
     epochs_arg,
-    lowered,
+    one_of,
     out_arg,
     positive_float,
     positive_int,
@@ -57,8 +57,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--value",
-        type=lowered,
-        choices=("val_loss", "val_metric"),
+        **one_of("val_loss", "val_metric"),
         default="val_loss",
         help="what judges the search's trials, every epoch and at the end: the validation loss "
         "(minimized, the default) or the task's metric on the validation set, e.g. accuracy "
