@@ -171,12 +171,54 @@ def test_loader_wrappers_subclassed_as_in_torch_lr_finder_give_the_same_curve() 
     )
     same = finder.range_test(loader(), loader(seed=1), end_lr=10, num_iter=12, step_mode="linear")
     assert val.loss_kind == "val" and val.losses == same.losses and val.step_mode == "linear"
-    with pytest.raises(lrkit.ConfigError, match=r"data_loader must be a torch\.utils\.data"):
-        TrainDataLoaderIter([1, 2])  # type: ignore[arg-type]
+    with pytest.raises(lrkit.ConfigError, match=r"got a int, which cannot be iterated\.$"):
+        TrainDataLoaderIter(3)  # type: ignore[arg-type]
+    with pytest.raises(lrkit.ConfigError, match=r"must have a len\(\) .* got a generator"):
+        ValDataLoaderIter(batch for batch in loader())
     with pytest.raises(StopIteration):  # without auto_reset an epoch is all there is
         batches = TrainDataLoaderIter(loader(n=32), auto_reset=False)
         next(batches)
         next(batches)
+
+
+class DictBatches(TrainDataLoaderIter):
+    def inputs_labels_from_batch(self, batch_data: Any) -> tuple[Any, Any]:
+        return batch_data["image"], batch_data["target"]
+
+
+def test_loader_wrappers_take_any_iterable_of_batches_as_torch_lr_finder_s_do() -> None:
+    # a list, or another library's loader (DALI, ffcv): torch-lr-finder's wrappers only iterate
+    # it, and its README's answer to other batches is a subclass (QA 149)
+    x, y = blobs().tensors
+    dicts = [{"image": x[i : i + 32], "target": y[i : i + 32]} for i in range(0, len(y), 32)]
+    model = mlp()
+    finder = LRFinder(model, torch.optim.SGD(model.parameters(), lr=1e-5), nn.CrossEntropyLoss())
+    wrapped = finder.range_test(DictBatches(dicts), end_lr=10, num_iter=20)
+    assert wrapped.losses == finder.range_test(loader(), end_lr=10, num_iter=20).losses
+
+
+def test_the_validation_loss_weighs_labels_given_as_a_list_by_their_count() -> None:
+    # a collate_fn that keeps one target per sample: a short last batch weighed as a full one
+    # (QA 149); torch-lr-finder weighs each batch by len(labels)
+    x, y = blobs().tensors
+    xv, yv = x[:5], y[:5]
+
+    def listed(samples: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+        return torch.stack([a for a, _ in samples]), [b for _, b in samples]
+
+    def criterion(out: torch.Tensor, labels: Any) -> torch.Tensor:
+        labels = torch.stack(labels) if isinstance(labels, list) else labels
+        return nn.functional.cross_entropy(out, labels)
+
+    val_losses = []
+    for collate in (None, listed):
+        torch.manual_seed(1)
+        model = mlp()
+        finder = LRFinder(model, torch.optim.SGD(model.parameters(), lr=1e-6), criterion)
+        val = DataLoader(TensorDataset(xv, yv), batch_size=4, collate_fn=collate)  # 4 and 1
+        found = finder.range_test(loader(), val, end_lr=1e-5, num_iter=10, smooth_f=0)
+        val_losses.append(found.losses[0])
+    assert val_losses[1] == pytest.approx(val_losses[0], rel=1e-6)
 
 
 def test_batches_with_extra_items_use_the_first_two() -> None:

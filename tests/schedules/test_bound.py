@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import subprocess
@@ -483,3 +484,19 @@ def test_binding_again_after_loading_the_optimizers_state_is_no_hand_set_lr() ->
     fresh.param_groups[0]["lr"] = 0.5
     with pytest.warns(UserWarning, match=r"param group 0.s lr is 0\.5, not the"):
         bind(fresh, "cosine:100")
+
+
+def test_a_shallow_copy_has_plateau_counts_of_its_own() -> None:
+    """As a copy of torch's ReduceLROnPlateau: stepping the copy leaves the original's counts."""
+    scheduler = bind(make([0.1]), "plateau:patience=0", unit="epoch", verbose=False)
+    scheduler.step(1.0)
+    copied = copy.copy(scheduler)
+    copied.step(1.0)
+    copied.step(1.0)
+    assert copied.plateau.reductions == 2
+    assert scheduler.plateau.state_dict() == {
+        "best": 1.0,
+        "num_bad_epochs": 0,
+        "cooldown_counter": 0,
+        "reductions": 0,
+    }

@@ -202,3 +202,42 @@ def test_hugging_face_trainer_feeds_a_bound_plateau_from_a_callback(tmp_path: Pa
     trainer.train()
     # evaluations after steps 2, 4, 6, ...: the third makes two bad in a row, past patience 1
     assert seen == [0.1] * 6 + [0.05] * 4 + [0.025] * 2
+
+
+def test_a_compiled_step_with_the_scheduler_inside_compiles_once() -> None:
+    """torch's recipe for a compiled optimizer with a scheduler: a tensor LR, and
+    ``opt.step(); sched.step()`` in one compiled function. Traced, a bound schedule's step
+    fixed its position as a constant and compiled a graph again at every call (QA 151)."""
+    import torch._dynamo
+
+    graphs: list[int] = []
+
+    def counting(gm: torch.fx.GraphModule, inputs: Any) -> Any:
+        graphs.append(1)
+        return gm.forward
+
+    def lrs_of(compiled: bool) -> list[float]:
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        opt = torch.optim.Adam(model.parameters(), lr=torch.tensor(0.01), foreach=False)
+        sched = bind(opt, "warmup:2 > cosine:10")
+        x, y = torch.randn(16, 4), torch.randn(16, 1)
+
+        def both() -> None:
+            opt.step()
+            sched.step()
+
+        step = torch.compile(both, backend=counting) if compiled else both
+        seen = []
+        for n in range(12):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            step()
+            seen.append(float(opt.param_groups[0]["lr"]))
+            if n == 2:
+                after_three = len(graphs)
+        assert len(graphs) == after_three  # nothing compiled after the first steps
+        return seen
+
+    assert lrs_of(compiled=True) == lrs_of(compiled=False)

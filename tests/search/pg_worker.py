@@ -137,6 +137,7 @@ def main(job_path: str) -> int:
             job["n_trials"],
             seed=job["seed"],
             rounds=job.get("rounds", 1),
+            sampler=job.get("sampler", "stratified"),
             storage=job["storage"],
             study_name=job["study"],
             join_timeout=job.get("join_timeout", 30.0),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -371,8 +372,12 @@ def test_a_study_cut_short_before_its_settings_resumes_and_a_foreign_one_is_refu
     theirs = optuna.create_study(study_name="theirs", storage=storage)
     theirs.set_user_attr("owner", "another program")
     optuna.create_study(study_name="max", storage=storage, direction="maximize")
-    for name in ("theirs", "max"):  # not empty, or of the other direction: not taken over
-        with pytest.raises(ConfigError, match="exists but was not made by lrkit's search"):
+    for name, said in (
+        ("theirs", "exists but was not made by lrkit's search"),  # not empty
+        # of the other direction: said so, with the way to search it (QA 150)
+        ("max", "cannot be taken over: its direction is 'maximize' and this search's 'minimize'"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(said)):
             search(
                 lambda lr: lr,
                 1e-5,
@@ -393,7 +398,7 @@ def test_a_study_cut_short_before_its_settings_resumes_and_a_foreign_one_is_refu
     assert journal.read_bytes() == before
     # one of several objectives, which no search of lrkit's makes: said so, not Optuna's error
     optuna.create_study(study_name="two", storage=storage, directions=["minimize"] * 2)
-    with pytest.raises(ConfigError, match="exists but was not made by lrkit's search"):
+    with pytest.raises(ConfigError, match="it has several objectives, and a search has one"):
         search(lambda lr: lr, 1e-5, 1.0, 4, storage=str(journal), study_name="two", resume=True)
 
 

@@ -185,6 +185,24 @@ def test_three_machines_share_one_study_exactly(postgres_db: str, tmp_path: Path
         assert own["counts"]["complete"] == n and own["best_lr"] == reference.best_lr
 
 
+def test_machines_on_a_tpe_search_draw_lrs_of_their_own(postgres_db: str, tmp_path: Path) -> None:
+    # each machine's TPE started from the same seeded random state: its first draw was the
+    # coordinator's first LR again (QA 150)
+    n, study = 6, "tpe-machines"
+    go, markers = tmp_path / "go", tmp_path / "markers"
+    markers.mkdir()
+    each = job(postgres_db, study, go, n, sleep=0.2, markers=str(markers), quorum=2, sampler="tpe")
+    workers = start_workers(tmp_path, [each] * 2)
+    go.touch()
+    finish(workers)
+
+    loaded, _ = load(postgres_db, study)
+    trials = loaded.get_trials()
+    assert {t.user_attrs["pid"] for t in trials} == {w.pid for w in workers}  # both ran
+    lrs = [t.params["lr"] for t in trials]
+    assert len(lrs) == n and len(set(lrs)) == n, lrs
+
+
 def test_machines_that_joined_run_the_round_while_its_coordinator_trains_one_trial(
     postgres_db: str, tmp_path: Path
 ) -> None:

@@ -729,7 +729,7 @@ def test_resume_of_a_study_that_is_not_there(tmp_path: Path) -> None:
         ),
         (
             {"sampler": optuna.samplers.GridSampler({"lr": [1e-3, 1e-2]})},
-            "sampler must be a sampler that draws the LR",
+            "sampler must be a sampler that draws the LR .*, got an Optuna GridSampler[.]$",
         ),
         (
             {"sampler": _quietly(optuna.samplers.BruteForceSampler)},
@@ -1477,3 +1477,40 @@ def test_numpy_numbers_and_arrays_an_objective_records_are_stored_in_a_journal_t
         2.0,
     )
     assert type(attrs["acc"]) is float and type(attrs["per_epoch"][1]) is int
+
+
+def test_tpe_draws_anew_in_each_worker_process_and_after_a_resume(tmp_path: Path) -> None:
+    """A seeded Optuna sampler went to every trial's process with one random state, and a
+    resumed search started from it again: each drew the first LR again (QA 150)."""
+    spread = search(
+        objectives.quadratic,
+        1e-4,
+        1.0,
+        6,
+        sampler="tpe",
+        n_workers=2,
+        storage=str(tmp_path / "workers.journal"),
+        progress=False,
+    )
+    lrs = [t.lr for t in spread.trials]
+    assert len(set(lrs)) == 6, lrs
+    storage, log = str(tmp_path / "resumed.journal"), tmp_path / "ran.log"
+    with pytest.raises(KeyboardInterrupt):
+        run(objectives.InterruptAt(2, log), 4, storage=storage, sampler="tpe")
+    resumed = run(objectives.InterruptAt(2, log), 4, storage=storage, sampler="tpe", resume=True)
+    finished = [t.lr for t in resumed.trials if t.state == "complete"]
+    assert len(finished) == 4 and len(set(finished)) == 4, finished  # a retry keeps its LR
+
+
+def test_an_objective_that_writes_lrkit_s_attrs_fails_and_keeps_the_count(tmp_path: Path) -> None:
+    """A slot written over made a resume of the finished search run two trials again (QA 150)."""
+    storage = str(tmp_path / "study.journal")
+    first = run(objectives.writes_lrkit_slot, 3, storage=storage)
+    assert [t.state for t in first.trials] == ["complete", "failed", "failed"]  # slot 0's was 0
+    assert first.trials[1].error is not None
+    assert "set the trial's user attr 'lrkit_slot', in which lrkit keeps" in first.trials[1].error
+    with pytest.warns(FinishedStudyWarning):
+        again = run(objectives.writes_lrkit_slot, 3, storage=storage, resume=True)
+    assert len(again.trials) == 3
+    stored = optuna.load_study(study_name="lrkit-search", storage=_journal(storage)).trials
+    assert [t.user_attrs["lrkit_slot"] for t in stored] == [0, 1, 2]

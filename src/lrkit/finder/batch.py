@@ -178,24 +178,31 @@ def criterion_loss(criterion: Criterion, output: Any, labels: Any, items: int = 
 
 
 def batch_size(batch: Any) -> int:
-    """How many samples a batch holds: the first dimension of its labels or first tensor.
+    """How many samples a batch holds: the first dimension of its labels, else of its inputs
+    (labels in a list of one tensor per head, say), else the length of its labels as a list (a
+    ``collate_fn`` that keeps one target per sample, as for detection), as torch-lr-finder
+    counts them.
 
     Example:
         >>> batch_size((torch.zeros(5, 3), torch.zeros(5))), batch_size({"ids": torch.zeros(2, 7)})
         (5, 2)
+        >>> batch_size(([torch.zeros(3, 4)] * 3, [{"boxes": torch.zeros(1, 4)}] * 3))
+        3
+        >>> batch_size((torch.zeros(4, 1), [torch.zeros(4), torch.zeros(4)]))  # two heads
+        4
     """
     if isinstance(batch, (tuple, list)) and batch:
-        return batch_size(batch[-1]) if len(batch) == 2 else batch_size(batch[0])
-    if isinstance(batch, Mapping):
-        for key in LABEL_KEYS:
-            if key in batch:
-                return batch_size(batch[key])
-        for value in batch.values():
-            if isinstance(value, Tensor):
-                return batch_size(value)
-    if isinstance(batch, Tensor):
-        return int(batch.shape[0]) if batch.dim() else 1
-    return 1
+        parts = (batch[-1], batch[0]) if len(batch) == 2 else (batch[0],)
+    elif isinstance(batch, Mapping):
+        labels = [batch[key] for key in LABEL_KEYS if key in batch][:1]
+        parts = (*labels, *(v for v in batch.values() if isinstance(v, Tensor)))
+    else:
+        parts = (batch,)
+    for part in parts:
+        if isinstance(part, Tensor) and part.dim():
+            return int(part.shape[0])
+    counted = parts[0] if parts else None
+    return len(counted) if isinstance(counted, (list, tuple)) else 1
 
 
 def check_loss(loss: object, source: str) -> Tensor:

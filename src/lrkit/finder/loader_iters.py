@@ -22,12 +22,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sized
 from typing import Any
 
-from torch.utils.data import DataLoader
-
-from lrkit.errors import BatchTypeError, bad_value
+from lrkit.errors import BatchTypeError, ConfigError
 
 __all__ = ["DataLoaderIter", "TrainDataLoaderIter", "ValDataLoaderIter"]
 
@@ -36,22 +34,27 @@ class DataLoaderIter:
     """Batches of a ``DataLoader`` as ``(inputs, labels)`` pairs.
 
     Args:
-        data_loader: The ``torch.utils.data.DataLoader`` to read.
+        data_loader: The ``torch.utils.data.DataLoader`` to read, or any other iterable of
+            batches (a list, another library's loader), as torch-lr-finder takes.
 
     Raises:
-        ConfigError: ``data_loader`` is not a ``DataLoader``.
+        ConfigError: ``data_loader`` cannot be iterated.
     """
 
-    def __init__(self, data_loader: DataLoader[Any]) -> None:
-        if not isinstance(data_loader, DataLoader):
-            raise bad_value("data_loader", "a torch.utils.data.DataLoader", data_loader)
+    def __init__(self, data_loader: Iterable[Any]) -> None:
+        try:
+            self._iterator: Iterator[Any] = iter(data_loader)
+        except TypeError:
+            raise ConfigError(
+                "data_loader must be a torch DataLoader or another iterable of batches, got a "
+                f"{type(data_loader).__name__}, which cannot be iterated."
+            ) from None
         self.data_loader = data_loader
-        self._iterator: Iterator[Any] = iter(data_loader)
 
     @property
     def dataset(self) -> Any:
-        """The loader's dataset."""
-        return self.data_loader.dataset
+        """The loader's dataset (an AttributeError for a loader without one)."""
+        return self.data_loader.dataset  # type: ignore[attr-defined]
 
     def inputs_labels_from_batch(self, batch_data: Any) -> tuple[Any, Any]:
         """``(inputs, labels)`` of one batch: the first two items of a tuple or list (any after
@@ -81,7 +84,7 @@ class TrainDataLoaderIter(DataLoaderIter):
     """Training batches; with ``auto_reset`` (the default), the loader starts again when it runs
     out, so a range test can take more steps than an epoch has batches."""
 
-    def __init__(self, data_loader: DataLoader[Any], auto_reset: bool = True) -> None:
+    def __init__(self, data_loader: Iterable[Any], auto_reset: bool = True) -> None:
         super().__init__(data_loader)
         self.auto_reset = auto_reset
 
@@ -97,9 +100,18 @@ class TrainDataLoaderIter(DataLoaderIter):
 
 
 class ValDataLoaderIter(DataLoaderIter):
-    """Validation batches: each ``for`` loop over it reads the loader once, from its start."""
+    """Validation batches: each ``for`` loop over it reads the loader once, from its start.
 
-    def __init__(self, data_loader: DataLoader[Any]) -> None:
+    Raises:
+        ConfigError: ``data_loader`` has no ``len()``: it says when a loop is done.
+    """
+
+    def __init__(self, data_loader: Iterable[Any]) -> None:
+        if not isinstance(data_loader, Sized):
+            raise ConfigError(
+                "data_loader must have a len() for ValDataLoaderIter, which reads that many "
+                f"batches a loop, got a {type(data_loader).__name__} without one."
+            )
         super().__init__(data_loader)
         self.run_limit = len(data_loader)
         self.run_counter = 0

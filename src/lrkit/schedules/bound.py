@@ -7,9 +7,12 @@ the LRs of an uninterrupted one, whatever state the optimizer was restored to.
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import warnings
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
@@ -28,6 +31,24 @@ if TYPE_CHECKING:
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 Unit = Literal["step", "epoch"]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _not_traced(method: Callable[P, R]) -> Callable[P, R]:
+    """``method`` run as it is inside a ``torch.compile``'d function (torch's recipe for a
+    compiled optimizer with a scheduler), not traced: traced, a schedule's position is a
+    constant, and every call compiled a graph again. Outside one it is called straight, with
+    no cost (``torch.compiler.disable`` would import torch._dynamo with lrkit, and cost 4 us a
+    call)."""
+
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not torch.compiler.is_compiling():
+            return method(*args, **kwargs)
+        return torch.compiler.disable(method)(*args, **kwargs)
+
+    return run
 
 
 class ScheduledLR(LRScheduler):
@@ -157,6 +178,7 @@ class ScheduledLR(LRScheduler):
         finally:
             TICK.reset(tick)
 
+    @_not_traced
     def step(self, metrics: Any = None, epoch: None = None) -> None:  # type: ignore[override]
         """Advances one unit; a given metric is reported first (as ReduceLROnPlateau does)."""
         if epoch is not None:
@@ -168,6 +190,14 @@ class ScheduledLR(LRScheduler):
         self.last_epoch += 1
         self._step_count += 1
         self._apply()
+
+    def __copy__(self) -> ScheduledLR:
+        """A shallow copy, on the same optimizer, with plateau counts of its own (as a copy of
+        torch's ReduceLROnPlateau has): stepping it does not move this one's."""
+        copied = type(self).__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        copied.plateau = copy.copy(self.plateau)
+        return copied
 
     def report(self, metric: Any) -> bool:
         """Feeds one metric value to the active plateau phase; returns True if the LR dropped.

@@ -126,7 +126,8 @@ def search(
             2**63 - 1 (each draws apart from the others).
         sampler: ``"stratified"`` (Latin hypercube in log-LR: even coverage), ``"random"``
             (seed 000's ``10 ** U(a, b)`` with NumPy), ``"random-torch"`` (the same with
-            ``torch.distributions``), ``"tpe"``, or any Optuna sampler.
+            ``torch.distributions``), ``"tpe"``, or an Optuna sampler that draws (not a
+            ``GridSampler`` or ``BruteForceSampler``: a grid of LRs is a loop over them).
         pruner: ``"none"``, ``"halving"`` (successive halving), ``"hyperband"``, ``"median"``,
             or any Optuna pruner.
         rounds: Progressive narrowing: after each round the range shrinks ``narrow`` times
@@ -250,6 +251,11 @@ def search(
                 spec, opened, name, config, sampler_obj, pruner_obj, resume=resume, derived=derived
             )
             stored = True
+            drawn = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+            if role != "coordinator" or study.get_trials(deepcopy=False, states=drawn):
+                # a seeded Optuna sampler starts from the state its first draw came from: a
+                # machine that joins, or a search that resumes, would draw those LRs again
+                sampler_obj.reseed_rng()
             with (
                 SearchDisplay(
                     study,

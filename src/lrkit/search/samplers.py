@@ -22,7 +22,7 @@ import numpy as np
 import optuna
 
 from lrkit.checks import whole_number
-from lrkit.errors import UnknownNameError, bad_value
+from lrkit.errors import ConfigError, UnknownNameError, bad_value
 
 SAMPLERS = ("random", "random-torch", "stratified", "tpe")
 _SAMPLER_ALIASES = {"lhs": "stratified", "latin": "stratified"}
@@ -332,11 +332,10 @@ def make_sampler(name: str | Any, seed: int) -> optuna.samplers.BaseSampler:
     """An Optuna sampler from a name in :data:`SAMPLERS`, or an Optuna sampler passed through."""
     # a grid refuses trials queued without params; brute force cannot enumerate a float range
     if isinstance(name, (optuna.samplers.GridSampler, optuna.samplers.BruteForceSampler)):
-        raise bad_value(
-            "sampler",
-            "a sampler that draws the LR (a grid of LRs: run each, or use sampler='stratified', "
-            "which spreads them evenly in log space)",
-            name,
+        raise ConfigError(
+            "sampler must be a sampler that draws the LR (a grid of LRs: run each, or use "
+            "sampler='stratified', which spreads them evenly in log space), got an Optuna "
+            f"{type(name).__name__}."
         )
     if isinstance(name, optuna.samplers.BaseSampler):
         return name

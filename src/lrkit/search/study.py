@@ -210,6 +210,18 @@ def open_study(
         with no_interrupt():
             _claim(study, config)
         stored = asdict(config)
+    if stored is None and _empty(study):  # an empty Optuna study that cannot be this search's
+        theirs = _direction(study)
+        why = (
+            f"its direction is {theirs!r} and this search's {direction!r}: search in its "
+            f"direction (direction={theirs!r}; on the command line, `--value val_metric` "
+            "maximizes a task's metric), or pick another study name"
+            if theirs is not None
+            else "it has several objectives, and a search has one: pick another study name"
+        )
+        raise ConfigError(
+            f"{where} exists with no trial but cannot be taken over: {why}. It was left as it was."
+        )
     if stored is None:
         raise ConfigError(
             f"{where} exists but was not made by lrkit's search; pick another study name."

@@ -131,6 +131,8 @@ def _let_go(trial_s: float) -> None:
     _collecting.update(last_s=time.perf_counter() - started, since_s=0.0)
 
 
+OWN_ATTRS = "lrkit_"
+"""How the trial attrs lrkit keeps its record in begin (slot, round, seed, range, ...)."""
 SAMPLER_FAILED = "the sampler could not draw the trial's lr"
 """How a trial's error starts when its sampler raised (the search warns of it at the end)."""
 
@@ -178,7 +180,7 @@ def _run_trial(
         began = time.monotonic()
         try:
             with deadline(timeout):
-                value = _call(objective, lr, trial)
+                value = _kept_attrs_call(objective, lr, trial)
             if timeout is not None and time.monotonic() - began > timeout:
                 raise TrialTimeout  # it swallowed one (a bare except, a return in a finally)
         except TrialTimeout as error:
@@ -242,6 +244,33 @@ def _say_why(trial: optuna.Trial, error: str) -> None:
     """Records why the trial ended where it did not complete: its error's first line."""
     first = error.strip().splitlines()[0][:500] if error.strip() else error
     trial.set_user_attr("error", first)
+
+
+def _kept_attrs_call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
+    """:func:`_call`, keeping the trial's ``lrkit_*`` attrs (its slot, round and seed) as they
+    were: an objective that wrote one of them broke the study's count (a resume ran trials
+    again); it is written back, and the trial fails saying so."""
+    kept = {k: v for k, v in trial.user_attrs.items() if k.startswith(OWN_ATTRS)}
+
+    def restored() -> list[str]:
+        changed = [k for k, v in kept.items() if trial.user_attrs.get(k) != v]
+        for key in changed:
+            trial.set_user_attr(key, kept[key])
+        return changed
+
+    try:
+        value = _call(objective, lr, trial)
+    except BaseException:
+        restored()
+        raise
+    changed = restored()
+    if changed:
+        raise ConfigError(
+            f"the objective set the trial's user attr {changed[0]!r}, in which lrkit keeps its "
+            f"record of the trial; give the objective's attr a name that does not start with "
+            f"{OWN_ATTRS!r}."
+        )
+    return value
 
 
 def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:

@@ -170,6 +170,10 @@ def _child_run(job: TrialJob, alive: Connection) -> None:
         # each worker's share of the cores: n workers with all cores each thrash the machine
         torch.set_num_threads(job.threads)
     _exit_with_parent(alive)
+    # an Optuna sampler's random state came with the job, the same in every trial's process:
+    # each would draw what the first drew (tpe's startup trials, a seeded RandomSampler).
+    # Optuna reseeds its n_jobs threads likewise; lrkit's samplers draw from the slot alone
+    job.sampler.reseed_rng()
     study = optuna.load_study(
         study_name=job.study_name,
         storage=job.spec.open(snapshot=job.snapshot),
