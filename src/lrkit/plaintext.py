@@ -1,7 +1,8 @@
 """Text for people: names shown in figures as typed (matplotlib reads text between two ``$`` as
 math, and fails on a task or study name such as ``$\\foo$`` only when the figure is saved, after
 all the work), lists said in words, and learning rates and LR ranges written the same way by
-every command, report and plot (files store them in full)."""
+every command, report and plot (files store them in full); and lrkit's symbols (``±``) spelt
+in ASCII where the output cannot show them."""
 
 from __future__ import annotations
 
@@ -48,3 +49,44 @@ def range_text(low: float, high: float) -> str:
         '0.09707 to 1.072'
     """
     return f"{lr_text(low)} to {lr_text(high)}"
+
+
+ASCII_SPELLINGS = {"±": "+/-", "·": "-", "…": "...", "—": "--", "–": "-", "→": "->", "×": "x"}
+"""How lrkit's own symbols read where the output cannot show them (an ASCII-only stdout)."""
+
+
+def shown(text: str, encoding: str | None) -> str:
+    """``text`` as a stream of ``encoding`` can show it: lrkit's symbols spelt in ASCII where
+    it cannot (``±`` as ``+/-``), so a table is laid out with what is shown.
+
+    Example:
+        >>> shown("0.97±0.01", "ascii"), shown("0.97±0.01", "utf-8")
+        ('0.97+/-0.01', '0.97±0.01')
+    """
+    try:
+        text.encode(encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return "".join(ASCII_SPELLINGS.get(c, c) for c in text)
+    return text
+
+
+def spelt_in_ascii(error: UnicodeError) -> tuple[str | bytes, int]:
+    """A codec error handler for stdout and stderr (registered by the CLI as
+    ``"lrkit-ascii"``): lrkit's symbols in ASCII (:data:`ASCII_SPELLINGS`), a byte that a
+    command line or a path could not decode as it came (``surrogateescape``), anything else as
+    ``\\xb5``; never a UnicodeEncodeError that ends the command.
+
+    Example:
+        >>> import codecs
+        >>> codecs.register_error("lrkit-ascii", spelt_in_ascii)
+        >>> "±1 µ d\\udcc3".encode("ascii", "lrkit-ascii")
+        b'+/-1 \\\\xb5 d\\xc3'
+    """
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    char = error.object[error.start]
+    if "\udc80" <= char <= "\udcff":  # a byte as it came: written back as that byte
+        return bytes([ord(char) - 0xDC00]), error.start + 1
+    return ASCII_SPELLINGS.get(char, char.encode("ascii", "backslashreplace").decode()), (
+        error.start + 1
+    )

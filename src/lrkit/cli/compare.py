@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {note}", file=sys.stderr)
     written = write_outputs(result, args.out, task=identity)
     if args.json:
-        print_json((args.out / outputs.COMPARE_JSON).read_text())  # as written, not built again
+        # as written, not built again
+        print_json((args.out / outputs.COMPARE_JSON).read_text(encoding="utf-8"))
     elif not args.quiet:
         print(f"Wrote {in_words([str(p) for p in written])}.")
         best = result.best

@@ -12,6 +12,8 @@ error or an invalid value (any :class:`~lrkit.errors.LrkitError`), 130 interrupt
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 import functools
 import importlib
 import io
@@ -35,6 +37,7 @@ from lrkit.interrupts import (
     interrupt_behind,
     raise_held,
 )
+from lrkit.plaintext import spelt_in_ascii
 
 COMMANDS: tuple[str, ...] = ("schedule", "train", "find", "search", "compare", "tune")
 """Subcommand modules under ``lrkit.cli``, in the order ``lrkit --help`` lists them."""
@@ -132,7 +135,9 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser = None
     try:
         parser = build_parser()
-        args = parser.parse_args(_help_as_option(sys.argv[1:] if argv is None else argv))
+        argv = _help_as_option(sys.argv[1:] if argv is None else argv)
+        _check_cwd(argv)
+        args = parser.parse_args(argv)
         # the library's warnings name their parameters as this command's options (--end-lr)
         warnings.showwarning = functools.partial(_show_warning, options=_options(parser, args))
         if _AS_COMMAND and (args.command in PLOTTING or getattr(args, "action", None) == "plot"):
@@ -171,6 +176,22 @@ def _run(argv: Sequence[str] | None) -> int:
         if where_raised(exc):  # the task's model, data or loss: its own error
             return _task_failed(exc)
         raise  # lrkit's: the whole traceback, for a bug report
+
+
+def _check_cwd(argv: Sequence[str]) -> None:
+    """A UsageError in a current folder that was deleted, for a command that imports torch
+    (every one but ``schedule``, help and the version; its ``--device`` is read with it):
+    torch's import ends the process there, with oneMKL's "FATAL ERROR: Cannot load
+    libtorch_cpu.so" (QA 152)."""
+    if not argv or argv[0] == "schedule" or {"-h", "--help", "--version"} & set(argv):
+        return
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise UsageError(
+            "the current folder no longer exists (it was deleted or moved away); cd to one that "
+            "does and run the command again."
+        ) from None
 
 
 def _help_as_option(argv: Sequence[str]) -> list[str]:
@@ -387,6 +408,44 @@ def one_line(message: str) -> str:
     return " ".join(parts)
 
 
+_UNSHOWN = frozenset({"strict", "surrogateescape", "backslashreplace"})
+"""A stream's errors handlers that end the command or show "±" as "\\xb1" where it cannot be
+encoded; :func:`~lrkit.plaintext.spelt_in_ascii` replaces them."""
+
+
+class _KeptStdout:
+    """stdout, whose first failed write (a reader that quit: ``| head -1``; a full disk) is kept
+    in ``error`` and the rest dropped, so that the command goes on and writes its files: a table
+    is printed before them (QA 152: a pipe closed early lost every file)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.error: OSError | None = None
+
+    def write(self, text: str) -> int:
+        if self.error is None:
+            try:
+                return int(self._stream.write(text))
+            except OSError as error:
+                self._lost(error)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self._stream.flush()
+            except OSError as error:
+                self._lost(error)
+
+    def _lost(self, error: OSError) -> None:
+        self.error = error
+        with contextlib.suppress(OSError):
+            _silence_stdout()  # what is still buffered goes nowhere at exit, not in a traceback
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, buffer, ...
+        return getattr(self._stream, name)
+
+
 def _silence_stdout() -> None:
     # Python would report the broken pipe again when it flushes stdout at exit.
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -399,14 +458,25 @@ def script() -> NoReturn:
     A Ctrl-C or SIGTERM that comes once the work is done, while Python shuts down (torch's exit
     handlers run then), is ignored rather than printed as a traceback or changing the status.
     """
+    codecs.register_error("lrkit-ascii", spelt_in_ascii)
     for stream in (sys.stdout, sys.stderr):
-        # an ASCII-only stdout (PYTHONIOENCODING=ascii, a C locale without UTF-8 mode) shows
-        # the tables' "±" as "\xb1" instead of ending the command with a UnicodeEncodeError
-        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
-            stream.reconfigure(errors="backslashreplace")
+        # an ASCII-only stdout (PYTHONIOENCODING=ascii, a C locale without UTF-8 mode, whose
+        # errors are "surrogateescape") shows "±" as "+/-" instead of ending the command with a
+        # UnicodeEncodeError (QA 152)
+        if isinstance(stream, io.TextIOWrapper) and stream.errors in _UNSHOWN:
+            stream.reconfigure(errors="lrkit-ascii")
     global _AS_COMMAND
     _AS_COMMAND = True
+    kept = sys.stdout = _KeptStdout(sys.stdout) if sys.stdout is not None else None
     status = main()
+    if kept is not None and kept.error is not None:  # `| head -1`, a full disk: said, not lost
+        if not isinstance(kept.error, BrokenPipeError):  # a reader that quit knows
+            print(
+                f"lrkit: error: could not print to stdout: {kept.error.strerror or kept.error}"
+                + ("; the command ran to its end and wrote its files" if status == 0 else ""),
+                file=sys.stderr,
+            )
+        status = status or EXIT_FAILURE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, handler):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

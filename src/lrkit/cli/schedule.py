@@ -279,7 +279,7 @@ def read_metrics(text: str) -> list[float]:
 
 
 def _metrics_from_file(path: Path) -> list[float]:
-    content = path.read_text()
+    content = path.read_text(encoding="utf-8")  # whatever the locale: JSON and CSV are UTF-8
     if content.lstrip().startswith("["):
         try:
             data = json.loads(content)

@@ -367,7 +367,7 @@ def _none_completed(result: SearchResult) -> str:
 def _study_in(path: Path) -> str | None:
     """The study name of the search.json at ``path``; None if there is none (or unreadable)."""
     try:
-        name = json.loads(path.read_text()).get("study_name")
+        name = json.loads(path.read_text(encoding="utf-8")).get("study_name")
     except (OSError, ValueError, AttributeError):
         return None
     return name if isinstance(name, str) else None

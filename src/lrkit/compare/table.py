@@ -8,10 +8,11 @@ chosen by validation only, is marked ``*``.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from lrkit.compare.result import METRIC_NAMES
-from lrkit.plaintext import lr_text
+from lrkit.plaintext import lr_text, shown
 
 if TYPE_CHECKING:
     from lrkit.compare.result import CompareResult, ScheduleRun, Stat
@@ -37,7 +38,10 @@ def format_table(result: CompareResult) -> str:
         return f"{head}\n  (no runs)"
     headers = column_names(result.metric)
     best = result.best
-    body = [cells(run, result.metric) for run in result.runs]
+    # "±" as "+/-" on a stdout that cannot show it: laid out as it is shown (QA 152)
+    encoding = getattr(sys.stdout, "encoding", None)
+    head = shown(head, encoding)
+    body = [[shown(cell, encoding) for cell in cells(run, result.metric)] for run in result.runs]
     widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(headers)]
 
     def line(mark: str, cells: list[str]) -> str:

@@ -66,7 +66,7 @@ def changed(out: Path, settings: dict[str, Any]) -> list[str]:
     """The names of the settings in which the run the folder holds differs from ``settings``
     (empty for a new folder or the same run)."""
     try:
-        before = json.loads((out / CACHE_DIR / RUN_FILE).read_text())
+        before = json.loads((out / CACHE_DIR / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
     if not isinstance(before, dict):
