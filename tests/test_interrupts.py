@@ -194,6 +194,21 @@ def test_sigterm_raises_terminated_at_once_and_the_default_comes_back() -> None:
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+def test_sighup_raises_hung_up_unless_nohup_ignores_it() -> None:
+    with interrupts.held_during_imports(), pytest.raises(interrupts.HungUp):
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(5)  # interrupted, not slept
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    try:
+        with interrupts.held_during_imports():
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.1)  # ignored: nothing raised
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def test_sigterm_inside_an_import_is_held_and_raised_as_terminated(importable: Path) -> None:
     (importable / "lrkit_test_dep_f.py").write_text(
         OPTIONAL_DEPENDENCY.replace("SIGINT", "SIGTERM")

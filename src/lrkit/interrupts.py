@@ -19,7 +19,8 @@ installs the handler is unchanged.
 SIGTERM (``kill``, a cluster's scheduler ending a job, a container stopped) is handled the same
 way under the CLI: it raises :class:`Terminated`, a ``KeyboardInterrupt``, so that work stops as
 it does on Ctrl-C (a range test restores the model, a search records its trials in flight, files
-are written whole or not at all), and the command exits 143 instead of 130.
+are written whole or not at all), and the command exits 143 instead of 130. So is SIGHUP (a
+terminal closed, an ssh session dropped), which exits 129; under ``nohup`` it stays ignored.
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ class Terminated(KeyboardInterrupt):
     A ``KeyboardInterrupt``, so that every ``except KeyboardInterrupt`` that keeps work whole
     (trials recorded, the model restored) keeps it whole on SIGTERM too.
     """
+
+
+class HungUp(Terminated):
+    """SIGHUP, under the CLI (a terminal closed, an ssh session dropped): handled as SIGTERM."""
+
+
+# SIGHUP, where there is one: it ends the work as SIGTERM does
+HANGUP = (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+TERMINATING: dict[int, type[Terminated]] = {
+    signal.SIGTERM: Terminated,
+    **{signum: HungUp for signum in HANGUP},
+}
+"""The signals that end the work as Ctrl-C does, and what each raises."""
 
 
 # SIGALRM, where there is one: a search's trial_timeout raises from its handler
@@ -106,10 +120,10 @@ def _importing(frame: FrameType | None) -> bool:
 
 
 def handler(signum: int, frame: FrameType | None) -> None:
-    """SIGINT (or SIGTERM): ``KeyboardInterrupt`` (:class:`Terminated`) now, or, inside an
-    import, at the next progress update."""
+    """SIGINT (or SIGTERM, SIGHUP): ``KeyboardInterrupt`` (:class:`Terminated`, :class:`HungUp`)
+    now, or, inside an import, at the next progress update."""
     global _held
-    kind = Terminated if signum == signal.SIGTERM or _held is Terminated else KeyboardInterrupt
+    kind = TERMINATING.get(signum) or _held or KeyboardInterrupt  # a kill over a held Ctrl-C
     if _held is not None or not (_deferring or _importing(frame)):
         _held = None
         raise kind
@@ -163,7 +177,7 @@ def no_interrupt() -> Iterator[None]:
         return
     held: dict[int, Any] = {
         signum: previous
-        for signum in (signal.SIGINT, signal.SIGTERM, *ALARM)
+        for signum in (signal.SIGINT, *TERMINATING, *ALARM)
         if (previous := signal.getsignal(signum)) not in (signal.SIG_IGN, None)
         and (signum == signal.SIGINT or callable(previous))
     }
@@ -175,7 +189,7 @@ def no_interrupt() -> Iterator[None]:
     finally:
         for signum, previous in held.items():
             signal.signal(signum, previous)
-        for came in sorted(set(pending), key=lambda s: s != signal.SIGTERM):  # SIGTERM first
+        for came in sorted(set(pending), key=lambda s: s not in TERMINATING):  # a kill first
             if callable(held[came]):
                 held[came](came, None)
             else:
@@ -197,7 +211,7 @@ def held_during_imports() -> Iterator[None]:
         return
     defaults: dict[int, Any] = {
         signal.SIGINT: signal.default_int_handler,
-        signal.SIGTERM: signal.SIG_DFL,
+        **{signum: signal.SIG_DFL for signum in TERMINATING},
     }
     taken = [s for s, default in defaults.items() if signal.getsignal(s) is default]
     for signum in taken:
@@ -211,12 +225,15 @@ def held_during_imports() -> Iterator[None]:
 
 
 def exit_status(interrupt: BaseException) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM (128 + the signal's number, as a shell reports it).
+    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP (128 + the signal's number, as a shell
+    reports it).
 
     Example:
-        >>> exit_status(KeyboardInterrupt()), exit_status(Terminated())
-        (130, 143)
+        >>> exit_status(KeyboardInterrupt()), exit_status(Terminated()), exit_status(HungUp())
+        (130, 143, 129)
     """
+    if isinstance(interrupt, HungUp):
+        return 128 + signal.SIGHUP  # raised only where there is one
     return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
 
 

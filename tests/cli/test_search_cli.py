@@ -451,6 +451,7 @@ task = Task(name="paced", model=lambda: Paced(4, 2), train_data=TensorDataset(x[
         ("2", "ctrl-c"),
         ("1", "kill"),
         ("2", "kill"),
+        ("2", "hangup"),  # a terminal closed, an ssh session dropped: the group gets SIGHUP
     ],
 )
 def test_interrupted_then_resumed(
@@ -474,10 +475,10 @@ def test_interrupted_then_resumed(
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.1)
     time.sleep(0.5)
-    if stop == "ctrl-c":
+    if stop in ("ctrl-c", "hangup"):
         # as a terminal's: to the whole process group, worker processes (some perhaps still
         # importing torch) included
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT if stop == "ctrl-c" else signal.SIGHUP)
     else:  # a plain kill (SIGTERM) of lrkit alone: its workers are stopped by it
         process.send_signal(signal.SIGTERM)
     stopped = time.monotonic()
@@ -488,9 +489,10 @@ def test_interrupted_then_resumed(
         # signal itself instead, which a shell reports as 130 too
         assert process.returncode in (130, -signal.SIGINT)
         assert "interrupted; finished trials are kept" in err and "--resume" in err
-    else:
-        assert process.returncode == 143
+    else:  # SIGHUP ended it as SIGTERM does, leaving no lock behind (QA 152)
+        assert process.returncode == (143 if stop == "kill" else 129)
         assert "lrkit: terminated; finished trials are kept" in err and "--resume" in err
+        assert not (out / ".lrkit-lock").exists()
     assert "Traceback" not in err
     _assert_group_ended(process.pid)  # no worker left training
     pace.write_text("0")

@@ -6,7 +6,8 @@ there but not written yet is skipped, so the list can run ahead of the code.
 
 Exit statuses: 0 success, 1 a failure while running (a file that cannot be written), 2 a usage
 error or an invalid value (any :class:`~lrkit.errors.LrkitError`), 130 interrupted (Ctrl-C),
-143 terminated (SIGTERM, which stops the work as Ctrl-C does: see :mod:`lrkit.interrupts`).
+143 terminated (SIGTERM, which stops the work as Ctrl-C does: see :mod:`lrkit.interrupts`), 129
+hung up (SIGHUP, likewise).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from lrkit.cli import EXIT_FAILURE, EXIT_USAGE, HOLDS, UsageError, stopped
 from lrkit.cli.json_stdout import stdout_for_json
 from lrkit.errors import LrkitError, RunError, SpecError, TaskError, where_raised
 from lrkit.interrupts import (
+    TERMINATING,
     exit_status,
     handler,
     held_during_imports,
@@ -478,8 +480,9 @@ def script() -> NoReturn:
             )
         status = status or EXIT_FAILURE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, handler):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for signum in TERMINATING:
+        if signal.getsignal(signum) in (signal.SIG_DFL, handler):
+            signal.signal(signum, signal.SIG_IGN)
     sys.exit(status)
 
 

@@ -37,11 +37,11 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from lrkit.interrupts import no_interrupt
+from lrkit.interrupts import HANGUP, TERMINATING, no_interrupt
 from lrkit.search.parent_death import SERVER_OF
 
 # held in the signal mask while a worker starts, until the worker takes them
-HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+HELD_SIGNALS = frozenset({signal.SIGINT, *TERMINATING})
 
 # what the fork server imports once for all of a search's workers, which each would import
 # again: first the module that ties the server's life to this process's (parent_death); then
@@ -212,7 +212,8 @@ def _start(server: Any) -> tuple[BaseContext, int | None]:
     spawning = multiprocessing.get_context("spawn"), None
     # started first, if it is not running: starting multiprocessing's resource tracker unblocks
     # Ctrl-C and SIGTERM in this thread, and a server started after that would not hold them
-    resource_tracker.ensure_running()
+    with _hangup_ignored():
+        resource_tracker.ensure_running()
     try:
         with _this_path(), held_signals():
             forkserver.ensure_running()
@@ -229,6 +230,23 @@ def _start(server: Any) -> tuple[BaseContext, int | None]:
     if server._forkserver_pid != started:  # it died importing, and multiprocessing started
         return spawning  # another: not that one
     return context, started
+
+
+@contextlib.contextmanager
+def _hangup_ignored() -> Iterator[None]:
+    """SIGHUP ignored while the block starts a process, which keeps it ignored: the resource
+    tracker ignores Ctrl-C and SIGTERM itself, but a hangup to the process group (a terminal
+    closed) ended it, and the tracker started again printed KeyErrors for every semaphore. A
+    SIGHUP in the instant it starts is lost: the search then runs on to its end, as under nohup.
+    """
+    if not HANGUP or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, RunError
-from lrkit.interrupts import no_interrupt
+from lrkit.interrupts import TERMINATING, no_interrupt
 from lrkit.search import timeouts
 from lrkit.search.objective import TaskObjective
 from lrkit.search.parent_death import die_with_parent
@@ -68,7 +68,7 @@ class TrialJob:
 
 
 # how a worker stopped by Ctrl-C or a plain kill ends: by the signal, or by _child_main's 130
-INTERRUPTED_EXITS = frozenset({130, 143, -signal.SIGINT, -signal.SIGTERM})
+INTERRUPTED_EXITS = frozenset({130, 143, -signal.SIGINT, *(-signum for signum in TERMINATING)})
 
 
 def _child_main(
@@ -89,10 +89,13 @@ def _child_main(
     if clock is not None:
         timeouts.tell_starts(clock, slot)
     held = hasattr(signal, "pthread_sigmask")
+    # SIGHUP as SIGTERM, but where nohup ignores it, ignored
+    _terminating = [s for s in TERMINATING if signal.getsignal(s) is not signal.SIG_IGN]
     try:
         handler = signal.default_int_handler if interruptible else signal.SIG_IGN
         signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill: stop as on Ctrl-C
+        for signum in _terminating:  # a kill, a hangup: stop as on Ctrl-C
+            signal.signal(signum, signal.default_int_handler)
         if held:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
         if stopping.is_set():  # the parent alone got Ctrl-C while this process started
@@ -111,7 +114,8 @@ def _child_main(
         # ignored, not only blocked: a mask is per thread, and a Ctrl-C to the process reaches
         # it through any thread that does not block it (the parent watcher, Optuna's heartbeat)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum in _terminating:
+            signal.signal(signum, signal.SIG_DFL)
     except KeyboardInterrupt:  # Ctrl-C reaches every worker, even one still importing torch:
         os._exit(130)  # the parent fails and requeues its trial, without a traceback here
     _leave_stray_threads()
