@@ -98,3 +98,18 @@ def test_the_folder_s_holder_removes_temporary_files_a_killed_command_left(
     with held(tmp_path, "lrkit tune"):
         assert not stray.exists()
     assert theirs.read_text() == "keep"
+
+
+def test_a_symbolic_link_to_no_folder_is_said_so(tmp_path: Path) -> None:
+    """A link to nothing, or a loop of links, read as "File exists" (QA 152)."""
+    from lrkit.outputs import unwritable
+
+    (tmp_path / "dangling").symlink_to(tmp_path / "nothing")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    said = unwritable(tmp_path / "dangling" / "deeper")
+    assert said == f"{str(tmp_path / 'dangling')!r} is a symbolic link to " + (
+        f"{str(tmp_path / 'nothing')!r}, which leads to no folder"
+    )
+    assert str(unwritable(tmp_path / "loop1")).endswith("loop2', which leads to no folder")
+    assert not (tmp_path / "nothing").exists()

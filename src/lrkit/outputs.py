@@ -88,6 +88,10 @@ def unwritable(folder: Path) -> str | None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
+        failed = Path(error.filename) if isinstance(error, FileExistsError) else None
+        if failed is not None and failed.is_symlink():  # one to nothing, or a loop: not "exists"
+            link = f"{os.fspath(failed)!r} is a symbolic link to {os.readlink(failed)!r}"
+            return f"{link}, which leads to no folder"
         return f"{error.strerror or error}"
     finally:
         for path in reversed(made):
