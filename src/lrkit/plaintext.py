@@ -6,6 +6,10 @@ in ASCII where the output cannot show them."""
 
 from __future__ import annotations
 
+import codecs
+import io
+import sys
+
 
 def literal(text: str) -> str:
     """``text`` with its dollar signs escaped, for a matplotlib title or label.
@@ -90,3 +94,20 @@ def spelt_in_ascii(error: UnicodeError) -> tuple[str | bytes, int]:
     return ASCII_SPELLINGS.get(char, char.encode("ascii", "backslashreplace").decode()), (
         error.start + 1
     )
+
+
+_UNSHOWN = frozenset({"strict", "surrogateescape", "backslashreplace"})
+"""A stream's errors handlers that end the command, or show "±" as "\\xb1", where it cannot be
+encoded; :func:`spelt_in_ascii` replaces them."""
+
+
+def ascii_where_needed() -> None:
+    """stdout and stderr spell lrkit's symbols in ASCII where they cannot show them (see
+    :func:`spelt_in_ascii`): an ASCII-only stdout (``PYTHONIOENCODING=ascii``, a C locale
+    without UTF-8 mode, whose errors are "surrogateescape") shows "±" as "+/-" instead of ending
+    the command, or a search's worker, with a UnicodeEncodeError (QA 152, review 153).
+    """
+    codecs.register_error("lrkit-ascii", spelt_in_ascii)
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors in _UNSHOWN:
+            stream.reconfigure(errors="lrkit-ascii")

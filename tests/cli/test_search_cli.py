@@ -539,6 +539,22 @@ task = Task(name='slow', model=lambda: Slow(4, 2), train_data=TensorDataset(x[:1
 """
 
 
+def test_a_hangup_in_the_range_test_exits_129(tmp_path: Path) -> None:
+    # it was made a TerminatedBeforeStudy, which exits 143 (review 153)
+    task, out = tmp_path / "slow.py", tmp_path / "run"
+    task.write_text(SLOW_START_TASK)
+    process = start(str(task), "--low", "auto", "--trials", "1", "--out", str(out))
+    deadline = time.monotonic() + 120
+    while not task.with_suffix(".started").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGHUP)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 129
+    assert err == "lrkit: terminated before any trial ran; run the same command again.\n"
+
+
 def test_ctrl_c_in_the_range_test_says_there_is_nothing_to_resume(tmp_path: Path) -> None:
     task, out = tmp_path / "slow.py", tmp_path / "run"
     task.write_text(SLOW_START_TASK)

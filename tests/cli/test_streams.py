@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import io
+import json
 import os
 import subprocess
 import sys
@@ -73,18 +73,29 @@ def test_an_ascii_only_stdout_spells_the_symbols_it_cannot_show(
     assert b"spread +/- 1 - done..." in done.stdout
 
 
-def test_the_comparison_table_is_laid_out_as_an_ascii_stdout_shows_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_search_s_worker_processes_spell_them_too(tmp_path: Path) -> None:
+    # the parent's stdout was mended, its workers' not: both trials failed (review 153)
+    (tmp_path / "task.py").write_text(ASCII_TASK, encoding="utf-8")
+    args = ["search", str(tmp_path / "task.py"), "--trials", "2", "--workers", "2", "--json"]
+    done = subprocess.run(
+        [*LRKIT, *args, "--out", str(tmp_path / "out")],
+        capture_output=True,
+        env={**ENV, "LANG": "C", "LC_ALL": "C", "PYTHONUTF8": "0"},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["counts"]["complete"] == 2
+
+
+def test_the_comparison_table_is_laid_out_as_an_ascii_stdout_shows_it() -> None:
     runs = [
         _run(label, _history(label, 0.9, 0.3, 0.8, seed=0), _history(label, 0.7, 0.4, 0.6, seed=1))
         for label in ("constant", "cosine:3")
     ]
     result = _result(*runs)
     result = type(result)("toy", "accuracy", 0.1, 1, (0, 1), result.runs)
-    assert "±" in format_table(result)
-    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
-    lines = format_table(result).splitlines()
+    assert "±" in result.table() and "±" in format_table(result, "utf-8")
+    lines = result.table(encoding="ascii").splitlines()
     assert "(mean+/-std over 2 seeds)" in lines[0]
     header, *rows = lines[1:4]
     assert all("+/-" in row and len(row) == len(header) for row in rows)  # columns aligned

@@ -221,6 +221,29 @@ def test_the_validation_loss_weighs_labels_given_as_a_list_by_their_count() -> N
     assert val_losses[1] == pytest.approx(val_losses[0], rel=1e-6)
 
 
+_X, _Y = torch.zeros(8, 3), torch.zeros(8)
+
+
+@pytest.mark.parametrize(
+    ("batch", "samples"),
+    [
+        ((_X, _Y), 8),
+        (([_X, _X], [_Y, _Y]), 8),  # two inputs, two heads
+        (({"a": _X}, [_Y, _Y]), 8),
+        (([_X, _X], _Y, _Y), 8),
+        ((_X[:5], [torch.tensor(0)] * 5), 5),  # one target per sample, as a list
+        (([torch.zeros(3, 5, 5)] * 3, [{"boxes": torch.zeros(2, 4)}] * 3), 3),  # detection
+        ((torch.zeros(4), torch.tensor(3)), 1),  # one sample (a DataLoader's batch_size=None)
+        ({"input_ids": torch.zeros(4, 9), "labels": torch.zeros(4, 9)}, 4),
+        (([], []), 1),  # never 0: a silent NaN mean
+    ],
+)
+def test_a_batch_s_samples_weigh_its_validation_loss(batch: Any, samples: int) -> None:
+    from lrkit.finder.batch import batch_size
+
+    assert batch_size(batch) == samples
+
+
 def test_batches_with_extra_items_use_the_first_two() -> None:
     x, y = blobs().tensors
     index = torch.arange(len(y))

@@ -36,3 +36,29 @@ def test_a_final_run_stepped_per_batch_is_reproduced_with_unit_step(
     status, out, err = in_process([*shlex.split(command)[1:], "--quiet"], capsys)
     assert status == 0 and "warning" not in err, err
     assert f"test {final.test_metric:.4f} " in out  # the same run, the same test accuracy
+
+
+def test_a_run_from_python_is_reproduced_with_its_epochs(tmp_path: Path) -> None:
+    # tune(epochs=2) from Python has no command line: the one made up left out --epochs, and
+    # ran the task's epochs, another run (review 153)
+    result = SimpleNamespace(
+        summary={
+            "settings": {
+                "task_ref": "digits",
+                "seed": 3,
+                "device": "cpu",
+                "command": None,
+                "budget": None,
+                "plan": {"epochs": 2},
+            }
+        },
+        out=tmp_path,
+        best_lr=0.2,
+        schedule="constant",
+        plan=SimpleNamespace(epochs=2),
+        final=SimpleNamespace(unit="epoch", seed=1003),
+    )
+    whole = reproduce_commands(result)[0]  # type: ignore[arg-type]
+    assert shlex.split(whole) == [
+        "lrkit", "tune", "digits", "--seed", "3", "--out", str(tmp_path), "--epochs", "2"
+    ]  # fmt: skip

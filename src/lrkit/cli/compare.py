@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     if not (args.json or args.quiet):  # before the files: a disk full for them hides nothing
-        print(result.table())
+        print(result.table(encoding=getattr(sys.stdout, "encoding", None)))  # None: closed
     elif args.quiet:  # a schedule left out, and why: said as a warning would be
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)

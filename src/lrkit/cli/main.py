@@ -13,11 +13,9 @@ hung up (SIGHUP, likewise).
 from __future__ import annotations
 
 import argparse
-import codecs
 import contextlib
 import functools
 import importlib
-import io
 import os
 import re
 import signal
@@ -39,7 +37,7 @@ from lrkit.interrupts import (
     interrupt_behind,
     raise_held,
 )
-from lrkit.plaintext import spelt_in_ascii
+from lrkit.plaintext import ascii_where_needed
 
 COMMANDS: tuple[str, ...] = ("schedule", "train", "find", "search", "compare", "tune")
 """Subcommand modules under ``lrkit.cli``, in the order ``lrkit --help`` lists them."""
@@ -410,11 +408,6 @@ def one_line(message: str) -> str:
     return " ".join(parts)
 
 
-_UNSHOWN = frozenset({"strict", "surrogateescape", "backslashreplace"})
-"""A stream's errors handlers that end the command or show "±" as "\\xb1" where it cannot be
-encoded; :func:`~lrkit.plaintext.spelt_in_ascii` replaces them."""
-
-
 class _KeptStdout:
     """stdout, whose first failed write (a reader that quit: ``| head -1``; a full disk) is kept
     in ``error`` and the rest dropped, so that the command goes on and writes its files: a table
@@ -460,13 +453,7 @@ def script() -> NoReturn:
     A Ctrl-C or SIGTERM that comes once the work is done, while Python shuts down (torch's exit
     handlers run then), is ignored rather than printed as a traceback or changing the status.
     """
-    codecs.register_error("lrkit-ascii", spelt_in_ascii)
-    for stream in (sys.stdout, sys.stderr):
-        # an ASCII-only stdout (PYTHONIOENCODING=ascii, a C locale without UTF-8 mode, whose
-        # errors are "surrogateescape") shows "±" as "+/-" instead of ending the command with a
-        # UnicodeEncodeError (QA 152)
-        if isinstance(stream, io.TextIOWrapper) and stream.errors in _UNSHOWN:
-            stream.reconfigure(errors="lrkit-ascii")
+    ascii_where_needed()
     global _AS_COMMAND
     _AS_COMMAND = True
     kept = sys.stdout = _KeptStdout(sys.stdout) if sys.stdout is not None else None

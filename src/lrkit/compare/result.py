@@ -267,11 +267,12 @@ class CompareResult:
         rows = self.rows()
         return csv_text(rows, list(rows[0]) if rows else ["schedule"])
 
-    def table(self) -> str:
-        """The comparison as fixed-width text, winner marked ``*``, notes underneath."""
+    def table(self, encoding: str | None = None) -> str:
+        """The comparison as fixed-width text, winner marked ``*``, notes underneath; laid out
+        for a stream of ``encoding`` (``±`` as ``+/-`` where it cannot show it)."""
         from lrkit.compare.table import format_table
 
-        return format_table(self)
+        return format_table(self, encoding)
 
     def plot_data(self) -> ComparePlotData:
         """What :meth:`plot` draws, as arrays (see :func:`lrkit.compare.plot.plot_data`)."""

@@ -8,7 +8,6 @@ chosen by validation only, is marked ``*``.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from lrkit.compare.result import METRIC_NAMES
@@ -18,8 +17,9 @@ if TYPE_CHECKING:
     from lrkit.compare.result import CompareResult, ScheduleRun, Stat
 
 
-def format_table(result: CompareResult) -> str:
-    """The table of ``result`` (see :meth:`CompareResult.table`).
+def format_table(result: CompareResult, encoding: str | None = None) -> str:
+    """The table of ``result`` (see :meth:`CompareResult.table`), laid out as a stream of
+    ``encoding`` shows it: ``±`` as ``+/-`` where it cannot (the CLI passes stdout's).
 
     Example:
         >>> from lrkit.compare.result import CompareResult
@@ -39,7 +39,6 @@ def format_table(result: CompareResult) -> str:
     headers = column_names(result.metric)
     best = result.best
     # "±" as "+/-" on a stdout that cannot show it: laid out as it is shown (QA 152)
-    encoding = getattr(sys.stdout, "encoding", None)
     head = shown(head, encoding)
     body = [[shown(cell, encoding) for cell in cells(run, result.metric)] for run in result.runs]
     widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(headers)]

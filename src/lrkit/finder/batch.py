@@ -178,18 +178,22 @@ def criterion_loss(criterion: Criterion, output: Any, labels: Any, items: int = 
 
 
 def batch_size(batch: Any) -> int:
-    """How many samples a batch holds: the first dimension of its labels, else of its inputs
-    (labels in a list of one tensor per head, say), else the length of its labels as a list (a
-    ``collate_fn`` that keeps one target per sample, as for detection), as torch-lr-finder
-    counts them.
+    """How many samples a batch holds, to weigh its validation loss: the first dimension of its
+    labels (1 for a single sample's); of its inputs where the labels are no tensor; else of a
+    list of tensors that share it (one per head or input); else the length of a list (one
+    target per sample: a ``collate_fn`` for detection, as torch-lr-finder counts them); at
+    least 1.
 
     Example:
-        >>> batch_size((torch.zeros(5, 3), torch.zeros(5))), batch_size({"ids": torch.zeros(2, 7)})
-        (5, 2)
+        >>> x = torch.zeros(8, 3)
+        >>> batch_size((x, torch.zeros(8))), batch_size({"ids": torch.zeros(2, 7)})
+        (8, 2)
         >>> batch_size(([torch.zeros(3, 4)] * 3, [{"boxes": torch.zeros(1, 4)}] * 3))
         3
-        >>> batch_size((torch.zeros(4, 1), [torch.zeros(4), torch.zeros(4)]))  # two heads
-        4
+        >>> batch_size(([x, x], [torch.zeros(8), torch.zeros(8)]))  # two inputs, two heads
+        8
+        >>> batch_size((torch.zeros(4), torch.tensor(3)))  # one sample (batch_size=None)
+        1
     """
     if isinstance(batch, (tuple, list)) and batch:
         parts = (batch[-1], batch[0]) if len(batch) == 2 else (batch[0],)
@@ -198,11 +202,14 @@ def batch_size(batch: Any) -> int:
         parts = (*labels, *(v for v in batch.values() if isinstance(v, Tensor)))
     else:
         parts = (batch,)
-    for part in parts:
-        if isinstance(part, Tensor) and part.dim():
-            return int(part.shape[0])
-    counted = parts[0] if parts else None
-    return len(counted) if isinstance(counted, (list, tuple)) else 1
+    for part in parts:  # a tensor says it: the labels', else the inputs'
+        if isinstance(part, Tensor):
+            return int(part.shape[0]) if part.dim() else 1
+    for part in parts:  # lists
+        if isinstance(part, (list, tuple)) and part:
+            firsts = {int(t.shape[0]) if isinstance(t, Tensor) and t.dim() else -1 for t in part}
+            return firsts.pop() if len(firsts) == 1 and -1 not in firsts else len(part)
+    return 1
 
 
 def check_loss(loss: object, source: str) -> Tensor:

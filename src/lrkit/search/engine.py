@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from lrkit.checks import MAX_STUDY_NAME, check_flag, plain, positive_lr, whole_number
 from lrkit.devices import device_text
 from lrkit.errors import ConfigError, RunError, bad_value
-from lrkit.interrupts import Terminated, no_interrupt, raise_held
+from lrkit.interrupts import HungUp, Terminated, no_interrupt, raise_held
 from lrkit.plaintext import lr_text, range_text
 from lrkit.search.display import SearchDisplay
 from lrkit.search.objective import TaskObjective, Value, value_name
@@ -73,6 +73,10 @@ class InterruptedBeforeStudy(KeyboardInterrupt):
 
 class TerminatedBeforeStudy(InterruptedBeforeStudy, Terminated):
     """SIGTERM, under the CLI, before the search had a study in its storage."""
+
+
+class HungUpBeforeStudy(TerminatedBeforeStudy, HungUp):
+    """SIGHUP, under the CLI, before the search had a study in its storage (exit 129)."""
 
 
 MAX_TRIALS = 10_000
@@ -294,7 +298,13 @@ def search(
             stop.lrkit_role = role  # type: ignore[attr-defined]  # for the CLI's advice
             raise
         # nothing to resume: say so, not --resume
-        kind = TerminatedBeforeStudy if isinstance(stop, Terminated) else InterruptedBeforeStudy
+        kind = (
+            HungUpBeforeStudy
+            if isinstance(stop, HungUp)
+            else TerminatedBeforeStudy
+            if isinstance(stop, Terminated)
+            else InterruptedBeforeStudy
+        )
         raise kind("before the search stored its study: nothing to resume") from None
     except Exception as error:
         if stored and spec.kind == "journal" and _unwritable(error):  # a full disk

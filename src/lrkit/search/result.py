@@ -17,7 +17,7 @@ from lrkit.errors import bad_value
 from lrkit.jsondata import dumps
 from lrkit.outputs import csv_text, write_file
 from lrkit.plaintext import lr_text
-from lrkit.search.samplers import ROUND_ATTR, SEED_ATTR, whole_attr
+from lrkit.search.samplers import OWN_ATTRS, ROUND_ATTR, SEED_ATTR, whole_attr
 
 if TYPE_CHECKING:  # matplotlib is imported by plot() only
     from matplotlib.axes import Axes
@@ -161,7 +161,7 @@ class TrialRecord:
             else None,
             seed=whole_attr(attrs.pop(SEED_ATTR, None)),
             round=whole_attr(attrs.pop(ROUND_ATTR, 0), 0) or 0,
-            attrs={k: v for k, v in attrs.items() if not k.startswith("lrkit_")},
+            attrs={k: v for k, v in attrs.items() if not k.startswith(OWN_ATTRS)},
             params={k: v for k, v in trial.params.items() if k != "lr"},
             foreign=is_foreign(trial),
         )

@@ -27,6 +27,8 @@ from lrkit.errors import ConfigError, UnknownNameError, bad_value
 SAMPLERS = ("random", "random-torch", "stratified", "tpe")
 _SAMPLER_ALIASES = {"lhs": "stratified", "latin": "stratified"}
 
+OWN_ATTRS = "lrkit_"
+"""How the trial attrs lrkit keeps its record in begin (slot, round, seed, range, ...)."""
 SLOT_ATTR = "lrkit_slot"  # the trial's index within its round
 ROUND_ATTR = "lrkit_round"
 SEED_ATTR = "lrkit_seed"  # the trial's training seed, derived from its round and slot

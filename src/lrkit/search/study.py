@@ -35,6 +35,7 @@ from lrkit.search.pruners import FIRST_ATTEMPT_ATTR, PLACE_ATTR, PRUNERS, pruner
 from lrkit.search.result import INTERRUPTED, FinishedStudyWarning, is_foreign, is_interrupted
 from lrkit.search.samplers import (
     FIRST_ATTR,
+    OWN_ATTRS,
     ROUND_ATTR,
     ROUND_SIZE_ATTR,
     SAMPLERS,
@@ -212,10 +213,11 @@ def open_study(
         stored = asdict(config)
     if stored is None and _empty(study):  # an empty Optuna study that cannot be this search's
         theirs = _direction(study)
+        flag = "with" if theirs == "maximize" else "without"
         why = (
             f"its direction is {theirs!r} and this search's {direction!r}: search in its "
-            f"direction (direction={theirs!r}; on the command line, `--value val_metric` "
-            "maximizes a task's metric), or pick another study name"
+            f"direction (direction={theirs!r}; on the command line, {flag} `--value "
+            "val_metric`), or pick another study name"
             if theirs is not None
             else "it has several objectives, and a search has one: pick another study name"
         )
@@ -404,7 +406,7 @@ class RoundQueue:
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Queues a trial again, same LR (if it had one) and seed: the retry of an interrupted one."""
-    attrs = {k: v for k, v in trial.user_attrs.items() if k.startswith("lrkit_")}
+    attrs = {k: v for k, v in trial.user_attrs.items() if k.startswith(OWN_ATTRS)}
     attrs[RETRY_ATTR] = trial.number
     attrs.setdefault(FIRST_ATTEMPT_ATTR, trial.number)  # a retry of a retry: the first's
     lr = trial.params.get("lr", trial.system_attrs.get("fixed_params", {}).get("lr"))

@@ -32,7 +32,7 @@ from optuna.trial import TrialState
 from lrkit.checks import bool_or_text, plain
 from lrkit.errors import ConfigError, error_chain
 from lrkit.search.result import TRACEBACK
-from lrkit.search.samplers import LR_PARAM
+from lrkit.search.samplers import LR_PARAM, OWN_ATTRS
 from lrkit.search.storage import StorageSpec
 from lrkit.search.study import HIGH_ATTR, LOW_ATTR, SEED_ATTR, fail_interrupted
 from lrkit.search.timeouts import TrialTimeout, deadline, timed_out
@@ -131,8 +131,6 @@ def _let_go(trial_s: float) -> None:
     _collecting.update(last_s=time.perf_counter() - started, since_s=0.0)
 
 
-OWN_ATTRS = "lrkit_"
-"""How the trial attrs lrkit keeps its record in begin (slot, round, seed, range, ...)."""
 SAMPLER_FAILED = "the sampler could not draw the trial's lr"
 """How a trial's error starts when its sampler raised (the search warns of it at the end)."""
 
@@ -253,7 +251,8 @@ def _kept_attrs_call(objective: Objective, lr: float, trial: optuna.Trial) -> An
     kept = {k: v for k, v in trial.user_attrs.items() if k.startswith(OWN_ATTRS)}
 
     def restored() -> list[str]:
-        changed = [k for k, v in kept.items() if trial.user_attrs.get(k) != v]
+        now = trial.user_attrs  # a copy of them all: read once
+        changed = [k for k, v in kept.items() if now.get(k) != v]
         for key in changed:
             trial.set_user_attr(key, kept[key])
         return changed

@@ -212,7 +212,7 @@ def _start(server: Any) -> tuple[BaseContext, int | None]:
     spawning = multiprocessing.get_context("spawn"), None
     # started first, if it is not running: starting multiprocessing's resource tracker unblocks
     # Ctrl-C and SIGTERM in this thread, and a server started after that would not hold them
-    with _hangup_ignored():
+    with _hangup_blocked():
         resource_tracker.ensure_running()
     try:
         with _this_path(), held_signals():
@@ -233,20 +233,20 @@ def _start(server: Any) -> tuple[BaseContext, int | None]:
 
 
 @contextlib.contextmanager
-def _hangup_ignored() -> Iterator[None]:
-    """SIGHUP ignored while the block starts a process, which keeps it ignored: the resource
-    tracker ignores Ctrl-C and SIGTERM itself, but a hangup to the process group (a terminal
-    closed) ended it, and the tracker started again printed KeyErrors for every semaphore. A
-    SIGHUP in the instant it starts is lost: the search then runs on to its end, as under nohup.
+def _hangup_blocked() -> Iterator[None]:
+    """SIGHUP blocked while the block starts a process, which keeps it blocked for good: the
+    resource tracker ignores Ctrl-C and SIGTERM itself, but a hangup to the process group (a
+    terminal closed) ended it, and the tracker started again printed KeyErrors for every
+    semaphore. One meant for this process is delivered when the block ends (review 153).
     """
-    if not HANGUP or threading.current_thread() is not threading.main_thread():
+    if not HANGUP or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANGUP)
     try:
         yield
     finally:
-        signal.signal(signal.SIGHUP, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @contextlib.contextmanager

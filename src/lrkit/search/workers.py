@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 
 from lrkit.errors import ConfigError, RunError
 from lrkit.interrupts import TERMINATING, no_interrupt
+from lrkit.plaintext import ascii_where_needed
 from lrkit.search import timeouts
 from lrkit.search.objective import TaskObjective
 from lrkit.search.parent_death import die_with_parent
@@ -163,6 +164,7 @@ def _child_run(job: TrialJob, alive: Connection) -> None:
     # the platform's own start method for the objective's processes (a DataLoader's workers),
     # not the fork server this worker came from: each would start a server of its own, seconds
     multiprocessing.set_start_method(None, force=True)
+    ascii_where_needed()  # the objective's prints on an ASCII-only stdout, as in the parent
     if os.environ != job.environ:  # a fork server's environment is the one it started with
         os.environ.clear()
         os.environ.update(job.environ)

@@ -51,6 +51,7 @@ def reproduce_commands(result: TuneResult) -> list[str]:
     task = shlex.quote(str(settings["task_ref"]))
     command = settings.get("command") or (
         f"lrkit tune {task} --seed {settings['seed']} --out {shlex.quote(str(result.out))}"
+        + f" --epochs {settings['plan']['epochs']}"  # the run's, whether given or the task's
         + (f" --budget {settings['budget']}" if settings.get("budget") else "")
         + (
             f" --value {settings['value']}"
