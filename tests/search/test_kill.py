@@ -389,6 +389,10 @@ def test_a_study_cut_short_before_its_settings_resumes_and_a_foreign_one_is_refu
                 resume=True,
             )
     assert not _study(journal, "theirs").trials and not _study(journal, "max").trials
+    # not resumed: both steps said at once, for a function and for a task (QA 155)
+    said = "(an objective function: direction='maximize'; a task: value='val_metric', `--value`"
+    with pytest.raises(ConfigError, match=re.escape(said + " on the command line), and resume")):
+        search(lambda lr: lr, 1e-5, 1.0, 4, storage=str(journal), study_name="max")
 
     # QA 130: an empty one, when not resumed, was written into (claimed), then refused
     optuna.create_study(study_name="mine", storage=storage)

@@ -1502,14 +1502,24 @@ def test_tpe_draws_anew_in_each_worker_process_and_after_a_resume(tmp_path: Path
 
 
 def test_an_objective_that_writes_lrkit_s_attrs_fails_and_keeps_the_count(tmp_path: Path) -> None:
-    """A slot written over made a resume of the finished search run two trials again (QA 150)."""
+    """A slot written over made a resume of the finished search run two trials again, and a
+    seed written over went into the retry after a kill -9 (QA 150, 155): every lrkit_ name is
+    refused where it is written, a name lrkit does not use yet included."""
     storage = str(tmp_path / "study.journal")
     first = run(objectives.writes_lrkit_slot, 3, storage=storage)
-    assert [t.state for t in first.trials] == ["complete", "failed", "failed"]  # slot 0's was 0
-    assert first.trials[1].error is not None
-    assert "set the trial's user attr 'lrkit_slot', in which lrkit keeps" in first.trials[1].error
+    assert [t.state for t in first.trials] == ["failed"] * 3  # slot 0's too, though it was 0
+    said = "ConfigError: the objective's trial.set_user_attr key must not start with 'lrkit_'"
+    assert all(t.error is not None and t.error.startswith(said) for t in first.trials)
     with pytest.warns(FinishedStudyWarning):
         again = run(objectives.writes_lrkit_slot, 3, storage=storage, resume=True)
     assert len(again.trials) == 3
     stored = optuna.load_study(study_name="lrkit-search", storage=_journal(storage)).trials
     assert [t.user_attrs["lrkit_slot"] for t in stored] == [0, 1, 2]
+
+    def pruned_after_a_name_of_its_own(lr: float, trial: optuna.Trial) -> float:
+        trial.set_user_attr("lrkit_foo", 1)
+        raise optuna.TrialPruned("told to")
+
+    result = run(pruned_after_a_name_of_its_own, 2, pruner="halving")
+    assert [t.state for t in result.trials] == ["failed"] * 2
+    assert all("got 'lrkit_foo'" in str(t.error) for t in result.trials)

@@ -213,11 +213,12 @@ def open_study(
         stored = asdict(config)
     if stored is None and _empty(study):  # an empty Optuna study that cannot be this search's
         theirs = _direction(study)
-        flag = "with" if theirs == "maximize" else "without"
+        value = "'val_metric'" if theirs == "maximize" else "'val_loss' (the default)"
+        resumed = "" if coordinate else ", and resume it ('resume=True', `--resume`)"
         why = (
             f"its direction is {theirs!r} and this search's {direction!r}: search in its "
-            f"direction (direction={theirs!r}; on the command line, {flag} `--value "
-            "val_metric`), or pick another study name"
+            f"direction (an objective function: direction={theirs!r}; a task: value={value}, "
+            f"`--value` on the command line){resumed}, or pick another study name"
             if theirs is not None
             else "it has several objectives, and a search has one: pick another study name"
         )

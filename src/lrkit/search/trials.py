@@ -75,9 +75,16 @@ class _Trial(optuna.Trial):
     """Optuna's trial, whose ``set_user_attr`` stores a NumPy number or a 0-d tensor as the
     Python number it holds, and a NumPy array as a list: Optuna's journal file and databases
     store JSON alone, and failed the trial over ``np.float32(1.5)`` (QA 132), which its memory
-    kept."""
+    kept. It refuses the names lrkit keeps its record of the trial in (``lrkit_slot``,
+    ``lrkit_seed``, ...): an objective that wrote one broke the study's count (a resume ran
+    trials again), or a retry's seed (QA 150, 155)."""
 
     def set_user_attr(self, key: str, value: Any) -> None:
+        if isinstance(key, str) and key.startswith(OWN_ATTRS):
+            raise ConfigError(
+                f"the objective's trial.set_user_attr key must not start with {OWN_ATTRS!r}, "
+                f"which lrkit keeps its record of the trial in, got {key!r}; name it otherwise."
+            )
         super().set_user_attr(key, _stored(value))
 
 
@@ -178,7 +185,7 @@ def _run_trial(
         began = time.monotonic()
         try:
             with deadline(timeout):
-                value = _kept_attrs_call(objective, lr, trial)
+                value = _call(objective, lr, trial)
             if timeout is not None and time.monotonic() - began > timeout:
                 raise TrialTimeout  # it swallowed one (a bare except, a return in a finally)
         except TrialTimeout as error:
@@ -242,34 +249,6 @@ def _say_why(trial: optuna.Trial, error: str) -> None:
     """Records why the trial ended where it did not complete: its error's first line."""
     first = error.strip().splitlines()[0][:500] if error.strip() else error
     trial.set_user_attr("error", first)
-
-
-def _kept_attrs_call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
-    """:func:`_call`, keeping the trial's ``lrkit_*`` attrs (its slot, round and seed) as they
-    were: an objective that wrote one of them broke the study's count (a resume ran trials
-    again); it is written back, and the trial fails saying so."""
-    kept = {k: v for k, v in trial.user_attrs.items() if k.startswith(OWN_ATTRS)}
-
-    def restored() -> list[str]:
-        now = trial.user_attrs  # a copy of them all: read once
-        changed = [k for k, v in kept.items() if now.get(k) != v]
-        for key in changed:
-            trial.set_user_attr(key, kept[key])
-        return changed
-
-    try:
-        value = _call(objective, lr, trial)
-    except BaseException:
-        restored()
-        raise
-    changed = restored()
-    if changed:
-        raise ConfigError(
-            f"the objective set the trial's user attr {changed[0]!r}, in which lrkit keeps its "
-            f"record of the trial; give the objective's attr a name that does not start with "
-            f"{OWN_ATTRS!r}."
-        )
-    return value
 
 
 def _call(objective: Objective, lr: float, trial: optuna.Trial) -> Any:
