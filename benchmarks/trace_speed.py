@@ -38,7 +38,7 @@ SINGLE: dict[str, str] = {
     "warmup": "warmup:500k",
     "wsd": "wsd:1M,decay=0.2,cooldown=1-sqrt",
 }
-NOT_CLOSED_FORM = ("plateau",)
+NOT_CLOSED_FORM = ("plateau", "adaptive")  # driven by the metrics reported, not the step alone
 
 COMPOSED: tuple[str, ...] = (
     "warmup:1000 > cosine:999000,min_lr=1e-5",

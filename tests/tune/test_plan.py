@@ -131,3 +131,10 @@ def test_a_budget_past_the_cli_s_limit_is_refused() -> None:
     """A report's reproduce command must run: the CLI refuses budgets over 100,000."""
     with pytest.raises(ConfigError, match="budget must be a whole number of training epochs up"):
         plan_budget(12, 10**9)
+
+
+def test_one_schedule_to_compare_gets_one_seed() -> None:
+    # a run of one epoch compares "constant" alone: a second seed judged no choice (QA 154)
+    assert plan_budget(1).seeds == 1
+    assert plan_budget(1, budget=5000, range_epochs=6).seeds == 1
+    assert plan_budget(2).seeds == 2

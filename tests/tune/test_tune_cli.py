@@ -575,6 +575,19 @@ def test_epochs_sets_every_run_s_length_and_keeps_the_range_test(
     lengths = {len(h["epochs"]) for r in compared["runs"] for h in r["histories"]}
     assert lengths == {2}
     assert summary["epochs_by_stage"]["final"] == 2
+    assert said.rstrip().endswith("once per epoch, in a run of 2 epochs")  # the next: line
+    report = unescape((out / "report.html").read_text())
+    assert "step() once per epoch, in a run of 2 epochs: the schedule sets" in report
+    # one epoch a run: no halving to speak of, one schedule on one seed (QA 154)
+    args = ["tune", str(task), "--epochs", "1", "--budget", "30", "--out", str(out)]
+    status, said, err = in_process(args, capsys)
+    assert status == 0, err
+    assert ", successive halving" not in said
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["plan"]["n_seeds"] == 1
+    report = unescape((out / "report.html").read_text())
+    assert "each trained for up to 1 epoch under cosine:1" in report
+    assert "With one epoch a run, successive halving had no earlier epoch" in report
 
 
 PIDS_TASK = """

@@ -137,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
             f"stage's files beside them ({outputs.RANGE_JSON}, {outputs.SEARCH_JSON}, "
             f"{outputs.COMPARE_JSON}, ...)."
         )
-        print(f"next: {python_advice(summary['best_lr'], summary['schedule'], summary['unit'])}")
+        epochs = summary["settings"]["plan"]["epochs"]
+        advice = python_advice(summary["best_lr"], summary["schedule"], summary["unit"], epochs)
+        print(f"next: {advice}")
     return 0
 
 

@@ -41,7 +41,8 @@ def compare_section(
     seeds = ", ".join(map(str, result.seeds))
     mlp = any(run.source == "sklearn" for run in result.runs)
     lines = [
-        f"{result.task} trained for {result.epochs} epochs under each schedule, on seed(s) "
+        f"{result.task} trained for {result.epochs} epoch{'s' * (result.epochs != 1)} under each "
+        "schedule, on seed(s) "
         f"{seeds}; each seed gives every {'lrkit ' if mlp else ''}schedule the same initial "
         "weights and the same batches in the same order."
         + (f" Cells are mean±std over {len(result.seeds)} seeds." if len(result.seeds) > 1 else "")

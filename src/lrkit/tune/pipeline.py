@@ -252,7 +252,7 @@ def _pipeline(
     first = f", the first at the suggestion {lr_text(start)}" if start is not None else ""
     say(
         f"[2/4] search: {plan.trials} trials in {range_text(low, high)}{first}, each under "
-        f"{plan.search_schedule}, successive halving"
+        f"{plan.search_schedule}" + (", successive halving" if plan.epochs > 1 else "")
     )
     settings: dict[str, Any] = {**run, "trials": plan.trials, "range": [low, high]}
     if start is not None:  # a run with no start keeps the study name it always had

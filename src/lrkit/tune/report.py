@@ -131,19 +131,21 @@ def tune_report(result: TuneResult, figures: Mapping[str, Figure] | None = None)
     )
 
 
-def python_advice(lr: float, schedule: str, unit: str) -> str:
+def python_advice(lr: float, schedule: str, unit: str, epochs: int) -> str:
     """How to train with the answer in PyTorch, as the report and the CLI's last line say it:
-    the LR in full (rounded, it would train to another score) and the spec as Python quotes it.
+    the LR in full (rounded, it would train to another score), the spec as Python quotes it,
+    and the run's length, which the LR was tuned for.
 
     Example:
-        >>> python_advice(0.19131637686569145, "warmup:1 > cosine:11", "epoch")
+        >>> python_advice(0.19131637686569145, "warmup:1 > cosine:11", "epoch", 12)
         "build your optimizer with lr=0.19131637686569145, then scheduler = \
 lrkit.schedules.bind(optimizer, 'warmup:1 > cosine:11', unit='epoch') and call scheduler.step() \
-once per epoch"
+once per epoch, in a run of 12 epochs"
     """
     return (
         f"build your optimizer with lr={lr!r}, then scheduler = lrkit.schedules.bind(optimizer, "
-        f"{schedule!r}, unit={unit!r}) and call scheduler.step() once per {unit}"
+        f"{schedule!r}, unit={unit!r}) and call scheduler.step() once per {unit}, in a run of "
+        f"{epochs} epoch{'s' * (epochs != 1)}"
     )
 
 
@@ -160,8 +162,9 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
     texts = {
         "summary": (
             f"Train with lr {lr} under the schedule {schedule}.{score} in a fresh run "
-            f"(below). In PyTorch, {python_advice(result.best_lr, schedule, unit)}: the "
-            "schedule sets the LR as a multiple of lr (for a one-cycle, lr is its peak)."
+            "(below). In PyTorch, "
+            f"{python_advice(result.best_lr, schedule, unit, plan.epochs)}: the schedule sets "
+            "the LR as a multiple of lr (for a one-cycle, lr is its peak)."
         ),
         "training": (
             f"The winner trained once more, from seed {result.final.seed} (the run's seed + "
@@ -224,12 +227,19 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
     )
     texts["search"] = (
         f"{searched.n_trials} fresh models, one per LR, each trained for up to {plan.epochs} "
-        f"epochs under {plan.search_schedule} (a schedule fixed over the whole budget, so that "
-        f"early epochs compare fairly), in {range_text(searched.low, searched.high)}: {where}. "
+        f"epoch{'s' * (plan.epochs != 1)} under {plan.search_schedule} (a schedule fixed over "
+        "the whole budget, so that early epochs compare fairly), in "
+        f"{range_text(searched.low, searched.high)}: {where}. "
         + order
-        + "Successive halving stopped the weaker ones early: at epochs 1, 3, 9, ... a trial went "
-        "on only if it was in the best third of the trials that had reached that epoch so far. "
-        f"The value is the final validation {judged}; the {lowest} is the answer "
+        + (
+            "Successive halving stopped the weaker ones early: at epochs 1, 3, 9, ... a trial "
+            "went on only if it was in the best third of the trials that had reached that epoch "
+            "so far. "
+            if plan.epochs > 1
+            else "With one epoch a run, successive halving had no earlier epoch to stop a trial "
+            "at. "
+        )
+        + f"The value is the final validation {judged}; the {lowest} is the answer "
         f"({lr_text(None if best is None else best.lr)}). "
         f"{done} of {searched.n_trials} trials ran the whole budget"
         + (
