@@ -450,8 +450,9 @@ def _silence_stdout() -> None:
 def script() -> NoReturn:
     """The ``lrkit`` command: :func:`main`, then exit with its status.
 
-    A Ctrl-C or SIGTERM that comes once the work is done, while Python shuts down (torch's exit
-    handlers run then), is ignored rather than printed as a traceback or changing the status.
+    A Ctrl-C, SIGTERM or SIGHUP that comes once the work is done, while Python shuts down
+    (torch's exit handlers run then), is ignored rather than printed as a traceback or changing
+    the status. A stdout that fails is said at the end (:class:`_KeptStdout`).
     """
     ascii_where_needed()
     global _AS_COMMAND

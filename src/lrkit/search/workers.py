@@ -91,11 +91,11 @@ def _child_main(
         timeouts.tell_starts(clock, slot)
     held = hasattr(signal, "pthread_sigmask")
     # SIGHUP as SIGTERM, but where nohup ignores it, ignored
-    _terminating = [s for s in TERMINATING if signal.getsignal(s) is not signal.SIG_IGN]
+    terminating = [s for s in TERMINATING if signal.getsignal(s) is not signal.SIG_IGN]
     try:
         handler = signal.default_int_handler if interruptible else signal.SIG_IGN
         signal.signal(signal.SIGINT, handler)
-        for signum in _terminating:  # a kill, a hangup: stop as on Ctrl-C
+        for signum in terminating:  # a kill, a hangup: stop as on Ctrl-C
             signal.signal(signum, signal.default_int_handler)
         if held:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
@@ -115,7 +115,7 @@ def _child_main(
         # ignored, not only blocked: a mask is per thread, and a Ctrl-C to the process reaches
         # it through any thread that does not block it (the parent watcher, Optuna's heartbeat)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for signum in _terminating:
+        for signum in terminating:
             signal.signal(signum, signal.SIG_DFL)
     except KeyboardInterrupt:  # Ctrl-C reaches every worker, even one still importing torch:
         os._exit(130)  # the parent fails and requeues its trial, without a traceback here
