@@ -65,7 +65,8 @@ def test_tune_writes_summary_and_report_and_reuses_finished_stages(
     assert done.stdout.splitlines()[-1] == (
         f"next: build your optimizer with lr={summary['best_lr']!r}, then scheduler = "
         f"lrkit.schedules.bind(optimizer, {summary['schedule']!r}, unit={unit!r}) and call "
-        f"scheduler.step() once per {unit}"
+        f"scheduler.step() once per {unit}, in a run of {summary['settings']['plan']['epochs']} "
+        "epochs"  # what the LR was tuned for (QA 154)
     )
     grid = (out / "report.html").read_text()  # its summary says the numbers as the CLI does
     assert f"<dt>learning rate</dt><dd>{summary['best_lr']:.4g}</dd>" in grid
