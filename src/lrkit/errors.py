@@ -64,9 +64,23 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f" Did you mean {near[0]!r}?" if near else ""
 
 
+def shown_value(value: object) -> str:
+    """``repr(value)`` for a message, or ``<int that cannot be shown>`` where there is none: an
+    int of more digits than Python writes (4,300 by default), a ``__repr__`` that raises.
+
+    Example:
+        >>> shown_value(2.5), shown_value(10**5000)
+        ('2.5', '<int that cannot be shown>')
+    """
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__} that cannot be shown>"
+
+
 def bad_value(name: str, expected: str, got: object) -> ConfigError:
     """Builds the standard message: ``<name> must be <expected>, got <got!r>.``"""
-    return ConfigError(f"{name} must be {expected}, got {got!r}.")
+    return ConfigError(f"{name} must be {expected}, got {shown_value(got)}.")
 
 
 def error_chain(error: BaseException) -> list[BaseException]:

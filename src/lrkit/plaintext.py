@@ -35,6 +35,16 @@ LR_FORMAT = ".4g"
 """How a learning rate is written for people: four significant digits (trailing zeros left out)."""
 
 
+def counted(n: int, thing: str) -> str:
+    """``n`` things, in the singular for one: ``1 epoch``, ``12 epochs``.
+
+    Example:
+        >>> counted(1, "epoch"), counted(0, "step"), counted(12, "epoch")
+        ('1 epoch', '0 steps', '12 epochs')
+    """
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def lr_text(lr: float | None) -> str:
     """A learning rate for people: four significant digits (``"none"`` for ``None``).
 

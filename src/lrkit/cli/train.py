@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from lrkit.cli import UsageError
 from lrkit.cli.arguments import add_task_arguments, epochs_arg, one_of, positive_float
-from lrkit.plaintext import lr_text
+from lrkit.plaintext import counted, lr_text
 
 if TYPE_CHECKING:
     from lrkit.training import History
@@ -98,7 +98,7 @@ def summary(history: History) -> str:
     """  # noqa: E501
     head = f"{history.task} lr={lr_text(history.lr)} schedule={history.schedule}"
     n = history.epochs_run
-    tail = f"({n} epoch{'' if n == 1 else 's'}, {history.wall_time:.1f} s)"
+    tail = f"({counted(n, 'epoch')}, {history.wall_time:.1f} s)"
     if history.diverged:
         return f"{head}: diverged in epoch {history.epochs_run} (training loss not finite) {tail}"
     if history.best_epoch is None:

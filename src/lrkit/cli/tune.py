@@ -24,7 +24,7 @@ from lrkit.cli.arguments import (
     positive_int,
 )
 from lrkit.cli.json_stdout import print_json
-from lrkit.plaintext import lr_text
+from lrkit.plaintext import counted, lr_text
 from lrkit.tune.pipeline import DEFAULT_OUT
 from lrkit.tune.plan import MAX_TRIALS
 
@@ -176,8 +176,8 @@ def budget_notes(summary: dict[str, Any], budget: int | None) -> list[str]:
     if budget is not None and used < 0.8 * budget:
         schedules, seeds = len(plan["schedules"]), plan["n_seeds"]
         planned = (
-            f"{plan['n_trials']} search trials and {schedules} schedule{'s' * (schedules != 1)} "
-            f"compared on {seeds} seed{'s' * (seeds != 1)} (about {plan['estimated_epochs']} "
+            f"{plan['n_trials']} search trials and {counted(schedules, 'schedule')} "
+            f"compared on {counted(seeds, 'seed')} (about {plan['estimated_epochs']} "
             "epochs)"
         )
         if plan["n_trials"] >= MAX_TRIALS:

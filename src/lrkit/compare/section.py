@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lrkit.compare.table import cells, column_names, table_notes
+from lrkit.plaintext import counted
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,8 +42,8 @@ def compare_section(
     seeds = ", ".join(map(str, result.seeds))
     mlp = any(run.source == "sklearn" for run in result.runs)
     lines = [
-        f"{result.task} trained for {result.epochs} epoch{'s' * (result.epochs != 1)} under each "
-        "schedule, on seed(s) "
+        f"{result.task} trained for {counted(result.epochs, 'epoch')} under each schedule, on "
+        "seed(s) "
         f"{seeds}; each seed gives every {'lrkit ' if mlp else ''}schedule the same initial "
         "weights and the same batches in the same order."
         + (f" Cells are mean±std over {len(result.seeds)} seeds." if len(result.seeds) > 1 else "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lrkit.compare.result import METRIC_NAMES
-from lrkit.plaintext import lr_text, shown
+from lrkit.plaintext import counted, lr_text, shown
 
 if TYPE_CHECKING:
     from lrkit.compare.result import CompareResult, ScheduleRun, Stat
@@ -28,7 +28,7 @@ def format_table(result: CompareResult, encoding: str | None = None) -> str:
           (no runs)
     """
     seeds = result.seeds
-    budget = f"{result.epochs} epoch{'s' if result.epochs != 1 else ''}"
+    budget = counted(result.epochs, "epoch")
     head = f"compare: {result.task}, {budget}, lr {lr_text(result.lr)}, "
     if len(seeds) == 1:
         head += f"seed {seeds[0]}"

@@ -65,6 +65,19 @@ def to_device(batch: Any, device: torch.device, non_blocking: bool = True) -> An
     return batch
 
 
+def dict_keys(batch: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """A dict batch's input key and label key (the first of :data:`INPUT_KEYS` and of
+    :data:`LABEL_KEYS` it holds; None where it holds none). With both, the criterion scores
+    ``model(batch[input])``; else the model scores itself, ``model(**batch).loss``.
+
+    Example:
+        >>> dict_keys({"input": 1, "label": 2}), dict_keys({"input_ids": 1, "labels": 2})
+        (('input', 'label'), (None, 'labels'))
+    """
+    inputs = next((k for k in INPUT_KEYS if k in batch), None)
+    return inputs, next((k for k in LABEL_KEYS if k in batch), None)
+
+
 def batch_loss(
     model: nn.Module,
     criterion: Criterion | None,
@@ -91,8 +104,7 @@ def batch_loss(
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:
         return criterion_loss(_criterion(criterion), model(batch[0]), batch[1], len(batch))
     if isinstance(batch, Mapping):
-        inputs = next((k for k in INPUT_KEYS if k in batch), None)
-        labels = next((k for k in LABEL_KEYS if k in batch), None)
+        inputs, labels = dict_keys(batch)
         if inputs is not None and labels is not None:
             return _criterion(criterion)(model(batch[inputs]), batch[labels])
         try:
@@ -128,7 +140,7 @@ def warn_if_criterion_unused(
     range test's first batch, so said once a test."""
     if criterion is None or step_fn is not None or not isinstance(batch, Mapping):
         return
-    if any(k in batch for k in INPUT_KEYS) and any(k in batch for k in LABEL_KEYS):
+    if None not in dict_keys(batch):  # scored by the criterion
         return
     warnings.warn(
         "criterion is not used for a dict batch without an input key: the model is called as "
@@ -198,7 +210,8 @@ def batch_size(batch: Any) -> int:
     if isinstance(batch, (tuple, list)) and batch:
         parts = (batch[-1], batch[0]) if len(batch) == 2 else (batch[0],)
     elif isinstance(batch, Mapping):
-        labels = [batch[key] for key in LABEL_KEYS if key in batch][:1]
+        label = dict_keys(batch)[1]
+        labels = () if label is None else (batch[label],)
         parts = (*labels, *(v for v in batch.values() if isinstance(v, Tensor)))
     else:
         parts = (batch,)

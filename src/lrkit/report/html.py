@@ -187,7 +187,7 @@ def table_html(
     for c in columns:
         values = [row.get(c) for row in rows if row.get(c) is not None]
         numeric[c] = bool(values) and all(_is_number(v) for v in values)
-    head = "".join(f"<th{_num(numeric[c])}>{escape(names.get(c, c))}</th>" for c in columns)
+    head = "".join(f"<th{_cell(numeric[c])}>{escape(names.get(c, c))}</th>" for c in columns)
     body = "\n".join(
         "<tr>"
         + "".join(
@@ -262,11 +262,8 @@ LONG_CELL = 24
 shorter ones break at spaces only, so that a number or a word is never split."""
 
 
-def _cell(numeric: bool, text: str) -> str:
-    """A cell's class attribute: ``num`` (right-aligned), ``long`` (may break anywhere)."""
+def _cell(numeric: bool, text: str = "") -> str:
+    """A cell's class attribute: ``num`` (right-aligned), ``long`` (may break anywhere); a
+    header's is given no text, so it is never ``long``."""
     classes = ["num"] * numeric + ["long"] * (len(text) > LONG_CELL)
     return f' class="{" ".join(classes)}"' if classes else ""
-
-
-def _num(numeric: bool) -> str:
-    return ' class="num"' if numeric else ""

@@ -67,12 +67,8 @@ class Plateau(Schedule):
                 value = int(value)  # patience=1e3 in a spec, as 1k is
             value = whole_number(name, value, least=0)
             if not is_finite_number(value):  # a state's counters are read as floats
-                digits = int(value.bit_length() * math.log10(2)) + 1
-                # repr fails past Python's 4,300 digits
-                shown = repr(value) if digits < 4_000 else f"an integer of {digits:,} digits"
-                raise ConfigError(
-                    f"{name} must be a whole number of reports that a float holds (0 to "
-                    f"1e308), got {shown}."
+                raise bad_value(
+                    name, "a whole number of reports that a float holds (0 to 1e308)", value
                 )
             object.__setattr__(self, name, value)
         check_non_negative("threshold", self.threshold)

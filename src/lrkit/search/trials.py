@@ -30,7 +30,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lrkit.checks import bool_or_text, plain
-from lrkit.errors import ConfigError, error_chain
+from lrkit.errors import ConfigError, error_chain, shown_value
 from lrkit.search.result import TRACEBACK
 from lrkit.search.samplers import LR_PARAM, OWN_ATTRS
 from lrkit.search.storage import StorageSpec
@@ -326,10 +326,7 @@ def _complex_tensor(value: Any) -> bool:
 
 
 def _short(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # an int of more than 4300 digits, a __repr__ of the user's
-        return f"<{type(value).__name__} that cannot be shown>"
+    text = shown_value(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -37,7 +37,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from lrkit.interrupts import HANGUP, TERMINATING, no_interrupt
+from lrkit.interrupts import TERMINATING, no_interrupt
 from lrkit.search.parent_death import SERVER_OF
 
 # held in the signal mask while a worker starts, until the worker takes them
@@ -211,8 +211,11 @@ def _start(server: Any) -> tuple[BaseContext, int | None]:
     (None: spawning, where it could not start)."""
     spawning = multiprocessing.get_context("spawn"), None
     # started first, if it is not running: starting multiprocessing's resource tracker unblocks
-    # Ctrl-C and SIGTERM in this thread, and a server started after that would not hold them
-    with _hangup_blocked():
+    # Ctrl-C and SIGTERM in this thread, and a server started after that would not hold them.
+    # It keeps SIGHUP held for good (it ignores the other two itself): a hangup to the process
+    # group (a terminal closed) ended it, and the tracker started again printed KeyErrors for
+    # every semaphore (review 153)
+    with held_signals():
         resource_tracker.ensure_running()
     try:
         with _this_path(), held_signals():
@@ -230,23 +233,6 @@ def _start(server: Any) -> tuple[BaseContext, int | None]:
     if server._forkserver_pid != started:  # it died importing, and multiprocessing started
         return spawning  # another: not that one
     return context, started
-
-
-@contextlib.contextmanager
-def _hangup_blocked() -> Iterator[None]:
-    """SIGHUP blocked while the block starts a process, which keeps it blocked for good: the
-    resource tracker ignores Ctrl-C and SIGTERM itself, but a hangup to the process group (a
-    terminal closed) ended it, and the tracker started again printed KeyErrors for every
-    semaphore. One meant for this process is delivered when the block ends (review 153).
-    """
-    if not HANGUP or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANGUP)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @contextlib.contextmanager

@@ -156,8 +156,8 @@ def plan_budget(
     """
     epochs = whole_number("epochs", epochs)
     schedules = compare_schedules(epochs)
-    if budget is None:  # a second seed where there is a choice to make (QA 154)
-        trials, seeds = DEFAULT_TRIALS, DEFAULT_SEEDS if len(schedules) > 1 else 1
+    if budget is None:
+        trials, seeds = DEFAULT_TRIALS, _most_seeds(len(schedules))
     else:
         expected = f"a whole number of training epochs up to {MAX_EPOCHS:,}"
         budget = whole_number("budget", budget, least=0, most=MAX_EPOCHS, expected=expected)
@@ -199,6 +199,12 @@ def plan_budget(
     )
 
 
+def _most_seeds(n_schedules: int) -> int:
+    """Seeds per schedule compared: a second where there is a choice for it to judge; one
+    schedule alone (a run of one epoch) has none (QA 154)."""
+    return DEFAULT_SEEDS if n_schedules > 1 else 1
+
+
 def _ladder(n_schedules: int) -> list[tuple[int, int, int]]:
     """``(trials, schedules, seeds)`` from the smallest pipeline up, one step at a time: search
     trials to 6, then the schedules, trials to the default 16, a second seed, more trials.
@@ -211,8 +217,7 @@ def _ladder(n_schedules: int) -> list[tuple[int, int, int]]:
     rungs += [(6, schedules, 1) for schedules in range(least + 1, n_schedules + 1)]
     rungs += [(trials, n_schedules, 1) for trials in range(7, DEFAULT_TRIALS + 1)]
     more = range(DEFAULT_TRIALS, MAX_TRIALS + 1)
-    seeds = DEFAULT_SEEDS if n_schedules > 1 else 1  # one schedule: no choice for seeds to judge
-    rungs += [(trials, n_schedules, seeds) for trials in more]
+    rungs += [(trials, n_schedules, _most_seeds(n_schedules)) for trials in more]
     return rungs
 
 

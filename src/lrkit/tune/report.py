@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from lrkit.plaintext import in_words, lr_text, range_text
+from lrkit.plaintext import counted, in_words, lr_text, range_text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -145,7 +145,7 @@ once per epoch, in a run of 12 epochs"
     return (
         f"build your optimizer with lr={lr!r}, then scheduler = lrkit.schedules.bind(optimizer, "
         f"{schedule!r}, unit={unit!r}) and call scheduler.step() once per {unit}, in a run of "
-        f"{epochs} epoch{'s' * (epochs != 1)}"
+        f"{counted(epochs, 'epoch')}"
     )
 
 
@@ -226,8 +226,8 @@ def explanations(result: TuneResult, shown: str | None) -> dict[str, str]:
         else "The trials filled the range, one in each slice of its log scale. "
     )
     texts["search"] = (
-        f"{searched.n_trials} fresh models, one per LR, each trained for up to {plan.epochs} "
-        f"epoch{'s' * (plan.epochs != 1)} under {plan.search_schedule} (a schedule fixed over "
+        f"{searched.n_trials} fresh models, one per LR, each trained for up to "
+        f"{counted(plan.epochs, 'epoch')} under {plan.search_schedule} (a schedule fixed over "
         "the whole budget, so that early epochs compare fairly), in "
         f"{range_text(searched.low, searched.high)}: {where}. "
         + order
